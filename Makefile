@@ -1,0 +1,37 @@
+# Two commands set everything up on a fresh Debian machine with only Python:
+#   make run   – create .venv, install, run the appliance with embedded defaults
+#   make test  – create .venv, install, run the whole test suite
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: run test system-deps bench doctor check-aarch64 clean
+
+# Debian packages the tests and the appliance use (installed only when missing; needs root).
+system-deps:
+	@bash scripts/install-system-deps.sh
+
+$(STAMP): setup.py
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+run: system-deps $(STAMP)
+	$(BIN)/foley run
+
+test: system-deps $(STAMP)
+	$(BIN)/python -m pytest -q tests
+
+doctor: $(STAMP)
+	$(BIN)/foley doctor
+
+bench: $(STAMP)
+	$(BIN)/foley bench models
+
+check-aarch64:
+	bash scripts/check-aarch64.sh
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache

