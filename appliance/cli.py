@@ -21,7 +21,9 @@ COMMAND_MODULES = [
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="foley", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="foley", description="Foley appliance: synchronized sound effects for short videos, offline."
+    )
     parser.add_argument("--version", action="version", version=f"foley {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:

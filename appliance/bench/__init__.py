@@ -1,0 +1,1 @@
+"""Benchmarks: measured figures printed on demand (never asserted in timed tests)."""

@@ -1,0 +1,41 @@
+"""ONNX Runtime session creation with the thread settings measured to work on small boards.
+
+Thread counts are always explicit: ORT's default (one thread per core, spinning) fights with
+the decoder and the web server for the Pi's four cores. With two or more intra-op threads,
+spinning is turned off: on a shared CPU spinning threads were measured slower (DESIGN.md).
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import onnxruntime as ort
+
+
+def default_threads() -> int:
+    """$FOLEY_THREADS if set, else the number of cores up to 4 (a Pi has 4)."""
+    env = os.environ.get("FOLEY_THREADS")
+    if env:
+        return max(1, int(env))
+    return max(1, min(4, os.cpu_count() or 1))
+
+
+def session_options(threads: int, custom_ops: bool = False) -> ort.SessionOptions:
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0" if threads > 1 else "1")
+    options.log_severity_level = 3  # warnings from the optimiser are noise on the journal
+    if custom_ops:
+        import onnxruntime_extensions  # the in-graph tokenizer's operators
+
+        options.register_custom_ops_library(onnxruntime_extensions.get_library_path())
+    return options
+
+
+def create_session(path: Path, threads: int, custom_ops: bool = False) -> ort.InferenceSession:
+    return ort.InferenceSession(
+        str(path), sess_options=session_options(threads, custom_ops), providers=["CPUExecutionProvider"]
+    )

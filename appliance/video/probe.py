@@ -1,0 +1,127 @@
+"""Open a video file and check its header before any frame is decoded.
+
+Bad uploads are common (a photo, an audio memo, a half-transferred file, a header written by a
+broken muxer); checking them up front turns each into one clear `UsageError` sentence instead of
+an FFmpeg traceback or a 20000×20000 allocation half-way through scoring.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import av
+
+from appliance.errors import UsageError
+
+# Sides below this are not pictures anyone films; above it no camera records (8K is 7680).
+MIN_SIDE = 16
+MAX_SIDE = 8192
+# Frame-rate headers outside this range are broken (0 fps) or absurd (10000 fps);
+# high-speed phone modes reach 240 fps, so 1000 leaves room.
+MIN_FPS = 1.0
+MAX_FPS = 1000.0
+DEFAULT_MAX_SECONDS = 600.0
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What the header says about the first video stream (sizes as stored, before rotation)."""
+
+    path: Path
+    width: int
+    height: int
+    fps: float
+    duration: float | None
+    """Seconds, or None when the container does not say (then the limit is checked while decoding)."""
+    rotation: int
+    """Display rotation in degrees counter-clockwise (0, 90, 180, 270), from the display matrix."""
+    codec: str
+    has_audio: bool
+
+    @property
+    def display_size(self) -> tuple[int, int]:
+        """(width, height) as the clip is meant to be watched, rotation applied."""
+        if self.rotation in (90, 270):
+            return self.height, self.width
+        return self.width, self.height
+
+
+def open_container(path: str | Path) -> av.container.InputContainer:
+    """Open `path` with FFmpeg, turning every way that can fail into a UsageError."""
+    path = Path(path)
+    if not path.is_file():
+        raise UsageError(f"{path}: no such file")
+    if path.stat().st_size == 0:
+        raise UsageError(f"{path}: the file is empty (0 bytes)")
+    try:
+        return av.open(str(path), mode="r")
+    except av.error.FFmpegError as exc:
+        raise UsageError(f"{path}: not a readable video (truncated or not a video file: {exc.strerror or exc})") from None
+
+
+def check_header(path: Path, width: int, height: int, fps: float, duration: float | None,
+                 max_seconds: float) -> None:
+    """Reject header values that no real clip has, or a clip over the length limit."""
+    if width < MIN_SIDE or height < MIN_SIDE:
+        raise UsageError(f"{path}: frame size {width}×{height} is too small (at least {MIN_SIDE} px a side)")
+    if width > MAX_SIDE or height > MAX_SIDE:
+        raise UsageError(f"{path}: frame size {width}×{height} is too large (at most {MAX_SIDE} px a side)")
+    if not (MIN_FPS <= fps <= MAX_FPS):
+        raise UsageError(f"{path}: frame rate {fps:g} fps in the header is not plausible "
+                         f"(expected {MIN_FPS:g}–{MAX_FPS:g})")
+    if duration is not None and duration > max_seconds:
+        raise UsageError(f"{path}: the clip lasts {duration:.1f} s, over the limit of {max_seconds:g} s")
+
+
+def _stream_fps(stream: av.video.stream.VideoStream) -> float:
+    """Nominal frame rate from the header: the average rate, else FFmpeg's guess, else 0."""
+    for rate in (stream.average_rate, stream.guessed_rate, stream.base_rate):
+        if rate:
+            return float(Fraction(rate))
+    return 0.0
+
+
+def _duration(container: av.container.InputContainer, stream: av.video.stream.VideoStream) -> float | None:
+    if stream.duration is not None and stream.time_base:
+        return float(stream.duration * stream.time_base)
+    if container.duration is not None:
+        return container.duration / av.time_base
+    return None
+
+
+def _rotation(stream: av.video.stream.VideoStream) -> int:
+    """Display rotation from the stream's display matrix, snapped to a multiple of 90°.
+
+    PyAV exposes the matrix per decoded frame; the stream-level side data is read here so the
+    rotated size is known before decoding. Angles are counter-clockwise, like FFmpeg's."""
+    try:
+        angle = stream.side_data.get("DISPLAYMATRIX") if hasattr(stream, "side_data") else None
+    except Exception:  # side data missing or unreadable: treat as unrotated
+        angle = None
+    return int(round(float(angle or 0) / 90.0)) % 4 * 90
+
+
+def probe(path: str | Path, max_seconds: float = DEFAULT_MAX_SECONDS) -> VideoInfo:
+    """Check that `path` is a usable video and return its header facts.
+
+    Raises UsageError for: a missing, empty, truncated or non-video file; an audio-only file;
+    implausible frame size or frame rate; a duration over `max_seconds`."""
+    path = Path(path)
+    with open_container(path) as container:
+        return _probe_open(path, container, max_seconds)
+
+
+def _probe_open(path: Path, container: av.container.InputContainer, max_seconds: float) -> VideoInfo:
+    videos = [s for s in container.streams.video if s.codec_context.name not in ("png", "mjpeg") or s.frames != 1]
+    if not videos:
+        if container.streams.audio:
+            raise UsageError(f"{path}: audio only, there is no video stream to score")
+        raise UsageError(f"{path}: no video stream in this file")
+    stream = videos[0]
+    fps = _stream_fps(stream)
+    duration = _duration(container, stream)
+    check_header(path, stream.codec_context.width, stream.codec_context.height, fps, duration, max_seconds)
+    return VideoInfo(path=path, width=stream.codec_context.width, height=stream.codec_context.height,
+                     fps=fps, duration=duration, rotation=_rotation(stream),
+                     codec=stream.codec_context.name, has_audio=bool(container.streams.audio))

@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# Checks the appliance on aarch64 without a Pi: a Debian bookworm arm64 root filesystem
+# (debootstrap + qemu-user-static, cached), the project installed there from aarch64 wheels,
+# `foley doctor` run under emulation, and both encoders' outputs compared with this machine's
+# on fixed inputs (cosine >= 0.9999). Needs root. Usage: scripts/check-aarch64.sh
+set -euo pipefail
+repo=$(cd "$(dirname "$0")/.." && pwd)
+cache=${FOLEY_ARM64_CACHE:-$repo/.cache/aarch64}
+root=$cache/bookworm-arm64
+wheels=$cache/wheels-cp311
+py=${PYTHON:-$repo/.venv/bin/python}
+start=$(date +%s)
+say() { printf '[check-aarch64 %4ss] %s\n' "$(( $(date +%s) - start ))" "$*"; }
+
+need=()
+for pkg in qemu-user-static debootstrap binfmt-support; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
+done
+if [ ${#need[@]} -gt 0 ]; then
+  say "installing ${need[*]}"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+mountpoint -q /proc/sys/fs/binfmt_misc || mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc
+update-binfmts --enable qemu-aarch64 2>/dev/null || true
+
+# The Debian mirror this machine already uses (so the script names no host of its own).
+mirror=$(awk '/^URIs:/ {print $2; exit} /^deb / {print $2; exit}' \
+  /etc/apt/sources.list.d/*.sources /etc/apt/sources.list 2>/dev/null | grep -v security | head -1)
+
+if [ ! -f "$root/.complete" ]; then
+  say "building the arm64 root filesystem in $root (several minutes, cached afterwards)"
+  rm -rf "$root"; mkdir -p "$root"
+  debootstrap --arch=arm64 --variant=minbase --foreign \
+    --include=python3,python3-venv,python3-pip,libgomp1 bookworm "$root" "$mirror" >/dev/null
+  chroot "$root" /debootstrap/debootstrap --second-stage >/dev/null
+  touch "$root/.complete"
+fi
+say "root filesystem ready"
+
+# aarch64 wheels of the runtime dependencies (every manylinux tag spelled out, see DESIGN.md).
+platforms=()
+for v in 39 38 37 36 35 34 33 32 31 30 29 28 27 26 17; do platforms+=(--platform "manylinux_2_${v}_aarch64"); done
+platforms+=(--platform manylinux2014_aarch64)
+mapfile -t requirements < <("$py" - "$repo" <<'PY'
+import ast, sys, pathlib
+tree = ast.parse(pathlib.Path(sys.argv[1], "setup.py").read_text())
+for node in ast.walk(tree):
+    if isinstance(node, ast.keyword) and node.arg == "install_requires":
+        for item in node.value.elts:
+            print(item.value)
+PY
+)
+mkdir -p "$wheels"
+say "downloading aarch64 wheels: ${requirements[*]}"
+"$py" -m pip download --quiet --only-binary=:all: --python-version 3.11 "${platforms[@]}" \
+  -d "$wheels" "${requirements[@]}" setuptools wheel
+
+say "installing the project into the arm64 venv"
+rm -rf "$root/opt/foley-src" "$root/opt/wheels"
+mkdir -p "$root/opt/foley-src"
+git -C "$repo" ls-files -z --cached --others --exclude-standard | \
+  (cd "$repo" && xargs -0 cp --parents -t "$root/opt/foley-src" 2>/dev/null || true)
+cp -r "$wheels" "$root/opt/wheels"
+chroot "$root" /bin/sh -ec '
+  [ -x /opt/venv/bin/python ] || python3 -m venv /opt/venv
+  /opt/venv/bin/pip install --quiet --no-index --find-links /opt/wheels /opt/foley-src
+'
+say "running foley doctor under qemu-aarch64"
+chroot "$root" /usr/bin/env HOME=/root FOLEY_MODELS_DIR=/opt/foley-src/models \
+  FOLEY_STATE_DIR=/tmp/foley-state /opt/venv/bin/foley doctor
+chroot "$root" /usr/bin/env FOLEY_MODELS_DIR=/opt/foley-src/models FOLEY_STATE_DIR=/tmp/foley-state \
+  /opt/venv/bin/python /opt/foley-src/scripts/encoder_fingerprint.py dump /tmp/arm64.json
+cp "$root/tmp/arm64.json" "$cache/arm64.json"
+"$py" "$repo/scripts/encoder_fingerprint.py" dump "$cache/x86.json"
+"$py" "$repo/scripts/encoder_fingerprint.py" compare "$cache/x86.json" "$cache/arm64.json"
+say "aarch64 check passed"

@@ -1,0 +1,94 @@
+#!/usr/bin/env python3
+"""Dump both encoders' outputs on fixed inputs, or compare two dumps (cross-platform check).
+
+    encoder_fingerprint.py dump OUT.json        # on each platform
+    encoder_fingerprint.py compare A.json B.json [--min-cosine 0.9999]
+
+The inputs are built from code (sentences, procedurally drawn images), so they are identical on
+every machine; the comparison is by cosine, since INT8 kernels may round differently per CPU.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+
+import numpy as np
+
+SENTENCES = [
+    "footsteps on gravel",
+    "a wooden door slams shut",
+    "glass bottle smashes on the floor",
+    "rain on a tin roof with distant thunder",
+    "café crème brûlée, naïve Zoë",
+    "knock knock",
+]
+
+
+def images() -> list[np.ndarray]:
+    """Deterministic BGR uint8 test images of different sizes and content."""
+    y, x = np.mgrid[0:240, 0:320].astype(np.float32)
+    gradient = np.stack([x / 320 * 255, y / 240 * 255, (x + y) / 560 * 255], axis=2)
+    checker = (((x // 20 + y // 20) % 2) * 255)[..., None].repeat(3, axis=2)
+    rings = (127 + 127 * np.sin(np.hypot(x - 160, y - 120) / 6))[..., None] * np.array([0.3, 0.8, 1.0])
+    return [np.clip(a, 0, 255).astype(np.uint8) for a in (gradient, checker, rings)]
+
+
+def dump(path: str) -> None:
+    from appliance.inference import embed_frames, embed_text
+
+    text = {s: embed_text(s).tolist() for s in SENTENCES}
+    embeddings, logits = embed_frames(images())
+    result = {
+        "machine": platform.machine(),
+        "text": text,
+        "vision_embedding": embeddings.tolist(),
+        "vision_logits": logits.tolist(),
+    }
+    with open(path, "w", encoding="utf-8") as handle:
+        json.dump(result, handle)
+    print(f"wrote {path} ({platform.machine()})")
+
+
+def _cosines(a, b) -> np.ndarray:
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    return (a * b).sum(-1) / (np.linalg.norm(a, axis=-1) * np.linalg.norm(b, axis=-1))
+
+
+def compare(path_a: str, path_b: str, minimum: float) -> int:
+    with open(path_a) as fa, open(path_b) as fb:
+        a, b = json.load(fa), json.load(fb)
+    checks = {
+        "text": _cosines([a["text"][s] for s in SENTENCES], [b["text"][s] for s in SENTENCES]),
+        "vision embedding": _cosines(a["vision_embedding"], b["vision_embedding"]),
+        "vision logits": _cosines(a["vision_logits"], b["vision_logits"]),
+    }
+    worst = min(float(c.min()) for c in checks.values())
+    for name, cos in checks.items():
+        print(f"{a['machine']} vs {b['machine']} {name}: min cosine {cos.min():.6f} mean {cos.mean():.6f}")
+    top_a = np.argmax(a["vision_logits"], axis=1)
+    top_b = np.argmax(b["vision_logits"], axis=1)
+    print(f"vision top-1 classes equal: {bool((top_a == top_b).all())}")
+    ok = worst >= minimum and bool((top_a == top_b).all())
+    print("PASS" if ok else f"FAIL (minimum cosine {worst:.6f} < {minimum})")
+    return 0 if ok else 1
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="mode", required=True)
+    sub.add_parser("dump").add_argument("out")
+    cmp = sub.add_parser("compare")
+    cmp.add_argument("a")
+    cmp.add_argument("b")
+    cmp.add_argument("--min-cosine", type=float, default=0.9999)
+    args = parser.parse_args()
+    if args.mode == "dump":
+        dump(args.out)
+        return 0
+    return compare(args.a, args.b, args.min_cosine)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
