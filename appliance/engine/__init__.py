@@ -1,0 +1,1 @@
+"""The scoring engine: video (+ description) → synchronized Foley track and timeline."""

@@ -1,0 +1,45 @@
+"""`foley cache stats` and `foley cache clear`."""
+from __future__ import annotations
+
+import json
+
+from appliance.engine.cache import Cache
+from appliance.paths import state_dir
+
+
+def open_cache() -> Cache:
+    """The appliance's cache, in the state directory."""
+    return Cache(state_dir() / "cache")
+
+
+def handle_stats(args) -> int:
+    cache = open_cache()
+    stats = cache.stats()
+    cache.close()
+    if args.json:
+        print(json.dumps(stats, indent=2))
+        return 0
+    print(f"frames cached:     {stats['frames']} (limit {stats['limits']['max_near_entries']} with decisions)")
+    print(f"decisions cached:  {stats['decisions']}")
+    print(f"results stored:    {stats['results']} ({stats['result_bytes'] / 1e6:.1f} MB)")
+    print(f"database size:     {stats['database_bytes'] / 1e6:.1f} MB")
+    for name, value in stats["counters"].items():
+        print(f"{name + ':':<19}{value}")
+    return 0
+
+
+def handle_clear(args) -> int:
+    cache = open_cache()
+    cache.clear()
+    cache.close()
+    print("cache cleared")
+    return 0
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser("cache", help="inspect or clear the frame-hash and result cache")
+    actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    stats = actions.add_parser("stats", help="entries, sizes, hits and misses")
+    stats.add_argument("--json", action="store_true")
+    stats.set_defaults(handler=handle_stats)
+    actions.add_parser("clear", help="remove every cached entry and result").set_defaults(handler=handle_clear)

@@ -1,0 +1,124 @@
+"""The frame-hash cache: near-duplicate hits, decisions, results, LRU eviction, concurrency."""
+from __future__ import annotations
+
+import multiprocessing
+import time
+
+import cv2
+import numpy as np
+import pytest
+
+from appliance.engine.cache import Cache, CacheLimits
+from appliance.engine.framehash import frame_hash, hamming
+from tests.conftest import run_foley
+
+
+def scene(seed: int, size=(180, 320)) -> np.ndarray:
+    """A textured synthetic scene: blobs and a gradient, different per seed."""
+    rng = np.random.default_rng(seed)
+    image = np.zeros((*size, 3), np.uint8)
+    image[:] = np.linspace(20, 200, size[1], dtype=np.uint8)[None, :, None]
+    for _ in range(12):
+        center = (int(rng.integers(0, size[1])), int(rng.integers(0, size[0])))
+        color = tuple(int(c) for c in rng.integers(0, 256, 3))
+        cv2.circle(image, center, int(rng.integers(8, 50)), color, -1)
+    return image
+
+
+def test_hash_is_stable_under_noise_and_brightness_but_separates_scenes():
+    base = scene(1)
+    noisy = np.clip(base.astype(int) + np.random.default_rng(5).integers(-6, 7, base.shape), 0, 255).astype(np.uint8)
+    brighter = cv2.convertScaleAbs(base, alpha=1.0, beta=12)
+    jpeg = cv2.imdecode(cv2.imencode(".jpg", base, [cv2.IMWRITE_JPEG_QUALITY, 40])[1], cv2.IMREAD_COLOR)
+    h = frame_hash(base)
+    for variant in (noisy, brighter, jpeg):
+        assert hamming(h, frame_hash(variant)) <= 4
+    others = [hamming(h, frame_hash(scene(s))) for s in range(2, 12)]
+    assert min(others) > 12
+
+
+def test_near_duplicate_frame_reuses_embedding(tmp_path):
+    cache = Cache(tmp_path, CacheLimits(near_distance=6))
+    base = scene(3)
+    embedding, logits = np.random.default_rng(0).standard_normal((2, 1280)).astype(np.float32)
+    cache.put_frame("model-a", frame_hash(base), embedding, logits[:1000])
+    noisy = np.clip(base.astype(int) + 5, 0, 255).astype(np.uint8)
+    hit = cache.find_frame("model-a", frame_hash(noisy))
+    assert hit is not None
+    np.testing.assert_allclose(hit["embedding"], embedding, atol=1e-2)
+    assert cache.find_frame("model-b", frame_hash(noisy)) is None, "model versions never mix"
+    assert cache.find_frame("model-a", frame_hash(scene(4))) is None
+    counters = cache.stats()["counters"]
+    assert counters["frame_hit"] == 1 and counters["frame_miss"] == 2
+
+
+def test_decisions_and_results(tmp_path):
+    cache = Cache(tmp_path / "c")
+    cache.put_decision("lib1|desc", 0xDEADBEEF, {"template": "impact_wood_03"})
+    assert cache.find_decision("lib1|desc", 0xDEADBEEF ^ 0b101) == {"template": "impact_wood_03"}
+    assert cache.find_decision("lib2|desc", 0xDEADBEEF) is None
+    wav = tmp_path / "out.wav"
+    wav.write_bytes(b"RIFF....")
+    cache.put_result("key1", {"audio.wav": wav})
+    found = cache.find_result("key1")
+    assert (found / "audio.wav").read_bytes() == b"RIFF...."
+    assert cache.find_result("key2") is None
+    assert not list((tmp_path / "c" / "results").glob(".incoming-*"))
+
+
+def test_lru_eviction_keeps_recently_used(tmp_path):
+    cache = Cache(tmp_path, CacheLimits(max_near_entries=5))
+    hashes = [frame_hash(scene(s)) for s in range(20, 28)]
+    one = np.ones(4, np.float32)
+    for h in hashes[:5]:
+        cache.put_frame("m", h, one, one)
+    time.sleep(0.01)
+    assert cache.find_frame("m", hashes[0]) is not None  # touch the oldest: it becomes recent
+    for h in hashes[5:]:
+        cache.put_frame("m", h, one, one)
+    assert cache.stats()["frames"] == 5
+    assert cache.find_frame("m", hashes[0]) is not None
+    assert cache.find_frame("m", hashes[1]) is None
+
+
+def test_result_eviction_by_count(tmp_path):
+    cache = Cache(tmp_path, CacheLimits(max_results=2))
+    f = tmp_path / "x"
+    f.write_bytes(b"1234")
+    for key in ("a", "b", "c"):
+        cache.put_result(key, {"x": f})
+        time.sleep(0.01)
+    assert cache.find_result("a") is None and cache.find_result("c") is not None
+    assert not (tmp_path / "results" / "a").exists()
+
+
+def _writer(folder: str, offset: int, count: int) -> None:
+    cache = Cache(folder)
+    one = np.ones(8, np.float32)
+    for i in range(count):
+        cache.put_frame("m", (offset + i) * 0x9E3779B97F4A7C15 % (1 << 64), one, one)
+        cache.find_frame("m", (offset + i) * 0x9E3779B97F4A7C15 % (1 << 64))
+    cache.close()
+
+
+def test_concurrent_processes(tmp_path):
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=_writer, args=(str(tmp_path), k * 1000, 150)) for k in range(3)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(120)
+        assert p.exitcode == 0
+    stats = Cache(tmp_path).stats()
+    assert stats["frames"] == 450
+    assert stats["counters"]["frame_hit"] == 450
+
+
+def test_cache_cli_stats_and_clear(isolated_state):
+    cache = Cache(isolated_state / "cache")
+    cache.put_frame("m", 123456789, np.ones(4, np.float32), np.ones(4, np.float32))
+    cache.close()
+    stats = run_foley("cache", "stats")
+    assert stats.returncode == 0 and "frames cached:     1" in stats.stdout
+    assert run_foley("cache", "clear").returncode == 0
+    assert "frames cached:     0" in run_foley("cache", "stats").stdout
