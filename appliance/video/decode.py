@@ -1,0 +1,149 @@
+"""Streaming decode of a video file into small analysis frames with real timestamps.
+
+Motion analysis needs every frame (timing) but only a few hundred pixels across, so frames are
+scaled down inside FFmpeg (libswscale) right after decoding and handed out one at a time: memory
+stays flat however long the clip is. Timestamps are the frames' own presentation times, so
+variable-frame-rate phone clips keep their timing; rotation metadata is applied so positions
+(pan) match what the viewer sees. PyAV was chosen over OpenCV's VideoCapture for this: it is
+faster to small frames, gives true timestamps and rotation, and also reads the audio track
+(figures in docs/benchmarks.md, "Decode").
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import av
+import cv2
+import numpy as np
+
+from appliance.errors import UsageError
+from appliance.video.probe import DEFAULT_MAX_SECONDS, VideoInfo, open_container, probe_open
+
+DEFAULT_WIDTH = 256
+# Pixel formats whose first plane is 8-bit luma (read directly); the I420 ones also have
+# quarter-size 8-bit U and V planes that OpenCV turns into BGR.
+_Y_FIRST_FORMATS = {"yuv420p", "yuvj420p", "yuv422p", "yuvj422p", "yuv444p", "yuvj444p", "nv12", "nv21"}
+_I420_FORMATS = {"yuv420p", "yuvj420p"}
+DEFAULT_THREADS = 2
+# A clip whose frames stop this much before the duration its header announces is truncated.
+TRUNCATION_TOLERANCE_S = 0.5
+TRUNCATION_TOLERANCE_FRACTION = 0.1
+
+
+@dataclass(frozen=True)
+class AnalysisFrame:
+    """One decoded frame, scaled to analysis size and rotated for display."""
+
+    index: int
+    """Position among the frames handed out (0, 1, 2 …)."""
+    time: float
+    """Presentation time in seconds from the start of the clip (the timeline the sound follows)."""
+    grey: np.ndarray
+    """uint8 H×W luma."""
+    bgr: np.ndarray | None = None
+    """uint8 H×W×3, only when asked for (vision keyframes, frame hashes)."""
+
+
+def _configure_threads(stream: av.video.stream.VideoStream, threads: int) -> None:
+    stream.codec_context.thread_count = max(1, int(threads))
+    stream.codec_context.thread_type = "AUTO"
+
+
+def _analysis_size(frame: av.VideoFrame, width: int) -> tuple[int, int]:
+    """Stored (w, h) to scale to so that the displayed (rotated) width is `width`, never upscaling.
+    Even sides, so the chroma planes scale to exactly half."""
+    display_w = frame.height if frame.rotation % 180 else frame.width
+    scale = min(1.0, width / display_w)
+    return max(2, 2 * round(frame.width * scale / 2)), max(2, 2 * round(frame.height * scale / 2))
+
+
+def _plane(frame: av.VideoFrame, index: int, width: int, height: int) -> np.ndarray:
+    """One 8-bit plane of `frame` as a (height, width) view, without copying."""
+    plane = frame.planes[index]
+    return np.frombuffer(plane, np.uint8).reshape(-1, plane.line_size)[:height, :width]
+
+
+def _small(frame: av.VideoFrame, size: tuple[int, int], colour: bool) -> tuple[np.ndarray, np.ndarray | None]:
+    """Scale the decoded frame to `size`: (grey, bgr or None).
+
+    For the usual 8-bit YUV formats the planes are resized by OpenCV (area filter, SIMD): that
+    costs ~0.2 ms a 720p frame where libswscale's grey conversion costs ~1.5 ms (measured, see
+    docs/benchmarks.md). Other pixel formats (10-bit, RGB …) go through libswscale."""
+    w, h = size
+    if frame.format.name in _Y_FIRST_FORMATS:
+        grey = cv2.resize(_plane(frame, 0, frame.width, frame.height), size, interpolation=cv2.INTER_AREA)
+        if not colour:
+            return grey, None
+        if frame.format.name in _I420_FORMATS and w % 2 == 0 and h % 2 == 0:
+            cw, ch = (frame.width + 1) // 2, (frame.height + 1) // 2
+            chroma = [cv2.resize(_plane(frame, i, cw, ch), (w // 2, h // 2), interpolation=cv2.INTER_AREA)
+                      for i in (1, 2)]
+            i420 = np.concatenate([grey.reshape(-1)] + [c.reshape(-1) for c in chroma]).reshape(h * 3 // 2, w)
+            return grey, cv2.cvtColor(i420, cv2.COLOR_YUV2BGR_I420)
+    bgr = frame.reformat(width=w, height=h, format="bgr24", interpolation="AREA").to_ndarray()
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY), (bgr if colour else None)
+
+
+def _truncation_check(info: VideoInfo, last_time: float | None, count: int) -> None:
+    if count == 0:
+        raise UsageError(f"{info.path}: the video stream has no decodable frames")
+    if info.duration is None or last_time is None:
+        return
+    missing = info.duration - last_time
+    if missing > max(TRUNCATION_TOLERANCE_S, TRUNCATION_TOLERANCE_FRACTION * info.duration):
+        raise UsageError(f"{info.path}: the file is truncated: frames stop at {last_time:.2f} s "
+                         f"of the {info.duration:.2f} s its header announces")
+
+
+def iter_frames(path: str | Path, width: int = DEFAULT_WIDTH, *, max_seconds: float = DEFAULT_MAX_SECONDS,
+                threads: int = DEFAULT_THREADS, colour: bool = False) -> Iterator[AnalysisFrame]:
+    """Yield the clip's frames in presentation order, scaled so the displayed width is `width`.
+
+    Validates the file first (see `appliance.video.probe.probe`) and keeps checking while
+    decoding: frames past `max_seconds`, undecodable data and a stream that ends well before its
+    header's duration raise UsageError. Frames whose timestamp does not advance are dropped."""
+    path = Path(path)
+    with open_container(path) as container:
+        info = probe_open(path, container, max_seconds)
+        stream = container.streams.video[0]
+        _configure_threads(stream, threads)
+        origin = (container.start_time or 0) / av.time_base
+        nominal_step = 1.0 / info.fps
+        size = None
+        count, last_time = 0, None
+        try:
+            for frame in container.decode(stream):
+                t = frame.time - origin if frame.time is not None else (
+                    0.0 if last_time is None else last_time + nominal_step)
+                if last_time is not None and t <= last_time:
+                    continue
+                if t > max_seconds:
+                    raise UsageError(f"{path}: the clip runs past the limit of {max_seconds:g} s")
+                if size is None:
+                    size = _analysis_size(frame, width)
+                grey, bgr = _small(frame, size, colour)
+                turns = round(frame.rotation / 90) % 4
+                if turns:
+                    grey = np.ascontiguousarray(np.rot90(grey, turns))
+                    bgr = None if bgr is None else np.ascontiguousarray(np.rot90(bgr, turns))
+                yield AnalysisFrame(index=count, time=t, grey=grey, bgr=bgr)
+                count, last_time = count + 1, t
+        except av.error.FFmpegError as exc:
+            raise UsageError(f"{path}: corrupt or truncated video data after frame {count} ({exc})") from None
+        _truncation_check(info, last_time, count)
+
+
+def bare_decode_seconds(path: str | Path, threads: int = DEFAULT_THREADS) -> tuple[float, int]:
+    """Wall time to decode every frame with the same decoder and threads and nothing else.
+
+    This is the floor the scoring pipeline is compared to (`foley bench`). Returns
+    (seconds, frames decoded)."""
+    with open_container(path) as container:
+        stream = container.streams.video[0]
+        _configure_threads(stream, threads)
+        start = time.perf_counter()
+        frames = sum(1 for _ in container.decode(stream))
+        return time.perf_counter() - start, frames
