@@ -1,0 +1,252 @@
+"""Decode, convert and measure template audio: the one place that knows about samples.
+
+Every template, bundled or user-added, goes through the same steps so the mixer can treat them
+alike: decode any common format, convert to 48 kHz float32 with one or two channels, trim the
+silence around the sound, then measure what the mixer needs (where the attack starts, peak,
+BS.1770 loudness). Ambience beds are additionally made loopable with a crossfade.
+
+Loudness is BS.1770-4 implemented here (K-weighting applied in the frequency domain with numpy)
+so the appliance needs neither scipy nor pyloudnorm on the Pi.
+"""
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import soxr
+
+from appliance.errors import UsageError
+
+SAMPLE_RATE = 48_000
+MIN_DURATION = 0.020  # shorter than one video frame at 50 fps: nothing a mixer can place
+MAX_DURATION = 30.0  # longer is a recording, not a template; it would also bloat the LRU
+SILENCE_DBFS = -60.0  # a file whose peak is below this is treated as silent
+TRIM_BELOW_PEAK_DB = 45.0  # leading/trailing audio this far below the peak counts as silence
+PRE_ROLL = 0.005  # kept before the first audible sample, faded in, so the attack is not clipped
+TAIL_FADE = 0.010  # fade at the trimmed end so the cut never clicks
+
+# BS.1770 K-weighting at 48 kHz: a high-shelf (head effect) followed by a high-pass (RLB).
+_K_SHELF = ((1.53512485958697, -2.69169618940638, 1.19839281085285), (1.0, -1.69065929318241, 0.73248077421585))
+_K_HIGHPASS = ((1.0, -2.0, 1.0), (1.0, -1.99004745483398, 0.99007225036621))
+
+
+@dataclass(frozen=True)
+class Measurements:
+    """What the mixer needs to place and level a template without decoding it first."""
+
+    duration: float  # seconds
+    channels: int
+    attack_time: float  # seconds from the start to where the transient begins
+    peak_dbfs: float
+    loudness_lufs: float  # BS.1770 integrated (gated) loudness
+    max_momentary_lufs: float  # loudest 400 ms window: the level a one-shot is heard at
+
+    def as_dict(self) -> dict:
+        return {
+            "duration": round(self.duration, 4),
+            "channels": self.channels,
+            "attack_time": round(self.attack_time, 4),
+            "peak_dbfs": round(self.peak_dbfs, 2),
+            "loudness_lufs": round(self.loudness_lufs, 2),
+            "max_momentary_lufs": round(self.max_momentary_lufs, 2),
+        }
+
+
+def decode(source: bytes | Path, name: str | None = None) -> tuple[np.ndarray, int]:
+    """Any format libsndfile reads (wav, flac, ogg, opus, mp3, aiff) → float32 (frames, channels).
+
+    Raises UsageError naming the file when it is not audio or is corrupt, so a bad upload is
+    reported as the user's file and not as a crash.
+    """
+    label = name or (str(source) if isinstance(source, Path) else "audio data")
+    try:
+        handle = io.BytesIO(source) if isinstance(source, (bytes, bytearray)) else str(source)
+        data, rate = sf.read(handle, dtype="float32", always_2d=True)
+    except FileNotFoundError:
+        raise UsageError(f"{label}: no such file") from None
+    except (sf.LibsndfileError, RuntimeError, ValueError, TypeError) as exc:
+        raise UsageError(f"{label}: not a readable audio file ({exc})") from None
+    if data.size == 0:
+        raise UsageError(f"{label}: the file holds no audio samples")
+    if not np.all(np.isfinite(data)):
+        raise UsageError(f"{label}: the audio holds invalid (NaN/infinite) samples")
+    return data, int(rate)
+
+
+def to_template_format(data: np.ndarray, rate: int, mono: bool = False) -> np.ndarray:
+    """Resample to 48 kHz and keep one or two channels (more are averaged to mono, since a
+    surround layout cannot be panned meaningfully by a stereo mixer)."""
+    if mono or data.shape[1] > 2:
+        data = data.mean(axis=1, keepdims=True)
+    if rate != SAMPLE_RATE:
+        data = soxr.resample(data, rate, SAMPLE_RATE, quality="HQ")
+    return np.ascontiguousarray(data, dtype=np.float32)
+
+
+def peak_dbfs(data: np.ndarray) -> float:
+    peak = float(np.max(np.abs(data))) if data.size else 0.0
+    return 20.0 * np.log10(peak) if peak > 0 else -np.inf
+
+
+def trim(data: np.ndarray, rate: int = SAMPLE_RATE) -> np.ndarray:
+    """Cut leading and trailing silence (relative to the peak), keeping a short faded pre-roll
+    so the attack sits a few milliseconds after the start instead of being cut into."""
+    level = np.max(np.abs(data), axis=1)
+    peak = float(level.max())
+    if peak <= 0:
+        return data[:0]
+    audible = np.flatnonzero(level >= peak * 10 ** (-TRIM_BELOW_PEAK_DB / 20))
+    start = max(0, int(audible[0]) - int(PRE_ROLL * rate))
+    end = int(audible[-1]) + 1
+    out = data[start:end].copy()
+    _fade(out, int(min(PRE_ROLL * rate, len(out) // 4)), int(min(TAIL_FADE * rate, len(out) // 4)))
+    return out
+
+
+def _fade(data: np.ndarray, fade_in: int, fade_out: int) -> None:
+    if fade_in > 0:
+        data[:fade_in] *= np.linspace(0.0, 1.0, fade_in, dtype=np.float32)[:, None]
+    if fade_out > 0:
+        data[-fade_out:] *= np.linspace(1.0, 0.0, fade_out, dtype=np.float32)[:, None]
+
+
+def envelope_db(data: np.ndarray, rate: int = SAMPLE_RATE, window: float = 0.001) -> np.ndarray:
+    """RMS level per `window` seconds (dBFS), the resolution the mixer aligns attacks at."""
+    hop = max(1, int(window * rate))
+    mono = data.mean(axis=1)
+    frames = len(mono) // hop
+    if frames == 0:
+        return np.array([peak_dbfs(data)])
+    power = (mono[: frames * hop].reshape(frames, hop) ** 2).mean(axis=1)
+    return 10.0 * np.log10(np.maximum(power, 1e-12))
+
+
+def attack_time(data: np.ndarray, rate: int = SAMPLE_RATE) -> float:
+    """Where the transient starts: the first millisecond whose level comes within 20 dB of the
+    loudest millisecond. Placing this instant on the event time makes hits land on the frame."""
+    env = envelope_db(data, rate)
+    first = int(np.argmax(env >= env.max() - 20.0))
+    return first * 0.001
+
+
+def _k_weighting_response(n: int, rate: int) -> np.ndarray:
+    """Complex frequency response of the two K-weighting biquads on an rfft grid of size n."""
+    z = np.exp(-1j * 2 * np.pi * np.fft.rfftfreq(n, d=1.0 / rate))  # z^-1 on the unit circle
+    response = np.ones_like(z)
+    for b, a in (_K_SHELF, _K_HIGHPASS):
+        response *= (b[0] + b[1] * z + b[2] * z * z) / (a[0] + a[1] * z + a[2] * z * z)
+    return response
+
+
+def _k_weighted(data: np.ndarray, rate: int) -> np.ndarray:
+    # Zero-pad by 0.5 s so the filters' decaying response does not wrap around (linear, not
+    # circular, convolution); the IIR tails are far below -100 dB by then.
+    n = len(data) + rate // 2
+    spectrum = np.fft.rfft(data, n=n, axis=0) * _k_weighting_response(n, rate)[:, None]
+    return np.fft.irfft(spectrum, n=n, axis=0)[: len(data)]
+
+
+def loudness(data: np.ndarray, rate: int = SAMPLE_RATE) -> tuple[float, float]:
+    """(integrated LUFS, max momentary LUFS) per BS.1770-4: 400 ms blocks with 75 % overlap,
+    absolute gate -70 LUFS, relative gate -10 LU. A sound shorter than one block is measured
+    as a single block, which is what a listener hears of a short hit."""
+    weighted = _k_weighted(data.astype(np.float64), rate)
+    block, step = int(0.4 * rate), int(0.1 * rate)
+    if len(weighted) <= block:
+        starts = [0]
+        block = len(weighted)
+    else:
+        starts = range(0, len(weighted) - block + 1, step)
+    power = np.array([(weighted[s : s + block] ** 2).mean(axis=0).sum() for s in starts])
+    block_lufs = -0.691 + 10.0 * np.log10(np.maximum(power, 1e-20))
+    gated = power[block_lufs > -70.0]
+    if gated.size == 0:
+        return -70.0, float(block_lufs.max())
+    relative = -0.691 + 10.0 * np.log10(gated.mean()) - 10.0
+    gated = power[(block_lufs > -70.0) & (block_lufs > relative)]
+    integrated = -0.691 + 10.0 * np.log10(gated.mean())
+    return float(integrated), float(block_lufs.max())
+
+
+def measure(data: np.ndarray, rate: int = SAMPLE_RATE) -> Measurements:
+    integrated, momentary = loudness(data, rate)
+    return Measurements(
+        duration=len(data) / rate,
+        channels=int(data.shape[1]),
+        attack_time=attack_time(data, rate),
+        peak_dbfs=peak_dbfs(data),
+        loudness_lufs=integrated,
+        max_momentary_lufs=momentary,
+    )
+
+
+def with_headroom(data: np.ndarray, ceiling_dbfs: float = -1.0) -> np.ndarray:
+    """Scale down audio whose peak exceeds the ceiling: resampling can overshoot full scale,
+    and lossy encoding adds a little more, so this keeps the stored file from clipping."""
+    ceiling = 10 ** (ceiling_dbfs / 20)
+    peak = float(np.max(np.abs(data)))
+    return data * (ceiling / peak) if peak > ceiling else data
+
+
+def check_usable(data: np.ndarray, rate: int, label: str) -> None:
+    """The bad-input rules shared by user uploads and the build: silent, too short, too long."""
+    if peak_dbfs(data) < SILENCE_DBFS:
+        raise UsageError(f"{label}: the sound is silent (peak below {SILENCE_DBFS:.0f} dBFS)")
+    duration = len(data) / rate
+    if duration < MIN_DURATION:
+        raise UsageError(f"{label}: the sound lasts {duration * 1000:.0f} ms; templates need at least {MIN_DURATION * 1000:.0f} ms")
+    if duration > MAX_DURATION:
+        raise UsageError(f"{label}: the sound lasts {duration:.1f} s; templates may last at most {MAX_DURATION:.0f} s")
+
+
+def make_loop(data: np.ndarray, length: float, crossfade: float, rate: int = SAMPLE_RATE) -> np.ndarray:
+    """A bed of `length` seconds that repeats without a click or a level dip: the audio just
+    after the loop end is faded (equal power, since ambience is noise-like) into its start."""
+    n, fade = int(length * rate), int(crossfade * rate)
+    if len(data) < n + fade:
+        n = len(data) - fade
+    if n <= fade:
+        raise ValueError("recording too short to loop with this crossfade")
+    out = data[:n].copy()
+    ramp = np.linspace(0.0, np.pi / 2, fade, dtype=np.float32)[:, None]
+    out[:fade] = data[:fade] * np.sin(ramp) + data[n : n + fade] * np.cos(ramp)
+    return out
+
+
+def split_events(data: np.ndarray, rate: int, max_events: int, min_gap: float, max_length: float) -> list[np.ndarray]:
+    """Cut a recording of several separate events (a walk, dripping, a series of knocks) into
+    single events: onsets are 10 ms frames rising 12 dB above the previous 30 ms, at least
+    `min_gap` apart; the loudest `max_events` are kept in time order."""
+    env = envelope_db(data, rate, window=0.010)
+    rise = env[3:] - np.maximum.reduce([env[2:-1], env[1:-2], env[:-3]])
+    candidates = [i + 3 for i in np.flatnonzero(rise > 12.0) if env[i + 3] > env.max() - 30.0]
+    onsets: list[int] = []
+    for frame in candidates:
+        if not onsets or (frame - onsets[-1]) * 0.010 >= min_gap:
+            onsets.append(frame)
+    onsets = sorted(sorted(onsets, key=lambda f: -env[f : f + 5].max())[:max_events])
+    events = []
+    for k, frame in enumerate(onsets):
+        start = max(0, int((frame - 1) * 0.010 * rate))
+        stop = int(onsets[k + 1] * 0.010 * rate) if k + 1 < len(onsets) else len(data)
+        events.append(data[start : min(stop, start + int(max_length * rate))])
+    return events
+
+
+def repeat(data: np.ndarray, count: int, interval: float, rate: int = SAMPLE_RATE) -> np.ndarray:
+    """`count` copies of a short hit `interval` seconds apart (a knock is two or three raps);
+    later raps are slightly softer, as knuckles on a door are."""
+    step = int(interval * rate)
+    out = np.zeros((step * (count - 1) + len(data), data.shape[1]), dtype=np.float32)
+    for k in range(count):
+        out[k * step : k * step + len(data)] += data * (0.85**k)
+    return out
+
+
+def encode_ogg(data: np.ndarray, path: Path, quality: float, rate: int = SAMPLE_RATE) -> None:
+    """Ogg Vorbis at 48 kHz; `quality` 0..1 (higher = better, larger). libsndfile takes a
+    compression level, the inverse of Vorbis quality."""
+    sf.write(str(path), data, rate, format="OGG", subtype="VORBIS", compression_level=1.0 - quality)

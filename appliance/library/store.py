@@ -1,0 +1,200 @@
+"""User templates: add and remove sounds in the state directory, safely.
+
+User sounds live apart from the bundled library (state_dir()/library/: index.json + sounds/),
+so an upgrade that replaces models/ never touches them. Every change is a read-modify-write of
+index.json under an exclusive file lock (two processes adding at once both succeed, neither
+loses the other's entry), and the new index replaces the old one with an atomic rename (a crash
+mid-add leaves the previous index intact; at worst an unreferenced sound file stays behind and
+is swept by the next change).
+"""
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import re
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+
+from appliance.errors import UsageError
+from appliance.library import audio_io
+from appliance.library.search import embed_for_index
+from appliance.library.catalog import INDEX_FORMAT, INDEX_NAME, Catalog, Template, read_user_index, user_dir
+
+LOCK_NAME = ".lock"
+USER_LICENCE = "user"  # the user's own recording, kept on this appliance, not redistributed
+USER_QUALITY = 0.6  # Vorbis quality for user sounds: one file each, so size matters little
+
+
+def write_json_atomic(path: Path, data: dict) -> None:
+    """Write to a temporary file in the same folder, fsync, then rename over the target: a
+    reader sees the old or the new file, never half of one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(data, handle, indent=1, ensure_ascii=False)
+            handle.write("\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+@contextmanager
+def locked(folder: Path):
+    """Exclusive lock on the user library for one read-modify-write."""
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / LOCK_NAME, "a") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")[:40] or "sound"
+
+
+def _parse_tags(tags) -> tuple[str, ...]:
+    if isinstance(tags, str):
+        tags = tags.split(",")
+    cleaned = tuple(dict.fromkeys(t.strip().lower() for t in tags or () if t.strip()))
+    return cleaned
+
+
+class UserLibrary:
+    """The user's templates. `shared` marks a library others receive copies of (exported or
+    synced): then every sound needs a real licence, not the private default."""
+
+    def __init__(self, folder: Path | None = None, catalog: Catalog | None = None, shared: bool = False):
+        self.folder = folder or user_dir()
+        self.catalog = catalog or Catalog.load(user_folder=self.folder)
+        self.shared = shared
+
+    def add(
+        self,
+        file: Path,
+        category: str,
+        tags=(),
+        licence: str | None = None,
+        author: str = "",
+        description: str = "",
+    ) -> Template:
+        """Convert and store one sound; returns its template. UsageError for anything the user
+        must fix (the library is then unchanged)."""
+        file = Path(file)
+        category_spec = self.catalog.categories.get(category)
+        if category_spec is None:
+            raise UsageError(f"unknown category {category!r}; choose one of: {', '.join(sorted(self.catalog.categories))}")
+        licence = self._check_licence(licence)
+        try:
+            raw = file.read_bytes()
+        except FileNotFoundError:
+            raise UsageError(f"{file}: no such file") from None
+        except IsADirectoryError:
+            raise UsageError(f"{file}: is a folder, not a sound file") from None
+        source_sha = hashlib.sha256(raw).hexdigest()
+        self._check_duplicate(source_sha, self.catalog.templates)
+
+        data, rate = audio_io.decode(raw, name=file.name)
+        if len(data) / rate > audio_io.MAX_DURATION:
+            audio_io.check_usable(data, rate, file.name)  # reports the length limit
+        data = audio_io.trim(audio_io.to_template_format(data, rate))
+        audio_io.check_usable(data, audio_io.SAMPLE_RATE, file.name)
+        data = audio_io.with_headroom(data)
+        measured = audio_io.measure(data)
+
+        tag_tuple = _parse_tags(tags) or (category,)
+        description = description.strip() or f"{category_spec.description} (user sound {file.stem})"
+        template_id = f"user-{category}-{_slug(file.stem)}-{source_sha[:8]}"
+
+        sounds = self.folder / "sounds"
+        sounds.mkdir(parents=True, exist_ok=True)
+        final = sounds / f"{template_id}.ogg"
+        fd, tmp_name = tempfile.mkstemp(dir=sounds, prefix=".add-", suffix=".ogg")
+        os.close(fd)
+        tmp = Path(tmp_name)
+        try:
+            audio_io.encode_ogg(data, tmp, USER_QUALITY)
+            stored_sha = hashlib.sha256(tmp.read_bytes()).hexdigest()
+            template = Template(
+                id=template_id, category=category, tags=tag_tuple, description=description, path=final,
+                duration=round(measured.duration, 4), sample_rate=audio_io.SAMPLE_RATE, channels=measured.channels,
+                attack_time=round(measured.attack_time, 4), peak_dbfs=round(measured.peak_dbfs, 2),
+                loudness_lufs=round(measured.loudness_lufs, 2), max_momentary_lufs=round(measured.max_momentary_lufs, 2),
+                loop=category_spec.kind == "ambience", licence=licence, author=author.strip() or "user",
+                source={"type": "user", "original_name": file.name}, sha256=stored_sha,
+                source_sha256=source_sha, origin="user",
+            )
+            embedding = embed_for_index(template.search_text(category_spec))
+            with locked(self.folder):
+                index = read_user_index(self.folder)
+                self._check_duplicate(source_sha, [Template.from_record(r, self.folder, "user") for r in index["templates"]])
+                os.replace(tmp, final)
+                record = template.to_record() | {"embedding": embedding}
+                try:
+                    self._write(index, index["templates"] + [record])
+                except BaseException:
+                    final.unlink(missing_ok=True)
+                    raise
+        finally:
+            tmp.unlink(missing_ok=True)
+        return template
+
+    def remove(self, template_id: str) -> Template:
+        """Delete one user template (bundled ones are part of the release and stay)."""
+        with locked(self.folder):
+            index = read_user_index(self.folder)
+            kept = [r for r in index["templates"] if r["id"] != template_id]
+            if len(kept) == len(index["templates"]):
+                if template_id in self.catalog.by_id:
+                    raise UsageError(f"{template_id} is a bundled template; only user templates can be removed")
+                raise UsageError(f"no user template {template_id!r} (see `foley library list --user`)")
+            removed = next(r for r in index["templates"] if r["id"] == template_id)
+            self._write(index, kept)
+            (self.folder / removed["file"]).unlink(missing_ok=True)
+        return Template.from_record(removed, self.folder, "user")
+
+    def _write(self, index: dict, templates: list[dict]) -> None:
+        write_json_atomic(self.folder / INDEX_NAME, {"format": INDEX_FORMAT, "templates": templates})
+        self._sweep(templates)
+
+    def _sweep(self, templates: list[dict]) -> None:
+        """Delete sound files no index entry references (left by a crash between storing the
+        sound and writing the index). Only finished names are swept, never another process's
+        in-progress temporary file."""
+        referenced = {Path(r["file"]).name for r in templates}
+        for path in (self.folder / "sounds").glob("user-*.ogg"):
+            if path.name not in referenced:
+                path.unlink(missing_ok=True)
+
+    def _check_licence(self, licence: str | None) -> str:
+        if not licence:
+            if self.shared:
+                raise UsageError(
+                    "this library is shared, so every sound needs a licence: pass --licence "
+                    f"(one of: {', '.join(sorted(self.catalog.licences))})"
+                )
+            return USER_LICENCE
+        if licence == USER_LICENCE and not self.shared:
+            return licence
+        if licence not in self.catalog.licences:
+            raise UsageError(f"unknown licence {licence!r}; use one of: {', '.join(sorted(self.catalog.licences))}")
+        return licence
+
+    @staticmethod
+    def _check_duplicate(source_sha: str, templates: list[Template]) -> None:
+        for template in templates:
+            if template.source_sha256 == source_sha:
+                raise UsageError(f"this file is already in the library as {template.id}")
