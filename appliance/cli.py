@@ -18,6 +18,7 @@ COMMAND_MODULES = [
     "appliance.doctor",
     "appliance.bench.cli",
     "appliance.engine.cache_cli",
+    "appliance.library.cli",
 ]
 
 

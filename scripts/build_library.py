@@ -174,7 +174,7 @@ def pieces_of(entry: dict, data: np.ndarray) -> list[tuple[str, str, np.ndarray]
         suffix += f"-at{int(start * 1000)}"
     if "split" in entry:
         spec = entry["split"]
-        events = audio_io.split_events(data, rate, spec["max_events"], spec["min_gap"], spec["max_length"])
+        events = audio_io.split_events(data, rate, spec["max_events"], spec["min_gap"], spec["max_length"], spec.get("rise_db", 10.0))
         pieces = [(f"{suffix}-e{k + 1}", edits + [f"event {k + 1} cut from a recording of several"], ev) for k, ev in enumerate(events)]
     else:
         pieces = [(suffix, edits, data)]

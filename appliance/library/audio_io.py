@@ -216,22 +216,26 @@ def make_loop(data: np.ndarray, length: float, crossfade: float, rate: int = SAM
     return out
 
 
-def split_events(data: np.ndarray, rate: int, max_events: int, min_gap: float, max_length: float) -> list[np.ndarray]:
-    """Cut a recording of several separate events (a walk, dripping, a series of knocks) into
-    single events: onsets are 10 ms frames rising 12 dB above the previous 30 ms, at least
-    `min_gap` apart; the loudest `max_events` are kept in time order."""
+def split_events(
+    data: np.ndarray, rate: int, max_events: int, min_gap: float, max_length: float, rise_db: float = 10.0
+) -> list[np.ndarray]:
+    """Cut a recording of several separate events (a walk, dripping, falling shards) into
+    single events. An onset is where the 10 ms level climbs `rise_db` above the quietest point of
+    the previous 150 ms (steps on gravel rise over tens of ms, so a frame-to-frame rise test
+    misses them); onsets closer than `min_gap` merge, and the loudest `max_events` are kept."""
     env = envelope_db(data, rate, window=0.010)
-    rise = env[3:] - np.maximum.reduce([env[2:-1], env[1:-2], env[:-3]])
-    candidates = [i + 3 for i in np.flatnonzero(rise > 12.0) if env[i + 3] > env.max() - 30.0]
+    floor = np.array([env[max(0, i - 15) : i + 1].min() for i in range(len(env))])
+    above = (env - floor >= rise_db) & (env > env.max() - 30.0)
+    crossings = [i for i in range(1, len(env)) if above[i] and not above[i - 1]]
     onsets: list[int] = []
-    for frame in candidates:
+    for frame in crossings:
         if not onsets or (frame - onsets[-1]) * 0.010 >= min_gap:
             onsets.append(frame)
-    onsets = sorted(sorted(onsets, key=lambda f: -env[f : f + 5].max())[:max_events])
+    onsets = sorted(sorted(onsets, key=lambda f: -env[f : f + 10].max())[:max_events])
     events = []
     for k, frame in enumerate(onsets):
-        start = max(0, int((frame - 1) * 0.010 * rate))
-        stop = int(onsets[k + 1] * 0.010 * rate) if k + 1 < len(onsets) else len(data)
+        start = max(0, int((frame - 2) * 0.010 * rate))
+        stop = int((onsets[k + 1] - 2) * 0.010 * rate) if k + 1 < len(onsets) else len(data)
         events.append(data[start : min(stop, start + int(max_length * rate))])
     return events
 
