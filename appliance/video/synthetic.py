@@ -136,7 +136,10 @@ def _bounce_scene(w: int, h: int, seconds: float, rng: np.random.Generator):
 
 
 def _steps_scene(w: int, h: int, seconds: float, rng: np.random.Generator):
-    """Two feet take turns: lift, swing forward, land, every `period` seconds (walking)."""
+    """Two feet take turns: lift, swing forward, land, every `period` seconds (walking).
+
+    Each swing takes 60 % of a step, so both feet stand still between landing and the next lift
+    (the double-support phase of a real gait)."""
     period, ground, lift = 0.5 + rng.uniform(-0.05, 0.05), 0.88 * h, 0.12 * h
     start = 0.3
     landings = [start + period * (k + 1) for k in range(int((seconds - start) / period)) if start + period * (k + 1) < seconds - 0.1]
@@ -147,8 +150,9 @@ def _steps_scene(w: int, h: int, seconds: float, rng: np.random.Generator):
         steps_done = sum(1 for i, land in enumerate(landings) if land <= t and i % 2 == which)
         x = 0.05 * w + stride * (2 * steps_done + which)
         for i, land in enumerate(landings):
-            if i % 2 == which and land - period <= t < land:
-                u = (t - (land - period)) / period
+            swing = 0.6 * period
+            if i % 2 == which and land - swing <= t < land:
+                u = (t - (land - swing)) / swing
                 return x + 2 * stride * u, lift * np.sin(np.pi * u)
         return x, 0.0
 

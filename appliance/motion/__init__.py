@@ -1,0 +1,7 @@
+"""Action events from motion: impacts, periodic trains and sustained actions, streaming.
+
+`MotionAnalyser().push(frame)` per frame (live camera), or `detect_events(iter_frames(path))`."""
+from appliance.motion.analyser import MotionAnalyser, MotionTrace, detect_events
+from appliance.motion.events import IMPACT, PERIODIC, SUSTAINED, ActionEvent
+
+__all__ = ["ActionEvent", "IMPACT", "MotionAnalyser", "MotionTrace", "PERIODIC", "SUSTAINED", "detect_events"]

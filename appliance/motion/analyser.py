@@ -1,0 +1,114 @@
+"""Frame-by-frame motion analysis: frames in, action events out, with small state.
+
+Runs on decoded files and live camera frames alike: each `push` costs one optical-flow and one
+warp at 160 px wide, keeps only the previous frame and a few seconds of energy samples, and
+returns the events decided so far (impacts one frame late, sustained actions when they end).
+Frames repeated by the encoder (frame-rate conversion duplicates) are skipped, unless the
+repetition goes on, which means the scene really stands still.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterable
+
+import cv2
+import numpy as np
+
+from appliance.motion.camera import CameraTracker, working_frame
+from appliance.motion.events import IMPACT, ActionEvent
+from appliance.motion.impacts import EnergySample, ImpactDetector
+from appliance.motion.periodic import mark_periodic
+from appliance.motion.sustained import SustainedTracker
+from appliance.video.decode import AnalysisFrame
+
+NOISE_LEVEL = 12
+"""Differences (grey levels of light-normalised frames) below this are sensor/codec noise."""
+DUPLICATE_LEVEL = 0.4
+"""Mean difference below which a frame repeats the previous one."""
+BORDER = 3
+"""Pixels at the edge ignored: the camera-motion warp invents them."""
+
+
+@dataclass
+class MotionTrace:
+    """Per analysed frame: time and raw optical-flow magnitude (AV-Align's video peaks)."""
+
+    times: list[float] = field(default_factory=list)
+    flow: list[float] = field(default_factory=list)
+
+
+class MotionAnalyser:
+    """Push AnalysisFrames in order; collect ActionEvents from `push` and `finish`."""
+
+    def __init__(self) -> None:
+        self._camera = CameraTracker()
+        self._impacts = ImpactDetector()
+        self._sustained = SustainedTracker()
+        self._previous: np.ndarray | None = None
+        self._pending_repeat: AnalysisFrame | None = None
+        self._still = False
+        self.events: list[ActionEvent] = []
+        self.trace = MotionTrace()
+
+    def push(self, frame: AnalysisFrame) -> list[ActionEvent]:
+        current = working_frame(frame.grey)
+        if self._previous is None or self._previous.shape != current.shape:
+            self._previous = current
+            return []
+        if float(cv2.absdiff(current, self._previous).mean()) < DUPLICATE_LEVEL:
+            return self._repeat(frame)
+        self._pending_repeat, self._still = None, False
+        step = self._camera.step(self._previous, current)
+        self._previous = current
+        self.trace.times.append(frame.time)
+        self.trace.flow.append(step.flow_magnitude)
+        changed = cv2.absdiff(current, step.warped_previous) >= NOISE_LEVEL
+        motion = np.where(changed, step.object_speed, 0.0)[BORDER:-BORDER, BORDER:-BORDER]
+        return self._sample(frame, float(motion.mean()), motion)
+
+    def _repeat(self, frame: AnalysisFrame) -> list[ActionEvent]:
+        """A frame equal to the previous one: ignore a single repeat, but two in a row mean stillness."""
+        if not self._still and self._pending_repeat is None:
+            self._pending_repeat = frame
+            return []
+        decided = []
+        if self._pending_repeat is not None:
+            decided += self._sample(self._pending_repeat, 0.0, None)
+            self._pending_repeat, self._still = None, True
+        return decided + self._sample(frame, 0.0, None)
+
+    def _sample(self, frame: AnalysisFrame, energy: float, difference: np.ndarray | None) -> list[ActionEvent]:
+        x = y = 0.5
+        if difference is not None and energy > 0:
+            m = cv2.moments(difference.astype(np.float32))
+            h, w = difference.shape
+            x, y = (m["m10"] / m["m00"] + BORDER) / (w + 2 * BORDER), (m["m01"] / m["m00"] + BORDER) / (h + 2 * BORDER)
+        sample = EnergySample(time=frame.time, energy=energy, x=float(x), y=float(y), frame_index=frame.index)
+        decided = []
+        for impact in self._impacts.push(sample):
+            ended = self._sustained.interrupt()
+            decided += [ended] if ended else []
+            decided.append(ActionEvent(time=impact.time, kind=IMPACT, strength=impact.strength, x=impact.x,
+                                       y=impact.y, frame_index=impact.frame_index))
+        ended = self._sustained.push(sample)
+        decided += [ended] if ended else []
+        self.events += decided
+        return decided
+
+    def finish(self) -> list[ActionEvent]:
+        """End of the clip: close a running sustained action and mark periodic trains."""
+        ended = self._sustained.finish()
+        if ended:
+            self.events.append(ended)
+        self.events.sort(key=lambda e: e.time)
+        mark_periodic(self.events)
+        return [ended] if ended else []
+
+
+def detect_events(frames: Iterable[AnalysisFrame]) -> tuple[list[ActionEvent], MotionTrace]:
+    """All events of a clip (sorted by time) and its motion trace, from its analysis frames."""
+    analyser = MotionAnalyser()
+    for frame in frames:
+        analyser.push(frame)
+    analyser.finish()
+    return analyser.events, analyser.trace

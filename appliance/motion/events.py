@@ -1,0 +1,37 @@
+"""The action events motion analysis hands to template choice and the mixer."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+IMPACT = "impact"
+PERIODIC = "periodic"
+SUSTAINED = "sustained"
+
+
+@dataclass
+class ActionEvent:
+    """Something visible that should make a sound.
+
+    kind: IMPACT (a moving thing stops or reverses: hit, knock, chop), PERIODIC (an impact that
+    belongs to a regular train: footsteps, hammering) or SUSTAINED (continuous motion: scrape,
+    rub, pour, rustle; `duration` and `envelope` say how long and how strong over time)."""
+
+    time: float
+    """Seconds from the start of the clip; sub-frame for impacts (where the sound's attack goes)."""
+    kind: str
+    strength: float
+    """0..1, how sharp/large the action is (drives gain)."""
+    x: float
+    """Horizontal screen position 0 (left) … 1 (right) of the action (drives pan)."""
+    y: float
+    """Vertical screen position 0 (top) … 1 (bottom)."""
+    frame_index: int
+    """Index of the analysed frame nearest the event (keyframe for vision)."""
+    duration: float = 0.0
+    period: float | None = None
+    """Seconds between the impacts of the train this one belongs to (PERIODIC only)."""
+    envelope: list[tuple[float, float]] = field(default_factory=list)
+    """(time, level 0..1) samples of a SUSTAINED action's intensity."""
+
+    def as_dict(self) -> dict:
+        return asdict(self)
