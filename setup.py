@@ -34,6 +34,7 @@ setup(
         "onnxruntime-extensions>=0.13",
         "opencv-python-headless>=4.9",
         "soundfile>=0.12",
+        "soxr>=0.3",
         "av>=14",
         "flask>=3.0",
         "pyyaml>=6.0",

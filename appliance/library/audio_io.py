@@ -132,9 +132,9 @@ def attack_time(data: np.ndarray, rate: int = SAMPLE_RATE) -> float:
     return first * 0.001
 
 
-def _k_weighting_response(n: int, rate: int) -> np.ndarray:
-    """Complex frequency response of the two K-weighting biquads on an rfft grid of size n."""
-    z = np.exp(-1j * 2 * np.pi * np.fft.rfftfreq(n, d=1.0 / rate))  # z^-1 on the unit circle
+def _k_weighting_response(n: int) -> np.ndarray:
+    """Complex frequency response of the two K-weighting biquads (48 kHz) on an rfft grid of size n."""
+    z = np.exp(-2j * np.pi * np.fft.rfftfreq(n))  # z^-1 on the unit circle (cycles per sample)
     response = np.ones_like(z)
     for b, a in (_K_SHELF, _K_HIGHPASS):
         response *= (b[0] + b[1] * z + b[2] * z * z) / (a[0] + a[1] * z + a[2] * z * z)
@@ -145,7 +145,7 @@ def _k_weighted(data: np.ndarray, rate: int) -> np.ndarray:
     # Zero-pad by 0.5 s so the filters' decaying response does not wrap around (linear, not
     # circular, convolution); the IIR tails are far below -100 dB by then.
     n = len(data) + rate // 2
-    spectrum = np.fft.rfft(data, n=n, axis=0) * _k_weighting_response(n, rate)[:, None]
+    spectrum = np.fft.rfft(data, n=n, axis=0) * _k_weighting_response(n)[:, None]
     return np.fft.irfft(spectrum, n=n, axis=0)[: len(data)]
 
 
@@ -153,6 +153,8 @@ def loudness(data: np.ndarray, rate: int = SAMPLE_RATE) -> tuple[float, float]:
     """(integrated LUFS, max momentary LUFS) per BS.1770-4: 400 ms blocks with 75 % overlap,
     absolute gate -70 LUFS, relative gate -10 LU. A sound shorter than one block is measured
     as a single block, which is what a listener hears of a short hit."""
+    if rate != SAMPLE_RATE:
+        raise ValueError("the K-weighting coefficients here are for 48 kHz; convert first")
     weighted = _k_weighted(data.astype(np.float64), rate)
     block, step = int(0.4 * rate), int(0.1 * rate)
     if len(weighted) <= block:

@@ -105,7 +105,10 @@ class Searcher:
 
     def search(self, query: str, k: int = 10, category: str | None = None) -> list[Match]:
         """Top-k templates for a text query (UsageError on empty text, from the encoder)."""
-        query_vector = _embed(query)
+        return self.search_vector(_embed(query), k, category)
+
+    def search_vector(self, query_vector: np.ndarray, k: int = 10, category: str | None = None) -> list[Match]:
+        """As search(), for a caller that already embedded the description (the engine)."""
         per_category = self.category_scores(query_vector)
         template_sims = self.template_vectors @ query_vector
         matches = [
@@ -117,8 +120,11 @@ class Searcher:
         return matches[:k]
 
     def rank_categories(self, query: str) -> list[tuple[str, float]]:
+        return self.rank_categories_vector(_embed(query))
+
+    def rank_categories_vector(self, query_vector: np.ndarray) -> list[tuple[str, float]]:
         """Categories by their best template's score: what the engine asks for a description."""
         best: dict[str, float] = {}
-        for match in self.search(query, k=len(self.catalog.templates)):
+        for match in self.search_vector(query_vector, k=len(self.catalog.templates)):
             best.setdefault(match.template.category, match.score)
         return sorted(best.items(), key=lambda kv: -kv[1])

@@ -1,0 +1,67 @@
+"""Conversion and measurement: loudness (BS.1770), trimming, attack, loops, event splitting."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from appliance.errors import UsageError
+from appliance.library import audio_io
+
+RATE = audio_io.SAMPLE_RATE
+
+
+def sine(seconds: float, freq: float = 1000.0, dbfs: float = -20.0, channels: int = 1) -> np.ndarray:
+    t = np.arange(int(seconds * RATE)) / RATE
+    x = (10 ** (dbfs / 20) * np.sin(2 * np.pi * freq * t)).astype(np.float32)
+    return np.repeat(x[:, None], channels, axis=1)
+
+
+def test_loudness_of_reference_tones():
+    # BS.1770: a 0 dBFS-peak 1 kHz sine in one channel reads -3.01 LUFS; in two channels +3 dB.
+    integrated, momentary = audio_io.loudness(sine(5.0, dbfs=-20.0))
+    assert integrated == pytest.approx(-23.0, abs=0.1) and momentary == pytest.approx(-23.0, abs=0.1)
+    stereo, _ = audio_io.loudness(sine(5.0, dbfs=-20.0, channels=2))
+    assert stereo == pytest.approx(-20.0, abs=0.1)
+
+
+def test_gating_ignores_silence():
+    quiet_gap = np.concatenate([sine(3.0), np.zeros((3 * RATE, 1), np.float32)])
+    assert audio_io.loudness(quiet_gap)[0] == pytest.approx(-23.0, abs=0.3), "ungated it would read -26"
+
+
+def test_trim_and_attack():
+    signal = np.concatenate([np.zeros((int(0.3 * RATE), 1), np.float32), sine(0.2), np.zeros((RATE, 1), np.float32)])
+    trimmed = audio_io.trim(signal)
+    assert len(trimmed) / RATE == pytest.approx(0.205, abs=0.01)
+    assert audio_io.attack_time(trimmed) == pytest.approx(audio_io.PRE_ROLL, abs=0.003)
+
+
+def test_resample_and_channels():
+    data = np.random.default_rng(1).standard_normal((22050, 6)).astype(np.float32)
+    out = audio_io.to_template_format(data, 22050)
+    assert out.shape == (48000, 1) and out.dtype == np.float32
+
+
+def test_loop_is_seamless():
+    noise = (np.random.default_rng(2).standard_normal((6 * RATE, 2)) * 0.1).astype(np.float32)
+    bed = audio_io.make_loop(noise, 4.0, 1.0)
+    assert len(bed) == 4 * RATE
+    assert np.array_equal(bed[-1], noise[4 * RATE - 1]) and np.allclose(bed[0], noise[4 * RATE], atol=1e-6)
+
+
+def test_split_events_finds_separate_hits():
+    hit = sine(0.08, freq=600, dbfs=-6.0) * np.exp(-np.arange(int(0.08 * RATE)) / 800)[:, None]
+    gap = np.zeros((int(0.4 * RATE), 1), np.float32)
+    walk = np.concatenate([gap, hit, gap, hit * 0.5, gap, hit * 0.8, gap]).astype(np.float32)
+    events = audio_io.split_events(walk, RATE, max_events=2, min_gap=0.2, max_length=0.3)
+    assert len(events) == 2 and all(audio_io.peak_dbfs(e) > -9 for e in events), "the two loudest"
+
+
+def test_usability_limits():
+    with pytest.raises(UsageError, match="silent"):
+        audio_io.check_usable(np.zeros((RATE, 1), np.float32), RATE, "x")
+    with pytest.raises(UsageError, match="at least"):
+        audio_io.check_usable(sine(0.01), RATE, "x")
+    with pytest.raises(UsageError, match="at most"):
+        audio_io.check_usable(sine(31.0), RATE, "x")
+    audio_io.check_usable(sine(0.5), RATE, "x")

@@ -1,0 +1,225 @@
+"""User templates: add/list/remove through the Python API and the CLI, every bad input of the
+issue (the library must be unchanged afterwards), atomic index writes, two processes adding."""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from appliance.cli import main
+from appliance.errors import UsageError
+from appliance.library.catalog import Catalog, user_dir
+from appliance.library.store import UserLibrary
+from tests.conftest import REPO
+
+RATE = 44_100
+
+
+def hit(seconds: float = 0.4, rate: int = RATE, channels: int = 1, freq: float = 700.0, delay: float = 0.1) -> np.ndarray:
+    """A decaying tone burst after `delay` s of silence: a synthetic 'impact'."""
+    t = np.arange(int(seconds * rate)) / rate
+    tone = np.sin(2 * np.pi * freq * t) * np.exp(-t * 12) * 0.5
+    signal = np.concatenate([np.zeros(int(delay * rate)), tone]).astype(np.float32)
+    return np.repeat(signal[:, None], channels, axis=1)
+
+
+def write(path: Path, data: np.ndarray, rate: int = RATE, **kwargs) -> Path:
+    sf.write(str(path), data, rate, **kwargs)
+    return path
+
+
+def index_bytes() -> bytes | None:
+    path = user_dir() / "index.json"
+    return path.read_bytes() if path.exists() else None
+
+
+@pytest.mark.parametrize(
+    "name, rate, channels, kwargs",
+    [
+        ("knock.wav", 44_100, 1, {}),
+        ("slam.flac", 96_000, 2, {}),
+        ("rustle.ogg", 22_050, 2, {"format": "OGG", "subtype": "VORBIS"}),
+        ("tap.mp3", 32_000, 1, {"format": "MP3", "subtype": "MPEG_LAYER_III"}),
+        ("surround.wav", 48_000, 6, {}),
+    ],
+)
+def test_add_converts_any_common_format(tmp_path, name, rate, channels, kwargs):
+    source = write(tmp_path / name, hit(rate=rate, channels=channels, freq=500 + channels * 97 + rate / 1000), rate, **kwargs)
+    template = UserLibrary().add(source, "impact_wood", tags="wood, test", licence="CC0-1.0", author="tester")
+    assert template.origin == "user" and template.licence == "CC0-1.0"
+    data, stored_rate = sf.read(str(template.path), always_2d=True)
+    assert stored_rate == 48_000
+    assert data.shape[1] == (channels if channels <= 2 else 1), "stereo kept, surround averaged to mono"
+    assert 0.0 <= template.attack_time < 0.02, "leading silence is trimmed, the attack sits at the start"
+    assert abs(template.duration - 0.4) < 0.1
+    catalog = Catalog.load()
+    assert catalog.get(template.id).category == "impact_wood"
+    assert catalog.audio(template.id).dtype == np.float32
+
+
+def test_add_list_remove_round_trip_and_version(tmp_path, capsys):
+    before = Catalog.load().version
+    source = write(tmp_path / "bang.wav", hit())
+    assert main(["library", "add", str(source), "--category", "door_slam", "--tags", "door,slam"]) == 0
+    added_line = capsys.readouterr().out
+    template_id = added_line.split()[1]
+    after_add = Catalog.load()
+    assert after_add.version != before and after_add.get(template_id).licence == "user"
+    assert main(["library", "list", "--user"]) == 0
+    assert template_id in capsys.readouterr().out
+    assert (user_dir() / "sounds" / f"{template_id}.ogg").exists()
+    assert main(["library", "remove", template_id]) == 0
+    assert Catalog.load().version == before
+    assert not (user_dir() / "sounds" / f"{template_id}.ogg").exists()
+
+
+def test_user_templates_survive_a_new_catalog_and_are_searchable(tmp_path):
+    from appliance.library.search import Searcher
+
+    source = write(tmp_path / "zap.wav", hit(freq=1200))
+    template = UserLibrary().add(source, "whoosh", tags="laser,zap,sci-fi", description="a sci-fi laser zap")
+    matches = Searcher(Catalog.load()).search("a sci-fi laser zap", k=3)
+    assert template.id in [m.template.id for m in matches]
+
+
+def _bad_inputs(tmp_path: Path):
+    good = write(tmp_path / "good.wav", hit())
+    (tmp_path / "notes.txt").write_text("this is not audio\n")
+    corrupt = tmp_path / "corrupt.wav"
+    corrupt.write_bytes(good.read_bytes()[:30])  # a header cut short
+    garbage = tmp_path / "garbage.ogg"
+    garbage.write_bytes(os.urandom(4096))
+    return {
+        "not audio": (tmp_path / "notes.txt", {}, "not a readable audio file"),
+        "corrupt wav": (corrupt, {}, "not a readable audio file"),
+        "corrupt ogg": (garbage, {}, "not a readable audio file"),
+        "missing file": (tmp_path / "nowhere.wav", {}, "no such file"),
+        "silent": (write(tmp_path / "silent.wav", np.zeros((RATE, 1), np.float32)), {}, "silent"),
+        "too short": (write(tmp_path / "short.wav", hit(seconds=0.01, delay=0.0)), {}, "at least 20 ms"),
+        "too long": (write(tmp_path / "long.wav", (np.random.default_rng(0).standard_normal((31 * 8000, 1)) * 0.1).astype(np.float32), 8000), {}, "at most 30 s"),
+        "unknown category": (good, {"category": "explosions"}, "unknown category"),
+        "unknown licence": (good, {"licence": "WTFPL-9"}, "unknown licence"),
+    }
+
+
+def test_every_bad_input_is_a_clear_error_and_changes_nothing(tmp_path):
+    library = UserLibrary()
+    library.add(write(tmp_path / "first.wav", hit(freq=300)), "knock")
+    before = index_bytes()
+    sounds_before = sorted(os.listdir(user_dir() / "sounds"))
+    for label, (path, overrides, message) in _bad_inputs(tmp_path).items():
+        kwargs = {"category": "impact_metal"} | overrides
+        with pytest.raises(UsageError, match=message):
+            library.add(path, **kwargs)
+        assert index_bytes() == before, label
+        assert sorted(os.listdir(user_dir() / "sounds")) == sounds_before, label
+
+
+def test_duplicates_are_refused(tmp_path):
+    library = UserLibrary()
+    source = write(tmp_path / "a.wav", hit())
+    first = library.add(source, "impact_metal")
+    copy = tmp_path / "copy-of-a.wav"
+    copy.write_bytes(source.read_bytes())
+    with pytest.raises(UsageError, match=f"already in the library as {first.id}"):
+        library.add(copy, "impact_wood")
+
+
+def test_a_bundled_file_is_a_duplicate_too(tmp_path):
+    # The bundled index keeps each original file's hash, so re-adding an original is caught.
+    # The originals are not in the repo, so pretend a test file is the first bundled original.
+    catalog = Catalog.load()
+    bundled = catalog.templates[0]
+    source = write(tmp_path / "b.wav", hit(freq=900))
+    catalog.templates[0] = dataclasses.replace(bundled, source_sha256=hashlib.sha256(source.read_bytes()).hexdigest())
+    with pytest.raises(UsageError, match=bundled.id):
+        UserLibrary(catalog=catalog).add(source, "impact_wood")
+
+
+def test_shared_library_needs_a_licence(tmp_path):
+    source = write(tmp_path / "c.wav", hit())
+    with pytest.raises(UsageError, match="needs a licence"):
+        UserLibrary(shared=True).add(source, "impact_stone")
+    with pytest.raises(UsageError, match="unknown licence"):
+        UserLibrary(shared=True).add(source, "impact_stone", licence="user")
+    assert index_bytes() is None
+    assert UserLibrary(shared=True).add(source, "impact_stone", licence="CC-BY-3.0", author="me").licence == "CC-BY-3.0"
+
+
+def test_cli_reports_bad_input_on_one_line_with_exit_2(tmp_path):
+    from tests.conftest import run_foley
+
+    (tmp_path / "x.txt").write_text("hello")
+    result = run_foley("library", "add", str(tmp_path / "x.txt"), "--category", "knock", env={"FOLEY_STATE_DIR": str(tmp_path / "s")})
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and "not a readable audio file" in result.stderr
+    result = run_foley("library", "remove", "footsteps_wood-ufoai-wood1", env={"FOLEY_STATE_DIR": str(tmp_path / "s")})
+    assert result.returncode == 2 and "bundled template" in result.stderr
+    result = run_foley("library", "remove", "user-nothing", env={"FOLEY_STATE_DIR": str(tmp_path / "s")})
+    assert result.returncode == 2 and "no user template" in result.stderr
+
+
+def test_a_crash_while_writing_the_index_leaves_the_old_one(tmp_path, monkeypatch):
+    library = UserLibrary()
+    library.add(write(tmp_path / "one.wav", hit(freq=400)), "knock")
+    before = index_bytes()
+    sounds_before = sorted(os.listdir(user_dir() / "sounds"))
+
+    real_replace = os.replace
+
+    def crash_on_index(src, dst):
+        if str(dst).endswith("index.json"):
+            raise OSError("simulated power cut")
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", crash_on_index)
+    with pytest.raises(OSError, match="power cut"):
+        library.add(write(tmp_path / "two.wav", hit(freq=800)), "knock")
+    assert index_bytes() == before
+    assert sorted(os.listdir(user_dir() / "sounds")) == sounds_before
+    assert not [p for p in user_dir().iterdir() if p.name.endswith(".tmp")]
+
+
+ADD_IN_CHILD = """
+import sys
+from pathlib import Path
+from appliance.library.store import UserLibrary
+UserLibrary().add(Path(sys.argv[1]), "impact_metal", tags="concurrent")
+"""
+
+
+def test_two_processes_adding_at_once_both_land(tmp_path):
+    files = [write(tmp_path / f"p{k}.wav", hit(freq=350 + 250 * k)) for k in range(2)]
+    env = {**os.environ, "FOLEY_STATE_DIR": os.environ["FOLEY_STATE_DIR"]}
+    children = [
+        subprocess.Popen([sys.executable, "-c", ADD_IN_CHILD, str(f)], cwd=REPO, env=env, stderr=subprocess.PIPE, text=True)
+        for f in files
+    ]
+    for child in children:
+        _, err = child.communicate(timeout=120)
+        assert child.returncode == 0, err
+    records = json.loads((user_dir() / "index.json").read_text())["templates"]
+    assert sorted(r["source"]["original_name"] for r in records) == ["p0.wav", "p1.wav"]
+    for record in records:
+        assert (user_dir() / record["file"]).exists()
+
+
+def test_python_api_reloads_after_an_add(tmp_path):
+    import appliance.library as library
+
+    before = library.load_catalog()
+    assert library.load_catalog() is before, "loaded once per process"
+    template = library.add_sound(write(tmp_path / "api.wav", hit(freq=640)), "chop", tags=["knife"])
+    after = library.load_catalog()
+    assert after is not before and template.id in after.by_id
+    assert library.searcher(after) is library.searcher(after)
+    library.remove_sound(template.id)
+    assert template.id not in library.load_catalog().by_id
