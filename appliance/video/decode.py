@@ -87,9 +87,12 @@ def _small(frame: av.VideoFrame, size: tuple[int, int], colour: bool) -> tuple[n
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY), (bgr if colour else None)
 
 
-def _truncation_check(info: VideoInfo, last_time: float | None, count: int) -> None:
+def _end_checks(info: VideoInfo, last_time: float | None, count: int, stalled: int) -> None:
+    """After the last frame: nothing decoded, timestamps that never advanced, or a short stream."""
     if count == 0:
         raise UsageError(f"{info.path}: the video stream has no decodable frames")
+    if stalled > count:
+        raise UsageError(f"{info.path}: frame timestamps do not advance (a 0 fps or broken header)")
     if info.duration is None or last_time is None:
         return
     missing = info.duration - last_time
@@ -104,7 +107,8 @@ def iter_frames(path: str | Path, width: int = DEFAULT_WIDTH, *, max_seconds: fl
 
     Validates the file first (see `appliance.video.probe.probe`) and keeps checking while
     decoding: frames past `max_seconds`, undecodable data and a stream that ends well before its
-    header's duration raise UsageError. Frames whose timestamp does not advance are dropped."""
+    header's duration raise UsageError. Frames whose timestamp does not advance are dropped (and
+a clip made mostly of them is rejected: its frame rate is effectively 0)."""
     path = Path(path)
     with open_container(path) as container:
         info = probe_open(path, container, max_seconds)
@@ -113,12 +117,13 @@ def iter_frames(path: str | Path, width: int = DEFAULT_WIDTH, *, max_seconds: fl
         origin = (container.start_time or 0) / av.time_base
         nominal_step = 1.0 / info.fps
         size = None
-        count, last_time = 0, None
+        count, stalled, last_time = 0, 0, None
         try:
             for frame in container.decode(stream):
                 t = frame.time - origin if frame.time is not None else (
                     0.0 if last_time is None else last_time + nominal_step)
                 if last_time is not None and t <= last_time:
+                    stalled += 1
                     continue
                 if t > max_seconds:
                     raise UsageError(f"{path}: the clip runs past the limit of {max_seconds:g} s")
@@ -133,7 +138,7 @@ def iter_frames(path: str | Path, width: int = DEFAULT_WIDTH, *, max_seconds: fl
                 count, last_time = count + 1, t
         except av.error.FFmpegError as exc:
             raise UsageError(f"{path}: corrupt or truncated video data after frame {count} ({exc})") from None
-        _truncation_check(info, last_time, count)
+        _end_checks(info, last_time, count, stalled)
 
 
 def bare_decode_seconds(path: str | Path, threads: int = DEFAULT_THREADS) -> tuple[float, int]:

@@ -54,6 +54,8 @@ def open_container(path: str | Path) -> av.container.InputContainer:
 def check_header(path: Path, width: int, height: int, fps: float, duration: float | None,
                  max_seconds: float) -> None:
     """Reject header values that no real clip has, or a clip over the length limit."""
+    if width == 0 or height == 0:
+        raise UsageError(f"{path}: the header gives no usable frame size (missing or absurdly large)")
     if width < MIN_SIDE or height < MIN_SIDE:
         raise UsageError(f"{path}: frame size {width}×{height} is too small (at least {MIN_SIDE} px a side)")
     if width > MAX_SIDE or height > MAX_SIDE:

@@ -119,8 +119,8 @@ def _bounce_scene(w: int, h: int, seconds: float, rng: np.random.Generator):
     def height(t: float) -> float:
         if t < t0:
             return drop
-        if t < hits[0]:
-            return drop - 0.5 * g * (t - t0) ** 2
+        if not hits or t < hits[0]:
+            return max(0.0, drop - 0.5 * g * (t - t0) ** 2)
         for i in range(len(hits) - 1):
             if hits[i] <= t < hits[i + 1]:
                 v0 = 0.5 * g * (hits[i + 1] - hits[i])

@@ -1,0 +1,135 @@
+"""Every bad input of issue 4 item 9 gives a UsageError with a clear message."""
+import struct
+
+import av
+import cv2
+import numpy as np
+import pytest
+import soundfile as sf
+
+from appliance.errors import UsageError
+from appliance.video import iter_frames, probe
+from appliance.video.synthetic import render_scene
+
+
+def _decode(path, **kw):
+    return list(iter_frames(path, **kw))
+
+
+def _avi(path, size=(32, 32), frames=10):
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, size)
+    for i in range(frames):
+        writer.write(np.full((size[1], size[0], 3), i * 20, np.uint8))
+    writer.release()
+    return bytearray(path.read_bytes())
+
+
+def _raw_avi(path, width=None, height=None, rate=None):
+    """An uncompressed AVI whose header claims another size or frame rate (as broken muxers
+    write); raw video, because FFmpeg would re-read a compressed stream's own size."""
+    with av.open(str(path), "w", format="avi") as out:
+        stream = out.add_stream("rawvideo", rate=10)
+        stream.width, stream.height, stream.pix_fmt = 32, 32, "bgr24"
+        for i in range(5):
+            for packet in stream.encode(av.VideoFrame.from_ndarray(np.full((32, 32, 3), i * 20, np.uint8), "bgr24")):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    data = bytearray(path.read_bytes())
+    avih, strh, strf = data.find(b"avih") + 8, data.find(b"strh") + 8, data.find(b"strf") + 8
+    if width is not None:
+        struct.pack_into("<II", data, avih + 32, width, height)
+        struct.pack_into("<ii", data, strf + 4, width, height)
+    if rate is not None:
+        struct.pack_into("<I", data, avih, 100)
+        struct.pack_into("<II", data, strh + 20, 1, rate)
+    path.write_bytes(bytes(data))
+    return path
+
+
+def _frozen_clock_mkv(path):
+    """Frames that all carry timestamp 0: what a 0 fps header amounts to once FFmpeg has read it
+    (FFmpeg replaces a literal 0 rate in AVI by 25, so the symptom is what can be checked)."""
+    with av.open(str(path), "w", format="matroska") as out:
+        stream = out.add_stream("mjpeg", rate=10)
+        stream.width, stream.height, stream.pix_fmt = 32, 32, "yuvj420p"
+        for i in range(5):
+            frame = av.VideoFrame.from_ndarray(np.full((32, 32, 3), i * 20, np.uint8), "rgb24").reformat(format="yuvj420p")
+            for packet in stream.encode(frame):
+                packet.pts = packet.dts = 0
+                out.mux(packet)
+    return path
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(UsageError, match="no such file"):
+        probe(tmp_path / "nope.mp4")
+
+
+def test_zero_byte_file(tmp_path):
+    (tmp_path / "empty.mp4").write_bytes(b"")
+    with pytest.raises(UsageError, match="empty"):
+        _decode(tmp_path / "empty.mp4")
+
+
+def test_not_a_video(tmp_path):
+    (tmp_path / "notes.mp4").write_text("hello " * 200)
+    with pytest.raises(UsageError, match="not a"):
+        _decode(tmp_path / "notes.mp4")
+
+
+def test_still_image_is_not_a_video(tmp_path):
+    cv2.imwrite(str(tmp_path / "photo.png"), np.zeros((64, 64, 3), np.uint8))
+    with pytest.raises(UsageError, match="not a video"):
+        _decode(tmp_path / "photo.png")
+
+
+def test_truncated_file(tmp_path):
+    clip = render_scene("bounce", tmp_path / "c.mp4", width=160, height=120, fps=15, seconds=2)
+    data = clip.path.read_bytes()
+    (tmp_path / "cut.mp4").write_bytes(data[: len(data) // 2])
+    with pytest.raises(UsageError, match="truncated|not a readable"):
+        _decode(tmp_path / "cut.mp4")
+
+
+def test_truncated_with_index_first(tmp_path):
+    clip = render_scene("bounce", tmp_path / "c.mkv", width=160, height=120, fps=15, seconds=3)
+    data = clip.path.read_bytes()
+    (tmp_path / "cut.mkv").write_bytes(data[: len(data) // 3])
+    with pytest.raises(UsageError, match="truncated|not a readable"):
+        _decode(tmp_path / "cut.mkv")
+
+
+def test_audio_only(tmp_path):
+    sf.write(tmp_path / "voice.wav", np.zeros(8000, np.float32), 8000)
+    with pytest.raises(UsageError, match="audio only"):
+        _decode(tmp_path / "voice.wav")
+
+
+def test_zero_frames(tmp_path):
+    _avi(tmp_path / "none.avi", frames=0)
+    with pytest.raises(UsageError, match="no decodable frames|not a readable|no video"):
+        _decode(tmp_path / "none.avi")
+
+
+@pytest.mark.parametrize("size,match", [((1, 1), "too small"), ((20000, 20000), "frame size")])
+def test_absurd_header_sizes(tmp_path, size, match):
+    with pytest.raises(UsageError, match=match):
+        _decode(_raw_avi(tmp_path / "size.avi", *size))
+
+
+def test_10000_fps_header(tmp_path):
+    with pytest.raises(UsageError, match="frame rate 10000"):
+        _decode(_raw_avi(tmp_path / "rate.avi", rate=10000))
+
+
+def test_zero_fps_clock(tmp_path):
+    with pytest.raises(UsageError, match="do not advance"):
+        _decode(_frozen_clock_mkv(tmp_path / "frozen.mkv"))
+
+
+def test_over_length_limit(tmp_path):
+    clip = render_scene("still", tmp_path / "c.mp4", width=160, height=120, fps=10, seconds=3)
+    with pytest.raises(UsageError, match="limit"):
+        _decode(clip.path, max_seconds=2)
+    assert len(_decode(clip.path, max_seconds=5)) == 30
