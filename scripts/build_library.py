@@ -194,7 +194,21 @@ def pieces_of(entry: dict, data: np.ndarray) -> list[tuple[str, str, np.ndarray]
     return out
 
 
-def build_entry(entry: dict, sounds: PackageSounds, curation: dict, out: Path, seen: dict) -> list[dict]:
+def reusable(old: dict | None, source_sha: str, edits: str, measured: audio_io.Measurements, path: Path) -> bool:
+    """Keep the existing encoded file when the same original went through the same edits and
+    measures the same: Ogg files carry a random stream serial, so re-encoding unchanged audio
+    would change every file's bytes (and the library version) on each rebuild."""
+    return (
+        old is not None
+        and old["source_sha256"] == source_sha
+        and old["source"].get("edits") == edits
+        and all(old.get(k) == v for k, v in measured.as_dict().items())
+        and path.exists()
+        and hashlib.sha256(path.read_bytes()).hexdigest() == old["sha256"]
+    )
+
+
+def build_entry(entry: dict, sounds: PackageSounds, curation: dict, out: Path, seen: dict, previous: dict) -> list[dict]:
     category = entry["category"]
     if category not in curation["categories"]:
         raise BuildError(f"unknown category {category!r} in a {sounds.name} entry")
@@ -216,7 +230,9 @@ def build_entry(entry: dict, sounds: PackageSounds, curation: dict, out: Path, s
             piece = audio_io.with_headroom(piece)
             measured = audio_io.measure(piece)
             path = out / "sounds" / f"{template_id}.ogg"
-            audio_io.encode_ogg(piece, path, BED_QUALITY if "loop" in entry else ONE_SHOT_QUALITY)
+            source_sha = hashlib.sha256(raw).hexdigest()
+            if not reusable(previous.get(template_id), source_sha, edits, measured, path):
+                audio_io.encode_ogg(piece, path, BED_QUALITY if "loop" in entry else ONE_SHOT_QUALITY)
             record = {
                 "id": template_id,
                 "category": category,
@@ -230,7 +246,7 @@ def build_entry(entry: dict, sounds: PackageSounds, curation: dict, out: Path, s
                 "licence": licence,
                 "author": author,
                 "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
-                "source_sha256": hashlib.sha256(raw).hexdigest(),
+                "source_sha256": source_sha,
             }
             seen[template_id] = record
             records.append(record)
@@ -246,7 +262,7 @@ def check_curation(curation: dict) -> None:
             raise BuildError(f"category {name}: give a few phrases people would use for it")
 
 
-def build(out: Path, cache: Path, extended: bool, embed: bool) -> dict:
+def build(out: Path, cache: Path, extended: bool, embed: bool, reencode: bool = False) -> dict:
     started = time.monotonic()
     curation = yaml.safe_load(CURATION.read_text(encoding="utf-8"))
     check_curation(curation)
@@ -255,8 +271,11 @@ def build(out: Path, cache: Path, extended: bool, embed: bool) -> dict:
     entries = [e for e in curation["templates"] if extended or not e.get("extended")]
     packages = {name: PackageSounds(name, curation["packages"][name], cache) for name in dict.fromkeys(e["package"] for e in entries)}
     seen: dict[str, dict] = {}
+    previous = {} if reencode or not (out / INDEX_NAME).exists() else {
+        r["id"]: r for r in json.loads((out / INDEX_NAME).read_text(encoding="utf-8"))["templates"]
+    }
     for entry in entries:
-        build_entry(entry, packages[entry["package"]], curation, out, seen)
+        build_entry(entry, packages[entry["package"]], curation, out, seen, previous)
     records = list(seen.values())
     for category in curation["categories"]:
         if not any(r["category"] == category for r in records):
@@ -298,9 +317,10 @@ def main() -> int:
     parser.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "foley-build", help="where .deb files are downloaded and unpacked")
     parser.add_argument("--extended", action="store_true", help="also build the larger selection (entries marked extended)")
     parser.add_argument("--no-embed", dest="embed", action="store_false", help="skip the search embeddings (no text model yet)")
+    parser.add_argument("--reencode", action="store_true", help="re-encode every file even when an identical one exists")
     args = parser.parse_args()
     try:
-        build(args.out, args.cache, args.extended, args.embed)
+        build(args.out, args.cache, args.extended, args.embed, args.reencode)
     except BuildError as exc:
         print(f"build_library: {exc}", file=sys.stderr)
         return 1
