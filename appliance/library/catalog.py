@@ -128,7 +128,7 @@ def read_index(path: Path) -> dict:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise
+        raise  # callers decide: missing bundled index is an error, missing user index is empty
     except (OSError, ValueError) as exc:
         raise UsageError(f"library index {path} is unreadable ({exc}); rebuild or restore it") from None
     if data.get("format") != INDEX_FORMAT:
