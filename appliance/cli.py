@@ -17,6 +17,7 @@ from appliance.errors import UsageError
 COMMAND_MODULES = [
     "appliance.doctor",
     "appliance.bench.cli",
+    "appliance.engine.score_cli",
     "appliance.engine.cache_cli",
     "appliance.library.cli",
 ]

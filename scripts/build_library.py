@@ -35,7 +35,7 @@ sys.path.insert(0, str(REPO))
 from appliance.errors import UsageError  # noqa: E402
 from appliance.library import attribution, audio_io  # noqa: E402
 from appliance.library.catalog import INDEX_FORMAT, INDEX_NAME, KINDS, index_version  # noqa: E402
-from appliance.library.store import write_json_atomic  # noqa: E402
+from appliance.atomic import write_json_atomic  # noqa: E402
 
 CURATION = REPO / "models" / "library" / "curation.yaml"
 ONE_SHOT_QUALITY = 0.4  # Vorbis quality: transparent enough for short mono hits

@@ -12,6 +12,8 @@ from appliance.inference.sessions import default_threads
 from appliance.inference.text import TextEncoder
 from appliance.inference.vision import VisionEncoder
 
+__all__ = ["TextEncoder", "VisionEncoder", "embed_frames", "embed_text", "text_encoder", "vision_encoder"]
+
 _lock = threading.Lock()
 _loaded: dict[str, object] = {}
 

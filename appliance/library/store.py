@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
-import json
 import os
 import re
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
+from appliance.atomic import write_json_atomic
 from appliance.errors import UsageError
 from appliance.library import audio_io
 from appliance.library.search import embed_for_index
@@ -26,29 +26,6 @@ from appliance.library.catalog import INDEX_FORMAT, INDEX_NAME, Catalog, Templat
 LOCK_NAME = ".lock"
 USER_LICENCE = "user"  # the user's own recording, kept on this appliance, not redistributed
 USER_QUALITY = 0.6  # Vorbis quality for user sounds: one file each, so size matters little
-
-
-def write_json_atomic(path: Path, data: dict) -> None:
-    """Write to a temporary file in the same folder, fsync, then rename over the target: a
-    reader sees the old or the new file, never half of one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(data, handle, indent=1, ensure_ascii=False)
-            handle.write("\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; the index is not a secret
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
 
 
 @contextmanager

@@ -1,0 +1,95 @@
+"""Choosing a sound for each action: which category, then which recording of it.
+
+Three sources of evidence vote on the category, each standardised over the categories that
+fit the action's kind (an impact can only get an impact sound, a sustained scrape a sustained
+one) so that none dominates by scale alone:
+- the description ("footsteps on gravel"), scored against each category's phrases;
+- the vision model's zero-shot reading of the keyframes around the action;
+- user-taught exemplars: a keyframe that looks like a taught moment votes for its sound.
+The recording is then varied within the category, seeded, never the same one twice in a row.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from appliance.library import Catalog, Template
+from appliance.motion import IMPACT, PERIODIC, SUSTAINED
+
+KINDS_FOR_EVENT = {
+    IMPACT: ("impact",),
+    PERIODIC: ("periodic", "impact"),
+    SUSTAINED: ("sustained",),
+}
+WEIGHTS = {"description": 1.0, "vision": 0.6, "exemplar": 1.5}
+EXEMPLAR_MIN_COSINE = 0.80
+TEMPLATE_POOL = 4  # vary among this many best-fitting recordings of the chosen category
+
+
+@dataclass
+class Evidence:
+    """Per-category scores from each source; a missing source is simply not used."""
+
+    description: dict[str, float] | None = None
+    vision: dict[str, float] | None = None
+    exemplar: dict[str, float] = field(default_factory=dict)
+
+
+def _standardised(scores: dict[str, float], names: list[str]) -> dict[str, float]:
+    values = np.array([scores.get(n, 0.0) for n in names], dtype=np.float64)
+    spread = values.std() or 1.0
+    return {n: float((v - values.mean()) / spread) for n, v in zip(names, values)}
+
+
+def candidate_categories(catalog: Catalog, event_kind: str) -> list[str]:
+    kinds = KINDS_FOR_EVENT[event_kind]
+    return sorted(n for n, c in catalog.categories.items() if c.kind in kinds and catalog.in_category(n))
+
+
+def decide_category(catalog: Catalog, event_kind: str, evidence: Evidence) -> dict:
+    """The chosen category and the top candidates with each source's standardised vote."""
+    names = candidate_categories(catalog, event_kind)
+    votes: dict[str, dict[str, float]] = {n: {} for n in names}
+    for source in ("description", "vision"):
+        scores = getattr(evidence, source)
+        if scores:
+            for name, value in _standardised(scores, names).items():
+                votes[name][source] = value
+    for name, cosine in evidence.exemplar.items():
+        if name in votes and cosine >= EXEMPLAR_MIN_COSINE:
+            votes[name]["exemplar"] = 10 * (cosine - EXEMPLAR_MIN_COSINE) + 1
+    totals = {n: sum(WEIGHTS[s] * v for s, v in votes[n].items()) for n in names}
+    ranked = sorted(names, key=lambda n: -totals[n])
+    return {
+        "category": ranked[0],
+        "candidates": [
+            {"category": n, "score": round(totals[n], 3), **{k: round(v, 3) for k, v in votes[n].items()}}
+            for n in ranked[:3]
+        ],
+    }
+
+
+class TemplatePicker:
+    """Seeded variation: best-fitting recordings of a category, never one twice in a row."""
+
+    def __init__(self, catalog: Catalog, template_scores: dict[str, float] | None, seed: int):
+        self.catalog = catalog
+        self.template_scores = template_scores or {}
+        self.rng = np.random.default_rng(seed)
+        self.last: dict[str, str] = {}
+
+    def pick(self, category: str) -> Template:
+        pool = sorted(
+            self.catalog.in_category(category), key=lambda t: (-self.template_scores.get(t.id, 0.0), t.id)
+        )
+        choices = [t for t in pool[:TEMPLATE_POOL] if t.id != self.last.get(category)] or pool[:1]
+        chosen = choices[int(self.rng.integers(len(choices)))]
+        self.last[category] = chosen.id
+        return chosen
+
+    def variation(self) -> tuple[float, float]:
+        """(pitch ratio within ±0.5 semitone, gain within ±1.5 dB) for one placement."""
+        semitones = float(self.rng.uniform(-0.5, 0.5))
+        gain_db = float(self.rng.uniform(-1.5, 1.5))
+        return 2 ** (semitones / 12), 10 ** (gain_db / 20)

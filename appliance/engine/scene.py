@@ -1,0 +1,74 @@
+"""Placing sounds: from a decided category and an action event to a mixer Placement, and the
+ambience bed decision for the whole scene."""
+from __future__ import annotations
+
+import numpy as np
+
+from appliance.engine.choose import TemplatePicker
+from appliance.library import Catalog, Template
+from appliance.mixing import Ambience, Placement
+from appliance.motion import SUSTAINED, ActionEvent
+
+REFERENCE_MOMENTARY_LUFS = -14.0  # every recording is first brought to this peak momentary loudness
+STRENGTH_RANGE_DB = 12.0  # the weakest action sits this much below the strongest
+PAN_WIDTH = 0.8  # never hard left/right: a sound at the screen edge still reaches both ears
+AMBIENCE_GAIN_DB = -14.0  # the bed sits under the actions
+SUSTAINED_FADE_S = 0.08
+
+
+def level_gain(template: Template) -> float:
+    return float(10 ** ((REFERENCE_MOMENTARY_LUFS - template.max_momentary_lufs) / 20))
+
+
+def placement_for(event: ActionEvent, template: Template, audio: np.ndarray, picker: TemplatePicker) -> Placement:
+    """Gain from strength, pan from screen position, small seeded variation in pitch and gain."""
+    pitch, gain_variation = picker.variation()
+    strength_gain = 10 ** (-STRENGTH_RANGE_DB * (1 - float(np.clip(event.strength, 0, 1))) / 20)
+    if event.kind == SUSTAINED and event.duration > 0:
+        audio = _fit_duration(audio, event.duration)
+    return Placement(
+        audio=audio,
+        attack=template.attack_time,
+        time=event.time,
+        gain=level_gain(template) * strength_gain * gain_variation,
+        pan=PAN_WIDTH * (2 * float(np.clip(event.x, 0, 1)) - 1),
+        pitch=pitch,
+    )
+
+
+def _fit_duration(audio: np.ndarray, seconds: float, sr: int = 48000) -> np.ndarray:
+    """A sustained sound as long as the action: looped or cut, with a short fade-out."""
+    length = max(1, int(seconds * sr))
+    reps = int(np.ceil(length / len(audio)))
+    fitted = np.concatenate([audio] * reps)[:length].copy() if reps > 1 else audio[:length].copy()
+    fade = min(len(fitted), int(SUSTAINED_FADE_S * sr))
+    ramp = np.linspace(1.0, 0.0, fade, dtype=np.float32)
+    fitted[-fade:] *= ramp if fitted.ndim == 1 else ramp[:, None]
+    return fitted
+
+
+def ambience_category(
+    catalog: Catalog, description: dict[str, float] | None, vision: dict[str, float] | None
+) -> tuple[str | None, str]:
+    """The bed to lay under the clip, or None; and the reason, for the timeline.
+
+    A description decides when it reads as a place or weather ("by a stream", "rain") — its best
+    ambience category scores at least as high as its best action category. Without one, the
+    scene frames decide when an ambience category is what they resemble most."""
+    beds = [n for n, c in catalog.categories.items() if c.kind == "ambience" and catalog.in_category(n)]
+    if not beds:
+        return None, "no ambience recordings in the library"
+    for source, scores in (("description", description), ("scene frames", vision)):
+        if not scores:
+            continue
+        best_bed = max(beds, key=lambda n: scores.get(n, -1))
+        best_other = max((v for n, v in scores.items() if n not in beds), default=-1)
+        if scores.get(best_bed, -1) >= best_other:
+            return best_bed, f"the {source} match {best_bed} best"
+        if source == "description":
+            return None, "the description names actions, not a place"
+    return None, "nothing calls for an ambience bed"
+
+
+def ambience_bed(template: Template, audio: np.ndarray) -> Ambience:
+    return Ambience(audio=audio, gain=level_gain(template) * 10 ** (AMBIENCE_GAIN_DB / 20))

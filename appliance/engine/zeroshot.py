@@ -1,0 +1,70 @@
+"""Zero-shot sound categories from what the vision model sees.
+
+The vision encoder names ImageNet classes ("cleaver", "chain mail", "drumstick", "lakeside");
+the library speaks in sound categories ("chop", "impact_metal", "ambience_water"). The bridge is
+the text encoder: every ImageNet label is embedded once and scored against each category's
+phrases with the library's own search, giving a label → category affinity table. A frame's
+category scores are then its label probabilities weighted by that table. The table depends only
+on the text model and the library's categories, so it is computed once and kept in the state
+directory (a few seconds on first use).
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from appliance.inference import embed_text
+from appliance.library import Searcher
+
+TOP_LABELS = 5
+
+
+def _table_key(searcher: Searcher, labels: list[str], text_model: str) -> str:
+    digest = hashlib.sha256(text_model.encode())
+    digest.update("\n".join(labels).encode())
+    digest.update("\n".join(sorted(searcher.catalog.categories)).encode())
+    digest.update(searcher.phrase_vectors.tobytes())
+    return digest.hexdigest()[:16]
+
+
+class ZeroShot:
+    """label probabilities → category scores, for one catalog's categories."""
+
+    def __init__(self, searcher: Searcher, labels: list[str], text_model: str, folder: Path):
+        self.categories = sorted(searcher.catalog.categories)
+        path = Path(folder) / f"imagenet-affinity-{_table_key(searcher, labels, text_model)}.npy"
+        if path.is_file():
+            self.affinity = np.load(path)
+        else:
+            self.affinity = self._compute(searcher, labels)
+            _save_atomic(path, self.affinity)
+
+    def _compute(self, searcher: Searcher, labels: list[str]) -> np.ndarray:
+        rows = []
+        for label in labels:
+            scores = searcher.category_scores(embed_text(f"a photo of {label.split(',')[0]}"))
+            rows.append([scores[c] for c in self.categories])
+        return np.asarray(rows, dtype=np.float32)
+
+    def scores(self, logits: np.ndarray) -> dict[str, float]:
+        """Category affinity of one frame: mean over its top labels, weighted by probability."""
+        probs = np.exp(logits - logits.max())
+        probs /= probs.sum()
+        top = np.argsort(-probs)[:TOP_LABELS]
+        weights = probs[top] / probs[top].sum()
+        combined = weights @ self.affinity[top]
+        return dict(zip(self.categories, combined.astype(float)))
+
+
+def _save_atomic(path: Path, array: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temp = tempfile.mkstemp(dir=path.parent, suffix=".npy.tmp")
+    with os.fdopen(handle, "wb") as out:
+        np.save(out, array)
+        out.flush()
+        os.fsync(out.fileno())
+    os.replace(temp, path)
