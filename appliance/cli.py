@@ -19,6 +19,7 @@ COMMAND_MODULES = [
     "appliance.bench.cli",
     "appliance.engine.score_cli",
     "appliance.engine.cache_cli",
+    "appliance.evaluation.cli",
     "appliance.library.cli",
 ]
 

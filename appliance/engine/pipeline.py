@@ -39,7 +39,7 @@ from appliance.inference import text_encoder, vision_encoder
 from appliance.inference.sessions import default_threads
 from appliance.library import load_catalog, searcher
 from appliance.mixing import SAMPLE_RATE, render_track, write_wav_atomic
-from appliance.motion import SUSTAINED
+from appliance.motion import SUSTAINED, MotionTrace
 from appliance.paths import state_dir
 
 ENGINE_VERSION = "1"  # bump when a change alters results, so stored results are not reused
@@ -52,6 +52,8 @@ class ScoreResult:
     audio: np.ndarray
     """(n, 2) float32 at 48 kHz, exactly the clip's duration."""
     timeline: dict
+    trace: MotionTrace
+    """Per-frame motion of the clip (AV-Align's video side)."""
 
 
 def file_sha256(path: Path) -> str:
@@ -166,7 +168,7 @@ class Engine:
                       "total_seconds": round(time.perf_counter() - started, 4)},
         }
         report("done", 1.0)
-        return ScoreResult(audio=audio, timeline=timeline)
+        return ScoreResult(audio=audio, timeline=timeline, trace=analysis.trace)
 
     def _ambience(self, analysis: ClipAnalysis, catalog, description_scores, zero_shot, visual, picker):
         """The bed, if the description asks for a place, or a scene without impacts looks like one."""
