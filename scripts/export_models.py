@@ -683,6 +683,13 @@ def float_graph_outputs(path: Path) -> list[str]:
     used = {i for n in g.node for i in n.input}
     for init in [t for t in g.initializer if t.name not in used]:
         g.initializer.remove(init)
+    # The optimiser step of quant_pre_process lists every domain registered in this process
+    # (e.g. onnxruntime-extensions' after the text export): keep only the ones nodes use, so
+    # the file does not depend on what ran before it.
+    domains = {n.domain for n in g.node} | {""}
+    keep = [o for o in model.opset_import if o.domain in domains or (o.domain == "ai.onnx" and "" in domains)]
+    del model.opset_import[:]
+    model.opset_import.extend(keep)
     onnx.checker.check_model(model)
     onnx.save(model, str(path))
     return changed
