@@ -6,7 +6,6 @@ import time
 
 import cv2
 import numpy as np
-import pytest
 
 from appliance.engine.cache import Cache, CacheLimits
 from appliance.engine.framehash import frame_hash, hamming

@@ -37,6 +37,7 @@ def mux_mp4(video_path: Path, audio: np.ndarray, sample_rate: int, out_path: Pat
             audio_out = target.add_stream("aac", rate=sample_rate, layout="stereo")
             audio_out.bit_rate = AUDIO_BITRATE
             encoder = _AudioEncoder(audio, sample_rate, audio_out, target)
+            reencoded = 0
             origin = source.start_time / av.time_base if source.start_time else 0.0
             for packet in source.demux(video_in):
                 if packet.dts is None:
@@ -48,8 +49,10 @@ def mux_mp4(video_path: Path, audio: np.ndarray, sample_rate: int, out_path: Pat
                     target.mux(packet)
                 else:
                     for frame in packet.decode():
-                        frame.pts = None
-                        target.mux(video_out.encode(frame))
+                        # a fresh frame: decoded frames carry decoder state the encoder rejects
+                        fresh = av.VideoFrame.from_ndarray(frame.to_ndarray(format="yuv420p"), format="yuv420p")
+                        fresh.pts, reencoded = reencoded, reencoded + 1
+                        target.mux(video_out.encode(fresh))
             if not copy:
                 target.mux(video_out.encode(None))
             encoder.until(None)

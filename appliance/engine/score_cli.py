@@ -11,11 +11,13 @@ from pathlib import Path
 from appliance.engine.cache_cli import open_cache
 from appliance.engine.options import ScoreOptions
 from appliance.engine.pipeline import Engine
+from appliance.video import probe
 
 
 def handle(args) -> int:
     options = ScoreOptions(description=args.description, seed=args.seed, target_lufs=args.lufs,
                            ambience=not args.no_ambience, max_seconds=args.max_seconds)
+    probe(Path(args.video), max_seconds=options.max_seconds)  # fail fast, before loading models
     cache = None if args.no_cache else open_cache()
     engine = Engine(cache)
     timeline = engine.score_to_files(Path(args.video), options, wav=Path(args.out),

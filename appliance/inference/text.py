@@ -1,16 +1,26 @@
 """Text encoder: a description string in, a 384-d unit vector out.
 
 The tokenizer is inside the ONNX graph (onnxruntime-extensions), so no Python tokenizer or
-vocabulary file is needed on the board, and the ids match Hugging Face's by construction
-(checked in tests against the `tokenizers` library).
+vocabulary file is needed on the board. The graph's BertTokenizer lowercases and strips accents
+only for Latin script; Hugging Face's uncased BERT does it for every script (Greek, Hangul
+syllables, Devanagari marks, kana with dakuten). `normalise` applies HF's rule — lowercase,
+NFD, drop combining marks — before the graph, after which the ids equal HF's on every tested
+string (tests compare with HF's own `tokenizers` library).
 """
 from __future__ import annotations
+
+import unicodedata
 
 import numpy as np
 
 from appliance.errors import UsageError
 from appliance.inference.manifest import ModelEntry, verify
 from appliance.inference.sessions import create_session
+
+
+def normalise(text: str) -> str:
+    """HF BasicTokenizer's lowercasing and accent stripping (what `do_lower_case` implies)."""
+    return "".join(c for c in unicodedata.normalize("NFD", text.lower()) if unicodedata.category(c) != "Mn")
 
 
 class TextEncoder:
@@ -28,7 +38,7 @@ class TextEncoder:
             raise UsageError(f"text must be a string, not {type(text).__name__}")
         if not text.strip():
             raise UsageError("text is empty: give a description such as 'footsteps on gravel'")
-        return self.session.run(outputs, {"text": np.array([text], dtype=object)})
+        return self.session.run(outputs, {"text": np.array([normalise(text)], dtype=object)})
 
     def embed(self, text: str) -> np.ndarray:
         """The L2-normalised sentence embedding, float32 of shape (dim,)."""

@@ -1,0 +1,168 @@
+"""`foley score` end to end on generated clips: the command-line contract of the engine."""
+from __future__ import annotations
+
+import json
+import shutil
+
+import av
+import numpy as np
+import pytest
+import soundfile as sf
+
+from appliance.engine.analysis import ANALYSIS_WIDTH
+from appliance.engine.options import ScoreOptions
+from appliance.engine.pipeline import Engine
+from appliance.mixing import true_peak_db
+from appliance.motion import detect_events
+from appliance.video import iter_frames
+from appliance.video.synthetic import render_scene
+from tests.conftest import run_foley
+from tests.test_video_bad_input import _raw_avi
+
+FPS = 30
+
+
+@pytest.fixture(scope="module")
+def stick_clip(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("clips")
+    return render_scene("stick", folder / "stick.mp4", width=320, height=240, fps=FPS, seconds=4, seed=3)
+
+
+def _packets(path, kind):
+    with av.open(str(path)) as container:
+        stream = getattr(container.streams, kind)[0]
+        return [(p.pts, bytes(p)) for p in container.demux(stream) if p.size]
+
+
+def test_score_writes_wav_mp4_timeline(stick_clip, tmp_path):
+    out = tmp_path / "out.wav"
+    result = run_foley("score", str(stick_clip.path), "--description", "a stick hits a wooden block",
+                       "--out", str(out), "--mp4", str(tmp_path / "out.mp4"), "--timeline", str(tmp_path / "t.json"))
+    assert result.returncode == 0, result.stderr
+    audio, rate = sf.read(out, always_2d=True)
+    assert rate == 48000 and audio.shape == (round(stick_clip.duration * 48000), 2)
+    assert true_peak_db(audio.astype(np.float32)) <= -1.0 + 0.1
+    timeline = json.loads((tmp_path / "t.json").read_text())
+    assert timeline["events"], "the stick's impacts are placed"
+    detected, _ = detect_events(iter_frames(stick_clip.path, ANALYSIS_WIDTH))
+    assert [e["time"] for e in timeline["events"]] == [round(e.time, 4) for e in detected]
+    for event in timeline["events"]:
+        assert {"time", "kind", "strength", "position", "template_id", "why"} <= set(event)
+        assert event["why"]["candidates"][0]["category"] == event["category"]
+    assert timeline["events"][0]["category"] == "impact_wood"
+    stats = timeline["stats"]
+    assert stats["vision_inferences_run"] + stats["vision_inferences_skipped"] >= 1
+    # The MP4 carries the original video packets untouched, plus the new AAC track.
+    assert _packets(tmp_path / "out.mp4", "video") == _packets(stick_clip.path, "video")
+    with av.open(str(tmp_path / "out.mp4")) as container:
+        assert container.streams.audio[0].codec_context.name == "aac"
+
+
+def test_sound_attack_lands_on_event_time(stick_clip, tmp_path):
+    engine = Engine(cache=None)
+    result = engine.score(stick_clip.path, ScoreOptions(description="knock on wood"))
+    envelope = np.abs(result.audio).max(axis=1)
+    for event in result.timeline["events"]:
+        start = int(event["time"] * 48000)
+        before = envelope[max(0, start - 2400) : start - 240].max(initial=0)
+        after = envelope[start : start + 1200].max()
+        assert after > 4 * before, f"no attack at {event['time']}"
+
+
+def test_same_seed_same_output_other_seed_varies(stick_clip, tmp_path):
+    runs = {}
+    for name, seed in (("a", 5), ("b", 5), ("c", 6)):
+        out = tmp_path / f"{name}.wav"
+        assert run_foley("score", str(stick_clip.path), "--out", str(out), "--seed", str(seed),
+                         "--no-cache").returncode == 0
+        runs[name] = out.read_bytes()
+    assert runs["a"] == runs["b"]
+    assert runs["a"] != runs["c"]
+
+
+def test_identical_request_is_served_from_the_result_cache(stick_clip, tmp_path):
+    first, second = tmp_path / "1.wav", tmp_path / "2.wav"
+    args = ("score", str(stick_clip.path), "-d", "knocking", "--timeline", str(tmp_path / "t.json"))
+    assert "result cache miss" in run_foley(*args, "--out", str(first)).stderr
+    hit = run_foley(*args, "--out", str(second), "--mp4", str(tmp_path / "v.mp4"))
+    assert hit.returncode == 0 and "result cache hit" in hit.stderr
+    assert first.read_bytes() == second.read_bytes()
+    assert (tmp_path / "v.mp4").stat().st_size > 0
+
+
+def test_reencoded_clip_reuses_cached_vision(stick_clip, tmp_path):
+    """Different bytes, same pictures: no result-cache hit, but keyframes hit the frame cache."""
+    from appliance.engine.cache import Cache
+
+    copy = tmp_path / "again.mkv"
+    with av.open(str(stick_clip.path)) as source, av.open(str(copy), "w") as target:
+        video = target.add_stream("mpeg4", rate=FPS)
+        video.width, video.height, video.pix_fmt, video.bit_rate = 320, 240, "yuv420p", 2_000_000
+        for index, frame in enumerate(source.decode(video=0)):
+            fresh = av.VideoFrame.from_ndarray(frame.to_ndarray(format="yuv420p"), format="yuv420p")
+            fresh.pts = index
+            target.mux(video.encode(fresh))
+        target.mux(video.encode(None))
+    cache = Cache(tmp_path / "cache")
+    engine = Engine(cache=cache)
+    first = engine.score(stick_clip.path, ScoreOptions(description="a stick on wood"))
+    again = engine.score(copy, ScoreOptions(description="a stick on wood"))
+    assert first.timeline["stats"]["vision_inferences_run"] >= 1
+    assert again.timeline["stats"]["vision_inferences_run"] == 0
+    assert again.timeline["stats"]["vision_inferences_skipped"] + again.timeline["stats"]["decisions_reused"] >= 1
+
+
+def _bad_inputs(tmp_path):
+    text = tmp_path / "notes.mp4"
+    text.write_text("this is not a video\n" * 50)
+    empty = tmp_path / "empty.mp4"
+    empty.write_bytes(b"")
+    good = render_scene("still", tmp_path / "good.mp4", seconds=2, fps=10)
+    truncated = tmp_path / "truncated.mp4"
+    truncated.write_bytes(good.path.read_bytes()[: good.path.stat().st_size // 3])
+    audio_only = tmp_path / "audio.wav"
+    sf.write(audio_only, np.zeros(48000, np.float32), 48000)
+    return {
+        "not a video": text,
+        "zero-byte": empty,
+        "truncated": truncated,
+        "audio only": audio_only,
+        "absurd size": _raw_avi(tmp_path / "huge.avi", width=20000, height=20000),
+        "1x1": _raw_avi(tmp_path / "tiny.avi", width=1, height=1),
+        "10000 fps": _raw_avi(tmp_path / "fast.avi", rate=10000),
+    }
+
+
+@pytest.mark.parametrize("case", ["not a video", "zero-byte", "truncated", "audio only", "absurd size", "1x1", "10000 fps"])
+def test_bad_input_exits_2_with_one_line_and_no_files(tmp_path, case):
+    clip = _bad_inputs(tmp_path)[case]
+    out = tmp_path / "out" / "result.wav"
+    out.parent.mkdir()
+    result = run_foley("score", str(clip), "--out", str(out), "--mp4", str(out.with_suffix(".mp4")),
+                       "--timeline", str(out.with_suffix(".json")))
+    assert result.returncode == 2, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and result.stderr.startswith("foley score:")
+    assert list(out.parent.iterdir()) == []
+
+
+def test_unwritable_output_path(stick_clip, tmp_path):
+    missing = tmp_path / "no" / "such" / "folder" / "out.wav"
+    result = run_foley("score", str(stick_clip.path), "--out", str(missing))
+    assert result.returncode == 2 and "does not exist" in result.stderr
+    readonly = tmp_path / "ro"
+    readonly.mkdir()
+    readonly.chmod(0o500)
+    try:
+        result = run_foley("score", str(stick_clip.path), "--out", str(readonly / "x.wav"))
+        if shutil.os.geteuid() != 0:  # root ignores directory permissions
+            assert result.returncode == 2 and "cannot write" in result.stderr
+    finally:
+        readonly.chmod(0o700)
+    result = run_foley("score", str(stick_clip.path), "--out", "/proc/version/x.wav")
+    assert result.returncode == 2
+
+
+def test_over_length_limit_via_cli(stick_clip, tmp_path):
+    result = run_foley("score", str(stick_clip.path), "--out", str(tmp_path / "x.wav"), "--max-seconds", "2")
+    assert result.returncode == 2 and "limit" in result.stderr
+    assert not (tmp_path / "x.wav").exists()
