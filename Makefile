@@ -19,6 +19,7 @@ $(STAMP): setup.py
 	touch $(STAMP)
 
 run: system-deps $(STAMP)
+	$(BIN)/foley doctor
 	$(BIN)/foley run
 
 test: system-deps $(STAMP)

@@ -15,6 +15,7 @@ from appliance.errors import UsageError
 
 # Modules that contribute sub-commands, in the order they appear in --help.
 COMMAND_MODULES = [
+    "appliance.demo",
     "appliance.doctor",
     "appliance.bench.cli",
     "appliance.engine.score_cli",
