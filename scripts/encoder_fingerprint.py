@@ -26,8 +26,17 @@ SENTENCES = [
 ]
 
 
-def images() -> list[np.ndarray]:
-    """Deterministic BGR uint8 test images of different sizes and content."""
+def photos() -> list[np.ndarray]:
+    """The held-out real photos shipped with the models (models/reference/vision-*.jpg)."""
+    import cv2
+
+    from appliance.paths import models_dir
+
+    return [cv2.imread(str(p), cv2.IMREAD_COLOR) for p in sorted((models_dir() / "reference").glob("vision-*.jpg"))]
+
+
+def patterns() -> list[np.ndarray]:
+    """Deterministic synthetic BGR uint8 images: extreme inputs (flat gradients, hard edges)."""
     y, x = np.mgrid[0:240, 0:320].astype(np.float32)
     gradient = np.stack([x / 320 * 255, y / 240 * 255, (x + y) / 560 * 255], axis=2)
     checker = (((x // 20 + y // 20) % 2) * 255)[..., None].repeat(3, axis=2)
@@ -38,14 +47,10 @@ def images() -> list[np.ndarray]:
 def dump(path: str) -> None:
     from appliance.inference import embed_frames, embed_text
 
-    text = {s: embed_text(s).tolist() for s in SENTENCES}
-    embeddings, logits = embed_frames(images())
-    result = {
-        "machine": platform.machine(),
-        "text": text,
-        "vision_embedding": embeddings.tolist(),
-        "vision_logits": logits.tolist(),
-    }
+    result = {"machine": platform.machine(), "text": {s: embed_text(s).tolist() for s in SENTENCES}}
+    for name, frames in (("photos", photos()), ("patterns", patterns())):
+        embeddings, logits = embed_frames(frames)
+        result[f"{name}_embedding"], result[f"{name}_logits"] = embeddings.tolist(), logits.tolist()
     with open(path, "w", encoding="utf-8") as handle:
         json.dump(result, handle)
     print(f"wrote {path} ({platform.machine()})")
@@ -59,18 +64,19 @@ def _cosines(a, b) -> np.ndarray:
 def compare(path_a: str, path_b: str, minimum: float) -> int:
     with open(path_a) as fa, open(path_b) as fb:
         a, b = json.load(fa), json.load(fb)
-    checks = {
-        "text": _cosines([a["text"][s] for s in SENTENCES], [b["text"][s] for s in SENTENCES]),
-        "vision embedding": _cosines(a["vision_embedding"], b["vision_embedding"]),
-        "vision logits": _cosines(a["vision_logits"], b["vision_logits"]),
-    }
+    checks = {"text": _cosines([a["text"][s] for s in SENTENCES], [b["text"][s] for s in SENTENCES])}
+    for name in ("photos", "patterns"):
+        for output in ("embedding", "logits"):
+            checks[f"vision {output} ({name})"] = _cosines(a[f"{name}_{output}"], b[f"{name}_{output}"])
     worst = min(float(c.min()) for c in checks.values())
     for name, cos in checks.items():
-        print(f"{a['machine']} vs {b['machine']} {name}: min cosine {cos.min():.6f} mean {cos.mean():.6f}")
-    top_a = np.argmax(a["vision_logits"], axis=1)
-    top_b = np.argmax(b["vision_logits"], axis=1)
-    print(f"vision top-1 classes equal: {bool((top_a == top_b).all())}")
-    ok = worst >= minimum and bool((top_a == top_b).all())
+        print(f"{a['machine']} vs {b['machine']} {name}: min cosine {cos.min():.6f} mean {cos.mean():.6f}  "
+              f"{' '.join(f'{c:.6f}' for c in cos)}")
+    same_top = all(
+        (np.argmax(a[f"{n}_logits"], axis=1) == np.argmax(b[f"{n}_logits"], axis=1)).all() for n in ("photos", "patterns")
+    )
+    print(f"vision top-1 classes equal: {same_top}")
+    ok = worst >= minimum and same_top
     print("PASS" if ok else f"FAIL (minimum cosine {worst:.6f} < {minimum})")
     return 0 if ok else 1
 

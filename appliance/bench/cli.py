@@ -1,14 +1,17 @@
-"""`foley bench TARGET`: the benchmark commands.
+"""`foley bench [TARGET] [--json]`: the benchmark commands.
 
-TARGET `models` times the encoders alone; further targets (the whole engine on a clip, the
-service under load) register themselves in BENCHMARKS as they are built.
+TARGET `models` times the encoders alone; a clip path (or nothing: a generated 10 s 720p clip)
+times the whole engine on it against the bare decode of the same clip.
 """
 from __future__ import annotations
 
 import json
 import platform
 
+from appliance.bench.engine import bench_engine, print_report
 from appliance.bench.models import bench_models, print_rows
+from appliance.inference.sessions import default_threads
+from appliance.video.decode import DEFAULT_THREADS
 
 
 def _cpu_name() -> str:
@@ -21,22 +24,32 @@ def _cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
-def run_models(args) -> int:
-    threads = tuple(int(t) for t in args.threads.split(","))
-    rows = bench_models(threads_list=threads, repeat=args.repeat)
+def _emit(report: dict, args, printer) -> None:
+    report["machine"] = _cpu_name()
     if args.json:
-        print(json.dumps({"machine": _cpu_name(), "rows": rows}, indent=2))
+        print(json.dumps(report, indent=2))
     else:
-        print(f"machine: {_cpu_name()}, {platform.machine()}")
-        print_rows(rows)
+        print(f"machine: {report['machine']}, {platform.machine()}, ORT threads {default_threads()}")
+        printer(report)
+
+
+def handle(args) -> int:
+    if args.target == "models":
+        threads = tuple(int(t) for t in args.model_threads.split(","))
+        _emit({"rows": bench_models(threads_list=threads, repeat=args.repeat)}, args,
+              lambda report: print_rows(report["rows"]))
+    else:
+        _emit(bench_engine(args.target, args.threads), args, print_report)
     return 0
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser("bench", help="measure speed (models, engine, service)")
-    targets = parser.add_subparsers(dest="target", metavar="TARGET")
-    models = targets.add_parser("models", help="per-call latency of both encoders")
-    models.add_argument("--threads", default="1,2", help="comma-separated thread counts (default 1,2)")
-    models.add_argument("--repeat", type=int, default=30, help="timed calls per configuration")
-    models.add_argument("--json", action="store_true", help="machine-readable output")
-    models.set_defaults(handler=run_models)
+    parser = subparsers.add_parser("bench", help="measure speed: the engine on a clip, or `models`",
+                                   description=__doc__.splitlines()[2].strip())
+    parser.add_argument("target", nargs="?", metavar="CLIP|models",
+                        help="a clip (default: generated 10 s 1280×720 30 fps H.264), or `models`")
+    parser.add_argument("--threads", type=int, default=DEFAULT_THREADS, help="decoder threads (engine)")
+    parser.add_argument("--model-threads", default="1,2", help="ORT thread counts to time (models)")
+    parser.add_argument("--repeat", type=int, default=30, help="timed calls per configuration (models)")
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    parser.set_defaults(handler=handle)

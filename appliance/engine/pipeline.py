@@ -35,7 +35,8 @@ from appliance.engine.scene import ambience_bed, ambience_category, placement_fo
 from appliance.engine.visual import VisualLookup
 from appliance.engine.zeroshot import ZeroShot
 from appliance.errors import UsageError
-from appliance.inference import text_encoder, vision_encoder
+from appliance.inference import TextEncoder, VisionEncoder, text_encoder, vision_encoder
+from appliance.inference.manifest import load_manifest
 from appliance.inference.sessions import default_threads
 from appliance.library import load_catalog, searcher
 from appliance.mixing import SAMPLE_RATE, render_track, write_wav_atomic
@@ -67,15 +68,21 @@ def file_sha256(path: Path) -> str:
 class Engine:
     """Everything that outlives one request: sessions, library, zero-shot table, cache."""
 
-    def __init__(self, cache: Cache | None = None, threads: int | None = None):
+    def __init__(self, cache: Cache | None = None, threads: int | None = None, variant: str = "int8"):
+        """variant "fp32" loads the locally exported FP32 twins (benchmarks only; never shipped)."""
         self.cache = cache
         self.threads = threads or default_threads()
-        self.text = text_encoder()
-        self.vision = vision_encoder()
+        if variant == "int8":
+            self.text, self.vision = text_encoder(), vision_encoder()
+        else:
+            entries = load_manifest()
+            text, vision = entries["text-encoder"], entries["vision-encoder"]
+            self.text = TextEncoder(text, self.threads, path=text.fp32_path())
+            self.vision = VisionEncoder(vision, self.threads, path=vision.fp32_path())
         self._zeroshot: dict[str, ZeroShot] = {}
 
     def models_key(self) -> str:
-        return f"{self.text.entry.sha256[:16]}-{self.vision.entry.sha256[:16]}"
+        return f"{self.text.entry.sha256[:16]}:{self.text.variant}-{self.vision.entry.sha256[:16]}:{self.vision.variant}"
 
     def request_key(self, path: Path, options: ScoreOptions) -> str:
         """Identical clip bytes + options + library + models + engine → identical result."""
@@ -84,6 +91,11 @@ class Engine:
                      ENGINE_VERSION):
             digest.update(repr(part).encode())
         return digest.hexdigest()[:32]
+
+    def prepare(self) -> None:
+        """Load the library, its search matrices and the zero-shot table now rather than on the
+        first request (the table is computed once per library/model version: seconds on a Pi)."""
+        self._zero_shot(searcher(load_catalog()))
 
     def _zero_shot(self, search) -> ZeroShot:
         version = search.catalog.version

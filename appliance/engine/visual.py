@@ -17,7 +17,7 @@ class VisualLookup:
     def __init__(self, encoder: VisionEncoder, cache: Cache | None):
         self.encoder = encoder
         self.cache = cache
-        self.model_key = encoder.entry.sha256[:16]
+        self.model_key = f"{encoder.entry.sha256[:16]}:{encoder.variant}"
         self.run = 0
         self.skipped = 0
         self._seen: dict[int, tuple[np.ndarray, np.ndarray]] = {}

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import unicodedata
 
+from pathlib import Path
+
 import numpy as np
 
 from appliance.errors import UsageError
@@ -30,6 +32,7 @@ class TextEncoder:
         if path is None:
             verify(entry)
         self.entry = entry
+        self.variant = "int8" if path is None else Path(path).name  # cache keys never mix variants
         self.session = create_session(path or entry.path, threads, custom_ops=True)
         self.dim = int(entry.info.get("dim", 384))
 

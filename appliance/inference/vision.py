@@ -42,6 +42,7 @@ class VisionEncoder:
         if path is None:
             verify(entry)
         self.entry = entry
+        self.variant = "int8" if path is None else Path(path).name  # cache keys never mix variants
         self.session = create_session(path or entry.path, threads)
         self.dim = int(entry.info.get("dim", 1280))
         labels_file = entry.path.parent / entry.info.get("labels_file", "imagenet-labels.txt")

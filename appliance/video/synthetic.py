@@ -224,3 +224,12 @@ def render_scene(scene: str, path: str | Path, *, width: int = 320, height: int 
     write_video(path, frames(), fps, times=times if vfr else None, rotation=rotation)
     return SyntheticClip(path=Path(path), fps=fps, duration=times[-1] + 1.0 / fps, impacts=impacts,
                          sustained=sustained)
+
+
+def reencode(source: str | Path, target: str | Path, codec: str = "libx264") -> Path:
+    """The same pictures in different bytes (decoded and encoded again): a near-duplicate of `source`, as
+    when a clip is uploaded again after a phone re-compressed it."""
+    with av.open(str(source)) as container:
+        fps = float(container.streams.video[0].average_rate or 30)
+        frames = (frame.to_ndarray(format="bgr24") for frame in container.decode(video=0))
+        return write_video(target, frames, fps, codec=codec)

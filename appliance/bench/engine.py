@@ -1,0 +1,129 @@
+"""`foley bench [CLIP]`: the whole engine on one clip, against the bare decode of that clip.
+
+Each configuration runs in a fresh child process (spawned), so its peak RSS is its own and its
+cache starts cold: INT8 with the cache (cold, then an identical re-score served from the result
+cache, then a near-duplicate re-encode of the same pictures), INT8 without the cache, and FP32
+without the cache when the FP32 files exist (`scripts/export_models.py --keep-fp32`).
+The default clip is generated: 10 s of 1280×720 30 fps H.264 with repeated actions (footsteps).
+"""
+from __future__ import annotations
+
+import multiprocessing
+import resource
+import tempfile
+import time
+from pathlib import Path
+
+from appliance.paths import state_dir
+
+CONFIGURATIONS = (
+    ("int8 + cache", "int8", True),
+    ("int8, cache off", "int8", False),
+    ("fp32, cache off", "fp32", False),
+)
+BENCH_DESCRIPTION = "footsteps on a wooden floor"
+
+
+def default_clip(seconds: float = 10.0) -> Path:
+    """The generated benchmark clip, rendered once into the state directory."""
+    from appliance.video.synthetic import render_scene
+
+    folder = state_dir() / "bench"
+    folder.mkdir(parents=True, exist_ok=True)
+    clip = folder / f"steps-720p30-{seconds:g}s.mp4"
+    if not clip.is_file():
+        render_scene("steps", clip, width=1280, height=720, fps=30, seconds=seconds, seed=11)
+    return clip
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _run_configuration(clip: str, variant: str, use_cache: bool, near_duplicate: str | None, queue) -> None:
+    """Child process body: load, score cold, then (with cache) re-score identical and near-duplicate."""
+    from appliance.engine.cache import Cache
+    from appliance.engine.options import ScoreOptions
+    from appliance.engine.pipeline import Engine
+
+    figures = {"rss_before_mb": _peak_rss_mb()}
+    with tempfile.TemporaryDirectory() as scratch:
+        scratch = Path(scratch)
+        started = time.perf_counter()
+        engine = Engine(Cache(scratch / "cache") if use_cache else None, variant=variant)
+        figures["load_s"] = time.perf_counter() - started
+        options = ScoreOptions(description=BENCH_DESCRIPTION)
+        started = time.perf_counter()
+        timeline = engine.score_to_files(Path(clip), options, wav=scratch / "cold.wav")
+        figures["cold_s"] = time.perf_counter() - started
+        figures["stages_s"] = timeline["stats"]["stage_seconds"]
+        figures["events"] = len(timeline["events"])
+        figures["vision_run"] = timeline["stats"]["vision_inferences_run"]
+        figures["vision_skipped"] = timeline["stats"]["vision_inferences_skipped"]
+        if use_cache:
+            started = time.perf_counter()
+            hit = engine.score_to_files(Path(clip), options, wav=scratch / "hit.wav")
+            figures["hit_s"] = time.perf_counter() - started
+            figures["hit_result_cache"] = hit["stats"]["result_cache"]
+            if near_duplicate:
+                started = time.perf_counter()
+                again = engine.score_to_files(Path(near_duplicate), options, wav=scratch / "near.wav")
+                figures["near_duplicate_s"] = time.perf_counter() - started
+                figures["near_duplicate_vision_run"] = again["stats"]["vision_inferences_run"]
+                figures["near_duplicate_vision_skipped"] = again["stats"]["vision_inferences_skipped"]
+                figures["near_duplicate_decisions_reused"] = again["stats"]["decisions_reused"]
+    figures["peak_rss_mb"] = _peak_rss_mb()
+    queue.put(figures)
+
+
+def bench_engine(clip: Path | None, threads: int) -> dict:
+    from appliance.inference.manifest import load_manifest
+    from appliance.video import bare_decode_seconds, probe
+    from appliance.video.synthetic import reencode
+
+    clip = Path(clip) if clip else default_clip()
+    info = probe(clip)
+    bare_s, frames = min(bare_decode_seconds(clip, threads) for _ in range(3))
+    near = state_dir() / "bench" / f"{clip.stem}-reencoded.mkv"
+    if not near.is_file():
+        near.parent.mkdir(parents=True, exist_ok=True)
+        reencode(clip, near)
+    from appliance.engine.pipeline import Engine
+
+    Engine().prepare()  # the one-time zero-shot table is not part of any request's time
+    fp32_present = all(e.fp32_path().is_file() for e in load_manifest().values())
+    context = multiprocessing.get_context("spawn")
+    rows = []
+    for label, variant, use_cache in CONFIGURATIONS:
+        if variant == "fp32" and not fp32_present:
+            continue
+        queue = context.Queue()
+        child = context.Process(target=_run_configuration,
+                                args=(str(clip), variant, use_cache, str(near) if use_cache else None, queue))
+        child.start()
+        figures = queue.get(timeout=3600)
+        child.join()
+        figures["ratio_to_bare_decode"] = figures["cold_s"] / bare_s
+        rows.append({"configuration": label, **figures})
+    return {"clip": str(clip), "duration_s": info.duration, "size": f"{info.width}x{info.height}",
+            "fps": info.fps, "frames": frames, "threads": threads, "bare_decode_s": bare_s,
+            "fp32_present": fp32_present, "rows": rows}
+
+
+def print_report(report: dict) -> None:
+    print(f"clip: {report['clip']} ({report['size']}, {report['fps']:.2f} fps, {report['duration_s']:.1f} s, "
+          f"{report['frames']} frames), decode threads {report['threads']}")
+    print(f"bare decode (same decoder and threads, best of 3): {report['bare_decode_s']:.3f} s")
+    for row in report["rows"]:
+        print(f"\n[{row['configuration']}]")
+        print(f"  model load           {row['load_s']:.3f} s (not part of end-to-end)")
+        print(f"  cold end-to-end      {row['cold_s']:.3f} s = {row['ratio_to_bare_decode']:.2f}× bare decode")
+        stages = ", ".join(f"{k} {v:.3f}" for k, v in row["stages_s"].items())
+        print(f"  stages (s)           {stages}")
+        print(f"  events               {row['events']}; vision run {row['vision_run']}, skipped {row['vision_skipped']}")
+        if "hit_s" in row:
+            print(f"  identical re-score   {row['hit_s'] * 1000:.1f} ms (result cache {row['hit_result_cache']})")
+        if "near_duplicate_s" in row:
+            print(f"  near-duplicate clip  {row['near_duplicate_s']:.3f} s; vision run {row['near_duplicate_vision_run']}, "
+                  f"skipped {row['near_duplicate_vision_skipped']}, decisions reused {row['near_duplicate_decisions_reused']}")
+        print(f"  peak RSS             {row['peak_rss_mb']:.0f} MB")
