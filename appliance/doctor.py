@@ -18,10 +18,11 @@ from appliance.paths import models_dir
 
 def versions() -> dict[str, str]:
     """Versions of the pieces whose mismatch is most likely to explain a failure."""
+    from importlib.metadata import version
+
     import cv2
     import numpy
     import onnxruntime
-    import onnxruntime_extensions
     import soundfile
 
     return {
@@ -29,7 +30,7 @@ def versions() -> dict[str, str]:
         "python": platform.python_version(),
         "machine": f"{platform.machine()} ({platform.system()} {platform.release()})",
         "onnxruntime": onnxruntime.__version__,
-        "onnxruntime-extensions": onnxruntime_extensions.__version__,
+        "onnxruntime-extensions": version("onnxruntime-extensions"),  # the package import is heavy
         "numpy": numpy.__version__,
         "opencv": cv2.__version__,
         "libsndfile": soundfile.__libsndfile_version__,
