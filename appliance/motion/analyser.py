@@ -25,6 +25,11 @@ NOISE_LEVEL = 12
 """Differences (grey levels of light-normalised frames) below this are sensor/codec noise."""
 DUPLICATE_LEVEL = 0.4
 """Mean difference below which a frame repeats the previous one."""
+MIN_SPEED = 0.5
+"""Object speed (pixels per frame at the analysis width) below which a change is not motion: warp
+residue on texture and light changes alter grey levels without displacing anything."""
+GRID = (8, 6)
+"""Cells (columns, rows) the motion is measured in, so each moving thing is seen on its own."""
 BORDER = 3
 """Pixels at the edge ignored: the camera-motion warp invents them."""
 
@@ -62,9 +67,16 @@ class MotionAnalyser:
         self._previous = current
         self.trace.times.append(frame.time)
         self.trace.flow.append(step.flow_magnitude)
+        # Motion energy: object speed (optical flow minus camera motion) on the pixels that really
+        # changed between the camera-compensated previous frame and this one; also per grid cell.
         changed = cv2.absdiff(current, step.warped_previous) >= NOISE_LEVEL
-        motion = np.where(changed, step.object_speed, 0.0)[BORDER:-BORDER, BORDER:-BORDER]
-        return self._sample(frame, float(motion.mean()), motion)
+        motion = np.where(changed, step.object_speed, 0.0)[BORDER:-BORDER, BORDER:-BORDER].astype(np.float32)
+        cells = cv2.resize(motion, GRID, interpolation=cv2.INTER_AREA)
+        flow = step.object_flow[BORDER:-BORDER, BORDER:-BORDER]
+        weight = np.maximum(cells, 1e-6)
+        cell_flow = np.dstack([cv2.resize(flow[..., i] * motion, GRID, interpolation=cv2.INTER_AREA) / weight
+                               for i in (0, 1)])
+        return self._sample(frame, float(motion.mean()), motion, cells, cell_flow)
 
     def _repeat(self, frame: AnalysisFrame) -> list[ActionEvent]:
         """A frame equal to the previous one: ignore a single repeat, but two in a row mean stillness."""
@@ -77,13 +89,15 @@ class MotionAnalyser:
             self._pending_repeat, self._still = None, True
         return decided + self._sample(frame, 0.0, None)
 
-    def _sample(self, frame: AnalysisFrame, energy: float, difference: np.ndarray | None) -> list[ActionEvent]:
+    def _sample(self, frame: AnalysisFrame, energy: float, difference: np.ndarray | None,
+                cells: np.ndarray | None = None, cell_flow: np.ndarray | None = None) -> list[ActionEvent]:
         x = y = 0.5
         if difference is not None and energy > 0:
             m = cv2.moments(difference.astype(np.float32))
             h, w = difference.shape
             x, y = (m["m10"] / m["m00"] + BORDER) / (w + 2 * BORDER), (m["m01"] / m["m00"] + BORDER) / (h + 2 * BORDER)
-        sample = EnergySample(time=frame.time, energy=energy, x=float(x), y=float(y), frame_index=frame.index)
+        sample = EnergySample(time=frame.time, energy=energy, x=float(x), y=float(y), frame_index=frame.index,
+                              cells=cells, cell_flow=cell_flow)
         decided = []
         for impact in self._impacts.push(sample):
             ended = self._sustained.interrupt()

@@ -49,6 +49,8 @@ class CameraStep:
     """Mean |optical flow| in frame widths per frame, camera included (the raw signal AV-Align uses)."""
     object_speed: np.ndarray
     """H×W |optical flow − camera motion| in pixels per frame: how fast each pixel's content moves."""
+    object_flow: np.ndarray | None = None
+    """H×W×2 optical flow − camera motion (pixels per frame): where each pixel's content moves."""
 
 
 class CameraTracker:
@@ -85,4 +87,4 @@ class CameraTracker:
         camera_flow = self._pixels @ matrix.T - self._pixels[..., :2]
         residual = flow - camera_flow
         return CameraStep(warped_previous=warped, matrix=matrix, flow_magnitude=magnitude,
-                          object_speed=np.hypot(residual[..., 0], residual[..., 1]))
+                          object_speed=np.hypot(residual[..., 0], residual[..., 1]), object_flow=residual)
