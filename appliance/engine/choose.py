@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from appliance.engine.exemplars import MIN_COSINE
 from appliance.library import Catalog, Template
 from appliance.motion import IMPACT, PERIODIC, SUSTAINED
 
@@ -23,7 +24,6 @@ KINDS_FOR_EVENT = {
     SUSTAINED: ("sustained",),
 }
 WEIGHTS = {"description": 1.0, "vision": 0.6, "exemplar": 1.5}
-EXEMPLAR_MIN_COSINE = 0.80
 TEMPLATE_POOL = 4  # vary among this many best-fitting recordings of the chosen category
 
 
@@ -57,8 +57,8 @@ def decide_category(catalog: Catalog, event_kind: str, evidence: Evidence) -> di
             for name, value in _standardised(scores, names).items():
                 votes[name][source] = value
     for name, cosine in evidence.exemplar.items():
-        if name in votes and cosine >= EXEMPLAR_MIN_COSINE:
-            votes[name]["exemplar"] = 10 * (cosine - EXEMPLAR_MIN_COSINE) + 1
+        if name in votes and cosine >= MIN_COSINE:
+            votes[name]["exemplar"] = 10 * (cosine - MIN_COSINE) + 1
     totals = {n: sum(WEIGHTS[s] * v for s, v in votes[n].items()) for n in names}
     ranked = sorted(names, key=lambda n: -totals[n])
     return {
@@ -79,8 +79,10 @@ class TemplatePicker:
         self.rng = np.random.default_rng(seed)
         self.last: dict[str, str] = {}
 
-    def pick(self, category: str) -> Template:
-        pool = sorted(
+    def pick(self, category: str, preferred: list[str] = ()) -> Template:
+        """`preferred`: taught recordings whose exemplar matches this moment, best first."""
+        pool = [self.catalog.get(i) for i in preferred if self.catalog.get(i).category == category]
+        pool = pool or sorted(
             self.catalog.in_category(category), key=lambda t: (-self.template_scores.get(t.id, 0.0), t.id)
         )
         choices = [t for t in pool[:TEMPLATE_POOL] if t.id != self.last.get(category)] or pool[:1]

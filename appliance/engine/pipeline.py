@@ -28,7 +28,8 @@ from appliance import __version__
 from appliance.atomic import atomic_path, write_json_atomic
 from appliance.engine.analysis import ClipAnalysis, analyse_clip
 from appliance.engine.cache import Cache
-from appliance.engine.choose import Evidence, TemplatePicker, decide_category
+from appliance.engine.choose import TEMPLATE_POOL, Evidence, TemplatePicker, decide_category
+from appliance.engine.exemplars import Exemplars
 from appliance.engine.mux import mux_mp4
 from appliance.engine.options import ScoreOptions
 from appliance.engine.scene import ambience_bed, ambience_category, placement_for
@@ -129,6 +130,7 @@ class Engine:
         report("choose", 0.0)
         t0 = time.perf_counter()
         visual = VisualLookup(self.vision, self.cache)
+        exemplars = Exemplars(catalog, visual.model_key)
         context = hashlib.sha256(repr((catalog.version, description, self.models_key(), ENGINE_VERSION))
                                  .encode()).hexdigest()[:16]
         picker = TemplatePicker(catalog, template_scores, options.seed)
@@ -141,15 +143,18 @@ class Engine:
                 reused += 1
                 source = "reused from an earlier near-identical action"
             else:
-                _, logits = visual.outputs(keyframe)
-                evidence = Evidence(description=description_scores, vision=zero_shot.scores(logits))
+                embedding, logits = visual.outputs(keyframe)
+                exemplar_scores, preferred = exemplars.match(embedding)
+                evidence = Evidence(description=description_scores, vision=zero_shot.scores(logits),
+                                    exemplar=exemplar_scores)
                 decision = decide_category(catalog, event.kind, evidence)
+                decision["preferred"] = preferred[:TEMPLATE_POOL]
                 decision["vision_labels"] = [[label, round(p, 3)] for label, p in
                                              self.vision.top_labels(logits[None], k=3)[0]]
                 source = "computed"
                 if self.cache:
                     self.cache.put_decision(scope, keyframe.hash, decision)
-            template = picker.pick(decision["category"])
+            template = picker.pick(decision["category"], decision.get("preferred", []))
             placement = placement_for(event, template, catalog.audio(template.id), picker)
             placements.append(placement)
             placed.append(_timeline_event(number, event, template, placement, decision, source))

@@ -38,6 +38,15 @@ def register(subparsers) -> None:
     add.add_argument("--shared", action="store_true", help="the library is shared with others: require a licence")
     add.set_defaults(handler=_add)
 
+    teach = commands.add_parser("teach", help="learn the sounds of a clip's actions, with their pictures")
+    teach.add_argument("clip", type=Path, help="a clip WITH its own sound")
+    teach.add_argument("--category", required=True, help="one of `foley library list --categories`")
+    teach.add_argument("--tags", default="", help="comma-separated words")
+    teach.add_argument("--licence", "--license", dest="licence", help="licence id (default: your own, private)")
+    teach.add_argument("--author", default="", help="who recorded it")
+    teach.add_argument("--max", type=int, default=8, help="at most this many sounds from the clip")
+    teach.set_defaults(handler=_teach)
+
     remove = commands.add_parser("remove", help="remove a user template by id")
     remove.add_argument("id")
     remove.set_defaults(handler=_remove)
@@ -73,6 +82,12 @@ def _add(args: argparse.Namespace) -> int:
     print(f"added {template.id} ({template.duration:.2f} s, attack at {template.attack_time * 1000:.0f} ms, "
           f"{template.loudness_lufs:.1f} LUFS, licence {template.licence})")
     return 0
+
+
+def _teach(args: argparse.Namespace) -> int:
+    from appliance.engine.teach import handle  # the engine (motion, vision) only when teaching
+
+    return handle(args)
 
 
 def _remove(args: argparse.Namespace) -> int:

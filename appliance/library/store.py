@@ -68,9 +68,11 @@ class UserLibrary:
         licence: str | None = None,
         author: str = "",
         description: str = "",
+        extra: dict | None = None,
     ) -> Template:
         """Convert and store one sound; returns its template. UsageError for anything the user
-        must fix (the library is then unchanged)."""
+        must fix (the library is then unchanged). `extra` fields are kept in the template's
+        index record (teach stores the visual exemplar of the taught moment there)."""
         file = Path(file)
         category_spec = self.catalog.categories.get(category)
         if category_spec is None:
@@ -120,7 +122,7 @@ class UserLibrary:
                 index = read_user_index(self.folder)
                 self._check_duplicate(source_sha, [Template.from_record(r, self.folder, "user") for r in index["templates"]])
                 os.replace(tmp, final)
-                record = template.to_record() | {"embedding": embedding}
+                record = template.to_record() | {"embedding": embedding} | (extra or {})
                 try:
                     self._write(index, index["templates"] + [record])
                 except BaseException:

@@ -1,0 +1,86 @@
+"""`foley library teach CLIP --category C --tags ...`: learn sounds from a clip WITH its sound.
+
+Each detected action's own sound is cut from the clip's track (from just before its audible
+onset to just before the next action, at most MAX_SOUND_S) and stored as a user template,
+together with the vision embedding of that moment (the exemplar). Later clips of the same scene
+then get these very sounds: their keyframes match the exemplar (appliance.engine.exemplars).
+"""
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from appliance.engine.analysis import analyse_clip
+from appliance.engine.exemplars import exemplar_record
+from appliance.engine.visual import VisualLookup
+from appliance.errors import UsageError
+from appliance.inference import vision_encoder
+from appliance.inference.sessions import default_threads
+from appliance.library import Template
+from appliance.library.store import UserLibrary
+from appliance.mixing import SAMPLE_RATE, write_wav_atomic
+from appliance.motion import SUSTAINED
+from appliance.video import DEFAULT_MAX_SECONDS, read_audio
+
+MAX_SOUND_S = 1.0
+PRE_ROLL_S = 0.01
+SEARCH_BEFORE_S, SEARCH_AFTER_S = 0.10, 0.15  # where the sound's onset may sit around the picture's
+
+
+def audible_onset(audio: np.ndarray, around: float, sr: int = SAMPLE_RATE) -> float:
+    """The onset of the sound nearest `around`: the first 2 ms block reaching half the local peak."""
+    start = max(0, int((around - SEARCH_BEFORE_S) * sr))
+    window = np.abs(audio[start : int((around + SEARCH_AFTER_S) * sr)])
+    block = int(0.002 * sr)
+    if len(window) < block:
+        return around
+    envelope = window[: len(window) // block * block].reshape(-1, block).max(axis=1)
+    first = int(np.argmax(envelope >= 0.5 * envelope.max()))
+    return (start + first * block) / sr
+
+
+def teach(clip: Path, category: str, tags=(), licence: str | None = None, author: str = "",
+          max_sounds: int = 8) -> tuple[list[Template], list[str]]:
+    """Store the sounds of the clip's actions; returns (templates added, reasons for skips)."""
+    clip = Path(clip)
+    library = UserLibrary()
+    if category not in library.catalog.categories:
+        raise UsageError(f"unknown category {category!r}; choose one of: {', '.join(sorted(library.catalog.categories))}")
+    audio = read_audio(clip, SAMPLE_RATE, mono=True)
+    if not np.any(np.abs(audio) > 1e-4):
+        raise UsageError(f"{clip}: the clip's sound is silent: nothing to learn from")
+    analysis = analyse_clip(clip, DEFAULT_MAX_SECONDS, default_threads())
+    events = [e for e in analysis.events if e.kind != SUSTAINED][:max_sounds]
+    if not events:
+        raise UsageError(f"{clip}: no action detected in the picture, so no sound to cut")
+    visual = VisualLookup(vision_encoder(), cache=None)
+    onsets = [audible_onset(audio, e.time) for e in events]
+    added, skipped = [], []
+    with tempfile.TemporaryDirectory() as scratch:
+        for number, (event, onset) in enumerate(zip(events, onsets)):
+            following = onsets[number + 1] - 0.03 if number + 1 < len(onsets) else len(audio) / SAMPLE_RATE
+            start, end = max(0.0, onset - PRE_ROLL_S), min(following, onset + MAX_SOUND_S)
+            cut = Path(scratch) / f"{clip.stem}-{event.time:.2f}s.wav"
+            write_wav_atomic(cut, audio[int(start * SAMPLE_RATE) : int(end * SAMPLE_RATE)], SAMPLE_RATE)
+            embedding, _ = visual.outputs(analysis.keyframes.get(event.frame_index) or analysis.scene[0])
+            try:
+                added.append(library.add(
+                    cut, category, tags, licence, author,
+                    description=f"taught from {clip.name} at {event.time:.2f} s",
+                    extra=exemplar_record(visual.model_key, embedding)))
+            except UsageError as exc:
+                skipped.append(f"action at {event.time:.2f} s: {exc}")
+    return added, skipped
+
+
+def handle(args) -> int:
+    added, skipped = teach(Path(args.clip), args.category, args.tags, args.licence, args.author or "", args.max)
+    for template in added:
+        print(f"added {template.id} ({template.duration:.2f} s, attack {template.attack_time * 1000:.0f} ms)")
+    for reason in skipped:
+        print(f"skipped {reason}")
+    if not added:
+        raise UsageError("no sound could be kept from this clip")
+    return 0

@@ -1,0 +1,73 @@
+"""Teach: cut each action's own sound from a clip with sound, keep it with its picture, and get
+those very sounds back for later clips of the same scene."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from appliance.engine.mux import mux_mp4
+from appliance.engine.options import ScoreOptions
+from appliance.engine.pipeline import Engine
+from appliance.library import load_catalog
+from appliance.motion import detect_events
+from appliance.video import iter_frames
+from appliance.video.synthetic import reencode, render_scene
+from tests.conftest import run_foley
+
+SR = 48000
+
+
+def knock(seed: int) -> np.ndarray:
+    """A short decaying resonant knock (distinct per seed, so no two cuts are duplicates)."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(0.25 * SR)) / SR
+    tone = np.sin(2 * np.pi * (300 + 40 * seed) * t) + 0.3 * rng.standard_normal(len(t))
+    return (0.6 * tone * np.exp(-t / 0.04)).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def clip_with_sound(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("teach")
+    silent = render_scene("stick", folder / "silent.mp4", width=320, height=240, fps=30, seconds=4, seed=5)
+    events, _ = detect_events(iter_frames(silent.path, 256))
+    audio = np.zeros((int(silent.duration * SR), 2), np.float32)
+    for n, event in enumerate(events):
+        start = int(event.time * SR)
+        sound = knock(n)[: len(audio) - start]
+        audio[start : start + len(sound)] += sound[:, None]
+    return mux_mp4(silent.path, audio, SR, folder / "with-sound.mp4") and folder / "with-sound.mp4"
+
+
+def test_teach_stores_cut_sounds_with_exemplars(clip_with_sound):
+    result = run_foley("library", "teach", str(clip_with_sound), "--category", "knock", "--tags", "test,knock")
+    assert result.returncode == 0, result.stderr
+    added = [line.split()[1] for line in result.stdout.splitlines() if line.startswith("added")]
+    assert len(added) >= 2
+    catalog = load_catalog()
+    records = {r["id"]: r for r in catalog.user_index["templates"]}
+    for template_id in added:
+        template = catalog.get(template_id)
+        assert template.category == "knock" and template.origin == "user"
+        assert 0.02 <= template.duration <= 1.01
+        assert template.attack_time < 0.03, "the cut starts just before the sound's onset"
+        assert len(records[template_id]["exemplar"]["vector"]) == 1280
+
+
+def test_later_clip_of_the_same_scene_gets_the_taught_sounds(clip_with_sound, tmp_path):
+    assert run_foley("library", "teach", str(clip_with_sound), "--category", "knock").returncode == 0
+    taught = {r["id"] for r in load_catalog().user_index["templates"]}
+    again = reencode(clip_with_sound, tmp_path / "again.mkv")
+    timeline = Engine(cache=None).score(again, ScoreOptions()).timeline
+    chosen = [e["template_id"] for e in timeline["events"]]
+    assert chosen and all(c in taught for c in chosen), json.dumps(timeline["events"][0]["why"])
+    assert all(e["why"]["candidates"][0].get("exemplar", 0) > 0 for e in timeline["events"])
+
+
+def test_teach_bad_inputs(clip_with_sound, tmp_path):
+    silent = render_scene("stick", tmp_path / "silent.mp4", seconds=2, seed=2)
+    no_audio = run_foley("library", "teach", str(silent.path), "--category", "knock")
+    assert no_audio.returncode == 2 and "no audio track" in no_audio.stderr
+    unknown = run_foley("library", "teach", str(clip_with_sound), "--category", "thunderclap")
+    assert unknown.returncode == 2 and "unknown category" in unknown.stderr
