@@ -33,7 +33,6 @@ import shutil
 import struct
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -695,6 +694,36 @@ def float_graph_outputs(path: Path) -> list[str]:
     return changed
 
 
+def portable_residual_adds(path: Path) -> int:
+    """Rewrite each QDQ residual Add (DequantizeLinear x2 -> Add -> QuantizeLinear) as Sum.
+
+    Why: ONNX Runtime fuses DQ->Add->Q into QLinearAdd, whose MLAS kernel rounds differently per
+    ISA (x86: float with the zero points folded into one constant; aarch64 NEON: 22-bit
+    fixed-point multipliers; onnxruntime/core/mlas/lib/qladd.cpp). Values at x.5 ties then land
+    on different uint8 steps and the difference grows through the following blocks: x86 vs
+    aarch64 cosine 0.99975. Sum computes the same for two same-shaped inputs but has no QDQ
+    fusion, so DQ, the float add and Q run as plain IEEE float ops, identical on both ISAs, while
+    the convolutions stay fused (QLinearConv was measured bit-exact across ISAs). Measured:
+    x86 vs aarch64 cosine 1 - 2e-15, vision latency +1 %. Returns how many Adds were rewritten."""
+    model = onnx.load(str(path))
+    g = model.graph
+    producer = {o: n.op_type for n in g.node for o in n.output}
+    consumers: dict[str, list[str]] = {}
+    for n in g.node:
+        for name in n.input:
+            consumers.setdefault(name, []).append(n.op_type)
+    rewritten = 0
+    for n in g.node:
+        if (n.op_type == "Add" and n.domain in ("", "ai.onnx") and len(n.input) == 2
+                and all(producer.get(i) == "DequantizeLinear" for i in n.input)
+                and consumers.get(n.output[0]) and all(c == "QuantizeLinear" for c in consumers[n.output[0]])):
+            n.op_type = "Sum"
+            rewritten += 1
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path))
+    return rewritten
+
+
 class PhotoReader:
     """CalibrationDataReader over preprocessed photos, one image per batch."""
 
@@ -783,6 +812,7 @@ def export_vision(cache: Path, refs: dict, calibration_dir: Path | None, ref_dir
                         calibrate_method=CalibrationMethod.MinMax, nodes_to_exclude=nodes_to_exclude,
                         extra_options={"CalibMaxIntermediateOutputs": 32})
         quant_settings["float_outputs"] = float_graph_outputs(out)
+        quant_settings["residual_adds_as_sum"] = portable_residual_adds(out)
 
     def evaluate(model_path):
         s = session(model_path, 2)
