@@ -25,9 +25,11 @@ class Exemplars:
                    if (r.get(EXEMPLAR_FIELD) or {}).get("model") == model_key and r["id"] in catalog.by_id]
         self.template_ids = [r["id"] for r in records]
         self.categories = [r["category"] for r in records]
-        vectors = np.array([r[EXEMPLAR_FIELD]["vector"] for r in records], dtype=np.float32).reshape(len(records), -1)
-        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-        self.matrix = vectors / np.where(norms == 0, 1, norms)
+        self.matrix = np.zeros((0, 0), np.float32)
+        if records:
+            vectors = np.array([r[EXEMPLAR_FIELD]["vector"] for r in records], dtype=np.float32)
+            norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+            self.matrix = vectors / np.where(norms == 0, 1, norms)
 
     def __bool__(self) -> bool:
         return bool(self.template_ids)
