@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from appliance.evaluation import evaluate_clip, flow_peaks
+from appliance.evaluation import evaluate_clip, flow_peaks, summarise
 from appliance.mixing import SAMPLE_RATE, Placement, render_track, write_wav_atomic
 from appliance.motion import SUSTAINED, detect_events
 from appliance.video import iter_frames, probe, read_audio
@@ -60,13 +60,9 @@ def main() -> int:
         print(f"no videos in {args.dir}", file=sys.stderr)
         return 2
     rows = [evaluate_file(p, args.wav_dir) for p in clips]
-    matched, reference, generated = (sum(r[k] for r in rows) for k in ("matched", "reference_onsets", "generated_onsets"))
-    accuracy, precision = matched / max(1, reference), matched / max(1, generated)
-    overall = {"accuracy": accuracy, "precision": precision,
-               "f1": 2 * accuracy * precision / (accuracy + precision) if accuracy + precision else 0.0,
-               "mean_f1": float(np.mean([r["f1"] for r in rows])),
-               "mean_ap": float(np.mean([r["ap"] for r in rows])),
-               "mean_av_align": float(np.mean([r["av_align"] for r in rows]))}
+    overall = summarise(rows)
+    matched, reference, generated = overall["matched"], overall["reference_onsets"], overall["generated_onsets"]
+    accuracy, precision = overall["accuracy"], overall["precision"]
     if args.json:
         print(json.dumps({"clips": rows, "overall": overall}, indent=2))
         return 0

@@ -4,40 +4,24 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
 import pytest
 
-from appliance.engine.mux import mux_mp4
 from appliance.engine.options import ScoreOptions
 from appliance.engine.pipeline import Engine
+from appliance.evaluation.own_clips import with_hit_sounds
 from appliance.library import load_catalog
 from appliance.motion import detect_events
 from appliance.video import iter_frames
 from appliance.video.synthetic import reencode, render_scene
 from tests.conftest import run_foley
 
-SR = 48000
-
-
-def knock(seed: int) -> np.ndarray:
-    """A short decaying resonant knock (distinct per seed, so no two cuts are duplicates)."""
-    rng = np.random.default_rng(seed)
-    t = np.arange(int(0.25 * SR)) / SR
-    tone = np.sin(2 * np.pi * (300 + 40 * seed) * t) + 0.3 * rng.standard_normal(len(t))
-    return (0.6 * tone * np.exp(-t / 0.04)).astype(np.float32)
-
-
 @pytest.fixture(scope="module")
 def clip_with_sound(tmp_path_factory):
+    """A stick scene whose sound track has a distinct knock at each detected action."""
     folder = tmp_path_factory.mktemp("teach")
     silent = render_scene("stick", folder / "silent.mp4", width=320, height=240, fps=30, seconds=4, seed=5)
     events, _ = detect_events(iter_frames(silent.path, 256))
-    audio = np.zeros((int(silent.duration * SR), 2), np.float32)
-    for n, event in enumerate(events):
-        start = int(event.time * SR)
-        sound = knock(n)[: len(audio) - start]
-        audio[start : start + len(sound)] += sound[:, None]
-    return mux_mp4(silent.path, audio, SR, folder / "with-sound.mp4") and folder / "with-sound.mp4"
+    return with_hit_sounds(silent.path, silent.duration, [e.time for e in events], folder / "with-sound.mp4")
 
 
 def test_teach_stores_cut_sounds_with_exemplars(clip_with_sound):

@@ -2,8 +2,8 @@
 AV-Align and category fit. Needs the `eval` extra (librosa) for onset detection."""
 from appliance.evaluation.avalign import av_align, flow_peaks
 from appliance.evaluation.category import category_fit
-from appliance.evaluation.clip import evaluate_clip
+from appliance.evaluation.clip import evaluate_clip, summarise
 from appliance.evaluation.onsets import OnsetScores, detect_onsets, match_onsets, onset_scores
 
 __all__ = ["OnsetScores", "av_align", "category_fit", "detect_onsets", "evaluate_clip", "flow_peaks",
-           "match_onsets", "onset_scores"]
+           "match_onsets", "onset_scores", "summarise"]

@@ -13,13 +13,11 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-import numpy as np
-
 from appliance.engine.options import ScoreOptions
 from appliance.engine.pipeline import Engine
 from appliance.errors import UsageError
 from appliance.evaluation.avalign import flow_peaks
-from appliance.evaluation.clip import evaluate_clip
+from appliance.evaluation.clip import evaluate_clip, summarise
 from appliance.mixing import SAMPLE_RATE
 from appliance.video import read_audio
 
@@ -59,23 +57,6 @@ def evaluate_folder(folder: Path, labels: dict[str, dict], use_descriptions: boo
         rows.append({"clip": clip.name, "description": description, "category": chosen,
                      "events": len(timeline["events"]), **scores})
     return rows
-
-
-def summarise(rows: list[dict]) -> dict:
-    """Pooled onset scores (matched over all onsets of all clips) plus per-clip means."""
-    matched, reference, generated = (sum(r[k] for r in rows) for k in ("matched", "reference_onsets", "generated_onsets"))
-    accuracy, precision = matched / max(1, reference), matched / max(1, generated)
-    summary = {
-        "clips": len(rows), "accuracy": accuracy, "precision": precision,
-        "f1": 2 * accuracy * precision / (accuracy + precision) if accuracy + precision else 0.0,
-        "mean_f1": float(np.mean([r["f1"] for r in rows])),
-        "mean_ap": float(np.mean([r["ap"] for r in rows])),
-        "mean_av_align": float(np.mean([r.get("av_align", 0.0) for r in rows])),
-    }
-    fits = [r["category_fit"] for r in rows if "category_fit" in r]
-    if fits:
-        summary["category_fit"] = f"{sum(fits)}/{len(fits)}"
-    return summary
 
 
 def print_table(rows: list[dict], summary: dict) -> None:

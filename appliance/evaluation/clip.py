@@ -20,3 +20,21 @@ def evaluate_clip(reference_audio: np.ndarray, reference_sr: int, generated_audi
     if label is not None:
         result["category_fit"] = category_fit(chosen_category, label)
     return result
+
+
+def summarise(rows: list[dict]) -> dict:
+    """Pooled onset scores (matched over all onsets of all clips) plus per-clip means."""
+    matched, reference, generated = (sum(r[k] for r in rows) for k in ("matched", "reference_onsets", "generated_onsets"))
+    accuracy, precision = matched / max(1, reference), matched / max(1, generated)
+    summary = {
+        "clips": len(rows), "matched": matched, "reference_onsets": reference, "generated_onsets": generated,
+        "accuracy": accuracy, "precision": precision,
+        "f1": 2 * accuracy * precision / (accuracy + precision) if accuracy + precision else 0.0,
+        "mean_f1": float(np.mean([r["f1"] for r in rows])),
+        "mean_ap": float(np.mean([r["ap"] for r in rows])),
+        "mean_av_align": float(np.mean([r.get("av_align", 0.0) for r in rows])),
+    }
+    fits = [r["category_fit"] for r in rows if "category_fit" in r]
+    if fits:
+        summary["category_fit"] = f"{sum(fits)}/{len(fits)}"
+    return summary
