@@ -8,6 +8,7 @@ action. Any folder of clips works; labels.json is optional ({"clips": [{"file", 
 """
 from __future__ import annotations
 
+import importlib.util
 import json
 import sys
 from collections import Counter
@@ -72,6 +73,8 @@ def print_table(rows: list[dict], summary: dict) -> None:
 
 
 def handle(args) -> int:
+    if importlib.util.find_spec("librosa") is None:
+        raise UsageError("evaluation needs the `eval` extra (librosa): pip install 'foley-appliance[eval]'")
     folder = Path(args.dir)
     if not folder.is_dir():
         raise UsageError(f"{folder}: not a folder")
