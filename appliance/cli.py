@@ -22,6 +22,7 @@ COMMAND_MODULES = [
     "appliance.engine.cache_cli",
     "appliance.evaluation.cli",
     "appliance.library.cli",
+    "appliance.service.cli",
 ]
 
 

@@ -1,0 +1,113 @@
+"""The appliance's configuration: one strict, typed object.
+
+Loaded from /etc/foley/config.yaml (or `--config FILE`); every key is optional and falls back to
+the default documented on its field. An unknown key or a value of the wrong type is an error
+that names the key and lists what is allowed — a typo must never be silently ignored on a box
+without a screen.
+"""
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from appliance.errors import UsageError
+
+DEFAULT_PATH = Path("/etc/foley/config.yaml")
+
+
+@dataclass(frozen=True)
+class ServiceConfig:
+    host: str = "0.0.0.0"
+    """Address the web service listens on (0.0.0.0: the whole LAN)."""
+    port: int = 8080
+    """TCP port of the web page and API (the board's unit maps port 80 to it)."""
+    max_upload_mb: int = 200
+    """Largest accepted upload; bigger requests get 413."""
+    threads: int = 4
+    """WSGI worker threads (requests served at once)."""
+
+
+@dataclass(frozen=True)
+class QueueConfig:
+    backend: str = "sqlite"
+    """`sqlite` (one board, embedded) or `redis` (a fleet of boards sharing a broker)."""
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    """The broker for `backend: redis`."""
+    max_waiting: int = 20
+    """Jobs allowed to wait; beyond it new requests get 503 with Retry-After."""
+    workers: int = 1
+    """Scoring jobs run at once on this board (each uses the encoders' threads)."""
+    max_attempts: int = 2
+    """A job interrupted by a crash is re-run until it has been started this many times."""
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    max_seconds: float = 600.0
+    """Longest clip accepted (seconds)."""
+    target_lufs: float = -20.0
+    """Loudness of the finished track."""
+
+
+@dataclass(frozen=True)
+class Config:
+    state_dir: str | None = None
+    """Writable state (jobs, results, cache, user sounds, token); default as appliance.paths."""
+    service: ServiceConfig = field(default_factory=ServiceConfig)
+    queue: QueueConfig = field(default_factory=QueueConfig)
+    engine: EngineConfig = field(default_factory=EngineConfig)
+
+
+def _build(cls, data, where: str):
+    if data is None:
+        return cls()
+    if not isinstance(data, dict):
+        raise UsageError(f"{where.rstrip('.') or 'config'}: expected a mapping of keys, got {type(data).__name__}")
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise UsageError(f"unknown config key {where + unknown[0]!r}; allowed: {', '.join(sorted(known))}")
+    values = {}
+    for name, value in data.items():
+        expected = hints[name]
+        if dataclasses.is_dataclass(expected):
+            values[name] = _build(expected, value, f"{where}{name}.")
+        else:
+            values[name] = _checked(value, expected, f"{where}{name}")
+    return cls(**values)
+
+
+def _checked(value, expected, key: str):
+    allowed = typing.get_args(expected) if isinstance(expected, types.UnionType) else (expected,)
+    if value is None and type(None) in allowed:
+        return None
+    for kind in allowed:
+        if kind is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if kind is not type(None) and isinstance(value, kind) and not (kind is int and isinstance(value, bool)):
+            return value
+    names = " or ".join(k.__name__ for k in allowed)
+    raise UsageError(f"config key {key!r} must be {names}, not {value!r}")
+
+
+def load_config(path: Path | None = None) -> Config:
+    """The config from `path`, else /etc/foley/config.yaml if present, else the defaults."""
+    if path is None and not DEFAULT_PATH.is_file():
+        return Config()
+    path = Path(path or DEFAULT_PATH)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UsageError(f"{path}: no such config file") from None
+    except yaml.YAMLError as exc:
+        raise UsageError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+    config = _build(Config, data, "")
+    if config.queue.backend not in ("sqlite", "redis"):
+        raise UsageError(f"config key 'queue.backend' must be 'sqlite' or 'redis', not {config.queue.backend!r}")
+    return config

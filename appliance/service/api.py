@@ -1,0 +1,150 @@
+"""HTTP API v1 (JSON everywhere, errors included)."""
+from __future__ import annotations
+
+import re
+import tempfile
+import time
+import unicodedata
+from pathlib import Path
+
+from flask import Blueprint, current_app, jsonify, request, send_file
+
+from appliance import __version__
+from appliance.engine.pipeline import MP4_NAME, TIMELINE_NAME, WAV_NAME
+from appliance.errors import UsageError
+from appliance.service.app import jobs
+from appliance.service.jobs import DONE, FAILED, QUEUED
+from appliance.video import probe
+
+api = Blueprint("api", __name__)
+JOB_ID = re.compile(r"^[0-9a-f]{16}$")
+RESULT_FILES = {WAV_NAME: "audio/wav", MP4_NAME: "video/mp4", TIMELINE_NAME: "application/json"}
+MAX_DESCRIPTION = 500
+WAIT_LIMIT_S = 600
+
+
+def _foley() -> dict:
+    return current_app.extensions["foley"]
+
+
+def error(message: str, status: int, **headers):
+    response = jsonify(error=message)
+    response.status_code = status
+    response.headers.update(headers)
+    return response
+
+
+def display_name(raw: str | None) -> str:
+    """The client's file name, for display only (never used as a path): printable, short."""
+    name = unicodedata.normalize("NFC", (raw or "upload").replace("\\", "/").rsplit("/", 1)[-1])
+    name = "".join(c for c in name if c.isprintable() and c not in "\x00")
+    return name[:100] or "upload"
+
+
+@api.get("/healthz")
+def healthz():
+    return jsonify(status="ok")
+
+
+@api.get("/api/v1/version")
+def version():
+    from appliance.inference.manifest import load_manifest
+    from appliance.library import load_catalog
+
+    models = {name: entry.sha256 for name, entry in load_manifest().items()}
+    return jsonify(version=__version__, models=models, library_version=load_catalog().version)
+
+
+@api.post("/api/v1/score")
+def score():
+    foley = _foley()
+    upload = request.files.get("video")
+    if upload is None:
+        return error("field 'video' is required: send the clip as a multipart upload (-F video=@clip.mp4)", 400)
+    description = (request.form.get("description") or "").strip() or None
+    if description and len(description) > MAX_DESCRIPTION:
+        return error(f"description too long (at most {MAX_DESCRIPTION} characters)", 400)
+    try:
+        seed = int(request.form.get("seed", 0))
+    except ValueError:
+        return error("field 'seed' must be a whole number", 400)
+    if jobs().count(QUEUED) >= foley["config"].queue.max_waiting:
+        return error("the queue is full; try again shortly", 503, **{"Retry-After": "30"})
+    uploads = foley["folder"] / "uploads"
+    uploads.mkdir(exist_ok=True)
+    handle, temp = tempfile.mkstemp(dir=uploads, prefix="upload-")
+    temp = Path(temp)
+    try:
+        with open(handle, "wb") as out:
+            upload.save(out)
+        if temp.stat().st_size == 0:
+            return error("the upload is empty", 400)
+        probe(temp, max_seconds=foley["config"].engine.max_seconds)
+        options = {"description": description, "seed": seed,
+                   "target_lufs": foley["config"].engine.target_lufs,
+                   "max_seconds": foley["config"].engine.max_seconds}
+        job = jobs().create(display_name(upload.filename), description, options, temp)
+    except UsageError as exc:
+        return error(str(exc).replace(str(temp), "the upload"), 415)
+    finally:
+        temp.unlink(missing_ok=True)
+    foley["queue"].submit(job.id)
+    if request.args.get("wait") in ("1", "true", "yes"):
+        return _wait_for(job.id)
+    response = jsonify(job.public())
+    response.status_code = 202
+    response.headers["Location"] = f"/api/v1/jobs/{job.id}"
+    return response
+
+
+def _wait_for(job_id: str):
+    deadline = time.monotonic() + WAIT_LIMIT_S
+    while time.monotonic() < deadline:
+        job = jobs().get(job_id)
+        if job.state == DONE:
+            return send_file(jobs().job_dir(job_id) / WAV_NAME, mimetype="audio/wav",
+                             download_name=f"{Path(job.filename).stem}-foley.wav")
+        if job.state == FAILED:
+            return error(job.error or "scoring failed", 422)
+        time.sleep(0.2)
+    return error(f"still scoring after {WAIT_LIMIT_S} s; poll /api/v1/jobs/{job_id}", 504)
+
+
+def _job_or_404(job_id: str):
+    job = jobs().get(job_id) if JOB_ID.match(job_id) else None
+    if job is None:
+        return None, error(f"no job {job_id[:40]!r}", 404)
+    return job, None
+
+
+@api.get("/api/v1/jobs")
+def list_jobs():
+    return jsonify(jobs=[job.public() for job in jobs().list()])
+
+
+@api.get("/api/v1/jobs/<job_id>")
+def get_job(job_id: str):
+    job, missing = _job_or_404(job_id)
+    return missing or jsonify(job.public())
+
+
+@api.get("/api/v1/jobs/<job_id>/<name>")
+def job_file(job_id: str, name: str):
+    job, missing = _job_or_404(job_id)
+    if missing:
+        return missing
+    if name not in RESULT_FILES:
+        return error(f"no file {name[:40]!r}; a job has {', '.join(RESULT_FILES)}", 404)
+    if job.state != DONE:
+        return error(f"job {job_id} is {job.state}" + (f": {job.error}" if job.error else ""), 409)
+    return send_file(jobs().job_dir(job_id) / name, mimetype=RESULT_FILES[name])
+
+
+@api.delete("/api/v1/jobs/<job_id>")
+def delete_job(job_id: str):
+    job, missing = _job_or_404(job_id)
+    if missing:
+        return missing
+    if not jobs().delete(job_id):
+        return error(f"job {job_id} is running; delete it when it has finished", 409)
+    return "", 204

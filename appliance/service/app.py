@@ -1,0 +1,58 @@
+"""The Flask application: `create_app(config, queue, ...)` with its dependencies injected.
+
+Blueprints: `api` (HTTP API v1, JSON errors) and `ui` (the web page). Tests build the app with
+a real JobStore in a temp folder and a queue of their choosing; `foley serve` builds it with
+the huey queue and serves it with waitress.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask import Flask, g, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from appliance.config import Config
+from appliance.service.auth import is_loopback, presented_token, token_matches
+from appliance.service.jobs import JobStore
+
+
+def create_app(config: Config, queue, service_folder: Path, token: str) -> Flask:
+    """`queue` needs `submit(job_id)`; `service_folder` holds jobs.sqlite3 and the job folders."""
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = config.service.max_upload_mb * 1024 * 1024
+    app.extensions["foley"] = {"config": config, "queue": queue, "folder": Path(service_folder), "token": token}
+    JobStore(service_folder).db.close()  # create the schema before the first request
+
+    @app.before_request
+    def require_token():
+        if is_loopback(request.remote_addr) or request.path in ("/healthz",):
+            return None
+        if not token_matches(presented_token(request.headers, request.cookies), token):
+            return jsonify(error="an API token is required from other machines: send "
+                                 "'Authorization: Bearer TOKEN' (the token is shown on the appliance's console)"), 401
+        return None
+
+    @app.teardown_appcontext
+    def close_store(_exc):
+        store = g.pop("jobs", None)
+        if store is not None:
+            store.db.close()
+
+    @app.errorhandler(HTTPException)
+    def json_error(exc: HTTPException):
+        messages = {413: f"upload too large: the limit is {config.service.max_upload_mb} MB"}
+        return jsonify(error=messages.get(exc.code, exc.description)), exc.code
+
+    from appliance.service.api import api
+
+    app.register_blueprint(api)
+    return app
+
+
+def jobs() -> JobStore:
+    """The request's JobStore (one SQLite connection per request thread)."""
+    from flask import current_app
+
+    if "jobs" not in g:
+        g.jobs = JobStore(current_app.extensions["foley"]["folder"])
+    return g.jobs

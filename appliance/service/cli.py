@@ -1,0 +1,114 @@
+"""`foley serve` (web page + API, with a scoring worker process) and `foley worker`."""
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from appliance.config import Config, load_config
+from appliance.paths import state_dir
+from appliance.service.auth import load_or_create_token
+from appliance.service.jobs import JobStore
+from appliance.service.queue import ScoringQueue, make_huey
+
+log = logging.getLogger("foley.serve")
+
+
+def _configured(path: str | None) -> Config:
+    """Load the config; its state_dir (if set) becomes the state directory of everything."""
+    config = load_config(Path(path) if path else None)
+    if config.state_dir:
+        os.environ["FOLEY_STATE_DIR"] = config.state_dir
+    return config
+
+
+def _queue(config: Config) -> ScoringQueue:
+    folder = state_dir() / "service"
+    folder.mkdir(parents=True, exist_ok=True)
+    return ScoringQueue(make_huey(config, folder), folder, state_dir() / "cache")
+
+
+def worker_main(config_path: str | None) -> None:
+    """Re-queue jobs a dead worker left running, then consume the queue until stopped."""
+    logging.basicConfig(level=logging.INFO, format="%(name)s %(levelname)s %(message)s")
+    config = _configured(config_path)
+    queue = _queue(config)
+    for job_id in JobStore(queue.service_folder).recover_interrupted(config.queue.max_attempts):
+        logging.getLogger("foley.worker").info("re-queued interrupted job %s", job_id)
+        queue.submit(job_id)
+    consumer = queue.huey.create_consumer(workers=config.queue.workers, worker_type="thread")
+    consumer.run()
+
+
+class WorkerSupervisor(threading.Thread):
+    """Keeps one scoring worker process alive: a worker killed mid-job (OOM, kill -9) is
+    restarted, and the new one re-queues the interrupted job (JobStore.recover_interrupted)."""
+
+    def __init__(self, config_path: str | None):
+        super().__init__(name="foley-worker-supervisor", daemon=True)
+        self.config_path = config_path
+        self.stopping = threading.Event()
+        self.process = None
+
+    def run(self) -> None:
+        context = multiprocessing.get_context("spawn")
+        while not self.stopping.is_set():
+            if self.process is None or not self.process.is_alive():
+                if self.process is not None:
+                    log.warning("scoring worker exited (code %s); restarting it", self.process.exitcode)
+                self.process = context.Process(target=worker_main, args=(self.config_path,), name="foley-worker")
+                self.process.start()
+            self.stopping.wait(1.0)
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.join(5)
+        if self.process is not None and self.process.is_alive():
+            self.process.terminate()
+            self.process.join(10)
+
+
+def handle_serve(args) -> int:
+    import waitress
+
+    from appliance.service.app import create_app
+
+    config = _configured(args.config)
+    host = args.host or config.service.host
+    port = args.port or config.service.port
+    queue = _queue(config)
+    token = load_or_create_token(state_dir())
+    supervisor = None if args.no_worker else WorkerSupervisor(args.config)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # systemd stop: unwind and stop the worker
+    print(f"foley: serving http://{host}:{port}/  (state in {state_dir()})", file=sys.stderr)
+    print(f"foley: API token for other machines: {token}", file=sys.stderr, flush=True)
+    try:
+        if supervisor:
+            supervisor.start()
+        waitress.serve(create_app(config, queue, queue.service_folder, token), host=host, port=port,
+                       threads=config.service.threads, ident="foley")
+    finally:
+        if supervisor:
+            supervisor.stop()
+    return 0
+
+
+def handle_worker(args) -> int:
+    worker_main(args.config)
+    return 0
+
+
+def register(subparsers) -> None:
+    serve = subparsers.add_parser("serve", help="run the web page and API (and a scoring worker)")
+    serve.add_argument("--host", help="address to listen on (config: service.host)")
+    serve.add_argument("--port", type=int, help="port (config: service.port)")
+    serve.add_argument("--config", help="config file (default /etc/foley/config.yaml if present)")
+    serve.add_argument("--no-worker", action="store_true", help="serve only; workers run elsewhere (fleet)")
+    serve.set_defaults(handler=handle_serve)
+    worker = subparsers.add_parser("worker", help="run a scoring worker for the queue")
+    worker.add_argument("--config", help="config file (default /etc/foley/config.yaml if present)")
+    worker.set_defaults(handler=handle_worker)

@@ -1,0 +1,159 @@
+"""Jobs: one scoring request each, kept in SQLite so they survive restarts and crashes.
+
+The queue (huey) only carries job ids; everything a user sees — state, stage, progress, error,
+history — lives here. A job's files (the upload and its results) live in its own folder under
+the state directory and are written atomically, so a `kill -9` leaves either a finished result
+or none. A job that was running when its worker died is re-queued (or failed with the reason
+once it has been started `max_attempts` times) by `recover_interrupted`.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import sqlite3
+import time
+import uuid
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+QUEUED, RUNNING, DONE, FAILED = "queued", "running", "done", "failed"
+_SCHEMA = """CREATE TABLE IF NOT EXISTS jobs (
+    id TEXT PRIMARY KEY, state TEXT NOT NULL, created REAL NOT NULL, started REAL, finished REAL,
+    filename TEXT NOT NULL, description TEXT, options TEXT NOT NULL, stage TEXT, progress REAL NOT NULL,
+    error TEXT, attempts INTEGER NOT NULL, worker TEXT, heartbeat REAL, seconds REAL)"""
+
+
+@dataclass
+class Job:
+    id: str
+    state: str
+    created: float
+    started: float | None
+    finished: float | None
+    filename: str
+    description: str | None
+    options: dict
+    stage: str | None
+    progress: float
+    error: str | None
+    attempts: int
+    worker: str | None
+    heartbeat: float | None
+    seconds: float | None
+
+    def public(self) -> dict:
+        data = asdict(self)
+        data.pop("heartbeat")
+        data["progress"] = round(100 * self.progress, 1)
+        return data
+
+
+def worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+class JobStore:
+    """One SQLite connection (per thread or process) to the jobs table and the job folders."""
+
+    def __init__(self, folder: Path):
+        self.folder = Path(folder)
+        (self.folder / "jobs").mkdir(parents=True, exist_ok=True)
+        self.db = sqlite3.connect(self.folder / "jobs.sqlite3", timeout=60, isolation_level=None,
+                                  check_same_thread=False)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute(_SCHEMA)
+
+    def job_dir(self, job_id: str) -> Path:
+        return self.folder / "jobs" / job_id
+
+    def create(self, filename: str, description: str | None, options: dict, upload: Path) -> Job:
+        """A new queued job owning `upload` (moved into the job's folder)."""
+        job_id = uuid.uuid4().hex[:16]
+        folder = self.job_dir(job_id)
+        folder.mkdir(parents=True)
+        os.replace(upload, folder / "input")
+        self.db.execute(
+            "INSERT INTO jobs (id, state, created, filename, description, options, progress, attempts) "
+            "VALUES (?, ?, ?, ?, ?, ?, 0, 0)",
+            (job_id, QUEUED, time.time(), filename, description, json.dumps(options)),
+        )
+        return self.get(job_id)
+
+    def get(self, job_id: str) -> Job | None:
+        row = self.db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        return self._job(row) if row else None
+
+    def list(self, limit: int = 50) -> list[Job]:
+        rows = self.db.execute("SELECT * FROM jobs ORDER BY created DESC LIMIT ?", (limit,)).fetchall()
+        return [self._job(r) for r in rows]
+
+    def count(self, state: str) -> int:
+        return self.db.execute("SELECT count(*) FROM jobs WHERE state = ?", (state,)).fetchone()[0]
+
+    def start(self, job_id: str) -> Job | None:
+        """Claim a queued job for this worker (None if it is gone or already taken)."""
+        now = time.time()
+        claimed = self.db.execute(
+            "UPDATE jobs SET state = ?, started = ?, attempts = attempts + 1, worker = ?, heartbeat = ?, "
+            "stage = 'starting', progress = 0 WHERE id = ? AND state = ?",
+            (RUNNING, now, worker_id(), now, job_id, QUEUED),
+        ).rowcount
+        return self.get(job_id) if claimed else None
+
+    def progress(self, job_id: str, stage: str, fraction: float) -> None:
+        self.db.execute("UPDATE jobs SET stage = ?, progress = ?, heartbeat = ? WHERE id = ?",
+                        (stage, max(0.0, min(1.0, fraction)), time.time(), job_id))
+
+    def finish(self, job_id: str, seconds: float) -> None:
+        self.db.execute("UPDATE jobs SET state = ?, finished = ?, stage = 'done', progress = 1, seconds = ? "
+                        "WHERE id = ?", (DONE, time.time(), seconds, job_id))
+
+    def fail(self, job_id: str, reason: str) -> None:
+        self.db.execute("UPDATE jobs SET state = ?, finished = ?, error = ? WHERE id = ?",
+                        (FAILED, time.time(), reason, job_id))
+
+    def delete(self, job_id: str) -> bool:
+        deleted = self.db.execute("DELETE FROM jobs WHERE id = ? AND state != ?", (job_id, RUNNING)).rowcount
+        if deleted:
+            shutil.rmtree(self.job_dir(job_id), ignore_errors=True)
+        return bool(deleted)
+
+    def recover_interrupted(self, max_attempts: int, alive=None) -> list[str]:
+        """Jobs left `running` by a worker of this host that no longer exists: re-queue them, or
+        fail them once they have been started `max_attempts` times. Returns the re-queued ids.
+
+        Called when a worker starts, so a job carrying this very worker id is orphaned too (its
+        pid was reused after a reboot): nothing can be running here yet."""
+        alive = alive or _process_alive
+        host, me = socket.gethostname(), worker_id()
+        requeued = []
+        for job in [self._job(r) for r in self.db.execute("SELECT * FROM jobs WHERE state = ?", (RUNNING,))]:
+            owner_host, _, pid = (job.worker or ":").rpartition(":")
+            if owner_host != host or (job.worker != me and pid.isdigit() and alive(int(pid))):
+                continue
+            if job.attempts >= max_attempts:
+                self.fail(job.id, f"interrupted {job.attempts} times (the worker stopped while scoring)")
+            else:
+                self.db.execute("UPDATE jobs SET state = ?, stage = 'queued again after an interruption', "
+                                "progress = 0 WHERE id = ? AND state = ?", (QUEUED, job.id, RUNNING))
+                requeued.append(job.id)
+        return requeued
+
+    @staticmethod
+    def _job(row) -> Job:
+        (job_id, state, created, started, finished, filename, description, options, stage, progress,
+         error, attempts, worker, heartbeat, seconds) = row
+        return Job(job_id, state, created, started, finished, filename, description, json.loads(options),
+                   stage, progress, error, attempts, worker, heartbeat, seconds)
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -1,0 +1,78 @@
+"""The persistent job queue on huey: SQLite storage on one board, Redis for a fleet.
+
+The queue carries only job ids; the jobs table (appliance.service.jobs) holds state and
+progress. Workers run in their own process (`foley worker`, started by `foley serve`), so a
+crash while scoring never takes the web page down, and huey's storage keeps waiting jobs across
+restarts.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from pathlib import Path
+
+from huey import RedisHuey, SqliteHuey
+
+from appliance.config import Config
+from appliance.engine.cache import Cache
+from appliance.engine.options import ScoreOptions
+from appliance.engine.pipeline import MP4_NAME, TIMELINE_NAME, WAV_NAME, Engine
+from appliance.errors import UsageError
+from appliance.service.jobs import JobStore
+
+log = logging.getLogger("foley.worker")
+STAGE_SPAN = {"analyse": (0.0, 0.8), "choose": (0.8, 0.9), "mix": (0.9, 1.0), "done": (1.0, 1.0)}
+_local = threading.local()
+
+
+def make_huey(config: Config, service_folder: Path):
+    if config.queue.backend == "redis":
+        return RedisHuey("foley", url=config.queue.redis_url)
+    return SqliteHuey("foley", filename=str(service_folder / "queue.sqlite3"))
+
+
+def _engine(cache_folder: Path) -> Engine:
+    """One Engine (and cache connection) per worker thread, kept for the thread's life."""
+    if getattr(_local, "engine", None) is None:
+        _local.engine = Engine(Cache(cache_folder))
+        _local.engine.prepare()
+    return _local.engine
+
+
+def run_job(job_id: str, service_folder: str, cache_folder: str) -> None:
+    """Score one job into its folder; every outcome is recorded in the jobs table."""
+    store = JobStore(Path(service_folder))
+    job = store.start(job_id)
+    if job is None:  # deleted while waiting, or already taken by another worker
+        return
+    folder = store.job_dir(job_id)
+    started = time.perf_counter()
+
+    def progress(stage: str, fraction: float) -> None:
+        low, high = STAGE_SPAN.get(stage, (0.0, 1.0))
+        store.progress(job_id, stage, low + (high - low) * fraction)
+
+    try:
+        _engine(Path(cache_folder)).score_to_files(
+            folder / "input", ScoreOptions(**job.options), wav=folder / WAV_NAME, mp4=folder / MP4_NAME,
+            timeline=folder / TIMELINE_NAME, progress=progress)
+        store.finish(job_id, time.perf_counter() - started)
+    except UsageError as exc:
+        store.fail(job_id, str(exc))
+    except Exception as exc:  # a bug must fail this job with a reason, not kill the worker
+        log.exception("job %s failed", job_id)
+        store.fail(job_id, f"internal error: {type(exc).__name__}: {exc}")
+
+
+class ScoringQueue:
+    """What the web app needs from the queue: submit a job id."""
+
+    def __init__(self, huey, service_folder: Path, cache_folder: Path):
+        self.huey = huey
+        self.service_folder = service_folder
+        self.cache_folder = cache_folder
+        self.task = huey.task(name="score_job")(run_job)
+
+    def submit(self, job_id: str) -> None:
+        self.task(job_id, str(self.service_folder), str(self.cache_folder))

@@ -1,0 +1,39 @@
+"""The config file is strict: unknown keys and wrong types are clear errors, never ignored."""
+from __future__ import annotations
+
+import pytest
+
+from appliance.config import Config, load_config
+from appliance.errors import UsageError
+
+
+def write(tmp_path, text):
+    path = tmp_path / "config.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_defaults_and_overrides(tmp_path):
+    assert load_config(write(tmp_path, "")) == Config()
+    config = load_config(write(tmp_path, "service:\n  port: 9000\nengine:\n  max_seconds: 30\nqueue:\n  backend: redis\n"))
+    assert config.service.port == 9000 and config.engine.max_seconds == 30.0 and config.queue.backend == "redis"
+    assert config.service.max_upload_mb == 200
+
+
+@pytest.mark.parametrize("text,message", [
+    ("servce:\n  port: 1\n", "unknown config key 'servce'; allowed: engine, queue, service, state_dir"),
+    ("service:\n  prot: 1\n", "unknown config key 'service.prot'"),
+    ("service:\n  port: eighty\n", "'service.port' must be int"),
+    ("service:\n  port: true\n", "'service.port' must be int"),
+    ("service: [1, 2]\n", "service: expected a mapping"),
+    ("queue:\n  backend: kafka\n", "'queue.backend' must be 'sqlite' or 'redis'"),
+    ("service: {port: 1\n", "not valid YAML"),
+])
+def test_bad_config_is_a_clear_error(tmp_path, text, message):
+    with pytest.raises(UsageError, match=message.replace("[", r"\[").replace("(", r"\(")):
+        load_config(write(tmp_path, text))
+
+
+def test_missing_config_file(tmp_path):
+    with pytest.raises(UsageError, match="no such config file"):
+        load_config(tmp_path / "absent.yaml")

@@ -1,0 +1,145 @@
+"""The HTTP API through Flask's test client, with the real engine and a real JobStore.
+
+`InlineQueue` runs each job right away in the request thread with the real worker function, so
+these tests cover API + jobs + engine without a worker process; the real server and worker are
+covered in test_service_server.py."""
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+from appliance.config import Config, QueueConfig, ServiceConfig
+from appliance.service.app import create_app
+from appliance.service.queue import run_job
+from appliance.video.synthetic import render_scene
+
+TOKEN = "test-token-123"
+LAN = {"REMOTE_ADDR": "192.168.1.50"}
+
+
+class InlineQueue:
+    def __init__(self, folder: Path, cache: Path, run: bool = True):
+        self.folder, self.cache, self.run, self.submitted = folder, cache, run, []
+
+    def submit(self, job_id: str) -> None:
+        self.submitted.append(job_id)
+        if self.run:
+            run_job(job_id, str(self.folder), str(self.cache))
+
+
+@pytest.fixture(scope="module")
+def clip_bytes(tmp_path_factory):
+    clip = render_scene("stick", tmp_path_factory.mktemp("c") / "stick.mp4", width=320, height=240, seconds=3, seed=4)
+    return clip.path.read_bytes()
+
+
+def make_client(tmp_path, run=True, **config):
+    folder = tmp_path / "service"
+    folder.mkdir(exist_ok=True)
+    queue = InlineQueue(folder, tmp_path / "cache", run)
+    app = create_app(Config(**config), queue, folder, TOKEN)
+    return app.test_client(), queue, folder
+
+
+def upload(client, data: bytes, name="clip.mp4", **form):
+    return client.post("/api/v1/score", data={"video": (io.BytesIO(data), name), **form},
+                       content_type="multipart/form-data")
+
+
+def test_health_and_version(tmp_path):
+    client, _, _ = make_client(tmp_path)
+    assert client.get("/healthz").get_json() == {"status": "ok"}
+    version = client.get("/api/v1/version").get_json()
+    assert {"text-encoder", "vision-encoder"} <= set(version["models"]) and version["library_version"]
+
+
+def test_score_job_lifecycle(tmp_path, clip_bytes):
+    client, _, folder = make_client(tmp_path)
+    response = upload(client, clip_bytes, description="a stick knocks on wood")
+    assert response.status_code == 202
+    job_id = response.get_json()["id"]
+    assert response.headers["Location"] == f"/api/v1/jobs/{job_id}"
+    job = client.get(f"/api/v1/jobs/{job_id}").get_json()
+    assert job["state"] == "done" and job["progress"] == 100.0 and job["description"] == "a stick knocks on wood"
+    wav = client.get(f"/api/v1/jobs/{job_id}/audio.wav")
+    assert wav.status_code == 200 and wav.mimetype == "audio/wav" and wav.data[:4] == b"RIFF"
+    assert client.get(f"/api/v1/jobs/{job_id}/video.mp4").mimetype == "video/mp4"
+    timeline = json.loads(client.get(f"/api/v1/jobs/{job_id}/timeline.json").data)
+    assert timeline["request"]["description"] == "a stick knocks on wood"
+    assert [j["id"] for j in client.get("/api/v1/jobs").get_json()["jobs"]] == [job_id]
+    assert client.delete(f"/api/v1/jobs/{job_id}").status_code == 204
+    assert client.get(f"/api/v1/jobs/{job_id}").status_code == 404
+    assert not (folder / "jobs" / job_id).exists()
+
+
+def test_wait_returns_the_wav(tmp_path, clip_bytes):
+    client, _, _ = make_client(tmp_path)
+    response = client.post("/api/v1/score?wait=1", data={"video": (io.BytesIO(clip_bytes), "c.mp4")},
+                           content_type="multipart/form-data")
+    assert response.status_code == 200 and response.mimetype == "audio/wav" and response.data[:4] == b"RIFF"
+
+
+@pytest.mark.parametrize("form,status,message", [
+    ({}, 400, "field 'video' is required"),
+    ({"video": (io.BytesIO(b""), "empty.mp4")}, 400, "upload is empty"),
+    ({"video": (io.BytesIO(b"hello, not a video" * 100), "x.mp4")}, 415, "not a video"),
+    ({"video": (io.BytesIO(b"x"), "x.mp4"), "seed": "abc"}, 400, "whole number"),
+    ({"video": (io.BytesIO(b"x"), "x.mp4"), "description": "d" * 600}, 400, "too long"),
+])
+def test_bad_requests_are_json_4xx(tmp_path, form, status, message):
+    client, queue, folder = make_client(tmp_path)
+    response = client.post("/api/v1/score", data=form, content_type="multipart/form-data")
+    assert response.status_code == status and response.is_json
+    assert message in response.get_json()["error"]
+    uploads = folder / "uploads"
+    assert queue.submitted == [] and (not uploads.exists() or not any(uploads.iterdir()))
+
+
+def test_huge_upload_is_413_json(tmp_path):
+    client, _, _ = make_client(tmp_path, service=ServiceConfig(max_upload_mb=1))
+    response = upload(client, b"\0" * (2 * 1024 * 1024))
+    assert response.status_code == 413 and "limit is 1 MB" in response.get_json()["error"]
+
+
+@pytest.mark.parametrize("name", ["../../etc/passwd", "a\x00b.mp4", "x" * 10000 + ".mp4", "..\\..\\win.mp4"])
+def test_hostile_filenames_are_only_displayed(tmp_path, clip_bytes, name):
+    client, _, folder = make_client(tmp_path, run=False)
+    response = upload(client, clip_bytes, name=name)
+    assert response.status_code == 202
+    shown = response.get_json()["filename"]
+    assert "/" not in shown and "\\" not in shown
+    assert "\x00" not in shown and len(shown) <= 100
+    job_dir = folder / "jobs" / response.get_json()["id"]
+    assert sorted(p.name for p in job_dir.iterdir()) == ["input"]
+    assert not Path("/etc/passwd.mp4").exists()
+
+
+def test_unknown_jobs_files_and_unfinished_results(tmp_path, clip_bytes):
+    client, _, _ = make_client(tmp_path, run=False)
+    assert client.get("/api/v1/jobs/0123456789abcdef").status_code == 404
+    assert client.get("/api/v1/jobs/..%2F..%2Fetc").status_code == 404
+    job_id = upload(client, clip_bytes).get_json()["id"]
+    waiting = client.get(f"/api/v1/jobs/{job_id}/audio.wav")
+    assert waiting.status_code == 409 and "queued" in waiting.get_json()["error"]
+    assert client.get(f"/api/v1/jobs/{job_id}/secrets.txt").status_code == 404
+
+
+def test_full_queue_is_503_with_retry_after(tmp_path, clip_bytes):
+    client, _, _ = make_client(tmp_path, run=False, queue=QueueConfig(max_waiting=2))
+    assert [upload(client, clip_bytes).status_code for _ in range(2)] == [202, 202]
+    full = upload(client, clip_bytes)
+    assert full.status_code == 503 and full.headers["Retry-After"] == "30"
+
+
+def test_token_required_from_the_lan(tmp_path):
+    client, _, _ = make_client(tmp_path)
+    denied = client.get("/api/v1/jobs", environ_base=LAN)
+    assert denied.status_code == 401 and "token" in denied.get_json()["error"]
+    assert client.get("/api/v1/jobs", environ_base=LAN, headers={"Authorization": "Bearer wrong"}).status_code == 401
+    assert client.get("/api/v1/jobs", environ_base=LAN, headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 200
+    client.set_cookie("foley_token", TOKEN)
+    assert client.get("/api/v1/jobs", environ_base=LAN).status_code == 200
+    assert client.get("/healthz", environ_base={"REMOTE_ADDR": "10.0.0.9"}).status_code == 200
