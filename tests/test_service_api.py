@@ -32,7 +32,7 @@ class InlineQueue:
 
 @pytest.fixture(scope="module")
 def clip_bytes(tmp_path_factory):
-    clip = render_scene("stick", tmp_path_factory.mktemp("c") / "stick.mp4", width=320, height=240, seconds=3, seed=4)
+    clip = render_scene("steps", tmp_path_factory.mktemp("c") / "steps.mp4", width=320, height=240, seconds=4, seed=4)
     return clip.path.read_bytes()
 
 

@@ -25,7 +25,7 @@ def placement_for(event: ActionEvent, template: Template, audio: np.ndarray, pic
     pitch, gain_variation = picker.variation()
     strength_gain = 10 ** (-STRENGTH_RANGE_DB * (1 - float(np.clip(event.strength, 0, 1))) / 20)
     if event.kind == SUSTAINED and event.duration > 0:
-        audio = _fit_duration(audio, event.duration)
+        audio = fit_duration(audio, event.duration)
     return Placement(
         audio=audio,
         attack=template.attack_time,
@@ -36,7 +36,7 @@ def placement_for(event: ActionEvent, template: Template, audio: np.ndarray, pic
     )
 
 
-def _fit_duration(audio: np.ndarray, seconds: float, sr: int = 48000) -> np.ndarray:
+def fit_duration(audio: np.ndarray, seconds: float, sr: int = 48000) -> np.ndarray:
     """A sustained sound as long as the action: looped or cut, with a short fade-out."""
     length = max(1, int(seconds * sr))
     reps = int(np.ceil(length / len(audio)))

@@ -27,6 +27,11 @@ def _foley() -> dict:
     return current_app.extensions["foley"]
 
 
+def service_folder() -> Path:
+    """The service's folder (jobs database, job folders, uploads in progress)."""
+    return _foley()["folder"]
+
+
 def error(message: str, status: int, **headers):
     response = jsonify(error=message)
     response.status_code = status
@@ -128,15 +133,23 @@ def get_job(job_id: str):
     return missing or jsonify(job.public())
 
 
-@api.get("/api/v1/jobs/<job_id>/<name>")
-def job_file(job_id: str, name: str):
+def finished_job(job_id: str):
+    """(job, None) for a finished job, else (None, the JSON error: 404 unknown, 409 not done)."""
     job, missing = _job_or_404(job_id)
     if missing:
-        return missing
+        return None, missing
+    if job.state != DONE:
+        return None, error(f"job {job_id} is {job.state}" + (f": {job.error}" if job.error else ""), 409)
+    return job, None
+
+
+@api.get("/api/v1/jobs/<job_id>/<name>")
+def job_file(job_id: str, name: str):
     if name not in RESULT_FILES:
         return error(f"no file {name[:40]!r}; a job has {', '.join(RESULT_FILES)}", 404)
-    if job.state != DONE:
-        return error(f"job {job_id} is {job.state}" + (f": {job.error}" if job.error else ""), 409)
+    job, problem = finished_job(job_id)
+    if problem:
+        return problem
     return send_file(jobs().job_dir(job_id) / name, mimetype=RESULT_FILES[name])
 
 

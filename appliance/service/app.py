@@ -16,6 +16,10 @@ from appliance.service.auth import is_loopback, presented_token, token_matches
 from appliance.service.jobs import JobStore
 
 
+# Reachable without the token: health checks, the page itself (it asks for the token), and login.
+OPEN_PATHS = ("/", "/healthz", "/api/v1/login")
+
+
 def create_app(config: Config, queue, service_folder: Path, token: str) -> Flask:
     """`queue` needs `submit(job_id)`; `service_folder` holds jobs.sqlite3 and the job folders."""
     app = Flask(__name__)
@@ -25,7 +29,7 @@ def create_app(config: Config, queue, service_folder: Path, token: str) -> Flask
 
     @app.before_request
     def require_token():
-        if is_loopback(request.remote_addr) or request.path in ("/healthz",):
+        if is_loopback(request.remote_addr) or request.path in OPEN_PATHS or request.path.startswith("/static/"):
             return None
         if not token_matches(presented_token(request.headers, request.cookies), token):
             return jsonify(error="an API token is required from other machines: send "
@@ -44,8 +48,12 @@ def create_app(config: Config, queue, service_folder: Path, token: str) -> Flask
         return jsonify(error=messages.get(exc.code, exc.description)), exc.code
 
     from appliance.service.api import api
+    from appliance.service.events_api import events_api
+    from appliance.service.library_api import library_api
+    from appliance.service.ops_api import ops_api
 
-    app.register_blueprint(api)
+    for blueprint in (api, library_api, events_api, ops_api):
+        app.register_blueprint(blueprint)
     return app
 
 

@@ -33,11 +33,12 @@ def make_huey(config: Config, service_folder: Path):
 
 
 def _engine(cache_folder: Path) -> Engine:
-    """One Engine (and cache connection) per worker thread, kept for the thread's life."""
-    if getattr(_local, "engine", None) is None:
-        _local.engine = Engine(Cache(cache_folder))
-        _local.engine.prepare()
-    return _local.engine
+    """One Engine (and cache connection) per worker thread and cache folder, kept for reuse."""
+    engines = _local.__dict__.setdefault("engines", {})
+    if cache_folder not in engines:
+        engines[cache_folder] = Engine(Cache(cache_folder))
+        engines[cache_folder].prepare()
+    return engines[cache_folder]
 
 
 def run_job(job_id: str, service_folder: str, cache_folder: str) -> None:

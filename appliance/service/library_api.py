@@ -1,0 +1,88 @@
+"""API v1: the sound library (search, play, add your own sound, remove it) and its categories."""
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from flask import Blueprint, jsonify, request, send_file
+
+from appliance.errors import UsageError
+from appliance.library import Template, load_catalog, searcher
+from appliance.library.store import UserLibrary
+from appliance.service.api import display_name, error, service_folder
+
+library_api = Blueprint("library_api", __name__)
+
+
+def template_json(template: Template, score: float | None = None) -> dict:
+    catalog = load_catalog()
+    data = {"id": template.id, "category": template.category, "kind": catalog.categories[template.category].kind,
+            "description": template.description, "tags": list(template.tags), "duration": template.duration,
+            "licence": template.licence, "author": template.author, "origin": template.origin}
+    if score is not None:
+        data["score"] = round(score, 4)
+    return data
+
+
+@library_api.get("/api/v1/categories")
+def categories():
+    catalog = load_catalog()
+    return jsonify(categories=[{"name": c.name, "kind": c.kind, "description": c.description}
+                               for c in sorted(catalog.categories.values(), key=lambda c: c.name)])
+
+
+@library_api.get("/api/v1/library")
+def list_library():
+    catalog = load_catalog()
+    try:
+        limit = max(1, min(1000, int(request.args.get("limit", 500))))
+    except ValueError:
+        return error("'limit' must be a whole number", 400)
+    query = (request.args.get("q") or "").strip()
+    if query:
+        matches = searcher(catalog).search(query, k=limit)
+        templates = [template_json(m.template, m.score) for m in matches]
+    else:
+        templates = [template_json(t) for t in catalog.templates[:limit]]
+    return jsonify(library_version=catalog.version, templates=templates)
+
+
+@library_api.post("/api/v1/library")
+def add_sound():
+    upload = request.files.get("file")
+    category = request.form.get("category")
+    if upload is None or not category:
+        return error("fields 'file' (the sound) and 'category' are required (multipart upload)", 400)
+    uploads = service_folder() / "uploads"
+    uploads.mkdir(exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=uploads) as scratch:
+        # The sound keeps a sanitized name (it becomes part of the template id), never a path.
+        path = Path(scratch) / display_name(upload.filename).replace(" ", "_")
+        upload.save(path)
+        try:
+            template = UserLibrary().add(path, category, tags=request.form.get("tags", ""),
+                                         licence=request.form.get("licence") or None,
+                                         author=request.form.get("author", ""),
+                                         description=request.form.get("description", ""))
+        except UsageError as exc:
+            return error(str(exc).replace(str(path), "the upload"), 400)
+    return jsonify(template_json(template)), 201
+
+
+@library_api.delete("/api/v1/library/<template_id>")
+def remove_sound(template_id: str):
+    catalog = load_catalog()
+    if template_id not in catalog.by_id:
+        return error(f"no template {template_id[:80]!r}", 404)
+    if catalog.by_id[template_id].origin != "user":
+        return error(f"{template_id} is a bundled recording; only your own sounds can be removed", 409)
+    UserLibrary().remove(template_id)
+    return "", 204
+
+
+@library_api.get("/api/v1/library/<template_id>/audio")
+def template_audio(template_id: str):
+    template = load_catalog().by_id.get(template_id)
+    if template is None:
+        return error(f"no template {template_id[:80]!r}", 404)
+    return send_file(template.path, mimetype="audio/ogg")
