@@ -51,6 +51,13 @@ def healthz():
     return jsonify(status="ok")
 
 
+@api.get("/api/v1/openapi.json")
+def openapi():
+    from appliance.service.openapi import document
+
+    return jsonify(document())
+
+
 @api.get("/api/v1/version")
 def version():
     from appliance.inference.manifest import load_manifest
