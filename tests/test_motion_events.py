@@ -19,7 +19,7 @@ def test_footsteps_land_within_a_frame(tmp_path):
     found, _ = _impacts(clip.path)
     times = np.array([e.time for e in found])
     errors = np.array([np.abs(times - t).min() * clip.fps for t in clip.impacts])
-    # Most landings within one frame (one of seven is still missed: see docs/benchmarks.md).
+    # Most landings within one frame (see docs/benchmarks.md, Motion events).
     assert np.mean(errors < 1.0) >= 0.8 and np.median(errors) < 0.5, errors
     periodic = [e for e in found if e.kind == PERIODIC]
     assert len(periodic) >= 3 and all(e.period == pytest.approx(0.5, abs=0.1) for e in periodic)
@@ -41,9 +41,21 @@ def test_camera_shake_and_flicker_make_no_events(tmp_path, shake, flicker):
     assert _impacts(clip.path)[0] == []
 
 
-def test_smooth_slide_makes_no_impact(tmp_path):
-    clip = render_scene("slide", tmp_path / "slide.mp4", fps=30, seconds=4, shake=2.0, seed=1)
+@pytest.mark.parametrize("shake,flicker", [(0.0, 0.0), (2.0, 0.0), (0.0, 0.3)])
+def test_smooth_slide_makes_no_impact(tmp_path, shake, flicker):
+    # Unshaken, the box moves ~1 px a frame at the analysis width: not a repeated frame either.
+    clip = render_scene("slide", tmp_path / "slide.mp4", fps=30, seconds=4, shake=shake, flicker=flicker, seed=1)
     assert _impacts(clip.path)[0] == []
+
+
+def test_stick_reversing_at_full_speed_is_found(tmp_path):
+    # The stick turns back within one frame at its fastest: no drop of energy, a flip of direction.
+    clip = render_scene("stick", tmp_path / "stick.mp4", fps=30, seconds=4, shake=2.0, seed=1)
+    found, _ = _impacts(clip.path)
+    times = np.array([e.time for e in found])
+    errors = np.array([np.abs(times - t).min() for t in clip.impacts])
+    assert np.mean(errors <= 0.1) >= 0.8, errors
+    assert len(found) <= len(clip.impacts) + 2
 
 
 def test_streaming_equals_batch(tmp_path):

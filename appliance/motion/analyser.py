@@ -23,8 +23,9 @@ from appliance.video.decode import AnalysisFrame
 
 NOISE_LEVEL = 12
 """Differences (grey levels of light-normalised frames) below this are sensor/codec noise."""
-DUPLICATE_LEVEL = 0.4
-"""Mean difference below which a frame repeats the previous one."""
+DUPLICATE_FRACTION = 0.001
+"""A frame with fewer changed pixels than this fraction repeats the previous one (a mean difference
+threshold also took a small slowly moving object for a repeat)."""
 MIN_SPEED = 0.5
 """Object speed (pixels per frame at the analysis width) below which a change is not motion: warp
 residue on texture and light changes alter grey levels without displacing anything."""
@@ -32,6 +33,19 @@ GRID = (8, 6)
 """Cells (columns, rows) the motion is measured in, so each moving thing is seen on its own."""
 BORDER = 3
 """Pixels at the edge ignored: the camera-motion warp invents them."""
+DIFF_SCALE = 0.1
+"""Energy units per grey level of difference (keeps ENERGY_FLOOR's scale)."""
+MIN_DISPLACEMENT = 1.5
+"""A changed pixel counts as moved when its difference exceeds this many pixels of the local
+gradient (normal displacement = difference / gradient): sub-pixel warp residue under shake and
+light changes stay below it, a moving object (even blurred, over a flat background) exceeds it."""
+
+
+def _displaced(current: np.ndarray, previous: np.ndarray, difference: np.ndarray) -> np.ndarray:
+    """Pixels whose change implies a displacement of at least MIN_DISPLACEMENT pixels."""
+    grad = np.maximum(cv2.magnitude(cv2.Sobel(current, cv2.CV_32F, 1, 0), cv2.Sobel(current, cv2.CV_32F, 0, 1)),
+                      cv2.magnitude(cv2.Sobel(previous, cv2.CV_32F, 1, 0), cv2.Sobel(previous, cv2.CV_32F, 0, 1)))
+    return difference.astype(np.float32) >= MIN_DISPLACEMENT * (grad / 8 + 2.0)
 
 
 @dataclass
@@ -60,23 +74,32 @@ class MotionAnalyser:
         if self._previous is None or self._previous.shape != current.shape:
             self._previous = current
             return []
-        if float(cv2.absdiff(current, self._previous).mean()) < DUPLICATE_LEVEL:
+        if np.count_nonzero(cv2.absdiff(current, self._previous) >= NOISE_LEVEL) < DUPLICATE_FRACTION * current.size:
             return self._repeat(frame)
         self._pending_repeat, self._still = None, False
         step = self._camera.step(self._previous, current)
         self._previous = current
         self.trace.times.append(frame.time)
         self.trace.flow.append(step.flow_magnitude)
-        # Motion energy: object speed (optical flow minus camera motion) on the pixels that really
-        # changed between the camera-compensated previous frame and this one; also per grid cell.
-        changed = cv2.absdiff(current, step.warped_previous) >= NOISE_LEVEL
-        motion = np.where(changed, step.object_speed, 0.0)[BORDER:-BORDER, BORDER:-BORDER].astype(np.float32)
+        difference = cv2.absdiff(current, step.warped_previous)
+        changed = difference >= NOISE_LEVEL
+        # Motion energy: the camera-compensated difference on pixels that really changed and whose
+        # change implies a displacement (warp residue on texture and light changes do not).
+        moved = changed & _displaced(current, step.warped_previous, difference)
+        motion = np.where(moved, difference, 0).astype(np.float32) * DIFF_SCALE
+        motion = motion[BORDER:-BORDER, BORDER:-BORDER].astype(np.float32)
         cells = cv2.resize(motion, GRID, interpolation=cv2.INTER_AREA)
         flow = step.object_flow[BORDER:-BORDER, BORDER:-BORDER]
         weight = np.maximum(cells, 1e-6)
         cell_flow = np.dstack([cv2.resize(flow[..., i] * motion, GRID, interpolation=cv2.INTER_AREA) / weight
                                for i in (0, 1)])
-        return self._sample(frame, float(motion.mean()), motion, cells, cell_flow)
+        # Flow speed of the moving pixels, and how much they move one way (|mean vector| / mean speed).
+        total, mean_speed, coherence = float(motion.sum()), 0.0, 0.0
+        if total > 0:
+            mean_speed = float((step.object_speed[BORDER:-BORDER, BORDER:-BORDER] * motion).sum()) / total
+            vector = np.hypot(float((flow[..., 0] * motion).sum()), float((flow[..., 1] * motion).sum())) / total
+            coherence = vector / max(mean_speed, 1e-6)
+        return self._sample(frame, float(motion.mean()), motion, cells, cell_flow, coherence, mean_speed)
 
     def _repeat(self, frame: AnalysisFrame) -> list[ActionEvent]:
         """A frame equal to the previous one: ignore a single repeat, but two in a row mean stillness."""
@@ -90,14 +113,16 @@ class MotionAnalyser:
         return decided + self._sample(frame, 0.0, None)
 
     def _sample(self, frame: AnalysisFrame, energy: float, difference: np.ndarray | None,
-                cells: np.ndarray | None = None, cell_flow: np.ndarray | None = None) -> list[ActionEvent]:
+                cells: np.ndarray | None = None, cell_flow: np.ndarray | None = None,
+                coherence: float = 0.0, speed: float = 0.0) -> list[ActionEvent]:
         x = y = 0.5
         if difference is not None and energy > 0:
             m = cv2.moments(difference.astype(np.float32))
             h, w = difference.shape
             x, y = (m["m10"] / m["m00"] + BORDER) / (w + 2 * BORDER), (m["m01"] / m["m00"] + BORDER) / (h + 2 * BORDER)
         sample = EnergySample(time=frame.time, energy=energy, x=float(x), y=float(y), frame_index=frame.index,
-                              cells=cells, cell_flow=cell_flow)
+                              cells=cells, cell_flow=cell_flow, coherence=coherence,
+                              speed=speed)
         decided = []
         for impact in self._impacts.push(sample):
             ended = self._sustained.interrupt()
