@@ -44,7 +44,20 @@ from appliance.mixing import SAMPLE_RATE, render_track, write_wav_atomic
 from appliance.motion import SUSTAINED, MotionTrace
 from appliance.paths import state_dir
 
-ENGINE_VERSION = "1"  # bump when a change alters results, so stored results are not reused
+
+def _code_version() -> str:
+    """A digest of the code that shapes a result (decoding, motion, choice, mixing): stored
+    results and decisions of another version are never reused, with no number to remember to bump."""
+    package = Path(__file__).resolve().parent.parent
+    digest = hashlib.sha256()
+    for folder in ("video", "motion", "engine", "mixing", "library"):
+        for source in sorted((package / folder).glob("*.py")):
+            digest.update(source.name.encode())
+            digest.update(source.read_bytes())
+    return digest.hexdigest()[:12]
+
+
+ENGINE_VERSION = _code_version()
 TIMELINE_FORMAT = 1
 WAV_NAME, MP4_NAME, TIMELINE_NAME = "audio.wav", "video.mp4", "timeline.json"
 
