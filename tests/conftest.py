@@ -1,9 +1,15 @@
-"""Shared test fixtures: an isolated state directory for every test, and CLI helpers."""
+"""Shared test fixtures: an isolated state directory for every test, CLI helpers, and the real
+server (`foley serve` on loopback) for the service's integration and browser tests."""
 from __future__ import annotations
 
+import json
 import os
+import signal
+import socket
 import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -27,3 +33,40 @@ def run_foley(*args: str, env: dict | None = None, timeout: float = 300) -> subp
         [sys.executable, "-m", "appliance.cli", *args],
         capture_output=True, text=True, env=full_env, timeout=timeout, cwd=REPO,
     )
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def get_json(url: str) -> dict:
+    with urllib.request.urlopen(url, timeout=10) as response:
+        return json.loads(response.read())
+
+
+@pytest.fixture
+def server(tmp_path):
+    """`foley serve` on a free loopback port with its own state directory; yields the base URL.
+    Its log goes to a file (a pipe nobody reads would block the server once full)."""
+    port = free_port()
+    env = {**os.environ, "FOLEY_STATE_DIR": str(tmp_path / "state")}
+    log_path = tmp_path / "server.log"
+    with open(log_path, "w") as log:
+        process = subprocess.Popen([sys.executable, "-m", "appliance.cli", "serve", "--host", "127.0.0.1",
+                                    "--port", str(port)], cwd=REPO, env=env, stderr=log, text=True)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if get_json(f"{base}/healthz")["status"] == "ok":
+                break
+        except OSError:
+            time.sleep(0.2)
+    else:
+        process.kill()
+        pytest.fail("the server did not come up: " + log_path.read_text()[-2000:])
+    yield base
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(30) == 0

@@ -4,50 +4,13 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
-import sys
 import time
-import urllib.request
 
-import pytest
 import soundfile as sf
 
 from appliance.video.synthetic import render_scene
-from tests.conftest import REPO
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def get_json(url: str) -> dict:
-    with urllib.request.urlopen(url, timeout=10) as response:
-        return json.loads(response.read())
-
-
-@pytest.fixture
-def server(tmp_path):
-    port = free_port()
-    env = {**os.environ, "FOLEY_STATE_DIR": str(tmp_path / "state")}
-    process = subprocess.Popen([sys.executable, "-m", "appliance.cli", "serve", "--host", "127.0.0.1",
-                                "--port", str(port)], cwd=REPO, env=env, stderr=subprocess.PIPE, text=True)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if get_json(f"{base}/healthz")["status"] == "ok":
-                break
-        except OSError:
-            time.sleep(0.2)
-    else:
-        process.kill()
-        pytest.fail("the server did not come up: " + process.stderr.read()[-2000:])
-    yield base
-    process.send_signal(signal.SIGTERM)
-    assert process.wait(30) == 0
+from tests.conftest import get_json
 
 
 def test_curl_one_liner_returns_the_wav(server, tmp_path):

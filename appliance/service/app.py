@@ -22,7 +22,7 @@ OPEN_PATHS = ("/", "/healthz", "/api/v1/login")
 
 def create_app(config: Config, queue, service_folder: Path, token: str) -> Flask:
     """`queue` needs `submit(job_id)`; `service_folder` holds jobs.sqlite3 and the job folders."""
-    app = Flask(__name__)
+    app = Flask(__name__, static_folder=None)  # /static/ is the ui blueprint's
     app.config["MAX_CONTENT_LENGTH"] = config.service.max_upload_mb * 1024 * 1024
     app.extensions["foley"] = {"config": config, "queue": queue, "folder": Path(service_folder), "token": token}
     JobStore(service_folder).db.close()  # create the schema before the first request
@@ -51,8 +51,9 @@ def create_app(config: Config, queue, service_folder: Path, token: str) -> Flask
     from appliance.service.events_api import events_api
     from appliance.service.library_api import library_api
     from appliance.service.ops_api import ops_api
+    from appliance.service.ui import ui
 
-    for blueprint in (api, library_api, events_api, ops_api):
+    for blueprint in (api, library_api, events_api, ops_api, ui):
         app.register_blueprint(blueprint)
     return app
 

@@ -1,0 +1,26 @@
+"""The web page: one HTML file, plain CSS and ES modules (no build step), served by the API's app.
+
+The page only talks to API v1, so everything it does can be done with curl too.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask import Blueprint, send_from_directory
+
+STATIC = Path(__file__).resolve().parent / "static"
+
+ui = Blueprint("ui", __name__, static_folder=str(STATIC), static_url_path="/static")
+
+# Everything the page loads comes from this appliance; results and sounds are same-origin media.
+CSP = ("default-src 'self'; img-src 'self' data:; media-src 'self' blob:; "
+       "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+
+
+@ui.get("/")
+def index():
+    response = send_from_directory(STATIC, "index.html", max_age=0)
+    response.headers["Content-Security-Policy"] = CSP
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Referrer-Policy"] = "no-referrer"
+    return response

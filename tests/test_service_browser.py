@@ -1,0 +1,167 @@
+"""The web page in real headless Chromium (Debian's chromium + chromium-driver, driven by Selenium)
+against the real server: drop a generated clip, wait for the result, play it, swap one placed
+sound from the ranked list, use the library and the history; screenshots go to test-artifacts/."""
+from __future__ import annotations
+
+import base64
+import time
+from pathlib import Path
+
+import pytest
+
+from appliance.video.synthetic import render_scene
+from tests.conftest import REPO, get_json
+
+CHROMIUM = Path("/usr/bin/chromium")
+DRIVER = Path("/usr/bin/chromedriver")
+ARTIFACTS = REPO / "test-artifacts"
+
+pytestmark = pytest.mark.skipif(
+    not (CHROMIUM.exists() and DRIVER.exists()),
+    reason="needs Debian's chromium and chromium-driver (make system-deps installs them as root)")
+
+# Nothing may reach the internet: no sync, no component updates, no QUIC probes.
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         "--disable-dev-shm-usage", "--autoplay-policy=no-user-gesture-required", "--mute-audio",
+         "--window-size=1280,1000"]
+
+DROP_FILE = """
+const [id, name, data] = arguments;
+const bytes = Uint8Array.from(atob(data), (c) => c.charCodeAt(0));
+const transfer = new DataTransfer();
+transfer.items.add(new File([bytes], name, { type: "video/mp4" }));
+document.getElementById(id).dispatchEvent(new DragEvent("drop", { dataTransfer: transfer, bubbles: true, cancelable: true }));
+"""
+
+
+@pytest.fixture
+def browser(tmp_path, monkeypatch):
+    from selenium import webdriver
+    from selenium.webdriver.chrome.options import Options
+    from selenium.webdriver.chrome.service import Service
+
+    monkeypatch.setenv("SE_OFFLINE", "true")  # Selenium Manager must never download a browser or driver
+    options = Options()
+    options.binary_location = str(CHROMIUM)
+    for flag in FLAGS + [f"--user-data-dir={tmp_path / 'chromium-profile'}"]:
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(executable_path=str(DRIVER), log_output=str(tmp_path / "chromedriver.log")),
+                              options=options)
+    driver.set_script_timeout(60)
+    yield driver
+    driver.quit()
+
+
+def wait_for(page, condition, timeout: float = 60, what: str = "the page"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.1)
+    console = "\n".join(entry["message"] for entry in page.get_log("browser"))
+    pytest.fail(f"timed out after {timeout} s waiting for {what}; the browser's console:\n{console}")
+
+
+def playing(driver, selector: str) -> bool:
+    """True once the media element plays: not paused and its clock moves."""
+    js = f"const m = document.querySelector({selector!r}); return [m.paused, m.currentTime];"
+    paused, start = driver.execute_script(js)
+    time.sleep(0.3)
+    still_paused, later = driver.execute_script(js)
+    return not paused and not still_paused and later > start
+
+
+def screenshot(driver, name: str, width: int, scale: float) -> Path:
+    """The whole page at `width` CSS pixels (a phone: 390 px at 2x)."""
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                           {"width": width, "height": 800, "deviceScaleFactor": scale, "mobile": width < 600})
+    height = driver.execute_script("return document.documentElement.scrollHeight")
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                           {"width": width, "height": height, "deviceScaleFactor": scale, "mobile": width < 600})
+    ARTIFACTS.mkdir(exist_ok=True)
+    path = ARTIFACTS / name
+    shot = driver.execute_cdp_cmd("Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True})
+    path.write_bytes(base64.b64decode(shot["data"]))
+    driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+    return path
+
+
+def test_score_play_swap_in_chromium(server, browser, tmp_path):
+    from selenium.webdriver.common.by import By
+
+    page = browser
+    find = page.find_element
+    clip = render_scene("stick", tmp_path / "clip.mp4", width=320, height=240, seconds=3, seed=8)
+    page.get(server + "/")
+
+    # The page is up: library listed, Record disabled with its reason, the token shown to a local user.
+    wait_for(page, lambda: len(page.find_elements(By.CSS_SELECTOR, "#library li")) > 5, what="the library")
+    assert not find(By.ID, "record-button").is_enabled()
+    assert "capture" in find(By.ID, "record-reason").text
+    wait_for(page, lambda: find(By.ID, "token-value").text, what="the token")
+    wait_for(page, lambda: "waiting" in find(By.ID, "health").text, what="the health figures")
+
+    # Drop the clip on the drop zone, describe it, score it.
+    page.execute_script(DROP_FILE, "drop", "clip.mp4", base64.b64encode(clip.path.read_bytes()).decode())
+    assert "clip.mp4" in find(By.ID, "drop-text").text
+    find(By.ID, "description").send_keys("a stick hits a wooden table")
+    find(By.ID, "score-button").click()
+
+    # The result: the video with its new track, the waveform drawn, one marker per placed sound.
+    wait_for(page, lambda: find(By.ID, "result").is_displayed() or find(By.ID, "score-error").is_displayed(),
+             timeout=240, what="the result")
+    assert not find(By.ID, "score-error").is_displayed(), find(By.ID, "score-error").text
+    job_id = page.execute_script("return location.hash.slice(5)")
+    timeline = get_json(f"{server}/api/v1/jobs/{job_id}/timeline.json")
+    markers = wait_for(page, lambda: page.find_elements(By.CSS_SELECTOR, "#markers .marker"), what="the markers")
+    assert len(markers) == len(timeline["events"]) >= 1
+    wait_for(page, lambda: page.execute_script(
+        "const c = document.getElementById('waveform'); if (!c.width) return 0;"
+        "return c.getContext('2d').getImageData(0, 0, c.width, c.height).data.filter((v, i) => i % 4 == 3 && v).length"
+    ) > 500, what="the waveform")
+    wait_for(page, lambda: page.execute_script("return document.getElementById('result-video').readyState") >= 2,
+             what="the video to load")
+    assert abs(page.execute_script("return document.getElementById('result-video').duration") - clip.duration) < 0.2
+    page.execute_script("document.getElementById('result-video').play()")
+    wait_for(page, lambda: playing(page, "#result-video"), what="the video to play")
+    page.execute_script("document.getElementById('result-video').pause()")
+
+    # Click a marker: its sound plays in the video and the ranked alternatives appear; use the first.
+    event = timeline["events"][0]
+    markers[0].click()
+    wait_for(page, lambda: playing(page, "#result-video"), what="the video to play from the marker")
+    use = wait_for(page, lambda: page.find_elements(By.CSS_SELECTOR, "#alternatives button.use"), what="alternatives")
+    chosen = use[0].get_attribute("value")
+    assert chosen and chosen != event["template_id"]
+    use[0].click()
+    swapped = wait_for(page, lambda: [e for e in get_json(f"{server}/api/v1/jobs/{job_id}/timeline.json")["events"]
+                                if e["n"] == event["n"] and e["template_id"] == chosen], what="the swap in the timeline")
+    description = swapped[0]["template"]
+    wait_for(page, lambda: description in find(By.ID, "event-title").text, what="the page to show the new sound")
+    wait_for(page, lambda: playing(page, "#result-video"), what="the re-mixed video to play")
+    page.execute_script("document.getElementById('result-video').pause()")
+
+    # The library: search, play a recording.
+    find(By.ID, "library-search").send_keys("glass breaking")
+    wait_for(page, lambda: "glass" in find(By.CSS_SELECTOR, "#library li").text.lower(), what="the search results")
+    find(By.CSS_SELECTOR, "#library li button.icon").click()
+    wait_for(page, lambda: playing(page, "#player"), what="a library sound to play")
+
+    wait_for(page, lambda: "1 done" in find(By.ID, "health").text, what="the figures to count the job")
+    desktop = screenshot(page, "browser-desktop.png", 1280, 1)
+    phone = screenshot(page, "browser-phone.png", 390, 2)
+    assert desktop.stat().st_size > 10_000 and phone.stat().st_size > 10_000
+
+    # History: the job is listed; deleting it removes it from the server and closes the result.
+    rows = page.find_elements(By.CSS_SELECTOR, "#history li")
+    assert len(rows) == 1 and "a stick hits a wooden table" in rows[0].text
+    page.execute_script("window.confirm = () => true")
+    rows[0].find_element(By.XPATH, ".//button[text()='Delete']").click()
+    wait_for(page, lambda: not find(By.ID, "result").is_displayed(), what="the result to close")
+    assert get_json(f"{server}/api/v1/jobs")["jobs"] == []
+
+    errors = [entry for entry in page.get_log("browser") if entry["level"] == "SEVERE"]
+    assert not errors, errors
