@@ -107,3 +107,71 @@ def test_failed_write_leaves_nothing_and_keeps_the_old_file(tmp_path, monkeypatc
 def test_unwritable_destination(tmp_path):
     with pytest.raises(UsageError, match="cannot write"):
         write_wav_atomic(tmp_path / "missing" / "out.wav", np.zeros((10, 2), np.float32), SR)
+
+
+def _direct_k_weighted(x):
+    """The two K-weighting biquads run sample by sample: the reference the FFT filter must match."""
+    from appliance.mixing.loudness import k_weighting_coefficients
+    for b, a in k_weighting_coefficients(SR):
+        y = np.zeros_like(x)
+        x1 = x2 = y1 = y2 = 0.0
+        for n, xn in enumerate(x):
+            y[n] = b[0] * xn + b[1] * x1 + b[2] * x2 - a[1] * y1 - a[2] * y2
+            x2, x1, y2, y1 = x1, xn, y1, y[n]
+        x = y
+    return x
+
+
+def test_loudness_matches_the_direct_biquad_filter():
+    from appliance.mixing.loudness import gated_loudness
+    rng = np.random.default_rng(4)
+    n = int(2.3 * SR)  # several FFT chunks, and a last partial block step
+    mono = (rng.normal(0, 0.1, n) * (1 + np.sin(np.arange(n) / SR * 3))).astype(np.float32)
+    stereo = np.stack([mono, np.roll(mono, 999) * 0.5], axis=1)
+    block, step = int(0.4 * SR), int(0.1 * SR)
+    squared = sum(_direct_k_weighted(stereo[:, c].astype(np.float64)) ** 2 for c in range(2))
+    powers = np.array([squared[s:s + block].mean() for s in range(0, n - block + 1, step)])
+    assert integrated_loudness(stereo, SR) == pytest.approx(gated_loudness(powers), abs=1e-6)
+
+
+def test_measured_once_then_scaled_equals_measured_again():
+    rng = np.random.default_rng(5)
+    bed = rng.normal(0, 0.01, (3 * SR, 2)).astype(np.float32)
+    track = normalise(bed.copy(), SR, -23.0, -1.0)  # quiet: the limiter does not engage
+    assert integrated_loudness(track, SR) == pytest.approx(-23.0, abs=1e-6)
+    assert np.allclose(track / bed, track[0, 0] / bed[0, 0], rtol=1e-6)
+
+
+def test_limiting_span_by_span_equals_the_whole_track():
+    import cv2
+
+    from appliance.mixing.limiter import HALF_WINDOW_S, limit_true_peak
+    from appliance.mixing.loudness import oversampled_peaks
+    rng = np.random.default_rng(6)
+    track = rng.normal(0, 0.02, (2 * SR, 2)).astype(np.float32)
+    for start in (10, 30000, 31000, 95900):  # hits at both edges, two close together
+        track[start:start + 50] += rng.normal(0, 1.5, (len(track[start:start + 50]), 2)).astype(np.float32)
+    ceiling, half = 10 ** (-1 / 20), int(HALF_WINDOW_S * SR)
+    needed = np.minimum(1.0, ceiling / np.maximum(oversampled_peaks(track), 1e-12)).astype(np.float32)[None]
+    held = cv2.erode(needed, np.ones((1, 4 * half + 1), np.uint8), borderType=cv2.BORDER_REPLICATE)
+    expected = track * cv2.blur(held, (2 * half + 1, 1), borderType=cv2.BORDER_REPLICATE).ravel()[:, None]
+    limited = track.copy()
+    assert limit_true_peak(limited, SR)
+    residual = 10 ** (true_peak_db(expected) / 20)
+    expected *= min(1.0, ceiling / residual)
+    assert np.allclose(limited, expected, rtol=0, atol=1e-6)
+    assert true_peak_db(limited) <= -1.0 + 1e-6
+    quiet = track * 0.1
+    assert not limit_true_peak(quiet, SR)
+
+
+def test_ambience_loop_is_added_period_by_period():
+    from appliance.mixing.mixer import add_loop
+    rng = np.random.default_rng(7)
+    bed = rng.normal(0, 0.1, (SR // 3, 2)).astype(np.float32)
+    mix = np.zeros((SR * 2 + 17, 2), np.float32)
+    add_loop(mix, bed, SR)
+    fade = int(0.05 * SR)
+    assert np.array_equal(mix[fade:len(bed) - fade], bed[fade:-fade])  # the body is untouched
+    period = len(bed) - fade
+    assert np.array_equal(mix[period:2 * period], mix[:period])  # and it repeats with that period

@@ -1,7 +1,7 @@
 """`foley bench [TARGET] [--json]`: the benchmark commands.
 
-TARGET `models` times the encoders alone; a clip path (or nothing: a generated 10 s 720p clip)
-times the whole engine on it against the bare decode of the same clip.
+TARGET `models` times the encoders alone; a clip path (or nothing: a generated 720p clip of
+--seconds, 10 s by default) times the whole engine on it against the bare decode of the same clip.
 """
 from __future__ import annotations
 
@@ -39,7 +39,7 @@ def handle(args) -> int:
         _emit({"rows": bench_models(threads_list=threads, repeat=args.repeat)}, args,
               lambda report: print_rows(report["rows"]))
     else:
-        _emit(bench_engine(args.target, args.threads), args, print_report)
+        _emit(bench_engine(args.target, args.threads, args.seconds), args, print_report)
     return 0
 
 
@@ -48,6 +48,8 @@ def register(subparsers) -> None:
                                    description=__doc__.splitlines()[2].strip())
     parser.add_argument("target", nargs="?", metavar="CLIP|models",
                         help="a clip (default: generated 10 s 1280×720 30 fps H.264), or `models`")
+    parser.add_argument("--seconds", type=float, default=10.0,
+                        help="length of the generated clip (engine, no CLIP given); 300 checks memory on a long clip")
     parser.add_argument("--threads", type=int, default=DEFAULT_THREADS, help="decoder threads (engine)")
     parser.add_argument("--model-threads", default="1,2", help="ORT thread counts to time (models)")
     parser.add_argument("--repeat", type=int, default=30, help="timed calls per configuration (models)")

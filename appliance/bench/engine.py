@@ -4,7 +4,8 @@ Each configuration runs in a fresh child process (spawned), so its peak RSS is i
 cache starts cold: INT8 with the cache (cold, then an identical re-score served from the result
 cache, then a near-duplicate re-encode of the same pictures), INT8 without the cache, and FP32
 without the cache when the FP32 files exist (`scripts/export_models.py --keep-fp32`).
-The default clip is generated: 10 s of 1280×720 30 fps H.264 with repeated actions (footsteps).
+The default clip is generated: 10 s of 1280×720 30 fps H.264 with repeated actions (footsteps);
+`--seconds 300` generates a 5-minute one (a minute or two, once) to check that memory stays flat.
 """
 from __future__ import annotations
 
@@ -76,12 +77,12 @@ def _run_configuration(clip: str, variant: str, use_cache: bool, near_duplicate:
     queue.put(figures)
 
 
-def bench_engine(clip: Path | None, threads: int) -> dict:
+def bench_engine(clip: Path | None, threads: int, seconds: float = 10.0) -> dict:
     from appliance.inference.manifest import load_manifest
     from appliance.video import bare_decode_seconds, probe
     from appliance.video.synthetic import reencode
 
-    clip = Path(clip) if clip else default_clip()
+    clip = Path(clip) if clip else default_clip(seconds)
     info = probe(clip)
     bare_s, frames = min(bare_decode_seconds(clip, threads) for _ in range(3))
     near = state_dir() / "bench" / f"{clip.stem}-reencoded.mkv"

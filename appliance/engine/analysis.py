@@ -1,27 +1,37 @@
-"""One streaming pass over the clip: decode, motion events, frame hashes, keyframes.
+"""One streaming pass over the clip: decode, motion events, keyframes (hashed when chosen).
 
 Nothing here holds the whole clip: frames flow from the decoder through the motion analyser
-and the hasher and are dropped, except a short ring of recent frames from which the keyframe of
-each detected action is taken (events are reported a few frames late), and a handful of scene
-frames spread over the clip for the ambience decision. Memory is therefore flat in clip length.
+and are dropped, except a short ring of recent frames from which the keyframe of each detected
+action is taken (events are reported a few frames late), and a handful of scene frames spread
+over the clip for the ambience decision. Memory is therefore flat in clip length.
+
+Decoding and scaling run in a producer thread, a few frames ahead of the motion analysis: both
+spend their time in FFmpeg/OpenCV code that releases the GIL, so on a multi-core CPU the motion
+work hides behind the decode instead of adding to it. The perceptual hash is only needed for
+the keyframes the vision model and the caches see, so it is computed for those alone.
 """
 from __future__ import annotations
 
+import queue
+import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 
 from appliance.engine.framehash import frame_hash
 from appliance.motion import ActionEvent, MotionAnalyser, MotionTrace
 from appliance.video import VideoInfo, iter_frames, probe
+from appliance.video.decode import AnalysisFrame
 
 RING_FRAMES = 48  # longer than the analyser's reporting delay at 60 fps
 SCENE_SAMPLES = 3
 ANALYSIS_WIDTH = 256
+DECODE_AHEAD = 8  # frames the decoder thread may run ahead: enough to ride out jitter, ~1 MB
 
 
 @dataclass
@@ -29,7 +39,12 @@ class Keyframe:
     index: int
     time: float
     bgr: np.ndarray
-    hash: int
+    grey: np.ndarray
+
+    @cached_property
+    def hash(self) -> int:
+        """64-bit DCT hash (appliance.engine.framehash), computed on first use."""
+        return frame_hash(self.grey)
 
 
 @dataclass
@@ -51,40 +66,82 @@ def analyse_clip(
     threads: int,
     progress: Callable[[float], None] | None = None,
 ) -> ClipAnalysis:
-    """Decode `path` once and return its events with their keyframes and the scene frames."""
+    """Decode `path` once and return its events with their keyframes and the scene frames.
+
+    stage_seconds: "decode" is the time spent waiting for decoded frames (what the motion
+    analysis did not hide), "motion" the analysis itself."""
     info = probe(path, max_seconds=max_seconds)
     analyser = MotionAnalyser()
     ring: deque[Keyframe] = deque(maxlen=RING_FRAMES)
     keyframes: dict[int, Keyframe] = {}
     scene: list[Keyframe] = []
     scene_times = [info.duration * (k + 0.5) / SCENE_SAMPLES for k in range(SCENE_SAMPLES)]
-    spent = {"motion": 0.0, "hash": 0.0}
+    motion_s = 0.0
     count = 0
     started = time.perf_counter()
-    for frame in iter_frames(path, ANALYSIS_WIDTH, max_seconds=max_seconds, threads=threads, colour=True):
+    frames = iter_frames(path, ANALYSIS_WIDTH, max_seconds=max_seconds, threads=threads, colour=True)
+    for frame in _ahead(frames, DECODE_AHEAD):
         t0 = time.perf_counter()
-        keyframe = Keyframe(frame.index, frame.time, frame.bgr, frame_hash(frame.grey))
-        t1 = time.perf_counter()
+        keyframe = Keyframe(frame.index, frame.time, frame.bgr, frame.grey)
         ring.append(keyframe)
         if scene_times and frame.time >= scene_times[0]:
             scene.append(keyframe)
             scene_times.pop(0)
         for event in analyser.push(frame):
             _keep_keyframe(event, ring, keyframes)
-        spent["hash"] += t1 - t0
-        spent["motion"] += time.perf_counter() - t1
+        motion_s += time.perf_counter() - t0
         count += 1
         if progress and info.duration and count % 30 == 0:
             progress(min(1.0, frame.time / info.duration))
     t0 = time.perf_counter()
     for event in analyser.finish():
         _keep_keyframe(event, ring, keyframes)
-    spent["motion"] += time.perf_counter() - t0
+    motion_s += time.perf_counter() - t0
     if not scene and ring:
         scene.append(ring[-1])
-    total = time.perf_counter() - started
-    stage_seconds = {"decode": total - spent["motion"] - spent["hash"], **spent}
+    stage_seconds = {"decode": time.perf_counter() - started - motion_s, "motion": motion_s}
     return ClipAnalysis(info, analyser.events, analyser.trace, keyframes, scene, count, stage_seconds)
+
+
+def _ahead(frames: Iterator[AnalysisFrame], depth: int) -> Iterator[AnalysisFrame]:
+    """`frames`, produced by a daemon thread at most `depth` frames ahead of the consumer.
+
+    The producer's exception (a corrupt clip's UsageError) is raised here, in order; when the
+    consumer stops early or fails, the producer is told to stop and closes the decoder."""
+    handoff: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    done = object()
+
+    def offer(item) -> bool:
+        while not stop.is_set():
+            try:
+                handoff.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for frame in frames:
+                if not offer(frame):
+                    return
+            offer(done)
+        except BaseException as exc:  # handed to the consumer, which re-raises it
+            offer(exc)
+        finally:
+            frames.close()
+
+    producer = threading.Thread(target=produce, name="foley-decode", daemon=True)
+    producer.start()
+    try:
+        while (item := handoff.get()) is not done:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        producer.join()
 
 
 def _keep_keyframe(event: ActionEvent, ring: deque, keyframes: dict[int, Keyframe]) -> None:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from appliance.mixing.limiter import limit_true_peak
-from appliance.mixing.loudness import integrated_loudness
+from appliance.mixing.loudness import block_powers, gated_loudness
 from appliance.mixing.placement import Placement, add_placement, stereo_of
 
 SAMPLE_RATE = 48000
@@ -32,32 +32,39 @@ class Ambience:
     pan: float = 0.0
 
 
-def loop_to_length(audio: np.ndarray, length: int, sr: int) -> np.ndarray:
-    """Repeat (n, 2) `audio` to `length` samples, crossfading each seam so the loop does not click."""
+def add_loop(mix: np.ndarray, audio: np.ndarray, sr: int) -> None:
+    """Add (n, 2) `audio` repeated over the whole of `mix` in place, crossfading each seam so the
+    loop does not click (period by period: no track-sized copy of the bed)."""
     fade = min(int(LOOP_CROSSFADE_S * sr), len(audio) // 4)
     if len(audio) == 0:
-        return np.zeros((length, 2), np.float32)
-    if fade == 0:
-        return np.resize(audio, (length, 2)).astype(np.float32)
-    ramp = np.linspace(0.0, 1.0, fade, dtype=np.float32)[:, None]
+        return
     # One period: the body, with its tail faded into its head so consecutive periods join smoothly.
-    period = audio[:-fade].copy()
-    period[:fade] = audio[:fade] * ramp + audio[-fade:] * (1 - ramp)
-    reps = int(np.ceil(length / len(period)))
-    return np.tile(period, (reps, 1))[:length]
+    period = audio
+    if fade:
+        ramp = np.linspace(0.0, 1.0, fade, dtype=np.float32)[:, None]
+        period = audio[:-fade].copy()
+        period[:fade] = audio[:fade] * ramp + audio[-fade:] * (1 - ramp)
+    for start in range(0, len(mix), len(period)):
+        part = mix[start:start + len(period)]
+        part += period[:len(part)]
 
 
 def normalise(mix: np.ndarray, sr: int, target_lufs: float, ceiling_db: float) -> np.ndarray:
-    """Gain to `target_lufs`, then limit to `ceiling_db` true peak (silence stays silent).
+    """Gain to `target_lufs`, then limit to `ceiling_db` true peak, in place (silence stays silent).
 
-    Very peaky tracks cannot reach a high target without heavy limiting; they end up as close
-    as NORMALISE_PASSES passes get, always under the ceiling."""
-    loudness = integrated_loudness(mix, sr)
+    Loudness is measured once: a gain g scales every gating block's power by g², so the gained
+    track's loudness follows without filtering it again; only a pass where the limiter changed
+    the track measures anew. Very peaky tracks cannot reach a high target without heavy
+    limiting; they end up as close as NORMALISE_PASSES passes get, always under the ceiling."""
+    powers = block_powers(mix, sr)
+    loudness = gated_loudness(powers)
     if not np.isfinite(loudness):
         return mix
     for _ in range(NORMALISE_PASSES):
-        mix = limit_true_peak(mix * 10 ** ((target_lufs - loudness) / 20), sr, ceiling_db)
-        loudness = integrated_loudness(mix, sr)
+        gain = 10 ** ((target_lufs - loudness) / 20)
+        mix *= gain
+        powers = block_powers(mix, sr) if limit_true_peak(mix, sr, ceiling_db) else powers * gain ** 2
+        loudness = gated_loudness(powers)
         if abs(loudness - target_lufs) <= TOLERANCE_LU:
             break
     return mix
@@ -70,7 +77,7 @@ def render_track(placements: list[Placement], duration: float, *, ambience: Ambi
     mix = np.zeros((round(duration * sr), 2), np.float32)
     if ambience is not None:
         bed = stereo_of(Placement(audio=ambience.audio, attack=0.0, time=0.0, gain=ambience.gain, pan=ambience.pan))
-        mix += loop_to_length(bed, len(mix), sr)
+        add_loop(mix, bed, sr)
     for placement in placements:
         add_placement(mix, placement, sr)
-    return normalise(mix, sr, target_lufs, ceiling_db).astype(np.float32)
+    return normalise(mix, sr, target_lufs, ceiling_db)
