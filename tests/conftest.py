@@ -47,16 +47,18 @@ def get_json(url: str) -> dict:
 
 
 @pytest.fixture
-def server(tmp_path):
+def server(request, tmp_path):
     """`foley serve` on a free loopback port with its own state directory; yields the base URL.
+    Another address to listen on can be given by indirect parametrization (a LAN client's view).
     Its log goes to a file (a pipe nobody reads would block the server once full)."""
+    host = getattr(request, "param", "127.0.0.1")
     port = free_port()
     env = {**os.environ, "FOLEY_STATE_DIR": str(tmp_path / "state")}
     log_path = tmp_path / "server.log"
     with open(log_path, "w") as log:
-        process = subprocess.Popen([sys.executable, "-m", "appliance.cli", "serve", "--host", "127.0.0.1",
+        process = subprocess.Popen([sys.executable, "-m", "appliance.cli", "serve", "--host", host,
                                     "--port", str(port)], cwd=REPO, env=env, stderr=log, text=True)
-    base = f"http://127.0.0.1:{port}"
+    base = f"http://{host}:{port}"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:

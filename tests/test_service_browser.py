@@ -4,10 +4,13 @@ sound from the ranked list, use the library and the history; screenshots go to t
 from __future__ import annotations
 
 import base64
+import socket
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
+import soundfile as sf
 
 from appliance.video.synthetic import render_scene
 from tests.conftest import REPO, get_json
@@ -15,6 +18,16 @@ from tests.conftest import REPO, get_json
 CHROMIUM = Path("/usr/bin/chromium")
 DRIVER = Path("/usr/bin/chromedriver")
 ARTIFACTS = REPO / "test-artifacts"
+
+
+def lan_address() -> str | None:
+    """This machine's address on its network (the route's source address; no packet is sent)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(("198.51.100.1", 9))  # a documentation address: only the route is looked up
+            return probe.getsockname()[0]
+        except OSError:
+            return None
 
 pytestmark = pytest.mark.skipif(
     not (CHROMIUM.exists() and DRIVER.exists()),
@@ -91,6 +104,7 @@ def screenshot(driver, name: str, width: int, scale: float) -> Path:
 
 def test_score_play_swap_in_chromium(server, browser, tmp_path):
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.select import Select
 
     page = browser
     find = page.find_element
@@ -108,12 +122,16 @@ def test_score_play_swap_in_chromium(server, browser, tmp_path):
     page.execute_script(DROP_FILE, "drop", "clip.mp4", base64.b64encode(clip.path.read_bytes()).decode())
     assert "clip.mp4" in find(By.ID, "drop-text").text
     find(By.ID, "description").send_keys("a stick hits a wooden table")
+    page.execute_script("""window.progressSeen = [];
+        new MutationObserver(() => progressSeen.push(document.getElementById('progress-text').textContent))
+          .observe(document.getElementById('progress-text'), { childList: true });""")
     find(By.ID, "score-button").click()
 
     # The result: the video with its new track, the waveform drawn, one marker per placed sound.
     wait_for(page, lambda: find(By.ID, "result").is_displayed() or find(By.ID, "score-error").is_displayed(),
              timeout=240, what="the result")
     assert not find(By.ID, "score-error").is_displayed(), find(By.ID, "score-error").text
+    assert any("%" in text or "Waiting" in text for text in page.execute_script("return progressSeen"))
     job_id = page.execute_script("return location.hash.slice(5)")
     timeline = get_json(f"{server}/api/v1/jobs/{job_id}/timeline.json")
     markers = wait_for(page, lambda: page.find_elements(By.CSS_SELECTOR, "#markers .marker"), what="the markers")
@@ -150,6 +168,22 @@ def test_score_play_swap_in_chromium(server, browser, tmp_path):
     find(By.CSS_SELECTOR, "#library li button.icon").click()
     wait_for(page, lambda: playing(page, "#player"), what="a library sound to play")
 
+    # Add your own sound: it is listed with a Remove button, and can be played.
+    noise = np.random.default_rng(0).normal(0, 0.2, 72000) * np.exp(-np.arange(72000) / 24000)  # 1.5 s
+    sf.write(tmp_path / "knock.wav", np.stack([noise, noise], axis=1), 48000)
+    find(By.CSS_SELECTOR, "#library-panel summary").click()
+    form = find(By.ID, "sound-form")
+    form.find_element(By.NAME, "file").send_keys(str(tmp_path / "knock.wav"))
+    Select(form.find_element(By.NAME, "category")).select_by_value("knock")
+    form.find_element(By.NAME, "description").send_keys("my knuckles on the desk")
+    form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    wait_for(page, lambda: "Added" in find(By.ID, "sound-status").text, what="the sound to be added")
+    mine = wait_for(page, lambda: [row for row in page.find_elements(By.CSS_SELECTOR, "#library li")
+                                   if "my knuckles on the desk" in row.text], what="the new sound in the list")
+    assert mine[0].find_element(By.XPATH, ".//button[text()='Remove']").is_displayed()
+    mine[0].find_element(By.CSS_SELECTOR, "button.icon").click()
+    wait_for(page, lambda: playing(page, "#player"), what="the new sound to play")
+
     wait_for(page, lambda: "1 done" in find(By.ID, "health").text, what="the figures to count the job")
     desktop = screenshot(page, "browser-desktop.png", 1280, 1)
     phone = screenshot(page, "browser-phone.png", 390, 2)
@@ -165,3 +199,28 @@ def test_score_play_swap_in_chromium(server, browser, tmp_path):
 
     errors = [entry for entry in page.get_log("browser") if entry["level"] == "SEVERE"]
     assert not errors, errors
+
+
+@pytest.mark.skipif(lan_address() is None, reason="this machine has no network address besides loopback")
+@pytest.mark.parametrize("server", [lan_address()], indirect=True)
+def test_token_prompt_from_another_machine(server, browser, tmp_path):
+    """Not on loopback: the page asks for the token once, refuses a wrong one, keeps the right one
+    in an HttpOnly SameSite=Strict cookie, and does not show the token."""
+    from selenium.webdriver.common.by import By
+
+    page = browser
+    find = page.find_element
+    page.get(server + "/")
+    wait_for(page, lambda: page.execute_script("return document.getElementById('login').open"), what="the prompt")
+    find(By.ID, "login-token").send_keys("not-the-token\n")
+    wait_for(page, lambda: "wrong token" in find(By.ID, "login-error").text, what="the refusal")
+    screenshot(page, "browser-token-prompt.png", 390, 2)
+    token = (tmp_path / "state" / "api-token").read_text().strip()
+    find(By.ID, "login-token").clear()
+    find(By.ID, "login-token").send_keys(token + "\n")
+    wait_for(page, lambda: len(page.find_elements(By.CSS_SELECTOR, "#library li")) > 5, what="the library")
+    assert not page.execute_script("return document.getElementById('login').open")
+    assert find(By.ID, "history-empty").is_displayed() and not find(By.ID, "token-info").is_displayed()
+    cookie = page.get_cookie("foley_token")
+    assert cookie["httpOnly"] and cookie["sameSite"] == "Strict" and cookie["value"] == token
+    assert page.execute_script("return document.cookie") == ""

@@ -2,7 +2,7 @@
 import { api, getJSON, send } from "./api.js";
 import { initLibrary } from "./library.js";
 import { drawTrack, placeMarkers } from "./track.js";
-import { el, playSound, showError } from "./ui.js";
+import { el, playSound, seconds, showError } from "./ui.js";
 
 const $ = (id) => document.getElementById(id);
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -17,7 +17,10 @@ const drop = $("drop");
 
 function showChosenFile() {
   const file = fileInput.files[0];
-  $("drop-text").textContent = file ? `${file.name} (${(file.size / 1e6).toFixed(1)} MB)` : "";
+  if (file) {
+    $("drop-text").replaceChildren(el("strong", {}, file.name),
+      ` (${(file.size / 1e6).toFixed(1)} MB) · drop or tap to choose another`);
+  }
 }
 
 fileInput.onchange = showChosenFile;
@@ -114,13 +117,14 @@ function showMarkers() {
 }
 
 function explain(event) {
+  const name = (category) => category.replaceAll("_", " ");
   const { decision, candidates = [], vision_labels: labels = [] } = event.why || {};
-  const parts = [`${event.kind} (strength ${event.strength.toFixed(2)}), category ${event.category}`];
-  if (decision === "reused") parts.push("decided like a similar earlier frame");
-  const others = candidates.filter((c) => c.category !== event.category).slice(0, 2).map((c) => c.category);
-  if (others.length) parts.push(`runners-up: ${others.join(", ")}`);
-  if (labels.length) parts.push(`the picture looked like: ${labels.slice(0, 2).map(([label]) => label).join(", ")}`);
-  return parts.join(" · ");
+  const parts = [`A ${event.kind} (strength ${event.strength.toFixed(2)}): ${name(event.category)}.`];
+  if (decision === "reused") parts.push("Decided like a similar earlier frame.");
+  const others = candidates.filter((c) => c.category !== event.category).slice(0, 2).map((c) => name(c.category));
+  if (others.length) parts.push(`Runners-up: ${others.join(", ")}.`);
+  if (labels.length) parts.push(`The picture looked like: ${labels.slice(0, 2).map(([label]) => label).join(", ")}.`);
+  return parts.join(" ");
 }
 
 async function selectEvent(event) {
@@ -137,8 +141,8 @@ async function selectEvent(event) {
   $("alternatives").replaceChildren(...candidates.map((sound) => el("li", {},
     el("button", { type: "button", class: "icon", title: "Play", onclick: () => playSound(sound.id) }, "▶"),
     el("span", { class: "grow" }, sound.description || sound.id,
-      el("small", {}, [sound.category.replaceAll("_", " "), sound.licence,
-        sound.score == null ? "" : `match ${sound.score.toFixed(2)}`].filter(Boolean).join(" · "))),
+      el("small", {}, [sound.category.replaceAll("_", " "), sound.id.replace(`${sound.category}-`, ""),
+        seconds(sound.duration), sound.licence, sound.score == null ? "" : `match ${sound.score.toFixed(2)}`].filter(Boolean).join(" · "))),
     el("button", { type: "button", class: "use", value: sound.id, onclick: () => swap(event.n, sound.id) }, "Use"))));
 }
 
@@ -218,8 +222,12 @@ async function refreshHealth() {
 async function showToken() {
   const response = await fetch("/api/v1/token");  // answers loopback users only
   if (!response.ok) return;
-  $("token-value").textContent = (await response.json()).token;
-  $("host").textContent = location.host;
+  const { token } = await response.json();
+  // On the box itself the page is on loopback; other machines reach it by its network name.
+  const host = ["127.0.0.1", "localhost", "[::1]"].includes(location.hostname) ? "foley.local" : location.host;
+  $("token-value").textContent = token;
+  $("curl-example").textContent = `curl -H "Authorization: Bearer ${token}" -F video=@clip.mp4 `
+    + `-F description="door slam" "http://${host}/api/v1/score?wait=1" -o clip.wav`;
   $("token-info").hidden = false;
 }
 

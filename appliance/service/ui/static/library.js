@@ -1,6 +1,6 @@
 // The sound library: search, play, add your own sound, remove it.
 import { getJSON, send } from "./api.js";
-import { el, playSound, showError } from "./ui.js";
+import { el, playSound, seconds, showError } from "./ui.js";
 
 const list = document.getElementById("library");
 const search = document.getElementById("library-search");
@@ -13,7 +13,7 @@ async function refresh() {
   list.replaceChildren(...templates.map((sound) => el("li", {},
     el("button", { type: "button", class: "icon", title: "Play", onclick: () => playSound(sound.id) }, "▶"),
     el("span", { class: "grow" }, sound.description || sound.id,
-      el("small", {}, `${sound.category} · ${sound.duration.toFixed(1)} s · ${sound.licence}`)),
+      el("small", {}, `${sound.category.replaceAll("_", " ")} · ${seconds(sound.duration)} · ${sound.licence}`)),
     sound.origin === "user" ? el("button", { type: "button", onclick: () => remove(sound) }, "Remove") : "")));
 }
 
@@ -36,7 +36,7 @@ export async function initLibrary() {
       const sound = await send("POST", "/api/v1/library", new FormData(form));
       status.textContent = `Added “${sound.description || sound.id}” (${sound.category}).`;
       form.reset();
-      search.value = "";
+      search.value = sound.description || sound.category;  // list it, with its Remove button
       await refresh();
     } catch (error) {
       status.textContent = error.message;

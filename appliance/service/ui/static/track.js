@@ -4,7 +4,7 @@ import { api } from "./api.js";
 
 const canvas = document.getElementById("waveform");
 const markers = document.getElementById("markers");
-let peaks = null;  // per-column [min, max] of the current track, kept to redraw on resize
+let peaks = null;  // per-column [min, max] of the current track (peak = 1), kept to redraw on resize
 
 export async function drawTrack(wavUrl) {
   const bytes = await (await api(wavUrl)).arrayBuffer();
@@ -13,7 +13,7 @@ export async function drawTrack(wavUrl) {
   const channels = Array.from({ length: audio.numberOfChannels }, (_, c) => audio.getChannelData(c));
   const columns = 1200;
   const step = Math.max(1, Math.floor(audio.length / columns));
-  peaks = [];
+  const found = [];
   for (let start = 0; start < audio.length; start += step) {
     let low = 0, high = 0;
     for (const data of channels) {
@@ -22,8 +22,10 @@ export async function drawTrack(wavUrl) {
         high = Math.max(high, data[i]);
       }
     }
-    peaks.push([low, high]);
+    found.push([low, high]);
   }
+  const loudest = Math.max(1e-6, ...found.map(([low, high]) => Math.max(-low, high)));
+  peaks = found.map(([low, high]) => [low / loudest, high / loudest]);  // the picture uses the full height
   paint();
   return audio.duration;
 }
