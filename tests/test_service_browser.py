@@ -1,9 +1,11 @@
 """The web page in real headless Chromium (Debian's chromium + chromium-driver, driven by Selenium)
 against the real server: drop a generated clip, wait for the result, play it, swap one placed
-sound from the ranked list, use the library and the history; screenshots go to test-artifacts/."""
+sound from the ranked list, use the library and the history, log in from another machine;
+screenshots go to test-artifacts/. Plus: the page's files are all served, from this appliance only."""
 from __future__ import annotations
 
 import base64
+import re
 import socket
 import time
 from pathlib import Path
@@ -12,6 +14,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from appliance.config import Config
+from appliance.service.app import create_app
+from appliance.service.ui import STATIC
 from appliance.video.synthetic import render_scene
 from tests.conftest import REPO, get_json
 
@@ -29,7 +34,7 @@ def lan_address() -> str | None:
         except OSError:
             return None
 
-pytestmark = pytest.mark.skipif(
+needs_chromium = pytest.mark.skipif(
     not (CHROMIUM.exists() and DRIVER.exists()),
     reason="needs Debian's chromium and chromium-driver (make system-deps installs them as root)")
 
@@ -102,6 +107,31 @@ def screenshot(driver, name: str, width: int, scale: float) -> Path:
     return path
 
 
+def test_page_and_its_modules_are_served_from_here_without_a_token(tmp_path):
+    """A LAN client without the token gets the page and every file it loads (the page then asks
+    for the token); nothing is loaded from anywhere else."""
+    client = create_app(Config(), queue=None, service_folder=tmp_path / "service", token="t").test_client()
+    lan = {"REMOTE_ADDR": "192.168.1.50"}
+    page = client.get("/", environ_base=lan)
+    assert page.status_code == 200 and page.mimetype == "text/html"
+    assert "default-src 'self'" in page.headers["Content-Security-Policy"]
+    html = page.get_data(as_text=True)
+    linked = re.findall(r'(?:src|href)="([^"#]+)"', html)
+    assert linked and all(url.startswith("/static/") or url.startswith("data:") for url in linked), linked
+    modules = {path.name for path in STATIC.glob("*.js")}
+    for js in STATIC.glob("*.js"):
+        imports = re.findall(r'from "([^"]+)"', js.read_text())
+        assert all(name.startswith("./") and name[2:] in modules for name in imports), (js.name, imports)
+    for url in [u for u in linked if u.startswith("/static/")] + [f"/static/{name}" for name in modules]:
+        response = client.get(url, environ_base=lan)
+        assert response.status_code == 200, url
+        expected = {"text/css"} if url.endswith(".css") else {"text/javascript", "application/javascript"}
+        assert response.mimetype in expected, url
+    assert client.get("/api/v1/jobs", environ_base=lan).status_code == 401
+    assert client.get("/static/../__init__.py", environ_base=lan).status_code == 404
+
+
+@needs_chromium
 def test_score_play_swap_in_chromium(server, browser, tmp_path):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.select import Select
@@ -117,6 +147,12 @@ def test_score_play_swap_in_chromium(server, browser, tmp_path):
     assert "capture" in find(By.ID, "record-reason").text
     wait_for(page, lambda: find(By.ID, "token-value").text, what="the token")
     wait_for(page, lambda: "waiting" in find(By.ID, "health").text, what="the health figures")
+
+    # Something that is not a video: the page says why, nothing is queued.
+    page.execute_script(DROP_FILE, "drop", "notes.mp4", base64.b64encode(b"not a video at all").decode())
+    find(By.ID, "score-button").click()
+    wait_for(page, lambda: "not a readable video" in find(By.ID, "score-error").text, what="the refusal")
+    assert get_json(f"{server}/api/v1/jobs")["jobs"] == []
 
     # Drop the clip on the drop zone, describe it, score it.
     page.execute_script(DROP_FILE, "drop", "clip.mp4", base64.b64encode(clip.path.read_bytes()).decode())
@@ -197,10 +233,11 @@ def test_score_play_swap_in_chromium(server, browser, tmp_path):
     wait_for(page, lambda: not find(By.ID, "result").is_displayed(), what="the result to close")
     assert get_json(f"{server}/api/v1/jobs")["jobs"] == []
 
-    errors = [entry for entry in page.get_log("browser") if entry["level"] == "SEVERE"]
-    assert not errors, errors
+    errors = [entry["message"] for entry in page.get_log("browser") if entry["level"] == "SEVERE"]
+    assert all("the server responded with a status of 415" in message for message in errors), errors
 
 
+@needs_chromium
 @pytest.mark.skipif(lan_address() is None, reason="this machine has no network address besides loopback")
 @pytest.mark.parametrize("server", [lan_address()], indirect=True)
 def test_token_prompt_from_another_machine(server, browser, tmp_path):

@@ -55,7 +55,7 @@ function scoreFailed(message) {
 async function follow(job) {
   $("score-error").hidden = true;
   $("progress").hidden = false;
-  refreshHistory();
+  refreshHistory().catch(showError);
   while (job.state === "queued" || job.state === "running") {
     $("progress-bar").value = job.progress;
     $("progress-text").textContent = job.state === "queued"
@@ -64,8 +64,8 @@ async function follow(job) {
     job = await getJSON(`/api/v1/jobs/${job.id}`);
   }
   $("progress").hidden = true;
-  refreshHistory();
-  refreshHealth();
+  refreshHistory().catch(showError);
+  refreshHealth().catch(showError);
   if (job.state === "done") await openResult(job);
   else scoreFailed(job.error || "scoring failed");
 }
@@ -113,7 +113,7 @@ async function loadMedia() {
 
 function showMarkers() {
   const { timeline, selected } = current;
-  placeMarkers(timeline.events, timeline.clip.duration, selected, selectEvent);
+  placeMarkers(timeline.events, timeline.clip.duration, selected, (event) => selectEvent(event).catch(showError));
 }
 
 function explain(event) {
@@ -140,9 +140,10 @@ async function selectEvent(event) {
   const { candidates } = await getJSON(`${jobUrl(current.job.id)}/events/${event.n}/candidates`);
   $("alternatives").replaceChildren(...candidates.map((sound) => el("li", {},
     el("button", { type: "button", class: "icon", title: "Play", onclick: () => playSound(sound.id) }, "▶"),
-    el("span", { class: "grow" }, sound.description || sound.id,
-      el("small", {}, [sound.category.replaceAll("_", " "), sound.id.replace(`${sound.category}-`, ""),
-        seconds(sound.duration), sound.licence, sound.score == null ? "" : `match ${sound.score.toFixed(2)}`].filter(Boolean).join(" · "))),
+    el("span", { class: "grow" }, sound.description || sound.id, el("small", {}, [
+      sound.category.replaceAll("_", " "), sound.id.replace(`${sound.category}-`, ""), seconds(sound.duration),
+      sound.licence, sound.score == null ? "" : `match ${sound.score.toFixed(2)}`,
+    ].filter(Boolean).join(" · "))),
     el("button", { type: "button", class: "use", value: sound.id, onclick: () => swap(event.n, sound.id) }, "Use"))));
 }
 
@@ -210,11 +211,11 @@ async function refreshHealth() {
   const hits = metric(text, "foley_cache_total", 'outcome="hit"');
   const lookups = hits + metric(text, "foley_cache_total", 'outcome="miss"');
   const done = metric(text, "foley_jobs", 'state="done"');
-  const seconds = metric(text, "foley_job_seconds_sum") / Math.max(1, metric(text, "foley_job_seconds_count"));
+  const each = metric(text, "foley_job_seconds_sum") / Math.max(1, metric(text, "foley_job_seconds_count"));
   $("health").textContent = [
     `${metric(text, "foley_queue_depth")} waiting`,
     `${metric(text, "foley_jobs", 'state="running"')} scoring`,
-    `${done} done` + (done ? ` (${seconds.toFixed(1)} s each)` : ""),
+    `${done} done` + (done ? ` (${seconds(each)} each)` : ""),
     lookups ? `cache hits ${Math.round((100 * hits) / lookups)} % of ${lookups}` : "cache empty",
   ].join(" · ");
 }
