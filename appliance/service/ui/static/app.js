@@ -119,7 +119,7 @@ function showMarkers() {
 function explain(event) {
   const name = (category) => category.replaceAll("_", " ");
   const { decision, candidates = [], vision_labels: labels = [] } = event.why || {};
-  const parts = [`A ${event.kind} (strength ${event.strength.toFixed(2)}): ${name(event.category)}.`];
+  const parts = [`${/^[aeiou]/.test(event.kind) ? "An" : "A"} ${event.kind} (strength ${event.strength.toFixed(2)}): ${name(event.category)}.`];
   if (decision === "reused") parts.push("Decided like a similar earlier frame.");
   const others = candidates.filter((c) => c.category !== event.category).slice(0, 2).map((c) => name(c.category));
   if (others.length) parts.push(`Runners-up: ${others.join(", ")}.`);
