@@ -1,7 +1,8 @@
 """`foley bench [TARGET] [--json]`: the benchmark commands.
 
-TARGET `models` times the encoders alone; a clip path (or nothing: a generated 720p clip of
---seconds, 10 s by default) times the whole engine on it against the bare decode of the same clip.
+TARGET `models` times the encoders alone; `serve` sends concurrent uploads to a server on
+loopback; a clip path (or nothing: a generated 720p clip of --seconds, 10 s by default) times the
+whole engine on it against the bare decode of the same clip.
 """
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import platform
 
 from appliance.bench.engine import bench_engine, print_report
 from appliance.bench.models import bench_models, print_rows
+from appliance.bench.serve import bench_serve, print_serve_report
 from appliance.inference.sessions import default_threads
 from appliance.video.decode import DEFAULT_THREADS
 
@@ -34,22 +36,28 @@ def _emit(report: dict, args, printer) -> None:
 
 
 def handle(args) -> int:
-    if args.target == "models":
+    if args.target == "serve":
+        _emit(bench_serve(args.requests, args.concurrency or args.requests, args.url, args.seconds or 3.0),
+              args, print_serve_report)
+    elif args.target == "models":
         threads = tuple(int(t) for t in args.model_threads.split(","))
         _emit({"rows": bench_models(threads_list=threads, repeat=args.repeat)}, args,
               lambda report: print_rows(report["rows"]))
     else:
-        _emit(bench_engine(args.target, args.threads, args.seconds), args, print_report)
+        _emit(bench_engine(args.target, args.threads, args.seconds or 10.0), args, print_report)
     return 0
 
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser("bench", help="measure speed: the engine on a clip, or `models`",
                                    description=__doc__.splitlines()[2].strip())
-    parser.add_argument("target", nargs="?", metavar="CLIP|models",
-                        help="a clip (default: generated 10 s 1280×720 30 fps H.264), or `models`")
-    parser.add_argument("--seconds", type=float, default=10.0,
-                        help="length of the generated clip (engine, no CLIP given); 300 checks memory on a long clip")
+    parser.add_argument("target", nargs="?", metavar="CLIP|models|serve",
+                        help="a clip (default: generated 10 s 1280×720 30 fps H.264), `models`, or `serve`")
+    parser.add_argument("--seconds", type=float,
+                        help="length of the generated clip (engine: 10, 300 checks memory on a long clip; serve: 3)")
+    parser.add_argument("--requests", type=int, default=20, help="uploads to send (serve)")
+    parser.add_argument("--concurrency", type=int, help="uploads in flight at once (serve; default all)")
+    parser.add_argument("--url", help="an already running server (serve; default: start one on loopback)")
     parser.add_argument("--threads", type=int, default=DEFAULT_THREADS, help="decoder threads (engine)")
     parser.add_argument("--model-threads", default="1,2", help="ORT thread counts to time (models)")
     parser.add_argument("--repeat", type=int, default=30, help="timed calls per configuration (models)")
