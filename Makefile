@@ -5,6 +5,8 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+HOST   ?= 0.0.0.0
+PORT   ?= 8080
 
 .PHONY: run test system-deps bench doctor check-aarch64 clean
 
@@ -20,7 +22,7 @@ $(STAMP): setup.py
 
 run: system-deps $(STAMP)
 	$(BIN)/foley doctor
-	$(BIN)/foley run
+	$(BIN)/foley serve --host $(HOST) --port $(PORT)
 
 test: system-deps $(STAMP)
 	$(BIN)/python -m pytest -q tests

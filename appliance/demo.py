@@ -1,9 +1,8 @@
-"""`foley run`: the appliance's main job with embedded defaults (what `make run` starts).
+"""`foley demo`: the whole engine once, from the console, with nothing to provide.
 
-Until the web service exists this scores a demo clip end to end: a clip rendered on first run
-into the state directory (a stick knocking on a block), scored with a description, written as
-WAV + MP4 + timeline next to it, and summarised on the console — the whole engine with the
-bundled models, the bundled library and the SQLite cache.
+A clip rendered on first run into the state directory (a stick knocking on a block) is scored
+with a description and written as WAV + MP4 + timeline next to it, summarised on the console:
+the bundled models, the bundled library and the SQLite cache, without the web service.
 """
 from __future__ import annotations
 
@@ -48,7 +47,7 @@ def handle(args) -> int:
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser("run", help="run the appliance's main job (scores a demo clip for now)")
+    parser = subparsers.add_parser("demo", help="score a generated demo clip (or yours) from the console")
     parser.add_argument("video", nargs="?", help="a clip of your own instead of the demo clip")
     parser.add_argument("--description", "-d", help="what happens in the clip")
     parser.set_defaults(handler=handle)

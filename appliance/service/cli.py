@@ -5,6 +5,7 @@ import logging
 import multiprocessing
 import os
 import signal
+import socket
 import sys
 import threading
 from pathlib import Path
@@ -84,7 +85,9 @@ def handle_serve(args) -> int:
     token = load_or_create_token(state_dir())
     supervisor = None if args.no_worker else WorkerSupervisor(args.config)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # systemd stop: unwind and stop the worker
-    print(f"foley: serving http://{host}:{port}/  (state in {state_dir()})", file=sys.stderr)
+    shown = [f"http://{socket.gethostname()}:{port}/", f"http://127.0.0.1:{port}/"] if host in ("0.0.0.0", "::") \
+        else [f"http://{host}:{port}/"]
+    print(f"foley: open {' or '.join(shown)}  (state in {state_dir()})", file=sys.stderr)
     print(f"foley: API token for other machines: {token}", file=sys.stderr, flush=True)
     try:
         if supervisor:
