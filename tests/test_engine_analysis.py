@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import threading
 
+import cv2
+import numpy as np
 import pytest
 
 from appliance.engine.analysis import ANALYSIS_WIDTH, _ahead, analyse_clip
@@ -10,7 +12,7 @@ from appliance.engine.framehash import frame_hash
 from appliance.errors import UsageError
 from appliance.motion import detect_events
 from appliance.video import iter_frames
-from appliance.video.synthetic import render_scene
+from appliance.video.synthetic import render_scene, write_video
 
 
 def test_decoding_ahead_gives_the_serial_result(tmp_path):
@@ -20,7 +22,7 @@ def test_decoding_ahead_gives_the_serial_result(tmp_path):
     assert [(e.time, e.kind, e.frame_index) for e in analysis.events] == [(e.time, e.kind, e.frame_index) for e in events]
     assert analysis.trace.flow == trace.flow
     for keyframe in [*analysis.keyframes.values(), *analysis.scene]:
-        assert keyframe.hash == frame_hash(keyframe.grey) and keyframe.bgr.shape[:2] == keyframe.grey.shape
+        assert keyframe.hash == frame_hash(keyframe.frame.grey) and keyframe.bgr.shape[:2] == keyframe.frame.grey.shape
 
 
 def test_a_decoder_error_reaches_the_consumer_in_order():
@@ -50,3 +52,22 @@ def test_stopping_early_stops_and_closes_the_decoder():
     ahead.close()
     assert closed.is_set()
     assert not any(t.name == "foley-decode" for t in threading.enumerate())
+
+
+@pytest.mark.parametrize("rotation", [90, 180, 270])
+def test_keyframe_colour_converted_late_equals_the_rotated_frame(tmp_path, rotation):
+    rng = np.random.default_rng(8)
+    images = [cv2.GaussianBlur(rng.integers(0, 256, (96, 160, 3), dtype=np.uint8), (9, 9), 3) for _ in range(2)]
+    turned = next(iter_frames(write_video(tmp_path / "b.mp4", images, 10, rotation=rotation), 80, colour=True))
+    stored_width = turned.grey.shape[0 if rotation % 180 else 1]
+    upright = next(iter_frames(write_video(tmp_path / "a.mp4", images, 10), stored_width, colour=True))
+    assert turned.colour.nbytes * 2 == turned.grey.nbytes  # the chroma only, until asked for
+    assert np.array_equal(turned.bgr, np.rot90(upright.bgr, rotation // 90))
+
+
+def test_frames_are_released_before_the_mix(tmp_path):
+    clip = render_scene("stick", tmp_path / "stick.mp4", width=320, height=240, fps=30, seconds=2, seed=3).path
+    analysis = analyse_clip(clip, 60, 2)
+    assert analysis.keyframes and analysis.scene
+    analysis.release_frames()
+    assert not analysis.keyframes and not analysis.scene

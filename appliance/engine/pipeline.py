@@ -175,6 +175,7 @@ class Engine:
 
         t0 = time.perf_counter()
         ambience, ambience_entry = self._ambience(analysis, catalog, description_scores, zero_shot, visual, picker)
+        analysis.release_frames()
         report("mix", 0.0)
         audio = render_track(placements, analysis.info.duration, ambience=ambience,
                              target_lufs=options.target_lufs)

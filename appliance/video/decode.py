@@ -43,8 +43,17 @@ class AnalysisFrame:
     """Presentation time in seconds from the start of the clip (the timeline the sound follows)."""
     grey: np.ndarray
     """uint8 H×W luma."""
-    bgr: np.ndarray | None = None
-    """uint8 H×W×3, only when asked for (vision keyframes, frame hashes)."""
+    colour: np.ndarray | None = None
+    """Only when asked for: for the usual I420 video just the chroma, U then V as (H/2)×W uint8
+    (with `grey`, a third of a BGR frame's memory: the engine keeps a keyframe per action); for
+    other formats H×W×3 BGR. `bgr` gives BGR either way."""
+
+    @property
+    def bgr(self) -> np.ndarray | None:
+        """uint8 H×W×3, converted on each call (only the few keyframes that meet the vision model)."""
+        if self.colour is None or self.colour.ndim == 3:
+            return self.colour
+        return cv2.cvtColor(np.concatenate([self.grey, self.colour]), cv2.COLOR_YUV2BGR_I420)
 
 
 def _configure_threads(stream: av.video.stream.VideoStream, threads: int) -> None:
@@ -66,8 +75,9 @@ def _plane(frame: av.VideoFrame, index: int, width: int, height: int) -> np.ndar
     return np.frombuffer(plane, np.uint8).reshape(-1, plane.line_size)[:height, :width]
 
 
-def _small(frame: av.VideoFrame, size: tuple[int, int], colour: bool) -> tuple[np.ndarray, np.ndarray | None]:
-    """Scale the decoded frame to `size`: (grey, bgr or None).
+def _small(frame: av.VideoFrame, size: tuple[int, int], colour: bool) -> tuple[np.ndarray, tuple | np.ndarray | None]:
+    """Scale the decoded frame to `size`: (grey, colour or None), colour being the (U, V) planes
+    for I420 video, else BGR.
 
     For the usual 8-bit YUV formats the planes are resized by OpenCV (area filter, SIMD): that
     costs ~0.2 ms a 720p frame where libswscale's grey conversion costs ~1.5 ms (measured, see
@@ -79,12 +89,23 @@ def _small(frame: av.VideoFrame, size: tuple[int, int], colour: bool) -> tuple[n
             return grey, None
         if frame.format.name in _I420_FORMATS and w % 2 == 0 and h % 2 == 0:
             cw, ch = (frame.width + 1) // 2, (frame.height + 1) // 2
-            chroma = [cv2.resize(_plane(frame, i, cw, ch), (w // 2, h // 2), interpolation=cv2.INTER_AREA)
-                      for i in (1, 2)]
-            i420 = np.concatenate([grey.reshape(-1)] + [c.reshape(-1) for c in chroma]).reshape(h * 3 // 2, w)
-            return grey, cv2.cvtColor(i420, cv2.COLOR_YUV2BGR_I420)
+            return grey, tuple(cv2.resize(_plane(frame, i, cw, ch), (w // 2, h // 2), interpolation=cv2.INTER_AREA)
+                               for i in (1, 2))
     bgr = frame.reformat(width=w, height=h, format="bgr24", interpolation="AREA").to_ndarray()
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY), (bgr if colour else None)
+
+
+def _rotated(grey: np.ndarray, colour: tuple | np.ndarray | None, turns: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """Apply `turns` quarter turns and pack I420 chroma as AnalysisFrame.colour. Rotating the
+    planes one by one gives the same BGR as rotating the converted frame (even sides: each 2×2
+    luma block keeps its chroma sample)."""
+    if turns:
+        grey = np.ascontiguousarray(np.rot90(grey, turns))
+    if isinstance(colour, tuple):
+        colour = np.concatenate([np.rot90(plane, turns).reshape(-1) for plane in colour]).reshape(-1, grey.shape[1])
+    elif colour is not None and turns:
+        colour = np.ascontiguousarray(np.rot90(colour, turns))
+    return grey, colour
 
 
 def _end_checks(info: VideoInfo, last_time: float | None, count: int, stalled: int) -> None:
@@ -129,12 +150,9 @@ a clip made mostly of them is rejected: its frame rate is effectively 0)."""
                     raise UsageError(f"{path}: the clip runs past the limit of {max_seconds:g} s")
                 if size is None:
                     size = _analysis_size(frame, width)
-                grey, bgr = _small(frame, size, colour)
-                turns = round(frame.rotation / 90) % 4
-                if turns:
-                    grey = np.ascontiguousarray(np.rot90(grey, turns))
-                    bgr = None if bgr is None else np.ascontiguousarray(np.rot90(bgr, turns))
-                yield AnalysisFrame(index=count, time=t, grey=grey, bgr=bgr)
+                grey, colour_planes = _small(frame, size, colour)
+                grey, colour_planes = _rotated(grey, colour_planes, round(frame.rotation / 90) % 4)
+                yield AnalysisFrame(index=count, time=t, grey=grey, colour=colour_planes)
                 count, last_time = count + 1, t
         except av.error.FFmpegError as exc:
             raise UsageError(f"{path}: corrupt or truncated video data after frame {count} ({exc})") from None
