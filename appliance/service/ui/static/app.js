@@ -36,6 +36,7 @@ drop.ondrop = (event) => {
 form.onsubmit = async (event) => {
   event.preventDefault();
   $("score-button").disabled = true;
+  $("score-error").hidden = true;  // the last attempt's error must not stand for this one
   try {
     await follow(await send("POST", "/api/v1/score", new FormData(form)));
   } catch (error) {
