@@ -143,3 +143,15 @@ def test_token_required_from_the_lan(tmp_path):
     client.set_cookie("foley_token", TOKEN)
     assert client.get("/api/v1/jobs", environ_base=LAN).status_code == 200
     assert client.get("/healthz", environ_base={"REMOTE_ADDR": "10.0.0.9"}).status_code == 200
+
+
+def test_cross_site_writes_are_refused_even_from_loopback(tmp_path, clip_bytes):
+    client, queue, _ = make_client(tmp_path, run=False)
+    hostile = client.post("/api/v1/score", data={"video": (io.BytesIO(clip_bytes), "c.mp4")},
+                          content_type="multipart/form-data", headers={"Origin": "http://evil.example"})
+    assert hostile.status_code == 403 and "cross-site" in hostile.get_json()["error"]
+    assert queue.submitted == []
+    same = client.post("/api/v1/score", data={"video": (io.BytesIO(clip_bytes), "c.mp4")},
+                       content_type="multipart/form-data", headers={"Origin": "http://localhost"})
+    assert same.status_code == 202
+    assert client.get("/api/v1/jobs", headers={"Origin": "http://evil.example"}).status_code == 200

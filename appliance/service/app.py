@@ -7,6 +7,7 @@ the huey queue and serves it with waitress.
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from flask import Flask, g, jsonify, request
 from werkzeug.exceptions import HTTPException
@@ -26,6 +27,18 @@ def create_app(config: Config, queue, service_folder: Path, token: str) -> Flask
     app.config["MAX_CONTENT_LENGTH"] = config.service.max_upload_mb * 1024 * 1024
     app.extensions["foley"] = {"config": config, "queue": queue, "folder": Path(service_folder), "token": token}
     JobStore(service_folder).db.close()  # create the schema before the first request
+
+    @app.before_request
+    def refuse_cross_site_writes():
+        """A page of another site open in a browser on the appliance (loopback needs no token)
+        must not be able to submit, delete or swap: browsers name the page's origin on such
+        requests, and it must be this service's own. Clients without an Origin (curl) pass."""
+        if request.method in ("GET", "HEAD", "OPTIONS"):
+            return None
+        origin = request.headers.get("Origin")
+        if origin and urlsplit(origin).netloc != request.host:
+            return jsonify(error=f"cross-site request from {origin[:100]} refused"), 403
+        return None
 
     @app.before_request
     def require_token():
