@@ -143,7 +143,7 @@ class ImpactDetector:
             return []
         before, drop, after = self._drops
         # The middle drop compares interval k-1 (moving) with interval k (contact).
-        moving, contact, following = self._samples[-3], self._samples[-2], self._samples[-1]
+        moving, contact = self._samples[-3], self._samples[-2]
         scale = self._scale(sample.time)
         if self._reversal(moving, contact, scale):
             # A fast motion that turned back inside the interval ending at `contact`: the energy of
