@@ -75,7 +75,12 @@ def browser(tmp_path, monkeypatch):
 def wait_for(page, condition, timeout: float = 60, what: str = "the page"):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        value = condition()
+        try:
+            value = condition()
+        except Exception as exc:  # selenium is imported lazily (the test skips without it)
+            if type(exc).__name__ != "StaleElementReferenceException":
+                raise
+            value = None  # the page re-rendered that element meanwhile: look again
         if value:
             return value
         time.sleep(0.1)
