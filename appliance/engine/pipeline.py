@@ -37,7 +37,7 @@ from appliance.engine.visual import VisualLookup
 from appliance.engine.zeroshot import ZeroShot
 from appliance.errors import UsageError
 from appliance.inference import TextEncoder, VisionEncoder, text_encoder, vision_encoder
-from appliance.inference.manifest import load_manifest
+from appliance.inference.manifest import load_manifest, sha256_of
 from appliance.inference.sessions import default_threads
 from appliance.library import load_catalog, searcher
 from appliance.mixing import SAMPLE_RATE, render_track, write_wav_atomic
@@ -71,14 +71,6 @@ class ScoreResult:
     """Per-frame motion of the clip (AV-Align's video side)."""
 
 
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 class Engine:
     """Everything that outlives one request: sessions, library, zero-shot table, cache."""
 
@@ -100,7 +92,7 @@ class Engine:
 
     def request_key(self, path: Path, options: ScoreOptions) -> str:
         """Identical clip bytes + options + library + models + engine → identical result."""
-        digest = hashlib.sha256(file_sha256(path).encode())
+        digest = hashlib.sha256(sha256_of(path).encode())
         for part in (sorted(options.key_fields().items()), load_catalog().version, self.models_key(),
                      ENGINE_VERSION):
             digest.update(repr(part).encode())
