@@ -77,6 +77,49 @@ class ClipAnalysis:
             _MALLOC_TRIM(0)
 
 
+class StreamingAnalysis:
+    """The analysis of frames handed in one at a time, from a file's decoder or a live camera.
+
+    `push` each frame in order, then `finish` once: the motion analyser, the keyframe ring and
+    the scene samples see each frame exactly once, so a recording is analysed while it is being
+    made and its result is ready the moment it stops. `expected_seconds` spreads the scene
+    samples (a recording stopped early keeps the ones taken so far, or its last frame)."""
+
+    def __init__(self, expected_seconds: float | None):
+        self.analyser = MotionAnalyser()
+        self.ring: deque[Keyframe] = deque(maxlen=RING_FRAMES)
+        self.keyframes: dict[int, Keyframe] = {}
+        self.scene: list[Keyframe] = []
+        span = expected_seconds or 0.0
+        self.scene_times = [span * (k + 0.5) / SCENE_SAMPLES for k in range(SCENE_SAMPLES)] if span else []
+        self.count = 0
+        self.seconds = 0.0
+        """Time spent in push/finish (the "motion" stage)."""
+
+    def push(self, frame: AnalysisFrame) -> None:
+        t0 = time.perf_counter()
+        keyframe = Keyframe(frame.index, frame.time, frame)
+        self.ring.append(keyframe)
+        if self.scene_times and frame.time >= self.scene_times[0]:
+            self.scene.append(keyframe)
+            self.scene_times.pop(0)
+        for event in self.analyser.push(frame):
+            _keep_keyframe(event, self.ring, self.keyframes)
+        self.count += 1
+        self.seconds += time.perf_counter() - t0
+
+    def finish(self, info: VideoInfo, stage_seconds: dict[str, float] | None = None) -> ClipAnalysis:
+        t0 = time.perf_counter()
+        for event in self.analyser.finish():
+            _keep_keyframe(event, self.ring, self.keyframes)
+        if not self.scene and self.ring:
+            self.scene.append(self.ring[-1])
+        self.seconds += time.perf_counter() - t0
+        stages = {**(stage_seconds or {}), "motion": self.seconds}
+        return ClipAnalysis(info, self.analyser.events, self.analyser.trace, self.keyframes, self.scene,
+                            self.count, stages)
+
+
 def analyse_clip(
     path: Path,
     max_seconds: float,
@@ -88,36 +131,15 @@ def analyse_clip(
     stage_seconds: "decode" is the time spent waiting for decoded frames (what the motion
     analysis did not hide), "motion" the analysis itself."""
     info = probe(path, max_seconds=max_seconds)
-    analyser = MotionAnalyser()
-    ring: deque[Keyframe] = deque(maxlen=RING_FRAMES)
-    keyframes: dict[int, Keyframe] = {}
-    scene: list[Keyframe] = []
-    scene_times = [info.duration * (k + 0.5) / SCENE_SAMPLES for k in range(SCENE_SAMPLES)]
-    motion_s = 0.0
-    count = 0
+    analysis = StreamingAnalysis(info.duration)
     started = time.perf_counter()
     frames = iter_frames(path, ANALYSIS_WIDTH, max_seconds=max_seconds, threads=threads, colour=True)
     for frame in _ahead(frames, DECODE_AHEAD):
-        t0 = time.perf_counter()
-        keyframe = Keyframe(frame.index, frame.time, frame)
-        ring.append(keyframe)
-        if scene_times and frame.time >= scene_times[0]:
-            scene.append(keyframe)
-            scene_times.pop(0)
-        for event in analyser.push(frame):
-            _keep_keyframe(event, ring, keyframes)
-        motion_s += time.perf_counter() - t0
-        count += 1
-        if progress and info.duration and count % 30 == 0:
+        analysis.push(frame)
+        if progress and info.duration and analysis.count % 30 == 0:
             progress(min(1.0, frame.time / info.duration))
-    t0 = time.perf_counter()
-    for event in analyser.finish():
-        _keep_keyframe(event, ring, keyframes)
-    motion_s += time.perf_counter() - t0
-    if not scene and ring:
-        scene.append(ring[-1])
-    stage_seconds = {"decode": time.perf_counter() - started - motion_s, "motion": motion_s}
-    return ClipAnalysis(info, analyser.events, analyser.trace, keyframes, scene, count, stage_seconds)
+    decode = time.perf_counter() - started - analysis.seconds
+    return analysis.finish(info, {"decode": decode})
 
 
 def _ahead(frames: Iterator[AnalysisFrame], depth: int) -> Iterator[AnalysisFrame]:

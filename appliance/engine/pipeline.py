@@ -112,12 +112,16 @@ class Engine:
 
     # -- scoring ----------------------------------------------------------------------------
     def score(self, path: Path, options: ScoreOptions,
-              progress: Callable[[str, float], None] | None = None) -> ScoreResult:
+              progress: Callable[[str, float], None] | None = None,
+              analysis: ClipAnalysis | None = None) -> ScoreResult:
+        """`analysis`: the clip's analysis when it was made already (a live recording's), so
+        the clip is not decoded again."""
         path = Path(path)
         started = time.perf_counter()
         report = progress or (lambda stage, fraction: None)
         report("analyse", 0.0)
-        analysis = analyse_clip(path, options.max_seconds, self.threads, lambda f: report("analyse", f))
+        if analysis is None:
+            analysis = analyse_clip(path, options.max_seconds, self.threads, lambda f: report("analyse", f))
         stages = dict(analysis.stage_seconds)
 
         t0 = time.perf_counter()
@@ -209,7 +213,8 @@ class Engine:
     # -- files --------------------------------------------------------------------------------
     def score_to_files(self, path: Path, options: ScoreOptions, wav: Path, mp4: Path | None = None,
                        timeline: Path | None = None,
-                       progress: Callable[[str, float], None] | None = None) -> dict:
+                       progress: Callable[[str, float], None] | None = None,
+                       analysis: ClipAnalysis | None = None) -> dict:
         """Score and write the requested files; all or nothing. Returns the timeline.
 
         With a cache, an identical request is answered from the stored result (no decoding)."""
@@ -227,7 +232,7 @@ class Engine:
                 result_timeline = _from_stored(stored, path, outputs, written)
                 result_timeline.setdefault("stats", {})["result_cache"] = "hit"
                 return result_timeline
-            result = self.score(path, options, progress)
+            result = self.score(path, options, progress, analysis)
             result.timeline["stats"]["result_cache"] = "miss" if self.cache else "off"
             write_wav_atomic(wav, result.audio, SAMPLE_RATE)
             written.append(wav)

@@ -1,0 +1,60 @@
+"""A clip's analysis saved to a file and loaded back scores exactly like a fresh analysis
+(the hand-over from `foley capture` to the scoring worker), and a bad file is refused."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from appliance.engine.analysis import analyse_clip
+from appliance.engine.analysis_file import load_analysis, save_analysis
+from appliance.engine.options import ScoreOptions
+from appliance.engine.pipeline import Engine
+from appliance.errors import UsageError
+from appliance.video.synthetic import render_scene
+
+
+@pytest.fixture(scope="module")
+def engine():
+    return Engine()
+
+
+def test_saved_analysis_scores_like_a_fresh_one(tmp_path, engine):
+    clip = tmp_path / "knock.mp4"
+    render_scene("stick", clip, seconds=3.0)
+    analysis = analyse_clip(clip, 600, 2)
+    assert analysis.events, "the stick scene has impacts"
+    save_analysis(analysis, tmp_path / "analysis.npz")
+    loaded = load_analysis(tmp_path / "analysis.npz", clip)
+    assert [e.as_dict() for e in loaded.events] == [e.as_dict() for e in analysis.events]
+    assert loaded.frame_count == analysis.frame_count
+    for index, keyframe in analysis.keyframes.items():
+        assert np.array_equal(loaded.keyframes[index].bgr, keyframe.bgr)
+        assert loaded.keyframes[index].hash == keyframe.hash
+
+    options = ScoreOptions(description="knock on a wooden door", seed=3)
+    fresh = engine.score(clip, options)
+    handed_over = engine.score(clip, options, analysis=loaded)
+    assert np.array_equal(fresh.audio, handed_over.audio)
+    assert [e["template_id"] for e in fresh.timeline["events"]] == \
+           [e["template_id"] for e in handed_over.timeline["events"]]
+
+
+@pytest.mark.parametrize("content", [b"", b"not an npz at all", b"PK\x03\x04broken zip"])
+def test_a_bad_analysis_file_is_a_clear_error(tmp_path, content):
+    bad = tmp_path / "analysis.npz"
+    bad.write_bytes(content)
+    with pytest.raises(UsageError, match="not a usable clip analysis"):
+        load_analysis(bad, tmp_path / "clip.mp4")
+
+
+def test_a_tampered_keyframe_is_refused(tmp_path):
+    clip = tmp_path / "knock.mp4"
+    render_scene("stick", clip, seconds=2.0)
+    save_analysis(analyse_clip(clip, 600, 2), tmp_path / "good.npz")
+    with np.load(tmp_path / "good.npz") as data:
+        arrays = dict(data)
+    name = next(n for n in arrays if n.startswith("grey_"))
+    arrays[name] = np.zeros((4000, 10), np.uint8)
+    np.savez(tmp_path / "bad.npz", **arrays)
+    with pytest.raises(UsageError, match="grey picture"):
+        load_analysis(tmp_path / "bad.npz", clip)
