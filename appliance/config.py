@@ -55,12 +55,48 @@ class EngineConfig:
 
 
 @dataclass(frozen=True)
+class CaptureConfig:
+    camera: str = "auto"
+    """`auto` (a USB camera if one is plugged in, else the Pi's CSI camera, else the file camera),
+    `v4l2` or `v4l2:/dev/videoN` (USB/V4L2 through OpenCV), `csi` (picamera2), or `file:PATH`
+    (loops a video at its own frame rate)."""
+    width: int = 1280
+    """Requested frame width (the camera may give another size)."""
+    height: int = 720
+    fps: float = 30.0
+    """Requested frame rate."""
+    preroll_seconds: float = 2.0
+    """Seconds before the trigger that are kept and start the clip."""
+    record_seconds: float = 10.0
+    """Length of a recording when it is not stopped earlier."""
+    max_record_seconds: float = 120.0
+    """Longest recording a trigger may ask for."""
+    min_clip_seconds: float = 1.0
+    """A recording cut shorter than this (camera lost) is discarded, with the reason logged."""
+    stall_seconds: float = 2.0
+    """No frame for this long: the watchdog closes and reopens the camera."""
+    min_free_mb: int = 200
+    """Recording is refused when the state directory's disk has less free space than this."""
+    preview_fps: float = 5.0
+    """Most frames a second the live preview sends."""
+    jpeg_quality: int = 80
+    """Quality of the pre-roll and preview JPEGs."""
+    button_pin: int | None = None
+    """BCM number of the GPIO record button (None: no button)."""
+    button_bounce_ms: int = 50
+    """Contact bounce ignored after an edge."""
+    button_hold_seconds: float = 2.0
+    """Holding the button this long cancels the recording."""
+
+
+@dataclass(frozen=True)
 class Config:
     state_dir: str | None = None
     """Writable state (jobs, results, cache, user sounds, token); default as appliance.paths."""
     service: ServiceConfig = field(default_factory=ServiceConfig)
     queue: QueueConfig = field(default_factory=QueueConfig)
     engine: EngineConfig = field(default_factory=EngineConfig)
+    capture: CaptureConfig = field(default_factory=CaptureConfig)
 
 
 def _build(cls, data, where: str):

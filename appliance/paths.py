@@ -36,3 +36,13 @@ def state_dir() -> Path:
         path = Path(xdg) / "foley"
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def runtime_dir() -> Path:
+    """Where the capture daemon's control socket lives: $FOLEY_RUNTIME_DIR, else systemd's
+    $RUNTIME_DIRECTORY (/run/foley, shared by the web and capture units), else state_dir()/run.
+    Created private to the user (0700): whoever can reach the socket can work the camera."""
+    chosen = os.environ.get("FOLEY_RUNTIME_DIR") or os.environ.get("RUNTIME_DIRECTORY")
+    path = Path(chosen.split(":")[0]) if chosen else state_dir() / "run"
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return path

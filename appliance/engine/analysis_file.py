@@ -51,7 +51,7 @@ def save_analysis(analysis: ClipAnalysis, path: Path) -> None:
         arrays[f"colour_{index}"] = keyframe.frame.colour if keyframe.frame.colour is not None else np.zeros(0, np.uint8)
     buffer = io.BytesIO()
     np.savez(buffer, **arrays)
-    with atomic_open(path, "wb") as out:
+    with atomic_open(path, binary=True) as out:
         out.write(buffer.getvalue())
 
 

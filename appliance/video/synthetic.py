@@ -9,7 +9,6 @@ be added to any scene to check they produce no events.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from fractions import Fraction
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -17,9 +16,10 @@ import av
 import cv2
 import numpy as np
 
+from appliance.video.writer import VideoWriter
+
 SCENES = ("stick", "bounce", "steps", "slide", "still")
 _SHIFT = 4  # cv2 drawing with 4 fractional bits: 1/16 px positions
-_CODECS = {".mp4": "libx264", ".mov": "libx264", ".mkv": "libx264", ".webm": "libvpx", ".avi": "mpeg4"}
 
 
 @dataclass
@@ -41,30 +41,11 @@ def write_video(path: str | Path, frames: Iterable[np.ndarray], fps: float, *,
 
     `times` gives each frame's presentation time for variable frame rate; `rotation` writes a
     display-matrix rotation (degrees counter-clockwise) as phones do."""
-    path = Path(path)
-    codec = codec or _CODECS.get(path.suffix.lower(), "libx264")
-    rate = Fraction(fps).limit_denominator(1001)
-    with av.open(str(path), mode="w") as container:
-        stream = container.add_stream(codec, rate=rate)
-        stream.pix_fmt = "yuv420p"
-        if codec == "libx264":
-            stream.options = {"preset": "veryfast", "crf": "20"}
-        if times is not None:
-            stream.codec_context.time_base = Fraction(1, 1000)
-        if rotation:
-            stream.set_display_rotation(rotation)
-        time_iter = iter(times) if times is not None else None
-        for i, image in enumerate(frames):
-            if i == 0:
-                stream.width, stream.height = image.shape[1], image.shape[0]
-            frame = av.VideoFrame.from_ndarray(image, format="bgr24")
-            if time_iter is not None:
-                frame.pts, frame.time_base = round(next(time_iter) * 1000), Fraction(1, 1000)
-            for packet in stream.encode(frame):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
-    return path
+    time_iter = iter(times) if times is not None else None
+    with VideoWriter(path, fps, timed=time_iter is not None, rotation=rotation, codec=codec) as writer:
+        for image in frames:
+            writer.write(image, next(time_iter) if time_iter is not None else None)
+    return Path(path)
 
 
 def _texture(width: int, height: int, rng: np.random.Generator, margin: int) -> np.ndarray:
