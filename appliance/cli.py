@@ -23,6 +23,7 @@ COMMAND_MODULES = [
     "appliance.evaluation.cli",
     "appliance.library.cli",
     "appliance.service.cli",
+    "appliance.capture.cli",
     "appliance.board.firstboot",
 ]
 

@@ -8,6 +8,7 @@ without a screen.
 from __future__ import annotations
 
 import dataclasses
+import os
 import types
 import typing
 from dataclasses import dataclass, field
@@ -146,4 +147,13 @@ def load_config(path: Path | None = None) -> Config:
     config = _build(Config, data, "")
     if config.queue.backend not in ("sqlite", "redis"):
         raise UsageError(f"config key 'queue.backend' must be 'sqlite' or 'redis', not {config.queue.backend!r}")
+    return config
+
+
+def load_and_apply(path: str | None) -> Config:
+    """The config for a long-running command (`serve`, `worker`, `capture`): loaded, and its
+    state_dir (if set) made the state directory of everything in this process and its children."""
+    config = load_config(Path(path) if path else None)
+    if config.state_dir:
+        os.environ["FOLEY_STATE_DIR"] = config.state_dir
     return config

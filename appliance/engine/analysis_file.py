@@ -34,8 +34,6 @@ def save_analysis(analysis: ClipAnalysis, path: Path) -> None:
     frames = {k.index: k for k in [*analysis.keyframes.values(), *analysis.scene]}
     meta = {
         "format": FORMAT,
-        "info": {"width": analysis.info.width, "height": analysis.info.height, "fps": analysis.info.fps,
-                 "duration": analysis.info.duration, "codec": analysis.info.codec},
         "events": [event.as_dict() for event in analysis.events],
         "keyframes": {str(index): keyframe.index for index, keyframe in analysis.keyframes.items()},
         "scene": [k.index for k in analysis.scene],
@@ -55,8 +53,9 @@ def save_analysis(analysis: ClipAnalysis, path: Path) -> None:
         out.write(buffer.getvalue())
 
 
-def load_analysis(path: Path, clip: Path) -> ClipAnalysis:
-    """The analysis stored at `path`, for the clip at `clip`; UsageError if it is not a sound one."""
+def load_analysis(path: Path, info: VideoInfo) -> ClipAnalysis:
+    """The analysis stored at `path`, for the clip `info` describes (probed from the clip
+    itself: its duration, not the file's claim, bounds the track); UsageError if unsound."""
     try:
         with np.load(path, allow_pickle=False) as data:
             meta = json.loads(bytes(data["meta"]).decode())
@@ -72,14 +71,12 @@ def load_analysis(path: Path, clip: Path) -> ClipAnalysis:
                 frame = AnalysisFrame(index, float(entry["time"]), grey, colour if colour.size else None)
                 frames[index] = Keyframe(index, frame.time, frame)
             trace = MotionTrace([float(t) for t in data["trace_times"]], [float(f) for f in data["trace_flow"]])
-        info = meta["info"]
-        video = VideoInfo(Path(clip), int(info["width"]), int(info["height"]), float(info["fps"]),
-                          None if info["duration"] is None else float(info["duration"]), str(info["codec"]), False)
-        events = [_event(e) for e in meta["events"]]
+        end = info.duration if info.duration is not None else float("inf")
+        events = [event for event in map(_event, meta["events"]) if 0.0 <= event.time <= end]
         keyframes = {int(k): frames[int(v)] for k, v in meta["keyframes"].items()}
         scene = [frames[int(i)] for i in meta["scene"]]
         stages = {str(k): float(v) for k, v in meta["stage_seconds"].items()}
-        return ClipAnalysis(video, events, trace, keyframes, scene, int(meta["frame_count"]), stages)
+        return ClipAnalysis(info, events, trace, keyframes, scene, int(meta["frame_count"]), stages)
     except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile) as exc:
         raise UsageError(f"{path.name}: not a usable clip analysis ({exc})") from None
 

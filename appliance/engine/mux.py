@@ -16,6 +16,11 @@ from appliance.atomic import atomic_path
 from appliance.errors import UsageError
 
 AUDIO_BITRATE = 192_000
+AAC_OPTIONS = {"aac_coder": "fast", "aac_pns": "0"}
+"""FFmpeg's default AAC search ("twoloop", with perceptual noise substitution) encodes 12 s of
+stereo in 0.5 s here, 3.5× slower than the "fast" coder without PNS (0.15 s), which is what a
+recording's ≤ 0.5 s hand-over needs; at 192 kb/s the difference is inaudible (PNS only helps at
+low bit rates). Measured: docs/benchmarks.md, "Capture"."""
 AUDIO_CHUNK = 1024  # AAC frame size
 MP4_VIDEO_CODECS = {"h264", "hevc", "mpeg4", "av1", "vp9"}
 
@@ -34,7 +39,7 @@ def mux_mp4(video_path: Path, audio: np.ndarray, sample_rate: int, out_path: Pat
                 video_out.width, video_out.height = video_in.width, video_in.height
                 video_out.pix_fmt = "yuv420p"
                 video_out.bit_rate = 4_000_000
-            audio_out = target.add_stream("aac", rate=sample_rate, layout="stereo")
+            audio_out = target.add_stream("aac", rate=sample_rate, layout="stereo", options=AAC_OPTIONS)
             audio_out.bit_rate = AUDIO_BITRATE
             encoder = _AudioEncoder(audio, sample_rate, audio_out, target)
             reencoded = 0

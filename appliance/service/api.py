@@ -10,6 +10,7 @@ from pathlib import Path
 from flask import Blueprint, current_app, jsonify, request, send_file
 
 from appliance import __version__
+from appliance.engine.analysis_file import load_analysis
 from appliance.engine.pipeline import MP4_NAME, TIMELINE_NAME, WAV_NAME
 from appliance.errors import UsageError
 from appliance.service.app import jobs
@@ -91,11 +92,12 @@ def score():
             upload.save(out)
         if temp.stat().st_size == 0:
             return error("the upload is empty", 400)
-        probe(temp, max_seconds=foley["config"].engine.max_seconds)
+        info = probe(temp, max_seconds=foley["config"].engine.max_seconds)
         options = {"description": description, "seed": seed,
                    "target_lufs": foley["config"].engine.target_lufs,
                    "max_seconds": foley["config"].engine.max_seconds}
-        job = jobs().create(display_name(upload.filename), description, options, temp)
+        analysis = _saved_analysis(request.files.get("analysis"), uploads, info)
+        job = jobs().create(display_name(upload.filename), description, options, temp, analysis)
     except UsageError as exc:
         return error(str(exc).replace(str(temp), "the upload"), 415)
     finally:
@@ -107,6 +109,23 @@ def score():
     response.status_code = 202
     response.headers["Location"] = f"/api/v1/jobs/{job.id}"
     return response
+
+
+def _saved_analysis(part, uploads: Path, info) -> Path | None:
+    """The optional `analysis` part (a recording's live analysis from `foley capture`), checked
+    against the clip before it is accepted; None without one."""
+    if part is None:
+        return None
+    handle, saved = tempfile.mkstemp(dir=uploads, prefix="analysis-", suffix=".npz")
+    saved = Path(saved)
+    try:
+        with open(handle, "wb") as out:
+            part.save(out)
+        load_analysis(saved, info)
+    except BaseException:
+        saved.unlink(missing_ok=True)
+        raise
+    return saved
 
 
 def _wait_for(job_id: str):

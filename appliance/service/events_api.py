@@ -12,6 +12,7 @@ from appliance.engine.pipeline import MP4_NAME, TIMELINE_NAME, WAV_NAME
 from appliance.engine.remix import remix_files
 from appliance.errors import UsageError
 from appliance.library import load_catalog
+from appliance.service.jobs import INPUT_NAME
 from appliance.service.api import error, finished_job
 from appliance.service.app import jobs
 from appliance.service.library_api import template_json
@@ -57,7 +58,7 @@ def swap(job_id: str, n: int):
         fcntl.flock(lock, fcntl.LOCK_EX)
         timeline = json.loads((folder / TIMELINE_NAME).read_text(encoding="utf-8"))
         try:
-            updated = remix_files(timeline, load_catalog(), {n: body["template_id"]}, video=folder / "input",
+            updated = remix_files(timeline, load_catalog(), {n: body["template_id"]}, video=folder / INPUT_NAME,
                                   wav=folder / WAV_NAME, mp4=folder / MP4_NAME)
         except UsageError as exc:
             return error(str(exc), 409 if "no longer" in str(exc) else 400)

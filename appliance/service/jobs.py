@@ -19,6 +19,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 QUEUED, RUNNING, DONE, FAILED = "queued", "running", "done", "failed"
+INPUT_NAME, ANALYSIS_NAME = "input", "analysis.npz"
+"""A job folder's upload, and the live analysis that comes with a recording (foley capture)."""
 _SCHEMA = """CREATE TABLE IF NOT EXISTS jobs (
     id TEXT PRIMARY KEY, state TEXT NOT NULL, created REAL NOT NULL, started REAL, finished REAL,
     filename TEXT NOT NULL, description TEXT, options TEXT NOT NULL, stage TEXT, progress REAL NOT NULL,
@@ -68,12 +70,16 @@ class JobStore:
     def job_dir(self, job_id: str) -> Path:
         return self.folder / "jobs" / job_id
 
-    def create(self, filename: str, description: str | None, options: dict, upload: Path) -> Job:
-        """A new queued job owning `upload` (moved into the job's folder)."""
+    def create(self, filename: str, description: str | None, options: dict, upload: Path,
+               analysis: Path | None = None) -> Job:
+        """A new queued job owning `upload` (moved into the job's folder) and, for a recording
+        analysed while it was made, its analysis file."""
         job_id = uuid.uuid4().hex[:16]
         folder = self.job_dir(job_id)
         folder.mkdir(parents=True)
-        os.replace(upload, folder / "input")
+        os.replace(upload, folder / INPUT_NAME)
+        if analysis is not None:
+            os.replace(analysis, folder / ANALYSIS_NAME)
         self.db.execute(
             "INSERT INTO jobs (id, state, created, filename, description, options, progress, attempts) "
             "VALUES (?, ?, ?, ?, ?, ?, 0, 0)",

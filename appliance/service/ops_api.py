@@ -2,8 +2,11 @@
 and the token hand-over for the web page (login cookie; showing the token to a local user)."""
 from __future__ import annotations
 
-from flask import Blueprint, Response, jsonify, request
+import time
 
+from flask import Blueprint, Response, current_app, jsonify, request
+
+from appliance.capture.control import DaemonUnavailable, call
 from appliance.engine.cache import Cache
 from appliance.service.api import error, service_folder
 from appliance.service.app import jobs
@@ -11,7 +14,7 @@ from appliance.service.auth import COOKIE, is_loopback, token_matches
 from appliance.service.jobs import DONE, FAILED, QUEUED, RUNNING
 
 ops_api = Blueprint("ops_api", __name__)
-NO_CAMERA = "no capture daemon is running on this appliance (start foley capture with a camera attached)"
+PREVIEW_SECONDS = 120
 
 
 def _token() -> str:
@@ -43,12 +46,76 @@ def metrics():
 
 @ops_api.get("/api/v1/record")
 def record_status():
-    return jsonify(available=False, reason=NO_CAMERA)
+    try:
+        status, _ = call("status")
+    except DaemonUnavailable as exc:
+        return jsonify(available=False, reason=str(exc))
+    camera = status["camera"]
+    return jsonify(available=camera["ok"], reason=None if camera["ok"] else f"no camera: {camera['error']}", **status)
 
 
 @ops_api.post("/api/v1/record")
 def record():
-    return error(NO_CAMERA, 503)
+    body = request.get_json(silent=True) if request.content_length else {}
+    if not isinstance(body, dict):
+        return error("the body must be a JSON object, e.g. {\"description\": \"door slam\", \"seconds\": 10}", 400)
+    description, seconds = body.get("description"), body.get("seconds")
+    if description is not None and not isinstance(description, str) or \
+            seconds is not None and (isinstance(seconds, bool) or not isinstance(seconds, (int, float))):
+        return error("'description' must be text and 'seconds' a number", 400)
+    return _daemon("start", 202, **({"description": description.strip()} if description and description.strip() else {}),
+                   **({"seconds": seconds} if seconds is not None else {}))
+
+
+@ops_api.post("/api/v1/record/stop")
+def record_stop():
+    return _daemon("stop", 202)
+
+
+@ops_api.post("/api/v1/record/cancel")
+def record_cancel():
+    return _daemon("cancel", 200)
+
+
+def _daemon(command: str, status: int, **arguments):
+    try:
+        reply, _ = call(command, **arguments)
+    except DaemonUnavailable as exc:
+        return error(str(exc), 503)
+    if not reply.pop("ok", False):
+        return error(reply.get("error", "the capture daemon refused"), int(reply.get("status", 409)))
+    response = jsonify(reply)
+    response.status_code = status
+    return response
+
+
+@ops_api.get("/api/v1/preview.mjpg")
+def preview():
+    """The camera's live picture as MJPEG, at most capture.preview_fps frames a second and for at
+    most PREVIEW_SECONDS (the page reconnects), so an open page cannot hold a server thread forever."""
+    fps = max(0.5, current_app.extensions["foley"]["config"].capture.preview_fps)
+    try:
+        call("status")
+    except DaemonUnavailable as exc:
+        return error(str(exc), 503)
+
+    def frames():
+        deadline = time.monotonic() + PREVIEW_SECONDS
+        last = None
+        while time.monotonic() < deadline:
+            started = time.monotonic()
+            try:
+                reply, jpeg = call("preview")
+            except DaemonUnavailable:
+                return
+            if reply.get("ok") and reply["time"] != last:
+                last = reply["time"]
+                yield (b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: " + str(len(jpeg)).encode()
+                       + b"\r\n\r\n" + jpeg + b"\r\n")
+            time.sleep(max(0.0, 1.0 / fps - (time.monotonic() - started)))
+
+    return Response(frames(), mimetype="multipart/x-mixed-replace; boundary=frame",
+                    headers={"Cache-Control": "no-store"})
 
 
 @ops_api.post("/api/v1/login")

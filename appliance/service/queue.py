@@ -15,11 +15,13 @@ from pathlib import Path
 from huey import RedisHuey, SqliteHuey
 
 from appliance.config import Config
+from appliance.engine.analysis_file import load_analysis
 from appliance.engine.cache import Cache
 from appliance.engine.options import ScoreOptions
 from appliance.engine.pipeline import MP4_NAME, TIMELINE_NAME, WAV_NAME, Engine
 from appliance.errors import UsageError
-from appliance.service.jobs import JobStore
+from appliance.service.jobs import ANALYSIS_NAME, INPUT_NAME, JobStore
+from appliance.video import probe
 
 log = logging.getLogger("foley.worker")
 STAGE_SPAN = {"analyse": (0.0, 0.8), "choose": (0.8, 0.9), "mix": (0.9, 1.0), "done": (1.0, 1.0)}
@@ -55,9 +57,13 @@ def run_job(job_id: str, service_folder: str, cache_folder: str) -> None:
         store.progress(job_id, stage, low + (high - low) * fraction)
 
     try:
+        clip = folder / INPUT_NAME
+        analysis = None
+        if (folder / ANALYSIS_NAME).is_file():
+            analysis = load_analysis(folder / ANALYSIS_NAME, probe(clip, max_seconds=job.options["max_seconds"]))
         _engine(Path(cache_folder)).score_to_files(
-            folder / "input", ScoreOptions(**job.options), wav=folder / WAV_NAME, mp4=folder / MP4_NAME,
-            timeline=folder / TIMELINE_NAME, progress=progress)
+            clip, ScoreOptions(**job.options), wav=folder / WAV_NAME, mp4=folder / MP4_NAME,
+            timeline=folder / TIMELINE_NAME, progress=progress, analysis=analysis)
         store.finish(job_id, time.perf_counter() - started)
     except UsageError as exc:
         store.fail(job_id, str(exc))
@@ -74,6 +80,9 @@ class ScoringQueue:
         self.service_folder = service_folder
         self.cache_folder = cache_folder
         self.task = huey.task(name="score_job")(run_job)
+        # Each worker thread loads its engine (models, library, zero-shot table) when it starts,
+        # not when the first job arrives: a recording right after boot is then as quick as any.
+        huey.on_startup(name="load_engine")(lambda: _engine(cache_folder))
 
     def submit(self, job_id: str) -> None:
         self.task(job_id, str(self.service_folder), str(self.cache_folder))

@@ -1,0 +1,1 @@
+"""The camera side of the appliance: `foley capture` (daemon) and `foley record` (its client)."""

@@ -1,0 +1,206 @@
+"""Camera backends behind one seam: `read()` blocks for the next BGR frame or raises CameraLost.
+
+- `V4L2Camera`: a USB (UVC) camera through OpenCV's V4L2 backend, asking for MJPEG so 720p30
+  fits through USB 2 (the default on a board).
+- `CsiCamera`: the Pi's own camera through picamera2 (Raspberry Pi OS's python3-picamera2, seen
+  from the venv through system site packages).
+- `FileCamera`: a video file looped at its own frame rate, in real time: demos, tests, and the
+  default when no camera exists. Renaming the file away behaves like unplugging a camera.
+
+The capture loop times frames by the monotonic clock when `read()` returns, which is the same
+for every backend and is what the recording's timestamps are made from.
+"""
+from __future__ import annotations
+
+import glob
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Protocol
+
+import av
+import cv2
+import numpy as np
+
+from appliance.errors import UsageError
+
+log = logging.getLogger("foley.capture")
+
+
+class CameraLost(Exception):
+    """The camera cannot be opened or stopped delivering (unplugged, busy, broken)."""
+
+
+class Camera(Protocol):
+    name: str
+    fps: float
+
+    def read(self) -> np.ndarray:
+        """The next frame, BGR uint8 H×W×3; raises CameraLost."""
+
+    def close(self) -> None:
+        """Release the device (also from another thread, to unblock a hung `read`)."""
+
+
+class V4L2Camera:
+    def __init__(self, device: str, width: int, height: int, fps: float):
+        self.name = f"USB camera {device}"
+        self._capture = cv2.VideoCapture(device, cv2.CAP_V4L2)
+        if not self._capture.isOpened():
+            self._capture.release()
+            raise CameraLost(f"{device}: cannot open the camera (unplugged, or in use by another program)")
+        self._capture.set(cv2.CAP_PROP_FOURCC, cv2.VideoWriter_fourcc(*"MJPG"))
+        self._capture.set(cv2.CAP_PROP_FRAME_WIDTH, width)
+        self._capture.set(cv2.CAP_PROP_FRAME_HEIGHT, height)
+        self._capture.set(cv2.CAP_PROP_FPS, fps)
+        self._capture.set(cv2.CAP_PROP_BUFFERSIZE, 1)  # the newest frame, not a stale queue
+        self.fps = self._capture.get(cv2.CAP_PROP_FPS) or fps
+
+    def read(self) -> np.ndarray:
+        ok, frame = self._capture.read()
+        if not ok or frame is None:
+            raise CameraLost(f"{self.name} stopped delivering frames")
+        return frame
+
+    def close(self) -> None:
+        self._capture.release()
+
+
+class CsiCamera:
+    def __init__(self, width: int, height: int, fps: float):
+        try:
+            from picamera2 import Picamera2
+        except ImportError:
+            raise CameraLost("picamera2 is not installed (apt install python3-picamera2)") from None
+        if not Picamera2.global_camera_info():
+            raise CameraLost("no CSI camera is connected")
+        self.name, self.fps = "CSI camera", fps
+        try:
+            self._camera = Picamera2()
+            # RGB888 is stored B, G, R in memory: what OpenCV calls BGR.
+            self._camera.configure(self._camera.create_video_configuration(
+                main={"size": (width, height), "format": "RGB888"}, controls={"FrameRate": fps}))
+            self._camera.start()
+        except Exception as exc:  # libcamera reports its failures as plain exceptions
+            raise CameraLost(f"CSI camera: {exc}") from None
+
+    def read(self) -> np.ndarray:
+        try:
+            return self._camera.capture_array("main")
+        except Exception as exc:
+            raise CameraLost(f"CSI camera stopped delivering frames: {exc}") from None
+
+    def close(self) -> None:
+        try:
+            self._camera.stop()
+            self._camera.close()
+        except Exception:  # closing a camera that is already gone
+            pass
+
+
+class FileCamera:
+    """Loops `path` forever, each frame handed out at its own timestamp (real time)."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.name = f"file camera {self.path.name}"
+        self._container = None
+        self._frames = None
+        self._open()
+        stream = self._container.streams.video[0]
+        self.fps = float(stream.average_rate or 30)
+
+    def _open(self) -> None:
+        if not self.path.is_file():
+            raise CameraLost(f"{self.path}: the camera's video file is gone")
+        try:
+            self._container = av.open(str(self.path))
+        except av.error.FFmpegError as exc:
+            raise CameraLost(f"{self.path}: not a readable video ({exc})") from None
+        self._frames = self._container.decode(video=0)
+        self._loop_origin = None
+
+    def read(self) -> np.ndarray:
+        if self._container is None:
+            raise CameraLost(f"{self.name} is closed")
+        if not self.path.exists():
+            raise CameraLost(f"{self.path}: the camera's video file is gone (unplugged)")
+        try:
+            frame = next(self._frames, None)
+            if frame is None:  # end of the file: start again
+                self._container.close()
+                self._open()
+                frame = next(self._frames)
+        except (av.error.FFmpegError, StopIteration, AttributeError) as exc:
+            raise CameraLost(f"{self.name}: {exc or 'no frames'}") from None
+        now = time.monotonic()
+        if self._loop_origin is None:
+            self._loop_origin = now - (frame.time or 0.0)
+        wait = self._loop_origin + (frame.time or 0.0) - now
+        if wait > 0:
+            time.sleep(wait)
+        return frame.to_ndarray(format="bgr24")
+
+    def close(self) -> None:
+        container, self._container = self._container, None
+        if container is not None:
+            container.close()
+
+
+def usb_cameras() -> list[str]:
+    """Capture nodes of UVC (USB) cameras. A Pi also has V4L2 nodes for its ISP and codecs,
+    which are not cameras, so the driver and the node index are checked, not just /dev/video*."""
+    found = []
+    for node in sorted(glob.glob("/sys/class/video4linux/video*")):
+        driver = os.path.realpath(os.path.join(node, "device", "driver"))
+        index = Path(node, "index")
+        if os.path.basename(driver) == "uvcvideo" and (not index.exists() or index.read_text().strip() == "0"):
+            found.append("/dev/" + os.path.basename(node))
+    return found
+
+
+def csi_available() -> bool:
+    try:
+        from picamera2 import Picamera2
+    except ImportError:
+        return False
+    try:
+        return bool(Picamera2.global_camera_info())
+    except Exception:
+        return False
+
+
+def open_camera(spec: str, width: int, height: int, fps: float, demo_clip: Path | None = None) -> Camera:
+    """Open the camera named by `spec` (config key capture.camera; see CaptureConfig)."""
+    kind, _, argument = spec.partition(":")
+    if kind == "auto":
+        if usb_cameras():
+            return V4L2Camera(usb_cameras()[0], width, height, fps)
+        if csi_available():
+            return CsiCamera(width, height, fps)
+        if demo_clip is None:
+            raise CameraLost("no camera is connected")
+        log.info("no camera found: using the file camera on %s", demo_clip)
+        return FileCamera(demo_clip)
+    if kind == "v4l2":
+        devices = [argument] if argument else usb_cameras()
+        if not devices:
+            raise CameraLost("no USB camera is connected")
+        return V4L2Camera(devices[0], width, height, fps)
+    if kind == "csi":
+        return CsiCamera(width, height, fps)
+    return FileCamera(argument)
+
+
+def check_camera_spec(spec: str) -> None:
+    """Refuse a camera setting that can never work (at start, not in the capture loop)."""
+    kind, _, argument = spec.partition(":")
+    if kind in ("auto", "csi") and not argument or kind == "v4l2":
+        return
+    if kind == "file" and argument:
+        if not Path(argument).is_file():
+            raise UsageError(f"config key 'capture.camera': {argument}: no such video file")
+        return
+    raise UsageError(f"config key 'capture.camera': unknown camera {spec!r}; "
+                     "use auto, v4l2, v4l2:/dev/videoN, csi or file:PATH")

@@ -1,0 +1,125 @@
+"""`foley capture` (the camera daemon) and `foley record` (start/stop it from a shell)."""
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+
+from appliance.errors import UsageError
+
+DEMO_CLIP = "demo.mp4"
+
+
+def service_url(config) -> str:
+    """Where the daemon submits recordings: the service on this board."""
+    host = config.service.host
+    if host in ("0.0.0.0", "::", ""):
+        host = "127.0.0.1"
+    return f"http://{'[' + host + ']' if ':' in host else host}:{config.service.port}"
+
+
+def demo_clip(folder: Path) -> Path:
+    """The file camera's clip when no camera exists: rendered once (a stick knocking, so a
+    recording has actions to score); nothing is downloaded or bundled for it."""
+    from appliance.video.synthetic import render_scene
+
+    path = folder / DEMO_CLIP
+    if not path.is_file():
+        rendering = folder / f".rendering-{DEMO_CLIP}"
+        render_scene("stick", rendering, width=640, height=360, seconds=12.0, seed=7)
+        rendering.replace(path)  # complete or absent: a half-rendered clip is never looped
+    return path
+
+
+def handle_capture(args) -> int:
+    from appliance.capture.button import attach_button
+    from appliance.capture.cameras import check_camera_spec, csi_available, open_camera, usb_cameras
+    from appliance.capture.control import ControlServer, socket_path
+    from appliance.capture.daemon import CaptureDaemon
+    from appliance.capture.outbox import Outbox
+    from appliance.config import load_and_apply
+    from appliance.paths import state_dir
+    from appliance.service.auth import TOKEN_FILE
+
+    logging.basicConfig(level=logging.INFO, format="%(name)s %(levelname)s %(message)s")
+    config = load_and_apply(args.config)
+    capture = config.capture
+    spec = args.camera or capture.camera
+    folder = state_dir() / "capture"
+    folder.mkdir(parents=True, exist_ok=True)
+    demo = demo_clip(folder) if spec == "auto" and not usb_cameras() and not csi_available() else None
+    check_camera_spec(spec)
+    outbox = Outbox(folder / "outbox", service_url(config), state_dir() / TOKEN_FILE)
+    daemon = CaptureDaemon(capture, lambda: open_camera(spec, capture.width, capture.height, capture.fps, demo),
+                           folder / "recordings", outbox)
+    daemon.start_threads()
+    server = ControlServer(socket_path(), daemon)
+    button = attach_button(daemon, capture)
+    stopping = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stopping.set())
+    threading.Thread(target=server.serve_forever, name="foley-control", daemon=True).start()
+    print(f"foley capture: camera {spec}, control socket {socket_path()}, submitting to {service_url(config)}",
+          file=sys.stderr, flush=True)
+    stopping.wait()
+    server.shutdown()
+    server.server_close()
+    socket_path().unlink(missing_ok=True)
+    if button is not None:
+        button.close()
+    daemon.shutdown()
+    return 0
+
+
+def handle_record(args) -> int:
+    from appliance.capture.control import DaemonUnavailable, call
+
+    command = "stop" if args.stop else "cancel" if args.cancel else "status" if args.status else "start"
+    arguments = {"description": args.description, "seconds": args.seconds} if command == "start" else {}
+    try:
+        reply, _ = call(command, **{k: v for k, v in arguments.items() if v is not None})
+        if reply.get("ok") and args.wait and command in ("start", "stop"):
+            reply = _wait_for_submission(reply["id"], args.timeout)
+    except DaemonUnavailable as exc:
+        raise UsageError(str(exc)) from None
+    print(json.dumps(reply, indent=1))
+    if not reply.get("ok", True):
+        print(f"foley record: {reply.get('error')}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _wait_for_submission(recording_id: str, timeout: float) -> dict:
+    """Poll until the recording has been handed to the queue (or discarded / refused)."""
+    from appliance.capture.control import call
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status, _ = call("status")
+        entry = next((e for e in status.get("recent", []) if e["id"] == recording_id), {})
+        if entry.get("state") in ("submitted", "discarded", "rejected", "cancelled"):
+            return {"ok": entry["state"] == "submitted", **entry,
+                    **({} if entry["state"] == "submitted" else {"error": entry.get("reason", entry["state"])})}
+        time.sleep(0.1)
+    return {"ok": False, "id": recording_id, "error": f"not handed to the queue within {timeout:g} s"}
+
+
+def register(subparsers) -> None:
+    capture = subparsers.add_parser("capture", help="run the camera capture daemon (record button, pre-roll)")
+    capture.add_argument("--config", help="config file (default /etc/foley/config.yaml if present)")
+    capture.add_argument("--camera", help="override capture.camera: auto, v4l2[:/dev/videoN], csi, file:PATH")
+    capture.set_defaults(handler=handle_capture)
+    record = subparsers.add_parser("record", help="start (or stop, cancel) a recording of the capture daemon")
+    record.add_argument("--description", help="what the clip shows, for the choice of sounds")
+    record.add_argument("--seconds", type=float, help="length (default: config capture.record_seconds)")
+    action = record.add_mutually_exclusive_group()
+    action.add_argument("--stop", action="store_true", help="stop the recording now (it is kept and scored)")
+    action.add_argument("--cancel", action="store_true", help="stop the recording and throw it away")
+    action.add_argument("--status", action="store_true", help="print the daemon's status")
+    record.add_argument("--wait", action="store_true", help="wait until the clip is handed to the queue")
+    record.add_argument("--timeout", type=float, default=300.0, help="seconds --wait waits at most")
+    record.set_defaults(handler=handle_record)

@@ -1,0 +1,273 @@
+"""The capture daemon: camera loop with pre-roll, record triggers, watchdog, hand-over to the queue.
+
+Threads, each with one job:
+- capture: reads the camera, keeps the pre-roll ring (which is also the preview), feeds the
+  active recording, and ends a recording that reached its length;
+- watchdog: a camera that delivered no frame for `stall_seconds` is closed, and the capture loop
+  opens it again (also after an unplug/replug), without restarting the process;
+- outbox: submits finished recordings to the service, holding them while it is down;
+- finishing a recording runs in a short-lived thread of its own, so stopping never blocks the
+  camera or the caller.
+Commands (`start`, `stop`, `cancel`, `toggle`, `status`, `preview`) arrive from the control
+socket, the GPIO button or tests; all return a dict for the caller, errors included.
+"""
+from __future__ import annotations
+
+import logging
+import shutil
+import threading
+import time
+from collections import deque
+from pathlib import Path
+from typing import Callable
+
+from appliance.capture.cameras import Camera, CameraLost
+from appliance.capture.outbox import Outbox
+from appliance.capture.preroll import PreRoll
+from appliance.capture.recording import Recording
+from appliance.config import CaptureConfig
+
+log = logging.getLogger("foley.capture")
+REOPEN_FIRST_S, REOPEN_MAX_S = 0.5, 5.0
+DOUBLE_PRESS_S = 0.5
+"""A second start/stop this soon after the last one is a bounce or an impatient double press."""
+HISTORY = 20
+
+
+class CommandRefused(Exception):
+    """A command that cannot be carried out now; `status` is the HTTP status the service answers."""
+
+    def __init__(self, message: str, status: int = 409):
+        super().__init__(message)
+        self.status = status
+
+
+class CaptureDaemon:
+    def __init__(self, config: CaptureConfig, open_camera: Callable[[], Camera], folder: Path, outbox: Outbox,
+                 clock: Callable[[], float] = time.monotonic):
+        self.config = config
+        self.open_camera = open_camera
+        self.folder = folder
+        self.outbox = outbox
+        outbox.on_result = self._submitted
+        self.clock = clock
+        self.preroll = PreRoll(config.preroll_seconds, config.jpeg_quality)
+        self.stopping = threading.Event()
+        self._lock = threading.Lock()
+        self._recording: Recording | None = None
+        self._last_command_at = -DOUBLE_PRESS_S
+        self._camera: Camera | None = None
+        self._camera_name: str | None = None
+        self._camera_error: str | None = "starting"
+        self._last_frame_at: float | None = None
+        self._generation = 0
+        self.reopens = 0
+        self.history: deque[dict] = deque(maxlen=HISTORY)
+        self._threads: list[threading.Thread] = []
+        folder.mkdir(parents=True, exist_ok=True)
+        for partial in folder.glob(".*.mp4.partial"):  # a recording cut by a crash or power cut
+            log.warning("discarding %s: the daemon stopped while it was being recorded", partial.name)
+            partial.unlink()
+
+    # -- lifecycle ------------------------------------------------------------------------------
+    def start_threads(self) -> None:
+        for name, target in (("watchdog", self._watchdog), ("outbox", lambda: self.outbox.run(self.stopping))):
+            thread = threading.Thread(target=target, name=f"foley-{name}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        self._generation += 1
+        self._start_capture_thread()
+
+    def shutdown(self) -> None:
+        """Stop everything; a recording in progress is finished and kept (systemd stop, Ctrl-C)."""
+        with self._lock:
+            recording, self._recording = self._recording, None
+        if recording is not None:
+            self._finish(recording, self.clock(), "the daemon was stopped")
+        self.stopping.set()
+        self.outbox.wake.set()
+        camera = self._camera
+        if camera is not None:
+            camera.close()
+        for thread in self._threads:
+            thread.join(5)
+
+    def _start_capture_thread(self) -> None:
+        """A new capture loop; the loop of an earlier generation ends at its next frame or error."""
+        thread = threading.Thread(target=self._capture, args=(self._generation,), name="foley-capture", daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+    # -- camera loop ----------------------------------------------------------------------------
+    def _capture(self, generation: int) -> None:
+        delay = REOPEN_FIRST_S
+        while not self.stopping.is_set() and generation == self._generation:
+            try:
+                camera = self.open_camera()
+            except CameraLost as exc:
+                self._camera_lost(str(exc))
+                self.stopping.wait(delay)
+                delay = min(delay * 2, REOPEN_MAX_S)
+                continue
+            delay = REOPEN_FIRST_S
+            self._camera, self._camera_name, self._camera_error = camera, camera.name, None
+            self._last_frame_at = self.clock()
+            log.info("camera ready: %s", camera.name)
+            try:
+                while not self.stopping.is_set() and generation == self._generation:
+                    image = camera.read()
+                    if generation != self._generation:
+                        break
+                    self._frame(image, self.clock())
+            except CameraLost as exc:
+                if not self.stopping.is_set() and generation == self._generation:
+                    self._camera_lost(str(exc))
+            finally:
+                camera.close()
+                if self._camera is camera:
+                    self._camera = None
+
+    def _frame(self, image, now: float) -> None:
+        self._last_frame_at = now
+        self.preroll.add(image, now)
+        recording = self._recording
+        if recording is None:
+            return
+        recording.offer(image, now)
+        if recording.elapsed(now) >= recording.seconds:
+            with self._lock:
+                if self._recording is not recording:
+                    return
+                self._recording = None
+            self._finish_later(recording, now, "it reached its length")
+
+    def _camera_lost(self, reason: str) -> None:
+        if self._camera_error != reason:
+            log.warning("camera: %s; trying to reopen it", reason)
+        self._camera_error = reason
+        self._last_frame_at = None
+        self.preroll.clear()
+        with self._lock:
+            recording, self._recording = self._recording, None
+        if recording is not None:  # keep what was recorded if it is long enough to be a clip
+            self._finish_later(recording, self.clock(), f"the camera was lost ({reason})")
+
+    def _watchdog(self) -> None:
+        while not self.stopping.wait(0.25):
+            last = self._last_frame_at
+            if last is None or self.clock() - last < self.config.stall_seconds:
+                continue
+            camera = self._camera
+            self.reopens += 1
+            self._camera_lost(f"no frame from {self._camera_name} for {self.clock() - last:.1f} s")
+            self._generation += 1  # the stalled loop must not report the loss or take frames again
+            if camera is not None:
+                camera.close()  # unblocks a read that waits on a dead device
+            # A read that even closing cannot unblock is left behind: a new loop takes over.
+            self._start_capture_thread()
+
+    # -- commands -------------------------------------------------------------------------------
+    def start(self, description: str | None = None, seconds: float | None = None) -> dict:
+        seconds = self.config.record_seconds if seconds is None else float(seconds)
+        if not 0 < seconds <= self.config.max_record_seconds:
+            raise CommandRefused(f"seconds must be between 0 and {self.config.max_record_seconds:g}", 400)
+        if self._camera_error is not None:
+            raise CommandRefused(f"no camera: {self._camera_error}", 503)
+        free_mb = shutil.disk_usage(self.folder).free / 1e6
+        if free_mb < self.config.min_free_mb:
+            raise CommandRefused(f"not enough free space to record: {free_mb:.0f} MB free, "
+                                 f"at least {self.config.min_free_mb} MB needed", 507)
+        now = self.clock()
+        with self._lock:
+            if self._recording is not None:
+                raise CommandRefused(f"already recording ({self._recording.id})")
+            if now - self._last_command_at < DOUBLE_PRESS_S:
+                raise CommandRefused("ignored: pressed again too quickly after the last press")
+            self._last_command_at = now
+            preroll = self.preroll.since(now - self.config.preroll_seconds)
+            origin = preroll[0].time if preroll else now
+            fps = getattr(self._camera, "fps", None) or self.config.fps
+            self._recording = Recording(self.folder, fps, origin, seconds + (now - origin), description, preroll)
+            recording = self._recording
+        log.info("recording %s started (%.1f s of pre-roll, %.1f s more)", recording.id, now - origin, seconds)
+        return {"state": "recording", "id": recording.id, "preroll_seconds": round(now - origin, 3),
+                "seconds": seconds}
+
+    def stop(self) -> dict:
+        now = self.clock()
+        with self._lock:
+            recording = self._recording
+            if recording is None:
+                raise CommandRefused("not recording")
+            if now - self._last_command_at < DOUBLE_PRESS_S:
+                raise CommandRefused("ignored: pressed again too quickly after the last press")
+            self._last_command_at = now
+            self._recording = None
+        self._finish_later(recording, now, "it was stopped")
+        return {"state": "finishing", "id": recording.id}
+
+    def cancel(self) -> dict:
+        with self._lock:
+            recording, self._recording = self._recording, None
+        if recording is None:
+            raise CommandRefused("not recording")
+        recording.discard("cancelled")
+        self._record_history(recording.id, {"state": "cancelled"})
+        return {"state": "cancelled", "id": recording.id}
+
+    def toggle(self, description: str | None = None) -> dict:
+        """The button: start when idle, stop when recording."""
+        return self.stop() if self._recording is not None else self.start(description)
+
+    def status(self) -> dict:
+        recording = self._recording
+        now = self.clock()
+        return {
+            "camera": {"name": self._camera_name, "ok": self._camera_error is None, "error": self._camera_error,
+                       "reopens": self.reopens},
+            "state": "recording" if recording else ("idle" if self._camera_error is None else "no camera"),
+            "recording": None if recording is None else {
+                "id": recording.id, "elapsed": round(recording.elapsed(now), 2), "seconds": recording.seconds,
+                "description": recording.description, "frames": recording.frames, "dropped": recording.dropped},
+            "waiting_for_service": len(self.outbox.pending()),
+            "recent": list(self.history),
+        }
+
+    def preview(self):
+        """The newest frame as JPEG (StoredFrame), or None when there is none."""
+        return self.preroll.latest()
+
+    # -- finishing ------------------------------------------------------------------------------
+    def _finish_later(self, recording: Recording, stopped_at: float, why: str) -> None:
+        self._record_history(recording.id, {"state": "finishing", "stopped": time.time()})
+        threading.Thread(target=self._finish, args=(recording, stopped_at, why),
+                         name=f"foley-finish-{recording.id}", daemon=True).start()
+
+    def _finish(self, recording: Recording, stopped_at: float, why: str) -> None:
+        clip = recording.finish(stopped_at, self.config.min_clip_seconds)
+        if clip is None:
+            self._record_history(recording.id, {"state": "discarded", "reason": recording.failure})
+            return
+        try:
+            self.outbox.put(clip)
+        except OSError as exc:  # disk full while handing over: the clip is lost, say why
+            clip.path.unlink(missing_ok=True)
+            log.error("recording %s could not be stored for submission: %s", recording.id, exc)
+            self._record_history(recording.id, {"state": "discarded", "reason": f"storing it failed: {exc}"})
+            return
+        log.info("recording %s ended (%s): %d frames, %.2f s", recording.id, why, recording.frames,
+                 clip.analysis.info.duration or 0)
+        self._record_history(recording.id, {"state": "waiting",
+                                            "duration": clip.analysis.info.duration, "frames": recording.frames,
+                                            "dropped": recording.dropped})
+
+    def _submitted(self, recording_id: str, result: dict) -> None:
+        self._record_history(recording_id, result)
+
+    def _record_history(self, recording_id: str, update: dict) -> None:
+        with self._lock:
+            entry = next((e for e in self.history if e["id"] == recording_id), None)
+            if entry is None:
+                entry = {"id": recording_id}
+                self.history.appendleft(entry)
+            entry.update(update, updated=time.time())

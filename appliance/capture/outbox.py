@@ -1,0 +1,123 @@
+"""Finished recordings on their way to the service's queue; they wait here while it is down.
+
+Each recording is a folder (clip.mp4, analysis.npz, request.json) that appears complete or not
+at all (written under a temporary name, fsynced, renamed), so a power cut between the end of a
+recording and its submission loses nothing: the next start of the daemon submits it. It is
+sent to the web service over HTTP like any client's upload (with its live analysis, so the
+worker does not decode it again); a clip the service refuses as bad is moved to `rejected/`
+with the reason, never deleted.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import secrets
+import shutil
+import threading
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Callable
+
+from appliance.atomic import fsync_folder, write_json_atomic
+from appliance.capture.recording import FinishedClip
+from appliance.engine.analysis_file import save_analysis
+
+log = logging.getLogger("foley.capture")
+CLIP, ANALYSIS, REQUEST = "clip.mp4", "analysis.npz", "request.json"
+RETRY_FIRST_S, RETRY_MAX_S = 0.5, 30.0
+
+
+class ServiceUnavailable(Exception):
+    """The service cannot take the clip now (down, restarting, queue full): try again later."""
+
+
+class Outbox:
+    def __init__(self, folder: Path, service_url: str, token_file: Path,
+                 on_result: Callable[[str, dict], None] = lambda recording_id, result: None):
+        self.folder = folder
+        self.rejected = folder.parent / "rejected"
+        self.service_url = service_url.rstrip("/")
+        self.token_file = token_file
+        self.on_result = on_result
+        self.wake = threading.Event()
+        folder.mkdir(parents=True, exist_ok=True)
+        for leftover in folder.glob(".*.tmp"):  # a crash while a recording was being put here
+            shutil.rmtree(leftover, ignore_errors=True)
+
+    def put(self, clip: FinishedClip) -> Path:
+        temp = self.folder / f".{clip.id}.tmp"
+        temp.mkdir()
+        os.replace(clip.path, temp / CLIP)
+        save_analysis(clip.analysis, temp / ANALYSIS)
+        write_json_atomic(temp / REQUEST, {"id": clip.id, "description": clip.description})
+        fsync_folder(temp)
+        entry = self.folder / clip.id
+        os.replace(temp, entry)
+        fsync_folder(self.folder)
+        self.wake.set()
+        return entry
+
+    def pending(self) -> list[Path]:
+        return sorted(p for p in self.folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+    def run(self, stopping: threading.Event) -> None:
+        """Submit what is waiting, oldest first; while the service is down, retry with backoff."""
+        delay = RETRY_FIRST_S
+        while not stopping.is_set():
+            self.wake.clear()
+            try:
+                for entry in self.pending():
+                    self._submit(entry)
+                delay = RETRY_FIRST_S
+                self.wake.wait(5.0)
+            except ServiceUnavailable as exc:
+                log.warning("service not reachable (%s); %d recording(s) wait, retrying in %.1f s",
+                            exc, len(self.pending()), delay)
+                self.wake.wait(delay)
+                delay = min(delay * 2, RETRY_MAX_S)
+
+    def _submit(self, entry: Path) -> None:
+        request = json.loads((entry / REQUEST).read_text(encoding="utf-8"))
+        fields = {"description": request.get("description") or ""}
+        files = {"video": (f"{entry.name}.mp4", entry / CLIP), "analysis": (ANALYSIS, entry / ANALYSIS)}
+        status, body = self._post("/api/v1/score", fields, files)
+        if status in (202, 200):
+            shutil.rmtree(entry)
+            log.info("recording %s submitted as job %s", entry.name, body.get("id"))
+            self.on_result(entry.name, {"state": "submitted", "job_id": body.get("id")})
+        elif status in (429, 503) or status >= 500:
+            raise ServiceUnavailable(f"HTTP {status}: {body.get('error', '')}")
+        else:
+            self.rejected.mkdir(parents=True, exist_ok=True)
+            reason = f"the service refused the clip (HTTP {status}): {body.get('error', '')}"
+            (entry / "reason.txt").write_text(reason + "\n", encoding="utf-8")
+            os.replace(entry, self.rejected / entry.name)
+            log.error("recording %s: %s; kept in %s", entry.name, reason, self.rejected / entry.name)
+            self.on_result(entry.name, {"state": "rejected", "reason": reason})
+
+    def _post(self, path: str, fields: dict[str, str], files: dict[str, tuple[str, Path]]) -> tuple[int, dict]:
+        boundary = "foley-" + secrets.token_hex(12)
+        parts = []
+        for name, value in fields.items():
+            parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode())
+        for name, (filename, file) in files.items():
+            parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; filename="{filename}"\r\n'
+                         f"Content-Type: application/octet-stream\r\n\r\n".encode() + file.read_bytes() + b"\r\n")
+        parts.append(f"--{boundary}--\r\n".encode())
+        headers = {"Content-Type": f"multipart/form-data; boundary={boundary}"}
+        if self.token_file.is_file():
+            headers["Authorization"] = "Bearer " + self.token_file.read_text(encoding="utf-8").strip()
+        request = urllib.request.Request(self.service_url + path, data=b"".join(parts), headers=headers, method="POST")
+        try:
+            with urllib.request.urlopen(request, timeout=60) as response:
+                return response.status, json.loads(response.read() or b"{}")
+        except urllib.error.HTTPError as exc:
+            try:
+                body = json.loads(exc.read() or b"{}")
+            except ValueError:
+                body = {}
+            return exc.code, body
+        except (urllib.error.URLError, OSError, ValueError) as exc:
+            raise ServiceUnavailable(str(getattr(exc, "reason", exc))) from None

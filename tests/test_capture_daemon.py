@@ -1,0 +1,241 @@
+"""The capture daemon with the file-backed camera, in real time: pre-roll, triggers, the
+watchdog, a camera unplugged mid-recording, disk full, and the hand-over to the outbox."""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import threading
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from appliance.capture.cameras import CameraLost, FileCamera
+from appliance.capture.daemon import CaptureDaemon, CommandRefused
+from appliance.capture.outbox import ANALYSIS, CLIP, Outbox
+from appliance.config import CaptureConfig
+from appliance.engine.analysis_file import load_analysis
+from appliance.video import probe
+from appliance.video.synthetic import render_scene
+
+from tests.conftest import free_port
+
+FAST = CaptureConfig(preroll_seconds=1.0, record_seconds=1.5, min_clip_seconds=0.5, stall_seconds=0.6,
+                     min_free_mb=1)
+
+
+@pytest.fixture(scope="module")
+def camera_clip(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("camera") / "camera.mp4"
+    render_scene("stick", path, width=320, height=240, fps=30, seconds=4.0, seed=2)
+    return path
+
+
+def wait_for(condition, timeout: float = 15.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError("timed out")
+
+
+def make_daemon(folder: Path, open_camera, config: CaptureConfig = FAST) -> CaptureDaemon:
+    """A daemon whose service is down (a closed port): finished clips stay in its outbox."""
+    outbox = Outbox(folder / "outbox", f"http://127.0.0.1:{free_port()}", folder / "no-token")
+    daemon = CaptureDaemon(config, open_camera, folder / "recordings", outbox)
+    daemon.start_threads()
+    wait_for(lambda: daemon.status()["camera"]["ok"])
+    return daemon
+
+
+def history(daemon: CaptureDaemon, recording_id: str) -> dict:
+    return next((e for e in daemon.status()["recent"] if e["id"] == recording_id), {})
+
+
+def finished(daemon: CaptureDaemon, recording_id: str) -> dict:
+    return wait_for(lambda: (e := history(daemon, recording_id)).get("state") not in (None, "finishing") and e)
+
+
+@pytest.fixture
+def daemon(tmp_path, camera_clip):
+    daemon = make_daemon(tmp_path, lambda: FileCamera(camera_clip))
+    yield daemon
+    daemon.shutdown()
+
+
+def test_a_recording_starts_with_the_preroll_and_reaches_the_outbox_encoded_and_analysed(daemon, tmp_path):
+    time.sleep(1.3)  # let the pre-roll fill
+    started = daemon.start("knock on wood")
+    assert started["state"] == "recording" and 0.9 <= started["preroll_seconds"] <= 1.1
+    entry = finished(daemon, started["id"])
+    assert entry["state"] == "waiting" and entry["dropped"] == 0
+    folder = tmp_path / "outbox" / started["id"]
+    info = probe(folder / CLIP)
+    assert info.codec == "h264" and (info.width, info.height) == (320, 240)
+    assert info.duration == pytest.approx(2.5, abs=0.15)  # 1 s pre-roll + 1.5 s
+    analysis = load_analysis(folder / ANALYSIS, info)
+    assert analysis.frame_count == pytest.approx(75, abs=4)
+    assert analysis.events, "the knocking stick's impacts were found while recording"
+    assert not list((tmp_path / "recordings").glob("*.partial"))
+
+
+def test_stop_keeps_the_clip_cancel_throws_it_away(daemon, tmp_path):
+    first = daemon.start(seconds=30)
+    time.sleep(1.0)
+    assert daemon.stop()["state"] == "finishing"
+    assert finished(daemon, first["id"])["duration"] == pytest.approx(1.0 + first["preroll_seconds"], abs=0.2)
+    time.sleep(0.6)
+    second = daemon.start(seconds=30)
+    time.sleep(0.7)
+    assert daemon.cancel()["state"] == "cancelled"
+    assert history(daemon, second["id"])["state"] == "cancelled"
+    assert [p.name for p in (tmp_path / "outbox").iterdir()] == [first["id"]]
+    assert not list((tmp_path / "recordings").iterdir())
+
+
+def test_a_double_press_is_ignored_and_commands_out_of_turn_are_refused(daemon):
+    with pytest.raises(CommandRefused, match="not recording"):
+        daemon.stop()
+    daemon.toggle()
+    with pytest.raises(CommandRefused, match="too quickly"):
+        daemon.toggle()  # the bounce / impatient second press: the recording goes on
+    assert daemon.status()["state"] == "recording"
+    with pytest.raises(CommandRefused, match="already recording"):
+        daemon.start()
+    with pytest.raises(CommandRefused, match="between 0 and"):
+        daemon.start(seconds=10_000)
+    daemon.cancel()
+
+
+def test_recording_is_refused_when_the_disk_is_nearly_full(tmp_path, camera_clip):
+    free_mb = shutil.disk_usage(tmp_path).free / 1e6
+    daemon = make_daemon(tmp_path, lambda: FileCamera(camera_clip), replace(FAST, min_free_mb=int(free_mb) + 1000))
+    try:
+        with pytest.raises(CommandRefused, match="not enough free space") as refused:
+            daemon.start()
+        assert refused.value.status == 507
+        assert not list((tmp_path / "recordings").iterdir())
+    finally:
+        daemon.shutdown()
+
+
+@pytest.fixture
+def tiny_disk(tmp_path):
+    """A 600 KB file system, so the disk really fills up while recording (needs root)."""
+    mount = tmp_path / "tiny"
+    mount.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=600k", "tmpfs", str(mount)]).returncode != 0:
+        pytest.skip("mounting a small tmpfs needs root")
+    yield mount
+    subprocess.run(["umount", "-l", str(mount)], check=True)
+
+
+def test_a_disk_that_fills_up_mid_recording_leaves_no_corrupt_clip(tiny_disk, camera_clip):
+    daemon = make_daemon(tiny_disk, lambda: FileCamera(camera_clip), replace(FAST, min_free_mb=0))
+    try:
+        recording = daemon.start(seconds=20)
+        entry = wait_for(lambda: (e := history(daemon, recording["id"])).get("state") == "discarded" and e, 40)
+        assert "No space left" in entry["reason"], entry["reason"]
+        assert not [p for p in (tiny_disk / "recordings").iterdir()]
+        assert not list((tiny_disk / "outbox").iterdir())
+        assert daemon.status()["camera"]["ok"], "the camera loop goes on"
+    finally:
+        daemon.shutdown()
+
+
+class UnpluggableCamera:
+    """A FileCamera on a copy of the clip: renaming the copy away is pulling the USB plug."""
+
+    def __init__(self, folder: Path, clip: Path):
+        self.path = folder / "camera.mp4"
+        self.unplugged = folder / "camera.unplugged"
+        shutil.copy(clip, self.path)
+        self.opened = 0
+
+    def open(self) -> FileCamera:
+        self.opened += 1
+        return FileCamera(self.path)
+
+    def unplug(self) -> None:
+        os.replace(self.path, self.unplugged)
+
+    def plug_in(self) -> None:
+        os.replace(self.unplugged, self.path)
+
+
+def test_camera_unplugged_mid_recording_keeps_a_valid_shorter_clip_and_is_reopened(tmp_path, camera_clip):
+    camera = UnpluggableCamera(tmp_path, camera_clip)
+    daemon = make_daemon(tmp_path, camera.open, replace(FAST, preroll_seconds=0.0))
+    try:
+        recording = daemon.start(seconds=20)
+        time.sleep(1.5)
+        camera.unplug()
+        entry = finished(daemon, recording["id"])
+        assert entry["state"] == "waiting"
+        info = probe(tmp_path / "outbox" / recording["id"] / CLIP)
+        assert info.duration == pytest.approx(1.5, abs=0.3)
+        assert daemon.status()["state"] == "no camera"
+        with pytest.raises(CommandRefused, match="no camera") as refused:
+            daemon.start()
+        assert refused.value.status == 503
+        camera.plug_in()
+        wait_for(lambda: daemon.status()["camera"]["ok"], 10)
+        assert camera.opened >= 2, "the same process opened the camera again"
+    finally:
+        daemon.shutdown()
+
+
+def test_a_recording_cut_too_short_by_the_camera_is_discarded_with_the_reason(tmp_path, camera_clip):
+    camera = UnpluggableCamera(tmp_path, camera_clip)
+    daemon = make_daemon(tmp_path, camera.open, replace(FAST, preroll_seconds=0.0, min_clip_seconds=3.0))
+    try:
+        recording = daemon.start(seconds=20)
+        time.sleep(0.5)
+        camera.unplug()
+        entry = finished(daemon, recording["id"])
+        assert entry["state"] == "discarded" and "at least 3 s" in entry["reason"]
+        assert not list((tmp_path / "recordings").iterdir()) and not list((tmp_path / "outbox").iterdir())
+    finally:
+        daemon.shutdown()
+
+
+class StallingCamera(FileCamera):
+    """Stops delivering (read blocks) when told to, like a wedged USB camera; close() unblocks."""
+
+    stall = threading.Event()
+
+    def read(self):
+        if self.stall.is_set():
+            self.stall.clear()
+            self._closed = threading.Event()
+            self._closed.wait(30)
+            raise CameraLost("closed while hanging")
+        return super().read()
+
+    def close(self):
+        if getattr(self, "_closed", None):
+            self._closed.set()
+        super().close()
+
+
+def test_the_watchdog_reopens_a_camera_that_stops_delivering_frames(tmp_path, camera_clip):
+    opened = []
+
+    def open_camera():
+        opened.append(time.monotonic())
+        return StallingCamera(camera_clip)
+
+    daemon = make_daemon(tmp_path, open_camera)
+    try:
+        StallingCamera.stall.set()
+        wait_for(lambda: daemon.reopens >= 1, 10)
+        wait_for(lambda: len(opened) >= 2 and daemon.status()["camera"]["ok"], 10)
+        frame = daemon.preview()
+        time.sleep(0.3)
+        assert daemon.preview().time > frame.time, "frames flow again"
+    finally:
+        daemon.shutdown()
