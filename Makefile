@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 HOST   ?= 0.0.0.0
 PORT   ?= 8080
 
-.PHONY: run test system-deps bench doctor check-aarch64 clean
+.PHONY: run test system-deps bench doctor check-aarch64 test-image clean
 
 # Debian packages the tests and the appliance use (installed only when missing; needs root).
 system-deps:
@@ -35,6 +35,11 @@ bench: $(STAMP)
 
 check-aarch64:
 	bash scripts/check-aarch64.sh
+
+# Builds the SD-card image from a Debian arm64 stand-in for Raspberry Pi OS and boots it in
+# qemu-system-aarch64 (root; long: see README). Not part of `make test`.
+test-image: $(STAMP)
+	bash scripts/test-image.sh
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -1,0 +1,220 @@
+#!/usr/bin/env bash
+# Installs the Foley appliance onto Raspberry Pi OS (64-bit, Debian bookworm based) or Debian.
+#
+# Usage: sudo scripts/install.sh [--wheels DIR] [--no-start]
+#   --wheels DIR  install the Python packages offline from the wheels in DIR (pip --no-index);
+#                 without it they come from the package index (network needed)
+#   --no-start    enable the services but do not start them (automatic in a chroot, where
+#                 build-image.sh runs this script, and wherever systemd is not running)
+#
+# What it sets up, each step only when it is not already so (a second run changes nothing):
+#   Debian packages   python3, python3-venv, libgomp1, avahi-daemon (+ python3-picamera2 if apt has it)
+#   user              foley (system user), in the groups foley, video, gpio, audio
+#   /opt/foley/src    this source tree (models and sound library included)
+#   /opt/foley/venv   a venv with --system-site-packages (picamera2 comes from apt) holding the
+#                     project and the versions in scripts/requirements-pinned.txt
+#   /etc/foley/config.yaml   written only if absent (service on port 80); checked either way
+#   /etc/systemd/system      foley-web, foley-capture, foley-firstboot units, enabled
+# User data lives in /var/lib/foley (created by systemd, StateDirectory=). scripts/uninstall.sh
+# removes all of this again.
+set -euo pipefail
+
+usage() { sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; }
+say() { echo "install: $*"; }
+die() { echo "install: $*" >&2; exit 1; }
+
+src=$(cd "$(dirname "$0")/.." && pwd)
+wheels=""
+start=auto
+while [ $# -gt 0 ]; do
+  case $1 in
+    --wheels)
+      [ $# -ge 2 ] || { echo "install: --wheels needs a folder" >&2; exit 2; }
+      wheels=$2; shift ;;
+    --wheels=*) wheels=${1#--wheels=} ;;
+    --no-start) start=no ;;
+    -h|--help) usage; exit 0 ;;
+    *) echo "install: unknown argument $1 (see --help)" >&2; exit 2 ;;
+  esac
+  shift
+done
+if [ -n "$wheels" ]; then
+  [ -d "$wheels" ] || { echo "install: --wheels $wheels: no such folder" >&2; exit 2; }
+  wheels=$(cd "$wheels" && pwd)
+fi
+[ "$(id -u)" = 0 ] || die "needs root (sudo $0 $*)"
+if [ ! -f "$src/setup.py" ] || [ ! -d "$src/appliance" ] || [ ! -d "$src/systemd" ]; then
+  die "$src is not the appliance's source tree"
+fi
+
+prefix=/opt/foley
+venv=$prefix/venv
+dest=$prefix/src
+config=/etc/foley/config.yaml
+units=(foley-web.service foley-capture.service foley-firstboot.service)
+changed=0   # anything the running services would have to pick up (decides restart vs start)
+
+# Starting services only makes sense on a running system: not in a chroot (an image being
+# built) and not where systemd is not PID 1.
+if [ "$start" = auto ]; then
+  if systemd-detect-virt --chroot --quiet 2>/dev/null || [ ! -d /run/systemd/system ]; then
+    start=no
+  else
+    start=yes
+  fi
+fi
+
+# --- Debian packages -----------------------------------------------------------------------
+# python3-venv: the venv; libgomp1: ONNX Runtime's OpenMP; avahi-daemon: the board answers as
+# HOSTNAME.local. python3-picamera2 (the Pi's CSI camera) exists only in Raspberry Pi OS's
+# archive, so it is added only when apt knows it.
+installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
+has_candidate() { apt-cache policy "$1" 2>/dev/null | awk '/Candidate:/ {print $2}' | grep -qv '(none)'; }
+missing=()
+for pkg in python3 python3-venv libgomp1 avahi-daemon; do installed "$pkg" || missing+=("$pkg"); done
+# apt's lists are refreshed only when something is missing (an offline re-run needs no network).
+[ ${#missing[@]} -eq 0 ] || apt-get update -qq || die "apt-get update failed (network?); needed: ${missing[*]}"
+if ! installed python3-picamera2 && has_candidate python3-picamera2; then missing+=(python3-picamera2); fi
+if [ ${#missing[@]} -gt 0 ]; then
+  say "installing Debian packages: ${missing[*]}"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# --- user and groups -------------------------------------------------------------------------
+# The units run as foley with SupplementaryGroups=video gpio audio: a group that does not exist
+# stops the unit from starting, so missing ones (gpio on plain Debian) are made system groups.
+for group in video gpio audio; do
+  getent group "$group" >/dev/null || { say "creating system group $group"; groupadd --system "$group"; }
+done
+if ! getent passwd foley >/dev/null; then
+  say "creating system user foley"
+  # The group foley survives `uninstall.sh` when it still has other members; reuse it then.
+  if getent group foley >/dev/null; then group_opt=(--gid foley); else group_opt=(--user-group); fi
+  useradd --system "${group_opt[@]}" --home-dir /var/lib/foley --no-create-home \
+    --shell /usr/sbin/nologin --comment "Foley appliance" foley
+fi
+current=" $(id -nG foley) "
+for group in video gpio audio; do
+  case $current in *" $group "*) ;; *) usermod -a -G "$group" foley; say "added foley to group $group" ;; esac
+done
+
+# --- the source tree -------------------------------------------------------------------------
+# /opt/foley/src is what the units point at (FOLEY_MODELS_DIR=/opt/foley/src/models). A new copy
+# is staged next to it and swapped in only when its content differs.
+source_files() {
+  # A git checkout: its tracked and untracked-but-not-ignored files (no .venv, caches, fp32
+  # models). Otherwise (a tarball, or the copy build-image.sh stages) everything but known junk.
+  if [ -e "$src/.git" ] && command -v git >/dev/null; then
+    git -c safe.directory="$src" -C "$src" ls-files -z --cached --others --exclude-standard |
+      while IFS= read -r -d '' f; do [ -e "$src/$f" ] && printf '%s\0' "$f"; done
+  else
+    (cd "$src" && find . \( -name .git -o -name .venv -o -name .cache -o -name __pycache__ \
+      -o -name '*.egg-info' -o -name build -o -name dist -o -name .pytest_cache -o -name .state \
+      -o -name test-artifacts \) -prune -o \( -type f -o -type l \) -printf '%P\0')
+  fi
+}
+if [ "$src" != "$dest" ]; then
+  mkdir -p "$prefix"
+  stage=$prefix/src.new
+  rm -rf "$stage"
+  mkdir -p "$stage"
+  source_files | (cd "$src" && tar --null -T - -cf -) | tar -C "$stage" --no-same-owner -xf -
+  chmod -R u+rwX,go+rX,go-w "$stage"
+  if [ -d "$dest" ] && diff -r --no-dereference -q "$dest" "$stage" >/dev/null 2>&1; then
+    rm -rf "$stage"
+  else
+    say "installing the source tree in $dest"
+    rm -rf "$dest.old"
+    [ ! -d "$dest" ] || mv "$dest" "$dest.old"
+    mv "$stage" "$dest"
+    rm -rf "$dest.old"
+    changed=1
+  fi
+fi
+
+# --- the venv --------------------------------------------------------------------------------
+# --system-site-packages: picamera2 and libcamera only come from Raspberry Pi OS's apt archive.
+# A venv of another Python (after a distribution upgrade) is rebuilt.
+pyver=$(python3 -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+if [ -x "$venv/bin/python" ] && [ "$("$venv/bin/python" -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)" = "$pyver" ]; then
+  :
+else
+  say "creating the venv $venv (Python $pyver, with system site packages)"
+  rm -rf "$venv"
+  python3 -m venv --system-site-packages "$venv"
+  changed=1
+fi
+
+# pip runs only when the source (pins included) or the Python changed since the last install: a
+# fingerprint of them is kept in the venv.
+stamp=$venv/.foley-installed
+fingerprint=$( { echo "python $pyver"; cd "$dest" && find . -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum; } |
+               sha256sum | cut -d' ' -f1)
+if [ -x "$venv/bin/foley" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$fingerprint" ]; then
+  :
+else
+  pip_args=(--quiet --disable-pip-version-check --no-cache-dir -c "$dest/scripts/requirements-pinned.txt")
+  if [ -n "$wheels" ]; then
+    say "installing the appliance and its pinned dependencies from $wheels (offline)"
+    pip_args+=(--no-index --find-links "$wheels")
+  else
+    say "installing the appliance and its pinned dependencies from the package index"
+  fi
+  # pip builds in the tree it is given (build/, *.egg-info): build from a scratch copy of what
+  # the package needs, so /opt/foley/src stays exactly the installed source.
+  build=$(mktemp -d)
+  trap 'rm -rf "$build"' EXIT
+  cp -a "$dest/setup.py" "$dest/README.md" "$dest/appliance" "$build/"
+  "$venv/bin/pip" install "${pip_args[@]}" "$build"
+  rm -rf "$build"
+  trap - EXIT
+  echo "$fingerprint" > "$stamp"
+  changed=1
+fi
+
+# --- configuration ---------------------------------------------------------------------------
+# Written once; the user's edits are never overwritten. Checked on every run with the appliance's
+# own loader, so a typo is reported here rather than as a service that keeps restarting.
+if [ ! -e "$config" ]; then
+  say "writing $config"
+  install -d -m 755 /etc/foley
+  cat > "$config" <<'EOF'
+# Foley appliance settings. Every key is optional: the defaults and what each key means are in
+# /opt/foley/src/appliance/config.py. An unknown key stops the service with a message in
+# `journalctl -u foley-web`. After a change: sudo systemctl restart foley-web foley-capture
+service:
+  port: 80          # the page and the API: http://foley.local/
+EOF
+  chmod 644 "$config"
+  changed=1
+fi
+"$venv/bin/python" -c 'import sys; from pathlib import Path; from appliance.config import load_config; load_config(Path(sys.argv[1]))' \
+  "$config" || die "$config is not valid (message above): fix it, or move it away and run this again"
+
+# --- systemd units ---------------------------------------------------------------------------
+units_changed=0
+for unit in "${units[@]}"; do
+  if ! cmp -s "$dest/systemd/$unit" "/etc/systemd/system/$unit"; then
+    say "installing /etc/systemd/system/$unit"
+    install -m 644 "$dest/systemd/$unit" "/etc/systemd/system/$unit"
+    units_changed=1
+    changed=1
+  fi
+done
+[ "$start" = no ] || [ "$units_changed" = 0 ] || systemctl daemon-reload
+# Enabling is idempotent (no output, no change when already enabled). foley-firstboot disables
+# itself after it ran; enabling it again is harmless: it only runs while /boot/firmware/foley.txt exists.
+systemctl enable --quiet avahi-daemon.service "${units[@]}"
+
+if [ "$start" = yes ]; then
+  if [ "$changed" = 1 ]; then
+    say "restarting foley-web and foley-capture"
+    systemctl restart foley-web.service
+    systemctl restart foley-capture.service || say "foley-capture did not start (see: journalctl -u foley-capture)"
+  else
+    systemctl start foley-web.service foley-capture.service || true
+  fi
+  say "done: http://$(hostname).local/ (API token: sudo cat /var/lib/foley/api-token)"
+else
+  say "done (services enabled, not started: they start on the next boot)"
+fi

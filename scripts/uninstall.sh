@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Removes what scripts/install.sh installed: the units, /opt/foley (venv and source) and the
+# foley user. User data stays unless --purge: /var/lib/foley (recordings, user sounds, jobs,
+# the API token) and /etc/foley (config), so a later install.sh picks them up again.
+#
+# Usage: sudo scripts/uninstall.sh [--purge]
+#   --purge   also delete /var/lib/foley, /etc/foley, /etc/foley-release and the group foley
+# Debian packages (avahi-daemon, python3-venv, ...) and the groups video, gpio and audio stay:
+# other software may use them.
+set -euo pipefail
+
+usage() { sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; }
+say() { echo "uninstall: $*"; }
+
+purge=0
+while [ $# -gt 0 ]; do
+  case $1 in
+    --purge) purge=1 ;;
+    -h|--help) usage; exit 0 ;;
+    *) echo "uninstall: unknown argument $1 (see --help)" >&2; exit 2 ;;
+  esac
+  shift
+done
+[ "$(id -u)" = 0 ] || { echo "uninstall: needs root (sudo $0)" >&2; exit 1; }
+
+# Same rule as install.sh: stop services only on a running system, not in a chroot.
+live=1
+if systemd-detect-virt --chroot --quiet 2>/dev/null || [ ! -d /run/systemd/system ]; then live=0; fi
+
+units=(foley-web.service foley-capture.service foley-firstboot.service)
+removed=0
+for unit in "${units[@]}"; do
+  [ -e "/etc/systemd/system/$unit" ] || continue
+  if [ "$live" = 1 ]; then systemctl stop "$unit" 2>/dev/null || true; fi
+  systemctl disable --quiet "$unit" 2>/dev/null || true
+  rm -f "/etc/systemd/system/$unit"
+  say "removed $unit"
+  removed=1
+done
+[ "$live" = 0 ] || [ "$removed" = 0 ] || systemctl daemon-reload
+
+if [ -d /opt/foley ]; then
+  rm -rf /opt/foley
+  say "removed /opt/foley (venv and source)"
+fi
+if getent passwd foley >/dev/null; then
+  userdel foley
+  say "removed the user foley"
+fi
+
+if [ "$purge" = 1 ]; then
+  rm -rf /var/lib/foley /etc/foley /etc/foley-release
+  if getent group foley >/dev/null; then groupdel foley; fi
+  say "purged /var/lib/foley and /etc/foley"
+else
+  kept=()
+  for path in /var/lib/foley /etc/foley; do [ ! -e "$path" ] || kept+=("$path"); done
+  [ ${#kept[@]} -eq 0 ] || say "kept ${kept[*]} (--purge deletes them)"
+fi
