@@ -1,0 +1,146 @@
+"""The control socket (protocol, permissions), the GPIO button on gpiozero's mock pins, and
+`foley record` with no daemon."""
+from __future__ import annotations
+
+import os
+import socket
+import stat
+import time
+
+import pytest
+from gpiozero.pins.mock import MockFactory
+
+from appliance.capture.button import attach_button
+from appliance.capture.cameras import FileCamera
+from appliance.capture.control import ControlServer, DaemonUnavailable, call
+from appliance.config import CaptureConfig
+from appliance.video.synthetic import render_scene
+
+from tests.conftest import run_foley
+from tests.test_capture_daemon import FAST, history, make_daemon, wait_for
+
+
+@pytest.fixture(scope="module")
+def camera_clip(tmp_path_factory):
+    path = tmp_path_factory.mktemp("camera") / "camera.mp4"
+    render_scene("stick", path, width=320, height=240, fps=30, seconds=3.0, seed=4)
+    return path
+
+
+@pytest.fixture
+def control(tmp_path, camera_clip):
+    """A daemon with its control server on a socket; yields (daemon, socket path)."""
+    daemon = make_daemon(tmp_path, lambda: FileCamera(camera_clip))
+    path = tmp_path / "capture.sock"
+    server = ControlServer(path, daemon)
+    import threading
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield daemon, path
+    server.shutdown()
+    server.server_close()
+    daemon.shutdown()
+
+
+def raw_request(path, data: bytes) -> bytes:
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as connection:
+        connection.connect(str(path))
+        connection.sendall(data)
+        return connection.makefile("rb").readline()
+
+
+def test_the_protocol_status_start_stop_preview_and_errors(control):
+    daemon, path = control
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    status, _ = call("status", path)
+    assert status["ok"] and status["camera"]["ok"] and status["state"] == "idle"
+    reply, jpeg = call("preview", path)
+    assert reply["ok"] and jpeg[:2] == b"\xff\xd8" and len(jpeg) == reply["bytes"]
+    started, _ = call("start", path, description="door slam", seconds=20)
+    assert started["ok"] and started["state"] == "recording"
+    assert call("start", path)[0] == {"ok": False, "error": f"already recording ({started['id']})", "status": 409}
+    time.sleep(0.8)
+    stopped, _ = call("stop", path)
+    assert stopped == {"ok": True, "state": "finishing", "id": started["id"]}
+    assert call("cancel", path)[0]["status"] == 409
+    assert call("start", path, seconds="ten")[0]["status"] == 400
+    assert call("fly", path)[0] == {"ok": False, "error": "unknown command 'fly'", "status": 400}
+    assert b'"status": 400' in raw_request(path, b"this is not json\n")
+    assert b'"status": 400' in raw_request(path, b"[1, 2]\n")
+    wait_for(lambda: history(daemon, started["id"]).get("state") == "waiting")
+
+
+def test_no_daemon_is_a_clear_error(tmp_path):
+    with pytest.raises(DaemonUnavailable, match="not running"):
+        call("status", tmp_path / "nobody.sock")
+    result = run_foley("record", "--status", env={"FOLEY_RUNTIME_DIR": str(tmp_path / "run")})
+    assert result.returncode == 2
+    assert "the capture daemon is not running" in result.stderr
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="switching to another user needs root")
+def test_another_user_cannot_reach_the_socket(control):
+    _, path = control
+    pid = os.fork()
+    if pid == 0:  # the child becomes `nobody` and tries to connect: exit 13 when refused
+        code = 1
+        try:
+            os.setgid(65534)
+            os.setuid(65534)
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as connection:
+                connection.connect(str(path))
+            code = 0
+        except PermissionError:
+            code = 13
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 13
+
+
+def test_the_gpio_button_press_starts_and_stops_a_long_press_cancels(tmp_path, camera_clip):
+    config = CaptureConfig(**{**FAST.__dict__, "button_pin": 17, "button_bounce_ms": 10,
+                              "button_hold_seconds": 0.6})
+    daemon = make_daemon(tmp_path, lambda: FileCamera(camera_clip), config)
+    factory = MockFactory()
+    button = attach_button(daemon, config, pin_factory=factory)
+    pin = factory.pin(17)
+
+    def press(seconds: float) -> None:
+        pin.drive_low()
+        time.sleep(seconds)
+        pin.drive_high()
+
+    try:
+        press(0.1)
+        wait_for(lambda: daemon.status()["state"] == "recording", 2)
+        first = daemon.status()["recording"]["id"]
+        time.sleep(0.8)
+        press(0.1)
+        wait_for(lambda: daemon.status()["state"] == "idle", 2)
+        assert wait_for(lambda: history(daemon, first).get("state") == "waiting")
+        time.sleep(0.6)
+        press(0.1)
+        wait_for(lambda: daemon.status()["state"] == "recording", 2)
+        second = daemon.status()["recording"]["id"]
+        press(1.0)  # held past hold_seconds: cancelled, and the release does not start a new one
+        time.sleep(0.3)
+        assert history(daemon, second)["state"] == "cancelled"
+        assert daemon.status()["state"] == "idle"
+    finally:
+        button.close()
+        daemon.shutdown()
+
+
+def test_without_gpio_the_daemon_runs_without_a_button(tmp_path, camera_clip, caplog):
+    config = CaptureConfig(**{**FAST.__dict__, "button_pin": 17})
+    daemon = make_daemon(tmp_path, lambda: FileCamera(camera_clip), config)
+    try:
+        assert attach_button(daemon, CaptureConfig()) is None  # no pin configured
+        os.environ.pop("GPIOZERO_PIN_FACTORY", None)
+        button = attach_button(daemon, config)  # off the Pi: no pin factory can drive GPIO 17
+        if button is not None:  # a machine with real GPIO
+            button.close()
+        else:
+            assert "no record button on GPIO 17" in caplog.text
+    finally:
+        daemon.shutdown()
