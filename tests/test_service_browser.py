@@ -18,6 +18,7 @@ from appliance.config import Config
 from appliance.service.app import create_app
 from appliance.service.ui import STATIC
 from appliance.video.synthetic import render_scene
+from tests.test_capture_service import runtime  # noqa: F401 (fixture)
 from tests.conftest import REPO, get_json
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -266,3 +267,35 @@ def test_token_prompt_from_another_machine(server, browser, tmp_path):
     cookie = page.get_cookie("foley_token")
     assert cookie["httpOnly"] and cookie["sameSite"] == "Strict" and cookie["value"] == token
     assert page.execute_script("return document.cookie") == ""
+
+
+@needs_chromium
+def test_record_button_with_the_capture_daemon(runtime, server, browser, tmp_path):
+    """The camera's live picture on the page; Record → Stop → the recording's result opens."""
+    from selenium.webdriver.common.by import By
+
+    from tests.test_capture_service import start_capture, stop
+
+    capture = start_capture(tmp_path, int(server.rsplit(":", 1)[1]), seconds=30)
+    page, find = browser, browser.find_element
+    try:
+        page.get(server + "/")
+        button = wait_for(page, lambda: find(By.ID, "record-button").is_enabled() and find(By.ID, "record-button"),
+                          what="Record to be enabled")
+        wait_for(page, lambda: page.execute_script(
+            "const p = document.getElementById('preview'); return !p.hidden && p.naturalWidth > 0"),
+            what="the live preview")
+        find(By.ID, "description").send_keys("knocking on wood")
+        button.click()
+        wait_for(page, lambda: button.text == "Stop", what="the recording to start")
+        time.sleep(2.0)
+        button.click()
+        wait_for(page, lambda: find(By.ID, "result").is_displayed() or find(By.ID, "score-error").is_displayed(),
+                 timeout=120, what="the recording's result")
+        assert find(By.ID, "result").is_displayed(), find(By.ID, "score-error").text
+        assert find(By.ID, "result-title").text == "knocking on wood"
+        wait_for(page, lambda: page.execute_script("return document.getElementById('result-video').readyState") >= 2,
+                 what="the recorded video to load")
+        screenshot(page, "record-result-desktop.png", 1280, 1)
+    finally:
+        stop(capture)

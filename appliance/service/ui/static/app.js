@@ -72,18 +72,68 @@ async function follow(job) {
 }
 
 // ---- Record (when a capture daemon is present) --------------------------------------------
+// Press Record: the daemon records (with the seconds before the press), the button becomes
+// Stop; when the recording ends the daemon hands it to the queue and the page follows that job.
+
+const PREVIEW_RECONNECT_MS = 110_000; // the server ends a preview stream after 120 s
 
 async function initRecord() {
   const record = await getJSON("/api/v1/record");
   $("record-button").disabled = !record.available;
   $("record-reason").textContent = record.available ? "" : `Record is off: ${record.reason}`;
-  $("record-button").onclick = async () => {
-    try {
-      await follow(await send("POST", "/api/v1/record", { description: $("description").value }));
-    } catch (error) {
-      scoreFailed(error.message);
+  if (record.available) showPreview();
+  $("record-button").onclick = () => toggleRecording().catch((error) => scoreFailed(error.message));
+}
+
+function showPreview() {
+  const preview = $("preview");
+  preview.hidden = false;
+  preview.src = `/api/v1/preview.mjpg?t=${Date.now()}`;
+  setTimeout(showPreview, PREVIEW_RECONNECT_MS);
+}
+
+async function toggleRecording() {
+  const status = await getJSON("/api/v1/record");
+  if (status.state === "recording") {
+    await send("POST", "/api/v1/record/stop");
+    return;
+  }
+  const started = await send("POST", "/api/v1/record", { description: $("description").value });
+  $("score-error").hidden = true;
+  await followRecording(started.id);
+}
+
+async function followRecording(id) {
+  const button = $("record-button");
+  $("progress").hidden = false;
+  try {
+    for (;;) {
+      const status = await getJSON("/api/v1/record");
+      const entry = (status.recent || []).find((e) => e.id === id) || {};
+      if (status.recording && status.recording.id === id) {
+        button.textContent = "Stop";
+        const { elapsed, seconds } = status.recording;
+        $("progress-bar").value = Math.min(100, (100 * elapsed) / seconds);
+        $("progress-text").textContent = `Recording · ${Math.max(0, seconds - elapsed).toFixed(0)} s left`;
+      } else if (entry.job_id) {
+        button.textContent = "Record";
+        await follow({ id: entry.job_id, state: "queued", progress: 0 });
+        return;
+      } else if (["discarded", "rejected", "cancelled"].includes(entry.state)) {
+        button.textContent = "Record";
+        $("progress").hidden = true;
+        if (entry.state !== "cancelled") scoreFailed(`The recording was not kept: ${entry.reason}`);
+        return;
+      } else {
+        button.textContent = "Record";
+        $("progress-text").textContent =
+          status.waiting_for_service ? "Waiting for the scorer…" : "Finishing the recording…";
+      }
+      await sleep(400);
     }
-  };
+  } finally {
+    button.textContent = "Record";
+  }
 }
 
 // ---- The result: video, track picture with markers, one event and its alternatives -------
