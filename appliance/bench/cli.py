@@ -1,7 +1,7 @@
 """`foley bench [TARGET] [--json]`: the benchmark commands.
 
 TARGET `models` times the encoders alone; `serve` sends concurrent uploads to a server on
-loopback; a clip path (or nothing: a generated 720p clip of --seconds, 10 s by default) times the
+loopback; `capture` times a recording's hand-over from stop to result; a clip path (or nothing: a generated 720p clip of --seconds, 10 s by default) times the
 whole engine on it against the bare decode of the same clip.
 """
 from __future__ import annotations
@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import platform
 
+from appliance.bench.capture import bench_capture, print_capture_report
 from appliance.bench.engine import bench_engine, print_report
 from appliance.bench.models import bench_models, print_rows
 from appliance.bench.serve import bench_serve, print_serve_report
@@ -39,6 +40,9 @@ def handle(args) -> int:
     if args.target == "serve":
         _emit(bench_serve(args.requests, args.concurrency or args.requests, args.url, args.seconds or 3.0),
               args, print_serve_report)
+    elif args.target == "capture":
+        _emit(bench_capture(args.requests if args.requests != 20 else 3, args.seconds or 10.0), args,
+              print_capture_report)
     elif args.target == "models":
         threads = tuple(int(t) for t in args.model_threads.split(","))
         _emit({"rows": bench_models(threads_list=threads, repeat=args.repeat)}, args,
@@ -51,11 +55,12 @@ def handle(args) -> int:
 def register(subparsers) -> None:
     parser = subparsers.add_parser("bench", help="measure speed: the engine on a clip, or `models`",
                                    description=__doc__.splitlines()[2].strip())
-    parser.add_argument("target", nargs="?", metavar="CLIP|models|serve",
-                        help="a clip (default: generated 10 s 1280×720 30 fps H.264), `models`, or `serve`")
+    parser.add_argument("target", nargs="?", metavar="CLIP|models|serve|capture",
+                        help="a clip (default: generated 10 s 1280×720 30 fps H.264), `models`, `serve` or `capture`")
     parser.add_argument("--seconds", type=float,
-                        help="length of the generated clip (engine: 10, 300 checks memory on a long clip; serve: 3)")
-    parser.add_argument("--requests", type=int, default=20, help="uploads to send (serve)")
+                        help="length of the generated clip (engine: 10, 300 checks memory on a long clip; serve: 3), "
+                             "or of each recording (capture: 10)")
+    parser.add_argument("--requests", type=int, default=20, help="uploads to send (serve: 20) or recordings to make (capture: 3)")
     parser.add_argument("--concurrency", type=int, help="uploads in flight at once (serve; default all)")
     parser.add_argument("--url", help="an already running server (serve; default: start one on loopback)")
     parser.add_argument("--threads", type=int, default=DEFAULT_THREADS, help="decoder threads (engine)")

@@ -17,26 +17,17 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+
+from appliance.multipart import multipart_body
 
 REQUEST_TIMEOUT_S = 600
 
 
-def _multipart(fields: dict[str, str], file_field: str, file_path: Path) -> tuple[bytes, str]:
-    boundary = uuid.uuid4().hex
-    parts = [f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'.encode()
-             for k, v in fields.items()]
-    parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{file_field}"; '
-                 f'filename="{file_path.name}"\r\nContent-Type: video/mp4\r\n\r\n'.encode()
-                 + file_path.read_bytes() + b"\r\n")
-    parts.append(f"--{boundary}--\r\n".encode())
-    return b"".join(parts), f"multipart/form-data; boundary={boundary}"
-
-
 def _one_request(url: str, clip: Path, seed: int) -> dict:
-    body, content_type = _multipart({"seed": str(seed), "description": "footsteps on a wooden floor"}, "video", clip)
+    body, content_type = multipart_body({"seed": str(seed), "description": "footsteps on a wooden floor"},
+                                        {"video": (clip.name, clip)})
     request = urllib.request.Request(f"{url}/api/v1/score?wait=1", data=body, headers={"Content-Type": content_type})
     started = time.perf_counter()
     try:
@@ -49,14 +40,14 @@ def _one_request(url: str, clip: Path, seed: int) -> dict:
     return {"status": status, "seconds": time.perf_counter() - started, "bytes": size}
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
 
-def _start_server(state: Path) -> tuple[subprocess.Popen, str]:
-    port = _free_port()
+def start_server(state: Path) -> tuple[subprocess.Popen, str]:
+    port = free_port()
     env = {**os.environ, "FOLEY_STATE_DIR": str(state)}
     log = open(state.parent / "server.log", "w")
     process = subprocess.Popen([sys.executable, "-m", "appliance.cli", "serve", "--host", "127.0.0.1",
@@ -82,7 +73,7 @@ def bench_serve(requests: int, concurrency: int, url: str | None, seconds: float
         process = None
         if url is None:
             (scratch / "state").mkdir()
-            process, url = _start_server(scratch / "state")
+            process, url = start_server(scratch / "state")
         try:
             started = time.perf_counter()
             with ThreadPoolExecutor(max_workers=concurrency) as pool:

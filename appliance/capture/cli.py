@@ -41,6 +41,7 @@ def handle_capture(args) -> int:
     from appliance.capture.control import ControlServer, socket_path
     from appliance.capture.daemon import CaptureDaemon
     from appliance.capture.outbox import Outbox
+    from appliance.capture.prewarm import VisionPrewarm
     from appliance.config import load_and_apply
     from appliance.paths import state_dir
     from appliance.service.auth import TOKEN_FILE
@@ -54,8 +55,9 @@ def handle_capture(args) -> int:
     demo = demo_clip(folder) if spec == "auto" and not usb_cameras() and not csi_available() else None
     check_camera_spec(spec)
     outbox = Outbox(folder / "outbox", service_url(config), state_dir() / TOKEN_FILE)
+    prewarm = VisionPrewarm(state_dir() / "cache") if capture.prewarm_vision else None
     daemon = CaptureDaemon(capture, lambda: open_camera(spec, capture.width, capture.height, capture.fps, demo),
-                           folder / "recordings", outbox)
+                           folder / "recordings", outbox, on_keyframe=prewarm and prewarm.offer)
     daemon.start_threads()
     server = ControlServer(socket_path(), daemon)
     button = attach_button(daemon, capture)

@@ -44,13 +44,15 @@ class CommandRefused(Exception):
 
 class CaptureDaemon:
     def __init__(self, config: CaptureConfig, open_camera: Callable[[], Camera], folder: Path, outbox: Outbox,
-                 clock: Callable[[], float] = time.monotonic):
+                 clock: Callable[[], float] = time.monotonic, on_keyframe: Callable | None = None):
+        """`on_keyframe`: handed each action keyframe while recording (the vision pre-warm)."""
         self.config = config
         self.open_camera = open_camera
         self.folder = folder
         self.outbox = outbox
         outbox.on_result = self._submitted
         self.clock = clock
+        self.on_keyframe = on_keyframe
         self.preroll = PreRoll(config.preroll_seconds, config.jpeg_quality)
         self.stopping = threading.Event()
         self._lock = threading.Lock()
@@ -187,7 +189,8 @@ class CaptureDaemon:
             preroll = self.preroll.since(now - self.config.preroll_seconds)
             origin = preroll[0].time if preroll else now
             fps = getattr(self._camera, "fps", None) or self.config.fps
-            self._recording = Recording(self.folder, fps, origin, seconds + (now - origin), description, preroll)
+            self._recording = Recording(self.folder, fps, origin, seconds + (now - origin), description, preroll,
+                                        self.on_keyframe)
             recording = self._recording
         log.info("recording %s started (%.1f s of pre-roll, %.1f s more)", recording.id, now - origin, seconds)
         return {"state": "recording", "id": recording.id, "preroll_seconds": round(now - origin, 3),

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import secrets
 import shutil
 import threading
 import urllib.error
@@ -23,6 +22,7 @@ from typing import Callable
 from appliance.atomic import fsync_folder, write_json_atomic
 from appliance.capture.recording import FinishedClip
 from appliance.engine.analysis_file import save_analysis
+from appliance.multipart import multipart_body
 
 log = logging.getLogger("foley.capture")
 CLIP, ANALYSIS, REQUEST = "clip.mp4", "analysis.npz", "request.json"
@@ -98,18 +98,11 @@ class Outbox:
             self.on_result(entry.name, {"state": "rejected", "reason": reason})
 
     def _post(self, path: str, fields: dict[str, str], files: dict[str, tuple[str, Path]]) -> tuple[int, dict]:
-        boundary = "foley-" + secrets.token_hex(12)
-        parts = []
-        for name, value in fields.items():
-            parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode())
-        for name, (filename, file) in files.items():
-            parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; filename="{filename}"\r\n'
-                         f"Content-Type: application/octet-stream\r\n\r\n".encode() + file.read_bytes() + b"\r\n")
-        parts.append(f"--{boundary}--\r\n".encode())
-        headers = {"Content-Type": f"multipart/form-data; boundary={boundary}"}
+        body, content_type = multipart_body(fields, files)
+        headers = {"Content-Type": content_type}
         if self.token_file.is_file():
             headers["Authorization"] = "Bearer " + self.token_file.read_text(encoding="utf-8").strip()
-        request = urllib.request.Request(self.service_url + path, data=b"".join(parts), headers=headers, method="POST")
+        request = urllib.request.Request(self.service_url + path, data=body, headers=headers, method="POST")
         try:
             with urllib.request.urlopen(request, timeout=60) as response:
                 return response.status, json.loads(response.read() or b"{}")

@@ -16,12 +16,13 @@ import threading
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Callable
 
 import cv2
 import numpy as np
 
 from appliance.capture.preroll import StoredFrame
-from appliance.engine.analysis import ANALYSIS_WIDTH, ClipAnalysis, StreamingAnalysis
+from appliance.engine.analysis import ANALYSIS_WIDTH, ClipAnalysis, Keyframe, StreamingAnalysis
 from appliance.video import probe
 from appliance.video.decode import AnalysisFrame
 from appliance.video.writer import VideoWriter
@@ -59,7 +60,8 @@ class Recording:
     encodes and analyses them. `finish` or `discard` ends it exactly once."""
 
     def __init__(self, folder: Path, fps: float, origin: float, seconds: float, description: str | None,
-                 preroll: list[StoredFrame]):
+                 preroll: list[StoredFrame], on_keyframe: Callable[[Keyframe], None] | None = None):
+        """`on_keyframe` gets each action's keyframe (already hashed) as soon as it is chosen."""
         self.id = new_recording_id()
         self.folder = folder
         self.description = description
@@ -72,6 +74,8 @@ class Recording:
         self.dropped = 0
         self.failure: str | None = None
         self._last_time = -1.0
+        self._on_keyframe = on_keyframe
+        self._keyframes_seen = 0
         self._analysis = StreamingAnalysis(seconds)
         self._writer = VideoWriter(self.temp_path, fps, timed=True, preset="ultrafast", container_format="mp4")
         self._queue: queue.Queue = queue.Queue(maxsize=len(preroll) + int(fps * QUEUE_SECONDS) + 4)
@@ -106,6 +110,18 @@ class Recording:
                 continue
             self.frames += 1
             self._last_time = t
+            self._new_keyframes()
+
+    def _new_keyframes(self) -> None:
+        """Hash the keyframes of actions found since the last frame, and hand them on."""
+        keyframes = self._analysis.keyframes
+        if len(keyframes) == self._keyframes_seen:
+            return
+        for keyframe in list(keyframes.values())[self._keyframes_seen:]:
+            keyframe.hash  # computed now, while recording, not after the stop
+            if self._on_keyframe is not None:
+                self._on_keyframe(keyframe)
+        self._keyframes_seen = len(keyframes)
 
     def _close(self) -> None:
         self._queue.put(None)

@@ -217,15 +217,17 @@ class Engine:
                        analysis: ClipAnalysis | None = None) -> dict:
         """Score and write the requested files; all or nothing. Returns the timeline.
 
-        With a cache, an identical request is answered from the stored result (no decoding)."""
+        With a cache, an identical request is answered from the stored result (no decoding).
+        A live recording (`analysis` given) skips the result cache: its clip is new by nature,
+        and hashing and storing it would only delay its result and fill the cache."""
         path, wav = Path(path), Path(wav)
         outputs = {WAV_NAME: wav, MP4_NAME: mp4 and Path(mp4), TIMELINE_NAME: timeline and Path(timeline)}
         for target in filter(None, outputs.values()):
             _check_writable(target)
         if not path.is_file():
             raise UsageError(f"{path}: no such file")
-        key = self.request_key(path, options) if self.cache else None
-        stored = self.cache.find_result(key) if self.cache else None
+        key = self.request_key(path, options) if self.cache and analysis is None else None
+        stored = self.cache.find_result(key) if key else None
         written: list[Path] = []
         try:
             if stored is not None:
@@ -233,7 +235,7 @@ class Engine:
                 result_timeline.setdefault("stats", {})["result_cache"] = "hit"
                 return result_timeline
             result = self.score(path, options, progress, analysis)
-            result.timeline["stats"]["result_cache"] = "miss" if self.cache else "off"
+            result.timeline["stats"]["result_cache"] = "miss" if key else "off"
             write_wav_atomic(wav, result.audio, SAMPLE_RATE)
             written.append(wav)
             if outputs[TIMELINE_NAME]:
@@ -242,7 +244,7 @@ class Engine:
             if outputs[MP4_NAME]:
                 result.timeline["mp4"] = mux_mp4(path, result.audio, SAMPLE_RATE, outputs[MP4_NAME])
                 written.append(outputs[MP4_NAME])
-            if self.cache:
+            if key:
                 self._store(key, result.timeline, written, outputs)
             return result.timeline
         except BaseException:
