@@ -7,7 +7,7 @@ from tests.conftest import run_foley
 
 
 def test_bench_capture_one_short_recording():
-    result = run_foley("bench", "capture", "--requests", "1", "--seconds", "2", "--json", timeout=600)
+    result = run_foley("bench", "capture", "--recordings", "1", "--seconds", "2", "--json", timeout=600)
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     (row,) = report["recordings"]

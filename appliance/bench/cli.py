@@ -41,7 +41,7 @@ def handle(args) -> int:
         _emit(bench_serve(args.requests, args.concurrency or args.requests, args.url, args.seconds or 3.0),
               args, print_serve_report)
     elif args.target == "capture":
-        _emit(bench_capture(args.requests if args.requests != 20 else 3, args.seconds or 10.0), args,
+        _emit(bench_capture(args.recordings, args.seconds or 10.0), args,
               print_capture_report)
     elif args.target == "models":
         threads = tuple(int(t) for t in args.model_threads.split(","))
@@ -60,7 +60,8 @@ def register(subparsers) -> None:
     parser.add_argument("--seconds", type=float,
                         help="length of the generated clip (engine: 10, 300 checks memory on a long clip; serve: 3), "
                              "or of each recording (capture: 10)")
-    parser.add_argument("--requests", type=int, default=20, help="uploads to send (serve: 20) or recordings to make (capture: 3)")
+    parser.add_argument("--requests", type=int, default=20, help="uploads to send (serve)")
+    parser.add_argument("--recordings", type=int, default=3, help="recordings to make (capture)")
     parser.add_argument("--concurrency", type=int, help="uploads in flight at once (serve; default all)")
     parser.add_argument("--url", help="an already running server (serve; default: start one on loopback)")
     parser.add_argument("--threads", type=int, default=DEFAULT_THREADS, help="decoder threads (engine)")
