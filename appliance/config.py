@@ -45,6 +45,14 @@ class QueueConfig:
     """Scoring jobs run at once on this board (each uses the encoders' threads)."""
     max_attempts: int = 2
     """A job interrupted by a crash is re-run until it has been started this many times."""
+    stale_seconds: float = 300.0
+    """A running job with no progress for this long has lost its worker (another board that
+    died, say): the front end queues it again."""
+    frontend_url: str | None = None
+    """On a worker board that does not share the front end's disk: the front end's address
+    (e.g. http://foley-main.local); uploads and results then travel over HTTP."""
+    frontend_token: str | None = None
+    """The front end's API token (its `api-token` file), for `frontend_url`."""
 
 
 @dataclass(frozen=True)

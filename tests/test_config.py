@@ -21,7 +21,7 @@ def test_defaults_and_overrides(tmp_path):
 
 
 @pytest.mark.parametrize("text,message", [
-    ("servce:\n  port: 1\n", "unknown config key 'servce'; allowed: engine, queue, service, state_dir"),
+    ("servce:\n  port: 1\n", "unknown config key 'servce'; allowed: capture, engine, queue, service, state_dir"),
     ("service:\n  prot: 1\n", "unknown config key 'service.prot'"),
     ("service:\n  port: eighty\n", "'service.port' must be int"),
     ("service:\n  port: true\n", "'service.port' must be int"),

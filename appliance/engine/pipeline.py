@@ -145,6 +145,8 @@ class Engine:
         picker = TemplatePicker(catalog, template_scores, options.seed)
         placements, placed, reused = [], [], 0
         for number, event in enumerate(analysis.events):
+            if number % 20 == 0:  # also the job's heartbeat: a long clip has thousands of events
+                report("choose", number / len(analysis.events))
             keyframe = analysis.keyframes.get(event.frame_index) or analysis.scene[0]
             scope = f"{context}|{event.kind}"
             decision = self.cache.find_decision(scope, keyframe.hash) if self.cache else None

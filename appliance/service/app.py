@@ -65,8 +65,9 @@ def create_app(config: Config, queue, service_folder: Path, token: str) -> Flask
     from appliance.service.library_api import library_api
     from appliance.service.ops_api import ops_api
     from appliance.service.ui import ui
+    from appliance.service.worker_api import worker_api
 
-    for blueprint in (api, library_api, events_api, ops_api, ui):
+    for blueprint in (api, library_api, events_api, ops_api, worker_api, ui):
         app.register_blueprint(blueprint)
     return app
 

@@ -12,7 +12,8 @@ from appliance.config import Config, load_and_apply
 from appliance.paths import state_dir
 from appliance.service.auth import load_or_create_token
 from appliance.service.jobs import JobStore
-from appliance.service.queue import ScoringQueue, make_huey
+from appliance.service.queue import ScoringQueue, make_huey, use_frontend
+from appliance.service.remote import RemoteJobs
 
 log = logging.getLogger("foley.serve")
 QUEUE_POLL_S = 0.1
@@ -29,14 +30,39 @@ def worker_main(config_path: str | None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(name)s %(levelname)s %(message)s")
     config = load_and_apply(config_path)
     queue = _queue(config)
-    for job_id in JobStore(queue.service_folder).recover_interrupted(config.queue.max_attempts):
-        logging.getLogger("foley.worker").info("re-queued interrupted job %s", job_id)
-        queue.submit(job_id)
+    if config.queue.frontend_url:  # a board without the front end's disk: jobs travel over HTTP
+        use_frontend(RemoteJobs(config.queue.frontend_url, config.queue.frontend_token,
+                                state_dir() / "service" / "remote-jobs"))
+    else:
+        for job_id in JobStore(queue.service_folder).recover_interrupted(config.queue.max_attempts):
+            logging.getLogger("foley.worker").info("re-queued interrupted job %s", job_id)
+            queue.submit(job_id)
     # huey's idle polling backs off to 10 s by default: a recording's result would wait that
     # long. A poll every 0.1 s is a cheap indexed read and keeps the hand-over under 0.5 s.
     consumer = queue.huey.create_consumer(workers=config.queue.workers, worker_type="thread",
                                           initial_delay=0.05, max_delay=QUEUE_POLL_S)
     consumer.run()
+
+
+class StaleJobReaper(threading.Thread):
+    """Queues again the jobs whose worker stopped giving signs of life (`queue.stale_seconds`
+    without progress): a worker board that lost power, or its network, mid-job."""
+
+    def __init__(self, config: Config, queue: ScoringQueue):
+        super().__init__(name="foley-stale-jobs", daemon=True)
+        self.config, self.queue = config, queue
+        self.stopping = threading.Event()
+
+    def run(self) -> None:
+        interval = min(30.0, self.config.queue.stale_seconds / 3)
+        while not self.stopping.wait(interval):
+            store = JobStore(self.queue.service_folder)
+            try:
+                for job_id in store.requeue_stale(self.config.queue.max_attempts, self.config.queue.stale_seconds):
+                    log.warning("job %s: its worker stopped answering; queued again", job_id)
+                    self.queue.submit(job_id)
+            finally:
+                store.db.close()
 
 
 class WorkerSupervisor(threading.Thread):
@@ -78,6 +104,7 @@ def handle_serve(args) -> int:
     queue = _queue(config)
     token = load_or_create_token(state_dir())
     supervisor = None if args.no_worker else WorkerSupervisor(args.config)
+    StaleJobReaper(config, queue).start()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # systemd stop: unwind and stop the worker
     shown = [f"http://{socket.gethostname()}:{port}/", f"http://127.0.0.1:{port}/"] if host in ("0.0.0.0", "::") \
         else [f"http://{host}:{port}/"]

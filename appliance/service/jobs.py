@@ -98,13 +98,13 @@ class JobStore:
     def count(self, state: str) -> int:
         return self.db.execute("SELECT count(*) FROM jobs WHERE state = ?", (state,)).fetchone()[0]
 
-    def start(self, job_id: str) -> Job | None:
-        """Claim a queued job for this worker (None if it is gone or already taken)."""
+    def start(self, job_id: str, worker: str | None = None) -> Job | None:
+        """Claim a queued job for `worker` (default: this process); None if it is gone or taken."""
         now = time.time()
         claimed = self.db.execute(
             "UPDATE jobs SET state = ?, started = ?, attempts = attempts + 1, worker = ?, heartbeat = ?, "
             "stage = 'starting', progress = 0 WHERE id = ? AND state = ?",
-            (RUNNING, now, worker_id(), now, job_id, QUEUED),
+            (RUNNING, now, worker or worker_id(), now, job_id, QUEUED),
         ).rowcount
         return self.get(job_id) if claimed else None
 
@@ -139,13 +139,25 @@ class JobStore:
             owner_host, _, pid = (job.worker or ":").rpartition(":")
             if owner_host != host or (job.worker != me and pid.isdigit() and alive(int(pid))):
                 continue
-            if job.attempts >= max_attempts:
-                self.fail(job.id, f"interrupted {job.attempts} times (the worker stopped while scoring)")
-            else:
-                self.db.execute("UPDATE jobs SET state = ?, stage = 'queued again after an interruption', "
-                                "progress = 0 WHERE id = ? AND state = ?", (QUEUED, job.id, RUNNING))
+            if self._requeue_or_fail(job, max_attempts, "the worker stopped"):
                 requeued.append(job.id)
         return requeued
+
+    def requeue_stale(self, max_attempts: int, stale_seconds: float) -> list[str]:
+        """Jobs `running` with no sign of life (progress) for `stale_seconds`: their worker, on
+        another board perhaps, is gone. Re-queued, or failed after `max_attempts` starts, as in
+        `recover_interrupted`. Returns the re-queued ids (for the caller to submit again)."""
+        cutoff = time.time() - stale_seconds
+        stale = [self._job(r) for r in self.db.execute(
+            "SELECT * FROM jobs WHERE state = ? AND coalesce(heartbeat, started) < ?", (RUNNING, cutoff))]
+        return [job.id for job in stale if self._requeue_or_fail(job, max_attempts, "its worker stopped answering")]
+
+    def _requeue_or_fail(self, job: Job, max_attempts: int, why: str) -> bool:
+        if job.attempts >= max_attempts:
+            self.fail(job.id, f"interrupted {job.attempts} times ({why} while scoring)")
+            return False
+        return bool(self.db.execute("UPDATE jobs SET state = ?, stage = 'queued again after an interruption', "
+                                    "progress = 0 WHERE id = ? AND state = ?", (QUEUED, job.id, RUNNING)).rowcount)
 
     @staticmethod
     def _job(row) -> Job:

@@ -29,6 +29,11 @@ def _multipart(properties: dict, required: list[str]) -> dict:
         "type": "object", "properties": properties, "required": required}}}}
 
 
+def _json_body(properties: dict, required: list[str]) -> dict:
+    return {"required": bool(required), "content": {"application/json": {"schema": {
+        "type": "object", "properties": properties, "required": required}}}}
+
+
 JOB = [_path_param("job_id")]
 TEMPLATE = [_path_param("template_id")]
 EVENT = JOB + [_path_param("n", "integer")]
@@ -55,7 +60,9 @@ def document() -> dict:
                 "Score a clip: 202 with the job and its Location; with ?wait=1 the WAV itself",
                 {"202": JSON, "413": ERROR, "415": ERROR, "503": ERROR},
                 _multipart({"video": {"type": "string", "format": "binary"}, "description": {"type": "string"},
-                            "seed": {"type": "integer"}}, ["video"]),
+                            "seed": {"type": "integer"},
+                            "analysis": {"type": "string", "format": "binary",
+                                         "description": "a recording's live analysis (foley capture)"}}, ["video"]),
                 [{"name": "wait", "in": "query", "schema": {"type": "string", "enum": ["1"]}}])},
             "/api/v1/jobs": {"get": _op("Job history, newest first")},
             "/api/v1/jobs/{job_id}": {"get": _op("A job's state, progress %, stage and error", params=JOB),
@@ -67,8 +74,7 @@ def document() -> dict:
                                "schema": {"type": "string", "enum": ["audio.wav", "video.mp4", "timeline.json"]}}])},
             "/api/v1/jobs/{job_id}/events/{n}": {"post": _op(
                 "Replace placed sound n with another recording and re-mix (no re-analysis)", params=EVENT,
-                body={"required": True, "content": {"application/json": {"schema": {
-                    "type": "object", "properties": {"template_id": {"type": "string"}}, "required": ["template_id"]}}}})},
+                body=_json_body({"template_id": {"type": "string"}}, ["template_id"]))},
             "/api/v1/jobs/{job_id}/events/{n}/candidates": {"get": _op("Ranked alternatives for placed sound n",
                                                                        params=EVENT)},
             "/api/v1/library": {
@@ -83,8 +89,36 @@ def document() -> dict:
                                                             {"204": {"description": "removed"}}, params=TEMPLATE)},
             "/api/v1/library/{template_id}/audio": {"get": _op("The recording (Ogg)", params=TEMPLATE)},
             "/api/v1/categories": {"get": _op("Sound categories and their kinds")},
-            "/api/v1/record": {"get": _op("Is recording from the camera available, and why not"),
-                               "post": _op("Start recording (503 when no camera daemon runs)", {"503": ERROR})},
+            "/api/v1/record": {
+                "get": _op("The camera: available or why not, state, the recording, recent recordings and their jobs"),
+                "post": _op("Start recording, with the pre-roll before the call (503 no camera daemon or camera, "
+                            "507 disk nearly full)", {"202": JSON, "503": ERROR, "507": ERROR}, _json_body(
+                                {"description": {"type": "string"}, "seconds": {"type": "number"}}, []))},
+            "/api/v1/record/stop": {"post": _op("Stop recording: the clip is kept and scored", {"202": JSON})},
+            "/api/v1/record/cancel": {"post": _op("Stop recording and throw the clip away")},
+            "/api/v1/preview.mjpg": {"get": _op("The camera's live picture (MJPEG, bounded frame rate, ends after 120 s)",
+                                                {"200": {"description": "multipart/x-mixed-replace JPEG stream"}})},
+            # Fleet mode: workers on boards that do not share the front end's disk (header X-Foley-Worker).
+            "/api/v1/jobs/{job_id}/claim": {"post": _op("Worker: claim a waiting job (409 if taken or gone)",
+                                                        params=JOB)},
+            "/api/v1/jobs/{job_id}/input": {"get": _op("Worker: the claimed job's upload", params=JOB)},
+            "/api/v1/jobs/{job_id}/analysis.npz": {"get": _op("Worker: a recording's live analysis (404 if none)",
+                                                              params=JOB)},
+            "/api/v1/jobs/{job_id}/progress": {"post": _op("Worker: stage and fraction (also the heartbeat)",
+                                                           {"204": {"description": "noted"}}, _json_body(
+                                                               {"stage": {"type": "string"},
+                                                                "fraction": {"type": "number"}}, ["stage", "fraction"]),
+                                                           JOB)},
+            "/api/v1/jobs/{job_id}/result": {"post": _op("Worker: the finished files; the job is then done",
+                                                         {"204": {"description": "stored"}}, _multipart(
+                                                             {name: {"type": "string", "format": "binary"} for name in
+                                                              ("audio.wav", "video.mp4", "timeline.json")}
+                                                             | {"seconds": {"type": "number"}},
+                                                             ["audio.wav", "video.mp4", "timeline.json", "seconds"]),
+                                                         JOB)},
+            "/api/v1/jobs/{job_id}/fail": {"post": _op("Worker: the job failed, with the reason",
+                                                       {"204": {"description": "noted"}},
+                                                       _json_body({"reason": {"type": "string"}}, ["reason"]), JOB)},
             "/api/v1/login": {"post": _op("Exchange the token for the page's HttpOnly cookie",
                                           {"204": {"description": "cookie set"}})},
             "/api/v1/token": {"get": _op("The API token, shown only to the appliance itself (loopback)")},

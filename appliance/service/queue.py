@@ -20,7 +20,9 @@ from appliance.engine.cache import Cache
 from appliance.engine.options import ScoreOptions
 from appliance.engine.pipeline import MP4_NAME, TIMELINE_NAME, WAV_NAME, Engine
 from appliance.errors import UsageError
+from appliance.paths import state_dir
 from appliance.service.jobs import ANALYSIS_NAME, INPUT_NAME, JobStore
+from appliance.service.remote import RemoteJobs
 from appliance.video import probe
 
 log = logging.getLogger("foley.worker")
@@ -43,9 +45,21 @@ def _engine(cache_folder: Path) -> Engine:
     return engines[cache_folder]
 
 
+def use_frontend(remote: RemoteJobs | None) -> None:
+    """Make this worker process one of a board without the front end's disk (fleet mode)."""
+    global _remote
+    _remote = remote
+
+
+_remote: RemoteJobs | None = None
+
+
 def run_job(job_id: str, service_folder: str, cache_folder: str) -> None:
-    """Score one job into its folder; every outcome is recorded in the jobs table."""
-    store = JobStore(Path(service_folder))
+    """Score one job into its folder; every outcome is recorded in the jobs table (through the
+    front end's API on a worker board that does not share its disk)."""
+    store = _remote or JobStore(Path(service_folder))
+    if _remote is not None:
+        cache_folder = str(state_dir() / "cache")  # this board's own cache
     job = store.start(job_id)
     if job is None:  # deleted while waiting, or already taken by another worker
         return

@@ -1,0 +1,117 @@
+"""A scoring worker on another board: the job store's calls made over HTTP to the front end.
+
+`run_job` needs a job store that can claim a job, give its folder, take progress and take the
+outcome. On the front end's own board that is `JobStore` (SQLite and folders on disk); on a
+board that does not share its disk it is `RemoteJobs`, which claims through the front end's
+worker API (appliance/service/worker_api.py), downloads the upload into a local scratch folder,
+reports progress (the job's heartbeat) and uploads the finished files. Configured by
+`queue.frontend_url` (+ `queue.frontend_token`) in the worker board's config.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from appliance.engine.pipeline import MP4_NAME, TIMELINE_NAME, WAV_NAME
+from appliance.multipart import multipart_body
+from appliance.service.jobs import ANALYSIS_NAME, INPUT_NAME, Job, worker_id
+
+log = logging.getLogger("foley.worker")
+PROGRESS_INTERVAL_S = 1.0
+TIMEOUT_S = 120
+
+
+class FrontEndError(Exception):
+    """The front end refused a call or could not be reached."""
+
+
+class RemoteJobs:
+    def __init__(self, frontend_url: str, token: str | None, scratch: Path):
+        self.url = frontend_url.rstrip("/")
+        self.token = token
+        self.scratch = scratch
+        self.worker = worker_id()
+        self._last_progress: dict[str, float] = {}
+
+    def job_dir(self, job_id: str) -> Path:
+        return self.scratch / job_id
+
+    def start(self, job_id: str) -> Job | None:
+        """Claim the job and fetch its upload (and a recording's analysis); None if not waiting."""
+        try:
+            claimed = json.loads(self._call("POST", f"/api/v1/jobs/{job_id}/claim"))
+        except FrontEndError as exc:
+            if "HTTP 409" in str(exc):
+                return None
+            raise
+        folder = self.job_dir(job_id)
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
+        self._download(f"/api/v1/jobs/{job_id}/input", folder / INPUT_NAME)
+        if claimed.pop("has_analysis", False):
+            self._download(f"/api/v1/jobs/{job_id}/analysis.npz", folder / ANALYSIS_NAME)
+        claimed["progress"] = claimed["progress"] / 100
+        return Job(**{**claimed, "heartbeat": None})
+
+    def progress(self, job_id: str, stage: str, fraction: float) -> None:
+        """Sent at most once a second (it is a heartbeat, not a stream); failures only logged."""
+        now = time.monotonic()
+        if now - self._last_progress.get(job_id, 0.0) < PROGRESS_INTERVAL_S:
+            return
+        self._last_progress[job_id] = now
+        try:
+            self._call("POST", f"/api/v1/jobs/{job_id}/progress", {"stage": stage, "fraction": fraction})
+        except FrontEndError as exc:
+            log.warning("job %s: progress not delivered: %s", job_id, exc)
+
+    def finish(self, job_id: str, seconds: float) -> None:
+        folder = self.job_dir(job_id)
+        body, content_type = multipart_body({"seconds": f"{seconds:.3f}"},
+                                            {name: (name, folder / name) for name in (WAV_NAME, MP4_NAME, TIMELINE_NAME)})
+        self._call("POST", f"/api/v1/jobs/{job_id}/result", raw=(body, content_type))
+        self._done(job_id)
+
+    def fail(self, job_id: str, reason: str) -> None:
+        try:
+            self._call("POST", f"/api/v1/jobs/{job_id}/fail", {"reason": reason})
+        finally:
+            self._done(job_id)
+
+    def _done(self, job_id: str) -> None:
+        self._last_progress.pop(job_id, None)
+        shutil.rmtree(self.job_dir(job_id), ignore_errors=True)
+
+    def _request(self, method: str, path: str, body: dict | None = None, raw: tuple[bytes, str] | None = None):
+        headers = {"X-Foley-Worker": self.worker}
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
+        data = None
+        if raw is not None:
+            data, headers["Content-Type"] = raw
+        elif body is not None:
+            data, headers["Content-Type"] = json.dumps(body).encode(), "application/json"
+        return urllib.request.Request(self.url + path, data=data, headers=headers, method=method)
+
+    def _call(self, method: str, path: str, body: dict | None = None, raw: tuple[bytes, str] | None = None) -> bytes:
+        try:
+            with urllib.request.urlopen(self._request(method, path, body, raw), timeout=TIMEOUT_S) as response:
+                return response.read()
+        except urllib.error.HTTPError as exc:
+            raise FrontEndError(f"{method} {path}: HTTP {exc.code} {exc.read()[:300].decode(errors='replace')}") from None
+        except (urllib.error.URLError, OSError) as exc:
+            raise FrontEndError(f"{method} {path}: {getattr(exc, 'reason', exc)}") from None
+
+    def _download(self, path: str, target: Path) -> None:
+        try:
+            with urllib.request.urlopen(self._request("GET", path), timeout=TIMEOUT_S) as response, \
+                    open(target, "wb") as out:
+                shutil.copyfileobj(response, out, 1 << 20)
+        except urllib.error.HTTPError as exc:
+            raise FrontEndError(f"GET {path}: HTTP {exc.code}") from None
+        except (urllib.error.URLError, OSError) as exc:
+            raise FrontEndError(f"GET {path}: {getattr(exc, 'reason', exc)}") from None

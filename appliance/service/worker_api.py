@@ -1,0 +1,109 @@
+"""API v1 for scoring workers on other boards (fleet mode without a shared disk).
+
+A worker that cannot see the front end's state directory takes a job id from the shared broker
+and then does over HTTP what a local worker does on disk: claim the job, fetch its upload (and a
+recording's analysis), report progress (which is also its heartbeat), and hand back the
+finished files or the reason it failed. Every call names the worker (`X-Foley-Worker`), and only
+the worker that claimed a job may report on it, so a worker that was presumed dead and comes
+back cannot overwrite the result of the one that took its job over.
+"""
+from __future__ import annotations
+
+import re
+
+from flask import Blueprint, jsonify, request, send_file
+
+from appliance.atomic import atomic_path
+from appliance.engine.pipeline import MP4_NAME, TIMELINE_NAME, WAV_NAME
+from appliance.service.api import error
+from appliance.service.app import jobs
+from appliance.service.jobs import ANALYSIS_NAME, INPUT_NAME, RUNNING
+
+worker_api = Blueprint("worker_api", __name__)
+WORKER = re.compile(r"^[A-Za-z0-9._-]{1,64}:\d{1,10}$")
+RESULT_PARTS = (WAV_NAME, MP4_NAME, TIMELINE_NAME)
+
+
+def _claimed_job(job_id: str):
+    """(job, None) when the calling worker holds `job_id`, else (None, the JSON error)."""
+    worker = request.headers.get("X-Foley-Worker", "")
+    if not WORKER.match(worker):
+        return None, error("header X-Foley-Worker (host:pid) is required", 400)
+    job = jobs().get(job_id) if re.fullmatch(r"[0-9a-f]{16}", job_id) else None
+    if job is None:
+        return None, error(f"no job {job_id[:40]!r}", 404)
+    if job.state != RUNNING or job.worker != worker:
+        return None, error(f"job {job_id} is not held by {worker} (it is {job.state})", 409)
+    return job, None
+
+
+@worker_api.post("/api/v1/jobs/<job_id>/claim")
+def claim(job_id: str):
+    worker = request.headers.get("X-Foley-Worker", "")
+    if not WORKER.match(worker):
+        return error("header X-Foley-Worker (host:pid) is required", 400)
+    job = jobs().start(job_id, worker) if re.fullmatch(r"[0-9a-f]{16}", job_id) else None
+    if job is None:
+        return error(f"job {job_id[:40]} is not waiting (deleted, or taken by another worker)", 409)
+    return jsonify({**job.public(), "has_analysis": (jobs().job_dir(job_id) / ANALYSIS_NAME).is_file()})
+
+
+@worker_api.get("/api/v1/jobs/<job_id>/input")
+def job_input(job_id: str):
+    job, problem = _claimed_job(job_id)
+    return problem or send_file(jobs().job_dir(job_id) / INPUT_NAME, mimetype="application/octet-stream")
+
+
+@worker_api.get("/api/v1/jobs/<job_id>/analysis.npz")
+def job_analysis(job_id: str):
+    job, problem = _claimed_job(job_id)
+    if problem:
+        return problem
+    path = jobs().job_dir(job_id) / ANALYSIS_NAME
+    return send_file(path, mimetype="application/octet-stream") if path.is_file() else error("no analysis", 404)
+
+
+@worker_api.post("/api/v1/jobs/<job_id>/progress")
+def progress(job_id: str):
+    job, problem = _claimed_job(job_id)
+    if problem:
+        return problem
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict) or not isinstance(body.get("stage"), str) or \
+            not isinstance(body.get("fraction"), (int, float)):
+        return error('the body must be {"stage": text, "fraction": number}', 400)
+    jobs().progress(job_id, body["stage"][:40], float(body["fraction"]))
+    return "", 204
+
+
+@worker_api.post("/api/v1/jobs/<job_id>/result")
+def result(job_id: str):
+    job, problem = _claimed_job(job_id)
+    if problem:
+        return problem
+    missing = [name for name in RESULT_PARTS if name not in request.files]
+    try:
+        seconds = float(request.form.get("seconds", ""))
+    except ValueError:
+        return error("field 'seconds' (scoring time) must be a number", 400)
+    if missing:
+        return error(f"missing result files: {', '.join(missing)}", 400)
+    folder = jobs().job_dir(job_id)
+    for name in RESULT_PARTS:  # each complete or absent; the job is done only once all are in
+        with atomic_path(folder / name) as temp:
+            request.files[name].save(temp)
+    jobs().finish(job_id, seconds)
+    return "", 204
+
+
+@worker_api.post("/api/v1/jobs/<job_id>/fail")
+def fail(job_id: str):
+    job, problem = _claimed_job(job_id)
+    if problem:
+        return problem
+    body = request.get_json(silent=True)
+    reason = body.get("reason") if isinstance(body, dict) else None
+    if not isinstance(reason, str) or not reason.strip():
+        return error('the body must be {"reason": text}', 400)
+    jobs().fail(job_id, reason.strip()[:500])
+    return "", 204

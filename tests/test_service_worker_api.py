@@ -1,0 +1,69 @@
+"""The worker API of fleet mode (boards without the front end's disk), through the test client:
+only the worker that claimed a job may fetch it or report on it; bad calls get clear errors."""
+from __future__ import annotations
+
+import io
+import json
+
+from appliance.service.jobs import DONE, FAILED, RUNNING, JobStore
+
+from tests.test_service_api import LAN, TOKEN, clip_bytes, make_client  # noqa: F401 (fixture)
+
+ME = {"X-Foley-Worker": "board-b:1234", "Authorization": f"Bearer {TOKEN}"}
+OTHER = {"X-Foley-Worker": "board-c:99", "Authorization": f"Bearer {TOKEN}"}
+
+
+def queued_job(client, clip_bytes) -> str:
+    response = client.post("/api/v1/score", data={"video": (io.BytesIO(clip_bytes), "a.mp4")},
+                           headers={"Authorization": f"Bearer {TOKEN}"}, environ_base=LAN)
+    assert response.status_code == 202
+    return response.get_json()["id"]
+
+
+def test_claim_fetch_progress_and_result(tmp_path, clip_bytes):
+    client, _, _ = make_client(tmp_path, run=False)
+    job_id = queued_job(client, clip_bytes)
+    assert client.post(f"/api/v1/jobs/{job_id}/claim", environ_base=LAN).status_code == 401  # no token
+    assert client.post(f"/api/v1/jobs/{job_id}/claim", headers={"Authorization": f"Bearer {TOKEN}"},
+                       environ_base=LAN).get_json()["error"].startswith("header X-Foley-Worker")
+    claimed = client.post(f"/api/v1/jobs/{job_id}/claim", headers=ME, environ_base=LAN)
+    assert claimed.status_code == 200 and claimed.get_json()["has_analysis"] is False
+    assert client.post(f"/api/v1/jobs/{job_id}/claim", headers=OTHER, environ_base=LAN).status_code == 409
+    assert client.get(f"/api/v1/jobs/{job_id}/input", headers=ME, environ_base=LAN).data == clip_bytes
+    assert client.get(f"/api/v1/jobs/{job_id}/input", headers=OTHER, environ_base=LAN).status_code == 409
+    assert client.get(f"/api/v1/jobs/{job_id}/analysis.npz", headers=ME, environ_base=LAN).status_code == 404
+    assert client.post(f"/api/v1/jobs/{job_id}/progress", json={"stage": "mix"}, headers=ME,
+                       environ_base=LAN).status_code == 400
+    assert client.post(f"/api/v1/jobs/{job_id}/progress", json={"stage": "mix", "fraction": 0.5}, headers=ME,
+                       environ_base=LAN).status_code == 204
+    store = JobStore(tmp_path / "service")
+    assert store.get(job_id).stage == "mix" and store.get(job_id).state == RUNNING
+
+    files = {"audio.wav": (io.BytesIO(b"RIFF..."), "audio.wav"), "seconds": "1.5"}
+    missing = client.post(f"/api/v1/jobs/{job_id}/result", data=files, headers=ME, environ_base=LAN)
+    assert missing.status_code == 400 and "video.mp4" in missing.get_json()["error"]
+    assert store.get(job_id).state == RUNNING and not (store.job_dir(job_id) / "audio.wav").exists()
+    def results():
+        return {"audio.wav": (io.BytesIO(b"wav"), "a"), "video.mp4": (io.BytesIO(b"mp4"), "v"),
+                "timeline.json": (io.BytesIO(json.dumps({"events": []}).encode()), "t"), "seconds": "1.5"}
+
+    assert client.post(f"/api/v1/jobs/{job_id}/result", data=results(), headers=OTHER,
+                       environ_base=LAN).status_code == 409
+    assert client.post(f"/api/v1/jobs/{job_id}/result", data=results(), headers=ME, environ_base=LAN).status_code == 204
+    assert store.get(job_id).state == DONE and (store.job_dir(job_id) / "video.mp4").read_bytes() == b"mp4"
+    assert client.post(f"/api/v1/jobs/{job_id}/fail", json={"reason": "late"}, headers=ME,
+                       environ_base=LAN).status_code == 409, "a finished job cannot be failed afterwards"
+
+
+def test_fail_and_unknown_jobs(tmp_path, clip_bytes):
+    client, _, _ = make_client(tmp_path, run=False)
+    job_id = queued_job(client, clip_bytes)
+    assert client.post("/api/v1/jobs/0123456789abcdef/claim", headers=ME, environ_base=LAN).status_code == 409
+    assert client.get("/api/v1/jobs/../../etc/input", headers=ME, environ_base=LAN).status_code == 404
+    client.post(f"/api/v1/jobs/{job_id}/claim", headers=ME, environ_base=LAN)
+    assert client.post(f"/api/v1/jobs/{job_id}/fail", json={"reason": ""}, headers=ME,
+                       environ_base=LAN).status_code == 400
+    assert client.post(f"/api/v1/jobs/{job_id}/fail", json={"reason": "out of memory"}, headers=ME,
+                       environ_base=LAN).status_code == 204
+    job = JobStore(tmp_path / "service").get(job_id)
+    assert job.state == FAILED and job.error == "out of memory"
