@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from appliance.capture.cameras import CameraLost, FileCamera
+from appliance.capture.cameras import FileCamera
 from appliance.capture.daemon import CaptureDaemon, CommandRefused
 from appliance.capture.outbox import ANALYSIS, CLIP, Outbox
 from appliance.config import CaptureConfig
@@ -204,22 +204,16 @@ def test_a_recording_cut_too_short_by_the_camera_is_discarded_with_the_reason(tm
 
 
 class StallingCamera(FileCamera):
-    """Stops delivering (read blocks) when told to, like a wedged USB camera; close() unblocks."""
+    """Stops delivering when told to: its grab hangs, like a wedged USB camera's, for longer than
+    the watchdog waits; the close is then carried out by the reading thread when the grab returns."""
 
     stall = threading.Event()
 
-    def read(self):
+    def _grab(self):
         if self.stall.is_set():
             self.stall.clear()
-            self._closed = threading.Event()
-            self._closed.wait(30)
-            raise CameraLost("closed while hanging")
-        return super().read()
-
-    def close(self):
-        if getattr(self, "_closed", None):
-            self._closed.set()
-        super().close()
+            time.sleep(3.0)
+        return super()._grab()
 
 
 def test_the_watchdog_reopens_a_camera_that_stops_delivering_frames(tmp_path, camera_clip):

@@ -15,6 +15,7 @@ from __future__ import annotations
 import glob
 import logging
 import os
+import threading
 import time
 from pathlib import Path
 from typing import Protocol
@@ -26,6 +27,8 @@ import numpy as np
 from appliance.errors import UsageError
 
 log = logging.getLogger("foley.capture")
+CLOSE_WAIT_S = 0.5
+"""How long a close waits for a grab in progress before leaving the release to the reader."""
 
 
 class CameraLost(Exception):
@@ -43,8 +46,53 @@ class Camera(Protocol):
         """Release the device (also from another thread, to unblock a hung `read`)."""
 
 
-class V4L2Camera:
+class GuardedCamera:
+    """`read` and `close` made safe across threads, once for every backend.
+
+    The watchdog closes a camera from its own thread. Releasing a device (FFmpeg, V4L2,
+    libcamera) while another thread is inside a grab crashes the process, so a close waits for
+    the grab in progress; if that grab hangs (a wedged camera), the close is left to the reading
+    thread, which releases the device as soon as its grab returns. Backends implement `_grab`
+    and `_release`."""
+
+    name = "camera"
+    fps = 30.0
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._closed = False
+        self._close_requested = False
+
+    def read(self) -> np.ndarray:
+        with self._lock:
+            if self._closed:
+                raise CameraLost(f"{self.name} is closed")
+            image = self._grab()
+        if self._close_requested:
+            self.close()
+        return image
+
+    def close(self) -> None:
+        if not self._lock.acquire(timeout=CLOSE_WAIT_S):
+            self._close_requested = True
+            return
+        try:
+            if not self._closed:
+                self._closed = True
+                self._release()
+        finally:
+            self._lock.release()
+
+    def _grab(self) -> np.ndarray:
+        raise NotImplementedError
+
+    def _release(self) -> None:
+        raise NotImplementedError
+
+
+class V4L2Camera(GuardedCamera):
     def __init__(self, device: str, width: int, height: int, fps: float):
+        super().__init__()
         self.name = f"USB camera {device}"
         self._capture = cv2.VideoCapture(device, cv2.CAP_V4L2)
         if not self._capture.isOpened():
@@ -57,18 +105,19 @@ class V4L2Camera:
         self._capture.set(cv2.CAP_PROP_BUFFERSIZE, 1)  # the newest frame, not a stale queue
         self.fps = self._capture.get(cv2.CAP_PROP_FPS) or fps
 
-    def read(self) -> np.ndarray:
+    def _grab(self) -> np.ndarray:
         ok, frame = self._capture.read()
         if not ok or frame is None:
             raise CameraLost(f"{self.name} stopped delivering frames")
         return frame
 
-    def close(self) -> None:
+    def _release(self) -> None:
         self._capture.release()
 
 
-class CsiCamera:
+class CsiCamera(GuardedCamera):
     def __init__(self, width: int, height: int, fps: float):
+        super().__init__()
         try:
             from picamera2 import Picamera2
         except ImportError:
@@ -85,13 +134,13 @@ class CsiCamera:
         except Exception as exc:  # libcamera reports its failures as plain exceptions
             raise CameraLost(f"CSI camera: {exc}") from None
 
-    def read(self) -> np.ndarray:
+    def _grab(self) -> np.ndarray:
         try:
             return self._camera.capture_array("main")
         except Exception as exc:
             raise CameraLost(f"CSI camera stopped delivering frames: {exc}") from None
 
-    def close(self) -> None:
+    def _release(self) -> None:
         try:
             self._camera.stop()
             self._camera.close()
@@ -99,17 +148,17 @@ class CsiCamera:
             pass
 
 
-class FileCamera:
+class FileCamera(GuardedCamera):
     """Loops `path` forever, each frame handed out at its own timestamp (real time)."""
 
     def __init__(self, path: str | Path):
+        super().__init__()
         self.path = Path(path)
         self.name = f"file camera {self.path.name}"
         self._container = None
-        self._frames = None
         self._open()
-        stream = self._container.streams.video[0]
-        self.fps = float(stream.average_rate or 30)
+        self.fps = float(self._container.streams.video[0].average_rate or 30)
+        self._due = 0.0
 
     def _open(self) -> None:
         if not self.path.is_file():
@@ -122,8 +171,13 @@ class FileCamera:
         self._loop_origin = None
 
     def read(self) -> np.ndarray:
-        if self._container is None:
-            raise CameraLost(f"{self.name} is closed")
+        image = super().read()
+        wait = self._due - time.monotonic()
+        if wait > 0:  # paced outside the lock: a close need not wait for it
+            time.sleep(wait)
+        return image
+
+    def _grab(self) -> np.ndarray:
         if not self.path.exists():
             raise CameraLost(f"{self.path}: the camera's video file is gone (unplugged)")
         try:
@@ -132,20 +186,16 @@ class FileCamera:
                 self._container.close()
                 self._open()
                 frame = next(self._frames)
-        except (av.error.FFmpegError, StopIteration, AttributeError) as exc:
+            image = frame.to_ndarray(format="bgr24")
+        except (av.error.FFmpegError, StopIteration) as exc:
             raise CameraLost(f"{self.name}: {exc or 'no frames'}") from None
-        now = time.monotonic()
         if self._loop_origin is None:
-            self._loop_origin = now - (frame.time or 0.0)
-        wait = self._loop_origin + (frame.time or 0.0) - now
-        if wait > 0:
-            time.sleep(wait)
-        return frame.to_ndarray(format="bgr24")
+            self._loop_origin = time.monotonic() - (frame.time or 0.0)
+        self._due = self._loop_origin + (frame.time or 0.0)
+        return image
 
-    def close(self) -> None:
-        container, self._container = self._container, None
-        if container is not None:
-            container.close()
+    def _release(self) -> None:
+        self._container.close()
 
 
 def usb_cameras() -> list[str]:

@@ -112,9 +112,8 @@ class CaptureDaemon:
                 delay = min(delay * 2, REOPEN_MAX_S)
                 continue
             delay = REOPEN_FIRST_S
-            self._camera, self._camera_name, self._camera_error = camera, camera.name, None
-            self._last_frame_at = self.clock()
-            log.info("camera ready: %s", camera.name)
+            self._camera, self._camera_name = camera, camera.name
+            self._last_frame_at = self.clock()  # the watchdog also covers a camera that never delivers
             try:
                 while not self.stopping.is_set() and generation == self._generation:
                     image = camera.read()
@@ -132,6 +131,9 @@ class CaptureDaemon:
     def _frame(self, image, now: float) -> None:
         self._last_frame_at = now
         self.preroll.add(image, now)
+        if self._camera_error is not None:  # ready once it delivers, not when it opens
+            self._camera_error = None
+            log.info("camera ready: %s", self._camera_name)
         recording = self._recording
         if recording is None:
             return
