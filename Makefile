@@ -22,7 +22,7 @@ $(STAMP): setup.py
 
 run: system-deps $(STAMP)
 	$(BIN)/foley doctor
-	$(BIN)/foley serve --host $(HOST) --port $(PORT)
+	$(BIN)/foley serve --capture --host $(HOST) --port $(PORT)
 
 test: system-deps $(STAMP)
 	$(BIN)/python -m pytest -q tests

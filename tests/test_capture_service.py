@@ -143,3 +143,31 @@ def test_a_recording_made_while_the_service_is_down_is_submitted_when_it_is_back
         if server is not None:
             server.send_signal(signal.SIGTERM)
             server.wait(30)
+
+
+def test_make_run_serves_with_the_file_camera_when_no_camera_exists(runtime, tmp_path):
+    """`foley serve --capture` (what `make run` starts): the daemon is a supervised child, uses
+    the file camera on its rendered demo clip, and submits to the port given on the command line."""
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-m", "appliance.cli", "serve", "--capture", "--host", "127.0.0.1",
+                                "--port", str(port)], cwd=REPO, stderr=subprocess.DEVNULL,
+                               env={**os.environ, "FOLEY_STATE_DIR": str(tmp_path / "state")})
+    base = f"http://127.0.0.1:{port}"
+    try:
+        status = wait_for(lambda: (s := _get(f"{base}/api/v1/record")) and s.get("available") and s, 90)
+        assert status["camera"]["name"] == "file camera demo.mp4"
+        code, started = post(f"{base}/api/v1/record", {"seconds": 1.5, "description": "knocking"})
+        assert code == 202
+        entry = wait_for(lambda: (e := entry_of(base, started["id"])).get("job_id") and e, 60)
+        wait_for(lambda: get_json(f"{base}/api/v1/jobs/{entry['job_id']}")["state"] == "done", 60)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(30) == 0
+    assert not (runtime / "capture.sock").exists(), "the daemon stopped with the service"
+
+
+def _get(url: str) -> dict:
+    try:
+        return get_json(url)
+    except OSError:
+        return {}

@@ -14,12 +14,13 @@ from appliance.errors import UsageError
 DEMO_CLIP = "demo.mp4"
 
 
-def service_url(config) -> str:
-    """Where the daemon submits recordings: the service on this board."""
-    host = config.service.host
+def service_url(config, host: str | None = None, port: int | None = None) -> str:
+    """Where the daemon submits recordings: the service on this board (config, unless the
+    service was started with another --host/--port)."""
+    host, port = host or config.service.host, port or config.service.port
     if host in ("0.0.0.0", "::", ""):
         host = "127.0.0.1"
-    return f"http://{'[' + host + ']' if ':' in host else host}:{config.service.port}"
+    return f"http://{'[' + host + ']' if ':' in host else host}:{port}"
 
 
 def demo_clip(folder: Path) -> Path:
@@ -54,7 +55,8 @@ def handle_capture(args) -> int:
     folder.mkdir(parents=True, exist_ok=True)
     demo = demo_clip(folder) if spec == "auto" and not usb_cameras() and not csi_available() else None
     check_camera_spec(spec)
-    outbox = Outbox(folder / "outbox", service_url(config), state_dir() / TOKEN_FILE)
+    url = args.service_url or service_url(config)
+    outbox = Outbox(folder / "outbox", url, state_dir() / TOKEN_FILE)
     prewarm = VisionPrewarm(state_dir() / "cache") if capture.prewarm_vision else None
     daemon = CaptureDaemon(capture, lambda: open_camera(spec, capture.width, capture.height, capture.fps, demo),
                            folder / "recordings", outbox, on_keyframe=prewarm and prewarm.offer)
@@ -65,7 +67,7 @@ def handle_capture(args) -> int:
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stopping.set())
     threading.Thread(target=server.serve_forever, name="foley-control", daemon=True).start()
-    print(f"foley capture: camera {spec}, control socket {socket_path()}, submitting to {service_url(config)}",
+    print(f"foley capture: camera {spec}, control socket {socket_path()}, submitting to {url}",
           file=sys.stderr, flush=True)
     stopping.wait()
     server.shutdown()
@@ -75,6 +77,13 @@ def handle_capture(args) -> int:
         button.close()
     daemon.shutdown()
     return 0
+
+
+def capture_main(config_path: str | None, url: str) -> None:
+    """Entry point of the daemon as a child process of `foley serve --capture` (make run)."""
+    import argparse
+
+    handle_capture(argparse.Namespace(config=config_path, camera=None, service_url=url))
 
 
 def handle_record(args) -> int:
@@ -114,6 +123,8 @@ def register(subparsers) -> None:
     capture = subparsers.add_parser("capture", help="run the camera capture daemon (record button, pre-roll)")
     capture.add_argument("--config", help="config file (default /etc/foley/config.yaml if present)")
     capture.add_argument("--camera", help="override capture.camera: auto, v4l2[:/dev/videoN], csi, file:PATH")
+    capture.add_argument("--service-url", help="where recordings go (default: the service on this machine, "
+                                               "at the config's port)")
     capture.set_defaults(handler=handle_capture)
     record = subparsers.add_parser("record", help="start (or stop, cancel) a recording of the capture daemon")
     record.add_argument("--description", help="what the clip shows, for the choice of sounds")

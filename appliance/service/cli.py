@@ -65,13 +65,14 @@ class StaleJobReaper(threading.Thread):
                 store.db.close()
 
 
-class WorkerSupervisor(threading.Thread):
-    """Keeps one scoring worker process alive: a worker killed mid-job (OOM, kill -9) is
-    restarted, and the new one re-queues the interrupted job (JobStore.recover_interrupted)."""
+class ChildSupervisor(threading.Thread):
+    """Keeps one child process alive: the scoring worker (killed mid-job by OOM or kill -9, it
+    is restarted and the new one re-queues the interrupted job, JobStore.recover_interrupted),
+    and with `--capture` the camera daemon (systemd does this job on the board)."""
 
-    def __init__(self, config_path: str | None):
-        super().__init__(name="foley-worker-supervisor", daemon=True)
-        self.config_path = config_path
+    def __init__(self, target, args: tuple, name: str):
+        super().__init__(name=f"{name}-supervisor", daemon=True)
+        self.target, self.args, self.child_name = target, args, name
         self.stopping = threading.Event()
         self.process = None
 
@@ -80,8 +81,8 @@ class WorkerSupervisor(threading.Thread):
         while not self.stopping.is_set():
             if self.process is None or not self.process.is_alive():
                 if self.process is not None:
-                    log.warning("scoring worker exited (code %s); restarting it", self.process.exitcode)
-                self.process = context.Process(target=worker_main, args=(self.config_path,), name="foley-worker")
+                    log.warning("%s exited (code %s); restarting it", self.child_name, self.process.exitcode)
+                self.process = context.Process(target=self.target, args=self.args, name=self.child_name)
                 self.process.start()
             self.stopping.wait(1.0)
 
@@ -103,7 +104,12 @@ def handle_serve(args) -> int:
     port = args.port or config.service.port
     queue = _queue(config)
     token = load_or_create_token(state_dir())
-    supervisor = None if args.no_worker else WorkerSupervisor(args.config)
+    supervisors = [] if args.no_worker else [ChildSupervisor(worker_main, (args.config,), "foley-worker")]
+    if args.capture:
+        from appliance.capture.cli import capture_main, service_url
+
+        url = service_url(config, host, port)  # the address given on the command line, too
+        supervisors.append(ChildSupervisor(capture_main, (args.config, url), "foley-capture"))
     StaleJobReaper(config, queue).start()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # systemd stop: unwind and stop the worker
     shown = [f"http://{socket.gethostname()}:{port}/", f"http://127.0.0.1:{port}/"] if host in ("0.0.0.0", "::") \
@@ -111,12 +117,12 @@ def handle_serve(args) -> int:
     print(f"foley: open {' or '.join(shown)}  (state in {state_dir()})", file=sys.stderr)
     print(f"foley: API token for other machines: {token}", file=sys.stderr, flush=True)
     try:
-        if supervisor:
+        for supervisor in supervisors:
             supervisor.start()
         waitress.serve(create_app(config, queue, queue.service_folder, token), host=host, port=port,
                        threads=config.service.threads, ident="foley")
     finally:
-        if supervisor:
+        for supervisor in supervisors:
             supervisor.stop()
     return 0
 
@@ -132,6 +138,8 @@ def register(subparsers) -> None:
     serve.add_argument("--port", type=int, help="port (config: service.port)")
     serve.add_argument("--config", help="config file (default /etc/foley/config.yaml if present)")
     serve.add_argument("--no-worker", action="store_true", help="serve only; workers run elsewhere (fleet)")
+    serve.add_argument("--capture", action="store_true",
+                       help="also run the camera daemon (`foley capture`) as a child; the board runs it as its own unit")
     serve.set_defaults(handler=handle_serve)
     worker = subparsers.add_parser("worker", help="run a scoring worker for the queue")
     worker.add_argument("--config", help="config file (default /etc/foley/config.yaml if present)")
