@@ -26,7 +26,7 @@
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 
-usage() { sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; }
 fail_usage() { echo "build-image: $*" >&2; echo "usage: build-image.sh BASE.img[.xz] | --url URL --sha256 SUM [--out DIR] (see --help)" >&2; exit 2; }
 
 base="" url="" sha256="" out=$repo/dist wheels="" worktree=0 check_reinstall=0
@@ -241,7 +241,7 @@ fstrim "$root/boot/firmware" 2>/dev/null || true
 say "unmounting"
 # Undo what was set up after the loop device, newest first (chroot mounts, then the partitions).
 sync
-while [ "${_cleanups[${#_cleanups[@]}-1]}" != "losetup -d $LOOP" ]; do undo_now "${_cleanups[${#_cleanups[@]}-1]}"; done
+while [ "${_cleanups[${#_cleanups[@]}-1]}" != "_detach $LOOP" ]; do undo_now "${_cleanups[${#_cleanups[@]}-1]}"; done
 e2fsck -f -y "${LOOP}p2" >/dev/null 2>&1 || [ $? -le 1 ] || die "the root file system has errors after the build"
 detach_image
 say "compressing to $(basename "$final") (xz -T2)"

@@ -8,7 +8,8 @@
 #                 build-image.sh runs this script, and wherever systemd is not running)
 #
 # What it sets up, each step only when it is not already so (a second run changes nothing):
-#   Debian packages   python3, python3-venv, libgomp1, avahi-daemon (+ python3-picamera2 if apt has it)
+#   Debian packages   python3, python3-venv, libgomp1, avahi-daemon (+ on Raspberry Pi OS:
+#                     python3-picamera2, python3-gpiozero, python3-lgpio)
 #   user              foley (system user), in the groups foley, video, gpio, audio
 #   /opt/foley/src    this source tree (models and sound library included)
 #   /opt/foley/venv   a venv with --system-site-packages (picamera2 comes from apt) holding the
@@ -19,7 +20,7 @@
 # removes all of this again.
 set -euo pipefail
 
-usage() { sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; }
 say() { echo "install: $*"; }
 die() { echo "install: $*" >&2; exit 1; }
 
@@ -66,15 +67,21 @@ fi
 
 # --- Debian packages -----------------------------------------------------------------------
 # python3-venv: the venv; libgomp1: ONNX Runtime's OpenMP; avahi-daemon: the board answers as
-# HOSTNAME.local. python3-picamera2 (the Pi's CSI camera) exists only in Raspberry Pi OS's
-# archive, so it is added only when apt knows it.
+# HOSTNAME.local. The capture daemon's Pi libraries — python3-picamera2 (CSI camera),
+# python3-gpiozero with python3-lgpio (record button) — come from Raspberry Pi OS's archive and
+# reach the venv through its system site packages; they are added only where that archive is
+# (Debian has no picamera2 or lgpio; without them the daemon runs without CSI camera or button).
 installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
 has_candidate() { apt-cache policy "$1" 2>/dev/null | awk '/Candidate:/ {print $2}' | grep -qv '(none)'; }
 missing=()
 for pkg in python3 python3-venv libgomp1 avahi-daemon; do installed "$pkg" || missing+=("$pkg"); done
 # apt's lists are refreshed only when something is missing (an offline re-run needs no network).
 [ ${#missing[@]} -eq 0 ] || apt-get update -qq || die "apt-get update failed (network?); needed: ${missing[*]}"
-if ! installed python3-picamera2 && has_candidate python3-picamera2; then missing+=(python3-picamera2); fi
+if installed python3-picamera2 || has_candidate python3-picamera2; then
+  for pkg in python3-picamera2 python3-gpiozero python3-lgpio; do
+    if ! installed "$pkg" && has_candidate "$pkg"; then missing+=("$pkg"); fi
+  done
+fi
 if [ ${#missing[@]} -gt 0 ]; then
   say "installing Debian packages: ${missing[*]}"
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

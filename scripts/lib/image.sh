@@ -63,14 +63,17 @@ host_mirror() {
 # attach_image IMG: a loop device with partition nodes for IMG, detached on exit. Sets LOOP.
 attach_image() {
   LOOP=$(losetup -P -f --show "$1")
-  on_exit "losetup -d $LOOP"
-  # The partition nodes appear asynchronously (udev, or the kernel's devtmpfs).
-  local tries=50
+  on_exit "_detach $LOOP"
+  # The partition nodes appear asynchronously. Some kernels (this VM's) do not parse the MBR
+  # themselves: then partx reads it and adds the partitions.
+  local tries=100
   until [ -b "${LOOP}p2" ]; do
     (( tries-- > 0 )) || die "partitions of $1 did not appear on $LOOP"
+    [ "$tries" != 90 ] || partx -a "$LOOP" 2>/dev/null || true
     sleep 0.1
   done
 }
+_detach() { partx -d "$1" 2>/dev/null || true; losetup -d "$1"; }
 
 # mount_image LOOP DIR: the root partition (p2) at DIR and the boot partition (p1) at
 # DIR/boot/firmware, as Raspberry Pi OS bookworm mounts them; both unmounted on exit.
@@ -119,4 +122,4 @@ unmount_image() {
   undo_now "umount $q/boot/firmware || umount -l $q/boot/firmware"
   undo_now "umount $q || umount -l $q"
 }
-detach_image() { undo_now "losetup -d $LOOP"; }
+detach_image() { undo_now "_detach $LOOP"; }

@@ -1,0 +1,122 @@
+#!/usr/bin/env bash
+# Builds a small Debian bookworm arm64 disk image that stands in for Raspberry Pi OS Lite (64-bit)
+# in `make test-image`: Raspberry Pi OS is Debian bookworm with Raspberry Pi packages, and its
+# image has the same shape — an MBR disk with a FAT32 boot partition (p1, mounted at
+# /boot/firmware) and an ext4 root partition (p2). What differs: Debian's arm64 kernel (bootable
+# by qemu-system-aarch64 -M virt) instead of the Pi's kernel and firmware, and systemd-networkd
+# (DHCP on the virtual NIC) instead of NetworkManager. The root partition is left nearly full,
+# like the real image's, so build-image.sh has to grow it.
+#
+# Usage: scripts/make-standin-image.sh [--force] [OUT.img]   (needs root; cached: an existing
+# OUT.img is reused unless --force). Default OUT: .cache/image/standin-bookworm-arm64.img
+set -euo pipefail
+repo=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=scripts/lib/image.sh
+. "$repo/scripts/lib/image.sh"
+
+force=0
+out=$repo/.cache/image/standin-bookworm-arm64.img
+while [ $# -gt 0 ]; do
+  case $1 in
+    --force) force=1 ;;
+    -h|--help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -*) echo "unknown option $1" >&2; exit 2 ;;
+    *) out=$1 ;;
+  esac
+  shift
+done
+if [ -f "$out" ] && [ "$force" = 0 ]; then
+  echo "stand-in image: $out (cached; --force rebuilds it)"
+  exit 0
+fi
+[ "$(id -u)" = 0 ] || die "needs root (debootstrap, loop devices, mounts)"
+start=$(date +%s)
+say() { printf '[standin %4ss] %s\n' "$(( $(date +%s) - start ))" "$*"; }
+
+need_packages debootstrap qemu-user-static binfmt-support dosfstools fdisk e2fsprogs
+enable_binfmt
+mirror=$(host_mirror)
+[ -n "$mirror" ] || die "no Debian mirror found in the host's apt sources"
+
+cache=$(dirname "$out")
+mkdir -p "$cache/debootstrap-debs"
+work=$(mktemp -d "$cache/.standin-XXXXXX")
+# --one-file-system: should an unmount ever fail, never follow a mount (the host's /dev) out of it.
+on_exit "rm -rf --one-file-system $(printf %q "$work")"
+# The root tree is kept until the image is packed: debootstrap under qemu-user takes ~25 min,
+# a failure after it should not cost that again.
+root=$cache/standin-root
+label_id=0x0f01e700  # MBR disk identifier: partitions are PARTUUID=0f01e700-01 / -02, as on the Pi
+
+# What Raspberry Pi OS Lite brings that the appliance relies on (python3, python3-venv,
+# openssh-server, avahi-daemon, systemd as init), plus Debian's arm64 kernel for qemu.
+# libgomp1 (ONNX Runtime's OpenMP) is left out on purpose: install.sh must add it with apt.
+include=systemd,systemd-sysv,udev,dbus,kmod,linux-image-arm64,initramfs-tools,python3,python3-venv,openssh-server,avahi-daemon,iproute2,netbase,ca-certificates,dosfstools,e2fsprogs,sudo,procps
+if [ ! -f "$root/.complete" ]; then
+  rm -rf --one-file-system "$root"
+  say "debootstrap bookworm arm64 (first stage)"
+  debootstrap --arch=arm64 --variant=minbase --foreign --cache-dir="$cache/debootstrap-debs" \
+    --include="$include" bookworm "$root" "$mirror" >"$cache/standin-debootstrap.log" 2>&1 \
+    || { tail -20 "$cache/standin-debootstrap.log" >&2; die "debootstrap failed"; }
+  say "debootstrap second stage under qemu-user (slow: the kernel's initramfs is built twice)"
+  chroot "$root" /debootstrap/debootstrap --second-stage >>"$cache/standin-debootstrap.log" 2>&1 \
+    || { tail -20 "$cache/standin-debootstrap.log" >&2; die "debootstrap second stage failed"; }
+  # The second stage leaves /proc mounted in some versions.
+  if mountpoint -q "$root/proc"; then umount "$root/proc"; fi
+
+  say "configuring like Raspberry Pi OS (hostname, fstab, network)"
+  echo raspberrypi > "$root/etc/hostname"
+  printf '127.0.0.1\tlocalhost\n::1\t\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\traspberrypi\n' > "$root/etc/hosts"
+  cat > "$root/etc/fstab" <<EOF
+proc            /proc           proc    defaults          0       0
+PARTUUID=${label_id#0x}-01  /boot/firmware  vfat    defaults          0       2
+PARTUUID=${label_id#0x}-02  /               ext4    defaults,noatime  0       1
+EOF
+  mkdir -p "$root/boot/firmware"
+  # DHCP on whatever wired NIC qemu gives (virtio-net), as NetworkManager does on the Pi.
+  cat > "$root/etc/systemd/network/20-wired.network" <<'EOF'
+[Match]
+Type=ether
+
+[Network]
+DHCP=yes
+EOF
+  chroot "$root" systemctl enable systemd-networkd.service >/dev/null 2>&1
+  chroot "$root" apt-get clean
+  touch "$root/.complete"
+fi
+
+# Sizes: boot 512 MiB at sector 8192 (as Raspberry Pi OS bookworm); root = what is used + 25 %
+# + 256 MiB, so the appliance (about 1 GB with its venv) does not fit without growing it.
+used_mib=$(du -sxm "$root" | cut -f1)
+root_mib=$(( used_mib * 5 / 4 + 256 ))
+total_mib=$(( 4 + 512 + root_mib ))
+say "packing into a ${total_mib} MiB disk image (root ${root_mib} MiB, ${used_mib} MiB used)"
+img=$work/standin.img
+truncate -s "${total_mib}M" "$img"
+sfdisk --quiet "$img" <<EOF
+label: dos
+label-id: $label_id
+start=8192, size=$(( 512 * 2048 )), type=c
+start=$(( 8192 + 512 * 2048 )), type=83
+EOF
+attach_image "$img"
+mkfs.vfat -F 32 -n bootfs "${LOOP}p1" >/dev/null
+mkfs.ext4 -q -L rootfs "${LOOP}p2"
+mnt=$work/mnt
+mount_image "$LOOP" "$mnt"
+tar -C "$root" --numeric-owner --xattrs --acls --exclude=./.complete -cf - . | tar -C "$mnt" --numeric-owner --xattrs --acls -xf -
+# What the Pi's firmware reads from p1 (not used by qemu, which boots Debian's kernel directly).
+cat > "$mnt/boot/firmware/config.txt" <<'EOF'
+# Stand-in for Raspberry Pi OS's config.txt: this image boots in qemu-system-aarch64 with
+# Debian's arm64 kernel passed by -kernel; no Raspberry Pi firmware is on it.
+arm_64bit=1
+EOF
+echo "console=ttyAMA0 root=PARTUUID=${label_id#0x}-02 rootfstype=ext4 fsck.repair=yes rootwait" \
+  > "$mnt/boot/firmware/cmdline.txt"
+unmount_image "$mnt"
+detach_image
+mkdir -p "$(dirname "$out")"
+mv "$img" "$out"
+rm -rf --one-file-system "$root"
+say "stand-in image: $out ($(du -h --apparent-size "$out" | cut -f1))"
