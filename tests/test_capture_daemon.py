@@ -19,6 +19,7 @@ from appliance.config import CaptureConfig
 from appliance.engine.analysis_file import load_analysis
 from appliance.video import probe
 from appliance.video.synthetic import render_scene
+from appliance.waiting import poll
 
 from tests.conftest import free_port
 
@@ -34,13 +35,7 @@ def camera_clip(tmp_path_factory) -> Path:
 
 
 def wait_for(condition, timeout: float = 15.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError("timed out")
+    return poll(condition, timeout)
 
 
 def make_daemon(folder: Path, open_camera, config: CaptureConfig = FAST) -> CaptureDaemon:

@@ -40,20 +40,9 @@ def test_two_workers_share_a_redis_queue(tmp_path):
         processes += [start(foley + ["worker", "--config", str(config)], env, tmp_path / f"worker{i}.log")
                       for i in range(2)]
         base = f"http://127.0.0.1:{web_port}"
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                get_json(f"{base}/healthz")
-                break
-            except OSError:
-                assert time.monotonic() < deadline, (tmp_path / "web.log").read_text()[-2000:]
-                time.sleep(0.2)
+        wait_up(base, tmp_path / "web.log")
         clip = render_scene("steps", tmp_path / "clip.mp4", width=320, height=240, seconds=6, seed=2)
-        ids = []
-        for seed in range(4):
-            posted = subprocess.run(["curl", "-sS", "-f", "-F", f"video=@{clip.path}", "-F", f"seed={seed}",
-                                     f"{base}/api/v1/score"], capture_output=True, text=True, timeout=60)
-            ids.append(json.loads(posted.stdout)["id"])
+        ids = [submit(base, clip.path, seed) for seed in range(4)]
         deadline = time.monotonic() + 240
         while not all(get_json(f"{base}/api/v1/jobs/{i}")["state"] == "done" for i in ids):
             assert time.monotonic() < deadline, [get_json(f"{base}/api/v1/jobs/{i}") for i in ids]
@@ -61,13 +50,18 @@ def test_two_workers_share_a_redis_queue(tmp_path):
         workers = {get_json(f"{base}/api/v1/jobs/{i}")["worker"] for i in ids}
         assert len(workers) == 2, f"both workers took jobs: {workers}"
     finally:
-        for process in reversed(processes):
+        stop_all(processes)
+
+
+def stop_all(processes) -> None:
+    for process in reversed(processes):
+        if process.poll() is None:
             process.send_signal(signal.SIGTERM)
-        for process in processes:
-            try:
-                process.wait(20)
-            except subprocess.TimeoutExpired:
-                process.kill()
+    for process in processes:
+        try:
+            process.wait(20)
+        except subprocess.TimeoutExpired:
+            process.kill()
 
 
 def wait_up(base: str, log) -> None:
@@ -144,11 +138,4 @@ def test_worker_boards_without_a_shared_disk(tmp_path):
             time.sleep(0.3)
         assert job["attempts"] == 2 and int(job["worker"].rsplit(":", 1)[1]) != victim.pid
     finally:
-        for process in reversed(processes):
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-        for process in processes:
-            try:
-                process.wait(20)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        stop_all(processes)

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from appliance.bench.engine import default_clip
 from appliance.bench.serve import start_server
+from appliance.waiting import poll
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -27,16 +28,6 @@ CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 def _cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime + stime
-
-
-def _until(condition, timeout: float):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise RuntimeError(f"timed out after {timeout:g} s")
 
 
 def bench_capture(recordings: int, seconds: float) -> dict:
@@ -62,15 +53,15 @@ def bench_capture(recordings: int, seconds: float) -> dict:
                     return call("status")[0]["camera"]["ok"]
                 except DaemonUnavailable:
                     return False
-            _until(ready, 60)
+            poll(ready, 60)
             time.sleep(3.0)  # a full pre-roll, and the worker has loaded its engine
             for _ in range(recordings):
                 cpu_before, wall_before = _cpu_seconds(capture.pid), time.monotonic()
                 started, _ = call("start", description="footsteps on a wooden floor")
-                entry = _until(lambda: next((e for e in call("status")[0]["recent"]
+                entry = poll(lambda: next((e for e in call("status")[0]["recent"]
                                              if e["id"] == started["id"] and e.get("job_id")), None), seconds + 60)
                 cpu = (_cpu_seconds(capture.pid) - cpu_before) / (time.monotonic() - wall_before)
-                job = _until(lambda: (j := json.load(urllib.request.urlopen(f"{url}/api/v1/jobs/{entry['job_id']}")))
+                job = poll(lambda: (j := json.load(urllib.request.urlopen(f"{url}/api/v1/jobs/{entry['job_id']}")))
                              ["state"] in ("done", "failed") and j, 60)
                 stats = json.load(urllib.request.urlopen(f"{url}/api/v1/jobs/{entry['job_id']}/timeline.json"))["stats"]
                 rows.append({"stages": stats["stage_seconds"], "vision_run": stats["vision_inferences_run"],

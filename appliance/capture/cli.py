@@ -6,7 +6,6 @@ import logging
 import signal
 import sys
 import threading
-import time
 from pathlib import Path
 
 from appliance.errors import UsageError
@@ -107,16 +106,19 @@ def handle_record(args) -> int:
 def _wait_for_submission(recording_id: str, timeout: float) -> dict:
     """Poll until the recording has been handed to the queue (or discarded / refused)."""
     from appliance.capture.control import call
+    from appliance.waiting import poll
 
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        status, _ = call("status")
-        entry = next((e for e in status.get("recent", []) if e["id"] == recording_id), {})
-        if entry.get("state") in ("submitted", "discarded", "rejected", "cancelled"):
-            return {"ok": entry["state"] == "submitted", **entry,
-                    **({} if entry["state"] == "submitted" else {"error": entry.get("reason", entry["state"])})}
-        time.sleep(0.1)
-    return {"ok": False, "id": recording_id, "error": f"not handed to the queue within {timeout:g} s"}
+    def outcome():
+        entry = next((e for e in call("status")[0].get("recent", []) if e["id"] == recording_id), {})
+        return entry if entry.get("state") in ("submitted", "discarded", "rejected", "cancelled") else None
+
+    try:
+        entry = poll(outcome, timeout, step=0.1)
+    except TimeoutError:
+        return {"ok": False, "id": recording_id, "error": f"not handed to the queue within {timeout:g} s"}
+    if entry["state"] == "submitted":
+        return {"ok": True, **entry}
+    return {"ok": False, **entry, "error": entry.get("reason", entry["state"])}
 
 
 def register(subparsers) -> None:

@@ -14,7 +14,7 @@ from typing import Iterable
 import cv2
 import numpy as np
 
-from appliance.motion.camera import CameraTracker, working_frame
+from appliance.motion.camera import CameraStep, CameraTracker, working_frame
 from appliance.motion.events import IMPACT, ActionEvent
 from appliance.motion.impacts import EnergySample, ImpactDetector
 from appliance.motion.periodic import mark_periodic
@@ -43,9 +43,38 @@ light changes stay below it, a moving object (even blurred, over a flat backgrou
 
 def _displaced(current: np.ndarray, previous: np.ndarray, difference: np.ndarray) -> np.ndarray:
     """Pixels whose change implies a displacement of at least MIN_DISPLACEMENT pixels."""
-    grad = np.maximum(cv2.magnitude(cv2.Sobel(current, cv2.CV_32F, 1, 0), cv2.Sobel(current, cv2.CV_32F, 0, 1)),
-                      cv2.magnitude(cv2.Sobel(previous, cv2.CV_32F, 1, 0), cv2.Sobel(previous, cv2.CV_32F, 0, 1)))
-    return difference.astype(np.float32) >= MIN_DISPLACEMENT * (grad / 8 + 2.0)
+    grad = cv2.max(cv2.magnitude(cv2.Sobel(current, cv2.CV_32F, 1, 0), cv2.Sobel(current, cv2.CV_32F, 0, 1)),
+                   cv2.magnitude(cv2.Sobel(previous, cv2.CV_32F, 1, 0), cv2.Sobel(previous, cv2.CV_32F, 0, 1)))
+    grad /= 8  # in place: MIN_DISPLACEMENT * (grad / 8 + 2), without temporaries
+    grad += 2.0
+    grad *= MIN_DISPLACEMENT
+    return difference >= grad
+
+
+def _energy(current: np.ndarray, step: CameraStep) -> tuple:
+    """(energy, motion map, cells, cell flow, coherence, speed) of one interval; see EnergySample.
+
+    Motion energy is the camera-compensated difference on pixels that really changed and whose
+    change implies a displacement (warp residue on texture and light changes do not). The per-cell
+    energy and energy-weighted flow come from one area resize of the three stacked maps (three
+    resizes cost three times as much at this size)."""
+    difference = cv2.absdiff(current, step.warped_previous)
+    moved = (difference >= NOISE_LEVEL) & _displaced(current, step.warped_previous, difference)
+    inner = (slice(BORDER, -BORDER), slice(BORDER, -BORDER))
+    motion = np.where(moved[inner], difference[inner], 0).astype(np.float32) * np.float32(DIFF_SCALE)
+    flow = step.object_flow[inner]
+    weighted_x, weighted_y = flow[..., 0] * motion, flow[..., 1] * motion
+    pooled = cv2.resize(cv2.merge([motion, weighted_x, weighted_y]), GRID, interpolation=cv2.INTER_AREA)
+    cells = np.ascontiguousarray(pooled[..., 0])
+    cell_flow = pooled[..., 1:] / np.maximum(cells, 1e-6)[..., None]
+    # Flow speed of the moving pixels, and how much they move one way (|mean vector| / mean speed).
+    # numpy sums, not OpenCV's: those round differently with the buffer's alignment (not reproducible).
+    total, mean_speed, coherence = float(motion.sum(dtype=np.float64)), 0.0, 0.0
+    if total > 0:
+        mean_speed = float((step.object_speed[inner] * motion).sum(dtype=np.float64)) / total
+        vector = np.hypot(float(weighted_x.sum(dtype=np.float64)), float(weighted_y.sum(dtype=np.float64))) / total
+        coherence = vector / max(mean_speed, 1e-6)
+    return total / motion.size, motion, cells, cell_flow, coherence, mean_speed
 
 
 @dataclass
@@ -81,25 +110,7 @@ class MotionAnalyser:
         self._previous = current
         self.trace.times.append(frame.time)
         self.trace.flow.append(step.flow_magnitude)
-        difference = cv2.absdiff(current, step.warped_previous)
-        changed = difference >= NOISE_LEVEL
-        # Motion energy: the camera-compensated difference on pixels that really changed and whose
-        # change implies a displacement (warp residue on texture and light changes do not).
-        moved = changed & _displaced(current, step.warped_previous, difference)
-        motion = np.where(moved, difference, 0).astype(np.float32) * DIFF_SCALE
-        motion = motion[BORDER:-BORDER, BORDER:-BORDER].astype(np.float32)
-        cells = cv2.resize(motion, GRID, interpolation=cv2.INTER_AREA)
-        flow = step.object_flow[BORDER:-BORDER, BORDER:-BORDER]
-        weight = np.maximum(cells, 1e-6)
-        cell_flow = np.dstack([cv2.resize(flow[..., i] * motion, GRID, interpolation=cv2.INTER_AREA) / weight
-                               for i in (0, 1)])
-        # Flow speed of the moving pixels, and how much they move one way (|mean vector| / mean speed).
-        total, mean_speed, coherence = float(motion.sum()), 0.0, 0.0
-        if total > 0:
-            mean_speed = float((step.object_speed[BORDER:-BORDER, BORDER:-BORDER] * motion).sum()) / total
-            vector = np.hypot(float((flow[..., 0] * motion).sum()), float((flow[..., 1] * motion).sum())) / total
-            coherence = vector / max(mean_speed, 1e-6)
-        return self._sample(frame, float(motion.mean()), motion, cells, cell_flow, coherence, mean_speed)
+        return self._sample(frame, *_energy(current, step))
 
     def _repeat(self, frame: AnalysisFrame) -> list[ActionEvent]:
         """A frame equal to the previous one: ignore a single repeat, but two in a row mean stillness."""
@@ -117,7 +128,7 @@ class MotionAnalyser:
                 coherence: float = 0.0, speed: float = 0.0) -> list[ActionEvent]:
         x = y = 0.5
         if difference is not None and energy > 0:
-            m = cv2.moments(difference.astype(np.float32))
+            m = cv2.moments(difference)
             h, w = difference.shape
             x, y = (m["m10"] / m["m00"] + BORDER) / (w + 2 * BORDER), (m["m01"] / m["m00"] + BORDER) / (h + 2 * BORDER)
         sample = EnergySample(time=frame.time, energy=energy, x=float(x), y=float(y), frame_index=frame.index,

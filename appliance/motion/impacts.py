@@ -125,6 +125,7 @@ class ImpactDetector:
         self._samples: deque[EnergySample] = deque(maxlen=4)
         self._drops: deque[float] = deque(maxlen=3)
         self._recent: deque[tuple[float, float]] = deque()
+        """(time, energy) of the window with decreasing energies: its first entry is the window's largest."""
         self._last_time = -np.inf
         self._strike = np.zeros(2)
         self._fast_seen = 0
@@ -132,9 +133,11 @@ class ImpactDetector:
     def _scale(self, now: float) -> float:
         while self._recent and self._recent[0][0] < now - SCALE_WINDOW_S:
             self._recent.popleft()
-        return max((e for _, e in self._recent), default=0.0)
+        return self._recent[0][1] if self._recent else 0.0
 
     def push(self, sample: EnergySample) -> list[Impact]:
+        while self._recent and self._recent[-1][1] <= sample.energy:
+            self._recent.pop()  # never the largest again while `sample` is in the window
         self._recent.append((sample.time, sample.energy))
         previous = self._samples[-1] if self._samples else None
         self._samples.append(sample)

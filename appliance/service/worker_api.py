@@ -63,15 +63,25 @@ def job_analysis(job_id: str):
     return send_file(path, mimetype="application/octet-stream") if path.is_file() else error("no analysis", 404)
 
 
-@worker_api.post("/api/v1/jobs/<job_id>/progress")
-def progress(job_id: str):
+def _claimed_job_and_body(job_id: str, valid, usage: str):
+    """(job, JSON body, None) for the holder of `job_id` sending a body `valid` accepts, else
+    (None, None, the JSON error)."""
     job, problem = _claimed_job(job_id)
     if problem:
-        return problem
+        return None, None, problem
     body = request.get_json(silent=True)
-    if not isinstance(body, dict) or not isinstance(body.get("stage"), str) or \
-            not isinstance(body.get("fraction"), (int, float)):
-        return error('the body must be {"stage": text, "fraction": number}', 400)
+    if not isinstance(body, dict) or not valid(body):
+        return None, None, error(f"the body must be {usage}", 400)
+    return job, body, None
+
+
+@worker_api.post("/api/v1/jobs/<job_id>/progress")
+def progress(job_id: str):
+    job, body, problem = _claimed_job_and_body(
+        job_id, lambda b: isinstance(b.get("stage"), str) and isinstance(b.get("fraction"), (int, float)),
+        '{"stage": text, "fraction": number}')
+    if problem:
+        return problem
     jobs().progress(job_id, body["stage"][:40], float(body["fraction"]))
     return "", 204
 
@@ -98,12 +108,9 @@ def result(job_id: str):
 
 @worker_api.post("/api/v1/jobs/<job_id>/fail")
 def fail(job_id: str):
-    job, problem = _claimed_job(job_id)
+    job, body, problem = _claimed_job_and_body(
+        job_id, lambda b: isinstance(b.get("reason"), str) and b["reason"].strip(), '{"reason": text}')
     if problem:
         return problem
-    body = request.get_json(silent=True)
-    reason = body.get("reason") if isinstance(body, dict) else None
-    if not isinstance(reason, str) or not reason.strip():
-        return error('the body must be {"reason": text}', 400)
-    jobs().fail(job_id, reason.strip()[:500])
+    jobs().fail(job_id, body["reason"].strip()[:500])
     return "", 204
