@@ -38,6 +38,8 @@ enable_binfmt
 mirror=$(host_mirror)
 [ -n "$mirror" ] || die "no Debian mirror found in the host's apt sources"
 
+mkdir -p "$(dirname "$out")"
+out=$(cd "$(dirname "$out")" && pwd)/$(basename "$out")   # debootstrap wants absolute paths
 cache=$(dirname "$out")
 mkdir -p "$cache/debootstrap-debs"
 work=$(mktemp -d "$cache/.standin-XXXXXX")
