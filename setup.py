@@ -5,7 +5,7 @@ each one has an aarch64 wheel for Python 3.11 and 3.13. Why each is here is in d
 """
 from pathlib import Path
 
-from setuptools import find_packages, setup
+from setuptools import find_namespace_packages, setup
 
 HERE = Path(__file__).parent
 
@@ -25,9 +25,11 @@ setup(
     long_description=(HERE / "README.md").read_text(encoding="utf-8"),
     long_description_content_type="text/markdown",
     python_requires=">=3.11",
-    packages=find_packages(include=["appliance", "appliance.*"]),
+    # Namespace discovery: the page's static/ folder (no __init__.py) is a package of its own
+    # to setuptools, so it is listed rather than left to a warning.
+    packages=find_namespace_packages(include=["appliance", "appliance.*"], exclude=["*.__pycache__"]),
     include_package_data=True,
-    package_data={"appliance": ["**/*.html", "**/*.js", "**/*.css", "**/*.json", "**/*.yaml"]},
+    package_data={"appliance.service.ui.static": ["*"]},
     install_requires=[
         "numpy>=1.26",
         "onnxruntime>=1.20",
