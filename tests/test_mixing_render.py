@@ -4,12 +4,17 @@ import pytest
 import soundfile as sf
 
 from appliance.errors import UsageError
-from appliance.mixing import (Ambience, Placement, integrated_loudness, pan_gains, render_track, true_peak_db,
-                              write_wav_atomic)
-from appliance.mixing.mixer import normalise
+from appliance.mixing import (Ambience, Placement, Track, integrated_loudness, mix_track, pan_gains, render_track,
+                              true_peak_db, write_wav_atomic)
+from appliance.mixing.mixer import Gain, Mix, normalise
 from appliance.mixing.placement import add_placement
 
 SR = 48000
+
+
+def _array_track(audio):
+    """A Track read from an array (the mixer's tracks render their samples on demand)."""
+    return Track(lambda start, stop: audio[start:stop].copy(), len(audio), SR)
 
 
 def _template(attack_sample=100, n=1000):
@@ -78,7 +83,7 @@ def test_hot_transients_are_limited_not_clipped():
 
 
 def test_silence_stays_silent():
-    assert not np.any(normalise(np.zeros((SR, 2), np.float32), SR, -20.0, -1.0))
+    assert not np.any(normalise(_array_track(np.zeros((SR, 2), np.float32)), -20.0, -1.0).array())
 
 
 def test_atomic_write(tmp_path):
@@ -97,7 +102,7 @@ def test_failed_write_leaves_nothing_and_keeps_the_old_file(tmp_path, monkeypatc
     def broken(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr("appliance.mixing.wavio.sf.write", broken)
+    monkeypatch.setattr("appliance.mixing.wavio.sf.SoundFile.write", broken)
     with pytest.raises(OSError):
         write_wav_atomic(target, np.zeros((10, 2), np.float32), SR)
     assert target.read_bytes() == b"previous result"
@@ -137,7 +142,7 @@ def test_loudness_matches_the_direct_biquad_filter():
 def test_measured_once_then_scaled_equals_measured_again():
     rng = np.random.default_rng(5)
     bed = rng.normal(0, 0.01, (3 * SR, 2)).astype(np.float32)
-    track = normalise(bed.copy(), SR, -23.0, -1.0)  # quiet: the limiter does not engage
+    track = normalise(_array_track(bed), -23.0, -1.0).array()  # quiet: the limiter does not engage
     assert integrated_loudness(track, SR) == pytest.approx(-23.0, abs=1e-6)
     assert np.allclose(track / bed, track[0, 0] / bed[0, 0], rtol=1e-6)
 
@@ -155,23 +160,76 @@ def test_limiting_span_by_span_equals_the_whole_track():
     needed = np.minimum(1.0, ceiling / np.maximum(oversampled_peaks(track), 1e-12)).astype(np.float32)[None]
     held = cv2.erode(needed, np.ones((1, 4 * half + 1), np.uint8), borderType=cv2.BORDER_REPLICATE)
     expected = track * cv2.blur(held, (2 * half + 1, 1), borderType=cv2.BORDER_REPLICATE).ravel()[:, None]
-    limited = track.copy()
-    assert limit_true_peak(limited, SR)
+    limited = _array_track(track)
+    limited.gains.append(Gain(1.0))
+    assert limit_true_peak(limited, limited.gains[-1])
+    limited = limited.array()
     residual = 10 ** (true_peak_db(expected) / 20)
     expected *= min(1.0, ceiling / residual)
     assert np.allclose(limited, expected, rtol=0, atol=1e-6)
     assert true_peak_db(limited) <= -1.0 + 1e-6
-    quiet = track * 0.1
-    assert not limit_true_peak(quiet, SR)
+    quiet = _array_track(track * 0.1)
+    quiet.gains.append(Gain(1.0))
+    assert not limit_true_peak(quiet, quiet.gains[-1])
 
 
 def test_ambience_loop_is_added_period_by_period():
-    from appliance.mixing.mixer import add_loop
+    from appliance.mixing.mixer import add_loop, loop_period
     rng = np.random.default_rng(7)
     bed = rng.normal(0, 0.1, (SR // 3, 2)).astype(np.float32)
     mix = np.zeros((SR * 2 + 17, 2), np.float32)
-    add_loop(mix, bed, SR)
+    add_loop(mix, loop_period(bed, SR))
     fade = int(0.05 * SR)
     assert np.array_equal(mix[fade:len(bed) - fade], bed[fade:-fade])  # the body is untouched
     period = len(bed) - fade
     assert np.array_equal(mix[period:2 * period], mix[:period])  # and it repeats with that period
+
+
+def _busy_mix(seconds=9.0):
+    """Many overlapping placements (mono and stereo, repitched, some past both ends), loud enough
+    for the limiter, over a looped bed."""
+    rng = np.random.default_rng(8)
+    hits = [(rng.normal(0, 1, n) * np.exp(-np.arange(n) / 2000)).astype(np.float32) for n in (3000, 9000, 40000)]
+    hits.append(rng.normal(0, 0.5, (7000, 2)).astype(np.float32))
+    placements = [Placement(hits[i % 4], attack=0.01 * (i % 3), time=float(t), gain=float(rng.uniform(0.3, 4)),
+                            pan=float(rng.uniform(-1, 1)), pitch=(1.0, 0.95, 1.06)[i % 3])
+                  for i, t in enumerate(rng.uniform(-0.5, seconds + 0.5, 60))]
+    return placements, Ambience(rng.normal(0, 0.05, 2 * SR + 123).astype(np.float32), gain=0.5)
+
+
+def test_rendering_in_blocks_equals_rendering_whole():
+    """Every read of the track renders a block on its own; the blocks, the decisions taken from
+    them (loudness, limiter spans across block edges) and the WAV are those of the whole track."""
+
+    class Whole(Track):
+        def blocks(self, size=None):
+            yield self.array()
+
+    from appliance.mixing.mixer import add_loop, loop_period
+    from appliance.mixing.placement import stereo_of
+    placements, ambience = _busy_mix()
+    n = round(9.0 * SR)
+    bed = stereo_of(Placement(ambience.audio, 0.0, 0.0, gain=ambience.gain, pan=ambience.pan))
+    whole_mix = np.zeros((n, 2), np.float32)  # summed into one buffer, as a whole-track mixer would
+    add_loop(whole_mix, loop_period(bed, SR))
+    for placement in placements:
+        add_placement(whole_mix, placement, SR)
+    mix = Mix(placements, SR, bed)
+    assert np.array_equal(mix(0, n), whole_mix)
+    assert np.array_equal(np.concatenate([mix(start, min(n, start + 4801)) for start in range(0, n, 4801)]), whole_mix)
+
+    track = mix_track(placements, 9.0, ambience=ambience, target_lufs=-12.0)
+    assert len(track.gains) >= 1 and track.gains[0].curves  # the limiter worked
+    reference = normalise(Whole(Mix(placements, SR, bed), n, SR), -12.0, -1.0).array()
+    assert np.array_equal(track.array(), reference)
+    assert np.array_equal(np.concatenate(list(track.blocks())), reference)
+    assert np.array_equal(np.concatenate(list(track.blocks(1000))), reference)
+    assert true_peak_db(reference) <= -1.0 + 1e-3
+
+
+def test_wav_written_in_blocks_equals_the_array_written_at_once(tmp_path):
+    placements, ambience = _busy_mix(3.0)
+    track = mix_track(placements, 3.0, ambience=ambience)
+    write_wav_atomic(tmp_path / "blocks.wav", track, SR)
+    sf.write(tmp_path / "whole.wav", track.array(), SR, subtype="PCM_16")
+    assert (tmp_path / "blocks.wav").read_bytes() == (tmp_path / "whole.wav").read_bytes()

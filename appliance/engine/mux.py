@@ -8,6 +8,7 @@ AVI) is re-encoded to MPEG-4 Part 2 instead, and the timeline says so.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Iterable
 
 import av
 import numpy as np
@@ -25,8 +26,10 @@ AUDIO_CHUNK = 1024  # AAC frame size
 MP4_VIDEO_CODECS = {"h264", "hevc", "mpeg4", "av1", "vp9"}
 
 
-def mux_mp4(video_path: Path, audio: np.ndarray, sample_rate: int, out_path: Path) -> dict:
-    """Write `out_path` atomically. Returns what was done to each stream."""
+def mux_mp4(video_path: Path, audio: np.ndarray | Iterable[np.ndarray], sample_rate: int, out_path: Path) -> dict:
+    """Write `out_path` atomically. `audio`: the (n, 2) float32 track, or its consecutive blocks
+    (a Track's `blocks()`, a WAV read in blocks), consumed as the video advances.
+    Returns what was done to each stream."""
     try:
         with atomic_path(out_path) as temp, av.open(str(video_path)) as source, \
                 av.open(str(temp), "w", format="mp4") as target:
@@ -41,7 +44,8 @@ def mux_mp4(video_path: Path, audio: np.ndarray, sample_rate: int, out_path: Pat
                 video_out.bit_rate = 4_000_000
             audio_out = target.add_stream("aac", rate=sample_rate, layout="stereo", options=AAC_OPTIONS)
             audio_out.bit_rate = AUDIO_BITRATE
-            encoder = _AudioEncoder(audio, sample_rate, audio_out, target)
+            encoder = _AudioEncoder([audio] if isinstance(audio, np.ndarray) else audio, sample_rate,
+                                    audio_out, target)
             reencoded = 0
             origin = source.start_time / av.time_base if source.start_time else 0.0
             for packet in source.demux(video_in):
@@ -69,10 +73,11 @@ def mux_mp4(video_path: Path, audio: np.ndarray, sample_rate: int, out_path: Pat
 
 
 class _AudioEncoder:
-    """Feeds the float track to the AAC encoder in frames, up to a given time."""
+    """Feeds the track's blocks to the AAC encoder in frames, up to a given time."""
 
-    def __init__(self, audio: np.ndarray, sample_rate: int, stream, target):
-        self.planar = np.ascontiguousarray(audio.T.astype(np.float32))  # (2, n) for 'fltp'
+    def __init__(self, blocks: Iterable[np.ndarray], sample_rate: int, stream, target):
+        self.blocks = iter(blocks)
+        self.pending = np.zeros((0, 2), np.float32)  # read from the blocks, not yet encoded
         self.rate = sample_rate
         self.stream = stream
         self.target = target
@@ -80,16 +85,23 @@ class _AudioEncoder:
 
     def until(self, seconds: float | None) -> None:
         """Encode the audio up to just past `seconds` (None: to the end)."""
-        end = self.planar.shape[1]
-        if seconds is not None:
-            end = min(end, int(max(0.0, seconds) * self.rate) + AUDIO_CHUNK)
-        while self.position < end:
-            chunk = self.planar[:, self.position : self.position + AUDIO_CHUNK]
-            frame = av.AudioFrame.from_ndarray(chunk, format="fltp", layout="stereo")
+        end = None if seconds is None else int(max(0.0, seconds) * self.rate) + AUDIO_CHUNK
+        while end is None or self.position < end:
+            chunk = self._take(AUDIO_CHUNK)
+            if not len(chunk):
+                return
+            frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(chunk.T, np.float32), format="fltp",
+                                               layout="stereo")  # (2, n) for 'fltp'
             frame.sample_rate = self.rate
             frame.pts = self.position
             self.target.mux(self.stream.encode(frame))
-            self.position += chunk.shape[1]
+            self.position += len(chunk)
+
+    def _take(self, count: int) -> np.ndarray:
+        while len(self.pending) < count and (block := next(self.blocks, None)) is not None:
+            self.pending = np.concatenate([self.pending, block]) if len(self.pending) else block
+        chunk, self.pending = self.pending[:count], self.pending[count:]
+        return chunk
 
     def flush(self) -> None:
         self.target.mux(self.stream.encode(None))

@@ -40,7 +40,7 @@ from appliance.inference import TextEncoder, VisionEncoder, text_encoder, vision
 from appliance.inference.manifest import load_manifest, sha256_of
 from appliance.inference.sessions import default_threads
 from appliance.library import load_catalog, searcher
-from appliance.mixing import SAMPLE_RATE, render_track, write_wav_atomic
+from appliance.mixing import SAMPLE_RATE, Track, mix_track, write_wav_atomic
 from appliance.motion import SUSTAINED, MotionTrace
 from appliance.paths import state_dir
 
@@ -64,11 +64,16 @@ WAV_NAME, MP4_NAME, TIMELINE_NAME = "audio.wav", "video.mp4", "timeline.json"
 
 @dataclass
 class ScoreResult:
-    audio: np.ndarray
-    """(n, 2) float32 at 48 kHz, exactly the clip's duration."""
+    track: Track
+    """Stereo at 48 kHz, exactly the clip's duration; rendered block by block when read."""
     timeline: dict
     trace: MotionTrace
     """Per-frame motion of the clip (AV-Align's video side)."""
+
+    @property
+    def audio(self) -> np.ndarray:
+        """The whole track as one (n, 2) float32 array (115 MB for 5 minutes: evaluation, tests)."""
+        return self.track.array()
 
 
 class Engine:
@@ -175,8 +180,7 @@ class Engine:
         ambience, ambience_entry = self._ambience(analysis, catalog, description_scores, zero_shot, visual, picker)
         analysis.release_frames()
         report("mix", 0.0)
-        audio = render_track(placements, analysis.info.duration, ambience=ambience,
-                             target_lufs=options.target_lufs)
+        track = mix_track(placements, analysis.info.duration, ambience=ambience, target_lufs=options.target_lufs)
         stages["mix"] = time.perf_counter() - t0
         timeline = {
             "format": TIMELINE_FORMAT,
@@ -197,7 +201,7 @@ class Engine:
                       "total_seconds": round(time.perf_counter() - started, 4)},
         }
         report("done", 1.0)
-        return ScoreResult(audio=audio, timeline=timeline, trace=analysis.trace)
+        return ScoreResult(track=track, timeline=timeline, trace=analysis.trace)
 
     def _ambience(self, analysis: ClipAnalysis, catalog, description_scores, zero_shot, visual, picker):
         """The bed, if the description asks for a place, or a scene without impacts looks like one."""
@@ -238,13 +242,13 @@ class Engine:
                 return result_timeline
             result = self.score(path, options, progress, analysis)
             result.timeline["stats"]["result_cache"] = "miss" if key else "off"
-            write_wav_atomic(wav, result.audio, SAMPLE_RATE)
+            write_wav_atomic(wav, result.track, SAMPLE_RATE)
             written.append(wav)
             if outputs[TIMELINE_NAME]:
                 write_json_atomic(outputs[TIMELINE_NAME], result.timeline)
                 written.append(outputs[TIMELINE_NAME])
             if outputs[MP4_NAME]:
-                result.timeline["mp4"] = mux_mp4(path, result.audio, SAMPLE_RATE, outputs[MP4_NAME])
+                result.timeline["mp4"] = mux_mp4(path, result.track.blocks(), SAMPLE_RATE, outputs[MP4_NAME])
                 written.append(outputs[MP4_NAME])
             if key:
                 self._store(key, result.timeline, written, outputs)
@@ -309,8 +313,9 @@ def _from_stored(stored: Path, clip: Path, outputs: dict, written: list[Path]) -
         if not target:
             continue
         if name == MP4_NAME and not (stored / MP4_NAME).is_file():
-            audio, rate = soundfile.read(stored / WAV_NAME, dtype="float32", always_2d=True)
-            mux_mp4(clip, audio, rate, target)
+            rate = soundfile.info(str(stored / WAV_NAME)).samplerate
+            mux_mp4(clip, soundfile.blocks(stored / WAV_NAME, blocksize=1 << 16, dtype="float32", always_2d=True),
+                    rate, target)
         else:
             with atomic_path(target) as temp:
                 shutil.copyfile(stored / name, temp)

@@ -15,11 +15,11 @@ from appliance.engine.mux import mux_mp4
 from appliance.engine.scene import ambience_bed, fit_duration, level_gain
 from appliance.errors import UsageError
 from appliance.library import Catalog
-from appliance.mixing import SAMPLE_RATE, Placement, render_track, write_wav_atomic
+from appliance.mixing import SAMPLE_RATE, Placement, Track, mix_track, write_wav_atomic
 from appliance.motion import SUSTAINED
 
 
-def remix(timeline: dict, catalog: Catalog, swaps: dict[int, str]) -> tuple[np.ndarray, dict]:
+def remix(timeline: dict, catalog: Catalog, swaps: dict[int, str]) -> tuple[Track, dict]:
     """(new track, new timeline) with event n's recording replaced by swaps[n]."""
     timeline = copy.deepcopy(timeline)
     events = timeline["events"]
@@ -46,8 +46,8 @@ def remix(timeline: dict, catalog: Catalog, swaps: dict[int, str]) -> tuple[np.n
     if timeline["ambience"].get("template_id"):
         bed = catalog.get(timeline["ambience"]["template_id"])
         ambience = ambience_bed(bed, catalog.audio(bed.id))
-    track = render_track(placements, timeline["clip"]["duration"], ambience=ambience,
-                         target_lufs=timeline["output"]["target_lufs"])
+    track = mix_track(placements, timeline["clip"]["duration"], ambience=ambience,
+                      target_lufs=timeline["output"]["target_lufs"])
     return track, timeline
 
 
@@ -57,5 +57,5 @@ def remix_files(timeline: dict, catalog: Catalog, swaps: dict[int, str],
     track, new_timeline = remix(timeline, catalog, swaps)
     write_wav_atomic(wav, track, SAMPLE_RATE)
     if mp4 is not None:
-        new_timeline["mp4"] = mux_mp4(video, track, SAMPLE_RATE, mp4)
+        new_timeline["mp4"] = mux_mp4(video, track.blocks(), SAMPLE_RATE, mp4)
     return new_timeline

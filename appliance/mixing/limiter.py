@@ -8,39 +8,50 @@ reduction into a ~2 ms fade rather than a click. OpenCV's erode/blur do both fil
 
 Only the spans where the interpolated signal can pass the ceiling (`loud_spans`) are filtered:
 everywhere else the required gain is 1, and so is the filtered gain more than 3·h away from a
-reduction, so working span by span (with that margin) gives the whole-track result in place,
-without a track-sized copy.
+reduction, so working span by span (with that margin) gives the whole-track result. The gain
+curves of those spans are all the limiter keeps (a few per cent of the track, mono); the track
+applies them whenever it is read.
 """
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 
-from appliance.mixing.loudness import loud_spans, oversampled_peaks
+from appliance.mixing.loudness import PEAK_CONTEXT, loud_spans, oversampled_peaks
+
+if TYPE_CHECKING:
+    from appliance.mixing.mixer import Gain, Track
 
 HALF_WINDOW_S = 0.001
 
 
-def limit_true_peak(audio: np.ndarray, sr: int, ceiling_db: float = -1.0) -> bool:
-    """Bring `audio` (n, channels) float32's 4× oversampled peak to at or under `ceiling_db`,
-    in place. Returns whether anything had to change."""
+def limit_true_peak(track: Track, gain: Gain, ceiling_db: float = -1.0) -> bool:
+    """Bring the track's 4× oversampled peak to at or under `ceiling_db` by adding gain curves
+    (and a final trim) to `gain`, the track's last gain stage. Returns whether any were needed."""
     ceiling = 10 ** (ceiling_db / 20)
-    half = max(1, int(HALF_WINDOW_S * sr))
-    spans = loud_spans(audio, ceiling, margin=4 * half)
+    half = max(1, int(HALF_WINDOW_S * track.sr))
+    spans = loud_spans(track.blocks(), ceiling, margin=4 * half)
     limited = False
     for start, stop in spans:
-        peaks = oversampled_peaks(audio, start, stop)
+        peaks = _peaks(track, start, stop)
         if peaks.max(initial=0.0) <= ceiling:
             continue
         needed = np.minimum(1.0, ceiling / np.maximum(peaks, 1e-12)).astype(np.float32).reshape(1, -1)
         held = cv2.erode(needed, np.ones((1, 4 * half + 1), np.uint8), borderType=cv2.BORDER_REPLICATE)
-        gain = cv2.blur(held, (2 * half + 1, 1), borderType=cv2.BORDER_REPLICATE).ravel()
-        audio[start:stop] *= gain[:, None]
+        gain.add_curve(start, cv2.blur(held, (2 * half + 1, 1), borderType=cv2.BORDER_REPLICATE).ravel())
         limited = True
     if not limited:
         return False
     # Interpolated peaks can move by a hair under a gain change: trim what is left over.
-    residual = max(float(oversampled_peaks(audio, start, stop).max(initial=0.0)) for start, stop in spans)
+    residual = max(float(_peaks(track, start, stop).max(initial=0.0)) for start, stop in spans)
     if residual > ceiling:
-        audio *= ceiling / residual
+        gain.trim = ceiling / residual
     return True
+
+
+def _peaks(track: Track, start: int, stop: int) -> np.ndarray:
+    """oversampled_peaks of track[start:stop], reading the samples around the span too."""
+    lo, hi = max(0, start - PEAK_CONTEXT), min(len(track), stop + PEAK_CONTEXT)
+    return oversampled_peaks(track.read(lo, hi), start - lo, stop - lo)

@@ -3,8 +3,9 @@
 Implemented here rather than pulling scipy (~37 MB on aarch64) for two biquads. The K-weighting
 filter is applied by overlap-add FFT, multiplying by the biquads' exact frequency response; its
 impulse response has fallen below 1e-10 after TAIL samples, so chunks padded by TAIL give the
-linear (not circular) filter. The track is read in chunks of its own dtype, so memory stays
-proportional to the chunk, not the track (a 5-minute float64 copy would be 230 MB).
+linear (not circular) filter. The meter and `loud_spans` read the track as consecutive pieces
+(a rendered track's blocks, or slices of an array) with the filter state carried across them,
+so memory stays proportional to a piece, not the track (5 minutes of float64 would be 230 MB).
 
 Integrated loudness is split into `block_powers` (the expensive, filtered part) and
 `gated_loudness` (the gating): the mixer scales a track by a gain g, whose block powers are
@@ -18,6 +19,7 @@ interpolates a few hundred milliseconds of a track instead of all of it.
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Iterable
 
 import numpy as np
 
@@ -26,9 +28,10 @@ RELATIVE_GATE_LU = -10.0
 BLOCK_S, STEP_S = 0.4, 0.1
 TAIL = 1 << 12  # K-weighting impulse response below 1e-10 of its peak after this many samples at 48 kHz
 _FFT = 1 << 16
-_SCAN = 1 << 16  # samples per chunk when scanning a track for loud spans
+_SCAN = 1 << 16  # samples per chunk when scanning an array for its true peak
 OVERSAMPLE = 4
 _TAPS_PER_PHASE = 12
+PEAK_CONTEXT = _TAPS_PER_PHASE  # samples either side that oversampled_peaks reads
 _BOUND_SLACK = 1.01  # rounding headroom on the interpolation bound
 
 
@@ -73,32 +76,51 @@ def _across_channels(op, values: np.ndarray) -> np.ndarray:
     return out
 
 
-def block_powers(audio: np.ndarray, sr: int) -> np.ndarray:
-    """Mean K-weighted power of each 400 ms gating block (100 ms apart), summed over channels
-    (channel weights are 1 for L/R). audio: (n,) or (n, channels)."""
-    channels = _channels(audio)
-    n, block, step = len(channels), int(BLOCK_S * sr), int(STEP_S * sr)
+def filter_chunk(sr: int) -> tuple[int, int, int]:
+    """(chunk, tail, n_fft) of the K-weighting overlap-add at `sr`: a track read in pieces of
+    `chunk` samples is filtered exactly as it would be whole."""
     tail = int(np.ceil(TAIL * sr / 48000))
     n_fft = max(_FFT, 1 << int(np.ceil(np.log2(2 * tail))))
-    chunk = n_fft - tail
+    return n_fft - tail, tail, n_fft
+
+
+def _at_edges(running: np.ndarray, position: int, multiple: int, offset: int) -> list[float]:
+    """The running sum read at every edge k·multiple + offset (k ≥ 0) that falls in this part:
+    running[i] sums the samples before position + i + 1."""
+    first = max(0, -(-(position + 1 - offset) // multiple))
+    edges = np.arange(first * multiple + offset, position + len(running) + 1, multiple)
+    return running[edges - position - 1].tolist()
+
+
+def block_powers(audio: np.ndarray | Iterable[np.ndarray], sr: int) -> np.ndarray:
+    """Mean K-weighted power of each 400 ms gating block (100 ms apart), summed over channels
+    (channel weights are 1 for L/R). audio: (n,) or (n, channels), or such consecutive pieces
+    (a track rendered block by block: the filter state is carried across them)."""
+    block, step = int(BLOCK_S * sr), int(STEP_S * sr)
+    chunk, tail, n_fft = filter_chunk(sr)
     response = _k_weighting_response(sr, n_fft)
+    pieces = [audio] if isinstance(audio, np.ndarray) else audio
     # Running sum of the squared filtered signal, read at every block's start and end.
-    starts = np.arange(0, n - block + 1, step) if n >= block else np.zeros(1, np.int64)
-    edges = np.concatenate([starts, starts + min(block, n)])
-    at_edges = np.zeros(len(edges))
-    total, carry = 0.0, np.zeros((tail, channels.shape[1]))
-    for start in range(0, n, chunk):
-        part = np.asarray(channels[start:start + chunk], np.float64)
-        filtered = np.fft.irfft(np.fft.rfft(part, n_fft, axis=0) * response, n_fft, axis=0)
-        filtered[:tail] += carry
-        carry = filtered[chunk:chunk + tail]
-        running = total + np.cumsum(_across_channels(np.add, filtered[:len(part)] ** 2))
-        inside = (edges > start) & (edges <= start + len(part))
-        at_edges[inside] = running[edges[inside] - start - 1]
-        total = running[-1]
-    if n == 0:
+    at_starts, at_ends = [0.0], []
+    total, carry, position = 0.0, None, 0
+    for piece in pieces:
+        piece = _channels(piece)
+        for start in range(0, len(piece), chunk):
+            part = np.asarray(piece[start:start + chunk], np.float64)
+            filtered = np.fft.irfft(np.fft.rfft(part, n_fft, axis=0) * response, n_fft, axis=0)
+            if carry is not None:
+                filtered[:tail] += carry
+            carry = filtered[len(part):len(part) + tail]
+            running = total + np.cumsum(_across_channels(np.add, filtered[:len(part)] ** 2))
+            at_starts += _at_edges(running, position, step, step)
+            at_ends += _at_edges(running, position, step, block)
+            total, position = running[-1], position + len(part)
+    if position == 0:
         return np.zeros(1)
-    return (at_edges[len(starts):] - at_edges[:len(starts)]) / min(block, n)
+    if position < block:
+        return np.array([total / position])
+    count = (position - block) // step + 1
+    return (np.array(at_ends[:count]) - np.array(at_starts[:count])) / block
 
 
 def gated_loudness(power: np.ndarray) -> float:
@@ -144,26 +166,28 @@ def oversampled_peaks(audio: np.ndarray, start: int = 0, stop: int | None = None
     return peaks
 
 
-def loud_spans(audio: np.ndarray, ceiling: float, margin: int) -> list[tuple[int, int]]:
+def loud_spans(blocks: Iterable[np.ndarray], ceiling: float, margin: int) -> list[tuple[int, int]]:
     """Sorted, disjoint (start, stop) spans outside which the 4× interpolated signal stays at or
-    under `ceiling`, each widened by `margin` samples (spans closer than that are merged)."""
-    channels = _channels(audio)
+    under `ceiling`, each widened by `margin` samples (spans closer than that are merged).
+    blocks: the track as consecutive (n, channels) pieces (the spans do not depend on their size)."""
     threshold = ceiling / (_BOUND_SLACK * np.abs(_polyphase()).sum(axis=1).max())
     reach = margin + _TAPS_PER_PHASE
     spans: list[list[int]] = []
-    for start in range(0, len(channels), _SCAN):
-        hot = np.flatnonzero(_across_channels(np.maximum, np.abs(channels[start:start + _SCAN])) > threshold)
-        hot += start
+    position = 0
+    for block in blocks:
+        hot = np.flatnonzero(_across_channels(np.maximum, np.abs(_channels(block))) > threshold)
+        hot += position
+        position += len(block)
         if not len(hot):
             continue
         breaks = np.flatnonzero(np.diff(hot) > 2 * reach)
         for first, last in zip(np.r_[hot[0], hot[breaks + 1]], np.r_[hot[breaks], hot[-1]]):
-            lo, hi = max(0, int(first) - reach), min(len(channels), int(last) + reach + 1)
+            lo, hi = max(0, int(first) - reach), int(last) + reach + 1
             if spans and lo <= spans[-1][1]:
                 spans[-1][1] = max(spans[-1][1], hi)
             else:
                 spans.append([lo, hi])
-    return [(lo, hi) for lo, hi in spans]
+    return [(lo, min(hi, position)) for lo, hi in spans]
 
 
 def true_peak_db(audio: np.ndarray) -> float:

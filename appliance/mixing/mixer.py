@@ -2,16 +2,27 @@
 
 Output is 48 kHz stereo float32 of exactly the video's duration (rounded to the sample), at a
 configurable integrated loudness with true peak ≤ the ceiling (default −1 dBTP).
+
+The track is never held whole. A `Track` is a recipe: a source that renders any range of
+samples (`Mix`: the bed and the placements) followed by the gain stages normalisation decided
+(per pass a scalar, the limiter's gain curves over short spans and its trim). The meter, the
+limiter's scan, the WAV writer and the muxer read it block by block, so memory is a block
+(1.3 s) and the curves, not the track (115 MB of float32 for 5 minutes). A block goes through
+the same float32 operations in the same order as the whole track would, so reading in blocks
+gives the same samples as reading it at once (tested). The price is placing the sounds again
+on each read — a few reads per track, and placing is cheap next to the loudness filter.
 """
 from __future__ import annotations
 
+from bisect import bisect_right
 from dataclasses import dataclass
+from typing import Callable, Iterator
 
 import numpy as np
 
 from appliance.mixing.limiter import limit_true_peak
-from appliance.mixing.loudness import block_powers, gated_loudness
-from appliance.mixing.placement import Placement, add_placement, stereo_of
+from appliance.mixing.loudness import block_powers, filter_chunk, gated_loudness
+from appliance.mixing.placement import Placement, add_placement, extent, stereo_of
 
 SAMPLE_RATE = 48000
 DEFAULT_TARGET_LUFS = -20.0
@@ -32,52 +43,143 @@ class Ambience:
     pan: float = 0.0
 
 
-def add_loop(mix: np.ndarray, audio: np.ndarray, sr: int) -> None:
-    """Add (n, 2) `audio` repeated over the whole of `mix` in place, crossfading each seam so the
-    loop does not click (period by period: no track-sized copy of the bed)."""
+def loop_period(audio: np.ndarray, sr: int) -> np.ndarray:
+    """One period of (n, 2) `audio` looped: its tail crossfaded into its head, so consecutive
+    periods join without a click."""
     fade = min(int(LOOP_CROSSFADE_S * sr), len(audio) // 4)
-    if len(audio) == 0:
-        return
-    # One period: the body, with its tail faded into its head so consecutive periods join smoothly.
-    period = audio
-    if fade:
-        ramp = np.linspace(0.0, 1.0, fade, dtype=np.float32)[:, None]
-        period = audio[:-fade].copy()
-        period[:fade] = audio[:fade] * ramp + audio[-fade:] * (1 - ramp)
-    for start in range(0, len(mix), len(period)):
-        part = mix[start:start + len(period)]
-        part += period[:len(part)]
+    if not fade:
+        return audio
+    ramp = np.linspace(0.0, 1.0, fade, dtype=np.float32)[:, None]
+    period = audio[:-fade].copy()
+    period[:fade] = audio[:fade] * ramp + audio[-fade:] * (1 - ramp)
+    return period
 
 
-def normalise(mix: np.ndarray, sr: int, target_lufs: float, ceiling_db: float) -> np.ndarray:
-    """Gain to `target_lufs`, then limit to `ceiling_db` true peak, in place (silence stays silent).
+def add_loop(mix: np.ndarray, period: np.ndarray, offset: int = 0) -> None:
+    """Add `period`, repeated from the track's first sample on, into `mix` in place; `mix` holds
+    the track's samples from `offset` on."""
+    position, phase = 0, offset % len(period)
+    while position < len(mix):
+        part = mix[position:position + len(period) - phase]
+        part += period[phase:phase + len(part)]
+        position, phase = position + len(part), 0
+
+
+class Mix:
+    """The bed and the placements summed over any range of samples, bed first and placements in
+    their order, as they would be added into the whole track."""
+
+    def __init__(self, placements: list[Placement], sr: int, bed: np.ndarray | None = None):
+        self.placements, self.sr = placements, sr
+        self.period = loop_period(bed, sr) if bed is not None and len(bed) else None
+        extents = np.array([extent(p, sr) for p in placements], np.int64).reshape(-1, 2)
+        self.ends = extents[:, 0] + extents[:, 1]
+        self.order = np.argsort(extents[:, 0], kind="stable")
+        self.firsts = extents[self.order, 0]
+        self.longest = int(extents[:, 1].max(initial=0))
+
+    def __call__(self, start: int, stop: int) -> np.ndarray:
+        mix = np.zeros((stop - start, 2), np.float32)
+        if self.period is not None:
+            add_loop(mix, self.period, start)
+        # Placements starting after `stop`, or longest-length before `start`, cannot reach the range.
+        lo, hi = np.searchsorted(self.firsts, [start - self.longest, stop])
+        for i in np.sort(self.order[lo:hi]):
+            if self.ends[i] > start:
+                add_placement(mix, self.placements[i], self.sr, offset=start)
+        return mix
+
+
+class Gain:
+    """One normalisation pass: a scalar gain, then the limiter's gain curves (disjoint spans,
+    added in order), then the limiter's trim."""
+
+    def __init__(self, scale: float):
+        self.scale = scale
+        self.starts: list[int] = []
+        self.curves: list[np.ndarray] = []
+        self.trim: float | None = None
+
+    def add_curve(self, start: int, curve: np.ndarray) -> None:
+        self.starts.append(start)
+        self.curves.append(curve)
+
+    def apply(self, block: np.ndarray, offset: int) -> None:
+        """Apply to `block` (the track's samples from `offset` on) in place."""
+        block *= self.scale
+        stop = offset + len(block)
+        for i in range(max(0, bisect_right(self.starts, offset) - 1), len(self.starts)):
+            start, curve = self.starts[i], self.curves[i]
+            if start >= stop:
+                break
+            lo, hi = max(start, offset), min(start + len(curve), stop)
+            if lo < hi:
+                block[lo - offset:hi - offset] *= curve[lo - start:hi - start, None]
+        if self.trim is not None:
+            block *= self.trim
+
+
+class Track:
+    """`length` stereo float32 samples: `source(start, stop)` (a new array) through `gains`."""
+
+    channels = 2
+
+    def __init__(self, source: Callable[[int, int], np.ndarray], length: int, sr: int):
+        self.source, self.length, self.sr = source, length, sr
+        self.gains: list[Gain] = []
+
+    def __len__(self) -> int:
+        return self.length
+
+    def read(self, start: int, stop: int) -> np.ndarray:
+        block = self.source(start, stop)
+        for gain in self.gains:
+            gain.apply(block, start)
+        return block
+
+    def blocks(self, size: int | None = None) -> Iterator[np.ndarray]:
+        """The track in consecutive blocks (by default the loudness filter's chunk, 1.28 s)."""
+        size = size or filter_chunk(self.sr)[0]
+        for start in range(0, self.length, size):
+            yield self.read(start, min(self.length, start + size))
+
+    def array(self) -> np.ndarray:
+        """All of it at once (tests, evaluation; the engine's outputs read blocks)."""
+        return self.read(0, self.length)
+
+
+def normalise(track: Track, target_lufs: float, ceiling_db: float) -> Track:
+    """Gain to `target_lufs`, then limit to `ceiling_db` true peak (silence stays silent).
 
     Loudness is measured once: a gain g scales every gating block's power by g², so the gained
     track's loudness follows without filtering it again; only a pass where the limiter changed
     the track measures anew. Very peaky tracks cannot reach a high target without heavy
     limiting; they end up as close as NORMALISE_PASSES passes get, always under the ceiling."""
-    powers = block_powers(mix, sr)
+    powers = block_powers(track.blocks(), track.sr)
     loudness = gated_loudness(powers)
     if not np.isfinite(loudness):
-        return mix
+        return track
     for _ in range(NORMALISE_PASSES):
         gain = 10 ** ((target_lufs - loudness) / 20)
-        mix *= gain
-        powers = block_powers(mix, sr) if limit_true_peak(mix, sr, ceiling_db) else powers * gain ** 2
+        track.gains.append(Gain(gain))
+        limited = limit_true_peak(track, track.gains[-1], ceiling_db)
+        powers = block_powers(track.blocks(), track.sr) if limited else powers * gain ** 2
         loudness = gated_loudness(powers)
         if abs(loudness - target_lufs) <= TOLERANCE_LU:
             break
-    return mix
+    return track
 
 
-def render_track(placements: list[Placement], duration: float, *, ambience: Ambience | None = None,
-                 sr: int = SAMPLE_RATE, target_lufs: float = DEFAULT_TARGET_LUFS,
-                 ceiling_db: float = DEFAULT_CEILING_DB) -> np.ndarray:
-    """The mixed track, (round(duration·sr), 2) float32."""
-    mix = np.zeros((round(duration * sr), 2), np.float32)
+def mix_track(placements: list[Placement], duration: float, *, ambience: Ambience | None = None,
+              sr: int = SAMPLE_RATE, target_lufs: float = DEFAULT_TARGET_LUFS,
+              ceiling_db: float = DEFAULT_CEILING_DB) -> Track:
+    """The mixed track, round(duration·sr) samples of stereo, normalised; read it in blocks."""
+    bed = None
     if ambience is not None:
         bed = stereo_of(Placement(audio=ambience.audio, attack=0.0, time=0.0, gain=ambience.gain, pan=ambience.pan))
-        add_loop(mix, bed, sr)
-    for placement in placements:
-        add_placement(mix, placement, sr)
-    return normalise(mix, sr, target_lufs, ceiling_db)
+    return normalise(Track(Mix(placements, sr, bed), round(duration * sr), sr), target_lufs, ceiling_db)
+
+
+def render_track(placements: list[Placement], duration: float, **options) -> np.ndarray:
+    """The mixed track as one (round(duration·sr), 2) float32 array (options as mix_track)."""
+    return mix_track(placements, duration, **options).array()

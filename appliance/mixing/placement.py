@@ -6,6 +6,7 @@ sample, not its file start. Pan is equal-power (constant loudness across the ste
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -34,20 +35,22 @@ def pan_gains(pan: float) -> tuple[float, float]:
     return float(np.cos(angle)), float(np.sin(angle))
 
 
-def repitch(audio: np.ndarray, ratio: float) -> np.ndarray:
-    """Play `audio` `ratio` times faster (linear interpolation; small ratios only, for variation)."""
+def repitch(audio: np.ndarray, ratio: float, lo: int = 0, hi: int | None = None) -> np.ndarray:
+    """Samples lo:hi of `audio` played `ratio` times faster (linear interpolation; small ratios
+    only, for variation). A slice is computed on its own, with the values of the whole."""
     if ratio == 1.0:
-        return audio
-    positions = np.arange(0, len(audio) - 1, ratio)
+        return audio[lo:hi]
+    count = max(0, math.ceil((len(audio) - 1) / ratio))
+    positions = np.arange(*slice(lo, hi).indices(count), dtype=np.float64) * ratio  # as np.arange(0, n - 1, ratio)
     if audio.ndim == 1:
         return np.interp(positions, np.arange(len(audio)), audio).astype(np.float32)
     return np.stack([np.interp(positions, np.arange(len(audio)), audio[:, c]) for c in range(audio.shape[1])],
                     axis=1).astype(np.float32)
 
 
-def stereo_of(placement: Placement) -> np.ndarray:
-    """The placement's audio as (n, 2) with pitch, gain and pan applied."""
-    audio = repitch(np.asarray(placement.audio, np.float32), placement.pitch)
+def stereo_of(placement: Placement, lo: int = 0, hi: int | None = None) -> np.ndarray:
+    """Samples lo:hi of the placement's audio as (n, 2), with pitch, gain and pan applied."""
+    audio = repitch(np.asarray(placement.audio, np.float32), placement.pitch, lo, hi)
     left, right = pan_gains(placement.pan)
     if audio.ndim == 1:
         return np.stack([audio * left, audio * right], axis=1) * placement.gain
@@ -55,12 +58,20 @@ def stereo_of(placement: Placement) -> np.ndarray:
     return audio[:, :2] * (np.array([left, right], np.float32) * np.sqrt(2) * placement.gain)
 
 
-def add_placement(mix: np.ndarray, placement: Placement, sr: int) -> None:
-    """Add `placement` into `mix` (n, 2) in place, attack on the event sample, cut at both ends."""
-    audio = stereo_of(placement)
-    attack = round(placement.attack / placement.pitch * sr)
-    start = round(placement.time * sr) - attack
-    first = max(0, -start)
-    end = min(len(mix), start + len(audio))
-    if end > start + first:
-        mix[start + first:end] += audio[first:end - start]
+def extent(placement: Placement, sr: int) -> tuple[int, int]:
+    """(first sample, sample count) the placement covers in the track (attack on the event sample)."""
+    count = len(placement.audio)
+    if placement.pitch != 1.0:
+        count = max(0, math.ceil((count - 1) / placement.pitch))  # repitch's length
+    return round(placement.time * sr) - round(placement.attack / placement.pitch * sr), count
+
+
+def add_placement(mix: np.ndarray, placement: Placement, sr: int, offset: int = 0) -> None:
+    """Add `placement` into `mix` (n, 2) in place, attack on the event sample, cut at both ends.
+    `mix` holds the track's samples from `offset` on (a block of it, or all of it); only the
+    part of the placement that falls in it is computed."""
+    first, count = extent(placement, sr)
+    start = first - offset
+    lo, hi = max(0, -start), min(count, len(mix) - start)
+    if hi > lo:
+        mix[start + lo:start + hi] += stereo_of(placement, lo, hi)
