@@ -2,7 +2,9 @@
 
 Runs on decoded files and live camera frames alike: each `push` costs one optical-flow and one
 warp at 160 px wide, keeps only the previous frame and a few seconds of energy samples, and
-returns the events decided so far (impacts one frame late, sustained actions when they end).
+returns the events decided so far (impacts one frame late, sustained actions when they end) and
+the weaker impact candidates a periodic train may still confirm at `finish` (their keyframes are
+worth keeping; the final list is `events` after `finish`).
 Frames repeated by the encoder (frame-rate conversion duplicates) are skipped, unless the
 repetition goes on, which means the scene really stands still.
 """
@@ -15,10 +17,11 @@ import cv2
 import numpy as np
 
 from appliance.motion.camera import CameraStep, CameraTracker, working_frame
-from appliance.motion.events import IMPACT, ActionEvent
-from appliance.motion.impacts import EnergySample, ImpactDetector
+from appliance.motion.events import IMPACT, PERIODIC, ActionEvent
+from appliance.motion.impacts import EnergySample, Impact, ImpactDetector
 from appliance.motion.periodic import mark_periodic
 from appliance.motion.sustained import SustainedTracker
+from appliance.motion.trains import select_train
 from appliance.video.decode import AnalysisFrame
 
 NOISE_LEVEL = 12
@@ -95,6 +98,9 @@ class MotionAnalyser:
         self._previous: np.ndarray | None = None
         self._pending_repeat: AnalysisFrame | None = None
         self._still = False
+        self._seen_candidates = 0
+        self._impact_events: dict[int, ActionEvent] = {}
+        """Decided impacts' events by id() of their Impact (reused when a train keeps them)."""
         self.events: list[ActionEvent] = []
         self.trace = MotionTrace()
 
@@ -138,21 +144,36 @@ class MotionAnalyser:
         for impact in self._impacts.push(sample):
             ended = self._sustained.interrupt()
             decided += [ended] if ended else []
-            decided.append(ActionEvent(time=impact.time, kind=IMPACT, strength=impact.strength, x=impact.x,
-                                       y=impact.y, frame_index=impact.frame_index))
+            decided.append(_impact_event(impact))
+            self._impact_events[id(impact)] = decided[-1]
         ended = self._sustained.push(sample)
         decided += [ended] if ended else []
         self.events += decided
-        return decided
+        fresh = self._impacts.candidates[self._seen_candidates:]
+        self._seen_candidates = len(self._impacts.candidates)
+        return decided + [_impact_event(c) for c in fresh if not c.decided]
 
     def finish(self) -> list[ActionEvent]:
-        """End of the clip: close a running sustained action and mark periodic trains."""
+        """End of the clip: close a running sustained action, let a regular train choose its impacts
+        (`trains.select_train`: it may drop decided impacts and add candidates) and mark periodic
+        trains. Returns the events added here."""
         ended = self._sustained.finish()
-        if ended:
-            self.events.append(ended)
+        added = [ended] if ended else []
+        self.events += added
+        train = select_train(self._impacts.candidates)
+        if train is not None:
+            impacts, _ = train
+            chosen = [self._impact_events.get(id(c)) or _impact_event(c) for c in impacts]
+            added += [e for e in chosen if not any(e is k for k in self.events)]
+            self.events = [e for e in self.events if e.kind not in (IMPACT, PERIODIC)] + chosen
         self.events.sort(key=lambda e: e.time)
         mark_periodic(self.events)
-        return [ended] if ended else []
+        return added
+
+
+def _impact_event(impact: Impact) -> ActionEvent:
+    return ActionEvent(time=impact.time, kind=IMPACT, strength=impact.strength, x=impact.x, y=impact.y,
+                       frame_index=impact.frame_index)
 
 
 def detect_events(frames: Iterable[AnalysisFrame]) -> tuple[list[ActionEvent], MotionTrace]:

@@ -106,6 +106,10 @@ class Impact:
     x: float
     y: float
     frame_index: int
+    weight: float = 0.0
+    """Energy drop / recent largest energy: how clearly this looks like a stop (train selection)."""
+    decided: bool = True
+    """False for a weaker candidate that only a periodic train may confirm (`trains.select_train`)."""
 
 
 def _parabola_offset(a: float, b: float, c: float) -> float:
@@ -119,7 +123,9 @@ def _parabola_offset(a: float, b: float, c: float) -> float:
 class ImpactDetector:
     """Streaming: feed EnergySamples in time order; each push returns impacts now decided.
 
-    Latency is one frame interval (a drop is a peak only once the next drop is known)."""
+    Latency is one frame interval (a drop is a peak only once the next drop is known). Every peak
+    of the energy drop, decided or not, is also kept in `candidates` (time order) for the periodic
+    train selection at the end of the clip."""
 
     def __init__(self) -> None:
         self._samples: deque[EnergySample] = deque(maxlen=4)
@@ -129,6 +135,7 @@ class ImpactDetector:
         self._last_time = -np.inf
         self._strike = np.zeros(2)
         self._fast_seen = 0
+        self.candidates: list[Impact] = []
 
     def _scale(self, now: float) -> float:
         while self._recent and self._recent[0][0] < now - SCALE_WINDOW_S:
@@ -154,24 +161,30 @@ class ImpactDetector:
             time = 0.5 * (moving.time + contact.time)
             if time - self._last_time >= MIN_GAP_S and self._strike_direction(mean_flow(moving), moving.energy):
                 self._last_time = time
-                return [Impact(time=time, strength=float(np.clip(moving.energy / scale, 0, 1)), x=contact.x,
-                               y=contact.y, frame_index=contact.frame_index)]
-        if not (drop >= before and drop > after and moving.energy >= ENERGY_FLOOR
-                and drop >= MIN_RELATIVE_DROP * scale and contact.energy <= MAX_REMAINING * moving.energy
-                and contact.speed <= SPEED_REMAINING * moving.speed):
+                impact = Impact(time=time, strength=float(np.clip(moving.energy / scale, 0, 1)), x=contact.x,
+                                y=contact.y, frame_index=contact.frame_index, weight=1.0)
+                self.candidates.append(impact)
+                return [impact]
+        if not (drop >= before and drop > after and drop > 0 and moving.energy >= ENERGY_FLOOR):
             return []
         # The contact happened inside the contact interval (TIME_AT; measured: a parabola
         # through the drops or the remaining-energy fraction both place it worse, because a hit that
         # presses on, a knife through a cabbage, keeps moving after its largest drop).
         time = moving.time + TIME_AT * (contact.time - moving.time)
+        strength = (drop / scale) * (1.0 - np.exp(-moving.energy / (4 * ENERGY_FLOOR)))
+        impact = Impact(time=time, strength=float(np.clip(strength, 0.0, 1.0)), x=moving.x, y=moving.y,
+                        frame_index=moving.frame_index, weight=float(drop / scale), decided=False)
+        self.candidates.append(impact)
+        if not (drop >= MIN_RELATIVE_DROP * scale and contact.energy <= MAX_REMAINING * moving.energy
+                and contact.speed <= SPEED_REMAINING * moving.speed):
+            return []
         if not self._strike_direction(approach(moving, contact), drop):
             return []
         if time - self._last_time < MIN_GAP_S:
             return []
         self._last_time = time
-        strength = (drop / scale) * (1.0 - np.exp(-moving.energy / (4 * ENERGY_FLOOR)))
-        return [Impact(time=time, strength=float(np.clip(strength, 0.0, 1.0)), x=moving.x, y=moving.y,
-                       frame_index=moving.frame_index)]
+        impact.decided = True
+        return [impact]
 
     def _reversal(self, moving: EnergySample, contact: EnergySample, scale: float) -> bool:
         """A fast motion that turns back within one frame (a bounce off a surface at full speed)."""
