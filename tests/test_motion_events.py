@@ -94,8 +94,9 @@ def test_periodic_marking():
     assert events[0].period == pytest.approx(0.5)
 
 
-def _candidate(time, weight, decided):
-    return Impact(time=time, strength=0.5, x=0.5, y=0.5, frame_index=0, weight=weight, decided=decided)
+def _candidate(time, weight, decided, toward=0.0):
+    return Impact(time=time, strength=0.5, x=0.5, y=0.5, frame_index=0, weight=weight, decided=decided,
+                  toward=toward)
 
 
 def test_regular_train_chooses_the_blows():
@@ -107,6 +108,40 @@ def test_regular_train_chooses_the_blows():
     chosen, period = select_train(candidates)
     assert period == pytest.approx(0.7, abs=0.02)
     assert [round(c.time, 2) for c in chosen] == [round(t, 2) for t in blows]
+
+
+def test_train_prefers_the_stops_that_come_towards_the_frame_centre():
+    # The turn-arounds are the larger drops and decided three times, but the stick comes in towards
+    # the middle of the frame (the struck surface) only at the blows.
+    blows = [0.2 + 0.7 * k for k in range(8)]
+    candidates = [_candidate(t, 0.35, False, toward=0.8) for t in blows]
+    candidates += [_candidate(t + 0.35, 0.5, k in (1, 3, 5), toward=-0.8) for k, t in enumerate(blows)]
+    chosen, period = select_train(candidates)
+    assert period == pytest.approx(0.7, abs=0.02)
+    assert [round(c.time, 2) for c in chosen] == [round(t, 2) for t in blows]
+
+
+def test_train_is_extended_by_weak_beats_at_its_ends():
+    # The first hit is too weak to take part in the chain (below MIN_WEIGHT), but it falls on the
+    # beat before it; a mere flutter one beat after the end (below a fifth of the beats) does not.
+    blows = [1.0 + 0.7 * k for k in range(6)]
+    candidates = [_candidate(t, 0.5, True) for t in blows]
+    candidates += [_candidate(0.32, 0.12, False), _candidate(blows[-1] + 0.7, 0.05, False)]
+    chosen, _ = select_train(candidates)
+    assert [round(c.time, 2) for c in chosen] == [0.32] + [round(t, 2) for t in blows]
+
+
+def test_train_impacts_cut_the_sustained_action_they_fall_in():
+    from appliance.motion.sustained import cut_at_impacts
+
+    def scrape():
+        return ActionEvent(time=1.0, kind=SUSTAINED, strength=0.5, x=0.5, y=0.5, frame_index=30, duration=3.0,
+                           envelope=[(1.0 + 0.1 * k, 1.0) for k in range(31)])
+
+    assert cut_at_impacts(scrape(), [0.5, 4.5]).duration == 3.0  # impacts outside: unchanged
+    assert cut_at_impacts(scrape(), [1.7, 2.4, 3.1, 3.8]) is None  # all pieces shorter than a second
+    piece = cut_at_impacts(scrape(), [2.2])  # the longer piece stays
+    assert piece.time == 2.2 and piece.duration == pytest.approx(1.8) and piece.envelope[0][0] >= 2.2
 
 
 def test_irregular_hits_keep_their_own_decisions():

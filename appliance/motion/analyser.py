@@ -17,10 +17,10 @@ import cv2
 import numpy as np
 
 from appliance.motion.camera import CameraStep, CameraTracker, working_frame
-from appliance.motion.events import IMPACT, PERIODIC, ActionEvent
+from appliance.motion.events import IMPACT, PERIODIC, SUSTAINED, ActionEvent
 from appliance.motion.impacts import EnergySample, Impact, ImpactDetector
 from appliance.motion.periodic import mark_periodic
-from appliance.motion.sustained import SustainedTracker
+from appliance.motion.sustained import SustainedTracker, cut_at_impacts
 from appliance.motion.trains import select_train
 from appliance.video.decode import AnalysisFrame
 
@@ -155,8 +155,9 @@ class MotionAnalyser:
 
     def finish(self) -> list[ActionEvent]:
         """End of the clip: close a running sustained action, let a regular train choose its impacts
-        (`trains.select_train`: it may drop decided impacts and add candidates) and mark periodic
-        trains. Returns the events added here."""
+        (`trains.select_train`: it may drop decided impacts and add candidates; its impacts cut the
+        sustained actions they fall in, `sustained.cut_at_impacts`) and mark periodic trains.
+        Returns the events added here."""
         ended = self._sustained.finish()
         added = [ended] if ended else []
         self.events += added
@@ -165,7 +166,10 @@ class MotionAnalyser:
             impacts, _ = train
             chosen = [self._impact_events.get(id(c)) or _impact_event(c) for c in impacts]
             added += [e for e in chosen if not any(e is k for k in self.events)]
-            self.events = [e for e in self.events if e.kind not in (IMPACT, PERIODIC)] + chosen
+            others = [e for e in self.events if e.kind not in (IMPACT, PERIODIC)]
+            times = [e.time for e in chosen]
+            others = [cut_at_impacts(e, times) if e.kind == SUSTAINED else e for e in others]
+            self.events = [e for e in others if e is not None] + chosen
         self.events.sort(key=lambda e: e.time)
         mark_periodic(self.events)
         return added

@@ -92,6 +92,26 @@ def approach(moving: EnergySample, contact: EnergySample) -> np.ndarray:
     return (moving.cell_flow * (lost / total)[..., None]).sum(axis=(0, 1))
 
 
+def toward_centre(moving: EnergySample, contact: EnergySample) -> float:
+    """Cosine between the approach (see `approach`) and the direction from the place where the motion
+    collapsed (centroid of the cells' energy losses) to the frame centre; 0 when either is unknown."""
+    if moving.cells is None:
+        return 0.0
+    after = contact.cells if contact.cells is not None else np.zeros_like(moving.cells)
+    lost = np.maximum(moving.cells - after, 0.0)
+    total = float(lost.sum())
+    velocity = approach(moving, contact)
+    speed = float(np.hypot(*velocity))
+    if total <= 0 or speed <= 0:
+        return 0.0
+    rows, cols = lost.shape
+    x = float(lost.sum(axis=0) @ (np.arange(cols) + 0.5)) / (total * cols)
+    y = float(lost.sum(axis=1) @ (np.arange(rows) + 0.5)) / (total * rows)
+    inward = np.array([0.5 - x, 0.5 - y])
+    distance = float(np.hypot(*inward))
+    return float(velocity @ inward) / (speed * distance) if distance > 0 else 0.0
+
+
 def mean_flow(sample: EnergySample) -> np.ndarray:
     """Energy-weighted mean object motion of an interval."""
     if sample.cells is None or sample.cell_flow is None or sample.cells.sum() <= 0:
@@ -110,6 +130,10 @@ class Impact:
     """Energy drop / recent largest energy: how clearly this looks like a stop (train selection)."""
     decided: bool = True
     """False for a weaker candidate that only a periodic train may confirm (`trains.select_train`)."""
+    toward: float = 0.0
+    """Cosine between the approach of the thing that stopped and the direction from where it stopped
+    to the frame centre: a camera frames the struck surface, so blows come in towards the middle and
+    turn-arounds at the top of a swing (often half out of the frame) point away (`toward_centre`)."""
 
 
 def _parabola_offset(a: float, b: float, c: float) -> float:
@@ -173,7 +197,8 @@ class ImpactDetector:
         time = moving.time + TIME_AT * (contact.time - moving.time)
         strength = (drop / scale) * (1.0 - np.exp(-moving.energy / (4 * ENERGY_FLOOR)))
         impact = Impact(time=time, strength=float(np.clip(strength, 0.0, 1.0)), x=moving.x, y=moving.y,
-                        frame_index=moving.frame_index, weight=float(drop / scale), decided=False)
+                        frame_index=moving.frame_index, weight=float(drop / scale), decided=False,
+                        toward=toward_centre(moving, contact))
         self.candidates.append(impact)
         if not (drop >= MIN_RELATIVE_DROP * scale and contact.energy <= MAX_REMAINING * moving.energy
                 and contact.speed <= SPEED_REMAINING * moving.speed):
