@@ -76,7 +76,7 @@ attach_image() {
 _detach() { partx -d "$1" 2>/dev/null || true; losetup -d "$1"; }
 
 # mount_image LOOP DIR: the root partition (p2) at DIR and the boot partition (p1) at
-# DIR/boot/firmware, as Raspberry Pi OS bookworm mounts them; both unmounted on exit.
+# DIR/boot/firmware, as Raspberry Pi OS bookworm mounts them; both released on exit.
 mount_image() {
   local loop=$1 dir=$2 q
   mkdir -p "$dir"
@@ -84,8 +84,40 @@ mount_image() {
   q=$(printf %q "$dir")
   on_exit "umount $q || umount -l $q"
   mkdir -p "$dir/boot/firmware"
-  mount -t vfat "${loop}p1" "$dir/boot/firmware"
-  on_exit "umount $q/boot/firmware || umount -l $q/boot/firmware"
+  _attach_boot "${loop}p1" "$dir/boot/firmware"
+  on_exit "_release_boot ${loop}p1 $q/boot/firmware"
+}
+
+# The boot partition is FAT. Where the kernel has no FAT driver (some VMs and containers, this
+# one among them) its files are staged instead: copied with mtools into the (empty) mount point
+# in the root tree, and on release written back and removed from the root tree. Scripts see
+# the same /boot/firmware either way.
+export MTOOLS_SKIP_CHECK=1
+# mtools on a partition device warns that it has no floppy geometry: harmless, filtered.
+_mt() { "$@" 2> >(grep -v '^Could not get geometry' >&2); }
+_attach_boot() {  # _attach_boot PARTITION DIR
+  if grep -qw vfat /proc/filesystems && mount -t vfat "$1" "$2"; then return; fi
+  need_packages mtools
+  [ -z "$(ls -A "$2")" ] || die "$2 is not empty: cannot stage the boot partition there"
+  if [ -n "$(mdir -b -i "$1" ::/ 2>/dev/null)" ]; then
+    _mt mcopy -s -p -m -n -i "$1" '::*' "$2/" || die "could not read the boot partition $1 with mtools"
+  fi
+  touch "$2/.foley-staged-fat"
+}
+_release_boot() {  # _release_boot PARTITION DIR: unmount, or write the staged files back
+  if [ ! -e "$2/.foley-staged-fat" ]; then
+    umount "$2" || umount -l "$2"
+    return
+  fi
+  rm -f "$2/.foley-staged-fat"
+  local entry
+  while IFS= read -r entry; do
+    case $entry in */) _mt mdeltree -i "$1" "${entry%/}" ;; *) _mt mdel -i "$1" "$entry" ;; esac
+  done < <(mdir -b -i "$1" ::/ 2>/dev/null)
+  while IFS= read -r -d '' entry; do
+    _mt mcopy -s -p -m -i "$1" "$entry" ::/ || { echo "could not write $entry back to the boot partition $1" >&2; return 1; }
+  done < <(find "$2" -mindepth 1 -maxdepth 1 -print0)
+  find "$2" -mindepth 1 -delete
 }
 
 # prepare_chroot DIR: what apt, dpkg and systemctl need inside an arm64 tree under qemu-user:
@@ -119,7 +151,7 @@ unmount_image() {
   local q
   q=$(printf %q "$1")
   sync
-  undo_now "umount $q/boot/firmware || umount -l $q/boot/firmware"
+  undo_now "_release_boot ${LOOP}p1 $q/boot/firmware"
   undo_now "umount $q || umount -l $q"
 }
 detach_image() { undo_now "_detach $LOOP"; }
