@@ -121,22 +121,26 @@ source_files() {
   fi
 }
 if [ "$src" != "$dest" ]; then
-  mkdir -p "$prefix"
-  stage=$prefix/src.new
-  rm -rf "$stage"
-  mkdir -p "$stage"
-  source_files | (cd "$src" && tar --null -T - -cf -) | tar -C "$stage" --no-same-owner -xf -
-  chmod -R u+rwX,go+rX,go-w "$stage"
-  if [ -d "$dest" ] && diff -r --no-dereference -q "$dest" "$stage" >/dev/null 2>&1; then
-    rm -rf "$stage"
+  # Compared in a scratch folder first, so a run with nothing new touches nothing under $prefix.
+  scratch=$(mktemp -d)
+  trap 'rm -rf "$scratch"' EXIT
+  source_files | (cd "$src" && tar --null -T - -cf -) | tar -C "$scratch" --no-same-owner -xf -
+  chmod -R u+rwX,go+rX,go-w "$scratch"
+  if [ -d "$dest" ] && diff -r --no-dereference -q "$dest" "$scratch" >/dev/null 2>&1; then
+    :
   else
     say "installing the source tree in $dest"
-    rm -rf "$dest.old"
+    mkdir -p "$prefix"
+    stage=$prefix/src.new
+    rm -rf "$stage" "$dest.old"
+    cp -a "$scratch" "$stage"  # on the same file system as $dest: the swap below is two renames
     [ ! -d "$dest" ] || mv "$dest" "$dest.old"
     mv "$stage" "$dest"
     rm -rf "$dest.old"
     changed=1
   fi
+  rm -rf "$scratch"
+  trap - EXIT
 fi
 
 # --- the venv --------------------------------------------------------------------------------
@@ -171,7 +175,7 @@ else
   # the package needs, so /opt/foley/src stays exactly the installed source.
   build=$(mktemp -d)
   trap 'rm -rf "$build"' EXIT
-  cp -a "$dest/setup.py" "$dest/README.md" "$dest/appliance" "$build/"
+  cp -a "$dest/setup.py" "$dest/pyproject.toml" "$dest/README.md" "$dest/appliance" "$build/"
   "$venv/bin/pip" install "${pip_args[@]}" "$build"
   rm -rf "$build"
   trap - EXIT
