@@ -174,9 +174,10 @@ say "running install.sh in the image (qemu-user: a few minutes)"
 in_image /bin/bash /tmp/foley-build/src/scripts/install.sh --wheels /tmp/foley-build/wheels --no-start
 
 if [ "$check_reinstall" = 1 ]; then
-  # What install.sh owns: every file's path, mode, owner, size, mtime and checksum.
+  # What install.sh owns: every file's path, mode, owner, size, mtime (tab-separated: paths may
+  # hold spaces) and checksum.
   snapshot() {
-    (cd "$root" && find opt/foley etc/foley etc/systemd/system -xdev -printf '%p %m %U:%G %s %T@ %l\n' | LC_ALL=C sort
+    (cd "$root" && find opt/foley etc/foley etc/systemd/system -xdev -printf '%p\t%m\t%U:%G\t%s\t%T@\t%l\n' | LC_ALL=C sort
      cd "$root" && find opt/foley etc/foley etc/systemd/system -xdev -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum
      grep -h '^foley:\|^gpio:\|^video:\|^audio:' etc/passwd etc/group)
   }
@@ -194,7 +195,7 @@ if [ "$check_reinstall" = 1 ]; then
   in_image /bin/bash /tmp/foley-build/src/scripts/install.sh --wheels /tmp/foley-build/wheels --no-start
   # A reinstall writes new files: compare without mtimes, and without what pip makes per build
   # (compiled .pyc embed the source mtime; direct_url.json names the temporary build folder).
-  comparable() { grep -v -e '\.pyc$' -e '\.pyc ' -e 'direct_url.json' -e '/RECORD' "$1" | awk '{ if (NF >= 5 && $5 ~ /^[0-9.]+$/) $5 = ""; print }'; }
+  comparable() { grep -v -e '\.pyc$' -e $'\\.pyc\t' -e 'direct_url.json' -e '/RECORD' "$1" | awk -F'\t' -v OFS='\t' '{ if (NF >= 5) $5 = ""; print }'; }
   diff -u <(comparable "$work/first.txt") <(snapshot > "$work/third.txt"; comparable "$work/third.txt") >&2 \
     || die "install.sh after uninstall.sh gave other files than the first install"
 fi
