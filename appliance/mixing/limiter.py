@@ -33,25 +33,28 @@ def limit_true_peak(track: Track, gain: Gain, ceiling_db: float = -1.0) -> bool:
     ceiling = 10 ** (ceiling_db / 20)
     half = max(1, int(HALF_WINDOW_S * track.sr))
     spans = loud_spans(track.blocks(), ceiling, margin=4 * half)
-    limited = False
-    for start, stop in spans:
-        peaks = _peaks(track, start, stop)
-        if peaks.max(initial=0.0) <= ceiling:
-            continue
-        needed = np.minimum(1.0, ceiling / np.maximum(peaks, 1e-12)).astype(np.float32).reshape(1, -1)
-        held = cv2.erode(needed, np.ones((1, 4 * half + 1), np.uint8), borderType=cv2.BORDER_REPLICATE)
-        gain.add_curve(start, cv2.blur(held, (2 * half + 1, 1), borderType=cv2.BORDER_REPLICATE).ravel())
-        limited = True
-    if not limited:
+    residual, deferred = 0.0, []
+    for k, (start, stop) in enumerate(spans):
+        lo, hi = max(0, start - PEAK_CONTEXT), min(len(track), stop + PEAK_CONTEXT)
+        samples = track.read(lo, hi)
+        peaks = oversampled_peaks(samples, start - lo, stop - lo)
+        if peaks.max(initial=0.0) > ceiling:
+            needed = np.minimum(1.0, ceiling / np.maximum(peaks, 1e-12)).astype(np.float32).reshape(1, -1)
+            held = cv2.erode(needed, np.ones((1, 4 * half + 1), np.uint8), borderType=cv2.BORDER_REPLICATE)
+            curve = cv2.blur(held, (2 * half + 1, 1), borderType=cv2.BORDER_REPLICATE).ravel()
+            gain.add_curve(start, curve)
+            samples[start - lo:stop - lo] *= curve[:, None]  # as the track reads now
+            peaks = oversampled_peaks(samples, start - lo, stop - lo)
+        if k + 1 < len(spans) and spans[k + 1][0] < hi:
+            deferred.append((start, stop))  # the next span's curve may change this one's neighbourhood
+        else:
+            residual = max(residual, float(peaks.max(initial=0.0)))
+    if not gain.curves:
         return False
     # Interpolated peaks can move by a hair under a gain change: trim what is left over.
-    residual = max(float(_peaks(track, start, stop).max(initial=0.0)) for start, stop in spans)
+    for start, stop in deferred:
+        lo, hi = max(0, start - PEAK_CONTEXT), min(len(track), stop + PEAK_CONTEXT)
+        residual = max(residual, float(oversampled_peaks(track.read(lo, hi), start - lo, stop - lo).max(initial=0.0)))
     if residual > ceiling:
         gain.trim = ceiling / residual
     return True
-
-
-def _peaks(track: Track, start: int, stop: int) -> np.ndarray:
-    """oversampled_peaks of track[start:stop], reading the samples around the span too."""
-    lo, hi = max(0, start - PEAK_CONTEXT), min(len(track), stop + PEAK_CONTEXT)
-    return oversampled_peaks(track.read(lo, hi), start - lo, stop - lo)

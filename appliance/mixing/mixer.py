@@ -3,14 +3,15 @@
 Output is 48 kHz stereo float32 of exactly the video's duration (rounded to the sample), at a
 configurable integrated loudness with true peak ≤ the ceiling (default −1 dBTP).
 
-The track is never held whole. A `Track` is a recipe: a source that renders any range of
-samples (`Mix`: the bed and the placements) followed by the gain stages normalisation decided
-(per pass a scalar, the limiter's gain curves over short spans and its trim). The meter, the
-limiter's scan, the WAV writer and the muxer read it block by block, so memory is a block
-(1.3 s) and the curves, not the track (115 MB of float32 for 5 minutes). A block goes through
-the same float32 operations in the same order as the whole track would, so reading in blocks
-gives the same samples as reading it at once (tested). The price is placing the sounds again
-on each read — a few reads per track, and placing is cheap next to the loudness filter.
+A `Track` is a recipe: a source that renders any range of samples (`Mix`: the bed and the
+placements) followed by the gain stages normalisation decided (per pass a scalar, the limiter's
+gain curves over short spans and its trim). The meter, the limiter's scan, the WAV writer and
+the muxer read it block by block. A block goes through the same float32 operations in the same
+order as the whole track would, so reading in blocks gives the same samples as reading it at
+once (tested). Reading places the sounds again (a few full reads per track), so a track of up
+to HELD_BYTES (87 s) keeps its summed mix and reads copy from it; a longer one is never held
+whole. Memory is therefore bounded (32 MB, or a 1.3 s block and the curves), not 115 MB of
+float32 for 5 minutes.
 """
 from __future__ import annotations
 
@@ -32,6 +33,9 @@ NORMALISE_PASSES = 4
 TOLERANCE_LU = 0.5
 DEFAULT_CEILING_DB = -1.0
 LOOP_CROSSFADE_S = 0.05
+HELD_BYTES = 32 << 20
+"""A track up to this size (87 s of stereo float32) keeps its summed mix, so that a read copies
+samples instead of placing the sounds again; a longer one places them on every read."""
 
 
 @dataclass(frozen=True)
@@ -177,7 +181,11 @@ def mix_track(placements: list[Placement], duration: float, *, ambience: Ambienc
     bed = None
     if ambience is not None:
         bed = stereo_of(Placement(audio=ambience.audio, attack=0.0, time=0.0, gain=ambience.gain, pan=ambience.pan))
-    return normalise(Track(Mix(placements, sr, bed), round(duration * sr), sr), target_lufs, ceiling_db)
+    length, source = round(duration * sr), Mix(placements, sr, bed)
+    if length * 2 * 4 <= HELD_BYTES:
+        held = source(0, length)
+        source = lambda start, stop: held[start:stop].copy()  # noqa: E731
+    return normalise(Track(source, length, sr), target_lufs, ceiling_db)
 
 
 def render_track(placements: list[Placement], duration: float, **options) -> np.ndarray:

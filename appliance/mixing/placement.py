@@ -42,9 +42,14 @@ def repitch(audio: np.ndarray, ratio: float, lo: int = 0, hi: int | None = None)
         return audio[lo:hi]
     count = max(0, math.ceil((len(audio) - 1) / ratio))
     positions = np.arange(*slice(lo, hi).indices(count), dtype=np.float64) * ratio  # as np.arange(0, n - 1, ratio)
+    if not len(positions):
+        return audio[:0]
+    # Only the source samples around the positions (interpolation between the same two samples).
+    first, last = int(positions[0]), min(len(audio), int(positions[-1]) + 2)
+    source, grid = audio[first:last], np.arange(first, last, dtype=np.float64)
     if audio.ndim == 1:
-        return np.interp(positions, np.arange(len(audio)), audio).astype(np.float32)
-    return np.stack([np.interp(positions, np.arange(len(audio)), audio[:, c]) for c in range(audio.shape[1])],
+        return np.interp(positions, grid, source).astype(np.float32)
+    return np.stack([np.interp(positions, grid, source[:, c]) for c in range(audio.shape[1])],
                     axis=1).astype(np.float32)
 
 
