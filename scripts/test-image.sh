@@ -83,12 +83,14 @@ console=$logs/console.log
 qmp=$work/qmp.sock
 say "booting in qemu-system-aarch64 (TCG; port $port -> guest 80; console: $console)"
 t=$(date +%s)
+# romfile= : no network boot ROM (the kernel is given directly; Debian ships the ROMs in ipxe-qemu,
+# a recommends that is not installed).
 qemu-system-aarch64 -M virt -cpu cortex-a72 -smp 2 -m 2048 \
   -kernel "$work/vmlinuz" -initrd "$work/initrd.img" \
   -append "root=/dev/vda2 rootfstype=ext4 rootwait console=ttyAMA0 fsck.repair=yes" \
   -drive "if=none,id=disk,format=raw,file=$img" -device virtio-blk-pci,drive=disk \
   -netdev "user,id=net,hostfwd=tcp:127.0.0.1:$port-:80,hostfwd=tcp:127.0.0.1:$ssh_port-:22" \
-  -device virtio-net-pci,netdev=net \
+  -device virtio-net-pci,netdev=net,romfile= \
   -display none -serial "file:$console" -qmp "unix:$qmp,server=on,wait=off" &
 qemu_pid=$!
 on_exit "kill $qemu_pid 2>/dev/null || true; wait $qemu_pid 2>/dev/null || true"
