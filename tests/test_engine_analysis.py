@@ -71,3 +71,19 @@ def test_frames_are_released_before_the_mix(tmp_path):
     assert analysis.keyframes and analysis.scene
     analysis.release_frames()
     assert not analysis.keyframes and not analysis.scene
+
+
+def test_packed_keyframes_give_the_same_pixels_and_hash(tmp_path, monkeypatch):
+    import appliance.engine.analysis as analysis_module
+
+    clip = render_scene("stick", tmp_path / "stick.mp4", width=320, height=240, fps=30, seconds=3, seed=3).path
+    raw = analyse_clip(clip, 60, 2)
+    monkeypatch.setattr(analysis_module, "RAW_KEYFRAMES", 0)
+    packed = analyse_clip(clip, 60, 2)
+    assert raw.keyframes and packed.keyframes.keys() == raw.keyframes.keys()
+    assert all(k._frame is None for k in packed.keyframes.values())  # stored compressed
+    for index, keyframe in raw.keyframes.items():
+        again = packed.keyframes[index]
+        assert (again.index, again.time) == (keyframe.index, keyframe.time)
+        assert np.array_equal(again.frame.grey, keyframe.frame.grey)
+        assert np.array_equal(again.bgr, keyframe.bgr) and again.hash == keyframe.hash

@@ -3,7 +3,9 @@
 Nothing here holds the whole clip: frames flow from the decoder through the motion analyser
 and are dropped, except a short ring of recent frames from which the keyframe of each detected
 action is taken (events are reported a few frames late), and a handful of scene frames spread
-over the clip for the ambience decision. Memory is therefore flat in clip length.
+over the clip for the ambience decision. The keyframes of impact candidates a regular train
+may still confirm grow with the clip (1280 on 5 minutes of footsteps): past the first
+RAW_KEYFRAMES they are kept compressed, losslessly, and the heap is trimmed as the frames pass.
 
 Decoding and scaling run in a producer thread, a few frames ahead of the motion analysis: both
 spend their time in FFmpeg/OpenCV code that releases the GIL, so on a multi-core CPU the motion
@@ -16,6 +18,7 @@ import ctypes
 import queue
 import threading
 import time
+import zlib
 from collections import deque
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -33,16 +36,38 @@ RING_FRAMES = 48  # longer than the analyser's reporting delay at 60 fps
 SCENE_SAMPLES = 3
 ANALYSIS_WIDTH = 256
 DECODE_AHEAD = 8  # frames the decoder thread may run ahead: enough to ride out jitter, ~1 MB
+RAW_KEYFRAMES = 64
+"""Keyframes kept as they are (3.5 MB); later ones are compressed (see Keyframe.pack): a long clip
+keeps one for every impact candidate (1280 on 5 minutes of footsteps: 68 MB raw, ~30 MB packed)."""
+TRIM_EVERY = 30
+"""Frames between heap trims during a file's analysis: the decoder thread allocates every frame
+and the analysis frees it, and glibc does not hand that thread's freed pages back by itself."""
 _MALLOC_TRIM = getattr(ctypes.CDLL(None), "malloc_trim", None)  # glibc (Raspberry Pi OS); elsewhere None
 
 
-@dataclass
 class Keyframe:
-    """A frame kept for the vision model and the caches: converted to BGR and hashed on use."""
+    """A frame kept for the vision model and the caches: converted to BGR and hashed on use.
 
-    index: int
-    time: float
-    frame: AnalysisFrame
+    `pack` stores the frame zlib-compressed (lossless, ~45 % of its 55 KB on camera footage):
+    the pixels the vision model and the hash see are the same bytes either way."""
+
+    def __init__(self, index: int, time: float, frame: AnalysisFrame):
+        self.index = index
+        self.time = time
+        self._frame: AnalysisFrame | None = frame
+        self._packed: tuple | None = None
+
+    @property
+    def frame(self) -> AnalysisFrame:
+        frame = self._frame  # read once: another thread (capture's vision pre-warm) may read while it is packed
+        return frame if frame is not None else _unpack(self.index, self.time, self._packed)
+
+    def pack(self) -> None:
+        """Keep the frame compressed from now on (idempotent)."""
+        frame = self._frame
+        if frame is not None:
+            self._packed = _pack(frame)
+            self._frame = None
 
     @property
     def bgr(self) -> np.ndarray:
@@ -52,6 +77,23 @@ class Keyframe:
     def hash(self) -> int:
         """64-bit DCT hash (appliance.engine.framehash) of the grey frame."""
         return frame_hash(self.frame.grey)
+
+
+def _pack(frame: AnalysisFrame) -> tuple:
+    planes = [frame.grey] if frame.colour is None else [frame.grey, frame.colour]
+    data = b"".join(np.ascontiguousarray(p).tobytes() for p in planes)
+    return zlib.compress(data, 1), [p.shape for p in planes]
+
+
+def _unpack(index: int, time: float, packed: tuple) -> AnalysisFrame:
+    data, shapes = packed
+    flat = np.frombuffer(zlib.decompress(data), np.uint8)
+    planes, start = [], 0
+    for shape in shapes:
+        size = int(np.prod(shape))
+        planes.append(flat[start:start + size].reshape(shape))
+        start += size
+    return AnalysisFrame(index=index, time=time, grey=planes[0], colour=planes[1] if len(planes) > 1 else None)
 
 
 @dataclass
@@ -136,6 +178,8 @@ def analyse_clip(
     frames = iter_frames(path, ANALYSIS_WIDTH, max_seconds=max_seconds, threads=threads, colour=True)
     for frame in _ahead(frames, DECODE_AHEAD):
         analysis.push(frame)
+        if _MALLOC_TRIM is not None and analysis.count % TRIM_EVERY == 0:
+            _MALLOC_TRIM(0)
         if progress and info.duration and analysis.count % 30 == 0:
             progress(min(1.0, frame.time / info.duration))
     decode = time.perf_counter() - started - analysis.seconds
@@ -189,3 +233,5 @@ def _keep_keyframe(event: ActionEvent, ring: deque, keyframes: dict[int, Keyfram
         return
     nearest = min(ring, key=lambda k: abs(k.index - event.frame_index))
     keyframes[event.frame_index] = nearest
+    if len(keyframes) > RAW_KEYFRAMES:
+        nearest.pack()
