@@ -121,3 +121,39 @@ def test_cache_cli_stats_and_clear(isolated_state):
     assert stats.returncode == 0 and "frames cached:     1" in stats.stdout
     assert run_foley("cache", "clear").returncode == 0
     assert "frames cached:     0" in run_foley("cache", "stats").stdout
+
+
+def test_file_digest_is_remembered_until_the_file_changes(tmp_path, monkeypatch):
+    import hashlib
+    import os
+
+    import appliance.engine.cache as cache_module
+
+    cache = Cache(tmp_path / "c")
+    clip = tmp_path / "clip.bin"
+    clip.write_bytes(b"a" * 100_000)
+    reads = []
+    real = cache_module.sha256_of
+    monkeypatch.setattr(cache_module, "sha256_of", lambda p: reads.append(p) or real(p))
+
+    expected = hashlib.sha256(b"a" * 100_000).hexdigest()
+    assert cache.file_digest(clip) == expected
+    assert Cache(tmp_path / "c").file_digest(clip) == expected  # remembered across processes' connections
+    assert len(reads) == 1
+
+    # Same size, new content and mtime: read again.
+    clip.write_bytes(b"b" * 100_000)
+    os.utime(clip, ns=(time.time_ns(), time.time_ns() + 10**9))
+    assert cache.file_digest(clip) == hashlib.sha256(b"b" * 100_000).hexdigest()
+    # Replaced by another file (new inode) with the old size and mtime: read again.
+    stat = clip.stat()
+    other = tmp_path / "other.bin"
+    other.write_bytes(b"c" * 100_000)
+    os.utime(other, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    other.replace(clip)
+    assert cache.file_digest(clip) == hashlib.sha256(b"c" * 100_000).hexdigest()
+    assert len(reads) == 3
+
+    cache.clear()
+    cache.file_digest(clip)
+    assert len(reads) == 4

@@ -3,7 +3,8 @@
 Three levels, from finest to coarsest:
 - near-duplicate frames → their vision embedding and logits (skips the vision model);
 - near-duplicate events (keyframe hash + motion kind) → the template decision made before;
-- identical requests (clip bytes + description + options + library + models) → stored result.
+- identical requests (clip bytes + description + options + library + models) → stored result
+  (the clip's digest remembered by path, inode, size and mtime, so an unchanged file is not read).
 
 Frames and decisions share one table of "near" entries: a 64-bit perceptual hash, split into
 eight 8-bit bands that are indexed, so any entry within Hamming distance 7 shares a band and is
@@ -26,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from appliance.engine.framehash import BANDS, bands, from_signed, hamming, to_signed
+from appliance.inference.manifest import sha256_of
 
 _BAND_COLUMNS = [f"b{i}" for i in range(BANDS)]
 _SCHEMA = [
@@ -37,7 +39,11 @@ _SCHEMA = [
     "CREATE TABLE IF NOT EXISTS results (key TEXT PRIMARY KEY, folder TEXT NOT NULL, "
     "size_bytes INTEGER NOT NULL, last_used REAL NOT NULL)",
     "CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS digests (path TEXT PRIMARY KEY, device INTEGER NOT NULL, inode INTEGER NOT NULL, "
+    "size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, sha256 TEXT NOT NULL, last_used REAL NOT NULL)",
 ]
+MAX_DIGESTS = 1000
+"""Remembered file digests (a row each, ~150 bytes); the least recently used go first."""
 
 
 @dataclass(frozen=True)
@@ -85,6 +91,30 @@ class Cache:
 
     def _transaction(self):
         return _Transaction(self.db)
+
+    # -- file digests --------------------------------------------------------------------------
+    def file_digest(self, path: Path) -> str:
+        """sha256 of the file's bytes, remembered by (path, device, inode, size, mtime_ns): a
+        5-minute clip scored again from the same file is answered without reading it (83 ms of
+        hashing before). Any write to the file changes its mtime_ns or size, and a replaced
+        file has another inode, so a stale digest is never used — the rule make and rsync use."""
+        path = Path(path).resolve()
+        st = path.stat()
+        identity = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+        row = self.db.execute("SELECT device, inode, size, mtime_ns, sha256 FROM digests WHERE path = ?",
+                              (str(path),)).fetchone()
+        if row is not None and tuple(row[:4]) == identity:
+            self.db.execute("UPDATE digests SET last_used = ? WHERE path = ?", (time.time(), str(path)))
+            return row[4]
+        digest = sha256_of(path)
+        if path.stat().st_mtime_ns != st.st_mtime_ns:  # written while being read: do not remember
+            return digest
+        with self._transaction():
+            self.db.execute("INSERT OR REPLACE INTO digests VALUES (?, ?, ?, ?, ?, ?, ?)",
+                            (str(path), *identity, digest, time.time()))
+            self.db.execute("DELETE FROM digests WHERE path IN (SELECT path FROM digests "
+                            "ORDER BY last_used DESC LIMIT -1 OFFSET ?)", (MAX_DIGESTS,))
+        return digest
 
     # -- near-duplicate entries (frames, decisions) ------------------------------------------
     def find_near(self, scope: str, value: int) -> tuple[bytes, int] | None:
@@ -208,6 +238,7 @@ class Cache:
             self.db.execute("DELETE FROM near")
             self.db.execute("DELETE FROM results")
             self.db.execute("DELETE FROM counters")
+            self.db.execute("DELETE FROM digests")
         for child in self.results_folder.iterdir():
             shutil.rmtree(child, ignore_errors=True)
         self.db.execute("VACUUM")

@@ -97,7 +97,7 @@ class Engine:
 
     def request_key(self, path: Path, options: ScoreOptions) -> str:
         """Identical clip bytes + options + library + models + engine → identical result."""
-        digest = hashlib.sha256(sha256_of(path).encode())
+        digest = hashlib.sha256((self.cache.file_digest(path) if self.cache else sha256_of(path)).encode())
         for part in (sorted(options.key_fields().items()), load_catalog().version, self.models_key(),
                      ENGINE_VERSION):
             digest.update(repr(part).encode())
