@@ -45,6 +45,13 @@ and the analysis frees it, and glibc does not hand that thread's freed pages bac
 _MALLOC_TRIM = getattr(ctypes.CDLL(None), "malloc_trim", None)  # glibc (Raspberry Pi OS); elsewhere None
 
 
+def trim_heap() -> None:
+    """Hand freed memory back to the OS. Frames are allocated by the decoder thread and freed by
+    the analysis; glibc keeps such small blocks in that thread's arena unless asked."""
+    if _MALLOC_TRIM is not None:
+        _MALLOC_TRIM(0)
+
+
 class Keyframe:
     """A frame kept for the vision model and the caches: converted to BGR and hashed on use.
 
@@ -108,15 +115,23 @@ class ClipAnalysis:
     frame_count: int
     stage_seconds: dict[str, float] = field(default_factory=dict)
 
+    def keep_event_keyframes(self) -> None:
+        """Keep only the final events' keyframes. The motion analysis keeps one for every impact
+        candidate a regular train might still confirm; the unconfirmed ones (55 KB each) would
+        otherwise stay until the mix, under the vision model's memory."""
+        used = {event.frame_index for event in self.events}
+        unused = [index for index in self.keyframes if index not in used]
+        for index in unused:
+            del self.keyframes[index]
+        if unused:
+            trim_heap()
+
     def release_frames(self) -> None:
         """Drop the keyframes once every decision is made (55 KB an action: 40 MB for a 5-minute
-        clip), and hand the freed memory back to the OS, which glibc does not do by itself for
-        small blocks freed in the middle of the decoder thread's arena: the mix that follows
-        allocates the whole output track (115 MB for 5 minutes) and peak RSS is the sum."""
+        clip), and hand the freed memory back to the OS (`trim_heap`) before the mix."""
         self.keyframes.clear()
         self.scene.clear()
-        if _MALLOC_TRIM is not None:
-            _MALLOC_TRIM(0)
+        trim_heap()
 
 
 class StreamingAnalysis:
@@ -178,8 +193,8 @@ def analyse_clip(
     frames = iter_frames(path, ANALYSIS_WIDTH, max_seconds=max_seconds, threads=threads, colour=True)
     for frame in _ahead(frames, DECODE_AHEAD):
         analysis.push(frame)
-        if _MALLOC_TRIM is not None and analysis.count % TRIM_EVERY == 0:
-            _MALLOC_TRIM(0)
+        if analysis.count % TRIM_EVERY == 0:
+            trim_heap()
         if progress and info.duration and analysis.count % 30 == 0:
             progress(min(1.0, frame.time / info.duration))
     decode = time.perf_counter() - started - analysis.seconds

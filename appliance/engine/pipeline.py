@@ -26,7 +26,7 @@ import soundfile
 
 from appliance import __version__
 from appliance.atomic import atomic_path, write_json_atomic
-from appliance.engine.analysis import _MALLOC_TRIM, ClipAnalysis, analyse_clip
+from appliance.engine.analysis import ClipAnalysis, analyse_clip
 from appliance.engine.cache import Cache
 from appliance.engine.choose import TEMPLATE_POOL, Evidence, TemplatePicker, decide_category
 from appliance.engine.exemplars import Exemplars
@@ -143,7 +143,7 @@ class Engine:
 
         report("choose", 0.0)
         t0 = time.perf_counter()
-        _drop_unused_keyframes(analysis)
+        analysis.keep_event_keyframes()
         visual = VisualLookup(self.vision, self.cache)
         exemplars = Exemplars(catalog, visual.model_key)
         context = hashlib.sha256(repr((catalog.version, description, self.models_key(), ENGINE_VERSION))
@@ -270,18 +270,6 @@ class Engine:
             self.cache.put_result(key, files)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
-
-
-def _drop_unused_keyframes(analysis: ClipAnalysis) -> None:
-    """Keep only the final events' keyframes. The motion analysis keeps one for every impact
-    candidate a regular train might still confirm; the unconfirmed ones (55 KB each) would
-    otherwise stay until the mix, under the vision model's memory."""
-    used = {event.frame_index for event in analysis.events}
-    unused = [index for index in analysis.keyframes if index not in used]
-    for index in unused:
-        del analysis.keyframes[index]
-    if unused and _MALLOC_TRIM is not None:
-        _MALLOC_TRIM(0)  # they were allocated by the decoder thread, whose arena keeps freed memory
 
 
 def _timeline_event(number, event, template, placement, decision, source) -> dict:
