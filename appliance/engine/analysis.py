@@ -29,6 +29,7 @@ import numpy as np
 
 from appliance.engine.framehash import frame_hash
 from appliance.motion import ActionEvent, MotionAnalyser, MotionTrace
+from appliance.motion.event_model import EventModel, bundled_event_model
 from appliance.video import VideoInfo, iter_frames, probe
 from appliance.video.decode import AnalysisFrame
 
@@ -142,8 +143,9 @@ class StreamingAnalysis:
     made and its result is ready the moment it stops. `expected_seconds` spreads the scene
     samples (a recording stopped early keeps the ones taken so far, or its last frame)."""
 
-    def __init__(self, expected_seconds: float | None):
-        self.analyser = MotionAnalyser()
+    def __init__(self, expected_seconds: float | None, event_model: EventModel | None = None):
+        """event_model: what decides impacts (default: the bundled one)."""
+        self.analyser = MotionAnalyser(event_model or bundled_event_model())
         self.ring: deque[Keyframe] = deque(maxlen=RING_FRAMES)
         self.keyframes: dict[int, Keyframe] = {}
         self.scene: list[Keyframe] = []
@@ -182,13 +184,14 @@ def analyse_clip(
     max_seconds: float,
     threads: int,
     progress: Callable[[float], None] | None = None,
+    event_model: EventModel | None = None,
 ) -> ClipAnalysis:
     """Decode `path` once and return its events with their keyframes and the scene frames.
 
     stage_seconds: "decode" is the time spent waiting for decoded frames (what the motion
     analysis did not hide), "motion" the analysis itself."""
     info = probe(path, max_seconds=max_seconds)
-    analysis = StreamingAnalysis(info.duration)
+    analysis = StreamingAnalysis(info.duration, event_model)
     started = time.perf_counter()
     frames = iter_frames(path, ANALYSIS_WIDTH, max_seconds=max_seconds, threads=threads, colour=True)
     for frame in _ahead(frames, DECODE_AHEAD):

@@ -42,6 +42,7 @@ from appliance.inference.sessions import default_threads
 from appliance.library import load_catalog, searcher
 from appliance.mixing import SAMPLE_RATE, Track, mix_track, write_wav_atomic
 from appliance.motion import SUSTAINED, MotionTrace
+from appliance.motion.event_model import EventModel, bundled_event_model
 from appliance.paths import state_dir
 
 
@@ -79,9 +80,13 @@ class ScoreResult:
 class Engine:
     """Everything that outlives one request: sessions, library, zero-shot table, cache."""
 
-    def __init__(self, cache: Cache | None = None, threads: int | None = None, variant: str = "int8"):
-        """variant "fp32" loads the locally exported FP32 twins (benchmarks only; never shipped)."""
+    def __init__(self, cache: Cache | None = None, threads: int | None = None, variant: str = "int8",
+                 event_model: EventModel | None = None):
+        """variant "fp32" loads the locally exported FP32 twins (benchmarks only; never shipped).
+        event_model: what decides impacts (default: the bundled one; cross-validation passes
+        each fold's own)."""
         self.cache = cache
+        self.event_model = event_model or bundled_event_model()
         self.threads = threads or default_threads()
         if variant == "int8":
             self.text, self.vision = text_encoder(), vision_encoder()
@@ -93,7 +98,8 @@ class Engine:
         self._zeroshot: dict[str, ZeroShot] = {}
 
     def models_key(self) -> str:
-        return f"{self.text.entry.sha256[:16]}:{self.text.variant}-{self.vision.entry.sha256[:16]}:{self.vision.variant}"
+        return (f"{self.text.entry.sha256[:16]}:{self.text.variant}-{self.vision.entry.sha256[:16]}:{self.vision.variant}"
+                f"-events:{self.event_model.key}")
 
     def request_key(self, path: Path, options: ScoreOptions) -> str:
         """Identical clip bytes + options + library + models + engine → identical result."""
@@ -126,7 +132,8 @@ class Engine:
         report = progress or (lambda stage, fraction: None)
         report("analyse", 0.0)
         if analysis is None:
-            analysis = analyse_clip(path, options.max_seconds, self.threads, lambda f: report("analyse", f))
+            analysis = analyse_clip(path, options.max_seconds, self.threads, lambda f: report("analyse", f),
+                                    self.event_model)
         stages = dict(analysis.stage_seconds)
 
         t0 = time.perf_counter()

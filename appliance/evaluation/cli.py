@@ -1,26 +1,26 @@
-"""`foley eval DIR [--labels labels.json] [--no-description] [--json]`.
+"""`foley eval DIR... [--folds K] [--labels labels.json] [--no-description] [--json]`.
 
-Scores every clip of DIR with its own audio ignored, then compares the generated track with the
-clip's original sound: onset accuracy / precision / F1 / AP (CondFoleyGen protocol), AV-Align,
-and — when labels are given — whether the chosen sound's category fits the labelled material or
-action. Any folder of clips works; labels.json is optional ({"clips": [{"file", "description",
-"category", "material", "action"}]}).
+Scores every clip of the folders with its own audio ignored and compares the generated track
+with the clip's original sound: onset accuracy / precision / F1 / AP (CondFoleyGen protocol),
+category fit, ambient scenes, with the two naive baselines in the same run.
+
+With --folds K (default 5) the evaluation is cross-validated (`crossval`): folds split by
+`recording_id`, the event model fitted on the other folds' contact clips only, each clip scored
+with the model that never saw its recording. --folds 0 scores every clip with the bundled model
+as it is (which was fitted on whatever it was fitted on: say so when quoting it). Any folder of
+clips works; each folder's labels.json is optional ({"clips": [{"file", "description",
+"category", "action", "recording_id"}]}). Needs the `eval` extra (librosa), and for --folds the
+`train` extra (scikit-learn, skl2onnx).
 """
 from __future__ import annotations
 
 import importlib.util
 import json
 import sys
-from collections import Counter
 from pathlib import Path
 
-from appliance.engine.options import ScoreOptions
 from appliance.engine.pipeline import Engine
 from appliance.errors import UsageError
-from appliance.evaluation.avalign import flow_peaks
-from appliance.evaluation.clip import evaluate_clip, summarise
-from appliance.mixing import SAMPLE_RATE
-from appliance.video import read_audio
 
 VIDEO_SUFFIXES = {".mp4", ".mov", ".mkv", ".webm", ".avi"}
 
@@ -34,65 +34,67 @@ def load_labels(path: Path | None) -> dict[str, dict]:
         raise UsageError(f"{path}: not a readable labels file ({exc})") from None
 
 
-def dominant_category(timeline: dict) -> str | None:
-    """The category most of the clip's sounds came from (what category fit judges)."""
-    counts = Counter(e["category"] for e in timeline["events"])
-    return counts.most_common(1)[0][0] if counts else (timeline.get("ambience") or {}).get("category")
-
-
-def evaluate_folder(folder: Path, labels: dict[str, dict], use_descriptions: bool, engine: Engine) -> list[dict]:
+def folder_clips(folder: Path, labels_path: Path | None) -> list[tuple[Path, dict | None]]:
+    """(clip, its label or None) for every video of `folder`."""
+    if not folder.is_dir():
+        raise UsageError(f"{folder}: not a folder")
+    if labels_path is None and (folder / "labels.json").is_file():
+        labels_path = folder / "labels.json"
+    labels = load_labels(labels_path)
     clips = sorted(p for p in folder.iterdir() if p.suffix.lower() in VIDEO_SUFFIXES)
     if not clips:
         raise UsageError(f"{folder}: no video clips ({', '.join(sorted(VIDEO_SUFFIXES))})")
-    rows = []
-    for clip in clips:
-        label = labels.get(clip.name)
-        description = label.get("description") if (label and use_descriptions) else None
-        result = engine.score(clip, ScoreOptions(description=description))
-        timeline = result.timeline
-        reference = read_audio(clip, SAMPLE_RATE)
-        chosen = dominant_category(timeline)
-        scores = evaluate_clip(reference, SAMPLE_RATE, result.audio, SAMPLE_RATE,
-                               video_peaks=flow_peaks(result.trace.times, result.trace.flow),
-                               frame_period=1 / timeline["clip"]["fps"], chosen_category=chosen, label=label)
-        rows.append({"clip": clip.name, "description": description, "category": chosen,
-                     "events": len(timeline["events"]), **scores})
-    return rows
+    return [(clip, labels.get(clip.name)) for clip in clips]
 
 
-def print_table(rows: list[dict], summary: dict) -> None:
-    print("| clip | category | fit | ref onsets | gen onsets | accuracy | precision | F1 | AP | AV-Align |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
-    for r in rows:
-        fit = {True: "yes", False: "no"}.get(r.get("category_fit"), "–")
-        print(f"| {r['clip']} | {r['category']} | {fit} | {r['reference_onsets']} | {r['generated_onsets']} | "
-              f"{r['accuracy']:.2f} | {r['precision']:.2f} | {r['f1']:.2f} | {r['ap']:.2f} | {r.get('av_align', 0):.2f} |")
-    print(f"| overall ({summary['clips']} clips, pooled) | | {summary.get('category_fit', '–')} | | | "
-          f"{summary['accuracy']:.2f} | {summary['precision']:.2f} | {summary['f1']:.2f} | "
-          f"{summary['mean_ap']:.2f} | {summary['mean_av_align']:.2f} |")
+def _require(*modules: str) -> None:
+    missing = [m for m in modules if importlib.util.find_spec(m) is None]
+    if missing:
+        raise UsageError(f"evaluation needs {', '.join(missing)}: pip install 'foley-appliance[eval,train]'")
 
 
 def handle(args) -> int:
-    if importlib.util.find_spec("librosa") is None:
-        raise UsageError("evaluation needs the `eval` extra (librosa): pip install 'foley-appliance[eval]'")
-    folder = Path(args.dir)
-    if not folder.is_dir():
-        raise UsageError(f"{folder}: not a folder")
-    labels_path = Path(args.labels) if args.labels else (folder / "labels.json" if (folder / "labels.json").is_file() else None)
-    rows = evaluate_folder(folder, load_labels(labels_path), not args.no_description, Engine(cache=None))
-    summary = summarise(rows)
+    from appliance.evaluation import crossval
+
+    _require("librosa", *(("sklearn", "skl2onnx") if args.folds else ()))
+    if args.folds == 1 or args.folds < 0:
+        raise UsageError("--folds: 0 (no fitting) or at least 2")
+    labels_path = Path(args.labels) if args.labels else None
+    pairs = [pair for folder in args.dir for pair in folder_clips(Path(folder), labels_path)]
+    if args.no_description:
+        pairs = [(clip, {k: v for k, v in (label or {}).items() if k != "description"} or None) for clip, label in pairs]
+    log = (lambda line: print(line, file=sys.stderr, flush=True)) if not args.quiet else (lambda line: None)
+    clips = []
+    for clip, label in pairs:
+        clips.append(crossval.analyse_for_training(clip, label))
+        log(f"analysed {clip.name}: {len(clips[-1].training.rows)} intervals, "
+            f"{len(clips[-1].training.onsets)} onsets of its own sound, {clips[-1].role}")
+    engine = Engine(cache=None)
+    if args.folds:
+        results, fitted = crossval.cross_validate(clips, args.folds, engine, args.seed, log)
+        folds = args.folds
+    else:
+        results, fitted, folds = crossval.score_bundled(clips, engine, args.seed), [], 1
+    summary = crossval.summarise(results, folds)
     if args.json:
-        json.dump({"clips": rows, "overall": summary}, sys.stdout, indent=2)
+        json.dump(crossval.as_json(results, summary, fitted), sys.stdout, indent=1, default=str)
         print()
     else:
-        print_table(rows, summary)
+        crossval.print_report(results, summary)
     return 0
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser("eval", help="score a folder of clips and compare with their own sound")
-    parser.add_argument("dir", help="folder of clips with their original sound")
-    parser.add_argument("--labels", help="labels.json (default: DIR/labels.json when present)")
+    parser = subparsers.add_parser(
+        "eval", help="score folders of clips and compare with their own sound (cross-validated, with baselines)",
+        description="Score folders of clips and compare each generated track with the clip's own sound, "
+                    "cross-validated by recording, with the naive baselines in the same run.")
+    parser.add_argument("dir", nargs="+", help="folders of clips with their original sound")
+    parser.add_argument("--folds", type=int, default=5,
+                        help="folds split by recording_id (default 5); 0 scores with the bundled model as it is")
+    parser.add_argument("--labels", help="labels.json for every folder (default: each folder's own labels.json)")
     parser.add_argument("--no-description", action="store_true", help="ignore the labels' descriptions")
-    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the fold split, the trees and the random baseline")
+    parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    parser.add_argument("--json", action="store_true", help="the whole result as JSON on stdout")
     parser.set_defaults(handler=handle)

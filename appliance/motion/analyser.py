@@ -2,9 +2,10 @@
 
 Runs on decoded files and live camera frames alike: each `push` costs one optical-flow and one
 warp at 160 px wide, keeps only the previous frame and a few seconds of energy samples, and
-returns the events decided so far (impacts one frame late, sustained actions when they end) and
-the weaker impact candidates a periodic train may still confirm at `finish` (their keyframes are
-worth keeping; the final list is `events` after `finish`).
+returns the events decided so far: impacts two frames late (the learned event model,
+`event_model`, reads each interval's cues from `onset_features` with one frame of look-ahead
+and picks peaks of its probability with one more), sustained actions when they end. The final
+list is `events` after `finish`, which also marks the regular trains periodic.
 Frames repeated by the encoder (frame-rate conversion duplicates) are skipped, unless the
 repetition goes on, which means the scene really stands still.
 """
@@ -17,11 +18,12 @@ import cv2
 import numpy as np
 
 from appliance.motion.camera import CameraStep, CameraTracker, working_frame
-from appliance.motion.events import IMPACT, PERIODIC, SUSTAINED, ActionEvent
-from appliance.motion.impacts import EnergySample, Impact, ImpactDetector
+from appliance.motion.event_model import EventModel, Onset, bundled_event_model
+from appliance.motion.events import IMPACT, ActionEvent
+from appliance.motion.onset_features import FEATURE_INDEX, FeatureRow, OnsetFeatures
 from appliance.motion.periodic import mark_periodic
-from appliance.motion.sustained import SustainedTracker, cut_at_impacts
-from appliance.motion.trains import select_train
+from appliance.motion.samples import EnergySample
+from appliance.motion.sustained import SustainedTracker
 from appliance.video.decode import AnalysisFrame
 
 NOISE_LEVEL = 12
@@ -91,16 +93,19 @@ class MotionTrace:
 class MotionAnalyser:
     """Push AnalysisFrames in order; collect ActionEvents from `push` and `finish`."""
 
-    def __init__(self) -> None:
+    def __init__(self, event_model: EventModel | None, keep_rows: bool = False) -> None:
+        """event_model: what decides impacts (`bundled_event_model()` on the board); None finds
+        none (collecting rows to train one). keep_rows: keep every interval's FeatureRow in `rows`
+        (training and evaluation; 27 floats a frame)."""
         self._camera = CameraTracker()
-        self._impacts = ImpactDetector()
+        self._model = event_model
+        self._features = OnsetFeatures()
+        self._picker = event_model.picker() if event_model else None
         self._sustained = SustainedTracker()
         self._previous: np.ndarray | None = None
         self._pending_repeat: AnalysisFrame | None = None
         self._still = False
-        self._seen_candidates = 0
-        self._impact_events: dict[int, ActionEvent] = {}
-        """Decided impacts' events by id() of their Impact (reused when a train keeps them)."""
+        self.rows: list[FeatureRow] | None = [] if keep_rows else None
         self.events: list[ActionEvent] = []
         self.trace = MotionTrace()
 
@@ -109,14 +114,15 @@ class MotionAnalyser:
         if self._previous is None or self._previous.shape != current.shape:
             self._previous = current
             return []
-        if np.count_nonzero(cv2.absdiff(current, self._previous) >= NOISE_LEVEL) < DUPLICATE_FRACTION * current.size:
+        raw_difference = cv2.absdiff(current, self._previous)
+        if np.count_nonzero(raw_difference >= NOISE_LEVEL) < DUPLICATE_FRACTION * current.size:
             return self._repeat(frame)
         self._pending_repeat, self._still = None, False
         step = self._camera.step(self._previous, current)
         self._previous = current
         self.trace.times.append(frame.time)
         self.trace.flow.append(step.flow_magnitude)
-        return self._sample(frame, *_energy(current, step))
+        return self._sample(frame, *_energy(current, step), frame_difference=float(raw_difference.mean()))
 
     def _repeat(self, frame: AnalysisFrame) -> list[ActionEvent]:
         """A frame equal to the previous one: ignore a single repeat, but two in a row mean stillness."""
@@ -131,7 +137,7 @@ class MotionAnalyser:
 
     def _sample(self, frame: AnalysisFrame, energy: float, difference: np.ndarray | None,
                 cells: np.ndarray | None = None, cell_flow: np.ndarray | None = None,
-                coherence: float = 0.0, speed: float = 0.0) -> list[ActionEvent]:
+                coherence: float = 0.0, speed: float = 0.0, frame_difference: float = 0.0) -> list[ActionEvent]:
         x = y = 0.5
         if difference is not None and energy > 0:
             m = cv2.moments(difference)
@@ -139,50 +145,55 @@ class MotionAnalyser:
             x, y = (m["m10"] / m["m00"] + BORDER) / (w + 2 * BORDER), (m["m01"] / m["m00"] + BORDER) / (h + 2 * BORDER)
         sample = EnergySample(time=frame.time, energy=energy, x=float(x), y=float(y), frame_index=frame.index,
                               cells=cells, cell_flow=cell_flow, coherence=coherence,
-                              speed=speed)
+                              speed=speed, difference=frame_difference)
         decided = []
-        for impact in self._impacts.push(sample):
-            ended = self._sustained.interrupt()
-            decided += [ended] if ended else []
-            decided.append(_impact_event(impact))
-            self._impact_events[id(impact)] = decided[-1]
+        row = self._features.push(sample)
+        if row is not None:
+            if self.rows is not None:
+                self.rows.append(row)
+            if self._model is not None:
+                probability = float(self._model.probabilities(row.values)[0])
+                decided += self._impacts(self._picker.push(row, probability))
         ended = self._sustained.push(sample)
         decided += [ended] if ended else []
         self.events += decided
-        fresh = self._impacts.candidates[self._seen_candidates:]
-        self._seen_candidates = len(self._impacts.candidates)
-        return decided + [_impact_event(c) for c in fresh if not c.decided]
+        return decided
+
+    def _impacts(self, onsets: list[Onset]) -> list[ActionEvent]:
+        """Events for picked onsets; each ends the sustained action running until then."""
+        decided = []
+        for onset in onsets:
+            ended = self._sustained.interrupt()
+            decided += [ended] if ended else []
+            decided.append(_impact_event(onset))
+        return decided
 
     def finish(self) -> list[ActionEvent]:
-        """End of the clip: close a running sustained action, let a regular train choose its impacts
-        (`trains.select_train`: it may drop decided impacts and add candidates; its impacts cut the
-        sustained actions they fall in, `sustained.cut_at_impacts`) and mark periodic trains.
-        Returns the events added here."""
+        """End of the clip: the last interval's onset, a running sustained action, and the
+        regular trains marked periodic. Returns the events added here."""
+        added = self._impacts(self._picker.flush()) if self._picker else []
         ended = self._sustained.finish()
-        added = [ended] if ended else []
+        added += [ended] if ended else []
         self.events += added
-        train = select_train(self._impacts.candidates)
-        if train is not None:
-            impacts, _ = train
-            chosen = [self._impact_events.get(id(c)) or _impact_event(c) for c in impacts]
-            added += [e for e in chosen if not any(e is k for k in self.events)]
-            others = [e for e in self.events if e.kind not in (IMPACT, PERIODIC)]
-            times = [e.time for e in chosen]
-            others = [cut_at_impacts(e, times) if e.kind == SUSTAINED else e for e in others]
-            self.events = [e for e in others if e is not None] + chosen
         self.events.sort(key=lambda e: e.time)
         mark_periodic(self.events)
         return added
 
 
-def _impact_event(impact: Impact) -> ActionEvent:
-    return ActionEvent(time=impact.time, kind=IMPACT, strength=impact.strength, x=impact.x, y=impact.y,
-                       frame_index=impact.frame_index)
+def _impact_event(onset: Onset) -> ActionEvent:
+    """Strength (gain) from how fast the thing moved before it stopped, relative to the recent
+    largest motion: the same cue whichever way the model weighed it."""
+    row = onset.row
+    strength = float(np.clip(row.values[FEATURE_INDEX["energy_before"]], 0.0, 1.0))
+    return ActionEvent(time=onset.time, kind=IMPACT, strength=strength, x=row.x, y=row.y,
+                       frame_index=row.frame_index, confidence=round(onset.probability, 4))
 
 
-def detect_events(frames: Iterable[AnalysisFrame]) -> tuple[list[ActionEvent], MotionTrace]:
-    """All events of a clip (sorted by time) and its motion trace, from its analysis frames."""
-    analyser = MotionAnalyser()
+def detect_events(frames: Iterable[AnalysisFrame], event_model: EventModel | None = None
+                  ) -> tuple[list[ActionEvent], MotionTrace]:
+    """All events of a clip (sorted by time) and its motion trace, from its analysis frames
+    (impacts decided by `event_model`, the bundled one by default)."""
+    analyser = MotionAnalyser(event_model or bundled_event_model())
     for frame in frames:
         analyser.push(frame)
     analyser.finish()

@@ -32,6 +32,8 @@ class ActionEvent:
     """Seconds between the impacts of the train this one belongs to (PERIODIC only)."""
     envelope: list[tuple[float, float]] = field(default_factory=list)
     """(time, level 0..1) samples of a SUSTAINED action's intensity."""
+    confidence: float | None = None
+    """The event model's probability that a sound starts here (impacts; None for sustained)."""
 
     def as_dict(self) -> dict:
         return asdict(self)

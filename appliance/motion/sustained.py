@@ -8,7 +8,7 @@ them cut the run, so a drum roll does not become a scrape.
 from __future__ import annotations
 
 from appliance.motion.events import SUSTAINED, ActionEvent
-from appliance.motion.impacts import ENERGY_FLOOR, EnergySample
+from appliance.motion.samples import ENERGY_FLOOR, EnergySample
 
 MIN_DURATION_S = 1.0
 
@@ -44,19 +44,3 @@ class SustainedTracker:
             frame_index=run[len(run) // 2].frame_index, duration=run[-1].time - run[0].time,
             envelope=[(s.time, s.energy / peak) for s in run])
 
-
-def cut_at_impacts(event: ActionEvent, times: list[float]) -> ActionEvent | None:
-    """A sustained action with impacts chosen later (a periodic train) inside it: the impacts cut the
-    run, as they would have while streaming. The longest piece is kept (in place) if it still lasts
-    MIN_DURATION_S; otherwise the motion was the train's and the action is dropped (None)."""
-    end = event.time + event.duration
-    cuts = sorted(t for t in times if event.time < t < end)
-    if not cuts:
-        return event
-    bounds = [event.time] + cuts + [end]
-    start, stop = max(zip(bounds[:-1], bounds[1:]), key=lambda b: b[1] - b[0])
-    if stop - start < MIN_DURATION_S:
-        return None
-    event.time, event.duration = start, stop - start
-    event.envelope = [(t, level) for t, level in event.envelope if start <= t <= stop]
-    return event

@@ -1,0 +1,203 @@
+"""`foley eval DIR... --folds K`: the engine judged on clips it was not fitted on.
+
+Every clip is analysed once (its intervals' cues and the onsets of its own sound). Folds split
+the recordings (`corpus.assign_folds`); for each fold, the event model — trees and picking — and
+the frame-difference baseline's threshold are fitted on the contact clips of the other folds
+only (`event_training`), and every clip of the held-out fold is scored by the whole engine with
+that fold's model, with and without its description, and compared with its own sound by the
+CondFoleyGen protocol (`evaluation.onsets`). In the same run, the two naive baselines
+(`baselines`) are scored on the same clips. Which clips count for onsets and which are ambient
+comes from their labels (`corpus.clip_role`).
+"""
+from __future__ import annotations
+
+import sys
+import tempfile
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from appliance.engine.analysis import ANALYSIS_WIDTH
+from appliance.engine.options import ScoreOptions
+from appliance.engine.pipeline import Engine
+from appliance.evaluation.baselines import click_track, random_times
+from appliance.evaluation.corpus import AMBIENT_MAX_EVENTS, assign_folds, category_fits, clip_role, recording_of
+from appliance.evaluation.event_training import (TrainingClip, difference_peaks, fit_difference_threshold,
+                                                 fit_events, rendered_clips)
+from appliance.evaluation.onsets import detect_onsets, onset_scores
+from appliance.mixing import SAMPLE_RATE
+from appliance.motion import MotionAnalyser
+from appliance.video import iter_frames, probe, read_audio
+
+METHODS = ("engine", "engine_no_description", "difference_peaks", "random_clicks")
+
+
+@dataclass
+class LabelledClip:
+    path: Path
+    label: dict
+    role: str
+    training: TrainingClip
+    duration: float
+
+
+@dataclass
+class ClipResult:
+    clip: str
+    fold: int
+    role: str
+    scores: dict[str, dict] = field(default_factory=dict)
+    """method → onset scores (reference/generated/matched/accuracy/precision/f1/ap)."""
+    categories: dict[str, str | None] = field(default_factory=dict)
+    """engine / engine_no_description → the most frequent placed category (or the bed's)."""
+    fits: dict[str, bool | None] = field(default_factory=dict)
+    spot_events: dict[str, int] = field(default_factory=dict)
+    beds: dict[str, str | None] = field(default_factory=dict)
+
+
+def analyse_for_training(path: Path, label: dict | None) -> LabelledClip:
+    """One decode of the clip: its intervals' cues, and the onsets of its own sound."""
+    analyser = MotionAnalyser(None, keep_rows=True)
+    for frame in iter_frames(path, ANALYSIS_WIDTH):
+        analyser.push(frame)
+    onsets = detect_onsets(read_audio(path, SAMPLE_RATE), SAMPLE_RATE)
+    training = TrainingClip(path.name, recording_of(path.name, label), analyser.rows, onsets)
+    return LabelledClip(path, label or {}, clip_role(label), training, probe(path).duration)
+
+
+def dominant_category(timeline: dict) -> str | None:
+    """The category most of the clip's sounds came from (what category fit judges); the bed's
+    when no spot event was placed."""
+    counts = Counter(e["category"] for e in timeline["events"])
+    return counts.most_common(1)[0][0] if counts else (timeline.get("ambience") or {}).get("category")
+
+
+def cross_validate(clips: list[LabelledClip], folds: int, engine: Engine, seed: int = 0,
+                   log=lambda line: None) -> tuple[list[ClipResult], list[dict]]:
+    """Per-clip results and, per fold, what was fitted on its training clips (plus the rendered
+    scenes of `event_training.rendered_clips`, which are in every fold's training and never scored)."""
+    with tempfile.TemporaryDirectory() as scratch:
+        rendered = rendered_clips(scratch)
+    fold_of = assign_folds([c.training.recording for c in clips], folds, seed)
+    results, fitted_folds = [], []
+    for fold in range(folds):
+        train = [c.training for c in clips if fold_of[c.training.recording] != fold and c.role == "contact"]
+        held = [c for c in clips if fold_of[c.training.recording] == fold]
+        if not held:
+            continue
+        fitted = fit_events(train, rendered, seed)
+        threshold = fit_difference_threshold(train)
+        engine.event_model = fitted.model()
+        fitted_folds.append({"fold": fold, "training_clips": fitted.clips, "intervals": fitted.intervals,
+                             "positives": fitted.positives, "picking": fitted.picking.as_dict(),
+                             "difference_threshold": threshold})
+        log(f"fold {fold}: fitted on {fitted.clips} clips ({fitted.intervals} intervals), "
+            f"picking {fitted.picking.as_dict()}; scoring {len(held)} clips")
+        for clip in held:
+            results.append(_score_clip(clip, fold, engine, threshold, seed))
+    return results, fitted_folds
+
+
+def score_bundled(clips: list[LabelledClip], engine: Engine, seed: int = 0) -> list[ClipResult]:
+    """Every clip scored with the engine's own event model (no fitting; fold 0). The frame-difference
+    baseline's threshold is fitted on all contact clips: this mode is not cross-validated."""
+    threshold = fit_difference_threshold([c.training for c in clips if c.role == "contact"] or
+                                         [c.training for c in clips])
+    return [_score_clip(clip, 0, engine, threshold, seed) for clip in clips]
+
+
+def _score_clip(clip: LabelledClip, fold: int, engine: Engine, threshold: float, seed: int) -> ClipResult:
+    reference = read_audio(clip.path, SAMPLE_RATE)
+    result = ClipResult(clip.path.name, fold, clip.role)
+    description = clip.label.get("description")
+    for method, text in (("engine", description), ("engine_no_description", None)):
+        if method == "engine" and not text:
+            continue
+        scored = engine.score(clip.path, ScoreOptions(description=text, seed=seed))
+        timeline = scored.timeline
+        result.scores[method] = onset_scores(reference, SAMPLE_RATE, scored.audio, SAMPLE_RATE).as_dict()
+        chosen = dominant_category(timeline)
+        result.categories[method] = chosen
+        result.fits[method] = category_fits(chosen, clip.label)
+        result.spot_events[method] = len(timeline["events"])
+        result.beds[method] = (timeline.get("ambience") or {}).get("category")
+    peaks = difference_peaks(clip.training.rows, threshold)
+    randoms = random_times(len(clip.training.onsets), clip.duration, seed + fold)
+    for method, times in (("difference_peaks", peaks), ("random_clicks", randoms)):
+        track = click_track(times, clip.duration)
+        result.scores[method] = onset_scores(reference, SAMPLE_RATE, track, SAMPLE_RATE).as_dict()
+    return result
+
+
+def pooled(rows: list[dict]) -> dict:
+    """Pooled onset figures (matched over all onsets of all clips)."""
+    matched = sum(r["matched"] for r in rows)
+    reference = sum(r["reference_onsets"] for r in rows)
+    generated = sum(r["generated_onsets"] for r in rows)
+    accuracy, precision = matched / max(1, reference), matched / max(1, generated)
+    f1 = 2 * accuracy * precision / (accuracy + precision) if accuracy + precision else 0.0
+    return {"clips": len(rows), "reference_onsets": reference, "generated_onsets": generated, "matched": matched,
+            "accuracy": round(accuracy, 4), "precision": round(precision, 4), "f1": round(f1, 4)}
+
+
+def summarise(results: list[ClipResult], folds: int) -> dict:
+    """Per-fold and pooled onset figures on contact clips, category fit, ambient scenes."""
+    contact = [r for r in results if r.role == "contact"]
+    summary: dict = {"onsets": {}, "per_fold": {}, "category_fit": {}, "ambient": [], "clips": len(results)}
+    for method in METHODS:
+        rows = [r.scores[method] for r in contact if method in r.scores]
+        summary["onsets"][method] = pooled(rows)
+        summary["per_fold"][method] = {
+            fold: pooled([r.scores[method] for r in contact if r.fold == fold and method in r.scores])["f1"]
+            for fold in range(folds) if any(r.fold == fold for r in contact)}
+    for method in ("engine", "engine_no_description"):
+        fits = [r.fits[method] for r in results if r.fits.get(method) is not None]
+        summary["category_fit"][method] = {"fit": sum(fits), "clips": len(fits),
+                                           "share": round(sum(fits) / len(fits), 4) if fits else 0.0}
+    for r in results:
+        if r.role == "ambient":
+            summary["ambient"].append({"clip": r.clip, "beds": r.beds, "spot_events": r.spot_events,
+                                       "ok": all(n <= AMBIENT_MAX_EVENTS and r.beds[m] for m, n in r.spot_events.items())})
+    return summary
+
+
+def print_report(results: list[ClipResult], summary: dict, out=sys.stdout) -> None:
+    names = {"engine": "engine", "engine_no_description": "engine, no description",
+             "difference_peaks": "clicks at frame-difference peaks", "random_clicks": "random clicks at the clip's rate"}
+    print("Contact clips (sound from visible contact), onset F1 per held-out fold and pooled:", file=out)
+    folds = sorted({f for per in summary["per_fold"].values() for f in per})
+    print("| method | " + " | ".join(f"fold {f}" for f in folds) + " | pooled F1 | accuracy | precision | placed/real |",
+          file=out)
+    print("|---|" + "---|" * (len(folds) + 4), file=out)
+    for method in METHODS:
+        o = summary["onsets"][method]
+        rate = o["generated_onsets"] / max(1, o["reference_onsets"])
+        per = " | ".join(f"{summary['per_fold'][method].get(f, 0):.2f}" for f in folds)
+        print(f"| {names[method]} | {per} | {o['f1']:.2f} | {o['accuracy']:.2f} | {o['precision']:.2f} | {rate:.2f} |",
+              file=out)
+    print(file=out)
+    for method, fit in summary["category_fit"].items():
+        print(f"Category fit, {names[method]}: {fit['fit']}/{fit['clips']} ({fit['share']:.0%})", file=out)
+    print(file=out)
+    for a in summary["ambient"]:
+        print(f"Ambient {a['clip']}: beds {a['beds']}, spot events {a['spot_events']} — {'ok' if a['ok'] else 'NOT ok'}",
+              file=out)
+    print(file=out)
+    print("| clip | fold | role | " + " | ".join(f"F1 {m}" for m in METHODS) + " | category (desc / none) |", file=out)
+    print("|---|---|---|" + "---|" * (len(METHODS) + 1), file=out)
+    for r in results:
+        f1s = " | ".join(f"{r.scores[m]['f1']:.2f}" if m in r.scores else "–" for m in METHODS)
+        print(f"| {r.clip} | {r.fold} | {r.role} | {f1s} | {r.categories.get('engine', '–')} / "
+              f"{r.categories.get('engine_no_description')} |", file=out)
+
+
+def as_json(results: list[ClipResult], summary: dict, fitted: list[dict]) -> dict:
+    return {"summary": summary, "folds": fitted, "clips": [vars(r) for r in results]}
+
+
+def quality_figures(summary: dict) -> dict:
+    """The figures the CI ratchet guards (scripts/quality.py)."""
+    return {"onset_f1": summary["onsets"]["engine"]["f1"],
+            "onset_f1_no_description": summary["onsets"]["engine_no_description"]["f1"],
+            "category_fit": summary["category_fit"]["engine"]["share"],
+            "category_fit_no_description": summary["category_fit"]["engine_no_description"]["share"]}

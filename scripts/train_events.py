@@ -1,0 +1,97 @@
+"""Rebuild models/events.onnx (the learned event model) from folders of clips with their own sound.
+
+Usage: .venv/bin/python scripts/train_events.py DIR [DIR ...] [--folds 5] [--seed 0]
+Needs the `eval` and `train` extras. Every folder needs a labels.json (action, recording_id …):
+only contact clips train the model (appliance/evaluation/corpus.py). Prints the per-fold figures
+of the held-out clips (event times matched to the clips' own onsets, ±0.1 s, no sound library),
+then fits the trees and picking on every contact clip and writes the model and its manifest
+entry (training counts, features, CV figures, size — never a file of the training data).
+The whole-engine figures come from `foley eval DIR... --folds 5` (docs/benchmarks.md).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+from appliance.atomic import write_json_atomic
+from appliance.evaluation.cli import folder_clips
+from appliance.evaluation.corpus import assign_folds
+from appliance.evaluation.crossval import analyse_for_training
+from appliance.evaluation.event_training import (BETA, LABEL_TOLERANCE_S, TREES, Counts, count_matches,
+                                                 difference_peaks, fit_difference_threshold, fit_events,
+                                                 rendered_clips)
+from appliance.inference.manifest import MANIFEST_NAME, sha256_of
+from appliance.motion.event_model import pick_onsets
+from appliance.motion.onset_features import FEATURE_NAMES
+from appliance.paths import models_dir
+
+MODEL_NAME = "events.onnx"
+
+
+def held_out_figures(clips, rendered, folds: int, seed: int) -> dict:
+    """Per-fold F1 of the model and of the frame-difference baseline, each fitted without the fold."""
+    fold_of = assign_folds([c.recording for c in clips], folds, seed)
+    model_total, baseline_total, per_fold = Counts(), Counts(), []
+    for fold in range(folds):
+        train = [c for c in clips if fold_of[c.recording] != fold]
+        held = [c for c in clips if fold_of[c.recording] == fold]
+        if not held:
+            continue
+        fitted, threshold = fit_events(train, rendered, seed), fit_difference_threshold(train)
+        model = fitted.model()
+        model_counts = sum((count_matches(c.onsets, [o.time for o in pick_onsets(
+            c.rows, model.probabilities(c.matrix()), fitted.picking)]) for c in held), Counts())
+        baseline_counts = sum((count_matches(c.onsets, difference_peaks(c.rows, threshold)) for c in held), Counts())
+        model_total, baseline_total = model_total + model_counts, baseline_total + baseline_counts
+        per_fold.append({"fold": fold, "clips": len(held), "f1": round(model_counts.f(), 3),
+                         "difference_peaks_f1": round(baseline_counts.f(), 3)})
+        print(f"fold {fold}: {len(held)} clips, F1 {model_counts.f():.3f} (accuracy {model_counts.accuracy:.2f}, "
+              f"precision {model_counts.precision:.2f}); frame-difference peaks {baseline_counts.f():.3f}", flush=True)
+    return {"folds": per_fold, "pooled_f1": round(model_total.f(), 3),
+            "pooled_accuracy": round(model_total.accuracy, 3), "pooled_precision": round(model_total.precision, 3),
+            "difference_peaks_pooled_f1": round(baseline_total.f(), 3)}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("dir", nargs="+", type=Path)
+    parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    labelled = [analyse_for_training(clip, label) for folder in args.dir for clip, label in folder_clips(folder, None)]
+    clips = [c.training for c in labelled if c.role == "contact"]
+    if len(clips) < args.folds:
+        print(f"only {len(clips)} contact clips: not enough for {args.folds} folds", file=sys.stderr)
+        return 2
+    print(f"{len(clips)} contact clips of {len(labelled)}, {len({c.recording for c in clips})} recordings", flush=True)
+    with tempfile.TemporaryDirectory() as scratch:
+        rendered = rendered_clips(scratch)
+    figures = held_out_figures(clips, rendered, args.folds, args.seed)
+    fitted = fit_events(clips, rendered, args.seed)
+    target = models_dir() / MODEL_NAME
+    target.write_bytes(fitted.onnx)
+    manifest_path = models_dir() / MANIFEST_NAME
+    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    manifest["models"]["events"] = {
+        "file": MODEL_NAME, "sha256": sha256_of(target), "size_bytes": target.stat().st_size,
+        "kind": "scikit-learn GradientBoostingClassifier → skl2onnx TreeEnsembleClassifier (ai.onnx.ml)",
+        "trees": TREES, "features": list(FEATURE_NAMES), "picking": fitted.picking.as_dict(),
+        "training": {"contact_clips": fitted.clips, "recordings": len({c.recording for c in clips}),
+                     "intervals": fitted.intervals, "positive_intervals": fitted.positives,
+                     "label": f"an onset of the clip's own sound within {LABEL_TOLERANCE_S} s of the interval",
+                     "rendered_clips": fitted.rendered_clips, "rendered_intervals": fitted.rendered_intervals,
+                     "rendered_share": round(fitted.rendered_intervals / (fitted.rendered_intervals + fitted.intervals), 3),
+                     "picking_objective": f"F{BETA} on the real clips' out-of-fold probabilities"},
+        "cross_validation": {**figures, "k": args.folds, "seed": args.seed,
+                             "protocol": "event times vs the clip's own onsets, ±0.1 s; folds by recording_id"},
+    }
+    write_json_atomic(manifest_path, manifest)
+    print(f"wrote {target} ({target.stat().st_size} bytes), picking {fitted.picking.as_dict()}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
