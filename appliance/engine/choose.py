@@ -16,13 +16,8 @@ import numpy as np
 
 from appliance.engine.exemplars import MIN_COSINE
 from appliance.library import Catalog, Template
-from appliance.motion import IMPACT, PERIODIC, SUSTAINED
+from appliance.motion import CATEGORY_KINDS
 
-KINDS_FOR_EVENT = {
-    IMPACT: ("impact",),
-    PERIODIC: ("periodic", "impact"),
-    SUSTAINED: ("sustained",),
-}
 WEIGHTS = {"description": 1.0, "vision": 0.6, "exemplar": 1.5}
 TEMPLATE_POOL = 4  # vary among this many best-fitting recordings of the chosen category
 
@@ -43,7 +38,7 @@ def _standardised(scores: dict[str, float], names: list[str]) -> dict[str, float
 
 
 def candidate_categories(catalog: Catalog, event_kind: str) -> list[str]:
-    kinds = KINDS_FOR_EVENT[event_kind]
+    kinds = CATEGORY_KINDS[event_kind]
     return sorted(n for n, c in catalog.categories.items() if c.kind in kinds and catalog.in_category(n))
 
 
