@@ -136,14 +136,6 @@ class Impact:
     turn-arounds at the top of a swing (often half out of the frame) point away (`toward_centre`)."""
 
 
-def _parabola_offset(a: float, b: float, c: float) -> float:
-    """Vertex of the parabola through (-1, a), (0, b), (1, c), clipped to ±0.5."""
-    denominator = a - 2 * b + c
-    if denominator >= 0:
-        return 0.0
-    return float(np.clip(0.5 * (a - c) / denominator, -0.5, 0.5))
-
-
 class ImpactDetector:
     """Streaming: feed EnergySamples in time order; each push returns impacts now decided.
 
