@@ -16,6 +16,7 @@ from pathlib import Path
 
 from appliance.engine.options import ScoreOptions
 from appliance.engine.pipeline import Engine
+from appliance.engine.timeline import Timeline
 from appliance.errors import UsageError
 from appliance.evaluation.avalign import flow_peaks
 from appliance.evaluation.clip import evaluate_clip, summarise
@@ -34,10 +35,10 @@ def load_labels(path: Path | None) -> dict[str, dict]:
         raise UsageError(f"{path}: not a readable labels file ({exc})") from None
 
 
-def dominant_category(timeline: dict) -> str | None:
+def dominant_category(timeline: Timeline) -> str | None:
     """The category most of the clip's sounds came from (what category fit judges)."""
-    counts = Counter(e["category"] for e in timeline["events"])
-    return counts.most_common(1)[0][0] if counts else (timeline.get("ambience") or {}).get("category")
+    counts = Counter(e.category for e in timeline.events)
+    return counts.most_common(1)[0][0] if counts else timeline.ambience.category
 
 
 def evaluate_folder(folder: Path, labels: dict[str, dict], use_descriptions: bool, engine: Engine) -> list[dict]:
@@ -54,9 +55,9 @@ def evaluate_folder(folder: Path, labels: dict[str, dict], use_descriptions: boo
         chosen = dominant_category(timeline)
         scores = evaluate_clip(reference, SAMPLE_RATE, result.audio, SAMPLE_RATE,
                                video_peaks=flow_peaks(result.trace.times, result.trace.flow),
-                               frame_period=1 / timeline["clip"]["fps"], chosen_category=chosen, label=label)
+                               frame_period=1 / timeline.clip.fps, chosen_category=chosen, label=label)
         rows.append({"clip": clip.name, "description": description, "category": chosen,
-                     "events": len(timeline["events"]), **scores})
+                     "events": len(timeline.events), **scores})
     return rows
 
 
