@@ -92,20 +92,6 @@ def test_identical_request_is_served_from_the_result_cache(stick_clip, tmp_path)
     assert (tmp_path / "v.mp4").stat().st_size > 0
 
 
-def test_reencoded_clip_reuses_cached_vision(stick_clip, tmp_path):
-    """Different bytes, same pictures: no result-cache hit, but keyframes hit the frame cache."""
-    from appliance.engine.cache import Cache
-
-    copy = reencode(stick_clip.path, tmp_path / "again.mkv")
-    cache = Cache(tmp_path / "cache")
-    engine = Engine(cache=cache)
-    first = engine.score(stick_clip.path, ScoreOptions(description="a stick on wood"))
-    again = engine.score(copy, ScoreOptions(description="a stick on wood"))
-    assert first.timeline.stats.vision_inferences_run >= 2
-    assert again.timeline.stats.vision_inferences_run < first.timeline.stats.vision_inferences_run
-    assert again.timeline.stats.vision_inferences_skipped + again.timeline.stats.decisions_reused >= 1
-
-
 def _bad_inputs(tmp_path):
     text = tmp_path / "notes.mp4"
     text.write_text("this is not a video\n" * 50)

@@ -71,8 +71,15 @@ class TemplatePicker:
     def __init__(self, catalog: Catalog, template_scores: dict[str, float] | None, seed: int):
         self.catalog = catalog
         self.template_scores = template_scores or {}
+        self.seed = seed
         self.rng = np.random.default_rng(seed)
         self.last: dict[str, str] = {}
+
+    def draw_for(self, *key: int) -> None:
+        """Take the following draws from a stream of their own, seeded by (seed, *key) (the
+        engine: (0, event number) per event, (1,) for the bed), so what one placement draws does
+        not depend on how many draws came before it."""
+        self.rng = np.random.default_rng([self.seed, *key])
 
     def pick(self, category: str, preferred: list[str] = ()) -> Template:
         """`preferred`: taught recordings whose exemplar matches this moment, best first."""

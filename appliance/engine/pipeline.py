@@ -8,10 +8,12 @@
 describe (description → category and recording scores), choose (events → decisions, recordings,
 placements; the bed), mix (placements + bed → Track), assemble_timeline (→ Timeline).
 
-The decode → motion → hash pass streams (appliance.engine.analysis); only the keyframes of
-actions meet the vision model, and then only when the frame-hash cache has nothing close; a
-repeated action reuses the decision made for it earlier; an identical request returns the
-stored result without decoding at all.
+The decode → motion pass streams (appliance.engine.analysis); only the keyframes of actions
+meet the vision model, one per group of near-duplicate keyframes in the clip, and then only when
+the frame cache does not hold that exact picture; a repeated action (same group, same kind)
+takes the decision made for it earlier in the clip; an identical request returns the stored
+result without decoding at all. Same clip, options and seed → same WAV, whether the cache is
+off, cold or warm (the cache only skips work whose result would be identical).
 """
 from __future__ import annotations
 
@@ -86,7 +88,7 @@ class Chosen:
     ambience: Ambience | None = None
     ambience_entry: AmbienceEntry | None = None
     reused: int = 0
-    """Decisions taken from the decision cache."""
+    """Events that took the decision of an earlier event of the same near-duplicate group and kind."""
 
 
 @dataclass
@@ -190,23 +192,27 @@ class Engine:
 
     def choose(self, analysis: ClipAnalysis, catalog: Catalog, described: Described, seed: int,
                report: Callable[[float], None]) -> Chosen:
-        """The clip's events → per event a category decision (cached, or from the description,
-        the keyframe's vision outputs and taught exemplars), a recording and its placement; then
-        the ambience bed. The analysis' frames are released once nothing needs them."""
+        """The clip's events → per event a category decision, a recording and its placement;
+        then the ambience bed. The analysis' frames are released once nothing needs them.
+
+        An event's decision comes from the description, the vision outputs of its keyframe's
+        near-duplicate group in this clip (appliance.engine.visual) and taught exemplars, for its
+        kind; events of the same group and kind share it. Its recording and variation are drawn
+        from its own stream (seed, event number). So every choice is a function of the clip, the
+        options and the seed, whatever the cache holds."""
         zero_shot = self._zero_shot(searcher(catalog))
         analysis.keep_event_keyframes()
         visual = VisualLookup(self.vision, self.cache)
         exemplars = Exemplars(catalog, visual.model_key)
-        context = hashlib.sha256(repr((catalog.version, described.text, self.models_key(), ENGINE_VERSION))
-                                 .encode()).hexdigest()[:16]
         picker = TemplatePicker(catalog, described.template_scores, seed)
+        decisions: dict[tuple[int, EventKind], dict] = {}
         chosen = Chosen(visual=visual)
         for number, event in enumerate(analysis.events):
             if number % 20 == 0:  # also the job's heartbeat: a long clip has thousands of events
                 report(number / len(analysis.events))
             keyframe = analysis.keyframes.get(event.frame_index) or analysis.scene[0]
-            scope = f"{context}|{event.kind}"
-            decision = self.cache.find_decision(scope, keyframe.hash) if self.cache else None
+            group = (visual.representative(keyframe).index, EventKind(event.kind))
+            decision = decisions.get(group)
             if decision is not None:
                 chosen.reused += 1
                 source = "reused from an earlier near-identical action"
@@ -219,13 +225,14 @@ class Engine:
                 decision["preferred"] = preferred[:TEMPLATE_POOL]
                 decision["vision_labels"] = [[label, round(p, 3)] for label, p in
                                              self.vision.top_labels(logits[None], k=3)[0]]
+                decisions[group] = decision
                 source = "computed"
-                if self.cache:
-                    self.cache.put_decision(scope, keyframe.hash, decision)
+            picker.draw_for(0, number)
             template = picker.pick(decision["category"], decision.get("preferred", []))
             placement = placement_for(event, template, catalog.audio(template.id), picker)
             chosen.placements.append(placement)
             chosen.events.append(_timeline_event(number, event, template, placement, decision, source))
+        picker.draw_for(1)
         chosen.ambience, chosen.ambience_entry = self._ambience(analysis, catalog, described.category_scores,
                                                                 zero_shot, visual, picker)
         analysis.release_frames()
