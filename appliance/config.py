@@ -91,7 +91,7 @@ class CaptureConfig:
     jpeg_quality: int = 80
     """Quality of the pre-roll and preview JPEGs."""
     prewarm_vision: bool = True
-    """Run the vision model on action keyframes while recording (shared frame-hash cache), so the
+    """Run the vision model on action keyframes while recording (shared frame cache), so the
     result after the stop is quicker; costs the daemon the model's memory (~30 MB)."""
     button_pin: int | None = None
     """BCM number of the GPIO record button (None: no button)."""

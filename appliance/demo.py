@@ -33,14 +33,14 @@ def handle(args) -> int:
     engine = Engine(open_cache())
     timeline = engine.score_to_files(clip, ScoreOptions(description=description), wav=outputs["wav"],
                                      mp4=outputs["mp4"], timeline=outputs["json"])
-    print(f"scored {clip} ({timeline['clip']['duration']:.1f} s)" + (f' as "{description}"' if description else ""))
-    for event in timeline["events"]:
-        print(f"  {event['time']:7.3f} s  {event['kind']:<9} {event['category']:<16} {event['template_id']}")
-    if timeline["ambience"]["category"]:
-        print(f"  ambience: {timeline['ambience']['category']}")
-    stats = timeline["stats"]
-    print(f"vision run {stats['vision_inferences_run']}, skipped {stats['vision_inferences_skipped']}; "
-          f"result cache {stats['result_cache']}")
+    print(f"scored {clip} ({timeline.clip.duration:.1f} s)" + (f' as "{description}"' if description else ""))
+    for event in timeline.events:
+        print(f"  {event.time:7.3f} s  {event.kind.value:<9} {event.category:<16} {event.template_id}")
+    if timeline.ambience.category:
+        print(f"  ambience: {timeline.ambience.category}")
+    stats = timeline.stats
+    print(f"vision run {stats.vision_inferences_run}, skipped {stats.vision_inferences_skipped}; "
+          f"result cache {stats.result_cache}")
     for path in outputs.values():
         print(f"wrote {path}")
     return 0

@@ -48,6 +48,8 @@ import onnxruntime_extensions  # noqa: E402
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from appliance.inference.sessions import EXACT_INT8  # noqa: E402
+
 OPSET = 17
 TEXT_MAX_LENGTH = 256  # sentence-transformers' max_seq_length for all-MiniLM-L6-v2
 TEXT_DIM = 384
@@ -113,6 +115,9 @@ def session(path_or_bytes, threads: int = 1, custom_ops: bool = False) -> ort.In
     so.intra_op_num_threads = threads
     so.inter_op_num_threads = 1
     so.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    # Exact INT8 products as the appliance computes them, so the recorded agreement does not
+    # depend on whether this x86 CPU has VNNI (appliance/inference/sessions.py, EXACT_INT8).
+    so.add_session_config_entry(*EXACT_INT8)
     so.log_severity_level = 3
     if custom_ops:
         so.register_custom_ops_library(onnxruntime_extensions.get_library_path())

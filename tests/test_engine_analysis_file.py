@@ -36,8 +36,7 @@ def test_saved_analysis_scores_like_a_fresh_one(tmp_path, engine):
     fresh = engine.score(clip, options)
     handed_over = engine.score(clip, options, analysis=loaded)
     assert np.array_equal(fresh.audio, handed_over.audio)
-    assert [e["template_id"] for e in fresh.timeline["events"]] == \
-           [e["template_id"] for e in handed_over.timeline["events"]]
+    assert [e.template_id for e in fresh.timeline.events] == [e.template_id for e in handed_over.timeline.events]
 
 
 @pytest.mark.parametrize("content", [b"", b"not an npz at all", b"PK\x03\x04broken zip"])

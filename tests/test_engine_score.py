@@ -12,6 +12,7 @@ import soundfile as sf
 from appliance.engine.analysis import ANALYSIS_WIDTH
 from appliance.engine.options import ScoreOptions
 from appliance.engine.pipeline import Engine
+from appliance.engine.timeline import Timeline
 from appliance.mixing import true_peak_db
 from appliance.motion import detect_events
 from appliance.video import iter_frames
@@ -43,6 +44,7 @@ def test_score_writes_wav_mp4_timeline(stick_clip, tmp_path):
     assert rate == 48000 and audio.shape == (round(stick_clip.duration * 48000), 2)
     assert true_peak_db(audio.astype(np.float32)) <= -1.0 + 0.1
     timeline = json.loads((tmp_path / "t.json").read_text())
+    assert Timeline.from_json(timeline).to_json() == timeline, "the typed timeline reads and writes it exactly"
     assert timeline["events"], "the stick's impacts are placed"
     detected, _ = detect_events(iter_frames(stick_clip.path, ANALYSIS_WIDTH))
     assert [e["time"] for e in timeline["events"]] == [round(e.time, 4) for e in detected]
@@ -62,11 +64,11 @@ def test_sound_attack_lands_on_event_time(stick_clip, tmp_path):
     engine = Engine(cache=None)
     result = engine.score(stick_clip.path, ScoreOptions(description="knock on wood"))
     envelope = np.abs(result.audio).max(axis=1)
-    for event in result.timeline["events"]:
-        start = int(event["time"] * 48000)
+    for event in result.timeline.events:
+        start = int(event.time * 48000)
         before = envelope[max(0, start - 2400) : start - 240].max(initial=0)
         after = envelope[start : start + 1200].max()
-        assert after > 4 * before, f"no attack at {event['time']}"
+        assert after > 4 * before, f"no attack at {event.time}"
 
 
 def test_same_seed_same_output_other_seed_varies(stick_clip, tmp_path):
@@ -88,20 +90,6 @@ def test_identical_request_is_served_from_the_result_cache(stick_clip, tmp_path)
     assert hit.returncode == 0 and "result cache hit" in hit.stderr
     assert first.read_bytes() == second.read_bytes()
     assert (tmp_path / "v.mp4").stat().st_size > 0
-
-
-def test_reencoded_clip_reuses_cached_vision(stick_clip, tmp_path):
-    """Different bytes, same pictures: no result-cache hit, but keyframes hit the frame cache."""
-    from appliance.engine.cache import Cache
-
-    copy = reencode(stick_clip.path, tmp_path / "again.mkv")
-    cache = Cache(tmp_path / "cache")
-    engine = Engine(cache=cache)
-    first = engine.score(stick_clip.path, ScoreOptions(description="a stick on wood"))
-    again = engine.score(copy, ScoreOptions(description="a stick on wood"))
-    assert first.timeline["stats"]["vision_inferences_run"] >= 2
-    assert again.timeline["stats"]["vision_inferences_run"] < first.timeline["stats"]["vision_inferences_run"]
-    assert again.timeline["stats"]["vision_inferences_skipped"] + again.timeline["stats"]["decisions_reused"] >= 1
 
 
 def _bad_inputs(tmp_path):

@@ -2,7 +2,9 @@
 
 Runs with onnxruntime + onnxruntime-extensions (+ `tokenizers` for the live tokenizer check);
 no torch. Checks the files the manifest names, their signatures, token ids against Hugging
-Face's, and INT8 outputs against the FP32 torch outputs recorded at export time.
+Face's, and INT8 outputs against the FP32 torch outputs recorded at export time. Sessions compute
+INT8 products exactly, as the appliance's do (EXACT_INT8 in appliance/inference/sessions.py):
+without it an x86-64 CPU without VNNI saturates them and the figures depend on the CPU.
 """
 from __future__ import annotations
 
@@ -17,6 +19,8 @@ import pytest
 ort = pytest.importorskip("onnxruntime")
 ortx = pytest.importorskip("onnxruntime_extensions")
 
+from appliance.inference.sessions import EXACT_INT8  # noqa: E402  (needs onnxruntime)
+
 MODELS = Path(__file__).resolve().parent.parent / "models"
 REF = MODELS / "reference"
 MANIFEST = json.loads((MODELS / "manifest.json").read_text(encoding="utf-8"))
@@ -28,6 +32,7 @@ def _session(name: str, custom_ops: bool = False) -> ort.InferenceSession:
     so = ort.SessionOptions()
     so.intra_op_num_threads = 1
     so.log_severity_level = 3
+    so.add_session_config_entry(*EXACT_INT8)
     if custom_ops:
         so.register_custom_ops_library(ortx.get_library_path())
     return ort.InferenceSession(str(MODELS / MANIFEST["models"][name]["file"]), so,

@@ -57,22 +57,22 @@ def _run_configuration(clip: str, variant: str, use_cache: bool, near_duplicate:
         started = time.perf_counter()
         timeline = engine.score_to_files(Path(clip), options, wav=scratch / "cold.wav")
         figures["cold_s"] = time.perf_counter() - started
-        figures["stages_s"] = timeline["stats"]["stage_seconds"]
-        figures["events"] = len(timeline["events"])
-        figures["vision_run"] = timeline["stats"]["vision_inferences_run"]
-        figures["vision_skipped"] = timeline["stats"]["vision_inferences_skipped"]
+        figures["stages_s"] = timeline.stats.stage_seconds
+        figures["events"] = len(timeline.events)
+        figures["vision_run"] = timeline.stats.vision_inferences_run
+        figures["vision_skipped"] = timeline.stats.vision_inferences_skipped
         if use_cache:
             started = time.perf_counter()
             hit = engine.score_to_files(Path(clip), options, wav=scratch / "hit.wav")
             figures["hit_s"] = time.perf_counter() - started
-            figures["hit_result_cache"] = hit["stats"]["result_cache"]
+            figures["hit_result_cache"] = hit.stats.result_cache
             if near_duplicate:
                 started = time.perf_counter()
                 again = engine.score_to_files(Path(near_duplicate), options, wav=scratch / "near.wav")
                 figures["near_duplicate_s"] = time.perf_counter() - started
-                figures["near_duplicate_vision_run"] = again["stats"]["vision_inferences_run"]
-                figures["near_duplicate_vision_skipped"] = again["stats"]["vision_inferences_skipped"]
-                figures["near_duplicate_decisions_reused"] = again["stats"]["decisions_reused"]
+                figures["near_duplicate_vision_run"] = again.stats.vision_inferences_run
+                figures["near_duplicate_vision_skipped"] = again.stats.vision_inferences_skipped
+                figures["near_duplicate_decisions_reused"] = again.stats.decisions_reused
     figures["peak_rss_mb"] = _peak_rss_mb()
     queue.put(figures)
 

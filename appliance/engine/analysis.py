@@ -15,6 +15,7 @@ the keyframes the vision model and the caches see, so it is computed for those a
 from __future__ import annotations
 
 import ctypes
+import hashlib
 import queue
 import threading
 import time
@@ -85,6 +86,17 @@ class Keyframe:
     def hash(self) -> int:
         """64-bit DCT hash (appliance.engine.framehash) of the grey frame."""
         return frame_hash(self.frame.grey)
+
+    @cached_property
+    def digest(self) -> str:
+        """sha256 of the frame's pixels (grey and colour planes): equal digests, equal pictures."""
+        frame = self.frame
+        digest = hashlib.sha256()
+        for plane in (frame.grey, frame.colour):
+            if plane is not None:
+                digest.update(repr(plane.shape).encode())
+                digest.update(np.ascontiguousarray(plane).tobytes())
+        return digest.hexdigest()[:32]
 
 
 def _pack(frame: AnalysisFrame) -> tuple:

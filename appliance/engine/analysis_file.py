@@ -18,14 +18,14 @@ import numpy as np
 from appliance.atomic import atomic_open
 from appliance.engine.analysis import ClipAnalysis, Keyframe
 from appliance.errors import UsageError
-from appliance.motion import ActionEvent, MotionTrace
+from appliance.motion import ActionEvent, EventKind, MotionTrace
 from appliance.video import VideoInfo
 from appliance.video.decode import AnalysisFrame
 
 FORMAT = 1
 MAX_KEYFRAMES = 5000
 MAX_SIDE = 1024
-_EVENT_FIELDS = {"time": float, "kind": str, "strength": float, "x": float, "y": float, "frame_index": int,
+_EVENT_FIELDS = {"time": float, "kind": EventKind, "strength": float, "x": float, "y": float, "frame_index": int,
                  "duration": float}
 
 

@@ -1,21 +1,21 @@
 """The persistent cache that lets repeated work skip inference (SQLite in the state directory).
 
-Three levels, from finest to coarsest:
-- near-duplicate frames → their vision embedding and logits (skips the vision model);
-- near-duplicate events (keyframe hash + motion kind) → the template decision made before;
-- identical requests (clip bytes + description + options + library + models) → stored result
-  (the clip's digest remembered by path, inode, size and mtime, so an unchanged file is not read).
+It only ever skips work whose result would be identical, so a result does not depend on what was
+scored before (the same clip, options and seed give the same WAV with the cache off, cold or warm):
+- frames → their vision embedding and logits, keyed by the frame's exact pixels (a sha256,
+  Keyframe.digest) and the model file (skips the vision model; near-duplicate frames *within*
+  a clip share one inference in appliance.engine.visual, the same way with or without a cache);
+- identical requests (clip bytes + description + options + library + models + engine code) →
+  stored result (the clip's digest remembered by path, inode, size and mtime, so an unchanged
+  file is not read).
 
-Frames and decisions share one table of "near" entries: a 64-bit perceptual hash, split into
-eight 8-bit bands that are indexed, so any entry within Hamming distance 7 shares a band and is
-found by an indexed lookup; the exact distance is then checked in Python. Everything is bounded
-and evicted least-recently-used. SQLite in WAL mode with a busy timeout makes concurrent scorers
-(several processes or threads, each with its own connection) safe; every write is a transaction.
+Everything is bounded and evicted least-recently-used. SQLite in WAL mode with a busy timeout
+makes concurrent scorers (several processes or threads, each with its own connection) safe;
+every write is a transaction.
 """
 from __future__ import annotations
 
 import io
-import json
 import os
 import shutil
 import sqlite3
@@ -26,16 +26,13 @@ from pathlib import Path
 
 import numpy as np
 
-from appliance.engine.framehash import BANDS, bands, from_signed, hamming, to_signed
 from appliance.inference.manifest import sha256_of
 
-_BAND_COLUMNS = [f"b{i}" for i in range(BANDS)]
 _SCHEMA = [
-    "CREATE TABLE IF NOT EXISTS near (id INTEGER PRIMARY KEY, scope TEXT NOT NULL, hash INTEGER NOT NULL, "
-    + ", ".join(f"{c} INTEGER NOT NULL" for c in _BAND_COLUMNS)
-    + ", payload BLOB NOT NULL, last_used REAL NOT NULL)",
-    *[f"CREATE INDEX IF NOT EXISTS near_{c} ON near(scope, {c})" for c in _BAND_COLUMNS],
-    "CREATE INDEX IF NOT EXISTS near_lru ON near(last_used)",
+    "DROP TABLE IF EXISTS near",  # near-duplicate frames and decisions of earlier versions: never read now
+    "CREATE TABLE IF NOT EXISTS frames (model TEXT NOT NULL, digest TEXT NOT NULL, payload BLOB NOT NULL, "
+    "last_used REAL NOT NULL, PRIMARY KEY (model, digest))",
+    "CREATE INDEX IF NOT EXISTS frames_lru ON frames(last_used)",
     "CREATE TABLE IF NOT EXISTS results (key TEXT PRIMARY KEY, folder TEXT NOT NULL, "
     "size_bytes INTEGER NOT NULL, last_used REAL NOT NULL)",
     "CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL)",
@@ -50,14 +47,12 @@ MAX_DIGESTS = 1000
 class CacheLimits:
     """Bounds of the cache; the defaults fit a Pi's SD card and memory comfortably."""
 
-    max_near_entries: int = 20000
-    """Frames + decisions kept (each ≈ 4.5 KB for a frame); the least recently used go first."""
+    max_frames: int = 20000
+    """Frames' vision outputs kept (each ≈ 4.5 KB); the least recently used go first."""
     max_results: int = 50
     """Whole results (WAV + MP4 + timeline) kept for identical re-scores."""
     max_result_bytes: int = 500 * 1024 * 1024
     """Total size of stored results."""
-    near_distance: int = 6
-    """Largest Hamming distance (of 64 bits) at which two frames count as near-duplicates."""
 
 
 def pack_arrays(**arrays: np.ndarray) -> bytes:
@@ -116,52 +111,27 @@ class Cache:
                             "ORDER BY last_used DESC LIMIT -1 OFFSET ?)", (MAX_DIGESTS,))
         return digest
 
-    # -- near-duplicate entries (frames, decisions) ------------------------------------------
-    def find_near(self, scope: str, value: int) -> tuple[bytes, int] | None:
-        """The payload of the closest entry within `near_distance`, and that distance."""
-        band_values = bands(value)
-        where = " OR ".join(f"{c} = ?" for c in _BAND_COLUMNS)
-        rows = self.db.execute(
-            f"SELECT id, hash, payload FROM near WHERE scope = ? AND ({where})", [scope, *band_values]
-        ).fetchall()
-        best = min(((hamming(from_signed(h), value), i, p) for i, h, p in rows), default=None)
-        if best is None or best[0] > self.limits.near_distance:
-            self._count(scope.split(":", 1)[0] + "_miss")
+    # -- frames -------------------------------------------------------------------------------
+    def find_frame(self, model: str, digest: str) -> dict[str, np.ndarray] | None:
+        """Cached vision outputs of the frame with exactly these pixels, for this model version."""
+        row = self.db.execute("SELECT payload FROM frames WHERE model = ? AND digest = ?", (model, digest)).fetchone()
+        if row is None:
+            self._count("frame_miss")
             return None
-        distance, row_id, payload = best
         with self._transaction():
-            self.db.execute("UPDATE near SET last_used = ? WHERE id = ?", (time.time(), row_id))
-            self._count(scope.split(":", 1)[0] + "_hit")
-        return payload, distance
+            self.db.execute("UPDATE frames SET last_used = ? WHERE model = ? AND digest = ?",
+                            (time.time(), model, digest))
+            self._count("frame_hit")
+        return unpack_arrays(row[0])
 
-    def put_near(self, scope: str, value: int, payload: bytes) -> None:
+    def put_frame(self, model: str, digest: str, embedding: np.ndarray, logits: np.ndarray) -> None:
         with self._transaction():
-            self.db.execute(
-                f"INSERT INTO near (scope, hash, {', '.join(_BAND_COLUMNS)}, payload, last_used) "
-                f"VALUES (?, ?, {', '.join('?' * BANDS)}, ?, ?)",
-                [scope, to_signed(value), *bands(value), payload, time.time()],
-            )
-            excess = self.db.execute("SELECT count(*) FROM near").fetchone()[0] - self.limits.max_near_entries
+            self.db.execute("INSERT OR REPLACE INTO frames (model, digest, payload, last_used) VALUES (?, ?, ?, ?)",
+                            (model, digest, pack_arrays(embedding=embedding, logits=logits), time.time()))
+            excess = self.db.execute("SELECT count(*) FROM frames").fetchone()[0] - self.limits.max_frames
             if excess > 0:
-                self.db.execute(
-                    "DELETE FROM near WHERE id IN (SELECT id FROM near ORDER BY last_used LIMIT ?)", (excess,)
-                )
-
-    def find_frame(self, model: str, value: int) -> dict[str, np.ndarray] | None:
-        """Cached vision outputs of a near-duplicate frame for this model version."""
-        found = self.find_near(f"frame:{model}", value)
-        return unpack_arrays(found[0]) if found else None
-
-    def put_frame(self, model: str, value: int, embedding: np.ndarray, logits: np.ndarray) -> None:
-        self.put_near(f"frame:{model}", value, pack_arrays(embedding=embedding, logits=logits))
-
-    def find_decision(self, context: str, value: int) -> dict | None:
-        """A template decision made earlier for a near-identical event in the same context."""
-        found = self.find_near(f"decision:{context}", value)
-        return json.loads(found[0]) if found else None
-
-    def put_decision(self, context: str, value: int, decision: dict) -> None:
-        self.put_near(f"decision:{context}", value, json.dumps(decision).encode())
+                self.db.execute("DELETE FROM frames WHERE rowid IN (SELECT rowid FROM frames ORDER BY last_used LIMIT ?)",
+                                (excess,))
 
     # -- whole results ------------------------------------------------------------------------
     def find_result(self, key: str) -> Path | None:
@@ -214,18 +184,12 @@ class Cache:
         )
 
     def stats(self) -> dict:
-        scopes = dict(
-            self.db.execute(
-                "SELECT substr(scope, 1, instr(scope, ':') - 1), count(*) FROM near GROUP BY 1"
-            ).fetchall()
-        )
         results, result_bytes = self.db.execute(
             "SELECT count(*), coalesce(sum(size_bytes), 0) FROM results"
         ).fetchone()
         db_bytes = sum(p.stat().st_size for p in self.folder.glob("cache.sqlite3*"))
         return {
-            "frames": scopes.get("frame", 0),
-            "decisions": scopes.get("decision", 0),
+            "frames": self.db.execute("SELECT count(*) FROM frames").fetchone()[0],
             "results": results,
             "result_bytes": result_bytes,
             "database_bytes": db_bytes,
@@ -235,7 +199,7 @@ class Cache:
 
     def clear(self) -> None:
         with self._transaction():
-            self.db.execute("DELETE FROM near")
+            self.db.execute("DELETE FROM frames")
             self.db.execute("DELETE FROM results")
             self.db.execute("DELETE FROM counters")
             self.db.execute("DELETE FROM digests")

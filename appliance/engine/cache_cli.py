@@ -19,8 +19,7 @@ def handle_stats(args) -> int:
     if args.json:
         print(json.dumps(stats, indent=2))
         return 0
-    print(f"frames cached:     {stats['frames']} (limit {stats['limits']['max_near_entries']} with decisions)")
-    print(f"decisions cached:  {stats['decisions']}")
+    print(f"frames cached:     {stats['frames']} (limit {stats['limits']['max_frames']})")
     print(f"results stored:    {stats['results']} ({stats['result_bytes'] / 1e6:.1f} MB)")
     print(f"database size:     {stats['database_bytes'] / 1e6:.1f} MB")
     for name, value in stats["counters"].items():
@@ -37,7 +36,7 @@ def handle_clear(args) -> int:
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser("cache", help="inspect or clear the frame-hash and result cache")
+    parser = subparsers.add_parser("cache", help="inspect or clear the frame and result cache")
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     stats = actions.add_parser("stats", help="entries, sizes, hits and misses")
     stats.add_argument("--json", action="store_true")

@@ -16,13 +16,8 @@ import numpy as np
 
 from appliance.engine.exemplars import MIN_COSINE
 from appliance.library import Catalog, Template
-from appliance.motion import IMPACT, PERIODIC, SUSTAINED
+from appliance.motion import CATEGORY_KINDS
 
-KINDS_FOR_EVENT = {
-    IMPACT: ("impact",),
-    PERIODIC: ("periodic", "impact"),
-    SUSTAINED: ("sustained",),
-}
 WEIGHTS = {"description": 1.0, "vision": 0.6, "exemplar": 1.5}
 TEMPLATE_POOL = 4  # vary among this many best-fitting recordings of the chosen category
 
@@ -43,7 +38,7 @@ def _standardised(scores: dict[str, float], names: list[str]) -> dict[str, float
 
 
 def candidate_categories(catalog: Catalog, event_kind: str) -> list[str]:
-    kinds = KINDS_FOR_EVENT[event_kind]
+    kinds = CATEGORY_KINDS[event_kind]
     return sorted(n for n, c in catalog.categories.items() if c.kind in kinds and catalog.in_category(n))
 
 
@@ -76,8 +71,15 @@ class TemplatePicker:
     def __init__(self, catalog: Catalog, template_scores: dict[str, float] | None, seed: int):
         self.catalog = catalog
         self.template_scores = template_scores or {}
+        self.seed = seed
         self.rng = np.random.default_rng(seed)
         self.last: dict[str, str] = {}
+
+    def draw_for(self, *key: int) -> None:
+        """Take the following draws from a stream of their own, seeded by (seed, *key) (the
+        engine: (0, event number) per event, (1,) for the bed), so what one placement draws does
+        not depend on how many draws came before it."""
+        self.rng = np.random.default_rng([self.seed, *key])
 
     def pick(self, category: str, preferred: list[str] = ()) -> Template:
         """`preferred`: taught recordings whose exemplar matches this moment, best first."""

@@ -1,8 +1,8 @@
 """64-bit perceptual frame hashes (DCT "pHash") and their Hamming distance.
 
-Repeated actions in a clip, or the same scene filmed again, give frames whose hashes differ in
-a few bits; the cache uses that to reuse a vision embedding instead of running the model. A DCT
-hash was chosen over an average/difference hash because it ignores small brightness and
+Repeated actions in a clip give frames whose hashes differ in a few bits; the engine uses that
+to run the vision model once per group of near-duplicate keyframes (appliance.engine.visual).
+A DCT hash was chosen over an average/difference hash because it ignores small brightness and
 compression changes but still separates different scenes (low-frequency structure).
 """
 from __future__ import annotations
@@ -10,8 +10,6 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-HASH_BITS = 64
-BANDS = 8  # 8 bands of 8 bits: any two hashes within distance 7 share at least one whole band
 _BITS = np.uint64(1) << np.arange(64, dtype=np.uint64)
 
 
@@ -26,19 +24,3 @@ def frame_hash(frame: np.ndarray) -> int:
 
 def hamming(a: int, b: int) -> int:
     return (a ^ b).bit_count()
-
-
-def bands(value: int) -> list[int]:
-    """The hash cut into BANDS equal slices, for an exact-match index in SQLite."""
-    width = HASH_BITS // BANDS
-    mask = (1 << width) - 1
-    return [(value >> (i * width)) & mask for i in range(BANDS)]
-
-
-def to_signed(value: int) -> int:
-    """SQLite integers are signed 64-bit; store the hash's bit pattern as such."""
-    return value - (1 << 64) if value >= 1 << 63 else value
-
-
-def from_signed(value: int) -> int:
-    return value + (1 << 64) if value < 0 else value

@@ -4,10 +4,16 @@
     result = engine.score(path, ScoreOptions(description="door slam", seed=1))
     engine.score_to_files(path, options, wav=..., mp4=..., timeline=...)
 
-The decode → motion → hash pass streams (appliance.engine.analysis); only the keyframes of
-actions meet the vision model, and then only when the frame-hash cache has nothing close; a
-repeated action reuses the decision made for it earlier; an identical request returns the
-stored result without decoding at all.
+`Engine.score` is the data flow, one method per step: analyse_clip (decode → motion → keyframes),
+describe (description → category and recording scores), choose (events → decisions, recordings,
+placements; the bed), mix (placements + bed → Track), assemble_timeline (→ Timeline).
+
+The decode → motion pass streams (appliance.engine.analysis); only the keyframes of actions
+meet the vision model, one per group of near-duplicate keyframes in the clip, and then only when
+the frame cache does not hold that exact picture; a repeated action (same group, same kind)
+takes the decision made for it earlier in the clip; an identical request returns the stored
+result without decoding at all. Same clip, options and seed → same WAV, whether the cache is
+off, cold or warm (the cache only skips work whose result would be identical).
 """
 from __future__ import annotations
 
@@ -17,7 +23,7 @@ import os
 import shutil
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -33,15 +39,17 @@ from appliance.engine.exemplars import Exemplars
 from appliance.engine.mux import mux_mp4
 from appliance.engine.options import ScoreOptions
 from appliance.engine.scene import ambience_bed, ambience_category, placement_for
+from appliance.engine.timeline import (AmbienceEntry, ClipInfo, OutputSpec, Position, Stats, Timeline,
+                                       TimelineEvent, Why)
 from appliance.engine.visual import VisualLookup
 from appliance.engine.zeroshot import ZeroShot
 from appliance.errors import UsageError
 from appliance.inference import TextEncoder, VisionEncoder, text_encoder, vision_encoder
 from appliance.inference.manifest import load_manifest, sha256_of
 from appliance.inference.sessions import default_threads
-from appliance.library import load_catalog, searcher
-from appliance.mixing import SAMPLE_RATE, Track, mix_track, write_wav_atomic
-from appliance.motion import SUSTAINED, MotionTrace
+from appliance.library import Catalog, Template, load_catalog, searcher
+from appliance.mixing import SAMPLE_RATE, Ambience, Placement, Track, mix_track, write_wav_atomic
+from appliance.motion import SUSTAINED, ActionEvent, EventKind, MotionTrace
 from appliance.motion.event_model import EventModel, bundled_event_model
 from appliance.paths import state_dir
 
@@ -59,15 +67,36 @@ def _code_version() -> str:
 
 
 ENGINE_VERSION = _code_version()
-TIMELINE_FORMAT = 1
 WAV_NAME, MP4_NAME, TIMELINE_NAME = "audio.wav", "video.mp4", "timeline.json"
+
+
+@dataclass
+class Described:
+    """The describe step's result: the description and what it scores (None without one)."""
+
+    text: str | None
+    category_scores: dict[str, float] | None
+    template_scores: dict[str, float] | None
+
+
+@dataclass
+class Chosen:
+    """The choose step's result: a placement and a timeline entry per event, and the bed."""
+
+    visual: VisualLookup
+    placements: list[Placement] = field(default_factory=list)
+    events: list[TimelineEvent] = field(default_factory=list)
+    ambience: Ambience | None = None
+    ambience_entry: AmbienceEntry | None = None
+    reused: int = 0
+    """Events that took the decision of an earlier event of the same near-duplicate group and kind."""
 
 
 @dataclass
 class ScoreResult:
     track: Track
     """Stereo at 48 kHz, exactly the clip's duration; rendered block by block when read."""
-    timeline: dict
+    timeline: Timeline
     trace: MotionTrace
     """Per-frame motion of the clip (AV-Align's video side)."""
 
@@ -125,7 +154,9 @@ class Engine:
     def score(self, path: Path, options: ScoreOptions,
               progress: Callable[[str, float], None] | None = None,
               analysis: ClipAnalysis | None = None) -> ScoreResult:
-        """`analysis`: the clip's analysis when it was made already (a live recording's), so
+        """analyse → describe → choose → mix → timeline.
+
+        `analysis`: the clip's analysis when it was made already (a live recording's), so
         the clip is not decoded again."""
         path = Path(path)
         started = time.perf_counter()
@@ -135,83 +166,113 @@ class Engine:
             analysis = analyse_clip(path, options.max_seconds, self.threads, lambda f: report("analyse", f),
                                     self.event_model)
         stages = dict(analysis.stage_seconds)
+        catalog = load_catalog()
 
         t0 = time.perf_counter()
-        catalog = load_catalog()
-        search = searcher(catalog)
-        zero_shot = self._zero_shot(search)
-        description = (options.description or "").strip() or None
-        description_scores = template_scores = None
-        if description:
-            vector = self.text.embed(description)
-            description_scores = search.category_scores(vector)
-            template_scores = {m.template.id: m.score for m in search.search_vector(vector, k=len(catalog.templates))}
+        described = self.describe(options.description, catalog)
         stages["text"] = time.perf_counter() - t0
 
         report("choose", 0.0)
         t0 = time.perf_counter()
+        chosen = self.choose(analysis, catalog, described, options.seed, lambda f: report("choose", f))
+        stages["choose"] = time.perf_counter() - t0
+
+        t0 = time.perf_counter()
+        report("mix", 0.0)
+        track = self.mix(chosen, analysis.info.duration, options.target_lufs)
+        stages["mix"] = time.perf_counter() - t0
+
+        timeline = self.assemble_timeline(path, options, analysis, catalog, described, chosen, stages, started)
+        report("done", 1.0)
+        return ScoreResult(track=track, timeline=timeline, trace=analysis.trace)
+
+    def describe(self, description: str | None, catalog: Catalog) -> Described:
+        """The description → its text embedding → a score per category and per recording
+        (none without a description)."""
+        text = (description or "").strip() or None
+        if not text:
+            return Described(None, None, None)
+        search = searcher(catalog)
+        vector = self.text.embed(text)
+        return Described(text, search.category_scores(vector),
+                         {m.template.id: m.score for m in search.search_vector(vector, k=len(catalog.templates))})
+
+    def choose(self, analysis: ClipAnalysis, catalog: Catalog, described: Described, seed: int,
+               report: Callable[[float], None]) -> Chosen:
+        """The clip's events → per event a category decision, a recording and its placement;
+        then the ambience bed. The analysis' frames are released once nothing needs them.
+
+        An event's decision comes from the description, the vision outputs of its keyframe's
+        near-duplicate group in this clip (appliance.engine.visual) and taught exemplars, for its
+        kind; events of the same group and kind share it. Its recording and variation are drawn
+        from its own stream (seed, event number). So every choice is a function of the clip, the
+        options and the seed, whatever the cache holds."""
+        zero_shot = self._zero_shot(searcher(catalog))
         analysis.keep_event_keyframes()
         visual = VisualLookup(self.vision, self.cache)
         exemplars = Exemplars(catalog, visual.model_key)
-        context = hashlib.sha256(repr((catalog.version, description, self.models_key(), ENGINE_VERSION))
-                                 .encode()).hexdigest()[:16]
-        picker = TemplatePicker(catalog, template_scores, options.seed)
-        placements, placed, reused = [], [], 0
+        picker = TemplatePicker(catalog, described.template_scores, seed)
+        decisions: dict[tuple[int, EventKind], dict] = {}
+        chosen = Chosen(visual=visual)
         for number, event in enumerate(analysis.events):
             if number % 20 == 0:  # also the job's heartbeat: a long clip has thousands of events
-                report("choose", number / len(analysis.events))
+                report(number / len(analysis.events))
             keyframe = analysis.keyframes.get(event.frame_index) or analysis.scene[0]
-            scope = f"{context}|{event.kind}"
-            decision = self.cache.find_decision(scope, keyframe.hash) if self.cache else None
+            group = (visual.representative(keyframe).index, EventKind(event.kind))
+            decision = decisions.get(group)
             if decision is not None:
-                reused += 1
+                chosen.reused += 1
                 source = "reused from an earlier near-identical action"
             else:
                 embedding, logits = visual.outputs(keyframe)
                 exemplar_scores, preferred = exemplars.match(embedding)
-                evidence = Evidence(description=description_scores, vision=zero_shot.scores(logits),
+                evidence = Evidence(description=described.category_scores, vision=zero_shot.scores(logits),
                                     exemplar=exemplar_scores)
                 decision = decide_category(catalog, event.kind, evidence)
                 decision["preferred"] = preferred[:TEMPLATE_POOL]
                 decision["vision_labels"] = [[label, round(p, 3)] for label, p in
                                              self.vision.top_labels(logits[None], k=3)[0]]
+                decisions[group] = decision
                 source = "computed"
-                if self.cache:
-                    self.cache.put_decision(scope, keyframe.hash, decision)
+            picker.draw_for(0, number)
             template = picker.pick(decision["category"], decision.get("preferred", []))
             placement = placement_for(event, template, catalog.audio(template.id), picker)
-            placements.append(placement)
-            placed.append(_timeline_event(number, event, template, placement, decision, source))
-        stages["choose"] = time.perf_counter() - t0
-
-        t0 = time.perf_counter()
-        ambience, ambience_entry = self._ambience(analysis, catalog, description_scores, zero_shot, visual, picker)
+            chosen.placements.append(placement)
+            chosen.events.append(_timeline_event(number, event, template, placement, decision, source))
+        picker.draw_for(1)
+        chosen.ambience, chosen.ambience_entry = self._ambience(analysis, catalog, described.category_scores,
+                                                                zero_shot, visual, picker)
         analysis.release_frames()
-        report("mix", 0.0)
-        track = mix_track(placements, analysis.info.duration, ambience=ambience, target_lufs=options.target_lufs)
-        stages["mix"] = time.perf_counter() - t0
-        timeline = {
-            "format": TIMELINE_FORMAT,
-            "engine": {"version": __version__, "engine_version": ENGINE_VERSION},
-            "clip": {"file": path.name, "duration": round(analysis.info.duration, 4),
-                     "width": analysis.info.width, "height": analysis.info.height,
-                     "fps": round(analysis.info.fps, 3), "frames_analysed": analysis.frame_count},
-            "request": {**options.key_fields(), "description": description},
-            "library_version": catalog.version,
-            "models": {"text": self.text.entry.sha256, "vision": self.vision.entry.sha256},
-            "output": {"sample_rate": SAMPLE_RATE, "channels": 2, "target_lufs": options.target_lufs,
-                       "true_peak_ceiling_dbfs": -1.0},
-            "events": placed,
-            "ambience": ambience_entry,
-            "stats": {"vision_inferences_run": visual.run, "vision_inferences_skipped": visual.skipped,
-                      "decisions_reused": reused, "events": len(placed),
-                      "stage_seconds": {k: round(v, 4) for k, v in stages.items()},
-                      "total_seconds": round(time.perf_counter() - started, 4)},
-        }
-        report("done", 1.0)
-        return ScoreResult(track=track, timeline=timeline, trace=analysis.trace)
+        return chosen
 
-    def _ambience(self, analysis: ClipAnalysis, catalog, description_scores, zero_shot, visual, picker):
+    def mix(self, chosen: Chosen, duration: float, target_lufs: float) -> Track:
+        """The placements and the bed → the track (rendered block by block when read)."""
+        return mix_track(chosen.placements, duration, ambience=chosen.ambience, target_lufs=target_lufs)
+
+    def assemble_timeline(self, path: Path, options: ScoreOptions, analysis: ClipAnalysis, catalog: Catalog,
+                          described: Described, chosen: Chosen, stages: dict[str, float],
+                          started: float) -> Timeline:
+        """What was placed where and why, with the clip, the request and how it was made."""
+        info = analysis.info
+        return Timeline(
+            engine={"version": __version__, "engine_version": ENGINE_VERSION},
+            clip=ClipInfo(file=path.name, duration=round(info.duration, 4), width=info.width, height=info.height,
+                          fps=round(info.fps, 3), frames_analysed=analysis.frame_count),
+            request={**options.key_fields(), "description": described.text},
+            library_version=catalog.version,
+            models={"text": self.text.entry.sha256, "vision": self.vision.entry.sha256},
+            output=OutputSpec(sample_rate=SAMPLE_RATE, channels=2, target_lufs=options.target_lufs,
+                              true_peak_ceiling_dbfs=-1.0),
+            events=chosen.events,
+            ambience=chosen.ambience_entry,
+            stats=Stats(vision_inferences_run=chosen.visual.run, vision_inferences_skipped=chosen.visual.skipped,
+                        decisions_reused=chosen.reused, events=len(chosen.events),
+                        stage_seconds={k: round(v, 4) for k, v in stages.items()},
+                        total_seconds=round(time.perf_counter() - started, 4)),
+        )
+
+    def _ambience(self, analysis: ClipAnalysis, catalog, description_scores, zero_shot, visual,
+                  picker) -> tuple[Ambience | None, AmbienceEntry]:
         """The bed, if the description asks for a place, or a scene without impacts looks like one."""
         vision_scores = None
         if all(e.kind == SUSTAINED for e in analysis.events):
@@ -219,16 +280,16 @@ class Engine:
             vision_scores = {name: float(np.mean([s[name] for s in per_frame])) for name in per_frame[0]}
         category, reason = ambience_category(catalog, description_scores, vision_scores)
         if category is None:
-            return None, {"category": None, "why": reason}
+            return None, AmbienceEntry(category=None, why=reason)
         template = picker.pick(category)
-        return ambience_bed(template, catalog.audio(template.id)), {
-            "category": category, "template_id": template.id, "licence": template.licence, "why": reason}
+        return ambience_bed(template, catalog.audio(template.id)), AmbienceEntry(
+            category=category, template_id=template.id, licence=template.licence, why=reason)
 
     # -- files --------------------------------------------------------------------------------
     def score_to_files(self, path: Path, options: ScoreOptions, wav: Path, mp4: Path | None = None,
                        timeline: Path | None = None,
                        progress: Callable[[str, float], None] | None = None,
-                       analysis: ClipAnalysis | None = None) -> dict:
+                       analysis: ClipAnalysis | None = None) -> Timeline:
         """Score and write the requested files; all or nothing. Returns the timeline.
 
         With a cache, an identical request is answered from the stored result (no decoding).
@@ -246,17 +307,17 @@ class Engine:
         try:
             if stored is not None:
                 result_timeline = _from_stored(stored, path, outputs, written)
-                result_timeline.setdefault("stats", {})["result_cache"] = "hit"
+                result_timeline.stats.result_cache = "hit"
                 return result_timeline
             result = self.score(path, options, progress, analysis)
-            result.timeline["stats"]["result_cache"] = "miss" if key else "off"
+            result.timeline.stats.result_cache = "miss" if key else "off"
             write_wav_atomic(wav, result.track, SAMPLE_RATE)
             written.append(wav)
             if outputs[TIMELINE_NAME]:
-                write_json_atomic(outputs[TIMELINE_NAME], result.timeline)
+                write_json_atomic(outputs[TIMELINE_NAME], result.timeline.to_json())
                 written.append(outputs[TIMELINE_NAME])
             if outputs[MP4_NAME]:
-                result.timeline["mp4"] = mux_mp4(path, result.track.blocks(), SAMPLE_RATE, outputs[MP4_NAME])
+                result.timeline.mp4 = mux_mp4(path, result.track.blocks(), SAMPLE_RATE, outputs[MP4_NAME])
                 written.append(outputs[MP4_NAME])
             if key:
                 self._store(key, result.timeline, written, outputs)
@@ -266,11 +327,11 @@ class Engine:
                 done.unlink(missing_ok=True)
             raise
 
-    def _store(self, key: str, timeline: dict, written: list[Path], outputs: dict) -> None:
+    def _store(self, key: str, timeline: Timeline, written: list[Path], outputs: dict) -> None:
         staging = written[0].parent / f".store-{key}"
         staging.mkdir(exist_ok=True)
         try:
-            write_json_atomic(staging / TIMELINE_NAME, timeline)
+            write_json_atomic(staging / TIMELINE_NAME, timeline.to_json())
             files = {TIMELINE_NAME: staging / TIMELINE_NAME, WAV_NAME: outputs[WAV_NAME]}
             if outputs[MP4_NAME]:
                 files[MP4_NAME] = outputs[MP4_NAME]
@@ -279,24 +340,25 @@ class Engine:
             shutil.rmtree(staging, ignore_errors=True)
 
 
-def _timeline_event(number, event, template, placement, decision, source) -> dict:
-    return {
-        "n": number,
-        "time": round(event.time, 4),
-        "kind": event.kind,
-        "strength": round(float(event.strength), 3),
-        "position": {"x": round(float(event.x), 3), "y": round(float(event.y), 3)},
-        **({"duration": round(event.duration, 3)} if event.duration else {}),
-        "category": decision["category"],
-        "template_id": template.id,
-        "template": template.description,
-        "licence": template.licence,
-        "gain_db": round(20 * float(np.log10(max(placement.gain, 1e-9))), 2),
-        "pan": round(placement.pan, 3),
-        "pitch": round(placement.pitch, 4),
-        "why": {"decision": source, "candidates": decision["candidates"],
-                "vision_labels": decision.get("vision_labels", [])},
-    }
+def _timeline_event(number: int, event: ActionEvent, template: Template, placement: Placement, decision: dict,
+                    source: str) -> TimelineEvent:
+    return TimelineEvent(
+        n=number,
+        time=round(event.time, 4),
+        kind=EventKind(event.kind),
+        strength=round(float(event.strength), 3),
+        position=Position(x=round(float(event.x), 3), y=round(float(event.y), 3)),
+        duration=round(event.duration, 3) if event.duration else None,
+        category=decision["category"],
+        template_id=template.id,
+        template=template.description,
+        licence=template.licence,
+        gain_db=round(20 * float(np.log10(max(placement.gain, 1e-9))), 2),
+        pan=round(placement.pan, 3),
+        pitch=round(placement.pitch, 4),
+        why=Why(decision=source, candidates=decision["candidates"], vision_labels=decision.get("vision_labels", [])),
+        confidence=event.confidence,
+    )
 
 
 def _check_writable(target: Path) -> None:
@@ -314,9 +376,9 @@ def _check_writable(target: Path) -> None:
     os.unlink(probe)
 
 
-def _from_stored(stored: Path, clip: Path, outputs: dict, written: list[Path]) -> dict:
+def _from_stored(stored: Path, clip: Path, outputs: dict, written: list[Path]) -> Timeline:
     """Copy a stored result to the requested outputs (muxing the MP4 if it was not stored)."""
-    timeline = json.loads((stored / TIMELINE_NAME).read_text(encoding="utf-8"))
+    timeline = Timeline.from_json(json.loads((stored / TIMELINE_NAME).read_text(encoding="utf-8")))
     for name, target in outputs.items():
         if not target:
             continue

@@ -22,10 +22,10 @@ def handle(args) -> int:
     engine = Engine(cache)
     timeline = engine.score_to_files(Path(args.video), options, wav=Path(args.out),
                                      mp4=args.mp4 and Path(args.mp4), timeline=args.timeline and Path(args.timeline))
-    stats = timeline["stats"]
-    print(f"{len(timeline['events'])} sounds placed in {timeline['clip']['duration']:.2f} s of video; "
-          f"vision run {stats['vision_inferences_run']}, skipped {stats['vision_inferences_skipped']}; "
-          f"result cache {stats['result_cache']}; wrote {args.out}", file=sys.stderr)
+    stats = timeline.stats
+    print(f"{len(timeline.events)} sounds placed in {timeline.clip.duration:.2f} s of video; "
+          f"vision run {stats.vision_inferences_run}, skipped {stats.vision_inferences_skipped}; "
+          f"result cache {stats.result_cache}; wrote {args.out}", file=sys.stderr)
     return 0
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from appliance.engine.analysis import ANALYSIS_WIDTH
 from appliance.engine.options import ScoreOptions
 from appliance.engine.pipeline import Engine
+from appliance.engine.timeline import Timeline
 from appliance.evaluation.baselines import click_track, random_times
 from appliance.evaluation.corpus import AMBIENT_MAX_EVENTS, assign_folds, category_fits, clip_role, recording_of
 from appliance.evaluation.event_training import (TrainingClip, difference_peaks, fit_difference_threshold,
@@ -65,11 +66,11 @@ def analyse_for_training(path: Path, label: dict | None) -> LabelledClip:
     return LabelledClip(path, label or {}, clip_role(label), training, probe(path).duration)
 
 
-def dominant_category(timeline: dict) -> str | None:
+def dominant_category(timeline: Timeline) -> str | None:
     """The category most of the clip's sounds came from (what category fit judges); the bed's
     when no spot event was placed."""
-    counts = Counter(e["category"] for e in timeline["events"])
-    return counts.most_common(1)[0][0] if counts else (timeline.get("ambience") or {}).get("category")
+    counts = Counter(e.category for e in timeline.events)
+    return counts.most_common(1)[0][0] if counts else timeline.ambience.category
 
 
 def cross_validate(clips: list[LabelledClip], folds: int, engine: Engine, seed: int = 0,
@@ -119,8 +120,8 @@ def _score_clip(clip: LabelledClip, fold: int, engine: Engine, threshold: float,
         chosen = dominant_category(timeline)
         result.categories[method] = chosen
         result.fits[method] = category_fits(chosen, clip.label)
-        result.spot_events[method] = len(timeline["events"])
-        result.beds[method] = (timeline.get("ambience") or {}).get("category")
+        result.spot_events[method] = len(timeline.events)
+        result.beds[method] = timeline.ambience.category
     peaks = difference_peaks(clip.training.rows, threshold)
     randoms = random_times(len(clip.training.onsets), clip.duration, seed + fold)
     for method, times in (("difference_peaks", peaks), ("random_clicks", randoms)):

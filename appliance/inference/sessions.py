@@ -3,6 +3,9 @@
 Thread counts are always explicit: ORT's default (one thread per core, spinning) fights with
 the decoder and the web server for the Pi's four cores. With two or more intra-op threads,
 spinning is turned off: on a shared CPU spinning threads were measured slower (DESIGN.md).
+
+INT8 products are computed exactly on every CPU (EXACT_INT8, below), so an embedding does not
+depend on which x86-64 machine computed it.
 """
 from __future__ import annotations
 
@@ -12,6 +15,20 @@ import os
 from pathlib import Path
 
 import onnxruntime as ort
+
+# ONNX Runtime's x86-64 U8S8 integer kernels for CPUs without VNNI (SSE4.1, AVX2, AVX-512 without
+# VNNI) add each pair of uint8 x int8 products into a saturating int16 (vpmaddubsw): up to
+# 2 x 255 x 127 = 64770 is clamped to 32767. Both encoders hit that (dynamic MatMulInteger in
+# the text encoder, QLinearConv in the vision encoder): on an AVX2-only x86-64 CPU, text cosine
+# to FP32 torch fell from 0.989 to 0.976 and one reference photo's embedding from 0.988 to 0.941,
+# with onnxruntime 1.31.1 and 1.32.0 alike (the export machine had AVX-512 VNNI, exact int32
+# sums). With this entry, where ORT finds its U8S8 kernels unsafe (MlasPlatformU8S8Overflow(),
+# x86 builds only) its Avx2WeightS8ToU8Transformer stores the int8 weights as uint8 (w + 128,
+# zero point moved with them: the same products) and runs the U8U8 kernels, which do not
+# saturate; the outputs then equal the manifest's figures. On aarch64 (the board) the option is
+# compiled out and changes nothing. It is a level-2 graph transformer: it needs the graph
+# optimisation that session_options() turns on. Cost: x86 speed only (docs/models.md).
+EXACT_INT8 = ("session.x64quantprecision", "1")
 
 
 def default_threads() -> int:
@@ -29,6 +46,7 @@ def session_options(threads: int, custom_ops: bool = False) -> ort.SessionOption
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.add_session_config_entry("session.intra_op.allow_spinning", "0" if threads > 1 else "1")
+    options.add_session_config_entry(*EXACT_INT8)
     options.log_severity_level = 3  # warnings from the optimiser are noise on the journal
     if custom_ops:
         options.register_custom_ops_library(str(extensions_library()))

@@ -5,8 +5,8 @@ alike: decode any common format, convert to 48 kHz float32 with one or two chann
 silence around the sound, then measure what the mixer needs (where the attack starts, peak,
 BS.1770 loudness). Ambience beds are additionally made loopable with a crossfade.
 
-Loudness is BS.1770-4 implemented here (K-weighting applied in the frequency domain with numpy)
-so the appliance needs neither scipy nor pyloudnorm on the Pi.
+Loudness is measured by the mixer's BS.1770-4 meter (appliance.mixing.loudness), so a template
+and a track are measured alike.
 """
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ import soundfile as sf
 import soxr
 
 from appliance.errors import UsageError
+from appliance.mixing.loudness import ABSOLUTE_GATE_LUFS, block_powers, gated_loudness
 
 SAMPLE_RATE = 48_000
 MIN_DURATION = 0.020  # shorter than one video frame at 50 fps: nothing a mixer can place
@@ -27,10 +28,6 @@ SILENCE_DBFS = -60.0  # a file whose peak is below this is treated as silent
 TRIM_BELOW_PEAK_DB = 45.0  # leading/trailing audio this far below the peak counts as silence
 PRE_ROLL = 0.005  # kept before the first audible sample, faded in, so the attack is not clipped
 TAIL_FADE = 0.010  # fade at the trimmed end so the cut never clicks
-
-# BS.1770 K-weighting at 48 kHz: a high-shelf (head effect) followed by a high-pass (RLB).
-_K_SHELF = ((1.53512485958697, -2.69169618940638, 1.19839281085285), (1.0, -1.69065929318241, 0.73248077421585))
-_K_HIGHPASS = ((1.0, -2.0, 1.0), (1.0, -1.99004745483398, 0.99007225036621))
 
 
 @dataclass(frozen=True)
@@ -132,45 +129,15 @@ def attack_time(data: np.ndarray, rate: int = SAMPLE_RATE) -> float:
     return first * 0.001
 
 
-def _k_weighting_response(n: int) -> np.ndarray:
-    """Complex frequency response of the two K-weighting biquads (48 kHz) on an rfft grid of size n."""
-    z = np.exp(-2j * np.pi * np.fft.rfftfreq(n))  # z^-1 on the unit circle (cycles per sample)
-    response = np.ones_like(z)
-    for b, a in (_K_SHELF, _K_HIGHPASS):
-        response *= (b[0] + b[1] * z + b[2] * z * z) / (a[0] + a[1] * z + a[2] * z * z)
-    return response
-
-
-def _k_weighted(data: np.ndarray, rate: int) -> np.ndarray:
-    # Zero-pad by 0.5 s so the filters' decaying response does not wrap around (linear, not
-    # circular, convolution); the IIR tails are far below -100 dB by then.
-    n = len(data) + rate // 2
-    spectrum = np.fft.rfft(data, n=n, axis=0) * _k_weighting_response(n)[:, None]
-    return np.fft.irfft(spectrum, n=n, axis=0)[: len(data)]
-
-
 def loudness(data: np.ndarray, rate: int = SAMPLE_RATE) -> tuple[float, float]:
     """(integrated LUFS, max momentary LUFS) per BS.1770-4: 400 ms blocks with 75 % overlap,
     absolute gate -70 LUFS, relative gate -10 LU. A sound shorter than one block is measured
-    as a single block, which is what a listener hears of a short hit."""
-    if rate != SAMPLE_RATE:
-        raise ValueError("the K-weighting coefficients here are for 48 kHz; convert first")
-    weighted = _k_weighted(data.astype(np.float64), rate)
-    block, step = int(0.4 * rate), int(0.1 * rate)
-    if len(weighted) <= block:
-        starts = [0]
-        block = len(weighted)
-    else:
-        starts = range(0, len(weighted) - block + 1, step)
-    power = np.array([(weighted[s : s + block] ** 2).mean(axis=0).sum() for s in starts])
-    block_lufs = -0.691 + 10.0 * np.log10(np.maximum(power, 1e-20))
-    gated = power[block_lufs > -70.0]
-    if gated.size == 0:
-        return -70.0, float(block_lufs.max())
-    relative = -0.691 + 10.0 * np.log10(gated.mean()) - 10.0
-    gated = power[(block_lufs > -70.0) & (block_lufs > relative)]
-    integrated = -0.691 + 10.0 * np.log10(gated.mean())
-    return float(integrated), float(block_lufs.max())
+    as a single block, which is what a listener hears of a short hit; a sound wholly under the
+    absolute gate reads -70 LUFS integrated."""
+    powers = block_powers(data, rate)
+    integrated = gated_loudness(powers)
+    momentary = -0.691 + 10.0 * np.log10(np.maximum(powers, 1e-20)).max()
+    return (integrated if np.isfinite(integrated) else ABSOLUTE_GATE_LUFS), float(momentary)
 
 
 def measure(data: np.ndarray, rate: int = SAMPLE_RATE) -> Measurements:

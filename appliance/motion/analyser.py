@@ -31,9 +31,6 @@ NOISE_LEVEL = 12
 DUPLICATE_FRACTION = 0.001
 """A frame with fewer changed pixels than this fraction repeats the previous one (a mean difference
 threshold also took a small slowly moving object for a repeat)."""
-MIN_SPEED = 0.5
-"""Object speed (pixels per frame at the analysis width) below which a change is not motion: warp
-residue on texture and light changes alter grey levels without displacing anything."""
 GRID = (8, 6)
 """Cells (columns, rows) the motion is measured in, so each moving thing is seen on its own."""
 BORDER = 3

@@ -1,11 +1,33 @@
-"""The action events motion analysis hands to template choice and the mixer."""
+"""The action events motion analysis hands to template choice and the mixer, and their kinds."""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from enum import Enum
 
-IMPACT = "impact"
-PERIODIC = "periodic"
-SUSTAINED = "sustained"
+
+class EventKind(str, Enum):
+    """What kind of action an event is; str-valued, so it is written to JSON as its value."""
+
+    IMPACT = "impact"
+    """A moving thing stops or reverses: hit, knock, chop."""
+    PERIODIC = "periodic"
+    """An impact that belongs to a regular train: footsteps, hammering."""
+    SUSTAINED = "sustained"
+    """Continuous motion: scrape, rub, pour, rustle."""
+
+    def __str__(self) -> str:
+        return self.value
+
+
+IMPACT, PERIODIC, SUSTAINED = EventKind.IMPACT, EventKind.PERIODIC, EventKind.SUSTAINED
+
+CATEGORY_KINDS: dict[EventKind, tuple[str, ...]] = {
+    EventKind.IMPACT: ("impact",),
+    EventKind.PERIODIC: ("periodic", "impact"),
+    EventKind.SUSTAINED: ("sustained",),
+}
+"""Event kind → the kinds of library category that fit it (an impact only gets an impact sound,
+a step of a train a periodic or an impact one, a sustained scrape a sustained one)."""
 
 
 @dataclass
@@ -18,7 +40,7 @@ class ActionEvent:
 
     time: float
     """Seconds from the start of the clip; sub-frame for impacts (where the sound's attack goes)."""
-    kind: str
+    kind: EventKind
     strength: float
     """0..1, how sharp/large the action is (drives gain)."""
     x: float

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+from pathlib import Path
 
 from flask import Blueprint, jsonify, request
 
@@ -10,6 +11,7 @@ from appliance.atomic import write_json_atomic
 from appliance.engine.choose import candidate_categories
 from appliance.engine.pipeline import MP4_NAME, TIMELINE_NAME, WAV_NAME
 from appliance.engine.remix import remix_files
+from appliance.engine.timeline import Timeline
 from appliance.errors import UsageError
 from appliance.library import load_catalog
 from appliance.service.jobs import INPUT_NAME
@@ -21,14 +23,18 @@ events_api = Blueprint("events_api", __name__)
 MAX_CANDIDATES = 40
 
 
+def _read_timeline(path: Path) -> Timeline:
+    return Timeline.from_json(json.loads(path.read_text(encoding="utf-8")))
+
+
 def _timeline_and_event(job_id: str, n: int):
     job, problem = finished_job(job_id)
     if problem:
         return None, None, problem
-    timeline = json.loads((jobs().job_dir(job_id) / TIMELINE_NAME).read_text(encoding="utf-8"))
-    if not 0 <= n < len(timeline["events"]):
-        return None, None, error(f"no event {n}: job {job_id} has {len(timeline['events'])} events", 404)
-    return timeline, timeline["events"][n], None
+    timeline = _read_timeline(jobs().job_dir(job_id) / TIMELINE_NAME)
+    if not 0 <= n < len(timeline.events):
+        return None, None, error(f"no event {n}: job {job_id} has {len(timeline.events)} events", 404)
+    return timeline, timeline.events[n], None
 
 
 @events_api.get("/api/v1/jobs/<job_id>/events/<int:n>/candidates")
@@ -38,11 +44,11 @@ def candidates(job_id: str, n: int):
     if problem:
         return problem
     catalog = load_catalog()
-    votes = {c["category"]: c["score"] for c in event["why"]["candidates"]}
-    ordered = sorted(candidate_categories(catalog, event["kind"]), key=lambda c: (-votes.get(c, -1e9), c))
+    votes = {c["category"]: c["score"] for c in event.why.candidates}
+    ordered = sorted(candidate_categories(catalog, event.kind), key=lambda c: (-votes.get(c, -1e9), c))
     found = [template_json(t, votes.get(name)) for name in ordered for t in catalog.in_category(name)
-             if t.id != event["template_id"]]
-    return jsonify(event=event, candidates=found[:MAX_CANDIDATES])
+             if t.id != event.template_id]
+    return jsonify(event=event.to_json(), candidates=found[:MAX_CANDIDATES])
 
 
 @events_api.post("/api/v1/jobs/<job_id>/events/<int:n>")
@@ -56,11 +62,11 @@ def swap(job_id: str, n: int):
         return problem
     with open(folder / ".lock", "w") as lock:  # one re-mix of a job at a time
         fcntl.flock(lock, fcntl.LOCK_EX)
-        timeline = json.loads((folder / TIMELINE_NAME).read_text(encoding="utf-8"))
+        timeline = _read_timeline(folder / TIMELINE_NAME)
         try:
             updated = remix_files(timeline, load_catalog(), {n: body["template_id"]}, video=folder / INPUT_NAME,
                                   wav=folder / WAV_NAME, mp4=folder / MP4_NAME)
         except UsageError as exc:
             return error(str(exc), 409 if "no longer" in str(exc) else 400)
-        write_json_atomic(folder / TIMELINE_NAME, updated)
-    return jsonify(event=updated["events"][n], timeline=updated)
+        write_json_atomic(folder / TIMELINE_NAME, updated.to_json())
+    return jsonify(event=updated.events[n].to_json(), timeline=updated.to_json())
