@@ -36,7 +36,7 @@ class Evidence:
     exemplar: dict[str, float] = field(default_factory=dict)
 
 
-def _standardised(scores: dict[str, float], names: list[str]) -> dict[str, float]:
+def standardised(scores: dict[str, float], names: list[str]) -> dict[str, float]:
     values = np.array([scores.get(n, 0.0) for n in names], dtype=np.float64)
     spread = values.std() or 1.0
     return {n: float((v - values.mean()) / spread) for n, v in zip(names, values)}
@@ -54,7 +54,7 @@ def decide_category(catalog: Catalog, event_kind: str, evidence: Evidence) -> di
     for source in ("description", "vision"):
         scores = getattr(evidence, source)
         if scores:
-            for name, value in _standardised(scores, names).items():
+            for name, value in standardised(scores, names).items():
                 votes[name][source] = value
     for name, cosine in evidence.exemplar.items():
         if name in votes and cosine >= MIN_COSINE:
