@@ -1,0 +1,211 @@
+"""A user's description → per-category scores, where what sounds outweighs where it happens.
+
+One embedding of the whole sentence lets scene words win: "tapping a metal faucet over a sink"
+lands on water because "sink" is the most water-like word in it, and the faucet's clang is lost.
+So the sentence is read in parts, each embedded on its own (the text encoder takes one sentence
+per run) and scored against the category phrases as the search does:
+
+  * sounding part: the sentence without its scene phrases ("tapping a metal faucet");
+  * scene part: phrases introduced by a place preposition ("over a sink", "in a kitchen", "at
+    night") and the clauses after the first comma ("…, outdoors");
+  * material reading: the struck thing — the last noun phrase of the sounding part, not an
+    instrument ("with a stick") — is compared with material words (wood, metal, glass …), and the
+    sounding part is embedded again with that thing replaced by its material ("kicking a football
+    against metal"). Everyday objects reach a material through the encoder's own similarity, not
+    through a list of objects, so a faucet, a radiator or a wardrobe need no entry anywhere;
+  * the whole sentence, so that nothing the user wrote is ignored (a flat sounding part such as
+    "walking" leaves the choice among footsteps to "in a park").
+
+Action categories (impact, periodic, sustained) are scored mostly from the sounding part and its
+material reading; ambience beds mostly from the scene part, so "driving on a highway in heavy
+rain" asks for rain as its bed while its actions stay actions. The grammar is deliberately small
+(prepositions and commas, no parser): a phrase it misreads still reaches the whole-sentence term.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+SCENE_PREPOSITIONS = ("in front of", "next to", "close to", "in", "inside", "at", "near", "by", "beside",
+                      "over", "under", "underneath", "behind", "outside", "around", "during", "above", "below",
+                      "among", "within", "beneath", "towards", "toward", "past", "around")
+"""Words that put what follows in the scene: the place, the weather, the time, the direction.
+Contact prepositions (CONTACT_PREPOSITIONS) keep their noun with the sounding part."""
+SCENE_WORDS = ("outdoors", "indoors", "outside", "inside")
+"""Adverbs that are scene on their own."""
+INSTRUMENT_PREPOSITIONS = ("with", "using")
+"""What follows is the tool, not the thing that sounds: it stays in the sounding part but is not
+the struck thing whose material is read."""
+BOUNDARY = r"(?:,|;|\bwhile\b|\bwhilst\b|\bas\b|\bthen\b|\band then\b)"
+CONTACT_PREPOSITIONS = ("on", "onto", "against", "into", "across", "along", "through", "off", "upon")
+PHRASE_END = (*CONTACT_PREPOSITIONS, *INSTRUMENT_PREPOSITIONS, "and", "or", *SCENE_PREPOSITIONS, *SCENE_WORDS)
+DETERMINERS = ("a", "an", "the", "some", "his", "her", "their", "my", "your", "our", "its", "this", "that")
+
+MATERIALS = {
+    "wood": "wood, wooden, timber",
+    "metal": "metal, steel, iron",
+    "glass": "glass",
+    "stone": "stone, concrete, ceramic",
+    "fabric": "fabric, leather, cloth, soft, padded, stuffed",
+    "plastic": "plastic",
+    "water": "water",
+    "paper": "paper, cardboard",
+    "earth": "dirt, earth, asphalt",
+    "snow": "snow",
+    "sand": "sand",
+    "gravel": "gravel",
+    "grass": "grass",
+}
+"""Material words (never objects): what a struck thing is made of decides its sound."""
+MATERIAL_MARGIN = 0.08
+"""The material reading counts fully when the best material's cosine beats the second by this
+much, and proportionally less below: an object the encoder cannot place adds little."""
+
+WEIGHTS = {
+    "action": {"core": 1.0, "sounding": 0.5, "material": 0.8, "scene": 0.1, "whole": 0.5},
+    "ambience": {"core": 0.0, "sounding": 0.5, "material": 0.0, "scene": 1.0, "whole": 0.5},
+}
+"""Per kind of category, the weight of each part's cosine (a missing part drops out and the rest
+are renormalised): actions listen to the sounding part, beds to the scene."""
+
+
+SETTINGS = {"indoors": "indoors, inside a room", "outdoors": "outdoors, outside in the open air"}
+"""Anchor sentences for where the scene is: a bed with nothing specific to go on follows it."""
+
+
+class DescriptionScores(dict):
+    """Category → score, plus what the reading found (a dict wherever scores are expected)."""
+
+    def __init__(self, scores: dict[str, float], reading: "Reading", setting: str):
+        super().__init__(scores)
+        self.reading = reading
+        self.setting = setting
+
+
+@dataclass(frozen=True)
+class Reading:
+    """The parts a description was read into (for the timeline's `why`, and tests)."""
+
+    sounding: str
+    scene: str
+    core: str
+    struck: str
+    material: str | None
+    material_confidence: float
+
+
+def _words(text: str) -> list[str]:
+    return re.findall(r"[a-z0-9'-]+", text.lower())
+
+
+def split_description(text: str) -> tuple[str, str, tuple[str, str]]:
+    """(sounding part, scene part, (core, struck thing)) of a description; any may be empty."""
+    clauses = [c.strip() for c in re.split(BOUNDARY, text.lower()) if c and c.strip()]
+    first, later = (clauses[0] if clauses else ""), clauses[1:]
+    words = _words(first)
+    sounding, scene, i = [], list(later), 0
+    while i < len(words):
+        prep = next((p for p in SCENE_PREPOSITIONS if words[i:i + len(p.split())] == p.split()), None)
+        if words[i] in SCENE_WORDS and (prep is None or i + 1 == len(words) or words[i + 1] in PHRASE_END):
+            scene.append(words[i])
+            i += 1
+            continue
+        if prep is None:
+            sounding.append(words[i])
+            i += 1
+            continue
+        j = i + len(prep.split())
+        while j < len(words) and words[j] not in PHRASE_END:
+            j += 1
+        scene.append(" ".join(words[i:j]))
+        i = j
+    return " ".join(sounding), ", ".join(scene), _core(sounding)
+
+
+def _core(words: list[str]) -> tuple[str, str]:
+    """(core, struck) of the sounding words. The struck thing is the last noun phrase that is not
+    an instrument ("with a stick"), from its last determiner on, without it; the core is the verb
+    of contact (the last "-ing" word before it; without one, the whole last phrase, whose verb is
+    then inside it: "someone slams the dishwasher shut"), the preposition that leads to the struck thing, and
+    the struck thing: strikers, instruments and subjects left out ("a drumstick hitting a leather
+    armchair" → "hitting a leather armchair", "leather armchair"; "tapping a spoon on a jam jar" →
+    "tapping on a jam jar", "jam jar")."""
+    phrases, current = [], []
+    for word in words + ["."]:
+        if word in PHRASE_END or word == ".":
+            if current and current[0] not in INSTRUMENT_PREPOSITIONS:
+                phrases.append(current)
+            current = [word]
+        else:
+            current.append(word)
+    if not phrases:
+        return "", ""
+    last = phrases[-1]
+    lead = [last[0]] if last[0] in PHRASE_END else []
+    body = last[len(lead):]
+    cut = max([k + 1 for k, w in enumerate(body[:-1]) if w in DETERMINERS or w.endswith("ing")], default=0)
+    struck = body[cut:]
+    before = [w for p in phrases for w in p][:-len(last)] + body[:cut]
+    verbs = [w for w in before if w.endswith("ing")]
+    core = verbs[-1:] + lead + struck if verbs else last  # no gerund: the clause with its own verb
+    return " ".join(core), " ".join(struck)
+
+
+class DescriptionReader:
+    """Scores descriptions against one searcher's category phrases with one text encoder."""
+
+    def __init__(self, searcher, embed: Callable[[str], np.ndarray]):
+        self.searcher = searcher
+        self.embed = embed
+        self.materials = list(MATERIALS)
+        self.material_rows = [(m, embed(word)) for m, words in MATERIALS.items() for word in words.split(", ")]
+        self.setting_vectors = {name: embed(text) for name, text in SETTINGS.items()}
+        kinds = {name: c.kind for name, c in searcher.catalog.categories.items()}
+        self.kind_group = {name: "ambience" if kind == "ambience" else "action" for name, kind in kinds.items()}
+
+    def material_of(self, thing: str) -> tuple[str, float]:
+        """The material word closest to `thing`, and how clearly (margin over the next material)."""
+        vector = self.embed(thing)
+        best: dict[str, float] = {}
+        for material, row in self.material_rows:
+            best[material] = max(best.get(material, -1.0), float(row @ vector))
+        first, second = sorted(best.values(), reverse=True)[:2]
+        return max(best, key=best.get), float(np.clip((first - second) / MATERIAL_MARGIN, 0.0, 1.0))
+
+    def read(self, text: str) -> tuple[Reading, dict[str, np.ndarray]]:
+        sounding, scene, (core, struck) = split_description(text)
+        vectors = {"whole": self.embed(text)}
+        for part, words in (("sounding", sounding), ("scene", scene), ("core", core)):
+            if words:
+                vectors[part] = self.embed(words)
+        material, confidence = None, 0.0
+        if struck:
+            material, confidence = self.material_of(struck)
+            vectors["material"] = self.embed(_replace_last(core, struck, material))
+        return Reading(sounding, scene, core, struck, material, round(confidence, 3)), vectors
+
+    def scores(self, text: str) -> DescriptionScores:
+        """Per category, the weighted mean of each part's best cosine to its phrases; with the
+        setting (indoors or outdoors) the whole sentence is closer to."""
+        reading, vectors = self.read(text)
+        setting = max(SETTINGS, key=lambda name: float(self.setting_vectors[name] @ vectors["whole"]))
+        per_part = {part: self.searcher.category_scores(v) for part, v in vectors.items()}
+        out = {}
+        for name, group in self.kind_group.items():
+            weights = dict(WEIGHTS[group])
+            weights["material"] = weights.get("material", 0.0) * reading.material_confidence
+            used = {p: w for p, w in weights.items() if p in per_part and w > 0}
+            out[name] = sum(w * per_part[p][name] for p, w in used.items()) / sum(used.values())
+        return DescriptionScores(out, reading, setting)
+
+    def rank(self, text: str) -> list[tuple[str, float]]:
+        scores = self.scores(text)
+        return sorted(scores.items(), key=lambda kv: -kv[1])
+
+
+def _replace_last(sounding: str, struck: str, material: str) -> str:
+    head, found, tail = sounding.rpartition(struck)
+    return f"{head}{material}{tail}" if found else f"{sounding} {material}"
