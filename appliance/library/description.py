@@ -30,8 +30,8 @@ from typing import Callable
 import numpy as np
 
 SCENE_PREPOSITIONS = ("in front of", "next to", "close to", "in", "inside", "at", "near", "by", "beside",
-                      "over", "under", "underneath", "behind", "outside", "around", "during", "above", "below",
-                      "among", "within", "beneath", "towards", "toward", "past", "around")
+                      "over", "under", "underneath", "behind", "outside", "during", "above", "below",
+                      "among", "within", "beneath", "towards", "toward", "past")
 """Words that put what follows in the scene: the place, the weather, the time, the direction.
 Contact prepositions (CONTACT_PREPOSITIONS) keep their noun with the sounding part."""
 SCENE_WORDS = ("outdoors", "indoors", "outside", "inside")
@@ -40,8 +40,10 @@ INSTRUMENT_PREPOSITIONS = ("with", "using")
 """What follows is the tool, not the thing that sounds: it stays in the sounding part but is not
 the struck thing whose material is read."""
 BOUNDARY = r"(?:,|;|\bwhile\b|\bwhilst\b|\bas\b|\bthen\b|\band then\b)"
-CONTACT_PREPOSITIONS = ("on", "onto", "against", "into", "across", "along", "through", "off", "upon")
+CONTACT_PREPOSITIONS = ("on", "onto", "against", "into", "across", "along", "through", "off", "upon", "around")
 PHRASE_END = (*CONTACT_PREPOSITIONS, *INSTRUMENT_PREPOSITIONS, "and", "or", *SCENE_PREPOSITIONS, *SCENE_WORDS)
+PARTICLES = ("out", "up", "down", "away", "back", "over", "open", "shut")
+"""Words that follow a verb ("shaking out a towel", "swinging open")."""
 DETERMINERS = ("a", "an", "the", "some", "his", "her", "their", "my", "your", "our", "its", "this", "that")
 
 MATERIALS = {
@@ -118,39 +120,53 @@ def split_description(text: str) -> tuple[str, str, tuple[str, str]]:
             i += 1
             continue
         j = i + len(prep.split())
-        while j < len(words) and words[j] not in PHRASE_END:
+        while j < len(words) and words[j] not in PHRASE_END and not is_verb(words, j):
             j += 1
         scene.append(" ".join(words[i:j]))
         i = j
     return " ".join(sounding), ", ".join(scene), _core(sounding)
 
 
+def is_verb(words: list[str], k: int) -> bool:
+    """Whether words[k] is a gerund acting as the verb ("hitting a", "walking on") rather than a
+    modifier inside a noun phrase ("a rolling pin", "a steel shipping container"): it ends in -ing,
+    follows no determiner, and opens the clause or is followed by what follows a verb."""
+    word, after = words[k], (words[k + 1] if k + 1 < len(words) else None)
+    if not word.endswith("ing") or len(word) < 5 or (k and words[k - 1] in DETERMINERS):
+        return False
+    return k == 0 or after is None or after in DETERMINERS or after in PHRASE_END or after in PARTICLES
+
+
+def _phrase(words: list[str], start: int) -> list[str]:
+    """Words from `start` up to the next preposition, conjunction or verb."""
+    end = start
+    while end < len(words) and words[end] not in PHRASE_END and not (end > start and is_verb(words, end)):
+        end += 1
+    return words[start:end]
+
+
 def _core(words: list[str]) -> tuple[str, str]:
-    """(core, struck) of the sounding words. The struck thing is the last noun phrase that is not
-    an instrument ("with a stick"), from its last determiner on, without it; the core is the verb
-    of contact (the last "-ing" word before it; without one, the whole last phrase, whose verb is
-    then inside it: "someone slams the dishwasher shut"), the preposition that leads to the struck thing, and
-    the struck thing: strikers, instruments and subjects left out ("a drumstick hitting a leather
-    armchair" → "hitting a leather armchair", "leather armchair"; "tapping a spoon on a jam jar" →
-    "tapping on a jam jar", "jam jar")."""
-    phrases, current = [], []
-    for word in words + ["."]:
-        if word in PHRASE_END or word == ".":
-            if current and current[0] not in INSTRUMENT_PREPOSITIONS:
-                phrases.append(current)
-            current = [word]
-        else:
-            current.append(word)
-    if not phrases:
-        return "", ""
-    last = phrases[-1]
-    lead = [last[0]] if last[0] in PHRASE_END else []
-    body = last[len(lead):]
-    cut = max([k + 1 for k, w in enumerate(body[:-1]) if w in DETERMINERS or w.endswith("ing")], default=0)
-    struck = body[cut:]
-    before = [w for p in phrases for w in p][:-len(last)] + body[:cut]
-    verbs = [w for w in before if w.endswith("ing")]
-    core = verbs[-1:] + lead + struck if verbs else last  # no gerund: the clause with its own verb
+    """(core, struck) of the sounding words. The verb of contact is the first gerund; the struck
+    thing is what its first contact preposition leads to ("kicking a football against a garage
+    door"), else its direct object ("hitting a leather armchair"), never an instrument ("with a
+    stick"); the core is the verb, that preposition and the struck thing, strikers and subjects
+    left out ("tapping a spoon on a jam jar" → "tapping on a jam jar", "jam jar"). Without a
+    gerund the verb is somewhere in the clause ("someone slams the dishwasher shut"): the core is
+    the whole sounding part and the struck thing its last phrase."""
+    verbs = [k for k in range(len(words)) if is_verb(words, k)]
+    start = verbs[0] + 1 if verbs else 0
+    contact = [k for k in range(start, len(words)) if words[k] in CONTACT_PREPOSITIONS]
+    if contact:
+        lead, struck = [words[contact[0]]], _phrase(words, contact[0] + 1)
+    elif verbs:
+        lead, struck = [], _phrase(words, start)
+    else:
+        starts = [0] + [k + 1 for k, w in enumerate(words) if w in PHRASE_END and w not in INSTRUMENT_PREPOSITIONS]
+        lead, struck = [], _phrase(words, starts[-1])
+    head = struck.index("of") if "of" in struck else len(struck)  # "the steel ramp of a ferry": the ramp
+    cut = max([k + 1 for k, w in enumerate(struck[:max(0, head - 1)]) if w in DETERMINERS], default=0)
+    struck = struck[cut:]
+    core = [words[verbs[0]], *lead, *struck] if verbs else words
     return " ".join(core), " ".join(struck)
 
 
