@@ -40,6 +40,7 @@ from appliance.inference import TextEncoder, VisionEncoder, text_encoder, vision
 from appliance.inference.manifest import load_manifest, sha256_of
 from appliance.inference.sessions import default_threads
 from appliance.library import load_catalog, searcher
+from appliance.library.description import reader_for
 from appliance.mixing import SAMPLE_RATE, Track, mix_track, write_wav_atomic
 from appliance.motion import SUSTAINED, MotionTrace
 from appliance.paths import state_dir
@@ -137,7 +138,7 @@ class Engine:
         description_scores = template_scores = None
         if description:
             vector = self.text.embed(description)
-            description_scores = search.category_scores(vector)
+            description_scores = reader_for(search, self.text.embed).scores(description)
             template_scores = {m.template.id: m.score for m in search.search_vector(vector, k=len(catalog.templates))}
         stages["text"] = time.perf_counter() - t0
 

@@ -24,6 +24,8 @@ rain" asks for rain as its bed while its actions stay actions. The grammar is de
 from __future__ import annotations
 
 import re
+import threading
+import weakref
 from dataclasses import dataclass
 from typing import Callable
 
@@ -225,3 +227,17 @@ class DescriptionReader:
 def _replace_last(sounding: str, struck: str, material: str) -> str:
     head, found, tail = sounding.rpartition(struck)
     return f"{head}{material}{tail}" if found else f"{sounding} {material}"
+
+
+_readers: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+_readers_lock = threading.Lock()
+
+
+def reader_for(searcher, embed: Callable[[str], np.ndarray]) -> DescriptionReader:
+    """The reader of a searcher and an encoder, built once (it embeds its material and setting
+    words on creation) and dropped with the searcher when the library changes."""
+    with _readers_lock:
+        per_encoder = _readers.setdefault(searcher, {})
+        if embed not in per_encoder:
+            per_encoder[embed] = DescriptionReader(searcher, embed)
+        return per_encoder[embed]
