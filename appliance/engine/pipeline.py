@@ -28,7 +28,7 @@ from appliance import __version__
 from appliance.atomic import atomic_path, write_json_atomic
 from appliance.engine.analysis import ClipAnalysis, analyse_clip
 from appliance.engine.cache import Cache
-from appliance.engine.choose import TEMPLATE_POOL, Evidence, TemplatePicker, decide_category
+from appliance.engine.choose import TEMPLATE_POOL, Evidence, TemplatePicker, decide_category, median_gap
 from appliance.engine.exemplars import Exemplars
 from appliance.engine.mux import mux_mp4
 from appliance.engine.options import ScoreOptions
@@ -149,7 +149,7 @@ class Engine:
         exemplars = Exemplars(catalog, visual.model_key)
         context = hashlib.sha256(repr((catalog.version, description, self.models_key(), ENGINE_VERSION))
                                  .encode()).hexdigest()[:16]
-        picker = TemplatePicker(catalog, template_scores, options.seed)
+        picker = TemplatePicker(catalog, template_scores, options.seed, median_gap([e.time for e in analysis.events]))
         placements, placed, reused = [], [], 0
         for number, event in enumerate(analysis.events):
             if number % 20 == 0:  # also the job's heartbeat: a long clip has thousands of events

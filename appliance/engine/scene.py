@@ -39,6 +39,7 @@ def placement_for(event: ActionEvent, template: Template, audio: np.ndarray, pic
         gain=level_gain(template) * strength_gain * gain_variation,
         pan=PAN_WIDTH * (2 * float(np.clip(event.x, 0, 1)) - 1),
         pitch=pitch,
+        source=template.category,  # same category, same source: the next hit chokes this one
     )
 
 
