@@ -31,9 +31,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from appliance.engine.choose import standardised  # noqa: E402
-from appliance.engine.zeroshot import ZeroShot  # noqa: E402
+from appliance.engine.zeroshot import ZeroShot, with_probe  # noqa: E402
 from appliance.inference import vision_encoder  # noqa: E402
+from appliance.inference.probe import PROBABILITY_FLOOR, normalised  # noqa: E402
 from appliance.inference.manifest import load_manifest  # noqa: E402
 from appliance.library import load_catalog, searcher  # noqa: E402
 from appliance.paths import state_dir  # noqa: E402
@@ -86,15 +86,11 @@ class Probe:
     def __init__(self, model):
         self.model = model
 
-    def scores(self, embeddings: np.ndarray, names: list[str]) -> dict[str, float]:
-        """Mean log-probability per category over the frames; categories never seen get the floor."""
-        logp = np.log(np.clip(self.model.predict_proba(normalised(embeddings)), 1e-6, 1)).mean(axis=0)
-        known = dict(zip(self.model.classes_, logp))
-        return {n: float(known.get(n, np.log(1e-6))) for n in names}
-
-
-def normalised(embeddings: np.ndarray) -> np.ndarray:
-    return embeddings / np.maximum(np.linalg.norm(embeddings, axis=1, keepdims=True), 1e-9)
+    def log_probabilities(self, embeddings: np.ndarray) -> dict[str, float]:
+        """Mean log-probability per trained category over the frames (as the shipped probe gives
+        per frame: appliance/inference/probe.py)."""
+        logp = np.log(np.clip(self.model.predict_proba(normalised(embeddings)), PROBABILITY_FLOOR, 1)).mean(axis=0)
+        return dict(zip(self.model.classes_, logp.astype(float)))
 
 
 def fit_probe(embeddings: np.ndarray, categories: list[str], c: float = 1.0) -> Probe:
@@ -111,49 +107,58 @@ def recording_folds(clips: list[dict], k: int, seed: int = 0) -> list[int]:
     return [fold_of[c["recording"]] for c in clips]
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("folders", nargs="+", type=Path)
-    parser.add_argument("--folds", type=int, default=5)
-    parser.add_argument("--frames", type=int, default=5, help="frames per clip (default 5)")
-    args = parser.parse_args(argv)
-
-    clips = load_clips(args.folders)
-    feats = features(clips, args.frames)
+def cross_validate(clips: list[dict], feats: list, k: int, c: float, verbose: bool = True) -> dict[str, list[list[bool]]]:
+    """Per method, per fold, whether each held-out clip's category fits."""
     catalog = load_catalog()
     names = sorted(n for n in catalog.categories if catalog.in_category(n))
     zero_shot = ZeroShot(searcher(catalog), vision_encoder().labels, load_manifest()["text-encoder"].sha256,
                          state_dir() / "cache")
     zs_scores = [{n: float(np.mean([zero_shot.scores(row)[n] for row in logits])) for n in names}
                  for _, logits in feats]
-    folds = recording_folds(clips, args.folds)
-    hits = {m: [[] for _ in range(args.folds)] for m in METHODS}
-    for fold in range(args.folds):
+    folds = recording_folds(clips, k)
+    hits = {m: [[] for _ in range(k)] for m in METHODS}
+    for fold in range(k):
         train = [i for i, f in enumerate(folds) if f != fold]
-        test = [i for i, f in enumerate(folds) if f == fold]
         counts = Counter(clips[i]["category"] for i in train)
         majority = min(counts, key=lambda n: (-counts[n], n))
         probe = fit_probe(np.concatenate([feats[i][0] for i in train]),
-                          [clips[i]["category"] for i in train for _ in range(len(feats[i][0]))])
-        for i in test:
-            probe_scores = probe.scores(feats[i][0], names)
-            combined = {n: a + b for (n, a), b in zip(standardised(zs_scores[i], names).items(),
-                                                       standardised(probe_scores, names).values())}
+                          [clips[i]["category"] for i in train for _ in range(len(feats[i][0]))], c)
+        for i in (i for i, f in enumerate(folds) if f == fold):
+            probe_scores = probe.log_probabilities(feats[i][0])
+            combined = with_probe(zs_scores[i], probe_scores)
             chosen = {"majority": majority,
                       "zeroshot": max(names, key=lambda n: zs_scores[i][n]),
-                      "probe": max(names, key=lambda n: probe_scores[n]),
+                      "probe": max(probe_scores, key=probe_scores.get),
                       "combined": max(names, key=lambda n: combined[n])}
             for method in METHODS:
                 hits[method][fold].append(fits(chosen[method], clips[i]["category"]))
-            print(f"fold {fold} {clips[i]['file']:<26} {clips[i]['category']:<16} "
-                  + " ".join(f"{m}={chosen[m]}" for m in METHODS[1:]))
+            if verbose:
+                print(f"fold {fold} {clips[i]['file']:<26} {clips[i]['category']:<16} "
+                      + " ".join(f"{m}={chosen[m]}" for m in METHODS[1:]))
+    return hits
+
+
+def pooled(hits: dict[str, list[list[bool]]]) -> dict[str, float]:
+    return {m: round(float(np.mean([x for fold in h for x in fold])), 3) for m, h in hits.items()}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("folders", nargs="+", type=Path)
+    parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument("--frames", type=int, default=5, help="frames per clip (default 5)")
+    parser.add_argument("--probe-c", type=float, default=1.0, help="the probe's inverse regularisation (default 1)")
+    args = parser.parse_args(argv)
+
+    clips = load_clips(args.folders)
+    hits = cross_validate(clips, features(clips, args.frames), args.folds, args.probe_c)
     print(f"\n{len(clips)} clips with a category, {len({c['recording'] for c in clips})} recordings, "
-          f"{args.folds} folds by recording, {args.frames} frames per clip")
+          f"{args.folds} folds by recording, {args.frames} frames per clip, probe C={args.probe_c:g}")
     print("method    " + " ".join(f"fold{f}".rjust(8) for f in range(args.folds)) + "   pooled")
     for method in METHODS:
         cells = [f"{sum(h)}/{len(h)}".rjust(8) for h in hits[method]]
-        pooled = [x for h in hits[method] for x in h]
-        print(f"{method:<10}" + " ".join(cells) + f"   {sum(pooled)}/{len(pooled)} = {np.mean(pooled):.2f}")
+        flat = [x for h in hits[method] for x in h]
+        print(f"{method:<10}" + " ".join(cells) + f"   {sum(flat)}/{len(flat)} = {np.mean(flat):.2f}")
     return 0
 
 

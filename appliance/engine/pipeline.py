@@ -34,9 +34,9 @@ from appliance.engine.mux import mux_mp4
 from appliance.engine.options import ScoreOptions
 from appliance.engine.scene import ambience_bed, ambience_category, placement_for
 from appliance.engine.visual import VisualLookup
-from appliance.engine.zeroshot import ZeroShot
+from appliance.engine.zeroshot import ZeroShot, with_probe
 from appliance.errors import UsageError
-from appliance.inference import TextEncoder, VisionEncoder, text_encoder, vision_encoder
+from appliance.inference import TextEncoder, VisionEncoder, category_probe, text_encoder, vision_encoder
 from appliance.inference.manifest import load_manifest, sha256_of
 from appliance.inference.sessions import default_threads
 from appliance.library import load_catalog, searcher
@@ -92,9 +92,12 @@ class Engine:
             self.text = TextEncoder(text, self.threads, path=text.fp32_path())
             self.vision = VisionEncoder(vision, self.threads, path=vision.fp32_path())
         self._zeroshot: dict[str, ZeroShot] = {}
+        self.probe = category_probe()
 
     def models_key(self) -> str:
-        return f"{self.text.entry.sha256[:16]}:{self.text.variant}-{self.vision.entry.sha256[:16]}:{self.vision.variant}"
+        probe = self.probe.entry.sha256[:16] if self.probe else "none"
+        return (f"{self.text.entry.sha256[:16]}:{self.text.variant}-{self.vision.entry.sha256[:16]}:{self.vision.variant}"
+                f"-{probe}")
 
     def request_key(self, path: Path, options: ScoreOptions) -> str:
         """Identical clip bytes + options + library + models + engine → identical result."""
@@ -163,7 +166,8 @@ class Engine:
             else:
                 embedding, logits = visual.outputs(keyframe)
                 exemplar_scores, preferred = exemplars.match(embedding)
-                evidence = Evidence(description=description_scores, vision=zero_shot.scores(logits),
+                probe = self.probe.log_probabilities(embedding) if self.probe else None
+                evidence = Evidence(description=description_scores, vision=with_probe(zero_shot.scores(logits), probe),
                                     exemplar=exemplar_scores)
                 decision = decide_category(catalog, event.kind, evidence)
                 decision["preferred"] = preferred[:TEMPLATE_POOL]
