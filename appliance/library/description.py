@@ -219,10 +219,6 @@ class DescriptionReader:
             out[name] = sum(w * per_part[p][name] for p, w in used.items()) / sum(used.values())
         return DescriptionScores(out, reading, setting)
 
-    def rank(self, text: str) -> list[tuple[str, float]]:
-        scores = self.scores(text)
-        return sorted(scores.items(), key=lambda kv: -kv[1])
-
 
 def _replace_last(sounding: str, struck: str, material: str) -> str:
     head, found, tail = sounding.rpartition(struck)
