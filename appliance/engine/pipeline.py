@@ -110,7 +110,9 @@ class Engine:
     def prepare(self) -> None:
         """Load the library, its search matrices and the zero-shot table now rather than on the
         first request (the table is computed once per library/model version: seconds on a Pi)."""
-        self._zero_shot(searcher(load_catalog()))
+        search = searcher(load_catalog())
+        self._zero_shot(search)
+        reader_for(search, self.text.embed)  # embeds its material and setting words once
 
     def _zero_shot(self, search) -> ZeroShot:
         version = search.catalog.version
