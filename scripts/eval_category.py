@@ -1,20 +1,24 @@
-"""Category fit without a description, cross-validated by recording: which picture evidence to trust.
+"""Category fit, cross-validated by recording: which picture evidence to trust, and what a description adds.
 
     python scripts/eval_category.py ../shared/eval/corpus ../shared/eval/clips [--folds 5]
 
 Every folder holds clips and a labels.json (file, category, optional recording_id; a clip without
 one is its own recording; `category: null` clips are not counted). A few frames per clip, spread
 over it, meet the vision encoder (embeddings and ImageNet logits, cached beside the state
-cache). Folds are split by recording_id. Four methods, each choosing one category per clip among
-the library's categories:
+cache). Folds are split by recording_id. Six methods, each choosing one category per clip among
+all the library's categories (no event kind narrows them here, as it does in the engine):
   majority  the most frequent category of the training folds;
   zeroshot  the engine's zero-shot reading (ImageNet labels → categories, engine/zeroshot.py),
             averaged over the clip's frames; nothing is trained;
   probe     logistic regression on the frames' vision embeddings, trained on the training folds
-            (fit_probe here: the recipe scripts/train_probe.py would ship), probabilities averaged
-            over the frames;
-  combined  zero-shot and probe votes standardised over the categories and added, as the engine
-            adds its evidence (engine/choose.py).
+            (fit_probe here: the recipe scripts/train_category_probe.py ships), probabilities
+            averaged over the frames;
+  combined  zero-shot and probe votes standardised over the categories and added
+            (engine/zeroshot.py with_probe), as the engine reads a keyframe;
+  described the clip's labelled description alone, through the description reader
+            (library/description.py);
+  both      description and combined picture votes weighted as the engine weighs them
+            (engine/choose.py WEIGHTS).
 Fit: the chosen category is the labelled one, or both are footsteps_* (a family). Prints per-fold
 and pooled fits for every method in one run.
 """
@@ -31,15 +35,17 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from appliance.engine.choose import WEIGHTS, standardised  # noqa: E402
 from appliance.engine.zeroshot import ZeroShot, with_probe  # noqa: E402
-from appliance.inference import vision_encoder  # noqa: E402
+from appliance.inference import embed_text, vision_encoder  # noqa: E402
 from appliance.inference.probe import PROBABILITY_FLOOR, normalised  # noqa: E402
 from appliance.inference.manifest import load_manifest  # noqa: E402
 from appliance.library import load_catalog, searcher  # noqa: E402
+from appliance.library.description import reader_for  # noqa: E402
 from appliance.paths import state_dir  # noqa: E402
 from appliance.video.decode import iter_frames  # noqa: E402
 
-METHODS = ("majority", "zeroshot", "probe", "combined")
+METHODS = ("majority", "zeroshot", "probe", "combined", "described", "both")
 
 
 def fits(chosen: str, wanted: str) -> bool:
@@ -115,6 +121,8 @@ def cross_validate(clips: list[dict], feats: list, k: int, c: float, verbose: bo
                          state_dir() / "cache")
     zs_scores = [{n: float(np.mean([zero_shot.scores(row)[n] for row in logits])) for n in names}
                  for _, logits in feats]
+    reader = reader_for(searcher(catalog), embed_text)
+    described = [standardised(reader.scores(c["description"]), names) for c in clips]
     folds = recording_folds(clips, k)
     hits = {m: [[] for _ in range(k)] for m in METHODS}
     for fold in range(k):
@@ -125,11 +133,14 @@ def cross_validate(clips: list[dict], feats: list, k: int, c: float, verbose: bo
                           [clips[i]["category"] for i in train for _ in range(len(feats[i][0]))], c)
         for i in (i for i, f in enumerate(folds) if f == fold):
             probe_scores = probe.log_probabilities(feats[i][0])
-            combined = with_probe(zs_scores[i], probe_scores)
+            combined = standardised(with_probe(zs_scores[i], probe_scores), names)
+            both = {n: WEIGHTS["description"] * described[i][n] + WEIGHTS["vision"] * combined[n] for n in names}
             chosen = {"majority": majority,
                       "zeroshot": max(names, key=lambda n: zs_scores[i][n]),
                       "probe": max(probe_scores, key=probe_scores.get),
-                      "combined": max(names, key=lambda n: combined[n])}
+                      "combined": max(names, key=lambda n: combined[n]),
+                      "described": max(names, key=lambda n: described[i][n]),
+                      "both": max(names, key=both.get)}
             for method in METHODS:
                 hits[method][fold].append(fits(chosen[method], clips[i]["category"]))
             if verbose:
