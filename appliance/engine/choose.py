@@ -7,6 +7,9 @@ one) so that none dominates by scale alone:
 - the vision model's zero-shot reading of the keyframes around the action;
 - user-taught exemplars: a keyframe that looks like a taught moment votes for its sound.
 The recording is then varied within the category, seeded, never the same one twice in a row.
+Where the clip's actions come faster than a recording rings (median gap between events shorter
+than its sound after the attack), recordings that have died away by the next event are preferred:
+a long one would be choked (mixing/placement.py) after a fraction of its sound, or smear the hits.
 """
 from __future__ import annotations
 
@@ -19,6 +22,7 @@ from appliance.library import Catalog, Template
 from appliance.motion import CATEGORY_KINDS
 
 WEIGHTS = {"description": 1.0, "vision": 0.6, "exemplar": 1.5}
+SPOT_KINDS = ("impact", "periodic")
 TEMPLATE_POOL = 4  # vary among this many best-fitting recordings of the chosen category
 
 
@@ -31,7 +35,7 @@ class Evidence:
     exemplar: dict[str, float] = field(default_factory=dict)
 
 
-def _standardised(scores: dict[str, float], names: list[str]) -> dict[str, float]:
+def standardised(scores: dict[str, float], names: list[str]) -> dict[str, float]:
     values = np.array([scores.get(n, 0.0) for n in names], dtype=np.float64)
     spread = values.std() or 1.0
     return {n: float((v - values.mean()) / spread) for n, v in zip(names, values)}
@@ -49,7 +53,7 @@ def decide_category(catalog: Catalog, event_kind: str, evidence: Evidence) -> di
     for source in ("description", "vision"):
         scores = getattr(evidence, source)
         if scores:
-            for name, value in _standardised(scores, names).items():
+            for name, value in standardised(scores, names).items():
                 votes[name][source] = value
     for name, cosine in evidence.exemplar.items():
         if name in votes and cosine >= MIN_COSINE:
@@ -65,15 +69,43 @@ def decide_category(catalog: Catalog, event_kind: str, evidence: Evidence) -> di
     }
 
 
-class TemplatePicker:
-    """Seeded variation: best-fitting recordings of a category, never one twice in a row."""
+def median_gap(times: list[float]) -> float | None:
+    """Median seconds between consecutive events (None for fewer than two)."""
+    ordered = np.sort(np.asarray(times, dtype=np.float64))
+    return float(np.median(np.diff(ordered))) if len(ordered) > 1 else None
 
-    def __init__(self, catalog: Catalog, template_scores: dict[str, float] | None, seed: int):
+
+def ring_time(template: Template) -> float:
+    """How long a recording sounds after its attack (its length past the attack)."""
+    return template.duration - template.attack_time
+
+
+class TemplatePicker:
+    """Seeded variation: best-fitting recordings of a category, never one twice in a row;
+    recordings that ring no longer than `event_gap` (s) first, when it is given."""
+
+    def __init__(self, catalog: Catalog, template_scores: dict[str, float] | None, seed: int,
+                 event_gap: float | None = None):
         self.catalog = catalog
         self.template_scores = template_scores or {}
         self.seed = seed
         self.rng = np.random.default_rng(seed)
         self.last: dict[str, str] = {}
+        self.event_gap = event_gap
+
+    def _ranked(self, category: str) -> list[Template]:
+        """By fit to the description; with dense events, for a spot sound (not a bed nor a sustained
+        sound, which last as long as they must), the ones that ring out in time first (by fit),
+        then the others from the shortest."""
+        spot = self.catalog.categories[category].kind in SPOT_KINDS
+
+        def key(t: Template):
+            fit = (-self.template_scores.get(t.id, 0.0), t.id)
+            if self.event_gap is None or not spot:
+                return fit
+            too_long = ring_time(t) > self.event_gap
+            return (too_long, ring_time(t) if too_long else 0.0, *fit)
+        return sorted(self.catalog.in_category(category), key=key)
 
     def draw_for(self, *key: int) -> None:
         """Take the following draws from a stream of their own, seeded by (seed, *key) (the
@@ -84,9 +116,7 @@ class TemplatePicker:
     def pick(self, category: str, preferred: list[str] = ()) -> Template:
         """`preferred`: taught recordings whose exemplar matches this moment, best first."""
         pool = [self.catalog.get(i) for i in preferred if self.catalog.get(i).category == category]
-        pool = pool or sorted(
-            self.catalog.in_category(category), key=lambda t: (-self.template_scores.get(t.id, 0.0), t.id)
-        )
+        pool = pool or self._ranked(category)
         choices = [t for t in pool[:TEMPLATE_POOL] if t.id != self.last.get(category)] or pool[:1]
         chosen = choices[int(self.rng.integers(len(choices)))]
         self.last[category] = chosen.id

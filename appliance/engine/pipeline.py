@@ -34,7 +34,7 @@ from appliance import __version__
 from appliance.atomic import atomic_path, write_json_atomic
 from appliance.engine.analysis import ClipAnalysis, analyse_clip
 from appliance.engine.cache import Cache
-from appliance.engine.choose import TEMPLATE_POOL, Evidence, TemplatePicker, decide_category
+from appliance.engine.choose import TEMPLATE_POOL, Evidence, TemplatePicker, decide_category, median_gap
 from appliance.engine.exemplars import Exemplars
 from appliance.engine.mux import mux_mp4
 from appliance.engine.options import ScoreOptions
@@ -42,12 +42,13 @@ from appliance.engine.scene import ambience_bed, ambience_category, placement_fo
 from appliance.engine.timeline import (AmbienceEntry, ClipInfo, OutputSpec, Position, Stats, Timeline,
                                        TimelineEvent, Why)
 from appliance.engine.visual import VisualLookup
-from appliance.engine.zeroshot import ZeroShot
+from appliance.engine.zeroshot import ZeroShot, with_probe
 from appliance.errors import UsageError
-from appliance.inference import TextEncoder, VisionEncoder, text_encoder, vision_encoder
+from appliance.inference import TextEncoder, VisionEncoder, category_probe, text_encoder, vision_encoder
 from appliance.inference.manifest import load_manifest, sha256_of
 from appliance.inference.sessions import default_threads
 from appliance.library import Catalog, Template, load_catalog, searcher
+from appliance.library.description import reader_for
 from appliance.mixing import SAMPLE_RATE, Ambience, Placement, Track, mix_track, write_wav_atomic
 from appliance.motion import SUSTAINED, ActionEvent, EventKind, MotionTrace
 from appliance.motion.event_model import EventModel, bundled_event_model
@@ -125,10 +126,12 @@ class Engine:
             self.text = TextEncoder(text, self.threads, path=text.fp32_path())
             self.vision = VisionEncoder(vision, self.threads, path=vision.fp32_path())
         self._zeroshot: dict[str, ZeroShot] = {}
+        self.probe = category_probe()
 
     def models_key(self) -> str:
+        probe = self.probe.entry.sha256[:16] if self.probe else "none"
         return (f"{self.text.entry.sha256[:16]}:{self.text.variant}-{self.vision.entry.sha256[:16]}:{self.vision.variant}"
-                f"-events:{self.event_model.key}")
+                f"-probe:{probe}-events:{self.event_model.key}")
 
     def request_key(self, path: Path, options: ScoreOptions) -> str:
         """Identical clip bytes + options + library + models + engine → identical result."""
@@ -141,7 +144,9 @@ class Engine:
     def prepare(self) -> None:
         """Load the library, its search matrices and the zero-shot table now rather than on the
         first request (the table is computed once per library/model version: seconds on a Pi)."""
-        self._zero_shot(searcher(load_catalog()))
+        search = searcher(load_catalog())
+        self._zero_shot(search)
+        reader_for(search, self.text.embed)  # embeds its material and setting words once
 
     def _zero_shot(self, search) -> ZeroShot:
         version = search.catalog.version
@@ -194,7 +199,7 @@ class Engine:
             return Described(None, None, None)
         search = searcher(catalog)
         vector = self.text.embed(text)
-        return Described(text, search.category_scores(vector),
+        return Described(text, reader_for(search, self.text.embed).scores(text),
                          {m.template.id: m.score for m in search.search_vector(vector, k=len(catalog.templates))})
 
     def choose(self, analysis: ClipAnalysis, catalog: Catalog, described: Described, seed: int,
@@ -211,7 +216,7 @@ class Engine:
         analysis.keep_event_keyframes()
         visual = VisualLookup(self.vision, self.cache)
         exemplars = Exemplars(catalog, visual.model_key)
-        picker = TemplatePicker(catalog, described.template_scores, seed)
+        picker = TemplatePicker(catalog, described.template_scores, seed, median_gap([e.time for e in analysis.events]))
         decisions: dict[tuple[int, EventKind], dict] = {}
         chosen = Chosen(visual=visual)
         for number, event in enumerate(analysis.events):
@@ -226,7 +231,9 @@ class Engine:
             else:
                 embedding, logits = visual.outputs(keyframe)
                 exemplar_scores, preferred = exemplars.match(embedding)
-                evidence = Evidence(description=described.category_scores, vision=zero_shot.scores(logits),
+                probe = self.probe.log_probabilities(embedding) if self.probe else None
+                evidence = Evidence(description=described.category_scores,
+                                    vision=with_probe(zero_shot.scores(logits), probe),
                                     exemplar=exemplar_scores)
                 decision = decide_category(catalog, event.kind, evidence)
                 decision["preferred"] = preferred[:TEMPLATE_POOL]

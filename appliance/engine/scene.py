@@ -14,6 +14,12 @@ STRENGTH_RANGE_DB = 12.0  # the weakest action sits this much below the stronges
 PAN_WIDTH = 0.8  # never hard left/right: a sound at the screen edge still reaches both ears
 AMBIENCE_GAIN_DB = -14.0  # the bed sits under the actions
 SUSTAINED_FADE_S = 0.08
+BED_STANDOUT = 0.08
+"""A bed is named by the scene when its score leads the next bed's by this much (a cosine
+difference: "in heavy rain" leads by 0.11; unrelated beds differ by 0.02-0.06 on the description
+method's scores)."""
+SETTING_BEDS = {"outdoors": "ambience_nature", "indoors": "ambience_room"}
+"""The plain bed of a setting, for a scene that names nothing more specific."""
 
 
 def level_gain(template: Template) -> float:
@@ -33,6 +39,7 @@ def placement_for(event: ActionEvent, template: Template, audio: np.ndarray, pic
         gain=level_gain(template) * strength_gain * gain_variation,
         pan=PAN_WIDTH * (2 * float(np.clip(event.x, 0, 1)) - 1),
         pitch=pitch,
+        source=template.category,  # same category, same source: the next hit chokes this one
     )
 
 
@@ -47,6 +54,24 @@ def fit_duration(audio: np.ndarray, seconds: float, sr: int = 48000) -> np.ndarr
     return fitted
 
 
+def library_beds(catalog: Catalog) -> list[str]:
+    return sorted(n for n, c in catalog.categories.items() if c.kind == "ambience" and catalog.in_category(n))
+
+
+def bed_kind(catalog: Catalog, scores: dict[str, float], setting: str | None = None) -> str | None:
+    """Which bed fits a scene, whether or not one is laid: the best-scoring bed when it leads the
+    runner-up by BED_STANDOUT; otherwise nothing specific (rain, fire, a river) was named or
+    seen, and the scene's setting picks the plain bed of its kind (SETTING_BEDS: a dog on a
+    sidewalk outdoors gets nature, not the wind that scores a hair higher)."""
+    beds = library_beds(catalog)
+    if not beds:
+        return None
+    ranked = sorted(beds, key=lambda n: -scores.get(n, -1.0))
+    lead = scores.get(ranked[0], -1.0) - (scores.get(ranked[1], -1.0) if len(ranked) > 1 else -1.0)
+    plain = SETTING_BEDS.get(setting or "")
+    return plain if lead < BED_STANDOUT and plain in beds else ranked[0]
+
+
 def ambience_category(
     catalog: Catalog, description: dict[str, float] | None, vision: dict[str, float] | None
 ) -> tuple[str | None, str]:
@@ -54,17 +79,19 @@ def ambience_category(
 
     A description decides when it reads as a place or weather ("by a stream", "rain") — its best
     ambience category scores at least as high as its best action category. Without one, the
-    scene frames decide when an ambience category is what they resemble most."""
-    beds = [n for n, c in catalog.categories.items() if c.kind == "ambience" and catalog.in_category(n)]
+    scene frames decide when an ambience category is what they resemble most. Which bed it is
+    comes from bed_kind (the description's scene words weigh most for beds, library/description.py)."""
+    beds = library_beds(catalog)
     if not beds:
         return None, "no ambience recordings in the library"
     for source, scores in (("description", description), ("scene frames", vision)):
         if not scores:
             continue
-        best_bed = max(beds, key=lambda n: scores.get(n, -1))
+        best_bed = max(scores.get(n, -1) for n in beds)
         best_other = max((v for n, v in scores.items() if n not in beds), default=-1)
-        if scores.get(best_bed, -1) >= best_other:
-            return best_bed, f"the {source} match {best_bed} best"
+        if best_bed >= best_other:
+            bed = bed_kind(catalog, scores, getattr(scores, "setting", None))
+            return bed, f"the {source} match {bed} best"
         if source == "description":
             return None, "the description names actions, not a place"
     return None, "nothing calls for an ambience bed"

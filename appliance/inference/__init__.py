@@ -8,11 +8,13 @@ from __future__ import annotations
 import threading
 
 from appliance.inference.manifest import load_manifest
+from appliance.inference.probe import CategoryProbe
 from appliance.inference.sessions import default_threads
 from appliance.inference.text import TextEncoder
 from appliance.inference.vision import VisionEncoder
 
-__all__ = ["TextEncoder", "VisionEncoder", "embed_frames", "embed_text", "text_encoder", "vision_encoder"]
+__all__ = ["CategoryProbe", "TextEncoder", "VisionEncoder", "category_probe", "embed_frames", "embed_text",
+           "text_encoder", "vision_encoder"]
 
 _lock = threading.Lock()
 _loaded: dict[str, object] = {}
@@ -31,6 +33,14 @@ def text_encoder() -> TextEncoder:
 
 def vision_encoder() -> VisionEncoder:
     return _get("vision-encoder", VisionEncoder)
+
+
+def category_probe() -> CategoryProbe | None:
+    """The picture → category probe, or None when the manifest ships none (the engine then
+    relies on the zero-shot reading alone)."""
+    if "category-probe" not in load_manifest():
+        return None
+    return _get("category-probe", CategoryProbe)
 
 
 def embed_text(text: str):

@@ -16,14 +16,14 @@ float32 for 5 minutes.
 from __future__ import annotations
 
 from bisect import bisect_right
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable, Iterator
 
 import numpy as np
 
 from appliance.mixing.limiter import limit_true_peak
 from appliance.mixing.loudness import block_powers, filter_chunk, gated_loudness
-from appliance.mixing.placement import Placement, add_placement, extent, stereo_of
+from appliance.mixing.placement import Placement, add_placement, choked, extent, stereo_of
 
 SAMPLE_RATE = 48000
 DEFAULT_TARGET_LUFS = -20.0
@@ -33,6 +33,11 @@ NORMALISE_PASSES = 4
 TOLERANCE_LU = 0.5
 DEFAULT_CEILING_DB = -1.0
 LOOP_CROSSFADE_S = 0.05
+BED_MARGIN_DB = 10.0
+"""The bed's loudest moment sits at least this far below the quietest spot sound's (BS.1770
+momentary loudness, 400 ms): a bed never masks a hit. Measured rather than ducked: a duck lifts
+the bed again after each hit, and that rise is itself an onset; a bed held below the hits makes
+none. 10 dB keeps a noise bed's spectral flux well under a hit's (tested with the onset detector)."""
 HELD_BYTES = 32 << 20
 """A track up to this size (87 s of stereo float32) keeps its summed mix, so that a read copies
 samples instead of placing the sounds again; a longer one places them on every read."""
@@ -174,13 +179,36 @@ def normalise(track: Track, target_lufs: float, ceiling_db: float) -> Track:
     return track
 
 
+def peak_momentary_db(audio: np.ndarray, sr: int) -> float:
+    """The loudest 400 ms block's K-weighted power, in dB (LUFS without the −0.691 offset)."""
+    with np.errstate(divide="ignore"):
+        return float(10 * np.log10(block_powers(audio, sr).max()))
+
+
+def bed_under_spots(bed: np.ndarray, placements: list[Placement], sr: int) -> np.ndarray:
+    """`bed` lowered, if needed, to BED_MARGIN_DB below the quietest placement's peak momentary
+    loudness. A placement's level is its recording's (measured once per distinct recording) plus
+    its gain: equal-power pan keeps a mono sound's power, and the small pitch variation is ignored."""
+    levels, measured = [], {}
+    for placement in placements:
+        key = id(placement.audio)
+        if key not in measured:
+            measured[key] = peak_momentary_db(stereo_of(replace(placement, gain=1.0, pan=0.0, pitch=1.0)), sr)
+        levels.append(measured[key] + 20 * np.log10(max(placement.gain, 1e-9)))
+    excess = peak_momentary_db(bed, sr) - (min(levels) - BED_MARGIN_DB) if levels else 0.0
+    return bed * np.float32(10 ** (-excess / 20)) if excess > 0 else bed
+
+
 def mix_track(placements: list[Placement], duration: float, *, ambience: Ambience | None = None,
               sr: int = SAMPLE_RATE, target_lufs: float = DEFAULT_TARGET_LUFS,
               ceiling_db: float = DEFAULT_CEILING_DB) -> Track:
-    """The mixed track, round(duration·sr) samples of stereo, normalised; read it in blocks."""
+    """The mixed track, round(duration·sr) samples of stereo, normalised; read it in blocks.
+    Placements of one source choke each other; the bed is kept below the spot sounds."""
     bed = None
+    placements = choked(placements, sr)
     if ambience is not None:
         bed = stereo_of(Placement(audio=ambience.audio, attack=0.0, time=0.0, gain=ambience.gain, pan=ambience.pan))
+        bed = bed_under_spots(bed, placements, sr)
     length, source = round(duration * sr), Mix(placements, sr, bed)
     if length * 2 * 4 <= HELD_BYTES:
         held = source(0, length)

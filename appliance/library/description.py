@@ -1,0 +1,246 @@
+"""A user's description → per-category scores, where what sounds outweighs where it happens.
+
+One embedding of the whole sentence lets scene words win: "tapping a metal faucet over a sink"
+lands on water because "sink" is the most water-like word in it, and the faucet's clang is lost.
+So the sentence is read in parts, each embedded on its own (the text encoder takes one sentence
+per run) and scored against the category phrases as the search does:
+
+  * core: the verb of contact, its first contact preposition and the struck thing ("a drumstick
+    hitting a leather armchair" → "hitting leather armchair"; "tapping a spoon on a jam jar" →
+    "tapping on a jam jar"): strikers, subjects and instruments ("with a stick") left out;
+  * sounding part: the sentence without its scene phrases ("tapping a metal faucet");
+  * material reading: the struck thing is compared with material words (wood, metal, glass …) and
+    the core is embedded again with the thing replaced by its material ("kicking against metal").
+    Everyday objects reach a material through the encoder's own similarity, not through a list of
+    objects, so a faucet, a radiator or a wardrobe need no entry anywhere;
+  * scene part: phrases after a place, time or direction preposition ("over a sink", "in a
+    kitchen", "at night", "towards a person"), scene adverbs ("outdoors"), later clauses;
+  * the whole sentence, so that nothing the user wrote is ignored (a flat core such as "walking"
+    leaves the choice among footsteps to "in a park").
+
+Action categories (impact, periodic, sustained) are scored mostly from the core and its material
+reading; ambience beds mostly from the scene part, so "driving on a highway in heavy rain" asks
+for rain as its bed while its actions stay actions. The setting (the whole sentence nearer
+"indoors" or "outdoors") goes with the scores for the bed choice (engine/scene.py bed_kind). The
+grammar is deliberately small (prepositions, determiners, gerunds and commas; no parser): a
+phrase it misreads still reaches the whole-sentence term. Measured on phrasings written after the
+method was frozen: docs/library.md.
+"""
+from __future__ import annotations
+
+import re
+import threading
+import weakref
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+SCENE_PREPOSITIONS = ("in front of", "next to", "close to", "in", "inside", "at", "near", "by", "beside",
+                      "over", "under", "underneath", "behind", "outside", "during", "above", "below",
+                      "among", "within", "beneath", "towards", "toward", "past")
+"""Words that put what follows in the scene: the place, the weather, the time, the direction.
+Contact prepositions (CONTACT_PREPOSITIONS) keep their noun with the sounding part."""
+SCENE_WORDS = ("outdoors", "indoors", "outside", "inside")
+"""Adverbs that are scene on their own."""
+INSTRUMENT_PREPOSITIONS = ("with", "using")
+"""What follows is the tool, not the thing that sounds: it stays in the sounding part but is not
+the struck thing whose material is read."""
+BOUNDARY = r"(?:,|;|\bwhile\b|\bwhilst\b|\bas\b|\bthen\b|\band then\b)"
+CONTACT_PREPOSITIONS = ("on", "onto", "against", "into", "across", "along", "through", "off", "upon", "around")
+PHRASE_END = (*CONTACT_PREPOSITIONS, *INSTRUMENT_PREPOSITIONS, "and", "or", *SCENE_PREPOSITIONS, *SCENE_WORDS)
+PARTICLES = ("out", "up", "down", "away", "back", "over", "open", "shut")
+"""Words that follow a verb ("shaking out a towel", "swinging open")."""
+DETERMINERS = ("a", "an", "the", "some", "his", "her", "their", "my", "your", "our", "its", "this", "that")
+
+MATERIALS = {
+    "wood": "wood, wooden, timber",
+    "metal": "metal, steel, iron",
+    "glass": "glass",
+    "stone": "stone, concrete, ceramic",
+    "fabric": "fabric, leather, cloth, soft, padded, stuffed",
+    "plastic": "plastic",
+    "water": "water",
+    "paper": "paper, cardboard",
+    "earth": "dirt, earth, asphalt",
+    "snow": "snow",
+    "sand": "sand",
+    "gravel": "gravel",
+    "grass": "grass",
+}
+"""Material words (never objects): what a struck thing is made of decides its sound."""
+MATERIAL_MARGIN = 0.08
+"""The material reading counts fully when the best material's cosine beats the second by this
+much, and proportionally less below: an object the encoder cannot place adds little."""
+
+WEIGHTS = {
+    "action": {"core": 1.0, "sounding": 0.5, "material": 0.8, "scene": 0.1, "whole": 0.5},
+    "ambience": {"core": 0.0, "sounding": 0.5, "material": 0.0, "scene": 1.0, "whole": 0.5},
+}
+"""Per kind of category, the weight of each part's cosine (a missing part drops out and the rest
+are renormalised): actions listen to the core, beds to the scene. Set by hand on the first
+phrasings; a grid over sounding 0-1, material 0.4-2.4 and whole 0.25-1 moved top-1 by at most
+one phrasing in 123, so nothing here is finely tuned."""
+
+
+SETTINGS = {"indoors": "indoors, inside a room", "outdoors": "outdoors, outside in the open air"}
+"""Anchor sentences for where the scene is: a bed with nothing specific to go on follows it."""
+
+
+class DescriptionScores(dict):
+    """Category → score, plus what the reading found (a dict wherever scores are expected)."""
+
+    def __init__(self, scores: dict[str, float], reading: "Reading", setting: str):
+        super().__init__(scores)
+        self.reading = reading
+        self.setting = setting
+
+
+@dataclass(frozen=True)
+class Reading:
+    """The parts a description was read into (for tests and for looking into a choice)."""
+
+    sounding: str
+    scene: str
+    core: str
+    struck: str
+    material: str | None
+    material_confidence: float
+
+
+def _words(text: str) -> list[str]:
+    return re.findall(r"[a-z0-9'-]+", text.lower())
+
+
+def split_description(text: str) -> tuple[str, str, tuple[str, str]]:
+    """(sounding part, scene part, (core, struck thing)) of a description; any may be empty."""
+    clauses = [c.strip() for c in re.split(BOUNDARY, text.lower()) if c and c.strip()]
+    first, later = (clauses[0] if clauses else ""), clauses[1:]
+    words = _words(first)
+    sounding, scene, i = [], list(later), 0
+    while i < len(words):
+        prep = next((p for p in SCENE_PREPOSITIONS if words[i:i + len(p.split())] == p.split()), None)
+        if words[i] in SCENE_WORDS and (prep is None or i + 1 == len(words) or words[i + 1] in PHRASE_END):
+            scene.append(words[i])
+            i += 1
+            continue
+        if prep is None:
+            sounding.append(words[i])
+            i += 1
+            continue
+        j = i + len(prep.split())
+        while j < len(words) and words[j] not in PHRASE_END and not is_verb(words, j):
+            j += 1
+        scene.append(" ".join(words[i:j]))
+        i = j
+    return " ".join(sounding), ", ".join(scene), _core(sounding)
+
+
+def is_verb(words: list[str], k: int) -> bool:
+    """Whether words[k] is a gerund acting as the verb ("hitting a", "walking on") rather than a
+    modifier inside a noun phrase ("a rolling pin", "a steel shipping container"): it ends in -ing,
+    follows no determiner, and opens the clause or is followed by what follows a verb."""
+    word, after = words[k], (words[k + 1] if k + 1 < len(words) else None)
+    if not word.endswith("ing") or len(word) < 5 or (k and words[k - 1] in DETERMINERS):
+        return False
+    return k == 0 or after is None or after in DETERMINERS or after in PHRASE_END or after in PARTICLES
+
+
+def _phrase(words: list[str], start: int) -> list[str]:
+    """Words from `start` up to the next preposition, conjunction or verb."""
+    end = start
+    while end < len(words) and words[end] not in PHRASE_END and not (end > start and is_verb(words, end)):
+        end += 1
+    return words[start:end]
+
+
+def _core(words: list[str]) -> tuple[str, str]:
+    """(core, struck) of the sounding words. The verb of contact is the first gerund; the struck
+    thing is what its first contact preposition leads to ("kicking a football against a garage
+    door"), else its direct object ("hitting a leather armchair"), never an instrument ("with a
+    stick"); the core is the verb, that preposition and the struck thing, strikers and subjects
+    left out ("tapping a spoon on a jam jar" → "tapping on a jam jar", "jam jar"). Without a
+    gerund the verb is somewhere in the clause ("someone slams the dishwasher shut"): the core is
+    the whole sounding part and the struck thing its last phrase."""
+    verbs = [k for k in range(len(words)) if is_verb(words, k)]
+    start = verbs[0] + 1 if verbs else 0
+    contact = [k for k in range(start, len(words)) if words[k] in CONTACT_PREPOSITIONS]
+    if contact:
+        lead, struck = [words[contact[0]]], _phrase(words, contact[0] + 1)
+    elif verbs:
+        lead, struck = [], _phrase(words, start)
+    else:
+        starts = [0] + [k + 1 for k, w in enumerate(words) if w in PHRASE_END and w not in INSTRUMENT_PREPOSITIONS]
+        lead, struck = [], _phrase(words, starts[-1])
+    head = struck.index("of") if "of" in struck else len(struck)  # "the steel ramp of a ferry": the ramp
+    cut = max([k + 1 for k, w in enumerate(struck[:max(0, head - 1)]) if w in DETERMINERS], default=0)
+    struck = struck[cut:]
+    core = [words[verbs[0]], *lead, *struck] if verbs else words
+    return " ".join(core), " ".join(struck)
+
+
+class DescriptionReader:
+    """Scores descriptions against one searcher's category phrases with one text encoder."""
+
+    def __init__(self, searcher, embed: Callable[[str], np.ndarray]):
+        self.searcher = searcher
+        self.embed = embed
+        self.materials = list(MATERIALS)
+        self.material_rows = [(m, embed(word)) for m, words in MATERIALS.items() for word in words.split(", ")]
+        self.setting_vectors = {name: embed(text) for name, text in SETTINGS.items()}
+        kinds = {name: c.kind for name, c in searcher.catalog.categories.items()}
+        self.kind_group = {name: "ambience" if kind == "ambience" else "action" for name, kind in kinds.items()}
+
+    def material_of(self, thing: str) -> tuple[str, float]:
+        """The material word closest to `thing`, and how clearly (margin over the next material)."""
+        vector = self.embed(thing)
+        best: dict[str, float] = {}
+        for material, row in self.material_rows:
+            best[material] = max(best.get(material, -1.0), float(row @ vector))
+        first, second = sorted(best.values(), reverse=True)[:2]
+        return max(best, key=best.get), float(np.clip((first - second) / MATERIAL_MARGIN, 0.0, 1.0))
+
+    def read(self, text: str) -> tuple[Reading, dict[str, np.ndarray]]:
+        sounding, scene, (core, struck) = split_description(text)
+        vectors = {"whole": self.embed(text)}
+        for part, words in (("sounding", sounding), ("scene", scene), ("core", core)):
+            if words:
+                vectors[part] = self.embed(words)
+        material, confidence = None, 0.0
+        if struck:
+            material, confidence = self.material_of(struck)
+            vectors["material"] = self.embed(_replace_last(core, struck, material))
+        return Reading(sounding, scene, core, struck, material, round(confidence, 3)), vectors
+
+    def scores(self, text: str) -> DescriptionScores:
+        """Per category, the weighted mean of each part's best cosine to its phrases; with the
+        setting (indoors or outdoors) the whole sentence is closer to."""
+        reading, vectors = self.read(text)
+        setting = max(SETTINGS, key=lambda name: float(self.setting_vectors[name] @ vectors["whole"]))
+        per_part = {part: self.searcher.category_scores(v) for part, v in vectors.items()}
+        out = {}
+        for name, group in self.kind_group.items():
+            weights = dict(WEIGHTS[group])
+            weights["material"] = weights.get("material", 0.0) * reading.material_confidence
+            used = {p: w for p, w in weights.items() if p in per_part and w > 0}
+            out[name] = sum(w * per_part[p][name] for p, w in used.items()) / sum(used.values())
+        return DescriptionScores(out, reading, setting)
+
+
+def _replace_last(sounding: str, struck: str, material: str) -> str:
+    head, found, tail = sounding.rpartition(struck)
+    return f"{head}{material}{tail}" if found else f"{sounding} {material}"
+
+
+_readers: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+_readers_lock = threading.Lock()
+
+
+def reader_for(searcher, embed: Callable[[str], np.ndarray]) -> DescriptionReader:
+    """The reader of a searcher and an encoder, built once (it embeds its material and setting
+    words on creation) and dropped with the searcher when the library changes."""
+    with _readers_lock:
+        per_encoder = _readers.setdefault(searcher, {})
+        if embed not in per_encoder:
+            per_encoder[embed] = DescriptionReader(searcher, embed)
+        return per_encoder[embed]

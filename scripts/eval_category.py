@@ -1,0 +1,177 @@
+"""Category fit, cross-validated by recording: which picture evidence to trust, and what a description adds.
+
+    python scripts/eval_category.py ../shared/eval/corpus ../shared/eval/clips [--folds 5]
+
+Every folder holds clips and a labels.json (file, category, optional recording_id; a clip without
+one is its own recording; `category: null` clips are not counted). A few frames per clip, spread
+over it, meet the vision encoder (embeddings and ImageNet logits, cached beside the state
+cache). Folds are split by recording_id. Six methods, each choosing one category per clip among
+all the library's categories (no event kind narrows them here, as it does in the engine):
+  majority  the most frequent category of the training folds;
+  zeroshot  the engine's zero-shot reading (ImageNet labels → categories, engine/zeroshot.py),
+            averaged over the clip's frames; nothing is trained;
+  probe     logistic regression on the frames' vision embeddings, trained on the training folds
+            (fit_probe here: the recipe scripts/train_category_probe.py ships), probabilities
+            averaged over the frames;
+  combined  zero-shot and probe votes standardised over the categories and added
+            (engine/zeroshot.py with_probe), as the engine reads a keyframe;
+  described the clip's labelled description alone, through the description reader
+            (library/description.py);
+  both      description and combined picture votes weighted as the engine weighs them
+            (engine/choose.py WEIGHTS).
+Fit: the chosen category is the labelled one, or both are footsteps_* (a family). Prints per-fold
+and pooled fits for every method in one run.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from appliance.engine.choose import WEIGHTS, standardised  # noqa: E402
+from appliance.engine.zeroshot import ZeroShot, with_probe  # noqa: E402
+from appliance.inference import embed_text, vision_encoder  # noqa: E402
+from appliance.inference.probe import PROBABILITY_FLOOR, normalised  # noqa: E402
+from appliance.inference.manifest import load_manifest  # noqa: E402
+from appliance.library import load_catalog, searcher  # noqa: E402
+from appliance.library.description import reader_for  # noqa: E402
+from appliance.paths import state_dir  # noqa: E402
+from appliance.video.decode import iter_frames  # noqa: E402
+
+METHODS = ("majority", "zeroshot", "probe", "combined", "described", "both")
+
+
+def fits(chosen: str, wanted: str) -> bool:
+    return chosen == wanted or (chosen.startswith("footsteps_") and wanted.startswith("footsteps_"))
+
+
+def load_clips(folders: list[Path]) -> list[dict]:
+    clips = []
+    for folder in folders:
+        for entry in json.loads((folder / "labels.json").read_text(encoding="utf-8"))["clips"]:
+            if entry.get("category"):
+                clips.append({**entry, "path": folder / entry["file"],
+                              "recording": entry.get("recording_id") or f"{folder.name}/{entry['file']}"})
+    return clips
+
+
+def clip_frames(path: Path, count: int) -> list[np.ndarray]:
+    """`count` BGR frames at analysis size, evenly spread (as the engine's keyframes are made)."""
+    frames = [f for f in iter_frames(path, colour=True)]
+    picks = np.linspace(0, len(frames) - 1, count + 2)[1:-1].round().astype(int)
+    return [frames[i].bgr for i in picks]
+
+
+def features(clips: list[dict], count: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Per clip (embeddings (count, 1280), logits (count, 1000)), cached by file content and model."""
+    encoder = vision_encoder()
+    folder = state_dir() / "cache" / "eval-category"
+    folder.mkdir(parents=True, exist_ok=True)
+    out = []
+    for clip in clips:
+        key = hashlib.sha256(clip["path"].read_bytes() + encoder.entry.sha256.encode() + bytes([count])).hexdigest()[:16]
+        cached = folder / f"{key}.npz"
+        if not cached.is_file():
+            embeddings, logits = encoder.embed(clip_frames(clip["path"], count))
+            np.savez(cached, embeddings=embeddings, logits=logits)
+        data = np.load(cached)
+        out.append((data["embeddings"], data["logits"]))
+    return out
+
+
+class Probe:
+    """Logistic regression on L2-normalised frame embeddings (scikit-learn: evaluation only)."""
+
+    def __init__(self, model):
+        self.model = model
+
+    def log_probabilities(self, embeddings: np.ndarray) -> dict[str, float]:
+        """Mean log-probability per trained category over the frames (as the shipped probe gives
+        per frame: appliance/inference/probe.py)."""
+        logp = np.log(np.clip(self.model.predict_proba(normalised(embeddings)), PROBABILITY_FLOOR, 1)).mean(axis=0)
+        return dict(zip(self.model.classes_, logp.astype(float)))
+
+
+def fit_probe(embeddings: np.ndarray, categories: list[str], c: float = 1.0) -> Probe:
+    from sklearn.linear_model import LogisticRegression
+
+    return Probe(LogisticRegression(C=c, max_iter=2000).fit(normalised(embeddings), categories))
+
+
+def recording_folds(clips: list[dict], k: int, seed: int = 0) -> list[int]:
+    """Fold number per clip: recordings shuffled (seeded) and dealt round-robin."""
+    recordings = sorted({c["recording"] for c in clips})
+    order = np.random.default_rng(seed).permutation(len(recordings))
+    fold_of = {recordings[i]: n % k for n, i in enumerate(order)}
+    return [fold_of[c["recording"]] for c in clips]
+
+
+def cross_validate(clips: list[dict], feats: list, k: int, c: float, verbose: bool = True) -> dict[str, list[list[bool]]]:
+    """Per method, per fold, whether each held-out clip's category fits."""
+    catalog = load_catalog()
+    names = sorted(n for n in catalog.categories if catalog.in_category(n))
+    zero_shot = ZeroShot(searcher(catalog), vision_encoder().labels, load_manifest()["text-encoder"].sha256,
+                         state_dir() / "cache")
+    zs_scores = [{n: float(np.mean([zero_shot.scores(row)[n] for row in logits])) for n in names}
+                 for _, logits in feats]
+    reader = reader_for(searcher(catalog), embed_text)
+    described = [standardised(reader.scores(c["description"]), names) for c in clips]
+    folds = recording_folds(clips, k)
+    hits = {m: [[] for _ in range(k)] for m in METHODS}
+    for fold in range(k):
+        train = [i for i, f in enumerate(folds) if f != fold]
+        counts = Counter(clips[i]["category"] for i in train)
+        majority = min(counts, key=lambda n: (-counts[n], n))
+        probe = fit_probe(np.concatenate([feats[i][0] for i in train]),
+                          [clips[i]["category"] for i in train for _ in range(len(feats[i][0]))], c)
+        for i in (i for i, f in enumerate(folds) if f == fold):
+            probe_scores = probe.log_probabilities(feats[i][0])
+            combined = standardised(with_probe(zs_scores[i], probe_scores), names)
+            both = {n: WEIGHTS["description"] * described[i][n] + WEIGHTS["vision"] * combined[n] for n in names}
+            chosen = {"majority": majority,
+                      "zeroshot": max(names, key=lambda n: zs_scores[i][n]),
+                      "probe": max(probe_scores, key=probe_scores.get),
+                      "combined": max(names, key=lambda n: combined[n]),
+                      "described": max(names, key=lambda n: described[i][n]),
+                      "both": max(names, key=both.get)}
+            for method in METHODS:
+                hits[method][fold].append(fits(chosen[method], clips[i]["category"]))
+            if verbose:
+                print(f"fold {fold} {clips[i]['file']:<26} {clips[i]['category']:<16} "
+                      + " ".join(f"{m}={chosen[m]}" for m in METHODS[1:]))
+    return hits
+
+
+def pooled(hits: dict[str, list[list[bool]]]) -> dict[str, float]:
+    return {m: round(float(np.mean([x for fold in h for x in fold])), 3) for m, h in hits.items()}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("folders", nargs="+", type=Path)
+    parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument("--frames", type=int, default=5, help="frames per clip (default 5)")
+    parser.add_argument("--probe-c", type=float, default=1.0, help="the probe's inverse regularisation (default 1)")
+    args = parser.parse_args(argv)
+
+    clips = load_clips(args.folders)
+    hits = cross_validate(clips, features(clips, args.frames), args.folds, args.probe_c)
+    print(f"\n{len(clips)} clips with a category, {len({c['recording'] for c in clips})} recordings, "
+          f"{args.folds} folds by recording, {args.frames} frames per clip, probe C={args.probe_c:g}")
+    print("method    " + " ".join(f"fold{f}".rjust(8) for f in range(args.folds)) + "   pooled")
+    for method in METHODS:
+        cells = [f"{sum(h)}/{len(h)}".rjust(8) for h in hits[method]]
+        flat = [x for h in hits[method] for x in h]
+        print(f"{method:<10}" + " ".join(cells) + f"   {sum(flat)}/{len(flat)} = {np.mean(flat):.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
