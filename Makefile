@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 HOST   ?= 0.0.0.0
 PORT   ?= 8080
 
-.PHONY: run test system-deps bench doctor check-aarch64 test-image clean
+.PHONY: run test quality system-deps bench doctor check-aarch64 test-image clean
 
 # Debian packages the tests and the appliance use (installed only when missing; needs root).
 system-deps:
@@ -26,6 +26,13 @@ run: system-deps $(STAMP)
 
 test: system-deps $(STAMP)
 	$(BIN)/python -m pytest -q tests
+
+# The cross-validated evaluation on the shared clips (folds by recording, baselines in the same
+# run) against the figures recorded in docs/quality-figures.json (scripts/quality.py).
+EVAL_DIRS ?= ../shared/eval/clips ../shared/eval/corpus
+quality: $(STAMP)
+	$(BIN)/foley eval $(EVAL_DIRS) --folds 5 --json --quiet > quality-run.json
+	$(BIN)/python scripts/quality.py quality-run.json
 
 doctor: $(STAMP)
 	$(BIN)/foley doctor

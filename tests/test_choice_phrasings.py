@@ -42,9 +42,11 @@ def share(reader, phrasings) -> float:
 GOAL = 0.9
 """Issue 11's bar for top-1. Not reached: the text encoder places many everyday objects in the
 wrong material (a lamp post reads as wood, a fish tank as water), which no grammar fixes."""
-MEASURED = 0.75
+MEASURED = 0.74
 """What the reader reaches (0.767 overall, 0.757 on LATER; the whole-sentence search it replaced:
-0.73 on LATER): a ratchet, so that a change that loses ground fails."""
+0.73 on LATER), re-measured at 0.747 overall once the sessions ran ONNX Runtime's exact int8
+kernels on x86 (appliance/inference/sessions.py EXACT_INT8): a ratchet, so that a change that
+loses ground fails."""
 
 
 def test_everyday_objects_find_their_category(reader):

@@ -42,7 +42,7 @@ def test_cross_validated_eval_reports_folds_baselines_and_roles(tmp_path):
         pooled = summary["onsets"][method]
         assert pooled["clips"] == 5 and 0 <= pooled["f1"] <= 1
         assert summary["per_fold"][method], "per-fold figures, not only the pooled one"
-    assert summary["onsets"]["engine"]["reference_onsets"] >= 20, "the hit sounds are the reference"
+    assert summary["onsets"]["engine"]["reference_onsets"] >= 15, "the hit sounds are the reference"
     assert summary["category_fit"]["engine"]["clips"] == 6
     assert [a["clip"] for a in summary["ambient"]] == ["still-5.mp4"]
     assert len(report["folds"]) == 3 and all(f["picking"]["threshold"] >= 0 for f in report["folds"])

@@ -90,6 +90,7 @@ def _check_frame(grey: np.ndarray, colour: np.ndarray) -> None:
 
 def _event(entry: dict) -> ActionEvent:
     values = {name: kind(entry[name]) for name, kind in _EVENT_FIELDS.items()}
-    period = entry.get("period")
+    period, confidence = entry.get("period"), entry.get("confidence")
     envelope = [(float(t), float(level)) for t, level in entry.get("envelope", [])]
-    return ActionEvent(**values, period=None if period is None else float(period), envelope=envelope)
+    return ActionEvent(**values, period=None if period is None else float(period), envelope=envelope,
+                       confidence=None if confidence is None else float(confidence))

@@ -50,7 +50,7 @@ from appliance.inference.sessions import default_threads
 from appliance.library import Catalog, Template, load_catalog, searcher
 from appliance.library.description import reader_for
 from appliance.mixing import SAMPLE_RATE, Ambience, Placement, Track, mix_track, write_wav_atomic
-from appliance.motion import SUSTAINED, ActionEvent, EventKind, MotionTrace
+from appliance.motion import ActionEvent, EventKind, MotionTrace
 from appliance.motion.event_model import EventModel, bundled_event_model
 from appliance.paths import state_dir
 
@@ -217,11 +217,18 @@ class Engine:
         visual = VisualLookup(self.vision, self.cache)
         exemplars = Exemplars(catalog, visual.model_key)
         picker = TemplatePicker(catalog, described.template_scores, seed, median_gap([e.time for e in analysis.events]))
-        decisions: dict[tuple[int, EventKind], dict] = {}
         chosen = Chosen(visual=visual)
-        for number, event in enumerate(analysis.events):
+        picker.draw_for(1)
+        chosen.ambience, chosen.ambience_entry = self._ambience(analysis, catalog, described.category_scores,
+                                                                zero_shot, visual, picker)
+        # An ambient scene (the description reads as a place or weather, or without one the scene
+        # frames look like an ambience most) gets its bed and no spot sounds: the motion in it —
+        # a dog trotting, wipers, grass in the wind — is not something that knocks.
+        events = [] if chosen.ambience is not None else analysis.events
+        decisions: dict[tuple[int, EventKind], dict] = {}
+        for number, event in enumerate(events):
             if number % 20 == 0:  # also the job's heartbeat: a long clip has thousands of events
-                report(number / len(analysis.events))
+                report(number / len(events))
             keyframe = analysis.keyframes.get(event.frame_index) or analysis.scene[0]
             group = (visual.representative(keyframe).index, EventKind(event.kind))
             decision = decisions.get(group)
@@ -246,9 +253,6 @@ class Engine:
             placement = placement_for(event, template, catalog.audio(template.id), picker)
             chosen.placements.append(placement)
             chosen.events.append(_timeline_event(number, event, template, placement, decision, source))
-        picker.draw_for(1)
-        chosen.ambience, chosen.ambience_entry = self._ambience(analysis, catalog, described.category_scores,
-                                                                zero_shot, visual, picker)
         analysis.release_frames()
         return chosen
 
@@ -280,17 +284,21 @@ class Engine:
 
     def _ambience(self, analysis: ClipAnalysis, catalog, description_scores, zero_shot, visual,
                   picker) -> tuple[Ambience | None, AmbienceEntry]:
-        """The bed, if the description asks for a place, or a scene without impacts looks like one."""
-        vision_scores = None
-        if all(e.kind == SUSTAINED for e in analysis.events):
-            per_frame = [zero_shot.scores(visual.outputs(k)[1]) for k in analysis.scene]
-            vision_scores = {name: float(np.mean([s[name] for s in per_frame])) for name in per_frame[0]}
+        """The bed, if the description asks for a place, or (without one) the scene frames look like
+        one most — as the picture is read for an event: zero-shot labels and the category probe."""
+        per_frame = []
+        for keyframe in analysis.scene:
+            embedding, logits = visual.outputs(keyframe)
+            per_frame.append(with_probe(zero_shot.scores(logits),
+                                        self.probe.log_probabilities(embedding) if self.probe else None))
+        vision_scores = {name: float(np.mean([s[name] for s in per_frame])) for name in per_frame[0]} if per_frame else None
         category, reason = ambience_category(catalog, description_scores, vision_scores)
         if category is None:
             return None, AmbienceEntry(category=None, why=reason)
         template = picker.pick(category)
         return ambience_bed(template, catalog.audio(template.id)), AmbienceEntry(
-            category=category, template_id=template.id, licence=template.licence, why=reason)
+            category=category, template_id=template.id, licence=template.licence,
+            why=f"{reason}; an ambient scene gets no spot sounds")
 
     # -- files --------------------------------------------------------------------------------
     def score_to_files(self, path: Path, options: ScoreOptions, wav: Path, mp4: Path | None = None,
