@@ -1,11 +1,14 @@
 #!/usr/bin/env python3
-"""Dump both encoders' outputs on fixed inputs, or compare two dumps (cross-platform check).
+"""Dump both encoders' and the event model's outputs on fixed inputs, or compare two dumps
+(cross-platform check).
 
     encoder_fingerprint.py dump OUT.json        # on each platform
     encoder_fingerprint.py compare A.json B.json [--min-cosine 0.9999]
 
-The inputs are built from code (sentences, procedurally drawn images), so they are identical on
-every machine; the comparison is by cosine, since INT8 kernels may round differently per CPU.
+The inputs are built from code (sentences, procedurally drawn images and frames), so they are
+identical on every machine; the encoders are compared by cosine, since INT8 kernels may round
+differently per CPU; the events a drawn scene gives must be the same (times to the microsecond,
+confidences within 1e-4): the motion analysis and the trees decide what sounds, not a cosine.
 """
 from __future__ import annotations
 
@@ -44,10 +47,32 @@ def patterns() -> list[np.ndarray]:
     return [np.clip(a, 0, 255).astype(np.uint8) for a in (gradient, checker, rings)]
 
 
+def scene_frames():
+    """A textured background with a bright block that falls, stops, and is lifted, 3 times (30 fps)."""
+    from appliance.video.decode import AnalysisFrame
+
+    rng = np.random.default_rng(7)
+    background = rng.integers(40, 120, (144, 256)).astype(np.uint8)
+    for index in range(96):
+        phase = index % 32
+        top = 10 + (min(phase, 12) * 7 if phase < 20 else max(0, 84 - (phase - 20) * 7))
+        grey = background.copy()
+        grey[top:top + 30, 110:150] = 230
+        yield AnalysisFrame(index=index, time=index / 30, grey=grey)
+
+
+def events_of_scene() -> list[list[float]]:
+    from appliance.motion import detect_events
+
+    events, _ = detect_events(scene_frames())
+    return [[round(e.time, 6), e.confidence if e.confidence is not None else -1.0] for e in events]
+
+
 def dump(path: str) -> None:
     from appliance.inference import embed_frames, embed_text
 
-    result = {"machine": platform.machine(), "text": {s: embed_text(s).tolist() for s in SENTENCES}}
+    result = {"machine": platform.machine(), "text": {s: embed_text(s).tolist() for s in SENTENCES},
+              "events": events_of_scene()}
     for name, frames in (("photos", photos()), ("patterns", patterns())):
         embeddings, logits = embed_frames(frames)
         result[f"{name}_embedding"], result[f"{name}_logits"] = embeddings.tolist(), logits.tolist()
@@ -76,8 +101,13 @@ def compare(path_a: str, path_b: str, minimum: float) -> int:
         (np.argmax(a[f"{n}_logits"], axis=1) == np.argmax(b[f"{n}_logits"], axis=1)).all() for n in ("photos", "patterns")
     )
     print(f"vision top-1 classes equal: {same_top}")
-    ok = worst >= minimum and same_top
-    print("PASS" if ok else f"FAIL (minimum cosine {worst:.6f} < {minimum})")
+    events_a, events_b = np.array(a["events"]).reshape(-1, 2), np.array(b["events"]).reshape(-1, 2)
+    same_events = events_a.shape == events_b.shape and bool(np.all(events_a[:, 0] == events_b[:, 0])) \
+        and bool(np.all(np.abs(events_a[:, 1] - events_b[:, 1]) <= 1e-4))
+    print(f"events of the drawn scene equal: {same_events} ({len(events_a)} vs {len(events_b)}: "
+          f"{events_a[:, 0].tolist()} / {events_b[:, 0].tolist()})")
+    ok = worst >= minimum and same_top and same_events
+    print("PASS" if ok else f"FAIL (minimum cosine {worst:.6f} < {minimum}, events equal: {same_events})")
     return 0 if ok else 1
 
 
