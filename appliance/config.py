@@ -31,6 +31,9 @@ class ServiceConfig:
     """Largest accepted upload; bigger requests get 413."""
     threads: int = 4
     """WSGI worker threads (requests served at once)."""
+    allowed_hosts: tuple[str, ...] = ()
+    """Names (or addresses) besides this machine's own that clients may use in the Host header,
+    e.g. a DNS alias or a NAT's address; requests naming any other host get 421."""
 
 
 @dataclass(frozen=True)
@@ -132,6 +135,11 @@ def _build(cls, data, where: str):
 
 
 def _checked(value, expected, key: str):
+    if typing.get_origin(expected) is tuple:  # tuple[str, ...]: a YAML list of strings
+        item = typing.get_args(expected)[0]
+        if isinstance(value, (list, tuple)) and all(isinstance(v, item) for v in value):
+            return tuple(value)
+        raise UsageError(f"config key {key!r} must be a list of {item.__name__}, not {value!r}")
     allowed = typing.get_args(expected) if isinstance(expected, types.UnionType) else (expected,)
     if value is None and type(None) in allowed:
         return None

@@ -37,3 +37,10 @@ def test_bad_config_is_a_clear_error(tmp_path, text, message):
 def test_missing_config_file(tmp_path):
     with pytest.raises(UsageError, match="no such config file"):
         load_config(tmp_path / "absent.yaml")
+
+
+def test_allowed_hosts_is_a_list_of_names(tmp_path):
+    config = load_config(write(tmp_path, "service:\n  allowed_hosts: [foley.home.arpa, 10.0.0.5]\n"))
+    assert config.service.allowed_hosts == ("foley.home.arpa", "10.0.0.5")
+    with pytest.raises(UsageError, match="'service.allowed_hosts' must be a list of str"):
+        load_config(write(tmp_path, "service:\n  allowed_hosts: foley.home.arpa\n"))

@@ -14,6 +14,7 @@ from werkzeug.exceptions import HTTPException
 
 from appliance.config import Config
 from appliance.service.auth import is_loopback, presented_token, token_matches
+from appliance.service.hosts import HostAllowList
 from appliance.service.jobs import JobStore
 
 
@@ -27,6 +28,18 @@ def create_app(config: Config, queue, service_folder: Path, token: str) -> Flask
     app.config["MAX_CONTENT_LENGTH"] = config.service.max_upload_mb * 1024 * 1024
     app.extensions["foley"] = {"config": config, "queue": queue, "folder": Path(service_folder), "token": token}
     JobStore(service_folder).db.close()  # create the schema before the first request
+    hosts = HostAllowList(config.service.allowed_hosts)
+
+    @app.before_request
+    def refuse_other_hosts():
+        """DNS rebinding: a page whose name now points here still names itself in Host. Only
+        this appliance's names are served (and so trusted as loopback)."""
+        header = request.environ.get("HTTP_HOST")
+        if not hosts.allows(header):
+            return jsonify(error=f"this appliance does not answer to the host name {header[:100]!r}; "
+                                 "use its own name or address, or add the name to service.allowed_hosts "
+                                 "in the config"), 421
+        return None
 
     @app.before_request
     def refuse_cross_site_writes():
