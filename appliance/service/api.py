@@ -1,10 +1,12 @@
 """HTTP API v1 (JSON everywhere, errors included)."""
 from __future__ import annotations
 
+import fcntl
 import re
 import tempfile
 import time
 import unicodedata
+from contextlib import contextmanager
 from pathlib import Path
 
 from flask import Blueprint, current_app, jsonify, request, send_file
@@ -22,6 +24,9 @@ JOB_ID = re.compile(r"^[0-9a-f]{16}$")
 RESULT_FILES = {WAV_NAME: "audio/wav", MP4_NAME: "video/mp4", TIMELINE_NAME: "application/json"}
 MAX_DESCRIPTION = 500
 WAIT_LIMIT_S = 600
+MAX_SEED = 2**32 - 1
+_OBJECT_REPR = re.compile(r"<[\w.]+ object at 0x[0-9a-fA-F]+>")
+_TEMP_NAME = re.compile(r"\b(?:upload|analysis|tmp)[-_]?[a-z0-9_]{6,}(?:\.npz)?\b")
 
 
 def _foley() -> dict:
@@ -33,8 +38,23 @@ def service_folder() -> Path:
     return _foley()["folder"]
 
 
+def public_message(message: str) -> str:
+    """A message fit for a client: no Python object reprs, no server paths or temporary names
+    (they tell an attacker about the box and a user nothing)."""
+    message = _OBJECT_REPR.sub("the data", message)
+    roots = {tempfile.gettempdir()}
+    try:
+        roots |= {str(service_folder().parent), str(service_folder())}
+    except RuntimeError:  # outside a request
+        pass
+    for root in sorted(roots, key=len, reverse=True):
+        message = re.sub(re.escape(root) + r"/[^\s'\"(),:]*", "the file", message)
+    message = _TEMP_NAME.sub("the upload", message)
+    return message.strip() or "the request could not be served"
+
+
 def error(message: str, status: int, **headers):
-    response = jsonify(error=message)
+    response = jsonify(error=public_message(message))
     response.status_code = status
     response.headers.update(headers)
     return response
@@ -81,6 +101,8 @@ def score():
         seed = int(request.form.get("seed", 0))
     except ValueError:
         return error("field 'seed' must be a whole number", 400)
+    if not 0 <= seed <= MAX_SEED:
+        return error(f"field 'seed' must be between 0 and {MAX_SEED}", 400)
     if jobs().count(QUEUED) >= foley["config"].queue.max_waiting:
         return error("the queue is full; try again shortly", 503, **{"Retry-After": "30"})
     uploads = foley["folder"] / "uploads"
@@ -132,6 +154,8 @@ def _wait_for(job_id: str):
     deadline = time.monotonic() + WAIT_LIMIT_S
     while time.monotonic() < deadline:
         job = jobs().get(job_id)
+        if job is None:
+            return error(f"job {job_id} was deleted while waiting for it", 410)
         if job.state == DONE:
             return send_file(jobs().job_dir(job_id) / WAV_NAME, mimetype="audio/wav",
                              download_name=f"{Path(job.filename).stem}-foley.wav")
@@ -184,6 +208,23 @@ def delete_job(job_id: str):
     job, missing = _job_or_404(job_id)
     if missing:
         return missing
-    if not jobs().delete(job_id):
-        return error(f"job {job_id} is running; delete it when it has finished", 409)
+    with job_lock(job_id):  # waits for a re-mix of this job in progress (events_api.swap)
+        if not jobs().delete(job_id):
+            if jobs().get(job_id) is None:  # another request deleted it first
+                return error(f"no job {job_id!r}", 404)
+            return error(f"job {job_id} is running; delete it when it has finished", 409)
     return "", 204
+
+
+@contextmanager
+def job_lock(job_id: str):
+    """The job folder's lock (one re-mix or delete of a job at a time); a no-op when the folder
+    is already gone."""
+    try:
+        handle = open(jobs().job_dir(job_id) / ".lock", "a")
+    except (FileNotFoundError, NotADirectoryError):
+        yield
+        return
+    with handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield

@@ -6,16 +6,59 @@ the huey queue and serves it with waitress.
 """
 from __future__ import annotations
 
+import logging
+import uuid
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from flask import Flask, g, jsonify, request
+from flask.json.provider import DefaultJSONProvider
 from werkzeug.exceptions import HTTPException
 
 from appliance.config import Config
 from appliance.service.auth import is_loopback, presented_token, token_matches
 from appliance.service.hosts import HostAllowList
 from appliance.service.jobs import JobStore
+
+
+log = logging.getLogger("foley.serve")
+MAX_JSON_BYTES = 1024 * 1024
+MAX_JSON_DEPTH = 32
+
+
+def json_depth(text: str) -> int:
+    """How deeply arrays and objects nest in a JSON text (brackets inside strings ignored)."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for char in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}":
+            depth -= 1
+    return deepest
+
+
+class BoundedJSON(DefaultJSONProvider):
+    """Request bodies parsed as JSON are at most 1 MB and 32 levels deep: a body of 100,000
+    nested `[` would otherwise exhaust the parser's recursion (a 500)."""
+
+    def loads(self, s, **kwargs):
+        text = s.decode("utf-8", "replace") if isinstance(s, (bytes, bytearray)) else s
+        if len(text) > MAX_JSON_BYTES:
+            raise ValueError(f"JSON body over {MAX_JSON_BYTES // 1024} KB")
+        if text.count("[") + text.count("{") > MAX_JSON_DEPTH and json_depth(text) > MAX_JSON_DEPTH:
+            raise ValueError(f"JSON nested more than {MAX_JSON_DEPTH} levels")
+        return super().loads(s, **kwargs)
 
 
 # Reachable without the token: health checks, the page itself (it asks for the token), and login.
@@ -25,6 +68,7 @@ OPEN_PATHS = ("/", "/healthz", "/api/v1/login")
 def create_app(config: Config, queue, service_folder: Path, token: str) -> Flask:
     """`queue` needs `submit(job_id)`; `service_folder` holds jobs.sqlite3 and the job folders."""
     app = Flask(__name__, static_folder=None)  # /static/ is the ui blueprint's
+    app.json = BoundedJSON(app)
     app.config["MAX_CONTENT_LENGTH"] = config.service.max_upload_mb * 1024 * 1024
     app.extensions["foley"] = {"config": config, "queue": queue, "folder": Path(service_folder), "token": token}
     JobStore(service_folder).db.close()  # create the schema before the first request
@@ -71,7 +115,20 @@ def create_app(config: Config, queue, service_folder: Path, token: str) -> Flask
     @app.errorhandler(HTTPException)
     def json_error(exc: HTTPException):
         messages = {413: f"upload too large: the limit is {config.service.max_upload_mb} MB"}
-        return jsonify(error=messages.get(exc.code, exc.description)), exc.code
+        response = jsonify(error=messages.get(exc.code, exc.description))
+        for name, value in exc.get_headers():  # Allow (405), Retry-After, WWW-Authenticate...
+            if name.lower() != "content-type":
+                response.headers[name] = value
+        return response, exc.code
+
+    @app.errorhandler(Exception)
+    def unexpected(exc: Exception):
+        """A bug: logged with its traceback, answered with a plain sentence (never the exception's
+        text, which may hold paths or object reprs)."""
+        incident = uuid.uuid4().hex[:8]
+        log.exception("unexpected error %s in %s %s", incident, request.method, request.path)
+        return jsonify(error=f"the appliance hit an unexpected problem (logged as {incident}); "
+                             "please try again"), 500
 
     from appliance.service.api import api
     from appliance.service.events_api import events_api

@@ -1,7 +1,6 @@
 """API v1: swap one placed sound of a finished job for another recording and re-mix it."""
 from __future__ import annotations
 
-import fcntl
 import json
 
 from flask import Blueprint, jsonify, request
@@ -13,7 +12,7 @@ from appliance.engine.remix import remix_files
 from appliance.errors import UsageError
 from appliance.library import load_catalog
 from appliance.service.jobs import INPUT_NAME
-from appliance.service.api import error, finished_job
+from appliance.service.api import error, finished_job, job_lock
 from appliance.service.app import jobs
 from appliance.service.library_api import template_json
 
@@ -25,7 +24,10 @@ def _timeline_and_event(job_id: str, n: int):
     job, problem = finished_job(job_id)
     if problem:
         return None, None, problem
-    timeline = json.loads((jobs().job_dir(job_id) / TIMELINE_NAME).read_text(encoding="utf-8"))
+    try:
+        timeline = json.loads((jobs().job_dir(job_id) / TIMELINE_NAME).read_text(encoding="utf-8"))
+    except FileNotFoundError:  # deleted since the check above
+        return None, None, error(f"no job {job_id!r}", 404)
     if not 0 <= n < len(timeline["events"]):
         return None, None, error(f"no event {n}: job {job_id} has {len(timeline['events'])} events", 404)
     return timeline, timeline["events"][n], None
@@ -51,12 +53,14 @@ def swap(job_id: str, n: int):
     if not isinstance(body, dict) or not isinstance(body.get("template_id"), str):
         return error('send JSON {"template_id": "..."} naming the recording to use', 400)
     folder = jobs().job_dir(job_id)
-    timeline, _, problem = _timeline_and_event(job_id, n)
+    _, _, problem = _timeline_and_event(job_id, n)
     if problem:
         return problem
-    with open(folder / ".lock", "w") as lock:  # one re-mix of a job at a time
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        timeline = json.loads((folder / TIMELINE_NAME).read_text(encoding="utf-8"))
+    with job_lock(job_id):  # one re-mix (or delete, api.delete_job) of a job at a time
+        # Checked again under the lock: a delete may have won the race since.
+        timeline, _, problem = _timeline_and_event(job_id, n)
+        if problem:
+            return problem
         try:
             updated = remix_files(timeline, load_catalog(), {n: body["template_id"]}, video=folder / INPUT_NAME,
                                   wav=folder / WAV_NAME, mp4=folder / MP4_NAME)

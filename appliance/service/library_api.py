@@ -1,6 +1,7 @@
 """API v1: the sound library (search, play, add your own sound, remove it) and its categories."""
 from __future__ import annotations
 
+import re
 import tempfile
 from pathlib import Path
 
@@ -12,6 +13,13 @@ from appliance.library.store import UserLibrary
 from appliance.service.api import display_name, error, service_folder
 
 library_api = Blueprint("library_api", __name__)
+
+
+def sound_file_name(raw: str | None) -> str:
+    """The uploaded sound's name in the scratch folder (it becomes part of the template id):
+    letters, digits, `.`, `_` and `-` only, never `.`/`..` or a hidden name, and short."""
+    name = re.sub(r"[^A-Za-z0-9._-]+", "_", display_name(raw)).lstrip(".")[-80:]
+    return name if name.strip("._-") else "sound"
 
 
 def template_json(template: Template, score: float | None = None) -> dict:
@@ -57,7 +65,7 @@ def add_sound():
     uploads.mkdir(exist_ok=True)
     with tempfile.TemporaryDirectory(dir=uploads) as scratch:
         # The sound keeps a sanitized name (it becomes part of the template id), never a path.
-        path = Path(scratch) / display_name(upload.filename).replace(" ", "_")
+        path = Path(scratch) / sound_file_name(upload.filename)
         upload.save(path)
         try:
             template = UserLibrary().add(path, category, tags=request.form.get("tags", ""),
@@ -76,7 +84,10 @@ def remove_sound(template_id: str):
         return error(f"no template {template_id[:80]!r}", 404)
     if catalog.by_id[template_id].origin != "user":
         return error(f"{template_id} is a bundled recording; only your own sounds can be removed", 409)
-    UserLibrary().remove(template_id)
+    try:
+        UserLibrary().remove(template_id)
+    except UsageError:  # removed by a concurrent request since the catalog was read
+        return error(f"no template {template_id[:80]!r}", 404)
     return "", 204
 
 
