@@ -11,7 +11,14 @@ import importlib.util
 import os
 from pathlib import Path
 
-import onnxruntime as ort
+# ONNX Runtime's official Linux builds (1.2x+) start a telemetry queue when imported, writing
+# ~/.cache/Microsoft/DeveloperTools/.onnxruntime/ (a device id and an SQLite event store) and
+# trying to upload it. The appliance writes nothing outside its state folder and sends nothing:
+# the variable must be set before the import (disable_telemetry_events() alone leaves the files).
+os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
+import onnxruntime as ort  # noqa: E402
+
+ort.disable_telemetry_events()
 
 
 def default_threads() -> int:

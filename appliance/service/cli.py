@@ -3,10 +3,15 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 import signal
 import socket
 import sys
 import threading
+
+# Before anything imports onnxruntime (appliance.inference.sessions sets it too): no telemetry
+# files under ~/.cache, no uploads; inherited by the worker and capture children.
+os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 
 from appliance.config import Config, load_and_apply
 from appliance.paths import state_dir
