@@ -31,6 +31,17 @@ class ServiceConfig:
     """Largest accepted upload; bigger requests get 413."""
     threads: int = 4
     """WSGI worker threads (requests served at once)."""
+    max_waiters: int = 20
+    """`?wait=1` requests waiting at once (each holds a request thread of its own, on top of
+    `threads`); beyond it they get 503 with Retry-After."""
+    connection_limit: int = 2000
+    """Open connections accepted at once (slow clients included); the open-file limit is
+    raised to match."""
+    header_timeout: float = 10.0
+    """A request whose headers are still incomplete after this long is closed (slow-header
+    clients)."""
+    idle_timeout: float = 60.0
+    """An idle connection (keep-alive, or one that sends nothing) is closed after this long."""
     allowed_hosts: tuple[str, ...] = ()
     """Names (or addresses) besides this machine's own that clients may use in the Host header,
     e.g. a DNS alias or a NAT's address; requests naming any other host get 421."""

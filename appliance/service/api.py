@@ -24,6 +24,7 @@ JOB_ID = re.compile(r"^[0-9a-f]{16}$")
 RESULT_FILES = {WAV_NAME: "audio/wav", MP4_NAME: "video/mp4", TIMELINE_NAME: "application/json"}
 MAX_DESCRIPTION = 500
 WAIT_LIMIT_S = 600
+WAIT_POLL_S = 0.25
 MAX_SEED = 2**32 - 1
 _OBJECT_REPR = re.compile(r"<[\w.]+ object at 0x[0-9a-fA-F]+>")
 _TEMP_NAME = re.compile(r"\b(?:upload|analysis|tmp)[-_]?[a-z0-9_]{6,}(?:\.npz)?\b")
@@ -90,7 +91,23 @@ def version():
 
 @api.post("/api/v1/score")
 def score():
+    """A clip to score: 202 with the job, or with ?wait=1 the WAV when it is done. Waiting
+    requests each hold a request thread; at most service.max_waiters do (the server has that
+    many threads on top of the page's), the others get 503 before their upload is parsed or stored."""
     foley = _foley()
+    waiting = request.args.get("wait") in ("1", "true", "yes")
+    if not waiting:
+        return _score(foley, False)
+    if not foley["waiters"].acquire(blocking=False):
+        return error(f"{foley['config'].service.max_waiters} requests are already waiting for their results; "
+                     "try again shortly, or submit without ?wait=1 and poll the job", 503, **{"Retry-After": "10"})
+    try:
+        return _score(foley, True)
+    finally:
+        foley["waiters"].release()
+
+
+def _score(foley: dict, waiting: bool):
     upload = request.files.get("video")
     if upload is None:
         return error("field 'video' is required: send the clip as a multipart upload (-F video=@clip.mp4)", 400)
@@ -125,7 +142,7 @@ def score():
     finally:
         temp.unlink(missing_ok=True)
     foley["queue"].submit(job.id)
-    if request.args.get("wait") in ("1", "true", "yes"):
+    if waiting:
         return _wait_for(job.id)
     response = jsonify(job.public())
     response.status_code = 202
@@ -161,7 +178,7 @@ def _wait_for(job_id: str):
                              download_name=f"{Path(job.filename).stem}-foley.wav")
         if job.state == FAILED:
             return error(job.error or "scoring failed", 422)
-        time.sleep(0.2)
+        time.sleep(WAIT_POLL_S)
     return error(f"still scoring after {WAIT_LIMIT_S} s; poll /api/v1/jobs/{job_id}", 504)
 
 

@@ -7,6 +7,7 @@ the huey queue and serves it with waitress.
 from __future__ import annotations
 
 import logging
+import threading
 import uuid
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -70,7 +71,8 @@ def create_app(config: Config, queue, service_folder: Path, token: str) -> Flask
     app = Flask(__name__, static_folder=None)  # /static/ is the ui blueprint's
     app.json = BoundedJSON(app)
     app.config["MAX_CONTENT_LENGTH"] = config.service.max_upload_mb * 1024 * 1024
-    app.extensions["foley"] = {"config": config, "queue": queue, "folder": Path(service_folder), "token": token}
+    app.extensions["foley"] = {"config": config, "queue": queue, "folder": Path(service_folder), "token": token,
+                               "waiters": threading.BoundedSemaphore(config.service.max_waiters)}
     JobStore(service_folder).db.close()  # create the schema before the first request
     hosts = HostAllowList(config.service.allowed_hosts)
 

@@ -100,9 +100,8 @@ class ChildSupervisor(threading.Thread):
 
 
 def handle_serve(args) -> int:
-    import waitress
-
     from appliance.service.app import create_app
+    from appliance.service.server import serve
 
     config = load_and_apply(args.config)
     host = args.host or config.service.host
@@ -124,8 +123,7 @@ def handle_serve(args) -> int:
     try:
         for supervisor in supervisors:
             supervisor.start()
-        waitress.serve(create_app(config, queue, queue.service_folder, token), host=host, port=port,
-                       threads=config.service.threads, ident="foley")
+        serve(create_app(config, queue, queue.service_folder, token), config, host, port)
     finally:
         for supervisor in supervisors:
             supervisor.stop()
