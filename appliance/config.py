@@ -42,6 +42,9 @@ class ServiceConfig:
     clients)."""
     idle_timeout: float = 60.0
     """An idle connection (keep-alive, or one that sends nothing) is closed after this long."""
+    min_free_mb: int = 200
+    """Uploads (clips, sounds) are refused with 507 when the state folder's disk would keep less
+    free space than this after the work they bring."""
     allowed_hosts: tuple[str, ...] = ()
     """Names (or addresses) besides this machine's own that clients may use in the Host header,
     e.g. a DNS alias or a NAT's address; requests naming any other host get 421."""

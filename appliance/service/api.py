@@ -17,6 +17,7 @@ from appliance.engine.pipeline import MP4_NAME, TIMELINE_NAME, WAV_NAME
 from appliance.errors import UsageError
 from appliance.service.app import jobs
 from appliance.service.jobs import DONE, FAILED, QUEUED
+from appliance.service.state import room_for
 from appliance.video import probe
 
 api = Blueprint("api", __name__)
@@ -26,6 +27,7 @@ MAX_DESCRIPTION = 500
 WAIT_LIMIT_S = 600
 WAIT_POLL_S = 0.25
 MAX_SEED = 2**32 - 1
+RESULT_SPACE_FACTOR = 4  # the upload kept, plus its WAV and MP4 results (a 48 kHz WAV can outweigh the clip)
 _OBJECT_REPR = re.compile(r"<[\w.]+ object at 0x[0-9a-fA-F]+>")
 _TEMP_NAME = re.compile(r"\b(?:upload|analysis|tmp)[-_]?[a-z0-9_]{6,}(?:\.npz)?\b")
 
@@ -37,6 +39,22 @@ def _foley() -> dict:
 def service_folder() -> Path:
     """The service's folder (jobs database, job folders, uploads in progress)."""
     return _foley()["folder"]
+
+
+def disk_full(upload_bytes: int, factor: float):
+    """None when the state folder's disk has room for this work (the upload times `factor`, for
+    what it becomes, plus service.min_free_mb); else the 507 JSON saying how much is free and
+    needed. The cache's stored results are evicted first when that makes the room."""
+    foley = _foley()
+    enough, free, needed = room_for(foley["folder"], int(upload_bytes * factor), foley["config"].service.min_free_mb,
+                                    foley["folder"].parent / "cache")
+    if enough:
+        return None
+    response = jsonify(error=f"not enough free disk space on the appliance: {free / 1e6:.0f} MB free, "
+                             f"{needed / 1e6:.0f} MB needed; delete old jobs or sounds and try again",
+                       free_mb=round(free / 1e6, 1), needed_mb=round(needed / 1e6, 1))
+    response.status_code = 507
+    return response
 
 
 def public_message(message: str) -> str:
@@ -86,7 +104,8 @@ def version():
     from appliance.library import load_catalog
 
     models = {name: entry.sha256 for name, entry in load_manifest().items()}
-    return jsonify(version=__version__, models=models, library_version=load_catalog().version)
+    return jsonify(version=__version__, models=models, library_version=load_catalog().version,
+                   notices=_foley()["notices"])
 
 
 @api.post("/api/v1/score")
@@ -122,6 +141,9 @@ def _score(foley: dict, waiting: bool):
         return error(f"field 'seed' must be between 0 and {MAX_SEED}", 400)
     if jobs().count(QUEUED) >= foley["config"].queue.max_waiting:
         return error("the queue is full; try again shortly", 503, **{"Retry-After": "30"})
+    full = disk_full(request.content_length or 0, RESULT_SPACE_FACTOR)
+    if full:
+        return full
     uploads = foley["folder"] / "uploads"
     uploads.mkdir(exist_ok=True)
     handle, temp = tempfile.mkstemp(dir=uploads, prefix="upload-")

@@ -66,13 +66,15 @@ class BoundedJSON(DefaultJSONProvider):
 OPEN_PATHS = ("/", "/healthz", "/api/v1/login")
 
 
-def create_app(config: Config, queue, service_folder: Path, token: str) -> Flask:
-    """`queue` needs `submit(job_id)`; `service_folder` holds jobs.sqlite3 and the job folders."""
+def create_app(config: Config, queue, service_folder: Path, token: str, notices: list[str] | None = None) -> Flask:
+    """`queue` needs `submit(job_id)`; `service_folder` holds jobs.sqlite3 and the job folders;
+    `notices` are what the start found wrong and repaired (shown on the page)."""
     app = Flask(__name__, static_folder=None)  # /static/ is the ui blueprint's
     app.json = BoundedJSON(app)
     app.config["MAX_CONTENT_LENGTH"] = config.service.max_upload_mb * 1024 * 1024
     app.extensions["foley"] = {"config": config, "queue": queue, "folder": Path(service_folder), "token": token,
-                               "waiters": threading.BoundedSemaphore(config.service.max_waiters)}
+                               "waiters": threading.BoundedSemaphore(config.service.max_waiters),
+                               "notices": list(notices or [])}
     JobStore(service_folder).db.close()  # create the schema before the first request
     hosts = HostAllowList(config.service.allowed_hosts)
 

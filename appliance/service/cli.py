@@ -19,6 +19,7 @@ from appliance.service.auth import load_or_create_token
 from appliance.service.jobs import JobStore
 from appliance.service.queue import ScoringQueue, make_huey, use_frontend
 from appliance.service.remote import RemoteJobs
+from appliance.service.state import cache_problem, ensure_writable, rebuild_cache, recover_databases, sweep_uploads
 
 log = logging.getLogger("foley.serve")
 QUEUE_POLL_S = 0.1
@@ -30,10 +31,26 @@ def _queue(config: Config) -> ScoringQueue:
     return ScoringQueue(make_huey(config, folder), folder, state_dir() / "cache")
 
 
+def prepare_state() -> list[str]:
+    """Before serving or working: the state folder writable (else one line saying what to do),
+    damaged jobs/queue databases moved aside, an unreadable cache rebuilt, uploads left by
+    killed requests removed. Returns the notices for the log and the page."""
+    ensure_writable(state_dir())
+    folder = ensure_writable(state_dir() / "service", "service folder")
+    notices = recover_databases(folder)
+    problem = cache_problem(state_dir() / "cache")
+    if problem:
+        rebuild_cache(state_dir() / "cache", problem)
+    sweep_uploads(folder)
+    return notices
+
+
 def worker_main(config_path: str | None) -> None:
     """Re-queue jobs a dead worker left running, then consume the queue until stopped."""
     logging.basicConfig(level=logging.INFO, format="%(name)s %(levelname)s %(message)s")
     config = load_and_apply(config_path)
+    ensure_writable(state_dir())
+    recover_databases(ensure_writable(state_dir() / "service", "service folder"))
     queue = _queue(config)
     if config.queue.frontend_url:  # a board without the front end's disk: jobs travel over HTTP
         use_frontend(RemoteJobs(config.queue.frontend_url, config.queue.frontend_token,
@@ -103,9 +120,11 @@ def handle_serve(args) -> int:
     from appliance.service.app import create_app
     from appliance.service.server import serve
 
+    logging.basicConfig(level=logging.INFO, format="%(name)s %(levelname)s %(message)s")
     config = load_and_apply(args.config)
     host = args.host or config.service.host
     port = args.port or config.service.port
+    notices = prepare_state()
     queue = _queue(config)
     token = load_or_create_token(state_dir())
     supervisors = [] if args.no_worker else [ChildSupervisor(worker_main, (args.config,), "foley-worker")]
@@ -123,7 +142,7 @@ def handle_serve(args) -> int:
     try:
         for supervisor in supervisors:
             supervisor.start()
-        serve(create_app(config, queue, queue.service_folder, token), config, host, port)
+        serve(create_app(config, queue, queue.service_folder, token, notices=notices), config, host, port)
     finally:
         for supervisor in supervisors:
             supervisor.stop()

@@ -10,7 +10,7 @@ from flask import Blueprint, jsonify, request, send_file
 from appliance.errors import UsageError
 from appliance.library import Template, load_catalog, searcher
 from appliance.library.store import UserLibrary
-from appliance.service.api import display_name, error, service_folder
+from appliance.service.api import disk_full, display_name, error, service_folder
 
 library_api = Blueprint("library_api", __name__)
 
@@ -61,6 +61,9 @@ def add_sound():
     category = request.form.get("category")
     if upload is None or not category:
         return error("fields 'file' (the sound) and 'category' are required (multipart upload)", 400)
+    full = disk_full(request.content_length or 0, 2)
+    if full:
+        return full
     uploads = service_folder() / "uploads"
     uploads.mkdir(exist_ok=True)
     with tempfile.TemporaryDirectory(dir=uploads) as scratch:

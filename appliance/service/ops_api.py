@@ -2,12 +2,13 @@
 and the token hand-over for the web page (login cookie; showing the token to a local user)."""
 from __future__ import annotations
 
+import sqlite3
 import time
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
 from appliance.capture.control import DaemonUnavailable, call
-from appliance.engine.cache import Cache
+from appliance.service.state import open_cache, rebuild_cache
 from appliance.service.api import error, service_folder
 from appliance.service.app import jobs
 from appliance.service.auth import COOKIE, is_loopback, token_matches
@@ -34,9 +35,16 @@ def metrics():
               f"foley_job_seconds_count {count}", f"foley_job_seconds_sum {total:.3f}",
               "# HELP foley_queue_depth Jobs waiting for a worker.", "# TYPE foley_queue_depth gauge",
               f"foley_queue_depth {store.count(QUEUED)}"]
-    cache = Cache(service_folder().parent / "cache")
-    counters = cache.stats()["counters"]
-    cache.close()
+    cache_folder = service_folder().parent / "cache"
+    try:
+        cache = open_cache(cache_folder)
+        try:
+            counters = cache.stats()["counters"]
+        finally:
+            cache.close()
+    except sqlite3.DatabaseError as exc:  # damaged after it was opened: rebuilt, counted from zero
+        rebuild_cache(cache_folder, str(exc))
+        counters = {}
     lines += ["# HELP foley_cache_total Cache lookups by level and outcome.", "# TYPE foley_cache_total counter"]
     for name, value in sorted(counters.items()):
         level, _, outcome = name.rpartition("_")

@@ -7,22 +7,25 @@ restarts.
 """
 from __future__ import annotations
 
+import errno
 import logging
+import sqlite3
 import threading
 import time
+import uuid
 from pathlib import Path
 
 from huey import RedisHuey, SqliteHuey
 
 from appliance.config import Config
 from appliance.engine.analysis_file import load_analysis
-from appliance.engine.cache import Cache
 from appliance.engine.options import ScoreOptions
 from appliance.engine.pipeline import MP4_NAME, TIMELINE_NAME, WAV_NAME, Engine
 from appliance.errors import UsageError
 from appliance.paths import state_dir
 from appliance.service.jobs import ANALYSIS_NAME, INPUT_NAME, JobStore
 from appliance.service.remote import RemoteJobs
+from appliance.service.state import cache_problem, open_cache, rebuild_cache
 from appliance.video import probe
 
 log = logging.getLogger("foley.worker")
@@ -40,9 +43,31 @@ def _engine(cache_folder: Path) -> Engine:
     """One Engine (and cache connection) per worker thread and cache folder, kept for reuse."""
     engines = _local.__dict__.setdefault("engines", {})
     if cache_folder not in engines:
-        engines[cache_folder] = Engine(Cache(cache_folder))
+        engines[cache_folder] = Engine(open_cache(cache_folder))
         engines[cache_folder].prepare()
     return engines[cache_folder]
+
+
+def _drop_engine(cache_folder: Path) -> None:
+    engine = _local.__dict__.setdefault("engines", {}).pop(cache_folder, None)
+    if engine is not None:
+        try:
+            engine.cache.close()
+        except (AttributeError, sqlite3.Error):
+            pass
+
+
+def failure_reason(exc: BaseException, incident: str) -> str:
+    """What a user is told when a job fails for a reason that is not their clip's: a sentence,
+    never an exception's bare name or text (it may hold paths, reprs or nothing at all)."""
+    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+        return "the appliance's disk is full: delete old jobs or sounds and try again"
+    if isinstance(exc, MemoryError):
+        return "the appliance ran out of memory scoring this clip: try a shorter or smaller clip"
+    if isinstance(exc, OSError):
+        return (f"the appliance could not read or write its files ({(exc.strerror or 'input/output error').lower()}); "
+                f"logged as incident {incident}")
+    return f"scoring failed unexpectedly; logged as incident {incident} on the appliance"
 
 
 def use_frontend(remote: RemoteJobs | None) -> None:
@@ -70,7 +95,7 @@ def run_job(job_id: str, service_folder: str, cache_folder: str) -> None:
         low, high = STAGE_SPAN.get(stage, (0.0, 1.0))
         store.progress(job_id, stage, low + (high - low) * fraction)
 
-    try:
+    def score() -> None:
         clip = folder / INPUT_NAME
         analysis = None
         if (folder / ANALYSIS_NAME).is_file():
@@ -78,12 +103,25 @@ def run_job(job_id: str, service_folder: str, cache_folder: str) -> None:
         _engine(Path(cache_folder)).score_to_files(
             clip, ScoreOptions(**job.options), wav=folder / WAV_NAME, mp4=folder / MP4_NAME,
             timeline=folder / TIMELINE_NAME, progress=progress, analysis=analysis)
+
+    try:
+        try:
+            score()
+        except sqlite3.DatabaseError as exc:
+            problem = cache_problem(Path(cache_folder))
+            if problem is None:
+                raise
+            # The cache database went bad under this worker: rebuilt (it is disposable), job re-run.
+            _drop_engine(Path(cache_folder))
+            rebuild_cache(Path(cache_folder), problem or str(exc))
+            score()
         store.finish(job_id, time.perf_counter() - started)
     except UsageError as exc:
-        store.fail(job_id, str(exc))
+        store.fail(job_id, str(exc) or "the clip could not be scored")
     except Exception as exc:  # a bug must fail this job with a reason, not kill the worker
-        log.exception("job %s failed", job_id)
-        store.fail(job_id, f"internal error: {type(exc).__name__}: {exc}")
+        incident = uuid.uuid4().hex[:8]
+        log.exception("job %s failed (incident %s)", job_id, incident)
+        store.fail(job_id, failure_reason(exc, incident))
 
 
 class ScoringQueue:
