@@ -230,3 +230,57 @@ def test_swap_after_a_delete_won_the_lock_is_404(done_job, monkeypatch, tmp_path
     response = client.post(f"/api/v1/jobs/{job_id}/events/0", json={"template_id": choice})
     assert response.status_code == 404 and response.is_json
     assert str(tmp_path) not in response.get_json()["error"] and "/" not in response.get_json()["error"]
+
+
+def _vm(field: str) -> int:
+    for line in open("/proc/self/status"):
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) * 1024
+    raise KeyError(field)
+
+
+def test_audio_bomb_is_refused_from_its_header_without_growing_the_process(tmp_path):
+    """A 270 KB FLAC of 30 minutes of silence (86.4 M samples, 345 MB as float32) added to the
+    library: refused from its header, and the process's peak RSS grows < 50 MB (it grew 650 MB)."""
+    import numpy as np
+    import soundfile as sf
+
+    bomb = tmp_path / "bomb.flac"
+    with sf.SoundFile(str(bomb), "w", samplerate=48000, channels=1, format="FLAC", subtype="PCM_16") as out:
+        silence = np.zeros(48000 * 10, dtype=np.int16)
+        for _ in range(180):
+            out.write(silence)
+    assert bomb.stat().st_size < 400_000
+    client, _, folder = make_client(tmp_path)
+    client.get("/api/v1/library?limit=1")  # the catalog loaded, as in a running service
+    data = bomb.read_bytes()
+    with open("/proc/self/clear_refs", "w") as refs:
+        refs.write("5")  # reset the peak (VmHWM) to the current RSS
+    before = _vm("VmRSS")
+    response = _add_sound(client, data, "bomb.flac")
+    growth = _vm("VmHWM") - before
+    assert growth < 50 * 1024 * 1024, f"peak RSS grew {growth / 1e6:.0f} MB"
+    assert response.status_code == 400 and "at most 30 s" in response.get_json()["error"], response.get_json()
+    assert list((folder / "uploads").iterdir()) == []
+
+
+def test_a_lying_header_is_caught_by_counting_in_blocks(tmp_path):
+    from appliance.errors import UsageError
+    from appliance.library import audio_io
+
+    path = tmp_path / "long.wav"
+    import numpy as np
+    import soundfile as sf
+
+    sf.write(str(path), np.full((48000 * 3, 1), 0.1, dtype=np.float32), 48000)
+    audio_io.check_before_decode(path, "long.wav", max_seconds=5)
+    with pytest.raises(UsageError, match="lasts 3.0 s"):
+        audio_io.check_before_decode(path, "long.wav", max_seconds=1)
+    with pytest.raises(UsageError, match="samples"):
+        audio_io.check_before_decode(path, "long.wav", max_seconds=5, max_samples=1000)
+
+
+def test_oversized_sound_upload_is_413_before_parsing(tmp_path):
+    client, _, _ = make_client(tmp_path)
+    response = _add_sound(client, b"\0" * (33 * 1024 * 1024), "huge.wav")
+    assert response.status_code == 413 and "at most 32 MB" in response.get_json()["error"]

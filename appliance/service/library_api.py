@@ -8,11 +8,13 @@ from pathlib import Path
 from flask import Blueprint, jsonify, request, send_file
 
 from appliance.errors import UsageError
-from appliance.library import Template, load_catalog, searcher
+from appliance.library import Template, audio_io, load_catalog, searcher
 from appliance.library.store import UserLibrary
 from appliance.service.api import disk_full, display_name, error, service_folder
 
 library_api = Blueprint("library_api", __name__)
+MAX_SOUND_MB = 32
+"""Largest sound file accepted for the library: 30 s of 96 kHz stereo 32-bit float is 23 MB."""
 
 
 def sound_file_name(raw: str | None) -> str:
@@ -57,6 +59,9 @@ def list_library():
 
 @library_api.post("/api/v1/library")
 def add_sound():
+    if (request.content_length or 0) > MAX_SOUND_MB * 1024 * 1024:  # before the form is parsed
+        return error(f"sound file too large: at most {MAX_SOUND_MB} MB (a template lasts at most "
+                     f"{audio_io.MAX_DURATION:.0f} s)", 413)
     upload = request.files.get("file")
     category = request.form.get("category")
     if upload is None or not category:
@@ -71,6 +76,9 @@ def add_sound():
         path = Path(scratch) / sound_file_name(upload.filename)
         upload.save(path)
         try:
+            # Length from the header, then counted in bounded blocks, before anything decodes
+            # the whole file into memory (an audio decompression bomb stops here).
+            audio_io.check_before_decode(path, path.name)
             template = UserLibrary().add(path, category, tags=request.form.get("tags", ""),
                                          licence=request.form.get("licence") or None,
                                          author=request.form.get("author", ""),
