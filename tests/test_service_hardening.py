@@ -284,3 +284,22 @@ def test_oversized_sound_upload_is_413_before_parsing(tmp_path):
     client, _, _ = make_client(tmp_path)
     response = _add_sound(client, b"\0" * (33 * 1024 * 1024), "huge.wav")
     assert response.status_code == 413 and "at most 32 MB" in response.get_json()["error"]
+
+
+def test_service_structure_no_globals_no_cycle():
+    """The worker is an object the queue's task closes over (no module state in service/queue.py),
+    and the blueprints import the shared objects from service/shared.py, never service/app.py."""
+    import ast
+    from pathlib import Path
+
+    import appliance.service as package
+
+    folder = Path(package.__file__).parent
+    tree = ast.parse((folder / "queue.py").read_text())
+    assigned = [t.id for node in tree.body if isinstance(node, (ast.Assign, ast.AnnAssign))
+                for t in (node.targets if isinstance(node, ast.Assign) else [node.target]) if isinstance(t, ast.Name)]
+    assert all(name.isupper() or name == "log" for name in assigned), assigned
+    assert "global " not in (folder / "queue.py").read_text()
+    for blueprint in ("api", "library_api", "events_api", "ops_api", "worker_api"):
+        source = (folder / f"{blueprint}.py").read_text()
+        assert "appliance.service.app" not in source, blueprint

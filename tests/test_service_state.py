@@ -14,7 +14,6 @@ import pytest
 from appliance.config import Config, ServiceConfig
 from appliance.service import state
 from appliance.service.jobs import JobStore
-from appliance.service.queue import run_job
 from tests.conftest import run_foley, start_server
 from tests.test_service_api import make_client, upload
 from tests.test_service_api import clip_bytes  # noqa: F401  (module fixture)
@@ -144,16 +143,14 @@ def test_prepare_state_sweeps_uploads(tmp_path, monkeypatch):
     (MemoryError(), "out of memory"),
 ])
 def test_failed_jobs_get_a_sentence_not_an_exception(tmp_path, clip_bytes, monkeypatch, exc, expected):  # noqa: F811
-    from appliance.service import queue as queue_module
-
-    client, _, folder = make_client(tmp_path, run=False)
+    client, queue, folder = make_client(tmp_path, run=False)
     job_id = upload(client, clip_bytes).get_json()["id"]
 
     class Broken:
         def score_to_files(self, *a, **k):
             raise exc
 
-    monkeypatch.setattr(queue_module, "_engine", lambda _folder: Broken())
-    run_job(job_id, str(folder), str(tmp_path / "cache"))
+    monkeypatch.setattr(queue.worker, "engine", lambda _folder=None: Broken())
+    queue.worker.run(job_id, folder)
     message = client.get(f"/api/v1/jobs/{job_id}").get_json()["error"]
     assert expected in message and "Error" not in message and "/var/lib" not in message and "internal error" not in message

@@ -1,23 +1,20 @@
 """HTTP API v1 (JSON everywhere, errors included)."""
 from __future__ import annotations
 
-import fcntl
 import re
 import tempfile
 import time
-import unicodedata
-from contextlib import contextmanager
 from pathlib import Path
 
-from flask import Blueprint, current_app, jsonify, request, send_file
+from flask import Blueprint, jsonify, request, send_file
 
 from appliance import __version__
 from appliance.engine.analysis_file import load_analysis
 from appliance.engine.pipeline import MP4_NAME, TIMELINE_NAME, WAV_NAME
 from appliance.errors import UsageError
-from appliance.service.app import jobs
 from appliance.service.jobs import DONE, FAILED, QUEUED
-from appliance.service.state import room_for
+from appliance.service.shared import (Services, disk_full, display_name, error, job_lock,  # noqa: F401
+                                      jobs, public_message, service_folder, services)
 from appliance.video import probe
 
 api = Blueprint("api", __name__)
@@ -28,62 +25,6 @@ WAIT_LIMIT_S = 600
 WAIT_POLL_S = 0.25
 MAX_SEED = 2**32 - 1
 RESULT_SPACE_FACTOR = 4  # the upload kept, plus its WAV and MP4 results (a 48 kHz WAV can outweigh the clip)
-_OBJECT_REPR = re.compile(r"<[\w.]+ object at 0x[0-9a-fA-F]+>")
-_TEMP_NAME = re.compile(r"\b(?:upload|analysis|tmp)[-_]?[a-z0-9_]{6,}(?:\.npz)?\b")
-
-
-def _foley() -> dict:
-    return current_app.extensions["foley"]
-
-
-def service_folder() -> Path:
-    """The service's folder (jobs database, job folders, uploads in progress)."""
-    return _foley()["folder"]
-
-
-def disk_full(upload_bytes: int, factor: float):
-    """None when the state folder's disk has room for this work (the upload times `factor`, for
-    what it becomes, plus service.min_free_mb); else the 507 JSON saying how much is free and
-    needed. The cache's stored results are evicted first when that makes the room."""
-    foley = _foley()
-    enough, free, needed = room_for(foley["folder"], int(upload_bytes * factor), foley["config"].service.min_free_mb,
-                                    foley["folder"].parent / "cache")
-    if enough:
-        return None
-    response = jsonify(error=f"not enough free disk space on the appliance: {free / 1e6:.0f} MB free, "
-                             f"{needed / 1e6:.0f} MB needed; delete old jobs or sounds and try again",
-                       free_mb=round(free / 1e6, 1), needed_mb=round(needed / 1e6, 1))
-    response.status_code = 507
-    return response
-
-
-def public_message(message: str) -> str:
-    """A message fit for a client: no Python object reprs, no server paths or temporary names
-    (they tell an attacker about the box and a user nothing)."""
-    message = _OBJECT_REPR.sub("the data", message)
-    roots = {tempfile.gettempdir()}
-    try:
-        roots |= {str(service_folder().parent), str(service_folder())}
-    except RuntimeError:  # outside a request
-        pass
-    for root in sorted(roots, key=len, reverse=True):
-        message = re.sub(re.escape(root) + r"/[^\s'\"(),:]*", "the file", message)
-    message = _TEMP_NAME.sub("the upload", message)
-    return message.strip() or "the request could not be served"
-
-
-def error(message: str, status: int, **headers):
-    response = jsonify(error=public_message(message))
-    response.status_code = status
-    response.headers.update(headers)
-    return response
-
-
-def display_name(raw: str | None) -> str:
-    """The client's file name, for display only (never used as a path): printable, short."""
-    name = unicodedata.normalize("NFC", (raw or "upload").replace("\\", "/").rsplit("/", 1)[-1])
-    name = "".join(c for c in name if c.isprintable() and c not in "\x00")
-    return name[:100] or "upload"
 
 
 @api.get("/healthz")
@@ -105,7 +46,7 @@ def version():
 
     models = {name: entry.sha256 for name, entry in load_manifest().items()}
     return jsonify(version=__version__, models=models, library_version=load_catalog().version,
-                   notices=_foley()["notices"])
+                   notices=services().notices)
 
 
 @api.post("/api/v1/score")
@@ -113,20 +54,20 @@ def score():
     """A clip to score: 202 with the job, or with ?wait=1 the WAV when it is done. Waiting
     requests each hold a request thread; at most service.max_waiters do (the server has that
     many threads on top of the page's), the others get 503 before their upload is parsed or stored."""
-    foley = _foley()
+    foley = services()
     waiting = request.args.get("wait") in ("1", "true", "yes")
     if not waiting:
         return _score(foley, False)
-    if not foley["waiters"].acquire(blocking=False):
-        return error(f"{foley['config'].service.max_waiters} requests are already waiting for their results; "
+    if not foley.waiters.acquire(blocking=False):
+        return error(f"{foley.config.service.max_waiters} requests are already waiting for their results; "
                      "try again shortly, or submit without ?wait=1 and poll the job", 503, **{"Retry-After": "10"})
     try:
         return _score(foley, True)
     finally:
-        foley["waiters"].release()
+        foley.waiters.release()
 
 
-def _score(foley: dict, waiting: bool):
+def _score(foley: Services, waiting: bool):
     upload = request.files.get("video")
     if upload is None:
         return error("field 'video' is required: send the clip as a multipart upload (-F video=@clip.mp4)", 400)
@@ -139,12 +80,12 @@ def _score(foley: dict, waiting: bool):
         return error("field 'seed' must be a whole number", 400)
     if not 0 <= seed <= MAX_SEED:
         return error(f"field 'seed' must be between 0 and {MAX_SEED}", 400)
-    if jobs().count(QUEUED) >= foley["config"].queue.max_waiting:
+    if jobs().count(QUEUED) >= foley.config.queue.max_waiting:
         return error("the queue is full; try again shortly", 503, **{"Retry-After": "30"})
     full = disk_full(request.content_length or 0, RESULT_SPACE_FACTOR)
     if full:
         return full
-    uploads = foley["folder"] / "uploads"
+    uploads = foley.folder / "uploads"
     uploads.mkdir(exist_ok=True)
     handle, temp = tempfile.mkstemp(dir=uploads, prefix="upload-")
     temp = Path(temp)
@@ -153,17 +94,17 @@ def _score(foley: dict, waiting: bool):
             upload.save(out)
         if temp.stat().st_size == 0:
             return error("the upload is empty", 400)
-        info = probe(temp, max_seconds=foley["config"].engine.max_seconds)
+        info = probe(temp, max_seconds=foley.config.engine.max_seconds)
         options = {"description": description, "seed": seed,
-                   "target_lufs": foley["config"].engine.target_lufs,
-                   "max_seconds": foley["config"].engine.max_seconds}
+                   "target_lufs": foley.config.engine.target_lufs,
+                   "max_seconds": foley.config.engine.max_seconds}
         analysis = _saved_analysis(request.files.get("analysis"), uploads, info)
         job = jobs().create(display_name(upload.filename), description, options, temp, analysis)
     except UsageError as exc:
         return error(str(exc).replace(str(temp), "the upload"), 415)
     finally:
         temp.unlink(missing_ok=True)
-    foley["queue"].submit(job.id)
+    foley.queue.submit(job.id)
     if waiting:
         return _wait_for(job.id)
     response = jsonify(job.public())
@@ -254,16 +195,3 @@ def delete_job(job_id: str):
             return error(f"job {job_id} is running; delete it when it has finished", 409)
     return "", 204
 
-
-@contextmanager
-def job_lock(job_id: str):
-    """The job folder's lock (one re-mix or delete of a job at a time); a no-op when the folder
-    is already gone."""
-    try:
-        handle = open(jobs().job_dir(job_id) / ".lock", "a")
-    except (FileNotFoundError, NotADirectoryError):
-        yield
-        return
-    with handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        yield

@@ -1,6 +1,8 @@
 """The Flask application: `create_app(config, queue, ...)` with its dependencies injected.
 
-Blueprints: `api` (HTTP API v1, JSON errors) and `ui` (the web page). Tests build the app with
+Blueprints: `api`, `library_api`, `events_api`, `ops_api`, `worker_api` (HTTP API v1, JSON
+errors) and `ui` (the web page); what they share (config, queue, the request's JobStore, JSON
+errors) is in appliance.service.shared, which they import instead of this module. Tests build the app with
 a real JobStore in a temp folder and a queue of their choosing; `foley serve` builds it with
 the huey queue and serves it with waitress.
 """
@@ -12,14 +14,21 @@ import uuid
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from flask import Flask, g, jsonify, request
+from flask import Flask, jsonify, request
 from flask.json.provider import DefaultJSONProvider
 from werkzeug.exceptions import HTTPException
 
 from appliance.config import Config
+from appliance.service.api import api
 from appliance.service.auth import is_loopback, presented_token, token_matches
+from appliance.service.events_api import events_api
 from appliance.service.hosts import HostAllowList
 from appliance.service.jobs import JobStore
+from appliance.service.library_api import library_api
+from appliance.service.ops_api import ops_api
+from appliance.service.shared import Services, close_jobs
+from appliance.service.ui import ui
+from appliance.service.worker_api import worker_api
 
 
 log = logging.getLogger("foley.serve")
@@ -72,9 +81,8 @@ def create_app(config: Config, queue, service_folder: Path, token: str, notices:
     app = Flask(__name__, static_folder=None)  # /static/ is the ui blueprint's
     app.json = BoundedJSON(app)
     app.config["MAX_CONTENT_LENGTH"] = config.service.max_upload_mb * 1024 * 1024
-    app.extensions["foley"] = {"config": config, "queue": queue, "folder": Path(service_folder), "token": token,
-                               "waiters": threading.BoundedSemaphore(config.service.max_waiters),
-                               "notices": list(notices or [])}
+    app.extensions["foley"] = Services(config, queue, Path(service_folder), token,
+                                       threading.BoundedSemaphore(config.service.max_waiters), list(notices or []))
     JobStore(service_folder).db.close()  # create the schema before the first request
     hosts = HostAllowList(config.service.allowed_hosts)
 
@@ -112,9 +120,7 @@ def create_app(config: Config, queue, service_folder: Path, token: str, notices:
 
     @app.teardown_appcontext
     def close_store(_exc):
-        store = g.pop("jobs", None)
-        if store is not None:
-            store.db.close()
+        close_jobs()
 
     @app.errorhandler(HTTPException)
     def json_error(exc: HTTPException):
@@ -134,22 +140,7 @@ def create_app(config: Config, queue, service_folder: Path, token: str, notices:
         return jsonify(error=f"the appliance hit an unexpected problem (logged as {incident}); "
                              "please try again"), 500
 
-    from appliance.service.api import api
-    from appliance.service.events_api import events_api
-    from appliance.service.library_api import library_api
-    from appliance.service.ops_api import ops_api
-    from appliance.service.ui import ui
-    from appliance.service.worker_api import worker_api
-
     for blueprint in (api, library_api, events_api, ops_api, worker_api, ui):
         app.register_blueprint(blueprint)
     return app
 
-
-def jobs() -> JobStore:
-    """The request's JobStore (one SQLite connection per request thread)."""
-    from flask import current_app
-
-    if "jobs" not in g:
-        g.jobs = JobStore(current_app.extensions["foley"]["folder"])
-    return g.jobs

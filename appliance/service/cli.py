@@ -17,7 +17,7 @@ from appliance.config import Config, load_and_apply
 from appliance.paths import state_dir
 from appliance.service.auth import load_or_create_token
 from appliance.service.jobs import JobStore
-from appliance.service.queue import ScoringQueue, make_huey, use_frontend
+from appliance.service.queue import ScoringQueue, ScoringWorker, make_huey
 from appliance.service.remote import RemoteJobs
 from appliance.service.state import cache_problem, ensure_writable, rebuild_cache, recover_databases, sweep_uploads
 
@@ -25,10 +25,10 @@ log = logging.getLogger("foley.serve")
 QUEUE_POLL_S = 0.1
 
 
-def _queue(config: Config) -> ScoringQueue:
+def _queue(config: Config, worker: ScoringWorker | None = None) -> ScoringQueue:
     folder = state_dir() / "service"
     folder.mkdir(parents=True, exist_ok=True)
-    return ScoringQueue(make_huey(config, folder), folder, state_dir() / "cache")
+    return ScoringQueue(make_huey(config, folder), folder, state_dir() / "cache", worker)
 
 
 def prepare_state() -> list[str]:
@@ -51,11 +51,12 @@ def worker_main(config_path: str | None) -> None:
     config = load_and_apply(config_path)
     ensure_writable(state_dir())
     recover_databases(ensure_writable(state_dir() / "service", "service folder"))
-    queue = _queue(config)
+    remote = None
     if config.queue.frontend_url:  # a board without the front end's disk: jobs travel over HTTP
-        use_frontend(RemoteJobs(config.queue.frontend_url, config.queue.frontend_token,
-                                state_dir() / "service" / "remote-jobs"))
-    else:
+        remote = RemoteJobs(config.queue.frontend_url, config.queue.frontend_token,
+                            state_dir() / "service" / "remote-jobs")
+    queue = _queue(config, ScoringWorker(state_dir() / "cache", remote))
+    if remote is None:
         for job_id in JobStore(queue.service_folder).recover_interrupted(config.queue.max_attempts):
             logging.getLogger("foley.worker").info("re-queued interrupted job %s", job_id)
             queue.submit(job_id)

@@ -12,8 +12,8 @@ from appliance.engine.remix import remix_files
 from appliance.errors import UsageError
 from appliance.library import load_catalog
 from appliance.service.jobs import INPUT_NAME
-from appliance.service.api import error, finished_job, job_lock
-from appliance.service.app import jobs
+from appliance.service.api import finished_job
+from appliance.service.shared import error, job_lock, jobs
 from appliance.service.library_api import template_json
 
 events_api = Blueprint("events_api", __name__)

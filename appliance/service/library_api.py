@@ -10,7 +10,7 @@ from flask import Blueprint, jsonify, request, send_file
 from appliance.errors import UsageError
 from appliance.library import Template, audio_io, load_catalog, searcher
 from appliance.library.store import UserLibrary
-from appliance.service.api import disk_full, display_name, error, service_folder
+from appliance.service.shared import disk_full, display_name, error, service_folder
 
 library_api = Blueprint("library_api", __name__)
 MAX_SOUND_MB = 32
