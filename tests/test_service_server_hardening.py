@@ -64,3 +64,39 @@ def test_service_and_a_job_write_nothing_outside_the_state_folder(tmp_path, read
         assert list(home.iterdir()) == []
     log = served.log_path.read_text()
     assert "Traceback" not in log and "Read-only file system" not in log, log[-2000:]
+
+
+def test_serve_killed_mid_job_leaves_no_orphan_worker_and_the_job_is_done_after_restart(tmp_path):
+    """kill -9 of `foley serve` while its worker scores: the worker does not outlive it, and the
+    restarted service re-runs the interrupted job to the end (nothing lost)."""
+    import json
+    import signal
+    import time
+
+    from tests.conftest import get_json
+
+    clip = render_scene("steps", tmp_path / "long.mp4", width=640, height=360, seconds=40, seed=3)
+    served = start_server(tmp_path)
+    result = subprocess.run(["curl", "-sS", "-f", "-F", f"video=@{clip.path}", f"{served.base}/api/v1/score"],
+                            capture_output=True, text=True, timeout=60)
+    job_id = json.loads(result.stdout)["id"]
+    deadline = time.monotonic() + 90
+    while (job := get_json(f"{served.base}/api/v1/jobs/{job_id}"))["state"] != "running":
+        assert time.monotonic() < deadline and job["state"] == "queued", job
+        time.sleep(0.05)
+    worker_pid = int(job["worker"].rsplit(":", 1)[1])
+    served.process.send_signal(signal.SIGKILL)
+    served.process.wait(10)
+    deadline = time.monotonic() + 10
+    while Path(f"/proc/{worker_pid}").exists() and Path(f"/proc/{worker_pid}/status").read_text().find("zombie") < 0:
+        assert time.monotonic() < deadline, "the worker outlived foley serve"
+        time.sleep(0.1)
+    again = start_server(tmp_path)
+    try:
+        deadline = time.monotonic() + 240
+        while (job := get_json(f"{again.base}/api/v1/jobs/{job_id}"))["state"] not in ("done", "failed"):
+            assert time.monotonic() < deadline, job
+            time.sleep(0.3)
+        assert job["state"] == "done" and job["attempts"] == 2, job
+    finally:
+        assert again.stop() == 0

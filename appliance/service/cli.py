@@ -8,6 +8,7 @@ import signal
 import socket
 import sys
 import threading
+import time
 
 # Before anything imports onnxruntime (appliance.inference.sessions sets it too): no telemetry
 # files under ~/.cache, no uploads; inherited by the worker and capture children.
@@ -45,9 +46,28 @@ def prepare_state() -> list[str]:
     return notices
 
 
-def worker_main(config_path: str | None) -> None:
-    """Re-queue jobs a dead worker left running, then consume the queue until stopped."""
+def exit_with_parent(parent_pid: int, interval: float = 0.5) -> threading.Thread:
+    """A thread that ends this process once `parent_pid` is gone: a worker started by `foley
+    serve` must not outlive it (after a kill -9 of serve it would go on as an orphan, and the
+    restarted serve would start another). The job it was scoring is re-queued by the next
+    worker (JobStore.recover_interrupted: its pid is dead), as after a kill -9 of the worker."""
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(interval)
+        logging.getLogger("foley.worker").warning("foley serve (pid %d) is gone; this worker stops", parent_pid)
+        os._exit(0)
+
+    thread = threading.Thread(target=watch, name="foley-parent-watch", daemon=True)
+    thread.start()
+    return thread
+
+
+def worker_main(config_path: str | None, parent_pid: int | None = None) -> None:
+    """Re-queue jobs a dead worker left running, then consume the queue until stopped (or, when
+    started by `foley serve`, until serve is gone)."""
     logging.basicConfig(level=logging.INFO, format="%(name)s %(levelname)s %(message)s")
+    if parent_pid is not None:
+        exit_with_parent(parent_pid)
     config = load_and_apply(config_path)
     ensure_writable(state_dir())
     recover_databases(ensure_writable(state_dir() / "service", "service folder"))
@@ -128,7 +148,7 @@ def handle_serve(args) -> int:
     notices = prepare_state()
     queue = _queue(config)
     token = load_or_create_token(state_dir())
-    supervisors = [] if args.no_worker else [ChildSupervisor(worker_main, (args.config,), "foley-worker")]
+    supervisors = [] if args.no_worker else [ChildSupervisor(worker_main, (args.config, os.getpid()), "foley-worker")]
     if args.capture:
         from appliance.capture.cli import capture_main, service_url
 
