@@ -57,3 +57,34 @@ def test_waiters_are_bounded_and_do_not_hold_the_page(served, tmp_path):
     for job in jobs:
         urllib.request.urlopen(urllib.request.Request(f"{base}/api/v1/jobs/{job['id']}", method="DELETE"), timeout=10)
     time.sleep(0.5)
+
+
+def test_a_burst_of_50_uploads_is_202_or_503_never_500(served, tmp_path):
+    """50 uploads at once (no worker running): exactly queue.max_waiting (20) are accepted, the
+    rest get 503 with Retry-After, none fails otherwise, and the page keeps answering."""
+    import urllib.error
+    import urllib.request
+    from concurrent.futures import ThreadPoolExecutor
+
+    base = served()
+    clip = render_scene("stick", tmp_path / "c.mp4", width=160, height=120, seconds=1, seed=1).path.read_bytes()
+    boundary = "burstboundary"
+    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"video\"; filename=\"c.mp4\"\r\n"
+            "Content-Type: video/mp4\r\n\r\n").encode() + clip + f"\r\n--{boundary}--\r\n".encode()
+
+    def post(_):
+        request = urllib.request.Request(f"{base}/api/v1/score", data=body, method="POST",
+                                         headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+        try:
+            with urllib.request.urlopen(request, timeout=120) as response:
+                return response.status, None
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.headers.get("Retry-After")
+
+    with ThreadPoolExecutor(50) as pool:
+        answers = list(pool.map(post, range(50)))
+    statuses = sorted(status for status, _ in answers)
+    assert set(statuses) <= {202, 503}, statuses
+    assert statuses.count(202) == 20, statuses
+    assert all(retry for status, retry in answers if status == 503)
+    assert timed_get(base) is not None

@@ -12,7 +12,7 @@ from appliance import __version__
 from appliance.engine.analysis_file import load_analysis
 from appliance.engine.pipeline import MP4_NAME, TIMELINE_NAME, WAV_NAME
 from appliance.errors import UsageError
-from appliance.service.jobs import DONE, FAILED, QUEUED
+from appliance.service.jobs import DONE, FAILED, QUEUED, Job
 from appliance.service.shared import (Services, disk_full, display_name, error, job_lock,  # noqa: F401
                                       jobs, public_message, service_folder, services)
 from appliance.video import probe
@@ -68,6 +68,42 @@ def score():
 
 
 def _score(foley: Services, waiting: bool):
+    """Admission is exact under a burst: the jobs queued plus the uploads being admitted right
+    now (probed, stored) stay within queue.max_waiting (checked and counted under one lock)."""
+    with foley.admission:
+        if jobs().count(QUEUED) + foley.admitting >= foley.config.queue.max_waiting:
+            return error("the queue is full; try again shortly", 503, **{"Retry-After": "30"})
+        foley.admitting += 1
+    counted = [True]
+
+    def create(*args) -> Job:
+        """The job created and its admission slot given back at once, under the lock (so it is
+        never counted twice, nor not at all)."""
+        with foley.admission:
+            job = jobs().create(*args)
+            foley.admitting -= 1
+            counted[0] = False
+        return job
+
+    try:
+        job = _admit(foley, create)
+    finally:
+        if counted[0]:
+            with foley.admission:
+                foley.admitting -= 1
+    if not isinstance(job, Job):
+        return job  # the error response
+    foley.queue.submit(job.id)
+    if waiting:
+        return _wait_for(job.id)
+    response = jsonify(job.public())
+    response.status_code = 202
+    response.headers["Location"] = f"/api/v1/jobs/{job.id}"
+    return response
+
+
+def _admit(foley: Services, create):
+    """The request's clip checked and stored as a queued job (returned), or the error response."""
     upload = request.files.get("video")
     if upload is None:
         return error("field 'video' is required: send the clip as a multipart upload (-F video=@clip.mp4)", 400)
@@ -80,8 +116,6 @@ def _score(foley: Services, waiting: bool):
         return error("field 'seed' must be a whole number", 400)
     if not 0 <= seed <= MAX_SEED:
         return error(f"field 'seed' must be between 0 and {MAX_SEED}", 400)
-    if jobs().count(QUEUED) >= foley.config.queue.max_waiting:
-        return error("the queue is full; try again shortly", 503, **{"Retry-After": "30"})
     full = disk_full(request.content_length or 0, RESULT_SPACE_FACTOR)
     if full:
         return full
@@ -99,18 +133,11 @@ def _score(foley: Services, waiting: bool):
                    "target_lufs": foley.config.engine.target_lufs,
                    "max_seconds": foley.config.engine.max_seconds}
         analysis = _saved_analysis(request.files.get("analysis"), uploads, info)
-        job = jobs().create(display_name(upload.filename), description, options, temp, analysis)
+        return create(display_name(upload.filename), description, options, temp, analysis)
     except UsageError as exc:
         return error(str(exc).replace(str(temp), "the upload"), 415)
     finally:
         temp.unlink(missing_ok=True)
-    foley.queue.submit(job.id)
-    if waiting:
-        return _wait_for(job.id)
-    response = jsonify(job.public())
-    response.status_code = 202
-    response.headers["Location"] = f"/api/v1/jobs/{job.id}"
-    return response
 
 
 def _saved_analysis(part, uploads: Path, info) -> Path | None:

@@ -35,6 +35,8 @@ class Services:
     token: str
     waiters: threading.BoundedSemaphore  # slots for ?wait=1 requests
     notices: list[str] = field(default_factory=list)  # what the start found broken and repaired
+    admission: threading.Lock = field(default_factory=threading.Lock)  # guards `admitting`
+    admitting: int = 0  # uploads being checked and stored right now (count towards max_waiting)
 
     @property
     def cache_folder(self) -> Path:
