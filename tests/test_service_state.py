@@ -154,3 +154,65 @@ def test_failed_jobs_get_a_sentence_not_an_exception(tmp_path, clip_bytes, monke
     queue.worker.run(job_id, folder)
     message = client.get(f"/api/v1/jobs/{job_id}").get_json()["error"]
     assert expected in message and "Error" not in message and "/var/lib" not in message and "internal error" not in message
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 6 MB file system for the state folder (tmpfs, where root can mount)."""
+    folder = tmp_path / "small"
+    folder.mkdir()
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=6m", "tmpfs", str(folder)],
+                                           capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a small tmpfs here (needs root)")
+    yield folder
+    subprocess.run(["umount", "-l", str(folder)], check=False)
+
+
+def test_a_full_small_disk_refuses_work_or_fails_jobs_with_a_sentence(tmp_path, small_disk):
+    """The real service on a 6 MB disk, clips submitted until it is full: every answer is 202 or
+    507 JSON (never a 500), every job ends done or failed saying the disk is full, the service
+    keeps answering, and deleting jobs makes room again."""
+    import json
+    import time
+    import urllib.error
+    import urllib.request
+
+    from appliance.video.synthetic import render_scene
+    from tests.conftest import get_json
+
+    clip = render_scene("stick", tmp_path / "clip.mp4", width=320, height=240, seconds=3, seed=8).path
+    config = tmp_path / "config.yaml"
+    config.write_text("service:\n  min_free_mb: 1\n")
+    served = start_server(tmp_path, env={"FOLEY_STATE_DIR": str(small_disk / "state")}, args=("--config", str(config)))
+    try:
+        statuses, ids = [], []
+        for seed in range(12):
+            result = subprocess.run(["curl", "-sS", "-w", "\n%{http_code}", "-F", f"video=@{clip}", "-F", f"seed={seed}",
+                                     f"{served.base}/api/v1/score"], capture_output=True, text=True, timeout=60)
+            body, status = result.stdout.rsplit("\n", 1)
+            statuses.append(int(status))
+            assert int(status) in (202, 507), (status, body)
+            if status == "202":
+                ids.append(json.loads(body)["id"])
+            else:
+                assert {"free_mb", "needed_mb"} <= set(json.loads(body))
+            deadline = time.monotonic() + 120
+            while ids and get_json(f"{served.base}/api/v1/jobs/{ids[-1]}")["state"] in ("queued", "running"):
+                assert time.monotonic() < deadline
+                time.sleep(0.2)
+        print("small disk:", statuses, [get_json(f"{served.base}/api/v1/jobs/{i}")["state"] for i in ids])
+        assert 507 in statuses, statuses
+        for job_id in ids:
+            job = get_json(f"{served.base}/api/v1/jobs/{job_id}")
+            assert job["state"] == "done" or "disk is full" in (job["error"] or ""), job
+        assert urllib.request.urlopen(f"{served.base}/metrics", timeout=10).status == 200
+        for job_id in ids:
+            urllib.request.urlopen(urllib.request.Request(f"{served.base}/api/v1/jobs/{job_id}", method="DELETE"),
+                                   timeout=10)
+        again = subprocess.run(["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "-F", f"video=@{clip}",
+                                f"{served.base}/api/v1/score"], capture_output=True, text=True, timeout=60)
+        assert again.stdout == "202", again.stdout
+    finally:
+        assert served.stop() == 0
+    log = served.log_path.read_text()
+    assert "internal error" not in log
