@@ -71,7 +71,7 @@ class QueueConfig:
     """Scoring jobs run at once on this board (each uses the encoders' threads)."""
     max_attempts: Annotated[int, Range(1, 100)] = 2
     """A job interrupted by a crash is re-run until it has been started this many times."""
-    stale_seconds: Annotated[float, Range(10, 86_400)] = 300.0
+    stale_seconds: Annotated[float, Range(1, 86_400)] = 300.0
     """A running job with no progress for this long has lost its worker (another board that
     died, say): the front end queues it again."""
     frontend_url: str | None = None
