@@ -1,8 +1,12 @@
 """API v1: the sound library (search, play, add your own sound, remove it) and its categories."""
 from __future__ import annotations
 
+import multiprocessing
 import re
 import tempfile
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 from flask import Blueprint, jsonify, request, send_file
@@ -14,6 +18,7 @@ from appliance.service.shared import disk_full, display_name, error, service_fol
 
 library_api = Blueprint("library_api", __name__)
 MAX_SOUND_MB = 32
+ADD_TIMEOUT_S = 300
 """Largest sound file accepted for the library: 30 s of 96 kHz stereo 32-bit float is 23 MB."""
 
 
@@ -79,13 +84,29 @@ def add_sound():
             # Length from the header, then counted in bounded blocks, before anything decodes
             # the whole file into memory (an audio decompression bomb stops here).
             audio_io.check_before_decode(path, path.name)
-            template = UserLibrary().add(path, category, tags=request.form.get("tags", ""),
-                                         licence=request.form.get("licence") or None,
-                                         author=request.form.get("author", ""),
-                                         description=request.form.get("description", ""))
+            template = add_in_child(path, category, tags=request.form.get("tags", ""),
+                                    licence=request.form.get("licence") or None,
+                                    author=request.form.get("author", ""),
+                                    description=request.form.get("description", ""))
         except UsageError as exc:
             return error(str(exc).replace(str(path), "the upload"), 400)
+        except (BrokenProcessPool, FutureTimeout, OSError):
+            return error("the sound could not be processed right now (its converter stopped); try again", 503,
+                         **{"Retry-After": "10"})
     return jsonify(template_json(template)), 201
+
+
+def _add(path: Path, category: str, **fields) -> Template:
+    return UserLibrary().add(path, category, **fields)
+
+
+def add_in_child(path: Path, category: str, **fields) -> Template:
+    """UserLibrary.add (decode, resample, measure, encode, embed) in a short-lived child process:
+    its memory (a 30 s sound peaks at ~150 MB) is returned to the system when it ends, and the
+    web process only sees the catalog change (load_catalog reloads on the index's stamp)."""
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
+        return pool.submit(_add, path, category, **fields).result(timeout=ADD_TIMEOUT_S)
 
 
 @library_api.delete("/api/v1/library/<template_id>")
