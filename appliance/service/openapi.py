@@ -182,7 +182,7 @@ def document() -> dict:
                            (400,), params=[{"name": "q", "in": "query", "schema": {"type": "string"}},
                                            {"name": "limit", "in": "query", "schema": {"type": "integer"}}]),
                 "post": _op("Add your own sound (wav, flac, ogg, mp3; at most 30 s and 32 MB)",
-                            {201: _json(_ref("LibraryEntry"), "added")}, (400, 507), _multipart(
+                            {201: _json(_ref("LibraryEntry"), "added")}, (400, 503, 507), _multipart(
                                 {"file": {"type": "string", "format": "binary"}, "category": {"type": "string"},
                                  "tags": {"type": "string"}, "licence": {"type": "string"},
                                  "author": {"type": "string"}, "description": {"type": "string"}},
