@@ -329,3 +329,12 @@ def test_adding_a_long_sound_does_not_grow_the_web_process(tmp_path):
     assert growth < 50 * 1024 * 1024, f"peak RSS grew {growth / 1e6:.0f} MB"
     ids = [t["id"] for t in client.get("/api/v1/library").get_json()["templates"]]
     assert response.get_json()["id"] in ids
+
+
+def test_a_renamed_host_is_answered_under_its_new_name(monkeypatch):
+    allow = HostAllowList()
+    assert not allow.allows("foley-renamed.local")
+    monkeypatch.setattr(socket, "gethostname", lambda: "foley-renamed")
+    monkeypatch.setattr("appliance.service.hosts.REFRESH_S", 0.0)
+    assert allow.allows("foley-renamed.local") and allow.allows("FOLEY-RENAMED:8080")
+    assert not allow.allows("rebind.example")

@@ -60,21 +60,28 @@ class HostAllowList:
     can change them) are read again when an unknown one is asked for, at most every 5 s."""
 
     def __init__(self, extra: tuple[str, ...] = ()):
+        self.extra = {host_name(e) for e in extra}
+        self.names = self._own_names()
+        self._addresses: set[str] = set()
+        self._read_at = -REFRESH_S
+        self._lock = threading.Lock()
+
+    def _own_names(self) -> set[str]:
         hostname = socket.gethostname().lower().rstrip(".")
         names = {*FIXED, hostname, f"{hostname}.local"}
         try:
             names.add(socket.getfqdn().lower().rstrip("."))
         except OSError:
             pass
-        self.names = names | {host_name(e) for e in extra}
-        self._addresses: set[str] = set()
-        self._read_at = -REFRESH_S
-        self._lock = threading.Lock()
+        return names | self.extra
 
     def _addresses_now(self, force: bool) -> set[str]:
+        """The interface addresses; with `force`, read again (and the host name, which first
+        boot may change while the service runs) if the last read is over REFRESH_S old."""
         with self._lock:
             if force and time.monotonic() - self._read_at >= REFRESH_S:
                 self._addresses = {str(ipaddress.ip_address(a)) for a in interface_addresses()}
+                self.names = self._own_names()
                 self._read_at = time.monotonic()
             return self._addresses
 
@@ -87,7 +94,8 @@ class HostAllowList:
         try:
             address = str(ipaddress.ip_address(name.split("%")[0]))
         except ValueError:
-            return False
+            self._addresses_now(True)  # the host may have been renamed since
+            return name in self.names
         if ipaddress.ip_address(address).is_loopback:
             return True
         return address in self._addresses_now(False) or address in self._addresses_now(True)
