@@ -216,3 +216,22 @@ def test_a_full_small_disk_refuses_work_or_fails_jobs_with_a_sentence(tmp_path, 
         assert served.stop() == 0
     log = served.log_path.read_text()
     assert "internal error" not in log
+
+
+def test_a_zombie_worker_counts_as_dead():
+    """A worker that exited but was not reaped (a zombie) holds no job: recover_interrupted must
+    re-queue what it was scoring."""
+    import time
+
+    from appliance.service.jobs import _process_alive
+
+    child = subprocess.Popen(["true"])
+    deadline = time.monotonic() + 10
+    while "Z" not in open(f"/proc/{child.pid}/stat").read().rsplit(")", 1)[1].split()[0]:
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    try:
+        assert not _process_alive(child.pid)
+        assert _process_alive(os.getpid())
+    finally:
+        child.wait()
