@@ -13,6 +13,7 @@ import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Annotated, Literal
 
 import yaml
 
@@ -22,30 +23,55 @@ DEFAULT_PATH = Path("/etc/foley/config.yaml")
 
 
 @dataclass(frozen=True)
+class Range:
+    """Inclusive bounds of a numeric config field (`Annotated[int, Range(1, 65535)]`)."""
+
+    low: float
+    high: float
+
+
+@dataclass(frozen=True)
 class ServiceConfig:
     host: str = "0.0.0.0"
     """Address the web service listens on (0.0.0.0: the whole LAN)."""
-    port: int = 8080
+    port: Annotated[int, Range(1, 65535)] = 8080
     """TCP port of the web page and API (the board's unit maps port 80 to it)."""
-    max_upload_mb: int = 200
+    max_upload_mb: Annotated[int, Range(1, 100_000)] = 200
     """Largest accepted upload; bigger requests get 413."""
-    threads: int = 4
+    threads: Annotated[int, Range(1, 64)] = 4
     """WSGI worker threads (requests served at once)."""
+    max_waiters: Annotated[int, Range(0, 1000)] = 20
+    """`?wait=1` requests waiting at once (each holds a request thread of its own, on top of
+    `threads`); beyond it they get 503 with Retry-After."""
+    connection_limit: Annotated[int, Range(16, 1_000_000)] = 2000
+    """Open connections accepted at once (slow clients included); the open-file limit is
+    raised to match."""
+    header_timeout: Annotated[float, Range(1, 3600)] = 10.0
+    """A request whose headers are still incomplete after this long is closed (slow-header
+    clients)."""
+    idle_timeout: Annotated[float, Range(1, 86_400)] = 60.0
+    """An idle connection (keep-alive, or one that sends nothing) is closed after this long."""
+    min_free_mb: Annotated[int, Range(0, 1_000_000)] = 200
+    """Uploads (clips, sounds) are refused with 507 when the state folder's disk would keep less
+    free space than this after the work they bring."""
+    allowed_hosts: tuple[str, ...] = ()
+    """Names (or addresses) besides this machine's own that clients may use in the Host header,
+    e.g. a DNS alias or a NAT's address; requests naming any other host get 421."""
 
 
 @dataclass(frozen=True)
 class QueueConfig:
-    backend: str = "sqlite"
+    backend: Literal["sqlite", "redis"] = "sqlite"
     """`sqlite` (one board, embedded) or `redis` (a fleet of boards sharing a broker)."""
     redis_url: str = "redis://127.0.0.1:6379/0"
     """The broker for `backend: redis`."""
-    max_waiting: int = 20
+    max_waiting: Annotated[int, Range(1, 100_000)] = 20
     """Jobs allowed to wait; beyond it new requests get 503 with Retry-After."""
-    workers: int = 1
+    workers: Annotated[int, Range(1, 64)] = 1
     """Scoring jobs run at once on this board (each uses the encoders' threads)."""
-    max_attempts: int = 2
+    max_attempts: Annotated[int, Range(1, 100)] = 2
     """A job interrupted by a crash is re-run until it has been started this many times."""
-    stale_seconds: float = 300.0
+    stale_seconds: Annotated[float, Range(1, 86_400)] = 300.0
     """A running job with no progress for this long has lost its worker (another board that
     died, say): the front end queues it again."""
     frontend_url: str | None = None
@@ -57,9 +83,9 @@ class QueueConfig:
 
 @dataclass(frozen=True)
 class EngineConfig:
-    max_seconds: float = 600.0
+    max_seconds: Annotated[float, Range(1, 86_400)] = 600.0
     """Longest clip accepted (seconds)."""
-    target_lufs: float = -20.0
+    target_lufs: Annotated[float, Range(-70, 0)] = -20.0
     """Loudness of the finished track."""
 
 
@@ -69,35 +95,35 @@ class CaptureConfig:
     """`auto` (a USB camera if one is plugged in, else the Pi's CSI camera, else the file camera),
     `v4l2` or `v4l2:/dev/videoN` (USB/V4L2 through OpenCV), `csi` (picamera2), or `file:PATH`
     (loops a video at its own frame rate)."""
-    width: int = 1280
+    width: Annotated[int, Range(16, 7680)] = 1280
     """Requested frame width (the camera may give another size)."""
-    height: int = 720
-    fps: float = 30.0
+    height: Annotated[int, Range(16, 4320)] = 720
+    fps: Annotated[float, Range(1, 240)] = 30.0
     """Requested frame rate."""
-    preroll_seconds: float = 2.0
+    preroll_seconds: Annotated[float, Range(0, 60)] = 2.0
     """Seconds before the trigger that are kept and start the clip."""
-    record_seconds: float = 10.0
+    record_seconds: Annotated[float, Range(0.5, 3600)] = 10.0
     """Length of a recording when it is not stopped earlier."""
-    max_record_seconds: float = 120.0
+    max_record_seconds: Annotated[float, Range(0.5, 3600)] = 120.0
     """Longest recording a trigger may ask for."""
-    min_clip_seconds: float = 1.0
+    min_clip_seconds: Annotated[float, Range(0, 3600)] = 1.0
     """A recording cut shorter than this (camera lost) is discarded, with the reason logged."""
-    stall_seconds: float = 2.0
+    stall_seconds: Annotated[float, Range(0.1, 600)] = 2.0
     """No frame for this long: the watchdog closes and reopens the camera."""
-    min_free_mb: int = 200
+    min_free_mb: Annotated[int, Range(0, 1_000_000)] = 200
     """Recording is refused when the state directory's disk has less free space than this."""
-    preview_fps: float = 5.0
+    preview_fps: Annotated[float, Range(0.5, 60)] = 5.0
     """Most frames a second the live preview sends."""
-    jpeg_quality: int = 80
+    jpeg_quality: Annotated[int, Range(1, 100)] = 80
     """Quality of the pre-roll and preview JPEGs."""
     prewarm_vision: bool = True
     """Run the vision model on action keyframes while recording (shared frame cache), so the
     result after the stop is quicker; costs the daemon the model's memory (~30 MB)."""
-    button_pin: int | None = None
+    button_pin: Annotated[int | None, Range(0, 27)] = None
     """BCM number of the GPIO record button (None: no button)."""
-    button_bounce_ms: int = 50
+    button_bounce_ms: Annotated[int, Range(0, 10_000)] = 50
     """Contact bounce ignored after an edge."""
-    button_hold_seconds: float = 2.0
+    button_hold_seconds: Annotated[float, Range(0.1, 60)] = 2.0
     """Holding the button this long cancels the recording."""
 
 
@@ -116,7 +142,7 @@ def _build(cls, data, where: str):
         return cls()
     if not isinstance(data, dict):
         raise UsageError(f"{where.rstrip('.') or 'config'}: expected a mapping of keys, got {type(data).__name__}")
-    hints = typing.get_type_hints(cls)
+    hints = typing.get_type_hints(cls, include_extras=True)
     known = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - known)
     if unknown:
@@ -132,6 +158,23 @@ def _build(cls, data, where: str):
 
 
 def _checked(value, expected, key: str):
+    if typing.get_origin(expected) is Annotated:
+        base, *constraints = typing.get_args(expected)
+        value = _checked(value, base, key)
+        for bound in constraints:
+            if isinstance(bound, Range) and value is not None and not bound.low <= value <= bound.high:
+                raise UsageError(f"config key {key!r} must be between {bound.low:g} and {bound.high:g}, not {value!r}")
+        return value
+    if typing.get_origin(expected) is Literal:
+        allowed = typing.get_args(expected)
+        if value in allowed and isinstance(value, str):
+            return value
+        raise UsageError(f"config key {key!r} must be {' or '.join(repr(a) for a in allowed)}, not {value!r}")
+    if typing.get_origin(expected) is tuple:  # tuple[str, ...]: a YAML list of strings
+        item = typing.get_args(expected)[0]
+        if isinstance(value, (list, tuple)) and all(isinstance(v, item) for v in value):
+            return tuple(value)
+        raise UsageError(f"config key {key!r} must be a list of {item.__name__}, not {value!r}")
     allowed = typing.get_args(expected) if isinstance(expected, types.UnionType) else (expected,)
     if value is None and type(None) in allowed:
         return None
@@ -155,10 +198,7 @@ def load_config(path: Path | None = None) -> Config:
         raise UsageError(f"{path}: no such config file") from None
     except yaml.YAMLError as exc:
         raise UsageError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
-    config = _build(Config, data, "")
-    if config.queue.backend not in ("sqlite", "redis"):
-        raise UsageError(f"config key 'queue.backend' must be 'sqlite' or 'redis', not {config.queue.backend!r}")
-    return config
+    return _build(Config, data, "")
 
 
 def load_and_apply(path: str | None) -> Config:

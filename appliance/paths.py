@@ -34,7 +34,13 @@ def state_dir() -> Path:
     else:
         xdg = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
         path = Path(xdg) / "foley"
-    path.mkdir(parents=True, exist_ok=True)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        from appliance.errors import UsageError
+
+        raise UsageError(f"the state folder {path} cannot be created ({exc.strerror or exc}): create it writable "
+                         "for this user, or choose another with FOLEY_STATE_DIR or state_dir in the config") from None
     return path
 
 

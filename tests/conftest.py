@@ -46,29 +46,46 @@ def get_json(url: str) -> dict:
         return json.loads(response.read())
 
 
-@pytest.fixture
-def server(request, tmp_path):
-    """`foley serve` on a free loopback port with its own state directory; yields the base URL.
-    Another address to listen on can be given by indirect parametrization (a LAN client's view).
+class Served:
+    """A running `foley serve`: its base URL, process and log file."""
+
+    def __init__(self, base: str, process: subprocess.Popen, log_path: Path):
+        self.base, self.process, self.log_path = base, process, log_path
+
+    def stop(self) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(30)
+
+
+def start_server(tmp_path: Path, host: str = "127.0.0.1", env: dict | None = None, args: tuple = (),
+                 timeout: float = 60) -> Served:
+    """`foley serve` on a free port with the state directory tmp_path/state, awaited on /healthz.
     Its log goes to a file (a pipe nobody reads would block the server once full)."""
-    host = getattr(request, "param", "127.0.0.1")
     port = free_port()
-    env = {**os.environ, "FOLEY_STATE_DIR": str(tmp_path / "state")}
+    full_env = {**os.environ, "FOLEY_STATE_DIR": str(tmp_path / "state"), **(env or {})}
     log_path = tmp_path / "server.log"
     with open(log_path, "w") as log:
         process = subprocess.Popen([sys.executable, "-m", "appliance.cli", "serve", "--host", host,
-                                    "--port", str(port)], cwd=REPO, env=env, stderr=log, text=True)
-    base = f"http://{host}:{port}"
-    deadline = time.monotonic() + 60
+                                    "--port", str(port), *args], cwd=REPO, env=full_env, stderr=log, text=True)
+    base = f"http://{'[' + host + ']' if ':' in host else host}:{port}"
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
             if get_json(f"{base}/healthz")["status"] == "ok":
-                break
+                return Served(base, process, log_path)
         except OSError:
+            if process.poll() is not None:
+                break
             time.sleep(0.2)
-    else:
-        process.kill()
-        pytest.fail("the server did not come up: " + log_path.read_text()[-2000:])
-    yield base
-    process.send_signal(signal.SIGTERM)
-    assert process.wait(30) == 0
+    process.kill()
+    pytest.fail("the server did not come up: " + log_path.read_text()[-2000:])
+
+
+@pytest.fixture
+def server(request, tmp_path):
+    """`foley serve` on a free loopback port with its own state directory; yields the base URL.
+    Another address to listen on can be given by indirect parametrization (a LAN client's view)."""
+    served = start_server(tmp_path, getattr(request, "param", "127.0.0.1"))
+    yield served.base
+    assert served.stop() == 0

@@ -37,3 +37,30 @@ def test_bad_config_is_a_clear_error(tmp_path, text, message):
 def test_missing_config_file(tmp_path):
     with pytest.raises(UsageError, match="no such config file"):
         load_config(tmp_path / "absent.yaml")
+
+
+def test_allowed_hosts_is_a_list_of_names(tmp_path):
+    config = load_config(write(tmp_path, "service:\n  allowed_hosts: [foley.home.arpa, 10.0.0.5]\n"))
+    assert config.service.allowed_hosts == ("foley.home.arpa", "10.0.0.5")
+    with pytest.raises(UsageError, match="'service.allowed_hosts' must be a list of str"):
+        load_config(write(tmp_path, "service:\n  allowed_hosts: foley.home.arpa\n"))
+
+
+@pytest.mark.parametrize("text,message", [
+    ("service:\n  port: 0\n", "'service.port' must be between 1 and 65535, not 0"),
+    ("service:\n  port: 70000\n", "'service.port' must be between 1 and 65535"),
+    ("service:\n  threads: 0\n", "'service.threads' must be between 1 and 64"),
+    ("capture:\n  fps: 0\n", "'capture.fps' must be between 1 and 240"),
+    ("capture:\n  jpeg_quality: 101\n", "'capture.jpeg_quality' must be between 1 and 100"),
+    ("capture:\n  button_pin: 40\n", "'capture.button_pin' must be between 0 and 27"),
+    ("queue:\n  max_waiting: -1\n", "'queue.max_waiting' must be between 1 and 100000"),
+    ("queue:\n  backend: 5\n", "'queue.backend' must be 'sqlite' or 'redis', not 5"),
+])
+def test_config_values_are_constrained(tmp_path, text, message):
+    with pytest.raises(UsageError, match=message.replace("(", r"\(")):
+        load_config(write(tmp_path, text))
+
+
+def test_constrained_values_in_range_load(tmp_path):
+    config = load_config(write(tmp_path, "capture:\n  button_pin: null\n  fps: 25\nqueue:\n  backend: redis\n"))
+    assert config.capture.button_pin is None and config.capture.fps == 25.0 and config.queue.backend == "redis"

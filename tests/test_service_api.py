@@ -13,7 +13,7 @@ import pytest
 
 from appliance.config import Config, QueueConfig, ServiceConfig
 from appliance.service.app import create_app
-from appliance.service.queue import run_job
+from appliance.service.queue import ScoringWorker
 from appliance.video.synthetic import render_scene
 
 TOKEN = "test-token-123"
@@ -23,11 +23,12 @@ LAN = {"REMOTE_ADDR": "192.168.1.50"}
 class InlineQueue:
     def __init__(self, folder: Path, cache: Path, run: bool = True):
         self.folder, self.cache, self.run, self.submitted = folder, cache, run, []
+        self.worker = ScoringWorker(cache)
 
     def submit(self, job_id: str) -> None:
         self.submitted.append(job_id)
         if self.run:
-            run_job(job_id, str(self.folder), str(self.cache))
+            self.worker.run(job_id, self.folder)
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,14 @@ import importlib.util
 import os
 from pathlib import Path
 
-import onnxruntime as ort
+# ONNX Runtime's official Linux builds (1.2x+) start a telemetry queue when imported, writing
+# ~/.cache/Microsoft/DeveloperTools/.onnxruntime/ (a device id and an SQLite event store) and
+# trying to upload it. The appliance writes nothing outside its state folder and sends nothing:
+# the variable must be set before the import (disable_telemetry_events() alone leaves the files).
+os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
+import onnxruntime as ort  # noqa: E402
+
+ort.disable_telemetry_events()
 
 # ONNX Runtime's x86-64 U8S8 integer kernels for CPUs without VNNI (SSE4.1, AVX2, AVX-512 without
 # VNNI) add each pair of uint8 x int8 products into a saturating int16 (vpmaddubsw): up to

@@ -73,6 +73,44 @@ def decode(source: bytes | Path, name: str | None = None) -> tuple[np.ndarray, i
     return data, int(rate)
 
 
+MAX_SAMPLES = int(MAX_DURATION * 96_000 * 2)  # 30 s of 96 kHz stereo: more is not a template
+DECODE_BLOCK = 65_536  # frames per block when checking a file's real length
+
+
+def check_before_decode(path: Path, label: str, max_seconds: float = MAX_DURATION,
+                        max_samples: int = MAX_SAMPLES) -> None:
+    """Refuse, before decoding, audio too long for a template: first by its header (duration and
+    sample count), then by counting the frames it really holds in bounded blocks (a header can
+    lie or be missing), so a small file that decodes to an hour of samples (a decompression
+    bomb: 270 KB of FLAC is 30 min of silence) never becomes one array."""
+    try:
+        info = sf.info(str(path))
+    except (sf.LibsndfileError, RuntimeError, ValueError, TypeError) as exc:
+        raise UsageError(f"{label}: not a readable audio file ({str(exc).split(': ')[-1]})") from None
+    rate = max(1, int(info.samplerate))
+    limit = int(max_seconds * rate) + rate  # a second of slack: trimming may shorten it
+    known = 0 < info.frames < 2**62
+    if known and info.frames > limit:
+        raise UsageError(f"{label}: the sound lasts {info.frames / rate:.1f} s; templates may last at most "
+                         f"{max_seconds:.0f} s")
+    if known and info.frames * info.channels > max_samples:
+        raise UsageError(f"{label}: the sound holds {info.frames * info.channels} samples "
+                         f"({info.channels} channels at {rate} Hz); at most {max_samples} are accepted")
+    counted = 0
+    try:
+        with sf.SoundFile(str(path)) as handle:
+            while True:
+                block = handle.read(DECODE_BLOCK, dtype="float32", always_2d=True)
+                if not len(block):
+                    break
+                counted += len(block)
+                if counted > limit or counted * info.channels > max_samples:
+                    raise UsageError(f"{label}: the sound lasts more than {max_seconds:.0f} s (its header said "
+                                     f"{info.frames / rate:.1f} s); templates may last at most {max_seconds:.0f} s")
+    except (sf.LibsndfileError, RuntimeError, ValueError, TypeError) as exc:
+        raise UsageError(f"{label}: not a readable audio file ({str(exc).split(': ')[-1]})") from None
+
+
 def to_template_format(data: np.ndarray, rate: int, mono: bool = False) -> np.ndarray:
     """Resample to 48 kHz and keep one or two channels (more are averaged to mono, since a
     surround layout cannot be panned meaningfully by a stereo mixer)."""

@@ -4,17 +4,17 @@ from __future__ import annotations
 import re
 import tempfile
 import time
-import unicodedata
 from pathlib import Path
 
-from flask import Blueprint, current_app, jsonify, request, send_file
+from flask import Blueprint, jsonify, request, send_file
 
 from appliance import __version__
 from appliance.engine.analysis_file import load_analysis
 from appliance.engine.pipeline import MP4_NAME, TIMELINE_NAME, WAV_NAME
 from appliance.errors import UsageError
-from appliance.service.app import jobs
-from appliance.service.jobs import DONE, FAILED, QUEUED
+from appliance.service.jobs import DONE, FAILED, QUEUED, Job
+from appliance.service.shared import (Services, disk_full, display_name, error, job_lock,  # noqa: F401
+                                      jobs, public_message, service_folder, services)
 from appliance.video import probe
 
 api = Blueprint("api", __name__)
@@ -22,29 +22,9 @@ JOB_ID = re.compile(r"^[0-9a-f]{16}$")
 RESULT_FILES = {WAV_NAME: "audio/wav", MP4_NAME: "video/mp4", TIMELINE_NAME: "application/json"}
 MAX_DESCRIPTION = 500
 WAIT_LIMIT_S = 600
-
-
-def _foley() -> dict:
-    return current_app.extensions["foley"]
-
-
-def service_folder() -> Path:
-    """The service's folder (jobs database, job folders, uploads in progress)."""
-    return _foley()["folder"]
-
-
-def error(message: str, status: int, **headers):
-    response = jsonify(error=message)
-    response.status_code = status
-    response.headers.update(headers)
-    return response
-
-
-def display_name(raw: str | None) -> str:
-    """The client's file name, for display only (never used as a path): printable, short."""
-    name = unicodedata.normalize("NFC", (raw or "upload").replace("\\", "/").rsplit("/", 1)[-1])
-    name = "".join(c for c in name if c.isprintable() and c not in "\x00")
-    return name[:100] or "upload"
+WAIT_POLL_S = 0.25
+MAX_SEED = 2**32 - 1
+RESULT_SPACE_FACTOR = 4  # the upload kept, plus its WAV and MP4 results (a 48 kHz WAV can outweigh the clip)
 
 
 @api.get("/healthz")
@@ -65,12 +45,65 @@ def version():
     from appliance.library import load_catalog
 
     models = {name: entry.sha256 for name, entry in load_manifest().items()}
-    return jsonify(version=__version__, models=models, library_version=load_catalog().version)
+    return jsonify(version=__version__, models=models, library_version=load_catalog().version,
+                   notices=services().notices)
 
 
 @api.post("/api/v1/score")
 def score():
-    foley = _foley()
+    """A clip to score: 202 with the job, or with ?wait=1 the WAV when it is done. Waiting
+    requests each hold a request thread; at most service.max_waiters do (the server has that
+    many threads on top of the page's), the others get 503 before their upload is parsed or stored."""
+    foley = services()
+    waiting = request.args.get("wait") in ("1", "true", "yes")
+    if not waiting:
+        return _score(foley, False)
+    if not foley.waiters.acquire(blocking=False):
+        return error(f"{foley.config.service.max_waiters} requests are already waiting for their results; "
+                     "try again shortly, or submit without ?wait=1 and poll the job", 503, **{"Retry-After": "10"})
+    try:
+        return _score(foley, True)
+    finally:
+        foley.waiters.release()
+
+
+def _score(foley: Services, waiting: bool):
+    """Admission is exact under a burst: the jobs queued plus the uploads being admitted right
+    now (probed, stored) stay within queue.max_waiting (checked and counted under one lock)."""
+    with foley.admission:
+        if jobs().count(QUEUED) + foley.admitting >= foley.config.queue.max_waiting:
+            return error("the queue is full; try again shortly", 503, **{"Retry-After": "30"})
+        foley.admitting += 1
+    counted = [True]
+
+    def create(*args) -> Job:
+        """The job created and its admission slot given back at once, under the lock (so it is
+        never counted twice, nor not at all)."""
+        with foley.admission:
+            job = jobs().create(*args)
+            foley.admitting -= 1
+            counted[0] = False
+        return job
+
+    try:
+        job = _admit(foley, create)
+    finally:
+        if counted[0]:
+            with foley.admission:
+                foley.admitting -= 1
+    if not isinstance(job, Job):
+        return job  # the error response
+    foley.queue.submit(job.id)
+    if waiting:
+        return _wait_for(job.id)
+    response = jsonify(job.public())
+    response.status_code = 202
+    response.headers["Location"] = f"/api/v1/jobs/{job.id}"
+    return response
+
+
+def _admit(foley: Services, create):
+    """The request's clip checked and stored as a queued job (returned), or the error response."""
     upload = request.files.get("video")
     if upload is None:
         return error("field 'video' is required: send the clip as a multipart upload (-F video=@clip.mp4)", 400)
@@ -81,9 +114,12 @@ def score():
         seed = int(request.form.get("seed", 0))
     except ValueError:
         return error("field 'seed' must be a whole number", 400)
-    if jobs().count(QUEUED) >= foley["config"].queue.max_waiting:
-        return error("the queue is full; try again shortly", 503, **{"Retry-After": "30"})
-    uploads = foley["folder"] / "uploads"
+    if not 0 <= seed <= MAX_SEED:
+        return error(f"field 'seed' must be between 0 and {MAX_SEED}", 400)
+    full = disk_full(request.content_length or 0, RESULT_SPACE_FACTOR)
+    if full:
+        return full
+    uploads = foley.folder / "uploads"
     uploads.mkdir(exist_ok=True)
     handle, temp = tempfile.mkstemp(dir=uploads, prefix="upload-")
     temp = Path(temp)
@@ -92,23 +128,16 @@ def score():
             upload.save(out)
         if temp.stat().st_size == 0:
             return error("the upload is empty", 400)
-        info = probe(temp, max_seconds=foley["config"].engine.max_seconds)
+        info = probe(temp, max_seconds=foley.config.engine.max_seconds)
         options = {"description": description, "seed": seed,
-                   "target_lufs": foley["config"].engine.target_lufs,
-                   "max_seconds": foley["config"].engine.max_seconds}
+                   "target_lufs": foley.config.engine.target_lufs,
+                   "max_seconds": foley.config.engine.max_seconds}
         analysis = _saved_analysis(request.files.get("analysis"), uploads, info)
-        job = jobs().create(display_name(upload.filename), description, options, temp, analysis)
+        return create(display_name(upload.filename), description, options, temp, analysis)
     except UsageError as exc:
         return error(str(exc).replace(str(temp), "the upload"), 415)
     finally:
         temp.unlink(missing_ok=True)
-    foley["queue"].submit(job.id)
-    if request.args.get("wait") in ("1", "true", "yes"):
-        return _wait_for(job.id)
-    response = jsonify(job.public())
-    response.status_code = 202
-    response.headers["Location"] = f"/api/v1/jobs/{job.id}"
-    return response
 
 
 def _saved_analysis(part, uploads: Path, info) -> Path | None:
@@ -132,12 +161,14 @@ def _wait_for(job_id: str):
     deadline = time.monotonic() + WAIT_LIMIT_S
     while time.monotonic() < deadline:
         job = jobs().get(job_id)
+        if job is None:
+            return error(f"job {job_id} was deleted while waiting for it", 410)
         if job.state == DONE:
             return send_file(jobs().job_dir(job_id) / WAV_NAME, mimetype="audio/wav",
                              download_name=f"{Path(job.filename).stem}-foley.wav")
         if job.state == FAILED:
             return error(job.error or "scoring failed", 422)
-        time.sleep(0.2)
+        time.sleep(WAIT_POLL_S)
     return error(f"still scoring after {WAIT_LIMIT_S} s; poll /api/v1/jobs/{job_id}", 504)
 
 
@@ -184,6 +215,10 @@ def delete_job(job_id: str):
     job, missing = _job_or_404(job_id)
     if missing:
         return missing
-    if not jobs().delete(job_id):
-        return error(f"job {job_id} is running; delete it when it has finished", 409)
+    with job_lock(job_id):  # waits for a re-mix of this job in progress (events_api.swap)
+        if not jobs().delete(job_id):
+            if jobs().get(job_id) is None:  # another request deleted it first
+                return error(f"no job {job_id!r}", 404)
+            return error(f"job {job_id} is running; delete it when it has finished", 409)
     return "", 204
+

@@ -1,32 +1,101 @@
 """The Flask application: `create_app(config, queue, ...)` with its dependencies injected.
 
-Blueprints: `api` (HTTP API v1, JSON errors) and `ui` (the web page). Tests build the app with
+Blueprints: `api`, `library_api`, `events_api`, `ops_api`, `worker_api` (HTTP API v1, JSON
+errors) and `ui` (the web page); what they share (config, queue, the request's JobStore, JSON
+errors) is in appliance.service.shared, which they import instead of this module. Tests build the app with
 a real JobStore in a temp folder and a queue of their choosing; `foley serve` builds it with
 the huey queue and serves it with waitress.
 """
 from __future__ import annotations
 
+import logging
+import threading
+import uuid
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from flask import Flask, g, jsonify, request
+from flask import Flask, jsonify, request
+from flask.json.provider import DefaultJSONProvider
 from werkzeug.exceptions import HTTPException
 
 from appliance.config import Config
+from appliance.service.api import api
 from appliance.service.auth import is_loopback, presented_token, token_matches
+from appliance.service.events_api import events_api
+from appliance.service.hosts import HostAllowList
 from appliance.service.jobs import JobStore
+from appliance.service.library_api import library_api
+from appliance.service.ops_api import ops_api
+from appliance.service.shared import Services, close_jobs
+from appliance.service.ui import ui
+from appliance.service.worker_api import worker_api
+
+
+log = logging.getLogger("foley.serve")
+MAX_JSON_BYTES = 1024 * 1024
+MAX_JSON_DEPTH = 32
+
+
+def json_depth(text: str) -> int:
+    """How deeply arrays and objects nest in a JSON text (brackets inside strings ignored)."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for char in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}":
+            depth -= 1
+    return deepest
+
+
+class BoundedJSON(DefaultJSONProvider):
+    """Request bodies parsed as JSON are at most 1 MB and 32 levels deep: a body of 100,000
+    nested `[` would otherwise exhaust the parser's recursion (a 500)."""
+
+    def loads(self, s, **kwargs):
+        text = s.decode("utf-8", "replace") if isinstance(s, (bytes, bytearray)) else s
+        if len(text) > MAX_JSON_BYTES:
+            raise ValueError(f"JSON body over {MAX_JSON_BYTES // 1024} KB")
+        if text.count("[") + text.count("{") > MAX_JSON_DEPTH and json_depth(text) > MAX_JSON_DEPTH:
+            raise ValueError(f"JSON nested more than {MAX_JSON_DEPTH} levels")
+        return super().loads(s, **kwargs)
 
 
 # Reachable without the token: health checks, the page itself (it asks for the token), and login.
 OPEN_PATHS = ("/", "/healthz", "/api/v1/login")
 
 
-def create_app(config: Config, queue, service_folder: Path, token: str) -> Flask:
-    """`queue` needs `submit(job_id)`; `service_folder` holds jobs.sqlite3 and the job folders."""
+def create_app(config: Config, queue, service_folder: Path, token: str, notices: list[str] | None = None) -> Flask:
+    """`queue` needs `submit(job_id)`; `service_folder` holds jobs.sqlite3 and the job folders;
+    `notices` are what the start found wrong and repaired (shown on the page)."""
     app = Flask(__name__, static_folder=None)  # /static/ is the ui blueprint's
+    app.json = BoundedJSON(app)
     app.config["MAX_CONTENT_LENGTH"] = config.service.max_upload_mb * 1024 * 1024
-    app.extensions["foley"] = {"config": config, "queue": queue, "folder": Path(service_folder), "token": token}
+    app.extensions["foley"] = Services(config, queue, Path(service_folder), token,
+                                       threading.BoundedSemaphore(config.service.max_waiters), list(notices or []))
     JobStore(service_folder).db.close()  # create the schema before the first request
+    hosts = HostAllowList(config.service.allowed_hosts)
+
+    @app.before_request
+    def refuse_other_hosts():
+        """DNS rebinding: a page whose name now points here still names itself in Host. Only
+        this appliance's names are served (and so trusted as loopback)."""
+        header = request.environ.get("HTTP_HOST")
+        if not hosts.allows(header):
+            return jsonify(error=f"this appliance does not answer to the host name {header[:100]!r}; "
+                                 "use its own name or address, or add the name to service.allowed_hosts "
+                                 "in the config"), 421
+        return None
 
     @app.before_request
     def refuse_cross_site_writes():
@@ -51,31 +120,27 @@ def create_app(config: Config, queue, service_folder: Path, token: str) -> Flask
 
     @app.teardown_appcontext
     def close_store(_exc):
-        store = g.pop("jobs", None)
-        if store is not None:
-            store.db.close()
+        close_jobs()
 
     @app.errorhandler(HTTPException)
     def json_error(exc: HTTPException):
         messages = {413: f"upload too large: the limit is {config.service.max_upload_mb} MB"}
-        return jsonify(error=messages.get(exc.code, exc.description)), exc.code
+        response = jsonify(error=messages.get(exc.code, exc.description))
+        for name, value in exc.get_headers():  # Allow (405), Retry-After, WWW-Authenticate...
+            if name.lower() != "content-type":
+                response.headers[name] = value
+        return response, exc.code
 
-    from appliance.service.api import api
-    from appliance.service.events_api import events_api
-    from appliance.service.library_api import library_api
-    from appliance.service.ops_api import ops_api
-    from appliance.service.ui import ui
-    from appliance.service.worker_api import worker_api
+    @app.errorhandler(Exception)
+    def unexpected(exc: Exception):
+        """A bug: logged with its traceback, answered with a plain sentence (never the exception's
+        text, which may hold paths or object reprs)."""
+        incident = uuid.uuid4().hex[:8]
+        log.exception("unexpected error %s in %s %s", incident, request.method, request.path)
+        return jsonify(error=f"the appliance hit an unexpected problem (logged as {incident}); "
+                             "please try again"), 500
 
     for blueprint in (api, library_api, events_api, ops_api, worker_api, ui):
         app.register_blueprint(blueprint)
     return app
 
-
-def jobs() -> JobStore:
-    """The request's JobStore (one SQLite connection per request thread)."""
-    from flask import current_app
-
-    if "jobs" not in g:
-        g.jobs = JobStore(current_app.extensions["foley"]["folder"])
-    return g.jobs

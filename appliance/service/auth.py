@@ -39,9 +39,9 @@ def is_loopback(address: str | None) -> bool:
 
 
 def presented_token(headers, cookies) -> str | None:
-    header = headers.get("Authorization", "")
-    if header.startswith("Bearer "):
-        return header[len("Bearer "):].strip()
+    scheme, _, credentials = headers.get("Authorization", "").strip().partition(" ")
+    if scheme.lower() == "bearer" and credentials.strip():  # auth schemes are case-insensitive (RFC 9110)
+        return credentials.strip()
     return cookies.get(COOKIE)
 
 

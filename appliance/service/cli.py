@@ -3,37 +3,80 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 import signal
 import socket
 import sys
 import threading
+import time
+
+# Before anything imports onnxruntime (appliance.inference.sessions sets it too): no telemetry
+# files under ~/.cache, no uploads; inherited by the worker and capture children.
+os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 
 from appliance.config import Config, load_and_apply
 from appliance.paths import state_dir
 from appliance.service.auth import load_or_create_token
 from appliance.service.jobs import JobStore
-from appliance.service.queue import ScoringQueue, make_huey, use_frontend
+from appliance.service.queue import ScoringQueue, ScoringWorker, make_huey
 from appliance.service.remote import RemoteJobs
+from appliance.service.state import cache_problem, ensure_writable, rebuild_cache, recover_databases, sweep_uploads
 
 log = logging.getLogger("foley.serve")
 QUEUE_POLL_S = 0.1
 
 
-def _queue(config: Config) -> ScoringQueue:
+def _queue(config: Config, worker: ScoringWorker | None = None) -> ScoringQueue:
     folder = state_dir() / "service"
     folder.mkdir(parents=True, exist_ok=True)
-    return ScoringQueue(make_huey(config, folder), folder, state_dir() / "cache")
+    return ScoringQueue(make_huey(config, folder), folder, state_dir() / "cache", worker)
 
 
-def worker_main(config_path: str | None) -> None:
-    """Re-queue jobs a dead worker left running, then consume the queue until stopped."""
+def prepare_state() -> list[str]:
+    """Before serving or working: the state folder writable (else one line saying what to do),
+    damaged jobs/queue databases moved aside, an unreadable cache rebuilt, uploads left by
+    killed requests removed. Returns the notices for the log and the page."""
+    ensure_writable(state_dir())
+    folder = ensure_writable(state_dir() / "service", "service folder")
+    notices = recover_databases(folder)
+    problem = cache_problem(state_dir() / "cache")
+    if problem:
+        rebuild_cache(state_dir() / "cache", problem)
+    sweep_uploads(folder)
+    return notices
+
+
+def exit_with_parent(parent_pid: int, interval: float = 0.5) -> threading.Thread:
+    """A thread that ends this process once `parent_pid` is gone: a worker started by `foley
+    serve` must not outlive it (after a kill -9 of serve it would go on as an orphan, and the
+    restarted serve would start another). The job it was scoring is re-queued by the next
+    worker (JobStore.recover_interrupted: its pid is dead), as after a kill -9 of the worker."""
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(interval)
+        logging.getLogger("foley.worker").warning("foley serve (pid %d) is gone; this worker stops", parent_pid)
+        os._exit(0)
+
+    thread = threading.Thread(target=watch, name="foley-parent-watch", daemon=True)
+    thread.start()
+    return thread
+
+
+def worker_main(config_path: str | None, parent_pid: int | None = None) -> None:
+    """Re-queue jobs a dead worker left running, then consume the queue until stopped (or, when
+    started by `foley serve`, until serve is gone)."""
     logging.basicConfig(level=logging.INFO, format="%(name)s %(levelname)s %(message)s")
+    if parent_pid is not None:
+        exit_with_parent(parent_pid)
     config = load_and_apply(config_path)
-    queue = _queue(config)
+    ensure_writable(state_dir())
+    recover_databases(ensure_writable(state_dir() / "service", "service folder"))
+    remote = None
     if config.queue.frontend_url:  # a board without the front end's disk: jobs travel over HTTP
-        use_frontend(RemoteJobs(config.queue.frontend_url, config.queue.frontend_token,
-                                state_dir() / "service" / "remote-jobs"))
-    else:
+        remote = RemoteJobs(config.queue.frontend_url, config.queue.frontend_token,
+                            state_dir() / "service" / "remote-jobs")
+    queue = _queue(config, ScoringWorker(state_dir() / "cache", remote))
+    if remote is None:
         for job_id in JobStore(queue.service_folder).recover_interrupted(config.queue.max_attempts):
             logging.getLogger("foley.worker").info("re-queued interrupted job %s", job_id)
             queue.submit(job_id)
@@ -95,16 +138,17 @@ class ChildSupervisor(threading.Thread):
 
 
 def handle_serve(args) -> int:
-    import waitress
-
     from appliance.service.app import create_app
+    from appliance.service.server import serve
 
+    logging.basicConfig(level=logging.INFO, format="%(name)s %(levelname)s %(message)s")
     config = load_and_apply(args.config)
     host = args.host or config.service.host
     port = args.port or config.service.port
+    notices = prepare_state()
     queue = _queue(config)
     token = load_or_create_token(state_dir())
-    supervisors = [] if args.no_worker else [ChildSupervisor(worker_main, (args.config,), "foley-worker")]
+    supervisors = [] if args.no_worker else [ChildSupervisor(worker_main, (args.config, os.getpid()), "foley-worker")]
     if args.capture:
         from appliance.capture.cli import capture_main, service_url
 
@@ -119,8 +163,7 @@ def handle_serve(args) -> int:
     try:
         for supervisor in supervisors:
             supervisor.start()
-        waitress.serve(create_app(config, queue, queue.service_folder, token), host=host, port=port,
-                       threads=config.service.threads, ident="foley")
+        serve(create_app(config, queue, queue.service_folder, token, notices=notices), config, host, port)
     finally:
         for supervisor in supervisors:
             supervisor.stop()

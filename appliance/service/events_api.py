@@ -1,7 +1,6 @@
 """API v1: swap one placed sound of a finished job for another recording and re-mix it."""
 from __future__ import annotations
 
-import fcntl
 import json
 from pathlib import Path
 
@@ -15,8 +14,8 @@ from appliance.engine.timeline import Timeline
 from appliance.errors import UsageError
 from appliance.library import load_catalog
 from appliance.service.jobs import INPUT_NAME
-from appliance.service.api import error, finished_job
-from appliance.service.app import jobs
+from appliance.service.api import finished_job
+from appliance.service.shared import error, job_lock, jobs
 from appliance.service.library_api import template_json
 
 events_api = Blueprint("events_api", __name__)
@@ -31,7 +30,10 @@ def _timeline_and_event(job_id: str, n: int):
     job, problem = finished_job(job_id)
     if problem:
         return None, None, problem
-    timeline = _read_timeline(jobs().job_dir(job_id) / TIMELINE_NAME)
+    try:
+        timeline = _read_timeline(jobs().job_dir(job_id) / TIMELINE_NAME)
+    except FileNotFoundError:  # deleted since the check above
+        return None, None, error(f"no job {job_id!r}", 404)
     if not 0 <= n < len(timeline.events):
         return None, None, error(f"no event {n}: job {job_id} has {len(timeline.events)} events", 404)
     return timeline, timeline.events[n], None
@@ -57,12 +59,14 @@ def swap(job_id: str, n: int):
     if not isinstance(body, dict) or not isinstance(body.get("template_id"), str):
         return error('send JSON {"template_id": "..."} naming the recording to use', 400)
     folder = jobs().job_dir(job_id)
-    timeline, _, problem = _timeline_and_event(job_id, n)
+    _, _, problem = _timeline_and_event(job_id, n)
     if problem:
         return problem
-    with open(folder / ".lock", "w") as lock:  # one re-mix of a job at a time
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        timeline = _read_timeline(folder / TIMELINE_NAME)
+    with job_lock(job_id):  # one re-mix (or delete, api.delete_job) of a job at a time
+        # Checked again under the lock: a delete may have won the race since.
+        timeline, _, problem = _timeline_and_event(job_id, n)
+        if problem:
+            return problem
         try:
             updated = remix_files(timeline, load_catalog(), {n: body["template_id"]}, video=folder / INPUT_NAME,
                                   wav=folder / WAV_NAME, mp4=folder / MP4_NAME)

@@ -168,10 +168,18 @@ class JobStore:
 
 
 def _process_alive(pid: int) -> bool:
+    """Whether process `pid` runs. A zombie does not: a worker that exited after its `foley
+    serve` was killed stays one until something reaps it (in a container whose PID 1 does not
+    reap, for ever), and its job must still be re-queued."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as stat:
+            state = stat.read().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True
+    return state not in ("Z", "X")

@@ -1,17 +1,32 @@
 """API v1: the sound library (search, play, add your own sound, remove it) and its categories."""
 from __future__ import annotations
 
+import multiprocessing
+import re
 import tempfile
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 from flask import Blueprint, jsonify, request, send_file
 
 from appliance.errors import UsageError
-from appliance.library import Template, load_catalog, searcher
+from appliance.library import Template, audio_io, load_catalog, searcher
 from appliance.library.store import UserLibrary
-from appliance.service.api import display_name, error, service_folder
+from appliance.service.shared import disk_full, display_name, error, service_folder
 
 library_api = Blueprint("library_api", __name__)
+MAX_SOUND_MB = 32
+ADD_TIMEOUT_S = 300
+"""Largest sound file accepted for the library: 30 s of 96 kHz stereo 32-bit float is 23 MB."""
+
+
+def sound_file_name(raw: str | None) -> str:
+    """The uploaded sound's name in the scratch folder (it becomes part of the template id):
+    letters, digits, `.`, `_` and `-` only, never `.`/`..` or a hidden name, and short."""
+    name = re.sub(r"[^A-Za-z0-9._-]+", "_", display_name(raw)).lstrip(".")[-80:]
+    return name if name.strip("._-") else "sound"
 
 
 def template_json(template: Template, score: float | None = None) -> dict:
@@ -49,24 +64,49 @@ def list_library():
 
 @library_api.post("/api/v1/library")
 def add_sound():
+    if (request.content_length or 0) > MAX_SOUND_MB * 1024 * 1024:  # before the form is parsed
+        return error(f"sound file too large: at most {MAX_SOUND_MB} MB (a template lasts at most "
+                     f"{audio_io.MAX_DURATION:.0f} s)", 413)
     upload = request.files.get("file")
     category = request.form.get("category")
     if upload is None or not category:
         return error("fields 'file' (the sound) and 'category' are required (multipart upload)", 400)
+    full = disk_full(request.content_length or 0, 2)
+    if full:
+        return full
     uploads = service_folder() / "uploads"
     uploads.mkdir(exist_ok=True)
     with tempfile.TemporaryDirectory(dir=uploads) as scratch:
         # The sound keeps a sanitized name (it becomes part of the template id), never a path.
-        path = Path(scratch) / display_name(upload.filename).replace(" ", "_")
+        path = Path(scratch) / sound_file_name(upload.filename)
         upload.save(path)
         try:
-            template = UserLibrary().add(path, category, tags=request.form.get("tags", ""),
-                                         licence=request.form.get("licence") or None,
-                                         author=request.form.get("author", ""),
-                                         description=request.form.get("description", ""))
+            # Length from the header, then counted in bounded blocks, before anything decodes
+            # the whole file into memory (an audio decompression bomb stops here).
+            audio_io.check_before_decode(path, path.name)
+            template = add_in_child(path, category, tags=request.form.get("tags", ""),
+                                    licence=request.form.get("licence") or None,
+                                    author=request.form.get("author", ""),
+                                    description=request.form.get("description", ""))
         except UsageError as exc:
             return error(str(exc).replace(str(path), "the upload"), 400)
+        except (BrokenProcessPool, FutureTimeout, OSError):
+            return error("the sound could not be processed right now (its converter stopped); try again", 503,
+                         **{"Retry-After": "10"})
     return jsonify(template_json(template)), 201
+
+
+def _add(path: Path, category: str, **fields) -> Template:
+    return UserLibrary().add(path, category, **fields)
+
+
+def add_in_child(path: Path, category: str, **fields) -> Template:
+    """UserLibrary.add (decode, resample, measure, encode, embed) in a short-lived child process:
+    its memory (a 30 s sound peaks at ~150 MB) is returned to the system when it ends, and the
+    web process only sees the catalog change (load_catalog reloads on the index's stamp)."""
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
+        return pool.submit(_add, path, category, **fields).result(timeout=ADD_TIMEOUT_S)
 
 
 @library_api.delete("/api/v1/library/<template_id>")
@@ -76,7 +116,10 @@ def remove_sound(template_id: str):
         return error(f"no template {template_id[:80]!r}", 404)
     if catalog.by_id[template_id].origin != "user":
         return error(f"{template_id} is a bundled recording; only your own sounds can be removed", 409)
-    UserLibrary().remove(template_id)
+    try:
+        UserLibrary().remove(template_id)
+    except UsageError:  # removed by a concurrent request since the catalog was read
+        return error(f"no template {template_id[:80]!r}", 404)
     return "", 204
 
 

@@ -1,18 +1,68 @@
 """The OpenAPI 3.1 description of API v1, served at /api/v1/openapi.json.
 
-Written by hand next to the routes; a test compares its paths with the app's registered routes,
-so the document cannot silently fall behind the code.
+Written by hand next to the routes; the tests compare its paths with the app's registered routes,
+and check that every status and content type the routes answer a varied set of requests with
+(good, bad and hostile) is declared here, so the document cannot silently fall behind the code.
 """
 from __future__ import annotations
 
 from appliance import __version__
 
-ERROR = {"description": "error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
-JSON = {"description": "OK", "content": {"application/json": {}}}
+ERROR_SCHEMA = {"$ref": "#/components/schemas/Error"}
+RETRY_AFTER = {"Retry-After": {"description": "seconds to wait before trying again", "schema": {"type": "integer"}}}
+ERRORS = {
+    400: "bad request: a field, the JSON body (over 1 MB or nested over 32 levels) or a header",
+    401: "an API token is required from other machines",
+    403: "refused: a cross-site write, or the token asked for from another machine",
+    404: "no such job, template, event or file",
+    405: "method not allowed (the Allow header lists the allowed ones)",
+    409: "conflict: the job is not finished, is running, or is held by another worker",
+    410: "the job was deleted while this request waited for it",
+    413: "the upload is over the limit",
+    415: "the upload is not a usable video",
+    421: "the Host header names a host this appliance does not answer to",
+    422: "scoring failed (with ?wait=1): the reason",
+    500: "an unexpected fault, with an incident id that is in the service's log",
+    503: "busy or unavailable: the queue or the waiting slots are full, or the camera daemon is absent",
+    504: "still scoring when the wait limit was reached; poll the job",
+    507: "not enough free disk space (free_mb, needed_mb)",
+}
+# Every route can answer these: another Host (421), a wrong method (405), a fault (500).
+COMMON = (405, 421, 500)
 
 
-def _op(summary: str, responses: dict | None = None, body: dict | None = None, params: list | None = None) -> dict:
-    operation = {"summary": summary, "responses": {"200": JSON, "4XX": ERROR, **(responses or {})}}
+def _error(status: int) -> dict:
+    response = {"description": ERRORS[status], "content": {"application/json": {"schema": ERROR_SCHEMA}}}
+    if status == 405:
+        response["headers"] = {"Allow": {"description": "the allowed methods", "schema": {"type": "string"}}}
+    if status == 503:
+        response["headers"] = dict(RETRY_AFTER)
+    return response
+
+
+def _json(schema: dict | None = None, description: str = "OK", headers: dict | None = None) -> dict:
+    response = {"description": description, "content": {"application/json": {"schema": schema or {"type": "object"}}}}
+    if headers:
+        response["headers"] = headers
+    return response
+
+
+def _binary(media_type: str, description: str = "the file") -> dict:
+    return {"description": description, "content": {media_type: {"schema": {"type": "string", "format": "binary"}}}}
+
+
+NO_CONTENT = {"description": "done (no body)"}
+
+
+def _op(summary: str, ok: dict, errors=(), body: dict | None = None, params: list | None = None,
+        open_: bool = False, write: bool = False) -> dict:
+    """An operation answering `ok` ({status: response}) or the JSON errors listed, plus 401
+    (unless open to all), 403 (writes: cross-site), 413 (a body) and the COMMON ones."""
+    statuses = set(errors) | set(COMMON) | ({401} if not open_ else set()) | ({403, 413} if write else set())
+    responses = {str(k): v for k, v in ok.items()} | {str(s): _error(s) for s in sorted(statuses)}
+    operation = {"summary": summary, "responses": dict(sorted(responses.items()))}
+    if open_:
+        operation["security"] = []
     if body:
         operation["requestBody"] = body
     if params:
@@ -34,93 +84,156 @@ def _json_body(properties: dict, required: list[str]) -> dict:
         "type": "object", "properties": properties, "required": required}}}}
 
 
+def _ref(name: str) -> dict:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
 JOB = [_path_param("job_id")]
 TEMPLATE = [_path_param("template_id")]
 EVENT = JOB + [_path_param("n", "integer")]
+WORKER = [{"name": "X-Foley-Worker", "in": "header", "required": True,
+           "description": "the calling worker, host:pid", "schema": {"type": "string", "pattern": r"^[A-Za-z0-9._-]{1,64}:\d{1,10}$"}}]
+LOCATION = {"Location": {"description": "the job's URL", "schema": {"type": "string"}}}
+
+SCHEMAS = {
+    "Error": {"type": "object", "properties": {"error": {"type": "string"}, "free_mb": {"type": "number"},
+                                               "needed_mb": {"type": "number"}}, "required": ["error"]},
+    "Job": {"type": "object", "required": ["id", "state", "created", "filename", "progress", "attempts"], "properties": {
+        "id": {"type": "string", "pattern": "^[0-9a-f]{16}$"},
+        "state": {"type": "string", "enum": ["queued", "running", "done", "failed"]},
+        "created": {"type": "number"}, "started": {"type": ["number", "null"]}, "finished": {"type": ["number", "null"]},
+        "filename": {"type": "string"}, "description": {"type": ["string", "null"]}, "options": {"type": "object"},
+        "stage": {"type": ["string", "null"]}, "progress": {"type": "number", "minimum": 0, "maximum": 100},
+        "error": {"type": ["string", "null"]}, "attempts": {"type": "integer"}, "worker": {"type": ["string", "null"]},
+        "seconds": {"type": ["number", "null"]}}},
+    "LibraryEntry": {"type": "object", "required": ["id", "category", "kind", "description", "tags", "duration"],
+                     "properties": {"id": {"type": "string"}, "category": {"type": "string"},
+                                    "kind": {"type": "string", "enum": ["impact", "periodic", "sustained", "ambience"]},
+                                    "description": {"type": "string"}, "tags": {"type": "array", "items": {"type": "string"}},
+                                    "duration": {"type": "number"}, "licence": {"type": "string"},
+                                    "author": {"type": "string"}, "origin": {"type": "string"},
+                                    "score": {"type": "number"}}},
+    "Timeline": {"type": "object", "required": ["events"], "properties": {
+        "clip": {"type": "object"}, "request": {"type": "object"}, "stats": {"type": "object"},
+        "events": {"type": "array", "items": {"type": "object", "required": ["time", "kind", "template_id"], "properties": {
+            "time": {"type": "number"}, "kind": {"type": "string"}, "template_id": {"type": "string"},
+            "why": {"type": "object"}}}}}},
+}
 
 
 def document() -> dict:
+    job = _json(_ref("Job"))
     return {
         "openapi": "3.1.0",
         "info": {"title": "Foley appliance API", "version": __version__,
-                 "description": "Requests from other machines need `Authorization: Bearer TOKEN` "
-                                "(or the page's login cookie). Every error is JSON {\"error\": \"...\"}."},
+                 "description": "Requests from other machines need `Authorization: Bearer TOKEN` (scheme in any "
+                                "case) or the page's login cookie; requests whose Host is not one of the "
+                                "appliance's names get 421. Every error is JSON {\"error\": \"...\"}."},
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"},
                                 "cookie": {"type": "apiKey", "in": "cookie", "name": "foley_token"}},
-            "schemas": {"Error": {"type": "object", "properties": {"error": {"type": "string"}}, "required": ["error"]}},
+            "schemas": SCHEMAS,
         },
         "security": [{"bearer": []}, {"cookie": []}],
         "paths": {
-            "/healthz": {"get": _op("Liveness check (no token needed)")},
-            "/metrics": {"get": _op("Prometheus metrics: jobs, durations, queue depth, cache hits/misses")},
-            "/api/v1/version": {"get": _op("Versions of the appliance, its models and its library")},
-            "/api/v1/openapi.json": {"get": _op("This document")},
+            "/healthz": {"get": _op("Liveness check (no token needed)", {200: _json()}, open_=True)},
+            "/metrics": {"get": _op("Prometheus metrics: jobs, durations, queue depth, cache hits/misses",
+                                    {200: {"description": "Prometheus text format 0.0.4",
+                                           "content": {"text/plain": {"schema": {"type": "string"}}}}})},
+            "/api/v1/version": {"get": _op("Versions of the appliance, its models and its library; notices of "
+                                           "state repaired at start", {200: _json()})},
+            "/api/v1/openapi.json": {"get": _op("This document", {200: _json()})},
             "/api/v1/score": {"post": _op(
                 "Score a clip: 202 with the job and its Location; with ?wait=1 the WAV itself",
-                {"202": JSON, "413": ERROR, "415": ERROR, "503": ERROR},
+                {200: _binary("audio/wav", "with ?wait=1: the finished WAV"),
+                 202: _json(_ref("Job"), "queued", LOCATION)},
+                (400, 410, 415, 422, 503, 504, 507),
                 _multipart({"video": {"type": "string", "format": "binary"}, "description": {"type": "string"},
-                            "seed": {"type": "integer"},
+                            "seed": {"type": "integer", "minimum": 0, "maximum": 2**32 - 1},
                             "analysis": {"type": "string", "format": "binary",
                                          "description": "a recording's live analysis (foley capture)"}}, ["video"]),
-                [{"name": "wait", "in": "query", "schema": {"type": "string", "enum": ["1"]}}])},
-            "/api/v1/jobs": {"get": _op("Job history, newest first")},
-            "/api/v1/jobs/{job_id}": {"get": _op("A job's state, progress %, stage and error", params=JOB),
-                                      "delete": _op("Delete a finished or waiting job", {"204": {"description": "deleted"}},
-                                                    params=JOB)},
+                [{"name": "wait", "in": "query", "schema": {"type": "string", "enum": ["1", "true", "yes"]}}], write=True)},
+            "/api/v1/jobs": {"get": _op("Job history, newest first", {200: _json(
+                {"type": "object", "properties": {"jobs": {"type": "array", "items": _ref("Job")}}})})},
+            "/api/v1/jobs/{job_id}": {
+                "get": _op("A job's state, progress %, stage and error", {200: job}, (404,), params=JOB),
+                "delete": _op("Delete a finished or waiting job (concurrent deletes: one 204, the others 404)",
+                              {204: NO_CONTENT}, (404, 409), params=JOB, write=True)},
             "/api/v1/jobs/{job_id}/{name}": {"get": _op(
                 "A result file: audio.wav, video.mp4 or timeline.json (409 until the job is done)",
+                {200: {"description": "the file", "content": {
+                    "audio/wav": {"schema": {"type": "string", "format": "binary"}},
+                    "video/mp4": {"schema": {"type": "string", "format": "binary"}},
+                    "application/json": {"schema": _ref("Timeline")}}}}, (404, 409),
                 params=JOB + [{"name": "name", "in": "path", "required": True,
                                "schema": {"type": "string", "enum": ["audio.wav", "video.mp4", "timeline.json"]}}])},
             "/api/v1/jobs/{job_id}/events/{n}": {"post": _op(
-                "Replace placed sound n with another recording and re-mix (no re-analysis)", params=EVENT,
-                body=_json_body({"template_id": {"type": "string"}}, ["template_id"]))},
-            "/api/v1/jobs/{job_id}/events/{n}/candidates": {"get": _op("Ranked alternatives for placed sound n",
-                                                                       params=EVENT)},
+                "Replace placed sound n with another recording and re-mix (no re-analysis)",
+                {200: _json({"type": "object", "properties": {"event": {"type": "object"},
+                                                              "timeline": _ref("Timeline")}})},
+                (400, 404, 409), _json_body({"template_id": {"type": "string"}}, ["template_id"]), EVENT, write=True)},
+            "/api/v1/jobs/{job_id}/events/{n}/candidates": {"get": _op(
+                "Ranked alternatives for placed sound n",
+                {200: _json({"type": "object", "properties": {"event": {"type": "object"}, "candidates": {
+                    "type": "array", "items": _ref("LibraryEntry")}}})}, (404, 409), params=EVENT)},
             "/api/v1/library": {
-                "get": _op("List the library, or search it with ?q=TEXT",
-                           params=[{"name": "q", "in": "query", "schema": {"type": "string"}},
-                                   {"name": "limit", "in": "query", "schema": {"type": "integer"}}]),
-                "post": _op("Add your own sound (wav, flac, ogg, mp3)", {"201": JSON}, _multipart(
-                    {"file": {"type": "string", "format": "binary"}, "category": {"type": "string"},
-                     "tags": {"type": "string"}, "licence": {"type": "string"}, "description": {"type": "string"}},
-                    ["file", "category"]))},
-            "/api/v1/library/{template_id}": {"delete": _op("Remove one of your own sounds",
-                                                            {"204": {"description": "removed"}}, params=TEMPLATE)},
-            "/api/v1/library/{template_id}/audio": {"get": _op("The recording (Ogg)", params=TEMPLATE)},
-            "/api/v1/categories": {"get": _op("Sound categories and their kinds")},
+                "get": _op("List the library, or search it with ?q=TEXT", {200: _json({"type": "object", "properties": {
+                    "library_version": {"type": "string"}, "templates": {"type": "array", "items": _ref("LibraryEntry")}}})},
+                           (400,), params=[{"name": "q", "in": "query", "schema": {"type": "string"}},
+                                           {"name": "limit", "in": "query", "schema": {"type": "integer"}}]),
+                "post": _op("Add your own sound (wav, flac, ogg, mp3; at most 30 s and 32 MB)",
+                            {201: _json(_ref("LibraryEntry"), "added")}, (400, 503, 507), _multipart(
+                                {"file": {"type": "string", "format": "binary"}, "category": {"type": "string"},
+                                 "tags": {"type": "string"}, "licence": {"type": "string"},
+                                 "author": {"type": "string"}, "description": {"type": "string"}},
+                                ["file", "category"]), write=True)},
+            "/api/v1/library/{template_id}": {"delete": _op("Remove one of your own sounds", {204: NO_CONTENT},
+                                                            (404, 409), params=TEMPLATE, write=True)},
+            "/api/v1/library/{template_id}/audio": {"get": _op("The recording (Ogg)", {200: _binary("audio/ogg")},
+                                                               (404,), params=TEMPLATE)},
+            "/api/v1/categories": {"get": _op("Sound categories and their kinds", {200: _json()})},
             "/api/v1/record": {
-                "get": _op("The camera: available or why not, state, the recording, recent recordings and their jobs"),
-                "post": _op("Start recording, with the pre-roll before the call (503 no camera daemon or camera, "
-                            "507 disk nearly full)", {"202": JSON, "503": ERROR, "507": ERROR}, _json_body(
-                                {"description": {"type": "string"}, "seconds": {"type": "number"}}, []))},
-            "/api/v1/record/stop": {"post": _op("Stop recording: the clip is kept and scored", {"202": JSON})},
-            "/api/v1/record/cancel": {"post": _op("Stop recording and throw the clip away")},
-            "/api/v1/preview.mjpg": {"get": _op("The camera's live picture (MJPEG, bounded frame rate, ends after 120 s)",
-                                                {"200": {"description": "multipart/x-mixed-replace JPEG stream"}})},
-            # Fleet mode: workers on boards that do not share the front end's disk (header X-Foley-Worker).
-            "/api/v1/jobs/{job_id}/claim": {"post": _op("Worker: claim a waiting job (409 if taken or gone)",
-                                                        params=JOB)},
-            "/api/v1/jobs/{job_id}/input": {"get": _op("Worker: the claimed job's upload", params=JOB)},
-            "/api/v1/jobs/{job_id}/analysis.npz": {"get": _op("Worker: a recording's live analysis (404 if none)",
-                                                              params=JOB)},
-            "/api/v1/jobs/{job_id}/progress": {"post": _op("Worker: stage and fraction (also the heartbeat)",
-                                                           {"204": {"description": "noted"}}, _json_body(
-                                                               {"stage": {"type": "string"},
-                                                                "fraction": {"type": "number"}}, ["stage", "fraction"]),
-                                                           JOB)},
-            "/api/v1/jobs/{job_id}/result": {"post": _op("Worker: the finished files; the job is then done",
-                                                         {"204": {"description": "stored"}}, _multipart(
-                                                             {name: {"type": "string", "format": "binary"} for name in
-                                                              ("audio.wav", "video.mp4", "timeline.json")}
-                                                             | {"seconds": {"type": "number"}},
-                                                             ["audio.wav", "video.mp4", "timeline.json", "seconds"]),
-                                                         JOB)},
-            "/api/v1/jobs/{job_id}/fail": {"post": _op("Worker: the job failed, with the reason",
-                                                       {"204": {"description": "noted"}},
-                                                       _json_body({"reason": {"type": "string"}}, ["reason"]), JOB)},
+                "get": _op("The camera: available or why not, state, the recording, recent recordings and their jobs",
+                           {200: _json()}),
+                "post": _op("Start recording, with the pre-roll before the call", {202: _json()},
+                            (400, 409, 503, 507), _json_body(
+                                {"description": {"type": "string"}, "seconds": {"type": "number"}}, []), write=True)},
+            "/api/v1/record/stop": {"post": _op("Stop recording: the clip is kept and scored", {202: _json()},
+                                                (409, 503), write=True)},
+            "/api/v1/record/cancel": {"post": _op("Stop recording and throw the clip away", {200: _json()},
+                                                  (409, 503), write=True)},
+            "/api/v1/preview.mjpg": {"get": _op(
+                "The camera's live picture (MJPEG, bounded frame rate, ends after 120 s)",
+                {200: {"description": "JPEG frames", "content": {"multipart/x-mixed-replace": {
+                    "schema": {"type": "string", "format": "binary"}}}}}, (503,))},
+            # Fleet mode: workers on boards that do not share the front end's disk.
+            "/api/v1/jobs/{job_id}/claim": {"post": _op(
+                "Worker: claim a waiting job (409 if taken or gone)",
+                {200: _json({"allOf": [_ref("Job"), {"type": "object", "properties": {
+                    "has_analysis": {"type": "boolean"}}}]})}, (400, 409), params=JOB + WORKER, write=True)},
+            "/api/v1/jobs/{job_id}/input": {"get": _op("Worker: the claimed job's upload",
+                                                       {200: _binary("application/octet-stream")}, (400, 404, 409),
+                                                       params=JOB + WORKER)},
+            "/api/v1/jobs/{job_id}/analysis.npz": {"get": _op(
+                "Worker: a recording's live analysis (404 if none)", {200: _binary("application/octet-stream")},
+                (400, 404, 409), params=JOB + WORKER)},
+            "/api/v1/jobs/{job_id}/progress": {"post": _op(
+                "Worker: stage and fraction (also the heartbeat)", {204: NO_CONTENT}, (400, 404, 409),
+                _json_body({"stage": {"type": "string"}, "fraction": {"type": "number"}}, ["stage", "fraction"]),
+                JOB + WORKER, write=True)},
+            "/api/v1/jobs/{job_id}/result": {"post": _op(
+                "Worker: the finished files; the job is then done", {204: NO_CONTENT}, (400, 404, 409),
+                _multipart({name: {"type": "string", "format": "binary"} for name in
+                            ("audio.wav", "video.mp4", "timeline.json")} | {"seconds": {"type": "number"}},
+                           ["audio.wav", "video.mp4", "timeline.json", "seconds"]), JOB + WORKER, write=True)},
+            "/api/v1/jobs/{job_id}/fail": {"post": _op(
+                "Worker: the job failed, with the reason", {204: NO_CONTENT}, (400, 404, 409),
+                _json_body({"reason": {"type": "string"}}, ["reason"]), JOB + WORKER, write=True)},
             "/api/v1/login": {"post": _op("Exchange the token for the page's HttpOnly cookie",
-                                          {"204": {"description": "cookie set"}})},
-            "/api/v1/token": {"get": _op("The API token, shown only to the appliance itself (loopback)")},
+                                          {204: {"description": "cookie set"}}, (400, 401),
+                                          _json_body({"token": {"type": "string"}}, ["token"]), open_=True, write=True)},
+            "/api/v1/token": {"get": _op("The API token, shown only to the appliance itself (loopback)",
+                                         {200: _json({"type": "object", "properties": {"token": {"type": "string"}}})},
+                                         (403,))},
         },
     }

@@ -2,14 +2,14 @@
 and the token hand-over for the web page (login cookie; showing the token to a local user)."""
 from __future__ import annotations
 
+import sqlite3
 import time
 
-from flask import Blueprint, Response, current_app, jsonify, request
+from flask import Blueprint, Response, jsonify, request
 
 from appliance.capture.control import DaemonUnavailable, call
-from appliance.engine.cache import Cache
-from appliance.service.api import error, service_folder
-from appliance.service.app import jobs
+from appliance.service.state import open_cache, rebuild_cache
+from appliance.service.shared import error, jobs, service_folder, services
 from appliance.service.auth import COOKIE, is_loopback, token_matches
 from appliance.service.jobs import DONE, FAILED, QUEUED, RUNNING
 
@@ -18,9 +18,7 @@ PREVIEW_SECONDS = 120
 
 
 def _token() -> str:
-    from flask import current_app
-
-    return current_app.extensions["foley"]["token"]
+    return services().token
 
 
 @ops_api.get("/metrics")
@@ -34,9 +32,16 @@ def metrics():
               f"foley_job_seconds_count {count}", f"foley_job_seconds_sum {total:.3f}",
               "# HELP foley_queue_depth Jobs waiting for a worker.", "# TYPE foley_queue_depth gauge",
               f"foley_queue_depth {store.count(QUEUED)}"]
-    cache = Cache(service_folder().parent / "cache")
-    counters = cache.stats()["counters"]
-    cache.close()
+    cache_folder = services().cache_folder
+    try:
+        cache = open_cache(cache_folder)
+        try:
+            counters = cache.stats()["counters"]
+        finally:
+            cache.close()
+    except sqlite3.DatabaseError as exc:  # damaged after it was opened: rebuilt, counted from zero
+        rebuild_cache(cache_folder, str(exc))
+        counters = {}
     lines += ["# HELP foley_cache_total Cache lookups by level and outcome.", "# TYPE foley_cache_total counter"]
     for name, value in sorted(counters.items()):
         level, _, outcome = name.rpartition("_")
@@ -93,7 +98,7 @@ def _daemon(command: str, status: int, **arguments):
 def preview():
     """The camera's live picture as MJPEG, at most capture.preview_fps frames a second and for at
     most PREVIEW_SECONDS (the page reconnects), so an open page cannot hold a server thread forever."""
-    fps = max(0.5, current_app.extensions["foley"]["config"].capture.preview_fps)
+    fps = max(0.5, services().config.capture.preview_fps)
     try:
         call("status")
     except DaemonUnavailable as exc:

@@ -7,27 +7,28 @@ restarts.
 """
 from __future__ import annotations
 
+import errno
 import logging
+import sqlite3
 import threading
 import time
+import uuid
 from pathlib import Path
 
 from huey import RedisHuey, SqliteHuey
 
 from appliance.config import Config
 from appliance.engine.analysis_file import load_analysis
-from appliance.engine.cache import Cache
 from appliance.engine.options import ScoreOptions
 from appliance.engine.pipeline import MP4_NAME, TIMELINE_NAME, WAV_NAME, Engine
 from appliance.errors import UsageError
-from appliance.paths import state_dir
 from appliance.service.jobs import ANALYSIS_NAME, INPUT_NAME, JobStore
 from appliance.service.remote import RemoteJobs
+from appliance.service.state import cache_problem, open_cache, rebuild_cache
 from appliance.video import probe
 
 log = logging.getLogger("foley.worker")
 STAGE_SPAN = {"analyse": (0.0, 0.8), "choose": (0.8, 0.9), "mix": (0.9, 1.0), "done": (1.0, 1.0)}
-_local = threading.local()
 
 
 def make_huey(config: Config, service_folder: Path):
@@ -36,67 +37,109 @@ def make_huey(config: Config, service_folder: Path):
     return SqliteHuey("foley", filename=str(service_folder / "queue.sqlite3"))
 
 
-def _engine(cache_folder: Path) -> Engine:
-    """One Engine (and cache connection) per worker thread and cache folder, kept for reuse."""
-    engines = _local.__dict__.setdefault("engines", {})
-    if cache_folder not in engines:
-        engines[cache_folder] = Engine(Cache(cache_folder))
-        engines[cache_folder].prepare()
-    return engines[cache_folder]
+def failure_reason(exc: BaseException, incident: str) -> str:
+    """What a user is told when a job fails for a reason that is not their clip's: a sentence,
+    never an exception's bare name or text (it may hold paths, reprs or nothing at all)."""
+    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+        return "the appliance's disk is full: delete old jobs or sounds and try again"
+    if isinstance(exc, MemoryError):
+        return "the appliance ran out of memory scoring this clip: try a shorter or smaller clip"
+    if isinstance(exc, OSError):
+        return (f"the appliance could not read or write its files ({(exc.strerror or 'input/output error').lower()}); "
+                f"logged as incident {incident}")
+    return f"scoring failed unexpectedly; logged as incident {incident} on the appliance"
 
 
-def use_frontend(remote: RemoteJobs | None) -> None:
-    """Make this worker process one of a board without the front end's disk (fleet mode)."""
-    global _remote
-    _remote = remote
+class ScoringWorker:
+    """Scores jobs: claims one, runs the Engine into its folder, records the outcome in the jobs
+    table — or, on a board without the front end's disk (`remote`), does the same over the
+    front end's worker API with this board's own cache. One Engine (models, library, cache
+    connection) per worker thread and cache folder, kept for reuse. The queue's task closes over
+    one of these; nothing is kept in module globals."""
 
+    def __init__(self, cache_folder: Path, remote: RemoteJobs | None = None):
+        self.cache_folder = Path(cache_folder)
+        self.remote = remote
+        self._local = threading.local()
 
-_remote: RemoteJobs | None = None
+    def engine(self, cache_folder: Path | None = None) -> Engine:
+        folder = Path(cache_folder or self.cache_folder)
+        engines = self._local.__dict__.setdefault("engines", {})
+        if folder not in engines:
+            engines[folder] = Engine(open_cache(folder))
+            engines[folder].prepare()
+        return engines[folder]
 
+    def drop_engine(self, cache_folder: Path) -> None:
+        engine = self._local.__dict__.setdefault("engines", {}).pop(Path(cache_folder), None)
+        if engine is not None:
+            try:
+                engine.cache.close()
+            except (AttributeError, sqlite3.Error):
+                pass
 
-def run_job(job_id: str, service_folder: str, cache_folder: str) -> None:
-    """Score one job into its folder; every outcome is recorded in the jobs table (through the
-    front end's API on a worker board that does not share its disk)."""
-    store = _remote or JobStore(Path(service_folder))
-    if _remote is not None:
-        cache_folder = str(state_dir() / "cache")  # this board's own cache
-    job = store.start(job_id)
-    if job is None:  # deleted while waiting, or already taken by another worker
-        return
-    folder = store.job_dir(job_id)
-    started = time.perf_counter()
+    def run(self, job_id: str, service_folder: str | Path, cache_folder: str | Path | None = None) -> None:
+        """Score one job into its folder; every outcome is recorded in the jobs table (through the
+        front end's API on a worker board that does not share its disk)."""
+        store = self.remote or JobStore(Path(service_folder))
+        cache = self.cache_folder if self.remote is not None or cache_folder is None else Path(cache_folder)
+        job = store.start(job_id)
+        if job is None:  # deleted while waiting, or already taken by another worker
+            return
+        folder = store.job_dir(job_id)
+        started = time.perf_counter()
 
-    def progress(stage: str, fraction: float) -> None:
-        low, high = STAGE_SPAN.get(stage, (0.0, 1.0))
-        store.progress(job_id, stage, low + (high - low) * fraction)
+        def progress(stage: str, fraction: float) -> None:
+            low, high = STAGE_SPAN.get(stage, (0.0, 1.0))
+            store.progress(job_id, stage, low + (high - low) * fraction)
 
-    try:
-        clip = folder / INPUT_NAME
-        analysis = None
-        if (folder / ANALYSIS_NAME).is_file():
-            analysis = load_analysis(folder / ANALYSIS_NAME, probe(clip, max_seconds=job.options["max_seconds"]))
-        _engine(Path(cache_folder)).score_to_files(
-            clip, ScoreOptions(**job.options), wav=folder / WAV_NAME, mp4=folder / MP4_NAME,
-            timeline=folder / TIMELINE_NAME, progress=progress, analysis=analysis)
-        store.finish(job_id, time.perf_counter() - started)
-    except UsageError as exc:
-        store.fail(job_id, str(exc))
-    except Exception as exc:  # a bug must fail this job with a reason, not kill the worker
-        log.exception("job %s failed", job_id)
-        store.fail(job_id, f"internal error: {type(exc).__name__}: {exc}")
+        def score() -> None:
+            clip = folder / INPUT_NAME
+            analysis = None
+            if (folder / ANALYSIS_NAME).is_file():
+                analysis = load_analysis(folder / ANALYSIS_NAME, probe(clip, max_seconds=job.options["max_seconds"]))
+            self.engine(cache).score_to_files(
+                clip, ScoreOptions(**job.options), wav=folder / WAV_NAME, mp4=folder / MP4_NAME,
+                timeline=folder / TIMELINE_NAME, progress=progress, analysis=analysis)
+
+        try:
+            try:
+                score()
+            except sqlite3.DatabaseError as exc:
+                problem = cache_problem(cache)
+                if problem is None:
+                    raise
+                # The cache database went bad under this worker: rebuilt (it is disposable), job re-run.
+                self.drop_engine(cache)
+                rebuild_cache(cache, problem or str(exc))
+                score()
+            store.finish(job_id, time.perf_counter() - started)
+        except UsageError as exc:
+            store.fail(job_id, str(exc) or "the clip could not be scored")
+        except Exception as exc:  # a bug must fail this job with a reason, not kill the worker
+            incident = uuid.uuid4().hex[:8]
+            log.exception("job %s failed (incident %s)", job_id, incident)
+            store.fail(job_id, failure_reason(exc, incident))
 
 
 class ScoringQueue:
-    """What the web app needs from the queue: submit a job id."""
+    """The huey queue of job ids: `submit(job_id)` for the web app; in a worker process its task
+    runs `worker.run` (the queued arguments stay (job id, service folder, cache folder), so jobs
+    queued by an older version still run)."""
 
-    def __init__(self, huey, service_folder: Path, cache_folder: Path):
+    def __init__(self, huey, service_folder: Path, cache_folder: Path, worker: ScoringWorker | None = None):
         self.huey = huey
         self.service_folder = service_folder
         self.cache_folder = cache_folder
-        self.task = huey.task(name="score_job")(run_job)
+        self.worker = worker or ScoringWorker(cache_folder)
+
+        def score_job(job_id: str, service_folder: str, cache_folder: str) -> None:
+            self.worker.run(job_id, service_folder, cache_folder)
+
+        self.task = huey.task(name="score_job")(score_job)
         # Each worker thread loads its engine (models, library, zero-shot table) when it starts,
         # not when the first job arrives: a recording right after boot is then as quick as any.
-        huey.on_startup(name="load_engine")(lambda: _engine(cache_folder))
+        huey.on_startup(name="load_engine")(lambda: self.worker.engine())
 
     def submit(self, job_id: str) -> None:
         self.task(job_id, str(self.service_folder), str(self.cache_folder))

@@ -1,6 +1,6 @@
 """A scoring worker on another board: the job store's calls made over HTTP to the front end.
 
-`run_job` needs a job store that can claim a job, give its folder, take progress and take the
+`ScoringWorker.run` (appliance/service/queue.py) needs a job store that can claim a job, give its folder, take progress and take the
 outcome. On the front end's own board that is `JobStore` (SQLite and folders on disk); on a
 board that does not share its disk it is `RemoteJobs`, which claims through the front end's
 worker API (appliance/service/worker_api.py), downloads the upload into a local scratch folder,

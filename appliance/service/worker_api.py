@@ -15,8 +15,7 @@ from flask import Blueprint, jsonify, request, send_file
 
 from appliance.atomic import atomic_path
 from appliance.engine.pipeline import MP4_NAME, TIMELINE_NAME, WAV_NAME
-from appliance.service.api import error
-from appliance.service.app import jobs
+from appliance.service.shared import error, jobs
 from appliance.service.jobs import ANALYSIS_NAME, INPUT_NAME, RUNNING
 
 worker_api = Blueprint("worker_api", __name__)

@@ -259,6 +259,9 @@ function metric(text, name, match = "") {
 async function refreshHealth() {
   const [info, text] = await Promise.all([getJSON("/api/v1/version"), api("/metrics").then((r) => r.text())]);
   $("version").textContent = `Foley ${info.version} · sound library ${info.library_version}`;
+  // What the service found broken at start and repaired (a damaged database moved aside).
+  $("notices").textContent = (info.notices || []).join(" ");
+  $("notices").hidden = !(info.notices || []).length;
   const hits = metric(text, "foley_cache_total", 'outcome="hit"');
   const lookups = hits + metric(text, "foley_cache_total", 'outcome="miss"');
   const done = metric(text, "foley_jobs", 'state="done"');

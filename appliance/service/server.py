@@ -1,0 +1,84 @@
+"""Serving the app with waitress, set up to survive slow and numerous clients.
+
+Measured (docs/benchmarks.md, "Reliability"): with waitress's defaults, 100 connections that
+trickle one header line every 2 s fill its connection limit (100) and no other request is
+accepted. Waitress parses headers in its event loop, not in the request threads, so an open
+connection costs a socket and a small buffer; what runs out is the limit. Here:
+
+- `connection_limit` is raised (service.connection_limit, default 2000) and the open-file
+  limit lifted to match; the event loop uses poll() (select() stops at 1024 descriptors);
+- a request whose headers are not complete `header_timeout` seconds after they started is
+  closed (waitress itself only closes connections idle for `channel_timeout`, which a client
+  sending a byte now and then never is);
+- the request threads are the page's `service.threads` plus `service.max_waiters` for the
+  `?wait=1` requests, which take a slot or get 503 (appliance.service.api), so waiting
+  uploads never hold the threads that serve the page.
+"""
+from __future__ import annotations
+
+import logging
+import resource
+import time
+
+import waitress
+from waitress.server import BaseWSGIServer
+
+from appliance.config import Config
+
+log = logging.getLogger("foley.serve")
+CLEANUP_INTERVAL_S = 1
+
+
+def raise_open_file_limit(wanted: int) -> int:
+    """Lift the soft RLIMIT_NOFILE towards `wanted` (never past the hard limit); the result."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        return target
+    return soft
+
+
+def _with_header_deadline(server: BaseWSGIServer, header_timeout: float) -> None:
+    """Also close, at each maintenance pass, the connections whose request headers have been
+    arriving for longer than `header_timeout` (a slow-header client)."""
+    plain = server.maintenance
+
+    def maintenance(now: float) -> None:
+        plain(now)
+        for channel in list(server.active_channels.values()):
+            parser = channel.request
+            if parser is None or parser.headers_finished:
+                continue
+            seen = getattr(parser, "_foley_first_seen", None)
+            if seen is None:
+                parser._foley_first_seen = now
+            elif now - seen > header_timeout and not channel.will_close:
+                channel.will_close = True  # the loop closes it right after this pass
+
+    server.maintenance = maintenance
+
+
+def make_server(app, config: Config, host: str, port: int, **overrides):
+    """The waitress server for `app` (call `.run()`; `.close()` from another thread stops it)."""
+    service = config.service
+    settings = dict(host=host, port=port, ident="foley", threads=service.threads + service.max_waiters,
+                    connection_limit=service.connection_limit, channel_timeout=int(service.idle_timeout),
+                    cleanup_interval=CLEANUP_INTERVAL_S, asyncore_use_poll=True, backlog=1024)
+    settings.update(overrides)
+    raise_open_file_limit(settings["connection_limit"] + 256)
+    server = waitress.create_server(app, **settings)
+    servers = [server] if isinstance(server, BaseWSGIServer) else \
+        [s for s in getattr(server, "map", {}).values() if isinstance(s, BaseWSGIServer)]
+    for each in servers:
+        _with_header_deadline(each, service.header_timeout)
+    return server
+
+
+def serve(app, config: Config, host: str, port: int) -> None:
+    server = make_server(app, config, host, port)
+    started = time.monotonic()
+    try:
+        server.run()
+    finally:
+        log.info("server stopped after %.0f s", time.monotonic() - started)

@@ -1,0 +1,187 @@
+"""The service's state on disk when the board was unlucky: damaged databases, a read-only or
+missing state folder, a full disk, uploads left by a killed request.
+
+- The jobs and queue databases are checked when the service (or a worker) starts; a damaged one
+  is moved aside as `NAME.corrupt-<UTC time>` (kept for a human to look at), a new empty one is
+  created, and the service says so in its log and on the page (`/api/v1/version` notices).
+- The cache database is disposable: when unreadable it is deleted and rebuilt empty, logged
+  once per process.
+- A state folder that cannot be created or written is one line naming the path and the fix.
+- Work is accepted only with enough free disk (507 below `service.min_free_mb` plus what the
+  job needs), after the cache's results have been evicted to make room.
+"""
+from __future__ import annotations
+
+import errno
+import fcntl
+import logging
+import os
+import shutil
+import sqlite3
+import time
+from contextlib import closing
+from pathlib import Path
+
+from appliance.errors import UsageError
+
+log = logging.getLogger("foley.state")
+CHECKED_DATABASES = ("jobs.sqlite3", "queue.sqlite3")
+CACHE_DB = "cache.sqlite3"
+_cache_rebuilt_logged: set[str] = set()
+
+
+def ensure_writable(folder: Path, what: str = "state folder") -> Path:
+    """`folder`, created if needed and proven writable; else UsageError in one line naming it
+    and what to do (a raw traceback helps nobody at a board's console)."""
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".write-test-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        fix = ("the disk is full: free some space" if exc.errno == errno.ENOSPC else
+               f"make it writable by user {_user()} (e.g. sudo chown -R {_user()} {folder}), or choose another "
+               "folder with FOLEY_STATE_DIR or state_dir in the config")
+        raise UsageError(f"the {what} {folder} cannot be written ({reason}): {fix}") from None
+    return folder
+
+
+def _user() -> str:
+    try:
+        import pwd
+
+        return pwd.getpwuid(os.geteuid()).pw_name
+    except (ImportError, KeyError):
+        return str(os.geteuid())
+
+
+def database_problem(path: Path) -> str | None:
+    """Why the SQLite database at `path` is unusable, or None when it is fine (or absent)."""
+    if not path.exists():
+        return None
+    try:
+        with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)) as db:
+            rows = db.execute("PRAGMA quick_check").fetchall()
+    except sqlite3.DatabaseError as exc:
+        return str(exc)
+    if rows != [("ok",)]:
+        return "; ".join(str(r[0]) for r in rows[:3])
+    return None
+
+
+def move_aside(path: Path) -> Path:
+    """Rename a damaged database (and its -wal/-shm) to NAME.corrupt-<UTC time>."""
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    target = path.with_name(f"{path.name}.corrupt-{stamp}")
+    os.replace(path, target)
+    for suffix in ("-wal", "-shm"):
+        side = path.with_name(path.name + suffix)
+        if side.exists():
+            os.replace(side, target.with_name(target.name + suffix))
+    return target
+
+
+def recover_databases(service_folder: Path) -> list[str]:
+    """Check the jobs and queue databases; move a damaged one aside. Returns the notices (one
+    sentence each) for the log and the page."""
+    notices = []
+    lock_path = Path(service_folder) / ".recover.lock"
+    with open(lock_path, "a") as lock:  # serve and its worker start together
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        for name in CHECKED_DATABASES:
+            path = Path(service_folder) / name
+            problem = database_problem(path)
+            if problem is None:
+                continue
+            kept = move_aside(path)
+            what = "job history" if name.startswith("jobs") else "queue of waiting jobs"
+            notice = (f"the {what} ({name}) was damaged ({problem}) and has been moved aside as {kept.name}; "
+                      f"the service started with an empty one")
+            log.warning("%s", notice)
+            notices.append(notice)
+    return notices
+
+
+def open_cache(cache_folder: Path):
+    """An Engine Cache on `cache_folder`, rebuilt empty when its database is unreadable."""
+    from appliance.engine.cache import Cache
+
+    try:
+        cache = Cache(cache_folder)
+        cache.db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        return cache
+    except sqlite3.DatabaseError as exc:
+        rebuild_cache(cache_folder, str(exc))
+        return Cache(cache_folder)
+
+
+def cache_problem(cache_folder: Path) -> str | None:
+    return database_problem(Path(cache_folder) / CACHE_DB)
+
+
+def rebuild_cache(cache_folder: Path, why: str) -> None:
+    """Delete the cache database and its results (disposable: everything in it can be computed
+    again), under a lock so the web process and the worker do it once."""
+    folder = Path(cache_folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / ".rebuild.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if database_problem(folder / CACHE_DB) is None and (folder / CACHE_DB).exists():
+            return  # another process rebuilt it meanwhile
+        for suffix in ("", "-wal", "-shm"):
+            (folder / (CACHE_DB + suffix)).unlink(missing_ok=True)
+        shutil.rmtree(folder / "results", ignore_errors=True)
+    if str(folder) not in _cache_rebuilt_logged:
+        _cache_rebuilt_logged.add(str(folder))
+        log.warning("the cache database in %s was unreadable (%s); rebuilt empty", folder, why)
+
+
+def sweep_uploads(service_folder: Path) -> int:
+    """Remove the uploads in progress a killed request left behind (only the web process writes
+    there, and this runs before it serves). Returns the bytes freed."""
+    uploads = Path(service_folder) / "uploads"
+    freed = 0
+    if not uploads.is_dir():
+        return 0
+    for entry in uploads.iterdir():
+        try:
+            if entry.is_dir() and not entry.is_symlink():
+                freed += sum(f.stat().st_size for f in entry.rglob("*") if f.is_file())
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                freed += entry.lstat().st_size
+                entry.unlink(missing_ok=True)
+        except OSError:
+            continue
+    if freed:
+        log.info("removed %.1f MB of uploads left by interrupted requests", freed / 1e6)
+    return freed
+
+
+def free_bytes(folder: Path) -> int:
+    return shutil.disk_usage(folder).free
+
+
+def room_for(folder: Path, needed: int, floor_mb: int, cache_folder: Path | None = None) -> tuple[bool, int, int]:
+    """(enough, free bytes, bytes needed including the floor) for writing `needed` bytes under
+    `folder`. When short, the cache's stored results are evicted first (they can be computed
+    again) and the space measured again."""
+    wanted = needed + floor_mb * 1024 * 1024
+    free = free_bytes(folder)
+    if free < wanted and cache_folder is not None and (Path(cache_folder) / "results").is_dir():
+        results = Path(cache_folder) / "results"
+        try:
+            cache = open_cache(cache_folder)
+            try:
+                cache.db.execute("DELETE FROM results")
+            finally:
+                cache.close()
+        except (OSError, sqlite3.Error):
+            pass
+        for child in results.iterdir():
+            shutil.rmtree(child, ignore_errors=True) if child.is_dir() else child.unlink(missing_ok=True)
+        log.warning("disk nearly full: cached results evicted")
+        free = free_bytes(folder)
+    return free >= wanted, free, wanted
