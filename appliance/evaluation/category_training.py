@@ -32,7 +32,8 @@ outputs, appliance/inference/sessions.py)."""
 class FrameSample:
     """`count` frames evenly spread over a clip, picked while its frames stream past (so the motion
     analysis' own decode serves, and no clip is held in memory). They are spread over the frame
-    count the header announces: a clip that ends early gives fewer, and at least its last frame."""
+    count the header announces: a clip that ends early gives fewer, and at least its last frame; a
+    header without a duration gives the first frame only."""
 
     def __init__(self, info: VideoInfo, count: int = FRAMES):
         expected = max(1, round((info.duration or 0.0) * info.fps))
