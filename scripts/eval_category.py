@@ -11,8 +11,9 @@ all the library's categories (no event kind narrows them here, as it does in the
   zeroshot  the engine's zero-shot reading (ImageNet labels → categories, engine/zeroshot.py),
             averaged over the clip's frames; nothing is trained;
   probe     logistic regression on the frames' vision embeddings, trained on the training folds
-            (fit_probe here: the recipe scripts/train_category_probe.py ships), probabilities
-            averaged over the frames;
+            (the recipe of appliance/evaluation/category_training.py, which
+            scripts/train_category_probe.py ships), run as ONNX like the shipped probe,
+            log-probabilities averaged over the frames;
   combined  zero-shot and probe votes standardised over the categories and added
             (engine/zeroshot.py with_probe), as the engine reads a keyframe;
   described the clip's labelled description alone, through the description reader
@@ -27,23 +28,19 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import sys
 from collections import Counter
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from appliance.engine.choose import WEIGHTS, standardised  # noqa: E402
-from appliance.engine.zeroshot import ZeroShot, with_probe  # noqa: E402
-from appliance.inference import embed_text, vision_encoder  # noqa: E402
-from appliance.inference.probe import PROBABILITY_FLOOR, normalised  # noqa: E402
-from appliance.inference.manifest import load_manifest  # noqa: E402
-from appliance.library import load_catalog, searcher  # noqa: E402
-from appliance.library.description import reader_for  # noqa: E402
-from appliance.paths import state_dir  # noqa: E402
-from appliance.video.decode import iter_frames  # noqa: E402
+from appliance.engine.choose import WEIGHTS, standardised
+from appliance.engine.zeroshot import ZeroShot, with_probe
+from appliance.evaluation.category_training import C, FRAMES, RECIPE_VERSION, clip_frames, fit_probe
+from appliance.inference import embed_text, vision_encoder
+from appliance.inference.manifest import load_manifest
+from appliance.library import load_catalog, searcher
+from appliance.library.description import reader_for
+from appliance.paths import state_dir
 
 METHODS = ("majority", "zeroshot", "probe", "combined", "described", "both")
 
@@ -62,13 +59,6 @@ def load_clips(folders: list[Path]) -> list[dict]:
     return clips
 
 
-def clip_frames(path: Path, count: int) -> list[np.ndarray]:
-    """`count` BGR frames at analysis size, evenly spread (as the engine's keyframes are made)."""
-    frames = [f for f in iter_frames(path, colour=True)]
-    picks = np.linspace(0, len(frames) - 1, count + 2)[1:-1].round().astype(int)
-    return [frames[i].bgr for i in picks]
-
-
 def features(clips: list[dict], count: int) -> list[tuple[np.ndarray, np.ndarray]]:
     """Per clip (embeddings (count, 1280), logits (count, 1000)), cached by file content and model."""
     encoder = vision_encoder()
@@ -76,7 +66,8 @@ def features(clips: list[dict], count: int) -> list[tuple[np.ndarray, np.ndarray
     folder.mkdir(parents=True, exist_ok=True)
     out = []
     for clip in clips:
-        key = hashlib.sha256(clip["path"].read_bytes() + encoder.entry.sha256.encode() + bytes([count])).hexdigest()[:16]
+        key = hashlib.sha256(clip["path"].read_bytes() + encoder.entry.sha256.encode()
+                             + bytes([count, RECIPE_VERSION])).hexdigest()[:16]
         cached = folder / f"{key}.npz"
         if not cached.is_file():
             embeddings, logits = encoder.embed(clip_frames(clip["path"], count))
@@ -84,25 +75,6 @@ def features(clips: list[dict], count: int) -> list[tuple[np.ndarray, np.ndarray
         data = np.load(cached)
         out.append((data["embeddings"], data["logits"]))
     return out
-
-
-class Probe:
-    """Logistic regression on L2-normalised frame embeddings (scikit-learn: evaluation only)."""
-
-    def __init__(self, model):
-        self.model = model
-
-    def log_probabilities(self, embeddings: np.ndarray) -> dict[str, float]:
-        """Mean log-probability per trained category over the frames (as the shipped probe gives
-        per frame: appliance/inference/probe.py)."""
-        logp = np.log(np.clip(self.model.predict_proba(normalised(embeddings)), PROBABILITY_FLOOR, 1)).mean(axis=0)
-        return dict(zip(self.model.classes_, logp.astype(float)))
-
-
-def fit_probe(embeddings: np.ndarray, categories: list[str], c: float = 1.0) -> Probe:
-    from sklearn.linear_model import LogisticRegression
-
-    return Probe(LogisticRegression(C=c, max_iter=2000).fit(normalised(embeddings), categories))
 
 
 def recording_folds(clips: list[dict], k: int, seed: int = 0) -> list[int]:
@@ -129,8 +101,7 @@ def cross_validate(clips: list[dict], feats: list, k: int, c: float, verbose: bo
         train = [i for i, f in enumerate(folds) if f != fold]
         counts = Counter(clips[i]["category"] for i in train)
         majority = min(counts, key=lambda n: (-counts[n], n))
-        probe = fit_probe(np.concatenate([feats[i][0] for i in train]),
-                          [clips[i]["category"] for i in train for _ in range(len(feats[i][0]))], c)
+        probe = fit_probe([feats[i][0] for i in train], [clips[i]["category"] for i in train], c).probe()
         for i in (i for i, f in enumerate(folds) if f == fold):
             probe_scores = probe.log_probabilities(feats[i][0])
             combined = standardised(with_probe(zs_scores[i], probe_scores), names)
@@ -157,8 +128,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("folders", nargs="+", type=Path)
     parser.add_argument("--folds", type=int, default=5)
-    parser.add_argument("--frames", type=int, default=5, help="frames per clip (default 5)")
-    parser.add_argument("--probe-c", type=float, default=1.0, help="the probe's inverse regularisation (default 1)")
+    parser.add_argument("--frames", type=int, default=FRAMES, help=f"frames per clip (default {FRAMES})")
+    parser.add_argument("--probe-c", type=float, default=C, help=f"the probe's inverse regularisation (default {C:g})")
     args = parser.parse_args(argv)
 
     clips = load_clips(args.folders)

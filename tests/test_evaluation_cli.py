@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 
 from appliance.evaluation.corpus import assign_folds, category_fits, clip_role
 from appliance.evaluation.own_clips import with_hit_sounds
@@ -37,6 +38,14 @@ def test_cross_validated_eval_reports_folds_baselines_and_roles(tmp_path):
     # Recordings stay together: both clips of "walk" are in one held-out fold.
     assert clips["steps-0.mp4"]["fold"] == clips["steps-1.mp4"]["fold"]
     assert clips["still-5.mp4"]["role"] == "ambient" and clips["steps-0.mp4"]["role"] == "contact"
+    # The category probe of each fold was fitted on the other folds' labelled clips (any role,
+    # the ambient one too), never on a clip of the fold it scored.
+    categories = {c["file"]: c["category"] for c in json.loads((folder / "labels.json").read_text())["clips"]}
+    for fitted in report["folds"]:
+        trained_on = Counter(categories[name] for name, c in clips.items() if c["fold"] != fitted["fold"])
+        probe = fitted["category_probe"]
+        assert probe["per_category"] == dict(sorted(trained_on.items()))
+        assert probe["clips"] == sum(trained_on.values()) < len(clips) and probe["frames"] == 5 * probe["clips"]
     summary = report["summary"]
     for method in ("engine", "engine_no_description", "difference_peaks", "random_clicks"):
         pooled = summary["onsets"][method]

@@ -129,7 +129,7 @@ class Engine:
         self.probe = category_probe()
 
     def models_key(self) -> str:
-        probe = self.probe.entry.sha256[:16] if self.probe else "none"
+        probe = self.probe.key[:16] if self.probe else "none"
         return (f"{self.text.entry.sha256[:16]}:{self.text.variant}-{self.vision.entry.sha256[:16]}:{self.vision.variant}"
                 f"-probe:{probe}-events:{self.event_model.key}")
 

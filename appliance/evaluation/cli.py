@@ -5,11 +5,12 @@ with the clip's original sound: onset accuracy / precision / F1 / AP (CondFoleyG
 category fit, ambient scenes, with the two naive baselines in the same run.
 
 With --folds K (default 5) the evaluation is cross-validated (`crossval`): folds split by
-`recording_id`, the event model fitted on the other folds' contact clips only, each clip scored
-with the model that never saw its recording. --folds 0 scores every clip with the bundled model
-as it is (which was fitted on whatever it was fitted on: say so when quoting it). Any folder of
-clips works; each folder's labels.json is optional ({"clips": [{"file", "description",
-"category", "action", "recording_id"}]}). Needs the `eval` extra (librosa), and for --folds the
+`recording_id`, the event model fitted on the other folds' contact clips only and the category
+probe on their clips labelled with a category, each clip scored with models that never saw its
+recording. --folds 0 scores every clip with the bundled models as they are (which were fitted on
+whatever they were fitted on: say so when quoting it). Any folder of clips works; each folder's
+labels.json is optional ({"clips": [{"file", "description", "category", "action",
+"recording_id"}]}). Needs the `eval` extra (librosa), and for --folds the
 `train` extra (scikit-learn, skl2onnx).
 """
 from __future__ import annotations
@@ -64,12 +65,13 @@ def handle(args) -> int:
     if args.no_description:
         pairs = [(clip, {k: v for k, v in (label or {}).items() if k != "description"} or None) for clip, label in pairs]
     log = (lambda line: print(line, file=sys.stderr, flush=True)) if not args.quiet else (lambda line: None)
+    engine = Engine(cache=None)
+    vision = engine.vision if args.folds else None  # the per-fold probes' embeddings
     clips = []
     for clip, label in pairs:
-        clips.append(crossval.analyse_for_training(clip, label))
+        clips.append(crossval.analyse_for_training(clip, label, vision))
         log(f"analysed {clip.name}: {len(clips[-1].training.rows)} intervals, "
             f"{len(clips[-1].training.onsets)} onsets of its own sound, {clips[-1].role}")
-    engine = Engine(cache=None)
     if args.folds:
         results, fitted = crossval.cross_validate(clips, args.folds, engine, args.seed, log)
         folds = args.folds

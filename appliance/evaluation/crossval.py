@@ -1,10 +1,12 @@
 """`foley eval DIR... --folds K`: the engine judged on clips it was not fitted on.
 
-Every clip is analysed once (its intervals' cues and the onsets of its own sound). Folds split
-the recordings (`corpus.assign_folds`); for each fold, the event model — trees and picking — and
-the frame-difference baseline's threshold are fitted on the contact clips of the other folds
-only (`event_training`), and every clip of the held-out fold is scored by the whole engine with
-that fold's model, with and without its description, and compared with its own sound by the
+Every clip is analysed once (its intervals' cues, the onsets of its own sound, and for a clip
+labelled with a category the vision embeddings of a few frames). Folds split the recordings
+(`corpus.assign_folds`); for each fold, everything learned is fitted on the other folds only: the
+event model — trees and picking — and the frame-difference baseline's threshold on their contact
+clips (`event_training`), the category probe on their clips labelled with a category, any role
+(`category_training`). Every clip of the held-out fold is scored by the whole engine with that
+fold's models, with and without its description, and compared with its own sound by the
 CondFoleyGen protocol (`evaluation.onsets`). In the same run, the two naive baselines
 (`baselines`) are scored on the same clips. Which clips count for onsets and which are ambient
 comes from their labels (`corpus.clip_role`).
@@ -17,6 +19,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from appliance.engine.analysis import ANALYSIS_WIDTH
 from appliance.engine.options import ScoreOptions
 from appliance.engine.pipeline import Engine
@@ -24,10 +28,12 @@ from appliance.engine.timeline import Timeline
 import numpy as np
 
 from appliance.evaluation.baselines import click_track, random_times
+from appliance.evaluation.category_training import FrameSample, fit_probe
 from appliance.evaluation.corpus import AMBIENT_MAX_EVENTS, assign_folds, category_fits, clip_role, recording_of
 from appliance.evaluation.event_training import (TrainingClip, difference_peaks, fit_difference_threshold,
                                                  fit_events, rendered_clips)
 from appliance.evaluation.onsets import detect_onsets, onset_scores
+from appliance.inference import VisionEncoder
 from appliance.mixing import SAMPLE_RATE
 from appliance.motion import MotionAnalyser
 from appliance.video import iter_frames, probe, read_audio
@@ -44,6 +50,8 @@ class LabelledClip:
     role: str
     training: TrainingClip
     duration: float
+    embeddings: np.ndarray | None = None
+    """Vision embeddings of the category probe's frames (clips labelled with a category, when asked for)."""
 
 
 @dataclass
@@ -60,14 +68,21 @@ class ClipResult:
     beds: dict[str, str | None] = field(default_factory=dict)
 
 
-def analyse_for_training(path: Path, label: dict | None) -> LabelledClip:
-    """One decode of the clip: its intervals' cues, and the onsets of its own sound."""
+def analyse_for_training(path: Path, label: dict | None, vision: VisionEncoder | None = None) -> LabelledClip:
+    """One decode of the clip: its intervals' cues, the onsets of its own sound, and with `vision`,
+    when the label names a category, the embeddings of the probe's frames (the same in every fold,
+    so computed once here: a few encoder runs per clip)."""
+    info = probe(path)
+    sample = FrameSample(info) if vision is not None and (label or {}).get("category") else None
     analyser = MotionAnalyser(None, keep_rows=True)
-    for frame in iter_frames(path, ANALYSIS_WIDTH):
+    for frame in iter_frames(path, ANALYSIS_WIDTH, colour=sample is not None):
         analyser.push(frame)
+        if sample is not None:
+            sample.offer(frame)
     onsets = detect_onsets(read_audio(path, SAMPLE_RATE), SAMPLE_RATE)
     training = TrainingClip(path.name, recording_of(path.name, label), analyser.rows, onsets)
-    return LabelledClip(path, label or {}, clip_role(label), training, probe(path).duration)
+    embeddings = vision.embed(sample.frames())[0] if sample is not None else None
+    return LabelledClip(path, label or {}, clip_role(label), training, info.duration, embeddings)
 
 
 def dominant_category(timeline: Timeline) -> str | None:
@@ -80,7 +95,9 @@ def dominant_category(timeline: Timeline) -> str | None:
 def cross_validate(clips: list[LabelledClip], folds: int, engine: Engine, seed: int = 0,
                    log=lambda line: None) -> tuple[list[ClipResult], list[dict]]:
     """Per-clip results and, per fold, what was fitted on its training clips (plus the rendered
-    scenes of `event_training.rendered_clips`, which are in every fold's training and never scored)."""
+    scenes of `event_training.rendered_clips`, which are in the event model's training in every
+    fold and never scored). The engine's event model and category probe are replaced per fold; a
+    fold whose training clips name fewer than two categories gets no probe (zero-shot alone)."""
     with tempfile.TemporaryDirectory() as scratch:
         rendered = rendered_clips(scratch)
     fold_of = assign_folds([c.training.recording for c in clips], folds, seed)
@@ -93,19 +110,26 @@ def cross_validate(clips: list[LabelledClip], folds: int, engine: Engine, seed: 
         fitted = fit_events(train, rendered, seed)
         threshold = fit_difference_threshold(train)
         engine.event_model = fitted.model()
+        labelled = [c for c in clips if fold_of[c.training.recording] != fold and c.embeddings is not None]
+        categories = [c.label["category"] for c in labelled]
+        probe_fit = fit_probe([c.embeddings for c in labelled], categories) if len(set(categories)) > 1 else None
+        engine.probe = probe_fit.probe() if probe_fit else None
         fitted_folds.append({"fold": fold, "training_clips": fitted.clips, "intervals": fitted.intervals,
                              "positives": fitted.positives, "picking": fitted.picking.as_dict(),
-                             "difference_threshold": threshold})
+                             "difference_threshold": threshold,
+                             "category_probe": probe_fit.counts() if probe_fit else None})
         log(f"fold {fold}: fitted on {fitted.clips} clips ({fitted.intervals} intervals), "
-            f"picking {fitted.picking.as_dict()}; scoring {len(held)} clips")
+            f"picking {fitted.picking.as_dict()}, category probe on "
+            f"{probe_fit.clips if probe_fit else 0} clips; scoring {len(held)} clips")
         for clip in held:
             results.append(_score_clip(clip, fold, engine, threshold, seed))
     return results, fitted_folds
 
 
 def score_bundled(clips: list[LabelledClip], engine: Engine, seed: int = 0) -> list[ClipResult]:
-    """Every clip scored with the engine's own event model (no fitting; fold 0). The frame-difference
-    baseline's threshold is fitted on all contact clips: this mode is not cross-validated."""
+    """Every clip scored with the engine's shipped event model and category probe (no fitting;
+    fold 0). The frame-difference baseline's threshold is fitted on all contact clips: this mode
+    is not cross-validated."""
     threshold = fit_difference_threshold([c.training for c in clips if c.role == "contact"] or
                                          [c.training for c in clips])
     return [_score_clip(clip, 0, engine, threshold, seed) for clip in clips]

@@ -40,7 +40,7 @@ def category_probe() -> CategoryProbe | None:
     relies on the zero-shot reading alone)."""
     if "category-probe" not in load_manifest():
         return None
-    return _get("category-probe", CategoryProbe)
+    return _get("category-probe", CategoryProbe.from_entry)
 
 
 def embed_text(text: str):

@@ -76,7 +76,9 @@ def extensions_library() -> Path:
     raise ModuleNotFoundError("onnxruntime-extensions has no operator library for this Python")
 
 
-def create_session(path: Path, threads: int, custom_ops: bool = False) -> ort.InferenceSession:
+def create_session(model: Path | bytes, threads: int, custom_ops: bool = False) -> ort.InferenceSession:
+    """A session on a model file, or on a model's bytes (one fitted in memory, never written)."""
     return ort.InferenceSession(
-        str(path), sess_options=session_options(threads, custom_ops), providers=["CPUExecutionProvider"]
+        model if isinstance(model, bytes) else str(model), sess_options=session_options(threads, custom_ops),
+        providers=["CPUExecutionProvider"]
     )
