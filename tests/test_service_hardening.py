@@ -11,6 +11,7 @@ from appliance.config import ServiceConfig
 from appliance.service.hosts import HostAllowList, host_name
 from tests.test_service_api import LAN, TOKEN, make_client, upload
 from tests.test_service_api import clip_bytes  # noqa: F401  (module fixture)
+from tests.test_service_endpoints import done_job  # noqa: F401  (fixture)
 
 
 def test_rebinding_host_is_refused_even_from_loopback(tmp_path):
@@ -177,14 +178,6 @@ def test_delete_while_waiting_gives_the_waiter_410(tmp_path, clip_bytes):
     waiter.join(10)
     assert answers and answers[0].status_code == 410 and answers[0].is_json
     assert "deleted" in answers[0].get_json()["error"]
-
-
-@pytest.fixture
-def done_job(tmp_path, clip_bytes):  # noqa: F811
-    client, _, folder = make_client(tmp_path)
-    job_id = upload(client, clip_bytes, description="footsteps on a wooden floor").get_json()["id"]
-    assert client.get(f"/api/v1/jobs/{job_id}").get_json()["state"] == "done"
-    return client, folder, job_id
 
 
 def test_swap_racing_delete_is_404_or_waits_never_a_path(done_job, monkeypatch, tmp_path):

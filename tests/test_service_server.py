@@ -1,7 +1,6 @@
 """The real server: `foley serve` on loopback with its worker process, used with curl."""
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -10,7 +9,7 @@ import time
 import soundfile as sf
 
 from appliance.video.synthetic import render_scene
-from tests.conftest import get_json
+from tests.conftest import get_json, running_long_job
 
 
 def test_curl_one_liner_returns_the_wav(server, tmp_path):
@@ -27,14 +26,8 @@ def test_curl_one_liner_returns_the_wav(server, tmp_path):
 
 def test_worker_killed_mid_job_reruns_it(server, tmp_path):
     """kill -9 of the worker while it scores: the job is re-run by the restarted worker, not lost."""
-    clip = render_scene("steps", tmp_path / "long.mp4", width=640, height=360, seconds=40, seed=3)
-    result = subprocess.run(["curl", "-sS", "-f", "-F", f"video=@{clip.path}", f"{server}/api/v1/score"],
-                            capture_output=True, text=True, timeout=60)
-    job_id = json.loads(result.stdout)["id"]
-    deadline = time.monotonic() + 60
-    while (job := get_json(f"{server}/api/v1/jobs/{job_id}"))["state"] != "running":
-        assert time.monotonic() < deadline and job["state"] == "queued", job
-        time.sleep(0.05)
+    job = running_long_job(server, tmp_path)
+    job_id = job["id"]
     os.kill(int(job["worker"].rsplit(":", 1)[1]), signal.SIGKILL)
     deadline = time.monotonic() + 240
     while (job := get_json(f"{server}/api/v1/jobs/{job_id}"))["state"] not in ("done", "failed"):

@@ -69,21 +69,14 @@ def test_service_and_a_job_write_nothing_outside_the_state_folder(tmp_path, read
 def test_serve_killed_mid_job_leaves_no_orphan_worker_and_the_job_is_done_after_restart(tmp_path):
     """kill -9 of `foley serve` while its worker scores: the worker does not outlive it, and the
     restarted service re-runs the interrupted job to the end (nothing lost)."""
-    import json
     import signal
     import time
 
-    from tests.conftest import get_json
+    from tests.conftest import get_json, running_long_job
 
-    clip = render_scene("steps", tmp_path / "long.mp4", width=640, height=360, seconds=40, seed=3)
     served = start_server(tmp_path)
-    result = subprocess.run(["curl", "-sS", "-f", "-F", f"video=@{clip.path}", f"{served.base}/api/v1/score"],
-                            capture_output=True, text=True, timeout=60)
-    job_id = json.loads(result.stdout)["id"]
-    deadline = time.monotonic() + 90
-    while (job := get_json(f"{served.base}/api/v1/jobs/{job_id}"))["state"] != "running":
-        assert time.monotonic() < deadline and job["state"] == "queued", job
-        time.sleep(0.05)
+    job = running_long_job(served.base, tmp_path, wait=90)
+    job_id = job["id"]
     worker_pid = int(job["worker"].rsplit(":", 1)[1])
     served.process.send_signal(signal.SIGKILL)
     served.process.wait(10)

@@ -25,8 +25,6 @@ from appliance.engine.analysis import ANALYSIS_WIDTH
 from appliance.engine.options import ScoreOptions
 from appliance.engine.pipeline import Engine
 from appliance.engine.timeline import Timeline
-import numpy as np
-
 from appliance.evaluation.baselines import click_track, random_times
 from appliance.evaluation.category_training import FrameSample, fit_probe
 from appliance.evaluation.corpus import AMBIENT_MAX_EVENTS, assign_folds, category_fits, clip_role, recording_of
