@@ -137,9 +137,9 @@ def _score_clip(clip: LabelledClip, fold: int, engine: Engine, threshold: float,
     reference = read_audio(clip.path, SAMPLE_RATE)
     result = ClipResult(clip.path.name, fold, clip.role)
     description = clip.label.get("description")
-    for method, text in (("engine", description), ("engine_no_description", None)):
-        if method == "engine" and not text:
-            continue
+    runs = [("engine", description)] if description else []
+    event_times = None
+    for method, text in runs + [("engine_no_description", None)]:
         scored = engine.score(clip.path, ScoreOptions(description=text, seed=seed))
         timeline = scored.timeline
         result.scores[method] = onset_scores(reference, SAMPLE_RATE, scored.audio, SAMPLE_RATE).as_dict()
@@ -148,7 +148,7 @@ def _score_clip(clip: LabelledClip, fold: int, engine: Engine, threshold: float,
         result.fits[method] = category_fits(chosen, clip.label)
         result.spot_events[method] = len(timeline.events)
         result.beds[method] = timeline.ambience.category
-        if method == "engine" or not description:
+        if event_times is None:  # the first run's: with the description when there is one
             event_times = np.array([e.time for e in timeline.events])
     peaks = difference_peaks(clip.training.rows, threshold)
     randoms = random_times(len(clip.training.onsets), clip.duration, seed + fold)
