@@ -65,6 +65,8 @@ def test_label_rules():
     assert category_fits("footsteps_gravel", {"category": "footsteps_wood"}) is True
     assert category_fits("impact_wood", {"category": "impact_metal"}) is False
     assert category_fits("impact_wood", {"category": None}) is None
+    assert category_fits(None, {"category": "impact_metal"}) is False
+    assert category_fits("impact_metal", {"category": "impact_metal", "material": "metal"}) is True
     folds = assign_folds(["a", "b", "a", "c", "d"], 2)
     assert set(folds) == {"a", "b", "c", "d"} and set(folds.values()) == {0, 1}
 

@@ -1,8 +1,8 @@
-"""Onset scoring (CondFoleyGen protocol), AV-Align and category fit."""
+"""Onset scoring (CondFoleyGen protocol) and AV-Align."""
 import numpy as np
 import pytest
 
-from appliance.evaluation import av_align, category_fit, evaluate_clip, flow_peaks, match_onsets
+from appliance.evaluation import av_align, evaluate_clip, flow_peaks, match_onsets
 from appliance.evaluation.onsets import average_precision, merge_close_onsets
 
 SR = 22050
@@ -45,11 +45,3 @@ def test_av_align():
     assert av_align(np.zeros(0), np.zeros(0), 1 / 15) == 0.0
     times = np.arange(10) / 10
     assert list(flow_peaks(times, [0, 1, 5, 1, 0, 0, 3, 0, 0, 0])) == [0.2, 0.6]
-
-
-def test_category_fit():
-    label = {"category": "impact_metal", "material": "metal", "action": "hit"}
-    assert category_fit("impact_metal", label)
-    assert category_fit("metal_clang", label)
-    assert not category_fit("footstep_gravel", label)
-    assert not category_fit(None, label)

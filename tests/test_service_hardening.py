@@ -110,7 +110,7 @@ def test_messages_hold_no_object_reprs_temp_names_or_paths(tmp_path):
 
 
 def test_public_message_scrubs():
-    from appliance.service.api import public_message
+    from appliance.service.shared import public_message
 
     text = public_message("Error opening <_io.BytesIO object at 0x7f3a2b1c>: /tmp/upload-abc123xy: bad; tmpq1w2e3r4t")
     assert "0x" not in text and "/tmp" not in text and "abc123" not in text and "q1w2e3" not in text

@@ -26,6 +26,7 @@ from appliance.engine.options import ScoreOptions
 from appliance.engine.pipeline import Engine
 from appliance.engine.timeline import Timeline
 from appliance.evaluation.baselines import click_track, random_times
+from appliance.evaluation.clip import pooled
 from appliance.evaluation.category_training import FrameSample, fit_probe
 from appliance.evaluation.corpus import AMBIENT_MAX_EVENTS, assign_folds, category_fits, clip_role, recording_of
 from appliance.evaluation.event_training import (TrainingClip, difference_peaks, fit_difference_threshold,
@@ -157,17 +158,6 @@ def _score_clip(clip: LabelledClip, fold: int, engine: Engine, threshold: float,
         track = click_track(times, clip.duration)
         result.scores[method] = onset_scores(reference, SAMPLE_RATE, track, SAMPLE_RATE).as_dict()
     return result
-
-
-def pooled(rows: list[dict]) -> dict:
-    """Pooled onset figures (matched over all onsets of all clips)."""
-    matched = sum(r["matched"] for r in rows)
-    reference = sum(r["reference_onsets"] for r in rows)
-    generated = sum(r["generated_onsets"] for r in rows)
-    accuracy, precision = matched / max(1, reference), matched / max(1, generated)
-    f1 = 2 * accuracy * precision / (accuracy + precision) if accuracy + precision else 0.0
-    return {"clips": len(rows), "reference_onsets": reference, "generated_onsets": generated, "matched": matched,
-            "accuracy": round(accuracy, 4), "precision": round(precision, 4), "f1": round(f1, 4)}
 
 
 def summarise(results: list[ClipResult], folds: int) -> dict:

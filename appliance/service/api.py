@@ -13,8 +13,7 @@ from appliance.engine.analysis_file import load_analysis
 from appliance.engine.pipeline import MP4_NAME, TIMELINE_NAME, WAV_NAME
 from appliance.errors import UsageError
 from appliance.service.jobs import DONE, FAILED, QUEUED, Job
-from appliance.service.shared import (Services, disk_full, display_name, error, job_lock,  # noqa: F401
-                                      jobs, public_message, service_folder, services)
+from appliance.service.shared import Services, disk_full, display_name, error, job_lock, jobs, services
 from appliance.video import probe
 
 api = Blueprint("api", __name__)

@@ -9,7 +9,7 @@ from flask import Blueprint, Response, jsonify, request
 
 from appliance.capture.control import DaemonUnavailable, call
 from appliance.service.state import open_cache, rebuild_cache
-from appliance.service.shared import error, jobs, service_folder, services
+from appliance.service.shared import error, jobs, services
 from appliance.service.auth import COOKIE, is_loopback, token_matches
 from appliance.service.jobs import DONE, FAILED, QUEUED, RUNNING
 
