@@ -43,7 +43,8 @@ def save_analysis(analysis: ClipAnalysis, path: Path) -> None:
     }
     arrays = {"meta": np.frombuffer(json.dumps(meta).encode(), np.uint8),
               "trace_times": np.asarray(analysis.trace.times, np.float64),
-              "trace_flow": np.asarray(analysis.trace.flow, np.float64)}
+              "trace_flow": np.asarray(analysis.trace.flow, np.float64),
+              "trace_energy": np.asarray(analysis.trace.energy, np.float64)}
     for index, keyframe in frames.items():
         arrays[f"grey_{index}"] = keyframe.frame.grey
         arrays[f"colour_{index}"] = keyframe.frame.colour if keyframe.frame.colour is not None else np.zeros(0, np.uint8)
@@ -70,7 +71,8 @@ def load_analysis(path: Path, info: VideoInfo) -> ClipAnalysis:
                 _check_frame(grey, colour)
                 frame = AnalysisFrame(index, float(entry["time"]), grey, colour if colour.size else None)
                 frames[index] = Keyframe(index, frame.time, frame)
-            trace = MotionTrace([float(t) for t in data["trace_times"]], [float(f) for f in data["trace_flow"]])
+            trace = MotionTrace([float(t) for t in data["trace_times"]], [float(f) for f in data["trace_flow"]],
+                                [float(e) for e in data["trace_energy"]] if "trace_energy" in data else [])
         end = info.duration if info.duration is not None else float("inf")
         events = [event for event in map(_event, meta["events"]) if 0.0 <= event.time <= end]
         keyframes = {int(k): frames[int(v)] for k, v in meta["keyframes"].items()}

@@ -35,6 +35,7 @@ from appliance.atomic import atomic_path, write_json_atomic
 from appliance.engine.analysis import ClipAnalysis, analyse_clip
 from appliance.engine.cache import Cache
 from appliance.engine.choose import TEMPLATE_POOL, Evidence, TemplatePicker, decide_category, median_gap
+from appliance.engine.described_action import described_sustained, sustained_events
 from appliance.engine.exemplars import Exemplars
 from appliance.engine.mux import mux_mp4
 from appliance.engine.options import ScoreOptions
@@ -214,9 +215,13 @@ class Engine:
         options and the seed, whatever the cache holds."""
         zero_shot = self._zero_shot(searcher(catalog))
         analysis.keep_event_keyframes()
+        events = analysis.events
+        if described_sustained(catalog, described.category_scores):
+            events = sustained_events(analysis)  # the described pour or saw, over the motion
+            analysis.keyframes.update({k.index: k for k in analysis.scene})
         visual = VisualLookup(self.vision, self.cache)
         exemplars = Exemplars(catalog, visual.model_key)
-        picker = TemplatePicker(catalog, described.template_scores, seed, median_gap([e.time for e in analysis.events]))
+        picker = TemplatePicker(catalog, described.template_scores, seed, median_gap([e.time for e in events]))
         chosen = Chosen(visual=visual)
         picker.draw_for(1)
         chosen.ambience, chosen.ambience_entry = self._ambience(analysis, catalog, described.category_scores,
@@ -224,7 +229,7 @@ class Engine:
         # An ambient scene (the description reads as a place or weather, or without one the scene
         # frames look like an ambience most) gets its bed and no spot sounds: the motion in it —
         # a dog trotting, wipers, grass in the wind — is not something that knocks.
-        events = [] if chosen.ambience is not None else analysis.events
+        events = [] if chosen.ambience is not None else events
         decisions: dict[tuple[int, EventKind], dict] = {}
         for number, event in enumerate(events):
             if number % 20 == 0:  # also the job's heartbeat: a long clip has thousands of events

@@ -81,10 +81,12 @@ def _energy(current: np.ndarray, step: CameraStep) -> tuple:
 
 @dataclass
 class MotionTrace:
-    """Per analysed frame: time and raw optical-flow magnitude (AV-Align's video peaks)."""
+    """Per analysed frame: time, raw optical-flow magnitude (AV-Align's video peaks) and the
+    camera-compensated motion energy (where a described continuous action runs, `sustained.spans`)."""
 
     times: list[float] = field(default_factory=list)
     flow: list[float] = field(default_factory=list)
+    energy: list[float] = field(default_factory=list)
 
 
 class MotionAnalyser:
@@ -117,9 +119,11 @@ class MotionAnalyser:
         self._pending_repeat, self._still = None, False
         step = self._camera.step(self._previous, current)
         self._previous = current
+        energy = _energy(current, step)
         self.trace.times.append(frame.time)
         self.trace.flow.append(step.flow_magnitude)
-        return self._sample(frame, *_energy(current, step), frame_difference=float(raw_difference.mean()))
+        self.trace.energy.append(energy[0])
+        return self._sample(frame, *energy, frame_difference=float(raw_difference.mean()))
 
     def _repeat(self, frame: AnalysisFrame) -> list[ActionEvent]:
         """A frame equal to the previous one: ignore a single repeat, but two in a row mean stillness."""

@@ -44,3 +44,21 @@ class SustainedTracker:
             frame_index=run[len(run) // 2].frame_index, duration=run[-1].time - run[0].time,
             envelope=[(s.time, s.energy / peak) for s in run])
 
+
+
+def motion_spans(times: list[float], energy: list[float]) -> list[tuple[float, float]]:
+    """(start, end) of every run where the motion energy stays at or above ENERGY_FLOOR for at
+    least MIN_DURATION_S, impacts or not: where a continuous action the user described (a pour,
+    a saw) is visibly going on. Same floor and length as the tracker's, so the two agree."""
+    spans, start, last = [], None, None
+    for time, value in zip(times, energy):
+        if value >= ENERGY_FLOOR:
+            start = time if start is None else start
+            last = time
+            continue
+        if start is not None and last - start >= MIN_DURATION_S:
+            spans.append((start, last))
+        start = None
+    if start is not None and last - start >= MIN_DURATION_S:
+        spans.append((start, last))
+    return spans

@@ -1,0 +1,45 @@
+"""A continuous action named by the description is laid over the motion, not clicked at peaks.
+
+The motion analysis finds continuous actions only where no impact interrupts them, and a thin
+stream of water or the buzz of a chainsaw often moves too little, or too jerkily, for that: a
+clip described as "water poured from a jug into a glass" got a few glass clinks or silence.
+When the description's best action category is a sustained one (pour, saw, scrape, rustle …),
+the description has said what sounds; the motion only says when. So the clip's events become
+that action over each span where something visibly moves (motion/sustained.py motion_spans),
+or over the whole clip when nothing measurable moves (the user said it happens). The same rule
+as the bed's (engine/scene.py ambience_category): a description decides when it reads as that
+kind most; without a description nothing changes.
+"""
+from __future__ import annotations
+
+from appliance.engine.analysis import ClipAnalysis
+from appliance.library import Catalog
+from appliance.motion import SUSTAINED, ActionEvent
+from appliance.motion.sustained import motion_spans
+
+SUSTAINED_KIND = "sustained"
+
+
+def described_sustained(catalog: Catalog, description_scores: dict[str, float] | None) -> str | None:
+    """The sustained category the description names, when its best action category is one."""
+    if not description_scores:
+        return None
+    actions = [n for n, c in catalog.categories.items() if c.kind != "ambience" and catalog.in_category(n)]
+    if not actions:
+        return None
+    best = max(actions, key=lambda n: description_scores.get(n, -1.0))
+    return best if catalog.categories[best].kind == SUSTAINED_KIND else None
+
+
+def sustained_events(analysis: ClipAnalysis) -> list[ActionEvent]:
+    """One sustained event per span of visible motion, or one over the whole clip; each keyed to
+    the scene frame nearest its middle (what the vision model sees of it)."""
+    trace, duration = analysis.trace, analysis.info.duration
+    spans = motion_spans(trace.times, trace.energy) or [(0.0, duration)]
+    events = []
+    for start, end in spans:
+        middle = (start + end) / 2
+        keyframe = min(analysis.scene, key=lambda k: abs(k.time - middle)) if analysis.scene else None
+        events.append(ActionEvent(time=start, kind=SUSTAINED, strength=1.0, x=0.5, y=0.5,
+                                  frame_index=keyframe.index if keyframe else 0, duration=end - start))
+    return events
