@@ -17,6 +17,7 @@ import soundfile as sf
 
 from appliance.config import Config
 from appliance.service.app import create_app
+from appliance.service.queue import ScoringWorker
 from tests.test_service_api import TOKEN, InlineQueue, upload
 from tests.test_service_api import clip_bytes  # noqa: F401  (module fixture)
 
@@ -29,15 +30,23 @@ def cache_folder(tmp_path_factory):
     return tmp_path_factory.mktemp("cache")
 
 
-def app_on(folder, cache_folder, run=True):
+@pytest.fixture(scope="module")
+def worker(cache_folder):
+    """One scoring worker (its engine loaded once) for the module."""
+    return ScoringWorker(cache_folder)
+
+
+def app_on(folder, worker, run=True):
     """A client of a fresh app on the service folder `folder` (a restart, when it already exists)."""
     folder.mkdir(exist_ok=True)
-    return create_app(Config(), InlineQueue(folder, cache_folder, run), folder, TOKEN).test_client()
+    queue = InlineQueue(folder, worker.cache_folder, run)
+    queue.worker = worker
+    return create_app(Config(), queue, folder, TOKEN).test_client()
 
 
 @pytest.fixture
-def job(tmp_path, clip_bytes, cache_folder):  # noqa: F811
-    client = app_on(tmp_path / "service", cache_folder)
+def job(tmp_path, clip_bytes, worker):  # noqa: F811
+    client = app_on(tmp_path / "service", worker)
     job_id = upload(client, clip_bytes, description="footsteps on a wooden floor").get_json()["id"]
     assert client.get(f"/api/v1/jobs/{job_id}").get_json()["state"] == "done"
     return client, tmp_path / "service", job_id
@@ -135,7 +144,7 @@ def test_swap_keeps_the_action_gain_and_the_old_post_route_still_swaps(job):
     assert abs(back.get_json()["event"]["gain_db"] - event["gain_db"]) < 0.02  # the action's part kept both ways
 
 
-def test_undo_redo_survive_a_restart_and_a_new_edit_drops_redo(job, cache_folder):
+def test_undo_redo_survive_a_restart_and_a_new_edit_drops_redo(job, worker):
     client, folder, job_id = job
     assert client.post(f"/api/v1/jobs/{job_id}/undo").status_code == 409
     assert client.post(f"/api/v1/jobs/{job_id}/redo").get_json()["error"] == "nothing to redo"
@@ -149,7 +158,7 @@ def test_undo_redo_survive_a_restart_and_a_new_edit_drops_redo(job, cache_folder
     assert client.get(f"/api/v1/jobs/{job_id}/audio.wav").data == one_edit_wav  # the same mix again
     assert timeline_of(client, job_id)["events"] == one_edit["events"]
 
-    restarted = app_on(folder, cache_folder)
+    restarted = app_on(folder, worker)
     assert restarted.get(f"/api/v1/jobs/{job_id}").get_json()["edits"] == 1
     assert [j["edits"] for j in restarted.get("/api/v1/jobs").get_json()["jobs"]] == [1]
     redone = restarted.post(f"/api/v1/jobs/{job_id}/redo")
@@ -245,8 +254,8 @@ def test_the_picker_groups_by_fit_with_the_current_recording_first(job):
     assert sum(len(g["sounds"]) for g in searched["groups"]) <= 61
 
 
-def test_edits_of_a_running_job_are_409(tmp_path, clip_bytes, cache_folder):  # noqa: F811
-    client = app_on(tmp_path / "service", cache_folder, run=False)
+def test_edits_of_a_running_job_are_409(tmp_path, clip_bytes, worker):  # noqa: F811
+    client = app_on(tmp_path / "service", worker, run=False)
     job_id = upload(client, clip_bytes).get_json()["id"]
     for call in (lambda: client.patch(f"/api/v1/jobs/{job_id}/events/0", json={"gain_db": 0}),
                  lambda: client.post(f"/api/v1/jobs/{job_id}/events", json={"template_id": "x", "time": 1}),
