@@ -334,3 +334,31 @@ def test_concurrent_edits_are_serialised(job):
     for _ in range(4):
         assert client.post(f"/api/v1/jobs/{job_id}/undo").status_code == 200
     assert timeline_of(client, job_id)["events"] == before["events"]
+
+
+def test_the_history_goes_back_at_most_max_undo_edits_and_never_reuses_a_number(tmp_path):
+    from appliance.engine.edits import delete_event
+    from appliance.engine.timeline import Timeline
+    from appliance.service.edit_history import MAX_UNDO, EditHistory
+    from tests.test_engine_timeline import TIMELINE
+
+    history = EditHistory(tmp_path)
+    scored = Timeline.from_json(TIMELINE)
+    assert history.edits() == 0 and history.step(-1) is None and history.next_number(scored) == 2
+    versions = [scored, delete_event(scored, 1)]
+    assert history.push(versions[0], versions[1]) == 1
+    assert history.next_number(versions[1]) == 2  # number 1 was deleted, and is not given again
+    for k in range(MAX_UNDO + 4):
+        edited = Timeline.from_json(TIMELINE)
+        edited.events[0].gain_db = -k
+        history.push(versions[-1], edited)
+        versions.append(edited)
+    assert history.edits() == MAX_UNDO + 5 and len(list((tmp_path / "edits").glob("v*.json.gz"))) == MAX_UNDO + 1
+    steps = 0
+    while (found := history.step(-1)) is not None:
+        version, timeline = found
+        assert timeline.to_json() == versions[version].to_json()
+        history.settle(version)
+        steps += 1
+    assert steps == MAX_UNDO and history.edits() == 5
+    assert EditHistory(tmp_path).step(+1)[1].to_json() == versions[6].to_json()
