@@ -252,6 +252,8 @@ def test_the_picker_groups_by_fit_with_the_current_recording_first(job):
     assert searched["groups"][0]["sounds"][0]["current"]
     assert "glass_break" in [g["category"] for g in searched["groups"]]
     assert sum(len(g["sounds"]) for g in searched["groups"]) <= 61
+    library = client.get("/api/v1/library?q=glass shattering&limit=5").get_json()["templates"]
+    assert library and all(" · " in t["source"] for t in library)  # the page tells recordings apart there too
 
 
 def test_edits_of_a_running_job_are_409(tmp_path, clip_bytes, worker):  # noqa: F811
