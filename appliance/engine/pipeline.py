@@ -39,6 +39,7 @@ from appliance.engine.described_action import described_sustained, sustained_eve
 from appliance.engine.exemplars import Exemplars
 from appliance.engine.mux import mux_mp4
 from appliance.engine.options import ScoreOptions
+from appliance.engine.outputs import MP4_NAME, TIMELINE_NAME, WAV_NAME, OutputFiles, write_outputs
 from appliance.engine.scene import ambience_bed, ambience_category, placement_for
 from appliance.engine.timeline import (AmbienceEntry, ClipInfo, OutputSpec, Position, Stats, Timeline,
                                        TimelineEvent, Why)
@@ -50,7 +51,7 @@ from appliance.inference.manifest import load_manifest, sha256_of
 from appliance.inference.sessions import default_threads
 from appliance.library import Catalog, Template, load_catalog, searcher
 from appliance.library.description import reader_for
-from appliance.mixing import SAMPLE_RATE, Ambience, Placement, Track, mix_track, write_wav_atomic
+from appliance.mixing import SAMPLE_RATE, Ambience, Placement, Track, mix_track
 from appliance.motion import ActionEvent, EventKind, MotionTrace
 from appliance.motion.event_model import EventModel, bundled_event_model
 from appliance.paths import state_dir
@@ -69,7 +70,6 @@ def _code_version() -> str:
 
 
 ENGINE_VERSION = _code_version()
-WAV_NAME, MP4_NAME, TIMELINE_NAME = "audio.wav", "video.mp4", "timeline.json"
 
 
 @dataclass
@@ -331,14 +331,8 @@ class Engine:
                 return result_timeline
             result = self.score(path, options, progress, analysis)
             result.timeline.stats.result_cache = "miss" if key else "off"
-            write_wav_atomic(wav, result.track, SAMPLE_RATE)
-            written.append(wav)
-            if outputs[TIMELINE_NAME]:
-                write_json_atomic(outputs[TIMELINE_NAME], result.timeline.to_json())
-                written.append(outputs[TIMELINE_NAME])
-            if outputs[MP4_NAME]:
-                result.timeline.mp4 = mux_mp4(path, result.track.blocks(), SAMPLE_RATE, outputs[MP4_NAME])
-                written.append(outputs[MP4_NAME])
+            written += write_outputs(path, result.track, result.timeline,
+                                     OutputFiles(wav=wav, mp4=outputs[MP4_NAME], timeline=outputs[TIMELINE_NAME]))
             if key:
                 self._store(key, result.timeline, written, outputs)
             return result.timeline

@@ -1,0 +1,76 @@
+"""Every output of a scored clip, written in one place from its track and timeline.
+
+Scoring (Engine.score_to_files) and each edit of a finished job (the events API) both end
+here, so the WAV, the MP4 and timeline.json always describe the same mix, whichever wrote them,
+and a new kind of output is added once. The files are written to staged names next to their
+targets first and only renamed into place when all of them are written: a failure (a full
+disk, a muxer error) leaves the previous outputs untouched and consistent, never a new WAV
+beside an old MP4. timeline.json is renamed last, so a reader that sees the new timeline sees
+the new audio too.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from appliance.atomic import fsync_folder, write_json_atomic
+from appliance.engine.mux import mux_mp4
+from appliance.engine.timeline import Timeline
+from appliance.mixing import SAMPLE_RATE, Track, write_wav_atomic
+
+WAV_NAME, MP4_NAME, TIMELINE_NAME = "audio.wav", "video.mp4", "timeline.json"
+
+
+@dataclass(frozen=True)
+class OutputFiles:
+    """Where each output goes; None: not wanted."""
+
+    wav: Path
+    mp4: Path | None = None
+    timeline: Path | None = None
+
+    @classmethod
+    def in_folder(cls, folder: Path) -> OutputFiles:
+        """A job folder's outputs, under their fixed names."""
+        return cls(wav=folder / WAV_NAME, mp4=folder / MP4_NAME, timeline=folder / TIMELINE_NAME)
+
+    def paths(self) -> list[Path]:
+        return [p for p in (self.wav, self.mp4, self.timeline) if p is not None]
+
+
+def _staged(target: Path) -> Path:
+    """A fresh name next to `target` (same folder, so the final rename is atomic), same suffix."""
+    handle, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=f".staged{target.suffix}",
+                                    dir=target.parent if str(target.parent) else ".")
+    os.close(handle)
+    return Path(name)
+
+
+def write_outputs(clip: Path, track: Track, timeline: Timeline, files: OutputFiles) -> list[Path]:
+    """Write the track as WAV, the clip's video with the track as MP4 (`timeline.mp4` then says
+    how it was muxed) and the timeline as JSON; all of them replace their targets, or none does.
+    Returns the paths written."""
+    staged: list[tuple[Path, Path]] = []
+    try:
+        wav = _staged(files.wav)
+        staged.append((wav, files.wav))
+        write_wav_atomic(wav, track, SAMPLE_RATE)
+        if files.mp4 is not None:
+            mp4 = _staged(files.mp4)
+            staged.append((mp4, files.mp4))
+            timeline.mp4 = mux_mp4(clip, track.blocks(), SAMPLE_RATE, mp4)
+        if files.timeline is not None:
+            doc = _staged(files.timeline)
+            staged.append((doc, files.timeline))
+            write_json_atomic(doc, timeline.to_json())
+        for temp, target in staged:
+            os.replace(temp, target)
+    except BaseException:
+        for temp, _ in staged:
+            temp.unlink(missing_ok=True)
+        raise
+    for folder in {target.parent for _, target in staged}:
+        fsync_folder(folder if str(folder) else Path("."))
+    return [target for _, target in staged]
