@@ -5,7 +5,7 @@
 import { api, getJSON, send } from "./api.js";
 import { soundGroups } from "./library.js";
 import { openPicker } from "./picker.js";
-import { drawWaveform, frameSeconds, initTrack, playheadTime, selectMarker, showTrack } from "./track.js";
+import { drawWaveform, frameSeconds, initTrack, playFrom, playheadTime, selectMarker, showTrack } from "./track.js";
 import { playSound } from "./ui.js";
 import { KINDS, categoryName, duration } from "./words.js";
 
@@ -99,10 +99,7 @@ function select(n, play) {
   $("event-play").onclick = () => playSound(event.template_id);
   $("event-gain").value = Math.round(event.gain_db);
   $("event-gain-value").textContent = decibels(Math.round(event.gain_db));
-  if (play) {  // hear it where it is, in the video
-    video.currentTime = Math.max(0, event.time - 0.3);
-    video.play().catch(() => {});
-  }
+  if (play) playFrom(event.time - 0.3);  // hear it where it is, in the video
 }
 
 function explain(event) {

@@ -50,7 +50,7 @@ function show(groups, onUse) {
 
 function row(sound, onUse) {
   const name = sound.description || sound.id;
-  const details = [sound.user ? "your own recording" : sound.source, sound.licence, duration(sound.duration)];
+  const details = [sound.source || (sound.user ? "your own recording" : ""), sound.licence, duration(sound.duration)];
   return el("li", { class: sound.current ? "current" : "" },
     el("button", { type: "button", class: "icon", "aria-label": `Play ${name}`, title: "Play",
                    onclick: () => playSound(sound.id, sound.audio_url) }, "▶"),

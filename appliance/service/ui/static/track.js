@@ -21,6 +21,7 @@ let video = null;
 let actions = {};  // select(n), move(n, time), nudge(n, frames), remove(n)
 let dragging = null;  // { n, button, startX, time, moved }
 let following = true;  // the view scrolls along with a playing video until the user scrolls it
+let keepView = false;  // the next play starts from a tapped marker: the view stays where it is
 
 const xOf = (time) => PAD + time * view.pxPerSecond;
 const timeAt = (clientX) => {
@@ -45,7 +46,8 @@ export function initTrack(videoElement, callbacks) {
   }));
   for (const type of ["timeupdate", "seeked", "loadedmetadata"]) video.addEventListener(type, movePlayhead);
   video.addEventListener("play", () => {
-    following = true;
+    following = !keepView;
+    keepView = false;
     requestAnimationFrame(function tick() {
       movePlayhead();
       if (!video.paused && !video.ended) requestAnimationFrame(tick);
@@ -101,6 +103,13 @@ export function selectMarker(n) {
   layoutMarkers();
 }
 
+// Plays the video from `time` without scrolling the view along (a sound was tapped to hear it).
+export function playFrom(time) {
+  keepView = true;
+  video.currentTime = Math.max(0, time);
+  video.play().catch(() => { keepView = false; });
+}
+
 export const frameSeconds = () => 1 / view.fps;
 export const playheadTime = () => (video ? video.currentTime : 0);
 
@@ -108,7 +117,7 @@ export const playheadTime = () => (video ? video.currentTime : 0);
 
 function layout() {
   if (!view.pxPerSecond) return;
-  lane.style.width = `${Math.ceil(view.duration * view.pxPerSecond + 2 * PAD)}px`;
+  lane.style.width = `${Math.floor(view.duration * view.pxPerSecond + 2 * PAD)}px`;
   ruler.setAttribute("aria-valuemax", view.duration.toFixed(2));
   $("zoom-out").disabled = view.fitted;
   $("zoom-in").disabled = view.pxPerSecond >= MAX_PX_PER_SECOND;
@@ -136,9 +145,10 @@ function layoutMarkers() {
     const next = found[i + 1];
     const left = group.x - MARKER / 2;
     const room = (next ? next.x - MARKER / 2 - GAP : laneWidth) - left;
-    const button = group.members.length === 1 ? marker(group.members[0]) : groupButton(group);
+    const width = Math.max(MARKER, Math.min(room, group.members.length === 1 ? 170 : MARKER));
+    const button = group.members.length === 1 ? marker(group.members[0], width) : groupButton(group);
     button.style.left = `${left}px`;
-    button.style.width = `${Math.max(MARKER, Math.min(room, group.members.length === 1 ? 170 : MARKER))}px`;
+    button.style.width = `${width}px`;
     return button;
   });
   const spans = view.events.filter((e) => e.duration).map((event) => {
@@ -156,7 +166,9 @@ function layoutMarkers() {
   if (hadFocus) (buttons.find((b) => b.dataset.key === focusedKey) || current)?.focus({ preventScroll: true });
 }
 
-function marker(event) {
+// A marker labelled with its sound's category; a narrow one with the category's last word
+// ("footsteps wood" → "wood"), the name in full for a screen reader and on hover.
+function marker(event, width) {
   const button = document.createElement("button");
   const name = categoryName(event.category);
   button.type = "button";
@@ -164,7 +176,7 @@ function marker(event) {
   button.tabIndex = -1;
   button.dataset.n = event.n;
   button.dataset.key = `n${event.n}`;
-  button.textContent = name;
+  button.textContent = width < 110 ? name.split(" ").pop() : name;
   const label = `${name} (${kindName(event.kind)}) at ${clock(event.time)}: ${event.template}`;
   button.title = label;
   button.setAttribute("aria-label", label);
@@ -181,7 +193,8 @@ function groupButton(group) {
   const first = members[0].time, last = members[members.length - 1].time;
   const button = document.createElement("button");
   button.type = "button";
-  button.className = "marker group";
+  const kinds = new Set(members.map((e) => e.kind));
+  button.className = `marker group${kinds.size === 1 ? ` kind-${members[0].kind}` : ""}`;
   button.tabIndex = -1;
   button.dataset.key = `g${members[0].n}`;
   button.dataset.members = members.map((e) => e.n).join(",");
