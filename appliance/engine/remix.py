@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from appliance.engine.mux import mux_mp4
+from appliance.engine.deliver import deliver
 from appliance.engine.scene import ambience_bed, fit_duration, level_gain
 from appliance.engine.timeline import Timeline
 from appliance.errors import UsageError
@@ -54,10 +54,12 @@ def remix(timeline: Timeline, catalog: Catalog, swaps: dict[int, str]) -> tuple[
 
 
 def remix_files(timeline: Timeline, catalog: Catalog, swaps: dict[int, str],
-                video: Path, wav: Path, mp4: Path | None) -> Timeline:
-    """Write the re-mixed WAV (and MP4) atomically; returns the new timeline (caller stores it)."""
+                video: Path, wav: Path, mp4: Path | None, mix: Path | None = None,
+                credits: Path | None = None) -> Timeline:
+    """Write the re-mixed WAV (and MP4, the mix with the clip's own sound when the timeline keeps
+    it, the credits) atomically; returns the new timeline (caller stores it)."""
     track, new_timeline = remix(timeline, catalog, swaps)
     write_wav_atomic(wav, track, SAMPLE_RATE)
-    if mp4 is not None:
-        new_timeline.mp4 = mux_mp4(video, track.blocks(), SAMPLE_RATE, mp4)
+    deliver(video, track, new_timeline, catalog, [], mp4=mp4,
+            mix=mix if new_timeline.output.original_level_db is not None else None, credits=credits)
     return new_timeline

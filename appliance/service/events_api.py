@@ -8,7 +8,7 @@ from flask import Blueprint, jsonify, request
 
 from appliance.atomic import write_json_atomic
 from appliance.engine.choose import candidate_categories
-from appliance.engine.pipeline import MP4_NAME, TIMELINE_NAME, WAV_NAME
+from appliance.engine.pipeline import CREDITS_NAME, MIX_NAME, MP4_NAME, TIMELINE_NAME, WAV_NAME
 from appliance.engine.remix import remix_files
 from appliance.engine.timeline import Timeline
 from appliance.errors import UsageError
@@ -69,7 +69,8 @@ def swap(job_id: str, n: int):
             return problem
         try:
             updated = remix_files(timeline, load_catalog(), {n: body["template_id"]}, video=folder / INPUT_NAME,
-                                  wav=folder / WAV_NAME, mp4=folder / MP4_NAME)
+                                  wav=folder / WAV_NAME, mp4=folder / MP4_NAME, mix=folder / MIX_NAME,
+                                  credits=folder / CREDITS_NAME)
         except UsageError as exc:
             return error(str(exc), 409 if "no longer" in str(exc) else 400)
         write_json_atomic(folder / TIMELINE_NAME, updated.to_json())
