@@ -1,31 +1,24 @@
-// The appliance's state in words under the title, refreshed every few seconds (which also
-// notices a lost connection while the page is idle); the version and start-up notices below.
-import { api, getJSON } from "./api.js";
+// The appliance's state in words under the title (CPU temperature, free disk, clips waiting),
+// refreshed every few seconds, which also notices a lost connection while the page is idle;
+// the version and start-up notices below.
+import { getJSON } from "./api.js";
 import { showError } from "./ui.js";
+import { bytes } from "./words.js";
 
 const $ = (id) => document.getElementById(id);
 const REFRESH_MS = 5000;
 
-// Prometheus text → the sum of the samples of `name` whose labels include `match` (e.g. 'state="done"').
-function metric(text, name, match = "") {
-  let sum = 0;
-  for (const line of text.split("\n")) {
-    const sample = /^([\w:]+)(?:\{([^}]*)\})?\s+(\S+)$/.exec(line);
-    if (sample && sample[1] === name && (sample[2] || "").includes(match)) sum += Number(sample[3]);
-  }
-  return sum;
-}
-
 const count = (n, one, many) => `${n} ${n === 1 ? one : many}`;
 
 export async function refreshHealth() {
-  const text = await (await api("/metrics")).text();
-  const waiting = metric(text, "foley_queue_depth");
-  const scoring = metric(text, "foley_jobs", 'state="running"');
+  const status = await getJSON("/api/v1/status");
+  const busy = status.jobs_running || 0, waiting = status.jobs_waiting || 0;
   $("health").textContent = [
-    scoring ? `${count(scoring, "clip", "clips")} being scored` : "Ready",
+    busy ? `${count(busy, "clip", "clips")} being scored` : "Ready",
     waiting ? `${count(waiting, "clip", "clips")} waiting` : "no clips waiting",
-  ].join(" · ");
+    status.cpu_temperature_c != null ? `CPU at ${Math.round(status.cpu_temperature_c)} °C` : "",
+    status.disk_free_bytes != null ? `${bytes(status.disk_free_bytes)} free for clips` : "",
+  ].filter(Boolean).join(" · ");
 }
 
 async function showVersion() {

@@ -1,5 +1,5 @@
-// Plain words for what the API says in its own terms: kinds of action, scoring stages, fit,
-// job states, lengths of time.
+// Plain words for what the API says in its own terms: kinds of action, fit, job states (the
+// service names the scoring stages in words itself), lengths of time and sizes.
 
 export const KINDS = {
   impact: { name: "hit", explain: "a single hit or knock" },
@@ -11,14 +11,6 @@ export const kindName = (kind) => (KINDS[kind] || { name: kind }).name;
 
 // "footsteps_gravel" → "footsteps gravel"
 export const categoryName = (category) => String(category || "").replaceAll("_", " ");
-
-// Older engines report terse stage codes; newer ones send words for people already.
-const STAGES = {
-  starting: "starting", analyse: "finding the actions", text: "reading your description",
-  choose: "choosing sounds", mix: "mixing", done: "finishing", queued: "waiting for its turn",
-};
-
-export const stageName = (stage) => STAGES[stage] || stage || "working";
 
 export const FIT = { best: "best fit", good: "good fit", other: "other sounds" };
 
@@ -34,7 +26,7 @@ export function duration(value) {
 // What a job is doing, in a few words: "waiting for its turn", "mixing · 80 %", "done".
 export function jobState(job) {
   if (job.state === "queued") return job.stage && job.stage !== "queued" ? job.stage : "waiting for its turn";
-  if (job.state === "running") return `${stageName(job.stage)} · ${Math.round(job.progress || 0)} %`;
+  if (job.state === "running") return `${job.stage || "starting"} · ${Math.round(job.progress || 0)} %`;
   if (job.state === "failed") return `failed${job.error ? `: ${job.error}` : ""}`;
   return "done";
 }
