@@ -563,6 +563,16 @@ def test_edit_a_dense_clip(width, height, browser, tmp_path, axe_script):
         wait_for(page, lambda: not find(By.ID, "undo").get_attribute("disabled"), what="the drag's edit to finish")
         snap(page, f"editor-{name}-moved.png")
 
+        # Louder by 6 dB with the slider.
+        gain = next(e for e in events_of(base, job_id) if e["n"] == target)["gain_db"]
+        page.execute_script("const g = document.getElementById('event-gain'); g.value = 6;"
+                            "g.dispatchEvent(new Event('input')); g.dispatchEvent(new Event('change'));")
+        assert find(By.ID, "event-gain-value").text == "6 dB louder"
+        wait_for(page, lambda: abs(next(e for e in events_of(base, job_id) if e["n"] == target)["gain_db"] - (gain + 6)) < 0.11,
+                 what="the sound to be 6 dB louder")
+        wait_for(page, lambda: not find(By.ID, "undo").get_attribute("disabled"), what="the gain's edit to finish")
+        assert find(By.ID, "event-gain-value").text == "as it is"
+
         # Delete it; undo (button) brings it back; redo (Ctrl+Shift+Z) and undo (Ctrl+Z) again.
         count = len(events_of(base, job_id))
         find(By.ID, "event-delete").click()

@@ -35,8 +35,10 @@ export function initEditor({ onEdited }) {
   $("nudge-back").onclick = () => moveTo(current.selected, find(current.selected).time - frameSeconds());
   $("nudge-ahead").onclick = () => moveTo(current.selected, find(current.selected).time + frameSeconds());
   const gain = $("event-gain");
-  gain.oninput = () => { $("event-gain-value").textContent = decibels(gain.valueAsNumber); };
-  gain.onchange = () => change(current.selected, { gain_db: gain.valueAsNumber }, "Loudness changed");
+  // The slider is the change from the sound's level as it is now (0 when it is selected).
+  gain.oninput = () => { $("event-gain-value").textContent = louder(gain.valueAsNumber); };
+  gain.onchange = () => change(current.selected, { gain_db: Math.round((find(current.selected).gain_db + gain.valueAsNumber) * 10) / 10 },
+                               louder(gain.valueAsNumber).replace(/^./, (c) => c.toUpperCase()));
   document.addEventListener("keydown", onShortcut);
 }
 
@@ -97,8 +99,8 @@ function select(n, play) {
   $("event-why").textContent = explain(event);
   $("event-time").textContent = duration(event.time);
   $("event-play").onclick = () => playSound(event.template_id);
-  $("event-gain").value = Math.round(event.gain_db);
-  $("event-gain-value").textContent = decibels(Math.round(event.gain_db));
+  $("event-gain").value = 0;
+  $("event-gain-value").textContent = louder(0);
   if (play) playFrom(event.time - 0.3);  // hear it where it is, in the video
 }
 
@@ -112,7 +114,7 @@ function explain(event) {
   return parts.join(" ");
 }
 
-const decibels = (value) => `${value > 0 ? "+" : ""}${value} dB`;
+const louder = (db) => (db > 0 ? `${db} dB louder` : db < 0 ? `${-db} dB softer` : "as it is");
 
 // ---- Edits --------------------------------------------------------------------------------
 
