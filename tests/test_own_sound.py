@@ -13,7 +13,8 @@ from appliance.engine.mux import mux_mp4
 from appliance.engine.options import ScoreOptions
 from appliance.engine.own_sound import NO_TRACK, check_level, decode_own_sound, mixed_note
 from appliance.engine.pipeline import Engine
-from appliance.engine.remix import remix_files
+from appliance.engine.outputs import OutputFiles, write_outputs
+from appliance.engine.remix import mix_timeline
 from appliance.engine.timeline import Timeline
 from appliance.errors import UsageError
 from appliance.library import load_catalog
@@ -111,8 +112,10 @@ def test_a_remix_reproduces_the_mix(clips, engine, tmp_path):
     options = ScoreOptions(seed=1, keep_audio=True, original_level_db=3.0)
     timeline = engine.score_to_files(voiced, options, wav=tmp_path / "foley.wav", mix=tmp_path / "mix.wav")
     first, _ = sf.read(tmp_path / "mix.wav", dtype="float32", always_2d=True)
-    again = remix_files(timeline, load_catalog(), {}, video=voiced, wav=tmp_path / "foley2.wav",
-                        mp4=tmp_path / "again.mp4", mix=tmp_path / "mix2.wav", credits=tmp_path / "credits.txt")
+    again = Timeline.from_json(timeline.to_json())
+    write_outputs(voiced, mix_timeline(again, load_catalog()), again,
+                  OutputFiles(wav=tmp_path / "foley2.wav", mp4=tmp_path / "again.mp4", mix=tmp_path / "mix2.wav",
+                              credits=tmp_path / "credits.txt"), load_catalog())
     second, _ = sf.read(tmp_path / "mix2.wav", dtype="float32", always_2d=True)
     assert again.output.original_level_db == 3.0 and again.output.original_audio == mixed_note(3.0)
     # A re-mix places the sounds from the timeline's rounded figures, so it is close, not bit-equal.

@@ -79,7 +79,7 @@ def test_swap_one_event_remixes_without_reanalysis(done_job):
 
 
 @pytest.mark.parametrize("path,body,status", [
-    ("/api/v1/jobs/{job}/events/0", {"template_id": "no-such-sound"}, 400),
+    ("/api/v1/jobs/{job}/events/0", {"template_id": "no-such-sound"}, 409),
     ("/api/v1/jobs/{job}/events/999", {"template_id": "x"}, 404),
     ("/api/v1/jobs/{job}/events/0", {"wrong": 1}, 400),
     ("/api/v1/jobs/0123456789abcdef/events/0", {"template_id": "x"}, 404),

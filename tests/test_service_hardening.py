@@ -188,13 +188,13 @@ def test_swap_racing_delete_is_404_or_waits_never_a_path(done_job, monkeypatch, 
 
     client, folder, job_id = done_job
     choice = client.get(f"/api/v1/jobs/{job_id}/events/0/candidates").get_json()["candidates"][0]["id"]
-    real_remix = events_api.remix_files
+    real_remix = events_api.write_outputs
 
     def slow_remix(*args, **kwargs):
         time.sleep(0.5)
         return real_remix(*args, **kwargs)
 
-    monkeypatch.setattr(events_api, "remix_files", slow_remix)
+    monkeypatch.setattr(events_api, "write_outputs", slow_remix)
     swapped = []
     swapper = threading.Thread(target=lambda: swapped.append(
         client.post(f"/api/v1/jobs/{job_id}/events/0", json={"template_id": choice})))

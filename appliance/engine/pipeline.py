@@ -37,6 +37,8 @@ from appliance.engine.deliver import deliver
 from appliance.engine.choose import TEMPLATE_POOL, Evidence, TemplatePicker, decide_category, median_gap
 from appliance.engine.exemplars import Exemplars
 from appliance.engine.options import ScoreOptions
+from appliance.engine.outputs import (CREDITS_NAME, MIX_NAME, MP4_NAME, TIMELINE_NAME, WAV_NAME, OutputFiles,
+                                      write_outputs)
 from appliance.engine.scene import ambience_bed, ambience_category, placement_for
 from appliance.engine.timeline import (AmbienceEntry, ClipInfo, OutputSpec, Position, Stats, Timeline,
                                        TimelineEvent, Why)
@@ -48,7 +50,7 @@ from appliance.inference.manifest import load_manifest, sha256_of
 from appliance.inference.sessions import default_threads
 from appliance.library import Catalog, Template, load_catalog, searcher
 from appliance.library.description import reader_for
-from appliance.mixing import SAMPLE_RATE, Ambience, Placement, Track, mix_track, write_wav_atomic
+from appliance.mixing import SAMPLE_RATE, Ambience, Placement, Track, mix_track
 from appliance.mixing.wavio import wav_track
 from appliance.motion import ActionEvent, EventKind, MotionTrace
 from appliance.motion.event_model import EventModel, bundled_event_model
@@ -68,9 +70,6 @@ def _code_version() -> str:
 
 
 ENGINE_VERSION = _code_version()
-WAV_NAME, MP4_NAME, TIMELINE_NAME = "audio.wav", "video.mp4", "timeline.json"
-MIX_NAME, CREDITS_NAME = "mix.wav", "credits.txt"
-"""With keep_audio, the Foley mixed with the clip's own sound (the MP4's track); the credits."""
 
 
 @dataclass
@@ -336,13 +335,9 @@ class Engine:
             result = self.score(path, options, progress, analysis)
             result.timeline.stats.result_cache = "miss" if key else "off"
             (progress or (lambda stage, fraction: None))("write", 0.0)
-            write_wav_atomic(wav, result.track, SAMPLE_RATE)
-            written.append(wav)
-            deliver(path, result.track, result.timeline, load_catalog(), written, mp4=outputs[MP4_NAME],
-                    mix=outputs[MIX_NAME], credits=outputs[CREDITS_NAME])
-            if outputs[TIMELINE_NAME]:
-                write_json_atomic(outputs[TIMELINE_NAME], result.timeline.to_json())
-                written.append(outputs[TIMELINE_NAME])
+            written += write_outputs(path, result.track, result.timeline,
+                                     OutputFiles(wav=wav, mp4=outputs[MP4_NAME], timeline=outputs[TIMELINE_NAME],
+                                                 mix=outputs[MIX_NAME], credits=outputs[CREDITS_NAME]), load_catalog())
             if key:
                 self._store(key, result.timeline, written, outputs)
             return result.timeline

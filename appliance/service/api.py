@@ -17,6 +17,7 @@ from appliance.engine.credits import credits_text, write_credits
 from appliance.engine.timeline import Timeline
 from appliance.errors import UsageError
 from appliance.library import load_catalog
+from appliance.service.edit_history import EditHistory
 from appliance.service.jobs import DONE, FAILED, QUEUED, Job
 from appliance.service.shared import Services, disk_full, display_name, error, job_lock, jobs, services
 from appliance.video import probe
@@ -102,7 +103,7 @@ def _score(foley: Services, waiting: bool):
     foley.queue.submit(job.id)
     if waiting:
         return _wait_for(job.id)
-    response = jsonify(job.public())
+    response = jsonify(job_json(job))
     response.status_code = 202
     response.headers["Location"] = f"/api/v1/jobs/{job.id}"
     return response
@@ -205,15 +206,20 @@ def _job_or_404(job_id: str):
     return job, None
 
 
+def job_json(job: Job) -> dict:
+    """A job as the API shows it: its row, and how many edits its outputs carry."""
+    return {**job.public(), "edits": EditHistory(jobs().job_dir(job.id)).edits()}
+
+
 @api.get("/api/v1/jobs")
 def list_jobs():
-    return jsonify(jobs=[job.public() for job in jobs().list()])
+    return jsonify(jobs=[job_json(job) for job in jobs().list()])
 
 
 @api.get("/api/v1/jobs/<job_id>")
 def get_job(job_id: str):
     job, missing = _job_or_404(job_id)
-    return missing or jsonify(job.public())
+    return missing or jsonify(job_json(job))
 
 
 def finished_job(job_id: str):

@@ -1,77 +1,195 @@
-"""API v1: swap one placed sound of a finished job for another recording and re-mix it."""
+"""API v1: edit the placed sounds of a finished job — add, move, re-gain, swap, delete, undo, redo
+— and the sound picker's alternatives for one of them.
+
+Events are named by their `n`. Every edit runs under the job's lock (one edit or delete of a job
+at a time), re-mixes the edited timeline without analysing the clip again, writes every output
+of the job (engine/outputs.py) and records the version in the job's edit history
+(edit_history.py) for undo and redo.
+"""
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Callable
 
 from flask import Blueprint, jsonify, request
 
-from appliance.atomic import write_json_atomic
-from appliance.engine.choose import candidate_categories
-from appliance.engine.pipeline import CREDITS_NAME, MIX_NAME, MP4_NAME, TIMELINE_NAME, WAV_NAME
-from appliance.engine.remix import remix_files
-from appliance.engine.timeline import Timeline
+from appliance.engine.edits import Change, NoSuchEvent, add_event, change_event, delete_event
+from appliance.engine.outputs import OutputFiles, TIMELINE_NAME, write_outputs
+from appliance.engine.remix import SoundGone, mix_timeline
+from appliance.engine.timeline import Timeline, TimelineEvent
 from appliance.errors import UsageError
-from appliance.library import load_catalog
-from appliance.service.jobs import INPUT_NAME
+from appliance.library import Catalog, load_catalog
 from appliance.service.api import finished_job
-from appliance.service.shared import error, job_lock, jobs
+from appliance.service.edit_history import EditHistory
+from appliance.service.jobs import INPUT_NAME
 from appliance.service.library_api import template_json
+from appliance.service.picker import picker_groups
+from appliance.service.shared import error, job_lock, jobs
 
 events_api = Blueprint("events_api", __name__)
 MAX_CANDIDATES = 40
+FIELDS = {"template_id": str, "time": float, "gain_db": float, "pan": float}
 
 
-def _read_timeline(path: Path) -> Timeline:
-    return Timeline.from_json(json.loads(path.read_text(encoding="utf-8")))
+class JobGone(Exception):
+    """The job was deleted while the request was being served."""
 
 
-def _timeline_and_event(job_id: str, n: int):
-    job, problem = finished_job(job_id)
-    if problem:
-        return None, None, problem
+def _read_timeline(folder: Path) -> Timeline:
     try:
-        timeline = _read_timeline(jobs().job_dir(job_id) / TIMELINE_NAME)
-    except FileNotFoundError:  # deleted since the check above
-        return None, None, error(f"no job {job_id!r}", 404)
-    if not 0 <= n < len(timeline.events):
-        return None, None, error(f"no event {n}: job {job_id} has {len(timeline.events)} events", 404)
-    return timeline, timeline.events[n], None
+        return Timeline.from_json(json.loads((folder / TIMELINE_NAME).read_text(encoding="utf-8")))
+    except FileNotFoundError:
+        raise JobGone from None
 
 
-@events_api.get("/api/v1/jobs/<job_id>/events/<int:n>/candidates")
-def candidates(job_id: str, n: int):
-    """Other recordings that fit this action: the categories that were considered first."""
-    timeline, event, problem = _timeline_and_event(job_id, n)
+def _body(allowed: tuple[str, ...], required: tuple[str, ...] = ()) -> dict:
+    """The request's JSON object, its fields checked for name and type (UsageError: a 400)."""
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise UsageError(f"send a JSON object with {', '.join(allowed)}")
+    unknown = sorted(set(body) - set(allowed))
+    if unknown:
+        raise UsageError(f"unknown field {unknown[0][:40]!r}: send only {', '.join(allowed)}")
+    for name in required:
+        if name not in body:
+            raise UsageError(f"field {name!r} is required")
+    for name, value in body.items():
+        if FIELDS[name] is str and not (isinstance(value, str) and value):
+            raise UsageError(f"field {name!r} must be a non-empty string")
+        if FIELDS[name] is float and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            raise UsageError(f"field {name!r} must be a number")
+    if not body:
+        raise UsageError(f"send at least one of {', '.join(allowed)}")
+    return body
+
+
+def _locked(job_id: str, work: Callable[[Path], object]):
+    """`work(job folder)` on a finished job, under its lock, with the errors answered as JSON:
+    404 no job (or deleted meanwhile) or no such event, 409 not finished or a sound not in the
+    library, 400 a bad value."""
+    _, problem = finished_job(job_id)  # also refuses ids that are not job ids before any file is touched
     if problem:
         return problem
+    with job_lock(job_id):
+        _, problem = finished_job(job_id)  # again: a delete may have won the lock since
+        if problem:
+            return problem
+        try:
+            return work(jobs().job_dir(job_id))
+        except (JobGone, FileNotFoundError):
+            return error(f"no job {job_id!r} (it was deleted)", 404)
+        except NoSuchEvent as exc:
+            return error(str(exc), 404)
+        except SoundGone as exc:
+            return error(str(exc), 409)
+        except UsageError as exc:
+            return error(str(exc), 400)
+
+
+def _apply(folder: Path, edit: Callable[[Timeline, Catalog, EditHistory], tuple[Timeline, TimelineEvent | None]],
+           status: int = 200):
+    """Edit the job's timeline, re-mix it, write every output and record the edit."""
+    timeline = _read_timeline(folder)
+    history = EditHistory(folder)
     catalog = load_catalog()
-    votes = {c["category"]: c["score"] for c in event.why.candidates}
-    ordered = sorted(candidate_categories(catalog, event.kind), key=lambda c: (-votes.get(c, -1e9), c))
-    found = [template_json(t, votes.get(name)) for name in ordered for t in catalog.in_category(name)
-             if t.id != event.template_id]
-    return jsonify(event=event.to_json(), candidates=found[:MAX_CANDIDATES])
+    edited, event = edit(timeline, catalog, history)
+    count = history.edits()
+    if edited.to_json() != timeline.to_json():  # an edit that changes nothing is not one
+        write_outputs(folder / INPUT_NAME, mix_timeline(edited, catalog), edited, OutputFiles.in_folder(folder), catalog)
+        count = history.push(timeline, edited)
+    answer = {"timeline": edited.to_json(), "edits": count}
+    if event is not None:
+        answer["event"] = next(e for e in edited.events if e.n == event.n).to_json()
+    return jsonify(answer), status
+
+
+def _change(job_id: str, n: int, body: dict):
+    change = Change(time=body.get("time"), gain_db=body.get("gain_db"), template_id=body.get("template_id"))
+    return _locked(job_id, lambda folder: _apply(
+        folder, lambda timeline, catalog, _: change_event(timeline, catalog, n, change)))
+
+
+def _parsed(parse: Callable[[], dict]):
+    """(body, None) or (None, the 400)."""
+    try:
+        return parse(), None
+    except UsageError as exc:
+        return None, error(str(exc), 400)
+
+
+@events_api.post("/api/v1/jobs/<job_id>/events")
+def add(job_id: str):
+    """Place a recording at a moment, as the engine places an action of full strength."""
+    body, problem = _parsed(lambda: _body(("template_id", "time", "gain_db", "pan"), ("template_id", "time")))
+    if problem:
+        return problem
+    return _locked(job_id, lambda folder: _apply(folder, lambda timeline, catalog, history: add_event(
+        timeline, catalog, body["template_id"], float(body["time"]), history.next_number(timeline),
+        gain_db=body.get("gain_db"), pan=float(body.get("pan", 0.0))), status=201))
+
+
+@events_api.patch("/api/v1/jobs/<job_id>/events/<int:n>")
+def change(job_id: str, n: int):
+    """Move, re-gain and/or swap placed sound n."""
+    body, problem = _parsed(lambda: _body(("time", "gain_db", "template_id")))
+    return problem or _change(job_id, n, body)
 
 
 @events_api.post("/api/v1/jobs/<job_id>/events/<int:n>")
 def swap(job_id: str, n: int):
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict) or not isinstance(body.get("template_id"), str):
-        return error('send JSON {"template_id": "..."} naming the recording to use', 400)
-    folder = jobs().job_dir(job_id)
-    _, _, problem = _timeline_and_event(job_id, n)
+    """The first edit route, kept: PATCH with only a template_id."""
+    body, problem = _parsed(lambda: _body(("template_id",), ("template_id",)))
+    return problem or _change(job_id, n, body)
+
+
+@events_api.delete("/api/v1/jobs/<job_id>/events/<int:n>")
+def delete(job_id: str, n: int):
+    return _locked(job_id, lambda folder: _apply(folder, lambda timeline, _c, _h: (delete_event(timeline, n), None)))
+
+
+def _step(job_id: str, delta: int, word: str):
+    def work(folder: Path):
+        history = EditHistory(folder)
+        found = history.step(delta)
+        if found is None:
+            return error(f"nothing to {word}", 409)
+        version, timeline = found
+        catalog = load_catalog()
+        write_outputs(folder / INPUT_NAME, mix_timeline(timeline, catalog), timeline, OutputFiles.in_folder(folder), catalog)
+        return jsonify(timeline=timeline.to_json(), edits=history.settle(version))
+    return _locked(job_id, work)
+
+
+@events_api.post("/api/v1/jobs/<job_id>/undo")
+def undo(job_id: str):
+    return _step(job_id, -1, "undo")
+
+
+@events_api.post("/api/v1/jobs/<job_id>/redo")
+def redo(job_id: str):
+    return _step(job_id, +1, "redo")
+
+
+@events_api.get("/api/v1/jobs/<job_id>/events/<int:n>/candidates")
+def candidates(job_id: str, n: int):
+    """The sound picker's groups for placed sound n (?q=TEXT: only the library search's matches);
+    `candidates` is the flat list of the other recordings, as the first page read it."""
+    _, problem = finished_job(job_id)
     if problem:
         return problem
-    with job_lock(job_id):  # one re-mix (or delete, api.delete_job) of a job at a time
-        # Checked again under the lock: a delete may have won the race since.
-        timeline, _, problem = _timeline_and_event(job_id, n)
-        if problem:
-            return problem
-        try:
-            updated = remix_files(timeline, load_catalog(), {n: body["template_id"]}, video=folder / INPUT_NAME,
-                                  wav=folder / WAV_NAME, mp4=folder / MP4_NAME, mix=folder / MIX_NAME,
-                                  credits=folder / CREDITS_NAME)
-        except UsageError as exc:
-            return error(str(exc), 409 if "no longer" in str(exc) else 400)
-        write_json_atomic(folder / TIMELINE_NAME, updated.to_json())
-    return jsonify(event=updated.events[n].to_json(), timeline=updated.to_json())
+    try:
+        timeline = _read_timeline(jobs().job_dir(job_id))
+    except JobGone:
+        return error(f"no job {job_id!r} (it was deleted)", 404)
+    event = next((e for e in timeline.events if e.n == n), None)
+    if event is None:
+        return error(f"no sound number {n} in this result (it may have been deleted)", 404)
+    catalog = load_catalog()
+    try:
+        groups = picker_groups(catalog, event, (request.args.get("q") or "").strip()[:200])
+    except UsageError as exc:
+        return error(str(exc), 400)
+    others = [catalog.by_id[s["id"]] for g in groups for s in g["sounds"] if not s["current"]]
+    return jsonify(event=event.to_json(), groups=groups,
+                   candidates=[template_json(t) for t in others[:MAX_CANDIDATES]])

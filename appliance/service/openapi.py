@@ -93,6 +93,8 @@ TEMPLATE = [_path_param("template_id")]
 EVENT = JOB + [_path_param("n", "integer")]
 WORKER = [{"name": "X-Foley-Worker", "in": "header", "required": True,
            "description": "the calling worker, host:pid", "schema": {"type": "string", "pattern": r"^[A-Za-z0-9._-]{1,64}:\d{1,10}$"}}]
+TIME = {"type": "number", "minimum": 0, "description": "seconds from the start, at most the clip's length"}
+GAIN = {"type": "number", "minimum": -40, "maximum": 12, "description": "the recording's gain in dB"}
 LOCATION = {"Location": {"description": "the job's URL", "schema": {"type": "string"}}}
 
 SCHEMAS = {
@@ -106,7 +108,8 @@ SCHEMAS = {
         "stage": {"type": ["string", "null"]}, "progress": {"type": "number", "minimum": 0, "maximum": 100},
         "error": {"type": ["string", "null"]}, "attempts": {"type": "integer"}, "worker": {"type": ["string", "null"]},
         "seconds": {"type": ["number", "null"], "description": "time taken to score, once done"},
-        "duration": {"type": ["number", "null"], "description": "the clip's length in seconds, when its header says"}}},
+        "duration": {"type": ["number", "null"], "description": "the clip's length in seconds, when its header says"},
+        "edits": {"type": "integer", "description": "edits its outputs carry (0: as scored)"}}},
     "LibraryEntry": {"type": "object", "required": ["id", "category", "kind", "description", "tags", "duration"],
                      "properties": {"id": {"type": "string"}, "category": {"type": "string"},
                                     "kind": {"type": "string", "enum": ["impact", "periodic", "sustained", "ambience"]},
@@ -114,9 +117,24 @@ SCHEMAS = {
                                     "duration": {"type": "number"}, "licence": {"type": "string"},
                                     "author": {"type": "string"}, "origin": {"type": "string"},
                                     "score": {"type": "number"}}},
+    "Edits": {"type": "object", "required": ["timeline", "edits"], "properties": {
+        "timeline": {"$ref": "#/components/schemas/Timeline"},
+        "edits": {"type": "integer", "description": "edits the job's outputs now carry"}}},
+    "Edited": {"allOf": [{"$ref": "#/components/schemas/Edits"}, {"type": "object", "required": ["event"],
+                                                                   "properties": {"event": {"type": "object"}}}]},
+    "PickerGroup": {"type": "object", "required": ["category", "label", "fit", "sounds"], "properties": {
+        "category": {"type": "string"}, "label": {"type": "string"},
+        "fit": {"type": "string", "enum": ["best", "good", "other"]},
+        "sounds": {"type": "array", "items": {"type": "object", "required": [
+            "id", "description", "source", "licence", "duration", "user", "current", "audio_url"], "properties": {
+            "id": {"type": "string"}, "description": {"type": "string"}, "category": {"type": "string"},
+            "source": {"type": "string"}, "licence": {"type": "string"}, "author": {"type": "string"},
+            "duration": {"type": "number"}, "user": {"type": "boolean"}, "current": {"type": "boolean"},
+            "audio_url": {"type": "string"}}}}}},
     "Timeline": {"type": "object", "required": ["events"], "properties": {
         "clip": {"type": "object"}, "request": {"type": "object"}, "stats": {"type": "object"},
         "events": {"type": "array", "items": {"type": "object", "required": ["time", "kind", "template_id"], "properties": {
+            "n": {"type": "integer", "description": "the event's number: stable through edits, never reused"},
             "time": {"type": "number"}, "kind": {"type": "string"}, "template_id": {"type": "string"},
             "why": {"type": "object"}}}}}},
 }
@@ -189,15 +207,34 @@ def document() -> dict:
                     "cpu_temperature_c": {"type": ["number", "null"]}, "disk_free_bytes": {"type": "integer"},
                     "jobs_waiting": {"type": "integer"}, "jobs_running": {"type": "integer"},
                     "summary": {"type": "string"}}})})},
-            "/api/v1/jobs/{job_id}/events/{n}": {"post": _op(
-                "Replace placed sound n with another recording and re-mix (no re-analysis)",
-                {200: _json({"type": "object", "properties": {"event": {"type": "object"},
-                                                              "timeline": _ref("Timeline")}})},
-                (400, 404, 409), _json_body({"template_id": {"type": "string"}}, ["template_id"]), EVENT, write=True)},
+            "/api/v1/jobs/{job_id}/events": {"post": _op(
+                "Add a sound at a moment (kind from its category, full strength) and re-mix",
+                {201: _json(_ref("Edited"), "added")}, (400, 404, 409), _json_body(
+                    {"template_id": {"type": "string"}, "time": TIME, "gain_db": GAIN,
+                     "pan": {"type": "number", "minimum": -1, "maximum": 1}}, ["template_id", "time"]),
+                JOB, write=True)},
+            "/api/v1/jobs/{job_id}/events/{n}": {
+                "patch": _op("Move, re-gain and/or swap placed sound n (its `n`) and re-mix (no re-analysis)",
+                             {200: _json(_ref("Edited"))}, (400, 404, 409), _json_body(
+                                 {"time": TIME, "gain_db": GAIN, "template_id": {"type": "string"}}, []),
+                             EVENT, write=True),
+                "post": _op("Replace placed sound n with another recording (PATCH with only template_id)",
+                            {200: _json(_ref("Edited"))}, (400, 404, 409),
+                            _json_body({"template_id": {"type": "string"}}, ["template_id"]), EVENT, write=True),
+                "delete": _op("Delete placed sound n and re-mix", {200: _json(_ref("Edits"))}, (404, 409),
+                              params=EVENT, write=True)},
+            "/api/v1/jobs/{job_id}/undo": {"post": _op("Undo the last edit (409: nothing to undo)",
+                                                       {200: _json(_ref("Edits"))}, (404, 409), params=JOB, write=True)},
+            "/api/v1/jobs/{job_id}/redo": {"post": _op("Redo the edit undone last (409: nothing to redo)",
+                                                       {200: _json(_ref("Edits"))}, (404, 409), params=JOB, write=True)},
             "/api/v1/jobs/{job_id}/events/{n}/candidates": {"get": _op(
-                "Ranked alternatives for placed sound n",
-                {200: _json({"type": "object", "properties": {"event": {"type": "object"}, "candidates": {
-                    "type": "array", "items": _ref("LibraryEntry")}}})}, (404, 409), params=EVENT)},
+                "The sound picker for placed sound n: recordings grouped by category, the current one first",
+                {200: _json({"type": "object", "required": ["event", "groups"], "properties": {
+                    "event": {"type": "object"}, "groups": {"type": "array", "items": _ref("PickerGroup")},
+                    "candidates": {"type": "array", "items": _ref("LibraryEntry"),
+                                   "description": "the other recordings of the groups, flat (first 40)"}}})},
+                (400, 404, 409), params=EVENT + [{"name": "q", "in": "query", "schema": {"type": "string"},
+                                                  "description": "only the library search's matches"}])},
             "/api/v1/library": {
                 "get": _op("List the library, or search it with ?q=TEXT", {200: _json({"type": "object", "properties": {
                     "library_version": {"type": "string"}, "templates": {"type": "array", "items": _ref("LibraryEntry")}}})},

@@ -1,0 +1,132 @@
+"""Edits of a scored clip's timeline: add, move, re-gain, swap and delete placed sounds.
+
+Each edit returns a new Timeline (the one given is left as it was) that remix.mix_timeline turns
+into a track without analysing the clip again. Events are named by their `n`, which stays
+theirs through every edit; an added event takes a number no event of the job has had (the
+caller says which, as it alone knows the numbers of deleted events). The events stay sorted by
+time. A swapped recording keeps the action's part of the gain (strength and variation) and
+takes its own level gain, as the engine would have placed it.
+"""
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import dataclass
+
+from appliance.engine.remix import recording
+from appliance.engine.scene import level_gain
+from appliance.engine.timeline import Position, Timeline, TimelineEvent, Why
+from appliance.errors import UsageError
+from appliance.library import Catalog, Template
+from appliance.motion import EventKind
+
+GAIN_RANGE_DB = (-40.0, 12.0)
+"""What a user may set an event's gain to: from barely audible to four times the level."""
+ADDED, CHOSEN = "added by the user", "chosen by the user"
+
+
+class NoSuchEvent(UsageError):
+    """The timeline has no event of that number (never had one, or it was deleted)."""
+
+
+@dataclass(frozen=True)
+class Change:
+    """What to change of a placed sound; None: leave it."""
+
+    time: float | None = None
+    gain_db: float | None = None
+    template_id: str | None = None
+
+
+def _check_time(timeline: Timeline, seconds: float) -> float:
+    if not (math.isfinite(seconds) and 0 <= seconds <= timeline.clip.duration):
+        raise UsageError(f"time must be between 0 and the clip's length, {timeline.clip.duration:g} s")
+    return round(seconds, 4)
+
+
+def _check_gain(gain_db: float) -> float:
+    low, high = GAIN_RANGE_DB
+    if not (math.isfinite(gain_db) and low <= gain_db <= high):
+        raise UsageError(f"gain_db must be between {low:g} and {high:+g} dB")
+    return round(gain_db, 2)
+
+
+def _gain_db(linear: float) -> float:
+    return round(20 * math.log10(max(linear, 1e-9)), 2)
+
+
+def _index(timeline: Timeline, n: int) -> int:
+    for index, event in enumerate(timeline.events):
+        if event.n == n:
+            return index
+    raise NoSuchEvent(f"no sound number {n} in this result (it may have been deleted)")
+
+
+def _finish(timeline: Timeline) -> None:
+    timeline.events.sort(key=lambda e: (e.time, e.n))
+    timeline.stats.events = len(timeline.events)
+
+
+def _spot_kind(catalog: Catalog, template: Template) -> EventKind:
+    kind = catalog.categories[template.category].kind
+    if kind == "ambience":
+        raise UsageError(f"{template.description!r} is an ambience bed, which lasts the whole clip; "
+                         "pick a sound for one moment")
+    return EventKind(kind)
+
+
+def _use(event: TimelineEvent, template: Template) -> None:
+    event.template_id, event.template, event.licence, event.category = \
+        template.id, template.description, template.licence, template.category
+
+
+def add_event(timeline: Timeline, catalog: Catalog, template_id: str, time: float, n: int,
+              gain_db: float | None = None, pan: float = 0.0) -> tuple[Timeline, TimelineEvent]:
+    """(new timeline, the new event number `n`): recording `template_id` placed at `time` as the
+    engine places an action of full strength (its level gain, unless `gain_db` is given)."""
+    template = recording(catalog, template_id, "the sound")
+    if not (math.isfinite(pan) and -1 <= pan <= 1):
+        raise UsageError("pan must be between -1 (left) and 1 (right)")
+    event = TimelineEvent(
+        n=n, time=_check_time(timeline, time), kind=_spot_kind(catalog, template), strength=1.0,
+        position=Position(x=round((pan + 1) / 2, 3), y=0.5), category=template.category,
+        template_id=template.id, template=template.description, licence=template.licence,
+        gain_db=_check_gain(gain_db) if gain_db is not None else _gain_db(level_gain(template)),
+        pan=round(pan, 3), pitch=1.0, why=Why(decision=ADDED, candidates=[]))
+    timeline = copy.deepcopy(timeline)
+    timeline.events.append(event)
+    _finish(timeline)
+    return timeline, event
+
+
+def change_event(timeline: Timeline, catalog: Catalog, n: int, change: Change) -> tuple[Timeline, TimelineEvent]:
+    """(new timeline, the changed event): event `n` moved, re-gained and/or given another recording."""
+    time = _check_time(timeline, change.time) if change.time is not None else None
+    gain_db = _check_gain(change.gain_db) if change.gain_db is not None else None
+    timeline = copy.deepcopy(timeline)
+    event = timeline.events[_index(timeline, n)]
+    if change.template_id is not None and change.template_id != event.template_id:
+        new = recording(catalog, change.template_id, "the sound")
+        _spot_kind(catalog, new)
+        old = catalog.by_id.get(event.template_id)
+        # The action's part of the gain; unknown once the old recording has left the library,
+        # when the event's gain is kept as it is.
+        action = 10 ** (event.gain_db / 20) / level_gain(old) if old is not None else None
+        _use(event, new)
+        if action is not None:
+            event.gain_db = _gain_db(action * level_gain(new))
+        event.why.decision = CHOSEN
+    if time is not None:
+        event.time = time
+    if gain_db is not None:
+        event.gain_db = gain_db
+    _finish(timeline)
+    return timeline, event
+
+
+def delete_event(timeline: Timeline, n: int) -> Timeline:
+    """A new timeline without event `n`."""
+    timeline = copy.deepcopy(timeline)
+    del timeline.events[_index(timeline, n)]
+    _finish(timeline)
+    return timeline

@@ -1,0 +1,95 @@
+"""A finished job's edit history: the versions of its timeline, for undo and redo.
+
+Kept in the job's folder (`edits/`), so it survives restarts and goes with the job when it is
+deleted. `edits/v{k}.json` is the timeline after k edits (v0, as scored, is saved at the first
+edit); `edits/state.json` says which version the outputs show (`current`, also the number of
+edits applied), the newest one redo reaches (`last`), the oldest kept (`first`: undo goes at
+most MAX_UNDO steps back, so a long session does not fill the disk) and the number the next
+added event gets (`next_n`: a deleted event's number is never given again, even after undo).
+Every file is written atomically; the caller holds the job's lock (shared.job_lock) and writes
+the outputs of a version before moving `current` to it, so a crash in between leaves the
+history one step behind the outputs, never pointing at outputs that were not written.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+from appliance.atomic import write_json_atomic
+from appliance.engine.timeline import Timeline
+
+HISTORY_DIR, STATE_NAME = "edits", "state.json"
+MAX_UNDO = 50
+
+
+@dataclass(frozen=True)
+class HistoryState:
+    first: int = 0
+    current: int = 0
+    last: int = 0
+    next_n: int = 0
+
+
+def _next_n(*timelines: Timeline) -> int:
+    return max((event.n + 1 for timeline in timelines for event in timeline.events), default=0)
+
+
+class EditHistory:
+    """The `edits/` folder of one job folder."""
+
+    def __init__(self, job_folder: Path):
+        self.folder = Path(job_folder) / HISTORY_DIR
+
+    def state(self) -> HistoryState:
+        try:
+            data = json.loads((self.folder / STATE_NAME).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return HistoryState()
+        return HistoryState(**{name: int(data[name]) for name in ("first", "current", "last", "next_n")})
+
+    def edits(self) -> int:
+        """How many edits the job's outputs carry (0: as scored)."""
+        return self.state().current
+
+    def next_number(self, timeline: Timeline) -> int:
+        """The `n` for an event added to `timeline` (the job's current one)."""
+        return max(self.state().next_n, _next_n(timeline))
+
+    def _path(self, k: int) -> Path:
+        return self.folder / f"v{k}.json"
+
+    def _version(self, k: int) -> Timeline:
+        return Timeline.from_json(json.loads(self._path(k).read_text(encoding="utf-8")))
+
+    def _write_state(self, state: HistoryState) -> None:
+        write_json_atomic(self.folder / STATE_NAME, asdict(state))
+
+    def push(self, before: Timeline, after: Timeline) -> int:
+        """Record an edit from `before` (the current version) to `after`, whose outputs are
+        written: it becomes the current version and the redo branch is dropped. Returns the
+        count of edits applied."""
+        state = self.state()
+        if not self._path(state.current).is_file():  # the first edit: keep the scored version
+            write_json_atomic(self._path(state.current), before.to_json())
+        current = state.current + 1
+        write_json_atomic(self._path(current), after.to_json())
+        first = max(state.first, current - MAX_UNDO)
+        self._write_state(HistoryState(first=first, current=current, last=current,
+                                       next_n=max(state.next_n, _next_n(before, after))))
+        for k in [*range(state.first, first), *range(current + 1, state.last + 1)]:
+            self._path(k).unlink(missing_ok=True)
+        return current
+
+    def step(self, delta: int) -> tuple[int, Timeline] | None:
+        """(version number, its timeline) one undo (-1) or redo (+1) away; None at either end."""
+        state = self.state()
+        target = state.current + delta
+        if not state.first <= target <= state.last or target == state.current:
+            return None
+        return target, self._version(target)
+
+    def settle(self, k: int) -> int:
+        """Version `k` (from step()) is now the one the outputs show. Returns the edits applied."""
+        self._write_state(replace(self.state(), current=k))
+        return k

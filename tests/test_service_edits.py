@@ -1,0 +1,327 @@
+"""Editing a finished job through the API: add, move, re-gain, swap, delete, undo and redo, the
+sound picker, and their errors — with the real engine, a real JobStore and the real outputs,
+measured in the audio they write.
+
+The clip is scored once per module: the jobs of the other tests are answered by the result
+cache (shared by the module), so each test starts from the same finished job in a second."""
+from __future__ import annotations
+
+import io
+import json
+import threading
+
+import av
+import numpy as np
+import pytest
+import soundfile as sf
+
+from appliance.config import Config
+from appliance.service.app import create_app
+from tests.test_service_api import TOKEN, InlineQueue, upload
+from tests.test_service_api import clip_bytes  # noqa: F401  (module fixture)
+
+RATE = 48000
+MISSING = "0123456789abcdef"
+
+
+@pytest.fixture(scope="module")
+def cache_folder(tmp_path_factory):
+    return tmp_path_factory.mktemp("cache")
+
+
+def app_on(folder, cache_folder, run=True):
+    """A client of a fresh app on the service folder `folder` (a restart, when it already exists)."""
+    folder.mkdir(exist_ok=True)
+    return create_app(Config(), InlineQueue(folder, cache_folder, run), folder, TOKEN).test_client()
+
+
+@pytest.fixture
+def job(tmp_path, clip_bytes, cache_folder):  # noqa: F811
+    client = app_on(tmp_path / "service", cache_folder)
+    job_id = upload(client, clip_bytes, description="footsteps on a wooden floor").get_json()["id"]
+    assert client.get(f"/api/v1/jobs/{job_id}").get_json()["state"] == "done"
+    return client, tmp_path / "service", job_id
+
+
+def timeline_of(client, job_id) -> dict:
+    return json.loads(client.get(f"/api/v1/jobs/{job_id}/timeline.json").data)
+
+
+def track(client, job_id) -> np.ndarray:
+    audio, rate = sf.read(io.BytesIO(client.get(f"/api/v1/jobs/{job_id}/audio.wav").data), always_2d=True)
+    assert rate == RATE
+    return audio.mean(axis=1)
+
+
+def mp4_track(client, job_id) -> np.ndarray:
+    with av.open(io.BytesIO(client.get(f"/api/v1/jobs/{job_id}/video.mp4").data)) as container:
+        frames = [f.to_ndarray() for f in container.decode(audio=0)]
+    audio = np.concatenate(frames, axis=1)  # planar float: (channels, samples)
+    return audio.mean(axis=0)
+
+
+def rms(audio: np.ndarray, start: float, end: float) -> float:
+    part = audio[max(0, int(start * RATE)):int(end * RATE)]
+    return float(np.sqrt(np.mean(part ** 2))) if len(part) else 0.0
+
+
+def quiet_moment(timeline: dict) -> float:
+    """The moment of the clip farthest from every placed sound (where an added or moved one is heard alone)."""
+    times = np.array([e["time"] for e in timeline["events"]])
+    grid = np.arange(0.2, timeline["clip"]["duration"] - 0.4, 0.01)
+    return float(grid[np.argmax([np.abs(times - t).min() for t in grid])])
+
+
+def loudest(timeline: dict, audio: np.ndarray) -> dict:
+    return max(timeline["events"], key=lambda e: rms(audio, e["time"] - 0.02, e["time"] + 0.12))
+
+
+def test_move_regain_delete_and_add_change_the_audio_where_expected(job):
+    client, _, job_id = job
+    before = timeline_of(client, job_id)
+    audio = track(client, job_id)
+    event = loudest(before, audio)
+    old, new = event["time"], quiet_moment(before)
+
+    moved = client.patch(f"/api/v1/jobs/{job_id}/events/{event['n']}", json={"time": new})
+    assert moved.status_code == 200, moved.get_json()
+    assert moved.get_json()["event"]["time"] == round(new, 4) and moved.get_json()["edits"] == 1
+    times = [e["time"] for e in moved.get_json()["timeline"]["events"]]
+    assert times == sorted(times)
+    after = track(client, job_id)
+    assert len(after) == len(audio)  # same duration
+    assert rms(after, new - 0.02, new + 0.12) > 5 * rms(audio, new - 0.02, new + 0.12)
+    assert rms(after, old - 0.02, old + 0.12) < 0.5 * rms(audio, old - 0.02, old + 0.12)
+    # The outputs agree: the stored timeline is the answer, the MP4 carries the same mix.
+    assert timeline_of(client, job_id)["events"] == moved.get_json()["timeline"]["events"]
+    video_audio = mp4_track(client, job_id)
+    assert rms(video_audio, new - 0.02, new + 0.12) > 5 * rms(video_audio, old - 0.02, old + 0.12)
+    assert client.get(f"/api/v1/jobs/{job_id}").get_json()["edits"] == 1
+
+    softer = client.patch(f"/api/v1/jobs/{job_id}/events/{event['n']}", json={"gain_db": event["gain_db"] - 12})
+    assert softer.status_code == 200 and softer.get_json()["event"]["gain_db"] == round(event["gain_db"] - 12, 2)
+    quieter = track(client, job_id)
+    assert rms(quieter, new - 0.02, new + 0.12) < 0.5 * rms(after, new - 0.02, new + 0.12)
+
+    deleted = client.delete(f"/api/v1/jobs/{job_id}/events/{event['n']}")
+    assert deleted.status_code == 200 and set(deleted.get_json()) == {"timeline", "edits"}
+    assert event["n"] not in [e["n"] for e in deleted.get_json()["timeline"]["events"]]
+    assert deleted.get_json()["timeline"]["stats"]["events"] == len(before["events"]) - 1
+    gone = track(client, job_id)
+    assert rms(gone, new - 0.02, new + 0.12) < 0.1 * rms(quieter, new - 0.02, new + 0.12)
+
+    added = client.post(f"/api/v1/jobs/{job_id}/events", json={"template_id": event["template_id"], "time": new})
+    assert added.status_code == 201, added.get_json()
+    placed = added.get_json()["event"]
+    assert placed["n"] == max(e["n"] for e in before["events"]) + 1  # the deleted number is not reused
+    assert placed["why"]["decision"] == "added by the user" and placed["strength"] == 1.0 and placed["pan"] == 0
+    assert placed["kind"] in ("impact", "periodic")
+    assert rms(track(client, job_id), new - 0.02, new + 0.12) > 5 * rms(gone, new - 0.02, new + 0.12)
+    assert client.get(f"/api/v1/jobs/{job_id}").get_json()["edits"] == 4
+
+
+def test_swap_keeps_the_action_gain_and_the_old_post_route_still_swaps(job):
+    client, _, job_id = job
+    event = timeline_of(client, job_id)["events"][0]
+    picker = client.get(f"/api/v1/jobs/{job_id}/events/{event['n']}/candidates").get_json()
+    other = next(s for g in picker["groups"] for s in g["sounds"] if not s["current"])
+    swapped = client.patch(f"/api/v1/jobs/{job_id}/events/{event['n']}", json={"template_id": other["id"]})
+    assert swapped.status_code == 200, swapped.get_json()
+    new = swapped.get_json()["event"]
+    assert new["template_id"] == other["id"] and new["why"]["decision"] == "chosen by the user"
+    assert new["time"] == event["time"] and new["n"] == event["n"]
+    back = client.post(f"/api/v1/jobs/{job_id}/events/{event['n']}", json={"template_id": event["template_id"]})
+    assert back.status_code == 200
+    assert abs(back.get_json()["event"]["gain_db"] - event["gain_db"]) < 0.02  # the action's part kept both ways
+
+
+def test_undo_redo_survive_a_restart_and_a_new_edit_drops_redo(job, cache_folder):
+    client, folder, job_id = job
+    assert client.post(f"/api/v1/jobs/{job_id}/undo").status_code == 409
+    assert client.post(f"/api/v1/jobs/{job_id}/redo").get_json()["error"] == "nothing to redo"
+    first, second = timeline_of(client, job_id)["events"][:2]
+    assert client.delete(f"/api/v1/jobs/{job_id}/events/{first['n']}").status_code == 200
+    one_edit, one_edit_wav = timeline_of(client, job_id), client.get(f"/api/v1/jobs/{job_id}/audio.wav").data
+    assert client.delete(f"/api/v1/jobs/{job_id}/events/{second['n']}").status_code == 200
+    undone = client.post(f"/api/v1/jobs/{job_id}/undo")
+    assert undone.status_code == 200 and undone.get_json()["edits"] == 1
+    assert undone.get_json()["timeline"]["events"] == one_edit["events"]
+    assert client.get(f"/api/v1/jobs/{job_id}/audio.wav").data == one_edit_wav  # the same mix again
+    assert timeline_of(client, job_id)["events"] == one_edit["events"]
+
+    restarted = app_on(folder, cache_folder)
+    assert restarted.get(f"/api/v1/jobs/{job_id}").get_json()["edits"] == 1
+    assert [j["edits"] for j in restarted.get("/api/v1/jobs").get_json()["jobs"]] == [1]
+    redone = restarted.post(f"/api/v1/jobs/{job_id}/redo")
+    assert redone.status_code == 200 and redone.get_json()["edits"] == 2
+    assert second["n"] not in [e["n"] for e in redone.get_json()["timeline"]["events"]]
+    assert restarted.post(f"/api/v1/jobs/{job_id}/undo").status_code == 200
+    assert restarted.post(f"/api/v1/jobs/{job_id}/undo").status_code == 200
+    assert restarted.get(f"/api/v1/jobs/{job_id}").get_json()["edits"] == 0
+    assert [e["n"] for e in timeline_of(restarted, job_id)["events"]][:2] == [first["n"], second["n"]]
+    assert restarted.patch(f"/api/v1/jobs/{job_id}/events/{first['n']}", json={"gain_db": -20}).status_code == 200
+    assert restarted.post(f"/api/v1/jobs/{job_id}/redo").status_code == 409  # the redo branch is gone
+    assert restarted.get(f"/api/v1/jobs/{job_id}").get_json()["edits"] == 1
+
+
+def test_bad_edits_are_clear_errors(job, tmp_path):
+    client, _, job_id = job
+    event = timeline_of(client, job_id)["events"][0]
+    duration = timeline_of(client, job_id)["clip"]["duration"]
+    url = f"/api/v1/jobs/{job_id}/events/{event['n']}"
+    for body in ({"time": "1"}, {"time": True}, {"time": -0.1}, {"time": duration + 0.1}, {"gain_db": 13},
+                 {"gain_db": -41}, {"gain_db": None}, {"template_id": 3}, {"template_id": ""}, {}, {"volume": 1}, []):
+        answer = client.patch(url, json=body)
+        assert answer.status_code == 400 and answer.is_json, (body, answer.get_json())
+    assert client.patch(url, data="{not json", content_type="application/json").status_code == 400
+    assert client.post(f"/api/v1/jobs/{job_id}/events", json={"time": 1.0}).status_code == 400
+    assert client.post(f"/api/v1/jobs/{job_id}/events", json={"template_id": event["template_id"]}).status_code == 400
+    assert client.post(f"/api/v1/jobs/{job_id}/events",
+                       json={"template_id": event["template_id"], "time": 1, "pan": 2}).status_code == 400
+    bed = client.get("/api/v1/library?q=rain falling&limit=1").get_json()["templates"][0]
+    assert bed["kind"] == "ambience"
+    ambience = client.post(f"/api/v1/jobs/{job_id}/events", json={"template_id": bed["id"], "time": 1})
+    assert ambience.status_code == 400 and "ambience" in ambience.get_json()["error"]
+    for call in (lambda: client.patch(f"/api/v1/jobs/{job_id}/events/999", json={"gain_db": 0}),
+                 lambda: client.delete(f"/api/v1/jobs/{job_id}/events/999"),
+                 lambda: client.get(f"/api/v1/jobs/{job_id}/events/999/candidates"),
+                 lambda: client.patch(f"/api/v1/jobs/{MISSING}/events/0", json={"gain_db": 0}),
+                 lambda: client.post(f"/api/v1/jobs/{MISSING}/events", json={"template_id": "x", "time": 1}),
+                 lambda: client.delete(f"/api/v1/jobs/{MISSING}/events/0"),
+                 lambda: client.post(f"/api/v1/jobs/{MISSING}/undo"),
+                 lambda: client.post("/api/v1/jobs/../undo")):
+        answer = call()
+        assert answer.status_code == 404 and answer.is_json
+    for call in (lambda: client.patch(url, json={"template_id": "no-such-sound"}),
+                 lambda: client.post(f"/api/v1/jobs/{job_id}/events", json={"template_id": "no-such-sound", "time": 1})):
+        answer = call()
+        assert answer.status_code == 409 and "not in the sound library" in answer.get_json()["error"]
+        assert str(tmp_path) not in answer.get_json()["error"]
+    assert client.get(f"/api/v1/jobs/{job_id}").get_json()["edits"] == 0  # nothing was applied
+
+
+def test_a_recording_removed_from_the_library_is_409_until_swapped(job, tmp_path):
+    from appliance.library import add_sound
+
+    client, _, job_id = job
+    t = np.arange(RATE // 2) / RATE
+    ding = tmp_path / "ding.flac"
+    sf.write(ding, (0.5 * np.sin(2 * np.pi * 700 * t) * np.exp(-t / 0.05)).astype(np.float32), RATE)
+    mine = add_sound(ding, "impact_wood", tags=("ding",))
+    event = timeline_of(client, job_id)["events"][0]
+    picker = client.get(f"/api/v1/jobs/{job_id}/events/{event['n']}/candidates").get_json()
+    offered = [s for g in picker["groups"] for s in g["sounds"] if s["user"]]
+    assert [s["id"] for s in offered] == [mine.id] and offered[0]["source"] == "your sound · ding.flac"
+    assert client.patch(f"/api/v1/jobs/{job_id}/events/{event['n']}", json={"template_id": mine.id}).status_code == 200
+    assert client.delete(f"/api/v1/library/{mine.id}").status_code == 204
+    other = timeline_of(client, job_id)["events"][1]
+    vanished = client.patch(f"/api/v1/jobs/{job_id}/events/{other['n']}", json={"gain_db": -10})
+    assert vanished.status_code == 409 and "not in the sound library" in vanished.get_json()["error"]
+    assert client.post(f"/api/v1/jobs/{job_id}/undo").status_code == 200  # back to the bundled recording
+
+
+def test_the_picker_groups_by_fit_with_the_current_recording_first(job):
+    client, _, job_id = job
+    event = timeline_of(client, job_id)["events"][0]
+    picker = client.get(f"/api/v1/jobs/{job_id}/events/{event['n']}/candidates").get_json()
+    groups = picker["groups"]
+    assert groups[0]["sounds"][0] == {**groups[0]["sounds"][0], "id": event["template_id"], "current": True}
+    assert sum(s["current"] for g in groups for s in g["sounds"]) == 1
+    fits = [g["fit"] for g in groups]
+    assert fits[0] == "best" and fits == sorted(fits, key=["best", "good", "other"].index)
+    assert [g["category"] for g in groups if g["fit"] != "other"] == [c["category"] for c in event["why"]["candidates"]]
+    assert all(0 < len(g["sounds"]) <= 8 and g["label"] and " " in g["label"] for g in groups)
+    sound = groups[0]["sounds"][0]
+    assert sound["audio_url"] == f"/api/v1/library/{sound['id']}/audio" and sound["source"] and sound["licence"]
+    assert client.get(sound["audio_url"]).status_code == 200
+    for group in groups:  # recordings of one description are told apart by their source
+        for description in {s["description"] for s in group["sounds"]}:
+            sources = [s["source"] for s in group["sounds"] if s["description"] == description]
+            assert len(sources) == len(set(sources))
+    assert picker["candidates"] and all(c["id"] != event["template_id"] for c in picker["candidates"])
+    searched = client.get(f"/api/v1/jobs/{job_id}/events/{event['n']}/candidates?q=glass shattering").get_json()
+    assert searched["groups"][0]["sounds"][0]["current"]
+    assert "glass_break" in [g["category"] for g in searched["groups"]]
+    assert sum(len(g["sounds"]) for g in searched["groups"]) <= 61
+
+
+def test_edits_of_a_running_job_are_409(tmp_path, clip_bytes, cache_folder):  # noqa: F811
+    client = app_on(tmp_path / "service", cache_folder, run=False)
+    job_id = upload(client, clip_bytes).get_json()["id"]
+    for call in (lambda: client.patch(f"/api/v1/jobs/{job_id}/events/0", json={"gain_db": 0}),
+                 lambda: client.post(f"/api/v1/jobs/{job_id}/events", json={"template_id": "x", "time": 1}),
+                 lambda: client.delete(f"/api/v1/jobs/{job_id}/events/0"),
+                 lambda: client.post(f"/api/v1/jobs/{job_id}/undo")):
+        answer = call()
+        assert answer.status_code == 409 and "queued" in answer.get_json()["error"]
+
+
+def test_an_edit_after_a_delete_won_the_lock_is_404(job, monkeypatch, tmp_path):
+    from appliance.service import events_api
+    from appliance.service.jobs import JobStore
+
+    client, folder, job_id = job
+    event = timeline_of(client, job_id)["events"][0]
+    real_lock = events_api.job_lock
+
+    def delete_first(job):  # the delete lands between the edit's first check and its lock
+        JobStore(folder).delete(job)
+        return real_lock(job)
+
+    monkeypatch.setattr(events_api, "job_lock", delete_first)
+    for call in (lambda: client.patch(f"/api/v1/jobs/{job_id}/events/{event['n']}", json={"gain_db": -3}),
+                 lambda: client.delete(f"/api/v1/jobs/{job_id}/events/{event['n']}"),
+                 lambda: client.post(f"/api/v1/jobs/{job_id}/events", json={"template_id": event["template_id"],
+                                                                            "time": 1}),
+                 lambda: client.post(f"/api/v1/jobs/{job_id}/undo")):
+        answer = call()
+        assert answer.status_code == 404 and answer.is_json and str(tmp_path) not in answer.get_json()["error"]
+
+
+def test_a_delete_waits_for_an_edit_in_progress(job, monkeypatch):
+    import time
+
+    from appliance.service import events_api
+
+    client, folder, job_id = job
+    event = timeline_of(client, job_id)["events"][0]
+    real_write = events_api.write_outputs
+
+    def slow_write(*args, **kwargs):
+        time.sleep(0.5)
+        return real_write(*args, **kwargs)
+
+    monkeypatch.setattr(events_api, "write_outputs", slow_write)
+    answers = []
+    editor = threading.Thread(target=lambda: answers.append(
+        client.patch(f"/api/v1/jobs/{job_id}/events/{event['n']}", json={"gain_db": -3})))
+    editor.start()
+    time.sleep(0.2)
+    assert client.delete(f"/api/v1/jobs/{job_id}").status_code == 204
+    editor.join(30)
+    assert answers[0].status_code == 200, answers[0].get_json()
+    assert not (folder / "jobs" / job_id).exists()
+    assert client.post(f"/api/v1/jobs/{job_id}/undo").status_code == 404
+
+
+def test_concurrent_edits_are_serialised(job):
+    client, _, job_id = job
+    before = timeline_of(client, job_id)
+    template = before["events"][0]["template_id"]
+    times = [0.1 + 0.3 * k for k in range(4)]
+    answers = []
+    threads = [threading.Thread(target=lambda t=t: answers.append(client.post(
+        f"/api/v1/jobs/{job_id}/events", json={"template_id": template, "time": t}))) for t in times]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert sorted(a.status_code for a in answers) == [201] * 4
+    assert sorted(a.get_json()["edits"] for a in answers) == [1, 2, 3, 4]
+    after = timeline_of(client, job_id)
+    added = [e for e in after["events"] if e["why"]["decision"] == "added by the user"]
+    assert sorted(e["time"] for e in added) == [round(t, 4) for t in times]
+    assert len({e["n"] for e in after["events"]}) == len(before["events"]) + 4
+    for _ in range(4):
+        assert client.post(f"/api/v1/jobs/{job_id}/undo").status_code == 200
+    assert timeline_of(client, job_id)["events"] == before["events"]
