@@ -11,6 +11,8 @@ import { KINDS, categoryName, duration } from "./words.js";
 
 const $ = (id) => document.getElementById(id);
 const video = $("result-video");
+const GAIN_LIMITS_DB = [-40, 12];  // what the edit API accepts for an event's gain_db
+const GAIN_STEPS_DB = [-18, 12];  // how far the slider goes either way
 let current = null;  // { job, timeline, selected }
 let queue = Promise.resolve();
 let edited = () => {};  // told after every edit (the history shows the count)
@@ -99,8 +101,7 @@ function select(n, play) {
   $("event-why").textContent = explain(event);
   $("event-time").textContent = duration(event.time);
   $("event-play").onclick = () => playSound(event.template_id);
-  $("event-gain").value = 0;
-  $("event-gain-value").textContent = louder(0);
+  showGain(event);
   if (play) playFrom(event.time - 0.3);  // hear it where it is, in the video
 }
 
@@ -112,6 +113,17 @@ function explain(event) {
   if (others.length) parts.push(`Other likely sounds: ${others.join(", ")}.`);
   if (labels.length) parts.push(`The picture looked like: ${labels.slice(0, 2).map(([label]) => label).join(", ")}.`);
   return parts.join(" ");
+}
+
+// The slider's range: as far as GAIN_STEPS_DB goes, within what the API accepts. A quiet
+// recording the engine raised above the API's ceiling can only be made softer, from there.
+function showGain(event) {
+  const slider = $("event-gain");
+  slider.min = Math.max(GAIN_STEPS_DB[0], Math.ceil(GAIN_LIMITS_DB[0] - event.gain_db));
+  slider.max = Math.min(GAIN_STEPS_DB[1], Math.floor(GAIN_LIMITS_DB[1] - event.gain_db));
+  slider.value = 0;
+  slider.disabled = Number(slider.max) < 0;
+  $("event-gain-value").textContent = slider.disabled ? "already at the loudest an edit allows" : louder(0);
 }
 
 const louder = (db) => (db > 0 ? `${db} dB louder` : db < 0 ? `${-db} dB softer` : "as it is");
@@ -140,6 +152,8 @@ function edit(done, request) {
       throw error;
     } finally {
       setBusy(false);
+      const selected = find(current?.selected);
+      if (selected) showGain(selected);  // its own limits, not just "not busy"
     }
   };
   queue = queue.catch(() => {}).then(run);
