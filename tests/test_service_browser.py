@@ -640,6 +640,9 @@ def test_edit_a_dense_clip(width, height, browser, tmp_path, axe_script):
         wait_for(page, lambda: find(By.ID, "event").is_displayed() and "3.2" in find(By.ID, "event-title").text,
                  what="the added sound selected")
 
+        wait_for(page, lambda: not page.execute_script("return document.getElementById('picker').open")
+                 and find(By.ID, "edit-status").text.endswith("."), what="the picker to close and the mix to load")
+
         # The downloads, credits among them; the history counts the edits.
         wait_for(page, lambda: find(By.ID, "dl-credits").is_displayed(), what="the credits link")
         with urllib.request.urlopen(find(By.ID, "dl-credits").get_attribute("href"), timeout=30) as credits:

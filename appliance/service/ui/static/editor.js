@@ -130,9 +130,12 @@ const louder = (db) => (db > 0 ? `${db} dB louder` : db < 0 ? `${-db} dB softer`
 
 // ---- Edits --------------------------------------------------------------------------------
 
-// Runs `request` after the edits before it; shows its timeline. Rejects when it failed (said
-// in the status line), so the picker stays open.
+// Runs `request` after the edits before it and shows the timeline it returns, then reloads
+// the media. The promise settles once the timeline is shown (so the picker closes at once), and
+// rejects when the edit failed (said in the status line), so the picker stays open.
 function edit(done, request) {
+  let shown;
+  const result = new Promise((resolve, reject) => { shown = { resolve, reject }; });
   const run = async () => {
     setBusy(true);
     try {
@@ -143,21 +146,22 @@ function edit(done, request) {
       showTrack(current.timeline, current.selected);
       if (current.selected === null) $("event").hidden = true;
       else select(current.selected, false);
+      shown.resolve();
       $("edit-status").textContent = `${done}. Loading the new mix…`;
       await reloadMedia();
       $("edit-status").textContent = `${done}.`;
       edited();
     } catch (error) {
       $("edit-status").textContent = error.message;
-      throw error;
+      shown.reject(error);
     } finally {
       setBusy(false);
       const selected = find(current?.selected);
       if (selected) showGain(selected);  // its own limits, not just "not busy"
     }
   };
-  queue = queue.catch(() => {}).then(run);
-  return queue;
+  queue = queue.then(run);
+  return result;
 }
 
 const quietly = (promise) => promise.catch(() => {});  // failures are in the status line
