@@ -72,6 +72,8 @@ export function initTrack(videoElement, callbacks) {
   row.addEventListener("pointermove", onMarkerPointerMove);
   row.addEventListener("pointerup", onMarkerPointerUp);
   row.addEventListener("pointercancel", () => { dragging = null; layoutMarkers(); });
+  // The waveform is painted in the text colour of the theme: again when the system switches it.
+  matchMedia("(prefers-color-scheme: dark)").addEventListener("change", () => paintVisible());
   new ResizeObserver(() => {
     if (view.fitted) view.pxPerSecond = fitPxPerSecond();
     layout();
