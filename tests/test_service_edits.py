@@ -17,6 +17,7 @@ import soundfile as sf
 
 from appliance.config import Config
 from appliance.service.app import create_app
+from appliance.service.queue import ScoringWorker
 from tests.test_service_api import TOKEN, InlineQueue, upload
 from tests.test_service_api import clip_bytes  # noqa: F401  (module fixture)
 
@@ -29,15 +30,23 @@ def cache_folder(tmp_path_factory):
     return tmp_path_factory.mktemp("cache")
 
 
-def app_on(folder, cache_folder, run=True):
+@pytest.fixture(scope="module")
+def worker(cache_folder):
+    """One scoring worker (its engine loaded once) for the module."""
+    return ScoringWorker(cache_folder)
+
+
+def app_on(folder, worker, run=True):
     """A client of a fresh app on the service folder `folder` (a restart, when it already exists)."""
     folder.mkdir(exist_ok=True)
-    return create_app(Config(), InlineQueue(folder, cache_folder, run), folder, TOKEN).test_client()
+    queue = InlineQueue(folder, worker.cache_folder, run)
+    queue.worker = worker
+    return create_app(Config(), queue, folder, TOKEN).test_client()
 
 
 @pytest.fixture
-def job(tmp_path, clip_bytes, cache_folder):  # noqa: F811
-    client = app_on(tmp_path / "service", cache_folder)
+def job(tmp_path, clip_bytes, worker):  # noqa: F811
+    client = app_on(tmp_path / "service", worker)
     job_id = upload(client, clip_bytes, description="footsteps on a wooden floor").get_json()["id"]
     assert client.get(f"/api/v1/jobs/{job_id}").get_json()["state"] == "done"
     return client, tmp_path / "service", job_id
@@ -135,7 +144,7 @@ def test_swap_keeps_the_action_gain_and_the_old_post_route_still_swaps(job):
     assert abs(back.get_json()["event"]["gain_db"] - event["gain_db"]) < 0.02  # the action's part kept both ways
 
 
-def test_undo_redo_survive_a_restart_and_a_new_edit_drops_redo(job, cache_folder):
+def test_undo_redo_survive_a_restart_and_a_new_edit_drops_redo(job, worker):
     client, folder, job_id = job
     assert client.post(f"/api/v1/jobs/{job_id}/undo").status_code == 409
     assert client.post(f"/api/v1/jobs/{job_id}/redo").get_json()["error"] == "nothing to redo"
@@ -149,7 +158,7 @@ def test_undo_redo_survive_a_restart_and_a_new_edit_drops_redo(job, cache_folder
     assert client.get(f"/api/v1/jobs/{job_id}/audio.wav").data == one_edit_wav  # the same mix again
     assert timeline_of(client, job_id)["events"] == one_edit["events"]
 
-    restarted = app_on(folder, cache_folder)
+    restarted = app_on(folder, worker)
     assert restarted.get(f"/api/v1/jobs/{job_id}").get_json()["edits"] == 1
     assert [j["edits"] for j in restarted.get("/api/v1/jobs").get_json()["jobs"]] == [1]
     redone = restarted.post(f"/api/v1/jobs/{job_id}/redo")
@@ -243,10 +252,12 @@ def test_the_picker_groups_by_fit_with_the_current_recording_first(job):
     assert searched["groups"][0]["sounds"][0]["current"]
     assert "glass_break" in [g["category"] for g in searched["groups"]]
     assert sum(len(g["sounds"]) for g in searched["groups"]) <= 61
+    library = client.get("/api/v1/library?q=glass shattering&limit=5").get_json()["templates"]
+    assert library and all(" · " in t["source"] for t in library)  # the page tells recordings apart there too
 
 
-def test_edits_of_a_running_job_are_409(tmp_path, clip_bytes, cache_folder):  # noqa: F811
-    client = app_on(tmp_path / "service", cache_folder, run=False)
+def test_edits_of_a_running_job_are_409(tmp_path, clip_bytes, worker):  # noqa: F811
+    client = app_on(tmp_path / "service", worker, run=False)
     job_id = upload(client, clip_bytes).get_json()["id"]
     for call in (lambda: client.patch(f"/api/v1/jobs/{job_id}/events/0", json={"gain_db": 0}),
                  lambda: client.post(f"/api/v1/jobs/{job_id}/events", json={"template_id": "x", "time": 1}),
@@ -325,3 +336,31 @@ def test_concurrent_edits_are_serialised(job):
     for _ in range(4):
         assert client.post(f"/api/v1/jobs/{job_id}/undo").status_code == 200
     assert timeline_of(client, job_id)["events"] == before["events"]
+
+
+def test_the_history_goes_back_at_most_max_undo_edits_and_never_reuses_a_number(tmp_path):
+    from appliance.engine.edits import delete_event
+    from appliance.engine.timeline import Timeline
+    from appliance.service.edit_history import MAX_UNDO, EditHistory
+    from tests.test_engine_timeline import TIMELINE
+
+    history = EditHistory(tmp_path)
+    scored = Timeline.from_json(TIMELINE)
+    assert history.edits() == 0 and history.step(-1) is None and history.next_number(scored) == 2
+    versions = [scored, delete_event(scored, 1)]
+    assert history.push(versions[0], versions[1]) == 1
+    assert history.next_number(versions[1]) == 2  # number 1 was deleted, and is not given again
+    for k in range(MAX_UNDO + 4):
+        edited = Timeline.from_json(TIMELINE)
+        edited.events[0].gain_db = -k
+        history.push(versions[-1], edited)
+        versions.append(edited)
+    assert history.edits() == MAX_UNDO + 5 and len(list((tmp_path / "edits").glob("v*.json.gz"))) == MAX_UNDO + 1
+    steps = 0
+    while (found := history.step(-1)) is not None:
+        version, timeline = found
+        assert timeline.to_json() == versions[version].to_json()
+        history.settle(version)
+        steps += 1
+    assert steps == MAX_UNDO and history.edits() == 5
+    assert EditHistory(tmp_path).step(+1)[1].to_json() == versions[6].to_json()

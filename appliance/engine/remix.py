@@ -22,7 +22,7 @@ def recording(catalog: Catalog, template_id: str, what: str) -> Template:
     """The library's recording `template_id`, or SoundGone saying which sound of the result it is."""
     template = catalog.by_id.get(template_id)
     if template is None:
-        raise SoundGone(f"{what} {template_id!r} is not in the sound library (it may have been removed)")
+        raise SoundGone(f"{what} {template_id[:80]!r} is not in the sound library (it may have been removed)")
     return template
 
 

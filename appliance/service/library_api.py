@@ -14,6 +14,7 @@ from flask import Blueprint, jsonify, request, send_file
 from appliance.errors import UsageError
 from appliance.library import Template, audio_io, load_catalog, searcher
 from appliance.library.store import UserLibrary
+from appliance.service.picker import source_label
 from appliance.service.shared import disk_full, display_name, error, service_folder
 
 library_api = Blueprint("library_api", __name__)
@@ -33,7 +34,8 @@ def template_json(template: Template, score: float | None = None) -> dict:
     catalog = load_catalog()
     data = {"id": template.id, "category": template.category, "kind": catalog.categories[template.category].kind,
             "description": template.description, "tags": list(template.tags), "duration": template.duration,
-            "licence": template.licence, "author": template.author, "origin": template.origin}
+            "licence": template.licence, "author": template.author, "origin": template.origin,
+            "source": source_label(template)}
     if score is not None:
         data["score"] = round(score, 4)
     return data

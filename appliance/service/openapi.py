@@ -116,6 +116,7 @@ SCHEMAS = {
                                     "description": {"type": "string"}, "tags": {"type": "array", "items": {"type": "string"}},
                                     "duration": {"type": "number"}, "licence": {"type": "string"},
                                     "author": {"type": "string"}, "origin": {"type": "string"},
+                                    "source": {"type": "string", "description": "the package and file it comes from"},
                                     "score": {"type": "number"}}},
     "Edits": {"type": "object", "required": ["timeline", "edits"], "properties": {
         "timeline": {"$ref": "#/components/schemas/Timeline"},
