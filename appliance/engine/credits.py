@@ -64,7 +64,7 @@ def credits_text(timeline: Timeline, catalog: Catalog) -> str:
 
 def _obligations(licences: set[str], catalog: Catalog) -> list[str]:
     """What each licence used asks of someone who passes the result on."""
-    lines = []
+    lines = ["What the licences ask:"] if licences else []
     if licences & set(SHARE_ALIKE):
         lines.append("This track contains share-alike recordings: it is an adaptation of them, and if you "
                      f"distribute it, do so under {', '.join(sorted(licences & set(SHARE_ALIKE)))} with these credits.")
