@@ -18,8 +18,8 @@ async function refresh() {
     el("button", { type: "button", class: "icon", title: "Play", "aria-label": `Play ${sound.description || sound.id}`,
                    onclick: () => playSound(sound.id) }, "▶"),
     el("span", { class: "grow" }, sound.description || sound.id,
-      el("small", {}, [categoryName(sound.category), duration(sound.duration), sound.licence,
-                       sound.origin === "user" ? "your own recording" : ""].filter(Boolean).join(" · "))),
+      el("small", {}, [categoryName(sound.category), duration(sound.duration), sound.licence, sound.source]
+        .filter(Boolean).join(" · "))),
     sound.origin === "user" ? el("button", { type: "button", onclick: () => remove(sound) }, "Remove") : "")));
 }
 
@@ -28,8 +28,7 @@ export async function soundGroups(query) {
   const groups = new Map();
   for (const sound of await find(query, 60)) {
     if (!groups.has(sound.category)) groups.set(sound.category, { category: sound.category, sounds: [] });
-    groups.get(sound.category).sounds.push({ ...sound, user: sound.origin === "user",
-                                             source: sound.source || sound.author });
+    groups.get(sound.category).sounds.push({ ...sound, user: sound.origin === "user" });
   }
   return [...groups.values()];
 }
