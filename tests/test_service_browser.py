@@ -645,6 +645,10 @@ def test_edit_a_dense_clip(width, height, browser, tmp_path, axe_script):
 
         # The downloads, credits among them; the history counts the edits.
         wait_for(page, lambda: find(By.ID, "dl-credits").is_displayed(), what="the credits link")
+        assert find(By.ID, "dl-mix").is_displayed() is (name == "phone"), "the mix is offered when the clip's sound is kept"
+        if name == "phone":
+            with urllib.request.urlopen(find(By.ID, "dl-mix").get_attribute("href"), timeout=30) as mix:
+                assert mix.headers["Content-Type"] == "audio/wav" and len(mix.read()) > 100_000
         with urllib.request.urlopen(find(By.ID, "dl-credits").get_attribute("href"), timeout=30) as credits:
             text = credits.read().decode()
         assert text.startswith("Sound credits") and "my knuckles on the desk" in text, text[:500]

@@ -77,16 +77,17 @@ async function reloadMedia() {
   $("dl-mp4").href = `${base}/video.mp4${stamp}`;
   $("dl-wav").href = `${base}/audio.wav${stamp}`;
   $("dl-json").href = `${base}/timeline.json${stamp}`;
+  $("dl-mix").href = `${base}/mix.wav${stamp}`;
+  $("dl-mix-item").hidden = !current.job.options?.keep_audio;  // the clip's own sound kept
   showCredits(`${base}/credits.txt${stamp}`);
   await drawWaveform(`${base}/audio.wav${stamp}`);
 }
 
 // Results made before credits were written have none: the link shows only when there is one.
 async function showCredits(url) {
-  const link = $("dl-credits");
   const there = await api(url, { method: "HEAD" }).then(() => true, () => false);
-  link.href = url;
-  link.hidden = $("dl-credits-sep").hidden = !there;
+  $("dl-credits").href = url;
+  $("dl-credits-item").hidden = !there;
 }
 
 // ---- Selecting a sound --------------------------------------------------------------------
