@@ -611,7 +611,7 @@ def test_edit_a_dense_clip(width, height, browser, tmp_path, axe_script):
         wait_for(page, lambda: not find(By.ID, "undo").get_attribute("disabled"), what="the undo to finish")
 
         # Change a sound for the user's own recording, found in the picker.
-        find(By.CSS_SELECTOR, f"#markers .marker[data-n='{target}']").click()
+        select_marker(page, target)
         find(By.ID, "event-swap").click()
         wait_for(page, lambda: page.find_elements(By.CSS_SELECTOR, "#picker-groups .picker-group"), what="the picker")
         groups = page.find_elements(By.CSS_SELECTOR, "#picker-groups .picker-group")

@@ -92,6 +92,7 @@ export function showTrack(timeline, selected) {
     view.fitted = true;
   }
   layout();
+  revealSelected();
 }
 
 // Draws the sound track's waveform (from its WAV) under the markers.
@@ -103,6 +104,24 @@ export async function drawWaveform(wavUrl) {
 export function selectMarker(n) {
   view.selected = n;
   layoutMarkers();
+  revealSelected();
+}
+
+// The selected sound always has a marker of its own: when an edit (or a group at the deepest
+// zoom) leaves it inside a group, zoom in around it until it comes out.
+function revealSelected() {
+  const event = view.events.find((e) => e.n === view.selected);
+  if (!event) return;
+  const offset = xOf(event.time) - scroller.scrollLeft;
+  const own = () => row.querySelector(`.marker[data-n="${event.n}"]`);
+  if (own()) return;
+  while (!own() && view.pxPerSecond < MAX_PX_PER_SECOND) {
+    view.pxPerSecond = Math.min(MAX_PX_PER_SECOND, view.pxPerSecond * 1.5);
+    view.fitted = false;
+    layout();
+  }
+  scroller.scrollLeft = xOf(event.time) - offset;
+  paintVisible();
 }
 
 // Plays the video from `time` without scrolling the view along (a sound was tapped to hear it).
