@@ -618,6 +618,7 @@ def test_edit_a_dense_clip(width, height, browser, tmp_path, axe_script):
         assert "in use" in groups[0].text, "the sound in use comes first"
         assert any(fit in groups[0].text for fit in ("best fit", "good fit", "other sounds"))
         snap(page, f"editor-{name}-picker.png")
+        picker_problems = axe_problems(page, axe_script)
         use = wait_for(page, lambda: page.find_elements(By.CSS_SELECTOR, f"#picker-groups button.use[value='{mine}']"),
                        what="the user's own sound in the picker")
         assert "your sound" in use[0].find_element(By.XPATH, "./..").text
@@ -656,8 +657,8 @@ def test_edit_a_dense_clip(width, height, browser, tmp_path, axe_script):
         page.execute_script("document.getElementById('result').scrollIntoView()")
         snap(page, f"editor-{name}-edited.png")
 
-        # Accessibility, light and dark.
-        problems = axe_problems(page, axe_script)
+        # Accessibility, light and dark (and the picker, above).
+        problems = picker_problems + axe_problems(page, axe_script)
         viewport(page, width, height, dark=True)
         snap(page, f"editor-{name}-dark.png")
         problems += axe_problems(page, axe_script)
