@@ -21,7 +21,7 @@ $(STAMP): setup.py
 	touch $(STAMP)
 
 run: system-deps $(STAMP)
-	$(BIN)/foley doctor
+	$(BIN)/foley doctor --host $(HOST) --port $(PORT)
 	$(BIN)/foley serve --capture --host $(HOST) --port $(PORT)
 
 test: system-deps $(STAMP)

@@ -36,7 +36,33 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(subparsers)
+    as_sentences(parser)
     return parser
+
+
+def sentence(text: str) -> str:
+    """`text` as a sentence: a capital first letter and a full stop (help strings are written as
+    short phrases next to their options; --help shows them as sentences)."""
+    text = text.strip()
+    if text[:1].islower():
+        text = text[0].upper() + text[1:]
+    return text if text.endswith((".", "!", "?")) else text + "."
+
+
+def as_sentences(parser: argparse.ArgumentParser) -> None:
+    """Every help text of `parser` and its sub-commands as whole sentences, and every sub-command
+    described (by its one-line help when it has no description of its own), so each `--help`
+    reads as sentences, whichever module added the command."""
+    parser.description = sentence(parser.description) if parser.description else None
+    for action in parser._actions:
+        if action.help and action.help != argparse.SUPPRESS:
+            action.help = sentence(action.help)
+        if isinstance(action, argparse._SubParsersAction):
+            helps = {choice.dest: choice.help for choice in action._choices_actions}
+            for name, child in action.choices.items():
+                if not child.description and helps.get(name):
+                    child.description = helps[name]
+                as_sentences(child)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,19 +1,28 @@
-"""`foley doctor`: is this installation able to work? Versions, model files, one inference each.
+"""`foley doctor`: is this installation able to work? Versions, model files, one inference each,
+a generated clip decoded, the state folder (writable, free space) and the service's port.
 
 Meant for the first minute after flashing a card or upgrading: every check prints one line,
 and the exit code is non-zero when any fails, so scripts (and the aarch64 check) can rely on it.
 """
 from __future__ import annotations
 
+import errno
+import json
 import platform
+import socket
+import tempfile
 import time
+import urllib.request
+from pathlib import Path
 from typing import Callable
 
 from appliance import __version__
 from appliance.errors import ModelFileError
 from appliance.inference.manifest import load_manifest, verify
 from appliance.inference.sessions import default_threads
-from appliance.paths import models_dir
+from appliance.paths import models_dir, state_dir
+
+DECODE_CHECK_SECONDS = 1.0
 
 
 def versions() -> dict[str, str]:
@@ -64,13 +73,71 @@ def check_vision_encoder() -> str:
     return f"vision encoder runs: 1280-d embedding + 1000 logits in {latency:.1f} ms"
 
 
-def run_checks() -> list[tuple[bool, str]]:
+def check_video_decoding() -> str:
+    """Render a short clip with the bundled FFmpeg and decode it as scoring does."""
+    from appliance.video import iter_frames
+    from appliance.video.synthetic import render_scene
+
+    with tempfile.TemporaryDirectory(prefix="foley-doctor-") as folder:
+        clip = render_scene("stick", Path(folder) / "check.mp4", width=160, height=120, seconds=DECODE_CHECK_SECONDS)
+        start = time.perf_counter()
+        frames = sum(1 for _ in iter_frames(clip.path))
+        took = (time.perf_counter() - start) * 1000
+    expected = round(DECODE_CHECK_SECONDS * clip.fps)
+    if frames != expected:
+        raise RuntimeError(f"a generated clip of {expected} frames decoded to {frames}")
+    return f"video decoding: a generated {expected}-frame clip encoded and decoded in {took:.0f} ms"
+
+
+def check_state_folder(min_free_mb: int) -> str:
+    """The state folder exists, takes a file, and has room for clips and results."""
+    import shutil
+
+    folder = state_dir()
+    try:
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".doctor-"):
+            pass
+    except OSError as exc:
+        raise RuntimeError(f"the state folder {folder} is not writable ({exc.strerror or exc})") from None
+    free_mb = shutil.disk_usage(folder).free / 1e6
+    if free_mb < min_free_mb:
+        raise RuntimeError(f"the state folder {folder} has {free_mb:.0f} MB free, under service.min_free_mb "
+                           f"({min_free_mb} MB): clips would be refused; free some space")
+    return f"state folder: {folder} writable, {free_mb / 1000:.1f} GB free"
+
+
+def check_port(host: str, port: int) -> str:
+    """The service's port is free, or answered by a Foley service already (ours)."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+            return f"service port {port}: free"
+        except OSError as exc:
+            if exc.errno != errno.EADDRINUSE:
+                raise RuntimeError(f"service port {port} on {host}: cannot listen ({exc.strerror})") from None
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=3) as response:
+            if json.loads(response.read()) == {"status": "ok"}:
+                return f"service port {port}: in use by a running Foley service"
+    except (OSError, ValueError):
+        pass
+    raise RuntimeError(f"service port {port} is used by another program: stop it, or give the service "
+                       f"another port (foley serve --port, service.port in the config)")
+
+
+def run_checks(host: str = "0.0.0.0", port: int = 8080, min_free_mb: int = 200) -> list[tuple[bool, str]]:
     """Every check as (passed, one-line message); a failing check never stops the others."""
     results: list[tuple[bool, str]] = []
+    for check in (check_video_decoding, lambda: check_state_folder(min_free_mb), lambda: check_port(host, port)):
+        try:
+            results.append((True, check()))
+        except Exception as exc:  # doctor reports every failure instead of stopping at one
+            results.append((False, str(exc) if isinstance(exc, RuntimeError) else f"{type(exc).__name__}: {exc}"))
     try:
         entries = load_manifest()
     except ModelFileError as exc:
-        return [(False, str(exc))]
+        return results + [(False, str(exc))]
     results.append((True, f"manifest: {models_dir() / 'manifest.json'} ({len(entries)} models)"))
     for entry in entries.values():
         try:
@@ -88,11 +155,15 @@ def run_checks() -> list[tuple[bool, str]]:
 
 
 def handle(args) -> int:
+    from appliance.config import load_and_apply
+
+    config = load_and_apply(args.config)
     for name, version in versions().items():
         print(f"{name:>24}: {version}")
     print(f"{'threads':>24}: {default_threads()}")
     failures = 0
-    for passed, message in run_checks():
+    for passed, message in run_checks(args.host or config.service.host, args.port or config.service.port,
+                                      config.service.min_free_mb):
         failures += not passed
         print(f"{'ok' if passed else 'FAIL':>4}  {message}")
     print("doctor: all checks passed" if not failures else f"doctor: {failures} check(s) failed")
@@ -100,5 +171,9 @@ def handle(args) -> int:
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser("doctor", help="check versions, model files and run each model once")
+    parser = subparsers.add_parser("doctor", help="check the installation: versions, video decoding, the state "
+                                                  "folder, the service port, model files, and each model run once")
+    parser.add_argument("--config", help="config file (default /etc/foley/config.yaml if present)")
+    parser.add_argument("--host", help="address the service will listen on (config: service.host)")
+    parser.add_argument("--port", type=int, help="port the service will listen on (config: service.port)")
     parser.set_defaults(handler=handle)

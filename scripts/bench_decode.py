@@ -1,3 +1,4 @@
+#!/usr/bin/env python3
 """Decode benchmark: PyAV vs OpenCV VideoCapture, 10 s 1280×720 30 fps H.264 to analysis frames.
 
 Usage: .venv/bin/python scripts/bench_decode.py [CLIP] [--repeat N] [--threads T]

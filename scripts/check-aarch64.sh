@@ -4,6 +4,9 @@
 # `foley doctor` run under emulation, and both encoders' outputs compared with this machine's
 # on fixed inputs (cosine >= 0.9999). Needs root. Usage: scripts/check-aarch64.sh
 set -euo pipefail
+case ${1:-} in
+  -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
+esac
 repo=$(cd "$(dirname "$0")/.." && pwd)
 cache=${FOLEY_ARM64_CACHE:-$repo/.cache/aarch64}
 root=$cache/bookworm-arm64

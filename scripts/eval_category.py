@@ -1,3 +1,4 @@
+#!/usr/bin/env python3
 """Category fit, cross-validated by recording: which picture evidence to trust, and what a description adds.
 
     python scripts/eval_category.py ../shared/eval/corpus ../shared/eval/clips [--folds 5]

@@ -1,3 +1,4 @@
+#!/usr/bin/env python3
 """Onset scores of motion events alone: a short transient at every detected impact, vs the clip's sound.
 
 Usage: .venv/bin/python scripts/eval_events.py DIR [--json] [--wav-dir OUT]

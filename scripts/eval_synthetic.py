@@ -1,3 +1,4 @@
+#!/usr/bin/env python3
 """Motion events on rendered clips with known action times: timing error and false events.
 
 Usage: .venv/bin/python scripts/eval_synthetic.py [--fps 30] [--seconds 4]

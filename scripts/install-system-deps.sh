@@ -2,6 +2,9 @@
 # Installs the Debian packages listed in scripts/system-packages.txt that are not yet installed.
 # Idempotent and quiet when nothing is missing; skips (with a note) when not root or not on Debian.
 set -euo pipefail
+case ${1:-} in
+  -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
+esac
 here=$(cd "$(dirname "$0")" && pwd)
 mapfile -t wanted < <(grep -vE '^\s*(#|$)' "$here/system-packages.txt" | awk '{print $1}')
 [ ${#wanted[@]} -gt 0 ] || exit 0

@@ -1,3 +1,4 @@
+#!/usr/bin/env python3
 """The quality ratchet: the cross-validated figures of this run against the recorded ones.
 
 Usage: .venv/bin/python scripts/quality.py RUN.json [--record]

@@ -13,6 +13,9 @@
 # Needs root, about 10 GB of disk; the first run takes long (debootstrap, TCG boot). Logs and the
 # last serial console: .cache/image/test-image/. Usage: scripts/test-image.sh
 set -euo pipefail
+case ${1:-} in
+  -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
+esac
 repo=$(cd "$(dirname "$0")/.." && pwd)
 [ "$(id -u)" = 0 ] || { echo "test-image: needs root (loop devices, mounts, chroot)" >&2; exit 1; }
 # shellcheck source=scripts/lib/image.sh

@@ -1,3 +1,4 @@
+#!/usr/bin/env python3
 """Rebuild models/category-probe.onnx and its manifest entry from labelled real footage.
 
     python scripts/train_category_probe.py ../shared/eval/corpus ../shared/eval/clips

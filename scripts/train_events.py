@@ -1,3 +1,4 @@
+#!/usr/bin/env python3
 """Rebuild models/events.onnx (the learned event model) from folders of clips with their own sound.
 
 Usage: .venv/bin/python scripts/train_events.py DIR [DIR ...] [--folds 5] [--seed 0]

@@ -59,13 +59,13 @@ class Served:
 
 
 def start_server(tmp_path: Path, host: str = "127.0.0.1", env: dict | None = None, args: tuple = (),
-                 timeout: float = 60) -> Served:
-    """`foley serve` on a free port with the state directory tmp_path/state, awaited on /healthz.
-    Its log goes to a file (a pipe nobody reads would block the server once full)."""
-    port = free_port()
+                 timeout: float = 60, port: int | None = None) -> Served:
+    """`foley serve` on `port` (default a free one) with the state directory tmp_path/state,
+    awaited on /healthz. Its log goes to a file (a pipe nobody reads would block the server once full)."""
+    port = port or free_port()
     full_env = {**os.environ, "FOLEY_STATE_DIR": str(tmp_path / "state"), **(env or {})}
     log_path = tmp_path / "server.log"
-    with open(log_path, "w") as log:
+    with open(log_path, "a") as log:
         process = subprocess.Popen([sys.executable, "-m", "appliance.cli", "serve", "--host", host,
                                     "--port", str(port), *args], cwd=REPO, env=full_env, stderr=log, text=True)
     base = f"http://{'[' + host + ']' if ':' in host else host}:{port}"

@@ -1,13 +1,21 @@
 """The web page in real headless Chromium (Debian's chromium + chromium-driver, driven by Selenium)
-against the real server: drop a generated clip, wait for the result, play it, swap one placed
-sound from the ranked list, use the library and the history, log in from another machine;
-screenshots go to test-artifacts/. Plus: the page's files are all served, from this appliance only."""
+against the real server: drop a generated clip, wait for the result, play it, change one placed
+sound, use the library and the history, log in from another machine; on a phone (390×844) and a
+desktop (1366×900) the editor on a dense clip: upload with progress, zoom, tap every marker,
+move, delete, add, undo, change a sound to the user's own, keep the clip's sound, credits, the
+banner when the server is gone; axe-core finds no serious or critical accessibility problem.
+Screenshots go to test-artifacts/. Plus: the page's files are all served, from this appliance only."""
 from __future__ import annotations
 
 import base64
+import json
+import os
 import re
+import shutil
 import socket
+import subprocess
 import time
+import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +27,7 @@ from appliance.service.app import create_app
 from appliance.service.ui import STATIC
 from appliance.video.synthetic import render_scene
 from tests.test_capture_service import runtime  # noqa: F401 (fixture)
-from tests.conftest import REPO, get_json
+from tests.conftest import REPO, get_json, start_server
 
 CHROMIUM = Path("/usr/bin/chromium")
 DRIVER = Path("/usr/bin/chromedriver")
@@ -176,8 +184,8 @@ def test_score_play_swap_in_chromium(server, browser, tmp_path):
     assert any("%" in text or "Waiting" in text for text in page.execute_script("return progressSeen"))
     job_id = page.execute_script("return location.hash.slice(5)")
     timeline = get_json(f"{server}/api/v1/jobs/{job_id}/timeline.json")
-    markers = wait_for(page, lambda: page.find_elements(By.CSS_SELECTOR, "#markers .marker"), what="the markers")
-    assert len(markers) == len(timeline["events"]) >= 1
+    wait_for(page, lambda: page.find_elements(By.CSS_SELECTOR, "#markers .marker"), what="the markers")
+    assert marked_events(page) == sorted(e["n"] for e in timeline["events"]) and timeline["events"]
     wait_for(page, lambda: page.execute_script(
         "const c = document.getElementById('waveform'); if (!c.width) return 0;"
         "return c.getContext('2d').getImageData(0, 0, c.width, c.height).data.filter((v, i) => i % 4 == 3 && v).length"
@@ -189,18 +197,21 @@ def test_score_play_swap_in_chromium(server, browser, tmp_path):
     wait_for(page, lambda: playing(page, "#result-video"), what="the video to play")
     page.execute_script("document.getElementById('result-video').pause()")
 
-    # Click a marker: its sound plays in the video and the ranked alternatives appear; use the first.
+    # Click a marker: its sound plays in the video; change it for the picker's first other sound.
     event = timeline["events"][0]
-    markers[0].click()
+    find(By.CSS_SELECTOR, f"#markers .marker[data-n='{event['n']}']").click()
     wait_for(page, lambda: playing(page, "#result-video"), what="the video to play from the marker")
-    use = wait_for(page, lambda: page.find_elements(By.CSS_SELECTOR, "#alternatives button.use"), what="alternatives")
+    find(By.ID, "event-swap").click()
+    use = wait_for(page, lambda: page.find_elements(By.CSS_SELECTOR, "#picker-groups button.use"), what="the picker")
     chosen = use[0].get_attribute("value")
     assert chosen and chosen != event["template_id"]
     use[0].click()
     swapped = wait_for(page, lambda: [e for e in get_json(f"{server}/api/v1/jobs/{job_id}/timeline.json")["events"]
                                 if e["n"] == event["n"] and e["template_id"] == chosen], what="the swap in the timeline")
     description = swapped[0]["template"]
-    wait_for(page, lambda: description in find(By.ID, "event-title").text, what="the page to show the new sound")
+    wait_for(page, lambda: description in find(By.ID, "event-why").text, what="the page to show the new sound")
+    assert not page.execute_script("return document.getElementById('picker').open")
+    page.execute_script("document.getElementById('result-video').play()")
     wait_for(page, lambda: playing(page, "#result-video"), what="the re-mixed video to play")
     page.execute_script("document.getElementById('result-video').pause()")
 
@@ -226,7 +237,7 @@ def test_score_play_swap_in_chromium(server, browser, tmp_path):
     mine[0].find_element(By.CSS_SELECTOR, "button.icon").click()
     wait_for(page, lambda: playing(page, "#player"), what="the new sound to play")
 
-    wait_for(page, lambda: "1 done" in find(By.ID, "health").text, what="the figures to count the job")
+    wait_for(page, lambda: "Ready" in find(By.ID, "health").text, what="the appliance's state in words")
     desktop = screenshot(page, "browser-desktop.png", 1280, 1)
     phone = screenshot(page, "browser-phone.png", 390, 2)
     assert desktop.stat().st_size > 10_000 and phone.stat().st_size > 10_000
@@ -241,6 +252,13 @@ def test_score_play_swap_in_chromium(server, browser, tmp_path):
 
     errors = [entry["message"] for entry in page.get_log("browser") if entry["level"] == "SEVERE"]
     assert all("the server responded with a status of 415" in message for message in errors), errors
+
+
+def marked_events(page) -> list[int]:
+    """The events the track view shows, as single markers or in groups (their `n`, sorted)."""
+    return sorted(int(n) for n in page.execute_script(
+        "return [...document.querySelectorAll('#markers .marker')].flatMap("
+        "(b) => b.dataset.n !== undefined ? [b.dataset.n] : b.dataset.members.split(','))"))
 
 
 @needs_chromium
@@ -285,6 +303,7 @@ def test_record_button_with_the_capture_daemon(runtime, server, browser, tmp_pat
         wait_for(page, lambda: page.execute_script(
             "const p = document.getElementById('preview'); return !p.hidden && p.naturalWidth > 0"),
             what="the live preview")
+        assert "no camera attached — demo clip" in find(By.ID, "camera-caption").text.lower()
         find(By.ID, "description").send_keys("knocking on wood")
         button.click()
         wait_for(page, lambda: button.text == "Stop", what="the recording to start")
@@ -299,3 +318,362 @@ def test_record_button_with_the_capture_daemon(runtime, server, browser, tmp_pat
         screenshot(page, "record-result-desktop.png", 1280, 1)
     finally:
         stop(capture)
+
+
+# ---- The editor on a dense clip, on a phone and on a desktop ---------------------------------
+
+AXE_VERSION = "4"
+
+
+@pytest.fixture(scope="session")
+def axe_script() -> str:
+    """axe-core's axe.min.js (the npm package), installed once into a cache folder outside the
+    repository; FOLEY_AXE_JS may name a copy instead."""
+    if os.environ.get("FOLEY_AXE_JS"):
+        return Path(os.environ["FOLEY_AXE_JS"]).read_text()
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "foley-tests" / f"axe-core-{AXE_VERSION}"
+    script = cache / "node_modules" / "axe-core" / "axe.min.js"
+    if not script.is_file():
+        npm = shutil.which("npm")
+        if npm is None:
+            pytest.fail("the accessibility check needs npm to fetch axe-core (make system-deps installs it)")
+        done = subprocess.run([npm, "install", "--no-audit", "--no-fund", "--prefix", str(cache), f"axe-core@{AXE_VERSION}"],
+                              capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0 and script.is_file(), f"npm install axe-core failed:\n{done.stderr[-2000:]}"
+    return script.read_text()
+
+
+def axe_problems(page, axe: str) -> list[str]:
+    """axe-core run on the page as it is: its serious and critical violations, one line each."""
+    if not page.execute_script("return typeof axe !== 'undefined'"):
+        page.execute_script(axe)
+    found = page.execute_async_script(
+        "const done = arguments[arguments.length - 1];"
+        "axe.run(document).then((r) => done(r.violations.map((v) => ({id: v.id, impact: v.impact,"
+        "  nodes: v.nodes.map((n) => n.target.join(' ') + ': ' + n.failureSummary)}))),"
+        "  (e) => done([{id: 'axe failed', impact: 'critical', nodes: [String(e)]}]));")
+    return [f"{v['id']} ({v['impact']}): {v['nodes'][:3]}" for v in found if v["impact"] in ("serious", "critical")]
+
+
+def viewport(page, width: int, height: int, dark: bool = False) -> None:
+    """A phone (below 600 px: a touch screen) or a desktop window, light or dark."""
+    page.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                         {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": width < 600})
+    page.execute_cdp_cmd("Emulation.setTouchEmulationEnabled", {"enabled": width < 600, "maxTouchPoints": 5})
+    page.execute_cdp_cmd("Emulation.setEmulatedMedia",
+                         {"features": [{"name": "prefers-color-scheme", "value": "dark" if dark else "light"}]})
+
+
+def snap(page, name: str) -> None:
+    """The visible part of the page, as the user sees it now."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    shot = page.execute_cdp_cmd("Page.captureScreenshot", {"format": "png"})
+    (ARTIFACTS / name).write_bytes(base64.b64decode(shot["data"]))
+
+
+def events_of(base: str, job_id: str) -> list[dict]:
+    return get_json(f"{base}/api/v1/jobs/{job_id}/timeline.json")["events"]
+
+
+def add_user_sound(base: str, tmp_path: Path) -> str:
+    """A recording of the user's own in the library (as `foley library add` or the page adds it)."""
+    noise = np.random.default_rng(1).normal(0, 0.2, 24000) * np.exp(-np.arange(24000) / 4000)
+    sf.write(tmp_path / "knuckles.wav", noise, 48000)
+    done = subprocess.run(["curl", "-sS", "-f", "-F", f"file=@{tmp_path / 'knuckles.wav'}", "-F", "category=knock",
+                           "-F", "description=my knuckles on the desk", f"{base}/api/v1/library"],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)["id"]
+
+
+def tap_every_marker(page, count: int, name: str) -> None:
+    """Tap each of `count` events on its own marker — a group zooms in when tapped — each a
+    ≥ 44×44 px target that receives the click itself (Selenium fails on an intercepted click)."""
+    from selenium.webdriver.common.by import By
+
+    page.find_element(By.ID, "zoom-fit").click()
+    tapped: set[int] = set()
+    shot = False
+    for _ in range(4 * count):
+        buttons = page.find_elements(By.CSS_SELECTOR, "#markers .marker")
+        singles = [b for b in buttons if b.get_attribute("data-n") is not None
+                   and int(b.get_attribute("data-n")) not in tapped]
+        if singles:
+            button = singles[0]
+            n = int(button.get_attribute("data-n"))
+            size = button.size
+            assert size["width"] >= 44 and size["height"] >= 44, size
+            button.click()
+            wait_for(page, lambda: page.find_element(By.CSS_SELECTOR, f"#markers .marker[data-n='{n}']")
+                     .get_attribute("aria-pressed") == "true", what=f"marker {n} to be selected")
+            tapped.add(n)
+            if not shot and len(tapped) > count // 2:
+                snap(page, f"editor-{name}-zoomed.png")
+                shot = True
+            if len(tapped) == count:
+                return
+            continue
+        group = next(b for b in buttons if b.get_attribute("data-members")
+                     and set(map(int, b.get_attribute("data-members").split(","))) - tapped)
+        assert group.size["width"] >= 44 and group.size["height"] >= 44
+        group.click()
+    pytest.fail(f"tapped {len(tapped)} of {count} markers")
+
+
+def select_marker(page, n: int) -> None:
+    """Tap event n's own marker, zooming in until it is out of its group."""
+    from selenium.webdriver.common.by import By
+
+    for _ in range(8):
+        found = page.find_elements(By.CSS_SELECTOR, f"#markers .marker[data-n='{n}']")
+        if found:
+            found[0].click()
+            wait_for(page, lambda: page.find_element(By.CSS_SELECTOR, f"#markers .marker[data-n='{n}']")
+                     .get_attribute("aria-pressed") == "true", what=f"marker {n} to be selected")
+            return
+        page.find_element(By.ID, "zoom-in").click()
+    pytest.fail(f"marker {n} never came out of its group")
+
+
+def pinch(page, element, spread: float) -> None:
+    """Two fingers on `element` moving apart by `spread` px each (a real touch gesture via CDP)."""
+    box = page.execute_script("const r = arguments[0].getBoundingClientRect(); return [r.x + r.width / 2, r.y + r.height / 2]",
+                              element)
+    x, y = box
+
+    def touch(kind: str, offset: float) -> None:
+        points = [] if kind == "touchEnd" else [{"x": x - offset, "y": y, "id": 0}, {"x": x + offset, "y": y, "id": 1}]
+        page.execute_cdp_cmd("Input.dispatchTouchEvent", {"type": kind, "touchPoints": points})
+
+    touch("touchStart", 20)
+    for step in range(1, 6):
+        touch("touchMove", 20 + spread * step / 5)
+    touch("touchEnd", 0)
+
+
+def zoom(page) -> float:
+    """The track view's scale: px of the lane per second of the clip (26 px margins either side)."""
+    return page.execute_script("return document.getElementById('lane').getBoundingClientRect().width") - 52
+
+
+@needs_chromium
+@pytest.mark.parametrize("width, height", [(390, 844), (1366, 900)], ids=["phone", "desktop"])
+def test_edit_a_dense_clip(width, height, browser, tmp_path, axe_script):
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    name = "phone" if width < 600 else "desktop"
+    served = start_server(tmp_path)
+    port = int(served.base.rsplit(":", 1)[1])
+    base = served.base
+    page, find = browser, browser.find_element
+    try:
+        mine = add_user_sound(base, tmp_path)
+        clip = render_scene("steps", tmp_path / "walk.mp4", width=320, height=240, seconds=16, seed=2)
+        viewport(page, width, height)
+        page.get(base + "/")
+        wait_for(page, lambda: len(page.find_elements(By.CSS_SELECTOR, "#library li")) > 5, what="the library")
+        assert not find(By.ID, "offline").is_displayed()
+
+        # Upload over a slow link: percent and time left, then the scoring stages in words. On the
+        # phone the clip keeps its own sound, 6 dB down.
+        page.execute_script(DROP_FILE, "drop", "walk.mp4", base64.b64encode(clip.path.read_bytes()).decode())
+        find(By.ID, "description").send_keys("someone walks across the room")
+        if name == "phone":
+            find(By.CSS_SELECTOR, "label:has(#keep-audio)").click()
+            page.execute_script("const r = document.getElementById('original-level'); r.value = -6;"
+                                "r.dispatchEvent(new Event('input'));")
+            assert find(By.ID, "original-level-value").text == "-6 dB"
+        page.execute_script("""window.progressSeen = [];
+            new MutationObserver(() => progressSeen.push(document.getElementById('progress-text').textContent))
+              .observe(document.getElementById('progress-text'), { childList: true, characterData: true, subtree: true });""")
+        page.execute_cdp_cmd("Network.enable", {})
+        page.execute_cdp_cmd("Network.emulateNetworkConditions", {"offline": False, "latency": 20,
+                             "downloadThroughput": -1, "uploadThroughput": 40_000})
+        find(By.ID, "score-button").click()
+        wait_for(page, lambda: "Sending the clip ·" in find(By.ID, "progress-text").text, what="the upload's progress")
+        snap(page, f"editor-{name}-upload.png")
+        wait_for(page, lambda: find(By.ID, "result").is_displayed() or find(By.ID, "score-error").is_displayed(),
+                 timeout=300, what="the result")
+        page.execute_cdp_cmd("Network.emulateNetworkConditions", {"offline": False, "latency": 0,
+                             "downloadThroughput": -1, "uploadThroughput": -1})
+        assert not find(By.ID, "score-error").is_displayed(), find(By.ID, "score-error").text
+        seen = page.execute_script("return progressSeen")
+        assert any(re.search(r"Sending the clip · \d+ % · about [\d.]+ s left", text) for text in seen), seen
+        assert any(re.search(r"finding the actions|choosing sounds|mixing", text) for text in seen), seen
+        assert not any(re.search(r"analyse|choose ·", text) for text in seen), seen
+        job_id = page.execute_script("return location.hash.slice(5)")
+        job = get_json(f"{base}/api/v1/jobs/{job_id}")
+        assert job["options"].get("keep_audio", False) is (name == "phone")
+        if name == "phone":
+            assert job["options"]["original_level_db"] == -6
+        events = events_of(base, job_id)
+        assert len(events) >= 25, len(events)
+        wait_for(page, lambda: marked_events(page) == sorted(e["n"] for e in events), what="every event on the track")
+        wait_for(page, lambda: page.execute_script("return document.getElementById('result-video').readyState") >= 2,
+                 what="the video to load")
+        page.execute_script("document.getElementById('result').scrollIntoView()")
+        snap(page, f"editor-{name}-result.png")
+        assert page.find_elements(By.CSS_SELECTOR, "#markers .marker.group"), "a dense clip's markers are grouped"
+        assert len(page.find_elements(By.CSS_SELECTOR, "#legend li")) == 3
+
+        # Zoom: the buttons, the wheel, and (on the phone) a pinch; the whole clip again.
+        fitted = zoom(page)
+        find(By.ID, "zoom-in").click()
+        assert zoom(page) > 1.95 * fitted
+        page.execute_script("document.getElementById('timeline').dispatchEvent(new WheelEvent('wheel',"
+                            "{deltaY: -200, clientX: 100, clientY: 0, bubbles: true, cancelable: true}))")
+        wheeled = zoom(page)
+        assert wheeled > 2.8 * fitted
+        if name == "phone":
+            pinch(page, find(By.ID, "timeline"), 60)
+            assert zoom(page) > 1.5 * wheeled
+        find(By.ID, "zoom-fit").click()
+        assert abs(zoom(page) - fitted) < 2
+
+        # The playhead follows the video, and a tap on the time scale moves the video.
+        page.execute_script("document.getElementById('result-video').currentTime = 8")
+        wait_for(page, lambda: abs(page.execute_script(
+            "return parseFloat(document.getElementById('playhead').style.left)") - (26 + 8 * fitted / clip.duration)) < 3,
+            what="the playhead at 8 s")
+        ruler = find(By.ID, "ruler")
+        ActionChains(page).move_to_element_with_offset(ruler, -ruler.size["width"] // 2 + 26 + int(fitted / 4), 0).click().perform()
+        wait_for(page, lambda: abs(page.execute_script("return document.getElementById('result-video').currentTime")
+                                   - clip.duration / 4) < 0.3, what="the video to follow the time scale")
+
+        # Every marker, tapped.
+        tap_every_marker(page, len(events), name)
+
+        # The keyboard: arrows between markers, Enter selects.
+        find(By.ID, "zoom-fit").click()
+        for _ in range(8):  # zoom in until two single markers stand side by side
+            row = [b.get_attribute("data-n") for b in page.find_elements(By.CSS_SELECTOR, "#markers .marker")]
+            pair = next((i for i in range(len(row) - 1) if row[i] is not None and row[i + 1] is not None), None)
+            if pair is not None:
+                break
+            find(By.ID, "zoom-in").click()
+        first_n = row[pair]
+        find(By.CSS_SELECTOR, f"#markers .marker[data-n='{first_n}']").click()
+        page.switch_to.active_element.send_keys(Keys.ARROW_RIGHT)
+        focused = page.switch_to.active_element
+        assert focused.get_attribute("data-n") not in (None, first_n)
+        target = int(focused.get_attribute("data-n"))
+        focused.send_keys(Keys.ENTER)
+        wait_for(page, lambda: find(By.CSS_SELECTOR, f"#markers .marker[data-n='{target}']").get_attribute("aria-pressed") == "true",
+                 what="Enter to select a marker")
+
+        # Move: one frame later with the button, then with Shift+→, then a drag.
+        before = next(e for e in events_of(base, job_id) if e["n"] == target)["time"]
+        frame = 1 / get_json(f"{base}/api/v1/jobs/{job_id}/timeline.json")["clip"]["fps"]
+        find(By.ID, "nudge-ahead").click()
+        wait_for(page, lambda: abs(next(e for e in events_of(base, job_id) if e["n"] == target)["time"] - (before + frame)) < 2e-3,
+                 what="the sound to move by one frame")
+        wait_for(page, lambda: find(By.ID, "edit-status").text.startswith("Moved"), what="the page to say so")
+        find(By.CSS_SELECTOR, f"#markers .marker[data-n='{target}']").send_keys(Keys.SHIFT, Keys.ARROW_RIGHT)
+        wait_for(page, lambda: abs(next(e for e in events_of(base, job_id) if e["n"] == target)["time"] - (before + 2 * frame)) < 2e-3,
+                 what="Shift+→ to move the sound by one more frame")
+        wait_for(page, lambda: find(By.ID, "edit-status").text.endswith(".") and not find(By.ID, "undo").get_attribute("disabled"),
+                 what="the edit to finish")
+        dragged = find(By.CSS_SELECTOR, f"#markers .marker[data-n='{target}']")
+        ActionChains(page).click_and_hold(dragged).move_by_offset(10, 0).move_by_offset(30, 0).release().perform()
+        wait_for(page, lambda: next(e for e in events_of(base, job_id) if e["n"] == target)["time"] > before + 3 * frame,
+                 what="the dragged sound to move later")
+        wait_for(page, lambda: not find(By.ID, "undo").get_attribute("disabled"), what="the drag's edit to finish")
+        snap(page, f"editor-{name}-moved.png")
+
+        # Louder by 6 dB with the slider (a sound the API lets go 6 dB up: it caps gains at +12 dB).
+        quiet = next(e for e in events_of(base, job_id) if e["gain_db"] <= 6)
+        select_marker(page, quiet["n"])
+        page.execute_script("const g = document.getElementById('event-gain'); g.value = 6;"
+                            "g.dispatchEvent(new Event('input')); g.dispatchEvent(new Event('change'));")
+        assert find(By.ID, "event-gain-value").text == "6 dB louder"
+        wait_for(page, lambda: abs(next(e for e in events_of(base, job_id) if e["n"] == quiet["n"])["gain_db"]
+                                   - (quiet["gain_db"] + 6)) < 0.11, what="the sound to be 6 dB louder")
+        wait_for(page, lambda: not find(By.ID, "undo").get_attribute("disabled"), what="the gain's edit to finish")
+        assert find(By.ID, "event-gain-value").text in ("as it is", "already at the loudest an edit allows")
+        select_marker(page, target)
+
+        # Delete it; undo (button) brings it back; redo (Ctrl+Shift+Z) and undo (Ctrl+Z) again.
+        count = len(events_of(base, job_id))
+        find(By.ID, "event-delete").click()
+        wait_for(page, lambda: len(events_of(base, job_id)) == count - 1, what="the delete")
+        wait_for(page, lambda: not find(By.ID, "event").is_displayed() and marked_events(page) == sorted(
+            e["n"] for e in events_of(base, job_id)), what="the page to drop the marker")
+        find(By.ID, "undo").click()
+        wait_for(page, lambda: len(events_of(base, job_id)) == count and target in marked_events(page), what="undo")
+        wait_for(page, lambda: not find(By.ID, "undo").get_attribute("disabled"), what="the undo to finish")
+        ActionChains(page).key_down(Keys.CONTROL).key_down(Keys.SHIFT).send_keys("z").key_up(Keys.SHIFT).key_up(Keys.CONTROL).perform()
+        wait_for(page, lambda: len(events_of(base, job_id)) == count - 1, what="Ctrl+Shift+Z to redo the delete")
+        wait_for(page, lambda: not find(By.ID, "undo").get_attribute("disabled"), what="the redo to finish")
+        ActionChains(page).key_down(Keys.CONTROL).send_keys("z").key_up(Keys.CONTROL).perform()
+        wait_for(page, lambda: len(events_of(base, job_id)) == count and target in marked_events(page), what="Ctrl+Z")
+        wait_for(page, lambda: not find(By.ID, "undo").get_attribute("disabled"), what="the undo to finish")
+
+        # Change a sound for the user's own recording, found in the picker.
+        select_marker(page, target)
+        find(By.ID, "event-swap").click()
+        wait_for(page, lambda: page.find_elements(By.CSS_SELECTOR, "#picker-groups .picker-group"), what="the picker")
+        groups = page.find_elements(By.CSS_SELECTOR, "#picker-groups .picker-group")
+        assert "in use" in groups[0].text, "the sound in use comes first"
+        assert any(fit in groups[0].text for fit in ("best fit", "good fit", "other sounds"))
+        snap(page, f"editor-{name}-picker.png")
+        picker_problems = axe_problems(page, axe_script)
+        use = wait_for(page, lambda: page.find_elements(By.CSS_SELECTOR, f"#picker-groups button.use[value='{mine}']"),
+                       what="the user's own sound in the picker")
+        assert "your sound" in use[0].find_element(By.XPATH, "./..").text
+        use[0].click()
+        wait_for(page, lambda: next(e for e in events_of(base, job_id) if e["n"] == target)["template_id"] == mine,
+                 what="the swap to the user's sound")
+        wait_for(page, lambda: "my knuckles on the desk" in find(By.ID, "event-why").text, what="the page to show it")
+
+        # Add a sound at the playhead, from a search in the picker.
+        wait_for(page, lambda: not find(By.ID, "add-sound").get_attribute("disabled"), what="the swap to finish")
+        page.execute_script("const v = document.getElementById('result-video'); v.pause(); v.currentTime = 3.21;")
+        count = len(events_of(base, job_id))
+        find(By.ID, "add-sound").click()
+        find(By.ID, "picker-search").send_keys("glass breaking")
+        wait_for(page, lambda: "glass" in find(By.ID, "picker-groups").text.lower(), what="the search in the picker")
+        find(By.CSS_SELECTOR, "#picker-groups button.use").click()
+        wait_for(page, lambda: len(events_of(base, job_id)) == count + 1, what="the added sound")
+        added = [e for e in events_of(base, job_id) if abs(e["time"] - 3.21) < 0.02]
+        assert added and "glass" in added[0]["category"] + added[0]["template"].lower()
+        wait_for(page, lambda: find(By.ID, "event").is_displayed() and "3.2" in find(By.ID, "event-title").text,
+                 what="the added sound selected")
+
+        wait_for(page, lambda: not page.execute_script("return document.getElementById('picker').open")
+                 and find(By.ID, "edit-status").text.endswith("."), what="the picker to close and the mix to load")
+
+        # The downloads, credits among them; the history counts the edits.
+        wait_for(page, lambda: find(By.ID, "dl-credits").is_displayed(), what="the credits link")
+        assert find(By.ID, "dl-mix").is_displayed() is (name == "phone"), "the mix is offered when the clip's sound is kept"
+        if name == "phone":
+            with urllib.request.urlopen(find(By.ID, "dl-mix").get_attribute("href"), timeout=30) as mix:
+                assert mix.headers["Content-Type"] == "audio/wav" and len(mix.read()) > 100_000
+        with urllib.request.urlopen(find(By.ID, "dl-credits").get_attribute("href"), timeout=30) as credits:
+            text = credits.read().decode()
+        assert text.startswith("Sound credits") and "my knuckles on the desk" in text, text[:500]
+        wait_for(page, lambda: re.search(r"\d+ edits", find(By.CSS_SELECTOR, "#history li").text), what="the edits in history")
+        page.execute_script("document.getElementById('result').scrollIntoView()")
+        snap(page, f"editor-{name}-edited.png")
+
+        # Accessibility, light and dark (and the picker, above).
+        problems = picker_problems + axe_problems(page, axe_script)
+        viewport(page, width, height, dark=True)
+        snap(page, f"editor-{name}-dark.png")
+        problems += axe_problems(page, axe_script)
+        viewport(page, width, height)
+        assert problems == [], "\n".join(problems)
+
+        # The server goes away: a banner, retried on its own; back when the server is.
+        assert served.stop() == 0
+        wait_for(page, lambda: find(By.ID, "offline").is_displayed() and "cannot be reached" in find(By.ID, "offline").text,
+                 timeout=30, what="the banner")
+        assert "Failed to fetch" not in page.find_element(By.TAG_NAME, "body").text
+        page.execute_script("window.scrollTo(0, 0)")
+        snap(page, f"editor-{name}-offline.png")
+        served = start_server(tmp_path, port=port)
+        wait_for(page, lambda: not find(By.ID, "offline").is_displayed(), timeout=60, what="the banner to go")
+        wait_for(page, lambda: "Ready" in find(By.ID, "health").text, what="the page to work again")
+    finally:
+        assert served.stop() == 0

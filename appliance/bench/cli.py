@@ -16,6 +16,11 @@ from appliance.bench.serve import bench_serve, print_serve_report
 from appliance.inference.sessions import default_threads
 from appliance.video.decode import DEFAULT_THREADS
 
+DESCRIPTION = ("Measure the appliance. A clip path (or nothing: a generated 1280×720 clip of --seconds, 10 s "
+               "by default) times the whole engine on it against the bare decode of the same clip; `models` "
+               "times the encoders alone; `serve` sends concurrent uploads to a server on loopback; `capture` "
+               "times a recording's hand-over from stop to result.")
+
 
 def _cpu_name() -> str:
     try:
@@ -53,8 +58,8 @@ def handle(args) -> int:
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser("bench", help="measure speed: the engine on a clip, or `models`",
-                                   description=__doc__.splitlines()[2].strip())
+    parser = subparsers.add_parser("bench", help="measure speed and memory: the engine on a clip, `models`, "
+                                                 "`serve` or `capture`", description=DESCRIPTION)
     parser.add_argument("target", nargs="?", metavar="CLIP|models|serve|capture",
                         help="a clip (default: generated 10 s 1280×720 30 fps H.264), `models`, `serve` or `capture`")
     parser.add_argument("--seconds", type=float,

@@ -15,6 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from appliance.cli_progress import counted
 from appliance.paths import state_dir
 
 CONFIGURATIONS = (
@@ -95,7 +96,7 @@ def bench_engine(clip: Path | None, threads: int, seconds: float = 10.0) -> dict
     fp32_present = all(e.fp32_path().is_file() for e in load_manifest().values())
     context = multiprocessing.get_context("spawn")
     rows = []
-    for label, variant, use_cache in CONFIGURATIONS:
+    for label, variant, use_cache in counted(CONFIGURATIONS, "timing the engine"):
         if variant == "fp32" and not fp32_present:
             continue
         queue = context.Queue()

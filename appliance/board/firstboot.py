@@ -134,6 +134,7 @@ def handle(args) -> int:
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser("firstboot", help="apply /boot/firmware/foley.txt once (first boot)")
-    parser.add_argument("file", nargs="?", default="/boot/firmware/foley.txt")
+    parser.add_argument("file", nargs="?", default="/boot/firmware/foley.txt",
+                        help="the first-boot settings file (default /boot/firmware/foley.txt)")
     parser.add_argument("--root", default="/", help="the system root to change (tests use a temporary tree)")
     parser.set_defaults(handler=handle)

@@ -39,6 +39,6 @@ def register(subparsers) -> None:
     parser = subparsers.add_parser("cache", help="inspect or clear the frame and result cache")
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     stats = actions.add_parser("stats", help="entries, sizes, hits and misses")
-    stats.add_argument("--json", action="store_true")
+    stats.add_argument("--json", action="store_true", help="print the figures as JSON")
     stats.set_defaults(handler=handle_stats)
     actions.add_parser("clear", help="remove every cached entry and result").set_defaults(handler=handle_clear)

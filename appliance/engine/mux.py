@@ -26,13 +26,15 @@ AUDIO_CHUNK = 1024  # AAC frame size
 MP4_VIDEO_CODECS = {"h264", "hevc", "mpeg4", "av1", "vp9"}
 
 
-def mux_mp4(video_path: Path, audio: np.ndarray | Iterable[np.ndarray], sample_rate: int, out_path: Path) -> dict:
+def mux_mp4(video_path: Path, audio: np.ndarray | Iterable[np.ndarray], sample_rate: int, out_path: Path,
+            metadata: dict[str, str] | None = None) -> dict:
     """Write `out_path` atomically. `audio`: the (n, 2) float32 track, or its consecutive blocks
-    (a Track's `blocks()`, a WAV read in blocks), consumed as the video advances.
-    Returns what was done to each stream."""
+    (a Track's `blocks()`, a WAV read in blocks), consumed as the video advances. `metadata`:
+    container tags (e.g. {"comment": the credits}). Returns what was done to each stream."""
     try:
         with atomic_path(out_path) as temp, av.open(str(video_path)) as source, \
                 av.open(str(temp), "w", format="mp4") as target:
+            target.metadata.update(metadata or {})
             video_in = source.streams.video[0]
             copy = video_in.codec_context.name in MP4_VIDEO_CODECS
             if copy:

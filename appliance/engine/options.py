@@ -20,6 +20,11 @@ class ScoreOptions:
     """Allow an ambience bed when the scene or the description calls for one."""
     max_seconds: float = DEFAULT_MAX_SECONDS
     """Longest clip accepted."""
+    keep_audio: bool = False
+    """Mix the Foley with the clip's own sound in the video (default: replace it); the Foley WAV
+    stays the Foley alone."""
+    original_level_db: float = 0.0
+    """With keep_audio: the clip's own sound's loudness relative to the Foley's, in dB (−30…+6)."""
 
     def key_fields(self) -> dict:
         return asdict(self)

@@ -1,8 +1,9 @@
 """Every output of a scored clip, written in one place from its track and timeline.
 
 Scoring (Engine.score_to_files) and each edit of a finished job (the events API) both end
-here, so the WAV, the MP4 and timeline.json always describe the same mix, whichever wrote them,
-and a new kind of output is added once. The files are written to staged names next to their
+here, so the WAV, the MP4, the mix with the clip's own sound, the credits and timeline.json
+always describe the same mix, whichever wrote them, and a new kind of output is added once
+(the MP4, the mix and the credits are made by engine/deliver.py, as for a cached result). The files are written to staged names next to their
 targets first and only renamed into place when all of them are written: a failure (a full
 disk, a muxer error) leaves the previous outputs untouched and consistent, never a new WAV
 beside an old MP4. timeline.json is renamed last, so a reader that sees the new timeline sees
@@ -16,11 +17,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from appliance.atomic import fsync_folder, write_json_atomic
-from appliance.engine.mux import mux_mp4
+from appliance.engine.deliver import deliver
 from appliance.engine.timeline import Timeline
+from appliance.library import Catalog
 from appliance.mixing import SAMPLE_RATE, Track, write_wav_atomic
 
 WAV_NAME, MP4_NAME, TIMELINE_NAME = "audio.wav", "video.mp4", "timeline.json"
+MIX_NAME, CREDITS_NAME = "mix.wav", "credits.txt"
+"""With keep_audio, the Foley mixed with the clip's own sound (the MP4's track); the credits."""
 
 
 @dataclass(frozen=True)
@@ -30,14 +34,18 @@ class OutputFiles:
     wav: Path
     mp4: Path | None = None
     timeline: Path | None = None
+    mix: Path | None = None
+    """Written only for a timeline that keeps the clip's own sound."""
+    credits: Path | None = None
 
     @classmethod
     def in_folder(cls, folder: Path) -> OutputFiles:
         """A job folder's outputs, under their fixed names."""
-        return cls(wav=folder / WAV_NAME, mp4=folder / MP4_NAME, timeline=folder / TIMELINE_NAME)
+        return cls(wav=folder / WAV_NAME, mp4=folder / MP4_NAME, timeline=folder / TIMELINE_NAME,
+                   mix=folder / MIX_NAME, credits=folder / CREDITS_NAME)
 
     def paths(self) -> list[Path]:
-        return [p for p in (self.wav, self.mp4, self.timeline) if p is not None]
+        return [p for p in (self.wav, self.mp4, self.timeline, self.mix, self.credits) if p is not None]
 
 
 def _staged(target: Path) -> Path:
@@ -48,19 +56,21 @@ def _staged(target: Path) -> Path:
     return Path(name)
 
 
-def write_outputs(clip: Path, track: Track, timeline: Timeline, files: OutputFiles) -> list[Path]:
-    """Write the track as WAV, the clip's video with the track as MP4 (`timeline.mp4` then says
-    how it was muxed) and the timeline as JSON; all of them replace their targets, or none does.
-    Returns the paths written."""
+def write_outputs(clip: Path, track: Track, timeline: Timeline, files: OutputFiles, catalog: Catalog) -> list[Path]:
+    """Write the track as WAV, the clip's video with the track (or with keep_audio the mix) as
+    MP4 (`timeline.mp4` then says how it was muxed), the mix, the credits and the timeline as
+    JSON; all of them replace their targets, or none does. Returns the paths written."""
     staged: list[tuple[Path, Path]] = []
     try:
         wav = _staged(files.wav)
         staged.append((wav, files.wav))
         write_wav_atomic(wav, track, SAMPLE_RATE)
-        if files.mp4 is not None:
-            mp4 = _staged(files.mp4)
-            staged.append((mp4, files.mp4))
-            timeline.mp4 = mux_mp4(clip, track.blocks(), SAMPLE_RATE, mp4)
+        keeps_own_sound = timeline.output.original_level_db is not None
+        made = {name: target for name, target in (("mp4", files.mp4), ("mix", files.mix if keeps_own_sound else None),
+                                                  ("credits", files.credits)) if target is not None}
+        temps = {name: _staged(target) for name, target in made.items()}
+        staged += [(temps[name], made[name]) for name in made]
+        deliver(clip, track, timeline, catalog, [], **temps)
         if files.timeline is not None:
             doc = _staged(files.timeline)
             staged.append((doc, files.timeline))

@@ -28,18 +28,18 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
-import soundfile
 
 from appliance import __version__
 from appliance.atomic import atomic_path, write_json_atomic
 from appliance.engine.analysis import ClipAnalysis, analyse_clip
 from appliance.engine.cache import Cache
+from appliance.engine.deliver import deliver
 from appliance.engine.choose import TEMPLATE_POOL, Evidence, TemplatePicker, decide_category, median_gap
 from appliance.engine.described_action import described_sustained, sustained_events
 from appliance.engine.exemplars import Exemplars
-from appliance.engine.mux import mux_mp4
 from appliance.engine.options import ScoreOptions
-from appliance.engine.outputs import MP4_NAME, TIMELINE_NAME, WAV_NAME, OutputFiles, write_outputs
+from appliance.engine.outputs import (CREDITS_NAME, MIX_NAME, MP4_NAME, TIMELINE_NAME, WAV_NAME, OutputFiles,
+                                      write_outputs)
 from appliance.engine.scene import ambience_bed, ambience_category, placement_for
 from appliance.engine.timeline import (AmbienceEntry, ClipInfo, OutputSpec, Position, Stats, Timeline,
                                        TimelineEvent, Why)
@@ -52,6 +52,7 @@ from appliance.inference.sessions import default_threads
 from appliance.library import Catalog, Template, load_catalog, searcher
 from appliance.library.description import reader_for
 from appliance.mixing import SAMPLE_RATE, Ambience, Placement, Track, mix_track
+from appliance.mixing.wavio import wav_track
 from appliance.motion import ActionEvent, EventKind, MotionTrace
 from appliance.motion.event_model import EventModel, bundled_event_model
 from appliance.paths import state_dir
@@ -278,7 +279,8 @@ class Engine:
             library_version=catalog.version,
             models={"text": self.text.entry.sha256, "vision": self.vision.entry.sha256},
             output=OutputSpec(sample_rate=SAMPLE_RATE, channels=2, target_lufs=options.target_lufs,
-                              true_peak_ceiling_dbfs=-1.0),
+                              true_peak_ceiling_dbfs=-1.0,
+                              original_level_db=options.original_level_db if options.keep_audio else None),
             events=chosen.events,
             ambience=chosen.ambience_entry,
             stats=Stats(vision_inferences_run=chosen.visual.run, vision_inferences_skipped=chosen.visual.skipped,
@@ -309,14 +311,20 @@ class Engine:
     def score_to_files(self, path: Path, options: ScoreOptions, wav: Path, mp4: Path | None = None,
                        timeline: Path | None = None,
                        progress: Callable[[str, float], None] | None = None,
-                       analysis: ClipAnalysis | None = None) -> Timeline:
+                       analysis: ClipAnalysis | None = None, mix: Path | None = None,
+                       credits: Path | None = None) -> Timeline:
         """Score and write the requested files; all or nothing. Returns the timeline.
+
+        `wav` is the Foley alone (the stem); `mp4` the video with the Foley, or with keep_audio
+        with the mix of the Foley and the clip's own sound, which `mix` also writes as a WAV;
+        `credits` the recordings used and their licences (appliance.engine.deliver).
 
         With a cache, an identical request is answered from the stored result (no decoding).
         A live recording (`analysis` given) skips the result cache: its clip is new by nature,
         and hashing and storing it would only delay its result and fill the cache."""
         path, wav = Path(path), Path(wav)
-        outputs = {WAV_NAME: wav, MP4_NAME: mp4 and Path(mp4), TIMELINE_NAME: timeline and Path(timeline)}
+        outputs = {WAV_NAME: wav, MP4_NAME: mp4 and Path(mp4), TIMELINE_NAME: timeline and Path(timeline),
+                   MIX_NAME: mix and Path(mix), CREDITS_NAME: credits and Path(credits)}
         for target in filter(None, outputs.values()):
             _check_writable(target)
         if not path.is_file():
@@ -331,8 +339,10 @@ class Engine:
                 return result_timeline
             result = self.score(path, options, progress, analysis)
             result.timeline.stats.result_cache = "miss" if key else "off"
+            (progress or (lambda stage, fraction: None))("write", 0.0)
             written += write_outputs(path, result.track, result.timeline,
-                                     OutputFiles(wav=wav, mp4=outputs[MP4_NAME], timeline=outputs[TIMELINE_NAME]))
+                                     OutputFiles(wav=wav, mp4=outputs[MP4_NAME], timeline=outputs[TIMELINE_NAME],
+                                                 mix=outputs[MIX_NAME], credits=outputs[CREDITS_NAME]), load_catalog())
             if key:
                 self._store(key, result.timeline, written, outputs)
             return result.timeline
@@ -391,17 +401,16 @@ def _check_writable(target: Path) -> None:
 
 
 def _from_stored(stored: Path, clip: Path, outputs: dict, written: list[Path]) -> Timeline:
-    """Copy a stored result to the requested outputs (muxing the MP4 if it was not stored)."""
+    """Copy a stored result to the requested outputs; the files it does not hold (the MP4 if it
+    was not stored, the mix, the credits) are made from its WAV as scoring makes them."""
     timeline = Timeline.from_json(json.loads((stored / TIMELINE_NAME).read_text(encoding="utf-8")))
     for name, target in outputs.items():
-        if not target:
-            continue
-        if name == MP4_NAME and not (stored / MP4_NAME).is_file():
-            rate = soundfile.info(str(stored / WAV_NAME)).samplerate
-            mux_mp4(clip, soundfile.blocks(stored / WAV_NAME, blocksize=1 << 16, dtype="float32", always_2d=True),
-                    rate, target)
-        else:
+        if target and (stored / name).is_file():
             with atomic_path(target) as temp:
                 shutil.copyfile(stored / name, temp)
-        written.append(target)
+            written.append(target)
+    missing = {name: outputs[name] if not (stored / name).is_file() else None
+               for name in (MP4_NAME, MIX_NAME, CREDITS_NAME)}
+    deliver(clip, wav_track(stored / WAV_NAME), timeline, load_catalog(), written, mp4=missing[MP4_NAME],
+            mix=missing[MIX_NAME], credits=missing[CREDITS_NAME])
     return timeline

@@ -1,43 +1,112 @@
-"""`foley score VIDEO [--description TEXT] --out OUT.wav [--mp4 OUT.mp4] [--timeline OUT.json] [--seed N]`.
+"""`foley score VIDEO [--description TEXT] --out OUT.wav [--mp4 OUT.mp4] [--timeline OUT.json]
+[--credits OUT.txt] [--keep-audio [DB] [--mix OUT.wav]] [--seed N]`.
 
 Exit code 0 on success, 2 on bad input with a one-line reason on stderr, and no output file
-left behind on failure (the engine writes all or nothing).
+left behind on failure (the engine writes all or nothing). `--out` may end in .wav, .flac, .ogg
+(or .mp3 where the installed libsndfile encodes it): the engine writes its WAV beside it and it
+is encoded to that format; any other ending is refused before any work. A progress bar shows on
+a terminal only.
 """
 from __future__ import annotations
 
 import sys
 from pathlib import Path
 
+import soundfile
+
+from appliance.atomic import atomic_path
+from appliance.cli_progress import stage_bar
 from appliance.engine.cache_cli import open_cache
 from appliance.engine.options import ScoreOptions
+from appliance.engine.own_sound import LEVEL_RANGE_DB, check_level
 from appliance.engine.pipeline import Engine
+from appliance.errors import UsageError
+from appliance.mixing.wavio import wav_track
 from appliance.video import probe
+
+AUDIO_FORMATS = {".wav": ("WAV", "PCM_16"), ".flac": ("FLAC", "PCM_16"), ".ogg": ("OGG", "VORBIS"),
+                 ".mp3": ("MP3", "MPEG_LAYER_III")}
+"""Audio outputs by file ending: libsndfile's format and subtype (MP3 only where it has it)."""
+
+
+def audio_format(path: Path, option: str) -> tuple[str, str]:
+    """libsndfile's (format, subtype) for an audio output's ending, or a UsageError saying which
+    endings work."""
+    usable = {suffix: spec for suffix, spec in AUDIO_FORMATS.items() if soundfile.check_format(*spec)}
+    spec = usable.get(path.suffix.lower())
+    if spec is None:
+        raise UsageError(f"{option} {path}: cannot write {path.suffix or 'a file without an ending'}; "
+                         f"name it {', '.join(usable)}")
+    return spec
+
+
+def _encode(wav: Path, target: Path, spec: tuple[str, str]) -> None:
+    """The engine's WAV `wav` encoded as `target` (atomically), then removed."""
+    track = wav_track(wav)
+    with atomic_path(target) as temp, soundfile.SoundFile(str(temp), "w", track.sr, track.channels, spec[1],
+                                                          format=spec[0]) as out:
+        for block in track.blocks():
+            out.write(block)
+    wav.unlink()
 
 
 def handle(args) -> int:
+    keep = args.keep_audio is not None
     options = ScoreOptions(description=args.description, seed=args.seed, target_lufs=args.lufs,
-                           ambience=not args.no_ambience, max_seconds=args.max_seconds)
+                           ambience=not args.no_ambience, max_seconds=args.max_seconds, keep_audio=keep,
+                           original_level_db=check_level(args.keep_audio) if keep else 0.0)
+    if keep and not (args.mp4 or args.mix):
+        raise UsageError("--keep-audio mixes the clip's own sound into the video: give --mp4 OUT.mp4 "
+                         "and/or --mix OUT.wav (--out stays the Foley alone)")
+    if args.mix and not keep:
+        raise UsageError("--mix is the Foley mixed with the clip's own sound: add --keep-audio")
+    audio = {"out": (Path(args.out), audio_format(Path(args.out), "--out"))}
+    if args.mix:
+        audio["mix"] = (Path(args.mix), audio_format(Path(args.mix), "--mix"))
     probe(Path(args.video), max_seconds=options.max_seconds)  # fail fast, before loading models
+    wavs = {name: path if spec[0] == "WAV" else path.with_name(f".{path.name}.engine.wav")
+            for name, (path, spec) in audio.items()}
     cache = None if args.no_cache else open_cache()
     engine = Engine(cache)
-    timeline = engine.score_to_files(Path(args.video), options, wav=Path(args.out),
-                                     mp4=args.mp4 and Path(args.mp4), timeline=args.timeline and Path(args.timeline))
+    try:
+        with stage_bar(Path(args.video).name) as progress:
+            timeline = engine.score_to_files(
+                Path(args.video), options, wav=wavs["out"], mp4=args.mp4 and Path(args.mp4),
+                timeline=args.timeline and Path(args.timeline), progress=progress, mix=wavs.get("mix"),
+                credits=args.credits and Path(args.credits))
+        for name, (path, spec) in audio.items():
+            if wavs[name] != path:
+                _encode(wavs[name], path, spec)
+    finally:
+        for name, (path, _) in audio.items():
+            if wavs[name] != path:
+                wavs[name].unlink(missing_ok=True)
     stats = timeline.stats
     print(f"{len(timeline.events)} sounds placed in {timeline.clip.duration:.2f} s of video; "
           f"vision run {stats.vision_inferences_run}, skipped {stats.vision_inferences_skipped}; "
           f"result cache {stats.result_cache}; wrote {args.out}", file=sys.stderr)
+    if timeline.output.original_audio:
+        print(timeline.output.original_audio, file=sys.stderr)
     return 0
 
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser("score", help="add a synchronized Foley track to a video")
-    parser.add_argument("video", help="the clip (mp4, mov, mkv, webm, avi); its own audio is ignored")
+    parser.add_argument("video", help="the clip (mp4, mov, mkv, webm, avi); its own sound is replaced "
+                                      "unless --keep-audio is given")
     parser.add_argument("--description", "-d", help='what happens, e.g. "footsteps on gravel"')
-    parser.add_argument("--out", "-o", required=True, help="the WAV to write (48 kHz stereo)")
+    parser.add_argument("--out", "-o", required=True,
+                        help="the Foley track to write, 48 kHz stereo: .wav, .flac, .ogg (or .mp3 where supported)")
     parser.add_argument("--mp4", help="also write the video with the new track (video stream copied)")
     parser.add_argument("--timeline", help="also write the timeline JSON (what was placed where, and why)")
+    parser.add_argument("--credits", help="also write the credits of the recordings used (authors, licences, sources)")
+    low, high = LEVEL_RANGE_DB
+    parser.add_argument("--keep-audio", nargs="?", type=float, const=0.0, metavar="DB",
+                        help=f"mix the Foley with the clip's own sound in the video, the own sound DB dB "
+                             f"relative to the Foley ({low:g} to {high:+g}, default 0); --out stays the Foley alone")
+    parser.add_argument("--mix", help="with --keep-audio, also write that mix as audio (same endings as --out)")
     parser.add_argument("--seed", type=int, default=0, help="variation seed: same seed, same output")
-    parser.add_argument("--lufs", type=float, default=ScoreOptions.target_lufs, help="target loudness")
+    parser.add_argument("--lufs", type=float, default=ScoreOptions.target_lufs, help="target loudness in LUFS")
     parser.add_argument("--no-ambience", action="store_true", help="never lay an ambience bed")
     parser.add_argument("--max-seconds", type=float, default=ScoreOptions.max_seconds, help="longest clip accepted")
     parser.add_argument("--no-cache", action="store_true", help="neither use nor fill the cache")

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
+from appliance.cli_progress import stage_bar
 from appliance.engine.analysis import analyse_clip
 from appliance.engine.exemplars import exemplar_record
 from appliance.engine.visual import VisualLookup
@@ -42,8 +44,9 @@ def audible_onset(audio: np.ndarray, around: float, sr: int = SAMPLE_RATE) -> fl
 
 
 def teach(clip: Path, category: str, tags=(), licence: str | None = None, author: str = "",
-          max_sounds: int = 8) -> tuple[list[Template], list[str]]:
-    """Store the sounds of the clip's actions; returns (templates added, reasons for skips)."""
+          max_sounds: int = 8, progress: Callable[[str, float], None] | None = None) -> tuple[list[Template], list[str]]:
+    """Store the sounds of the clip's actions; returns (templates added, reasons for skips).
+    `progress(stage, fraction)` hears of the analysis, the long part (as Engine.score reports it)."""
     clip = Path(clip)
     library = UserLibrary()
     if category not in library.catalog.categories:
@@ -51,7 +54,8 @@ def teach(clip: Path, category: str, tags=(), licence: str | None = None, author
     audio = read_audio(clip, SAMPLE_RATE, mono=True)
     if not np.any(np.abs(audio) > 1e-4):
         raise UsageError(f"{clip}: the clip's sound is silent: nothing to learn from")
-    analysis = analyse_clip(clip, DEFAULT_MAX_SECONDS, default_threads())
+    analysis = analyse_clip(clip, DEFAULT_MAX_SECONDS, default_threads(),
+                            (lambda f: progress("analyse", f)) if progress else None)
     events = [e for e in analysis.events if e.kind != SUSTAINED][:max_sounds]
     if not events:
         raise UsageError(f"{clip}: no action detected in the picture, so no sound to cut")
@@ -76,7 +80,9 @@ def teach(clip: Path, category: str, tags=(), licence: str | None = None, author
 
 
 def handle(args) -> int:
-    added, skipped = teach(Path(args.clip), args.category, args.tags, args.licence, args.author or "", args.max)
+    with stage_bar(Path(args.clip).name) as progress:
+        added, skipped = teach(Path(args.clip), args.category, args.tags, args.licence, args.author or "", args.max,
+                               progress)
     for template in added:
         print(f"added {template.id} ({template.duration:.2f} s, attack {template.attack_time * 1000:.0f} ms)")
     for reason in skipped:

@@ -118,15 +118,26 @@ class OutputSpec:
     channels: int
     target_lufs: float
     true_peak_ceiling_dbfs: float
+    original_level_db: float | None = None
+    """keep_audio: the clip's own sound is mixed into the video at this level (dB relative to the
+    Foley's loudness); None: the video carries the Foley alone (replace). A re-mix keeps it."""
+    original_audio: str | None = None
+    """What was done with the clip's own sound, in words (mixed in; or why the Foley is alone)."""
 
     def to_json(self) -> dict:
-        return {"sample_rate": self.sample_rate, "channels": self.channels, "target_lufs": self.target_lufs,
+        data = {"sample_rate": self.sample_rate, "channels": self.channels, "target_lufs": self.target_lufs,
                 "true_peak_ceiling_dbfs": self.true_peak_ceiling_dbfs}
+        if self.original_level_db is not None:
+            data["original_level_db"] = self.original_level_db
+        if self.original_audio is not None:
+            data["original_audio"] = self.original_audio
+        return data
 
     @classmethod
     def from_json(cls, data: dict) -> OutputSpec:
         return cls(**{name: data[name] for name in ("sample_rate", "channels", "target_lufs",
-                                                    "true_peak_ceiling_dbfs")})
+                                                    "true_peak_ceiling_dbfs")},
+                   original_level_db=data.get("original_level_db"), original_audio=data.get("original_audio"))
 
 
 @dataclass

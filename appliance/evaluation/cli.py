@@ -20,6 +20,7 @@ import json
 import sys
 from pathlib import Path
 
+from appliance.cli_progress import counted, say
 from appliance.engine.pipeline import Engine
 from appliance.errors import UsageError
 
@@ -64,11 +65,11 @@ def handle(args) -> int:
     pairs = [pair for folder in args.dir for pair in folder_clips(Path(folder), labels_path)]
     if args.no_description:
         pairs = [(clip, {k: v for k, v in (label or {}).items() if k != "description"} or None) for clip, label in pairs]
-    log = (lambda line: print(line, file=sys.stderr, flush=True)) if not args.quiet else (lambda line: None)
+    log = say if not args.quiet else (lambda line: None)
     engine = Engine(cache=None)
     vision = engine.vision if args.folds else None  # the per-fold probes' embeddings
     clips = []
-    for clip, label in pairs:
+    for clip, label in counted(pairs, "analysing clips"):
         clips.append(crossval.analyse_for_training(clip, label, vision))
         log(f"analysed {clip.name}: {len(clips[-1].training.rows)} intervals, "
             f"{len(clips[-1].training.onsets)} onsets of its own sound, {clips[-1].role}")

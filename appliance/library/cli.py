@@ -29,7 +29,7 @@ def register(subparsers) -> None:
     listing.set_defaults(handler=_list)
 
     add = commands.add_parser("add", help="add a sound file (wav, flac, ogg, mp3; any rate/channels)")
-    add.add_argument("file", type=Path)
+    add.add_argument("file", type=Path, help="the sound file")
     add.add_argument("--category", required=True, help="one of `foley library list --categories`")
     add.add_argument("--tags", default="", help="comma-separated words, e.g. 'door,wood,slam'")
     add.add_argument("--description", default="", help="one line saying what the sound is")
@@ -48,7 +48,7 @@ def register(subparsers) -> None:
     teach.set_defaults(handler=_teach)
 
     remove = commands.add_parser("remove", help="remove a user template by id")
-    remove.add_argument("id")
+    remove.add_argument("id", help="the template id (see `foley library list --user`)")
     remove.set_defaults(handler=_remove)
 
 

@@ -22,3 +22,15 @@ def write_wav_atomic(path: str | Path, audio: np.ndarray | Track, sr: int, subty
         for block in blocks:
             wav.write(block)
     return Path(path)
+
+
+def wav_track(path: str | Path) -> Track:
+    """A finished WAV as a Track (stereo float32, read in blocks): a stored result re-muxed or
+    re-mixed without holding it in memory."""
+    info = sf.info(str(path))
+
+    def source(start: int, stop: int) -> np.ndarray:
+        block, _ = sf.read(str(path), start=start, stop=stop, dtype="float32", always_2d=True)
+        return np.repeat(block, 2, axis=1) if block.shape[1] == 1 else block
+
+    return Track(source, info.frames, info.samplerate)

@@ -1,6 +1,7 @@
 """HTTP API v1 (JSON everywhere, errors included)."""
 from __future__ import annotations
 
+import json
 import re
 import tempfile
 import time
@@ -10,8 +11,12 @@ from flask import Blueprint, jsonify, request, send_file
 
 from appliance import __version__
 from appliance.engine.analysis_file import load_analysis
-from appliance.engine.pipeline import MP4_NAME, TIMELINE_NAME, WAV_NAME
+from appliance.engine.own_sound import check_level
+from appliance.engine.pipeline import CREDITS_NAME, MIX_NAME, MP4_NAME, TIMELINE_NAME, WAV_NAME
+from appliance.engine.credits import credits_text, write_credits
+from appliance.engine.timeline import Timeline
 from appliance.errors import UsageError
+from appliance.library import load_catalog
 from appliance.service.edit_history import EditHistory
 from appliance.service.jobs import DONE, FAILED, QUEUED, Job
 from appliance.service.shared import Services, disk_full, display_name, error, job_lock, jobs, services
@@ -19,7 +24,9 @@ from appliance.video import probe
 
 api = Blueprint("api", __name__)
 JOB_ID = re.compile(r"^[0-9a-f]{16}$")
-RESULT_FILES = {WAV_NAME: "audio/wav", MP4_NAME: "video/mp4", TIMELINE_NAME: "application/json"}
+RESULT_FILES = {WAV_NAME: "audio/wav", MP4_NAME: "video/mp4", TIMELINE_NAME: "application/json",
+                CREDITS_NAME: "text/plain; charset=utf-8", MIX_NAME: "audio/wav"}
+TRUE_WORDS, FALSE_WORDS = ("1", "true", "yes", "on"), ("", "0", "false", "no", "off")
 MAX_DESCRIPTION = 500
 WAIT_LIMIT_S = 600
 WAIT_POLL_S = 0.25
@@ -116,6 +123,9 @@ def _admit(foley: Services, create):
         return error("field 'seed' must be a whole number", 400)
     if not 0 <= seed <= MAX_SEED:
         return error(f"field 'seed' must be between 0 and {MAX_SEED}", 400)
+    keep = _keep_audio(request.form)
+    if not isinstance(keep, dict):
+        return keep
     full = disk_full(request.content_length or 0, RESULT_SPACE_FACTOR)
     if full:
         return full
@@ -131,13 +141,30 @@ def _admit(foley: Services, create):
         info = probe(temp, max_seconds=foley.config.engine.max_seconds)
         options = {"description": description, "seed": seed,
                    "target_lufs": foley.config.engine.target_lufs,
-                   "max_seconds": foley.config.engine.max_seconds}
+                   "max_seconds": foley.config.engine.max_seconds, **keep}
         analysis = _saved_analysis(request.files.get("analysis"), uploads, info)
-        return create(display_name(upload.filename), description, options, temp, analysis)
+        return create(display_name(upload.filename), description, options, temp, analysis,
+                      round(info.duration, 3) if info.duration else None)
     except UsageError as exc:
         return error(str(exc).replace(str(temp), "the upload"), 415)
     finally:
         temp.unlink(missing_ok=True)
+
+
+def _keep_audio(form) -> dict:
+    """{keep_audio, original_level_db} from the form's fields, or the 400 response."""
+    keep = (form.get("keep_audio") or "").strip().lower()
+    if keep not in TRUE_WORDS + FALSE_WORDS:
+        return error("field 'keep_audio' must be true or false (1/0, yes/no)", 400)
+    if not form.get("original_level_db", "").strip():
+        level = 0.0
+    else:
+        try:
+            level = check_level(float(form["original_level_db"]))
+        except (ValueError, UsageError) as exc:
+            return error(f"field 'original_level_db': {exc}" if isinstance(exc, UsageError)
+                         else "field 'original_level_db' must be a number of dB", 400)
+    return {"keep_audio": keep in TRUE_WORDS, "original_level_db": level}
 
 
 def _saved_analysis(part, uploads: Path, info) -> Path | None:
@@ -212,7 +239,18 @@ def job_file(job_id: str, name: str):
     job, problem = finished_job(job_id)
     if problem:
         return problem
-    return send_file(jobs().job_dir(job_id) / name, mimetype=RESULT_FILES[name])
+    path = jobs().job_dir(job_id) / name
+    if name == MIX_NAME and not path.is_file():
+        return error(f"job {job_id} has no mix: it was scored without keeping the clip's own sound "
+                     "(keep_audio), and its video carries the Foley alone", 404)
+    if name == CREDITS_NAME and not path.is_file():  # a job scored before results had credits
+        write_credits(path, credits_text(_timeline(job_id), load_catalog()))
+    return send_file(path, mimetype=RESULT_FILES[name],
+                     download_name=f"{Path(job.filename).stem}-{name}" if name == CREDITS_NAME else None)
+
+
+def _timeline(job_id: str) -> Timeline:
+    return Timeline.from_json(json.loads((jobs().job_dir(job_id) / TIMELINE_NAME).read_text(encoding="utf-8")))
 
 
 @api.delete("/api/v1/jobs/<job_id>")

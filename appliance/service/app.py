@@ -27,6 +27,7 @@ from appliance.service.jobs import JobStore
 from appliance.service.library_api import library_api
 from appliance.service.ops_api import ops_api
 from appliance.service.shared import Services, close_jobs
+from appliance.service.status_api import status_api
 from appliance.service.ui import ui
 from appliance.service.worker_api import worker_api
 
@@ -140,7 +141,7 @@ def create_app(config: Config, queue, service_folder: Path, token: str, notices:
         return jsonify(error=f"the appliance hit an unexpected problem (logged as {incident}); "
                              "please try again"), 500
 
-    for blueprint in (api, library_api, events_api, ops_api, worker_api, ui):
+    for blueprint in (api, library_api, events_api, ops_api, status_api, worker_api, ui):
         app.register_blueprint(blueprint)
     return app
 

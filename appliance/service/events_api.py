@@ -96,7 +96,7 @@ def _apply(folder: Path, edit: Callable[[Timeline, Catalog, EditHistory], tuple[
     edited, event = edit(timeline, catalog, history)
     count = history.edits()
     if edited.to_json() != timeline.to_json():  # an edit that changes nothing is not one
-        write_outputs(folder / INPUT_NAME, mix_timeline(edited, catalog), edited, OutputFiles.in_folder(folder))
+        write_outputs(folder / INPUT_NAME, mix_timeline(edited, catalog), edited, OutputFiles.in_folder(folder), catalog)
         count = history.push(timeline, edited)
     answer = {"timeline": edited.to_json(), "edits": count}
     if event is not None:
@@ -155,8 +155,8 @@ def _step(job_id: str, delta: int, word: str):
         if found is None:
             return error(f"nothing to {word}", 409)
         version, timeline = found
-        write_outputs(folder / INPUT_NAME, mix_timeline(timeline, load_catalog()), timeline,
-                      OutputFiles.in_folder(folder))
+        catalog = load_catalog()
+        write_outputs(folder / INPUT_NAME, mix_timeline(timeline, catalog), timeline, OutputFiles.in_folder(folder), catalog)
         return jsonify(timeline=timeline.to_json(), edits=history.settle(version))
     return _locked(job_id, work)
 

@@ -24,7 +24,9 @@ INPUT_NAME, ANALYSIS_NAME = "input", "analysis.npz"
 _SCHEMA = """CREATE TABLE IF NOT EXISTS jobs (
     id TEXT PRIMARY KEY, state TEXT NOT NULL, created REAL NOT NULL, started REAL, finished REAL,
     filename TEXT NOT NULL, description TEXT, options TEXT NOT NULL, stage TEXT, progress REAL NOT NULL,
-    error TEXT, attempts INTEGER NOT NULL, worker TEXT, heartbeat REAL, seconds REAL)"""
+    error TEXT, attempts INTEGER NOT NULL, worker TEXT, heartbeat REAL, seconds REAL, duration REAL)"""
+_ADDED_COLUMNS = {"duration": "REAL"}
+"""Columns added since the first schema, added to an older jobs table when it is opened."""
 
 
 @dataclass
@@ -44,6 +46,9 @@ class Job:
     worker: str | None
     heartbeat: float | None
     seconds: float | None
+    """How long scoring took (time taken), once done."""
+    duration: float | None = None
+    """The clip's length in seconds, as its header states (None when it does not)."""
 
     def public(self) -> dict:
         data = asdict(self)
@@ -64,14 +69,23 @@ class JobStore:
         (self.folder / "jobs").mkdir(parents=True, exist_ok=True)
         self.db = sqlite3.connect(self.folder / "jobs.sqlite3", timeout=60, isolation_level=None,
                                   check_same_thread=False)
+        self.db.row_factory = sqlite3.Row
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute(_SCHEMA)
+        present = {row[1] for row in self.db.execute("PRAGMA table_info(jobs)")}
+        for column, kind in _ADDED_COLUMNS.items():
+            if column not in present:
+                try:
+                    self.db.execute(f"ALTER TABLE jobs ADD COLUMN {column} {kind}")
+                except sqlite3.OperationalError as exc:  # another process added it first
+                    if "duplicate column" not in str(exc):
+                        raise
 
     def job_dir(self, job_id: str) -> Path:
         return self.folder / "jobs" / job_id
 
     def create(self, filename: str, description: str | None, options: dict, upload: Path,
-               analysis: Path | None = None) -> Job:
+               analysis: Path | None = None, duration: float | None = None) -> Job:
         """A new queued job owning `upload` (moved into the job's folder) and, for a recording
         analysed while it was made, its analysis file."""
         job_id = uuid.uuid4().hex[:16]
@@ -81,9 +95,9 @@ class JobStore:
         if analysis is not None:
             os.replace(analysis, folder / ANALYSIS_NAME)
         self.db.execute(
-            "INSERT INTO jobs (id, state, created, filename, description, options, progress, attempts) "
-            "VALUES (?, ?, ?, ?, ?, ?, 0, 0)",
-            (job_id, QUEUED, time.time(), filename, description, json.dumps(options)),
+            "INSERT INTO jobs (id, state, created, filename, description, options, progress, attempts, duration) "
+            "VALUES (?, ?, ?, ?, ?, ?, 0, 0, ?)",
+            (job_id, QUEUED, time.time(), filename, description, json.dumps(options), duration),
         )
         return self.get(job_id)
 
@@ -160,11 +174,10 @@ class JobStore:
                                     "progress = 0 WHERE id = ? AND state = ?", (QUEUED, job.id, RUNNING)).rowcount)
 
     @staticmethod
-    def _job(row) -> Job:
-        (job_id, state, created, started, finished, filename, description, options, stage, progress,
-         error, attempts, worker, heartbeat, seconds) = row
-        return Job(job_id, state, created, started, finished, filename, description, json.loads(options),
-                   stage, progress, error, attempts, worker, heartbeat, seconds)
+    def _job(row: sqlite3.Row) -> Job:
+        fields = dict(row)
+        fields["options"] = json.loads(fields["options"])
+        return Job(**fields)
 
 
 def _process_alive(pid: int) -> bool:

@@ -107,7 +107,8 @@ SCHEMAS = {
         "filename": {"type": "string"}, "description": {"type": ["string", "null"]}, "options": {"type": "object"},
         "stage": {"type": ["string", "null"]}, "progress": {"type": "number", "minimum": 0, "maximum": 100},
         "error": {"type": ["string", "null"]}, "attempts": {"type": "integer"}, "worker": {"type": ["string", "null"]},
-        "seconds": {"type": ["number", "null"]},
+        "seconds": {"type": ["number", "null"], "description": "time taken to score, once done"},
+        "duration": {"type": ["number", "null"], "description": "the clip's length in seconds, when its header says"},
         "edits": {"type": "integer", "description": "edits its outputs carry (0: as scored)"}}},
     "LibraryEntry": {"type": "object", "required": ["id", "category", "kind", "description", "tags", "duration"],
                      "properties": {"id": {"type": "string"}, "category": {"type": "string"},
@@ -169,6 +170,12 @@ def document() -> dict:
                 (400, 410, 415, 422, 503, 504, 507),
                 _multipart({"video": {"type": "string", "format": "binary"}, "description": {"type": "string"},
                             "seed": {"type": "integer", "minimum": 0, "maximum": 2**32 - 1},
+                            "keep_audio": {"type": "string", "enum": ["1", "0", "true", "false", "yes", "no", "on", "off"],
+                                           "description": "mix the Foley with the clip's own sound in the video "
+                                                          "(default: replace it)"},
+                            "original_level_db": {"type": "number", "minimum": -30, "maximum": 6,
+                                                  "description": "with keep_audio: the own sound's loudness "
+                                                                 "relative to the Foley's, in dB (default 0)"},
                             "analysis": {"type": "string", "format": "binary",
                                          "description": "a recording's live analysis (foley capture)"}}, ["video"]),
                 [{"name": "wait", "in": "query", "schema": {"type": "string", "enum": ["1", "true", "yes"]}}], write=True)},
@@ -179,13 +186,28 @@ def document() -> dict:
                 "delete": _op("Delete a finished or waiting job (concurrent deletes: one 204, the others 404)",
                               {204: NO_CONTENT}, (404, 409), params=JOB, write=True)},
             "/api/v1/jobs/{job_id}/{name}": {"get": _op(
-                "A result file: audio.wav, video.mp4 or timeline.json (409 until the job is done)",
+                "A result file: audio.wav (the Foley alone), video.mp4 (with the Foley, or with keep_audio the mix), "
+                "timeline.json, credits.txt (the recordings used and their licences), mix.wav (keep_audio only: "
+                "the Foley with the clip's own sound); 409 until the job is done",
                 {200: {"description": "the file", "content": {
                     "audio/wav": {"schema": {"type": "string", "format": "binary"}},
                     "video/mp4": {"schema": {"type": "string", "format": "binary"}},
-                    "application/json": {"schema": _ref("Timeline")}}}}, (404, 409),
+                    "application/json": {"schema": _ref("Timeline")},
+                    "text/plain": {"schema": {"type": "string"}}}}}, (404, 409),
                 params=JOB + [{"name": "name", "in": "path", "required": True,
-                               "schema": {"type": "string", "enum": ["audio.wav", "video.mp4", "timeline.json"]}}])},
+                               "schema": {"type": "string", "enum": ["audio.wav", "video.mp4", "timeline.json",
+                                                                     "credits.txt", "mix.wav"]}}])},
+            "/api/v1/jobs/{job_id}/thumbnail.jpg": {"get": _op(
+                "A small picture of the clip (its first frame, 160 px wide), for any job that has its upload",
+                {200: _binary("image/jpeg")}, (404,), params=JOB)},
+            "/api/v1/status": {"get": _op(
+                "The board's health for the page: CPU temperature (null where the kernel has no thermal zone), "
+                "free disk of the state folder, jobs waiting and running, and all of it in one sentence",
+                {200: _json({"type": "object", "required": ["cpu_temperature_c", "disk_free_bytes", "jobs_waiting",
+                                                            "jobs_running", "summary"], "properties": {
+                    "cpu_temperature_c": {"type": ["number", "null"]}, "disk_free_bytes": {"type": "integer"},
+                    "jobs_waiting": {"type": "integer"}, "jobs_running": {"type": "integer"},
+                    "summary": {"type": "string"}}})})},
             "/api/v1/jobs/{job_id}/events": {"post": _op(
                 "Add a sound at a moment (kind from its category, full strength) and re-mix",
                 {201: _json(_ref("Edited"), "added")}, (400, 404, 409), _json_body(
@@ -260,9 +282,11 @@ def document() -> dict:
                 _json_body({"stage": {"type": "string"}, "fraction": {"type": "number"}}, ["stage", "fraction"]),
                 JOB + WORKER, write=True)},
             "/api/v1/jobs/{job_id}/result": {"post": _op(
-                "Worker: the finished files; the job is then done", {204: NO_CONTENT}, (400, 404, 409),
+                "Worker: the finished files (credits.txt and, with keep_audio, mix.wav as well); the job is then done",
+                {204: NO_CONTENT}, (400, 404, 409),
                 _multipart({name: {"type": "string", "format": "binary"} for name in
-                            ("audio.wav", "video.mp4", "timeline.json")} | {"seconds": {"type": "number"}},
+                            ("audio.wav", "video.mp4", "timeline.json", "credits.txt", "mix.wav")}
+                           | {"seconds": {"type": "number"}},
                            ["audio.wav", "video.mp4", "timeline.json", "seconds"]), JOB + WORKER, write=True)},
             "/api/v1/jobs/{job_id}/fail": {"post": _op(
                 "Worker: the job failed, with the reason", {204: NO_CONTENT}, (400, 404, 409),

@@ -20,7 +20,8 @@ from huey import RedisHuey, SqliteHuey
 from appliance.config import Config
 from appliance.engine.analysis_file import load_analysis
 from appliance.engine.options import ScoreOptions
-from appliance.engine.pipeline import MP4_NAME, TIMELINE_NAME, WAV_NAME, Engine
+from appliance.engine.pipeline import CREDITS_NAME, MIX_NAME, MP4_NAME, TIMELINE_NAME, WAV_NAME, Engine
+from appliance.engine.stages import overall
 from appliance.errors import UsageError
 from appliance.service.jobs import ANALYSIS_NAME, INPUT_NAME, JobStore
 from appliance.service.remote import RemoteJobs
@@ -28,7 +29,6 @@ from appliance.service.state import cache_problem, open_cache, rebuild_cache
 from appliance.video import probe
 
 log = logging.getLogger("foley.worker")
-STAGE_SPAN = {"analyse": (0.0, 0.8), "choose": (0.8, 0.9), "mix": (0.9, 1.0), "done": (1.0, 1.0)}
 
 
 def make_huey(config: Config, service_folder: Path):
@@ -90,17 +90,18 @@ class ScoringWorker:
         started = time.perf_counter()
 
         def progress(stage: str, fraction: float) -> None:
-            low, high = STAGE_SPAN.get(stage, (0.0, 1.0))
-            store.progress(job_id, stage, low + (high - low) * fraction)
+            store.progress(job_id, *overall(stage, fraction))
 
         def score() -> None:
             clip = folder / INPUT_NAME
             analysis = None
             if (folder / ANALYSIS_NAME).is_file():
                 analysis = load_analysis(folder / ANALYSIS_NAME, probe(clip, max_seconds=job.options["max_seconds"]))
+            options = ScoreOptions(**job.options)
             self.engine(cache).score_to_files(
-                clip, ScoreOptions(**job.options), wav=folder / WAV_NAME, mp4=folder / MP4_NAME,
-                timeline=folder / TIMELINE_NAME, progress=progress, analysis=analysis)
+                clip, options, wav=folder / WAV_NAME, mp4=folder / MP4_NAME,
+                timeline=folder / TIMELINE_NAME, progress=progress, analysis=analysis,
+                mix=folder / MIX_NAME if options.keep_audio else None, credits=folder / CREDITS_NAME)
 
         try:
             try:

@@ -17,7 +17,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from appliance.engine.pipeline import MP4_NAME, TIMELINE_NAME, WAV_NAME
+from appliance.engine.pipeline import CREDITS_NAME, MIX_NAME, MP4_NAME, TIMELINE_NAME, WAV_NAME
 from appliance.multipart import multipart_body
 from appliance.service.jobs import ANALYSIS_NAME, INPUT_NAME, Job, worker_id
 
@@ -72,7 +72,9 @@ class RemoteJobs:
     def finish(self, job_id: str, seconds: float) -> None:
         folder = self.job_dir(job_id)
         body, content_type = multipart_body({"seconds": f"{seconds:.3f}"},
-                                            {name: (name, folder / name) for name in (WAV_NAME, MP4_NAME, TIMELINE_NAME)})
+                                            {name: (name, folder / name) for name in
+                                             (WAV_NAME, MP4_NAME, TIMELINE_NAME, CREDITS_NAME, MIX_NAME)
+                                             if (folder / name).is_file()})
         self._call("POST", f"/api/v1/jobs/{job_id}/result", raw=(body, content_type))
         self._done(job_id)
 

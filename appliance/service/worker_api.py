@@ -14,13 +14,16 @@ import re
 from flask import Blueprint, jsonify, request, send_file
 
 from appliance.atomic import atomic_path
-from appliance.engine.pipeline import MP4_NAME, TIMELINE_NAME, WAV_NAME
+from appliance.engine.pipeline import CREDITS_NAME, MIX_NAME, MP4_NAME, TIMELINE_NAME, WAV_NAME
 from appliance.service.shared import error, jobs
 from appliance.service.jobs import ANALYSIS_NAME, INPUT_NAME, RUNNING
 
 worker_api = Blueprint("worker_api", __name__)
 WORKER = re.compile(r"^[A-Za-z0-9._-]{1,64}:\d{1,10}$")
 RESULT_PARTS = (WAV_NAME, MP4_NAME, TIMELINE_NAME)
+OPTIONAL_PARTS = (CREDITS_NAME, MIX_NAME)
+"""Sent when the worker made them: credits (a worker of an older version makes none: the
+result route writes them from the timeline) and the mix (keep_audio only)."""
 
 
 def _claimed_job(job_id: str):
@@ -98,7 +101,8 @@ def result(job_id: str):
     if missing:
         return error(f"missing result files: {', '.join(missing)}", 400)
     folder = jobs().job_dir(job_id)
-    for name in RESULT_PARTS:  # each complete or absent; the job is done only once all are in
+    for name in RESULT_PARTS + tuple(n for n in OPTIONAL_PARTS if n in request.files):
+        # each complete or absent; the job is done only once all are in
         with atomic_path(folder / name) as temp:
             request.files[name].save(temp)
     jobs().finish(job_id, seconds)

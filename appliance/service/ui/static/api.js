@@ -1,5 +1,9 @@
 // Calls to API v1. A 401 (a request from another machine without the token) asks for the
-// token once, logs in (the server keeps it in an HttpOnly cookie) and retries the call.
+// token once, logs in (the server keeps it in an HttpOnly cookie) and retries the call. A
+// request that cannot reach the appliance shows the connection banner (connection.js); reads
+// wait for it to answer again and retry, changes fail with a plain message (they may have
+// been applied, so they are not sent twice).
+import { lostConnection, whenReachable } from "./connection.js";
 
 export class ApiError extends Error {
   constructor(message, status) {
@@ -8,16 +12,31 @@ export class ApiError extends Error {
   }
 }
 
-async function errorOf(response) {
+export const UNREACHABLE = "The appliance could not be reached. Try again when it is back.";
+
+export async function errorOf(response) {
   const body = await response.json().catch(() => ({}));
   return new ApiError(body.error || `${response.status} ${response.statusText}`, response.status);
 }
 
+async function reach(path, options) {
+  for (;;) {
+    await whenReachable();
+    try {
+      return await fetch(path, options);
+    } catch (error) {
+      if (error.name === "AbortError") throw error;
+      lostConnection();
+      if ((options.method || "GET") !== "GET") throw new ApiError(UNREACHABLE, 0);
+    }
+  }
+}
+
 export async function api(path, options = {}) {
-  let response = await fetch(path, options);
+  let response = await reach(path, options);
   if (response.status === 401) {
     await unlock();
-    response = await fetch(path, options);
+    response = await reach(path, options);
   }
   if (!response.ok) throw await errorOf(response);
   return response;
@@ -40,7 +59,8 @@ export async function send(method, path, body) {
 
 let unlocking = null;
 
-function unlock() {
+// Asks for the token (once for all the calls that need it) and logs in.
+export function unlock() {
   unlocking ??= new Promise((resolve) => {
     const dialog = document.getElementById("login");
     const input = document.getElementById("login-token");
@@ -52,13 +72,13 @@ function unlock() {
         method: "POST",
         headers: { "Content-Type": "application/json" },
         body: JSON.stringify({ token: input.value.trim() }),
-      });
-      if (response.ok) {
+      }).catch(() => null);
+      if (response?.ok) {
         dialog.close();
         unlocking = null;
         resolve();
       } else {
-        problem.textContent = (await errorOf(response)).message;
+        problem.textContent = response ? (await errorOf(response)).message : UNREACHABLE;
         problem.hidden = false;
       }
     };

@@ -1,20 +1,36 @@
-// The sound library: search, play, add your own sound, remove it.
+// The sound library: search, play, add your own sound, remove it; and the library searched
+// in the picker's groups (to add a sound to a result).
 import { getJSON, send } from "./api.js";
-import { el, playSound, seconds, showError } from "./ui.js";
+import { el, playSound, showError } from "./ui.js";
+import { categoryName, duration } from "./words.js";
 
 const list = document.getElementById("library");
 const search = document.getElementById("library-search");
 const form = document.getElementById("sound-form");
 const status = document.getElementById("sound-status");
 
+const find = async (query, limit) =>
+  (await getJSON(`/api/v1/library?limit=${limit}&q=${encodeURIComponent(query)}`)).templates;
+
 async function refresh() {
-  const query = search.value.trim();
-  const { templates } = await getJSON(`/api/v1/library?limit=30&q=${encodeURIComponent(query)}`);
+  const templates = await find(search.value.trim(), 30);
   list.replaceChildren(...templates.map((sound) => el("li", {},
-    el("button", { type: "button", class: "icon", title: "Play", onclick: () => playSound(sound.id) }, "▶"),
+    el("button", { type: "button", class: "icon", title: "Play", "aria-label": `Play ${sound.description || sound.id}`,
+                   onclick: () => playSound(sound.id) }, "▶"),
     el("span", { class: "grow" }, sound.description || sound.id,
-      el("small", {}, `${sound.category.replaceAll("_", " ")} · ${seconds(sound.duration)} · ${sound.licence}`)),
+      el("small", {}, [categoryName(sound.category), duration(sound.duration), sound.licence, sound.source]
+        .filter(Boolean).join(" · "))),
     sound.origin === "user" ? el("button", { type: "button", onclick: () => remove(sound) }, "Remove") : "")));
+}
+
+// The library's answer to `query` (best first) in groups by category, for the picker.
+export async function soundGroups(query) {
+  const groups = new Map();
+  for (const sound of await find(query, 60)) {
+    if (!groups.has(sound.category)) groups.set(sound.category, { category: sound.category, sounds: [] });
+    groups.get(sound.category).sounds.push({ ...sound, user: sound.origin === "user" });
+  }
+  return [...groups.values()];
 }
 
 async function remove(sound) {
@@ -34,7 +50,7 @@ export async function initLibrary() {
     status.textContent = "Adding…";
     try {
       const sound = await send("POST", "/api/v1/library", new FormData(form));
-      status.textContent = `Added “${sound.description || sound.id}” (${sound.category}).`;
+      status.textContent = `Added “${sound.description || sound.id}” (${categoryName(sound.category)}).`;
       form.reset();
       search.value = sound.description || sound.category;  // list it, with its Remove button
       await refresh();
@@ -44,6 +60,6 @@ export async function initLibrary() {
   };
   const { categories } = await getJSON("/api/v1/categories");
   form.elements.category.replaceChildren(...categories.map((c) =>
-    el("option", { value: c.name, title: c.description }, c.name.replaceAll("_", " "))));
+    el("option", { value: c.name, title: c.description }, categoryName(c.name))));
   await refresh();
 }

@@ -11,14 +11,11 @@ export function el(tag, attributes = {}, ...children) {
   return node;
 }
 
-// "0.04 s", "1.5 s": short sounds keep two decimals.
-export const seconds = (value) => `${value.toFixed(value < 1 ? 2 : 1)} s`;
-
 const player = document.getElementById("player");
 
 // Plays one recording of the library (the same element, so a new sound stops the last one).
-export function playSound(templateId) {
-  player.src = `/api/v1/library/${encodeURIComponent(templateId)}/audio`;
+export function playSound(templateId, url) {
+  player.src = url || `/api/v1/library/${encodeURIComponent(templateId)}/audio`;
   player.play().catch(showError);
 }
 

@@ -1,0 +1,226 @@
+// The open result: its video, its track view and the editing of its placed sounds (hear,
+// change, move, delete, louder/softer, add at the playhead, undo/redo). Every edit goes to the
+// API, which re-mixes on the board; the page then shows the timeline it returns and reloads
+// the video, the sound track and the downloads. Edits run one after the other.
+import { api, getJSON, send } from "./api.js";
+import { soundGroups } from "./library.js";
+import { openPicker } from "./picker.js";
+import { drawWaveform, frameSeconds, initTrack, playFrom, playheadTime, selectMarker, showTrack } from "./track.js";
+import { playSound } from "./ui.js";
+import { KINDS, categoryName, duration } from "./words.js";
+
+const $ = (id) => document.getElementById(id);
+const video = $("result-video");
+const GAIN_LIMITS_DB = [-40, 12];  // what the edit API accepts for an event's gain_db
+const GAIN_STEPS_DB = [-18, 12];  // how far the slider goes either way
+let current = null;  // { job, timeline, selected }
+let queue = Promise.resolve();
+let edited = () => {};  // told after every edit (the history shows the count)
+
+const jobUrl = (id) => `/api/v1/jobs/${id}`;
+const eventsUrl = () => `${jobUrl(current.job.id)}/events`;
+const find = (n) => current?.timeline.events.find((event) => event.n === n);
+
+export function initEditor({ onEdited }) {
+  edited = onEdited;
+  initTrack(video, {
+    select: (n) => select(n, true),
+    move: (n, time) => moveTo(n, time),
+    nudge: (n, frames) => moveTo(n, find(n).time + frames * frameSeconds()),
+    remove: (n) => removeEvent(n),
+  });
+  $("undo").onclick = () => undoRedo("undo");
+  $("redo").onclick = () => undoRedo("redo");
+  $("add-sound").onclick = addAtPlayhead;
+  $("event-swap").onclick = () => swapSelected();
+  $("event-delete").onclick = () => removeEvent(current.selected);
+  $("nudge-back").onclick = () => moveTo(current.selected, find(current.selected).time - frameSeconds());
+  $("nudge-ahead").onclick = () => moveTo(current.selected, find(current.selected).time + frameSeconds());
+  const gain = $("event-gain");
+  // The slider is the change from the sound's level as it is now (0 when it is selected).
+  gain.oninput = () => { $("event-gain-value").textContent = louder(gain.valueAsNumber); };
+  gain.onchange = () => change(current.selected, { gain_db: Math.round((find(current.selected).gain_db + gain.valueAsNumber) * 10) / 10 },
+                               louder(gain.valueAsNumber).replace(/^./, (c) => c.toUpperCase()));
+  document.addEventListener("keydown", onShortcut);
+}
+
+export const openJobId = () => current?.job.id;
+
+export async function openResult(job) {
+  const timeline = await getJSON(`${jobUrl(job.id)}/timeline.json`);
+  current = { job, timeline, selected: null };
+  window.history.replaceState(null, "", `#job=${job.id}`);
+  $("result").hidden = false;
+  $("event").hidden = true;
+  $("edit-status").textContent = "";
+  $("result-title").textContent = job.description || job.filename;
+  showTrack(timeline, null);
+  await reloadMedia();
+  $("result").scrollIntoView({ behavior: "smooth" });
+}
+
+export function closeResult() {
+  $("result").hidden = true;
+  video.removeAttribute("src");
+  window.history.replaceState(null, "", window.location.pathname);
+  current = null;
+}
+
+// (Re)loads the video, the waveform and the download links; an edit replaces the files, so the
+// addresses carry a stamp. The video keeps its place.
+async function reloadMedia() {
+  const base = jobUrl(current.job.id);
+  const stamp = `?v=${Date.now()}`;
+  const at = video.currentTime || 0;
+  video.src = `${base}/video.mp4${stamp}`;
+  video.addEventListener("loadedmetadata", () => { if (at) video.currentTime = at; }, { once: true });
+  $("dl-mp4").href = `${base}/video.mp4${stamp}`;
+  $("dl-wav").href = `${base}/audio.wav${stamp}`;
+  $("dl-json").href = `${base}/timeline.json${stamp}`;
+  $("dl-mix").href = `${base}/mix.wav${stamp}`;
+  $("dl-mix-item").hidden = !current.job.options?.keep_audio;  // the clip's own sound kept
+  showCredits(`${base}/credits.txt${stamp}`);
+  await drawWaveform(`${base}/audio.wav${stamp}`);
+}
+
+// Results made before credits were written have none: the link shows only when there is one.
+async function showCredits(url) {
+  const there = await api(url, { method: "HEAD" }).then(() => true, () => false);
+  $("dl-credits").href = url;
+  $("dl-credits-item").hidden = !there;
+}
+
+// ---- Selecting a sound --------------------------------------------------------------------
+
+function select(n, play) {
+  const event = find(n);
+  if (!event) return;
+  current.selected = n;
+  selectMarker(n);
+  $("event").hidden = false;
+  $("event-title").textContent = `${categoryName(event.category)} at ${duration(event.time)}`;
+  $("event-why").textContent = explain(event);
+  $("event-time").textContent = duration(event.time);
+  $("event-play").onclick = () => playSound(event.template_id);
+  showGain(event);
+  if (play) playFrom(event.time - 0.3);  // hear it where it is, in the video
+}
+
+function explain(event) {
+  const { candidates = [], vision_labels: labels = [] } = event.why || {};
+  const parts = [`The sound: “${event.template}” (${event.licence}).`];
+  if (KINDS[event.kind]) parts.push(`What happens here: ${KINDS[event.kind].explain}.`);
+  const others = candidates.filter((c) => c.category !== event.category).slice(0, 2).map((c) => categoryName(c.category));
+  if (others.length) parts.push(`Other likely sounds: ${others.join(", ")}.`);
+  if (labels.length) parts.push(`The picture looked like: ${labels.slice(0, 2).map(([label]) => label).join(", ")}.`);
+  return parts.join(" ");
+}
+
+// The slider's range: as far as GAIN_STEPS_DB goes, within what the API accepts. A quiet
+// recording the engine raised above the API's ceiling can only be made softer, from there.
+function showGain(event) {
+  const slider = $("event-gain");
+  slider.min = Math.max(GAIN_STEPS_DB[0], Math.ceil(GAIN_LIMITS_DB[0] - event.gain_db));
+  slider.max = Math.min(GAIN_STEPS_DB[1], Math.floor(GAIN_LIMITS_DB[1] - event.gain_db));
+  slider.value = 0;
+  slider.disabled = Number(slider.max) < 0;
+  $("event-gain-value").textContent = slider.disabled ? "already at the loudest an edit allows" : louder(0);
+}
+
+const louder = (db) => (db > 0 ? `${db} dB louder` : db < 0 ? `${-db} dB softer` : "as it is");
+
+// ---- Edits --------------------------------------------------------------------------------
+
+// Runs `request` after the edits before it and shows the timeline it returns, then reloads
+// the media. The promise settles once the timeline is shown (so the picker closes at once), and
+// rejects when the edit failed (said in the status line), so the picker stays open.
+function edit(done, request) {
+  let shown;
+  const result = new Promise((resolve, reject) => { shown = { resolve, reject }; });
+  const run = async () => {
+    setBusy(true);
+    try {
+      const answer = await request();
+      const selected = answer.event ? answer.event.n : current.selected;
+      current.timeline = answer.timeline;
+      current.selected = find(selected) ? selected : null;
+      showTrack(current.timeline, current.selected);
+      if (current.selected === null) $("event").hidden = true;
+      else select(current.selected, false);
+      shown.resolve();
+      $("edit-status").textContent = `${done}. Loading the new mix…`;
+      await reloadMedia();
+      $("edit-status").textContent = `${done}.`;
+      edited();
+    } catch (error) {
+      $("edit-status").textContent = error.message;
+      shown.reject(error);
+    } finally {
+      setBusy(false);
+      const selected = find(current?.selected);
+      if (selected) showGain(selected);  // its own limits, not just "not busy"
+    }
+  };
+  queue = queue.then(run);
+  return result;
+}
+
+const quietly = (promise) => promise.catch(() => {});  // failures are in the status line
+
+function setBusy(busy) {
+  $("result").setAttribute("aria-busy", String(busy));
+  if (busy) $("edit-status").textContent = "Re-mixing the track…";
+  for (const id of ["undo", "redo", "add-sound", "event-swap", "event-delete", "nudge-back", "nudge-ahead", "event-gain"]) {
+    $(id).disabled = busy;
+  }
+}
+
+function change(n, fields, done) {
+  return quietly(edit(done, () => send("PATCH", `${eventsUrl()}/${n}`, fields)));
+}
+
+function moveTo(n, time) {
+  const clipped = Math.min(current.timeline.clip.duration, Math.max(0, time));
+  return change(n, { time: Math.round(clipped * 1000) / 1000 }, `Moved to ${duration(clipped)}`);
+}
+
+function removeEvent(n) {
+  if (n === null || !find(n)) return null;
+  return quietly(edit("Sound deleted", () => send("DELETE", `${eventsUrl()}/${n}`)));
+}
+
+function undoRedo(which) {
+  if (!current) return null;
+  return quietly(edit(which === "undo" ? "Undone" : "Redone",
+    () => send("POST", `${jobUrl(current.job.id)}/${which}`)));
+}
+
+function swapSelected() {
+  const event = find(current.selected);
+  const url = `${eventsUrl()}/${event.n}/candidates`;
+  openPicker({
+    heading: `Change the sound at ${duration(event.time)}`,
+    load: async (query) => (await getJSON(query ? `${url}?q=${encodeURIComponent(query)}` : url)).groups,
+    onUse: (id) => edit("Sound changed", () => send("PATCH", `${eventsUrl()}/${event.n}`, { template_id: id })),
+  });
+}
+
+function addAtPlayhead() {
+  const time = Math.round(playheadTime() * 1000) / 1000;
+  openPicker({
+    heading: `Add a sound at ${duration(time)}`,
+    load: soundGroups,
+    onUse: (id) => edit(`Sound added at ${duration(time)}`, () => send("POST", eventsUrl(), { template_id: id, time })),
+  });
+}
+
+// Ctrl+Z undoes, Ctrl+Shift+Z (or Ctrl+Y) redoes, unless a text field or a dialog has them.
+function onShortcut(event) {
+  if (!current || $("result").hidden || !(event.ctrlKey || event.metaKey) || document.querySelector("dialog[open]")) return;
+  if (event.target.matches?.("input[type=text], input[type=search], input:not([type]), textarea")) return;
+  const key = event.key.toLowerCase();
+  if (key === "z" && !event.shiftKey) undoRedo("undo");
+  else if ((key === "z" && event.shiftKey) || key === "y") undoRedo("redo");
+  else return;
+  event.preventDefault();
+}

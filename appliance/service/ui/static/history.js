@@ -1,0 +1,59 @@
+// History: every job with its thumbnail, clip length, time taken, edits and live state. While a
+// job is waiting or being scored the list refreshes itself.
+import { getJSON, send } from "./api.js";
+import { el, showError } from "./ui.js";
+import { duration, jobState } from "./words.js";
+
+const $ = (id) => document.getElementById(id);
+const LIVE_REFRESH_MS = 2000;
+let actions = {};  // open(job), watch(job), deleted(job)
+let timer = null;
+
+export function initHistory(callbacks) {
+  actions = callbacks;
+  return refreshHistory();
+}
+
+export async function refreshHistory() {
+  clearTimeout(timer);
+  const { jobs } = await getJSON("/api/v1/jobs");
+  $("history-empty").hidden = jobs.length > 0;
+  $("history").replaceChildren(...jobs.map(row));
+  if (jobs.some((job) => job.state === "queued" || job.state === "running")) {
+    timer = setTimeout(() => refreshHistory().catch(showError), LIVE_REFRESH_MS);
+  }
+}
+
+function row(job) {
+  const name = job.description || job.filename;
+  const facts = [
+    job.description ? job.filename : "",
+    job.duration != null ? `${duration(job.duration)} long` : "",
+    job.state === "done" && job.seconds != null ? `scored in ${duration(job.seconds)}` : "",
+    job.edits ? `${job.edits} edit${job.edits === 1 ? "" : "s"}` : "",
+    new Date(job.created * 1000).toLocaleString(),
+  ];
+  const thumbnail = el("img", { class: "thumb", alt: "", loading: "lazy", width: 64, height: 48,
+                                src: `/api/v1/jobs/${job.id}/thumbnail.jpg` });
+  thumbnail.onerror = () => { thumbnail.classList.add("none"); };  // no picture yet (or any more)
+  return el("li", { class: `job ${job.state}` }, thumbnail,
+    el("span", { class: "grow" }, name,
+      el("small", {}, facts.filter(Boolean).join(" · ")),
+      el("small", { class: "state" }, jobState(job))),
+    job.state === "done" ? el("button", { type: "button", "aria-label": `Open ${name}`,
+                                          onclick: () => actions.open(job) }, "Open")
+      : job.state !== "failed" ? el("button", { type: "button", "aria-label": `Watch ${name}`,
+                                                onclick: () => actions.watch(job) }, "Watch") : "",
+    el("button", { type: "button", class: "quiet", "aria-label": `Delete ${name}`, onclick: () => remove(job) }, "Delete"));
+}
+
+async function remove(job) {
+  if (!confirm(`Delete “${job.description || job.filename}” and its result?`)) return;
+  try {
+    await send("DELETE", `/api/v1/jobs/${job.id}`);
+    actions.deleted(job);
+  } catch (error) {
+    showError(error);
+  }
+  await refreshHistory();
+}

@@ -1,0 +1,78 @@
+// Record (when the camera daemon runs): its live picture, labelled as the demo clip when no
+// camera is attached; Record → Stop; the recording is handed to the queue and followed.
+import { getJSON, send } from "./api.js";
+
+const $ = (id) => document.getElementById(id);
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+const PREVIEW_RECONNECT_MS = 110_000;  // the server ends a preview stream after 120 s
+let actions = {};  // follow(job), failed(message)
+
+// The daemon's file camera loops a clip: there is no camera, and the page says so.
+const isDemo = (camera) => camera?.kind === "file" || /^file camera/.test(camera?.name || "");
+
+export async function initRecord(callbacks) {
+  actions = callbacks;
+  const record = await getJSON("/api/v1/record");
+  $("record-button").disabled = !record.available;
+  $("record-reason").textContent = record.available ? "" : `Record is off: ${record.reason}`;
+  if (record.available) {
+    const demo = isDemo(record.camera);
+    $("preview").alt = demo ? "The demo clip playing in place of a camera" : "Live picture of the appliance's camera";
+    $("camera-caption").textContent = demo
+      ? "No camera attached — demo clip. Record scores this looping clip."
+      : `Live picture of the ${record.camera?.name || "camera"}.`;
+    $("camera").classList.toggle("demo", demo);
+    $("camera").hidden = false;
+    showPreview();
+  }
+  $("record-button").onclick = () => toggleRecording().catch((error) => actions.failed(error.message));
+}
+
+function showPreview() {
+  $("preview").src = `/api/v1/preview.mjpg?t=${Date.now()}`;
+  setTimeout(showPreview, PREVIEW_RECONNECT_MS);
+}
+
+async function toggleRecording() {
+  const status = await getJSON("/api/v1/record");
+  if (status.state === "recording") {
+    await send("POST", "/api/v1/record/stop");
+    return;
+  }
+  const started = await send("POST", "/api/v1/record", { description: $("description").value });
+  $("score-error").hidden = true;
+  await followRecording(started.id);
+}
+
+async function followRecording(id) {
+  const button = $("record-button");
+  $("progress").hidden = false;
+  try {
+    for (;;) {
+      const status = await getJSON("/api/v1/record");
+      const entry = (status.recent || []).find((e) => e.id === id) || {};
+      if (status.recording && status.recording.id === id) {
+        button.textContent = "Stop";
+        const { elapsed, seconds } = status.recording;
+        $("progress-bar").value = Math.min(100, (100 * elapsed) / seconds);
+        $("progress-text").textContent = `Recording · ${Math.max(0, seconds - elapsed).toFixed(0)} s left`;
+      } else if (entry.job_id) {
+        button.textContent = "Record";
+        await actions.follow({ id: entry.job_id, state: "queued", progress: 0 });
+        return;
+      } else if (["discarded", "rejected", "cancelled"].includes(entry.state)) {
+        button.textContent = "Record";
+        $("progress").hidden = true;
+        if (entry.state !== "cancelled") actions.failed(`The recording was not kept: ${entry.reason}`);
+        return;
+      } else {
+        button.textContent = "Record";
+        $("progress-text").textContent =
+          status.waiting_for_service ? "Waiting for the scorer…" : "Finishing the recording…";
+      }
+      await sleep(400);
+    }
+  } finally {
+    button.textContent = "Record";
+  }
+}

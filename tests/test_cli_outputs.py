@@ -1,0 +1,122 @@
+"""The command line's outputs: --out formats (written for real, or exit 2 and one line), --credits
+(every recording of the timeline, also in the MP4's metadata), the progress bar (on a terminal
+only), and foley doctor's new checks (video decoding, state folder, service port)."""
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import pty
+import socket
+import struct
+import subprocess
+import sys
+import termios
+
+import av
+import pytest
+import soundfile as sf
+
+from appliance.doctor import check_port, check_state_folder, check_video_decoding
+from appliance.video.synthetic import render_scene
+from tests.conftest import REPO, free_port, run_foley, start_server
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory):
+    return render_scene("stick", tmp_path_factory.mktemp("cli") / "stick.mp4", width=320, height=240, fps=30,
+                        seconds=3, seed=3)
+
+
+@pytest.mark.parametrize("name", ["x.mp3.txt", "x.aiff", "x"])
+def test_unsupported_out_is_exit_2_and_one_line(clip, tmp_path, name):
+    tmp_path = tmp_path / "out"
+    tmp_path.mkdir()
+    result = run_foley("score", str(clip.path), "--out", str(tmp_path / name))
+    assert result.returncode == 2
+    assert len(result.stderr.strip().splitlines()) == 1 and ".wav, .flac, .ogg" in result.stderr
+    assert not list(tmp_path.iterdir()), "nothing written"
+
+
+def test_flac_out_is_flac_and_credits_list_every_recording(clip, tmp_path):
+    tmp_path = tmp_path / "out"
+    tmp_path.mkdir()
+    result = run_foley("score", str(clip.path), "--out", str(tmp_path / "f.flac"), "--mp4", str(tmp_path / "v.mp4"),
+                       "--timeline", str(tmp_path / "t.json"), "--credits", str(tmp_path / "credits.txt"),
+                       "--no-cache")
+    assert result.returncode == 0, result.stderr
+    info = sf.info(str(tmp_path / "f.flac"))
+    assert info.format == "FLAC" and info.samplerate == 48000 and info.channels == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["credits.txt", "f.flac", "t.json", "v.mp4"], \
+        "the engine's WAV beside it is gone"
+    timeline = json.loads((tmp_path / "t.json").read_text())
+    credits = (tmp_path / "credits.txt").read_text(encoding="utf-8")
+    assert timeline["events"]
+    for event in timeline["events"]:
+        assert event["template_id"] in credits and event["licence"] in credits
+    assert "By: " in credits and "Source: Debian package" in credits and "https://" in credits
+    with av.open(str(tmp_path / "v.mp4")) as container:
+        assert container.metadata["comment"].strip() == credits.strip()
+
+
+def test_progress_is_silent_when_piped_and_shown_on_a_terminal(clip, tmp_path):
+    piped = run_foley("score", str(clip.path), "--out", str(tmp_path / "a.wav"), "--no-cache")
+    assert piped.returncode == 0 and "\r" not in piped.stderr and "%" not in piped.stderr
+    assert len(piped.stderr.strip().splitlines()) == 1, piped.stderr
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))  # a terminal 100 wide
+    process = subprocess.Popen([sys.executable, "-m", "appliance.cli", "score", str(clip.path), "--out",
+                                str(tmp_path / "b.wav"), "--no-cache"], cwd=REPO, stdin=subprocess.DEVNULL,
+                               stdout=subprocess.DEVNULL, stderr=follower, env=os.environ)
+    os.close(follower)
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(leader, 4096)
+        except OSError:  # the child closed the terminal
+            break
+        if not chunk:
+            break
+        seen += chunk
+    assert process.wait(120) == 0
+    os.close(leader)
+    text = seen.decode(errors="replace")
+    assert "finding the actions" in text and "%" in text and "\r" in text, text[-500:]
+
+
+def test_doctor_checks_decoding_and_the_state_folder(tmp_path, monkeypatch):
+    assert "decoded" in check_video_decoding()
+    monkeypatch.setenv("FOLEY_STATE_DIR", str(tmp_path / "state"))
+    assert "writable" in check_state_folder(0)
+    with pytest.raises(RuntimeError, match="under service.min_free_mb"):
+        check_state_folder(10**9)
+    (tmp_path / "state").chmod(0o500)
+    try:
+        if os.geteuid() != 0:  # root writes anywhere
+            with pytest.raises(RuntimeError, match="not writable"):
+                check_state_folder(0)
+    finally:
+        (tmp_path / "state").chmod(0o700)
+
+
+def test_doctor_port_free_ours_or_taken(tmp_path):
+    port = free_port()
+    assert check_port("127.0.0.1", port) == f"service port {port}: free"
+    with socket.socket() as other:
+        other.bind(("127.0.0.1", port))
+        other.listen()
+        with pytest.raises(RuntimeError, match="used by another program"):
+            check_port("127.0.0.1", port)
+    served = start_server(tmp_path)
+    try:
+        ours = int(served.base.rsplit(":", 1)[1])
+        assert "in use by a running Foley service" in check_port("127.0.0.1", ours)
+    finally:
+        assert served.stop() == 0
+
+
+def test_doctor_command_prints_the_new_checks(tmp_path):
+    result = run_foley("doctor", "--port", str(free_port()))
+    assert result.returncode == 0, result.stdout + result.stderr
+    for words in ("video decoding", "state folder", "service port"):
+        assert words in result.stdout
