@@ -109,6 +109,18 @@ def test_messages_hold_no_object_reprs_temp_names_or_paths(tmp_path):
     assert "tmp" not in message.lower(), message
 
 
+def test_a_20000_square_video_is_refused_plainly_at_submit(tmp_path):
+    from tests.test_video_bad_input import huge_mjpeg_mkv
+
+    client, queue, folder = make_client(tmp_path, run=False)
+    response = upload(client, huge_mjpeg_mkv(tmp_path / "huge.mkv").read_bytes(), name="huge.mkv")
+    assert response.status_code == 415 and response.is_json, response.data
+    message = response.get_json()["error"]
+    assert message.startswith("the upload: frame size 20000×20000 is too large (at most 8192 px a side)"), message
+    assert "busy" not in message and str(tmp_path) not in message and queue.submitted == []
+    assert list((folder / "uploads").iterdir()) == []
+
+
 def test_public_message_scrubs():
     from appliance.service.shared import public_message
 
