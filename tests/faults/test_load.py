@@ -1,6 +1,7 @@
-"""Connection exhaustion and long waits, against the app served by the real server set-up
-(appliance.service.server) in this process, in bounded time. The full figures (500 connections
-held 60 s) come from the same harness, tests/reliability.py, and are in docs/benchmarks.md."""
+"""Load: slow-header clients, many `?wait=1` waiters, a burst of uploads — against the app served
+by the real server set-up (appliance.service.server) in this process, in bounded time. The full
+figures (500 connections held 60 s) come from the same harness, tests/reliability.py, and are in
+docs/benchmarks.md."""
 from __future__ import annotations
 
 import time
@@ -27,64 +28,53 @@ def served(tmp_path):
         server.close()
 
 
-def test_slow_header_clients_do_not_stop_normal_requests(served):
+def test_slow_header_clients_do_not_stop_normal_requests(served, ledger):
     """500 connections trickling header lines (5x waitress's default connection limit, which
     they filled: 0 requests answered): normal requests keep being answered in < 1 s, and the
     slow ones are closed once their headers are older than header_timeout."""
     base = served(header_timeout=2.0)
     result = slow_headers(base, connections=500, hold=6.0, every=1.0, probe_every=0.5)
+    ledger.figures.update(result)
     assert result["probes"] >= 8 and result["answered"] == result["probes"], result
     assert result["max_latency_s"] < 1.0, result
     assert result["closed_by_server"] >= 450, result
     assert timed_get(base) is not None
 
 
-def test_waiters_are_bounded_and_do_not_hold_the_page(served, tmp_path):
+def test_waiters_are_bounded_and_do_not_hold_the_page(served, tmp_path, ledger):
     """20 `?wait=1` uploads waiting on jobs that never run: /healthz answers in < 100 ms, and a
     21st waiter gets 503 with Retry-After at once."""
     base = served(max_waiters=20)
     clip = render_scene("stick", tmp_path / "c.mp4", width=160, height=120, seconds=1, seed=1).path.read_bytes()
     result = waiters(base, 20, clip)
+    ledger.figures.update(result)
     assert result["healthz_max_s"] < 0.1, result
     assert result["extra_waiter_status"] == 503 and result["extra_waiter_retry_after"], result
     assert result["extra_waiter_s"] < 2.0, result
-    # Release the waiters: each gets 410 once its job is deleted.
-    import json
-    import urllib.request
-
-    jobs = json.loads(urllib.request.urlopen(f"{base}/api/v1/jobs", timeout=10).read())["jobs"]
+    # None lost; then the waiters are released: each gets 410 once its job is deleted.
+    jobs = ledger.get_json(f"{base}/api/v1/jobs")["jobs"]
     assert len(jobs) == 20 and all(j["state"] == "queued" for j in jobs)
     for job in jobs:
-        urllib.request.urlopen(urllib.request.Request(f"{base}/api/v1/jobs/{job['id']}", method="DELETE"), timeout=10)
+        assert ledger.delete_job(base, job["id"]) == 204
     time.sleep(0.5)
 
 
-def test_a_burst_of_50_uploads_is_202_or_503_never_500(served, tmp_path):
-    """50 uploads at once (no worker running): exactly queue.max_waiting (20) are accepted, the
-    rest get 503 with Retry-After, none fails otherwise, and the page keeps answering."""
-    import urllib.error
-    import urllib.request
+def test_a_burst_of_50_uploads_is_202_or_503_never_500(served, tmp_path, ledger):
+    """50 uploads at once (no worker running): exactly queue.max_waiting (20) are accepted and
+    all 20 are queued afterwards (none lost), the rest get 503 with Retry-After, none fails
+    otherwise, and the page keeps answering."""
     from concurrent.futures import ThreadPoolExecutor
 
     base = served()
     clip = render_scene("stick", tmp_path / "c.mp4", width=160, height=120, seconds=1, seed=1).path.read_bytes()
-    boundary = "burstboundary"
-    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"video\"; filename=\"c.mp4\"\r\n"
-            "Content-Type: video/mp4\r\n\r\n").encode() + clip + f"\r\n--{boundary}--\r\n".encode()
-
-    def post(_):
-        request = urllib.request.Request(f"{base}/api/v1/score", data=body, method="POST",
-                                         headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
-        try:
-            with urllib.request.urlopen(request, timeout=120) as response:
-                return response.status, None
-        except urllib.error.HTTPError as exc:
-            return exc.code, exc.headers.get("Retry-After")
-
+    started = time.monotonic()
     with ThreadPoolExecutor(50) as pool:
-        answers = list(pool.map(post, range(50)))
+        answers = list(pool.map(lambda _: ledger.upload(base, clip)[:2], range(50)))
     statuses = sorted(status for status, _ in answers)
+    ledger.figures.update(burst=50, accepted=statuses.count(202), refused_503=statuses.count(503),
+                          burst_s=round(time.monotonic() - started, 2))
     assert set(statuses) <= {202, 503}, statuses
     assert statuses.count(202) == 20, statuses
-    assert all(retry for status, retry in answers if status == 503)
+    assert all(head.get("Retry-After") for status, head in answers if status == 503)
     assert timed_get(base) is not None
+    ledger.settle(expect={"queued"}, wait=0)
