@@ -106,3 +106,25 @@ def test_a_20000_square_video_is_refused_plainly_at_submit(tmp_path, ledger):
     assert "busy" not in message and str(tmp_path) not in message and queue.submitted == []
     assert list((folder / "uploads").iterdir()) == []
 
+
+
+def test_a_200_mb_upload_does_not_grow_the_web_process(tmp_path, ledger):
+    """A 199 MB upload to /api/v1/score (within the 200 MB limit; zeros, so not a video): spooled
+    to disk while parsed, refused by the probe with 415, and the web process's peak RSS grows
+    < 50 MB; nothing is left in the uploads folder."""
+    big = tmp_path / "big.mp4"
+    with open(big, "wb") as out:
+        out.truncate(199 * 1024 * 1024)
+    client, queue, folder = make_client(tmp_path, run=False)
+    ledger.counted(client.get("/healthz"))
+    with open("/proc/self/clear_refs", "w") as refs:
+        refs.write("5")
+    before = _vm("VmRSS")
+    with open(big, "rb") as handle:
+        response = ledger.counted(client.post("/api/v1/score", data={"video": (handle, "big.mp4")},
+                                              content_type="multipart/form-data"))
+    growth = _vm("VmHWM") - before
+    ledger.figures["peak_rss_growth_mb"] = round(growth / 1e6, 1)
+    assert response.status_code == 415 and response.is_json, response.data[:300]
+    assert growth < 50 * 1024 * 1024, f"peak RSS grew {growth / 1e6:.0f} MB"
+    assert queue.submitted == [] and list((folder / "uploads").iterdir()) == []
