@@ -70,7 +70,9 @@ def timed_get(base: str, path: str = "/healthz", timeout: float = 5.0) -> float 
         return None
 
 
-def slow_headers(base: str, connections: int, hold: float, every: float, probe_every: float = 1.0) -> dict:
+def slow_headers(base: str, connections: int, hold: float, every: float, probe_every: float = 1.0,
+                 paths: tuple[str, ...] = ("/healthz",)) -> dict:
+    """Hold `connections` slow-header clients while normal GETs (cycling through `paths`) are timed."""
     parts = urlsplit(base)
     sockets = []
     for i in range(connections):
@@ -82,7 +84,7 @@ def slow_headers(base: str, connections: int, hold: float, every: float, probe_e
 
     def probe():
         while not stop.wait(probe_every):
-            latencies.append(timed_get(base))
+            latencies.append(timed_get(base, paths[len(latencies) % len(paths)]))
 
     prober = threading.Thread(target=probe, daemon=True)
     prober.start()
