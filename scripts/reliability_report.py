@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 
 ARTIFACT = Path(__file__).resolve().parent.parent / "test-artifacts" / "reliability.json"
-FIGURES = {"answered": "normal requests answered", "probes": "of", "max_latency_s": "max s",
+FIGURES = {"connections": "slow connections", "max_latency_s": "normal requests' max s",
            "closed_by_server": "slow ones closed", "healthz_max_s": "/healthz max s",
            "extra_waiter_status": "one more waiter", "accepted": "accepted", "refused_503": "503",
            "burst_s": "burst s", "peak_rss_growth_mb": "peak RSS growth MB", "small_disk_statuses": "statuses"}
@@ -22,9 +22,11 @@ FIGURES = {"answered": "normal requests answered", "probes": "of", "max_latency_
 def row(name: str, case: dict) -> str:
     answers = ", ".join(f"{n}×{status}" for status, n in case["answers"].items()) or "–"
     recovery = "; ".join(f"{what} {s:.1f} s" for what, s in case["recovery_s"].items()) or "–"
-    figures = "; ".join(f"{label} {case[key]}" for key, label in FIGURES.items() if key in case) or "–"
+    figures = [f"{case['answered']}/{case['probes']} normal requests answered"] if "probes" in case else []
+    figures += [f"{label} {case[key]}" for key, label in FIGURES.items() if key in case]
     return (f"| {name.removeprefix('test_').replace('_', ' ')} | {answers} | {case['jobs_accepted']} | "
-            f"{case['jobs_lost']} | {case['server_errors']} | {case['tracebacks']} | {recovery} | {figures} |")
+            f"{case['jobs_lost']} | {case['server_errors']} | {case['tracebacks']} | {recovery} | "
+            f"{'; '.join(figures) or '–'} |")
 
 
 def main() -> None:
