@@ -299,3 +299,23 @@ def test_record_button_with_the_capture_daemon(runtime, server, browser, tmp_pat
         screenshot(page, "record-result-desktop.png", 1280, 1)
     finally:
         stop(capture)
+
+
+@needs_chromium
+def test_page_says_a_damaged_database_was_moved_aside(browser, tmp_path):
+    """A garbage jobs.sqlite3: the service starts, and the page shows the notice that it was moved aside."""
+    from selenium.webdriver.common.by import By
+
+    from tests.conftest import start_server
+
+    service = tmp_path / "state" / "service"
+    service.mkdir(parents=True)
+    (service / "jobs.sqlite3").write_bytes(b"\x00garbage" * 500)
+    served = start_server(tmp_path, args=("--no-worker",))
+    try:
+        browser.get(served.base + "/")
+        notice = browser.find_element(By.ID, "notices")
+        wait_for(browser, notice.is_displayed, what="the notice")
+        assert "jobs.sqlite3" in notice.text and "moved aside" in notice.text, notice.text
+    finally:
+        assert served.stop() == 0
