@@ -1,7 +1,8 @@
 """A bounded schemathesis run against the real `foley serve` (issue 12, item 7): requests
 generated from the service's own OpenAPI document (appliance/service/openapi.py), valid and
 invalid, sent with the API token; every answer must be declared by the document — status,
-content type, headers and body schema — and none may be a 5xx other than the declared refusals.
+content type, headers and body schema — and none may be a 5xx other than the declared refusals;
+invalid data and unsupported methods must be refused (4xx, 405 with the right Allow).
 Ten generated cases per operation plus schemathesis's own probes (other methods, missing or
 malformed parameters): some 750 requests, under a minute. Derandomized, so a failure found here
 reproduces on the next run; a longer random run is `CASES_PER_OPERATION` raised by hand."""
@@ -15,15 +16,20 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
-from schemathesis.specs.openapi.checks import (content_type_conformance, response_headers_conformance,
-                                               response_schema_conformance, status_code_conformance)
+from schemathesis.specs.openapi.checks import (allow_header_conformance, content_type_conformance,
+                                               missing_required_header, negative_data_rejection,
+                                               response_headers_conformance, response_schema_conformance,
+                                               status_code_conformance, unsupported_method)
 
 from appliance.service.openapi import document
 from tests.conftest import start_server
 
 CASES_PER_OPERATION = 10
+# schemathesis's ignored_auth is left out: loopback needs no token by design (docs/api.md), and
+# the run is from loopback; the token rules have their own tests (test_service_api.py).
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_headers_conformance,
-          response_schema_conformance]
+          response_schema_conformance, allow_header_conformance, unsupported_method, missing_required_header,
+          negative_data_rejection]
 
 # 503 (queue full, camera daemon absent: with Retry-After where retrying helps) and 507 (disk
 # short) are the service's declared refusals; any other 5xx is a fault.
