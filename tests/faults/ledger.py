@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 
 from appliance.atomic import write_json_atomic
 from tests.conftest import REPO
+from tests.reliability import multipart
 
 ARTIFACT = REPO / "test-artifacts" / "reliability.json"
 REFUSALS = {503, 507}
@@ -35,17 +36,6 @@ def machine() -> str:
     model = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")),
                  platform.processor() or "unknown CPU")
     return f"{os.cpu_count()}-core {platform.machine()} {model}"
-
-
-def multipart(fields: dict[str, str], files: dict[str, tuple[str, bytes]]) -> tuple[bytes, str]:
-    """(body, content type) of a multipart/form-data request."""
-    boundary = f"faultboundary{time.monotonic_ns()}"
-    parts = [f"--{boundary}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n".encode()
-             for k, v in fields.items()]
-    parts += [f"--{boundary}\r\nContent-Disposition: form-data; name=\"{k}\"; filename=\"{name}\"\r\n"
-              "Content-Type: application/octet-stream\r\n\r\n".encode() + data + b"\r\n"
-              for k, (name, data) in files.items()]
-    return b"".join(parts) + f"--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
 
 
 @dataclass
