@@ -51,9 +51,11 @@ setup(
         # selenium drives Debian's chromium + chromium-driver in the web page's browser test;
         # gpiozero's own mock pins drive the record button's test with real timing.
         # scikit-learn + skl2onnx: the event model's training, and the test that its ONNX trees equal
-        # scikit-learn's.
+        # scikit-learn's. schemathesis (test-only, never on the board): requests generated from the
+        # OpenAPI document against the real server, checking every answer is declared there
+        # (tests/test_service_schemathesis.py).
         "dev": ["pytest>=8", "tokenizers>=0.19", "redis>=5", "selenium>=4.15", "librosa>=0.10", "gpiozero>=2.0",
-                "scikit-learn>=1.3", "skl2onnx>=1.16"],
+                "scikit-learn>=1.3", "skl2onnx>=1.16", "schemathesis>=4.0,<5"],
         # `foley eval` / scripts/eval_events.py: onsets detected exactly as CondFoleyGen does.
         "eval": ["librosa>=0.10"],
         # Fitting the event model (scripts/train_events.py, `foley eval --folds`): never on the board,

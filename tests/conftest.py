@@ -89,19 +89,3 @@ def server(request, tmp_path):
     served = start_server(tmp_path, getattr(request, "param", "127.0.0.1"))
     yield served.base
     assert served.stop() == 0
-
-
-def running_long_job(base: str, tmp_path: Path, wait: float = 60) -> dict:
-    """Upload a 40 s clip with curl and return its job once a worker has started on it (the
-    kill -9 tests: the worker's pid is in job["worker"])."""
-    from appliance.video.synthetic import render_scene
-
-    clip = render_scene("steps", tmp_path / "long.mp4", width=640, height=360, seconds=40, seed=3)
-    result = subprocess.run(["curl", "-sS", "-f", "-F", f"video=@{clip.path}", f"{base}/api/v1/score"],
-                            capture_output=True, text=True, timeout=60)
-    job_id = json.loads(result.stdout)["id"]
-    deadline = time.monotonic() + wait
-    while (job := get_json(f"{base}/api/v1/jobs/{job_id}"))["state"] != "running":
-        assert time.monotonic() < deadline and job["state"] == "queued", job
-        time.sleep(0.05)
-    return job

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import http.client
-import io
 import json
 import socket
 import statistics
@@ -70,7 +69,9 @@ def timed_get(base: str, path: str = "/healthz", timeout: float = 5.0) -> float 
         return None
 
 
-def slow_headers(base: str, connections: int, hold: float, every: float, probe_every: float = 1.0) -> dict:
+def slow_headers(base: str, connections: int, hold: float, every: float, probe_every: float = 1.0,
+                 paths: tuple[str, ...] = ("/healthz",)) -> dict:
+    """Hold `connections` slow-header clients while normal GETs (cycling through `paths`) are timed."""
     parts = urlsplit(base)
     sockets = []
     for i in range(connections):
@@ -82,7 +83,7 @@ def slow_headers(base: str, connections: int, hold: float, every: float, probe_e
 
     def probe():
         while not stop.wait(probe_every):
-            latencies.append(timed_get(base))
+            latencies.append(timed_get(base, paths[len(latencies) % len(paths)]))
 
     prober = threading.Thread(target=probe, daemon=True)
     prober.start()
@@ -110,17 +111,27 @@ def slow_headers(base: str, connections: int, hold: float, every: float, probe_e
             "closed_by_server": len(closed)}
 
 
+def multipart(fields: dict[str, str], files: dict[str, tuple[str, bytes]]) -> tuple[bytes, str]:
+    """(body, content type) of a multipart/form-data request."""
+    boundary = f"faultboundary{time.monotonic_ns()}"
+    parts = [f"--{boundary}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n".encode()
+             for k, v in fields.items()]
+    parts += [f"--{boundary}\r\nContent-Disposition: form-data; name=\"{k}\"; filename=\"{name}\"\r\n"
+              "Content-Type: application/octet-stream\r\n\r\n".encode() + data + b"\r\n"
+              for k, (name, data) in files.items()]
+    return b"".join(parts) + f"--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
+
+
 def waiters(base: str, count: int, clip: bytes) -> dict:
     """`count` uploads with ?wait=1 on jobs that never finish, then /healthz timed 20 times and
     one more waiter (which must get 503 at once)."""
     import urllib.request
 
+    body, content_type = multipart({}, {"video": ("c.mp4", clip)})
+
     def post() -> tuple[int, dict]:
-        boundary = "foleyboundary"
-        body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"video\"; filename=\"c.mp4\"\r\n"
-                f"Content-Type: video/mp4\r\n\r\n").encode() + clip + f"\r\n--{boundary}--\r\n".encode()
         request = urllib.request.Request(f"{base}/api/v1/score?wait=1", data=body, method="POST",
-                                         headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+                                         headers={"Content-Type": content_type})
         try:
             with urllib.request.urlopen(request, timeout=600) as response:
                 return response.status, dict(response.headers)
@@ -132,7 +143,11 @@ def waiters(base: str, count: int, clip: bytes) -> dict:
     threads = [threading.Thread(target=post, daemon=True) for _ in range(count)]
     for t in threads:
         t.start()
-    time.sleep(2.0 + count * 0.1)  # the uploads are probed and queued; then they wait
+    deadline = time.monotonic() + 120
+    while len(json.loads(urllib.request.urlopen(f"{base}/api/v1/jobs", timeout=10).read())["jobs"]) < count:
+        assert time.monotonic() < deadline, "the waiting uploads were not all queued"
+        time.sleep(0.2)  # all probed and queued: from here on they only wait
+    time.sleep(0.5)
     health = [timed_get(base) for _ in range(20)]
     started = time.perf_counter()
     extra_status, extra_headers = post()

@@ -675,5 +675,23 @@ def test_edit_a_dense_clip(width, height, browser, tmp_path, axe_script):
         served = start_server(tmp_path, port=port)
         wait_for(page, lambda: not find(By.ID, "offline").is_displayed(), timeout=60, what="the banner to go")
         wait_for(page, lambda: "Ready" in find(By.ID, "health").text, what="the page to work again")
+
+
+@needs_chromium
+def test_page_says_a_damaged_database_was_moved_aside(browser, tmp_path):
+    """A garbage jobs.sqlite3: the service starts, and the page shows the notice that it was moved aside."""
+    from selenium.webdriver.common.by import By
+
+    from tests.conftest import start_server
+
+    service = tmp_path / "state" / "service"
+    service.mkdir(parents=True)
+    (service / "jobs.sqlite3").write_bytes(b"\x00garbage" * 500)
+    served = start_server(tmp_path, args=("--no-worker",))
+    try:
+        browser.get(served.base + "/")
+        notice = browser.find_element(By.ID, "notices")
+        wait_for(browser, notice.is_displayed, what="the notice")
+        assert "jobs.sqlite3" in notice.text and "moved aside" in notice.text, notice.text
     finally:
         assert served.stop() == 0

@@ -1,15 +1,13 @@
-"""The real server: `foley serve` on loopback with its worker process, used with curl."""
+"""The real server: `foley serve` on loopback with its worker process, used with curl (its
+faults — kill -9 of the worker or of serve — are in tests/faults/test_kill.py)."""
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
-import time
 
 import soundfile as sf
 
 from appliance.video.synthetic import render_scene
-from tests.conftest import get_json, running_long_job
+from tests.conftest import get_json
 
 
 def test_curl_one_liner_returns_the_wav(server, tmp_path):
@@ -22,15 +20,3 @@ def test_curl_one_liner_returns_the_wav(server, tmp_path):
     assert rate == 48000 and audio.shape[1] == 2 and abs(len(audio) / rate - clip.duration) < 0.05
     jobs = get_json(f"{server}/api/v1/jobs")["jobs"]
     assert jobs[0]["state"] == "done" and jobs[0]["description"] == "door slam"
-
-
-def test_worker_killed_mid_job_reruns_it(server, tmp_path):
-    """kill -9 of the worker while it scores: the job is re-run by the restarted worker, not lost."""
-    job = running_long_job(server, tmp_path)
-    job_id = job["id"]
-    os.kill(int(job["worker"].rsplit(":", 1)[1]), signal.SIGKILL)
-    deadline = time.monotonic() + 240
-    while (job := get_json(f"{server}/api/v1/jobs/{job_id}"))["state"] not in ("done", "failed"):
-        assert time.monotonic() < deadline, job
-        time.sleep(0.3)
-    assert job["state"] == "done" and job["attempts"] == 2, job

@@ -118,6 +118,40 @@ def test_absurd_header_sizes(tmp_path, size, match):
         _decode(_raw_avi(tmp_path / "size.avi", *size))
 
 
+def huge_mjpeg_mkv(path, side=20000):
+    """An 8 KB Matroska file whose header and JPEG frames (SOF0) both say side×side: encoded at
+    256×256 and patched, so nothing big is ever allocated to make it."""
+    with av.open(str(path), "w", format="matroska") as out:
+        stream = out.add_stream("mjpeg", rate=10)
+        stream.width, stream.height, stream.pix_fmt = 256, 256, "yuvj420p"
+        for i in range(5):
+            frame = av.VideoFrame.from_ndarray(np.full((256, 256, 3), i * 40, np.uint8), "rgb24")
+            for packet in stream.encode(frame.reformat(format="yuvj420p")):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    data = bytearray(path.read_bytes())
+    for element in (b"\xb0\x82\x01\x00", b"\xba\x82\x01\x00"):  # PixelWidth, PixelHeight = 256
+        struct.pack_into(">H", data, data.index(element) + 2, side)
+    at = data.find(b"\xff\xc0")
+    while at != -1:  # each frame's SOF0: height, width
+        struct.pack_into(">HH", data, at + 5, side, side)
+        at = data.find(b"\xff\xc0", at + 1)
+    path.write_bytes(bytes(data))
+    return path
+
+
+def test_huge_compressed_frames_are_refused_from_the_header(tmp_path):
+    """20000×20000 MJPEG: FFmpeg would decode a first frame to learn the stream and fail there
+    (the size then reads 0×0); the header's size is refused by name before any decoding."""
+    path = huge_mjpeg_mkv(tmp_path / "huge.mkv")
+    assert path.stat().st_size < 20_000
+    with pytest.raises(UsageError, match="frame size 20000×20000 is too large .*before decoding"):
+        probe(path)
+    with pytest.raises(UsageError, match="20000×20000"):
+        _decode(path)
+
+
 def test_10000_fps_header(tmp_path):
     with pytest.raises(UsageError, match="frame rate 10000"):
         _decode(_raw_avi(tmp_path / "rate.avi", rate=10000))

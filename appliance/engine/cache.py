@@ -16,6 +16,7 @@ every write is a transaction.
 from __future__ import annotations
 
 import io
+import logging
 import os
 import shutil
 import sqlite3
@@ -27,6 +28,8 @@ from pathlib import Path
 import numpy as np
 
 from appliance.inference.manifest import sha256_of
+
+log = logging.getLogger("foley.cache")
 
 _SCHEMA = [
     "DROP TABLE IF EXISTS near",  # near-duplicate frames and decisions of earlier versions: never read now
@@ -146,12 +149,19 @@ class Cache:
         return self.results_folder / row[0]
 
     def put_result(self, key: str, files: dict[str, Path]) -> None:
-        """Copy result files into the cache: written to a temp folder, then renamed whole."""
+        """Copy result files into the cache: written to a temp folder, then renamed whole. A copy
+        the disk has no room for is dropped (logged): the cache is disposable, and the job whose
+        files these are has them already."""
         staging = Path(tempfile.mkdtemp(prefix=".incoming-", dir=self.results_folder))
-        for name, source in files.items():
-            shutil.copyfile(source, staging / name)
-            with open(staging / name, "rb") as handle:
-                os.fsync(handle.fileno())
+        try:
+            for name, source in files.items():
+                shutil.copyfile(source, staging / name)
+                with open(staging / name, "rb") as handle:
+                    os.fsync(handle.fileno())
+        except OSError as exc:
+            shutil.rmtree(staging, ignore_errors=True)
+            log.warning("result not cached: %s", exc.strerror or exc)
+            return
         final = self.results_folder / key
         size = sum(p.stat().st_size for p in staging.iterdir())
         with self._transaction():

@@ -232,10 +232,10 @@ def finished_job(job_id: str):
     return job, None
 
 
-@api.get("/api/v1/jobs/<job_id>/<name>")
+# Only the result files' names: a catch-all <name> would also answer GET on the worker routes
+# (/claim, /progress ...), so their Allow would list a GET the API does not have.
+@api.get("/api/v1/jobs/<job_id>/<any(" + ", ".join(f'"{name}"' for name in RESULT_FILES) + "):name>")
 def job_file(job_id: str, name: str):
-    if name not in RESULT_FILES:
-        return error(f"no file {name[:40]!r}; a job has {', '.join(RESULT_FILES)}", 404)
     job, problem = finished_job(job_id)
     if problem:
         return problem

@@ -3,6 +3,10 @@
 Bad uploads are common (a photo, an audio memo, a half-transferred file, a header written by a
 broken muxer); checking them up front turns each into one clear `UsageError` sentence instead of
 an FFmpeg traceback or a 20000×20000 allocation half-way through scoring.
+
+The frame size is checked before FFmpeg decodes anything: from what the container header (and
+FFmpeg's bitstream parsers) say, with no decoder opened, so an absurd size is refused by name
+("20000×20000 is too large") instead of failing in a decoder with a message about something else.
 """
 from __future__ import annotations
 
@@ -22,6 +26,8 @@ MAX_SIDE = 8192
 MIN_FPS = 1.0
 MAX_FPS = 1000.0
 DEFAULT_MAX_SECONDS = 600.0
+# FFmpeg option: no decoder may be opened (the header's facts only, nothing decoded).
+HEADER_ONLY = {"codec_whitelist": "none"}
 
 
 @dataclass(frozen=True)
@@ -39,16 +45,36 @@ class VideoInfo:
 
 
 def open_container(path: str | Path) -> av.container.InputContainer:
-    """Open `path` with FFmpeg, turning every way that can fail into a UsageError."""
+    """Open `path` with FFmpeg, turning every way that can fail into a UsageError. The header's
+    frame size is checked before any decoder runs (`check_header_size`)."""
     path = Path(path)
     if not path.is_file():
         raise UsageError(f"{path}: no such file")
     if path.stat().st_size == 0:
         raise UsageError(f"{path}: the file is empty (0 bytes)")
+    check_header_size(path)
+    return _open(path)
+
+
+def _open(path: Path, options: dict[str, str] | None = None) -> av.container.InputContainer:
     try:
-        return av.open(str(path), mode="r")
+        return av.open(str(path), mode="r", options=options)
     except av.error.FFmpegError as exc:
         raise UsageError(f"{path}: not a readable video (truncated or not a video file: {exc.strerror or exc})") from None
+
+
+def check_header_size(path: Path) -> None:
+    """Refuse a frame size over MAX_SIDE as the container header (or a bitstream parser) states
+    it, with no decoder opened: FFmpeg would otherwise decode a first frame to complete its
+    picture of the stream, and a 20000×20000 one fails there with a message about something else.
+    A header that gives no size passes here (`check_header` sees what decoding the first frame found)."""
+    with _open(path, HEADER_ONLY) as container:
+        videos = [s for s in container.streams.video if s.codec_context is not None]
+        if videos:
+            width, height = videos[0].codec_context.width, videos[0].codec_context.height
+            if width > MAX_SIDE or height > MAX_SIDE:
+                raise UsageError(f"{path}: frame size {width}×{height} is too large (at most {MAX_SIDE} px a side); "
+                                 "the file was refused from its header, before decoding")
 
 
 def check_header(path: Path, width: int, height: int, fps: float, duration: float | None,
