@@ -17,10 +17,12 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 from appliance.engine.analysis import Keyframe
+from appliance.engine.cache import Cache
 from appliance.engine.choose import Evidence, TemplatePicker, decide_category
 from appliance.engine.exemplars import Exemplars
 from appliance.engine.framehash import hamming
@@ -57,12 +59,16 @@ class Choice:
 class LiveChooser:
     """Decisions (from the scene thread) and per-action draws (from the analysis thread)."""
 
-    def __init__(self, engine: Engine, catalog: Catalog, description: str | None, seed: int, cache):
+    def __init__(self, engine: Engine, catalog: Catalog, description: str | None, seed: int,
+                 cache_folder: Path | None):
+        """`cache_folder`: the frame cache's folder (the cache is opened in the scene thread, as
+        each thread opens its own); None: no frame cache."""
         self.engine, self.catalog = engine, catalog
         self.described = engine.describe(description, catalog)
         self.picker = TemplatePicker(catalog, self.described.template_scores, seed)
-        self.cache = cache
-        self.visual = VisualLookup(engine.vision, cache)
+        self.cache_folder = cache_folder
+        self.cache: Cache | None = None
+        self.visual = VisualLookup(engine.vision, None)
         self.exemplars = Exemplars(catalog, self.visual.model_key)
         self.audio: dict[str, np.ndarray] = {}
         """Decoded recordings of every category decided so far (the mixer's templates)."""
@@ -80,6 +86,8 @@ class LiveChooser:
     def read_scene(self, keyframe: Keyframe) -> dict:
         """Decide the scene from this frame (vision through the lookup and cache); becomes the
         decision for the actions that follow."""
+        if self.cache is None and self.cache_folder is not None:
+            self.cache = self.visual.cache = Cache(self.cache_folder)
         if self.visual.run + self.visual.skipped > FRESH_LOOKUP_AFTER:
             self.visual = VisualLookup(self.engine.vision, self.cache)
         decision = self.engine.decide(IMPACT, self.visual.outputs(keyframe), self.catalog, self.described,
@@ -129,8 +137,10 @@ class SceneWatcher:
             try:
                 decision = self.chooser.read_scene(keyframe)
             except Exception:  # a model or cache problem must not stop the sounds: keep the last decision
+                if not self.failures:
+                    log.exception("live: reading the scene failed (the last decision stays)")
                 self.failures += 1
-                log.exception("live: reading the scene failed")
+                decided_at = time.monotonic()
                 continue
             decided_hash, decided_at = keyframe.hash, time.monotonic()
             log.info("live: scene %s → %s", "changed" if changed else "re-read", decision["category"])

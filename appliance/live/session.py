@@ -128,17 +128,17 @@ class LiveSession:
     """`run()` once; `stop()` from any thread ends it."""
 
     def __init__(self, camera: Camera, settings: LiveConfig, options: LiveOptions, engine: Engine | None = None,
-                 cache=None, on_frame: Callable[[int, float], None] | None = None,
+                 cache_folder: Path | None = None, on_frame: Callable[[int, float], None] | None = None,
                  say: Callable[[str], None] = print):
         """`on_frame(index, captured_at)`: each frame as captured (the benchmark's clock);
         `say`: how notices reach the user (once each)."""
         self.camera, self.settings, self.options = camera, settings, options
-        self.engine = engine or Engine(cache)
+        self.engine = engine or Engine()
         self.on_frame, self.say = on_frame, say
         self.report = LiveReport()
         catalog = load_catalog()
         self.catalog = catalog
-        self.chooser = LiveChooser(self.engine, catalog, options.description, options.seed, cache)
+        self.chooser = LiveChooser(self.engine, catalog, options.description, options.seed, cache_folder)
         self.mixer = LiveMixer(settings.voices, SAMPLE_RATE, DEFAULT_CEILING_DB)
         self.recorder = LiveRecorder(options.record, camera.fps) if options.record else None
         if self.recorder:
@@ -236,8 +236,10 @@ class LiveSession:
         self.started_at = time.monotonic()
         watchdog.start()
         capture.start()
+        timer = threading.Timer(self.options.duration or 0, self.stop)
+        timer.daemon = True
         if self.options.duration:
-            threading.Timer(self.options.duration, self.stop).start()
+            timer.start()
         analyser = MotionAnalyser(bundled_event_model())
         origin = None
         try:
@@ -257,6 +259,7 @@ class LiveSession:
                 if self._stop.is_set():
                     break
         finally:
+            timer.cancel()
             self._stop.set()
             self.camera.close()
             capture.join(timeout=2.0)
