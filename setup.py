@@ -42,6 +42,10 @@ setup(
         "waitress>=3.0",
         "huey>=2.5",
         "pyyaml>=6.0",
+        # `foley live`: the board's sound card through PortAudio (Debian's libportaudio2, ALSA
+        # underneath). Pure Python over cffi (any architecture, ~40 kB), callback streams with
+        # the device's own output-latency timestamps; maintained (spatialaudio).
+        "sounddevice>=0.4.6",
     ],
     extras_require={
         # Tests: pytest plus HF's own tokenizer implementation to check the in-graph one;

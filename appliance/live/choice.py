@@ -147,4 +147,4 @@ class SceneWatcher:
 
     def close(self) -> None:
         self._stop.set()
-        self._thread.join(timeout=5.0)
+        self._thread.join()  # an inference in progress finishes (ONNX Runtime must not be torn down under it)
