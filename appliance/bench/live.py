@@ -92,6 +92,8 @@ def bench_live(seconds: float, settings: LiveConfig) -> dict:
         "dropped_late": sum(r["dropped_late"] for r in reports),
         "underruns": sum(r["underruns"] for r in reports),
         "frames_dropped": sum(r["frames_dropped"] for r in reports),
+        "analysis_ms_per_frame": [r["analysis_ms_per_frame"] for r in reports],
+        "cpu_percent_of_a_core": [r["cpu_percent_of_a_core"] for r in reports],
         "scenes": [{k: r[k] for k in ("scene", "contacts", "missed", "extra")} for r in results],
         "wall_seconds": round(time.perf_counter() - started, 1),
     }
@@ -109,3 +111,6 @@ def print_live_report(report: dict) -> None:
                   f"max {figures['max']} ms (n={figures['count']})")
     print(f"dropped as late {report['dropped_late']}, underruns {report['underruns']}, "
           f"frames dropped {report['frames_dropped']}; {report['wall_seconds']} s")
+    print("per scene: analysis per frame " + ", ".join(f"p50 {a['p50']} / p95 {a['p95']} ms"
+                                                       for a in report["analysis_ms_per_frame"] if a)
+          + "; CPU " + ", ".join(f"{c} %" for c in report["cpu_percent_of_a_core"]) + " of a core")

@@ -53,6 +53,8 @@ RECENT_FRAMES = 64
 """Capture times kept to find the frame that showed an action (it is decided 2 frames later)."""
 WATCH_EVERY_S = 0.05
 REOPEN_EVERY_S = 0.5
+MAX_TIMINGS = 100_000
+"""Per-frame analysis times kept for the report (an hour at 30 fps; 0.8 MB)."""
 GIL_SWITCH_S = 0.0005
 TRIM_EVERY = 900
 """Frames between trims of the analyser's event list and trace (a session may run for hours)."""
@@ -100,6 +102,10 @@ class LiveReport:
     recording_failure: str | None = None
     notices: list[str] = field(default_factory=list)
     """Said once each, for the user: no device, device lost, camera lost."""
+    analysis_ms: list[float] = field(default_factory=list)
+    """Per frame, the motion analysis and the sound choice it led to (milliseconds)."""
+    cpu_seconds: float = 0.0
+    """CPU time the process used during the session (all its threads)."""
 
     def latencies(self) -> np.ndarray:
         """Motion-to-sound seconds of the sounds started, as the session measures it (from the
@@ -115,6 +121,10 @@ class LiveReport:
             "dropped_late": self.dropped_late, "dropped_no_device": self.dropped_no_device,
             "underruns": self.underruns, "device_reopened": self.device_reopened,
             "scene_decisions": self.scene_decisions,
+            "analysis_ms_per_frame": {"p50": round(float(np.percentile(self.analysis_ms, 50)), 1),
+                                      "p95": round(float(np.percentile(self.analysis_ms, 95)), 1)}
+            if self.analysis_ms else None,
+            "cpu_percent_of_a_core": round(100 * self.cpu_seconds / self.seconds, 1) if self.seconds else None,
             "latency_ms": {"p50": round(float(np.percentile(latency, 50)), 1),
                            "p95": round(float(np.percentile(latency, 95)), 1),
                            "max": round(float(latency.max()), 1)} if len(latency) else None,
@@ -233,7 +243,7 @@ class LiveSession:
         watchdog = threading.Thread(target=self._watch, name="foley-live-watchdog", daemon=True)
         scene = SceneWatcher(self.chooser, self.settings.vision_refresh_seconds)
         capture = threading.Thread(target=self._capture, name="foley-live-capture", daemon=True)
-        self.started_at = time.monotonic()
+        self.started_at, cpu_at_start = time.monotonic(), time.process_time()
         watchdog.start()
         capture.start()
         timer = threading.Timer(self.options.duration or 0, self.stop)
@@ -245,6 +255,7 @@ class LiveSession:
         try:
             while (item := self._frames.get()) is not None:
                 index, captured_at, image = item
+                began = time.perf_counter()
                 if origin is None:
                     origin, self._frame_size = captured_at, image.shape[:2]
                 frame = analysis_frame(index, captured_at - origin, image)
@@ -254,6 +265,8 @@ class LiveSession:
                     if event.kind == IMPACT:
                         self._sound(event)
                 report.frames += 1
+                if len(report.analysis_ms) < MAX_TIMINGS:
+                    report.analysis_ms.append((time.perf_counter() - began) * 1000)
                 if report.frames % TRIM_EVERY == 0:
                     del analyser.events[:], analyser.trace.times[:], analyser.trace.flow[:]
                 if self._stop.is_set():
@@ -273,6 +286,7 @@ class LiveSession:
             report.dropped_no_device += len(self.mixer.discard_pending())
             report.scene_decisions = self.chooser.decisions
             report.seconds = time.monotonic() - self.started_at
+            report.cpu_seconds = time.process_time() - cpu_at_start
             sys.setswitchinterval(switch_interval)
             if self.recorder:
                 self._finish_recording()
