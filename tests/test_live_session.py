@@ -9,10 +9,15 @@ import threading
 import av
 import numpy as np
 import pytest
+import soundfile
 
 from appliance.capture.cameras import FileCamera
 from appliance.config import LiveConfig
-from appliance.engine.pipeline import Engine
+from appliance.engine.pipeline import MP4_NAME, TIMELINE_NAME, WAV_NAME, Engine
+from appliance.engine.remix import remix_files
+from appliance.engine.timeline import Timeline
+from appliance.library import load_catalog
+from appliance.service.jobs import INPUT_NAME, JobStore
 from appliance.live.session import LiveOptions, LiveSession
 from appliance.video.synthetic import render_scene
 
@@ -59,7 +64,7 @@ def test_sounds_start_near_the_known_contacts_and_are_accounted_for(engine, step
 
 def test_recording_holds_picture_and_the_played_sound_at_its_times(engine, steps, tmp_path):
     out = tmp_path / "live.mp4"
-    report, _ = _run(engine, steps, record=out)
+    report, _ = _run(engine, steps, record=out, history=tmp_path / "service")
     assert report.recording == out and report.recording_failure is None
     with av.open(str(out)) as container:
         assert container.streams.video and container.streams.audio
@@ -79,6 +84,20 @@ def test_recording_holds_picture_and_the_played_sound_at_its_times(engine, steps
     for event in timeline["events"]:
         silent[round(event["time"] * rate) - 240:] = False
     assert envelope[silent].max(initial=0) < 0.01  # nothing but the played sounds
+
+    # In the history like a scored clip, and editable there: a swap re-mixes from the timeline.
+    store = JobStore(tmp_path / "service")
+    job = store.get(report.history_job)
+    folder = store.job_dir(job.id)
+    assert job.state == "done" and job.filename == "live.mp4"
+    played, rate = soundfile.read(folder / WAV_NAME)
+    assert rate == 48000 and np.abs(played).max() > 0.01
+    assert json.loads((folder / TIMELINE_NAME).read_text()) == timeline
+    first = Timeline.from_json(timeline).events[0]
+    other = next(t for t in load_catalog().in_category(first.category) if t.id != first.template_id)
+    swapped = remix_files(Timeline.from_json(timeline), load_catalog(), {0: other.id}, video=folder / INPUT_NAME,
+                          wav=folder / WAV_NAME, mp4=folder / MP4_NAME)
+    assert swapped.events[0].template_id == other.id and swapped.mp4
 
 
 def test_sounds_later_than_the_budget_are_dropped_not_played(engine, steps, tmp_path):

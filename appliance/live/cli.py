@@ -58,7 +58,8 @@ def handle(args) -> int:
     say = lambda message: print(f"foley live: {message}", file=sys.stderr, flush=True)  # noqa: E731
     session = LiveSession(camera, settings, LiveOptions(description=args.description, seed=args.seed,
                                                         duration=args.duration,
-                                                        record=Path(args.record) if args.record else None),
+                                                        record=Path(args.record) if args.record else None,
+                                                        history=None if args.no_history else state_dir() / "service"),
                           cache_folder=state_dir() / "cache", say=say)
     for signum in (signal.SIGINT, signal.SIGTERM):  # stop cleanly: the recording is finished
         signal.signal(signum, lambda *_: session.stop())
@@ -78,7 +79,8 @@ def _text(summary: dict) -> str:
         lines.append(f"motion to sound (from the frame the action was placed in): p50 {latency['p50']} ms, "
                      f"p95 {latency['p95']} ms, max {latency['max']} ms")
     if summary["recording"]:
-        lines.append(f"recorded: {summary['recording']} (+ timeline {Path(summary['recording']).with_suffix('.json')})")
+        lines.append(f"recorded: {summary['recording']} (+ timeline {Path(summary['recording']).with_suffix('.json')})"
+                     + (f", in the history as job {summary['history_job']}" if summary["history_job"] else ""))
     if summary["camera_failure"]:
         lines.append(f"camera lost: {summary['camera_failure']}")
     return "\n".join(lines)
@@ -91,6 +93,8 @@ def register(subparsers) -> None:
     parser.add_argument("--description", "-d", help="what happens (helps choose the sounds)")
     parser.add_argument("--record", metavar="OUT.mp4", help="keep the picture and the sound played as an MP4 "
                         "(and its timeline as OUT.json)")
+    parser.add_argument("--no-history", action="store_true",
+                        help="do not add the recording to the service's history (the page's list of results)")
     parser.add_argument("--duration", type=float, metavar="S", help="stop after S seconds (default: Ctrl-C)")
     parser.add_argument("--output", choices=["sounddevice", "seam"], help="audio output (default: config live.output)")
     parser.add_argument("--device", help="audio device number or part of its name (default: config live.device)")

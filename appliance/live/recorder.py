@@ -16,6 +16,7 @@ import logging
 import queue
 import threading
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import soundfile
@@ -95,9 +96,10 @@ class LiveRecorder:
         self._wav.write(block)
         self.samples += len(block)
 
-    def finish(self, timeline: dict | None) -> Path | None:
+    def finish(self, timeline: dict | None, file_job: Callable[[Path, Path], None] | None = None) -> Path | None:
         """Close, mux OUT.mp4 and write the timeline (OUT with .json); None if nothing usable
-        was recorded (the reason in `failure`)."""
+        was recorded (the reason in `failure`). `file_job(picture, played)` may take the
+        camera-only MP4 and the played sound's WAV (live/history.py) before they are removed."""
         self._queue.put(None)
         self._thread.join()
         try:
@@ -111,6 +113,8 @@ class LiveRecorder:
                             self.sr, self.out)
                 if timeline is not None:
                     write_json_atomic(self.out.with_suffix(".json"), timeline)
+                if file_job is not None:
+                    file_job(self.video_path, self.audio_path)
                 return self.out
             return None
         finally:

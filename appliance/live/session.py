@@ -39,10 +39,11 @@ from appliance.engine.pipeline import ENGINE_VERSION, Engine, timeline_event
 from appliance.engine.timeline import AmbienceEntry, ClipInfo, OutputSpec, Stats, Timeline
 from appliance.library import Template, load_catalog
 from appliance.live.choice import LiveChooser, SceneWatcher
+from appliance.live.history import add_to_history
 from appliance.live.mixer import Cue, LiveMixer, Outcome
 from appliance.live.output import AudioOutput, NoAudioDevice, open_output
 from appliance.live.recorder import LiveRecorder
-from appliance.mixing import DEFAULT_CEILING_DB, SAMPLE_RATE, Placement
+from appliance.mixing import DEFAULT_CEILING_DB, DEFAULT_TARGET_LUFS, SAMPLE_RATE, Placement
 from appliance.motion import IMPACT, ActionEvent, MotionAnalyser
 from appliance.motion.event_model import bundled_event_model
 
@@ -67,6 +68,8 @@ class LiveOptions:
     duration: float | None = None
     """Seconds to run (None: until `stop`)."""
     record: Path | None = None
+    history: Path | None = None
+    """The service's folder (state/service), to file the recording in its history (live/history.py)."""
 
 
 @dataclass(frozen=True)
@@ -100,6 +103,8 @@ class LiveReport:
     camera_failure: str | None = None
     recording: Path | None = None
     recording_failure: str | None = None
+    history_job: str | None = None
+    """The recording's job in the service's history."""
     notices: list[str] = field(default_factory=list)
     """Said once each, for the user: no device, device lost, camera lost."""
     analysis_ms: list[float] = field(default_factory=list)
@@ -131,6 +136,7 @@ class LiveReport:
             "camera_failure": self.camera_failure,
             "recording": str(self.recording) if self.recording else None,
             "recording_failure": self.recording_failure,
+            "history_job": self.history_job,
         }
 
 
@@ -315,8 +321,17 @@ class LiveSession:
     # -- recording ----------------------------------------------------------------------------
     def _finish_recording(self) -> None:
         recorder = self.recorder
+        timeline = self._timeline(recorder)
+
+        def file_job(picture: Path, played: Path) -> None:
+            try:
+                self.report.history_job = add_to_history(recorder.out, picture, played, timeline,
+                                                         self.chooser.described.text, self.options.seed,
+                                                         self.report.seconds, self.options.history)
+            except Exception as exc:  # the MP4 is kept whatever the history does
+                self._notice(f"the recording is not in the history: {exc}")
         try:
-            self.report.recording = recorder.finish(self._timeline(recorder))
+            self.report.recording = recorder.finish(timeline, file_job if self.options.history and timeline else None)
         except Exception as exc:  # the session's report still stands
             recorder.failure = f"finishing the recording failed: {exc}"
         self.report.recording_failure = recorder.failure
@@ -344,9 +359,9 @@ class LiveSession:
             request={"mode": "live", "seed": self.options.seed, "description": self.chooser.described.text},
             library_version=self.catalog.version,
             models={"text": self.engine.text.entry.sha256, "vision": self.engine.vision.entry.sha256},
-            # Live sound has no loudness target (a stream cannot be measured ahead): the recordings'
-            # own levels, under the true-peak ceiling.
-            output=OutputSpec(sample_rate=SAMPLE_RATE, channels=2, target_lufs=None,
+            # The live sound itself has no loudness target (a stream cannot be measured ahead: the
+            # recordings' own levels under the ceiling); a swap in the history re-mixes offline, to this.
+            output=OutputSpec(sample_rate=SAMPLE_RATE, channels=2, target_lufs=DEFAULT_TARGET_LUFS,
                               true_peak_ceiling_dbfs=DEFAULT_CEILING_DB),
             events=events,
             ambience=AmbienceEntry(category=None, why="live mode lays no ambience bed"),
