@@ -1,8 +1,12 @@
 """The live mixer and audio outputs without a camera: the streamed limiter keeps the true peak
 under the ceiling, cues start at once or are dropped when late, the choke and voice rules, the
-seam's pace, and a missing device said as such."""
+seam's pace, a missing device said as such, and the PortAudio output on ALSA's null device."""
+import os
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -100,3 +104,37 @@ def test_missing_audio_device_is_said_as_such():
         open_output("sounddevice", lambda *a: None, "no-such-device-xyz", PERIOD, 3)
     with pytest.raises(NoAudioDevice, match="unknown audio output"):
         open_output("jack", lambda *a: None, None, PERIOD, 3)
+
+
+PORTAUDIO_NULL = """
+import time
+import numpy as np
+from appliance.live.mixer import Cue, LiveMixer
+from appliance.live.output import open_output
+from appliance.mixing import Placement
+mixer = LiveMixer()
+output = open_output("sounddevice", mixer.render, "nullout", 256, 3)
+now = time.monotonic()
+mixer.submit(Cue(Placement(audio=np.full(4800, 0.2, np.float32), attack=0.0, time=0.0), now, now + 5))
+time.sleep(0.3)
+output.close()
+outcome = mixer.outcomes.popleft()
+print(output.name, output.blocks > 0, outcome.started, 0 < outcome.output_latency < 1, output.failure)
+"""
+
+
+def test_portaudio_output_plays_through_alsa(tmp_path):
+    """The `sounddevice` output for real: a PortAudio stream on ALSA's null device (defined in a
+    private ~/.asoundrc; in a child process, as PortAudio reads the ALSA setup once), its callback
+    rendering the mixer's blocks with the device's own latency."""
+    try:
+        import sounddevice  # noqa: F401
+    except OSError:
+        pytest.skip("libportaudio2 is not installed")
+    (tmp_path / ".asoundrc").write_text("pcm.nullout { type null }\n")
+    root = Path(__file__).resolve().parent.parent
+    env = {**os.environ, "HOME": str(tmp_path), "PYTHONPATH": str(root)}
+    done = subprocess.run([sys.executable, "-c", PORTAUDIO_NULL], env=env, capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["nullout", "True", "True", "True", "None"]
