@@ -150,6 +150,7 @@ class LiveSession:
         `say`: how notices reach the user (once each)."""
         self.camera, self.settings, self.options = camera, settings, options
         self.engine = engine or Engine()
+        self.engine.prepare()  # the zero-shot table and search matrices now, not in the first scene read
         self.on_frame, self.say = on_frame, say
         self.report = LiveReport()
         catalog = load_catalog()
@@ -278,6 +279,8 @@ class LiveSession:
                 if self._stop.is_set():
                     break
         finally:
+            report.seconds = time.monotonic() - self.started_at
+            report.cpu_seconds = time.process_time() - cpu_at_start
             timer.cancel()
             self._stop.set()
             self.camera.close()
@@ -291,8 +294,6 @@ class LiveSession:
             self._collect()
             report.dropped_no_device += len(self.mixer.discard_pending())
             report.scene_decisions = self.chooser.decisions
-            report.seconds = time.monotonic() - self.started_at
-            report.cpu_seconds = time.process_time() - cpu_at_start
             sys.setswitchinterval(switch_interval)
             if self.recorder:
                 self._finish_recording()
