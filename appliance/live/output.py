@@ -38,13 +38,13 @@ AUDIO_PRIORITY = 20
 """SCHED_FIFO priority asked for the thread that renders audio (1-99; PipeWire/JACK use ~20)."""
 
 
-def make_realtime() -> bool:
+def make_realtime(priority: int = AUDIO_PRIORITY) -> bool:
     """Ask the kernel to run the calling thread before normal ones (SCHED_FIFO), as audio
     servers do: on a loaded CPU a normal thread can wait longer than the device's buffer. Needs
     root, CAP_SYS_NICE or an RLIMIT_RTPRIO (systemd: LimitRTPRIO=); without them, False and the
     thread stays normal (underruns count what that costs)."""
     try:
-        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(AUDIO_PRIORITY))
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(priority))
         return True
     except (OSError, AttributeError):
         return False
@@ -151,7 +151,8 @@ class SoundDeviceOutput(AudioOutput):
         self._last_call = time.monotonic()
         try:
             self._stream = sounddevice.OutputStream(
-                samplerate=sr, blocksize=period, channels=2, dtype="float32", device=device,
+                samplerate=sr, blocksize=period, channels=2, dtype="float32",
+                device=int(device) if device and device.isdigit() else device,  # a number, or part of a name
                 latency=periods * period / sr, callback=self._callback, finished_callback=self._finished)
             self.name = str(sounddevice.query_devices(self._stream.device)["name"])
             self._stream.start()

@@ -19,6 +19,7 @@ sound live; a live session sounds impacts (and steps, hits, knocks: every impact
 from __future__ import annotations
 
 import logging
+import os
 import queue
 import sys
 import threading
@@ -41,7 +42,7 @@ from appliance.library import Template, load_catalog
 from appliance.live.choice import LiveChooser, SceneWatcher
 from appliance.live.history import add_to_history
 from appliance.live.mixer import Cue, LiveMixer, Outcome
-from appliance.live.output import AudioOutput, NoAudioDevice, open_output
+from appliance.live.output import AudioOutput, NoAudioDevice, make_realtime, open_output
 from appliance.live.recorder import LiveRecorder
 from appliance.mixing import DEFAULT_CEILING_DB, DEFAULT_TARGET_LUFS, SAMPLE_RATE, Placement
 from appliance.motion import IMPACT, ActionEvent, MotionAnalyser
@@ -56,6 +57,9 @@ WATCH_EVERY_S = 0.05
 REOPEN_EVERY_S = 0.5
 MAX_TIMINGS = 100_000
 """Per-frame analysis times kept for the report (an hour at 30 fps; 0.8 MB)."""
+PATH_PRIORITY = 10
+"""SCHED_FIFO priority of the capture and analysis threads (under the audio thread's): the event's
+path from frame to cue; when granted, other programs' work no longer delays it."""
 GIL_SWITCH_S = 0.0005
 TRIM_EVERY = 900
 """Frames between trims of the analyser's event list and trace (a session may run for hours)."""
@@ -218,6 +222,7 @@ class LiveSession:
 
     # -- camera -------------------------------------------------------------------------------
     def _capture(self) -> None:
+        make_realtime(PATH_PRIORITY)
         index = 0
         try:
             while not self._stop.is_set():
@@ -258,6 +263,7 @@ class LiveSession:
         if self.options.duration:
             timer.start()
         analyser = MotionAnalyser(bundled_event_model())
+        realtime = make_realtime(PATH_PRIORITY)
         origin = None
         try:
             while (item := self._frames.get()) is not None:
@@ -295,6 +301,8 @@ class LiveSession:
             report.dropped_no_device += len(self.mixer.discard_pending())
             report.scene_decisions = self.chooser.decisions
             sys.setswitchinterval(switch_interval)
+            if realtime:
+                os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
             if self.recorder:
                 self._finish_recording()
         return report
