@@ -262,7 +262,7 @@ class LiveSession:
         timer.daemon = True
         if self.options.duration:
             timer.start()
-        analyser = MotionAnalyser(bundled_event_model())
+        analyser = MotionAnalyser(bundled_event_model(), camera_frames=True)
         realtime = make_realtime(PATH_PRIORITY)
         origin = None
         try:
