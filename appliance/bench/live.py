@@ -1,15 +1,15 @@
 """`foley bench live`: motion-to-sound latency of live mode, against contacts whose times are known.
 
-Rendered clips (video/synthetic.py: balls dropped one after another, a stick striking a block,
-feet landing) are played by the
-file camera in real time, through a live session on the configured audio output (the seam
-where no sound card exists). A contact at clip time c is visible first in frame ⌈c·fps⌉; its
-capture time is what the camera loop stamped on that frame. A sound counts for the contact when
-the event it was started for lies within MATCH_S of c; its latency is the time its first sample
-was handed to the device, plus the device's reported output latency (and the sample's place in
-its block), minus that capture time. Contacts without such a sound are missed, sounds without a
-contact extra. Separately, the latency of every sound from the frame the event model placed its
-contact in (what `foley live` reports) measures the live path whatever the model's accuracy.
+Rendered clips (video/synthetic.py: a ball's drop played again and again, a stick striking a
+block, feet landing) are played by the file camera in real time, through a live session on the
+configured audio output (the seam where no sound card exists). A contact at clip time c is
+visible first in frame ⌈c·fps⌉; its capture time is what the camera loop stamped on that frame.
+A sound counts for the contact when the event it was started for lies within MATCH_S of c; its
+latency is the time its first sample was handed to the device, plus the device's reported output
+latency (and the sample's place in its block), minus that capture time. Contacts without such a
+sound are missed, sounds without a contact extra. Separately, the latency of every sound from the
+frame the event model placed its contact in (what `foley live` reports) measures the live path
+whatever the model's accuracy.
 """
 from __future__ import annotations
 
