@@ -1,7 +1,7 @@
 """`foley bench [TARGET] [--json]`: the benchmark commands.
 
-TARGET `models` times the encoders alone; `live` measures live mode's motion-to-sound latency; `serve` sends concurrent uploads to a server on
-loopback; `capture` times a recording's hand-over from stop to result; a clip path (or nothing: a generated 720p clip of --seconds, 10 s by default) times the
+TARGET `models` times the encoders alone; `serve` sends concurrent uploads to a server on
+loopback; `live` measures live mode's motion-to-sound latency on rendered clips; `capture` times a recording's hand-over from stop to result; a clip path (or nothing: a generated 720p clip of --seconds, 10 s by default) times the
 whole engine on it against the bare decode of the same clip.
 """
 from __future__ import annotations
@@ -61,7 +61,7 @@ def register(subparsers) -> None:
     parser = subparsers.add_parser("bench", help="measure speed: the engine on a clip, or `models`",
                                    description=__doc__.splitlines()[2].strip())
     parser.add_argument("target", nargs="?", metavar="CLIP|models|serve|capture|live",
-                        help="a clip (default: generated 10 s 1280×720 30 fps H.264), `models`, `serve` or `capture`")
+                        help="a clip (default: generated 10 s 1280×720 30 fps H.264), `models`, `serve`, `capture` or `live`")
     parser.add_argument("--seconds", type=float,
                         help="length of the generated clip (engine: 10, 300 checks memory on a long clip; serve: 3), "
                              "or of each recording (capture: 10), or of each rendered scene (live: 60)")

@@ -364,7 +364,7 @@ class Engine:
 
 
 def timeline_event(number: int, event: ActionEvent, template: Template, placement: Placement, decision: dict,
-                    source: str) -> TimelineEvent:
+                   source: str) -> TimelineEvent:
     return TimelineEvent(
         n=number,
         time=round(event.time, 4),
