@@ -60,6 +60,7 @@ def test_sounds_start_near_the_known_contacts_and_are_accounted_for(engine, step
     assert {s.decision["category"] for s in started} <= {"footsteps", *{s.template.category for s in started}}
     assert report.impacts == len(report.sounded) + report.dropped_no_device
     assert report.output.startswith("audio seam") and said == []
+    assert report.scene_decisions >= 1  # the picture was read (the first frame's, before any sound)
 
 
 def test_recording_holds_picture_and_the_played_sound_at_its_times(engine, steps, tmp_path):

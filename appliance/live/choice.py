@@ -9,7 +9,7 @@ scored clip (`Engine.decide`: description + vision + probe + exemplars). The dec
 recordings are decoded then, so an action only draws one from memory: per action a recording
 and its variation from the action's own seeded stream, never the same one twice in a row, and
 its placement (gain from strength, pan from position) from `placement_for`, as offline.
-Until the first picture is read, the description alone decides.
+A session waits for the first picture to be read before it analyses (a fraction of a second, once).
 """
 from __future__ import annotations
 
@@ -116,6 +116,8 @@ class SceneWatcher:
         self.chooser, self.refresh_s = chooser, refresh_s
         self._latest: Keyframe | None = None
         self._stop = threading.Event()
+        self.first_read = threading.Event()
+        """Set once the first frame offered has been read (or its reading failed)."""
         self.failures = 0
         self._thread = threading.Thread(target=self._run, name="foley-live-scene", daemon=True)
         self._thread.start()
@@ -126,7 +128,7 @@ class SceneWatcher:
 
     def _run(self) -> None:
         decided_hash, decided_at = None, -np.inf
-        while not self._stop.wait(WATCH_EVERY_S):
+        while not self._stop.wait(0.0 if self._latest is not None and not self.first_read.is_set() else WATCH_EVERY_S):
             keyframe = self._latest
             if keyframe is None:
                 continue
@@ -141,7 +143,9 @@ class SceneWatcher:
                     log.exception("live: reading the scene failed (the last decision stays)")
                 self.failures += 1
                 decided_at = time.monotonic()
+                self.first_read.set()
                 continue
+            self.first_read.set()
             decided_hash, decided_at = keyframe.hash, time.monotonic()
             log.info("live: scene %s → %s", "changed" if changed else "re-read", decision["category"])
 

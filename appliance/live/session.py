@@ -55,6 +55,8 @@ RECENT_FRAMES = 64
 """Capture times kept to find the frame that showed an action (it is decided 2 frames later)."""
 WATCH_EVERY_S = 0.05
 REOPEN_EVERY_S = 0.5
+FIRST_READ_WAIT_S = 0.8
+"""Longest wait for the first scene reading (the frame queue holds QUEUE_SECONDS)."""
 MAX_TIMINGS = 100_000
 """Per-frame analysis times kept for the report (an hour at 30 fps; 0.8 MB)."""
 PATH_PRIORITY = 10
@@ -269,11 +271,14 @@ class LiveSession:
             while (item := self._frames.get()) is not None:
                 index, captured_at, image = item
                 began = time.perf_counter()
-                if origin is None:
+                first = origin is None
+                if first:
                     origin, self._frame_size = captured_at, image.shape[:2]
                 frame = analysis_frame(index, captured_at - origin, image)
                 self._recent.append((frame.time, captured_at))
                 scene.offer(Keyframe(index, frame.time, frame))
+                if first:  # the scene decided from the picture before the first sound (the queue holds 1 s)
+                    scene.first_read.wait(FIRST_READ_WAIT_S)
                 for event in analyser.push(frame):
                     if event.kind == IMPACT:
                         self._sound(event)
