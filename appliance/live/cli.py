@@ -4,6 +4,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import os
 import signal
 import sys
 from pathlib import Path
@@ -44,6 +45,8 @@ def handle(args) -> int:
         record = Path(args.record)
         if record.suffix.lower() != ".mp4" or not record.parent.is_dir():
             raise UsageError(f"--record {record}: give a .mp4 file name in an existing folder")
+        if not os.access(record.parent, os.W_OK):
+            raise UsageError(f"--record {record}: cannot write in {record.parent}")
     capture = config.capture
     spec = args.camera or capture.camera
     demo = None
