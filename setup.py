@@ -45,6 +45,10 @@ setup(
         # The command line's progress bars (score, eval, bench, library teach): pure Python, one
         # ~80 kB wheel for every platform, no dependencies of its own.
         "tqdm>=4.60",
+        # `foley live`: the board's sound card through PortAudio (Debian's libportaudio2, ALSA
+        # underneath). Pure Python over cffi (any architecture, ~40 kB), callback streams with
+        # the device's own output-latency timestamps; maintained (spatialaudio).
+        "sounddevice>=0.4.6",
     ],
     extras_require={
         # Tests: pytest plus HF's own tokenizer implementation to check the in-graph one;

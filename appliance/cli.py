@@ -24,6 +24,7 @@ COMMAND_MODULES = [
     "appliance.library.cli",
     "appliance.service.cli",
     "appliance.capture.cli",
+    "appliance.live.cli",
     "appliance.board.firstboot",
 ]
 

@@ -128,6 +128,28 @@ class CaptureConfig:
 
 
 @dataclass(frozen=True)
+class LiveConfig:
+    output: Literal["sounddevice", "seam"] = "sounddevice"
+    """`sounddevice` (the sound card through PortAudio; without one, live mode says so and runs
+    on the seam) or `seam` (no sound card: blocks timed at a device's pace, not heard; CI)."""
+    device: str | None = None
+    """PortAudio output device: its number or part of its name (`foley live --list-devices`;
+    e.g. "Headphones" for the Pi's 3.5 mm jack, "vc4-hdmi", "USB"); None: the system default."""
+    period: Annotated[int, Range(64, 4096)] = 256
+    """Frames per audio block (256 = 5.3 ms at 48 kHz)."""
+    periods: Annotated[int, Range(2, 16)] = 3
+    """Blocks of buffer in the device: more survives a busier CPU without underruns, at
+    period/48 kHz more latency each."""
+    voices: Annotated[int, Range(1, 64)] = 16
+    """Sounds ringing at once; past it a new sound chokes the oldest."""
+    latency_budget_ms: Annotated[float, Range(20, 2000)] = 150.0
+    """A sound that would reach the speaker later than this after its action is dropped (and
+    counted), not played late."""
+    vision_refresh_seconds: Annotated[float, Range(0.5, 600)] = 3.0
+    """The scene is read again this often (and at once when the picture changes)."""
+
+
+@dataclass(frozen=True)
 class Config:
     state_dir: str | None = None
     """Writable state (jobs, results, cache, user sounds, token); default as appliance.paths."""
@@ -135,6 +157,7 @@ class Config:
     queue: QueueConfig = field(default_factory=QueueConfig)
     engine: EngineConfig = field(default_factory=EngineConfig)
     capture: CaptureConfig = field(default_factory=CaptureConfig)
+    live: LiveConfig = field(default_factory=LiveConfig)
 
 
 def _build(cls, data, where: str):

@@ -21,7 +21,7 @@ def test_defaults_and_overrides(tmp_path):
 
 
 @pytest.mark.parametrize("text,message", [
-    ("servce:\n  port: 1\n", "unknown config key 'servce'; allowed: capture, engine, queue, service, state_dir"),
+    ("servce:\n  port: 1\n", "unknown config key 'servce'; allowed: capture, engine, live, queue, service, state_dir"),
     ("service:\n  prot: 1\n", "unknown config key 'service.prot'"),
     ("service:\n  port: eighty\n", "'service.port' must be int"),
     ("service:\n  port: true\n", "'service.port' must be int"),
@@ -55,6 +55,8 @@ def test_allowed_hosts_is_a_list_of_names(tmp_path):
     ("capture:\n  button_pin: 40\n", "'capture.button_pin' must be between 0 and 27"),
     ("queue:\n  max_waiting: -1\n", "'queue.max_waiting' must be between 1 and 100000"),
     ("queue:\n  backend: 5\n", "'queue.backend' must be 'sqlite' or 'redis', not 5"),
+    ("live:\n  output: alsa\n", "'live.output' must be 'sounddevice' or 'seam', not 'alsa'"),
+    ("live:\n  period: 16\n", "'live.period' must be between 64 and 4096"),
 ])
 def test_config_values_are_constrained(tmp_path, text, message):
     with pytest.raises(UsageError, match=message.replace("(", r"\(")):

@@ -1,7 +1,7 @@
 """`foley bench [TARGET] [--json]`: the benchmark commands.
 
 TARGET `models` times the encoders alone; `serve` sends concurrent uploads to a server on
-loopback; `capture` times a recording's hand-over from stop to result; a clip path (or nothing: a generated 720p clip of --seconds, 10 s by default) times the
+loopback; `live` measures live mode's motion-to-sound latency on rendered clips; `capture` times a recording's hand-over from stop to result; a clip path (or nothing: a generated 720p clip of --seconds, 10 s by default) times the
 whole engine on it against the bare decode of the same clip.
 """
 from __future__ import annotations
@@ -48,6 +48,11 @@ def handle(args) -> int:
     elif args.target == "capture":
         _emit(bench_capture(args.recordings, args.seconds or 10.0), args,
               print_capture_report)
+    elif args.target == "live":
+        from appliance.bench.live import bench_live, print_live_report
+        from appliance.config import load_config
+
+        _emit(bench_live(args.seconds or 60.0, load_config(None).live), args, print_live_report)
     elif args.target == "models":
         threads = tuple(int(t) for t in args.model_threads.split(","))
         _emit({"rows": bench_models(threads_list=threads, repeat=args.repeat)}, args,
@@ -59,12 +64,12 @@ def handle(args) -> int:
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser("bench", help="measure speed and memory: the engine on a clip, `models`, "
-                                                 "`serve` or `capture`", description=DESCRIPTION)
-    parser.add_argument("target", nargs="?", metavar="CLIP|models|serve|capture",
-                        help="a clip (default: generated 10 s 1280×720 30 fps H.264), `models`, `serve` or `capture`")
+                                                 "`serve`, `capture` or `live`", description=DESCRIPTION)
+    parser.add_argument("target", nargs="?", metavar="CLIP|models|serve|capture|live",
+                        help="a clip (default: generated 10 s 1280×720 30 fps H.264), `models`, `serve`, `capture` or `live`")
     parser.add_argument("--seconds", type=float,
                         help="length of the generated clip (engine: 10, 300 checks memory on a long clip; serve: 3), "
-                             "or of each recording (capture: 10)")
+                             "or of each recording (capture: 10), or of each rendered scene (live: 60)")
     parser.add_argument("--requests", type=int, default=20, help="uploads to send (serve)")
     parser.add_argument("--recordings", type=int, default=3, help="recordings to make (capture)")
     parser.add_argument("--concurrency", type=int, help="uploads in flight at once (serve; default all)")

@@ -242,25 +242,33 @@ class Engine:
                 chosen.reused += 1
                 source = "reused from an earlier near-identical action"
             else:
-                embedding, logits = visual.outputs(keyframe)
-                exemplar_scores, preferred = exemplars.match(embedding)
-                probe = self.probe.log_probabilities(embedding) if self.probe else None
-                evidence = Evidence(description=described.category_scores,
-                                    vision=with_probe(zero_shot.scores(logits), probe),
-                                    exemplar=exemplar_scores)
-                decision = decide_category(catalog, event.kind, evidence)
-                decision["preferred"] = preferred[:TEMPLATE_POOL]
-                decision["vision_labels"] = [[label, round(p, 3)] for label, p in
-                                             self.vision.top_labels(logits[None], k=3)[0]]
+                decision = self.decide(event.kind, visual.outputs(keyframe), catalog, described, exemplars)
                 decisions[group] = decision
                 source = "computed"
             picker.draw_for(0, number)
             template = picker.pick(decision["category"], decision.get("preferred", []))
             placement = placement_for(event, template, catalog.audio(template.id), picker)
             chosen.placements.append(placement)
-            chosen.events.append(_timeline_event(number, event, template, placement, decision, source))
+            chosen.events.append(timeline_event(number, event, template, placement, decision, source))
         analysis.release_frames()
         return chosen
+
+    def decide(self, kind: EventKind, outputs: tuple[np.ndarray, np.ndarray], catalog: Catalog,
+               described: Described, exemplars: Exemplars) -> dict:
+        """The category for an action of `kind` whose keyframe the vision model read as `outputs`
+        (embedding, logits): the description, the zero-shot reading with the category probe, and
+        the taught exemplars vote; with the preferred taught recordings and the top labels. One
+        rule for scored clips and live mode (appliance/live)."""
+        embedding, logits = outputs
+        exemplar_scores, preferred = exemplars.match(embedding)
+        probe = self.probe.log_probabilities(embedding) if self.probe else None
+        evidence = Evidence(description=described.category_scores,
+                            vision=with_probe(self._zero_shot(searcher(catalog)).scores(logits), probe),
+                            exemplar=exemplar_scores)
+        decision = decide_category(catalog, kind, evidence)
+        decision["preferred"] = preferred[:TEMPLATE_POOL]
+        decision["vision_labels"] = [[label, round(p, 3)] for label, p in self.vision.top_labels(logits[None], k=3)[0]]
+        return decision
 
     def mix(self, chosen: Chosen, duration: float, target_lufs: float) -> Track:
         """The placements and the bed → the track (rendered block by block when read)."""
@@ -364,8 +372,8 @@ class Engine:
             shutil.rmtree(staging, ignore_errors=True)
 
 
-def _timeline_event(number: int, event: ActionEvent, template: Template, placement: Placement, decision: dict,
-                    source: str) -> TimelineEvent:
+def timeline_event(number: int, event: ActionEvent, template: Template, placement: Placement, decision: dict,
+                   source: str) -> TimelineEvent:
     return TimelineEvent(
         n=number,
         time=round(event.time, 4),

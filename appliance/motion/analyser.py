@@ -92,10 +92,13 @@ class MotionTrace:
 class MotionAnalyser:
     """Push AnalysisFrames in order; collect ActionEvents from `push` and `finish`."""
 
-    def __init__(self, event_model: EventModel | None, keep_rows: bool = False) -> None:
+    def __init__(self, event_model: EventModel | None, keep_rows: bool = False, camera_frames: bool = False) -> None:
         """event_model: what decides impacts (`bundled_event_model()` on the board); None finds
         none (collecting rows to train one). keep_rows: keep every interval's FeatureRow in `rows`
-        (training and evaluation; 27 floats a frame)."""
+        (training and evaluation; 27 floats a frame). camera_frames: frames straight from a
+        camera (live mode), which are never an encoder's duplicates, so a repeated frame is
+        stillness at once rather than held back a frame (which would decide an impact followed
+        by stillness one frame later)."""
         self._camera = CameraTracker()
         self._model = event_model
         self._features = OnsetFeatures()
@@ -104,6 +107,7 @@ class MotionAnalyser:
         self._previous: np.ndarray | None = None
         self._pending_repeat: AnalysisFrame | None = None
         self._still = False
+        self._hold_repeats = not camera_frames
         self.rows: list[FeatureRow] | None = [] if keep_rows else None
         self.events: list[ActionEvent] = []
         self.trace = MotionTrace()
@@ -127,7 +131,7 @@ class MotionAnalyser:
 
     def _repeat(self, frame: AnalysisFrame) -> list[ActionEvent]:
         """A frame equal to the previous one: ignore a single repeat, but two in a row mean stillness."""
-        if not self._still and self._pending_repeat is None:
+        if self._hold_repeats and not self._still and self._pending_repeat is None:
             self._pending_repeat = frame
             return []
         decided = []

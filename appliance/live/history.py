@@ -1,0 +1,41 @@
+"""A live recording in the service's history, like a scored clip: listed, played, downloaded, and
+its sounds swappable (the swap re-mixes offline from the timeline, as for any result).
+
+The live process writes the job itself, through the same `JobStore` (SQLite in WAL mode, a
+connection of its own) the service and its workers use: a job created, claimed by this process
+and finished at once, its folder holding the camera picture as the job's input, the sound that
+was played (WAV), the MP4 and the timeline. Nothing is queued, so no worker scores it again; if
+this process died between the claim and the finish, the service's recovery would find the job
+running under a dead process and score it from its input like any interrupted job.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from appliance.atomic import atomic_path, write_json_atomic
+from appliance.engine.options import ScoreOptions
+from appliance.engine.pipeline import MP4_NAME, TIMELINE_NAME, WAV_NAME
+
+
+def add_to_history(mp4: Path, picture: Path, played: Path, timeline: dict, description: str | None, seed: int,
+                   seconds: float, service_folder: Path) -> str:
+    """File the recording as a finished job; `picture` (the camera-only MP4) and `played` (the
+    WAV of the sound played) are moved into it, `mp4` and `timeline` copied. Returns the job id."""
+    from appliance.service.jobs import JobStore
+
+    store = JobStore(service_folder)
+    try:
+        options = ScoreOptions(description=description, seed=seed).key_fields()
+        job = store.create(mp4.name, description, options, upload=picture)
+        store.start(job.id)
+        folder = store.job_dir(job.id)
+        os.replace(played, folder / WAV_NAME)
+        with atomic_path(folder / MP4_NAME) as temp:
+            shutil.copyfile(mp4, temp)
+        write_json_atomic(folder / TIMELINE_NAME, timeline)
+        store.finish(job.id, seconds)
+        return job.id
+    finally:
+        store.db.close()

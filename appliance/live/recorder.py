@@ -1,0 +1,123 @@
+"""`foley live --record`: the camera picture and exactly the sound that was played, as one MP4.
+
+The picture is encoded as it is captured (H.264 with the frames' real capture times, like a
+recording of the camera daemon); the sound is the mixer's output blocks themselves, written to
+a WAV beside it as they are handed to the device. Each block is placed where it reached the
+speaker relative to the first frame (hand-over time + device latency − the first frame's capture
+time), so the MP4 has the sound where the audience heard it — the live latency included. Blocks
+follow each other; where none came (an underrun, a lost device) the gap is filled with silence.
+At the end the two are muxed (engine/mux.py: video packets copied, AAC) into OUT.mp4, atomically,
+and the timeline of the sounds beside it. Encoding and writing run in the recorder's own thread:
+the analysis and the audio thread only hand over references.
+"""
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import soundfile
+
+from appliance.atomic import write_json_atomic
+from appliance.engine.mux import mux_mp4
+from appliance.mixing import SAMPLE_RATE
+from appliance.video.writer import VideoWriter
+
+log = logging.getLogger("foley.live")
+QUEUE_ITEMS = 4096
+"""Frames and blocks the writer may fall behind by (blocks are small: ~20 s of them)."""
+
+
+class LiveRecorder:
+    def __init__(self, out: Path, fps: float, sr: int = SAMPLE_RATE):
+        self.out, self.sr = Path(out), sr
+        self.video_path = self.out.with_name(f".{self.out.name}.video.partial.mp4")
+        self.audio_path = self.out.with_name(f".{self.out.name}.audio.partial.wav")
+        self.origin: float | None = None
+        """Monotonic capture time of the first frame: time 0 of the MP4."""
+        self.frames = self.dropped = 0
+        self.samples = 0
+        self.failure: str | None = None
+        self._writer = VideoWriter(self.video_path, fps, timed=True, preset="ultrafast", container_format="mp4")
+        self._wav = soundfile.SoundFile(str(self.audio_path), "w", sr, 2, "FLOAT", format="WAV")
+        self._queue: queue.Queue = queue.Queue(maxsize=QUEUE_ITEMS)
+        self._last_ms = -1
+        self._thread = threading.Thread(target=self._run, name="foley-live-recorder", daemon=True)
+        self._thread.start()
+
+    def frame(self, image: np.ndarray, captured_at: float) -> None:
+        """From the capture thread: a camera frame."""
+        if self.origin is None:
+            self.origin = captured_at
+        self._put(("frame", image, captured_at))
+
+    def block(self, samples: np.ndarray, handed_at: float, device_latency: float) -> None:
+        """From the audio thread: an output block as handed to the device."""
+        if self.origin is not None:
+            self._put(("audio", samples, handed_at + device_latency))
+
+    def _put(self, item) -> None:
+        try:
+            self._queue.put_nowait(item)
+        except queue.Full:
+            self.dropped += 1
+
+    def _run(self) -> None:
+        while (item := self._queue.get()) is not None:
+            if self.failure:
+                continue
+            kind, data, at = item
+            try:
+                if kind == "frame":
+                    # Timestamps are kept in milliseconds: a frame read right after a late one (the
+                    # camera catching up) is moved to the next millisecond, not given the same one.
+                    ms = max(round((at - self.origin) * 1000), self._last_ms + 1)
+                    self._writer.write(data, ms / 1000)
+                    self.frames, self._last_ms = self.frames + 1, ms
+                else:
+                    self._write_audio(data, round((at - self.origin) * self.sr))
+            except Exception as exc:  # disk full, encoder failure: the recording cannot be completed
+                self.failure = f"writing the recording failed: {exc}"
+                log.error("live: %s", self.failure)
+
+    def _write_audio(self, block: np.ndarray, position: int) -> None:
+        """`block` at sample `position` of the MP4: gaps of more than a block become silence,
+        a block starting before time 0 keeps only its part after it; otherwise blocks follow
+        on (clock jitter of the hand-over is not a gap)."""
+        if position + len(block) <= 0:
+            return
+        if self.samples == 0 and position < 0:
+            block = block[-position:]
+        elif position - self.samples > len(block) or (self.samples == 0 and position > 0):
+            self._wav.write(np.zeros((position - self.samples, 2), np.float32))
+            self.samples = position
+        self._wav.write(block)
+        self.samples += len(block)
+
+    def finish(self, timeline: dict | None, file_job: Callable[[Path, Path], None] | None = None) -> Path | None:
+        """Close, mux OUT.mp4 and write the timeline (OUT with .json); None if nothing usable
+        was recorded (the reason in `failure`). `file_job(picture, played)` may take the
+        camera-only MP4 and the played sound's WAV (live/history.py) before they are removed."""
+        self._queue.put(None)
+        self._thread.join()
+        try:
+            self._writer.close()
+            self._wav.close()
+            if self.failure is None and self.frames < 2:
+                self.failure = "no camera picture was recorded"
+            if self.failure is None:
+                with soundfile.SoundFile(str(self.audio_path)) as audio:
+                    mux_mp4(self.video_path, audio.blocks(blocksize=1 << 15, dtype="float32", always_2d=True),
+                            self.sr, self.out)
+                if timeline is not None:
+                    write_json_atomic(self.out.with_suffix(".json"), timeline)
+                if file_job is not None:
+                    file_job(self.video_path, self.audio_path)
+                return self.out
+            return None
+        finally:
+            self.video_path.unlink(missing_ok=True)
+            self.audio_path.unlink(missing_ok=True)

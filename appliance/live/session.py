@@ -1,0 +1,386 @@
+"""A live session: camera frames in, each action's sound out of the speaker as it happens.
+
+Threads, each with one job:
+- capture: `camera.read()`, timed by the monotonic clock when it returns (as the camera daemon
+  times its frames) → the analysis queue, and the recorder when recording;
+- analysis (the caller's thread, `run`): the streaming motion analysis and its causal event
+  model (motion/analyser.py: an impact is decided two frames after the frame that shows it) →
+  per impact a `Choice` (live/choice.py) → a `Cue` to the mixer, with the capture time of the
+  frame that showed it and the deadline (that time + the latency budget);
+- scene: the vision model, every few seconds and on a scene change (live/choice.py);
+- audio: the output's own thread pulls blocks from the mixer (live/output.py, live/mixer.py);
+- watchdog: a lost audio device is closed and opened again (events meanwhile are counted as
+  dropped), and the mixer's outcomes are collected;
+- recorder (with `record`): the MP4 of the picture and the played sound (live/recorder.py).
+
+Sustained actions (a scrape, a slide) are reported by the analysis when they end, too late to
+sound live; a live session sounds impacts (and steps, hits, knocks: every impact).
+"""
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import sys
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from appliance import __version__
+from appliance.capture.cameras import Camera, CameraLost
+from appliance.capture.recording import analysis_frame
+from appliance.config import LiveConfig
+from appliance.engine.analysis import Keyframe
+from appliance.engine.pipeline import ENGINE_VERSION, Engine, timeline_event
+from appliance.engine.timeline import AmbienceEntry, ClipInfo, OutputSpec, Stats, Timeline
+from appliance.library import Template, load_catalog
+from appliance.live.choice import LiveChooser, SceneWatcher
+from appliance.live.history import add_to_history
+from appliance.live.mixer import Cue, LiveMixer, Outcome
+from appliance.live.output import AudioOutput, NoAudioDevice, make_realtime, open_output
+from appliance.live.recorder import LiveRecorder
+from appliance.mixing import DEFAULT_CEILING_DB, DEFAULT_TARGET_LUFS, SAMPLE_RATE, Placement
+from appliance.motion import IMPACT, ActionEvent, MotionAnalyser
+from appliance.motion.event_model import bundled_event_model
+
+log = logging.getLogger("foley.live")
+QUEUE_SECONDS = 1.0
+"""Frames the analysis may fall behind by before frames are dropped (their events would be late anyway)."""
+RECENT_FRAMES = 64
+"""Capture times kept to find the frame that showed an action (it is decided 2 frames later)."""
+WATCH_EVERY_S = 0.05
+REOPEN_EVERY_S = 0.5
+FIRST_READ_WAIT_S = 0.8
+"""Longest wait for the first scene reading (the frame queue holds QUEUE_SECONDS)."""
+MAX_TIMINGS = 100_000
+"""Per-frame analysis times kept for the report (an hour at 30 fps; 0.8 MB)."""
+PATH_PRIORITY = 10
+"""SCHED_FIFO priority of the capture and analysis threads (under the audio thread's): the event's
+path from frame to cue; when granted, other programs' work no longer delays it."""
+GIL_SWITCH_S = 0.0005
+TRIM_EVERY = 900
+"""Frames between trims of the analyser's event list and trace (a session may run for hours)."""
+
+
+@dataclass
+class LiveOptions:
+    description: str | None = None
+    seed: int = 0
+    duration: float | None = None
+    """Seconds to run (None: until `stop`)."""
+    record: Path | None = None
+    history: Path | None = None
+    """The service's folder (state/service), to file the recording in its history (live/history.py)."""
+
+
+@dataclass(frozen=True)
+class Sounded:
+    """One action and what became of its sound."""
+
+    n: int
+    event: ActionEvent
+    template: Template
+    placement: Placement
+    decision: dict
+    outcome: Outcome
+
+
+@dataclass
+class LiveReport:
+    output: str = ""
+    """The audio output used (its device name)."""
+    seconds: float = 0.0
+    frames: int = 0
+    frames_dropped: int = 0
+    impacts: int = 0
+    sounded: list[Sounded] = field(default_factory=list)
+    dropped_late: int = 0
+    """Cues that would have reached the speaker after the latency budget: not played."""
+    dropped_no_device: int = 0
+    """Actions while the audio device was lost (until it was opened again)."""
+    underruns: int = 0
+    device_reopened: int = 0
+    scene_decisions: int = 0
+    camera_failure: str | None = None
+    recording: Path | None = None
+    recording_failure: str | None = None
+    history_job: str | None = None
+    """The recording's job in the service's history."""
+    notices: list[str] = field(default_factory=list)
+    """Said once each, for the user: no device, device lost, camera lost."""
+    analysis_ms: list[float] = field(default_factory=list)
+    """Per frame, the motion analysis and the sound choice it led to (milliseconds)."""
+    cpu_seconds: float = 0.0
+    """CPU time the process used during the session (all its threads)."""
+
+    def latencies(self) -> np.ndarray:
+        """Motion-to-sound seconds of the sounds started, as the session measures it (from the
+        frame the event model placed the contact in)."""
+        return np.array([s.outcome.latency for s in self.sounded if s.outcome.started])
+
+    def summary(self) -> dict:
+        latency = self.latencies() * 1000
+        return {
+            "output": self.output, "seconds": round(self.seconds, 2), "frames": self.frames,
+            "frames_dropped": self.frames_dropped, "impacts": self.impacts,
+            "sounded": int(sum(s.outcome.started for s in self.sounded)),
+            "dropped_late": self.dropped_late, "dropped_no_device": self.dropped_no_device,
+            "underruns": self.underruns, "device_reopened": self.device_reopened,
+            "scene_decisions": self.scene_decisions,
+            "analysis_ms_per_frame": {"p50": round(float(np.percentile(self.analysis_ms, 50)), 1),
+                                      "p95": round(float(np.percentile(self.analysis_ms, 95)), 1)}
+            if self.analysis_ms else None,
+            "cpu_percent_of_a_core": round(100 * self.cpu_seconds / self.seconds, 1) if self.seconds else None,
+            "latency_ms": {"p50": round(float(np.percentile(latency, 50)), 1),
+                           "p95": round(float(np.percentile(latency, 95)), 1),
+                           "max": round(float(latency.max()), 1)} if len(latency) else None,
+            "camera_failure": self.camera_failure,
+            "recording": str(self.recording) if self.recording else None,
+            "recording_failure": self.recording_failure,
+            "history_job": self.history_job,
+        }
+
+
+class LiveSession:
+    """`run()` once; `stop()` from any thread ends it."""
+
+    def __init__(self, camera: Camera, settings: LiveConfig, options: LiveOptions, engine: Engine | None = None,
+                 cache_folder: Path | None = None, on_frame: Callable[[int, float], None] | None = None,
+                 say: Callable[[str], None] = print):
+        """`on_frame(index, captured_at)`: each frame as captured (the benchmark's clock);
+        `say`: how notices reach the user (once each)."""
+        self.camera, self.settings, self.options = camera, settings, options
+        self.engine = engine or Engine()
+        self.engine.prepare()  # the zero-shot table and search matrices now, not in the first scene read
+        self.on_frame, self.say = on_frame, say
+        self.report = LiveReport()
+        catalog = load_catalog()
+        self.catalog = catalog
+        self.chooser = LiveChooser(self.engine, catalog, options.description, options.seed, cache_folder)
+        self.mixer = LiveMixer(settings.voices, SAMPLE_RATE, DEFAULT_CEILING_DB)
+        self.recorder = LiveRecorder(options.record, camera.fps) if options.record else None
+        if self.recorder:
+            self.mixer.sink = self.recorder.block
+        self.output: AudioOutput | None = None
+        self._stop = threading.Event()
+        self._frames: queue.Queue = queue.Queue(maxsize=max(4, int(camera.fps * QUEUE_SECONDS)))
+        self._recent: deque[tuple[float, float]] = deque(maxlen=RECENT_FRAMES)  # (session time, captured_at)
+        self._pending: dict[int, tuple] = {}  # cue number → (event, choice), until the mixer's outcome
+        self.started_at = 0.0
+        self._frame_size = (0, 0)
+        self._kind = settings.output
+        """The output kind in use (the seam after a missing device)."""
+
+    # -- audio output -----------------------------------------------------------------------
+    def _open_output(self) -> AudioOutput:
+        """The configured output; without a device, the seam (said once)."""
+        settings = self.settings
+        try:
+            return open_output(settings.output, self.mixer.render, settings.device, settings.period, settings.periods)
+        except NoAudioDevice as exc:
+            if settings.output == "seam":
+                raise
+            self._notice(f"no audio device ({exc}): live mode runs on the audio seam — sounds are timed "
+                         "and recorded but not heard")
+            self._kind = "seam"
+            return open_output("seam", self.mixer.render, None, settings.period, settings.periods)
+
+    def _watch(self) -> None:
+        """Reopen a lost device; collect the mixer's outcomes."""
+        lost_at = 0.0
+        while not self._stop.wait(WATCH_EVERY_S):
+            self._collect()
+            output = self.output
+            if output is not None and output.failure:
+                self._notice(f"audio device lost ({output.failure}): reopening it; actions until then are not sounded")
+                self.report.underruns += output.underruns
+                self.output = None
+                output.close()
+                self.report.dropped_no_device += len(self.mixer.discard_pending())
+                lost_at = time.monotonic()  # a device just gone is not back at once
+            if self.output is None and time.monotonic() - lost_at >= REOPEN_EVERY_S:
+                lost_at = time.monotonic()
+                try:
+                    self.output = open_output(self._kind, self.mixer.render, self.settings.device,
+                                              self.settings.period, self.settings.periods)
+                    self.report.device_reopened += 1
+                    self._notice(f"audio device back: {self.output.name}")
+                except NoAudioDevice as exc:
+                    log.info("live: audio device still missing: %s", exc)
+
+    def _collect(self) -> None:
+        while self.mixer.outcomes:
+            outcome = self.mixer.outcomes.popleft()
+            n = outcome.cue.tag
+            event, choice = self._pending.pop(n)
+            if not outcome.started:
+                self.report.dropped_late += 1
+            self.report.sounded.append(Sounded(n, event, choice.template, choice.placement, choice.decision, outcome))
+
+    # -- camera -------------------------------------------------------------------------------
+    def _capture(self) -> None:
+        make_realtime(PATH_PRIORITY)
+        index = 0
+        try:
+            while not self._stop.is_set():
+                image = self.camera.read()
+                captured_at = time.monotonic()
+                if self.on_frame:
+                    self.on_frame(index, captured_at)
+                if self.recorder:
+                    self.recorder.frame(image, captured_at)
+                try:
+                    self._frames.put_nowait((index, captured_at, image))
+                except queue.Full:
+                    self.report.frames_dropped += 1
+                index += 1
+        except CameraLost as exc:
+            self.report.camera_failure = str(exc)
+            self._notice(f"camera lost: {exc}")
+        finally:
+            self._frames.put(None)
+
+    # -- the session --------------------------------------------------------------------------
+    def run(self) -> LiveReport:
+        report = self.report
+        # The audio thread needs the GIL every period (5 ms); Python hands it over every 5 ms by
+        # default, which alone would make a block late now and then.
+        switch_interval = sys.getswitchinterval()
+        sys.setswitchinterval(GIL_SWITCH_S)
+        self.output = self._open_output()
+        report.output = self.output.name
+        watchdog = threading.Thread(target=self._watch, name="foley-live-watchdog", daemon=True)
+        scene = SceneWatcher(self.chooser, self.settings.vision_refresh_seconds)
+        capture = threading.Thread(target=self._capture, name="foley-live-capture", daemon=True)
+        self.started_at, cpu_at_start = time.monotonic(), time.process_time()
+        watchdog.start()
+        capture.start()
+        timer = threading.Timer(self.options.duration or 0, self.stop)
+        timer.daemon = True
+        if self.options.duration:
+            timer.start()
+        analyser = MotionAnalyser(bundled_event_model(), camera_frames=True)
+        realtime = make_realtime(PATH_PRIORITY)
+        origin = None
+        try:
+            while (item := self._frames.get()) is not None:
+                index, captured_at, image = item
+                began = time.perf_counter()
+                first = origin is None
+                if first:
+                    origin, self._frame_size = captured_at, image.shape[:2]
+                frame = analysis_frame(index, captured_at - origin, image)
+                self._recent.append((frame.time, captured_at))
+                scene.offer(Keyframe(index, frame.time, frame))
+                if first:  # the scene decided from the picture before the first sound (the queue holds 1 s)
+                    scene.first_read.wait(FIRST_READ_WAIT_S)
+                for event in analyser.push(frame):
+                    if event.kind == IMPACT:
+                        self._sound(event)
+                report.frames += 1
+                if len(report.analysis_ms) < MAX_TIMINGS:
+                    report.analysis_ms.append((time.perf_counter() - began) * 1000)
+                if report.frames % TRIM_EVERY == 0:
+                    del analyser.events[:], analyser.trace.times[:], analyser.trace.flow[:]
+                if self._stop.is_set():
+                    break
+        finally:
+            report.seconds = time.monotonic() - self.started_at
+            report.cpu_seconds = time.process_time() - cpu_at_start
+            timer.cancel()
+            self._stop.set()
+            self.camera.close()
+            capture.join(timeout=2.0)
+            scene.close()
+            watchdog.join()
+            output, self.output = self.output, None
+            if output is not None:
+                report.underruns += output.underruns
+                output.close()
+            self._collect()
+            report.dropped_no_device += len(self.mixer.discard_pending())
+            report.scene_decisions = self.chooser.decisions
+            sys.setswitchinterval(switch_interval)
+            if realtime:
+                os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
+            if self.recorder:
+                self._finish_recording()
+        return report
+
+    def _sound(self, event: ActionEvent) -> None:
+        """Choose the action's sound and hand it to the mixer (or count it, without a device)."""
+        self.report.impacts += 1
+        n = self.report.impacts - 1
+        if self.output is None:
+            self.report.dropped_no_device += 1
+            return
+        seen_at = next((at for t, at in self._recent if t >= event.time), self._recent[-1][1])
+        choice = self.chooser.choose(n, event)
+        self._pending[n] = (event, choice)
+        self.mixer.submit(Cue(choice.placement, seen_at, seen_at + self.settings.latency_budget_ms / 1000, tag=n))
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _notice(self, message: str) -> None:
+        if message not in self.report.notices:
+            self.report.notices.append(message)
+            self.say(message)
+
+    # -- recording ----------------------------------------------------------------------------
+    def _finish_recording(self) -> None:
+        recorder = self.recorder
+        timeline = self._timeline(recorder)
+
+        def file_job(picture: Path, played: Path) -> None:
+            try:
+                self.report.history_job = add_to_history(recorder.out, picture, played, timeline,
+                                                         self.chooser.described.text, self.options.seed,
+                                                         self.report.seconds, self.options.history)
+            except Exception as exc:  # the MP4 is kept whatever the history does
+                self._notice(f"the recording is not in the history: {exc}")
+        try:
+            self.report.recording = recorder.finish(timeline, file_job if self.options.history and timeline else None)
+        except Exception as exc:  # the session's report still stands
+            recorder.failure = f"finishing the recording failed: {exc}"
+        self.report.recording_failure = recorder.failure
+        if recorder.failure:
+            self._notice(f"the recording was not kept: {recorder.failure}")
+
+    def _timeline(self, recorder: LiveRecorder) -> dict | None:
+        """The timeline of the recording: each sound where it was heard, in the scored clips' format."""
+        if recorder.origin is None:
+            return None
+        events = []
+        for sounded in self.report.sounded:
+            if not sounded.outcome.started:
+                continue
+            heard = sounded.outcome.handed_at + sounded.outcome.output_latency - recorder.origin
+            entry = timeline_event(sounded.n, sounded.event, sounded.template, sounded.placement,
+                                   sounded.decision, f"live: decided by {sounded.decision.get('why', 'the scene')}")
+            events.append(replace(entry, time=round(heard, 4)))
+        height, width = self._frame_size
+        duration = round(recorder.frames / self.camera.fps, 4)
+        timeline = Timeline(
+            engine={"version": __version__, "engine_version": ENGINE_VERSION},
+            clip=ClipInfo(file=recorder.out.name, duration=duration, width=width, height=height,
+                          fps=round(self.camera.fps, 3), frames_analysed=self.report.frames),
+            request={"mode": "live", "seed": self.options.seed, "description": self.chooser.described.text},
+            library_version=self.catalog.version,
+            models={"text": self.engine.text.entry.sha256, "vision": self.engine.vision.entry.sha256},
+            # The live sound itself has no loudness target (a stream cannot be measured ahead: the
+            # recordings' own levels under the ceiling); a swap in the history re-mixes offline, to this.
+            output=OutputSpec(sample_rate=SAMPLE_RATE, channels=2, target_lufs=DEFAULT_TARGET_LUFS,
+                              true_peak_ceiling_dbfs=DEFAULT_CEILING_DB),
+            events=events,
+            ambience=AmbienceEntry(category=None, why="live mode lays no ambience bed"),
+            stats=Stats(vision_inferences_run=self.chooser.visual.run,
+                        vision_inferences_skipped=self.chooser.visual.skipped, decisions_reused=0,
+                        events=len(events), stage_seconds={}, total_seconds=round(self.report.seconds, 3)),
+        )
+        return timeline.to_json()
