@@ -58,6 +58,8 @@ def as_sentences(parser: argparse.ArgumentParser) -> None:
         if action.help and action.help != argparse.SUPPRESS:
             action.help = sentence(action.help)
         if isinstance(action, argparse._SubParsersAction):
+            for choice in action._choices_actions:  # the list of sub-commands in the parent's --help
+                choice.help = sentence(choice.help) if choice.help else choice.help
             helps = {choice.dest: choice.help for choice in action._choices_actions}
             for name, child in action.choices.items():
                 if not child.description and helps.get(name):

@@ -30,9 +30,10 @@ def handle(args) -> int:
     clip = Path(args.video) if args.video else demo_clip(folder)
     description = args.description if args.description is not None else (None if args.video else DEMO_DESCRIPTION)
     outputs = {kind: folder / f"{clip.stem}-foley.{kind}" for kind in ("wav", "mp4", "json")}
+    outputs["credits"] = folder / f"{clip.stem}-credits.txt"
     engine = Engine(open_cache())
     timeline = engine.score_to_files(clip, ScoreOptions(description=description), wav=outputs["wav"],
-                                     mp4=outputs["mp4"], timeline=outputs["json"])
+                                     mp4=outputs["mp4"], timeline=outputs["json"], credits=outputs["credits"])
     print(f"scored {clip} ({timeline.clip.duration:.1f} s)" + (f' as "{description}"' if description else ""))
     for event in timeline.events:
         print(f"  {event.time:7.3f} s  {event.kind.value:<9} {event.category:<16} {event.template_id}")

@@ -14,10 +14,13 @@ import sys
 import termios
 
 import av
+import numpy as np
 import pytest
 import soundfile as sf
 
+from appliance.cli_progress import counted, stage_bar
 from appliance.doctor import check_port, check_state_folder, check_video_decoding
+from appliance.engine.score_cli import AUDIO_FORMATS, _encode, audio_format
 from appliance.video.synthetic import render_scene
 from tests.conftest import REPO, free_port, run_foley, start_server
 
@@ -120,3 +123,26 @@ def test_doctor_command_prints_the_new_checks(tmp_path):
     assert result.returncode == 0, result.stdout + result.stderr
     for words in ("video decoding", "state folder", "service port"):
         assert words in result.stdout
+
+
+@pytest.mark.parametrize("suffix, kind", [(".ogg", "OGG"), (".mp3", "MP3"), (".flac", "FLAC")])
+def test_each_offered_ending_is_written_in_its_format(tmp_path, suffix, kind):
+    if not sf.check_format(*AUDIO_FORMATS[suffix]):
+        pytest.skip(f"this libsndfile cannot write {kind}")
+    wav = tmp_path / "track.wav"
+    t = np.arange(48000) / 48000
+    tone = (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
+    sf.write(wav, np.stack([tone, tone], 1), 48000)
+    _encode(wav, tmp_path / f"out{suffix}", audio_format(tmp_path / f"out{suffix}", "--out"))
+    info = sf.info(str(tmp_path / f"out{suffix}"))
+    assert info.format == kind and info.channels == 2 and abs(info.duration - 1.0) < 0.1
+    assert not wav.exists(), "the engine's WAV is removed once encoded"
+
+
+def test_bars_write_nothing_when_stderr_is_not_a_terminal(capsys):
+    with stage_bar("clip.mp4") as progress:
+        for fraction in (0.0, 0.5, 1.0):
+            progress("analyse", fraction)
+    assert list(counted([1, 2, 3], "clips")) == [1, 2, 3]
+    captured = capsys.readouterr()
+    assert captured.err == "" and captured.out == ""

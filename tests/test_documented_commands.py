@@ -131,6 +131,8 @@ def test_every_help_reads_as_sentences(name, parser):
     assert parser.description and _is_sentence(parser.description), f"`{name} --help`: {parser.description!r}"
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction):
+            for choice in action._choices_actions:
+                assert _is_sentence(choice.help), f"`{name} --help`: {choice.dest}: {choice.help!r}"
             continue
         assert action.help and _is_sentence(action.help), \
             f"`{name} --help`: {action.option_strings or action.dest}: {action.help!r}"

@@ -181,3 +181,23 @@ def test_ducking_would_not_help(clips, engine, tmp_path):
         masked[level] = float(np.mean(foley_energy[speaking] > voice_energy[speaking]))
     assert masked[0.0] <= 0.06, masked
     assert masked[6.0] <= masked[0.0], "a louder own sound is masked less, without touching the hits"
+
+
+def test_a_stored_result_gives_the_same_mix(clips, tmp_path):
+    """The result cache answers a repeated keep_audio request: the MP4 (which carries the mix) is
+    copied, and a mix WAV it does not hold is made from the stored Foley and the clip's sound."""
+    from appliance.engine.cache import Cache
+
+    _, voiced = clips
+    engine = Engine(Cache(tmp_path / "cache"))
+    options = ScoreOptions(seed=2, keep_audio=True, original_level_db=-3.0)
+    first = engine.score_to_files(voiced, options, wav=tmp_path / "a.wav", mp4=tmp_path / "a.mp4",
+                                  mix=tmp_path / "a-mix.wav")
+    again = engine.score_to_files(voiced, options, wav=tmp_path / "b.wav", mp4=tmp_path / "b.mp4",
+                                  mix=tmp_path / "b-mix.wav", credits=tmp_path / "b.txt")
+    assert first.stats.result_cache == "miss" and again.stats.result_cache == "hit"
+    assert (tmp_path / "a.mp4").read_bytes() == (tmp_path / "b.mp4").read_bytes()
+    a, _ = sf.read(tmp_path / "a-mix.wav", dtype="float32", always_2d=True)
+    b, _ = sf.read(tmp_path / "b-mix.wav", dtype="float32", always_2d=True)
+    assert np.max(np.abs(a - b)) < 1e-3, "the stored (16-bit) Foley gives the same mix"
+    assert again.output.original_audio == mixed_note(-3.0) and (tmp_path / "b.txt").is_file()

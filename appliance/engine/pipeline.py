@@ -33,8 +33,8 @@ from appliance import __version__
 from appliance.atomic import atomic_path, write_json_atomic
 from appliance.engine.analysis import ClipAnalysis, analyse_clip
 from appliance.engine.cache import Cache
-from appliance.engine.deliver import deliver
 from appliance.engine.choose import TEMPLATE_POOL, Evidence, TemplatePicker, decide_category, median_gap
+from appliance.engine.deliver import deliver
 from appliance.engine.exemplars import Exemplars
 from appliance.engine.options import ScoreOptions
 from appliance.engine.outputs import (CREDITS_NAME, MIX_NAME, MP4_NAME, TIMELINE_NAME, WAV_NAME, OutputFiles,

@@ -11,9 +11,9 @@ from flask import Blueprint, jsonify, request, send_file
 
 from appliance import __version__
 from appliance.engine.analysis_file import load_analysis
+from appliance.engine.credits import credits_text, write_credits
 from appliance.engine.own_sound import check_level
 from appliance.engine.pipeline import CREDITS_NAME, MIX_NAME, MP4_NAME, TIMELINE_NAME, WAV_NAME
-from appliance.engine.credits import credits_text, write_credits
 from appliance.engine.timeline import Timeline
 from appliance.errors import UsageError
 from appliance.library import load_catalog
@@ -245,8 +245,7 @@ def job_file(job_id: str, name: str):
                      "(keep_audio), and its video carries the Foley alone", 404)
     if name == CREDITS_NAME and not path.is_file():  # a job scored before results had credits
         write_credits(path, credits_text(_timeline(job_id), load_catalog()))
-    return send_file(path, mimetype=RESULT_FILES[name],
-                     download_name=f"{Path(job.filename).stem}-{name}" if name == CREDITS_NAME else None)
+    return send_file(path, mimetype=RESULT_FILES[name])
 
 
 def _timeline(job_id: str) -> Timeline:

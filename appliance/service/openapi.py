@@ -105,7 +105,9 @@ SCHEMAS = {
         "state": {"type": "string", "enum": ["queued", "running", "done", "failed"]},
         "created": {"type": "number"}, "started": {"type": ["number", "null"]}, "finished": {"type": ["number", "null"]},
         "filename": {"type": "string"}, "description": {"type": ["string", "null"]}, "options": {"type": "object"},
-        "stage": {"type": ["string", "null"]}, "progress": {"type": "number", "minimum": 0, "maximum": 100},
+        "stage": {"type": ["string", "null"], "description": "what it is doing, in words: finding the actions, "
+                                                             "choosing sounds, mixing, writing the video, done"},
+        "progress": {"type": "number", "minimum": 0, "maximum": 100},
         "error": {"type": ["string", "null"]}, "attempts": {"type": "integer"}, "worker": {"type": ["string", "null"]},
         "seconds": {"type": ["number", "null"], "description": "time taken to score, once done"},
         "duration": {"type": ["number", "null"], "description": "the clip's length in seconds, when its header says"},
