@@ -55,7 +55,7 @@ export async function openResult(job) {
   $("edit-status").textContent = "";
   $("result-title").textContent = job.description || job.filename;
   showTrack(timeline, null);
-  await reloadMedia();
+  await reloadMedia(false);
   $("result").scrollIntoView({ behavior: "smooth" });
 }
 
@@ -67,11 +67,11 @@ export function closeResult() {
 }
 
 // (Re)loads the video, the waveform and the download links; an edit replaces the files, so the
-// addresses carry a stamp. The video keeps its place.
-async function reloadMedia() {
+// addresses carry a stamp. After an edit the video keeps its place.
+async function reloadMedia(keepPlace = true) {
   const base = jobUrl(current.job.id);
   const stamp = `?v=${Date.now()}`;
-  const at = video.currentTime || 0;
+  const at = keepPlace ? video.currentTime || 0 : 0;
   video.src = `${base}/video.mp4${stamp}`;
   video.addEventListener("loadedmetadata", () => { if (at) video.currentTime = at; }, { once: true });
   $("dl-mp4").href = `${base}/video.mp4${stamp}`;

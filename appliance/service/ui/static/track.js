@@ -4,6 +4,7 @@
 // zoom in until they come apart), so every marker stays a separate 44 px target. The markers
 // are one toolbar for the keyboard: ← → move between them, Enter selects, Shift+← → moves the
 // selected sound by one frame, Delete removes it.
+import { el } from "./ui.js";
 import { loadWaveform, paintWaveform } from "./waveform.js";
 import { categoryName, duration as said, kindName, KINDS } from "./words.js";
 
@@ -36,14 +37,8 @@ const clock = (t) => (view.duration >= 60 ? `${Math.floor(t / 60)}:${(t % 60).to
 export function initTrack(videoElement, callbacks) {
   video = videoElement;
   actions = callbacks;
-  const legend = $("legend");
-  legend.replaceChildren(...Object.entries(KINDS).map(([kind, { name, explain }]) => {
-    const item = document.createElement("li");
-    item.className = `kind-${kind}`;
-    item.innerHTML = '<span class="swatch" aria-hidden="true"></span>';
-    item.append(`${name}: ${explain}`);
-    return item;
-  }));
+  $("legend").replaceChildren(...Object.entries(KINDS).map(([kind, { name, explain }]) => el("li", { class: `kind-${kind}` },
+    el("span", { class: "swatch", "aria-hidden": "true" }), `${name}: ${explain}`)));
   for (const type of ["timeupdate", "seeked", "loadedmetadata"]) video.addEventListener(type, movePlayhead);
   video.addEventListener("play", () => {
     following = !keepView;
@@ -250,7 +245,7 @@ function paintVisible() {
   canvas.style.width = `${scroller.clientWidth}px`;
   paintWaveform(canvas, (left - PAD) / view.pxPerSecond, view.pxPerSecond);
   const start = Math.max(0, (left - PAD) / view.pxPerSecond);
-  const end = Math.min(view.duration, (left + scroller.clientWidth) / view.pxPerSecond);
+  const end = Math.min(view.duration, (left + scroller.clientWidth - PAD) / view.pxPerSecond);
   const step = TICK_STEPS.find((s) => s * view.pxPerSecond >= 64) || TICK_STEPS[TICK_STEPS.length - 1];
   const ticks = [];
   for (let t = Math.ceil(start / step) * step; t <= end + 1e-9; t += step) {
