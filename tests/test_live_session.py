@@ -14,7 +14,9 @@ import soundfile
 from appliance.capture.cameras import FileCamera
 from appliance.config import LiveConfig
 from appliance.engine.pipeline import MP4_NAME, TIMELINE_NAME, WAV_NAME, Engine
-from appliance.engine.remix import remix_files
+from appliance.engine.edits import Change, change_event
+from appliance.engine.outputs import OutputFiles, write_outputs
+from appliance.engine.remix import mix_timeline
 from appliance.engine.timeline import Timeline
 from appliance.library import load_catalog
 from appliance.service.jobs import INPUT_NAME, JobStore
@@ -96,9 +98,11 @@ def test_recording_holds_picture_and_the_played_sound_at_its_times(engine, steps
     assert json.loads((folder / TIMELINE_NAME).read_text()) == timeline
     first = Timeline.from_json(timeline).events[0]
     other = next(t for t in load_catalog().in_category(first.category) if t.id != first.template_id)
-    swapped = remix_files(Timeline.from_json(timeline), load_catalog(), {0: other.id}, video=folder / INPUT_NAME,
-                          wav=folder / WAV_NAME, mp4=folder / MP4_NAME)
+    catalog = load_catalog()
+    swapped, _ = change_event(Timeline.from_json(timeline), catalog, first.n, Change(template_id=other.id))
+    write_outputs(folder / INPUT_NAME, mix_timeline(swapped, catalog), swapped, OutputFiles.in_folder(folder), catalog)
     assert swapped.events[0].template_id == other.id and swapped.mp4
+    assert json.loads((folder / TIMELINE_NAME).read_text())["events"][0]["template_id"] == other.id
 
 
 def test_sounds_later_than_the_budget_are_dropped_not_played(engine, steps, tmp_path):
