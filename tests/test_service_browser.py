@@ -582,7 +582,7 @@ def test_edit_a_dense_clip(width, height, browser, tmp_path, axe_script):
         wait_for(page, lambda: not find(By.ID, "undo").get_attribute("disabled"), what="the drag's edit to finish")
         snap(page, f"editor-{name}-moved.png")
 
-        # Louder by 6 dB with the slider (a sound the API lets go 6 dB up: it caps gains at +12 dB).
+        # Louder by 6 dB with the slider (the API allows up to +12 dB over the recording's own level).
         quiet = next(e for e in events_of(base, job_id) if e["gain_db"] <= 6)
         select_marker(page, quiet["n"])
         page.execute_script("const g = document.getElementById('event-gain'); g.value = 6;"

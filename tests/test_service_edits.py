@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import threading
 
 import av
@@ -16,6 +17,8 @@ import pytest
 import soundfile as sf
 
 from appliance.config import Config
+from appliance.engine.scene import level_gain
+from appliance.library import load_catalog
 from appliance.service.app import create_app
 from appliance.service.queue import ScoringWorker
 from tests.test_service_api import TOKEN, InlineQueue, upload
@@ -178,11 +181,14 @@ def test_bad_edits_are_clear_errors(job, tmp_path):
     event = timeline_of(client, job_id)["events"][0]
     duration = timeline_of(client, job_id)["clip"]["duration"]
     url = f"/api/v1/jobs/{job_id}/events/{event['n']}"
-    for body in ({"time": "1"}, {"time": True}, {"time": -0.1}, {"time": duration + 0.1}, {"gain_db": 13},
-                 {"gain_db": -41}, {"gain_db": None}, {"template_id": 3}, {"template_id": ""}, {}, {"volume": 1}, []):
+    level = 20 * math.log10(level_gain(load_catalog().get(event["template_id"])))
+    for body in ({"time": "1"}, {"time": True}, {"time": -0.1}, {"time": duration + 0.1}, {"gain_db": level + 12.5},
+                 {"gain_db": level - 40.5}, {"gain_db": None}, {"template_id": 3}, {"template_id": ""}, {}, {"volume": 1}, []):
         answer = client.patch(url, json=body)
         assert answer.status_code == 400 and answer.is_json, (body, answer.get_json())
     assert client.patch(url, data="{not json", content_type="application/json").status_code == 400
+    louder = client.patch(url, json={"gain_db": level + 12})  # the range follows the recording's level
+    assert louder.status_code == 200 and louder.get_json()["event"]["gain_db"] == round(level + 12, 2)
     assert client.post(f"/api/v1/jobs/{job_id}/events", json={"time": 1.0}).status_code == 400
     assert client.post(f"/api/v1/jobs/{job_id}/events", json={"template_id": event["template_id"]}).status_code == 400
     assert client.post(f"/api/v1/jobs/{job_id}/events",

@@ -21,7 +21,9 @@ from appliance.library import Catalog, Template
 from appliance.motion import EventKind
 
 GAIN_RANGE_DB = (-40.0, 12.0)
-"""What a user may set an event's gain to: from barely audible to four times the level."""
+"""What a user may set an event's gain to, relative to the level the engine gives its recording
+(level_gain: a quiet recording is raised up to ~+29 dB to sit with the others): from barely
+audible to four times that level. Relative, so that every recording can be made louder."""
 ADDED, CHOSEN = "added by the user", "chosen by the user"
 
 
@@ -44,10 +46,16 @@ def _check_time(timeline: Timeline, seconds: float) -> float:
     return round(seconds, 4)
 
 
-def _check_gain(gain_db: float) -> float:
-    low, high = GAIN_RANGE_DB
-    if not (math.isfinite(gain_db) and low <= gain_db <= high):
-        raise UsageError(f"gain_db must be between {low:g} and {high:+g} dB")
+def _check_gain(gain_db: float, template: Template | None) -> float:
+    """gain_db, when it lies within GAIN_RANGE_DB of `template`'s level (not checkable without it)."""
+    if not math.isfinite(gain_db):
+        raise UsageError("gain_db must be a number of dB")
+    if template is not None:
+        level = _gain_db(level_gain(template))
+        low, high = (round(level + limit, 2) for limit in GAIN_RANGE_DB)
+        if not low <= gain_db <= high:
+            raise UsageError(f"gain_db for this recording must be between {low:g} and {high:+g} dB "
+                             f"(its own level is {level:+g} dB)")
     return round(gain_db, 2)
 
 
@@ -91,7 +99,7 @@ def add_event(timeline: Timeline, catalog: Catalog, template_id: str, time: floa
         n=n, time=_check_time(timeline, time), kind=_spot_kind(catalog, template), strength=1.0,
         position=Position(x=round((pan + 1) / 2, 3), y=0.5), category=template.category,
         template_id=template.id, template=template.description, licence=template.licence,
-        gain_db=_check_gain(gain_db) if gain_db is not None else _gain_db(level_gain(template)),
+        gain_db=_check_gain(gain_db, template) if gain_db is not None else _gain_db(level_gain(template)),
         pan=round(pan, 3), pitch=1.0, why=Why(decision=ADDED, candidates=[]))
     timeline = copy.deepcopy(timeline)
     timeline.events.append(event)
@@ -102,9 +110,10 @@ def add_event(timeline: Timeline, catalog: Catalog, template_id: str, time: floa
 def change_event(timeline: Timeline, catalog: Catalog, n: int, change: Change) -> tuple[Timeline, TimelineEvent]:
     """(new timeline, the changed event): event `n` moved, re-gained and/or given another recording."""
     time = _check_time(timeline, change.time) if change.time is not None else None
-    gain_db = _check_gain(change.gain_db) if change.gain_db is not None else None
     timeline = copy.deepcopy(timeline)
     event = timeline.events[_index(timeline, n)]
+    if change.gain_db is not None and not math.isfinite(change.gain_db):
+        raise UsageError("gain_db must be a number of dB")
     if change.template_id is not None and change.template_id != event.template_id:
         new = recording(catalog, change.template_id, "the sound")
         _spot_kind(catalog, new)
@@ -118,8 +127,8 @@ def change_event(timeline: Timeline, catalog: Catalog, n: int, change: Change) -
         event.why.decision = CHOSEN
     if time is not None:
         event.time = time
-    if gain_db is not None:
-        event.gain_db = gain_db
+    if change.gain_db is not None:  # against the recording the event has now (a swap's, if any)
+        event.gain_db = _check_gain(change.gain_db, catalog.by_id.get(event.template_id))
     _finish(timeline)
     return timeline, event
 

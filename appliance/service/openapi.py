@@ -94,7 +94,7 @@ EVENT = JOB + [_path_param("n", "integer")]
 WORKER = [{"name": "X-Foley-Worker", "in": "header", "required": True,
            "description": "the calling worker, host:pid", "schema": {"type": "string", "pattern": r"^[A-Za-z0-9._-]{1,64}:\d{1,10}$"}}]
 TIME = {"type": "number", "minimum": 0, "description": "seconds from the start, at most the clip's length"}
-GAIN = {"type": "number", "minimum": -40, "maximum": 12, "description": "the recording's gain in dB"}
+GAIN = {"type": "number", "description": "the recording's gain in dB: within -40…+12 dB of its own level (400 beyond)"}
 LOCATION = {"Location": {"description": "the job's URL", "schema": {"type": "string"}}}
 
 SCHEMAS = {

@@ -11,7 +11,6 @@ import { KINDS, categoryName, duration } from "./words.js";
 
 const $ = (id) => document.getElementById(id);
 const video = $("result-video");
-const GAIN_LIMITS_DB = [-40, 12];  // what the edit API accepts for an event's gain_db
 const GAIN_STEPS_DB = [-18, 12];  // how far the slider goes either way
 let current = null;  // { job, timeline, selected }
 let queue = Promise.resolve();
@@ -116,15 +115,13 @@ function explain(event) {
   return parts.join(" ");
 }
 
-// The slider's range: as far as GAIN_STEPS_DB goes, within what the API accepts. A quiet
-// recording the engine raised above the API's ceiling can only be made softer, from there.
+// The slider's range: GAIN_STEPS_DB either way from the sound's gain now. The API allows a
+// gain within -40…+12 dB of the recording's own level; beyond, its refusal is shown as any other.
 function showGain(event) {
   const slider = $("event-gain");
-  slider.min = Math.max(GAIN_STEPS_DB[0], Math.ceil(GAIN_LIMITS_DB[0] - event.gain_db));
-  slider.max = Math.min(GAIN_STEPS_DB[1], Math.floor(GAIN_LIMITS_DB[1] - event.gain_db));
+  [slider.min, slider.max] = GAIN_STEPS_DB;
   slider.value = 0;
-  slider.disabled = Number(slider.max) < 0;
-  $("event-gain-value").textContent = slider.disabled ? "already at the loudest an edit allows" : louder(0);
+  $("event-gain-value").textContent = louder(0);
 }
 
 const louder = (db) => (db > 0 ? `${db} dB louder` : db < 0 ? `${-db} dB softer` : "as it is");
@@ -158,7 +155,7 @@ function edit(done, request) {
     } finally {
       setBusy(false);
       const selected = find(current?.selected);
-      if (selected) showGain(selected);  // its own limits, not just "not busy"
+      if (selected) showGain(selected);  // the slider back at "as it is" for the gain it has now
     }
   };
   queue = queue.then(run);
