@@ -212,7 +212,7 @@ def test_bad_edits_are_clear_errors(job, tmp_path):
         answer = call()
         assert answer.status_code == 409 and "not in the sound library" in answer.get_json()["error"]
         assert str(tmp_path) not in answer.get_json()["error"]
-    assert client.get(f"/api/v1/jobs/{job_id}").get_json()["edits"] == 0  # nothing was applied
+    assert client.get(f"/api/v1/jobs/{job_id}").get_json()["edits"] == 1  # only the louder one was applied
 
 
 def test_a_recording_removed_from_the_library_is_409_until_swapped(job, tmp_path):
