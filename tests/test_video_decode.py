@@ -31,6 +31,16 @@ def test_variable_frame_rate_keeps_presentation_times(tmp_path):
     assert np.allclose([f.time for f in iter_frames(clip.path)], times, atol=2e-3)
 
 
+def test_frames_captured_within_one_millisecond_are_all_kept(tmp_path):
+    """A camera catching up after a late frame hands two within half a millisecond: the second
+    goes to the next millisecond instead of failing the encoder (and losing the recording)."""
+    times = [0.0, 0.0333, 0.1, 0.1002, 0.1004, 0.1333]
+    clip = render_scene("stick", tmp_path / "burst.mp4", width=160, height=120, times=times, seconds=0.2)
+    decoded = [f.time for f in iter_frames(clip.path)]
+    assert len(decoded) == len(times) and decoded == sorted(set(decoded))
+    assert np.allclose(decoded, [0.0, 0.033, 0.1, 0.101, 0.102, 0.133], atol=1.5e-3)
+
+
 @pytest.mark.parametrize("rotation", [90, 270])
 def test_rotation_metadata_is_applied(tmp_path, rotation):
     image = np.zeros((64, 128, 3), np.uint8)

@@ -44,7 +44,6 @@ class LiveRecorder:
         self._writer = VideoWriter(self.video_path, fps, timed=True, preset="ultrafast", container_format="mp4")
         self._wav = soundfile.SoundFile(str(self.audio_path), "w", sr, 2, "FLOAT", format="WAV")
         self._queue: queue.Queue = queue.Queue(maxsize=QUEUE_ITEMS)
-        self._last_ms = -1
         self._thread = threading.Thread(target=self._run, name="foley-live-recorder", daemon=True)
         self._thread.start()
 
@@ -72,11 +71,8 @@ class LiveRecorder:
             kind, data, at = item
             try:
                 if kind == "frame":
-                    # Timestamps are kept in milliseconds: a frame read right after a late one (the
-                    # camera catching up) is moved to the next millisecond, not given the same one.
-                    ms = max(round((at - self.origin) * 1000), self._last_ms + 1)
-                    self._writer.write(data, ms / 1000)
-                    self.frames, self._last_ms = self.frames + 1, ms
+                    self._writer.write(data, at - self.origin)  # one time per frame: video/writer.py
+                    self.frames += 1
                 else:
                     self._write_audio(data, round((at - self.origin) * self.sr))
             except Exception as exc:  # disk full, encoder failure: the recording cannot be completed

@@ -29,6 +29,7 @@ class VideoWriter:
         self.codec = codec or CODECS.get(self.path.suffix.lower(), "libx264")
         self.timed = timed
         self.frames = 0
+        self._last_pts = -1
         self._container = av.open(str(self.path), mode="w", format=container_format)
         self._stream = self._container.add_stream(self.codec, rate=Fraction(fps).limit_denominator(1001))
         self._stream.pix_fmt = "yuv420p"
@@ -40,12 +41,17 @@ class VideoWriter:
             self._stream.set_display_rotation(rotation)
 
     def write(self, image: np.ndarray, time: float | None = None) -> None:
-        """Encode one BGR uint8 frame (`time` in seconds from the clip's start when timed)."""
+        """Encode one BGR uint8 frame (`time` in seconds from the clip's start when timed).
+
+        Timed frames are stamped in milliseconds; one read less than half a millisecond after the
+        previous (a camera catching up after a late frame) goes to the next millisecond, as the
+        encoder refuses two frames with one time (which would lose the whole recording)."""
         if self.frames == 0:
             self._stream.width, self._stream.height = image.shape[1], image.shape[0]
         frame = av.VideoFrame.from_ndarray(image, format="bgr24")
         if self.timed:
-            frame.pts, frame.time_base = round(time * 1000), MS
+            self._last_pts = max(round(time * 1000), self._last_pts + 1)
+            frame.pts, frame.time_base = self._last_pts, MS
         for packet in self._stream.encode(frame):
             self._container.mux(packet)
         self.frames += 1
