@@ -675,6 +675,8 @@ def test_edit_a_dense_clip(width, height, browser, tmp_path, axe_script):
         served = start_server(tmp_path, port=port)
         wait_for(page, lambda: not find(By.ID, "offline").is_displayed(), timeout=60, what="the banner to go")
         wait_for(page, lambda: "Ready" in find(By.ID, "health").text, what="the page to work again")
+    finally:
+        assert served.stop() == 0
 
 
 @needs_chromium
