@@ -1,8 +1,10 @@
 # Two commands set everything up on a fresh Debian machine with only Python:
 #   make run   – create .venv, install, run the appliance with embedded defaults
 #   make test  – create .venv, install, run the whole test suite
+# Another interpreter gets a virtualenv of its own beside .venv, named after it:
+#   make test PYTHON=python3.13   – .venv-python3.13 (Raspberry Pi OS on Debian 13 runs 3.13)
 PYTHON ?= python3
-VENV   := .venv
+VENV   ?= $(if $(filter python3,$(PYTHON)),.venv,.venv-$(notdir $(PYTHON)))
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 HOST   ?= 0.0.0.0
@@ -46,7 +48,7 @@ check-aarch64:
 # Builds the SD-card image from a Debian arm64 stand-in for Raspberry Pi OS and boots it in
 # qemu-system-aarch64 (root; long: see README). Not part of `make test`.
 test-image: $(STAMP)
-	bash scripts/test-image.sh
+	PYTHON=$(abspath $(BIN)/python) bash scripts/test-image.sh
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache
