@@ -45,8 +45,9 @@ bench: $(STAMP)
 check-aarch64:
 	bash scripts/check-aarch64.sh
 
-# Builds the SD-card image from a Debian arm64 stand-in for Raspberry Pi OS and boots it in
-# qemu-system-aarch64 (root; long: see README). Not part of `make test`.
+# Builds the SD-card image from a Debian arm64 stand-in for Raspberry Pi OS (trixie, Python 3.13;
+# SUITE=bookworm for 3.11) and boots it in qemu-system-aarch64 (root; long: see README). Not
+# part of `make test`.
 test-image: $(STAMP)
 	PYTHON=$(abspath $(BIN)/python) bash scripts/test-image.sh
 
