@@ -16,8 +16,9 @@ PORT   ?= 8080
 system-deps:
 	@bash scripts/install-system-deps.sh
 
+# PYTHON as named, or pyenv's installed one of that name when its shim refuses it (find-python.sh).
 $(STAMP): setup.py
-	$(PYTHON) -m venv $(VENV)
+	python=$$(bash scripts/find-python.sh $(PYTHON)) && $$python -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
