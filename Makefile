@@ -1,8 +1,10 @@
 # Two commands set everything up on a fresh Debian machine with only Python:
 #   make run   – create .venv, install, run the appliance with embedded defaults
 #   make test  – create .venv, install, run the whole test suite
+# Another interpreter gets a virtualenv of its own beside .venv, named after it:
+#   make test PYTHON=python3.13   – .venv-python3.13 (Raspberry Pi OS on Debian 13 runs 3.13)
 PYTHON ?= python3
-VENV   := .venv
+VENV   ?= $(if $(filter python3,$(PYTHON)),.venv,.venv-$(notdir $(PYTHON)))
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 HOST   ?= 0.0.0.0
@@ -14,8 +16,9 @@ PORT   ?= 8080
 system-deps:
 	@bash scripts/install-system-deps.sh
 
+# PYTHON as named, or pyenv's installed one of that name when its shim refuses it (find-python.sh).
 $(STAMP): setup.py
-	$(PYTHON) -m venv $(VENV)
+	python=$$(bash scripts/find-python.sh $(PYTHON)) && $$python -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
@@ -43,10 +46,11 @@ bench: $(STAMP)
 check-aarch64:
 	bash scripts/check-aarch64.sh
 
-# Builds the SD-card image from a Debian arm64 stand-in for Raspberry Pi OS and boots it in
-# qemu-system-aarch64 (root; long: see README). Not part of `make test`.
+# Builds the SD-card image from a Debian arm64 stand-in for Raspberry Pi OS (trixie, Python 3.13;
+# SUITE=bookworm for 3.11) and boots it in qemu-system-aarch64 (root; long: see README). Not
+# part of `make test`.
 test-image: $(STAMP)
-	bash scripts/test-image.sh
+	PYTHON=$(abspath $(BIN)/python) bash scripts/test-image.sh
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

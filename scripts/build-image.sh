@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds a flashable SD-card image of the Foley appliance from a Raspberry Pi OS Lite (64-bit)
-# image: foley-<version>-arm64.img.xz (and its .sha256) in the output folder.
+# image (trixie or bookworm based: the wheels follow its Python): foley-<version>-arm64.img.xz
+# (and its .sha256) in the output folder.
 #
 # Usage: sudo scripts/build-image.sh BASE.img[.xz] [options]
 #        sudo scripts/build-image.sh --url URL --sha256 SUM [options]
@@ -242,7 +243,7 @@ fstrim "$root/boot/firmware" 2>/dev/null || true
 say "unmounting"
 # Undo what was set up after the loop device, newest first (chroot mounts, then the partitions).
 sync
-while [ "${_cleanups[${#_cleanups[@]}-1]}" != "_detach $LOOP" ]; do undo_now "${_cleanups[${#_cleanups[@]}-1]}"; done
+undo_after "_detach $LOOP"
 e2fsck -f -y "${LOOP}p2" >/dev/null 2>&1 || [ $? -le 1 ] || die "the root file system has errors after the build"
 detach_image
 say "compressing to $(basename "$final") (xz -T2)"

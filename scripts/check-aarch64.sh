@@ -1,44 +1,40 @@
 #!/usr/bin/env bash
-# Checks the appliance on aarch64 without a Pi: a Debian bookworm arm64 root filesystem
-# (debootstrap + qemu-user-static, cached), the project installed there from aarch64 wheels,
-# `foley doctor` run under emulation, and both encoders' outputs compared with this machine's
-# on fixed inputs (cosine >= 0.9999). Needs root. Usage: scripts/check-aarch64.sh
+# Checks the appliance on aarch64 without a Pi: a Debian arm64 root filesystem (trixie with
+# Python 3.13, or bookworm with 3.11 when SUITE=bookworm; debootstrap + qemu-user-static, cached),
+# the project installed there from aarch64 wheels for that Python, `foley doctor` run under
+# emulation, and both encoders' outputs compared with this machine's on fixed inputs
+# (cosine >= 0.9999). Needs root. Usage: [SUITE=trixie|bookworm] scripts/check-aarch64.sh
 set -euo pipefail
 case ${1:-} in
   -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
 esac
 repo=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=scripts/lib/image.sh
+. "$repo/scripts/lib/image.sh"
+suite=${SUITE:-$DEFAULT_SUITE}
+check_suite "$suite"
+pyver=$(suite_python "$suite")
 cache=${FOLEY_ARM64_CACHE:-$repo/.cache/aarch64}
-root=$cache/bookworm-arm64
-wheels=$cache/wheels-cp311
+root=$cache/$suite-arm64
+wheels=$cache/wheels-cp${pyver/./}
 py=${PYTHON:-$repo/.venv/bin/python}
 start=$(date +%s)
 say() { printf '[check-aarch64 %4ss] %s\n' "$(( $(date +%s) - start ))" "$*"; }
 
-need=()
-for pkg in qemu-user-static debootstrap binfmt-support; do
-  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
-done
-if [ ${#need[@]} -gt 0 ]; then
-  say "installing ${need[*]}"
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
-fi
-mountpoint -q /proc/sys/fs/binfmt_misc || mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc
-update-binfmts --enable qemu-aarch64 2>/dev/null || true
-
-# The Debian mirror this machine already uses (so the script names no host of its own).
-mirror=$(awk '/^URIs:/ {print $2; exit} /^deb / {print $2; exit}' \
-  /etc/apt/sources.list.d/*.sources /etc/apt/sources.list 2>/dev/null | grep -v security | head -1)
+need_packages qemu-user-static debootstrap binfmt-support
+enable_binfmt
+mirror=$(host_mirror)
+[ -n "$mirror" ] || die "no Debian mirror found in the host's apt sources"
 
 if [ ! -f "$root/.complete" ]; then
   say "building the arm64 root filesystem in $root (several minutes, cached afterwards)"
   rm -rf "$root"; mkdir -p "$root"
   debootstrap --arch=arm64 --variant=minbase --foreign \
-    --include=python3,python3-venv,python3-pip,libgomp1 bookworm "$root" "$mirror" >/dev/null
+    --include=python3,python3-venv,python3-pip,libgomp1 "$suite" "$root" "$mirror" >/dev/null
   chroot "$root" /debootstrap/debootstrap --second-stage >/dev/null
   touch "$root/.complete"
 fi
-say "root filesystem ready"
+say "root filesystem ready (Debian $suite, Python $pyver)"
 
 # aarch64 wheels of the runtime dependencies (every manylinux tag spelled out, see DESIGN.md).
 platforms=()
@@ -55,7 +51,7 @@ PY
 )
 mkdir -p "$wheels"
 say "downloading aarch64 wheels: ${requirements[*]}"
-"$py" -m pip download --quiet --only-binary=:all: --python-version 3.11 "${platforms[@]}" \
+"$py" -m pip download --quiet --only-binary=:all: --python-version "$pyver" "${platforms[@]}" \
   -d "$wheels" "${requirements[@]}" setuptools wheel
 
 say "installing the project into the arm64 venv"

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs the Foley appliance onto Raspberry Pi OS (64-bit, Debian bookworm based) or Debian.
+# Installs the Foley appliance onto Raspberry Pi OS (64-bit, Debian trixie or bookworm based) or
+# Debian; the venv is made with the system's python3 (3.13 on trixie, 3.11 on bookworm).
 #
 # Usage: sudo scripts/install.sh [--wheels DIR] [--no-start]
 #   --wheels DIR  install the Python packages offline from the wheels in DIR (pip --no-index);

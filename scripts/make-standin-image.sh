@@ -1,32 +1,38 @@
 #!/usr/bin/env bash
-# Builds a small Debian bookworm arm64 disk image that stands in for Raspberry Pi OS Lite (64-bit)
-# in `make test-image`: Raspberry Pi OS is Debian bookworm with Raspberry Pi packages, and its
-# image has the same shape — an MBR disk with a FAT32 boot partition (p1, mounted at
-# /boot/firmware) and an ext4 root partition (p2). What differs: Debian's arm64 kernel (bootable
-# by qemu-system-aarch64 -M virt) instead of the Pi's kernel and firmware, and systemd-networkd
-# (DHCP on the virtual NIC) instead of NetworkManager. The root partition is left nearly full,
-# like the real image's, so build-image.sh has to grow it.
+# Builds a small Debian arm64 disk image that stands in for Raspberry Pi OS Lite (64-bit) in
+# `make test-image`: Raspberry Pi OS is Debian (trixie now, bookworm before) with Raspberry Pi
+# packages, and its image has the same shape — an MBR disk with a FAT32 boot partition (p1,
+# mounted at /boot/firmware) and an ext4 root partition (p2). What differs: Debian's arm64
+# kernel (bootable by qemu-system-aarch64 -M virt) instead of the Pi's kernel and firmware, and
+# systemd-networkd (DHCP on the virtual NIC) instead of NetworkManager. The root partition is
+# left nearly full, like the real image's, so build-image.sh has to grow it.
 #
-# Usage: scripts/make-standin-image.sh [--force] [OUT.img]   (needs root; cached: an existing
-# OUT.img is reused unless --force). Default OUT: .cache/image/standin-bookworm-arm64.img
+# Usage: scripts/make-standin-image.sh [--suite trixie|bookworm] [--force] [OUT.img]
+#   --suite  the Debian release (default: $SUITE, else trixie, Python 3.13; bookworm has 3.11)
+#   --force  rebuild OUT.img (an existing one is reused otherwise)
+# Needs root. Default OUT: .cache/image/standin-SUITE-arm64.img
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 # shellcheck source=scripts/lib/image.sh
 . "$repo/scripts/lib/image.sh"
 
-force=0
-out=$repo/.cache/image/standin-bookworm-arm64.img
+force=0 out="" suite=${SUITE:-$DEFAULT_SUITE}
 while [ $# -gt 0 ]; do
   case $1 in
     --force) force=1 ;;
+    --suite)
+      [ $# -ge 2 ] || { echo "make-standin-image.sh: --suite needs a name" >&2; exit 2; }
+      suite=$2; shift ;;
     -h|--help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     -*) echo "unknown option $1" >&2; exit 2 ;;
     *) out=$1 ;;
   esac
   shift
 done
+check_suite "$suite"
+out=${out:-$repo/.cache/image/standin-$suite-arm64.img}
 if [ -f "$out" ] && [ "$force" = 0 ]; then
-  echo "stand-in image: $out (cached; --force rebuilds it)"
+  echo "stand-in image (Debian $suite): $out (cached; --force rebuilds it)"
   exit 0
 fi
 [ "$(id -u)" = 0 ] || die "needs root (debootstrap, loop devices, mounts)"
@@ -44,10 +50,12 @@ cache=$(dirname "$out")
 mkdir -p "$cache/debootstrap-debs"
 work=$(mktemp -d "$cache/.standin-XXXXXX")
 # --one-file-system: should an unmount ever fail, never follow a mount (the host's /dev) out of it.
-on_exit "rm -rf --one-file-system $(printf %q "$work")"
+remove_work="rm -rf --one-file-system $(printf %q "$work")"
+on_exit "$remove_work"
 # The root tree is kept until the image is packed: debootstrap under qemu-user takes ~25 min,
-# a failure after it should not cost that again.
-root=$cache/standin-root
+# a failure after it should not cost that again. One per suite, so a switch never mixes them.
+root=$cache/standin-$suite-root
+log=$cache/standin-$suite-debootstrap.log
 label_id=0x0f01e700  # MBR disk identifier: partitions are PARTUUID=0f01e700-01 / -02, as on the Pi
 
 # What Raspberry Pi OS Lite brings that the appliance relies on (python3, python3-venv,
@@ -56,15 +64,28 @@ label_id=0x0f01e700  # MBR disk identifier: partitions are PARTUUID=0f01e700-01 
 include=systemd,systemd-sysv,udev,dbus,kmod,linux-image-arm64,initramfs-tools,python3,python3-venv,openssh-server,avahi-daemon,iproute2,netbase,ca-certificates,dosfstools,e2fsprogs,sudo,procps
 if [ ! -f "$root/.complete" ]; then
   rm -rf --one-file-system "$root"
-  say "debootstrap bookworm arm64 (first stage)"
+  say "debootstrap $suite arm64 (first stage)"
   debootstrap --arch=arm64 --variant=minbase --foreign --cache-dir="$cache/debootstrap-debs" \
-    --include="$include" bookworm "$root" "$mirror" >"$cache/standin-debootstrap.log" 2>&1 \
-    || { tail -20 "$cache/standin-debootstrap.log" >&2; die "debootstrap failed"; }
+    --include="$include" "$suite" "$root" "$mirror" >"$log" 2>&1 \
+    || { tail -20 "$log" >&2; die "debootstrap failed"; }
   say "debootstrap second stage under qemu-user (slow: the kernel's initramfs is built twice)"
-  chroot "$root" /debootstrap/debootstrap --second-stage >>"$cache/standin-debootstrap.log" 2>&1 \
-    || { tail -20 "$cache/standin-debootstrap.log" >&2; die "debootstrap second stage failed"; }
+  chroot "$root" /debootstrap/debootstrap --second-stage >>"$log" 2>&1 \
+    || { tail -20 "$log" >&2; die "debootstrap second stage failed"; }
   # The second stage leaves /proc mounted in some versions.
   if mountpoint -q "$root/proc"; then umount "$root/proc"; fi
+  [ -x "$root/usr/bin/python$(suite_python "$suite")" ] || die "no python$(suite_python "$suite") in $suite's root tree"
+  # systemd-networkd is part of systemd in bookworm; a release that ships it as a package of its
+  # own gets that package (the unit is what the DHCP set-up below enables).
+  if ! compgen -G "$root/usr/lib/systemd/system/systemd-networkd.service" >/dev/null; then
+    say "adding systemd-networkd (a package of its own in $suite)"
+    prepare_chroot "$root"
+    if ! { chroot "$root" apt-get update -qq &&
+           chroot "$root" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+             systemd-networkd; } >>"$log" 2>&1; then
+      tail -20 "$log" >&2; die "installing systemd-networkd failed"
+    fi
+    undo_after "$remove_work"  # the chroot's mounts and files go before the tree is packed
+  fi
 
   say "configuring like Raspberry Pi OS (hostname, fstab, network)"
   echo raspberrypi > "$root/etc/hostname"
@@ -88,7 +109,7 @@ EOF
   touch "$root/.complete"
 fi
 
-# Sizes: boot 512 MiB at sector 8192 (as Raspberry Pi OS bookworm); root = what is used + 25 %
+# Sizes: boot 512 MiB at sector 8192 (as Raspberry Pi OS bookworm and trixie); root = what is used + 25 %
 # + 256 MiB, so the appliance (about 1 GB with its venv) does not fit without growing it.
 used_mib=$(du -sxm "$root" | cut -f1)
 root_mib=$(( used_mib * 5 / 4 + 256 ))
@@ -121,4 +142,4 @@ detach_image
 mkdir -p "$(dirname "$out")"
 mv "$img" "$out"
 rm -rf --one-file-system "$root"
-say "stand-in image: $out ($(du -h --apparent-size "$out" | cut -f1))"
+say "stand-in image (Debian $suite, Python $(suite_python "$suite")): $out ($(du -h --apparent-size "$out" | cut -f1))"

@@ -1,25 +1,30 @@
 #!/usr/bin/env bash
 # `make test-image`: the SD-card image, built and booted for real on this machine.
-#   1. a Debian bookworm arm64 stand-in for Raspberry Pi OS Lite (make-standin-image.sh, cached)
+#   1. a Debian arm64 stand-in for Raspberry Pi OS Lite (make-standin-image.sh, cached): trixie
+#      (Python 3.13, today's Raspberry Pi OS) or, with SUITE=bookworm, bookworm (Python 3.11)
 #   2. build-image.sh on it, with --check-reinstall (install.sh run twice must change nothing;
 #      uninstall.sh then install.sh must give the same files)
-#   3. the result decompressed, checked offline (version marker, no secrets), and given a
-#      foley.txt with a known API token and a bad line (tests the first boot)
+#   3. the result decompressed, checked offline (version marker, no secrets, the appliance in a
+#      venv of the suite's Python), and given a foley.txt with a known API token and a bad line
+#      (tests the first boot)
 #   4. booted in qemu-system-aarch64 (-M virt, Debian's arm64 kernel from the image, TCG) with
 #      guest port 80 on a free 127.0.0.1 port; /healthz awaited, the token refused when wrong,
 #      a generated clip scored through the API with the token, the SSH host key fetched
 #   5. powered off; the card checked again (foley.txt applied and renamed, token in place,
 #      machine-id and SSH host keys made on first boot); build, boot and scoring times printed
 # Needs root, about 10 GB of disk; the first run takes long (debootstrap, TCG boot). Logs and the
-# last serial console: .cache/image/test-image/. Usage: scripts/test-image.sh
+# last serial console: .cache/image/test-image/. Usage: [SUITE=trixie|bookworm] scripts/test-image.sh
 set -euo pipefail
 case ${1:-} in
   -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
 esac
 repo=$(cd "$(dirname "$0")/.." && pwd)
-[ "$(id -u)" = 0 ] || { echo "test-image: needs root (loop devices, mounts, chroot)" >&2; exit 1; }
 # shellcheck source=scripts/lib/image.sh
 . "$repo/scripts/lib/image.sh"
+suite=${SUITE:-$DEFAULT_SUITE}
+check_suite "$suite"
+pyver=$(suite_python "$suite")
+[ "$(id -u)" = 0 ] || { echo "test-image: needs root (loop devices, mounts, chroot)" >&2; exit 1; }
 start=$(date +%s)
 say() { printf '[test-image %5ss] %s\n' "$(( $(date +%s) - start ))" "$*"; }
 fail() { say "FAILED: $*"; exit 1; }
@@ -35,9 +40,9 @@ work=$(mktemp -d "$repo/.cache/image/.test-XXXXXX")
 on_exit "rm -rf --one-file-system $(printf %q "$work")"
 
 # --- 1, 2: stand-in base and the build ----------------------------------------------------------
-standin=$repo/.cache/image/standin-bookworm-arm64.img
+standin=$repo/.cache/image/standin-$suite-arm64.img
 t=$(date +%s)
-bash "$repo/scripts/make-standin-image.sh" "$standin"
+bash "$repo/scripts/make-standin-image.sh" --suite "$suite" "$standin"
 standin_s=$(( $(date +%s) - t ))
 say "building the image from the stand-in (log: $logs/build.log)"
 build_args=("$standin" --out "$work/dist" --check-reinstall)
@@ -62,6 +67,7 @@ grep -q '^FOLEY_COMMIT=[0-9a-f]\{40\}' "$mnt/etc/foley-release" || fail "no comm
 [ ! -s "$mnt/etc/machine-id" ] || fail "the image has a machine-id"
 if compgen -G "$mnt/etc/ssh/ssh_host_*" >/dev/null; then fail "the image has SSH host keys"; fi
 [ ! -e "$mnt/var/lib/foley/api-token" ] || fail "the image has an API token"
+[ -d "$mnt/opt/foley/venv/lib/python$pyver/site-packages/appliance" ] || fail "the appliance is not installed for $suite's Python $pyver"
 [ -f "$mnt/boot/firmware/foley.txt.example" ] || fail "no foley.txt.example on the boot partition"
 [ ! -e "$mnt/boot/firmware/foley.txt" ] || fail "the image has an active foley.txt"
 for unit in foley-web foley-capture foley-firstboot foley-sshkeys; do
@@ -164,8 +170,8 @@ grep -q "applied: timezone Europe/Berlin" "$logs/journal.txt" || fail "the good 
 unmount_image "$mnt"
 detach_image
 
-say "PASSED"
-printf '  %-44s %6s s\n' "stand-in base image (cached after the first run)" "$standin_s" \
+say "PASSED (Debian $suite, Python $pyver)"
+printf '  %-44s %6s s\n' "stand-in $suite base image (cached after the first run)" "$standin_s" \
   "build-image.sh --check-reinstall (incl. xz)" "$build_s" \
   "first boot to /healthz (qemu TCG, 2 vCPU)" "$boot_s" \
   "score a 4 s 320x240 clip via the API (TCG)" "$score_s"

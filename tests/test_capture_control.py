@@ -2,10 +2,18 @@
 `foley record` with no daemon."""
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import socket
 import stat
+import subprocess
+import sys
+import tempfile
+import threading
 import time
+from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 from gpiozero.pins.mock import MockFactory
@@ -27,18 +35,24 @@ def camera_clip(tmp_path_factory):
     return path
 
 
+@contextmanager
+def serving(folder: Path, camera_clip: Path, path: Path):
+    """A daemon with its control server on the socket `path`; yields (daemon, path)."""
+    daemon = make_daemon(folder, lambda: FileCamera(camera_clip))
+    server = ControlServer(path, daemon)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield daemon, path
+    finally:
+        server.shutdown()
+        server.server_close()
+        daemon.shutdown()
+
+
 @pytest.fixture
 def control(tmp_path, camera_clip):
-    """A daemon with its control server on a socket; yields (daemon, socket path)."""
-    daemon = make_daemon(tmp_path, lambda: FileCamera(camera_clip))
-    path = tmp_path / "capture.sock"
-    server = ControlServer(path, daemon)
-    import threading
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield daemon, path
-    server.shutdown()
-    server.server_close()
-    daemon.shutdown()
+    with serving(tmp_path, camera_clip, tmp_path / "capture.sock") as served:
+        yield served
 
 
 def raw_request(path, data: bytes) -> bytes:
@@ -77,24 +91,66 @@ def test_no_daemon_is_a_clear_error(tmp_path):
     assert "the capture daemon is not running" in result.stderr
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="switching to another user needs root")
-def test_another_user_cannot_reach_the_socket(control):
-    _, path = control
-    pid = os.fork()
-    if pid == 0:  # the child becomes `nobody` and tries to connect: exit 13 when refused
-        code = 1
+OTHER_USER = 65534  # `nobody` / `nogroup` on Debian
+
+# Run as the other user: connect, ask for the status, print what happened (one word or the reply).
+CONNECT_AS_OTHER_USER = """
+import socket, sys
+try:
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as connection:
+        connection.settimeout(10)
+        connection.connect(sys.argv[1])
+        connection.sendall(b'{"command": "status"}\\n')
+        print(connection.makefile("rb").readline().decode().strip() or "closed")
+except PermissionError:
+    print("refused")
+"""
+
+
+def as_other_user(interpreter: str, *arguments: str) -> subprocess.CompletedProcess:
+    """A separate process as `nobody` with no supplementary groups. subprocess switches user
+    between its own fork and exec, in C: unlike os.fork() in this threaded test process (which
+    hangs on Python 3.13 when the child needs a lock another thread held), nothing runs Python
+    code in between."""
+    return subprocess.run([interpreter, "-I", *arguments], user=OTHER_USER, group=OTHER_USER,
+                          extra_groups=[], env={"PATH": "/usr/bin:/bin"}, cwd="/",
+                          capture_output=True, text=True, timeout=60)
+
+
+def interpreter_for_other_user() -> str | None:
+    """The test's own Python when `nobody` may run it, else the system's (a pyenv Python under
+    /root, mode 0700, is out of its reach)."""
+    for candidate in dict.fromkeys(filter(None, [sys.executable, "/usr/bin/python3", shutil.which("python3")])):
         try:
-            os.setgid(65534)
-            os.setuid(65534)
-            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as connection:
-                connection.connect(str(path))
-            code = 0
-        except PermissionError:
-            code = 13
-        finally:
-            os._exit(code)
-    _, status = os.waitpid(pid, 0)
-    assert os.waitstatus_to_exitcode(status) == 13
+            if as_other_user(candidate, "-c", "pass").returncode == 0:
+                return candidate
+        except (OSError, subprocess.TimeoutExpired):
+            continue
+    return None
+
+
+@pytest.fixture
+def reachable_folder():
+    """A folder every user may pass through (tmp_path's parents are 0700), so only the socket's
+    own mode and the daemon's peer check stand between `nobody` and the socket."""
+    folder = Path(tempfile.mkdtemp(prefix="foley-control-"))
+    folder.chmod(0o711)
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="switching to another user needs root")
+def test_another_user_cannot_reach_the_socket(tmp_path, camera_clip, reachable_folder):
+    interpreter = interpreter_for_other_user()
+    if interpreter is None:
+        pytest.skip("no Python interpreter that user 65534 may run")
+    with serving(tmp_path, camera_clip, reachable_folder / "capture.sock") as (_, path):
+        refused = as_other_user(interpreter, "-c", CONNECT_AS_OTHER_USER, str(path))
+        assert (refused.returncode, refused.stdout.strip()) == (0, "refused"), refused.stderr
+        path.chmod(0o666)  # a loosened mode: the daemon's peer check still turns `nobody` away
+        answered = as_other_user(interpreter, "-c", CONNECT_AS_OTHER_USER, str(path))
+        assert answered.returncode == 0, answered.stderr
+        assert json.loads(answered.stdout) == {"ok": False, "error": "not allowed", "status": 403}
 
 
 def test_the_gpio_button_press_starts_and_stops_a_long_press_cancels(tmp_path, camera_clip):

@@ -1,6 +1,7 @@
 """The installer and SD-card image scripts, checked without building an image (that is
 `make test-image`): they parse, shellcheck finds nothing at warning level, their options and
-argument errors behave, a bad base image fails before anything is attached or written, and the
+argument errors behave, a bad base image or an unknown Debian suite fails before anything is
+attached or written, the stand-in is trixie (Python 3.13) unless bookworm is asked for, and the
 files they ship (config.yaml, foley.txt.example, the SSH key unit) are valid for the code that
 reads them."""
 from __future__ import annotations
@@ -75,6 +76,41 @@ def test_build_image_argument_errors(args, message, tmp_path):
     assert message in result.stderr
     assert not (tmp_path / "out").exists()
     assert loop_devices() == before
+
+
+@pytest.mark.parametrize("suite, python", [("trixie", "3.13"), ("bookworm", "3.11")])
+def test_each_suite_names_its_python(suite, python):
+    result = run("-c", f". scripts/lib/image.sh; suite_python {suite}")
+    assert (result.returncode, result.stdout.strip()) == (0, python), result.stderr
+
+
+@pytest.mark.parametrize("script, args, env", [
+    ("make-standin-image.sh", ["--suite", "bullseye"], {}),
+    ("make-standin-image.sh", [], {"SUITE": "bullseye"}),
+    ("test-image.sh", [], {"SUITE": "bullseye"}),
+    ("check-aarch64.sh", [], {"SUITE": "bullseye"}),
+])
+def test_an_unknown_suite_is_refused_before_anything_is_done(script, args, env):
+    before = loop_devices()
+    result = run(REPO / "scripts" / script, *args, env=env)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert f"{script}: unknown suite 'bullseye' (one of: trixie bookworm)" in result.stderr
+    assert result.stdout == "" and loop_devices() == before
+
+
+@pytest.mark.parametrize("args, env, suite", [
+    ([], {}, "trixie"),
+    ([], {"SUITE": "bookworm"}, "bookworm"),
+    (["--suite", "bookworm"], {"SUITE": "trixie"}, "bookworm"),
+])
+def test_the_stand_in_is_trixie_unless_bookworm_is_asked_for(tmp_path, args, env, suite):
+    """An existing stand-in is reused as it is; the message names the suite it was asked for."""
+    image = tmp_path / "standin.img"
+    image.write_bytes(b"")
+    environment = {"SUITE": "", **env}
+    result = run(REPO / "scripts/make-standin-image.sh", *args, image, env=environment)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"stand-in image (Debian {suite}): {image} (cached; --force rebuilds it)"
 
 
 @needs_root

@@ -20,6 +20,14 @@ drop_exit() {
 # Run a registered step now and forget it (an orderly unmount in the middle of a script).
 undo_now() { eval "$1"; drop_exit "$1"; }
 
+# Run and forget every step registered after the step $1, newest first (e.g. prepare_chroot's
+# mounts before a tree is packed or a loop device detached).
+undo_after() {
+  while [ ${#_cleanups[@]} -gt 0 ] && [ "${_cleanups[${#_cleanups[@]}-1]}" != "$1" ]; do
+    undo_now "${_cleanups[${#_cleanups[@]}-1]}"
+  done
+}
+
 _run_cleanups() {
   local status=$? i
   trap - EXIT INT TERM
@@ -35,6 +43,19 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 die() { echo "${0##*/}: $*" >&2; exit 1; }
+
+# The Debian releases the stand-in images are built from, each with the Python its python3 is:
+# trixie (Debian 13, under Raspberry Pi OS now; the default) and bookworm (Debian 12, the one before).
+SUITES="trixie bookworm"
+# shellcheck disable=SC2034  # read by the scripts that source this file
+DEFAULT_SUITE=trixie
+suite_python() {  # suite_python SUITE: its Python version (3.13), or fail for an unknown suite
+  case $1 in trixie) echo 3.13 ;; bookworm) echo 3.11 ;; *) return 1 ;; esac
+}
+# check_suite SUITE: exit 2 with a clear message unless SUITE is one of $SUITES.
+check_suite() {
+  suite_python "$1" >/dev/null || { echo "${0##*/}: unknown suite '$1' (one of: $SUITES)" >&2; exit 2; }
+}
 
 # Install the Debian packages (host side) that are missing, the way check-aarch64.sh does.
 need_packages() {
@@ -76,7 +97,7 @@ attach_image() {
 _detach() { partx -d "$1" 2>/dev/null || true; losetup -d "$1"; }
 
 # mount_image LOOP DIR: the root partition (p2) at DIR and the boot partition (p1) at
-# DIR/boot/firmware, as Raspberry Pi OS bookworm mounts them; both released on exit.
+# DIR/boot/firmware, as Raspberry Pi OS (bookworm and trixie) mounts them; both released on exit.
 mount_image() {
   local loop=$1 dir=$2 q
   mkdir -p "$dir"
