@@ -9,7 +9,7 @@
 #                 build-image.sh runs this script, and wherever systemd is not running)
 #
 # What it sets up, each step only when it is not already so (a second run changes nothing):
-#   Debian packages   python3, python3-venv, libgomp1, avahi-daemon (+ on Raspberry Pi OS:
+#   Debian packages   python3, python3-venv, libgomp1, avahi-daemon, libportaudio2 (+ on Raspberry Pi OS:
 #                     python3-picamera2, python3-gpiozero, python3-lgpio)
 #   user              foley (system user), in the groups foley, video, gpio, audio
 #   /opt/foley/src    this source tree (models and sound library included)
@@ -68,14 +68,14 @@ fi
 
 # --- Debian packages -----------------------------------------------------------------------
 # python3-venv: the venv; libgomp1: ONNX Runtime's OpenMP; avahi-daemon: the board answers as
-# HOSTNAME.local. The capture daemon's Pi libraries — python3-picamera2 (CSI camera),
+# HOSTNAME.local; libportaudio2: `foley live` plays through PortAudio (python-sounddevice). The capture daemon's Pi libraries — python3-picamera2 (CSI camera),
 # python3-gpiozero with python3-lgpio (record button) — come from Raspberry Pi OS's archive and
 # reach the venv through its system site packages; they are added only where that archive is
 # (Debian has no picamera2 or lgpio; without them the daemon runs without CSI camera or button).
 installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
 has_candidate() { apt-cache policy "$1" 2>/dev/null | awk '/Candidate:/ {print $2}' | grep -qv '(none)'; }
 missing=()
-for pkg in python3 python3-venv libgomp1 avahi-daemon; do installed "$pkg" || missing+=("$pkg"); done
+for pkg in python3 python3-venv libgomp1 avahi-daemon libportaudio2; do installed "$pkg" || missing+=("$pkg"); done
 # apt's lists are refreshed only when something is missing (an offline re-run needs no network).
 [ ${#missing[@]} -eq 0 ] || apt-get update -qq || die "apt-get update failed (network?); needed: ${missing[*]}"
 if installed python3-picamera2 || has_candidate python3-picamera2; then
