@@ -31,13 +31,17 @@ def running_job(ledger, base: str, clip: bytes, wait: float = 90) -> dict:
     return job
 
 
-def wait_resumed(ledger, base: str, job_id: str, wait: float = 120) -> dict:
-    """The job once a new worker runs it again (attempts 2), or has already finished it."""
+def rerun_to_done(ledger, base: str, job_id: str, since: float, cause: str, wait: float = 120) -> None:
+    """The job is run again by a new worker (attempts 2) to `done`; the times from `since` (the
+    kill or the restart, `cause`) to its resuming and to its end are recorded."""
     deadline = time.monotonic() + wait
     while (job := ledger.get_json(f"{base}/api/v1/jobs/{job_id}"))["attempts"] < 2 and job["state"] != "done":
         assert time.monotonic() < deadline, job
         time.sleep(0.1)
-    return job
+    ledger.recovered(f"{cause} to job resumed", since)
+    done = ledger.settle(expect={"done"})[job_id]
+    ledger.recovered(f"{cause} to job done", since)
+    assert done["attempts"] == 2, done
 
 
 def test_worker_killed_mid_job_reruns_it(tmp_path, long_clip, ledger):
@@ -46,11 +50,7 @@ def test_worker_killed_mid_job_reruns_it(tmp_path, long_clip, ledger):
         job = running_job(ledger, served.base, long_clip)
         killed = time.monotonic()
         os.kill(int(job["worker"].rsplit(":", 1)[1]), signal.SIGKILL)
-        wait_resumed(ledger, served.base, job["id"])
-        ledger.recovered("kill to job resumed", killed)
-        done = ledger.settle(expect={"done"})[job["id"]]
-        ledger.recovered("kill to job done", killed)
-        assert done["attempts"] == 2, done
+        rerun_to_done(ledger, served.base, job["id"], killed, "kill")
     finally:
         assert served.stop() == 0
 
@@ -78,10 +78,6 @@ def test_serve_killed_mid_job_leaves_no_orphan_worker_and_the_job_is_done_after_
     ledger.recovered("restart to /healthz", restarted)
     try:
         ledger.accepted[job["id"]] = again.base
-        wait_resumed(ledger, again.base, job["id"])
-        ledger.recovered("restart to job resumed", restarted)
-        done = ledger.settle(expect={"done"})[job["id"]]
-        ledger.recovered("restart to job done", restarted)
-        assert done["attempts"] == 2, done
+        rerun_to_done(ledger, again.base, job["id"], restarted, "restart")
     finally:
         assert again.stop() == 0
