@@ -39,7 +39,7 @@ from appliance.engine.analysis import Keyframe
 from appliance.engine.pipeline import ENGINE_VERSION, Engine, timeline_event
 from appliance.engine.timeline import AmbienceEntry, ClipInfo, OutputSpec, Stats, Timeline
 from appliance.library import Template, load_catalog
-from appliance.live.choice import LiveChooser, SceneWatcher
+from appliance.live.choice import Choice, LiveChooser, SceneWatcher
 from appliance.live.history import add_to_history
 from appliance.live.mixer import Cue, LiveMixer, Outcome
 from appliance.live.output import AudioOutput, NoAudioDevice, make_realtime, open_output
@@ -151,13 +151,14 @@ class LiveSession:
 
     def __init__(self, camera: Camera, settings: LiveConfig, options: LiveOptions, engine: Engine | None = None,
                  cache_folder: Path | None = None, on_frame: Callable[[int, float], None] | None = None,
-                 say: Callable[[str], None] = print):
+                 say: Callable[[str], None] = print, on_cue: Callable[[int, ActionEvent, Choice, float], None] | None = None):
         """`on_frame(index, captured_at)`: each frame as captured (the benchmark's clock);
-        `say`: how notices reach the user (once each)."""
+        `say`: how notices reach the user (once each); `on_cue(n, event, choice, seen_at)`: each
+        action's sound as it is handed to the mixer (the page's Live switch relays it)."""
         self.camera, self.settings, self.options = camera, settings, options
         self.engine = engine or Engine()
         self.engine.prepare()  # the zero-shot table and search matrices now, not in the first scene read
-        self.on_frame, self.say = on_frame, say
+        self.on_frame, self.say, self.on_cue = on_frame, say, on_cue
         self.report = LiveReport()
         catalog = load_catalog()
         self.catalog = catalog
@@ -323,6 +324,8 @@ class LiveSession:
         choice = self.chooser.choose(n, event)
         self._pending[n] = (event, choice)
         self.mixer.submit(Cue(choice.placement, seen_at, seen_at + self.settings.latency_budget_ms / 1000, tag=n))
+        if self.on_cue:
+            self.on_cue(n, event, choice, seen_at)
 
     def stop(self) -> None:
         self._stop.set()

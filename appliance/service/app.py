@@ -25,6 +25,8 @@ from appliance.service.events_api import events_api
 from appliance.service.hosts import HostAllowList
 from appliance.service.jobs import JobStore
 from appliance.service.library_api import library_api
+from appliance.service.live_api import live_api
+from appliance.service.live_control import LiveControl
 from appliance.service.ops_api import ops_api
 from appliance.service.shared import Services, close_jobs
 from appliance.service.status_api import status_api
@@ -84,6 +86,7 @@ def create_app(config: Config, queue, service_folder: Path, token: str, notices:
     app.config["MAX_CONTENT_LENGTH"] = config.service.max_upload_mb * 1024 * 1024
     app.extensions["foley"] = Services(config, queue, Path(service_folder), token,
                                        threading.BoundedSemaphore(config.service.max_waiters), list(notices or []))
+    app.extensions["foley-live"] = LiveControl(config, Path(service_folder).parent)
     JobStore(service_folder).db.close()  # create the schema before the first request
     hosts = HostAllowList(config.service.allowed_hosts)
 
@@ -141,7 +144,7 @@ def create_app(config: Config, queue, service_folder: Path, token: str, notices:
         return jsonify(error=f"the appliance hit an unexpected problem (logged as {incident}); "
                              "please try again"), 500
 
-    for blueprint in (api, library_api, events_api, ops_api, status_api, worker_api, ui):
+    for blueprint in (api, library_api, live_api, events_api, ops_api, status_api, worker_api, ui):
         app.register_blueprint(blueprint)
     return app
 

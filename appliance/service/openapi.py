@@ -268,6 +268,20 @@ def document() -> dict:
                 "The camera's live picture (MJPEG, bounded frame rate, ends after 120 s)",
                 {200: {"description": "JPEG frames", "content": {"multipart/x-mixed-replace": {
                     "schema": {"type": "string", "format": "binary"}}}}}, (503,))},
+            "/api/v1/live": {
+                "get": _op("Live mode (the page's Live switch): on or off, its state, notices, the last session's "
+                           "report", {200: _json()}),
+                "post": _op("Turn live mode on or off (already so: nothing changes; two clients at once: one "
+                            "state); 503 when the camera daemon has no picture", {200: _json()}, (400, 503),
+                            _json_body({"on": {"type": "boolean"}, "description": {"type": "string"}}, ["on"]),
+                            write=True)},
+            "/api/v1/live/events": {"get": _op(
+                "Server-Sent Events while live mode is on: `sounds` (the recordings in use, to preload), `event` "
+                "(each action as its sound starts: n, time, category, template_id, audio_url, gain_db, pan, "
+                "offset, captured_at, server_ms), `end` when live stops; 204 when it is off; at most 8 listeners "
+                "(503 beyond); a stream ends after 300 s (EventSource reconnects)",
+                {200: {"description": "the event stream", "content": {"text/event-stream": {
+                    "schema": {"type": "string"}}}}, 204: NO_CONTENT}, (503,))},
             # Fleet mode: workers on boards that do not share the front end's disk.
             "/api/v1/jobs/{job_id}/claim": {"post": _op(
                 "Worker: claim a waiting job (409 if taken or gone)",

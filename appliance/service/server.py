@@ -12,7 +12,8 @@ connection costs a socket and a small buffer; what runs out is the limit. Here:
   sending a byte now and then never is);
 - the request threads are the page's `service.threads` plus `service.max_waiters` for the
   `?wait=1` requests, which take a slot or get 503 (appliance.service.api), so waiting
-  uploads never hold the threads that serve the page.
+  uploads never hold the threads that serve the page; and as many again as live mode's
+  listening pages (appliance.service.live_control.MAX_LISTENERS, 503 past it).
 """
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ import waitress
 from waitress.server import BaseWSGIServer
 
 from appliance.config import Config
+from appliance.service.live_control import MAX_LISTENERS
 
 log = logging.getLogger("foley.serve")
 CLEANUP_INTERVAL_S = 1
@@ -62,7 +64,7 @@ def _with_header_deadline(server: BaseWSGIServer, header_timeout: float) -> None
 def make_server(app, config: Config, host: str, port: int, **overrides):
     """The waitress server for `app` (call `.run()`; `.close()` from another thread stops it)."""
     service = config.service
-    settings = dict(host=host, port=port, ident="foley", threads=service.threads + service.max_waiters,
+    settings = dict(host=host, port=port, ident="foley", threads=service.threads + service.max_waiters + MAX_LISTENERS,
                     connection_limit=service.connection_limit, channel_timeout=int(service.idle_timeout),
                     cleanup_interval=CLEANUP_INTERVAL_S, asyncore_use_poll=True, backlog=1024)
     settings.update(overrides)

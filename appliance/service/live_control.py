@@ -1,0 +1,215 @@
+"""The page's Live switch: one live session in the service's process, its sounds relayed to pages.
+
+Design: the camera daemon owns the camera, so the session reads the daemon's frames
+(live/daemon_camera.py) and runs here, beside the web server: it sounds each action on the
+board's output (the seam without a sound card) as `foley live` does, and every action is also
+published to the pages listening on `GET /api/v1/live/events` (Server-Sent Events), which play
+it themselves in WebAudio. A page first gets the sound set in use (the recordings of the scenes
+decided so far) so it can decode them before the first action, then one message per action.
+
+`LiveControl` keeps the one session and its state; toggles are serialised by a lock, so two
+clients switching at once leave one consistent state. `Relay` holds the listening pages: at
+most MAX_LISTENERS (their request threads are counted in the server's pool, server.py), each
+with a bounded queue (a page that stops reading is dropped, never the session slowed down).
+"""
+from __future__ import annotations
+
+import json
+import logging
+import math
+import queue
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from appliance.config import Config
+from appliance.mixing import SAMPLE_RATE
+
+log = logging.getLogger("foley.serve")
+MAX_LISTENERS = 8
+LISTENER_QUEUE = 256
+SOUNDS_EVERY_S = 0.25
+"""How often the session's sound set is checked for new recordings (scene decisions)."""
+STOP_WAIT_S = 10.0
+OFF, STARTING, ON, STOPPING = "off", "starting", "on", "stopping"
+
+
+class Busy(Exception):
+    """All listener slots are taken."""
+
+
+@dataclass
+class Listener:
+    messages: queue.Queue
+    dropped: bool = False
+
+
+class Relay:
+    """Messages for the listening pages; `None` ends their streams."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._listeners: list[Listener] = []
+        self.sounds: dict | None = None
+        """The last sound-set message (a page that joins gets it first)."""
+
+    def join(self) -> Listener:
+        with self._lock:
+            if len(self._listeners) >= MAX_LISTENERS:
+                raise Busy(f"{MAX_LISTENERS} pages are already listening to live mode")
+            listener = Listener(queue.Queue(LISTENER_QUEUE))
+            if self.sounds is not None:
+                listener.messages.put_nowait(self.sounds)
+            self._listeners.append(listener)
+            return listener
+
+    def leave(self, listener: Listener) -> None:
+        with self._lock:
+            if listener in self._listeners:
+                self._listeners.remove(listener)
+
+    def publish(self, message: dict | None) -> None:
+        with self._lock:
+            if message is not None and message.get("type") == "sounds":
+                self.sounds = message
+            for listener in list(self._listeners):
+                try:
+                    listener.messages.put_nowait(message)
+                except queue.Full:  # a page that stopped reading: ended, not waited for
+                    listener.dropped = True
+                    self._listeners.remove(listener)
+
+    def close(self) -> None:
+        """End every stream (live stopped)."""
+        with self._lock:
+            listeners, self._listeners, self.sounds = self._listeners, [], None
+        for listener in listeners:
+            try:
+                listener.messages.put_nowait(None)
+            except queue.Full:
+                listener.dropped = True
+
+
+class LiveControl:
+    """The one live session of the service (started and stopped from the page or the API)."""
+
+    def __init__(self, config: Config, state_folder: Path):
+        self.config, self.state_folder = config, state_folder
+        self.relay = Relay()
+        self._lock = threading.Lock()
+        self._state = OFF
+        self._description: str | None = None
+        self._session = None
+        self._thread: threading.Thread | None = None
+        self._notices: list[str] = []
+        self._error: str | None = None
+        self._summary: dict | None = None
+        self._sounds_lock = threading.Lock()
+        self._sounds_known = 0
+
+    def state(self) -> dict:
+        return {"on": self._state in (STARTING, ON), "state": self._state, "description": self._description,
+                "notices": list(self._notices), "error": self._error, "last_session": self._summary,
+                "listeners_max": MAX_LISTENERS}
+
+    def switch(self, on: bool, description: str | None = None) -> dict:
+        """Turn live mode on or off (nothing to do when it already is): the new state."""
+        with self._lock:
+            if on and self._state == OFF:
+                self._start(description)
+            elif not on and self._state in (STARTING, ON):
+                self._state = STOPPING
+                if self._session is not None:
+                    self._session.stop()
+        if not on:
+            thread = self._thread
+            if thread is not None:
+                thread.join(STOP_WAIT_S)
+        return self.state()
+
+    def _start(self, description: str | None) -> None:
+        from appliance.live.daemon_camera import DaemonCamera  # imports the camera stack only when used
+
+        camera = DaemonCamera(self.config.capture.fps)  # CameraLost: no daemon or no camera, said to the caller
+        self._state, self._description, self._error, self._notices = STARTING, description, None, []
+        self._thread = threading.Thread(target=self._run, args=(camera, description), name="foley-live", daemon=True)
+        self._thread.start()
+
+    def _run(self, camera, description: str | None) -> None:
+        try:
+            from appliance.live.session import LiveOptions, LiveSession
+
+            session = LiveSession(camera, self.config.live, LiveOptions(description=description),
+                                  cache_folder=self.state_folder / "cache", say=self._notice, on_cue=self._cue)
+            with self._lock:
+                if self._state == STOPPING:  # switched off while the models were loading
+                    return
+                self._session, self._state = session, ON
+            sounds = threading.Thread(target=self._watch_sounds, args=(session,), name="foley-live-sounds",
+                                      daemon=True)
+            sounds.start()
+            report = session.run()
+            self._summary = report.summary()
+            if report.camera_failure:
+                self._error = f"camera lost: {report.camera_failure}"
+        except Exception as exc:  # the switch goes off and says why; the service goes on
+            log.exception("live mode failed")
+            self._error = f"live mode failed: {exc}"
+        finally:
+            camera.close()
+            with self._lock:
+                self._session, self._state = None, OFF
+            self.relay.close()
+
+    def _notice(self, message: str) -> None:
+        log.warning("live: %s", message)
+        self._notices.append(message)
+
+    def _watch_sounds(self, session) -> None:
+        """Publish the sound set whenever a scene decision adds recordings (pages preload them)."""
+        self._sounds_known = 0
+        while self._session is session:
+            self._publish_sounds(session)
+            time.sleep(SOUNDS_EVERY_S)
+
+    def _publish_sounds(self, session) -> None:
+        with self._sounds_lock:
+            while True:
+                try:  # the scene thread may add recordings meanwhile
+                    ids = list(session.chooser.audio)
+                    break
+                except RuntimeError:
+                    continue
+            if len(ids) == self._sounds_known:
+                return
+            self._sounds_known = len(ids)
+            self.relay.publish({"type": "sounds", "sounds": [
+                {"id": i, "audio_url": f"/api/v1/library/{i}/audio"} for i in ids]})
+
+    def _cue(self, n: int, event, choice, seen_at: float) -> None:
+        """An action's sound, as the session hands it to the mixer: to the pages at once."""
+        session = self._session
+        if session is None:
+            return
+        self._publish_sounds(session)  # a recording outside the decided scene's (an exemplar's)
+        template = choice.template
+        full = session.chooser.audio.get(template.id)
+        offset = (len(full) - len(choice.placement.audio)) / SAMPLE_RATE if full is not None else 0.0
+        now = time.monotonic()
+        self.relay.publish({
+            "type": "event", "n": n, "time": round(event.time, 4), "category": template.category,
+            "template_id": template.id, "audio_url": f"/api/v1/library/{template.id}/audio",
+            "gain_db": round(_db(choice.placement.gain), 2), "pan": round(choice.placement.pan, 3),
+            "offset": round(offset, 4), "strength": round(event.strength, 3), "x": round(event.x, 3),
+            "captured_at": round(seen_at, 4), "sent_at": round(now, 4),
+            "server_ms": round((now - seen_at) * 1000, 1)})
+
+
+def _db(gain: float) -> float:
+    return 20 * math.log10(gain) if gain > 0 else -120.0
+
+
+def sse(message: dict) -> bytes:
+    """One Server-Sent Events message: its type as the event name, the JSON as data."""
+    return f"event: {message.get('type', 'message')}\ndata: {json.dumps(message)}\n\n".encode()

@@ -1,0 +1,102 @@
+"""The page's Live switch through the API: the real `foley serve` with live mode on the audio
+seam, the real `foley capture` with the file camera (its demo clip of knocks); the actions
+arrive as Server-Sent Events, two clients switching at once leave one state, listeners are
+bounded, the streams end when live stops, and without the daemon the switch says why."""
+from __future__ import annotations
+
+import http.client
+import json
+import threading
+import time
+from urllib.parse import urlsplit
+
+from appliance.service.live_control import MAX_LISTENERS
+from tests.conftest import get_json, start_server
+from tests.test_capture_daemon import wait_for
+from tests.test_capture_service import post, runtime, start_capture, stop  # noqa: F401 (runtime: a fixture)
+
+
+def open_stream(base: str) -> tuple[http.client.HTTPConnection, http.client.HTTPResponse]:
+    parts = urlsplit(base)
+    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=90)
+    connection.request("GET", "/api/v1/live/events")
+    return connection, connection.getresponse()
+
+
+def messages(response: http.client.HTTPResponse):
+    """(event name, data) of each Server-Sent Event until the stream ends."""
+    name, data = "message", []
+    for raw in response:
+        line = raw.decode().rstrip("\n")
+        if not line:
+            if data:
+                yield name, json.loads("\n".join(data))
+            name, data = "message", []
+        elif line.startswith("event: "):
+            name = line[7:]
+        elif line.startswith("data: "):
+            data.append(line[6:])
+
+
+def test_live_mode_from_the_api_streams_each_action_and_ends_with_it(runtime, tmp_path):  # noqa: F811
+    config = tmp_path / "serve.yaml"
+    config.write_text("live:\n  output: seam\n")
+    served = start_server(tmp_path, args=("--config", str(config)))
+    base = served.base
+    capture = start_capture(tmp_path, int(base.rsplit(":", 1)[1]))
+    try:
+        assert get_json(f"{base}/api/v1/live")["on"] is False
+        assert open_stream(base)[1].status == 204, "nothing to listen to while live is off"
+        assert post(f"{base}/api/v1/live", {"on": "yes"})[0] == 400
+
+        answers = []
+        switches = [threading.Thread(target=lambda: answers.append(post(f"{base}/api/v1/live",
+                                                                        {"on": True, "description": "knocking on wood"})))
+                    for _ in range(2)]
+        for switch in switches:
+            switch.start()
+        for switch in switches:
+            switch.join()
+        assert [code for code, _ in answers] == [200, 200] and all(state["on"] for _, state in answers)
+
+        connection, response = open_stream(base)
+        assert response.status == 200 and response.headers["Content-Type"].startswith("text/event-stream")
+        sounds, events = None, []
+        for name, data in messages(response):
+            if name == "sounds":
+                sounds = {s["id"] for s in data["sounds"]}
+            elif name == "event":
+                assert sounds and data["template_id"] in sounds, "the sound set came before its sounds"
+                events.append(data)
+                if len(events) == 3:
+                    break
+        event = events[0]
+        assert set(event) >= {"n", "time", "category", "template_id", "audio_url", "gain_db", "pan", "offset",
+                              "captured_at", "server_ms"}
+        assert [e["n"] for e in events] == sorted(e["n"] for e in events)
+        print("frame → event sent (ms):", [e["server_ms"] for e in events])
+        state = get_json(f"{base}/api/v1/live")
+        assert state["state"] == "on" and state["description"] == "knocking on wood"
+
+        others = [open_stream(base) for _ in range(MAX_LISTENERS - 1)]
+        assert all(r.status == 200 for _, r in others)
+        extra = open_stream(base)[1]
+        assert extra.status == 503 and "already listening" in json.loads(extra.read())["error"]
+
+        code, state = post(f"{base}/api/v1/live", {"on": False})
+        assert code == 200 and state["on"] is False
+        rest = [name for name, _ in messages(response)]
+        assert rest[-1] == "end", "the stream ends when live stops"
+        for other, other_response in others:
+            assert [name for name, _ in messages(other_response)][-1] == "end"
+            other.close()
+        connection.close()
+        state = wait_for(lambda: (s := get_json(f"{base}/api/v1/live"))["last_session"] and s, 10)
+        assert state["state"] == "off" and state["last_session"]["sounded"] >= 3, state
+        assert post(f"{base}/api/v1/live", {"on": False}) == (200, get_json(f"{base}/api/v1/live"))
+        stop(capture)
+        code, refused = post(f"{base}/api/v1/live", {"on": True})
+        assert code == 503 and "capture daemon" in refused["error"]
+    finally:
+        stop(capture)
+        served.stop()
