@@ -320,6 +320,45 @@ def test_record_button_with_the_capture_daemon(runtime, server, browser, tmp_pat
         stop(capture)
 
 
+@needs_chromium
+def test_live_switch_plays_each_action_on_the_page(runtime, browser, tmp_path):  # noqa: F811
+    """Live on from the page: the actions' sounds are decoded ahead and started in WebAudio as
+    their messages arrive, each flashed over the preview; the page's timings are printed (the
+    page path of `foley bench live`; not asserted: this machine is shared)."""
+    from selenium.webdriver.common.by import By
+
+    from tests.test_capture_service import start_capture, stop
+
+    config = tmp_path / "serve.yaml"
+    config.write_text("live:\n  output: seam\n")
+    served = start_server(tmp_path, args=("--config", str(config)))
+    capture = start_capture(tmp_path, int(served.base.rsplit(":", 1)[1]))
+    page, find = browser, browser.find_element
+    try:
+        page.get(served.base + "/")
+        switch = wait_for(page, lambda: find(By.ID, "live-switch").is_displayed() and find(By.ID, "live-switch"),
+                          what="the Live switch")
+        find(By.ID, "description").send_keys("knocking on wood")
+        switch.click()
+        played = wait_for(page, lambda: (p := page.execute_script("return window.foleyLive.played")) and len(p) >= 8 and p,
+                          timeout=120, what="eight sounds started on the page")
+        flashed = page.execute_script("return document.getElementById('live-flash').textContent")
+        assert flashed, "the live preview shows the actions"
+        assert all(p["preloaded"] for p in played[1:]), "the sounds were decoded before their actions"
+        switch.click()
+        wait_for(page, lambda: get_json(f"{served.base}/api/v1/live")["state"] == "off", what="live to stop")
+        figures = {name: [round(p[name], 1) for p in played] for name in ("server_ms", "page_ms", "device_ms")}
+        total = sorted(p["server_ms"] + p["page_ms"] + p["device_ms"] for p in played)
+        figures["frame_to_page_sound_ms"] = {"p50": round(total[len(total) // 2], 1), "max": round(total[-1], 1),
+                                             "events": len(total)}
+        print("live page path:", json.dumps(figures))
+        ARTIFACTS.mkdir(exist_ok=True)
+        (ARTIFACTS / "live-page-latency.json").write_text(json.dumps(figures, indent=1) + "\n")
+    finally:
+        stop(capture)
+        served.stop()
+
+
 # ---- The editor on a dense clip, on a phone and on a desktop ---------------------------------
 
 AXE_VERSION = "4"

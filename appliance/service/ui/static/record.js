@@ -1,6 +1,7 @@
 // Record (when the camera daemon runs): its live picture, labelled as the demo clip when no
 // camera is attached; Record → Stop; the recording is handed to the queue and followed.
 import { getJSON, send } from "./api.js";
+import { initLive } from "./live.js";
 
 const $ = (id) => document.getElementById(id);
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -24,6 +25,7 @@ export async function initRecord(callbacks) {
     $("camera").classList.toggle("demo", demo);
     $("camera").hidden = false;
     showPreview();
+    initLive();
   }
   $("record-button").onclick = () => toggleRecording().catch((error) => actions.failed(error.message));
 }

@@ -1,0 +1,110 @@
+// The Live switch: while on, the appliance sounds each action in front of its camera as it
+// happens, and this page does too — a phone or laptop beside the camera is the speaker. The
+// switch is the click that lets the browser start audio; the sounds in use are decoded into
+// WebAudio when the stream announces them (before their actions), and each action's message
+// starts its sound at once with its gain and pan, and flashes over the camera's picture.
+// Every sound started is kept in window.foleyLive.played with the page's timings (the page
+// path of the latency figures).
+import { send } from "./api.js";
+import { showError } from "./ui.js";
+
+const $ = (id) => document.getElementById(id);
+const FLASH_MS = 350;
+let context = null;
+let stream = null;
+let flashTimer;
+const buffers = new Map();  // template id → Promise<AudioBuffer>
+const record = (window.foleyLive = { played: [], missed: 0 });
+
+export function initLive() {
+  $("live-row").hidden = false;
+  $("live-switch").onchange = () => toggle($("live-switch").checked).catch((error) => {
+    $("live-switch").checked = false;
+    say("");
+    showError(error);
+  });
+}
+
+async function toggle(on) {
+  if (!on) {
+    close();
+    await send("POST", "/api/v1/live", { on: false });
+    say("");
+    return;
+  }
+  context ??= new AudioContext({ latencyHint: "interactive" });
+  await context.resume();  // within the click: the browser lets the page sound from now on
+  const state = await send("POST", "/api/v1/live", { on: true, description: $("description").value });
+  say(state.state === "starting" ? "Live: loading the models…" : "Live: listening for actions…");
+  listen();
+}
+
+function listen() {
+  stream = new EventSource("/api/v1/live/events");
+  stream.addEventListener("sounds", (message) => {
+    for (const sound of JSON.parse(message.data).sounds) load(sound.id, sound.audio_url);
+    say("Live: sounds ready — act in front of the camera.");
+  });
+  stream.addEventListener("event", (message) => play(JSON.parse(message.data), performance.now()));
+  stream.addEventListener("end", () => {
+    close();
+    $("live-switch").checked = false;
+    say("Live stopped.");
+  });
+  stream.onerror = () => {
+    if (stream?.readyState === EventSource.CLOSED) {  // 204 (live is off) or 503 (too many pages)
+      close();
+      $("live-switch").checked = false;
+      say("Live is off.");
+    }
+  };
+}
+
+function load(id, url) {
+  if (!buffers.has(id)) {
+    buffers.set(id, fetch(url).then((response) => response.arrayBuffer())
+      .then((bytes) => context.decodeAudioData(bytes)));
+  }
+  return buffers.get(id);
+}
+
+async function play(event, received) {
+  flash(event);
+  const pending = load(event.template_id, event.audio_url);
+  const ready = await Promise.race([pending, null]);  // decoded already: start within this task
+  const buffer = ready || await pending;
+  if (!ready) record.missed += 1;  // not preloaded: started late, and counted
+  const source = new AudioBufferSourceNode(context, { buffer });
+  const gain = new GainNode(context, { gain: 10 ** (event.gain_db / 20) });
+  const pan = new StereoPannerNode(context, { pan: event.pan });
+  source.connect(gain).connect(pan).connect(context.destination);
+  source.start(0, event.offset);
+  const started = performance.now();
+  const device = (context.baseLatency || 0) + (context.outputLatency || 0);
+  record.played.push({
+    n: event.n, template_id: event.template_id, preloaded: Boolean(ready), received, started,
+    context_time: context.currentTime, page_ms: started - received, device_ms: device * 1000,
+    server_ms: event.server_ms,
+  });
+}
+
+function flash(event) {
+  const label = $("live-flash");
+  label.textContent = `${event.category.replace(/_/g, " ")} · ${event.template_id}`;
+  label.style.left = `${Math.round(100 * Math.min(0.85, Math.max(0.15, event.x)))}%`;
+  label.hidden = false;
+  label.classList.remove("fire");
+  void label.offsetWidth;  // restart the flash's animation
+  label.classList.add("fire");
+  clearTimeout(flashTimer);
+  flashTimer = setTimeout(() => { label.hidden = true; }, FLASH_MS);
+}
+
+function close() {
+  stream?.close();
+  stream = null;
+}
+
+function say(text) {
+  $("live-status").textContent = text;
+}
