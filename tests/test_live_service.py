@@ -10,6 +10,8 @@ import threading
 import time
 from urllib.parse import urlsplit
 
+import pytest
+
 from appliance.service.live_control import MAX_LISTENERS
 from tests.conftest import get_json, start_server
 from tests.test_capture_daemon import wait_for
@@ -100,3 +102,24 @@ def test_live_mode_from_the_api_streams_each_action_and_ends_with_it(runtime, tm
     finally:
         stop(capture)
         served.stop()
+
+
+def test_the_relay_drops_a_page_that_stops_reading_and_bounds_the_listeners():
+    from appliance.service.live_control import LISTENER_QUEUE, Busy, Relay
+
+    relay = Relay()
+    relay.publish({"type": "sounds", "sounds": [{"id": "knock-1", "audio_url": "/api/v1/library/knock-1/audio"}]})
+    stalled = relay.join()
+    assert stalled.messages.get_nowait()["type"] == "sounds", "a page that joins gets the sound set first"
+    listeners = [relay.join() for _ in range(MAX_LISTENERS - 1)]
+    with pytest.raises(Busy):
+        relay.join()
+    for n in range(LISTENER_QUEUE + 1):
+        relay.publish({"type": "event", "n": n})
+        for listener in listeners:
+            listener.messages.get_nowait()
+    assert stalled.dropped and not any(listener.dropped for listener in listeners)
+    relay.join()  # its slot is free again
+    relay.close()
+    for listener in listeners:
+        assert list(listener.messages.queue)[-1] is None, "every stream ends when live stops"

@@ -5,7 +5,7 @@
 // starts its sound at once with its gain and pan, and flashes over the camera's picture.
 // Every sound started is kept in window.foleyLive.played with the page's timings (the page
 // path of the latency figures).
-import { send } from "./api.js";
+import { getJSON, send } from "./api.js";
 import { showError } from "./ui.js";
 
 const $ = (id) => document.getElementById(id);
@@ -43,13 +43,15 @@ function listen() {
   stream = new EventSource("/api/v1/live/events");
   stream.addEventListener("sounds", (message) => {
     for (const sound of JSON.parse(message.data).sounds) load(sound.id, sound.audio_url);
-    say("Live: sounds ready — act in front of the camera.");
+    getJSON("/api/v1/live").then((state) => say(["Live: sounds ready — act in front of the camera.",
+      ...state.notices].join(" · "))).catch(showError);  // e.g. the appliance has no sound card
   });
   stream.addEventListener("event", (message) => play(JSON.parse(message.data), performance.now()));
   stream.addEventListener("end", () => {
     close();
     $("live-switch").checked = false;
-    say("Live stopped.");
+    getJSON("/api/v1/live").then((state) => say(state.error ? `Live stopped: ${state.error}` : "Live stopped."))
+      .catch(showError);
   });
   stream.onerror = () => {
     if (stream?.readyState === EventSource.CLOSED) {  // 204 (live is off) or 503 (too many pages)
