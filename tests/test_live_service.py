@@ -7,7 +7,6 @@ from __future__ import annotations
 import http.client
 import json
 import threading
-import time
 from urllib.parse import urlsplit
 
 import pytest

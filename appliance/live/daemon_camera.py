@@ -36,6 +36,9 @@ class DaemonCamera:
         self.name = f"{camera.get('name')} (through the capture daemon)"
         self.fps = fps
         self._last: float | None = None
+        self.captured_at: float | None = None
+        """The daemon's capture time of the frame `read` returned last (its monotonic clock, the
+        machine's: the live session's latency then includes the hop from the daemon)."""
         self._closed = False
 
     def read(self) -> np.ndarray:
@@ -48,7 +51,7 @@ class DaemonCamera:
             if reply.get("ok") and reply["time"] != self._last:
                 image = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
                 if image is not None:
-                    self._last = reply["time"]
+                    self._last = self.captured_at = reply["time"]
                     return image
             if time.monotonic() > deadline:
                 raise CameraLost(f"no frame from the capture daemon for {STALL_S:g} s")

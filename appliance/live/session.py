@@ -230,7 +230,9 @@ class LiveSession:
         try:
             while not self._stop.is_set():
                 image = self.camera.read()
-                captured_at = time.monotonic()
+                # A camera read through another process (DaemonCamera) carries its frame's own
+                # stamp, on the same monotonic clock, so the hop to here counts as latency.
+                captured_at = getattr(self.camera, "captured_at", None) or time.monotonic()
                 if self.on_frame:
                     self.on_frame(index, captured_at)
                 if self.recorder:
