@@ -202,7 +202,7 @@ class LiveControl:
             "template_id": template.id, "audio_url": f"/api/v1/library/{template.id}/audio",
             "gain_db": round(_db(choice.placement.gain), 2), "pan": round(choice.placement.pan, 3),
             "offset": round(offset, 4), "strength": round(event.strength, 3), "x": round(event.x, 3),
-            "captured_at": round(seen_at, 4), "sent_at": round(now, 4),
+            "captured_at": round(seen_at, 4), "sent_at": round(now, 4), "sent_unix": round(time.time(), 4),
             "server_ms": round((now - seen_at) * 1000, 1)})
 
 
