@@ -95,12 +95,16 @@ def test_live_mode_from_the_api_streams_each_action_and_ends_with_it(runtime, tm
         state = wait_for(lambda: (s := get_json(f"{base}/api/v1/live"))["last_session"] and s, 10)
         assert state["state"] == "off" and state["last_session"]["sounded"] >= 3, state
         assert post(f"{base}/api/v1/live", {"on": False}) == (200, get_json(f"{base}/api/v1/live"))
-        stop(capture)
+        assert post(f"{base}/api/v1/live", {"on": True})[0] == 200
+        wait_for(lambda: get_json(f"{base}/api/v1/live")["state"] == "on", 60)
+        stop(capture)  # the camera goes away under a running session: it ends and says why
+        state = wait_for(lambda: (s := get_json(f"{base}/api/v1/live"))["state"] == "off" and s, 20)
+        assert "camera lost" in state["error"], state
         code, refused = post(f"{base}/api/v1/live", {"on": True})
         assert code == 503 and "capture daemon" in refused["error"]
     finally:
         stop(capture)
-        served.stop()
+        assert served.stop() == 0
 
 
 def test_the_relay_drops_a_page_that_stops_reading_and_bounds_the_listeners():
