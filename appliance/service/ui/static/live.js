@@ -16,8 +16,10 @@ let flashTimer;
 const buffers = new Map();  // template id → Promise<AudioBuffer>
 const record = (window.foleyLive = { played: [], missed: 0 });
 
-export function initLive() {
+export async function initLive() {
   $("live-row").hidden = false;
+  const state = await getJSON("/api/v1/live");  // switched on from elsewhere: the switch joins it
+  if (state.on) say("Live is running — turn the switch on to hear it on this device too.");
   $("live-switch").onchange = () => toggle($("live-switch").checked).catch((error) => {
     $("live-switch").checked = false;
     say("");
