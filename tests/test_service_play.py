@@ -4,6 +4,7 @@ the result's sound block by block at the device's pace; stop, replace, delete wh
 and the refusals (404, 409, 503 without an audio device)."""
 from __future__ import annotations
 
+import json
 import threading
 import time
 
@@ -13,6 +14,7 @@ import soundfile as sf
 
 from appliance.config import LiveConfig
 from appliance.mixing import SAMPLE_RATE
+from appliance.service.jobs import JobStore
 from tests.test_service_api import TOKEN, make_client, upload
 from tests.test_service_api import clip_bytes  # noqa: F401  (module fixture)
 
@@ -59,16 +61,16 @@ def seam_client(tmp_path, clip_bytes):  # noqa: F811
     player.close()
 
 
-def tone_job(client, folder, seconds: float) -> str:
-    """A second finished job whose sound is a generated tone (no second scoring run)."""
-    from appliance.service.jobs import JobStore
-
+def tone_job(folder, seconds: float) -> str:
+    """A finished job whose sound is a generated tone and whose timeline is empty (no scoring run)."""
     store = JobStore(folder)
     upload_file = folder / "tone-upload"
     upload_file.write_bytes(b"x")
     job = store.create("tone.mp4", None, {}, upload_file)
     t = np.arange(int(seconds * SAMPLE_RATE)) / SAMPLE_RATE
     sf.write(store.job_dir(job.id) / "audio.wav", 0.5 * np.sin(2 * np.pi * 440 * t), SAMPLE_RATE)
+    (store.job_dir(job.id) / "timeline.json").write_text(json.dumps(
+        {"clip": {"duration": seconds, "fps": 30}, "events": []}))
     store.start(job.id)
     store.finish(job.id, 0.1)
     store.db.close()
@@ -100,7 +102,7 @@ def test_play_hands_the_result_to_the_seam_and_stop_stops(seam_client):
 
 def test_a_result_plays_to_its_end_and_the_player_is_free_again(seam_client):
     client, _, heard, folder = seam_client
-    tone = tone_job(client, folder, 0.3)
+    tone = tone_job(folder, 0.3)
     assert client.post(f"/api/v1/jobs/{tone}/play").status_code == 202
     assert wait_for(lambda: not client.get("/api/v1/play").get_json()["playing"], 3)
     assert heard.count() == -(-int(0.3 * SAMPLE_RATE) // 256)  # every block once, the last padded
@@ -111,7 +113,7 @@ def test_a_result_plays_to_its_end_and_the_player_is_free_again(seam_client):
 
 def test_a_second_play_replaces_the_first(seam_client):
     client, job_id, heard, folder = seam_client
-    tone = tone_job(client, folder, 5.0)
+    tone = tone_job(folder, 5.0)
     assert client.post(f"/api/v1/jobs/{job_id}/play").status_code == 202
     assert wait_for(lambda: heard.count() > 5)
     assert client.post(f"/api/v1/jobs/{tone}/play").status_code == 202
@@ -151,7 +153,7 @@ def test_unknown_unfinished_and_foreign_requests_are_refused(tmp_path, clip_byte
 
 def test_without_an_audio_device_the_answer_says_so(tmp_path):
     client, _, folder = make_client(tmp_path, live=LiveConfig(output="sounddevice", device="no-such-device-xyz"))
-    tone = tone_job(client, folder, 0.5)
+    tone = tone_job(folder, 0.5)
     response = client.post(f"/api/v1/jobs/{tone}/play")
     assert response.status_code == 503
     assert response.get_json()["error"].startswith("no audio output on this appliance")
