@@ -51,24 +51,28 @@ def wait_for(condition, seconds=5.0) -> bool:
 
 
 @pytest.fixture
-def seam_client(tmp_path, clip_bytes):  # noqa: F811
+def seam_client(tmp_path):
+    """The app on the seam, its player's blocks recorded."""
     client, _, folder = make_client(tmp_path, live=SEAM)
-    job_id = upload(client, clip_bytes, description="steps").get_json()["id"]
-    assert client.get(f"/api/v1/jobs/{job_id}").get_json()["state"] == "done"
     player = client.application.extensions["foley"].player
     player.sink = heard = Heard()
-    yield client, job_id, heard, folder
+    yield client, heard, folder
     player.close()
 
 
-def tone_job(folder, seconds: float) -> str:
-    """A finished job whose sound is a generated tone and whose timeline is empty (no scoring run)."""
+def tone_job(folder, seconds: float, keep_audio: bool = False, level: float = 0.5) -> str:
+    """A finished job whose sound is a generated tone of peak `level` and whose timeline is empty
+    (no scoring run). With keep_audio the tone is its mix.wav (the MP4's track) and its audio.wav
+    is silent."""
     store = JobStore(folder)
     upload_file = folder / "tone-upload"
     upload_file.write_bytes(b"x")
-    job = store.create("tone.mp4", None, {}, upload_file)
+    job = store.create("tone.mp4", None, {"keep_audio": keep_audio}, upload_file)
     t = np.arange(int(seconds * SAMPLE_RATE)) / SAMPLE_RATE
-    sf.write(store.job_dir(job.id) / "audio.wav", 0.5 * np.sin(2 * np.pi * 440 * t), SAMPLE_RATE)
+    tone = level * np.sin(2 * np.pi * 440 * t)
+    sf.write(store.job_dir(job.id) / "audio.wav", 0 * tone if keep_audio else tone, SAMPLE_RATE)
+    if keep_audio:
+        sf.write(store.job_dir(job.id) / "mix.wav", tone, SAMPLE_RATE)
     (store.job_dir(job.id) / "timeline.json").write_text(json.dumps(
         {"clip": {"duration": seconds, "fps": 30}, "events": []}))
     store.start(job.id)
@@ -77,8 +81,11 @@ def tone_job(folder, seconds: float) -> str:
     return job.id
 
 
-def test_play_hands_the_result_to_the_seam_and_stop_stops(seam_client):
-    client, job_id, heard, _ = seam_client
+def test_play_hands_the_result_to_the_seam_and_stop_stops(seam_client, clip_bytes):  # noqa: F811
+    """A clip scored for real: its Foley track is handed to the seam."""
+    client, heard, _ = seam_client
+    job_id = upload(client, clip_bytes, description="steps").get_json()["id"]
+    assert client.get(f"/api/v1/jobs/{job_id}").get_json()["state"] == "done"
     response = client.post(f"/api/v1/jobs/{job_id}/play")
     assert response.status_code == 202
     body = response.get_json()
@@ -87,10 +94,10 @@ def test_play_hands_the_result_to_the_seam_and_stop_stops(seam_client):
     assert wait_for(lambda: heard.loud() > 0), "the seam was handed only silence"
     playing = client.get("/api/v1/play").get_json()
     assert playing["playing"] and playing["job"] == job_id and 0 < playing["position"] <= playing["seconds"]
-    # paced like a device: ~period/sr apart, not as fast as the file can be read
+    # paced like a device (a period apart, later on a busy machine), not as fast as the file can be read
     with heard.lock:
         times = [at for at, _ in heard.blocks]
-    assert (times[-1] - times[0]) == pytest.approx((len(times) - 1) * 256 / SAMPLE_RATE, abs=0.05)
+    assert times[-1] - times[0] >= (len(times) - 1) * 256 / SAMPLE_RATE - 0.02
     stopped = client.post("/api/v1/play/stop")
     assert stopped.status_code == 200 and stopped.get_json() == {"playing": False, "stopped": job_id}
     count = heard.count()
@@ -101,7 +108,7 @@ def test_play_hands_the_result_to_the_seam_and_stop_stops(seam_client):
 
 
 def test_a_result_plays_to_its_end_and_the_player_is_free_again(seam_client):
-    client, _, heard, folder = seam_client
+    client, heard, folder = seam_client
     tone = tone_job(folder, 0.3)
     assert client.post(f"/api/v1/jobs/{tone}/play").status_code == 202
     assert wait_for(lambda: not client.get("/api/v1/play").get_json()["playing"], 3)
@@ -112,10 +119,10 @@ def test_a_result_plays_to_its_end_and_the_player_is_free_again(seam_client):
 
 
 def test_a_second_play_replaces_the_first(seam_client):
-    client, job_id, heard, folder = seam_client
-    tone = tone_job(folder, 5.0)
-    assert client.post(f"/api/v1/jobs/{job_id}/play").status_code == 202
-    assert wait_for(lambda: heard.count() > 5)
+    client, heard, folder = seam_client
+    silent, tone = tone_job(folder, 5.0, level=0.0), tone_job(folder, 5.0)
+    assert client.post(f"/api/v1/jobs/{silent}/play").status_code == 202
+    assert wait_for(lambda: heard.count() > 5) and heard.loud() == 0
     assert client.post(f"/api/v1/jobs/{tone}/play").status_code == 202
     assert client.get("/api/v1/play").get_json()["job"] == tone
     count = heard.count()
@@ -127,7 +134,8 @@ def test_a_second_play_replaces_the_first(seam_client):
 
 
 def test_deleting_the_job_that_plays_stops_it(seam_client):
-    client, job_id, heard, folder = seam_client
+    client, heard, folder = seam_client
+    job_id = tone_job(folder, 5.0)
     assert client.post(f"/api/v1/jobs/{job_id}/play").status_code == 202
     assert wait_for(lambda: heard.count() > 5)
     assert client.delete(f"/api/v1/jobs/{job_id}").status_code == 204
@@ -158,3 +166,29 @@ def test_without_an_audio_device_the_answer_says_so(tmp_path):
     assert response.status_code == 503
     assert response.get_json()["error"].startswith("no audio output on this appliance")
     assert client.get("/api/v1/play").get_json()["playing"] is False
+
+
+def test_a_job_that_kept_its_own_sound_plays_its_mix(seam_client):
+    client, heard, folder = seam_client
+    mixed = tone_job(folder, 2.0, keep_audio=True)
+    assert client.post(f"/api/v1/jobs/{mixed}/play").status_code == 202
+    assert wait_for(lambda: heard.count() > 10)
+    assert heard.loud() >= 10  # the mix (the tone), not the silent Foley stem
+
+
+def test_an_output_lost_while_playing_stops_and_says_why(seam_client):
+    client, heard, folder = seam_client
+    player = client.application.extensions["foley"].player
+    assert client.post(f"/api/v1/jobs/{tone_job(folder, 5.0)}/play").status_code == 202
+    assert wait_for(lambda: heard.count() > 5)
+    player._current.output.lose()  # the seam behaves as an unplugged device
+    assert wait_for(lambda: not client.get("/api/v1/play").get_json()["playing"], 3)
+    assert client.get("/api/v1/play").get_json()["error"] == "audio seam unplugged"
+
+
+def test_an_unreadable_result_is_refused(seam_client):
+    client, _, folder = seam_client
+    broken = tone_job(folder, 0.5)
+    (folder / "jobs" / broken / "audio.wav").write_bytes(b"RIFF not really a wave")
+    response = client.post(f"/api/v1/jobs/{broken}/play")
+    assert response.status_code == 409 and "could not be read" in response.get_json()["error"]

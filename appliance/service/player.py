@@ -61,10 +61,13 @@ class Playback:
     def __init__(self, job_id: str, path: Path, settings: LiveConfig, sink: BlockSink | None):
         self.job_id, self.sink = job_id, sink
         self.period = settings.period
-        self._file = sf.SoundFile(path)
+        try:
+            self._file = sf.SoundFile(path)
+        except sf.LibsndfileError as exc:
+            raise ValueError(f"its sound could not be read ({exc.error_string})") from None
         if self._file.samplerate != SAMPLE_RATE:
             self._file.close()
-            raise ValueError(f"the result's sound is {self._file.samplerate} Hz; the appliance plays {SAMPLE_RATE} Hz")
+            raise ValueError(f"its sound is {self._file.samplerate} Hz; the appliance plays {SAMPLE_RATE} Hz")
         self.seconds = self._file.frames / self._file.samplerate
         self.handed = 0
         self.late = 0
@@ -163,7 +166,7 @@ class Player:
 
     def play(self, job_id: str, path: Path) -> PlayStatus:
         """Start `path` for `job_id`, replacing what plays; NoAudioDevice when the output cannot
-        be opened (the seam always can), ValueError for a sound the output cannot play."""
+        be opened (the seam always can), ValueError for a file that cannot be read or played."""
         with self._lock:
             self._stop_locked()
             self._current = Playback(job_id, path, self.settings, self.sink)
