@@ -63,11 +63,12 @@ class Playback:
         self.period = settings.period
         try:
             self._file = sf.SoundFile(path)
-        except sf.LibsndfileError as exc:
-            raise ValueError(f"its sound could not be read ({exc.error_string})") from None
-        if self._file.samplerate != SAMPLE_RATE:
+        except RuntimeError as exc:  # soundfile's errors
+            raise ValueError(f"its sound could not be read ({_reason(exc)})") from None
+        rate = self._file.samplerate
+        if rate != SAMPLE_RATE:
             self._file.close()
-            raise ValueError(f"its sound is {self._file.samplerate} Hz; the appliance plays {SAMPLE_RATE} Hz")
+            raise ValueError(f"its sound is {rate} Hz; the appliance plays {SAMPLE_RATE} Hz")
         self.seconds = self._file.frames / self._file.samplerate
         self.handed = 0
         self.late = 0
@@ -77,8 +78,11 @@ class Playback:
         self._ended = threading.Event()  # the last block was handed over
         self._stop = threading.Event()
         self._blocks = self._file.blocks(blocksize=self.period, dtype="float32", always_2d=True, fill_value=0.0)
-        self._fill()  # the first blocks are ready before the device asks
         try:
+            try:
+                self._fill()  # the first blocks are ready before the device asks
+            except RuntimeError as exc:  # soundfile's errors
+                raise ValueError(f"its sound could not be read ({_reason(exc)})") from None
             self.output: AudioOutput = open_output(settings.output, self._render, settings.device,
                                                    settings.period, settings.periods)
         except BaseException:
@@ -109,8 +113,8 @@ class Playback:
                 self._stop.wait(self.period / SAMPLE_RATE)
             if not self._stopping():
                 self._stop.wait(self.output.latency)  # what is in the device's buffer reaches the speaker
-        except (sf.LibsndfileError, RuntimeError) as exc:
-            self.error = f"the result's sound could not be read: {exc}"
+        except RuntimeError as exc:  # soundfile's errors: the file went bad while playing
+            self.error = f"the result's sound could not be read: {_reason(exc)}"
         finally:
             self.output.close()
             self._file.close()
@@ -145,6 +149,11 @@ class Playback:
         return PlayStatus(playing=not self.done, job=self.job_id, seconds=round(self.seconds, 3),
                           position=round(min(self.handed / SAMPLE_RATE, self.seconds), 3),
                           output=self.output.name, late_blocks=self.late, error=self.error)
+
+
+def _reason(exc: RuntimeError) -> str:
+    """libsndfile's own words, without the file's path."""
+    return getattr(exc, "error_string", None) or "not a sound file"
 
 
 def _stereo(block: np.ndarray) -> np.ndarray:
