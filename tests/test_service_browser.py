@@ -262,6 +262,32 @@ def marked_events(page) -> list[int]:
 
 
 @needs_chromium
+def test_play_on_the_appliance_button(browser, tmp_path):
+    """The result's "Play on the appliance" button (the board's output: the audio seam here)
+    turns into Stop while the board plays, and back when stopped."""
+    from selenium.webdriver.common.by import By
+
+    from tests.test_service_play import tone_job
+
+    config = tmp_path / "config.yaml"
+    config.write_text("live:\n  output: seam\n")
+    served = start_server(tmp_path, args=("--config", str(config)))
+    try:
+        job_id = tone_job(tmp_path / "state" / "service", 30.0)
+        browser.get(f"{served.base}/#job={job_id}")
+        button = browser.find_element(By.ID, "board-play")
+        wait_for(browser, lambda: button.is_displayed() and "Play on the appliance" in button.text, what="the button")
+        button.click()
+        wait_for(browser, lambda: button.text == "■ Stop", what="the button to say Stop")
+        assert get_json(f"{served.base}/api/v1/play")["job"] == job_id
+        button.click()
+        wait_for(browser, lambda: "Play on the appliance" in button.text, what="the button to say Play again")
+        assert get_json(f"{served.base}/api/v1/play")["playing"] is False
+    finally:
+        assert served.stop() == 0
+
+
+@needs_chromium
 @pytest.mark.skipif(lan_address() is None, reason="this machine has no network address besides loopback")
 @pytest.mark.parametrize("server", [lan_address()], indirect=True)
 def test_token_prompt_from_another_machine(server, browser, tmp_path):

@@ -88,6 +88,8 @@ def test_every_status_and_content_type_answered_is_documented(tmp_path, clip_byt
         lambda: client.delete(f"/api/v1/jobs/{job_id}/events/999"),
         lambda: client.post(f"/api/v1/jobs/{job_id}/undo"), lambda: client.post(f"/api/v1/jobs/{job_id}/redo"),
         lambda: client.post(f"/api/v1/jobs/{job_id}/redo"), lambda: client.post(f"/api/v1/jobs/{missing}/undo"),
+        lambda: client.post(f"/api/v1/jobs/{job_id}/play"), lambda: client.post(f"/api/v1/jobs/{missing}/play"),
+        lambda: client.get("/api/v1/play"), lambda: client.post("/api/v1/play/stop"),
         lambda: client.delete("/api/v1/jobs"), lambda: client.put(f"/api/v1/jobs/{job_id}"),
         lambda: client.delete(f"/api/v1/jobs/{job_id}"), lambda: client.delete(f"/api/v1/jobs/{job_id}"),
     ]:

@@ -262,5 +262,6 @@ def delete_job(job_id: str):
             if jobs().get(job_id) is None:  # another request deleted it first
                 return error(f"no job {job_id!r}", 404)
             return error(f"job {job_id} is running; delete it when it has finished", 409)
+    services().player.stop(job_id)  # its sound, if it is playing on the board
     return "", 204
 

@@ -1,6 +1,6 @@
 """The Flask application: `create_app(config, queue, ...)` with its dependencies injected.
 
-Blueprints: `api`, `library_api`, `events_api`, `ops_api`, `worker_api` (HTTP API v1, JSON
+Blueprints: `api`, `library_api`, `events_api`, `ops_api`, `play_api`, `worker_api` (HTTP API v1, JSON
 errors) and `ui` (the web page); what they share (config, queue, the request's JobStore, JSON
 errors) is in appliance.service.shared, which they import instead of this module. Tests build the app with
 a real JobStore in a temp folder and a queue of their choosing; `foley serve` builds it with
@@ -28,6 +28,8 @@ from appliance.service.library_api import library_api
 from appliance.service.live_api import live_api
 from appliance.service.live_control import LiveControl
 from appliance.service.ops_api import ops_api
+from appliance.service.play_api import play_api
+from appliance.service.player import Player
 from appliance.service.shared import Services, close_jobs
 from appliance.service.status_api import status_api
 from appliance.service.ui import ui
@@ -85,7 +87,8 @@ def create_app(config: Config, queue, service_folder: Path, token: str, notices:
     app.json = BoundedJSON(app)
     app.config["MAX_CONTENT_LENGTH"] = config.service.max_upload_mb * 1024 * 1024
     app.extensions["foley"] = Services(config, queue, Path(service_folder), token,
-                                       threading.BoundedSemaphore(config.service.max_waiters), list(notices or []))
+                                       threading.BoundedSemaphore(config.service.max_waiters), Player(config.live),
+                                       list(notices or []))
     app.extensions["foley-live"] = LiveControl(config, Path(service_folder).parent)
     JobStore(service_folder).db.close()  # create the schema before the first request
     hosts = HostAllowList(config.service.allowed_hosts)
@@ -144,7 +147,7 @@ def create_app(config: Config, queue, service_folder: Path, token: str, notices:
         return jsonify(error=f"the appliance hit an unexpected problem (logged as {incident}); "
                              "please try again"), 500
 
-    for blueprint in (api, library_api, live_api, events_api, ops_api, status_api, worker_api, ui):
+    for blueprint in (api, library_api, live_api, events_api, ops_api, play_api, status_api, worker_api, ui):
         app.register_blueprint(blueprint)
     return app
 

@@ -23,7 +23,8 @@ ERRORS = {
     421: "the Host header names a host this appliance does not answer to",
     422: "scoring failed (with ?wait=1): the reason",
     500: "an unexpected fault, with an incident id that is in the service's log",
-    503: "busy or unavailable: the queue or the waiting slots are full, or the camera daemon is absent",
+    503: "busy or unavailable: the queue or the waiting slots are full, the camera daemon is absent, "
+         "or the appliance has no audio output",
     504: "still scoring when the wait limit was reached; poll the job",
     507: "not enough free disk space (free_mb, needed_mb)",
 }
@@ -125,6 +126,13 @@ SCHEMAS = {
         "edits": {"type": "integer", "description": "edits the job's outputs now carry"}}},
     "Edited": {"allOf": [{"$ref": "#/components/schemas/Edits"}, {"type": "object", "required": ["event"],
                                                                    "properties": {"event": {"type": "object"}}}]},
+    "Playing": {"type": "object", "required": ["playing", "job"], "properties": {
+        "playing": {"type": "boolean"}, "job": {"type": ["string", "null"]},
+        "seconds": {"type": ["number", "null"], "description": "the result's length"},
+        "position": {"type": ["number", "null"], "description": "seconds handed to the audio output so far"},
+        "output": {"type": ["string", "null"], "description": "the audio output's name"},
+        "late_blocks": {"type": "integer", "description": "blocks played as silence: the file was read too late"},
+        "error": {"type": ["string", "null"], "description": "why the last playback stopped early"}}},
     "PickerGroup": {"type": "object", "required": ["category", "label", "fit", "sounds"], "properties": {
         "category": {"type": "string"}, "label": {"type": "string"},
         "fit": {"type": "string", "enum": ["best", "good", "other"]},
@@ -264,6 +272,16 @@ def document() -> dict:
                                                 (409, 503), write=True)},
             "/api/v1/record/cancel": {"post": _op("Stop recording and throw the clip away", {200: _json()},
                                                   (409, 503), write=True)},
+            "/api/v1/jobs/{job_id}/play": {"post": _op(
+                "Play a finished result's sound (its MP4's track) on the board's audio output (config live:), "
+                "replacing what plays; 503 when the appliance has no audio output",
+                {202: _json(_ref("Playing"), "playing")}, (404, 409, 503), params=JOB, write=True)},
+            "/api/v1/play": {"get": _op("What the board is playing, and where it is", {200: _json(_ref("Playing"))})},
+            "/api/v1/play/stop": {"post": _op(
+                "Stop what the board is playing (stopped: its job, or null when nothing played)",
+                {200: _json({"type": "object", "properties": {"playing": {"type": "boolean"},
+                                                              "stopped": {"type": ["string", "null"]}}})},
+                write=True)},
             "/api/v1/preview.mjpg": {"get": _op(
                 "The camera's live picture (MJPEG, bounded frame rate, ends after 120 s)",
                 {200: {"description": "JPEG frames", "content": {"multipart/x-mixed-replace": {

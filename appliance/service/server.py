@@ -83,4 +83,5 @@ def serve(app, config: Config, host: str, port: int) -> None:
     try:
         server.run()
     finally:
+        app.extensions["foley"].player.close()  # a result playing on the board stops with the service
         log.info("server stopped after %.0f s", time.monotonic() - started)

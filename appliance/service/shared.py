@@ -19,6 +19,7 @@ from flask import current_app, g, jsonify
 
 from appliance.config import Config
 from appliance.service.jobs import JobStore
+from appliance.service.player import Player
 from appliance.service.state import room_for
 
 _OBJECT_REPR = re.compile(r"<[\w.]+ object at 0x[0-9a-fA-F]+>")
@@ -34,6 +35,7 @@ class Services:
     folder: Path  # the service folder: jobs.sqlite3, job folders, uploads in progress
     token: str
     waiters: threading.BoundedSemaphore  # slots for ?wait=1 requests
+    player: Player  # the result playing on the board's audio output, if any
     notices: list[str] = field(default_factory=list)  # what the start found broken and repaired
     admission: threading.Lock = field(default_factory=threading.Lock)  # guards `admitting`
     admitting: int = 0  # uploads being checked and stored right now (count towards max_waiting)

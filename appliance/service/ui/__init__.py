@@ -3,9 +3,11 @@
 The page only talks to API v1, so everything it does can be done with curl too. Its modules,
 one job each: app.js (upload, following a job, start-up), upload.js (the upload with progress),
 api.js (calls, the token prompt), connection.js (the banner and retry when the board is gone),
-editor.js (the open result and its edits), track.js (the track view: scale, zoom, markers,
+editor.js (the open result and its edits), board-play.js (its sound on the
+board's speaker), track.js (the track view: scale, zoom, markers,
 playhead), waveform.js, picker.js (choosing a sound), history.js, health.js, record.js (the
-camera), live.js (the Live switch: the actions' sounds played here), library.js, words.js (plain words for the API's terms), ui.js (small helpers).
+camera), live.js (the Live switch: the actions' sounds played here), library.js, words.js
+(plain words for the API's terms), ui.js (small helpers).
 """
 from __future__ import annotations
 

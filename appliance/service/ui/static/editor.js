@@ -3,6 +3,7 @@
 // API, which re-mixes on the board; the page then shows the timeline it returns and reloads
 // the video, the sound track and the downloads. Edits run one after the other.
 import { api, getJSON, send } from "./api.js";
+import { initBoardPlay, showBoardPlay } from "./board-play.js";
 import { soundGroups } from "./library.js";
 import { openPicker } from "./picker.js";
 import { drawWaveform, frameSeconds, initTrack, playFrom, playheadTime, selectMarker, showTrack } from "./track.js";
@@ -22,6 +23,7 @@ const find = (n) => current?.timeline.events.find((event) => event.n === n);
 
 export function initEditor({ onEdited }) {
   edited = onEdited;
+  initBoardPlay();
   initTrack(video, {
     select: (n) => select(n, true),
     move: (n, time) => moveTo(n, time),
@@ -53,6 +55,7 @@ export async function openResult(job) {
   $("event").hidden = true;
   $("edit-status").textContent = "";
   $("result-title").textContent = job.description || job.filename;
+  showBoardPlay(job.id);
   showTrack(timeline, null);
   await reloadMedia(false);
   $("result").scrollIntoView({ behavior: "smooth" });
@@ -61,6 +64,7 @@ export async function openResult(job) {
 export function closeResult() {
   $("result").hidden = true;
   video.removeAttribute("src");
+  showBoardPlay(null);
   window.history.replaceState(null, "", window.location.pathname);
   current = null;
 }

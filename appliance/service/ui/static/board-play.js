@@ -1,0 +1,56 @@
+// "Play on the appliance": the open result's sound played by the board's own speaker
+// (POST /api/v1/jobs/<id>/play), the button turning into Stop while it plays. The board plays
+// one result at a time, so the state is asked of it (GET /api/v1/play) while it plays.
+import { getJSON, send } from "./api.js";
+
+const $ = (id) => document.getElementById(id);
+const POLL_MS = 500;
+const NO_OUTPUT = "This appliance has no sound output.";
+let jobId = null;  // the open result's job
+let timer = null;
+
+export function initBoardPlay() {
+  $("board-play").onclick = toggle;
+}
+
+// The open result changed (or closed, with null): the button plays this one.
+export function showBoardPlay(id) {
+  jobId = id;
+  $("board-play-status").textContent = "";
+  refresh();
+}
+
+async function toggle() {
+  const button = $("board-play");
+  const stopping = button.dataset.playing === "true";
+  button.disabled = true;
+  $("board-play-status").textContent = "";
+  try {
+    if (stopping) await send("POST", "/api/v1/play/stop");
+    else show(await send("POST", `/api/v1/jobs/${jobId}/play`));
+  } catch (error) {
+    $("board-play-status").textContent = error.status === 503 ? NO_OUTPUT : error.message;
+  } finally {
+    button.disabled = false;
+  }
+  if (stopping) show({ playing: false });
+}
+
+async function refresh() {
+  clearTimeout(timer);
+  try {
+    show(await getJSON("/api/v1/play"));
+  } catch {
+    show({ playing: false });  // the appliance is unreachable: the connection banner says so
+  }
+}
+
+function show(state) {
+  const mine = state.playing && state.job === jobId;
+  const button = $("board-play");
+  button.dataset.playing = String(mine);
+  button.textContent = mine ? "■ Stop" : "▶ Play on the appliance";
+  if (state.error && state.job === jobId) $("board-play-status").textContent = `Playing stopped: ${state.error}`;
+  clearTimeout(timer);
+  if (mine) timer = setTimeout(refresh, POLL_MS);
+}
