@@ -134,7 +134,8 @@ def test_a_second_play_replaces_the_first(seam_client):
     with heard.lock:
         tail = [peak for _, peak in heard.blocks[count + 5:]]
     assert min(tail) > 0.4  # the tone now, and only one player feeding the seam (one block per period)
-    assert threading.active_count() < 20
+    readers = lambda: sum(t.name == "foley-play-reader" for t in threading.enumerate())  # noqa: E731
+    assert wait_for(lambda: readers() == 1)  # the replaced player's reader ended (not the process's count)
 
 
 def test_deleting_the_job_that_plays_stops_it(seam_client):
