@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages listed in scripts/system-packages.txt that are not yet installed.
 # Idempotent and quiet when nothing is missing; skips (with a note) when not root or not on Debian.
+# A package counts as present when dpkg has it or when a command of its name is on PATH: npm
+# comes inside NodeSource's nodejs, which Debian's npm package conflicts with.
 set -euo pipefail
 case ${1:-} in
   -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
@@ -10,7 +12,9 @@ mapfile -t wanted < <(grep -vE '^\s*(#|$)' "$here/system-packages.txt" | awk '{p
 [ ${#wanted[@]} -gt 0 ] || exit 0
 missing=()
 for pkg in "${wanted[@]}"; do
-  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" && continue
+  command -v "$pkg" >/dev/null 2>&1 && continue
+  missing+=("$pkg")
 done
 [ ${#missing[@]} -gt 0 ] || exit 0
 if ! command -v apt-get >/dev/null; then
