@@ -155,9 +155,12 @@ class StreamingAnalysis:
     made and its result is ready the moment it stops. `expected_seconds` spreads the scene
     samples (a recording stopped early keeps the ones taken so far, or its last frame)."""
 
-    def __init__(self, expected_seconds: float | None, event_model: EventModel | None = None):
-        """event_model: what decides impacts (default: the bundled one)."""
+    def __init__(self, expected_seconds: float | None, event_model: EventModel | None = None,
+                 on_keyframe: Callable[[Keyframe], None] | None = None):
+        """event_model: what decides impacts (default: the bundled one). on_keyframe: told of each
+        keyframe kept (an action's or a scene frame) as soon as it is (engine/vision_ahead.py)."""
         self.analyser = MotionAnalyser(event_model or bundled_event_model())
+        self.on_keyframe = on_keyframe
         self.ring: deque[Keyframe] = deque(maxlen=RING_FRAMES)
         self.keyframes: dict[int, Keyframe] = {}
         self.scene: list[Keyframe] = []
@@ -174,21 +177,27 @@ class StreamingAnalysis:
         if self.scene_times and frame.time >= self.scene_times[0]:
             self.scene.append(keyframe)
             self.scene_times.pop(0)
+            self._kept(keyframe)
         for event in self.analyser.push(frame):
-            _keep_keyframe(event, self.ring, self.keyframes)
+            self._kept(_keep_keyframe(event, self.ring, self.keyframes))
         self.count += 1
         self.seconds += time.perf_counter() - t0
 
     def finish(self, info: VideoInfo, stage_seconds: dict[str, float] | None = None) -> ClipAnalysis:
         t0 = time.perf_counter()
         for event in self.analyser.finish():
-            _keep_keyframe(event, self.ring, self.keyframes)
+            self._kept(_keep_keyframe(event, self.ring, self.keyframes))
         if not self.scene and self.ring:
             self.scene.append(self.ring[-1])
+            self._kept(self.ring[-1])
         self.seconds += time.perf_counter() - t0
         stages = {**(stage_seconds or {}), "motion": self.seconds}
         return ClipAnalysis(info, self.analyser.events, self.analyser.trace, self.keyframes, self.scene,
                             self.count, stages)
+
+    def _kept(self, keyframe: Keyframe | None) -> None:
+        if keyframe is not None and self.on_keyframe is not None:
+            self.on_keyframe(keyframe)
 
 
 def analyse_clip(
@@ -197,13 +206,15 @@ def analyse_clip(
     threads: int,
     progress: Callable[[float], None] | None = None,
     event_model: EventModel | None = None,
+    on_keyframe: Callable[[Keyframe], None] | None = None,
 ) -> ClipAnalysis:
-    """Decode `path` once and return its events with their keyframes and the scene frames.
+    """Decode `path` once and return its events with their keyframes and the scene frames
+    (each also handed to `on_keyframe` as soon as it is kept).
 
     stage_seconds: "decode" is the time spent waiting for decoded frames (what the motion
     analysis did not hide), "motion" the analysis itself."""
     info = probe(path, max_seconds=max_seconds)
-    analysis = StreamingAnalysis(info.duration, event_model)
+    analysis = StreamingAnalysis(info.duration, event_model, on_keyframe)
     started = time.perf_counter()
     frames = iter_frames(path, ANALYSIS_WIDTH, max_seconds=max_seconds, threads=threads, colour=True)
     for frame in _ahead(frames, DECODE_AHEAD):
@@ -257,11 +268,13 @@ def _ahead(frames: Iterator[AnalysisFrame], depth: int) -> Iterator[AnalysisFram
         producer.join()
 
 
-def _keep_keyframe(event: ActionEvent, ring: deque, keyframes: dict[int, Keyframe]) -> None:
-    """The ring frame nearest the event's frame (sustained actions end long after they start)."""
+def _keep_keyframe(event: ActionEvent, ring: deque, keyframes: dict[int, Keyframe]) -> Keyframe | None:
+    """The ring frame nearest the event's frame (sustained actions end long after they start),
+    kept as the event's keyframe; None when it had one already (or there is no frame)."""
     if event.frame_index in keyframes or not ring:
-        return
+        return None
     nearest = min(ring, key=lambda k: abs(k.index - event.frame_index))
     keyframes[event.frame_index] = nearest
     if len(keyframes) > RAW_KEYFRAMES:
         nearest.pack()
+    return nearest

@@ -23,6 +23,7 @@ import os
 import shutil
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -43,6 +44,7 @@ from appliance.engine.outputs import (CREDITS_NAME, MIX_NAME, MP4_NAME, TIMELINE
 from appliance.engine.scene import ambience_bed, ambience_category, placement_for
 from appliance.engine.timeline import (AmbienceEntry, ClipInfo, OutputSpec, Position, Stats, Timeline,
                                        TimelineEvent, Why)
+from appliance.engine.vision_ahead import VisionAhead
 from appliance.engine.visual import VisualLookup
 from appliance.engine.zeroshot import ZeroShot, with_probe
 from appliance.errors import UsageError
@@ -169,20 +171,31 @@ class Engine:
         started = time.perf_counter()
         report = progress or (lambda stage, fraction: None)
         report("analyse", 0.0)
-        if analysis is None:
-            analysis = analyse_clip(path, options.max_seconds, self.threads, lambda f: report("analyse", f),
-                                    self.event_model)
-        stages = dict(analysis.stage_seconds)
         catalog = load_catalog()
+        # The description and the keyframes' vision inferences run in threads of their own while
+        # the clip is decoded and analysed (ONNX Runtime releases the GIL): on a multi-core board
+        # they hide behind the motion pass. Each is what it would be in series.
+        describing = ThreadPoolExecutor(1, thread_name_prefix="foley-describe")
+        described_later = describing.submit(self.describe, options.description, catalog)
+        ahead = None
+        try:
+            if analysis is None:
+                ahead = VisionAhead(self.vision, self.cache.folder if self.cache else None)
+                analysis = analyse_clip(path, options.max_seconds, self.threads, lambda f: report("analyse", f),
+                                        self.event_model, on_keyframe=ahead.offer)
+            stages = dict(analysis.stage_seconds)
+            t0 = time.perf_counter()
+            described = described_later.result()
+            stages["text"] = time.perf_counter() - t0  # what the analysis did not hide
 
-        t0 = time.perf_counter()
-        described = self.describe(options.description, catalog)
-        stages["text"] = time.perf_counter() - t0
-
-        report("choose", 0.0)
-        t0 = time.perf_counter()
-        chosen = self.choose(analysis, catalog, described, options.seed, lambda f: report("choose", f))
-        stages["choose"] = time.perf_counter() - t0
+            report("choose", 0.0)
+            t0 = time.perf_counter()
+            chosen = self.choose(analysis, catalog, described, options.seed, lambda f: report("choose", f), ahead)
+            stages["choose"] = time.perf_counter() - t0
+        finally:
+            describing.shutdown(cancel_futures=True)
+            if ahead is not None:
+                ahead.close()
 
         t0 = time.perf_counter()
         report("mix", 0.0)
@@ -205,7 +218,7 @@ class Engine:
                          {m.template.id: m.score for m in search.search_vector(vector, k=len(catalog.templates))})
 
     def choose(self, analysis: ClipAnalysis, catalog: Catalog, described: Described, seed: int,
-               report: Callable[[float], None]) -> Chosen:
+               report: Callable[[float], None], ahead: VisionAhead | None = None) -> Chosen:
         """The clip's events → per event a category decision, a recording and its placement;
         then the ambience bed. The analysis' frames are released once nothing needs them.
 
@@ -213,14 +226,17 @@ class Engine:
         near-duplicate group in this clip (appliance.engine.visual) and taught exemplars, for its
         kind; events of the same group and kind share it. Its recording and variation are drawn
         from its own stream (seed, event number). So every choice is a function of the clip, the
-        options and the seed, whatever the cache holds."""
+        options and the seed, whatever the cache holds, and whether or not `ahead` computed
+        vision outputs during the analysis."""
         zero_shot = self._zero_shot(searcher(catalog))
         analysis.keep_event_keyframes()
         events = analysis.events
         if described_sustained(catalog, described.category_scores):
             events = sustained_events(analysis)  # the described pour or saw, over the motion
             analysis.keyframes.update({k.index: k for k in analysis.scene})
-        visual = VisualLookup(self.vision, self.cache)
+        if ahead is not None:
+            ahead.keep_only({k.index for k in analysis.keyframes.values()} | {k.index for k in analysis.scene})
+        visual = VisualLookup(self.vision, self.cache, ahead)
         exemplars = Exemplars(catalog, visual.model_key)
         picker = TemplatePicker(catalog, described.template_scores, seed, median_gap([e.time for e in events]))
         chosen = Chosen(visual=visual)

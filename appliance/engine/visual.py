@@ -13,6 +13,8 @@ inferences run and skipped are reported in the timeline.
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from appliance.engine.analysis import Keyframe
@@ -20,22 +22,34 @@ from appliance.engine.cache import Cache
 from appliance.engine.framehash import hamming
 from appliance.inference import VisionEncoder
 
+if TYPE_CHECKING:
+    from appliance.engine.vision_ahead import VisionAhead
+
+Outputs = tuple[np.ndarray, np.ndarray]
+"""(embedding (1280,), logits (1000,)) of one keyframe."""
 NEAR_DISTANCE = 6
 """Largest Hamming distance (of 64 bits) at which two keyframes of a clip count as near-duplicates."""
 
 
-def _stored_precision(values: np.ndarray) -> np.ndarray:
+def stored_precision(values: np.ndarray) -> np.ndarray:
     """What the cache keeps (float16), back as float32: fresh and stored outputs are equal."""
     return values.astype(np.float16).astype(np.float32)
+
+
+def model_key(encoder: VisionEncoder) -> str:
+    """The vision model's version, as the frame cache keys its outputs."""
+    return f"{encoder.entry.sha256[:16]}:{encoder.variant}"
 
 
 class VisualLookup:
     """One clip's vision outputs (make one per clip)."""
 
-    def __init__(self, encoder: VisionEncoder, cache: Cache | None):
+    def __init__(self, encoder: VisionEncoder, cache: Cache | None, ahead: VisionAhead | None = None):
+        """ahead: the same clip's inferences run during its analysis (offline scoring), asked first."""
         self.encoder = encoder
         self.cache = cache
-        self.model_key = f"{encoder.entry.sha256[:16]}:{encoder.variant}"
+        self.ahead = ahead
+        self.model_key = model_key(encoder)
         self.run = 0
         """Inferences run."""
         self.skipped = 0
@@ -61,20 +75,25 @@ class VisualLookup:
         self._group_of[keyframe.index] = found
         return found
 
-    def outputs(self, keyframe: Keyframe) -> tuple[np.ndarray, np.ndarray]:
+    def outputs(self, keyframe: Keyframe) -> Outputs:
         """(embedding (1280,), logits (1000,)) of one keyframe: its group representative's."""
         representative = self.representative(keyframe)
         if representative.index in self._outputs:
             self.skipped += 1
             return self._outputs[representative.index]
-        found = self.cache.find_frame(self.model_key, representative.digest) if self.cache else None
-        if found is not None:
+        ahead = self.ahead.outputs(representative) if self.ahead else None
+        found = self.cache.find_frame(self.model_key, representative.digest) if self.cache and ahead is None else None
+        if ahead is not None:
+            self.run += ahead.ran
+            self.skipped += not ahead.ran
+            result = ahead.outputs  # in the cache already, when there is one
+        elif found is not None:
             self.skipped += 1
             result = found["embedding"], found["logits"]
         else:
             embeddings, logits = self.encoder.embed([representative.bgr])
             self.run += 1
-            result = _stored_precision(embeddings[0]), _stored_precision(logits[0])
+            result = stored_precision(embeddings[0]), stored_precision(logits[0])
             if self.cache:
                 self.cache.put_frame(self.model_key, representative.digest, *result)
         self._outputs[representative.index] = result
