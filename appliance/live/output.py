@@ -54,6 +54,14 @@ class NoAudioDevice(Exception):
     """The output cannot be opened: no such device, none at all, or PortAudio missing."""
 
 
+class DeviceBusy(NoAudioDevice):
+    """The device is there but another program holds it (ALSA's EBUSY: an hw device opens once)."""
+
+
+PA_DEVICE_UNAVAILABLE = -9985
+"""PortAudio's paDeviceUnavailable: what its ALSA layer reports for EBUSY."""
+
+
 class AudioOutput:
     """Base of the outputs: the counters and the failure flag the session reads."""
 
@@ -157,7 +165,7 @@ class SoundDeviceOutput(AudioOutput):
             self.name = str(sounddevice.query_devices(self._stream.device)["name"])
             self._stream.start()
         except (sounddevice.PortAudioError, ValueError) as exc:
-            raise NoAudioDevice(f"audio device {device or 'default'}: {exc}") from None
+            raise _open_error(device, exc) from None
         self._closing = False
         self._watch = threading.Thread(target=self._watch_stalls, name="foley-live-audio-watch", daemon=True)
         self._watch.start()
@@ -194,3 +202,12 @@ class SoundDeviceOutput(AudioOutput):
             self._stream.close()
         except Exception:  # closing a device that is already gone
             pass
+
+
+def _open_error(device: str | None, exc: Exception) -> NoAudioDevice:
+    """Why PortAudio could not open the device, in the user's words: busy (another program has it:
+    not one of ours, those ask appliance/live/speaker.py first) or missing."""
+    name = device or "default"
+    if len(exc.args) > 1 and exc.args[1] == PA_DEVICE_UNAVAILABLE:
+        return DeviceBusy(f"audio device {name} is busy: another program is using it (PortAudio: {exc.args[0]})")
+    return NoAudioDevice(f"audio device {name}: {exc}")
