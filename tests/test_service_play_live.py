@@ -1,7 +1,7 @@
 """Who has the board's speaker: the page's Live switch, "Play on the appliance" and `foley live`
 run by hand. The real `foley serve` on the audio seam with the real `foley capture` (file camera),
-the real `foley live` command as the other process; the speaker's lock file for real (flock, a
-child process killed while holding it). The policy (appliance/service/board_audio.py): Live
+the real `foley live` command as the other process, the page in Chromium; the speaker's lock file
+for real (flock, a child process killed while holding it). The policy (appliance/service/board_audio.py): Live
 stops a result playing and Play is refused (409) while Live is on; another process holding the
 speaker is named in every refusal, and the service's live mode then runs page-only, said once."""
 from __future__ import annotations
@@ -19,6 +19,8 @@ from appliance.service.board_audio import LIVE_HAS_IT
 from tests.conftest import REPO, get_json, run_foley, start_server
 from tests.test_capture_daemon import wait_for
 from tests.test_capture_service import post, runtime, start_capture, stop  # noqa: F401 (runtime: a fixture)
+from tests.test_service_browser import browser, needs_chromium  # noqa: F401 (browser: a fixture)
+from tests.test_service_browser import wait_for as page_wait
 from tests.test_service_play import tone_job
 
 HOLD = """
@@ -167,9 +169,10 @@ def test_foley_live_by_hand_holds_the_speaker_and_the_service_says_who(board, tm
     clip = render_scene("steps", tmp_path / "steps.mp4", width=320, height=240, seconds=2.0, seed=2)
     by_hand = subprocess.Popen([sys.executable, "-m", "appliance.cli", "live", "--config", str(config), "--camera",
                                 f"file:{clip.path}", "--duration", "120", "--no-history"], cwd=REPO,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                               stdout=subprocess.DEVNULL, stderr=open(tmp_path / "by-hand.log", "w"))
     try:
-        wait_for(lambda: speaker_holder() is not None, 30)
+        wait_for(lambda: speaker_holder() is not None or by_hand.poll() is not None, 30)
+        assert by_hand.poll() is None, (tmp_path / "by-hand.log").read_text()
         named = f"the speaker is in use by `foley live` (pid {by_hand.pid})"
         tone = tone_job(folder, 5.0)
         assert play(base, tone) == (409, {"error": f"{named}; stop it with Ctrl-C"})
@@ -190,3 +193,34 @@ def test_foley_live_by_hand_holds_the_speaker_and_the_service_says_who(board, tm
     assert speaker_holder() is None
     assert play(base, tone)[0] == 202  # free again
     assert post(f"{base}/api/v1/play/stop")[1]["stopped"] == tone
+
+
+@needs_chromium
+def test_the_page_disables_play_while_live_has_the_speaker(board, browser):
+    """In Chromium: a result playing on the board, Live switched on in the same page: the board
+    stops, the Play button is disabled and says why; Live off: it plays again."""
+    from selenium.webdriver.common.by import By
+
+    served, folder, _ = board
+    tone = tone_job(folder, 60.0)
+    page, find = browser, browser.find_element
+    page.get(f"{served.base}/#job={tone}")
+    button = find(By.ID, "board-play")
+    page_wait(page, lambda: button.is_displayed() and "Play on the appliance" in button.text, what="the Play button")
+    button.click()
+    page_wait(page, lambda: button.text == "■ Stop", what="the board to play")
+    switch = page_wait(page, lambda: find(By.ID, "live-switch").is_displayed() and find(By.ID, "live-switch"),
+                       what="the Live switch")
+    switch.click()
+    page_wait(page, lambda: not button.is_enabled() and "Play on the appliance" in button.text,
+              what="Play disabled while live")
+    assert find(By.ID, "board-play-status").text == f"Not now: {LIVE_HAS_IT}."
+    page_wait(page, lambda: f"stopped playing job {tone}" in find(By.ID, "live-status").text,
+              what="the Live status to say the board's playback was stopped")
+    assert get_json(f"{served.base}/api/v1/play")["playing"] is False
+    switch.click()
+    page_wait(page, lambda: button.is_enabled(), timeout=90, what="Play enabled again after live")
+    assert find(By.ID, "board-play-status").text == ""
+    button.click()
+    page_wait(page, lambda: button.text == "■ Stop", what="the board to play again")
+    button.click()
