@@ -10,9 +10,10 @@ decided so far) so it can decode them before the first action, then one message 
 `LiveControl` keeps the one session and its state; toggles are serialised by a lock, so two
 clients switching at once leave one consistent state. Switching on takes the board's speaker from
 the service's arbiter (board_audio.py: a result playing is stopped, Play is refused until live
-ends); when another Foley process holds it, the session runs on the audio seam — page-only. `Relay` holds the listening pages: at
-most MAX_LISTENERS (their request threads are counted in the server's pool, server.py), each
-with a bounded queue (a page that stops reading is dropped, never the session slowed down).
+ends); when another Foley process holds it, the session runs on the audio seam — page-only.
+`Relay` holds the listening pages: at most MAX_LISTENERS (their request threads are counted in
+the server's pool, server.py), each with a bounded queue (a page that stops reading is dropped,
+never the session slowed down).
 """
 from __future__ import annotations
 
