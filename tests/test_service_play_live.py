@@ -54,15 +54,27 @@ def test_the_lock_names_its_holder_and_dies_with_its_process(tmp_path):
     mine.release()  # again: nothing happens
 
 
-def test_a_sound_card_another_program_holds_is_said_to_be_busy():
+def test_a_sound_card_another_program_holds_is_said_to_be_busy_and_who_has_it(tmp_path):
+    """PortAudio's answer for ALSA's EBUSY, and ALSA's own account of who has the card (a
+    /proc tree as a Pi shows it: the card's playback opened by pipewire, its capture by arecord)."""
     sounddevice = pytest.importorskip("sounddevice", exc_type=OSError)
-    from appliance.live.output import DeviceBusy, NoAudioDevice, _open_error
+    from appliance.live.output import DeviceBusy, NoAudioDevice, _open_error, card_users
 
-    # What PortAudio's ALSA layer raises for EBUSY (the card opened by another program).
-    busy = _open_error("USB", sounddevice.PortAudioError("Error opening OutputStream: Device unavailable", -9985))
+    unavailable = sounddevice.PortAudioError("Error opening OutputStream: Device unavailable", -9985)
+    busy = _open_error("USB", unavailable, proc=tmp_path)
     assert isinstance(busy, DeviceBusy) and str(busy) == (
-        "audio device USB is busy: another program is using it (PortAudio: Error opening OutputStream: "
+        "audio device USB is busy: in use by another program (PortAudio: Error opening OutputStream: "
         "Device unavailable)")
+    for sub, text in (("card0/pcm0p/sub0", "state: RUNNING\nowner_pid   : 812\ntrigger_time: 1.0\n"),
+                      ("card0/pcm0p/sub1", "closed\n"), ("card1/pcm0c/sub0", "state: RUNNING\nowner_pid   : 900\n"),
+                      ("card1/pcm0p/sub0", "state: PREPARED\nowner_pid   : 77\n")):
+        (tmp_path / "asound" / sub).mkdir(parents=True)
+        (tmp_path / "asound" / sub / "status").write_text(text)
+    (tmp_path / "812").mkdir()
+    (tmp_path / "812" / "comm").write_text("pipewire\n")
+    assert card_users(tmp_path) == ["pipewire (pid 812)", "a program (pid 77)"]  # 77 has ended meanwhile
+    assert str(_open_error("USB", unavailable, proc=tmp_path)).startswith(
+        "audio device USB is busy: in use by pipewire (pid 812), a program (pid 77) (PortAudio:")
     missing = _open_error(None, ValueError("No output device matching 'USB'"))
     assert type(missing) is NoAudioDevice and str(missing) == "audio device default: No output device matching 'USB'"
 

@@ -28,7 +28,7 @@ def play(job_id: str):
     except (LiveHasSpeaker, SpeakerBusy) as exc:
         return error(str(exc), 409)
     except DeviceBusy as exc:
-        return error(f"the speaker is in use by another program: {exc}", 409)
+        return error(f"{exc}; stop that program, or choose another device with live.device (docs/board.md)", 409)
     except NoAudioDevice as exc:
         return error(f"no audio output on this appliance ({exc}); connect a speaker or choose one "
                      "with live.device in the config (docs/board.md)", 503)
