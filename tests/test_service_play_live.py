@@ -89,8 +89,20 @@ def board(runtime, tmp_path):  # noqa: F811
     try:
         yield served, tmp_path / "state" / "service", config
     finally:
-        stop(capture)
-        assert served.stop() == 0
+        try:
+            ended(capture, lambda: stop(capture))
+        finally:
+            ended(served.process, lambda: served.stop() == 0 or pytest.fail("foley serve ended with an error"))
+
+
+def ended(process: subprocess.Popen, stop_it) -> None:
+    """`stop_it()`; the process killed if it outlives that (a loaded machine): none outlives the test."""
+    try:
+        stop_it()
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
 
 
 def live(base: str, on: bool) -> tuple[int, dict]:
