@@ -17,10 +17,9 @@ the two orders, each answer telling the truth about it.
 """
 from __future__ import annotations
 
-import dataclasses
 import os
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from flask import current_app
@@ -94,7 +93,7 @@ class BoardAudio:
         return None
 
     def status(self) -> PlayStatus:
-        return dataclasses.replace(self.player.status(), blocked=self.blocked())
+        return replace(self.player.status(), blocked=self.blocked())
 
 
 def board_audio() -> BoardAudio:
