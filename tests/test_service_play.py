@@ -119,7 +119,7 @@ def test_a_result_plays_to_its_end_and_the_player_is_free_again(seam_client):
     assert heard.count() == -(-int(0.3 * SAMPLE_RATE) // 256)  # every block once, the last padded
     assert client.get("/api/v1/play").get_json() == {
         "playing": False, "job": None, "seconds": None, "position": None, "output": None, "late_blocks": 0,
-        "error": None}
+        "error": None, "blocked": None}
 
 
 def test_a_second_play_replaces_the_first(seam_client):

@@ -1,4 +1,8 @@
-"""`foley live`: sound the actions in front of the camera as they happen (and keep the performance)."""
+"""`foley live`: sound the actions in front of the camera as they happen (and keep the performance).
+
+It claims the board's speaker for its whole run (appliance/live/speaker.py), unless told
+`--output seam`: while the service plays a result or runs its own live mode, it stops at once and
+says who has the speaker, rather than fighting it for the sound card."""
 from __future__ import annotations
 
 import dataclasses
@@ -27,11 +31,8 @@ def _list_devices() -> int:
 
 
 def handle(args) -> int:
-    from appliance.capture.cameras import CameraLost, check_camera_spec, csi_available, open_camera, usb_cameras
-    from appliance.capture.cli import demo_clip
     from appliance.config import load_and_apply
-    from appliance.live.session import LiveOptions, LiveSession
-    from appliance.paths import state_dir
+    from appliance.live.speaker import SpeakerBusy, claim_speaker
 
     if args.list_devices:
         return _list_devices()
@@ -47,6 +48,24 @@ def handle(args) -> int:
             raise UsageError(f"--record {record}: give a .mp4 file name in an existing folder")
         if not os.access(record.parent, os.W_OK):
             raise UsageError(f"--record {record}: cannot write in {record.parent}")
+    try:  # before the camera and the models: a refusal comes at once
+        speaker = None if args.output == "seam" else claim_speaker("`foley live`", "stop it with Ctrl-C")
+    except SpeakerBusy as exc:
+        raise UsageError(f"{exc}; or run `foley live --output seam` to go without the speaker") from None
+    try:
+        return _run(args, config, settings)
+    finally:
+        if speaker is not None:
+            speaker.release()
+
+
+def _run(args, config, settings) -> int:
+    """The session, with the speaker claimed (or going without it)."""
+    from appliance.capture.cameras import CameraLost, check_camera_spec, csi_available, open_camera, usb_cameras
+    from appliance.capture.cli import demo_clip
+    from appliance.live.session import LiveOptions, LiveSession
+    from appliance.paths import state_dir
+
     capture = config.capture
     spec = args.camera or capture.camera
     demo = None

@@ -19,8 +19,10 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import threading
 import time
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -52,6 +54,14 @@ def make_realtime(priority: int = AUDIO_PRIORITY) -> bool:
 
 class NoAudioDevice(Exception):
     """The output cannot be opened: no such device, none at all, or PortAudio missing."""
+
+
+class DeviceBusy(NoAudioDevice):
+    """The device is there but another program holds it (ALSA's EBUSY: an hw device opens once)."""
+
+
+PA_DEVICE_UNAVAILABLE = -9985
+"""PortAudio's paDeviceUnavailable: what its ALSA layer reports for EBUSY."""
 
 
 class AudioOutput:
@@ -157,7 +167,7 @@ class SoundDeviceOutput(AudioOutput):
             self.name = str(sounddevice.query_devices(self._stream.device)["name"])
             self._stream.start()
         except (sounddevice.PortAudioError, ValueError) as exc:
-            raise NoAudioDevice(f"audio device {device or 'default'}: {exc}") from None
+            raise _open_error(device, exc) from None
         self._closing = False
         self._watch = threading.Thread(target=self._watch_stalls, name="foley-live-audio-watch", daemon=True)
         self._watch.start()
@@ -194,3 +204,34 @@ class SoundDeviceOutput(AudioOutput):
             self._stream.close()
         except Exception:  # closing a device that is already gone
             pass
+
+
+def _open_error(device: str | None, exc: Exception, proc: Path = Path("/proc")) -> NoAudioDevice:
+    """Why PortAudio could not open the device, in the user's words: busy (another program has it:
+    not one of ours, those ask appliance/live/speaker.py first; named when ALSA says who) or missing."""
+    name = device or "default"
+    if len(exc.args) > 1 and exc.args[1] == PA_DEVICE_UNAVAILABLE:
+        who = ", ".join(card_users(proc)) or "another program"
+        return DeviceBusy(f"audio device {name} is busy: in use by {who} (PortAudio: {exc.args[0]})")
+    return NoAudioDevice(f"audio device {name}: {exc}")
+
+
+def card_users(proc: Path = Path("/proc")) -> list[str]:
+    """The programs holding a sound card's playback open, as ALSA shows them (the `owner_pid` of
+    /proc/asound/cardN/pcmMp/subS/status), e.g. ["pipewire (pid 812)"]; [] without ALSA or users."""
+    users: list[str] = []
+    for status in sorted(proc.glob("asound/card*/pcm*p/sub*/status")):
+        try:
+            owner = re.search(r"^owner_pid\s*:\s*(\d+)", status.read_text(), re.M)
+        except OSError:
+            continue
+        if owner is None:  # "closed"
+            continue
+        try:
+            program = (proc / owner[1] / "comm").read_text().strip() or "a program"
+        except OSError:  # it has just ended, or its /proc entry is hidden from us (hidepid)
+            program = "a program"
+        user = f"{program} (pid {owner[1]})"
+        if user not in users:
+            users.append(user)
+    return users

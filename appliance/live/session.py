@@ -42,8 +42,9 @@ from appliance.library import Template, load_catalog
 from appliance.live.choice import Choice, LiveChooser, SceneWatcher
 from appliance.live.history import add_to_history
 from appliance.live.mixer import Cue, LiveMixer, Outcome
-from appliance.live.output import AudioOutput, NoAudioDevice, make_realtime, open_output
+from appliance.live.output import AudioOutput, DeviceBusy, NoAudioDevice, make_realtime, open_output
 from appliance.live.recorder import LiveRecorder
+from appliance.live.speaker import WITHOUT_SPEAKER
 from appliance.mixing import DEFAULT_CEILING_DB, DEFAULT_TARGET_LUFS, SAMPLE_RATE, Placement
 from appliance.motion import IMPACT, ActionEvent, MotionAnalyser
 from appliance.motion.event_model import bundled_event_model
@@ -179,15 +180,15 @@ class LiveSession:
 
     # -- audio output -----------------------------------------------------------------------
     def _open_output(self) -> AudioOutput:
-        """The configured output; without a device, the seam (said once)."""
+        """The configured output; without a device, or with one another program holds, the seam
+        (said once)."""
         settings = self.settings
         try:
             return open_output(settings.output, self.mixer.render, settings.device, settings.period, settings.periods)
         except NoAudioDevice as exc:
             if settings.output == "seam":
                 raise
-            self._notice(f"no audio device ({exc}): live mode runs on the audio seam — sounds are timed "
-                         "and recorded but not heard")
+            self._notice(f"{exc if isinstance(exc, DeviceBusy) else f'no audio device ({exc})'}: {WITHOUT_SPEAKER}")
             self._kind = "seam"
             return open_output("seam", self.mixer.render, None, settings.period, settings.periods)
 

@@ -21,6 +21,7 @@ from werkzeug.exceptions import HTTPException
 from appliance.config import Config
 from appliance.service.api import api
 from appliance.service.auth import is_loopback, presented_token, token_matches
+from appliance.service.board_audio import BoardAudio
 from appliance.service.events_api import events_api
 from appliance.service.hosts import HostAllowList
 from appliance.service.jobs import JobStore
@@ -86,10 +87,12 @@ def create_app(config: Config, queue, service_folder: Path, token: str, notices:
     app = Flask(__name__, static_folder=None)  # /static/ is the ui blueprint's
     app.json = BoundedJSON(app)
     app.config["MAX_CONTENT_LENGTH"] = config.service.max_upload_mb * 1024 * 1024
+    player = Player(config.live)
     app.extensions["foley"] = Services(config, queue, Path(service_folder), token,
-                                       threading.BoundedSemaphore(config.service.max_waiters), Player(config.live),
+                                       threading.BoundedSemaphore(config.service.max_waiters), player,
                                        list(notices or []))
-    app.extensions["foley-live"] = LiveControl(config, Path(service_folder).parent)
+    app.extensions["foley-board"] = board = BoardAudio(player)  # who has the speaker: Live or Play
+    app.extensions["foley-live"] = LiveControl(config, Path(service_folder).parent, board)
     JobStore(service_folder).db.close()  # create the schema before the first request
     hosts = HostAllowList(config.service.allowed_hosts)
 

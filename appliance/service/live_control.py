@@ -8,9 +8,12 @@ it themselves in WebAudio. A page first gets the sound set in use (the recording
 decided so far) so it can decode them before the first action, then one message per action.
 
 `LiveControl` keeps the one session and its state; toggles are serialised by a lock, so two
-clients switching at once leave one consistent state. `Relay` holds the listening pages: at
-most MAX_LISTENERS (their request threads are counted in the server's pool, server.py), each
-with a bounded queue (a page that stops reading is dropped, never the session slowed down).
+clients switching at once leave one consistent state. Switching on takes the board's speaker from
+the service's arbiter (board_audio.py: a result playing is stopped, Play is refused until live
+ends); when another Foley process holds it, the session runs on the audio seam — page-only.
+`Relay` holds the listening pages: at most MAX_LISTENERS (their request threads are counted in
+the server's pool, server.py), each with a bounded queue (a page that stops reading is dropped,
+never the session slowed down).
 """
 from __future__ import annotations
 
@@ -20,11 +23,13 @@ import math
 import queue
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from appliance.config import Config
+from appliance.live.speaker import WITHOUT_SPEAKER
 from appliance.mixing import SAMPLE_RATE
+from appliance.service.board_audio import BoardAudio, LiveStart
 
 log = logging.getLogger("foley.serve")
 MAX_LISTENERS = 8
@@ -94,8 +99,8 @@ class Relay:
 class LiveControl:
     """The one live session of the service (started and stopped from the page or the API)."""
 
-    def __init__(self, config: Config, state_folder: Path):
-        self.config, self.state_folder = config, state_folder
+    def __init__(self, config: Config, state_folder: Path, board: BoardAudio):
+        self.config, self.state_folder, self.board = config, state_folder, board
         self.relay = Relay()
         self._lock = threading.Lock()
         self._state = OFF
@@ -103,15 +108,19 @@ class LiveControl:
         self._session = None
         self._thread: threading.Thread | None = None
         self._notices: list[str] = []
+        self._speaker = LiveStart(False)
+        """What the last switch-on did to the board's speaker (board_audio.py)."""
         self._error: str | None = None
         self._summary: dict | None = None
         self._sounds_lock = threading.Lock()
         self._sounds_known = 0
 
     def state(self) -> dict:
-        return {"on": self._state in (STARTING, ON), "state": self._state, "description": self._description,
+        on = self._state in (STARTING, ON)
+        return {"on": on, "state": self._state, "description": self._description,
                 "notices": list(self._notices), "error": self._error, "last_session": self._summary,
-                "listeners_max": MAX_LISTENERS}
+                "listeners_max": MAX_LISTENERS, "speaker": on and self._speaker.speaker,
+                "stopped_playback": self._speaker.stopped_playback}
 
     def switch(self, on: bool, description: str | None = None) -> dict:
         """Turn live mode on or off (nothing to do when it already is): the new state."""
@@ -132,15 +141,23 @@ class LiveControl:
         from appliance.live.daemon_camera import DaemonCamera  # imports the camera stack only when used
 
         camera = DaemonCamera(self.config.capture.fps)  # CameraLost: no daemon or no camera, said to the caller
+        speaker = self.board.live_starts()
         self._state, self._description, self._error, self._notices = STARTING, description, None, []
-        self._thread = threading.Thread(target=self._run, args=(camera, description), name="foley-live", daemon=True)
+        self._speaker = speaker
+        if speaker.stopped_playback:
+            self._notice(f"stopped playing job {speaker.stopped_playback}: live mode takes the speaker")
+        if speaker.busy:
+            self._notice(f"the speaker is in use by {speaker.busy.holder.describe()}: {WITHOUT_SPEAKER}")
+        self._thread = threading.Thread(target=self._run, args=(camera, description, speaker.speaker),
+                                        name="foley-live", daemon=True)
         self._thread.start()
 
-    def _run(self, camera, description: str | None) -> None:
+    def _run(self, camera, description: str | None, speaker: bool) -> None:
         try:
             from appliance.live.session import LiveOptions, LiveSession
 
-            session = LiveSession(camera, self.config.live, LiveOptions(description=description),
+            settings = self.config.live if speaker else replace(self.config.live, output="seam")
+            session = LiveSession(camera, settings, LiveOptions(description=description),
                                   cache_folder=self.state_folder / "cache", say=self._notice, on_cue=self._cue)
             with self._lock:
                 if self._state == STOPPING:  # switched off while the models were loading
@@ -158,6 +175,7 @@ class LiveControl:
             self._error = f"live mode failed: {exc}"
         finally:
             camera.close()
+            self.board.live_ends()  # the session's output is closed: Play may have the speaker
             with self._lock:
                 self._session, self._state = None, OFF
             self.relay.close()

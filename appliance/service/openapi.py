@@ -132,7 +132,9 @@ SCHEMAS = {
         "position": {"type": ["number", "null"], "description": "seconds handed to the audio output so far"},
         "output": {"type": ["string", "null"], "description": "the audio output's name"},
         "late_blocks": {"type": "integer", "description": "blocks played as silence: the file was read too late"},
-        "error": {"type": ["string", "null"], "description": "why the last playback stopped early"}}},
+        "error": {"type": ["string", "null"], "description": "why the last playback stopped early"},
+        "blocked": {"type": ["string", "null"], "description": "why a play would be refused now (live mode or "
+                    "another program has the speaker); null: it would not"}}},
     "PickerGroup": {"type": "object", "required": ["category", "label", "fit", "sounds"], "properties": {
         "category": {"type": "string"}, "label": {"type": "string"},
         "fit": {"type": "string", "enum": ["best", "good", "other"]},
@@ -274,7 +276,8 @@ def document() -> dict:
                                                   (409, 503), write=True)},
             "/api/v1/jobs/{job_id}/play": {"post": _op(
                 "Play a finished result's sound (its MP4's track) on the board's audio output (config live:), "
-                "replacing what plays; 503 when the appliance has no audio output",
+                "replacing what plays; 409 while live mode, `foley live` or another program has the speaker; "
+                "503 when the appliance has no audio output",
                 {202: _json(_ref("Playing"), "playing")}, (404, 409, 503), params=JOB, write=True)},
             "/api/v1/play": {"get": _op("What the board is playing, and where it is", {200: _json(_ref("Playing"))})},
             "/api/v1/play/stop": {"post": _op(
@@ -290,7 +293,9 @@ def document() -> dict:
                 "get": _op("Live mode (the page's Live switch): on or off, its state, notices, the last session's "
                            "report", {200: _json()}),
                 "post": _op("Turn live mode on or off (already so: nothing changes; two clients at once: one "
-                            "state); 503 when the camera daemon has no picture", {200: _json()}, (400, 503),
+                            "state); switching on stops a result playing on the board (stopped_playback) and "
+                            "runs page-only when another process has the speaker (speaker: false); 503 when the "
+                            "camera daemon has no picture", {200: _json()}, (400, 503),
                             _json_body({"on": {"type": "boolean"}, "description": {"type": "string"}}, ["on"]),
                             write=True)},
             "/api/v1/live/events": {"get": _op(

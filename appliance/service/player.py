@@ -3,7 +3,9 @@
 The sound is the result's MP4 track (mix.wav when the job kept the clip's own sound, else
 audio.wav), sent through the live mode's audio outputs (appliance/live/output.py, config section
 `live:` — kind, device, period, periods), so the board has one way to reach its speaker. One
-result plays at a time: a new one replaces the one playing, and deleting its job stops it.
+result plays at a time: a new one replaces the one playing, and deleting its job stops it. Each
+playback claims the board's speaker first (appliance/live/speaker.py) and lets it go when it ends;
+whether it may play at all while live mode is on is the service's policy (board_audio.py).
 
 The WAV is never loaded whole: a reader thread decodes it `period` frames at a time
 (soundfile's blocks) into a short queue, and the output's real-time thread only takes the next
@@ -24,7 +26,8 @@ import numpy as np
 import soundfile as sf
 
 from appliance.config import LiveConfig
-from appliance.live.output import AudioOutput, NoAudioDevice, open_output
+from appliance.live.output import AudioOutput, DeviceBusy, NoAudioDevice, open_output
+from appliance.live.speaker import Claim, SpeakerBusy, claim_speaker
 from appliance.mixing import SAMPLE_RATE
 
 AHEAD_SECONDS = 0.5
@@ -32,7 +35,10 @@ AHEAD_SECONDS = 0.5
 BlockSink = Callable[[np.ndarray, float], None]
 """Receives each block handed to the output and when it was handed (a level meter, the tests)."""
 
-__all__ = ["NoAudioDevice", "Player", "PlayStatus"]
+FREE = "Stop on the page (or POST /api/v1/play/stop) ends it"
+"""How to free the speaker from a result playing (said to whoever is refused it)."""
+
+__all__ = ["DeviceBusy", "NoAudioDevice", "Player", "PlayStatus", "SpeakerBusy"]
 
 
 @dataclass(frozen=True)
@@ -50,6 +56,8 @@ class PlayStatus:
     """Blocks played as silence because the file's next block was not decoded in time."""
     error: str | None = None
     """Why the last playback stopped early (device lost, file unreadable); None otherwise."""
+    blocked: str | None = None
+    """Why a play would be refused now (live mode or another program has the speaker); None: it would not."""
 
     def public(self) -> dict:
         return asdict(self)
@@ -78,7 +86,9 @@ class Playback:
         self._ended = threading.Event()  # the last block was handed over
         self._stop = threading.Event()
         self._blocks = self._file.blocks(blocksize=self.period, dtype="float32", always_2d=True, fill_value=0.0)
+        self._claim: Claim | None = None
         try:
+            self._claim = claim_speaker(f"the service playing job {job_id}", FREE)  # SpeakerBusy: `foley live` has it
             try:
                 self._fill()  # the first blocks are ready before the device asks
             except RuntimeError as exc:  # soundfile's errors
@@ -87,6 +97,8 @@ class Playback:
                                                    settings.period, settings.periods)
         except BaseException:
             self._file.close()
+            if self._claim is not None:
+                self._claim.release()
             raise
         self._reader = threading.Thread(target=self._run, name="foley-play-reader", daemon=True)
         self._reader.start()
@@ -117,6 +129,7 @@ class Playback:
             self.error = f"the result's sound could not be read: {_reason(exc)}"
         finally:
             self.output.close()
+            self._claim.release()
             self._file.close()
             if self.output.failure and not self.error:
                 self.error = self.output.failure
@@ -175,7 +188,8 @@ class Player:
 
     def play(self, job_id: str, path: Path) -> PlayStatus:
         """Start `path` for `job_id`, replacing what plays; NoAudioDevice when the output cannot
-        be opened (the seam always can), ValueError for a file that cannot be read or played."""
+        be opened (DeviceBusy: another program has it; the seam always opens), SpeakerBusy when
+        another Foley process holds the speaker, ValueError for a file that cannot be read or played."""
         with self._lock:
             self._stop_locked()
             self._current = Playback(job_id, path, self.settings, self.sink)

@@ -32,13 +32,21 @@ async function toggle(on) {
     close();
     await send("POST", "/api/v1/live", { on: false });
     say("");
+    speakerChanged();
     return;
   }
   context ??= new AudioContext({ latencyHint: "interactive" });
   await context.resume();  // within the click: the browser lets the page sound from now on
   const state = await send("POST", "/api/v1/live", { on: true, description: $("description").value });
-  say(state.state === "starting" ? "Live: loading the models…" : "Live: listening for actions…");
+  say([state.state === "starting" ? "Live: loading the models…" : "Live: listening for actions…",
+    ...state.notices].join(" · "));  // e.g. the result that was playing on the board was stopped
+  speakerChanged();
   listen();
+}
+
+// Live took or gave back the board's speaker: the Play button (board-play.js) looks again.
+function speakerChanged() {
+  window.dispatchEvent(new Event("foley-speaker"));
 }
 
 function listen() {
@@ -52,6 +60,7 @@ function listen() {
   stream.addEventListener("end", () => {
     close();
     $("live-switch").checked = false;
+    speakerChanged();
     getJSON("/api/v1/live").then((state) => say(state.error ? `Live stopped: ${state.error}` : "Live stopped."))
       .catch(showError);
   });
