@@ -22,6 +22,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from appliance.bench.chromium import CHROMIUM, DRIVER, open_chromium
 from appliance.config import Config
 from appliance.service.app import create_app
 from appliance.service.ui import STATIC
@@ -29,8 +30,6 @@ from appliance.video.synthetic import render_scene
 from tests.test_capture_service import runtime  # noqa: F401 (fixture)
 from tests.conftest import REPO, get_json, start_server
 
-CHROMIUM = Path("/usr/bin/chromium")
-DRIVER = Path("/usr/bin/chromedriver")
 ARTIFACTS = REPO / "test-artifacts"
 
 
@@ -47,12 +46,6 @@ needs_chromium = pytest.mark.skipif(
     not (CHROMIUM.exists() and DRIVER.exists()),
     reason="needs Debian's chromium and chromium-driver (make system-deps installs them as root)")
 
-# Nothing may reach the internet: no sync, no component updates, no QUIC probes.
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--disable-dev-shm-usage", "--autoplay-policy=no-user-gesture-required", "--mute-audio",
-         "--window-size=1280,1000"]
-
 DROP_FILE = """
 const [id, name, data] = arguments;
 const bytes = Uint8Array.from(atob(data), (c) => c.charCodeAt(0));
@@ -63,20 +56,8 @@ document.getElementById(id).dispatchEvent(new DragEvent("drop", { dataTransfer: 
 
 
 @pytest.fixture
-def browser(tmp_path, monkeypatch):
-    from selenium import webdriver
-    from selenium.webdriver.chrome.options import Options
-    from selenium.webdriver.chrome.service import Service
-
-    monkeypatch.setenv("SE_OFFLINE", "true")  # Selenium Manager must never download a browser or driver
-    options = Options()
-    options.binary_location = str(CHROMIUM)
-    for flag in FLAGS + [f"--user-data-dir={tmp_path / 'chromium-profile'}"]:
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(executable_path=str(DRIVER), log_output=str(tmp_path / "chromedriver.log")),
-                              options=options)
-    driver.set_script_timeout(60)
+def browser(tmp_path):
+    driver = open_chromium(tmp_path / "chromium-profile", tmp_path / "chromedriver.log")
     yield driver
     driver.quit()
 

@@ -88,7 +88,7 @@ async function play(event, received) {
   record.played.push({
     n: event.n, template_id: event.template_id, preloaded: Boolean(ready), received, started,
     context_time: context.currentTime, page_ms: started - received, device_ms: device * 1000,
-    server_ms: event.server_ms,
+    server_ms: event.server_ms, time: event.time, captured_at: event.captured_at, sent_at: event.sent_at,
     // The stream's own delay, by the wall clocks (meaningful when they agree: the same machine).
     transit_ms: performance.timeOrigin + received - event.sent_unix * 1000,
   });
