@@ -330,8 +330,9 @@ def test_record_button_with_the_capture_daemon(runtime, server, browser, tmp_pat
 @needs_chromium
 def test_live_switch_plays_each_action_on_the_page(runtime, browser, tmp_path):  # noqa: F811
     """Live on from the page: the actions' sounds are decoded ahead and started in WebAudio as
-    their messages arrive, each flashed over the preview; the page's timings are printed (the
-    page path of `foley bench live`; not asserted: this machine is shared)."""
+    their messages arrive, each flashed over the preview; Record while live → Stop → the
+    performance opens from the history; the page's timings are printed (`foley bench live
+    --page` measures them over ≥ 100 events; not asserted: this machine is shared)."""
     from selenium.webdriver.common.by import By
 
     from tests.test_capture_service import start_capture, stop
@@ -352,6 +353,24 @@ def test_live_switch_plays_each_action_on_the_page(runtime, browser, tmp_path): 
         flashed = page.execute_script("return document.getElementById('live-flash').textContent")
         assert flashed, "the live preview shows the actions"
         assert all(p["preloaded"] for p in played[1:]), "the sounds were decoded before their actions"
+
+        # Record while live: the performance lands in the history and opens like a scored clip.
+        record = find(By.ID, "live-record")
+        assert record.is_displayed() and "Record while live" in record.text
+        record.click()
+        wait_for(page, lambda: "Stop recording" in record.text, what="the recording to start")
+        time.sleep(3.0)
+        record.click()
+        wait_for(page, lambda: find(By.ID, "result").is_displayed() or find(By.ID, "score-error").is_displayed(),
+                 timeout=120, what="the live recording's result")
+        assert find(By.ID, "result").is_displayed(), find(By.ID, "score-error").text
+        assert find(By.ID, "result-title").text == "knocking on wood"
+        wait_for(page, lambda: page.execute_script("return document.getElementById('result-video').readyState") >= 2,
+                 what="the recorded video to load")
+        job_id = page.execute_script("return location.hash.slice(5)")
+        assert get_json(f"{served.base}/api/v1/jobs/{job_id}/timeline.json")["request"]["mode"] == "live"
+        assert "Record while live" in record.text and get_json(f"{served.base}/api/v1/live")["state"] == "on"
+        screenshot(page, "live-record-result-desktop.png", 1280, 1)
         switch.click()
         wait_for(page, lambda: get_json(f"{served.base}/api/v1/live")["state"] == "off", what="live to stop")
         parts = ("server_ms", "transit_ms", "page_ms", "device_ms")

@@ -293,6 +293,12 @@ def document() -> dict:
                             "state); 503 when the camera daemon has no picture", {200: _json()}, (400, 503),
                             _json_body({"on": {"type": "boolean"}, "description": {"type": "string"}}, ["on"]),
                             write=True)},
+            "/api/v1/live/record": {"post": _op(
+                "Record while live: start or stop keeping the live performance (the camera picture and the sound "
+                "played, with its timeline); when it stops (here, at live.max_record_seconds, on a nearly full disk "
+                "or with live mode) it is filed in the history like a scored clip: `last_recording.job_id` in "
+                "GET /api/v1/live. Already so: nothing changes; 409 while live mode is not on",
+                {200: _json()}, (400, 409, 507), _json_body({"on": {"type": "boolean"}}, ["on"]), write=True)},
             "/api/v1/live/events": {"get": _op(
                 "Server-Sent Events while live mode is on: `sounds` (the recordings in use, to preload), `event` "
                 "(each action as its sound starts: n, time, category, template_id, audio_url, gain_db, pan, "

@@ -4,20 +4,26 @@
 // WebAudio when the stream announces them (before their actions), and each action's message
 // starts its sound at once with its gain and pan, and flashes over the camera's picture.
 // Every sound started is kept in window.foleyLive.played with the page's timings (the page
-// path of the latency figures).
+// path of the latency figures). "Record while live" keeps the performance — the picture and the
+// sound the appliance played — and, when it stops, opens it from the history like a scored clip.
 import { getJSON, send } from "./api.js";
 import { showError } from "./ui.js";
 
 const $ = (id) => document.getElementById(id);
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 const FLASH_MS = 350;
+const RECORDING_POLL_MS = 500;
+let actions = {};  // follow(job), failed(message)
 let context = null;
 let stream = null;
 let flashTimer;
 const buffers = new Map();  // template id → Promise<AudioBuffer>
 const record = (window.foleyLive = { played: [], missed: 0 });
 
-export async function initLive() {
+export async function initLive(callbacks) {
+  actions = callbacks;
   $("live-row").hidden = false;
+  $("live-record").onclick = () => toggleRecording().catch(showError);
   const state = await getJSON("/api/v1/live");  // switched on from elsewhere: the switch joins it
   if (state.on) say("Live is running — turn the switch on to hear it on this device too.");
   $("live-switch").onchange = () => toggle($("live-switch").checked).catch((error) => {
@@ -38,7 +44,42 @@ async function toggle(on) {
   await context.resume();  // within the click: the browser lets the page sound from now on
   const state = await send("POST", "/api/v1/live", { on: true, description: $("description").value });
   say(state.state === "starting" ? "Live: loading the models…" : "Live: listening for actions…");
+  $("live-record").hidden = false;
   listen();
+}
+
+// Record while live: the appliance records; this page follows the recording until its job.
+async function toggleRecording() {
+  const button = $("live-record");
+  const state = await send("POST", "/api/v1/live/record", { on: !button.dataset.recording });
+  if (state.recording) followRecording(state.recording.id).catch(showError);
+}
+
+async function followRecording(id) {
+  const button = $("live-record");
+  button.dataset.recording = id;
+  try {
+    for (;;) {
+      const state = await getJSON("/api/v1/live");
+      if (state.recording?.id === id) {
+        button.textContent = `■ Stop recording · ${Math.floor(state.recording.elapsed)} s`;
+      } else if (state.last_recording?.id === id && state.last_recording.state === "finishing") {  // muxed, filed
+        button.textContent = "Finishing the recording…";
+        button.disabled = true;
+      } else {
+        const last = state.last_recording?.id === id ? state.last_recording : {};
+        if (last.job_id) await actions.follow({ id: last.job_id, state: "done" });
+        else actions.failed(`The live recording was not kept: ${last.error || "it was lost"}`);
+        return;
+      }
+      await sleep(RECORDING_POLL_MS);
+    }
+  } finally {
+    delete button.dataset.recording;
+    button.textContent = "● Record while live";
+    button.disabled = false;
+    button.hidden = !stream;
+  }
 }
 
 function listen() {
@@ -109,6 +150,7 @@ function flash(event) {
 function close() {
   stream?.close();
   stream = null;
+  if (!$("live-record").dataset.recording) $("live-record").hidden = true;  // a recording is followed to its end
 }
 
 function say(text) {
