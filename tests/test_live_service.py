@@ -103,7 +103,7 @@ def test_live_mode_from_the_api_streams_each_action_and_ends_with_it(runtime, tm
             other.close()
         connection.close()
         state = wait_for(lambda: (s := get_json(f"{base}/api/v1/live"))["last_session"] and s, 10)
-        assert state["state"] == "off" and state["last_session"]["sounded"] >= 3, state
+        assert state["state"] == "off" and state["last_session"]["impacts"] >= 3, state  # (a sound late on the board is dropped there)
         assert post(f"{base}/api/v1/live", {"on": False}) == (200, get_json(f"{base}/api/v1/live"))
         assert post(f"{base}/api/v1/live", {"on": True})[0] == 200
         wait_for(lambda: get_json(f"{base}/api/v1/live")["state"] == "on", 60)
@@ -152,12 +152,12 @@ def _download(url: str) -> bytes:
 
 def _filed(base: str, recording_id: str) -> dict:
     return wait_for(lambda: (last := get_json(f"{base}/api/v1/live")["last_recording"]) and last["id"] == recording_id
-                    and last["state"] != "finishing" and last, 60)
+                    and last["state"] in ("done", "failed") and last, 60)
 
 
 def test_record_while_live_files_the_performance_in_the_history(runtime, tmp_path):  # noqa: F811
     config = tmp_path / "serve.yaml"
-    config.write_text("live:\n  output: seam\n  max_record_seconds: 5\n")
+    config.write_text("live:\n  output: seam\n  max_record_seconds: 8\n")
     served = start_server(tmp_path, args=("--config", str(config)))
     base = served.base
     capture = start_capture(tmp_path, int(base.rsplit(":", 1)[1]))
@@ -170,10 +170,17 @@ def test_record_while_live_files_the_performance_in_the_history(runtime, tmp_pat
 
         # Started, started again (nothing changes), stopped by the client: filed in the history.
         code, state = post(f"{base}/api/v1/live/record", {"on": True})
-        assert code == 200 and state["recording"]["max_seconds"] == 5
+        assert code == 200 and state["recording"]["max_seconds"] == 8
         first = state["recording"]["id"]
         assert post(f"{base}/api/v1/live/record", {"on": True})[1]["recording"]["id"] == first
-        time.sleep(3.5)
+        connection, response = open_stream(base)
+        sounded = 0
+        for name, _ in messages(response):  # two actions sounded while recording, and their sounds heard
+            sounded += name == "event"
+            if sounded == 2:
+                break
+        connection.close()
+        time.sleep(0.5)
         code, state = post(f"{base}/api/v1/live/record", {"on": False})
         assert code == 200 and state["recording"] is None and state["last_recording"]["id"] == first
         filed = _filed(base, first)
@@ -186,10 +193,10 @@ def test_record_while_live_files_the_performance_in_the_history(runtime, tmp_pat
         # The MP4: the camera's picture and the sound played, each sound where the timeline says it was heard.
         timeline = get_json(f"{base}/api/v1/jobs/{filed['job_id']}/timeline.json")
         assert timeline["request"]["mode"] == "live" and timeline["events"], timeline
-        assert timeline["clip"]["duration"] == pytest.approx(3.5, abs=0.8)
+        assert timeline["clip"]["duration"] == pytest.approx(filed["seconds"], abs=0.5)
         with av.open(io.BytesIO(_download(f"{base}/api/v1/jobs/{filed['job_id']}/video.mp4"))) as container:
             assert container.streams.video and container.streams.audio
-            assert sum(1 for _ in container.decode(video=0)) >= 2.5 * 30
+            assert sum(1 for _ in container.decode(video=0)) >= 0.8 * 30 * filed["seconds"]
         played, rate = soundfile.read(io.BytesIO(_download(f"{base}/api/v1/jobs/{filed['job_id']}/audio.wav")))
         envelope = np.abs(played).max(axis=1)
         for event in timeline["events"]:
@@ -205,7 +212,7 @@ def test_record_while_live_files_the_performance_in_the_history(runtime, tmp_pat
         # Not stopped: it stops by itself at live.max_record_seconds.
         second = post(f"{base}/api/v1/live/record", {"on": True})[1]["recording"]["id"]
         filed = _filed(base, second)
-        assert filed["state"] == "done" and "max_record_seconds" in filed["why"] and filed["seconds"] >= 5, filed
+        assert filed["state"] == "done" and "max_record_seconds" in filed["why"] and filed["seconds"] >= 8, filed
 
         # Live mode switched off while recording: the recording is finished and filed with it.
         third = post(f"{base}/api/v1/live/record", {"on": True})[1]["recording"]["id"]

@@ -174,8 +174,13 @@ class LiveControl:
     def record(self, on: bool) -> dict:
         """Start or stop recording the live performance (nothing to do when it already is so):
         the new state. Refused (409) while live mode is not on."""
+        if not on:
+            recording = self._recording
+            if recording is not None:
+                self._stop_recording(recording, "stopped")
+            return self.state()
         with self._lock:
-            if on and self._recording is None:
+            if self._recording is None:
                 session = self._session
                 if self._state != ON or session is None:
                     raise Refused("live mode is not on: switch it on first, then record")
@@ -188,8 +193,6 @@ class LiveControl:
                 self._last_recording = {"id": recording.id, "state": "recording"}
                 threading.Thread(target=self._watch_recording, args=(recording,), name="foley-live-recording",
                                  daemon=True).start()
-            elif not on and self._recording is not None:
-                self._stop_recording(self._recording, "stopped")
         return self.state()
 
     def _watch_recording(self, recording: Recording) -> None:
