@@ -68,7 +68,7 @@ async function followRecording(id) {
         button.disabled = true;
       } else {
         const last = state.last_recording?.id === id ? state.last_recording : {};
-        if (last.job_id) await actions.follow({ id: last.job_id, state: "done" });
+        if (last.job_id) await actions.follow(await getJSON(`/api/v1/jobs/${last.job_id}`));
         else actions.failed(`The live recording was not kept: ${last.error || "it was lost"}`);
         return;
       }
