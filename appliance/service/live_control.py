@@ -261,9 +261,6 @@ class LiveControl:
                                       daemon=True)
             sounds.start()
             report = session.run()  # a recording still running is finished by it, and filed
-            recording = self._recording
-            if recording is not None:
-                self._stop_recording(recording, "live mode stopped")
             self._summary = report.summary()
             if report.camera_failure:
                 self._error = f"camera lost: {report.camera_failure}"
@@ -274,6 +271,9 @@ class LiveControl:
             camera.close()
             with self._lock:
                 self._session, self._state = None, OFF
+            recording = self._recording
+            if recording is not None:  # (its file was finished by the session's end, or never began)
+                self._stop_recording(recording, "live mode stopped")
             self.relay.close()
 
     def _notice(self, message: str) -> None:

@@ -288,7 +288,7 @@ def document() -> dict:
                     "schema": {"type": "string", "format": "binary"}}}}}, (503,))},
             "/api/v1/live": {
                 "get": _op("Live mode (the page's Live switch): on or off, its state, notices, the last session's "
-                           "report", {200: _json()}),
+                           "report, the recording in progress and the last one (Record while live)", {200: _json()}),
                 "post": _op("Turn live mode on or off (already so: nothing changes; two clients at once: one "
                             "state); 503 when the camera daemon has no picture", {200: _json()}, (400, 503),
                             _json_body({"on": {"type": "boolean"}, "description": {"type": "string"}}, ["on"]),
