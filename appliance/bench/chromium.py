@@ -7,6 +7,7 @@ Manager must never download a browser or driver (SE_OFFLINE). Audio is muted but
 """
 from __future__ import annotations
 
+import importlib.util
 import os
 from pathlib import Path
 
@@ -22,9 +23,7 @@ def missing() -> str | None:
     """Why Chromium cannot be driven here (None: it can)."""
     if not (CHROMIUM.exists() and DRIVER.exists()):
         return f"needs Debian's chromium and chromium-driver ({CHROMIUM}, {DRIVER}; make system-deps installs them)"
-    try:
-        import selenium  # noqa: F401
-    except ImportError:
+    if importlib.util.find_spec("selenium") is None:
         return "needs the selenium package (pip install -e '.[dev]')"
     return None
 

@@ -1,4 +1,5 @@
-"""`foley live --record`: the camera picture and exactly the sound that was played, as one MP4.
+"""`foley live --record` and the page's Record while live: the camera picture and exactly the sound
+that was played, as one MP4.
 
 The picture is encoded as it is captured (H.264 with the frames' real capture times, like a
 recording of the camera daemon); the sound is the mixer's output blocks themselves, written to

@@ -11,7 +11,8 @@ Threads, each with one job:
 - audio: the output's own thread pulls blocks from the mixer (live/output.py, live/mixer.py);
 - watchdog: a lost audio device is closed and opened again (events meanwhile are counted as
   dropped), and the mixer's outcomes are collected;
-- recorder (with `record`): the MP4 of the picture and the played sound (live/recorder.py).
+- recorder (with `record`, or from `start_recording` to `finish_recording` while the session
+  runs: the page's Record while live): the MP4 of the picture and the played sound (live/recorder.py).
 
 Sustained actions (a scrape, a slide) are reported by the analysis when they end, too late to
 sound live; a live session sounds impacts (and steps, hits, knocks: every impact).
