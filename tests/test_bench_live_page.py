@@ -31,8 +31,9 @@ def test_page_timings_are_mapped_to_the_monotonic_clock_and_matched_to_contacts(
         sent, received, started = captured + 0.070, captured + 0.071, captured + 0.073
         played.append({"captured_at": captured, "sent_at": sent, "received": page_ms(received),
                        "started": page_ms(started), "device_ms": 42.0, "transit_ms": 1.0})
-    report = page_figures(show, clock, {"origin": origin, "played": played, "missed": 0},
+    report = page_figures(show, clock, {"origin": origin, "played": played, "missed": 0, "late": 1},
                           (page_offset, 0.001), (page_offset, 0.002))
+    assert report["skipped_late"] == 1
     assert report["latency_from_placed_frame_ms"] == {"count": 3, "p50": 115.0, "p95": 115.0, "max": 115.0}
     assert report["parts_ms"]["frame_to_event_sent"]["p50"] == pytest.approx(70.0)
     assert report["parts_ms"]["transit"]["p50"] == pytest.approx(1.0)

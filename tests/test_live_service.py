@@ -83,7 +83,8 @@ def test_live_mode_from_the_api_streams_each_action_and_ends_with_it(runtime, tm
                     break
         event = events[0]
         assert set(event) >= {"n", "time", "category", "template_id", "audio_url", "gain_db", "pan", "offset",
-                              "captured_at", "server_ms"}
+                              "captured_at", "server_ms", "late"}
+        assert all(e["late"] is (e["server_ms"] > 150) for e in events), "later than live.latency_budget_ms"
         assert [e["n"] for e in events] == sorted(e["n"] for e in events)
         print("frame → event sent (ms):", [e["server_ms"] for e in events])
         state = get_json(f"{base}/api/v1/live")

@@ -218,7 +218,7 @@ def bench_page(seconds: float, settings: LiveConfig, lead_seconds: float = LEAD_
             clock.poll_until(lambda: time.monotonic() > end, end - time.monotonic() + 5, SAMPLE_S)
             offset_after = browser_offset(driver)
             page = driver.execute_script("return {origin: performance.timeOrigin, played: window.foleyLive.played,"
-                                         " missed: window.foleyLive.missed}")
+                                         " missed: window.foleyLive.missed, late: window.foleyLive.late}")
             switch.click()
             state = _wait(lambda: (s := _get(f"{url}/api/v1/live"))["state"] == "off" and s["last_session"] and s,
                           60, "live mode to stop")
@@ -280,7 +280,7 @@ def page_figures(show: Performance, clock: FrameClock, page: dict, offset_before
         per_scene.append({"scene": name, "contacts": sum(begin <= c < finish for c in show.contacts),
                           "missed": missed, "extra": sum(i not in used for i in inside)})
     return {
-        "events_played": len(played), "not_preloaded": page["missed"],
+        "events_played": len(played), "not_preloaded": page["missed"], "skipped_late": page["late"],
         "latency_from_placed_frame_ms": percentiles([h - p["captured_at"] for h, p in zip(heard, played)]),
         "latency_from_contact_ms": percentiles(matched),
         "parts_ms": {name: percentiles(values) for name, values in parts.items()},
@@ -298,7 +298,8 @@ def print_page_report(report: dict) -> None:
         print(f"page path: skipped — {report['skipped']}")
         return
     print(f"page path (headless Chromium, WebAudio; lead {report['lead_seconds']:g} s): {report['events_played']} "
-          f"sounds started on the page ({report['not_preloaded']} not preloaded), the service sounded "
+          f"sounds started on the page ({report['not_preloaded']} not preloaded, {report['skipped_late']} "
+          f"skipped as sent later than the budget), the service sounded "
           f"{report['server_report']['sounded']} of {report['server_report']['impacts']} actions")
     print(f"contacts {report['contacts']}: sounded {report['sounded_for_a_contact']}, missed {report['missed']}, "
           f"extra sounds {report['extra']}")

@@ -302,7 +302,8 @@ class LiveControl:
                 {"id": i, "audio_url": f"/api/v1/library/{i}/audio"} for i in ids]})
 
     def _cue(self, n: int, event, choice, seen_at: float) -> None:
-        """An action's sound, as the session hands it to the mixer: to the pages at once."""
+        """An action's sound, as the session hands it to the mixer: to the pages at once (marked
+        `late` when it is already older than live.latency_budget_ms)."""
         session = self._session
         if session is None:
             return
@@ -317,7 +318,10 @@ class LiveControl:
             "gain_db": round(_db(choice.placement.gain), 2), "pan": round(choice.placement.pan, 3),
             "offset": round(offset, 4), "strength": round(event.strength, 3), "x": round(event.x, 3),
             "captured_at": round(seen_at, 4), "sent_at": round(now, 4), "sent_unix": round(time.time(), 4),
-            "server_ms": round((now - seen_at) * 1000, 1)})
+            "server_ms": round((now - seen_at) * 1000, 1),
+            # Already older than the budget when it leaves: the page could only sound it later still,
+            # so it skips it (and counts it), as the board drops a late cue.
+            "late": (now - seen_at) * 1000 > self.config.live.latency_budget_ms})
 
 
 def _db(gain: float) -> float:

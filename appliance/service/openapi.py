@@ -302,7 +302,8 @@ def document() -> dict:
             "/api/v1/live/events": {"get": _op(
                 "Server-Sent Events while live mode is on: `sounds` (the recordings in use, to preload), `event` "
                 "(each action as its sound starts: n, time, category, template_id, audio_url, gain_db, pan, "
-                "offset, captured_at, sent_at, sent_unix, server_ms), `end` when live stops; 204 when it is off; at most 8 listeners "
+                "offset, captured_at, sent_at, sent_unix, server_ms, late: already older than live.latency_budget_ms, "
+                "the page skips it), `end` when live stops; 204 when it is off; at most 8 listeners "
                 "(503 beyond); a stream ends after 300 s (EventSource reconnects)",
                 {200: {"description": "the event stream", "content": {"text/event-stream": {
                     "schema": {"type": "string"}}}}, 204: NO_CONTENT}, (503,))},

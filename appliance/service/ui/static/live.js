@@ -4,7 +4,7 @@
 // WebAudio when the stream announces them (before their actions), and each action's message
 // starts its sound at once with its gain and pan, and flashes over the camera's picture.
 // Every sound started is kept in window.foleyLive.played with the page's timings (the page
-// path of the latency figures). "Record while live" keeps the performance — the picture and the
+// path of the latency figures); an action the service marks late is skipped and counted. "Record while live" keeps the performance — the picture and the
 // sound the appliance played — and, when it stops, opens it from the history like a scored clip.
 import { getJSON, send } from "./api.js";
 import { showError } from "./ui.js";
@@ -18,7 +18,7 @@ let context = null;
 let stream = null;
 let flashTimer;
 const buffers = new Map();  // template id → Promise<AudioBuffer>
-const record = (window.foleyLive = { played: [], missed: 0 });
+const record = (window.foleyLive = { played: [], missed: 0, late: 0 });
 
 export async function initLive(callbacks) {
   actions = callbacks;
@@ -114,6 +114,10 @@ function load(id, url) {
 }
 
 async function play(event, received) {
+  if (event.late) {  // older than the latency budget already when sent: skipped, as the board does
+    record.late += 1;
+    return;
+  }
   flash(event);
   const pending = load(event.template_id, event.audio_url);
   const ready = await Promise.race([pending, null]);  // decoded already: start within this task
