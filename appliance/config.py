@@ -147,6 +147,9 @@ class LiveConfig:
     counted), not played late."""
     vision_refresh_seconds: Annotated[float, Range(0.5, 600)] = 3.0
     """The scene is read again this often (and at once when the picture changes)."""
+    max_record_seconds: Annotated[float, Range(1, 7200)] = 600.0
+    """Longest recording of a live performance from the page (Record while live); it stops
+    by itself then, and is filed in the history."""
 
 
 @dataclass(frozen=True)

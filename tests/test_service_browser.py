@@ -22,6 +22,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from appliance.bench.chromium import CHROMIUM, DRIVER, open_chromium
 from appliance.config import Config
 from appliance.service.app import create_app
 from appliance.service.ui import STATIC
@@ -29,8 +30,6 @@ from appliance.video.synthetic import render_scene
 from tests.test_capture_service import runtime  # noqa: F401 (fixture)
 from tests.conftest import REPO, get_json, start_server
 
-CHROMIUM = Path("/usr/bin/chromium")
-DRIVER = Path("/usr/bin/chromedriver")
 ARTIFACTS = REPO / "test-artifacts"
 
 
@@ -47,12 +46,6 @@ needs_chromium = pytest.mark.skipif(
     not (CHROMIUM.exists() and DRIVER.exists()),
     reason="needs Debian's chromium and chromium-driver (make system-deps installs them as root)")
 
-# Nothing may reach the internet: no sync, no component updates, no QUIC probes.
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--disable-dev-shm-usage", "--autoplay-policy=no-user-gesture-required", "--mute-audio",
-         "--window-size=1280,1000"]
-
 DROP_FILE = """
 const [id, name, data] = arguments;
 const bytes = Uint8Array.from(atob(data), (c) => c.charCodeAt(0));
@@ -63,20 +56,8 @@ document.getElementById(id).dispatchEvent(new DragEvent("drop", { dataTransfer: 
 
 
 @pytest.fixture
-def browser(tmp_path, monkeypatch):
-    from selenium import webdriver
-    from selenium.webdriver.chrome.options import Options
-    from selenium.webdriver.chrome.service import Service
-
-    monkeypatch.setenv("SE_OFFLINE", "true")  # Selenium Manager must never download a browser or driver
-    options = Options()
-    options.binary_location = str(CHROMIUM)
-    for flag in FLAGS + [f"--user-data-dir={tmp_path / 'chromium-profile'}"]:
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(executable_path=str(DRIVER), log_output=str(tmp_path / "chromedriver.log")),
-                              options=options)
-    driver.set_script_timeout(60)
+def browser(tmp_path):
+    driver = open_chromium(tmp_path / "chromium-profile", tmp_path / "chromedriver.log")
     yield driver
     driver.quit()
 
@@ -349,8 +330,9 @@ def test_record_button_with_the_capture_daemon(runtime, server, browser, tmp_pat
 @needs_chromium
 def test_live_switch_plays_each_action_on_the_page(runtime, browser, tmp_path):  # noqa: F811
     """Live on from the page: the actions' sounds are decoded ahead and started in WebAudio as
-    their messages arrive, each flashed over the preview; the page's timings are printed (the
-    page path of `foley bench live`; not asserted: this machine is shared)."""
+    their messages arrive, each flashed over the preview; Record while live → Stop → the
+    performance opens from the history; the page's timings are printed (`foley bench live
+    --page` measures them over ≥ 100 events; not asserted: this machine is shared)."""
     from selenium.webdriver.common.by import By
 
     from tests.test_capture_service import start_capture, stop
@@ -371,6 +353,24 @@ def test_live_switch_plays_each_action_on_the_page(runtime, browser, tmp_path): 
         flashed = page.execute_script("return document.getElementById('live-flash').textContent")
         assert flashed, "the live preview shows the actions"
         assert all(p["preloaded"] for p in played[1:]), "the sounds were decoded before their actions"
+
+        # Record while live: the performance lands in the history and opens like a scored clip.
+        record = find(By.ID, "live-record")
+        assert record.is_displayed() and "Record while live" in record.text
+        record.click()
+        wait_for(page, lambda: "Stop recording" in record.text, what="the recording to start")
+        time.sleep(3.0)
+        record.click()
+        wait_for(page, lambda: find(By.ID, "result").is_displayed() or find(By.ID, "score-error").is_displayed(),
+                 timeout=120, what="the live recording's result")
+        assert find(By.ID, "result").is_displayed(), find(By.ID, "score-error").text
+        assert find(By.ID, "result-title").text == "knocking on wood"
+        wait_for(page, lambda: page.execute_script("return document.getElementById('result-video').readyState") >= 2,
+                 what="the recorded video to load")
+        job_id = page.execute_script("return location.hash.slice(5)")
+        assert get_json(f"{served.base}/api/v1/jobs/{job_id}/timeline.json")["request"]["mode"] == "live"
+        assert "Record while live" in record.text and get_json(f"{served.base}/api/v1/live")["state"] == "on"
+        screenshot(page, "live-record-result-desktop.png", 1280, 1)
         switch.click()
         wait_for(page, lambda: get_json(f"{served.base}/api/v1/live")["state"] == "off", what="live to stop")
         parts = ("server_ms", "transit_ms", "page_ms", "device_ms")

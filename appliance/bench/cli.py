@@ -19,7 +19,8 @@ from appliance.video.decode import DEFAULT_THREADS
 DESCRIPTION = ("Measure the appliance. A clip path (or nothing: a generated 1280×720 clip of --seconds, 10 s "
                "by default) times the whole engine on it against the bare decode of the same clip; `models` "
                "times the encoders alone; `serve` sends concurrent uploads to a server on loopback; `capture` "
-               "times a recording's hand-over from stop to result.")
+               "times a recording's hand-over from stop to result; `live` measures live mode's motion-to-sound "
+               "latency on the board's output (with --page also on the page, in headless Chromium).")
 
 
 def _cpu_name() -> str:
@@ -41,6 +42,29 @@ def _emit(report: dict, args, printer) -> None:
         printer(report)
 
 
+def _bench_live(args) -> dict:
+    """The board path, and with --page the page path after it (--page-only: that alone)."""
+    from appliance.bench.live import bench_live
+    from appliance.bench.live_page import bench_page
+    from appliance.config import load_config
+
+    settings, seconds = load_config(None).live, args.seconds or 60.0
+    report = {} if args.page_only else bench_live(seconds, settings)
+    if args.page or args.page_only:
+        report["page"] = bench_page(seconds, settings)
+    return report
+
+
+def _print_live(report: dict) -> None:
+    from appliance.bench.live import print_live_report
+    from appliance.bench.live_page import print_page_report
+
+    if "output" in report:
+        print_live_report(report)
+    if "page" in report:
+        print_page_report(report["page"])
+
+
 def handle(args) -> int:
     if args.target == "serve":
         _emit(bench_serve(args.requests, args.concurrency or args.requests, args.url, args.seconds or 3.0),
@@ -49,10 +73,7 @@ def handle(args) -> int:
         _emit(bench_capture(args.recordings, args.seconds or 10.0), args,
               print_capture_report)
     elif args.target == "live":
-        from appliance.bench.live import bench_live, print_live_report
-        from appliance.config import load_config
-
-        _emit(bench_live(args.seconds or 60.0, load_config(None).live), args, print_live_report)
+        _emit(_bench_live(args), args, _print_live)
     elif args.target == "models":
         threads = tuple(int(t) for t in args.model_threads.split(","))
         _emit({"rows": bench_models(threads_list=threads, repeat=args.repeat)}, args,
@@ -77,5 +98,8 @@ def register(subparsers) -> None:
     parser.add_argument("--threads", type=int, default=DEFAULT_THREADS, help="decoder threads (engine)")
     parser.add_argument("--model-threads", default="1,2", help="ORT thread counts to time (models)")
     parser.add_argument("--repeat", type=int, default=30, help="timed calls per configuration (models)")
+    parser.add_argument("--page", action="store_true",
+                        help="live: also measure the page path (foley serve, foley capture and headless Chromium)")
+    parser.add_argument("--page-only", action="store_true", help="live: the page path alone")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     parser.set_defaults(handler=handle)

@@ -34,6 +34,7 @@ DROPS_SHARE = 3.5
 """The drops scene runs this many times `seconds`: one known contact the model finds every 2 s,
 so 60 s per scene gives ~105 of them."""
 SIZE = (640, 360)
+FPS = 30.0
 DROP_SECONDS = 2.0
 """Each drop of the `drops` scene: a ball falls and makes its first, large bounce (~1.2 s in)."""
 
@@ -42,18 +43,32 @@ def render_drops(path: Path, seconds: float, seed: int) -> SyntheticClip:
     """A ball dropped and bouncing, DROP_SECONDS long, played again and again (the cut back to the
     top is small, so the analysis' 2 s motion scale is the drop's own): the bounce scene's large
     first bounces, the contacts the event model finds best on rendered footage."""
-    drop = render_scene("bounce", path.with_name("drop.mp4"), width=SIZE[0], height=SIZE[1], fps=30.0,
+    drop = render_scene("bounce", path.with_name("drop.mp4"), width=SIZE[0], height=SIZE[1], fps=FPS,
                         seconds=DROP_SECONDS, seed=seed)
     with av.open(str(drop.path)) as container:
         frames = [f.to_ndarray(format="bgr24") for f in container.decode(video=0)]
     repeats = max(1, round(seconds / DROP_SECONDS))
-    write_video(path, (frame for _ in range(repeats) for frame in frames), 30.0)
-    length = len(frames) / 30.0
-    return SyntheticClip(path=path, fps=30.0, duration=repeats * length,
+    write_video(path, (frame for _ in range(repeats) for frame in frames), FPS)
+    length = len(frames) / FPS
+    return SyntheticClip(path=path, fps=FPS, duration=repeats * length,
                          impacts=[k * length + t for k in range(repeats) for t in drop.impacts])
 
 
-def _percentiles(seconds: list[float]) -> dict | None:
+def render_bench_scene(scene: str, seconds: float, folder: Path, seed: int) -> SyntheticClip:
+    """One of SCENES at the benchmark's size and rate (the drops DROPS_SHARE times `seconds`);
+    the board path plays each on its own, the page path (bench/live_page.py) all in one file."""
+    if scene == "drops":
+        return render_drops(folder / "drops.mp4", DROPS_SHARE * seconds, seed)
+    return render_scene(scene, folder / f"{scene}.mp4", width=SIZE[0], height=SIZE[1], fps=FPS,
+                        seconds=seconds, seed=seed)
+
+
+def scene_seed(k: int) -> int:
+    """The seed of the k-th scene (both paths play the same pictures)."""
+    return 11 + 100 * k
+
+
+def percentiles(seconds: list[float]) -> dict | None:
     if not seconds:
         return None
     ms = np.array(seconds) * 1000
@@ -62,11 +77,7 @@ def _percentiles(seconds: list[float]) -> dict | None:
 
 
 def bench_scene(scene: str, seconds: float, settings: LiveConfig, folder: Path, seed: int, engine: Engine) -> dict:
-    if scene == "drops":
-        clip = render_drops(folder / "drops.mp4", DROPS_SHARE * seconds, seed)
-    else:
-        clip = render_scene(scene, folder / f"{scene}.mp4", width=SIZE[0], height=SIZE[1], fps=30.0,
-                            seconds=seconds, seed=seed)
+    clip = render_bench_scene(scene, seconds, folder, seed)
     captured: dict[int, float] = {}
     session = LiveSession(FileCamera(clip.path), settings,
                           LiveOptions(description=None, duration=clip.duration + 0.5), engine=engine,
@@ -106,7 +117,7 @@ def bench_live(seconds: float, settings: LiveConfig) -> dict:
     engine = Engine()
     with tempfile.TemporaryDirectory(prefix="foley-bench-live-") as folder:
         for k, scene in enumerate(SCENES):
-            results.append(bench_scene(scene, seconds, settings, Path(folder), 11 + 100 * k, engine))
+            results.append(bench_scene(scene, seconds, settings, Path(folder), scene_seed(k), engine))
     matched = [m for r in results for m in r["matched"]]
     every = [m for r in results for m in r["all"]]
     reports = [r["report"] for r in results]
@@ -114,8 +125,8 @@ def bench_live(seconds: float, settings: LiveConfig) -> dict:
         "output": reports[0]["output"], "period": settings.period, "periods": settings.periods, "fps": 30,
         "contacts": sum(r["contacts"] for r in results), "sounded_for_a_contact": len(matched),
         "missed": sum(r["missed"] for r in results), "extra": sum(r["extra"] for r in results),
-        "latency_from_contact_ms": _percentiles(matched),
-        "latency_from_placed_frame_ms": _percentiles(every),
+        "latency_from_contact_ms": percentiles(matched),
+        "latency_from_placed_frame_ms": percentiles(every),
         "dropped_late": sum(r["dropped_late"] for r in reports),
         "underruns": sum(r["underruns"] for r in reports),
         "frames_dropped": sum(r["frames_dropped"] for r in reports),

@@ -46,12 +46,15 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(state: Path) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    env = {**os.environ, "FOLEY_STATE_DIR": str(state)}
+def start_server(state: Path, args: tuple = (), env: dict | None = None,
+                 port: int | None = None) -> tuple[subprocess.Popen, str]:
+    """`foley serve` on loopback (`port`, default a free one) with the state folder `state` and
+    extra `args`/`env`; its log in state/../server.log. Returns once /healthz answers."""
+    port = port or free_port()
+    env = {**os.environ, "FOLEY_STATE_DIR": str(state), **(env or {})}
     log = open(state.parent / "server.log", "w")
     process = subprocess.Popen([sys.executable, "-m", "appliance.cli", "serve", "--host", "127.0.0.1",
-                                "--port", str(port)], env=env, stdout=log, stderr=log)
+                                "--port", str(port), *args], env=env, stdout=log, stderr=log)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:

@@ -1,8 +1,9 @@
 """A live recording in the service's history, like a scored clip: listed, played, downloaded, and
 its sounds swappable (the swap re-mixes offline from the timeline, as for any result).
 
-The live process writes the job itself, through the same `JobStore` (SQLite in WAL mode, a
-connection of its own) the service and its workers use: a job created, claimed by this process
+The live session writes the job itself (in `foley live`, or in the service for the page's Record
+while live), through the same `JobStore` (SQLite in WAL mode, a connection of its own) the
+service and its workers use: a job created, claimed by this process
 and finished at once, its folder holding the camera picture as the job's input, the sound that
 was played (WAV), the MP4 and the timeline. Nothing is queued, so no worker scores it again; if
 this process died between the claim and the finish, the service's recovery would find the job

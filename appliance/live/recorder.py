@@ -1,4 +1,5 @@
-"""`foley live --record`: the camera picture and exactly the sound that was played, as one MP4.
+"""`foley live --record` and the page's Record while live: the camera picture and exactly the sound
+that was played, as one MP4.
 
 The picture is encoded as it is captured (H.264 with the frames' real capture times, like a
 recording of the camera daemon); the sound is the mixer's output blocks themselves, written to
@@ -93,12 +94,15 @@ class LiveRecorder:
         self._wav.write(block)
         self.samples += len(block)
 
-    def finish(self, timeline: dict | None, file_job: Callable[[Path, Path], None] | None = None) -> Path | None:
-        """Close, mux OUT.mp4 and write the timeline (OUT with .json); None if nothing usable
-        was recorded (the reason in `failure`). `file_job(picture, played)` may take the
-        camera-only MP4 and the played sound's WAV (live/history.py) before they are removed."""
+    def finish(self, timeline_of: Callable[["LiveRecorder"], dict | None],
+               file_job: Callable[[Path, Path, dict], None] | None = None) -> Path | None:
+        """Close, mux OUT.mp4 and write the timeline (`timeline_of(self)` once every frame is
+        written, OUT with .json); None if nothing usable was recorded (the reason in `failure`).
+        `file_job(picture, played, timeline)` may take the camera-only MP4 and the played sound's
+        WAV (live/history.py) before they are removed."""
         self._queue.put(None)
         self._thread.join()
+        timeline = timeline_of(self)
         try:
             self._writer.close()
             self._wav.close()
@@ -110,8 +114,8 @@ class LiveRecorder:
                             self.sr, self.out)
                 if timeline is not None:
                     write_json_atomic(self.out.with_suffix(".json"), timeline)
-                if file_job is not None:
-                    file_job(self.video_path, self.audio_path)
+                if file_job is not None and timeline is not None:
+                    file_job(self.video_path, self.audio_path, timeline)
                 return self.out
             return None
         finally:

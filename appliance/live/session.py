@@ -11,7 +11,8 @@ Threads, each with one job:
 - audio: the output's own thread pulls blocks from the mixer (live/output.py, live/mixer.py);
 - watchdog: a lost audio device is closed and opened again (events meanwhile are counted as
   dropped), and the mixer's outcomes are collected;
-- recorder (with `record`): the MP4 of the picture and the played sound (live/recorder.py).
+- recorder (with `record`, or from `start_recording` to `finish_recording` while the session
+  runs: the page's Record while live): the MP4 of the picture and the played sound (live/recorder.py).
 
 Sustained actions (a scrape, a slide) are reported by the analysis when they end, too late to
 sound live; a live session sounds impacts (and steps, hits, knocks: every impact).
@@ -91,6 +92,16 @@ class Sounded:
     outcome: Outcome
 
 
+@dataclass(frozen=True)
+class RecordingResult:
+    """What became of a recording: the MP4 (None if nothing usable was kept), its job in the
+    history, and why it failed."""
+
+    path: Path | None
+    job: str | None
+    failure: str | None
+
+
 @dataclass
 class LiveReport:
     output: str = ""
@@ -165,9 +176,10 @@ class LiveSession:
         self.catalog = catalog
         self.chooser = LiveChooser(self.engine, catalog, options.description, options.seed, cache_folder)
         self.mixer = LiveMixer(settings.voices, SAMPLE_RATE, DEFAULT_CEILING_DB)
-        self.recorder = LiveRecorder(options.record, camera.fps) if options.record else None
-        if self.recorder:
-            self.mixer.sink = self.recorder.block
+        self.recorder: LiveRecorder | None = None
+        self._recording_lock = threading.Lock()
+        if options.record:
+            self.start_recording(options.record)
         self.output: AudioOutput | None = None
         self._stop = threading.Event()
         self._frames: queue.Queue = queue.Queue(maxsize=max(4, int(camera.fps * QUEUE_SECONDS)))
@@ -236,8 +248,9 @@ class LiveSession:
                 captured_at = getattr(self.camera, "captured_at", None) or time.monotonic()
                 if self.on_frame:
                     self.on_frame(index, captured_at)
-                if self.recorder:
-                    self.recorder.frame(image, captured_at)
+                recorder = self.recorder  # started and finished from other threads
+                if recorder:
+                    recorder.frame(image, captured_at)
                 try:
                     self._frames.put_nowait((index, captured_at, image))
                 except queue.Full:
@@ -312,8 +325,7 @@ class LiveSession:
             sys.setswitchinterval(switch_interval)
             if realtime:
                 os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
-            if self.recorder:
-                self._finish_recording()
+            self.finish_recording()
         return report
 
     def _sound(self, event: ActionEvent) -> None:
@@ -339,43 +351,62 @@ class LiveSession:
             self.say(message)
 
     # -- recording ----------------------------------------------------------------------------
-    def _finish_recording(self) -> None:
-        recorder = self.recorder
-        timeline = self._timeline(recorder)
+    def start_recording(self, out: Path) -> None:
+        """Keep the performance from now on (the picture and the sound played) in `out`; from any
+        thread, before or while the session runs (the page's Record while live)."""
+        with self._recording_lock:
+            if self.recorder is not None:
+                raise RuntimeError("already recording")
+            self.recorder = LiveRecorder(out, self.camera.fps)
+            self.mixer.sink = self.recorder.block
 
-        def file_job(picture: Path, played: Path) -> None:
+    def finish_recording(self) -> RecordingResult | None:
+        """End the recording (None: there is none): the MP4, its timeline beside it and, with
+        `options.history`, its job in the history. Blocks while the MP4 is muxed; the session
+        goes on. Also kept in the report (the last one)."""
+        with self._recording_lock:
+            recorder, self.recorder = self.recorder, None
+            self.mixer.sink = None
+        if recorder is None:
+            return None
+        if not self._stop.is_set():  # sounds cued before the stop: their outcomes are collected meanwhile
+            time.sleep(self.settings.latency_budget_ms / 1000 + 2 * WATCH_EVERY_S)
+        job: list[str] = []
+
+        def file_job(picture: Path, played: Path, timeline: dict) -> None:
             try:
-                self.report.history_job = add_to_history(recorder.out, picture, played, timeline,
-                                                         self.chooser.described.text, self.options.seed,
-                                                         self.report.seconds, self.options.history)
+                job.append(add_to_history(recorder.out, picture, played, timeline, self.chooser.described.text,
+                                          self.options.seed, recorder.frames / self.camera.fps, self.options.history))
             except Exception as exc:  # the MP4 is kept whatever the history does
                 self._notice(f"the recording is not in the history: {exc}")
         try:
-            self.report.recording = recorder.finish(timeline, file_job if self.options.history and timeline else None)
+            path = recorder.finish(self._timeline, file_job if self.options.history else None)
         except Exception as exc:  # the session's report still stands
-            recorder.failure = f"finishing the recording failed: {exc}"
-        self.report.recording_failure = recorder.failure
+            path, recorder.failure = None, f"finishing the recording failed: {exc}"
         if recorder.failure:
             self._notice(f"the recording was not kept: {recorder.failure}")
+        result = RecordingResult(path, job[0] if job else None, recorder.failure)
+        self.report.recording, self.report.history_job, self.report.recording_failure = path, result.job, result.failure
+        return result
 
     def _timeline(self, recorder: LiveRecorder) -> dict | None:
         """The timeline of the recording: each sound where it was heard, in the scored clips' format."""
         if recorder.origin is None:
             return None
         events = []
-        for sounded in self.report.sounded:
-            if not sounded.outcome.started:
-                continue
+        duration = round(recorder.frames / self.camera.fps, 4)
+        for sounded in list(self.report.sounded):  # the watchdog may add to it meanwhile
             heard = sounded.outcome.handed_at + sounded.outcome.output_latency - recorder.origin
+            if not sounded.outcome.started or not 0 <= heard < duration:  # heard outside the recording
+                continue
             entry = timeline_event(sounded.n, sounded.event, sounded.template, sounded.placement,
                                    sounded.decision, f"live: decided by {sounded.decision.get('why', 'the scene')}")
             events.append(replace(entry, time=round(heard, 4)))
         height, width = self._frame_size
-        duration = round(recorder.frames / self.camera.fps, 4)
         timeline = Timeline(
             engine={"version": __version__, "engine_version": ENGINE_VERSION},
             clip=ClipInfo(file=recorder.out.name, duration=duration, width=width, height=height,
-                          fps=round(self.camera.fps, 3), frames_analysed=self.report.frames),
+                          fps=round(self.camera.fps, 3), frames_analysed=recorder.frames),
             request={"mode": "live", "seed": self.options.seed, "description": self.chooser.described.text},
             library_version=self.catalog.version,
             models={"text": self.engine.text.entry.sha256, "vision": self.engine.vision.entry.sha256},
@@ -387,6 +418,6 @@ class LiveSession:
             ambience=AmbienceEntry(category=None, why="live mode lays no ambience bed"),
             stats=Stats(vision_inferences_run=self.chooser.visual.run,
                         vision_inferences_skipped=self.chooser.visual.skipped, decisions_reused=0,
-                        events=len(events), stage_seconds={}, total_seconds=round(self.report.seconds, 3)),
+                        events=len(events), stage_seconds={}, total_seconds=duration),
         )
         return timeline.to_json()

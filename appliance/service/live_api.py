@@ -14,8 +14,8 @@ import time
 from flask import Blueprint, Response, current_app, jsonify, request
 
 from appliance.capture.cameras import CameraLost
-from appliance.service.live_control import Busy, LiveControl, sse
-from appliance.service.shared import error
+from appliance.service.live_control import RECORD_BYTES_PER_S, Busy, LiveControl, Refused, sse
+from appliance.service.shared import disk_full, error
 
 live_api = Blueprint("live_api", __name__)
 STREAM_SECONDS = 300
@@ -43,6 +43,23 @@ def live_switch():
         return jsonify(control().switch(body["on"], (description or "").strip()[:500] or None))
     except CameraLost as exc:
         return error(f"live mode needs the camera daemon's picture: {exc}", 503)
+
+
+@live_api.post("/api/v1/live/record")
+def live_record():
+    """Record while live: the performance (picture and the sound played) into the history."""
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict) or not isinstance(body.get("on"), bool):
+        return error("the body must be a JSON object like {\"on\": true}", 400)
+    live = control()
+    if body["on"] and live.state()["recording"] is None:
+        full = disk_full(int(live.config.live.max_record_seconds * RECORD_BYTES_PER_S), 1.0)
+        if full is not None:
+            return full
+    try:
+        return jsonify(live.record(body["on"]))
+    except Refused as exc:
+        return error(str(exc), exc.status)
 
 
 @live_api.get("/api/v1/live/events")

@@ -291,17 +291,24 @@ def document() -> dict:
                     "schema": {"type": "string", "format": "binary"}}}}}, (503,))},
             "/api/v1/live": {
                 "get": _op("Live mode (the page's Live switch): on or off, its state, notices, the last session's "
-                           "report", {200: _json()}),
+                           "report, the recording in progress and the last one (Record while live)", {200: _json()}),
                 "post": _op("Turn live mode on or off (already so: nothing changes; two clients at once: one "
                             "state); switching on stops a result playing on the board (stopped_playback) and "
                             "runs page-only when another process has the speaker (speaker: false); 503 when the "
                             "camera daemon has no picture", {200: _json()}, (400, 503),
                             _json_body({"on": {"type": "boolean"}, "description": {"type": "string"}}, ["on"]),
                             write=True)},
+            "/api/v1/live/record": {"post": _op(
+                "Record while live: start or stop keeping the live performance (the camera picture and the sound "
+                "played, with its timeline); when it stops (here, at live.max_record_seconds, on a nearly full disk "
+                "or with live mode) it is filed in the history like a scored clip: `last_recording.job_id` in "
+                "GET /api/v1/live. Already so: nothing changes; 409 while live mode is not on",
+                {200: _json()}, (400, 409, 507), _json_body({"on": {"type": "boolean"}}, ["on"]), write=True)},
             "/api/v1/live/events": {"get": _op(
                 "Server-Sent Events while live mode is on: `sounds` (the recordings in use, to preload), `event` "
                 "(each action as its sound starts: n, time, category, template_id, audio_url, gain_db, pan, "
-                "offset, captured_at, sent_at, sent_unix, server_ms), `end` when live stops; 204 when it is off; at most 8 listeners "
+                "offset, captured_at, sent_at, sent_unix, server_ms, late: already older than live.latency_budget_ms, "
+                "the page skips it), `end` when live stops; 204 when it is off; at most 8 listeners "
                 "(503 beyond); a stream ends after 300 s (EventSource reconnects)",
                 {200: {"description": "the event stream", "content": {"text/event-stream": {
                     "schema": {"type": "string"}}}}, 204: NO_CONTENT}, (503,))},

@@ -25,7 +25,7 @@ export async function initRecord(callbacks) {
     $("camera").classList.toggle("demo", demo);
     $("camera").hidden = false;
     showPreview();
-    initLive().catch((error) => actions.failed(error.message));
+    initLive(actions).catch((error) => actions.failed(error.message));
   }
   $("record-button").onclick = () => toggleRecording().catch((error) => actions.failed(error.message));
 }
