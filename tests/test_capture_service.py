@@ -51,7 +51,12 @@ def start_capture(tmp_path: Path, port: int, seconds: float = 10.0) -> subproces
 
 def stop(process: subprocess.Popen) -> None:
     process.send_signal(signal.SIGTERM)
-    assert process.wait(30) == 0
+    try:
+        code = process.wait(30)
+    except subprocess.TimeoutExpired:  # the daemon wrote its threads' stacks at 10 s (capture/cli.py)
+        log = Path(process.args[-1]).parent / "capture.log"
+        pytest.fail("foley capture did not stop in 30 s:\n" + log.read_text()[-6000:])
+    assert code == 0
 
 
 def _status() -> dict:

@@ -1,6 +1,7 @@
 """`foley capture` (the camera daemon) and `foley record` (start/stop it from a shell)."""
 from __future__ import annotations
 
+import faulthandler
 import json
 import logging
 import signal
@@ -11,6 +12,8 @@ from pathlib import Path
 from appliance.errors import UsageError
 
 DEMO_CLIP = "demo.mp4"
+SLOW_STOP_S = 10.0
+"""A stop taking longer than this has its threads' stacks written to stderr."""
 
 
 def service_url(config, host: str | None = None, port: int | None = None) -> str:
@@ -69,13 +72,16 @@ def handle_capture(args) -> int:
     print(f"foley capture: camera {spec}, control socket {socket_path()}, submitting to {url}",
           file=sys.stderr, flush=True)
     stopping.wait()
+    # A stop that hangs would be ended by systemd's SIGKILL with nothing said: past
+    # SLOW_STOP_S the threads' stacks go to stderr (the journal), saying what held it up.
+    faulthandler.dump_traceback_later(SLOW_STOP_S, exit=False)
     server.shutdown()
     server.server_close()
     socket_path().unlink(missing_ok=True)
     if button is not None:
         button.close()
     daemon.shutdown()
-    return 0
+    return 0  # the dump stays armed through the interpreter's exit (its threads are joined there)
 
 
 def capture_main(config_path: str | None, url: str) -> None:
