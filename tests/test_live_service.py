@@ -49,12 +49,18 @@ def messages(response: http.client.HTTPResponse):
             data.append(line[6:])
 
 
-def test_live_mode_from_the_api_streams_each_action_and_ends_with_it(runtime, tmp_path):  # noqa: F811
+def live_board(tmp_path, live_settings: str = ""):
+    """A real `foley serve` with live mode on the audio seam (plus `live_settings`, YAML lines)
+    and a real `foley capture` on the file camera submitting to it."""
     config = tmp_path / "serve.yaml"
-    config.write_text("live:\n  output: seam\n")
+    config.write_text("live:\n  output: seam\n" + live_settings)
     served = start_server(tmp_path, args=("--config", str(config)))
+    return served, start_capture(tmp_path, int(served.base.rsplit(":", 1)[1]))
+
+
+def test_live_mode_from_the_api_streams_each_action_and_ends_with_it(runtime, tmp_path):  # noqa: F811
+    served, capture = live_board(tmp_path)
     base = served.base
-    capture = start_capture(tmp_path, int(base.rsplit(":", 1)[1]))
     try:
         assert get_json(f"{base}/api/v1/live")["on"] is False
         assert open_stream(base)[1].status == 204, "nothing to listen to while live is off"
@@ -157,11 +163,8 @@ def _filed(base: str, recording_id: str) -> dict:
 
 
 def test_record_while_live_files_the_performance_in_the_history(runtime, tmp_path):  # noqa: F811
-    config = tmp_path / "serve.yaml"
-    config.write_text("live:\n  output: seam\n  max_record_seconds: 8\n")
-    served = start_server(tmp_path, args=("--config", str(config)))
+    served, capture = live_board(tmp_path, "  max_record_seconds: 8\n")
     base = served.base
-    capture = start_capture(tmp_path, int(base.rsplit(":", 1)[1]))
     try:
         assert post(f"{base}/api/v1/live/record", {"on": "yes"})[0] == 400
         code, refused = post(f"{base}/api/v1/live/record", {"on": True})

@@ -312,16 +312,7 @@ def test_record_button_with_the_capture_daemon(runtime, server, browser, tmp_pat
             what="the live preview")
         assert "no camera attached — demo clip" in find(By.ID, "camera-caption").text.lower()
         find(By.ID, "description").send_keys("knocking on wood")
-        button.click()
-        wait_for(page, lambda: button.text == "Stop", what="the recording to start")
-        time.sleep(2.0)
-        button.click()
-        wait_for(page, lambda: find(By.ID, "result").is_displayed() or find(By.ID, "score-error").is_displayed(),
-                 timeout=120, what="the recording's result")
-        assert find(By.ID, "result").is_displayed(), find(By.ID, "score-error").text
-        assert find(By.ID, "result-title").text == "knocking on wood"
-        wait_for(page, lambda: page.execute_script("return document.getElementById('result-video').readyState") >= 2,
-                 what="the recorded video to load")
+        record_and_open(page, button, lambda: button.text == "Stop", 2.0, "the recording")
         screenshot(page, "record-result-desktop.png", 1280, 1)
     finally:
         stop(capture)
@@ -357,16 +348,7 @@ def test_live_switch_plays_each_action_on_the_page(runtime, browser, tmp_path): 
         # Record while live: the performance lands in the history and opens like a scored clip.
         record = find(By.ID, "live-record")
         assert record.is_displayed() and "Record while live" in record.text
-        record.click()
-        wait_for(page, lambda: "Stop recording" in record.text, what="the recording to start")
-        time.sleep(3.0)
-        record.click()
-        wait_for(page, lambda: find(By.ID, "result").is_displayed() or find(By.ID, "score-error").is_displayed(),
-                 timeout=120, what="the live recording's result")
-        assert find(By.ID, "result").is_displayed(), find(By.ID, "score-error").text
-        assert find(By.ID, "result-title").text == "knocking on wood"
-        wait_for(page, lambda: page.execute_script("return document.getElementById('result-video').readyState") >= 2,
-                 what="the recorded video to load")
+        record_and_open(page, record, lambda: "Stop recording" in record.text, 3.0, "the live recording")
         job_id = page.execute_script("return location.hash.slice(5)")
         assert get_json(f"{served.base}/api/v1/jobs/{job_id}/timeline.json")["request"]["mode"] == "live"
         assert "Record while live" in record.text and get_json(f"{served.base}/api/v1/live")["state"] == "on"
@@ -407,6 +389,22 @@ def axe_script() -> str:
                               capture_output=True, text=True, timeout=300)
         assert done.returncode == 0 and script.is_file(), f"npm install axe-core failed:\n{done.stderr[-2000:]}"
     return script.read_text()
+
+
+def record_and_open(page, button, started, seconds: float, what: str) -> None:
+    """Start a recording with `button`, stop it after `seconds`; its result (described "knocking
+    on wood") opens on the page with its video loaded."""
+    find = page.find_element
+    button.click()
+    wait_for(page, started, what=f"{what} to start")
+    time.sleep(seconds)
+    button.click()
+    wait_for(page, lambda: find(By.ID, "result").is_displayed() or find(By.ID, "score-error").is_displayed(),
+             timeout=120, what=f"{what}'s result")
+    assert find(By.ID, "result").is_displayed(), find(By.ID, "score-error").text
+    assert find(By.ID, "result-title").text == "knocking on wood"
+    wait_for(page, lambda: page.execute_script("return document.getElementById('result-video').readyState") >= 2,
+             what="the recorded video to load")
 
 
 def axe_problems(page, axe: str) -> list[str]:

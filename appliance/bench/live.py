@@ -137,16 +137,21 @@ def bench_live(seconds: float, settings: LiveConfig) -> dict:
     }
 
 
-def print_live_report(report: dict) -> None:
-    print(f"output: {report['output']}, {report['period']} frames × {report['periods']} at 48 kHz, {report['fps']} fps")
+def print_latencies(report: dict, what: str) -> None:
+    """The contacts found and the two motion-to-sound figures (board path and page path alike)."""
     print(f"contacts {report['contacts']}: sounded {report['sounded_for_a_contact']}, missed {report['missed']}, "
           f"extra sounds {report['extra']}")
     for key, label in (("latency_from_contact_ms", "from the frame showing a known contact"),
                        ("latency_from_placed_frame_ms", "from the frame the event model placed it in")):
         figures = report[key]
         if figures:
-            print(f"motion to sound {label}: p50 {figures['p50']} ms, p95 {figures['p95']} ms, "
+            print(f"{what} {label}: p50 {figures['p50']} ms, p95 {figures['p95']} ms, "
                   f"max {figures['max']} ms (n={figures['count']})")
+
+
+def print_live_report(report: dict) -> None:
+    print(f"output: {report['output']}, {report['period']} frames × {report['periods']} at 48 kHz, {report['fps']} fps")
+    print_latencies(report, "motion to sound")
     print(f"dropped as late {report['dropped_late']}, underruns {report['underruns']}, "
           f"frames dropped {report['frames_dropped']}; {report['wall_seconds']} s")
     print("per scene: analysis per frame " + ", ".join(f"p50 {a['p50']} / p95 {a['p95']} ms"

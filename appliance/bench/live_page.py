@@ -42,7 +42,7 @@ import cv2
 import numpy as np
 
 from appliance.bench.chromium import missing, open_chromium
-from appliance.bench.live import FPS, MATCH_S, SCENES, SIZE, percentiles, render_bench_scene, scene_seed
+from appliance.bench.live import FPS, MATCH_S, SCENES, SIZE, percentiles, print_latencies, render_bench_scene, scene_seed
 from appliance.bench.serve import free_port, start_server
 from appliance.capture.control import DaemonUnavailable, call
 from appliance.config import LiveConfig
@@ -301,14 +301,7 @@ def print_page_report(report: dict) -> None:
           f"sounds started on the page ({report['not_preloaded']} not preloaded, {report['skipped_late']} "
           f"skipped as sent later than the budget), the service sounded "
           f"{report['server_report']['sounded']} of {report['server_report']['impacts']} actions")
-    print(f"contacts {report['contacts']}: sounded {report['sounded_for_a_contact']}, missed {report['missed']}, "
-          f"extra sounds {report['extra']}")
-    for key, label in (("latency_from_contact_ms", "from the frame showing a known contact"),
-                       ("latency_from_placed_frame_ms", "from the frame the event model placed it in")):
-        figures = report[key]
-        if figures:
-            print(f"motion to sound on the page {label}: p50 {figures['p50']} ms, p95 {figures['p95']} ms, "
-                  f"max {figures['max']} ms (n={figures['count']})")
+    print_latencies(report, "motion to sound on the page")
     for name, figures in report["parts_ms"].items():
         if figures:
             print(f"  {name.replace('_', ' '):22} p50 {figures['p50']} ms, p95 {figures['p95']} ms, max {figures['max']} ms")
