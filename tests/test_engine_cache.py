@@ -152,3 +152,27 @@ def test_file_digest_is_remembered_until_the_file_changes(tmp_path, monkeypatch)
     cache.clear()
     cache.file_digest(clip)
     assert len(reads) == 4
+
+
+def test_a_stored_result_is_named_as_the_request_names_its_clip(tmp_path):
+    """The same bytes scored under another name (a second upload, the service's stored `input`)
+    are answered from the stored result, and its timeline and credits name this request's clip."""
+    from appliance.engine.options import ScoreOptions
+    from appliance.engine.pipeline import Engine
+    from appliance.video.synthetic import render_scene
+
+    clip = render_scene("stick", tmp_path / "rendered.mp4", width=160, height=120, fps=30, seconds=2, seed=1).path
+    clip = clip.rename(tmp_path / "input")  # as the service stores an upload
+    engine = Engine(Cache(tmp_path / "cache"))
+    names = {}
+    for name in ("first upload.mp4", "second upload.mov"):
+        out = tmp_path / name
+        out.mkdir()
+        timeline = engine.score_to_files(clip, ScoreOptions(), wav=out / "a.wav", timeline=out / "t.json",
+                                         credits=out / "credits.txt", clip_name=name)
+        names[name] = (timeline.stats.result_cache, timeline.clip.file,
+                       (out / "t.json").read_text(), (out / "credits.txt").read_text())
+    assert [n[0] for n in names.values()] == ["miss", "hit"]
+    for name, (_, file, timeline_text, credits) in names.items():
+        assert file == name and f'"file": "{name}"' in timeline_text
+        assert credits.startswith(f"Sound credits for the Foley track of {name}\n")

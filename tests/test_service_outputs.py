@@ -30,7 +30,7 @@ def voiced_bytes(tmp_path_factory):
 
 def test_keep_audio_job_has_the_mix_the_stem_and_credits(tmp_path, voiced_bytes):
     client, _, folder = make_client(tmp_path)
-    job = upload(client, voiced_bytes, keep_audio="yes", original_level_db="-4.5").get_json()
+    job = upload(client, voiced_bytes, name="Garden knock.mp4", keep_audio="yes", original_level_db="-4.5").get_json()
     assert job["options"]["keep_audio"] is True and job["options"]["original_level_db"] == -4.5
     assert job["duration"] == pytest.approx(4.0, abs=0.05)
     done = client.get(f"/api/v1/jobs/{job['id']}").get_json()
@@ -42,6 +42,8 @@ def test_keep_audio_job_has_the_mix_the_stem_and_credits(tmp_path, voiced_bytes)
     assert mix.status_code == 200 and mix.data[:4] == b"RIFF"
     credits = client.get(f"/api/v1/jobs/{job['id']}/credits.txt")
     assert credits.status_code == 200 and credits.mimetype == "text/plain"
+    assert timeline["clip"]["file"] == "Garden knock.mp4", "named as uploaded, not as stored"
+    assert credits.get_data(as_text=True).startswith("Sound credits for the Foley track of Garden knock.mp4\n")
     for event in timeline["events"]:
         assert event["template_id"] in credits.get_data(as_text=True)
     video = folder / "jobs" / job["id"] / "video.mp4"
@@ -53,6 +55,7 @@ def test_replace_is_the_default_and_has_no_mix(tmp_path, voiced_bytes):
     client, _, folder = make_client(tmp_path)
     job = upload(client, voiced_bytes).get_json()
     assert job["options"]["keep_audio"] is False
+
     missing = client.get(f"/api/v1/jobs/{job['id']}/mix.wav")
     assert missing.status_code == 404 and "keep_audio" in missing.get_json()["error"]
     # A job scored before results had credits gets them written from its timeline when asked.

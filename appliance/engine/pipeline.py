@@ -336,8 +336,11 @@ class Engine:
                        timeline: Path | None = None,
                        progress: Callable[[str, float], None] | None = None,
                        analysis: ClipAnalysis | None = None, mix: Path | None = None,
-                       credits: Path | None = None) -> Timeline:
+                       credits: Path | None = None, clip_name: str | None = None) -> Timeline:
         """Score and write the requested files; all or nothing. Returns the timeline.
+
+        `clip_name`: the name the user knows the clip by, for the timeline and the credits
+        (default: the file's own; the service stores an upload as `input`).
 
         `wav` is the Foley alone (the stem); `mp4` the video with the Foley, or with keep_audio
         with the mix of the Foley and the clip's own sound, which `mix` also writes as a WAV;
@@ -358,11 +361,12 @@ class Engine:
         written: list[Path] = []
         try:
             if stored is not None:
-                result_timeline = _from_stored(stored, path, outputs, written)
+                result_timeline = _from_stored(stored, path, clip_name or path.name, outputs, written)
                 result_timeline.stats.result_cache = "hit"
                 return result_timeline
             result = self.score(path, options, progress, analysis)
             result.timeline.stats.result_cache = "miss" if key else "off"
+            result.timeline.clip.file = clip_name or path.name
             (progress or (lambda stage, fraction: None))("write", 0.0)
             written += write_outputs(path, result.track, result.timeline,
                                      OutputFiles(wav=wav, mp4=outputs[MP4_NAME], timeline=outputs[TIMELINE_NAME],
@@ -424,12 +428,17 @@ def _check_writable(target: Path) -> None:
     os.unlink(probe)
 
 
-def _from_stored(stored: Path, clip: Path, outputs: dict, written: list[Path]) -> Timeline:
+def _from_stored(stored: Path, clip: Path, clip_name: str, outputs: dict, written: list[Path]) -> Timeline:
     """Copy a stored result to the requested outputs; the files it does not hold (the MP4 if it
-    was not stored, the mix, the credits) are made from its WAV as scoring makes them."""
+    was not stored, the mix, the credits) are made from its WAV as scoring makes them. The
+    timeline names this request's clip (the same bytes may have been scored under another name)."""
     timeline = Timeline.from_json(json.loads((stored / TIMELINE_NAME).read_text(encoding="utf-8")))
+    timeline.clip.file = clip_name
     for name, target in outputs.items():
-        if target and (stored / name).is_file():
+        if target and name == TIMELINE_NAME:
+            write_json_atomic(target, timeline.to_json())
+            written.append(target)
+        elif target and (stored / name).is_file():
             with atomic_path(target) as temp:
                 shutil.copyfile(stored / name, temp)
             written.append(target)

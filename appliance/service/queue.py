@@ -101,7 +101,8 @@ class ScoringWorker:
             self.engine(cache).score_to_files(
                 clip, options, wav=folder / WAV_NAME, mp4=folder / MP4_NAME,
                 timeline=folder / TIMELINE_NAME, progress=progress, analysis=analysis,
-                mix=folder / MIX_NAME if options.keep_audio else None, credits=folder / CREDITS_NAME)
+                mix=folder / MIX_NAME if options.keep_audio else None, credits=folder / CREDITS_NAME,
+                clip_name=job.filename)
 
         try:
             try:
