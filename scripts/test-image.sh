@@ -12,7 +12,7 @@
 #      a generated clip scored through the API with the token, the SSH host key fetched
 #   5. powered off; the card checked again (foley.txt applied and renamed, token in place,
 #      machine-id and SSH host keys made on first boot); build, boot and scoring times printed
-# Needs root, about 10 GB of disk; the first run takes long (debootstrap, TCG boot). Logs and the
+# Needs root, about 10 GB of disk; the first run takes long (mmdebstrap under qemu-user, TCG boot). Logs and the
 # last serial console: .cache/image/test-image/. Usage: [SUITE=trixie|bookworm] scripts/test-image.sh
 set -euo pipefail
 case ${1:-} in
@@ -31,7 +31,7 @@ fail() { say "FAILED: $*"; exit 1; }
 
 py=${PYTHON:-$repo/.venv/bin/python}
 [ -x "$py" ] || die "$py missing: run make test-image (it sets up .venv first)"
-need_packages qemu-system-arm qemu-user-static debootstrap binfmt-support dosfstools fdisk xz-utils e2fsprogs curl openssh-client
+need_packages qemu-system-arm qemu-user-static mmdebstrap arch-test binfmt-support dosfstools fdisk xz-utils e2fsprogs curl openssh-client
 version=$(sed -n 's/^__version__ *= *"\(.*\)"/\1/p' "$repo/appliance/__init__.py")
 token=foley-image-test-token-0123456789
 logs=$repo/.cache/image/test-image
