@@ -394,6 +394,8 @@ def axe_script() -> str:
 def record_and_open(page, button, started, seconds: float, what: str) -> None:
     """Start a recording with `button`, stop it after `seconds`; its result (described "knocking
     on wood") opens on the page with its video loaded."""
+    from selenium.webdriver.common.by import By
+
     find = page.find_element
     button.click()
     wait_for(page, started, what=f"{what} to start")
