@@ -191,6 +191,7 @@ def test_record_while_live_files_the_performance_in_the_history(runtime, tmp_pat
         assert filed["state"] == "done" and filed["why"] == "stopped" and filed["error"] is None, filed
         job = get_json(f"{base}/api/v1/jobs/{filed['job_id']}")
         assert job["state"] == "done" and job["description"] == "knocking on wood"
+        assert job["duration"] == pytest.approx(filed["seconds"], abs=0.5), "the history shows its length"
         assert filed["job_id"] in [j["id"] for j in get_json(f"{base}/api/v1/jobs")["jobs"]]
         assert get_json(f"{base}/api/v1/live")["state"] == "on", "live mode goes on"
 

@@ -29,7 +29,8 @@ def add_to_history(mp4: Path, picture: Path, played: Path, timeline: dict, descr
     store = JobStore(service_folder)
     try:
         options = ScoreOptions(description=description, seed=seed).key_fields()
-        job = store.create(mp4.name, description, options, upload=picture)
+        job = store.create(mp4.name, description, options, upload=picture,
+                           duration=timeline.get("clip", {}).get("duration"))  # the history shows the clip's length
         store.start(job.id)
         folder = store.job_dir(job.id)
         os.replace(played, folder / WAV_NAME)
