@@ -71,7 +71,11 @@ def handle_capture(args) -> int:
     threading.Thread(target=server.serve_forever, name="foley-control", daemon=True).start()
     print(f"foley capture: camera {spec}, control socket {socket_path()}, submitting to {url}",
           file=sys.stderr, flush=True)
-    stopping.wait()
+    # Woken twice a second: the kernel may deliver SIGTERM to another thread, and then nothing
+    # interrupts a wait without a timeout in the main thread, where Python runs its handlers
+    # (seen under load: the daemon never stopped; with the stacks dump below, nothing was said).
+    while not stopping.wait(0.5):
+        pass
     # A stop that hangs would be ended by systemd's SIGKILL with nothing said: past
     # SLOW_STOP_S the threads' stacks go to stderr (the journal), saying what held it up.
     faulthandler.dump_traceback_later(SLOW_STOP_S, exit=False)
