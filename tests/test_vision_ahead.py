@@ -62,3 +62,18 @@ def test_the_lookup_takes_what_was_run_ahead_and_runs_the_rest_itself(walk, engi
     finally:
         ahead.close()
     assert ahead.outputs(analysis.scene[0]) is None, "closed: nothing is waited for"
+
+
+def test_a_cache_it_cannot_open_costs_nothing_but_the_cache(walk, engine, tmp_path):
+    """The frame cache's folder unusable (here a file): the thread runs the model without it, and
+    a lookup waiting on it is answered, never left waiting."""
+    kept = []
+    analyse_clip(walk, 600.0, 2, event_model=engine.event_model, on_keyframe=kept.append)
+    (tmp_path / "cache").write_text("not a folder")
+    ahead = VisionAhead(engine.vision, tmp_path / "cache")
+    try:
+        ahead.offer(kept[0])
+        found = ahead.outputs(kept[0])
+        assert found is not None and found.ran
+    finally:
+        ahead.close()

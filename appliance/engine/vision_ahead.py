@@ -110,8 +110,13 @@ class VisionAhead:
     def _work(self) -> None:
         from appliance.engine.cache import Cache
 
-        cache = Cache(self.cache_folder) if self.cache_folder is not None else None
+        cache = None
         try:
+            if self.cache_folder is not None:
+                try:
+                    cache = Cache(self.cache_folder)
+                except Exception:  # a broken cache is the worker's to report and rebuild; run without it
+                    log.exception("vision ahead runs without the frame cache")
             while (keyframe := self._next()) is not None:
                 result = None
                 try:
@@ -124,6 +129,9 @@ class VisionAhead:
                     self._busy = None
                     self._changed.notify_all()
         finally:
+            with self._changed:  # whatever ended this thread, nobody waits on it any more
+                self._closed = True
+                self._changed.notify_all()
             if cache is not None:
                 cache.close()
 
