@@ -100,7 +100,10 @@ try:
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as connection:
         connection.settimeout(10)
         connection.connect(sys.argv[1])
-        connection.sendall(b'{"command": "status"}\\n')
+        try:
+            connection.sendall(b'{"command": "status"}\\n')
+        except BrokenPipeError:  # a refused peer is answered and closed before its request is read
+            pass
         print(connection.makefile("rb").readline().decode().strip() or "closed")
 except PermissionError:
     print("refused")
