@@ -116,9 +116,11 @@ class CaptureConfig:
     """Most frames a second the live preview sends."""
     jpeg_quality: Annotated[int, Range(1, 100)] = 80
     """Quality of the pre-roll and preview JPEGs."""
-    prewarm_vision: bool = True
-    """Run the vision model on action keyframes while recording (shared frame cache), so the
-    result after the stop is quicker; costs the daemon the model's memory (~30 MB)."""
+    score_while_recording: bool = True
+    """Make each recording's result in the capture daemon while it is recorded (its sounds
+    decided, mixed and encoded as it goes: capture/scoring.py), ready moments after the stop;
+    costs the daemon the engine's memory (text and vision models). Off: the service's worker
+    scores the clip after the stop."""
     button_pin: Annotated[int | None, Range(0, 27)] = None
     """BCM number of the GPIO record button (None: no button)."""
     button_bounce_ms: Annotated[int, Range(0, 10_000)] = 50

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from appliance.live.limiter import StreamLimiter
+from appliance.mixing.stream_limiter import StreamLimiter
 from appliance.live.mixer import Cue, LiveMixer
 from appliance.live.output import NoAudioDevice, SeamOutput, open_output
 from appliance.mixing import Placement, true_peak_db

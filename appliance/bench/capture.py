@@ -30,6 +30,11 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime + stime
 
 
+def _peak_rss_mb(pid: int) -> float:
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM:"))) / 1024
+
+
 def bench_capture(recordings: int, seconds: float) -> dict:
     from appliance.capture.control import DaemonUnavailable, call
 
@@ -54,6 +59,7 @@ def bench_capture(recordings: int, seconds: float) -> dict:
                 except DaemonUnavailable:
                     return False
             poll(ready, 60)
+            poll(lambda: call("status")[0]["scoring_while_recording"] != "loading", 120)  # the daemon's engine
             time.sleep(3.0)  # a full pre-roll, and the worker has loaded its engine
             for _ in range(recordings):
                 cpu_before, wall_before = _cpu_seconds(capture.pid), time.monotonic()
@@ -68,8 +74,9 @@ def bench_capture(recordings: int, seconds: float) -> dict:
                              "events": stats["events"], "clip_seconds": entry["duration"], "frames": entry["frames"], "dropped": entry["dropped"],
                              "stop_to_job_created": job["created"] - entry["stopped"], "job_run": job["seconds"],
                              "stop_to_result": job["finished"] - entry["stopped"], "state": job["state"],
-                             "daemon_cpu_cores": cpu})
+                             "daemon_cpu_cores": cpu, "scored": entry.get("scored", "")})
                 time.sleep(1.0)
+            peak_rss_mb = _peak_rss_mb(capture.pid)
         finally:
             capture.terminate()
             capture.wait(30)
@@ -77,7 +84,8 @@ def bench_capture(recordings: int, seconds: float) -> dict:
             server.wait(30)
     median = {key: statistics.median(r[key] for r in rows)
               for key in ("stop_to_job_created", "job_run", "stop_to_result", "daemon_cpu_cores")}
-    return {"recordings": rows, "median": median, "camera": "file camera, 1280×720 30 fps", "seconds": seconds}
+    return {"recordings": rows, "median": median, "camera": "file camera, 1280×720 30 fps", "seconds": seconds,
+            "daemon_peak_rss_mb": peak_rss_mb}
 
 
 def print_capture_report(report: dict) -> None:
@@ -85,9 +93,11 @@ def print_capture_report(report: dict) -> None:
     print("  clip s  frames  dropped  stop→job  job run  stop→result  daemon CPU")
     for r in report["recordings"]:
         print(f"  {r['clip_seconds']:6.2f}  {r['frames']:6d}  {r['dropped']:7d}  {r['stop_to_job_created']:7.3f}s"
-              f"  {r['job_run']:6.3f}s  {r['stop_to_result']:10.3f}s  {100 * r['daemon_cpu_cores']:7.0f} %  {r['state']}")
+              f"  {r['job_run']:6.3f}s  {r['stop_to_result']:10.3f}s  {100 * r['daemon_cpu_cores']:7.0f} %  {r['state']}"
+              f", scored {r['scored']}")
         stages = ", ".join(f"{k} {v:.3f}" for k, v in r["stages"].items())
         print(f"          job stages (s): {stages}; {r['events']} events, {r['vision_run']} vision inferences")
     m = report["median"]
     print(f"  median stop→result {m['stop_to_result']:.3f} s (stop→job {m['stop_to_job_created']:.3f} s, "
-          f"job {m['job_run']:.3f} s); daemon {100 * m['daemon_cpu_cores']:.0f} % of a core while recording")
+          f"job {m['job_run']:.3f} s); daemon {100 * m['daemon_cpu_cores']:.0f} % of a core while recording, "
+          f"peak memory {report['daemon_peak_rss_mb']:.0f} MB")

@@ -44,7 +44,7 @@ def handle_capture(args) -> int:
     from appliance.capture.control import ControlServer, socket_path
     from appliance.capture.daemon import CaptureDaemon
     from appliance.capture.outbox import Outbox
-    from appliance.capture.prewarm import VisionPrewarm
+    from appliance.capture.scoring import RecordingScoring
     from appliance.config import load_and_apply
     from appliance.paths import state_dir
     from appliance.service.auth import TOKEN_FILE
@@ -59,9 +59,9 @@ def handle_capture(args) -> int:
     check_camera_spec(spec)
     url = args.service_url or service_url(config)
     outbox = Outbox(folder / "outbox", url, state_dir() / TOKEN_FILE)
-    prewarm = VisionPrewarm(state_dir() / "cache") if capture.prewarm_vision else None
+    scoring = RecordingScoring(state_dir() / "cache", state_dir() / "service") if capture.score_while_recording else None
     daemon = CaptureDaemon(capture, lambda: open_camera(spec, capture.width, capture.height, capture.fps, demo),
-                           folder / "recordings", outbox, on_keyframe=prewarm and prewarm.offer)
+                           folder / "recordings", outbox, scoring=scoring)
     daemon.start_threads()
     server = ControlServer(socket_path(), daemon)
     button = attach_button(daemon, capture)
@@ -120,13 +120,13 @@ def _wait_for_submission(recording_id: str, timeout: float) -> dict:
 
     def outcome():
         entry = next((e for e in call("status")[0].get("recent", []) if e["id"] == recording_id), {})
-        return entry if entry.get("state") in ("submitted", "discarded", "rejected", "cancelled") else None
+        return entry if entry.get("state") in ("scored", "submitted", "discarded", "rejected", "cancelled") else None
 
     try:
         entry = poll(outcome, timeout, step=0.1)
     except TimeoutError:
         return {"ok": False, "id": recording_id, "error": f"not handed to the queue within {timeout:g} s"}
-    if entry["state"] == "submitted":
+    if entry["state"] in ("scored", "submitted"):
         return {"ok": True, **entry}
     return {"ok": False, **entry, "error": entry.get("reason", entry["state"])}
 

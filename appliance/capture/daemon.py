@@ -18,6 +18,7 @@ import shutil
 import threading
 import time
 from collections import deque
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable
 
@@ -25,6 +26,7 @@ from appliance.capture.cameras import Camera, CameraLost
 from appliance.capture.outbox import Outbox
 from appliance.capture.preroll import PreRoll
 from appliance.capture.recording import Recording
+from appliance.capture.scoring import RecordingScoring
 from appliance.config import CaptureConfig
 
 log = logging.getLogger("foley.capture")
@@ -44,15 +46,17 @@ class CommandRefused(Exception):
 
 class CaptureDaemon:
     def __init__(self, config: CaptureConfig, open_camera: Callable[[], Camera], folder: Path, outbox: Outbox,
-                 clock: Callable[[], float] = time.monotonic, on_keyframe: Callable | None = None):
-        """`on_keyframe`: handed each action keyframe while recording (the vision pre-warm)."""
+                 clock: Callable[[], float] = time.monotonic, scoring: RecordingScoring | None = None):
+        """`scoring`: makes each recording's result while it is recorded and files it in the
+        history (capture/scoring.py); None, or when it cannot, the outbox hands the clip to the
+        service's queue."""
         self.config = config
         self.open_camera = open_camera
         self.folder = folder
         self.outbox = outbox
         outbox.on_result = self._submitted
         self.clock = clock
-        self.on_keyframe = on_keyframe
+        self.scoring = scoring
         self.preroll = PreRoll(config.preroll_seconds, config.jpeg_quality)
         self.stopping = threading.Event()
         self._lock = threading.Lock()
@@ -192,7 +196,7 @@ class CaptureDaemon:
             origin = preroll[0].time if preroll else now
             fps = getattr(self._camera, "fps", None) or self.config.fps
             self._recording = Recording(self.folder, fps, origin, seconds + (now - origin), description, preroll,
-                                        self.on_keyframe)
+                                        self._start_scoring if self.scoring else None)
             recording = self._recording
         log.info("recording %s started (%.1f s of pre-roll, %.1f s more)", recording.id, now - origin, seconds)
         return {"state": "recording", "id": recording.id, "preroll_seconds": round(now - origin, 3),
@@ -235,6 +239,7 @@ class CaptureDaemon:
                 "id": recording.id, "elapsed": round(recording.elapsed(now), 2), "seconds": recording.seconds,
                 "description": recording.description, "frames": recording.frames, "dropped": recording.dropped},
             "waiting_for_service": len(self.outbox.pending()),
+            "scoring_while_recording": self.scoring.state if self.scoring else "off",
             "recent": list(self.history),
         }
 
@@ -251,8 +256,26 @@ class CaptureDaemon:
     def _finish(self, recording: Recording, stopped_at: float, why: str) -> None:
         clip = recording.finish(stopped_at, self.config.min_clip_seconds)
         if clip is None:
+            if recording.scorer is not None:
+                recording.scorer.discard()
             self._record_history(recording.id, {"state": "discarded", "reason": recording.failure})
             return
+        log.info("recording %s ended (%s): %d frames, %.2f s", recording.id, why, recording.frames,
+                 clip.analysis.info.duration or 0)
+        facts = {"duration": clip.analysis.info.duration, "frames": recording.frames, "dropped": recording.dropped}
+        if recording.scorer is not None:
+            try:
+                job, scored = self.scoring.file(recording.scorer, clip.path, clip.analysis, clip.description,
+                                                stopped_at, self.clock)
+                log.info("recording %s scored while recorded: job %s", recording.id, job)
+                self._record_history(recording.id, {
+                    "state": "scored", "job_id": job, **facts,
+                    "scored": "at the stop (rendered again)" if scored.rendered_again else "while recording"})
+                return
+            except Exception:  # the service's worker scores it instead, from the clip
+                log.exception("recording %s: its result could not be made here; the service scores it", recording.id)
+                if recording.scorer.used_analysis:
+                    clip = replace(clip, analysis=None)
         try:
             self.outbox.put(clip)
         except OSError as exc:  # disk full while handing over: the clip is lost, say why
@@ -260,11 +283,10 @@ class CaptureDaemon:
             log.error("recording %s could not be stored for submission: %s", recording.id, exc)
             self._record_history(recording.id, {"state": "discarded", "reason": f"storing it failed: {exc}"})
             return
-        log.info("recording %s ended (%s): %d frames, %.2f s", recording.id, why, recording.frames,
-                 clip.analysis.info.duration or 0)
-        self._record_history(recording.id, {"state": "waiting",
-                                            "duration": clip.analysis.info.duration, "frames": recording.frames,
-                                            "dropped": recording.dropped})
+        self._record_history(recording.id, {"state": "waiting", **facts, "scored": "by the service"})
+
+    def _start_scoring(self, recording: Recording):
+        return self.scoring.start(recording.analysis, self.folder, recording.id, recording.description)
 
     def _submitted(self, recording_id: str, result: dict) -> None:
         self._record_history(recording_id, result)

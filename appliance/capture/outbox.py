@@ -50,7 +50,8 @@ class Outbox:
         temp = self.folder / f".{clip.id}.tmp"
         temp.mkdir()
         os.replace(clip.path, temp / CLIP)
-        save_analysis(clip.analysis, temp / ANALYSIS)
+        if clip.analysis is not None:
+            save_analysis(clip.analysis, temp / ANALYSIS)
         write_json_atomic(temp / REQUEST, {"id": clip.id, "description": clip.description})
         fsync_folder(temp)
         entry = self.folder / clip.id
@@ -81,7 +82,9 @@ class Outbox:
     def _submit(self, entry: Path) -> None:
         request = json.loads((entry / REQUEST).read_text(encoding="utf-8"))
         fields = {"description": request.get("description") or ""}
-        files = {"video": (f"{entry.name}.mp4", entry / CLIP), "analysis": (ANALYSIS, entry / ANALYSIS)}
+        files = {"video": (f"{entry.name}.mp4", entry / CLIP)}
+        if (entry / ANALYSIS).is_file():  # else the worker decodes the clip
+            files["analysis"] = (ANALYSIS, entry / ANALYSIS)
         status, body = self._post("/api/v1/score", fields, files)
         if status in (202, 200):
             shutil.rmtree(entry)

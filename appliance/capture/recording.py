@@ -16,16 +16,19 @@ import threading
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import cv2
 import numpy as np
 
 from appliance.capture.preroll import StoredFrame
-from appliance.engine.analysis import ANALYSIS_WIDTH, ClipAnalysis, Keyframe, StreamingAnalysis
+from appliance.engine.analysis import ANALYSIS_WIDTH, ClipAnalysis, StreamingAnalysis
 from appliance.video import probe
 from appliance.video.decode import AnalysisFrame
 from appliance.video.writer import VideoWriter
+
+if TYPE_CHECKING:
+    from appliance.capture.scoring import RecordingScorer
 
 log = logging.getLogger("foley.capture")
 QUEUE_SECONDS = 2.0
@@ -36,7 +39,8 @@ QUEUE_SECONDS = 2.0
 class FinishedClip:
     id: str
     path: Path
-    analysis: ClipAnalysis
+    analysis: ClipAnalysis | None
+    """None when it was used up by a failed attempt to score it here: the worker decodes the clip."""
     description: str | None
     stopped_at: float
     """Monotonic time the recording was stopped (the start of the ≤ 0.5 s budget)."""
@@ -63,8 +67,10 @@ class Recording:
     encodes and analyses them. `finish` or `discard` ends it exactly once."""
 
     def __init__(self, folder: Path, fps: float, origin: float, seconds: float, description: str | None,
-                 preroll: list[StoredFrame], on_keyframe: Callable[[Keyframe], None] | None = None):
-        """`on_keyframe` gets each action's keyframe (already hashed) as soon as it is chosen."""
+                 preroll: list[StoredFrame], start_scoring: Callable[["Recording"], RecordingScorer | None] | None = None):
+        """`start_scoring(recording)`: the scorer that makes the result while recording
+        (capture/scoring.py), told after each frame how far the analysis has got; None: the
+        service's worker scores the clip after the stop."""
         self.id = new_recording_id()
         self.folder = folder
         self.description = description
@@ -77,9 +83,9 @@ class Recording:
         self.dropped = 0
         self.failure: str | None = None
         self._last_time = -1.0
-        self._on_keyframe = on_keyframe
         self._keyframes_seen = 0
-        self._analysis = StreamingAnalysis(seconds)
+        self.analysis = StreamingAnalysis(seconds)
+        self.scorer = start_scoring(self) if start_scoring else None
         self._writer = VideoWriter(self.temp_path, fps, timed=True, preset="ultrafast", container_format="mp4")
         self._queue: queue.Queue = queue.Queue(maxsize=len(preroll) + int(fps * QUEUE_SECONDS) + 4)
         for stored in preroll:
@@ -106,24 +112,24 @@ class Recording:
                 continue
             try:
                 self._writer.write(image, t)
-                self._analysis.push(analysis_frame(self.frames, t, image))
+                self.analysis.push(analysis_frame(self.frames, t, image))
             except Exception as exc:  # disk full, encoder failure: the clip cannot be completed
                 self.failure = f"writing the clip failed: {exc}"
                 log.error("recording %s: %s", self.id, self.failure)
                 continue
             self.frames += 1
             self._last_time = t
-            self._new_keyframes()
+            self._hash_keyframes()
+            if self.scorer is not None:
+                self.scorer.update(t)
 
-    def _new_keyframes(self) -> None:
-        """Hash the keyframes of actions found since the last frame, and hand them on."""
-        keyframes = self._analysis.keyframes
+    def _hash_keyframes(self) -> None:
+        """Hash the keyframes of actions found since the last frame: now, while recording, not after the stop."""
+        keyframes = self.analysis.keyframes
         if len(keyframes) == self._keyframes_seen:
             return
         for keyframe in list(keyframes.values())[self._keyframes_seen:]:
-            keyframe.hash  # computed now, while recording, not after the stop
-            if self._on_keyframe is not None:
-                self._on_keyframe(keyframe)
+            keyframe.hash
         self._keyframes_seen = len(keyframes)
 
     def _close(self) -> None:
@@ -149,7 +155,7 @@ class Recording:
                     os.fsync(clip.fileno())
                 os.replace(self.temp_path, self.final_path)
                 info = probe(self.final_path)
-                return FinishedClip(self.id, self.final_path, self._analysis.finish(info), self.description,
+                return FinishedClip(self.id, self.final_path, self.analysis.finish(info), self.description,
                                     stopped_at)
             except Exception as exc:
                 problem = f"the finished clip is not readable: {exc}"
@@ -161,6 +167,8 @@ class Recording:
 
     def discard(self, reason: str) -> None:
         self._close()
+        if self.scorer is not None:
+            self.scorer.discard()
         try:
             self._writer.close()
         except Exception:  # the file is being thrown away anyway

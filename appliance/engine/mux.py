@@ -92,12 +92,7 @@ class _AudioEncoder:
             chunk = self._take(AUDIO_CHUNK)
             if not len(chunk):
                 return
-            frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(chunk.T, np.float32), format="fltp",
-                                               layout="stereo")  # (2, n) for 'fltp'
-            frame.sample_rate = self.rate
-            frame.pts = self.position
-            self.target.mux(self.stream.encode(frame))
-            self.position += len(chunk)
+            self.position = _encode_chunk(chunk, self.position, self.rate, self.stream, self.target)
 
     def _take(self, count: int) -> np.ndarray:
         while len(self.pending) < count and (block := next(self.blocks, None)) is not None:
@@ -107,3 +102,75 @@ class _AudioEncoder:
 
     def flush(self) -> None:
         self.target.mux(self.stream.encode(None))
+
+
+def _encode_chunk(chunk: np.ndarray, position: int, rate: int, stream, target) -> int:
+    """One AAC frame's samples (n, 2) at sample `position` → muxed; returns the next position."""
+    frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(chunk.T, np.float32), format="fltp",
+                                       layout="stereo")  # (2, n) for 'fltp'
+    frame.sample_rate = rate
+    frame.pts = position
+    target.mux(stream.encode(frame))
+    return position + len(chunk)
+
+
+class AacWriter:
+    """A track encoded to AAC as it is made, into an audio-only MP4 at `path`: blocks are pushed
+    while a recording goes on (capture/scoring.py), so at its end only the last frames remain to
+    encode and `mux_copied` joins the picture and this sound without encoding anything."""
+
+    def __init__(self, path: Path, sample_rate: int):
+        self.path, self.rate, self.position = Path(path), sample_rate, 0
+        self._pending = np.zeros((0, 2), np.float32)
+        self._container = av.open(str(path), "w", format="mp4")
+        self._stream = self._container.add_stream("aac", rate=sample_rate, layout="stereo", options=AAC_OPTIONS)
+        self._stream.bit_rate = AUDIO_BITRATE
+
+    def write(self, block: np.ndarray) -> None:
+        self._pending = np.concatenate([self._pending, block]) if len(self._pending) else np.asarray(block, np.float32)
+        whole = len(self._pending) // AUDIO_CHUNK * AUDIO_CHUNK
+        for start in range(0, whole, AUDIO_CHUNK):
+            self.position = _encode_chunk(self._pending[start:start + AUDIO_CHUNK], self.position, self.rate,
+                                          self._stream, self._container)
+        self._pending = self._pending[whole:]
+
+    def close(self) -> None:
+        """Encode what is left and finish the file (also after a failure: the file is closed)."""
+        try:
+            if len(self._pending):
+                self.position = _encode_chunk(self._pending, self.position, self.rate, self._stream, self._container)
+                self._pending = self._pending[:0]
+            self._container.mux(self._stream.encode(None))
+        finally:
+            self._container.close()
+
+
+def mux_copied(video_path: Path, audio_path: Path, out_path: Path, metadata: dict[str, str] | None = None) -> dict:
+    """`out_path` (atomically): the video of `video_path` and the audio of `audio_path`, both
+    copied packet by packet (no encoding: a few milliseconds for a short clip), interleaved by time."""
+    try:
+        with atomic_path(out_path) as temp, av.open(str(video_path)) as video, av.open(str(audio_path)) as audio, \
+                av.open(str(temp), "w", format="mp4") as target:
+            target.metadata.update(metadata or {})
+            video_in, audio_in = video.streams.video[0], audio.streams.audio[0]
+            if video_in.codec_context.name not in MP4_VIDEO_CODECS:
+                raise UsageError(f"{video_path}: {video_in.codec_context.name} video cannot be copied into MP4")
+            video_out, audio_out = target.add_stream_from_template(video_in), target.add_stream_from_template(audio_in)
+            sound = [p for p in audio.demux(audio_in) if p.dts is not None]
+            next_sound = 0
+            for packet in video.demux(video_in):
+                if packet.dts is None:
+                    continue
+                at = float(packet.dts * packet.time_base)
+                while next_sound < len(sound) and float(sound[next_sound].dts * sound[next_sound].time_base) <= at:
+                    sound[next_sound].stream = audio_out
+                    target.mux(sound[next_sound])
+                    next_sound += 1
+                packet.stream = video_out
+                target.mux(packet)
+            for packet in sound[next_sound:]:
+                packet.stream = audio_out
+                target.mux(packet)
+    except av.error.FFmpegError as exc:
+        raise UsageError(f"could not write {out_path}: {exc}") from None
+    return {"video": "copied", "audio": f"aac {AUDIO_BITRATE // 1000} kb/s"}

@@ -218,7 +218,8 @@ class Engine:
                          {m.template.id: m.score for m in search.search_vector(vector, k=len(catalog.templates))})
 
     def choose(self, analysis: ClipAnalysis, catalog: Catalog, described: Described, seed: int,
-               report: Callable[[float], None], ahead: VisionAhead | None = None) -> Chosen:
+               report: Callable[[float], None], ahead: VisionAhead | None = None,
+               known_decisions: dict | None = None) -> Chosen:
         """The clip's events → per event a category decision, a recording and its placement;
         then the ambience bed. The analysis' frames are released once nothing needs them.
 
@@ -237,35 +238,24 @@ class Engine:
         if ahead is not None:
             ahead.keep_only({k.index for k in analysis.keyframes.values()} | {k.index for k in analysis.scene})
         visual = VisualLookup(self.vision, self.cache, ahead)
-        exemplars = Exemplars(catalog, visual.model_key)
-        picker = TemplatePicker(catalog, described.template_scores, seed, median_gap([e.time for e in events]))
+        sounds = EventSounds(self, catalog, described, visual,
+                             TemplatePicker(catalog, described.template_scores, seed, median_gap([e.time for e in events])),
+                             known_decisions)
         chosen = Chosen(visual=visual)
-        picker.draw_for(1)
+        sounds.picker.draw_for(1)
         chosen.ambience, chosen.ambience_entry = self._ambience(analysis, catalog, described.category_scores,
-                                                                zero_shot, visual, picker)
+                                                                zero_shot, visual, sounds.picker)
         # An ambient scene (the description reads as a place or weather, or without one the scene
         # frames look like an ambience most) gets its bed and no spot sounds: the motion in it —
         # a dog trotting, wipers, grass in the wind — is not something that knocks.
         events = [] if chosen.ambience is not None else events
-        decisions: dict[tuple[int, EventKind], dict] = {}
         for number, event in enumerate(events):
             if number % 20 == 0:  # also the job's heartbeat: a long clip has thousands of events
                 report(number / len(events))
-            keyframe = analysis.keyframes.get(event.frame_index) or analysis.scene[0]
-            group = (visual.representative(keyframe).index, EventKind(event.kind))
-            decision = decisions.get(group)
-            if decision is not None:
-                chosen.reused += 1
-                source = "reused from an earlier near-identical action"
-            else:
-                decision = self.decide(event.kind, visual.outputs(keyframe), catalog, described, exemplars)
-                decisions[group] = decision
-                source = "computed"
-            picker.draw_for(0, number)
-            template = picker.pick(decision["category"], decision.get("preferred", []))
-            placement = placement_for(event, template, catalog.audio(template.id), picker)
+            placement, entry = sounds.choose(number, event, analysis.keyframes.get(event.frame_index) or analysis.scene[0])
             chosen.placements.append(placement)
-            chosen.events.append(timeline_event(number, event, template, placement, decision, source))
+            chosen.events.append(entry)
+        chosen.reused = sounds.reused
         analysis.release_frames()
         return chosen
 
@@ -390,6 +380,43 @@ class Engine:
             self.cache.put_result(key, files)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
+
+
+class EventSounds:
+    """Each event's sound, in the order of the events: its decision (computed once per group of
+    near-identical keyframes and kind: the vision outputs of the group's representative, the
+    description, the exemplars), its recording drawn from its own seeded stream, its placement.
+
+    `Engine.choose` runs it over a finished analysis; a recording scored while it is recorded
+    (capture/scoring.py) runs it over the events as they are decided, which gives the same
+    sounds wherever its events so far, their kinds and the picker's event gap are the final ones."""
+
+    def __init__(self, engine: Engine, catalog: Catalog, described: Described, visual: VisualLookup,
+                 picker: TemplatePicker, known: dict | None = None):
+        """`known`: decisions another EventSounds made for the same clip, description and
+        keyframes (a recording's, while it was recorded): a decision depends only on its group's
+        representative keyframe and kind, so they are taken instead of computed again."""
+        self.engine, self.catalog, self.described, self.visual, self.picker = engine, catalog, described, visual, picker
+        self.exemplars = Exemplars(catalog, visual.model_key)
+        self.decisions: dict[tuple[int, EventKind], dict] = {}
+        self.known = known or {}
+        self.reused = 0
+
+    def choose(self, number: int, event: ActionEvent, keyframe) -> tuple[Placement, TimelineEvent]:
+        group = (self.visual.representative(keyframe).index, EventKind(event.kind))
+        decision = self.decisions.get(group)
+        if decision is not None:
+            self.reused += 1
+            source = "reused from an earlier near-identical action"
+        else:
+            decision = self.known.get(group) or self.engine.decide(event.kind, self.visual.outputs(keyframe),
+                                                                   self.catalog, self.described, self.exemplars)
+            self.decisions[group] = decision
+            source = "computed"
+        self.picker.draw_for(0, number)
+        template = self.picker.pick(decision["category"], decision.get("preferred", []))
+        placement = placement_for(event, template, self.catalog.audio(template.id), self.picker)
+        return placement, timeline_event(number, event, template, placement, decision, source)
 
 
 def timeline_event(number: int, event: ActionEvent, template: Template, placement: Placement, decision: dict,

@@ -75,6 +75,11 @@ class VisualLookup:
         self._group_of[keyframe.index] = found
         return found
 
+    def computed(self, keyframe: Keyframe) -> Outputs | None:
+        """The outputs this lookup computed or found for this very keyframe (as its group's
+        representative), without running anything."""
+        return self._outputs.get(keyframe.index)
+
     def outputs(self, keyframe: Keyframe) -> Outputs:
         """(embedding (1280,), logits (1000,)) of one keyframe: its group representative's."""
         representative = self.representative(keyframe)

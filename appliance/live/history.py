@@ -15,15 +15,17 @@ import os
 import shutil
 from pathlib import Path
 
-from appliance.atomic import atomic_path, write_json_atomic
+from appliance.atomic import atomic_path, fsync_folder, write_json_atomic
 from appliance.engine.options import ScoreOptions
-from appliance.engine.pipeline import MP4_NAME, TIMELINE_NAME, WAV_NAME
+from appliance.engine.pipeline import CREDITS_NAME, MP4_NAME, TIMELINE_NAME, WAV_NAME
 
 
 def add_to_history(mp4: Path, picture: Path, played: Path, timeline: dict, description: str | None, seed: int,
-                   seconds: float, service_folder: Path) -> str:
-    """File the recording as a finished job; `picture` (the camera-only MP4) and `played` (the
-    WAV of the sound played) are moved into it, `mp4` and `timeline` copied. Returns the job id."""
+                   seconds: float, service_folder: Path, *, credits: Path | None = None, move_mp4: bool = False) -> str:
+    """File the recording as a finished job; `picture` (the camera-only MP4), `played` (the WAV
+    of the sound played) and `credits` are moved into it, `mp4` copied (moved with `move_mp4`:
+    a recording the capture daemon scored, whose MP4 is nobody else's), `timeline` written.
+    Returns the job id."""
     from appliance.service.jobs import JobStore
 
     store = JobStore(service_folder)
@@ -34,9 +36,15 @@ def add_to_history(mp4: Path, picture: Path, played: Path, timeline: dict, descr
         store.start(job.id)
         folder = store.job_dir(job.id)
         os.replace(played, folder / WAV_NAME)
-        with atomic_path(folder / MP4_NAME) as temp:
-            shutil.copyfile(mp4, temp)
+        if credits is not None:
+            os.replace(credits, folder / CREDITS_NAME)
+        if move_mp4:
+            os.replace(mp4, folder / MP4_NAME)
+        else:
+            with atomic_path(folder / MP4_NAME) as temp:
+                shutil.copyfile(mp4, temp)
         write_json_atomic(folder / TIMELINE_NAME, timeline)
+        fsync_folder(folder)
         store.finish(job.id, seconds)
         return job.id
     finally:

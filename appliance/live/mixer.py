@@ -19,7 +19,7 @@ from typing import Callable
 
 import numpy as np
 
-from appliance.live.limiter import StreamLimiter
+from appliance.mixing.stream_limiter import StreamLimiter
 from appliance.mixing import DEFAULT_CEILING_DB, SAMPLE_RATE, Placement
 from appliance.mixing.placement import add_placement, extent
 

@@ -199,17 +199,21 @@ def bed_under_spots(bed: np.ndarray, placements: list[Placement], sr: int) -> np
     return bed * np.float32(10 ** (-excess / 20)) if excess > 0 else bed
 
 
+def bed_for(ambience: Ambience | None, placements: list[Placement], sr: int) -> np.ndarray | None:
+    """The bed as the mix loops it: the ambience's recording panned and gained, kept under the spots."""
+    if ambience is None:
+        return None
+    bed = stereo_of(Placement(audio=ambience.audio, attack=0.0, time=0.0, gain=ambience.gain, pan=ambience.pan))
+    return bed_under_spots(bed, placements, sr)
+
+
 def mix_track(placements: list[Placement], duration: float, *, ambience: Ambience | None = None,
               sr: int = SAMPLE_RATE, target_lufs: float = DEFAULT_TARGET_LUFS,
               ceiling_db: float = DEFAULT_CEILING_DB) -> Track:
     """The mixed track, round(duration·sr) samples of stereo, normalised; read it in blocks.
     Placements of one source choke each other; the bed is kept below the spot sounds."""
-    bed = None
     placements = choked(placements, sr)
-    if ambience is not None:
-        bed = stereo_of(Placement(audio=ambience.audio, attack=0.0, time=0.0, gain=ambience.gain, pan=ambience.pan))
-        bed = bed_under_spots(bed, placements, sr)
-    length, source = round(duration * sr), Mix(placements, sr, bed)
+    length, source = round(duration * sr), Mix(placements, sr, bed_for(ambience, placements, sr))
     if length * 2 * 4 <= HELD_BYTES:
         held = source(0, length)
         source = lambda start, stop: held[start:stop].copy()  # noqa: E731
