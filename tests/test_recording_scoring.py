@@ -190,3 +190,13 @@ def test_without_an_engine_the_recording_goes_to_the_service_as_before(tmp_path,
         assert entry["state"] == "waiting" and entry["scored"] == "by the service"
     finally:
         daemon.shutdown()
+
+
+def test_a_result_half_made_when_the_daemon_died_is_removed_at_its_next_start(tmp_path):
+    scratch = tmp_path / "recordings" / ".scoring-20260101-000000-abcdef"
+    scratch.mkdir(parents=True)
+    (scratch / "foley.wav").write_bytes(b"RIFF half")
+    (tmp_path / "recordings" / ".20260101-000000-abcdef.mp4.partial").write_bytes(b"half")
+    outbox = Outbox(tmp_path / "outbox", f"http://127.0.0.1:{free_port()}", tmp_path / "no-token")
+    CaptureDaemon(CaptureConfig(), lambda: FileCamera(tmp_path / "none.mp4"), tmp_path / "recordings", outbox)
+    assert not list((tmp_path / "recordings").iterdir())

@@ -74,6 +74,8 @@ class CaptureDaemon:
         for partial in folder.glob(".*.mp4.partial"):  # a recording cut by a crash or power cut
             log.warning("discarding %s: the daemon stopped while it was being recorded", partial.name)
             partial.unlink()
+        for scratch in folder.glob(".scoring-*"):  # its result, half made (capture/scoring.py)
+            shutil.rmtree(scratch, ignore_errors=True)
 
     # -- lifecycle ------------------------------------------------------------------------------
     def start_threads(self) -> None:
