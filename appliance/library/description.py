@@ -31,10 +31,13 @@ from __future__ import annotations
 import re
 import threading
 import weakref
+from functools import lru_cache
 from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
+
+from appliance.library.materials import material_in
 
 SCENE_PREPOSITIONS = ("in front of", "next to", "close to", "in", "inside", "at", "near", "by", "beside",
                       "over", "under", "underneath", "behind", "outside", "during", "above", "below",
@@ -62,16 +65,56 @@ MATERIALS = {
     "plastic": "plastic",
     "water": "water",
     "paper": "paper, cardboard",
-    "earth": "dirt, earth, asphalt",
+    "earth": "dirt, earth, mud",
+    "pavement": "asphalt, tarmac, pavement",
     "snow": "snow",
     "sand": "sand",
     "gravel": "gravel",
     "grass": "grass",
+    "foliage": "leaves, bushes",
 }
-"""Material words (never objects): what a struck thing is made of decides its sound."""
+"""Material words (never objects), the encoder's fallback for a thing the table
+(library/materials.py) does not hold; the first word stands for the material in a sentence."""
 MATERIAL_MARGIN = 0.08
-"""The material reading counts fully when the best material's cosine beats the second by this
-much, and proportionally less below: an object the encoder cannot place adds little."""
+"""The encoder's material reading counts fully when the best material's cosine beats the second
+by this much, and proportionally less below: an object the encoder cannot place adds little."""
+
+STEP_VERBS = frozenset(
+    "walk run jog step stomp stamp march tread trudge tramp tiptoe plod pace stroll stride hike climb "
+    "wade shuffle trot clomp clump crunch pad cross sneak creep limp sprint amble wander patrol "
+    "traipse waddle dance saunter stagger totter scurry scamper skip hop tramp prowl".split())
+"""Verbs of going on foot: the struck thing is a surface walked on, the sound its footsteps."""
+STRIKE_VERBS = frozenset(
+    "hit strike tap knock bang thump thud slap smack whack punch kick pound beat rap drum jab flick "
+    "bounce land drop fall tumble clang clonk clunk ping chip batter hammer bash bump poke prod pat "
+    "ding swat paw crack collide thwack wallop clout thunk ram butt headbutt throw toss hurl fling "
+    "dump plonk click clack tick tock rattle bat whip lash thrash".split())
+"""Verbs of one thing striking another: the struck thing's material is the sound."""
+MOTION_PREPOSITIONS = ("across", "along")
+"""Going over a surface ("a dancer tapping across a stage"): footsteps whatever the verb."""
+VERB_PREPOSITIONS = ("at", "past")
+"""Scene prepositions that, straight after the verb, lead to what it acts on ("chipping at a
+statue", "brushing past a fern") rather than to a place."""
+TEMPLATES = {
+    "strike": {"wood": "hitting wood", "metal": "hitting metal", "glass": "tapping on glass",
+               "stone": "hitting stone", "fabric": "hitting something soft", "plastic": "hitting plastic",
+               "paper": "hitting cardboard", "water": "something falling into water",
+               "earth": "hitting the ground", "pavement": "hitting asphalt", "snow": "hitting the snow",
+               "sand": "hitting the sand", "gravel": "hitting gravel", "grass": "hitting the grass",
+               "foliage": "shaking a branch", "door": "knocking on a door"},
+    "step": {"wood": "footsteps on wood", "metal": "footsteps on metal", "glass": "footsteps on glass",
+             "stone": "footsteps on stone", "fabric": "footsteps on carpet", "plastic": "footsteps on plastic",
+             "paper": "footsteps on paper", "water": "footsteps in water", "earth": "footsteps on dirt",
+             "pavement": "footsteps on pavement", "snow": "footsteps in snow", "sand": "footsteps in sand",
+             "gravel": "footsteps on gravel", "grass": "footsteps on grass",
+             "foliage": "walking through leaves", "door": "footsteps on wood"},
+}
+"""For a verb of striking or of stepping, the sentence that stands for the action on the
+material ("a spanner clonking against a bicycle frame" → "hitting metal"), scored like any other
+part against the library's phrases: the user's own verb ("clonking", "thudding") then cannot pull
+the material's sound towards another category. Other verbs (slam, pour, shatter, chop …) name
+their own sound, and their material part is the core with the thing replaced by its material
+word. The templates are fixed sentences, so each is embedded once per reader."""
 
 WEIGHTS = {
     "action": {"core": 1.0, "sounding": 0.5, "material": 0.8, "scene": 0.1, "whole": 0.5},
@@ -82,6 +125,11 @@ are renormalised): actions listen to the core, beds to the scene. Set by hand on
 phrasings; a grid over sounding 0-1, material 0.4-2.4 and whole 0.25-1 moved top-1 by at most
 one phrasing in 123, so nothing here is finely tuned."""
 
+
+EMBED_CACHE = 512
+"""Sentences whose embedding a reader keeps: the templates, material words and a description's
+parts recur (the same description scored again, "sounding" equal to "whole"), and each encoder
+run is costly on a Pi."""
 
 SETTINGS = {"indoors": "indoors, inside a room", "outdoors": "outdoors, outside in the open air"}
 """Anchor sentences for where the scene is: a bed with nothing specific to go on follows it."""
@@ -106,6 +154,7 @@ class Reading:
     struck: str
     material: str | None
     material_confidence: float
+    action: str | None = None
 
 
 def _words(text: str) -> list[str]:
@@ -120,6 +169,8 @@ def split_description(text: str) -> tuple[str, str, tuple[str, str]]:
     sounding, scene, i = [], list(later), 0
     while i < len(words):
         prep = next((p for p in SCENE_PREPOSITIONS if words[i:i + len(p.split())] == p.split()), None)
+        if prep in VERB_PREPOSITIONS and _after_verb(words, i):
+            prep = None
         if words[i] in SCENE_WORDS and (prep is None or i + 1 == len(words) or words[i + 1] in PHRASE_END):
             scene.append(words[i])
             i += 1
@@ -146,6 +197,40 @@ def is_verb(words: list[str], k: int) -> bool:
     return k == 0 or after is None or after in DETERMINERS or after in PHRASE_END or after in PARTICLES
 
 
+def _after_verb(words: list[str], k: int) -> bool:
+    """Whether words[k] directly follows the verb, or the verb and its particle."""
+    return (k > 0 and is_verb(words, k - 1)) or (k > 1 and words[k - 1] in PARTICLES and is_verb(words, k - 2))
+
+
+def _stems(word: str) -> set[str]:
+    """Plausible bare forms of an inflected verb (tapping → tap, danced → dance, scurries →
+    scurry); empty for a bare word, which may as well be a noun (a tap, a step, a drum)."""
+    forms: set[str] = set()
+    for suffix in ("ing", "ed", "es", "s"):
+        if word.endswith(suffix) and len(word) > len(suffix) + 2:
+            base = word[:-len(suffix)]
+            forms |= {base, base + "e"}
+            if len(base) > 2 and base[-1] == base[-2]:
+                forms.add(base[:-1])
+            if suffix in ("ed", "es") and base.endswith("i"):
+                forms.add(base[:-1] + "y")
+    return forms
+
+
+def action_of(words: list[str]) -> str | None:
+    """"step", "strike" or None: the kind of the description's verb (the first gerund acting as
+    a verb that is a known step or strike verb, else the first inflected word that is one:
+    "dropped", "thumps").
+    A step or strike verb going across or along a surface is a step ("tapping across a stage")."""
+    gerunds = [w for k, w in enumerate(words) if is_verb(words, k)]
+    for word in gerunds or words:
+        stems = _stems(word)
+        kind = "step" if stems & STEP_VERBS else "strike" if stems & STRIKE_VERBS else None
+        if kind:
+            return "step" if any(w in MOTION_PREPOSITIONS for w in words) else kind
+    return None
+
+
 def _phrase(words: list[str], start: int) -> list[str]:
     """Words from `start` up to the next preposition, conjunction or verb."""
     end = start
@@ -164,11 +249,13 @@ def _core(words: list[str]) -> tuple[str, str]:
     the whole sounding part and the struck thing its last phrase."""
     verbs = [k for k in range(len(words)) if is_verb(words, k)]
     start = verbs[0] + 1 if verbs else 0
-    contact = [k for k in range(start, len(words)) if words[k] in CONTACT_PREPOSITIONS]
+    contact = [k for k in range(start, len(words))
+               if words[k] in CONTACT_PREPOSITIONS or (words[k] in VERB_PREPOSITIONS and _after_verb(words, k))]
+    objects = [_phrase(words, k + 1) for k in verbs]  # "scraping and knocking a pot": the pot
     if contact:
         lead, struck = [words[contact[0]]], _phrase(words, contact[0] + 1)
     elif verbs:
-        lead, struck = [], _phrase(words, start)
+        lead, struck = [], next((o for o in objects if o), [])
     else:
         starts = [0] + [k + 1 for k, w in enumerate(words) if w in PHRASE_END and w not in INSTRUMENT_PREPOSITIONS]
         lead, struck = [], _phrase(words, starts[-1])
@@ -184,7 +271,7 @@ class DescriptionReader:
 
     def __init__(self, searcher, embed: Callable[[str], np.ndarray]):
         self.searcher = searcher
-        self.embed = embed
+        self.embed = lru_cache(maxsize=EMBED_CACHE)(embed)
         self.materials = list(MATERIALS)
         self.material_rows = [(m, embed(word)) for m, words in MATERIALS.items() for word in words.split(", ")]
         self.setting_vectors = {name: embed(text) for name, text in SETTINGS.items()}
@@ -206,11 +293,23 @@ class DescriptionReader:
         for part, words in (("sounding", sounding), ("scene", scene), ("core", core)):
             if words:
                 vectors[part] = self.embed(words)
-        material, confidence = None, 0.0
+        action = action_of(_words(sounding))
+        material, confidence = self.material_reading(sounding, core, struck)
+        if material:
+            vectors["material"] = self.embed(material_sentence(action, material, core, struck))
+        return Reading(sounding, scene, core, struck, material, round(confidence, 3), action), vectors
+
+    def material_reading(self, sounding: str, core: str, struck: str) -> tuple[str | None, float]:
+        """The material of what sounds and how sure: the struck thing by the table (sure), else by
+        the encoder (as sure as its margin); with no struck thing, the subject by the table
+        ("pots and pans clattering")."""
         if struck:
-            material, confidence = self.material_of(struck)
-            vectors["material"] = self.embed(_replace_last(core, struck, material))
-        return Reading(sounding, scene, core, struck, material, round(confidence, 3)), vectors
+            found = material_in(_words(struck))
+            return (found[0], 1.0) if found else self.material_of(struck)
+        verb = core.split()[0] if core and core != sounding else None
+        subject = _words(sounding.partition(f" {verb}")[0]) if verb and f" {verb}" in sounding else []
+        found = material_in(subject) if subject else None
+        return (found[0], 1.0) if found and found[0] != "door" else (None, 0.0)
 
     def scores(self, text: str) -> DescriptionScores:
         """Per category, the weighted mean of each part's best cosine to its phrases; with the
@@ -225,6 +324,17 @@ class DescriptionReader:
             used = {p: w for p, w in weights.items() if p in per_part and w > 0}
             out[name] = sum(w * per_part[p][name] for p, w in used.items()) / sum(used.values())
         return DescriptionScores(out, reading, setting)
+
+
+def material_sentence(action: str | None, material: str, core: str, struck: str) -> str:
+    """The sentence that stands for the sound of the material: a template for a verb of striking
+    or stepping (TEMPLATES), else the core with the struck thing replaced by its material word
+    ("slamming a door of a van" keeps "door"), or the material before the verb when the subject
+    sounds ("metal clattering")."""
+    if action in TEMPLATES and material in TEMPLATES[action]:
+        return TEMPLATES[action][material]
+    word = "door" if material == "door" else material
+    return _replace_last(core, struck, word) if struck else f"{word} {core}"
 
 
 def _replace_last(sounding: str, struck: str, material: str) -> str:
