@@ -41,7 +41,7 @@ from appliance.library.materials import material_in
 
 SCENE_PREPOSITIONS = ("in front of", "next to", "close to", "in", "inside", "at", "near", "by", "beside",
                       "over", "under", "underneath", "behind", "outside", "during", "above", "below",
-                      "among", "within", "beneath", "towards", "toward", "past")
+                      "among", "within", "beneath", "towards", "toward", "past", "to", "from")
 """Words that put what follows in the scene: the place, the weather, the time, the direction.
 Contact prepositions (CONTACT_PREPOSITIONS) keep their noun with the sounding part."""
 SCENE_WORDS = ("outdoors", "indoors", "outside", "inside")
@@ -90,6 +90,19 @@ STRIKE_VERBS = frozenset(
     "ding swat paw crack collide thwack wallop clout thunk ram butt headbutt throw toss hurl fling "
     "dump plonk click clack tick tock rattle bat whip lash thrash".split())
 """Verbs of one thing striking another: the struck thing's material is the sound."""
+DOOR_VERBS = {"open": frozenset("open unlatch unlock unbolt".split()),
+              "close": frozenset("close shut latch".split()),
+              "slam": frozenset("slam".split())}
+"""Verbs whose sound is a door's, whatever is opened or shut."""
+LIQUID_VERBS = {"pour": frozenset("pour fill empty spill trickle gush top".split()),
+                "drip": frozenset("drip leak dribble plop".split())}
+"""Verbs whose sound is the liquid's: the vessel's material says nothing ("emptying a teapot")."""
+BREAK_VERBS = frozenset("break shatter smash burst splinter".split())
+"""Verbs of breaking: what sounds is the thing that breaks (the subject, "a lightbulb bursting
+on a floor", or the object, "smashing a vase on the floor"), not the floor it lands on."""
+RUSTLE_VERBS = frozenset("rustle crumple crinkle scrunch shake fold unfold flap ruffle brush leaf rummage "
+                         "wrap unwrap crease".split())
+"""Verbs of handling something flexible: the sound is its material rustling (cloth, paper, leaves)."""
 MOTION_PREPOSITIONS = ("across", "along")
 """Going over a surface ("a dancer tapping across a stage"): footsteps whatever the verb."""
 VERB_PREPOSITIONS = ("at", "past")
@@ -99,25 +112,35 @@ TEMPLATES = {
     "strike": {"wood": "hitting wood", "metal": "hitting metal", "glass": "tapping on glass",
                "stone": "hitting stone", "fabric": "hitting something soft", "plastic": "hitting plastic",
                "paper": "hitting cardboard", "water": "something falling into water",
-               "earth": "hitting the ground", "pavement": "hitting asphalt", "snow": "hitting the snow",
-               "sand": "hitting the sand", "gravel": "hitting gravel", "grass": "hitting the grass",
+               "earth": "hitting the ground", "pavement": "hitting the ground", "snow": "hitting the ground",
+               "sand": "hitting the ground", "gravel": "hitting the ground", "grass": "hitting the ground",
                "foliage": "shaking a branch", "door": "knocking on a door"},
     "step": {"wood": "footsteps on wood", "metal": "footsteps on metal", "glass": "footsteps on glass",
-             "stone": "footsteps on stone", "fabric": "footsteps on carpet", "plastic": "footsteps on plastic",
+             "stone": "footsteps on concrete", "fabric": "footsteps on carpet", "plastic": "footsteps on plastic",
              "paper": "footsteps on paper", "water": "footsteps in water", "earth": "footsteps on dirt",
-             "pavement": "footsteps on pavement", "snow": "footsteps in snow", "sand": "footsteps in sand",
+             "pavement": "footsteps on concrete", "snow": "footsteps in snow", "sand": "footsteps in sand",
              "gravel": "footsteps on gravel", "grass": "footsteps on grass",
              "foliage": "walking through leaves", "door": "footsteps on wood"},
+    "break": {m: f"{m} breaking" for m in ("wood", "metal", "glass", "stone", "plastic")},
+    "rustle": {"fabric": "cloth rustling", "paper": "paper rustling", "foliage": "leaves rustling",
+               "plastic": "plastic rustling"},
+    "pour": "pouring water",
+    "drip": "water dripping",
+    "open": "opening a door",
+    "close": "closing a door",
+    "slam": "slamming a door",
 }
-"""For a verb of striking or of stepping, the sentence that stands for the action on the
-material ("a spanner clonking against a bicycle frame" → "hitting metal"), scored like any other
-part against the library's phrases: the user's own verb ("clonking", "thudding") then cannot pull
-the material's sound towards another category. Other verbs (slam, pour, shatter, chop …) name
-their own sound, and their material part is the core with the thing replaced by its material
-word. The templates are fixed sentences, so each is embedded once per reader."""
+"""For each kind of verb, the sentence that stands for the action on the material ("a spanner
+clonking against a bicycle frame" → "hitting metal"), scored like any other part against the
+library's phrases: the user's own verb ("clonking", "thudding") then cannot pull the material's
+sound towards another category. A strike on any ground is the ground; a door verb (open, close,
+slam) is a door's sound whatever is opened (an oven, a car boot). Other verbs (pour, shatter,
+chop …) name their own sound: their material part is the core with the thing replaced by its
+material word, and a liquid verb has none (LIQUID_VERBS). The templates are fixed sentences,
+so each is embedded once per reader."""
 
 WEIGHTS = {
-    "action": {"core": 1.0, "sounding": 0.5, "material": 0.8, "scene": 0.1, "whole": 0.5},
+    "action": {"core": 1.0, "sounding": 0.5, "material": 1.2, "scene": 0.1, "whole": 0.5},
     "ambience": {"core": 0.0, "sounding": 0.5, "material": 0.0, "scene": 1.0, "whole": 0.5},
 }
 """Per kind of category, the weight of each part's cosine (a missing part drops out and the rest
@@ -218,7 +241,8 @@ def _stems(word: str) -> set[str]:
 
 
 def action_of(words: list[str]) -> str | None:
-    """"step", "strike" or None: the kind of the description's verb (the first gerund acting as
+    """A kind of TEMPLATES ("step", "strike", "break", "rustle", "pour", "drip", "open", "close",
+    "slam") or None: the kind of the description's verb (the first gerund acting as
     a verb that is a known step or strike verb, else the first inflected word that is one:
     "dropped", "thumps").
     A step or strike verb going across or along a surface is a step ("tapping across a stage")."""
@@ -228,6 +252,10 @@ def action_of(words: list[str]) -> str | None:
         kind = "step" if stems & STEP_VERBS else "strike" if stems & STRIKE_VERBS else None
         if kind:
             return "step" if any(w in MOTION_PREPOSITIONS for w in words) else kind
+        kind = next((k for k, verbs in {**DOOR_VERBS, **LIQUID_VERBS}.items() if stems & verbs), None)
+        kind = kind or ("break" if stems & BREAK_VERBS else "rustle" if stems & RUSTLE_VERBS else None)
+        if kind:
+            return kind
     return None
 
 
@@ -294,22 +322,27 @@ class DescriptionReader:
             if words:
                 vectors[part] = self.embed(words)
         action = action_of(_words(sounding))
-        material, confidence = self.material_reading(sounding, core, struck)
-        if material:
+        material, confidence = self.material_reading(action, sounding, core, struck)
+        if material or isinstance(TEMPLATES.get(action or ""), str):
             vectors["material"] = self.embed(material_sentence(action, material, core, struck))
         return Reading(sounding, scene, core, struck, material, round(confidence, 3), action), vectors
 
-    def material_reading(self, sounding: str, core: str, struck: str) -> tuple[str | None, float]:
-        """The material of what sounds and how sure: the struck thing by the table (sure), else by
-        the encoder (as sure as its margin); with no struck thing, the subject by the table
-        ("pots and pans clattering")."""
-        if struck:
-            found = material_in(_words(struck))
-            return (found[0], 1.0) if found else self.material_of(struck)
+    def material_reading(self, action: str | None, sounding: str, core: str, struck: str) -> tuple[str | None, float]:
+        """The material of what sounds and how sure. Usually the struck thing: by the table (sure),
+        else by the encoder (as sure as its margin). With no struck thing, the subject ("pots and
+        pans clattering"); for a verb of breaking, the subject or the object before the struck
+        thing ("a snow globe smashing on the patio"): those by the table only."""
+        words = _words(sounding)
         verb = core.split()[0] if core and core != sounding else None
-        subject = _words(sounding.partition(f" {verb}")[0]) if verb and f" {verb}" in sounding else []
-        found = material_in(subject) if subject else None
-        return (found[0], 1.0) if found and found[0] != "door" else (None, 0.0)
+        k = words.index(verb) if verb in words else None
+        subject = words[:k] if k else []
+        candidates = [subject, _phrase(words, k + 1)] if action == "break" and k is not None else []
+        candidates.append(_words(struck) if struck else subject)
+        for thing in candidates:
+            found = material_in(thing) if thing else None
+            if found and (thing is not subject or found[0] != "door"):
+                return found[0], 1.0
+        return self.material_of(struck) if struck else (None, 0.0)
 
     def scores(self, text: str) -> DescriptionScores:
         """Per category, the weighted mean of each part's best cosine to its phrases; with the
@@ -331,8 +364,9 @@ def material_sentence(action: str | None, material: str, core: str, struck: str)
     or stepping (TEMPLATES), else the core with the struck thing replaced by its material word
     ("slamming a door of a van" keeps "door"), or the material before the verb when the subject
     sounds ("metal clattering")."""
-    if action in TEMPLATES and material in TEMPLATES[action]:
-        return TEMPLATES[action][material]
+    template = TEMPLATES.get(action or "", {})
+    if isinstance(template, str) or material in template:
+        return template if isinstance(template, str) else template[material]
     word = "door" if material == "door" else material
     return _replace_last(core, struck, word) if struck else f"{word} {core}"
 

@@ -26,7 +26,7 @@ MATERIAL_WORDS = {
              "galvanised, galvanized",
     "glass": "glass, crystal, glassy, stained glass, frosted glass",
     "stone": "stone, concrete, ceramic, porcelain, china, marble, granite, slate, sandstone, limestone, brick, "
-             "terracotta, tiled, tile, cobbled, flagstone, flint, basalt, quartz, earthenware, stoneware, "
+             "terracotta, tiled, tile, cobbled, cobblestone, flagstone, flint, basalt, quartz, earthenware, stoneware, "
              "cement, plaster, stucco, masonry",
     "fabric": "fabric, cloth, leather, wool, woollen, woolen, wooly, woolly, cotton, denim, felt, velvet, silk, "
               "linen, suede, fleece, fur, furry, plush, padded, stuffed, quilted, foam, upholstered, canvas, "
