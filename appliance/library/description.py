@@ -33,11 +33,13 @@ import threading
 import weakref
 from functools import lru_cache
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
 from appliance.library.materials import material_in
+from appliance.library.nearest_things import NearestThings
 
 SCENE_PREPOSITIONS = ("in front of", "next to", "close to", "in", "inside", "at", "near", "by", "beside",
                       "over", "under", "underneath", "behind", "outside", "during", "above", "below",
@@ -56,29 +58,6 @@ PARTICLES = ("out", "up", "down", "away", "back", "over", "open", "shut")
 """Words that follow a verb ("shaking out a towel", "swinging open")."""
 DETERMINERS = ("a", "an", "the", "some", "his", "her", "their", "my", "your", "our", "its", "this", "that")
 
-MATERIALS = {
-    "wood": "wood, wooden, timber",
-    "metal": "metal, steel, iron",
-    "glass": "glass",
-    "stone": "stone, concrete, ceramic",
-    "fabric": "fabric, leather, cloth, soft, padded, stuffed",
-    "plastic": "plastic",
-    "water": "water",
-    "paper": "paper, cardboard",
-    "earth": "dirt, earth, mud",
-    "pavement": "asphalt, tarmac, pavement",
-    "snow": "snow",
-    "sand": "sand",
-    "gravel": "gravel",
-    "grass": "grass",
-    "foliage": "leaves, bushes",
-}
-"""Material words (never objects), the encoder's fallback for a thing the table
-(library/materials.py) does not hold; the first word stands for the material in a sentence."""
-MATERIAL_MARGIN = 0.08
-"""The encoder's material reading counts fully when the best material's cosine beats the second
-by this much, and proportionally less below: an object the encoder cannot place adds little."""
-
 STEP_VERBS = frozenset(
     "walk run jog step stomp stamp march tread trudge tramp tiptoe plod pace stroll stride hike climb "
     "wade shuffle trot clomp clump crunch pad cross sneak creep limp sprint amble wander patrol "
@@ -94,7 +73,7 @@ DOOR_VERBS = {"open": frozenset("open unlatch unlock unbolt".split()),
               "close": frozenset("close shut latch".split()),
               "slam": frozenset("slam".split())}
 """Verbs whose sound is a door's, whatever is opened or shut."""
-LIQUID_VERBS = {"pour": frozenset("pour fill empty spill trickle gush top".split()),
+LIQUID_VERBS = {"pour": frozenset("pour fill empty spill trickle gush top water".split()),
                 "drip": frozenset("drip leak dribble plop".split())}
 """Verbs whose sound is the liquid's: the vessel's material says nothing ("emptying a teapot")."""
 BREAK_VERBS = frozenset("break shatter smash burst splinter".split())
@@ -297,23 +276,17 @@ def _core(words: list[str]) -> tuple[str, str]:
 class DescriptionReader:
     """Scores descriptions against one searcher's category phrases with one text encoder."""
 
-    def __init__(self, searcher, embed: Callable[[str], np.ndarray]):
+    def __init__(self, searcher, embed: Callable[[str], np.ndarray], cache_dir: Path | None = None):
         self.searcher = searcher
         self.embed = lru_cache(maxsize=EMBED_CACHE)(embed)
-        self.materials = list(MATERIALS)
-        self.material_rows = [(m, embed(word)) for m, words in MATERIALS.items() for word in words.split(", ")]
+        self.nearest = NearestThings(embed, cache_dir)
         self.setting_vectors = {name: embed(text) for name, text in SETTINGS.items()}
         kinds = {name: c.kind for name, c in searcher.catalog.categories.items()}
         self.kind_group = {name: "ambience" if kind == "ambience" else "action" for name, kind in kinds.items()}
 
     def material_of(self, thing: str) -> tuple[str, float]:
-        """The material word closest to `thing`, and how clearly (margin over the next material)."""
-        vector = self.embed(thing)
-        best: dict[str, float] = {}
-        for material, row in self.material_rows:
-            best[material] = max(best.get(material, -1.0), float(row @ vector))
-        first, second = sorted(best.values(), reverse=True)[:2]
-        return max(best, key=best.get), float(np.clip((first - second) / MATERIAL_MARGIN, 0.0, 1.0))
+        """The material of a thing the table does not hold, by its nearest known things."""
+        return self.nearest.material_of(self.embed(thing))
 
     def read(self, text: str) -> tuple[Reading, dict[str, np.ndarray]]:
         sounding, scene, (core, struck) = split_description(text)
@@ -380,11 +353,12 @@ _readers: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 _readers_lock = threading.Lock()
 
 
-def reader_for(searcher, embed: Callable[[str], np.ndarray]) -> DescriptionReader:
-    """The reader of a searcher and an encoder, built once (it embeds its material and setting
-    words on creation) and dropped with the searcher when the library changes."""
+def reader_for(searcher, embed: Callable[[str], np.ndarray], cache_dir: Path | None = None) -> DescriptionReader:
+    """The reader of a searcher and an encoder, built once (it embeds its setting words and,
+    unless cached in `cache_dir`, the material table's things) and dropped with the searcher
+    when the library changes."""
     with _readers_lock:
         per_encoder = _readers.setdefault(searcher, {})
         if embed not in per_encoder:
-            per_encoder[embed] = DescriptionReader(searcher, embed)
+            per_encoder[embed] = DescriptionReader(searcher, embed, cache_dir)
         return per_encoder[embed]

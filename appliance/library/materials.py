@@ -298,3 +298,8 @@ def material_in(words: list[str]) -> tuple[str, str] | None:
         if found := _lookup(words[:i], _THINGS):
             return found, "other"
     return None
+
+
+def known() -> list[tuple[str, str]]:
+    """Every (thing or material word, material) the table holds, in a stable order."""
+    return sorted({**_THINGS, **_WORDS}.items())
