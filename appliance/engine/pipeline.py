@@ -213,8 +213,9 @@ class Engine:
         if not text:
             return Described(None, None, None)
         search = searcher(catalog)
-        vector = self.text.embed(text)
-        return Described(text, reader_for(search, self.text.embed, state_dir() / "cache").scores(text),
+        reader = reader_for(search, self.text.embed, state_dir() / "cache")
+        vector = reader.embed(text)  # the reader's cache: its whole-sentence part is this same run
+        return Described(text, reader.scores(text),
                          {m.template.id: m.score for m in search.search_vector(vector, k=len(catalog.templates))})
 
     def choose(self, analysis: ClipAnalysis, catalog: Catalog, described: Described, seed: int,
