@@ -74,7 +74,7 @@ DETERMINERS = ("a", "an", "the", "some", "his", "her", "their", "my", "your", "o
 STEP_VERBS = frozenset(
     "walk run jog step stomp stamp march tread trudge tramp tiptoe plod pace stroll stride hike climb "
     "wade shuffle trot clomp clump crunch pad cross sneak creep limp sprint amble wander patrol "
-    "traipse waddle dance saunter stagger totter scurry scamper skip hop tramp prowl".split())
+    "traipse waddle dance saunter stagger totter scurry scamper skip hop prowl".split())
 """Verbs of going on foot: the struck thing is a surface walked on, the sound its footsteps."""
 STRIKE_VERBS = frozenset(
     "hit strike tap knock bang thump thud slap smack whack punch kick pound beat rap drum jab flick "
@@ -92,6 +92,10 @@ LIQUID_VERBS = {"pour": frozenset("pour fill empty spill trickle gush top water"
 BREAK_VERBS = frozenset("break shatter smash burst splinter".split())
 """Verbs of breaking: what sounds is the thing that breaks (the subject, "a lightbulb bursting
 on a floor", or the object, "smashing a vase on the floor"), not the floor it lands on."""
+CUT_VERBS = {"saw": frozenset("saw".split()),
+             "cut": frozenset("chop dice slice mince hack cleave carve cut split whittle".split())}
+"""Verbs of cutting: the sound is the blade's (a chop, or a saw when the verb or the tool is one
+"cutting a dowel with a fretsaw"), whatever is cut: meat, onions or logs."""
 RUSTLE_VERBS = frozenset("rustle crumple crinkle scrunch shake fold unfold flap ruffle brush leaf rummage "
                          "wrap unwrap crease".split())
 """Verbs of handling something flexible: the sound is its material rustling (cloth, paper, leaves)."""
@@ -116,6 +120,8 @@ TEMPLATES = {
     "break": {m: f"{m} breaking" for m in ("wood", "metal", "glass", "stone", "plastic")},
     "rustle": {"fabric": "cloth rustling", "paper": "paper rustling", "foliage": "leaves rustling",
                "plastic": "plastic rustling"},
+    "cut": "chopping with a knife or an axe",
+    "saw": "sawing wood",
     "pour": "pouring water",
     "drip": "water dripping",
     "open": "opening a door",
@@ -126,10 +132,10 @@ TEMPLATES = {
 clonking against a bicycle frame" → "hitting metal"), scored like any other part against the
 library's phrases: the user's own verb ("clonking", "thudding") then cannot pull the material's
 sound towards another category. A strike on any ground is the ground; a door verb (open, close,
-slam) is a door's sound whatever is opened (an oven, a car boot). Other verbs (pour, shatter,
-chop …) name their own sound: their material part is the core with the thing replaced by its
-material word, and a liquid verb has none (LIQUID_VERBS). The templates are fixed sentences,
-so each is embedded once per reader."""
+slam) is a door's sound whatever is opened (an oven, a car boot), a liquid verb the liquid's
+(a single sentence: no material is looked up). Other verbs (chop, saw, clatter …) name their own
+sound: their material part is the core with the thing replaced by its material word. The
+templates are fixed sentences, so each is embedded once per reader."""
 
 WEIGHTS = {
     "action": {"core": 1.0, "sounding": 0.5, "material": 1.2, "scene": 0.1, "whole": 0.5},
@@ -235,18 +241,19 @@ def _stems(word: str) -> set[str]:
 
 
 def action_of(words: list[str]) -> str | None:
-    """A kind of TEMPLATES ("step", "strike", "break", "rustle", "pour", "drip", "open", "close",
-    "slam") or None: the kind of the description's verb (the first gerund acting as
-    a verb that is a known step or strike verb, else the first inflected word that is one:
-    "dropped", "thumps").
-    A step or strike verb going across or along a surface is a step ("tapping across a stage")."""
+    """A kind of TEMPLATES ("step", "strike", "break", "rustle", "cut", "saw", "pour", "drip",
+    "open", "close", "slam") or None: the kind of the first gerund acting as a verb that has one, else of the first
+    inflected word that has one ("dropped", "slams"). A step or strike verb going across or along
+    a surface is a step ("tapping across a stage")."""
     gerunds = [w for k, w in enumerate(words) if is_verb(words, k)]
     for word in gerunds or words:
         stems = _stems(word)
         kind = "step" if stems & STEP_VERBS else "strike" if stems & STRIKE_VERBS else None
         if kind:
             return "step" if any(w in MOTION_PREPOSITIONS for w in words) else kind
-        kind = next((k for k, verbs in {**DOOR_VERBS, **LIQUID_VERBS}.items() if stems & verbs), None)
+        kind = next((k for k, verbs in {**DOOR_VERBS, **LIQUID_VERBS, **CUT_VERBS}.items() if stems & verbs), None)
+        if kind == "cut" and any(w.endswith("saw") for w in words):
+            kind = "saw"
         kind = kind or ("break" if stems & BREAK_VERBS else "rustle" if stems & RUSTLE_VERBS else None)
         if kind:
             return kind
@@ -310,14 +317,18 @@ class DescriptionReader:
             if words:
                 vectors[part] = self.embed(words)
         action = action_of(_words(sounding))
-        material, confidence = self.material_reading(action, sounding, core, struck)
-        if material or isinstance(TEMPLATES.get(action or ""), str):
-            vectors["material"] = self.embed(material_sentence(action, material, core, struck))
+        template = TEMPLATES.get(action or "")
+        if isinstance(template, str):  # the verb alone names the sound: no material to look up
+            material, confidence, vectors["material"] = None, 1.0, self.embed(template)
+        else:
+            material, confidence = self.material_reading(action, sounding, core, struck)
+            if material:
+                vectors["material"] = self.embed(material_sentence(action, material, core, struck))
         return Reading(sounding, scene, core, struck, material, round(confidence, 3), action), vectors
 
     def material_reading(self, action: str | None, sounding: str, core: str, struck: str) -> tuple[str | None, float]:
         """The material of what sounds and how sure. Usually the struck thing: by the table (sure),
-        else by the encoder (as sure as its margin). With no struck thing, the subject ("pots and
+        else by its nearest known things (as sure as their vote). With no struck thing, the subject ("pots and
         pans clattering"); for a verb of breaking, the subject or the object before the struck
         thing ("a snow globe smashing on the patio"): those by the table only."""
         words = _words(sounding)
@@ -348,15 +359,13 @@ class DescriptionReader:
 
 
 def material_sentence(action: str | None, material: str, core: str, struck: str) -> str:
-    """The sentence that stands for the sound of the material: a template for a verb of striking
-    or stepping (TEMPLATES), else the core with the struck thing replaced by its material word
-    ("slamming a door of a van" keeps "door"), or the material before the verb when the subject
-    sounds ("metal clattering")."""
+    """The sentence that stands for the sound of the material: the verb kind's template for it
+    (TEMPLATES), else the core with the struck thing replaced by its material word ("sawing
+    through wood"), or the material before the verb when the subject sounds ("metal clattering")."""
     template = TEMPLATES.get(action or "", {})
-    if isinstance(template, str) or material in template:
-        return template if isinstance(template, str) else template[material]
-    word = "door" if material == "door" else material
-    return _replace_last(core, struck, word) if struck else f"{word} {core}"
+    if material in template:
+        return template[material]
+    return _replace_last(core, struck, material) if struck else f"{material} {core}"
 
 
 def _replace_last(sounding: str, struck: str, material: str) -> str:
