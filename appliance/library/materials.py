@@ -9,7 +9,7 @@ music, buildings, street, vehicles, toys, ground). It was written after the test
 (tests/choice_phrasings.py) had been read, so many of their objects are in it; docs/library.md
 therefore also gives the figures with every object a phrasing names hidden from it. A thing it
 does not hold falls back to its nearest entries in the encoder's space (nearest_things.py).
-Things commonly made of several materials (a box, a bucket, a bowl, a bin, a floor, a gate)
+Things commonly made of several materials (a box, a bucket, a bowl, a bin, a floor)
 are left out on purpose: the encoder and the rest of the sentence decide those.
 
 Order of evidence in a noun phrase (material_in): a material word the user wrote ("a steel
