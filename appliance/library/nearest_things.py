@@ -7,8 +7,8 @@ saying which known object a new one resembles: the three nearest of the table's 
 (library/materials.py), votes weighted by cosine, give a held-out table entry its material 64 %
 of the time (55 % with five neighbours none of which shares a word with it). So an unknown
 "harmonica" takes the material of the metal things it sits beside. On the test phrasings with
-every object they name hidden from the table, this fallback gives 0.90 top-1 where the nearest
-material word gave 0.84 (docs/library.md).
+every object they name hidden from the table, this fallback gave 0.89-0.90 top-1 where the
+nearest material word gave 0.84, when it was chosen (docs/library.md).
 
 Embedding the table takes one encoder run per entry (about 1,300: seconds on a PC, tens of
 seconds on a Pi, once), so the matrix is kept in a cache folder, keyed by the table and by the
