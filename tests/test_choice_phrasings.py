@@ -13,9 +13,10 @@ import pytest
 from appliance.engine.scene import bed_kind
 from appliance.inference import embed_text
 from appliance.library.catalog import Catalog
-from appliance.library.description import DescriptionReader, split_description
+from appliance.library.description import DescriptionReader, action_of, split_description
+from appliance.library.materials import material_in, singulars
 from appliance.library.search import Searcher
-from tests.choice_phrasings import FIRST, LATER, PHRASINGS
+from tests.choice_phrasings import BLIND, FIRST, LATER, PHRASINGS
 
 
 @pytest.fixture(scope="module")
@@ -40,13 +41,15 @@ def share(reader, phrasings) -> float:
 
 
 GOAL = 0.9
-"""Issue 11's bar for top-1. Not reached: the text encoder places many everyday objects in the
-wrong material (a lamp post reads as wood, a fish tank as water), which no grammar fixes."""
-MEASURED = 0.74
-"""What the reader reaches (0.767 overall, 0.757 on LATER; the whole-sentence search it replaced:
-0.73 on LATER), re-measured at 0.747 overall once the sessions ran ONNX Runtime's exact int8
-kernels on x86 (appliance/inference/sessions.py EXACT_INT8): a ratchet, so that a change that
-loses ground fails."""
+"""Issue 11's bar for top-1 on PHRASINGS."""
+MEASURED = 0.95
+"""What the reader reaches on PHRASINGS (0.959: FIRST 0.958, LATER 0.959; 0.747 before the
+object → material table, the verb kinds and the nearest-things fallback), a ratchet so that a
+change that loses ground fails. BLIND, written before that change: 0.683 before, 0.950 after
+(docs/library.md)."""
+BLIND_FLOOR = 0.8
+"""BLIND is reported, and held above a floor well under its measured figure: it is the honest
+estimate for objects nobody tuned for, not a target."""
 
 
 def test_everyday_objects_find_their_category(reader):
@@ -57,9 +60,16 @@ def test_everyday_objects_find_their_category(reader):
     assert overall >= MEASURED
 
 
-@pytest.mark.xfail(strict=True, reason="top-1 is 0.77, the issue's goal 0.9 is not reached (see GOAL)")
 def test_everyday_objects_reach_the_goal(reader):
     assert share(reader, PHRASINGS) >= GOAL
+
+
+def test_blind_phrasings(reader):
+    """New objects and phrasings written before the method changed (tests/choice_phrasings.py BLIND)."""
+    assert len(BLIND) >= 40 and not {p for p, _ in BLIND} & {p for p, _ in PHRASINGS}
+    blind = share(reader, BLIND)
+    print(f"top-1 {blind:.3f} on BLIND")
+    assert blind >= BLIND_FLOOR
 
 
 def test_scene_words_do_not_outvote_the_struck_material(reader):
@@ -85,3 +95,38 @@ def test_split_keeps_the_struck_thing_and_drops_instruments():
     assert scene == "indoors"
     _, scene, (core, struck) = split_description("kicking a football against a garage door in the rain")
     assert (core, struck, scene) == ("kicking against garage door", "garage door", "in the rain")
+
+
+def test_the_table_reads_materials_named_or_known():
+    assert material_in("steel garage door".split()) == ("metal", "word")  # a named material beats the door
+    assert material_in("front door".split()) == ("door", "door")
+    assert material_in("lamp post".split()) == ("metal", "thing")  # the compound, not "post" (wood)
+    assert material_in("fence post".split()) == ("wood", "thing")
+    assert material_in("handlebars of a scooter".split()) == ("metal", "thing")  # plural head before "of"
+    assert material_in("side of a bookshelf".split()) == ("wood", "thing")  # "side" unknown: after "of"
+    assert material_in("rack of ribs".split()) is None
+    assert {"shelf", "shelves"} <= set(singulars("shelves")) and "bench" in singulars("benches")
+
+
+@pytest.mark.parametrize("phrase, action", [
+    ("a spanner clonking against a bicycle frame", "strike"),
+    ("a walking cane tapping a granite step", "strike"),  # "a walking cane": a modifier, not the verb
+    ("a dancer tapping across a wooden stage", "step"),  # across a surface: footsteps
+    ("a rucksack dropped onto a muddy allotment", "strike"),
+    ("someone slams the boot of a hatchback", "slam"),
+    ("emptying a teapot into a sink", "pour"),
+    ("a snow globe smashing on the patio", "break"),
+    ("a chef dicing carrots", "cut"),
+    ("cutting a dowel with a fretsaw", "saw"),  # the tool names the sound
+    ("a bathroom mirror shattering", "break"),
+    ("a man whistling", None),
+])
+def test_verb_kind(phrase, action):
+    assert action_of(split_description(phrase)[0].split()) == action
+
+
+def test_an_unknown_thing_takes_its_neighbours_material(reader):
+    """Not in the table: the encoder's nearest known things decide (a harmonica sits by metal)."""
+    assert material_in(["harmonica"]) is None
+    material, clarity = reader.material_of("harmonica")
+    assert material == "metal" and 0.5 <= clarity <= 1.0

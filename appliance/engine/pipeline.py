@@ -150,7 +150,7 @@ class Engine:
         first request (the table is computed once per library/model version: seconds on a Pi)."""
         search = searcher(load_catalog())
         self._zero_shot(search)
-        reader_for(search, self.text.embed)  # embeds its material and setting words once
+        reader_for(search, self.text.embed, state_dir() / "cache")  # embeds the material table once
 
     def _zero_shot(self, search) -> ZeroShot:
         version = search.catalog.version
@@ -213,8 +213,9 @@ class Engine:
         if not text:
             return Described(None, None, None)
         search = searcher(catalog)
-        vector = self.text.embed(text)
-        return Described(text, reader_for(search, self.text.embed).scores(text),
+        reader = reader_for(search, self.text.embed, state_dir() / "cache")
+        vector = reader.embed(text)  # the reader's cache: its whole-sentence part is this same run
+        return Described(text, reader.scores(text),
                          {m.template.id: m.score for m in search.search_vector(vector, k=len(catalog.templates))})
 
     def choose(self, analysis: ClipAnalysis, catalog: Catalog, described: Described, seed: int,
