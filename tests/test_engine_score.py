@@ -146,15 +146,3 @@ def test_over_length_limit_via_cli(stick_clip, tmp_path):
     result = run_foley("score", str(stick_clip.path), "--out", str(tmp_path / "x.wav"), "--max-seconds", "2")
     assert result.returncode == 2 and "limit" in result.stderr
     assert not (tmp_path / "x.wav").exists()
-
-
-@pytest.mark.parametrize("description,bed", [("rain falling on a quiet street", "ambience_rain"),
-                                             ("birds singing in a forest in the morning", "ambience_nature")])
-def test_an_ambient_scene_gets_its_bed_and_no_spot_sounds(stick_clip, description, bed):
-    """Motion that the description calls a place or weather is not something that knocks."""
-    assert any(e.kind != "sustained" for e in detect_events(iter_frames(stick_clip.path, ANALYSIS_WIDTH))[0])
-    timeline = Engine(cache=None).score(stick_clip.path, ScoreOptions(description=description)).timeline
-    assert timeline.events == [] and timeline.ambience.category == bed
-    assert "no spot sounds" in timeline.ambience.why
-    acting = Engine(cache=None).score(stick_clip.path, ScoreOptions(description="a stick hitting a table")).timeline
-    assert acting.events and acting.ambience.category is None

@@ -54,6 +54,10 @@ def test_cross_validated_eval_reports_folds_baselines_and_roles(tmp_path):
     assert summary["onsets"]["engine"]["reference_onsets"] >= 15, "the hit sounds are the reference"
     assert summary["category_fit"]["engine"]["clips"] == 6
     assert [a["clip"] for a in summary["ambient"]] == ["still-5.mp4"]
+    # Nothing moves in it: a bed of the described room and no spot sound, with or without the words.
+    assert clips["still-5.mp4"]["spot_events"] == {"engine": 0, "engine_no_description": 0}
+    assert clips["still-5.mp4"]["beds"]["engine"] == "ambience_room" and clips["still-5.mp4"]["bed_fits"]["engine"]
+    assert clips["still-5.mp4"]["beds"]["engine_no_description"] is not None
     assert len(report["folds"]) == 3 and all(f["picking"]["threshold"] >= 0 for f in report["folds"])
     table = run_foley("eval", str(folder), "--folds", "2", "--quiet")
     assert table.returncode == 0 and "clicks at frame-difference peaks" in table.stdout

@@ -6,9 +6,10 @@ clip described as "water poured from a jug into a glass" got a few glass clinks 
 When the description's best action category is a sustained one (pour, saw, scrape, rustle …),
 the description has said what sounds; the motion only says when. So the clip's events become
 that action over each span where something visibly moves (motion/sustained.py motion_spans),
-or over the whole clip when nothing measurable moves (the user said it happens). The same rule
-as the bed's (engine/scene.py ambience_category): a description decides when it reads as that
-kind most; without a description nothing changes.
+or over the whole clip when nothing measurable moves (the user said it happens), and the clip is
+not an ambient scene (engine/scene.py ambience_category), whatever its picture looks like. A
+description decides this when its best action category is a sustained one; without a
+description nothing changes.
 """
 from __future__ import annotations
 

@@ -233,7 +233,8 @@ class Engine:
         zero_shot = self._zero_shot(searcher(catalog))
         analysis.keep_event_keyframes()
         events = analysis.events
-        if described_sustained(catalog, described.category_scores):
+        continuous = described_sustained(catalog, described.category_scores)
+        if continuous:
             events = sustained_events(analysis)  # the described pour or saw, over the motion
             analysis.keyframes.update({k.index: k for k in analysis.scene})
         if ahead is not None:
@@ -244,11 +245,14 @@ class Engine:
                              known_decisions)
         chosen = Chosen(visual=visual)
         sounds.picker.draw_for(1)
-        chosen.ambience, chosen.ambience_entry = self._ambience(analysis, catalog, described.category_scores,
-                                                                zero_shot, visual, sounds.picker)
-        # An ambient scene (the description reads as a place or weather, or without one the scene
-        # frames look like an ambience most) gets its bed and no spot sounds: the motion in it —
-        # a dog trotting, wipers, grass in the wind — is not something that knocks.
+        if continuous:  # the user said it happens: not an ambient scene, whatever the picture
+            chosen.ambience_entry = AmbienceEntry(category=None, why=f"the description names {continuous}")
+        else:
+            chosen.ambience, chosen.ambience_entry = self._ambience(analysis, catalog, described.category_scores,
+                                                                    zero_shot, visual, sounds.picker, len(events))
+        # An ambient scene (its motion holds no action, or its frames look like a place or weather
+        # most) gets its bed and no spot sounds: the motion in it — a dog trotting, wipers, grass
+        # in the wind — is not something that knocks.
         events = [] if chosen.ambience is not None else events
         for number, event in enumerate(events):
             if number % 20 == 0:  # also the job's heartbeat: a long clip has thousands of events
@@ -305,16 +309,18 @@ class Engine:
         )
 
     def _ambience(self, analysis: ClipAnalysis, catalog, description_scores, zero_shot, visual,
-                  picker) -> tuple[Ambience | None, AmbienceEntry]:
-        """The bed, if the description asks for a place, or (without one) the scene frames look like
-        one most — as the picture is read for an event: zero-shot labels and the category probe."""
+                  picker, actions: int) -> tuple[Ambience | None, AmbienceEntry]:
+        """The bed, if the clip's motion holds no action (`actions` events) or its scene frames look
+        like a place most — read as the picture is read for an event: zero-shot labels and the
+        category probe; of the kind the description names, or without one the scene frames
+        (scene.ambience_category)."""
         per_frame = []
         for keyframe in analysis.scene:
             embedding, logits = visual.outputs(keyframe)
             per_frame.append(with_probe(zero_shot.scores(logits),
                                         self.probe.log_probabilities(embedding) if self.probe else None))
         vision_scores = {name: float(np.mean([s[name] for s in per_frame])) for name in per_frame[0]} if per_frame else None
-        category, reason = ambience_category(catalog, description_scores, vision_scores)
+        category, reason = ambience_category(catalog, description_scores, vision_scores, actions)
         if category is None:
             return None, AmbienceEntry(category=None, why=reason)
         template = picker.pick(category)

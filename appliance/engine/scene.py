@@ -72,29 +72,40 @@ def bed_kind(catalog: Catalog, scores: dict[str, float], setting: str | None = N
     return plain if lead < BED_STANDOUT and plain in beds else ranked[0]
 
 
+def reads_as_place(catalog: Catalog, scores: dict[str, float] | None) -> bool:
+    """Whether these scores (the scene frames', or a description's) match an ambience category at
+    least as well as any action category."""
+    beds = library_beds(catalog)
+    if not scores or not beds:
+        return False
+    best_other = max((v for n, v in scores.items() if n not in beds), default=-1)
+    return max(scores.get(n, -1) for n in beds) >= best_other
+
+
 def ambience_category(
-    catalog: Catalog, description: dict[str, float] | None, vision: dict[str, float] | None
+    catalog: Catalog, description: dict[str, float] | None, vision: dict[str, float] | None, actions: int
 ) -> tuple[str | None, str]:
     """The bed to lay under the clip, or None; and the reason, for the timeline.
 
-    A description decides when it reads as a place or weather ("by a stream", "rain") — its best
-    ambience category scores at least as high as its best action category. Without one, the
-    scene frames decide when an ambience category is what they resemble most. Which bed it is
-    comes from bed_kind (the description's scene words weigh most for beds, library/description.py)."""
+    What decides whether a scene is ambient is the picture, not the words: the scene is ambient
+    when its motion holds no action the engine would place (`actions`: the impacts the event
+    model kept, the sustained runs) or when the scene frames look like a place or weather more
+    than like any action. A description does not decide it, in either direction: on real clips it
+    read as actions for a dog trotting along a sidewalk and a drive in the rain (29 and 46 spot
+    sounds laid), and as a place for a game of squash (its hits silenced). What the description
+    says decides *which* bed (its scene words weigh most for beds, library/description.py), and
+    the sound of the actions when there are some."""
     beds = library_beds(catalog)
     if not beds:
         return None, "no ambience recordings in the library"
+    if actions and not reads_as_place(catalog, vision):
+        return None, "the motion holds actions and the scene frames do not look like a place"
+    why = "the motion holds no action" if not actions else "the scene frames look like a place"
     for source, scores in (("description", description), ("scene frames", vision)):
-        if not scores:
-            continue
-        best_bed = max(scores.get(n, -1) for n in beds)
-        best_other = max((v for n, v in scores.items() if n not in beds), default=-1)
-        if best_bed >= best_other:
+        if scores:
             bed = bed_kind(catalog, scores, getattr(scores, "setting", None))
-            return bed, f"the {source} match {bed} best"
-        if source == "description":
-            return None, "the description names actions, not a place"
-    return None, "nothing calls for an ambience bed"
+            return bed, f"{why}; the {source} match {bed} best"
+    return None, f"{why}, and nothing says which bed"
 
 
 def ambience_bed(template: Template, audio: np.ndarray) -> Ambience:

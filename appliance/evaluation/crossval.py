@@ -65,6 +65,8 @@ class ClipResult:
     fits: dict[str, bool | None] = field(default_factory=dict)
     spot_events: dict[str, int] = field(default_factory=dict)
     beds: dict[str, str | None] = field(default_factory=dict)
+    bed_fits: dict[str, bool | None] = field(default_factory=dict)
+    """Whether the bed laid is the labelled category (None when the label names none)."""
 
 
 def analyse_for_training(path: Path, label: dict | None, vision: VisionEncoder | None = None) -> LabelledClip:
@@ -149,6 +151,7 @@ def _score_clip(clip: LabelledClip, fold: int, engine: Engine, threshold: float,
         result.fits[method] = category_fits(chosen, clip.label)
         result.spot_events[method] = len(timeline.events)
         result.beds[method] = timeline.ambience.category
+        result.bed_fits[method] = category_fits(timeline.ambience.category, clip.label)
         if event_times is None:  # the first run's: with the description when there is one
             event_times = np.array([e.time for e in timeline.events])
     peaks = difference_peaks(clip.training.rows, threshold)
@@ -175,9 +178,10 @@ def summarise(results: list[ClipResult], folds: int) -> dict:
         summary["category_fit"][method] = {"fit": sum(fits), "clips": len(fits),
                                            "share": round(sum(fits) / len(fits), 4) if fits else 0.0}
     for r in results:
-        if r.role == "ambient":
+        if r.role == "ambient":  # a bed of the labelled kind (any, when the label names none), few spot sounds
             summary["ambient"].append({"clip": r.clip, "beds": r.beds, "spot_events": r.spot_events,
-                                       "ok": all(n <= AMBIENT_MAX_EVENTS and r.beds[m] for m, n in r.spot_events.items())})
+                                       "ok": all(n <= AMBIENT_MAX_EVENTS and r.beds[m] and r.bed_fits.get(m) is not False
+                                                 for m, n in r.spot_events.items())})
     return summary
 
 

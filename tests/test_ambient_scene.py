@@ -1,0 +1,67 @@
+"""Ambient scenes: the picture decides whether a scene is ambient, the description which bed.
+
+A scene is ambient when its motion holds no action the engine would place, or when its frames
+look like a place most; a description never overrides that (on real clips "a small dog running
+along a suburban sidewalk" and "driving in heavy rain, wipers sweeping" read as actions and got
+dozens of spot sounds, "two boys playing squash" read as a place and its hits were silenced)."""
+from __future__ import annotations
+
+import pytest
+
+from appliance.engine.options import ScoreOptions
+from appliance.engine.pipeline import Engine
+from appliance.engine.scene import ambience_category, library_beds
+from appliance.library import load_catalog
+from appliance.video.synthetic import render_scene
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("ambient")
+    return {scene: render_scene(scene, folder / f"{scene}.mp4", width=320, height=240, fps=30, seconds=4, seed=7)
+            for scene in ("still", "stick")}
+
+
+@pytest.fixture(scope="module")
+def engine():
+    return Engine(cache=None)
+
+
+def _scores(catalog, best: str, lead: float = 0.2) -> dict[str, float]:
+    """Scores where `best` leads every other category by `lead`."""
+    return {name: (0.5 if name == best else 0.5 - lead) for name in catalog.categories}
+
+
+def test_motion_without_actions_is_ambient_whatever_the_description_names():
+    catalog = load_catalog()
+    action = next(n for n, c in catalog.categories.items() if c.kind == "impact" and catalog.in_category(n))
+    beds = library_beds(catalog)
+    rain = _scores(catalog, action)
+    rain["ambience_rain"] = 0.45  # the description's best bed, below its best action
+    bed, why = ambience_category(catalog, rain, _scores(catalog, action), actions=0)
+    assert bed == "ambience_rain" and "no action" in why
+    # With actions in the motion, a description that reads as a place does not silence them...
+    assert ambience_category(catalog, _scores(catalog, beds[0]), _scores(catalog, action), actions=5)[0] is None
+    # ...but frames that look like a place make the scene ambient, its bed of the description's kind.
+    bed, why = ambience_category(catalog, rain, _scores(catalog, beds[0]), actions=5)
+    assert bed == "ambience_rain" and "frames look like a place" in why
+    # Without a description, the frames say which bed.
+    assert ambience_category(catalog, None, _scores(catalog, beds[-1]), actions=0)[0] == beds[-1]
+
+
+@pytest.mark.parametrize("description,bed", [("driving on a highway in heavy rain, wipers sweeping", "ambience_rain"),
+                                             ("a small dog running along a suburban sidewalk, outdoors", "ambience_nature")])
+def test_a_still_clip_described_as_actions_gets_the_described_bed_and_no_spot_sounds(clips, engine, description, bed):
+    timeline = engine.score(clips["still"].path, ScoreOptions(description=description)).timeline
+    assert timeline.events == [] and timeline.ambience.category == bed
+    assert "no spot sounds" in timeline.ambience.why
+
+
+def test_a_still_clip_without_description_gets_a_bed_and_no_spot_sounds(clips, engine):
+    timeline = engine.score(clips["still"].path, ScoreOptions()).timeline
+    assert timeline.events == [] and timeline.ambience.category in library_beds(load_catalog())
+
+
+def test_a_description_of_a_place_does_not_silence_the_actions_in_the_motion(clips, engine):
+    timeline = engine.score(clips["stick"].path, ScoreOptions(description="rain falling on a quiet street")).timeline
+    assert timeline.events and timeline.ambience.category is None
