@@ -130,3 +130,12 @@ def test_an_unknown_thing_takes_its_neighbours_material(reader):
     assert material_in(["harmonica"]) is None
     material, clarity = reader.material_of("harmonica")
     assert material == "metal" and 0.5 <= clarity <= 1.0
+
+
+def test_the_material_tables_matrix_ships_for_this_table_and_encoder():
+    """Else every board and test would embed ~1,300 sentences at start (library/nearest_things.py)."""
+    from appliance.library.nearest_things import matrix_name
+    from appliance.paths import models_dir
+
+    assert (models_dir() / matrix_name(embed_text)).is_file(), "rebuild it: scripts/build_nearest_things.py"
+

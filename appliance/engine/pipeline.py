@@ -150,7 +150,7 @@ class Engine:
         first request (the table is computed once per library/model version: seconds on a Pi)."""
         search = searcher(load_catalog())
         self._zero_shot(search)
-        reader_for(search, self.text.embed, state_dir() / "cache")  # embeds the material table once
+        reader_for(search, self.text.embed, state_dir() / "cache").nearest.vectors  # the material table's matrix
 
     def _zero_shot(self, search) -> ZeroShot:
         version = search.catalog.version

@@ -11,12 +11,14 @@ every object they name hidden from the table, this fallback gave 0.89-0.90 top-1
 nearest material word gave 0.84, when it was chosen (docs/library.md).
 
 Embedding the table takes one encoder run per entry (about 1,300: seconds on a PC, tens of
-seconds on a Pi, once), so the matrix is kept in a cache folder, keyed by the table and by the
-encoder's output for a fixed probe sentence (a changed model or variant gives a new key).
+seconds on a Pi), so the matrix ships in models/ (scripts/build_nearest_things.py), named by the
+table and by the encoder's output for a fixed probe sentence; a board whose table or model
+differs embeds it once into its cache folder.
 """
 from __future__ import annotations
 
 import hashlib
+import threading
 from pathlib import Path
 from typing import Callable
 
@@ -24,29 +26,59 @@ import numpy as np
 
 from appliance.atomic import atomic_open
 from appliance.library.materials import known
+from appliance.paths import models_dir
 
 NEIGHBOURS = 3
 """How many known things vote (1, 3 and 5 were within one phrasing of each other)."""
 PROBE = "a probe sentence that identifies the text encoder"
 
 
+def matrix_name(embed: Callable[[str], np.ndarray]) -> str:
+    """The file name of the table's matrix for this table and this encoder (its output for a
+    fixed probe sentence identifies it): another table or model never reads a stale matrix."""
+    digest = hashlib.sha256(repr(known()).encode())
+    digest.update(np.asarray(embed(PROBE), dtype=np.float32).tobytes())
+    return f"nearest-things-{digest.hexdigest()[:16]}.npy"
+
+
+def embed_known(embed: Callable[[str], np.ndarray]) -> np.ndarray:
+    """Every known thing's embedding, in `known()` order, as float16 (1 MB; cosines to 1e-3)."""
+    return np.stack([embed(thing) for thing, _ in known()]).astype(np.float16)
+
+
 class NearestThings:
     """Known things' embeddings, and the vote of the nearest ones for a new thing's material."""
 
     def __init__(self, embed: Callable[[str], np.ndarray], cache_dir: Path | None = None):
-        entries = known()
-        self.materials = [material for _, material in entries]
-        digest = hashlib.sha256(repr(entries).encode())
-        digest.update(np.asarray(embed(PROBE), dtype=np.float32).tobytes())
-        path = Path(cache_dir) / f"nearest-things-{digest.hexdigest()[:16]}.npy" if cache_dir else None
-        if path is not None and path.is_file():
-            self.vectors = np.load(path)
-        else:
-            self.vectors = np.stack([embed(thing) for thing, _ in entries]).astype(np.float32)
-            if path is not None:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                with atomic_open(path, binary=True) as out:
-                    np.save(out, self.vectors)
+        """Nothing is embedded until the first thing the table does not hold is asked about:
+        most descriptions name a material or a known thing, and a process that never meets an
+        unknown one (a test, a short-lived CLI run) never pays the ~1,300 encoder runs."""
+        self.embed, self.cache_dir = embed, cache_dir
+        self.materials = [material for _, material in known()]
+        self._vectors: np.ndarray | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def vectors(self) -> np.ndarray:
+        with self._lock:
+            if self._vectors is None:
+                self._vectors = self._load_or_embed()
+            return self._vectors
+
+    def _load_or_embed(self) -> np.ndarray:
+        """The bundled matrix (models/, built by scripts/build_nearest_things.py), else this
+        board's cached one, else embedded now and cached."""
+        name = matrix_name(self.embed)
+        for folder in (models_dir(), self.cache_dir):
+            if folder is not None and (Path(folder) / name).is_file():
+                return np.load(Path(folder) / name).astype(np.float32)
+        vectors = embed_known(self.embed)
+        if self.cache_dir is not None:
+            path = Path(self.cache_dir) / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with atomic_open(path, binary=True) as out:
+                np.save(out, vectors)
+        return vectors.astype(np.float32)
 
     def material_of(self, vector: np.ndarray) -> tuple[str, float]:
         """(material, clarity 0-1): the nearest things' material by cosine-weighted vote; clarity
