@@ -58,8 +58,10 @@ log = logging.getLogger("foley.capture")
 LAG_S = 1.5
 """Seconds an action waits before its sound is committed: the event model's two frames, and the
 third step of a regular train up to 0.75 s apart (a train is believed at its third step)."""
-TRAIN_CONTEXT_S = 10.0
-"""Events this far before the commit horizon are enough to tell a train's kind (mark_periodic)."""
+TRAIN_EVENTS = 32
+"""Committed events kept in view to tell whether the next ones continue a train (mark_periodic)."""
+COMMIT_EVERY_S = 0.2
+"""Analysed time between two commits: a frame's worth of work is not repeated 30 times a second."""
 ATTACK_MARGIN_S = 0.05
 MIN_PITCH = 0.97
 """The lowest pitch ratio of a placement's variation (−0.5 semitone: engine/choose.py), which
@@ -141,10 +143,11 @@ class RecordingScorer:
             self.speculating = False
         finally:
             self._ready.set()
-        scene_seen = 0
+        scene_seen, committed_at = 0, -COMMIT_EVERY_S
         while (analysed_to := self._updates.get()) is not None:
-            if not self.speculating:
+            if not self.speculating or analysed_to - committed_at < COMMIT_EVERY_S:
                 continue
+            committed_at = analysed_to
             try:
                 scene_seen = self._read_scene(scene_seen)
                 self._commit(analysed_to - LAG_S)
@@ -168,25 +171,30 @@ class RecordingScorer:
 
     def _commit(self, horizon: float) -> None:
         """Choose the sounds of the actions settled before `horizon` and render up to where no
-        action settled later can start."""
-        events = sorted((replace(e) for e in self.analysis.analyser.events), key=lambda e: e.time)  # copies: kinds are ours
-        mark_periodic([e for e in events if e.time >= horizon - TRAIN_CONTEXT_S])
+        action settled later can start. The analysis appends its events in time order, so the
+        first len(committed) are the committed ones (one that breaks the order, a scrape reported
+        at its end, is caught here or by the check at the stop); only the last TRAIN_EVENTS are
+        copied to tell a train's kind, so an hour-long recording costs no more per update."""
+        events = self.analysis.analyser.events
+        done = len(self.committed)
+        first = max(0, done - TRAIN_EVENTS)
+        recent = sorted((replace(e) for e in events[first:]), key=lambda e: e.time)  # copies: kinds are ours
+        mark_periodic(recent)
         self.sounds.picker.event_gap = median_gap([e.time for e in events])
         limit = horizon
-        for number in range(len(self.committed), len(events)):
-            event = events[number]
+        for number, event in enumerate(recent[done - first:], start=done):
             keyframe = self.analysis.keyframes.get(event.frame_index)
             if event.time >= horizon or keyframe is None:
                 limit = min(limit, event.time)
                 break
             placement, entry = self.sounds.choose(number, event, keyframe)
-            first = round((placement.time - placement.attack / placement.pitch) * SAMPLE_RATE)
-            if first < self.mix.position:
+            first_sample = round((placement.time - placement.attack / placement.pitch) * SAMPLE_RATE)
+            if first_sample < self.mix.position:
                 raise _Late(f"the action at {event.time:.2f} s was settled after its sound's samples were written")
             self.mix.add(placement)
             self.committed.append(_fingerprint(placement, entry.template_id))
         self._write(self.mix.render(max(0, round((limit - self._attack_bound()) * SAMPLE_RATE))))
-        for event in events[len(self.committed):]:  # the vision of actions not yet settled: not left for the stop
+        for event in recent[len(self.committed) - first:]:  # the vision of actions not yet settled: not left for the stop
             keyframe = self.analysis.keyframes.get(event.frame_index)
             if keyframe is not None:
                 self.visual.outputs(keyframe)

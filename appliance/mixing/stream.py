@@ -15,7 +15,7 @@ import numpy as np
 
 from appliance.mixing.stream_limiter import StreamLimiter
 from appliance.mixing.mixer import Mix
-from appliance.mixing.placement import Placement, choked
+from appliance.mixing.placement import Placement, choked, extent
 
 
 class StreamMix:
@@ -46,6 +46,9 @@ class StreamMix:
         out = self._limiter.process(mix)
         skip = max(0, lookahead - self._fed)  # the limiter's first output is its initial silence
         self._fed = stop
+        # Sounds that have rung out can neither sound nor choke anything again: a long recording
+        # keeps only the few still ringing.
+        self.placements = [p for p in self.placements if sum(extent(p, self.sr)) > stop]
         out = out[skip:]
         self.position += len(out)
         return out
