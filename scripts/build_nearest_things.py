@@ -7,6 +7,8 @@ or the text encoder; tests/test_choice_phrasings.py fails until it is run). Olde
 """
 from __future__ import annotations
 
+import argparse
+
 import numpy as np
 
 from appliance.atomic import atomic_open
@@ -16,6 +18,7 @@ from appliance.paths import models_dir
 
 
 def main() -> None:
+    argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args()
     name = matrix_name(embed_text)
     for old in models_dir().glob("nearest-things-*.npy"):
         if old.name != name:

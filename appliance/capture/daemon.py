@@ -70,6 +70,8 @@ class CaptureDaemon:
         self.reopens = 0
         self.history: deque[dict] = deque(maxlen=HISTORY)
         self._threads: list[threading.Thread] = []
+        self._finishing: set[threading.Thread] = set()
+        """Threads finishing a recording (shutdown waits for them)."""
         folder.mkdir(parents=True, exist_ok=True)
         for partial in folder.glob(".*.mp4.partial"):  # a recording cut by a crash or power cut
             log.warning("discarding %s: the daemon stopped while it was being recorded", partial.name)
@@ -99,6 +101,10 @@ class CaptureDaemon:
             camera.close()
         for thread in self._threads:
             thread.join(5)
+        for thread in list(self._finishing):  # a result being made: the models must outlive it
+            thread.join(30)
+        if self.scoring is not None:
+            self.scoring.close()
 
     def _start_capture_thread(self) -> None:
         """A new capture loop; the loop of an earlier generation ends at its next frame or error."""
@@ -252,8 +258,16 @@ class CaptureDaemon:
     # -- finishing ------------------------------------------------------------------------------
     def _finish_later(self, recording: Recording, stopped_at: float, why: str) -> None:
         self._record_history(recording.id, {"state": "finishing", "stopped": time.time()})
-        threading.Thread(target=self._finish, args=(recording, stopped_at, why),
-                         name=f"foley-finish-{recording.id}", daemon=True).start()
+        thread = threading.Thread(target=self._finish_tracked, args=(recording, stopped_at, why),
+                                  name=f"foley-finish-{recording.id}", daemon=True)
+        self._finishing.add(thread)
+        thread.start()
+
+    def _finish_tracked(self, recording: Recording, stopped_at: float, why: str) -> None:
+        try:
+            self._finish(recording, stopped_at, why)
+        finally:
+            self._finishing.discard(threading.current_thread())
 
     def _finish(self, recording: Recording, stopped_at: float, why: str) -> None:
         clip = recording.finish(stopped_at, self.config.min_clip_seconds)

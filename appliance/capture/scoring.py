@@ -304,7 +304,13 @@ class RecordingScoring:
         self.cache_folder, self.service_folder = cache_folder, service_folder
         self.engine: Engine | None = None
         self.failure: str | None = None
-        threading.Thread(target=self._load, args=(load_engine,), name="foley-scoring-load", daemon=True).start()
+        self._loader = threading.Thread(target=self._load, args=(load_engine,), name="foley-scoring-load", daemon=True)
+        self._loader.start()
+
+    def close(self) -> None:
+        """Wait for the engine to have loaded (or failed): a process that exits while ONNX
+        Runtime is still building its sessions in a thread is aborted by the C++ runtime."""
+        self._loader.join()
 
     def _load(self, load_engine: Callable[[], Engine]) -> None:
         try:
