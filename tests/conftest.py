@@ -89,3 +89,21 @@ def server(request, tmp_path):
     served = start_server(tmp_path, getattr(request, "param", "127.0.0.1"))
     yield served.base
     assert served.stop() == 0
+
+
+@pytest.fixture(scope="module")
+def scenes(tmp_path_factory) -> dict:
+    """A still scene and a stick knocking, 4 s at 320×240 (rendered once per module), by name."""
+    from appliance.video.synthetic import render_scene
+
+    folder = tmp_path_factory.mktemp("scenes")
+    return {scene: render_scene(scene, folder / f"{scene}.mp4", width=320, height=240, fps=30, seconds=4, seed=7)
+            for scene in ("still", "stick")}
+
+
+@pytest.fixture(scope="module")
+def uncached_engine():
+    from appliance.engine.pipeline import Engine
+
+    return Engine(cache=None)
+

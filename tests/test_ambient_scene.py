@@ -9,22 +9,8 @@ from __future__ import annotations
 import pytest
 
 from appliance.engine.options import ScoreOptions
-from appliance.engine.pipeline import Engine
 from appliance.engine.scene import ambience_category, library_beds
 from appliance.library import load_catalog
-from appliance.video.synthetic import render_scene
-
-
-@pytest.fixture(scope="module")
-def clips(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("ambient")
-    return {scene: render_scene(scene, folder / f"{scene}.mp4", width=320, height=240, fps=30, seconds=4, seed=7)
-            for scene in ("still", "stick")}
-
-
-@pytest.fixture(scope="module")
-def engine():
-    return Engine(cache=None)
 
 
 def _scores(catalog, best: str, lead: float = 0.2) -> dict[str, float]:
@@ -51,17 +37,17 @@ def test_motion_without_actions_is_ambient_whatever_the_description_names():
 
 @pytest.mark.parametrize("description,bed", [("driving on a highway in heavy rain, wipers sweeping", "ambience_rain"),
                                              ("a small dog running along a suburban sidewalk, outdoors", "ambience_nature")])
-def test_a_still_clip_described_as_actions_gets_the_described_bed_and_no_spot_sounds(clips, engine, description, bed):
-    timeline = engine.score(clips["still"].path, ScoreOptions(description=description)).timeline
+def test_a_still_clip_described_as_actions_gets_the_described_bed_and_no_spot_sounds(scenes, uncached_engine, description, bed):
+    timeline = uncached_engine.score(scenes["still"].path, ScoreOptions(description=description)).timeline
     assert timeline.events == [] and timeline.ambience.category == bed
     assert "no spot sounds" in timeline.ambience.why
 
 
-def test_a_still_clip_without_description_gets_a_bed_and_no_spot_sounds(clips, engine):
-    timeline = engine.score(clips["still"].path, ScoreOptions()).timeline
+def test_a_still_clip_without_description_gets_a_bed_and_no_spot_sounds(scenes, uncached_engine):
+    timeline = uncached_engine.score(scenes["still"].path, ScoreOptions()).timeline
     assert timeline.events == [] and timeline.ambience.category in library_beds(load_catalog())
 
 
-def test_a_description_of_a_place_does_not_silence_the_actions_in_the_motion(clips, engine):
-    timeline = engine.score(clips["stick"].path, ScoreOptions(description="rain falling on a quiet street")).timeline
+def test_a_description_of_a_place_does_not_silence_the_actions_in_the_motion(scenes, uncached_engine):
+    timeline = uncached_engine.score(scenes["stick"].path, ScoreOptions(description="rain falling on a quiet street")).timeline
     assert timeline.events and timeline.ambience.category is None

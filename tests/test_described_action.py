@@ -4,11 +4,9 @@ from __future__ import annotations
 import pytest
 
 from appliance.engine.options import ScoreOptions
-from appliance.engine.pipeline import Engine
 from appliance.library import load_catalog
 from appliance.motion.sustained import MIN_DURATION_S, motion_spans
 from appliance.motion.samples import ENERGY_FLOOR
-from appliance.video.synthetic import render_scene
 
 
 def test_motion_spans_are_runs_above_the_floor_long_enough():
@@ -21,35 +19,23 @@ def test_motion_spans_are_runs_above_the_floor_long_enough():
     assert motion_spans(times, [low] * len(times)) == []
 
 
-@pytest.fixture(scope="module")
-def clips(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("described")
-    return {scene: render_scene(scene, folder / f"{scene}.mp4", width=320, height=240, fps=30, seconds=4, seed=5)
-            for scene in ("still", "stick")}
-
-
-@pytest.fixture(scope="module")
-def engine():
-    return Engine(cache=None)
-
-
-def test_a_described_pour_is_one_sustained_sound_even_where_nothing_measurable_moves(clips, engine):
+def test_a_described_pour_is_one_sustained_sound_even_where_nothing_measurable_moves(scenes, uncached_engine):
     """A thin stream of water moves too little to measure: the description says it happens."""
-    timeline = engine.score(clips["still"].path, ScoreOptions(description="water poured from a jug into a glass")).timeline
+    timeline = uncached_engine.score(scenes["still"].path, ScoreOptions(description="water poured from a jug into a glass")).timeline
     assert [e.kind.value for e in timeline.events] == ["sustained"]
     event = timeline.events[0]
     assert event.time == 0.0 and event.duration == pytest.approx(timeline.clip.duration, abs=0.01)
     assert load_catalog().categories[event.category].kind == "sustained"
 
 
-def test_a_described_continuous_action_follows_the_motion_instead_of_its_peaks(clips, engine):
-    stick = clips["stick"].path
-    knocks = engine.score(stick, ScoreOptions(description="a stick knocking on a wooden block")).timeline
+def test_a_described_continuous_action_follows_the_motion_instead_of_its_peaks(scenes, uncached_engine):
+    stick = scenes["stick"].path
+    knocks = uncached_engine.score(stick, ScoreOptions(description="a stick knocking on a wooden block")).timeline
     assert len(knocks.events) >= 1 and all(e.kind.value != "sustained" for e in knocks.events)
-    sawing = engine.score(stick, ScoreOptions(description="sawing a plank with a hand saw")).timeline
+    sawing = uncached_engine.score(stick, ScoreOptions(description="sawing a plank with a hand saw")).timeline
     assert sawing.events and all(e.kind.value == "sustained" for e in sawing.events)
     assert all(e.duration >= MIN_DURATION_S for e in sawing.events)
 
 
-def test_without_a_description_nothing_is_laid_on_a_still_clip(clips, engine):
-    assert engine.score(clips["still"].path, ScoreOptions()).timeline.events == []
+def test_without_a_description_nothing_is_laid_on_a_still_clip(scenes, uncached_engine):
+    assert uncached_engine.score(scenes["still"].path, ScoreOptions()).timeline.events == []
