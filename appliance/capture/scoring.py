@@ -109,7 +109,6 @@ class RecordingScorer:
         """False once committing is pointless (a described continuous action: its sounds follow
         the whole clip's motion) or failed: the track is then made at the stop."""
         self._updates: queue.Queue = queue.Queue(maxsize=1)
-        self._ready = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"foley-scoring-{recording_id}", daemon=True)
         self._thread.start()
 
@@ -141,8 +140,6 @@ class RecordingScorer:
             self.failure = f"could not start scoring: {exc}"
             log.exception("recording: %s", self.failure)
             self.speculating = False
-        finally:
-            self._ready.set()
         scene_seen, committed_at = 0, -COMMIT_EVERY_S
         while (analysed_to := self._updates.get()) is not None:
             if not self.speculating or analysed_to - committed_at < COMMIT_EVERY_S:
