@@ -34,7 +34,6 @@ from typing import Callable
 
 import soundfile
 
-from appliance.atomic import write_json_atomic
 from appliance.engine.analysis import ClipAnalysis, StreamingAnalysis
 from appliance.engine.cache import Cache
 from appliance.engine.choose import TemplatePicker, median_gap
