@@ -43,6 +43,9 @@ def start_capture(tmp_path: Path, port: int, seconds: float = 10.0) -> subproces
                                stderr=log, text=True)
     try:
         wait_for(lambda: _status().get("camera", {}).get("ok"), 60)
+        # As on a board some time after boot: its engine loaded (loading takes a few seconds of
+        # CPU that a test's live session or recording would otherwise race).
+        wait_for(lambda: _status().get("scoring_while_recording") != "loading", 120)
     except AssertionError:
         process.kill()
         pytest.fail("foley capture did not come up: " + (tmp_path / "capture.log").read_text()[-2000:])

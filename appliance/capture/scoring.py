@@ -309,6 +309,12 @@ class RecordingScoring:
         self._loader.join()
 
     def _load(self, load_engine: Callable[[], Engine]) -> None:
+        # Loading is seconds of CPU (the models, the zero-shot table): at the lowest priority it
+        # never delays the camera, a recording or a live session (threads it starts inherit it).
+        try:
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
+        except OSError:  # not allowed here: load at the normal priority
+            pass
         try:
             engine = load_engine()
             engine.prepare()

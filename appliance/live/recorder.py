@@ -40,6 +40,8 @@ class LiveRecorder:
         self.origin: float | None = None
         """Monotonic capture time of the first frame: time 0 of the MP4."""
         self.frames = self.dropped = 0
+        self.last_frame_at: float | None = None
+        """Monotonic capture time of the newest frame written."""
         self.samples = 0
         self.failure: str | None = None
         self._writer = VideoWriter(self.video_path, fps, timed=True, preset="ultrafast", container_format="mp4")
@@ -74,11 +76,20 @@ class LiveRecorder:
                 if kind == "frame":
                     self._writer.write(data, at - self.origin)  # one time per frame: video/writer.py
                     self.frames += 1
+                    self.last_frame_at = at
                 else:
                     self._write_audio(data, round((at - self.origin) * self.sr))
             except Exception as exc:  # disk full, encoder failure: the recording cannot be completed
                 self.failure = f"writing the recording failed: {exc}"
                 log.error("live: %s", self.failure)
+
+    def duration(self, fps: float) -> float:
+        """Seconds of picture: to the newest frame's capture time, plus one frame. Not frames / fps:
+        a camera that delivers fewer frames than its rate (a loaded board, the daemon's hand-off
+        skipping some) would shorten the clip against the clock its sounds were heard by."""
+        if self.origin is None or self.last_frame_at is None:
+            return 0.0
+        return self.last_frame_at - self.origin + 1 / fps
 
     def _write_audio(self, block: np.ndarray, position: int) -> None:
         """`block` at sample `position` of the MP4: gaps of more than a block become silence,

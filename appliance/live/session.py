@@ -376,7 +376,7 @@ class LiveSession:
         def file_job(picture: Path, played: Path, timeline: dict) -> None:
             try:
                 job.append(add_to_history(recorder.out, picture, played, timeline, self.chooser.described.text,
-                                          self.options.seed, recorder.frames / self.camera.fps, self.options.history))
+                                          self.options.seed, recorder.duration(self.camera.fps), self.options.history))
             except Exception as exc:  # the MP4 is kept whatever the history does
                 self._notice(f"the recording is not in the history: {exc}")
         try:
@@ -394,7 +394,7 @@ class LiveSession:
         if recorder.origin is None:
             return None
         events = []
-        duration = round(recorder.frames / self.camera.fps, 4)
+        duration = round(recorder.duration(self.camera.fps), 4)
         for sounded in list(self.report.sounded):  # the watchdog may add to it meanwhile
             heard = sounded.outcome.handed_at + sounded.outcome.output_latency - recorder.origin
             if not sounded.outcome.started or not 0 <= heard < duration:  # heard outside the recording
