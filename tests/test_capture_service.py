@@ -32,11 +32,12 @@ def runtime(monkeypatch):
     folder.rmdir()
 
 
-def start_capture(tmp_path: Path, port: int, seconds: float = 10.0) -> subprocess.Popen:
-    """`foley capture` with the file camera (no camera here), submitting to `port`."""
+def start_capture(tmp_path: Path, port: int, seconds: float = 10.0, settings: str = "") -> subprocess.Popen:
+    """`foley capture` with the file camera (no camera here), submitting to `port`; `settings`:
+    more `capture:` lines."""
     config = tmp_path / "capture.yaml"
     config.write_text(f"service:\n  port: {port}\ncapture:\n  record_seconds: {seconds}\n"
-                      "  preroll_seconds: 1.0\n  min_free_mb: 1\n")
+                      "  preroll_seconds: 1.0\n  min_free_mb: 1\n" + settings)
     log = open(tmp_path / "capture.log", "w")
     process = subprocess.Popen([sys.executable, "-m", "appliance.cli", "capture", "--config", str(config)],
                                cwd=REPO, env={**os.environ, "FOLEY_STATE_DIR": str(tmp_path / "state")},
@@ -130,7 +131,9 @@ def test_record_through_the_api_and_the_result_is_ready_right_after_the_stop(run
 
 def test_a_recording_made_while_the_service_is_down_is_submitted_when_it_is_back(runtime, tmp_path):
     port = free_port()
-    capture = start_capture(tmp_path, port, seconds=1.5)
+    # Scored while recorded, a recording is filed in the history without the service: the
+    # outbox is the path of a daemon that does not score (or could not).
+    capture = start_capture(tmp_path, port, seconds=1.5, settings="  score_while_recording: false\n")
     server = None
     try:
         from appliance.capture.control import call
