@@ -163,7 +163,7 @@ def _filed(base: str, recording_id: str) -> dict:
 
 
 def test_record_while_live_files_the_performance_in_the_history(runtime, tmp_path):  # noqa: F811
-    served, capture = live_board(tmp_path, "  max_record_seconds: 12\n")
+    served, capture = live_board(tmp_path, "  max_record_seconds: 20\n")
     base = served.base
     try:
         assert post(f"{base}/api/v1/live/record", {"on": "yes"})[0] == 400
@@ -174,17 +174,17 @@ def test_record_while_live_files_the_performance_in_the_history(runtime, tmp_pat
 
         # Started, started again (nothing changes), stopped by the client: filed in the history.
         code, state = post(f"{base}/api/v1/live/record", {"on": True})
-        assert code == 200 and state["recording"]["max_seconds"] == 12
+        assert code == 200 and state["recording"]["max_seconds"] == 20
         first = state["recording"]["id"]
         assert post(f"{base}/api/v1/live/record", {"on": True})[1]["recording"]["id"] == first
         connection, response = open_stream(base)
         sounded = 0
-        for name, _ in messages(response):  # an action sounded while recording, and its sound heard
-            sounded += name == "event"
-            if sounded == 1:
+        for name, data in messages(response):  # actions sounded in time while recording, and their sounds heard
+            sounded += name == "event" and not data["late"]  # (a late cue is dropped, rightly, on a loaded CI)
+            if sounded == 2:
                 break
         connection.close()
-        time.sleep(0.5)
+        time.sleep(1.0)
         code, state = post(f"{base}/api/v1/live/record", {"on": False})
         assert code == 200 and state["recording"] is None and state["last_recording"]["id"] == first
         filed = _filed(base, first)
@@ -217,7 +217,7 @@ def test_record_while_live_files_the_performance_in_the_history(runtime, tmp_pat
         # Not stopped: it stops by itself at live.max_record_seconds.
         second = post(f"{base}/api/v1/live/record", {"on": True})[1]["recording"]["id"]
         filed = _filed(base, second)
-        assert filed["state"] == "done" and "max_record_seconds" in filed["why"] and filed["seconds"] >= 12, filed
+        assert filed["state"] == "done" and "max_record_seconds" in filed["why"] and filed["seconds"] >= 20, filed
 
         # Live mode switched off while recording: the recording is finished and filed with it.
         third = post(f"{base}/api/v1/live/record", {"on": True})[1]["recording"]["id"]
