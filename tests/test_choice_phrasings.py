@@ -16,7 +16,7 @@ from appliance.library.catalog import Catalog
 from appliance.library.description import DescriptionReader, action_of, split_description
 from appliance.library.materials import material_in, singulars
 from appliance.library.search import Searcher
-from tests.choice_phrasings import BLIND, FIRST, LATER, PHRASINGS
+from tests.choice_phrasings import BLIND, FIRST, GRAMMAR, LATER, PHRASINGS
 
 
 @pytest.fixture(scope="module")
@@ -43,9 +43,9 @@ def share(reader, phrasings) -> float:
 GOAL = 0.9
 """Issue 11's bar for top-1 on PHRASINGS."""
 MEASURED = 0.95
-"""What the reader reaches on PHRASINGS (0.959: FIRST 0.958, LATER 0.959; 0.747 before the
-object → material table, the verb kinds and the nearest-things fallback), a ratchet so that a
-change that loses ground fails. BLIND, written before that change: 0.683 before, 0.950 after
+"""What the reader reaches on PHRASINGS (0.966: FIRST 0.958, LATER 0.973; 0.747 before the
+object → material table, the verb kinds and the nearest-things fallback; 0.959 before the
+grammar of GRAMMAR), a ratchet so that a change that loses ground fails. BLIND, written before that change: 0.683 before, 0.950 after
 (docs/library.md)."""
 BLIND_FLOOR = 0.8
 """BLIND is reported, and held above a floor well under its measured figure: it is the honest
@@ -70,6 +70,15 @@ def test_blind_phrasings(reader):
     blind = share(reader, BLIND)
     print(f"top-1 {blind:.3f} on BLIND")
     assert blind >= BLIND_FLOOR
+
+
+def test_grammar_phrasings(reader):
+    """Bare objects, relative clauses, asides, playing percussion, balls played on a court
+    (tests/choice_phrasings.py GRAMMAR): 0.718 before the reader learnt them, 0.974 after."""
+    assert len(GRAMMAR) >= 30 and not {p for p, _ in GRAMMAR} & {p for p, _ in PHRASINGS + BLIND}
+    grammar = share(reader, GRAMMAR)
+    print(f"top-1 {grammar:.3f} on GRAMMAR")
+    assert grammar >= 0.9
 
 
 def test_scene_words_do_not_outvote_the_struck_material(reader):
@@ -97,6 +106,25 @@ def test_split_keeps_the_struck_thing_and_drops_instruments():
     assert (core, struck, scene) == ("kicking against garage door", "garage door", "in the rain")
 
 
+@pytest.mark.parametrize("phrase, core, struck", [
+    ("a man hitting tennis balls on an outdoor hard court", "hitting tennis balls", "tennis balls"),  # bare object; a place
+    ("a chisel hitting a concrete pillar on a building site", "hitting concrete pillar", "concrete pillar"),
+    ("a basketball bouncing on the tarmac of a schoolyard", "bouncing on tarmac of a schoolyard",
+     "tarmac of a schoolyard"),  # moved into contact: the ground is struck
+    ("tapping a spoon on a jam jar", "tapping on jam jar", "jam jar"),  # not a place: struck
+    ("boots walking on thin ice that cracks under each step", "walking on thin ice", "thin ice"),  # relative clause
+    ("two kids throwing pebbles at a garden shed", "throwing at garden shed", "garden shed"),  # a throw's target
+    ("knocking on a wooden door (close-up, slow motion)", "knocking on wooden door", "wooden door"),
+])
+def test_the_grammar_finds_what_is_struck(phrase, core, struck):
+    assert split_description(phrase)[2] == (core, struck)
+
+
+def test_an_aside_is_scene():
+    sounding, scene, _ = split_description("pouring water into a mug (top-down view)")
+    assert sounding == "pouring water into a mug" and scene == "top-down view"
+
+
 def test_the_table_reads_materials_named_or_known():
     assert material_in("steel garage door".split()) == ("metal", "word")  # a named material beats the door
     assert material_in("front door".split()) == ("door", "door")
@@ -105,6 +133,8 @@ def test_the_table_reads_materials_named_or_known():
     assert material_in("handlebars of a scooter".split()) == ("metal", "thing")  # plural head before "of"
     assert material_in("side of a bookshelf".split()) == ("wood", "thing")  # "side" unknown: after "of"
     assert material_in("rack of ribs".split()) is None
+    assert material_in("drum kit".split()) == ("", "mixed")  # several materials: none is guessed
+    assert material_in("tabla drums".split()) == ("fabric", "other")  # … unless the kind of drum is known
     assert {"shelf", "shelves"} <= set(singulars("shelves")) and "bench" in singulars("benches")
 
 
@@ -120,6 +150,10 @@ def test_the_table_reads_materials_named_or_known():
     ("cutting a dowel with a fretsaw", "saw"),  # the tool names the sound
     ("a bathroom mirror shattering", "break"),
     ("a man whistling", None),
+    ("hands playing a rhythm on conga drums", "strike"),  # playing percussion is striking it
+    ("a man playing tabla drums with his hands", "strike"),
+    ("a boy playing the violin", None),
+    ("kids playing football in the park", None),
 ])
 def test_verb_kind(phrase, action):
     assert action_of(split_description(phrase)[0].split()) == action

@@ -51,7 +51,7 @@ from typing import Callable
 
 import numpy as np
 
-from appliance.library.materials import material_in
+from appliance.library.materials import is_place, material_in, names_percussion
 from appliance.library.nearest_things import NearestThings
 
 SCENE_PREPOSITIONS = ("in front of", "next to", "close to", "in", "inside", "at", "near", "by", "beside",
@@ -64,7 +64,10 @@ SCENE_WORDS = ("outdoors", "indoors", "outside", "inside")
 INSTRUMENT_PREPOSITIONS = ("with", "using")
 """What follows is the tool, not the thing that sounds: it stays in the sounding part but is not
 the struck thing whose material is read."""
-BOUNDARY = r"(?:,|;|\bwhile\b|\bwhilst\b|\bas\b|\bthen\b|\band then\b)"
+BOUNDARY = r"(?:,|;|\(|\)|\[|\]|\bwhile\b|\bwhilst\b|\bas\b|\bthen\b|\band then\b)"
+"""Where a clause ends: what follows is scene (a parenthesis is an aside: "(close-up, slow motion)")."""
+RELATIVES = ("that", "which", "who", "whose")
+"""Words that open a relative clause: they end the noun phrase before them ("thin ice that cracks")."""
 CONTACT_PREPOSITIONS = ("on", "onto", "against", "into", "across", "along", "through", "off", "upon", "around")
 PHRASE_END = (*CONTACT_PREPOSITIONS, *INSTRUMENT_PREPOSITIONS, "and", "or", *SCENE_PREPOSITIONS, *SCENE_WORDS)
 PARTICLES = ("out", "up", "down", "away", "back", "over", "open", "shut")
@@ -99,6 +102,19 @@ CUT_VERBS = {"saw": frozenset("saw".split()),
 RUSTLE_VERBS = frozenset("rustle crumple crinkle scrunch shake fold unfold flap ruffle brush leaf rummage "
                          "wrap unwrap crease".split())
 """Verbs of handling something flexible: the sound is its material rustling (cloth, paper, leaves)."""
+THROW_VERBS = frozenset("throw toss hurl fling lob chuck".split())
+"""Verbs that send a thing at a target: "at" after their object leads to the struck thing
+("throwing pebbles at a garden shed"), where after other verbs it is a place ("at the park")."""
+PLACED_VERBS = frozenset("drop fall bounce land tumble plonk dump".split()) | THROW_VERBS
+"""Strike verbs that move a thing into contact: a ground after them is what is struck ("a
+watermelon dropped onto the dirt"), where after a verb acting on a thing it is where ("hitting a
+volleyball on the beach")."""
+PLAY_VERBS = frozenset("play".split())
+"""Playing is striking when what is played is percussion (materials.PERCUSSION)."""
+KNOWN_VERBS = (STEP_VERBS | STRIKE_VERBS | frozenset().union(*DOOR_VERBS.values(), *LIQUID_VERBS.values(),
+               *CUT_VERBS.values()) | BREAK_VERBS | RUSTLE_VERBS | PLAY_VERBS)
+"""Every verb a kind is known for: such a gerund is the verb even with a bare noun after it ("a
+man hitting tennis balls"), unless another verb came first in the clause."""
 MOTION_PREPOSITIONS = ("across", "along")
 """Going over a surface ("a dancer tapping across a stage"): footsteps whatever the verb."""
 VERB_PREPOSITIONS = ("at", "past")
@@ -192,7 +208,7 @@ def split_description(text: str) -> tuple[str, str, tuple[str, str]]:
     sounding, scene, i = [], list(later), 0
     while i < len(words):
         prep = next((p for p in SCENE_PREPOSITIONS if words[i:i + len(p.split())] == p.split()), None)
-        if prep in VERB_PREPOSITIONS and _after_verb(words, i):
+        if prep in VERB_PREPOSITIONS and (_after_verb(words, i) or _thrown_at(words, i)):
             prep = None
         if words[i] in SCENE_WORDS and (prep is None or i + 1 == len(words) or words[i + 1] in PHRASE_END):
             scene.append(words[i])
@@ -213,11 +229,20 @@ def split_description(text: str) -> tuple[str, str, tuple[str, str]]:
 def is_verb(words: list[str], k: int) -> bool:
     """Whether words[k] is a gerund acting as the verb ("hitting a", "walking on") rather than a
     modifier inside a noun phrase ("a rolling pin", "a steel shipping container"): it ends in -ing,
-    follows no determiner, and opens the clause or is followed by what follows a verb."""
+    follows no determiner, and opens the clause or is followed by what follows a verb — or it is
+    the clause's first gerund of a known verb (KNOWN_VERBS), whatever follows ("a man hitting
+    tennis balls")."""
     word, after = words[k], (words[k + 1] if k + 1 < len(words) else None)
     if not word.endswith("ing") or len(word) < 5 or (k and words[k - 1] in DETERMINERS):
         return False
-    return k == 0 or after is None or after in DETERMINERS or after in PHRASE_END or after in PARTICLES
+    if k == 0 or after is None or after in DETERMINERS or after in PHRASE_END or after in PARTICLES:
+        return True
+    return bool(_stems(word) & KNOWN_VERBS) and not any(is_verb(words, j) for j in range(k))
+
+
+def _thrown_at(words: list[str], k: int) -> bool:
+    """Whether words[k] is an "at" leading to a throw's target (THROW_VERBS before it)."""
+    return words[k] == "at" and any(_stems(w) & THROW_VERBS for w in words[:k])
 
 
 def _after_verb(words: list[str], k: int) -> bool:
@@ -248,6 +273,10 @@ def action_of(words: list[str]) -> str | None:
     gerunds = [w for k, w in enumerate(words) if is_verb(words, k)]
     for word in gerunds or words:
         stems = _stems(word)
+        if stems & PLAY_VERBS:
+            if names_percussion(words):
+                return "strike"
+            continue
         kind = "step" if stems & STEP_VERBS else "strike" if stems & STRIKE_VERBS else None
         if kind:
             return "step" if any(w in MOTION_PREPOSITIONS for w in words) else kind
@@ -263,7 +292,8 @@ def action_of(words: list[str]) -> str | None:
 def _phrase(words: list[str], start: int) -> list[str]:
     """Words from `start` up to the next preposition, conjunction or verb."""
     end = start
-    while end < len(words) and words[end] not in PHRASE_END and not (end > start and is_verb(words, end)):
+    while end < len(words) and words[end] not in PHRASE_END and not (
+            end > start and (is_verb(words, end) or words[end] in RELATIVES)):
         end += 1
     return words[start:end]
 
@@ -278,10 +308,12 @@ def _core(words: list[str]) -> tuple[str, str]:
     the whole sounding part and the struck thing its last phrase."""
     verbs = [k for k in range(len(words)) if is_verb(words, k)]
     start = verbs[0] + 1 if verbs else 0
-    contact = [k for k in range(start, len(words))
-               if words[k] in CONTACT_PREPOSITIONS or (words[k] in VERB_PREPOSITIONS and _after_verb(words, k))]
+    contact = [k for k in range(start, len(words)) if words[k] in CONTACT_PREPOSITIONS
+               or (words[k] in VERB_PREPOSITIONS and (_after_verb(words, k) or _thrown_at(words, k)))]
     objects = [_phrase(words, k + 1) for k in verbs]  # "scraping and knocking a pot": the pot
-    if contact:
+    if contact and _acted_on_in_place(words, verbs, contact[0], objects):
+        lead, struck = [], objects[0]
+    elif contact:
         lead, struck = [words[contact[0]]], _phrase(words, contact[0] + 1)
     elif verbs:
         lead, struck = [], next((o for o in objects if o), [])
@@ -293,6 +325,20 @@ def _core(words: list[str]) -> tuple[str, str]:
     struck = struck[cut:]
     core = [words[verbs[0]], *lead, *struck] if verbs else words
     return " ".join(core), " ".join(struck)
+
+
+def _acted_on_in_place(words: list[str], verbs: list[int], contact: int, objects: list[list[str]]) -> bool:
+    """Whether "on" a place or a ground only says where the verb's object was acted on ("hitting
+    tennis balls on an indoor court", "a chisel hitting a concrete pillar on a building site"):
+    the verb has an object before it, is not one that moves a thing into contact ("a ball
+    dropped on the lawn": the lawn is struck, PLACED_VERBS), and what follows is a place."""
+    if not verbs or not objects[0] or words[contact] not in ("on", "upon"):
+        return False
+    if _stems(words[verbs[0]]) & PLACED_VERBS:
+        return False
+    place = _phrase(words, contact + 1)
+    cut = max([k + 1 for k, w in enumerate(place) if w in DETERMINERS], default=0)
+    return is_place(place[cut:])
 
 
 class DescriptionReader:

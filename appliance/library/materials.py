@@ -81,7 +81,8 @@ THINGS = {
         "sword, blade, armour, armor, helmet visor, shield boss, cannon, cannonball, rifle, "
         "tripod, bike rack, clothes rail, coat rack, iron, clothes iron, ironing board, "
         "stapler, paper clip, thimble, trophy, medal, robot, tin soldier, toy car, die-cast car, "
-        "steel drum, oil can, watering can"
+        "steel drum, oil can, watering can, tambourine, vibraphone, steelpan, handpan, hi-hat, "
+        "tubular bells"
     ),
     "wood": (
         # furniture
@@ -106,6 +107,7 @@ THINGS = {
         "cricket bat, baseball bat, bat, hockey stick, cue, pool cue, snooker cue, oar, paddle, canoe, "
         "rowing boat, sledge, sled, toboggan, skateboard, clog, clogs, clothes peg, clothespin, "
         "coat hanger, hanger, drumstick, drumsticks, xylophone, marimba, guitar, violin, cello, "
+        "cajon, woodblock, wood block, castanets, claves, "
         "double bass, piano, recorder, clarinet, wood block, wooden block, building blocks, blocks, "
         "jenga, rocking horse, puppet, dowel, matchstick, toothpick, walking stick, cane, "
         "coffin, barrel, wine barrel, cask, ladder rung, chess board, chessboard, domino, dominoes, "
@@ -145,6 +147,10 @@ THINGS = {
         # hand drums: heads of skin (added after the corpus run, where "conga drums" and "bongo
         # drums" fell back to their nearest things, a steel drum and an oil drum: metal)
         "bongo, bongo drum, conga, conga drum, tabla, djembe, bodhran, hand drum, frame drum, "
+        "timpani, kettledrum, "
+        # balls people kick, hit and catch: inflated or felt (a bowling ball is stone, a cannonball metal)
+        "ball, football, soccer ball, tennis ball, volleyball, basketball, netball, rugby ball, "
+        "beach ball, dodgeball, medicine ball, exercise ball, handball, shuttlecock, hacky sack, "
         # soft furnishings
         "cushion, pillow, sofa, couch, armchair, settee, ottoman, pouffe, pouf, beanbag, bean bag, "
         "mattress, futon, duvet, quilt, comforter, blanket, throw, bedspread, bedsheet, sheet, "
@@ -240,6 +246,21 @@ DOORS = "door, front door, back door, entrance, front entrance, doorway, gate, g
 """Things whose struck sound the library keeps as its own category (a knock), whatever their wood."""
 
 
+PERCUSSION = ("drum, drums, drum kit, drum set, snare, tom, bass drum, kick drum, bongo, conga, tabla, djembe, "
+              "bodhran, hand drum, frame drum, cajon, timpani, kettledrum, tambourine, cymbal, hi-hat, gong, "
+              "cowbell, triangle, glockenspiel, xylophone, marimba, vibraphone, woodblock, wood block, castanets, "
+              "claves, steel drum, steelpan, handpan, chimes, tubular bells, bells")
+"""Instruments that sound by being struck: "playing" one is striking it ("hands playing a rhythm
+on conga drums"), where "playing football" or "playing a violin" is not."""
+
+PLACES = ("court, hall, sports hall, gym, gymnasium, arena, stadium, rink, ice rink, range, driving range, "
+          "park, playground, studio, beach, pitch, field, playing field, yard, schoolyard, garden")
+"""Places where a game or an act happens. "On" one after the thing acted on says where, not what
+is struck ("hitting a volleyball on the beach"); the table's grounds count too."""
+
+GROUNDS = ("earth", "pavement", "sand", "gravel", "grass", "snow")
+"""The table's materials that are ground underfoot."""
+
 MIXED = "drum, drum kit, drum set, snare, snare drum, tom, tom-tom, bass drum, kick drum"
 """Things of several materials whose struck sound no one material says (a kit's plastic heads,
 wooden shells and sticks, metal rims and cymbals): the reader guesses none for them, rather than
@@ -259,6 +280,8 @@ _WORDS = _entries(MATERIAL_WORDS)
 _THINGS = _entries(THINGS)
 _DOORS = {d.strip() for d in DOORS.split(",")}
 _MIXED = {d.strip() for d in MIXED.split(",")}
+_PERCUSSION = {d.strip() for d in PERCUSSION.split(",")}
+_PLACES = {d.strip() for d in PLACES.split(",")}
 _LONGEST = max(len(k.split()) for k in (*_WORDS, *_THINGS, *_DOORS))
 
 
@@ -309,11 +332,23 @@ def material_in(words: list[str]) -> tuple[str, str] | None:
         if part and (found := _lookup(part, _THINGS)):
             return found, "thing"
         if part and _lookup(part, _MIXED):  # after the things: an oil drum is metal
-            return "", "mixed"
+            other = next((found for i in range(len(part) - 1, 0, -1) if (found := _lookup(part[:i], _THINGS))), None)
+            return (other, "other") if other else ("", "mixed")  # "tabla drums": a tabla's
     for i in range(len(words) - 1, 0, -1):
         if found := _lookup(words[:i], _THINGS):
             return found, "other"
     return None
+
+
+def names_percussion(words: list[str]) -> bool:
+    """Whether the words name an instrument that is struck (PERCUSSION), anywhere among them."""
+    return any(_lookup(words[:k], _PERCUSSION) for k in range(1, len(words) + 1))
+
+
+def is_place(words: list[str]) -> bool:
+    """Whether a noun phrase is a place acts happen in or a ground (PLACES, GROUNDS)."""
+    found = material_in(words) if words else None
+    return bool(words) and (_lookup(words, _PLACES) is not None or (found is not None and found[0] in GROUNDS))
 
 
 def known() -> list[tuple[str, str]]:
