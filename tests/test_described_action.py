@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import pytest
 
+from appliance.engine.described_action import pictured_sustained
 from appliance.engine.options import ScoreOptions
 from appliance.library import load_catalog
 from appliance.motion.sustained import MIN_DURATION_S, motion_spans
@@ -39,3 +40,16 @@ def test_a_described_continuous_action_follows_the_motion_instead_of_its_peaks(s
 
 def test_without_a_description_nothing_is_laid_on_a_still_clip(scenes, uncached_engine):
     assert uncached_engine.score(scenes["still"].path, ScoreOptions()).timeline.events == []
+
+
+def test_the_picture_names_a_continuous_action_only_when_it_leads_everything():
+    """Without a description, scene frames that look most like a pour get a pour; a bed or a
+    knock leading them, or a pour only leading the actions, get nothing laid this way."""
+    catalog = load_catalog()
+    names = [n for n in catalog.categories if catalog.in_category(n)]
+    flat = {n: 0.0 for n in names}
+    assert pictured_sustained(catalog, {**flat, "water_pour": 1.0}) == "water_pour"
+    assert pictured_sustained(catalog, {**flat, "water_pour": 1.0, "ambience_rain": 1.2}) is None
+    assert pictured_sustained(catalog, {**flat, "water_pour": 1.0, "impact_wood": 1.1}) is None
+    assert pictured_sustained(catalog, None) is None
+

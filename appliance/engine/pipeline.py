@@ -36,7 +36,7 @@ from appliance.engine.analysis import ClipAnalysis, analyse_clip
 from appliance.engine.cache import Cache
 from appliance.engine.choose import TEMPLATE_POOL, Evidence, TemplatePicker, decide_category, median_gap
 from appliance.engine.deliver import deliver
-from appliance.engine.described_action import described_sustained, sustained_events
+from appliance.engine.described_action import described_sustained, pictured_sustained, sustained_events
 from appliance.engine.exemplars import Exemplars
 from appliance.engine.options import ScoreOptions
 from appliance.engine.outputs import (CREDITS_NAME, MIX_NAME, MP4_NAME, TIMELINE_NAME, WAV_NAME, OutputFiles,
@@ -233,23 +233,27 @@ class Engine:
         zero_shot = self._zero_shot(searcher(catalog))
         analysis.keep_event_keyframes()
         events = analysis.events
-        continuous = described_sustained(catalog, described.category_scores)
-        if continuous:
-            events = sustained_events(analysis)  # the described pour or saw, over the motion
-            analysis.keyframes.update({k.index: k for k in analysis.scene})
         if ahead is not None:
             ahead.keep_only({k.index for k in analysis.keyframes.values()} | {k.index for k in analysis.scene})
         visual = VisualLookup(self.vision, self.cache, ahead)
+        scene_scores = self._scene_scores(analysis, zero_shot, visual)
+        continuous = described_sustained(catalog, described.category_scores)
+        named_by = "the description names"
+        if described.text is None:  # without words, the picture may show a pour or a saw
+            continuous, named_by = pictured_sustained(catalog, scene_scores), "the scene frames show"
+        if continuous:
+            events = sustained_events(analysis)  # the pour or saw, over the motion
+            analysis.keyframes.update({k.index: k for k in analysis.scene})
         sounds = EventSounds(self, catalog, described, visual,
                              TemplatePicker(catalog, described.template_scores, seed, median_gap([e.time for e in events])),
                              known_decisions)
         chosen = Chosen(visual=visual)
         sounds.picker.draw_for(1)
-        if continuous:  # the user said it happens: not an ambient scene, whatever the picture
-            chosen.ambience_entry = AmbienceEntry(category=None, why=f"the description names {continuous}")
+        if continuous:  # a continuous action happens: not an ambient scene
+            chosen.ambience_entry = AmbienceEntry(category=None, why=f"{named_by} {continuous}")
         else:
-            chosen.ambience, chosen.ambience_entry = self._ambience(analysis, catalog, described.category_scores,
-                                                                    zero_shot, visual, sounds.picker, len(events))
+            chosen.ambience, chosen.ambience_entry = self._ambience(catalog, described.category_scores, scene_scores,
+                                                                    sounds.picker, len(events))
         # An ambient scene (its motion holds no action, or its frames look like a place or weather
         # most) gets its bed and no spot sounds: the motion in it — a dog trotting, wipers, grass
         # in the wind — is not something that knocks.
@@ -308,19 +312,22 @@ class Engine:
                         total_seconds=round(time.perf_counter() - started, 4)),
         )
 
-    def _ambience(self, analysis: ClipAnalysis, catalog, description_scores, zero_shot, visual,
-                  picker, actions: int) -> tuple[Ambience | None, AmbienceEntry]:
-        """The bed, if the clip's motion holds no action (`actions` events) or its scene frames look
-        like a place most — read as the picture is read for an event: zero-shot labels and the
-        category probe; of the kind the description names, or without one the scene frames
-        (scene.ambience_category)."""
+    def _scene_scores(self, analysis: ClipAnalysis, zero_shot, visual) -> dict[str, float] | None:
+        """The scene frames read as the picture is read for an event (zero-shot labels and the
+        category probe), averaged: what the whole clip looks like."""
         per_frame = []
         for keyframe in analysis.scene:
             embedding, logits = visual.outputs(keyframe)
             per_frame.append(with_probe(zero_shot.scores(logits),
                                         self.probe.log_probabilities(embedding) if self.probe else None))
-        vision_scores = {name: float(np.mean([s[name] for s in per_frame])) for name in per_frame[0]} if per_frame else None
-        category, reason = ambience_category(catalog, description_scores, vision_scores, actions)
+        return {name: float(np.mean([s[name] for s in per_frame])) for name in per_frame[0]} if per_frame else None
+
+    def _ambience(self, catalog, description_scores, scene_scores, picker,
+                  actions: int) -> tuple[Ambience | None, AmbienceEntry]:
+        """The bed, if the clip's motion holds no action (`actions` events) or its scene frames look
+        like a place most; of the kind the description names, or without one the scene frames
+        (scene.ambience_category)."""
+        category, reason = ambience_category(catalog, description_scores, scene_scores, actions)
         if category is None:
             return None, AmbienceEntry(category=None, why=reason)
         template = picker.pick(category)
