@@ -236,9 +236,9 @@ class Engine:
         if ahead is not None:
             ahead.keep_only({k.index for k in analysis.keyframes.values()} | {k.index for k in analysis.scene})
         visual = VisualLookup(self.vision, self.cache, ahead)
-        scene_scores = self._scene_scores(analysis, zero_shot, visual)
         continuous = described_sustained(catalog, described.category_scores)
         named_by = "the description names"
+        scene_scores = None if continuous else self._scene_scores(analysis, zero_shot, visual)
         if described.text is None:  # without words, the picture may show a pour or a saw
             continuous, named_by = pictured_sustained(catalog, scene_scores), "the scene frames show"
         if continuous:

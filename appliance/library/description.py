@@ -322,11 +322,17 @@ def _core(words: list[str]) -> tuple[str, str]:
     else:
         starts = [0] + [k + 1 for k, w in enumerate(words) if w in PHRASE_END and w not in INSTRUMENT_PREPOSITIONS]
         lead, struck = [], _phrase(words, starts[-1])
-    head = struck.index("of") if "of" in struck else len(struck)  # "the steel ramp of a ferry": the ramp
-    cut = max([k + 1 for k, w in enumerate(struck[:max(0, head - 1)]) if w in DETERMINERS], default=0)
-    struck = struck[cut:]
+    struck = _without_determiner(struck)
     core = [words[verbs[0]], *lead, *struck] if verbs else words
     return " ".join(core), " ".join(struck)
+
+
+def _without_determiner(phrase: list[str]) -> list[str]:
+    """A noun phrase from its head's modifiers on ("a big steel drum" → "big steel drum"; "the
+    steel ramp of a ferry" keeps "of a ferry", the ramp being its head)."""
+    head = phrase.index("of") if "of" in phrase else len(phrase)
+    cut = max([k + 1 for k, w in enumerate(phrase[:max(0, head - 1)]) if w in DETERMINERS], default=0)
+    return phrase[cut:]
 
 
 def _acted_on_in_place(words: list[str], verbs: list[int], contact: int, objects: list[list[str]]) -> bool:
@@ -338,9 +344,7 @@ def _acted_on_in_place(words: list[str], verbs: list[int], contact: int, objects
         return False
     if _stems(words[verbs[0]]) & PLACED_VERBS:
         return False
-    place = _phrase(words, contact + 1)
-    cut = max([k + 1 for k, w in enumerate(place) if w in DETERMINERS], default=0)
-    return is_place(place[cut:])
+    return is_place(_without_determiner(_phrase(words, contact + 1)))
 
 
 class DescriptionReader:

@@ -107,7 +107,7 @@ THINGS = {
         "cricket bat, baseball bat, bat, hockey stick, cue, pool cue, snooker cue, oar, paddle, canoe, "
         "rowing boat, sledge, sled, toboggan, skateboard, clog, clogs, clothes peg, clothespin, "
         "coat hanger, hanger, drumstick, drumsticks, xylophone, marimba, guitar, violin, cello, "
-        "cajon, woodblock, wood block, castanets, claves, "
+        "cajon, woodblock, castanets, claves, "
         "double bass, piano, recorder, clarinet, wood block, wooden block, building blocks, blocks, "
         "jenga, rocking horse, puppet, dowel, matchstick, toothpick, walking stick, cane, "
         "coffin, barrel, wine barrel, cask, ladder rung, chess board, chessboard, domino, dominoes, "
