@@ -19,8 +19,8 @@ all the library's categories (no event kind narrows them here, as it does in the
             (engine/zeroshot.py with_probe), as the engine reads a keyframe;
   described the clip's labelled description alone, through the description reader
             (library/description.py);
-  both      description and combined picture votes weighted as the engine weighs them
-            (engine/choose.py WEIGHTS).
+  both      description and combined picture votes added as the engine adds them, the picture's
+            weight chosen on the training folds (appliance/evaluation/vote_weights.py).
 Fit: the chosen category is the labelled one, or both are footsteps_* (a family). Prints per-fold
 and pooled fits for every method in one run.
 """
@@ -37,6 +37,7 @@ import numpy as np
 from appliance.engine.choose import WEIGHTS, standardised
 from appliance.engine.zeroshot import ZeroShot, with_probe
 from appliance.evaluation.category_training import C, FRAMES, RECIPE_VERSION, clip_frames, fit_probe
+from appliance.evaluation.vote_weights import VoteClip, fit_vision_weight
 from appliance.inference import embed_text, vision_encoder
 from appliance.inference.manifest import load_manifest
 from appliance.library import load_catalog, searcher
@@ -86,16 +87,25 @@ def recording_folds(clips: list[dict], k: int, seed: int = 0) -> list[int]:
     return [fold_of[c["recording"]] for c in clips]
 
 
-def cross_validate(clips: list[dict], feats: list, k: int, c: float, verbose: bool = True) -> dict[str, list[list[bool]]]:
-    """Per method, per fold, whether each held-out clip's category fits."""
+def vote_evidence(clips: list[dict], feats: list) -> tuple[list[str], list[VoteClip]]:
+    """The library's categories, and per clip its description's scores (the description reader),
+    its frames' zero-shot scores (averaged) and embeddings: what the methods vote with."""
     catalog = load_catalog()
     names = sorted(n for n in catalog.categories if catalog.in_category(n))
     zero_shot = ZeroShot(searcher(catalog), vision_encoder().labels, load_manifest()["text-encoder"].sha256,
                          state_dir() / "cache")
-    zs_scores = [{n: float(np.mean([zero_shot.scores(row)[n] for row in logits])) for n in names}
-                 for _, logits in feats]
     reader = reader_for(searcher(catalog), embed_text)
-    described = [standardised(reader.scores(c["description"]), names) for c in clips]
+    return names, [VoteClip(c["recording"], c["category"], reader.scores(c["description"]),
+                            {n: float(np.mean([zero_shot.scores(row)[n] for row in logits])) for n in names},
+                            embeddings)
+                   for c, (embeddings, logits) in zip(clips, feats)]
+
+
+def cross_validate(clips: list[dict], feats: list, k: int, c: float, verbose: bool = True) -> dict[str, list[list[bool]]]:
+    """Per method, per fold, whether each held-out clip's category fits."""
+    names, evidence = vote_evidence(clips, feats)
+    zs_scores = [e.zero_shot for e in evidence]
+    described = [standardised(e.described, names) for e in evidence]
     folds = recording_folds(clips, k)
     hits = {m: [[] for _ in range(k)] for m in METHODS}
     for fold in range(k):
@@ -103,10 +113,13 @@ def cross_validate(clips: list[dict], feats: list, k: int, c: float, verbose: bo
         counts = Counter(clips[i]["category"] for i in train)
         majority = min(counts, key=lambda n: (-counts[n], n))
         probe = fit_probe([feats[i][0] for i in train], [clips[i]["category"] for i in train], c).probe()
+        weight = fit_vision_weight([evidence[i] for i in train], names)
+        if verbose:
+            print(f"fold {fold}: the picture's vote weight chosen on the training folds: {weight:g}")
         for i in (i for i, f in enumerate(folds) if f == fold):
             probe_scores = probe.log_probabilities(feats[i][0])
             combined = standardised(with_probe(zs_scores[i], probe_scores), names)
-            both = {n: WEIGHTS["description"] * described[i][n] + WEIGHTS["vision"] * combined[n] for n in names}
+            both = {n: WEIGHTS["description"] * described[i][n] + weight * combined[n] for n in names}
             chosen = {"majority": majority,
                       "zeroshot": max(names, key=lambda n: zs_scores[i][n]),
                       "probe": max(probe_scores, key=probe_scores.get),

@@ -1,4 +1,5 @@
-"""Ambient scenes: the picture decides whether a scene is ambient, the description which bed.
+"""Ambient scenes: the picture decides whether a scene is ambient, the description which bed
+(without one, the setting the picture shows).
 
 A scene is ambient when its motion holds no action the engine would place, or when its frames
 look like a place most; a description never overrides that (on real clips "a small dog running
@@ -6,10 +7,12 @@ along a suburban sidewalk" and "driving in heavy rain, wipers sweeping" read as 
 dozens of spot sounds, "two boys playing squash" read as a place and its hits were silenced)."""
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from appliance.engine.options import ScoreOptions
-from appliance.engine.scene import ambience_category, library_beds
+from appliance.engine.scene import SETTING_BEDS, ambience_category, library_beds
+from appliance.engine.zeroshot import PictureScores
 from appliance.library import load_catalog
 
 
@@ -31,8 +34,26 @@ def test_motion_without_actions_is_ambient_whatever_the_description_names():
     # ...but frames that look like a place make the scene ambient, its bed of the description's kind.
     bed, why = ambience_category(catalog, rain, _scores(catalog, beds[0]), actions=5)
     assert bed == "ambience_rain" and "frames look like a place" in why
-    # Without a description, the frames say which bed.
-    assert ambience_category(catalog, None, _scores(catalog, beds[-1]), actions=0)[0] == beds[-1]
+
+
+def test_without_a_description_the_bed_is_the_plain_bed_of_the_settings_the_frames_show():
+    """The picture says whether a scene is ambient and where it is, not which weather: its best
+    bed (rain, here) is not laid without words."""
+    catalog = load_catalog()
+    bed, why = ambience_category(catalog, None, PictureScores(_scores(catalog, "ambience_rain"), "outdoors"), actions=0)
+    assert bed == SETTING_BEDS["outdoors"] and "look outdoors" in why
+    indoors = PictureScores(_scores(catalog, "ambience_rain"), "indoors")
+    assert ambience_category(catalog, None, indoors, actions=0)[0] == SETTING_BEDS["indoors"]
+    assert ambience_category(catalog, None, None, actions=0)[0] is None  # nothing seen, nothing said
+
+
+@pytest.mark.parametrize("label,setting", [("studio couch", "indoors"), ("dining table", "indoors"),
+                                           ("lakeside", "outdoors"), ("park bench", "outdoors")])
+def test_the_frames_labels_tell_the_setting(uncached_engine, label, setting):
+    labels = uncached_engine.vision.labels
+    logits = np.full(len(labels), -10.0, np.float32)
+    logits[next(i for i, name in enumerate(labels) if name.split(",")[0] == label)] = 10.0
+    assert uncached_engine.zero_shot(load_catalog()).setting([logits, logits]) == setting
 
 
 @pytest.mark.parametrize("description,bed", [("driving on a highway in heavy rain, wipers sweeping", "ambience_rain"),

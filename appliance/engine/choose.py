@@ -22,6 +22,10 @@ from appliance.library import Catalog, Template
 from appliance.motion import CATEGORY_KINDS
 
 WEIGHTS = {"description": 1.0, "vision": 0.6, "exemplar": 1.5}
+"""The votes' weights when nothing was fitted. The picture's weight is chosen by cross-validation
+on real footage (evaluation/vote_weights.py) and shipped with the category probe (the engine
+reads it from the manifest, `vote_weights`); the description's is the unit; the exemplars', user
+taught and absent from any corpus, stays set: a taught moment that matches outweighs both."""
 SPOT_KINDS = ("impact", "periodic")
 TEMPLATE_POOL = 4  # vary among this many best-fitting recordings of the chosen category
 
@@ -46,7 +50,8 @@ def candidate_categories(catalog: Catalog, event_kind: str) -> list[str]:
     return sorted(n for n, c in catalog.categories.items() if c.kind in kinds and catalog.in_category(n))
 
 
-def decide_category(catalog: Catalog, event_kind: str, evidence: Evidence) -> dict:
+def decide_category(catalog: Catalog, event_kind: str, evidence: Evidence,
+                    weights: dict[str, float] = WEIGHTS) -> dict:
     """The chosen category and the top candidates with each source's standardised vote."""
     names = candidate_categories(catalog, event_kind)
     votes: dict[str, dict[str, float]] = {n: {} for n in names}
@@ -58,7 +63,7 @@ def decide_category(catalog: Catalog, event_kind: str, evidence: Evidence) -> di
     for name, cosine in evidence.exemplar.items():
         if name in votes and cosine >= MIN_COSINE:
             votes[name]["exemplar"] = 10 * (cosine - MIN_COSINE) + 1
-    totals = {n: sum(WEIGHTS[s] * v for s, v in votes[n].items()) for n in names}
+    totals = {n: sum(weights[s] * v for s, v in votes[n].items()) for n in names}
     ranked = sorted(names, key=lambda n: -totals[n])
     return {
         "category": ranked[0],

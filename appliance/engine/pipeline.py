@@ -46,9 +46,10 @@ from appliance.engine.timeline import (AmbienceEntry, ClipInfo, OutputSpec, Posi
                                        TimelineEvent, Why)
 from appliance.engine.vision_ahead import VisionAhead
 from appliance.engine.visual import VisualLookup
-from appliance.engine.zeroshot import ZeroShot, with_probe
+from appliance.engine.zeroshot import PictureScores, ZeroShot, with_probe
 from appliance.errors import UsageError
-from appliance.inference import TextEncoder, VisionEncoder, category_probe, text_encoder, vision_encoder
+from appliance.inference import (TextEncoder, VisionEncoder, category_probe, category_vote_weights, text_encoder,
+                                 vision_encoder)
 from appliance.inference.manifest import load_manifest, sha256_of
 from appliance.inference.sessions import default_threads
 from appliance.library import Catalog, Template, load_catalog, searcher
@@ -131,11 +132,14 @@ class Engine:
             self.vision = VisionEncoder(vision, self.threads, path=vision.fp32_path())
         self._zeroshot: dict[str, ZeroShot] = {}
         self.probe = category_probe()
+        self.vote_weights = category_vote_weights()
+        """Weights of the category votes (cross-validation sets each fold's with its probe)."""
 
     def models_key(self) -> str:
         probe = self.probe.key[:16] if self.probe else "none"
+        weights = ",".join(f"{k}={v:g}" for k, v in sorted(self.vote_weights.items()))
         return (f"{self.text.entry.sha256[:16]}:{self.text.variant}-{self.vision.entry.sha256[:16]}:{self.vision.variant}"
-                f"-probe:{probe}-events:{self.event_model.key}")
+                f"-probe:{probe}:{weights}-events:{self.event_model.key}")
 
     def request_key(self, path: Path, options: ScoreOptions) -> str:
         """Identical clip bytes + options + library + models + engine → identical result."""
@@ -151,6 +155,10 @@ class Engine:
         search = searcher(load_catalog())
         self._zero_shot(search)
         reader_for(search, self.text.embed, state_dir() / "cache").nearest.vectors  # the material table's matrix
+
+    def zero_shot(self, catalog: Catalog) -> ZeroShot:
+        """The zero-shot table of this catalog's categories (computed once per library version)."""
+        return self._zero_shot(searcher(catalog))
 
     def _zero_shot(self, search) -> ZeroShot:
         version = search.catalog.version
@@ -280,7 +288,7 @@ class Engine:
         evidence = Evidence(description=described.category_scores,
                             vision=with_probe(self._zero_shot(searcher(catalog)).scores(logits), probe),
                             exemplar=exemplar_scores)
-        decision = decide_category(catalog, kind, evidence)
+        decision = decide_category(catalog, kind, evidence, self.vote_weights)
         decision["preferred"] = preferred[:TEMPLATE_POOL]
         decision["vision_labels"] = [[label, round(p, 3)] for label, p in self.vision.top_labels(logits[None], k=3)[0]]
         return decision
@@ -312,15 +320,19 @@ class Engine:
                         total_seconds=round(time.perf_counter() - started, 4)),
         )
 
-    def _scene_scores(self, analysis: ClipAnalysis, zero_shot, visual) -> dict[str, float] | None:
+    def _scene_scores(self, analysis: ClipAnalysis, zero_shot: ZeroShot, visual) -> PictureScores | None:
         """The scene frames read as the picture is read for an event (zero-shot labels and the
-        category probe), averaged: what the whole clip looks like."""
-        per_frame = []
+        category probe), averaged: what the whole clip looks like; with the setting they show."""
+        per_frame, frames_logits = [], []
         for keyframe in analysis.scene:
             embedding, logits = visual.outputs(keyframe)
+            frames_logits.append(logits)
             per_frame.append(with_probe(zero_shot.scores(logits),
                                         self.probe.log_probabilities(embedding) if self.probe else None))
-        return {name: float(np.mean([s[name] for s in per_frame])) for name in per_frame[0]} if per_frame else None
+        if not per_frame:
+            return None
+        return PictureScores({name: float(np.mean([s[name] for s in per_frame])) for name in per_frame[0]},
+                             zero_shot.setting(frames_logits))
 
     def _ambience(self, catalog, description_scores, scene_scores, picker,
                   actions: int) -> tuple[Ambience | None, AmbienceEntry]:

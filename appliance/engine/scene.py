@@ -94,17 +94,27 @@ def ambience_category(
     read as actions for a dog trotting along a sidewalk and a drive in the rain (29 and 46 spot
     sounds laid), and as a place for a game of squash (its hits silenced). What the description
     says decides *which* bed (its scene words weigh most for beds, library/description.py), and
-    the sound of the actions when there are some."""
+    the sound of the actions when there are some.
+
+    Without a description the bed is the plain bed of the setting the scene frames show
+    (engine/zeroshot.py: their labels nearer "indoors" or "outdoors"). The picture does not
+    name a specific bed: ImageNet has no class for rain, wind or a soundscape, and on the real
+    clips the zero-shot reading named `ambience_water` as the best category of all for a dog on
+    a sidewalk, a bull in a meadow and a barbell drop, while the category probe has seen a
+    single rain clip; the picture's best bed was wrong on both nature clips (docs/benchmarks.md).
+    Rain, a river or a fire need words."""
     beds = library_beds(catalog)
     if not beds:
         return None, "no ambience recordings in the library"
     if actions and not reads_as_place(catalog, vision):
         return None, "the motion holds actions and the scene frames do not look like a place"
     why = "the motion holds no action" if not actions else "the scene frames look like a place"
-    for source, scores in (("description", description), ("scene frames", vision)):
-        if scores:
-            bed = bed_kind(catalog, scores, getattr(scores, "setting", None))
-            return bed, f"{why}; the {source} match {bed} best"
+    if description:
+        bed = bed_kind(catalog, description, getattr(description, "setting", None))
+        return bed, f"{why}; the description matches {bed} best"
+    setting = getattr(vision, "setting", None)
+    if SETTING_BEDS.get(setting or "") in beds:
+        return SETTING_BEDS[setting], f"{why}; the scene frames look {setting}"
     return None, f"{why}, and nothing says which bed"
 
 

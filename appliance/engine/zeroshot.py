@@ -7,6 +7,10 @@ phrases with the library's own search, giving a label → category affinity tabl
 category scores are then its label probabilities weighted by that table. The table depends only
 on the text model and the library's categories, so it is computed once and kept in the state
 directory (a few seconds on first use).
+
+The same bridge tells a picture's setting: each label is scored against the description
+reader's setting sentences (indoors, outdoors), so that a scene read without words still has a
+setting for its bed (engine/scene.py ambience_category).
 """
 from __future__ import annotations
 
@@ -21,6 +25,7 @@ from appliance.engine.choose import standardised
 from appliance.inference import embed_text
 from appliance.inference.probe import PROBABILITY_FLOOR
 from appliance.library import Searcher
+from appliance.library.description import SETTINGS
 
 TOP_LABELS = 5
 
@@ -33,33 +38,56 @@ def _table_key(searcher: Searcher, labels: list[str], text_model: str) -> str:
     return digest.hexdigest()[:16]
 
 
+class PictureScores(dict):
+    """Category → score of the scene frames, plus the setting they show (a dict wherever scores
+    are expected, as the description's DescriptionScores is)."""
+
+    def __init__(self, scores: dict[str, float], setting: str):
+        super().__init__(scores)
+        self.setting = setting
+
+
 class ZeroShot:
-    """label probabilities → category scores, for one catalog's categories."""
+    """label probabilities → category scores, for one catalog's categories; and → setting."""
 
     def __init__(self, searcher: Searcher, labels: list[str], text_model: str, folder: Path):
         self.categories = sorted(searcher.catalog.categories)
-        path = Path(folder) / f"imagenet-affinity-{_table_key(searcher, labels, text_model)}.npy"
-        if path.is_file():
-            self.affinity = np.load(path)
+        self.settings = sorted(SETTINGS)
+        key = _table_key(searcher, labels, text_model)
+        path = Path(folder) / f"imagenet-affinity-{key}.npy"
+        setting_path = Path(folder) / f"imagenet-setting-{key}.npy"
+        if path.is_file() and setting_path.is_file():
+            self.affinity, self.setting_affinity = np.load(path), np.load(setting_path)
         else:
-            self.affinity = self._compute(searcher, labels)
+            self.affinity, self.setting_affinity = self._compute(searcher, labels)
             _save_atomic(path, self.affinity)
+            _save_atomic(setting_path, self.setting_affinity)
 
-    def _compute(self, searcher: Searcher, labels: list[str]) -> np.ndarray:
-        rows = []
+    def _compute(self, searcher: Searcher, labels: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        anchors = np.stack([embed_text(SETTINGS[name]) for name in self.settings])
+        rows, setting_rows = [], []
         for label in labels:
-            scores = searcher.category_scores(embed_text(f"a photo of {label.split(',')[0]}"))
+            vector = embed_text(f"a photo of {label.split(',')[0]}")
+            scores = searcher.category_scores(vector)
             rows.append([scores[c] for c in self.categories])
-        return np.asarray(rows, dtype=np.float32)
+            setting_rows.append(anchors @ vector)
+        return np.asarray(rows, dtype=np.float32), np.asarray(setting_rows, dtype=np.float32)
 
-    def scores(self, logits: np.ndarray) -> dict[str, float]:
-        """Category affinity of one frame: mean over its top labels, weighted by probability."""
+    def _weighted(self, logits: np.ndarray, table: np.ndarray) -> np.ndarray:
+        """A table's rows of one frame's top labels, averaged with their probabilities as weights."""
         probs = np.exp(logits - logits.max())
         probs /= probs.sum()
         top = np.argsort(-probs)[:TOP_LABELS]
-        weights = probs[top] / probs[top].sum()
-        combined = weights @ self.affinity[top]
-        return dict(zip(self.categories, combined.astype(float)))
+        return (probs[top] / probs[top].sum()) @ table[top]
+
+    def scores(self, logits: np.ndarray) -> dict[str, float]:
+        """Category affinity of one frame: mean over its top labels, weighted by probability."""
+        return dict(zip(self.categories, self._weighted(logits, self.affinity).astype(float)))
+
+    def setting(self, frames_logits: list[np.ndarray]) -> str:
+        """The setting (indoors or outdoors) the frames' labels are nearer, over all the frames."""
+        mean = np.mean([self._weighted(logits, self.setting_affinity) for logits in frames_logits], axis=0)
+        return self.settings[int(np.argmax(mean))]
 
 
 def _save_atomic(path: Path, array: np.ndarray) -> None:

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from appliance.engine.analysis import ANALYSIS_WIDTH
+from appliance.engine.choose import WEIGHTS
 from appliance.engine.options import ScoreOptions
 from appliance.engine.pipeline import Engine
 from appliance.engine.timeline import Timeline
@@ -32,7 +33,9 @@ from appliance.evaluation.corpus import AMBIENT_MAX_EVENTS, assign_folds, catego
 from appliance.evaluation.event_training import (TrainingClip, difference_peaks, fit_difference_threshold,
                                                  fit_events, rendered_clips)
 from appliance.evaluation.onsets import detect_onsets, onset_scores
+from appliance.evaluation.vote_weights import VoteClip, fit_vision_weight
 from appliance.inference import VisionEncoder
+from appliance.library import load_catalog
 from appliance.mixing import SAMPLE_RATE
 from appliance.motion import MotionAnalyser
 from appliance.video import iter_frames, probe, read_audio
@@ -51,6 +54,8 @@ class LabelledClip:
     duration: float
     embeddings: np.ndarray | None = None
     """Vision embeddings of the category probe's frames (clips labelled with a category, when asked for)."""
+    logits: np.ndarray | None = None
+    """The same frames' ImageNet logits (their zero-shot reading, for fitting the votes' weights)."""
 
 
 @dataclass
@@ -82,8 +87,8 @@ def analyse_for_training(path: Path, label: dict | None, vision: VisionEncoder |
             sample.offer(frame)
     onsets = detect_onsets(read_audio(path, SAMPLE_RATE), SAMPLE_RATE)
     training = TrainingClip(path.name, recording_of(path.name, label), analyser.rows, onsets)
-    embeddings = vision.embed(sample.frames())[0] if sample is not None else None
-    return LabelledClip(path, label or {}, clip_role(label), training, info.duration, embeddings)
+    embeddings, logits = vision.embed(sample.frames()) if sample is not None else (None, None)
+    return LabelledClip(path, label or {}, clip_role(label), training, info.duration, embeddings, logits)
 
 
 def dominant_category(timeline: Timeline) -> str | None:
@@ -115,16 +120,41 @@ def cross_validate(clips: list[LabelledClip], folds: int, engine: Engine, seed: 
         categories = [c.label["category"] for c in labelled]
         probe_fit = fit_probe([c.embeddings for c in labelled], categories) if len(set(categories)) > 1 else None
         engine.probe = probe_fit.probe() if probe_fit else None
+        vision_weight = fit_vision_weight(vote_clips([c for c in labelled if c.label.get("description")], engine),
+                                          category_names())
+        engine.vote_weights = {**WEIGHTS, "vision": vision_weight}
         fitted_folds.append({"fold": fold, "training_clips": fitted.clips, "intervals": fitted.intervals,
                              "positives": fitted.positives, "picking": fitted.picking.as_dict(),
                              "difference_threshold": threshold,
-                             "category_probe": probe_fit.counts() if probe_fit else None})
+                             "category_probe": probe_fit.counts() if probe_fit else None,
+                             "vision_weight": vision_weight})
         log(f"fold {fold}: fitted on {fitted.clips} clips ({fitted.intervals} intervals), "
             f"picking {fitted.picking.as_dict()}, category probe on "
-            f"{probe_fit.clips if probe_fit else 0} clips; scoring {len(held)} clips")
+            f"{probe_fit.clips if probe_fit else 0} clips, picture's vote weight {vision_weight:g}; "
+            f"scoring {len(held)} clips")
         for clip in held:
             results.append(_score_clip(clip, fold, engine, threshold, seed))
     return results, fitted_folds
+
+
+def vote_clips(clips: list[LabelledClip], engine: Engine) -> list[VoteClip]:
+    """The evidence of labelled clips with a description and frames, read by this engine (its
+    description reader and zero-shot table)."""
+    catalog = load_catalog()
+    zero_shot = engine.zero_shot(catalog)
+    out = []
+    for clip in clips:
+        frames = [zero_shot.scores(row) for row in clip.logits]
+        out.append(VoteClip(clip.training.recording, clip.label["category"],
+                            engine.describe(clip.label["description"], catalog).category_scores,
+                            {n: float(np.mean([f[n] for f in frames])) for n in frames[0]}, clip.embeddings))
+    return out
+
+
+def category_names() -> list[str]:
+    """The library's categories that hold recordings (what a clip's category is chosen among)."""
+    catalog = load_catalog()
+    return sorted(n for n in catalog.categories if catalog.in_category(n))
 
 
 def score_bundled(clips: list[LabelledClip], engine: Engine, seed: int = 0) -> list[ClipResult]:
