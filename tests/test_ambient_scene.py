@@ -41,7 +41,7 @@ def test_without_a_description_the_bed_is_the_plain_bed_of_the_settings_the_fram
     bed (rain, here) is not laid without words."""
     catalog = load_catalog()
     bed, why = ambience_category(catalog, None, PictureScores(_scores(catalog, "ambience_rain"), "outdoors"), actions=0)
-    assert bed == SETTING_BEDS["outdoors"] and "look outdoors" in why
+    assert bed == SETTING_BEDS["outdoors"] and "picture is outdoors" in why
     indoors = PictureScores(_scores(catalog, "ambience_rain"), "indoors")
     assert ambience_category(catalog, None, indoors, actions=0)[0] == SETTING_BEDS["indoors"]
     assert ambience_category(catalog, None, None, actions=0)[0] is None  # nothing seen, nothing said

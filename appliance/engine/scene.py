@@ -114,7 +114,7 @@ def ambience_category(
         return bed, f"{why}; the description matches {bed} best"
     setting = getattr(vision, "setting", None)
     if SETTING_BEDS.get(setting or "") in beds:
-        return SETTING_BEDS[setting], f"{why}; the scene frames look {setting}"
+        return SETTING_BEDS[setting], f"{why}; no words name the weather, and the picture is {setting}"
     return None, f"{why}, and nothing says which bed"
 
 
