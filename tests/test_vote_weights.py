@@ -4,8 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from appliance.engine.choose import WEIGHTS
-from appliance.inference import category_vote_weights
+from appliance.engine.choose import WEIGHTS, shipped_weights
 from appliance.inference.manifest import load_manifest
 
 NAMES = ["impact_metal", "impact_soft", "impact_stone", "impact_wood"]
@@ -51,8 +50,9 @@ def test_too_few_clips_keep_the_default():
     assert fit_vision_weight(one, NAMES) == WEIGHTS["vision"]
 
 
-def test_the_engine_reads_the_shipped_weights_over_the_defaults():
-    weights = category_vote_weights()
+def test_the_engine_reads_the_shipped_weights_over_the_defaults(uncached_engine):
+    weights = shipped_weights()
+    assert uncached_engine.vote_weights == weights  # what Engine.decide weighs the votes with
     assert set(weights) == set(WEIGHTS)
     shipped = load_manifest()["category-probe"].info.get("vote_weights", {})
     assert shipped, "the probe's manifest entry ships the fitted weights"

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from appliance.engine.exemplars import MIN_COSINE
+from appliance.inference.manifest import load_manifest
 from appliance.library import Catalog, Template
 from appliance.motion import CATEGORY_KINDS
 
@@ -28,6 +29,13 @@ reads it from the manifest, `vote_weights`); the description's is the unit; the 
 taught and absent from any corpus, stays set: a taught moment that matches outweighs both."""
 SPOT_KINDS = ("impact", "periodic")
 TEMPLATE_POOL = 4  # vary among this many best-fitting recordings of the chosen category
+
+
+def shipped_weights() -> dict[str, float]:
+    """WEIGHTS with the ones fitted with the shipped category probe (its manifest entry's
+    `vote_weights`, evaluation/vote_weights.py) in their place."""
+    entry = load_manifest().get("category-probe")
+    return {**WEIGHTS, **(entry.info.get("vote_weights", {}) if entry else {})}
 
 
 @dataclass

@@ -34,7 +34,8 @@ from appliance import __version__
 from appliance.atomic import atomic_path, write_json_atomic
 from appliance.engine.analysis import ClipAnalysis, analyse_clip
 from appliance.engine.cache import Cache
-from appliance.engine.choose import TEMPLATE_POOL, Evidence, TemplatePicker, decide_category, median_gap
+from appliance.engine.choose import (TEMPLATE_POOL, Evidence, TemplatePicker, decide_category, median_gap,
+                                    shipped_weights)
 from appliance.engine.deliver import deliver
 from appliance.engine.described_action import described_sustained, pictured_sustained, sustained_events
 from appliance.engine.exemplars import Exemplars
@@ -48,8 +49,7 @@ from appliance.engine.vision_ahead import VisionAhead
 from appliance.engine.visual import VisualLookup
 from appliance.engine.zeroshot import PictureScores, ZeroShot, with_probe
 from appliance.errors import UsageError
-from appliance.inference import (TextEncoder, VisionEncoder, category_probe, category_vote_weights, text_encoder,
-                                 vision_encoder)
+from appliance.inference import TextEncoder, VisionEncoder, category_probe, text_encoder, vision_encoder
 from appliance.inference.manifest import load_manifest, sha256_of
 from appliance.inference.sessions import default_threads
 from appliance.library import Catalog, Template, load_catalog, searcher
@@ -132,7 +132,7 @@ class Engine:
             self.vision = VisionEncoder(vision, self.threads, path=vision.fp32_path())
         self._zeroshot: dict[str, ZeroShot] = {}
         self.probe = category_probe()
-        self.vote_weights = category_vote_weights()
+        self.vote_weights = shipped_weights()
         """Weights of the category votes (cross-validation sets each fold's with its probe)."""
 
     def models_key(self) -> str:

@@ -13,8 +13,8 @@ from appliance.inference.sessions import default_threads
 from appliance.inference.text import TextEncoder
 from appliance.inference.vision import VisionEncoder
 
-__all__ = ["CategoryProbe", "TextEncoder", "VisionEncoder", "category_probe", "category_vote_weights", "embed_frames",
-           "embed_text", "text_encoder", "vision_encoder"]
+__all__ = ["CategoryProbe", "TextEncoder", "VisionEncoder", "category_probe", "embed_frames", "embed_text",
+           "text_encoder", "vision_encoder"]
 
 _lock = threading.Lock()
 _loaded: dict[str, object] = {}
@@ -41,15 +41,6 @@ def category_probe() -> CategoryProbe | None:
     if "category-probe" not in load_manifest():
         return None
     return _get("category-probe", CategoryProbe.from_entry)
-
-
-def category_vote_weights() -> dict[str, float]:
-    """The weights of the category votes fitted with the shipped probe (its manifest entry's
-    `vote_weights`: evaluation/vote_weights.py), over the engine's defaults (engine/choose.py)."""
-    from appliance.engine.choose import WEIGHTS
-
-    entry = load_manifest().get("category-probe")
-    return {**WEIGHTS, **(entry.info.get("vote_weights", {}) if entry else {})}
 
 
 def embed_text(text: str):
