@@ -8,8 +8,7 @@ on the other inner folds (its probabilities on its own training clips would be o
 every candidate weight picks one category per clip from its description and its frames (the
 zero-shot reading and the probe, as engine/zeroshot.py `with_probe` reads a keyframe), and the
 weight with the most clips whose category fits (summed over a few inner splits) wins; a tie goes
-to the smaller weight (the
-description the user wrote keeps the lead unless the picture earns it).
+to the smaller weight (the description the user wrote keeps the lead unless the picture earns it).
 
 `foley eval --folds` chooses it per fold on the training folds only; scripts/train_category_probe.py
 chooses it on every labelled clip and ships it in the probe's manifest entry (`vote_weights`).
