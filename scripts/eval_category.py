@@ -37,6 +37,7 @@ import numpy as np
 from appliance.engine.choose import WEIGHTS, standardised
 from appliance.engine.zeroshot import ZeroShot, with_probe
 from appliance.evaluation.category_training import C, FRAMES, RECIPE_VERSION, clip_frames, fit_probe
+from appliance.evaluation.corpus import category_fits
 from appliance.evaluation.vote_weights import VoteClip, fit_vision_weight
 from appliance.inference import embed_text, vision_encoder
 from appliance.inference.manifest import load_manifest
@@ -45,10 +46,6 @@ from appliance.library.description import reader_for
 from appliance.paths import state_dir
 
 METHODS = ("majority", "zeroshot", "probe", "combined", "described", "both")
-
-
-def fits(chosen: str, wanted: str) -> bool:
-    return chosen == wanted or (chosen.startswith("footsteps_") and wanted.startswith("footsteps_"))
 
 
 def load_clips(folders: list[Path]) -> list[dict]:
@@ -127,7 +124,7 @@ def cross_validate(clips: list[dict], feats: list, k: int, c: float, verbose: bo
                       "described": max(names, key=lambda n: described[i][n]),
                       "both": max(names, key=both.get)}
             for method in METHODS:
-                hits[method][fold].append(fits(chosen[method], clips[i]["category"]))
+                hits[method][fold].append(bool(category_fits(chosen[method], clips[i])))
             if verbose:
                 print(f"fold {fold} {clips[i]['file']:<26} {clips[i]['category']:<16} "
                       + " ".join(f"{m}={chosen[m]}" for m in METHODS[1:]))

@@ -107,6 +107,9 @@ def cross_validate(clips: list[LabelledClip], folds: int, engine: Engine, seed: 
     with tempfile.TemporaryDirectory() as scratch:
         rendered = rendered_clips(scratch)
     fold_of = assign_folds([c.training.recording for c in clips], folds, seed)
+    described = [c for c in clips if c.embeddings is not None and c.label.get("description")]
+    evidence = dict(zip((id(c) for c in described), vote_clips(described, engine)))  # the same in every fold
+    names = category_names()
     results, fitted_folds = [], []
     for fold in range(folds):
         train = [c.training for c in clips if fold_of[c.training.recording] != fold and c.role == "contact"]
@@ -120,8 +123,7 @@ def cross_validate(clips: list[LabelledClip], folds: int, engine: Engine, seed: 
         categories = [c.label["category"] for c in labelled]
         probe_fit = fit_probe([c.embeddings for c in labelled], categories) if len(set(categories)) > 1 else None
         engine.probe = probe_fit.probe() if probe_fit else None
-        vision_weight = fit_vision_weight(vote_clips([c for c in labelled if c.label.get("description")], engine),
-                                          category_names())
+        vision_weight = fit_vision_weight([evidence[id(c)] for c in labelled if id(c) in evidence], names)
         engine.vote_weights = {**WEIGHTS, "vision": vision_weight}
         fitted_folds.append({"fold": fold, "training_clips": fitted.clips, "intervals": fitted.intervals,
                              "positives": fitted.positives, "picking": fitted.picking.as_dict(),
