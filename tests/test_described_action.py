@@ -1,4 +1,5 @@
-"""A continuous action named by the description is laid over the motion (engine/described_action.py)."""
+"""What the description says the action is: a continuous action named by it is laid over the
+motion (engine/described_action.py); steps named by it take footsteps (engine/choose.py)."""
 from __future__ import annotations
 
 import pytest
@@ -6,6 +7,7 @@ import pytest
 from appliance.engine.described_action import pictured_sustained
 from appliance.engine.options import ScoreOptions
 from appliance.library import load_catalog
+from appliance.motion import IMPACT
 from appliance.motion.sustained import MIN_DURATION_S, motion_spans
 from appliance.motion.samples import ENERGY_FLOOR
 
@@ -53,3 +55,15 @@ def test_the_picture_names_a_continuous_action_only_when_it_leads_everything():
     assert pictured_sustained(catalog, {**flat, "water_pour": 1.0, "impact_wood": 1.1}) is None
     assert pictured_sustained(catalog, None) is None
 
+
+
+def test_described_steps_take_footsteps_where_the_motion_saw_single_impacts(scenes, uncached_engine):
+    """The stick scene's contacts are irregular impacts, not a train of steps: described as a
+    walk they still get footsteps (a walk on ice is footsteps, not glass being struck); described
+    as a strike on the same surface they do not."""
+    stick = scenes["stick"].path
+    walked = uncached_engine.score(stick, ScoreOptions(description="boots walking on thin ice")).timeline
+    assert walked.events and all(e.kind == IMPACT for e in walked.events)
+    assert all(e.category.startswith("footsteps_") for e in walked.events)
+    struck = uncached_engine.score(stick, ScoreOptions(description="a stick knocking on thin ice")).timeline
+    assert struck.events and not any(e.category.startswith("footsteps_") for e in struck.events)

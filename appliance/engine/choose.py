@@ -20,7 +20,7 @@ import numpy as np
 from appliance.engine.exemplars import MIN_COSINE
 from appliance.inference.manifest import load_manifest
 from appliance.library import Catalog, Template
-from appliance.motion import CATEGORY_KINDS
+from appliance.motion import CATEGORY_KINDS, IMPACT, PERIODIC, EventKind
 
 WEIGHTS = {"description": 1.0, "vision": 0.6, "exemplar": 1.5}
 """The votes' weights when nothing was fitted. The picture's weight is chosen by cross-validation
@@ -53,15 +53,28 @@ def standardised(scores: dict[str, float], names: list[str]) -> dict[str, float]
     return {n: float((v - values.mean()) / spread) for n, v in zip(names, values)}
 
 
-def candidate_categories(catalog: Catalog, event_kind: str) -> list[str]:
+def candidate_categories(catalog: Catalog, event_kind: EventKind) -> list[str]:
     kinds = CATEGORY_KINDS[event_kind]
     return sorted(n for n, c in catalog.categories.items() if c.kind in kinds and catalog.in_category(n))
 
 
-def decide_category(catalog: Catalog, event_kind: str, evidence: Evidence,
+def kind_for_choice(event_kind: EventKind, description: dict[str, float] | None) -> EventKind:
+    """The kind whose categories an event may take: its own, except that an impact is a step
+    when the description's verb is one of going on foot ("boots walking on thin ice", "a horse
+    trotting"). The motion calls an impact a step of a train only when the steps come regularly,
+    which a shaky first-person walk or a few steps do not show; the user's words say what the
+    actions are, so footsteps must stay among the candidates (a walk on ice is footsteps on a
+    hard surface, not glass being struck)."""
+    reading = getattr(description, "reading", None)
+    if event_kind == IMPACT and reading is not None and reading.action == "step":
+        return PERIODIC
+    return event_kind
+
+
+def decide_category(catalog: Catalog, event_kind: EventKind, evidence: Evidence,
                     weights: dict[str, float] = WEIGHTS) -> dict:
     """The chosen category and the top candidates with each source's standardised vote."""
-    names = candidate_categories(catalog, event_kind)
+    names = candidate_categories(catalog, kind_for_choice(event_kind, evidence.description))
     votes: dict[str, dict[str, float]] = {n: {} for n in names}
     for source in ("description", "vision"):
         scores = getattr(evidence, source)
