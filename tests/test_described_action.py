@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from appliance.engine.choose import Evidence, decide_category
 from appliance.engine.described_action import pictured_sustained
 from appliance.engine.options import ScoreOptions
 from appliance.library import load_catalog
@@ -67,3 +68,13 @@ def test_described_steps_take_footsteps_where_the_motion_saw_single_impacts(scen
     assert all(e.category.startswith("footsteps_") for e in walked.events)
     struck = uncached_engine.score(stick, ScoreOptions(description="a stick knocking on thin ice")).timeline
     assert struck.events and not any(e.category.startswith("footsteps_") for e in struck.events)
+
+
+def test_live_mode_first_decision_follows_described_steps(uncached_engine):
+    """Live mode decides an impact's category before any picture is read, from the words alone
+    (live/choice.py): "walking on gravel" must give footsteps there too."""
+    catalog = load_catalog()
+    walked = uncached_engine.describe("a man walking on gravel", catalog)
+    assert decide_category(catalog, IMPACT, Evidence(walked.category_scores))["category"] == "footsteps_gravel"
+    struck = uncached_engine.describe("a spade striking gravel", catalog)
+    assert not decide_category(catalog, IMPACT, Evidence(struck.category_scores))["category"].startswith("footsteps_")
