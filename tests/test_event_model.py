@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from appliance.evaluation.event_training import TrainingClip, fit_classifier, to_onnx
+from appliance.evaluation.onnx_bytes import canonical_bytes
 from appliance.inference.manifest import load_manifest
 from appliance.motion.event_model import EventModel, OnsetPicker, Picking, bundled_event_model, pick_onsets
 from appliance.motion.onset_features import FEATURE_INDEX, FEATURE_NAMES, FeatureRow
@@ -44,6 +45,26 @@ def test_onnx_trees_equal_scikit_learn():
     model = EventModel(to_onnx(classifier), Picking(0.5, 0.1, 0.5))
     expected = classifier.predict_proba(clip.matrix())[:, 1]
     assert np.allclose(model.probabilities(clip.matrix()), expected, atol=1e-5)
+
+
+def test_the_same_fit_writes_the_same_bytes():
+    """skl2onnx lists a model's opset imports in a set's order, which changes with the hash seed:
+    the file is written with them in domain order, so a rebuild that changes nothing changes no
+    byte (nor the manifest's sha256)."""
+    import onnx
+
+    rows = [_row(i) for i in range(60)]
+    for k, row in enumerate(rows):
+        row.values[1] = float(k % 7 == 0)
+    classifier = fit_classifier([TrainingClip("x", "x", rows, np.array([r.start for r in rows[::7]]))])
+    written = onnx.load_from_string(to_onnx(classifier))
+    domains = [entry.domain for entry in written.opset_import]
+    assert domains == sorted(domains) and set(domains) == {"", "ai.onnx.ml"}
+    reversed_imports = onnx.load_from_string(to_onnx(classifier))
+    ordered = list(reversed_imports.opset_import)[::-1]
+    del reversed_imports.opset_import[:]
+    reversed_imports.opset_import.extend(ordered)
+    assert canonical_bytes(reversed_imports) == to_onnx(classifier)
 
 
 def test_picker_is_causal_and_keeps_its_gap():

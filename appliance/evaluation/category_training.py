@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from appliance.engine.analysis import ANALYSIS_WIDTH
+from appliance.evaluation.onnx_bytes import canonical_bytes
 from appliance.inference.probe import CategoryProbe, normalised
 from appliance.video import AnalysisFrame, VideoInfo, iter_frames, probe
 
@@ -99,4 +100,4 @@ def to_onnx(model, dim: int) -> bytes:
     onnx_model = convert(model, initial_types=[("embedding", FloatTensorType([None, dim]))],
                          options={id(model): {"zipmap": False}}, target_opset=17)
     assert [o.name for o in onnx_model.graph.output] == ["label", "probabilities"]
-    return onnx_model.SerializeToString()
+    return canonical_bytes(onnx_model)

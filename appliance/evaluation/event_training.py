@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from appliance.evaluation.corpus import assign_folds
+from appliance.evaluation.onnx_bytes import canonical_bytes
 from appliance.evaluation.onsets import match_onsets
 from appliance.motion.event_model import EventModel, Picking, gated, pick_onsets
 from appliance.motion.onset_features import FEATURE_INDEX, FEATURE_NAMES, FeatureRow
@@ -139,7 +140,7 @@ def to_onnx(classifier) -> bytes:
 
     model = convert(classifier, np.zeros((1, len(FEATURE_NAMES)), np.float32),
                     options={id(classifier): {"zipmap": False}}, target_opset={"": 17, "ai.onnx.ml": 3})
-    return model.SerializeToString()
+    return canonical_bytes(model)
 
 
 def choose_picking(clips: list[TrainingClip], probabilities: dict[str, np.ndarray]) -> tuple[Picking, Counts]:
