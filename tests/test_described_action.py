@@ -57,7 +57,6 @@ def test_the_picture_names_a_continuous_action_only_when_it_leads_everything():
     assert pictured_sustained(catalog, None) is None
 
 
-
 def test_described_steps_take_footsteps_where_the_motion_saw_single_impacts(scenes, uncached_engine):
     """The stick scene's contacts are irregular impacts, not a train of steps: described as a
     walk they still get footsteps (a walk on ice is footsteps, not glass being struck); described
