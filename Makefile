@@ -17,10 +17,13 @@ system-deps:
 	@bash scripts/install-system-deps.sh
 
 # PYTHON as named, or pyenv's installed one of that name when its shim refuses it (find-python.sh).
-$(STAMP): setup.py
+# The runtime dependencies at the versions the board gets (scripts/requirements-pinned.txt as
+# constraints, as install.sh does): the tests check what ships, not whatever PyPI has today.
+PINS := scripts/requirements-pinned.txt
+$(STAMP): setup.py $(PINS)
 	python=$$(bash scripts/find-python.sh $(PYTHON)) && $$python -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -c $(PINS) -e '.[dev]'
 	touch $(STAMP)
 
 run: system-deps $(STAMP)

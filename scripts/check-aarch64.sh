@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Checks the appliance on aarch64 without a Pi: a Debian arm64 root filesystem (trixie with
 # Python 3.13, or bookworm with 3.11 when SUITE=bookworm; mmdebstrap + qemu-user-static, cached),
-# the project installed there from aarch64 wheels for that Python, `foley doctor` run under
+# the project installed there from aarch64 wheels for that Python at the versions the board gets
+# (scripts/requirements-pinned.txt, as install.sh and build-image.sh use), `foley doctor` run under
 # emulation, and both encoders' outputs compared with this machine's on fixed inputs
 # (cosine >= 0.9999). Needs root. Usage: [SUITE=trixie|bookworm] scripts/check-aarch64.sh
 set -euo pipefail
@@ -16,7 +17,8 @@ check_suite "$suite"
 pyver=$(suite_python "$suite")
 cache=${FOLEY_ARM64_CACHE:-$repo/.cache/aarch64}
 root=$cache/$suite-arm64
-wheels=$cache/wheels-cp${pyver/./}
+wheels=$cache/wheels-cp${pyver/./}-pinned
+pins=$repo/scripts/requirements-pinned.txt
 py=${PYTHON:-$repo/.venv/bin/python}
 start=$(date +%s)
 say() { printf '[check-aarch64 %4ss] %s\n' "$(( $(date +%s) - start ))" "$*"; }
@@ -51,9 +53,9 @@ for node in ast.walk(tree):
 PY
 )
 mkdir -p "$wheels"
-say "downloading aarch64 wheels: ${requirements[*]}"
+say "downloading aarch64 wheels (pinned by $(basename "$pins")): ${requirements[*]}"
 "$py" -m pip download --quiet --only-binary=:all: --python-version "$pyver" "${platforms[@]}" \
-  -d "$wheels" "${requirements[@]}" setuptools wheel
+  -c "$pins" -d "$wheels" "${requirements[@]}" setuptools wheel
 
 say "installing the project into the arm64 venv"
 rm -rf "$root/opt/foley-src" "$root/opt/wheels"
@@ -63,7 +65,9 @@ git -C "$repo" ls-files -z --cached --others --exclude-standard | \
 cp -r "$wheels" "$root/opt/wheels"
 chroot "$root" /bin/sh -ec '
   [ -x /opt/venv/bin/python ] || python3 -m venv /opt/venv
-  /opt/venv/bin/pip install --quiet --no-index --find-links /opt/wheels /opt/foley-src
+  /opt/venv/bin/pip install --quiet --no-index --find-links /opt/wheels \
+    -c /opt/foley-src/scripts/requirements-pinned.txt /opt/foley-src
+  /opt/venv/bin/python -m pip list --disable-pip-version-check 2>/dev/null | grep -iE "^(onnxruntime|opencv-python-headless|numpy|av) "
 '
 say "running foley doctor under qemu-aarch64"
 chroot "$root" /usr/bin/env HOME=/root FOLEY_MODELS_DIR=/opt/foley-src/models \
