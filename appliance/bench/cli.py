@@ -79,7 +79,7 @@ def handle(args) -> int:
         _emit({"rows": bench_models(threads_list=threads, repeat=args.repeat)}, args,
               lambda report: print_rows(report["rows"]))
     else:
-        _emit(bench_engine(args.target, args.threads, args.seconds or 10.0), args, print_report)
+        _emit(bench_engine(args.target, args.threads, args.seconds or 10.0, args.rounds), args, print_report)
     return 0
 
 
@@ -96,6 +96,9 @@ def register(subparsers) -> None:
     parser.add_argument("--concurrency", type=int, help="uploads in flight at once (serve; default all)")
     parser.add_argument("--url", help="an already running server (serve; default: start one on loopback)")
     parser.add_argument("--threads", type=int, default=DEFAULT_THREADS, help="decoder threads (engine)")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="engine: repeat every configuration this many times, round-robin, and report the "
+                             "median round (a noisy machine's single cold run varies by tens of percent)")
     parser.add_argument("--model-threads", default="1,2", help="ORT thread counts to time (models)")
     parser.add_argument("--repeat", type=int, default=30, help="timed calls per configuration (models)")
     parser.add_argument("--page", action="store_true",
