@@ -67,7 +67,7 @@ chroot "$root" /bin/sh -ec '
   [ -x /opt/venv/bin/python ] || python3 -m venv /opt/venv
   /opt/venv/bin/pip install --quiet --no-index --find-links /opt/wheels \
     -c /opt/foley-src/scripts/requirements-pinned.txt /opt/foley-src
-  /opt/venv/bin/python -m pip list --disable-pip-version-check 2>/dev/null | grep -iE "^(onnxruntime|opencv-python-headless|numpy|av) "
+  /opt/venv/bin/python -m pip list --disable-pip-version-check 2>/dev/null | grep -iE "^(onnxruntime|opencv-python-headless|numpy|av) " || true
 '
 say "running foley doctor under qemu-aarch64"
 chroot "$root" /usr/bin/env HOME=/root FOLEY_MODELS_DIR=/opt/foley-src/models \

@@ -21,3 +21,8 @@ def test_bench_engine_rounds(tmp_path):
         assert row["bare_decode_s"] in report["bare_decode_rounds_s"]
         assert abs(row["cold_s"] / row["bare_decode_s"] - row["ratio_to_bare_decode"]) < 1e-9
         assert row["events"] > 0 and row["peak_rss_mb"] > 0
+
+
+def test_bench_engine_refuses_no_rounds():
+    result = run_foley("bench", "--rounds", "0")
+    assert result.returncode != 0 and "--rounds must be at least 1" in result.stderr

@@ -13,6 +13,7 @@ from appliance.bench.capture import bench_capture, print_capture_report
 from appliance.bench.engine import bench_engine, print_report
 from appliance.bench.models import bench_models, print_rows
 from appliance.bench.serve import bench_serve, print_serve_report
+from appliance.errors import UsageError
 from appliance.inference.sessions import default_threads
 from appliance.video.decode import DEFAULT_THREADS
 
@@ -79,6 +80,8 @@ def handle(args) -> int:
         _emit({"rows": bench_models(threads_list=threads, repeat=args.repeat)}, args,
               lambda report: print_rows(report["rows"]))
     else:
+        if args.rounds < 1:
+            raise UsageError(f"--rounds must be at least 1, not {args.rounds}")
         _emit(bench_engine(args.target, args.threads, args.seconds or 10.0, args.rounds), args, print_report)
     return 0
 

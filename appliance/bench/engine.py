@@ -85,6 +85,7 @@ def _run_configuration(clip: str, variant: str, use_cache: bool, near_duplicate:
 
 
 def _run_child(context, clip: Path, variant: str, use_cache: bool, near: Path) -> dict:
+    """One configuration in a fresh spawned process: its own peak RSS, a cold cache."""
     queue = context.Queue()
     child = context.Process(target=_run_configuration,
                             args=(str(clip), variant, use_cache, str(near) if use_cache else None, queue))
@@ -116,7 +117,7 @@ def bench_engine(clip: Path | None, threads: int, seconds: float = 10.0, rounds:
     configurations = [c for c in CONFIGURATIONS if c[1] != "fp32" or fp32_present]
     runs: dict[str, list[dict]] = {label: [] for label, _, _ in configurations}
     bare_times = []
-    for _ in counted(range(max(1, rounds)), "timing the engine"):
+    for _ in counted(range(rounds), "timing the engine"):
         bare_s, frames = min(bare_decode_seconds(clip, threads) for _ in range(3))
         bare_times.append(bare_s)
         for label, variant, use_cache in configurations:
@@ -124,7 +125,7 @@ def bench_engine(clip: Path | None, threads: int, seconds: float = 10.0, rounds:
             runs[label].append({**figures, "bare_decode_s": bare_s, "ratio_to_bare_decode": figures["cold_s"] / bare_s})
     rows = [{"configuration": label, **_median_round(runs[label])} for label, _, _ in configurations]
     return {"clip": str(clip), "duration_s": info.duration, "size": f"{info.width}x{info.height}",
-            "fps": info.fps, "frames": frames, "threads": threads, "rounds": max(1, rounds),
+            "fps": info.fps, "frames": frames, "threads": threads, "rounds": rounds,
             "bare_decode_s": sorted(bare_times)[(len(bare_times) - 1) // 2], "bare_decode_rounds_s": bare_times,
             "fp32_present": fp32_present, "rows": rows}
 
