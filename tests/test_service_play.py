@@ -17,6 +17,7 @@ import pytest
 import soundfile as sf
 
 from appliance.config import LiveConfig
+from appliance.engine.timeline import AmbienceEntry, ClipInfo, OutputSpec, Stats, Timeline
 from appliance.mixing import SAMPLE_RATE
 from appliance.service.jobs import JobStore
 from tests.test_service_api import TOKEN, make_client, upload
@@ -66,7 +67,7 @@ def seam_client(tmp_path):
 
 def tone_job(folder, seconds: float, keep_audio: bool = False, level: float = 0.5) -> str:
     """A finished job whose sound is a generated tone of peak `level` and whose timeline is empty
-    (no scoring run). With keep_audio the tone is its mix.wav (the MP4's track) and its audio.wav
+    (no scoring run, so no video.mp4). With keep_audio the tone is its mix.wav (the MP4's track) and its audio.wav
     is silent."""
     store = JobStore(folder)
     upload_file = folder / "tone-upload"
@@ -77,8 +78,11 @@ def tone_job(folder, seconds: float, keep_audio: bool = False, level: float = 0.
     sf.write(store.job_dir(job.id) / "audio.wav", 0 * tone if keep_audio else tone, SAMPLE_RATE)
     if keep_audio:
         sf.write(store.job_dir(job.id) / "mix.wav", tone, SAMPLE_RATE)
-    (store.job_dir(job.id) / "timeline.json").write_text(json.dumps(
-        {"clip": {"duration": seconds, "fps": 30}, "events": []}))
+    timeline = Timeline(engine={}, clip=ClipInfo("tone.mp4", seconds, 320, 240, 30.0, int(seconds * 30)),
+                        request={}, library_version="x", models={}, output=OutputSpec(SAMPLE_RATE, 2, -20.0, -1.0),
+                        events=[], ambience=AmbienceEntry(category=None, why="a tone, not scored"),
+                        stats=Stats(0, 0, 0, 0, {}, 0.0))
+    (store.job_dir(job.id) / "timeline.json").write_text(json.dumps(timeline.to_json()))
     store.start(job.id)
     store.finish(job.id, 0.1)
     store.db.close()
@@ -120,6 +124,18 @@ def test_a_result_plays_to_its_end_and_the_player_is_free_again(seam_client):
     assert client.get("/api/v1/play").get_json() == {
         "playing": False, "job": None, "seconds": None, "position": None, "output": None, "late_blocks": 0,
         "error": None, "blocked": None}
+
+
+def test_a_result_file_gone_from_the_card_is_a_clear_404_and_credits_are_made_anew(seam_client):
+    """A finished job whose video.mp4 is missing (a tone job has none, as if removed from the card):
+    a 404 that says so, not a server error; its credits.txt, missing too, is written from the timeline."""
+    client, _, folder = seam_client
+    tone = tone_job(folder, 0.3)
+    gone = client.get(f"/api/v1/jobs/{tone}/video.mp4")
+    assert gone.status_code == 404
+    assert gone.get_json() == {"error": f"job {tone} has no video.mp4 on the appliance any more: score the clip again"}
+    credits = client.get(f"/api/v1/jobs/{tone}/credits.txt")
+    assert credits.status_code == 200 and credits.mimetype == "text/plain"
 
 
 def test_a_second_play_replaces_the_first(seam_client):
@@ -203,6 +219,7 @@ PORTAUDIO_NULL = """
 import sys, time
 import numpy as np, soundfile as sf
 from appliance.config import LiveConfig
+from appliance.engine.timeline import AmbienceEntry, ClipInfo, OutputSpec, Stats, Timeline
 from appliance.service.player import Player
 sf.write(sys.argv[1], 0.5 * np.sin(np.arange(96000) / 10), 48000)
 player = Player(LiveConfig(output="sounddevice", device="nullout", period=256))

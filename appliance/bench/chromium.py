@@ -13,10 +13,12 @@ from pathlib import Path
 
 CHROMIUM = Path("/usr/bin/chromium")
 DRIVER = Path("/usr/bin/chromedriver")
+# --force-prefers-reduced-motion: the page then scrolls at once (editor.js honours the setting),
+# so an element is not still gliding under the driver's click.
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync",
          "--disable-dev-shm-usage", "--autoplay-policy=no-user-gesture-required", "--mute-audio",
-         "--window-size=1280,1000"]
+         "--window-size=1280,1000", "--force-prefers-reduced-motion"]
 
 
 def missing() -> str | None:

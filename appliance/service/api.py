@@ -245,6 +245,8 @@ def job_file(job_id: str, name: str):
                      "(keep_audio), and its video carries the Foley alone", 404)
     if name == CREDITS_NAME and not path.is_file():  # a job scored before results had credits
         write_credits(path, credits_text(_timeline(job_id), load_catalog()))
+    if not path.is_file():  # removed from the card behind the service's back
+        return error(f"job {job_id} has no {name} on the appliance any more: score the clip again", 404)
     return send_file(path, mimetype=RESULT_FILES[name])
 
 

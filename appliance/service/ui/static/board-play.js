@@ -11,6 +11,11 @@ const BLOCKED_POLL_MS = 2000;
 const NO_OUTPUT = "This appliance has no sound output.";
 let jobId = null;  // the open result's job
 let timer = null;
+// Answers can come back out of order (the browser asks on several connections): each ask or
+// Play/Stop takes the next number, and an answer is shown only if nothing newer was asked since.
+// Else a GET sent before Play, answered after it, turned the button back to Play and ended
+// the polling while the board played on.
+let latest = 0;
 
 export function initBoardPlay() {
   $("board-play").onclick = toggle;
@@ -27,11 +32,16 @@ export function showBoardPlay(id) {
 async function toggle() {
   const button = $("board-play");
   const stopping = button.dataset.playing === "true";
+  clearTimeout(timer);
   button.disabled = true;
   $("board-play-status").textContent = "";
+  const asked = ++latest;
   try {
     if (stopping) await send("POST", "/api/v1/play/stop");
-    else show(await send("POST", `/api/v1/jobs/${jobId}/play`));
+    else {
+      const state = await send("POST", `/api/v1/jobs/${jobId}/play`);
+      if (asked === latest) show(state);
+    }
   } catch (error) {
     $("board-play-status").textContent = error.status === 503 ? NO_OUTPUT : error.message;
   } finally {
@@ -43,11 +53,14 @@ async function toggle() {
 
 async function refresh() {
   clearTimeout(timer);
+  const asked = ++latest;
+  let state;
   try {
-    show(await getJSON("/api/v1/play"));
+    state = await getJSON("/api/v1/play");
   } catch {
-    show({ playing: false });  // the appliance is unreachable: the connection banner says so
+    state = { playing: false };  // the appliance is unreachable: the connection banner says so
   }
+  if (asked === latest) show(state);
 }
 
 function show(state) {

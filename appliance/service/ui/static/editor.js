@@ -58,7 +58,8 @@ export async function openResult(job) {
   showBoardPlay(job.id);
   showTrack(timeline, null);
   await reloadMedia(false);
-  $("result").scrollIntoView({ behavior: "smooth" });
+  const still = window.matchMedia("(prefers-reduced-motion: reduce)").matches;  // the user asked for no motion
+  $("result").scrollIntoView({ behavior: still ? "auto" : "smooth" });
 }
 
 export function closeResult() {
