@@ -19,11 +19,15 @@ system-deps:
 # PYTHON as named, or pyenv's installed one of that name when its shim refuses it (find-python.sh).
 # The runtime dependencies at the versions the board gets (scripts/requirements-pinned.txt as
 # constraints, as install.sh does): the tests check what ships, not whatever PyPI has today.
+# The tools that fit and judge the engine (scikit-learn, scipy, librosa) are pinned too
+# (requirements-dev-pinned.txt): `make quality` refits them per fold, so their versions are part
+# of what its figures measure.
 PINS := scripts/requirements-pinned.txt
-$(STAMP): setup.py $(PINS)
+DEV_PINS := scripts/requirements-dev-pinned.txt
+$(STAMP): setup.py $(PINS) $(DEV_PINS)
 	python=$$(bash scripts/find-python.sh $(PYTHON)) && $$python -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -c $(PINS) -e '.[dev]'
+	$(BIN)/pip install --quiet -c $(PINS) -c $(DEV_PINS) -e '.[dev]'
 	touch $(STAMP)
 
 run: system-deps $(STAMP)

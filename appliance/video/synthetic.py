@@ -172,12 +172,13 @@ _BUILDERS: dict[str, Callable] = {"stick": _stick_scene, "bounce": _bounce_scene
 
 def render_scene(scene: str, path: str | Path, *, width: int = 320, height: int = 240, fps: float = 30.0,
                  seconds: float = 4.0, shake: float = 0.0, flicker: float = 0.0, seed: int = 0,
-                 times: list[float] | None = None, rotation: int = 0) -> SyntheticClip:
+                 times: list[float] | None = None, rotation: int = 0, codec: str | None = None) -> SyntheticClip:
     """Render `scene` (one of SCENES) to `path` and return its ground truth.
 
     shake: camera shake amplitude in pixels (random walk plus jitter, whole picture);
     flicker: relative size of brightness steps and per-frame flicker (0.3 = ±30 %);
-    times: explicit frame times for a variable-frame-rate clip (else a constant `fps`)."""
+    times: explicit frame times for a variable-frame-rate clip (else a constant `fps`);
+    codec: the encoder (default: the container's, H.264 for .mp4)."""
     rng = np.random.default_rng(seed)
     margin = int(np.ceil(3 * shake)) + 2
     background = _texture(width, height, rng, margin)
@@ -202,7 +203,7 @@ def render_scene(scene: str, path: str | Path, *, width: int = 320, height: int 
                 image = cv2.convertScaleAbs(image, alpha=gain)
             yield image
 
-    write_video(path, frames(), fps, times=times if vfr else None, rotation=rotation)
+    write_video(path, frames(), fps, times=times if vfr else None, rotation=rotation, codec=codec)
     return SyntheticClip(path=Path(path), fps=fps, duration=times[-1] + 1.0 / fps, impacts=impacts,
                          sustained=sustained)
 
