@@ -93,7 +93,6 @@ def test_near_duplicate_keyframes_share_their_group_s_outputs_with_or_without_ca
     assert runs[0] == runs[1] == runs[2]
 
 
-
 ROWS = """
 import sys, tempfile
 import numpy as np
@@ -105,9 +104,11 @@ with tempfile.TemporaryDirectory() as folder:
 
 def test_the_rendered_training_scenes_are_the_same_in_every_process(tmp_path):
     """The event model trains on rendered scenes (evaluation/event_training.py), so their cues must
-    be a function of their seeds. Through x264 they were not, now and then (a process that had run
-    the engine got other cues for the shaken scenes), and `foley eval`'s figures changed from run to
-    run with the trees; they are encoded losslessly since. Each run in a fresh process."""
+    be a function of their seeds. Through x264 they were not, now and then: a process that had run
+    the engine got other cues for the shaken scenes, and `foley eval`'s figures changed from run to
+    run with the trees; they are encoded losslessly since. This guards fresh processes, as each
+    training run is; the old fault showed only after other work in the same process, which a test
+    cannot bring about at will."""
     import subprocess
     import sys
 

@@ -67,8 +67,8 @@ def seam_client(tmp_path):
 
 def tone_job(folder, seconds: float, keep_audio: bool = False, level: float = 0.5) -> str:
     """A finished job whose sound is a generated tone of peak `level` and whose timeline is empty
-    (no scoring run, so no video.mp4). With keep_audio the tone is its mix.wav (the MP4's track) and its audio.wav
-    is silent."""
+    (no scoring run, so no video.mp4). With keep_audio the tone is its mix.wav (the MP4's track)
+    and its audio.wav is silent."""
     store = JobStore(folder)
     upload_file = folder / "tone-upload"
     upload_file.write_bytes(b"x")
