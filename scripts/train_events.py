@@ -100,7 +100,7 @@ def main() -> int:
                      "label": f"an onset of the clip's own sound within {LABEL_TOLERANCE_S} s of the interval",
                      "rendered_clips": fitted.rendered_clips, "rendered_intervals": fitted.rendered_intervals,
                      "rendered_share": round(fitted.rendered_intervals / (fitted.rendered_intervals + fitted.intervals), 3),
-                     "picking_objective": f"F{BETA} on the real clips' out-of-fold probabilities"},
+                     "picking_objective": f"F{BETA:g} on the real clips' out-of-fold probabilities"},
         "cross_validation": {**figures, "k": args.folds, "seed": args.seed, "other_seeds": other_seeds,
                              "protocol": "event times vs the clip's own onsets, ±0.1 s; folds by recording_id"},
     }

@@ -11,6 +11,7 @@ from appliance.library import load_catalog
 from appliance.motion import IMPACT
 from appliance.motion.sustained import MIN_DURATION_S, motion_spans
 from appliance.motion.samples import ENERGY_FLOOR
+from appliance.video.synthetic import render_scene
 
 
 def test_motion_spans_are_runs_above_the_floor_long_enough():
@@ -57,15 +58,21 @@ def test_the_picture_names_a_continuous_action_only_when_it_leads_everything():
     assert pictured_sustained(catalog, None) is None
 
 
-def test_described_steps_take_footsteps_where_the_motion_saw_single_impacts(scenes, uncached_engine):
-    """The stick scene's contacts are irregular impacts, not a train of steps: described as a
-    walk they still get footsteps (a walk on ice is footsteps, not glass being struck); described
-    as a strike on the same surface they do not."""
-    stick = scenes["stick"].path
-    walked = uncached_engine.score(stick, ScoreOptions(description="boots walking on thin ice")).timeline
-    assert walked.events and all(e.kind == IMPACT for e in walked.events)
-    assert all(e.category.startswith("footsteps_") for e in walked.events)
-    struck = uncached_engine.score(stick, ScoreOptions(description="a stick knocking on thin ice")).timeline
+def test_described_steps_take_footsteps_where_the_motion_saw_single_impacts(tmp_path, uncached_engine):
+    """A bouncing ball's contacts are mostly single impacts, not a train of steps (its bounces come
+    ever faster): described as a walk they still get footsteps (a walk on ice is footsteps, not
+    glass being struck); described as a strike on the same surface they do not. The picture may
+    still outvote the words on a keyframe, so what is asked is the clip's sound as `foley eval`
+    judges it, its most frequent category, and footsteps for most of the single impacts. (The
+    stick scene served until 2026-12-02; with the picking chosen for F1 its hits are a train.)"""
+    bounce = render_scene("bounce", tmp_path / "bounce.mp4", width=320, height=240, fps=30, seconds=4, seed=7).path
+    walked = uncached_engine.score(bounce, ScoreOptions(description="boots walking on thin ice")).timeline
+    impacts = [e for e in walked.events if e.kind == IMPACT]
+    assert len(impacts) >= 3
+    categories = [e.category for e in walked.events]
+    assert max(set(categories), key=categories.count).startswith("footsteps_")
+    assert sum(e.category.startswith("footsteps_") for e in impacts) > len(impacts) / 2
+    struck = uncached_engine.score(bounce, ScoreOptions(description="a stick knocking on thin ice")).timeline
     assert struck.events and not any(e.category.startswith("footsteps_") for e in struck.events)
 
 

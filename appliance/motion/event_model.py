@@ -5,9 +5,8 @@ run by ONNX Runtime like the encoders) reads each interval's cues (`onset_featur
 the probability that a sound starts in it. `OnsetPicker` turns that stream into events: a
 local maximum of the probability above `threshold`, at least `min_gap` after the previous event,
 placed `time_at` of the way through its interval. The three picking parameters are chosen by
-cross-validation together with the trees, on a precision-weighted objective, because a model
-chosen for F1 alone places 2-3 times as many sounds as there were and loses to sparse naive
-peaks on unseen clips.
+cross-validation together with the trees, for onset F1 on out-of-fold probabilities
+(evaluation/event_training.py says why not a precision-weighted objective).
 
 Causal: a row needs one frame after its interval and a peak needs the next row, so an event is
 decided two frames after its contact — the camera path can sound it live.
