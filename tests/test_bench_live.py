@@ -3,7 +3,7 @@ started for them and counted, the latencies come from the frames' capture times 
 not asserted: the machine is shared; the figures are in docs/benchmarks.md)."""
 import pytest
 
-from appliance.bench.live import DROP_SECONDS, bench_scene, render_drops
+from appliance.bench.live import DROP_SECONDS, MATCH_S, bench_scene, render_drops
 from appliance.config import LiveConfig
 from appliance.engine.pipeline import Engine
 
@@ -19,6 +19,8 @@ def test_bench_scene_matches_sounds_to_contacts(tmp_path):
     result = bench_scene("drops", 3 * DROP_SECONDS / 3.5, LiveConfig(output="seam"), tmp_path, 11, Engine())
     assert result["contacts"] >= 3
     assert len(result["matched"]) + result["missed"] == result["contacts"]
-    assert len(result["matched"]) >= 1 and all(0 < latency < 1 for latency in result["matched"])
+    # A sound the model placed a few frames before the contact (it may fire on the falling ball's
+    # last frames) is matched with a latency below zero, by at most the matching window.
+    assert len(result["matched"]) >= 1 and all(-MATCH_S < latency < 1 for latency in result["matched"])
     assert len(result["all"]) == len(result["matched"]) + result["extra"]
     assert result["report"]["output"].startswith("audio seam")

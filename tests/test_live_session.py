@@ -79,9 +79,13 @@ def test_recording_holds_picture_and_the_played_sound_at_its_times(engine, steps
     timeline = json.loads(out.with_suffix(".json").read_text())
     assert len(timeline["events"]) == len(_started(report)) > 0
     envelope = np.abs(audio).max(axis=0)
+    previous = None
     for event in timeline["events"]:  # the sound starts where the timeline says it was heard
         at = round(event["time"] * rate)
-        assert envelope[max(0, at - 480):at - 240].max() < 0.01 <= envelope[at:at + 960].max(), event["time"]
+        assert 0.01 <= envelope[at:at + 960].max(), event["time"]
+        if previous is None or event["time"] - previous >= 0.5:  # a sound just before may still ring
+            assert envelope[max(0, at - 480):at - 240].max() < 0.01, event["time"]
+        previous = event["time"]
         assert min(abs(event["time"] - c) for c in steps.impacts) < 0.5  # after its contact, by the latency
     silent = np.ones(len(envelope), bool)
     for event in timeline["events"]:

@@ -165,7 +165,8 @@ def test_ducking_would_not_help(clips, engine, tmp_path):
     the voice as loud as the Foley, the Foley is louder than the voice in the speech band in only
     a few per cent of the voice's 20 ms frames — the hits themselves, a few tens of ms each. A
     duck would make every hit that falls in speech quieter to clear those few frames; raising
-    original_level_db clears them without touching the hits."""
+    original_level_db clears them without touching the hits. (Under a tenth since the picking is
+    chosen for F1 and lays about twice as many hits on this walk: 6.8 % at 0 dB, was under 6 %.)"""
     _, voiced = clips
     masked = {}
     for level in (0.0, 6.0):
@@ -179,7 +180,7 @@ def test_ducking_would_not_help(clips, engine, tmp_path):
         foley_energy, voice_energy = _speech_band_energy(a * foley), _speech_band_energy(b * voice)
         speaking = voice_energy > voice_energy.max() * 1e-3
         masked[level] = float(np.mean(foley_energy[speaking] > voice_energy[speaking]))
-    assert masked[0.0] <= 0.06, masked
+    assert masked[0.0] <= 0.1, masked
     assert masked[6.0] <= masked[0.0], "a louder own sound is masked less, without touching the hits"
 
 

@@ -498,6 +498,9 @@ def tap_every_marker(page, count: int, name: str) -> None:
             n = int(button.get_attribute("data-n"))
             size = button.size
             assert size["width"] >= 44 and size["height"] >= 44, size
+            # Into the middle of the lane first, as a finger would drag it: Selenium's own scroll
+            # brings a marker just inside the edge, where half of it can lie under the card's edge.
+            page.execute_script("arguments[0].scrollIntoView({block: 'nearest', inline: 'center'})", button)
             button.click()
             wait_for(page, lambda: page.find_element(By.CSS_SELECTOR, f"#markers .marker[data-n='{n}']")
                      .get_attribute("aria-pressed") == "true", what=f"marker {n} to be selected")
