@@ -4,7 +4,9 @@
 # the project installed there from aarch64 wheels for that Python at the versions the board gets
 # (scripts/requirements-pinned.txt, as install.sh and build-image.sh use), `foley doctor` run under
 # emulation, and both encoders' outputs compared with this machine's on fixed inputs
-# (cosine >= 0.9999). Needs root. Usage: [SUITE=trixie|bookworm] scripts/check-aarch64.sh
+# (cosine >= 0.9999), and the events of a drawn scene (and of the clips of FOLEY_ARM64_CLIPS, a
+# folder of real footage, when set) compared time for time. Needs root.
+# Usage: [SUITE=trixie|bookworm] [FOLEY_ARM64_CLIPS=DIR] scripts/check-aarch64.sh
 set -euo pipefail
 case ${1:-} in
   -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
@@ -72,9 +74,21 @@ chroot "$root" /bin/sh -ec '
 say "running foley doctor under qemu-aarch64"
 chroot "$root" /usr/bin/env HOME=/root FOLEY_MODELS_DIR=/opt/foley-src/models \
   FOLEY_STATE_DIR=/tmp/foley-state /opt/venv/bin/foley doctor
+clips=()
+rm -rf "$root/tmp/foley-clips"
+if [ -n "${FOLEY_ARM64_CLIPS:-}" ]; then
+  mkdir -p "$root/tmp/foley-clips"
+  for clip in "$FOLEY_ARM64_CLIPS"/*.mp4; do
+    [ -f "$clip" ] || continue
+    cp "$clip" "$root/tmp/foley-clips/"
+    clips+=("$(basename "$clip")")
+  done
+  say "comparing the events of ${#clips[@]} clips of $FOLEY_ARM64_CLIPS too"
+fi
 chroot "$root" /usr/bin/env FOLEY_MODELS_DIR=/opt/foley-src/models FOLEY_STATE_DIR=/tmp/foley-state \
-  /opt/venv/bin/python /opt/foley-src/scripts/encoder_fingerprint.py dump /tmp/arm64.json
+  /opt/venv/bin/python /opt/foley-src/scripts/encoder_fingerprint.py dump /tmp/arm64.json \
+  "${clips[@]/#//tmp/foley-clips/}"
 cp "$root/tmp/arm64.json" "$cache/arm64.json"
-"$py" "$repo/scripts/encoder_fingerprint.py" dump "$cache/x86.json"
+"$py" "$repo/scripts/encoder_fingerprint.py" dump "$cache/x86.json" "${clips[@]/#/$root/tmp/foley-clips/}"
 "$py" "$repo/scripts/encoder_fingerprint.py" compare "$cache/x86.json" "$cache/arm64.json"
 say "aarch64 check passed"
