@@ -10,7 +10,8 @@ identical on every machine; the encoders are compared by cosine, since INT8 kern
 differently per CPU; the events a drawn scene gives must be the same (times to the microsecond,
 confidences within 1e-4): the motion analysis and the trees decide what sounds, not a cosine.
 Clips named after OUT (real footage, the same files on both sides) add each clip's event times,
-compared the same way and counted: identical, moved by at most two frames, on one side only.
+compared the same way and counted: identical, moved within the evaluation's matching tolerance
+(±0.1 s, appliance/evaluation/onsets.py), on one side only.
 The optical flow (OpenCV's DIS) is not bit-identical across CPUs (docs/benchmarks.md, "aarch64
 check"), so an event whose interval's probability is close to a neighbour's can move a frame.
 """
@@ -123,12 +124,12 @@ def compare(path_a: str, path_b: str, minimum: float) -> int:
     same_events = events_a.shape == events_b.shape and bool(np.all(events_a[:, 0] == events_b[:, 0])) \
         and bool(np.all(np.abs(events_a[:, 1] - events_b[:, 1]) <= 1e-4))
     identical, moved, alone = event_agreement(events_a[:, 0].tolist(), events_b[:, 0].tolist())
-    print(f"events of the drawn scene equal: {same_events} ({identical} identical, {moved} moved by at most two "
-          f"frames, {alone} on one side only: {events_a[:, 0].tolist()} / {events_b[:, 0].tolist()})")
+    print(f"events of the drawn scene equal: {same_events} ({identical} identical, {moved} moved within "
+          f"±0.1 s, {alone} on one side only: {events_a[:, 0].tolist()} / {events_b[:, 0].tolist()})")
     clips_differ = []
     for name in sorted(set(a.get("clips", {})) & set(b.get("clips", {}))):
         identical, moved, alone = event_agreement(a["clips"][name], b["clips"][name])
-        print(f"events of {name}: {identical} identical, {moved} moved by at most two frames, {alone} on one side only")
+        print(f"events of {name}: {identical} identical, {moved} moved within ±0.1 s, {alone} on one side only")
         if moved or alone:
             clips_differ.append(name)
     failures = ([f"minimum cosine {worst:.6f} < {minimum}"] if worst < minimum else []) \
@@ -139,14 +140,16 @@ def compare(path_a: str, path_b: str, minimum: float) -> int:
     return 0 if not failures else 1
 
 
-def event_agreement(a: list[float], b: list[float], frames: float = 2 / 30 + 1e-6) -> tuple[int, int, int]:
-    """(events at the same time on both sides, events of `a` with one of `b` within two frames
-    instead, events of either side with no counterpart)."""
+def event_agreement(a: list[float], b: list[float]) -> tuple[int, int, int]:
+    """(events at the same time on both sides, events of `a` with one of `b` within the
+    evaluation's matching tolerance instead, events of either side with no counterpart)."""
+    from appliance.evaluation.onsets import MATCH_TOLERANCE_S
+
     identical = len(set(a) & set(b))
     rest_a, rest_b = sorted(set(a) - set(b)), sorted(set(b) - set(a))
     moved = 0
     for t in rest_a:
-        near = [u for u in rest_b if abs(u - t) <= frames]
+        near = [u for u in rest_b if abs(u - t) <= MATCH_TOLERANCE_S]
         if near:
             rest_b.remove(min(near, key=lambda u: abs(u - t)))
             moved += 1
