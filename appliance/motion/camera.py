@@ -21,15 +21,16 @@ GRID_STEP = 8
 _CONTRAST = 40.0
 
 
-def normalise_light(grey: np.ndarray) -> np.ndarray:
-    """Map a frame to mean 128 and standard deviation 40: global brightness/contrast steps vanish."""
+def normalise_light(grey: np.ndarray) -> tuple[np.ndarray, float]:
+    """Map a frame to mean 128 and standard deviation 40: global brightness/contrast steps vanish.
+    Also returns the contrast gain applied: a dim, flat frame's codec noise is amplified by it."""
     mean, std = cv2.meanStdDev(grey)
     gain = _CONTRAST / max(float(std[0, 0]), 1.0)
-    return cv2.convertScaleAbs(grey, alpha=gain, beta=128.0 - gain * float(mean[0, 0]))
+    return cv2.convertScaleAbs(grey, alpha=gain, beta=128.0 - gain * float(mean[0, 0])), gain
 
 
-def working_frame(grey: np.ndarray, width: int = WORK_WIDTH) -> np.ndarray:
-    """Resize to the analysis width and normalise the light."""
+def working_frame(grey: np.ndarray, width: int = WORK_WIDTH) -> tuple[np.ndarray, float]:
+    """Resize to the analysis width and normalise the light: (frame, contrast gain applied)."""
     if grey.shape[1] != width:
         height = max(8, round(grey.shape[0] * width / grey.shape[1]))
         grey = cv2.resize(grey, (width, height), interpolation=cv2.INTER_AREA)
