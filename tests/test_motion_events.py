@@ -1,9 +1,8 @@
 """Motion events on rendered clips: shake, flicker and a smooth slide give no impacts; streaming
 equals batch; periodic marking. (How well impacts land on real footage is measured by
 `foley eval --folds`, not here: the event model is fitted to real clips, not to these scenes.)"""
-import pytest
-
 import numpy as np
+import pytest
 
 from appliance.motion import IMPACT, PERIODIC, SUSTAINED, ActionEvent, MotionAnalyser, detect_events
 from appliance.motion.analyser import NOISE_LEVEL, RAW_NOISE_LEVEL, noise_level
