@@ -99,7 +99,8 @@ class CaptureConfig:
     """Requested frame width (the camera may give another size)."""
     height: Annotated[int, Range(16, 4320)] = 720
     fps: Annotated[float, Range(1, 240)] = 30.0
-    """Requested frame rate."""
+    """Requested frame rate. The event model was fitted on 15-32 fps footage, mostly 25-30; at
+    half of 30 fps it places its sounds no better than frame-difference peaks (docs/models.md)."""
     preroll_seconds: Annotated[float, Range(0, 60)] = 2.0
     """Seconds before the trigger that are kept and start the clip."""
     record_seconds: Annotated[float, Range(0.5, 3600)] = 10.0

@@ -83,3 +83,26 @@ def test_eval_bad_folder(tmp_path):
     (tmp_path / "labels.json").write_text("{broken")
     assert "not a readable labels file" in run_foley("eval", str(tmp_path)).stderr
     assert run_foley("eval", str(tmp_path), "--folds", "1").returncode == 2
+
+
+def test_train_events_scores_the_held_out_clips_at_a_lower_frame_rate_too(tmp_path):
+    """`scripts/train_events.py --frame-step 2`: the held-out figures at half the frame rate, by
+    the same fits, in its output and the manifest it writes (here into a copy of models/)."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    folder = _folder(tmp_path)
+    models = tmp_path / "models"
+    shutil.copytree(REPO / "models", models)
+    result = subprocess.run([sys.executable, "scripts/train_events.py", str(folder), "--folds", "2", "--frame-step", "2"],
+                            cwd=REPO, capture_output=True, text=True, timeout=600,
+                            env={**os.environ, "FOLEY_MODELS_DIR": str(models)})
+    assert result.returncode == 0, result.stderr
+    assert "at 1/2 of the frame rate" in result.stdout
+    figures = json.loads((models / "manifest.json").read_text())["models"]["events"]["cross_validation"]
+    assert figures["slower_frame_step"] == 2 and 0 <= figures["slower"]["pooled_f1"] <= 1
+    assert all("slower_f1" in fold for fold in figures["folds"]) and len(figures["folds"]) == 2

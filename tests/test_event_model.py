@@ -87,3 +87,17 @@ def test_picker_places_the_onset_in_its_interval_and_flushes_the_last():
 def test_picking_parameters_are_checked():
     with pytest.raises(ValueError):
         Picking(threshold=1.5, min_gap=0.1, time_at=0.5)
+
+
+def test_interval_rows_at_a_lower_frame_rate(tmp_path):
+    """`--frame-step`'s clips: every Nth frame with its own time, as a slower camera films it."""
+    from appliance.evaluation.event_training import interval_rows
+    from appliance.video.synthetic import render_scene
+
+    clip = render_scene("stick", tmp_path / "stick.mp4", width=160, height=120, fps=30, seconds=2, seed=3)
+    every = interval_rows(clip.path)
+    half = interval_rows(clip.path, frame_step=2)
+    assert len(every) > 40 and abs(len(half) - len(every) / 2) <= 2
+    assert all(abs((r.end - r.start) - 2 / 30) < 1e-3 for r in half)
+    assert {round(r.end, 3) for r in half} <= {round(r.end, 3) for r in every}
+    assert all(abs(r.values[FEATURE_INDEX["frame_period"]] - 2 / 30) < 1e-3 for r in half), "the cues see the slower rate"
