@@ -19,6 +19,7 @@ from appliance.service.board_audio import LIVE_HAS_IT
 from tests.conftest import REPO, get_json, run_foley, start_server
 from tests.test_capture_daemon import wait_for
 from tests.test_capture_service import post, runtime, start_capture, stop  # noqa: F401 (runtime: a fixture)
+from tests.test_live_service import messages, open_stream
 from tests.test_service_browser import browser, needs_chromium  # noqa: F401 (browser: a fixture)
 from tests.test_service_browser import wait_for as page_wait
 from tests.test_service_play import tone_job
@@ -208,6 +209,9 @@ def test_foley_live_by_hand_holds_the_speaker_and_the_service_says_who(board, tm
         without = [n for n in state["notices"] if n.startswith(named)]
         assert len(without) == 1 and "live mode runs without the board's speaker" in without[0], state["notices"]
         assert play(base, tone) == (409, {"error": LIVE_HAS_IT})
+        connection, stream = open_stream(base)  # "on" comes before the first frame: wait for an action
+        assert stream.status == 200 and any(data.get("type") == "event" for _, data in messages(stream))
+        connection.close()
         switched_off(base)
         last = get_json(f"{base}/api/v1/live")["last_session"]
         assert last["output"].startswith("audio seam") and last["frames"] > 0, last
