@@ -60,14 +60,15 @@ def held_out_figures(clips, rendered, folds: int, seed: int, log: bool = True, s
         if not held:
             continue
         fitted, threshold = fit_events(train, rendered, seed), fit_difference_threshold(train)
-        model_counts, baseline_counts = scored(held, fitted.model(), fitted.picking, threshold)
+        model = fitted.model()
+        model_counts, baseline_counts = scored(held, model, fitted.picking, threshold)
         model_total, baseline_total = model_total + model_counts, baseline_total + baseline_counts
         figures = {"fold": fold, "clips": len(held), "f1": round(model_counts.f(), 3),
                    "difference_peaks_f1": round(baseline_counts.f(), 3)}
         line = (f"fold {fold}: {len(held)} clips, F1 {model_counts.f():.3f} (accuracy {model_counts.accuracy:.2f}, "
                 f"precision {model_counts.precision:.2f}); frame-difference peaks {baseline_counts.f():.3f}")
         if slower:
-            slow, slow_baseline = scored([slower[c.name] for c in held], fitted.model(), fitted.picking, threshold)
+            slow, slow_baseline = scored([slower[c.name] for c in held], model, fitted.picking, threshold)
             slower_total, slower_baseline_total = slower_total + slow, slower_baseline_total + slow_baseline
             figures.update(slower_f1=round(slow.f(), 3), slower_difference_peaks_f1=round(slow_baseline.f(), 3))
             line += f"; at the lower rate {slow.f():.3f} and {slow_baseline.f():.3f}"
@@ -94,6 +95,8 @@ def main() -> int:
                         help="also score the held-out clips with only every Nth frame (a camera at 1/N of the "
                              "rate), by the same fits; reported, never trained on")
     args = parser.parse_args()
+    if args.frame_step < 1:
+        parser.error("--frame-step: 1 (every frame) or more")
     labelled = [analyse_for_training(clip, label) for folder in args.dir for clip, label in folder_clips(folder, None)]
     clips = [c.training for c in labelled if c.role == "contact"]
     if len(clips) < args.folds:
