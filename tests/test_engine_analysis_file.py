@@ -58,3 +58,32 @@ def test_a_tampered_keyframe_is_refused(tmp_path):
     np.savez(tmp_path / "bad.npz", **arrays)
     with pytest.raises(UsageError, match="grey picture"):
         load_analysis(tmp_path / "bad.npz", probe(clip))
+
+
+def test_a_compressed_analysis_is_refused_before_it_is_inflated(tmp_path):
+    """An upload of a few hundred KB of deflated zeros would inflate, array by array, into
+    gigabytes before any shape is checked; the analysis is written uncompressed, so an archive
+    holding more than its own size is refused from its directory alone."""
+    import json
+
+    meta = {"format": 1, "events": [], "keyframes": {}, "scene": [], "frame_count": 1, "stage_seconds": {},
+            "frames": [{"index": i, "time": i / 30} for i in range(40)]}
+    arrays = {"meta": np.frombuffer(json.dumps(meta).encode(), np.uint8)}
+    for i in range(40):  # 40 MB of zeros once inflated
+        arrays[f"grey_{i}"] = np.zeros((1000, 1000), np.uint8)
+        arrays[f"colour_{i}"] = np.zeros(0, np.uint8)
+    bomb = tmp_path / "bomb.npz"
+    np.savez_compressed(bomb, **arrays)
+    del arrays
+    assert bomb.stat().st_size < 1_000_000
+    with open("/proc/self/clear_refs", "w") as refs:
+        refs.write("5")  # the peak (VmHWM) starts again from here
+    before = _vm_kb("VmRSS")
+    with pytest.raises(UsageError, match="compressed"):
+        load_analysis(bomb, None)
+    assert _vm_kb("VmHWM") - before < 20_000, "the arrays were inflated"
+
+
+def _vm_kb(field: str) -> int:
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith(field + ":"))

@@ -156,3 +156,19 @@ def test_cross_site_writes_are_refused_even_from_loopback(tmp_path, clip_bytes):
                        content_type="multipart/form-data", headers={"Origin": "http://localhost"})
     assert same.status_code == 202
     assert client.get("/api/v1/jobs", headers={"Origin": "http://evil.example"}).status_code == 200
+
+
+def test_the_history_comes_a_page_at_a_time(tmp_path, clip_bytes):
+    """Newest first, `limit` at a time, the next page after the last job shown; every job is
+    reachable however many there are (the page's "Show older clips")."""
+    client, _, _ = make_client(tmp_path, run=False)
+    made = [upload(client, clip_bytes, seed=str(seed)).get_json()["id"] for seed in range(5)]
+    first = client.get("/api/v1/jobs?limit=2").get_json()
+    assert [j["id"] for j in first["jobs"]] == made[::-1][:2] and first["more"] is True
+    second = client.get(f"/api/v1/jobs?limit=2&before={first['jobs'][-1]['id']}").get_json()
+    last = client.get(f"/api/v1/jobs?limit=2&before={second['jobs'][-1]['id']}").get_json()
+    assert [j["id"] for j in second["jobs"] + last["jobs"]] == made[::-1][2:] and last["more"] is False
+    assert client.get("/api/v1/jobs").get_json()["more"] is False
+    for query, status in (("limit=0", 400), ("limit=201", 400), ("limit=many", 400), ("before=0123456789abcdef", 404)):
+        response = client.get(f"/api/v1/jobs?{query}")
+        assert response.status_code == status and response.is_json, query

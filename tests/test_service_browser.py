@@ -14,6 +14,7 @@ import re
 import shutil
 import socket
 import subprocess
+import sys
 import time
 import urllib.request
 from pathlib import Path
@@ -466,6 +467,15 @@ def snap(page, name: str) -> None:
     (ARTIFACTS / name).write_bytes(base64.b64decode(shot["data"]))
 
 
+def idle(page) -> bool:
+    """No edit is being re-mixed: the edit controls are available again (they stay focusable
+    while busy, marked aria-disabled)."""
+    from selenium.webdriver.common.by import By
+
+    return page.find_element(By.ID, "result").get_attribute("aria-busy") != "true" \
+        and page.find_element(By.ID, "undo").get_attribute("aria-disabled") != "true"
+
+
 def events_of(base: str, job_id: str) -> list[dict]:
     return get_json(f"{base}/api/v1/jobs/{job_id}/timeline.json")["events"]
 
@@ -661,23 +671,29 @@ def test_edit_a_dense_clip(width, height, browser, tmp_path, axe_script):
         wait_for(page, lambda: find(By.CSS_SELECTOR, f"#markers .marker[data-n='{target}']").get_attribute("aria-pressed") == "true",
                  what="Enter to select a marker")
 
-        # Move: one frame later with the button, then with Shift+→, then a drag.
+        # Move: one frame later with the button, again with Enter on the button (it keeps the
+        # keyboard's focus through its edit), then with Shift+→, then a drag. Nudges land on the
+        # clip's frame grid, so three of them are three whole frames, not three roundings.
         before = next(e for e in events_of(base, job_id) if e["n"] == target)["time"]
         frame = 1 / get_json(f"{base}/api/v1/jobs/{job_id}/timeline.json")["clip"]["fps"]
+        grid = round(before / frame) * frame
+        time_of_target = lambda: next(e for e in events_of(base, job_id) if e["n"] == target)["time"]  # noqa: E731
         find(By.ID, "nudge-ahead").click()
-        wait_for(page, lambda: abs(next(e for e in events_of(base, job_id) if e["n"] == target)["time"] - (before + frame)) < 2e-3,
-                 what="the sound to move by one frame")
-        wait_for(page, lambda: find(By.ID, "edit-status").text.startswith("Moved"), what="the page to say so")
+        wait_for(page, lambda: abs(time_of_target() - (grid + frame)) < 2e-4, what="the sound to move by one frame")
+        wait_for(page, lambda: find(By.ID, "edit-status").text.startswith("Moved") and idle(page), what="the page to say so")
+        assert page.switch_to.active_element.get_attribute("id") == "nudge-ahead", "the button lost the focus"
+        page.switch_to.active_element.send_keys(Keys.ENTER)
+        wait_for(page, lambda: abs(time_of_target() - (grid + 2 * frame)) < 2e-4, what="Enter to move it by one more frame")
+        wait_for(page, lambda: idle(page), what="the edit to finish")
         find(By.CSS_SELECTOR, f"#markers .marker[data-n='{target}']").send_keys(Keys.SHIFT, Keys.ARROW_RIGHT)
-        wait_for(page, lambda: abs(next(e for e in events_of(base, job_id) if e["n"] == target)["time"] - (before + 2 * frame)) < 2e-3,
+        wait_for(page, lambda: abs(time_of_target() - (grid + 3 * frame)) < 2e-4,
                  what="Shift+→ to move the sound by one more frame")
-        wait_for(page, lambda: find(By.ID, "edit-status").text.endswith(".") and not find(By.ID, "undo").get_attribute("disabled"),
+        wait_for(page, lambda: find(By.ID, "edit-status").text.endswith(".") and idle(page),
                  what="the edit to finish")
         dragged = find(By.CSS_SELECTOR, f"#markers .marker[data-n='{target}']")
         ActionChains(page).click_and_hold(dragged).move_by_offset(10, 0).move_by_offset(30, 0).release().perform()
-        wait_for(page, lambda: next(e for e in events_of(base, job_id) if e["n"] == target)["time"] > before + 3 * frame,
-                 what="the dragged sound to move later")
-        wait_for(page, lambda: not find(By.ID, "undo").get_attribute("disabled"), what="the drag's edit to finish")
+        wait_for(page, lambda: time_of_target() > grid + 3.5 * frame, what="the dragged sound to move later")
+        wait_for(page, lambda: idle(page), what="the drag's edit to finish")
         snap(page, f"editor-{name}-moved.png")
 
         # Softer by 6 dB with the slider (the API allows −40 … +12 dB over the recording's own
@@ -690,7 +706,7 @@ def test_edit_a_dense_clip(width, height, browser, tmp_path, axe_script):
         assert find(By.ID, "event-gain-value").text == "6 dB softer"
         wait_for(page, lambda: abs(next(e for e in events_of(base, job_id) if e["n"] == loud["n"])["gain_db"]
                                    - (loud["gain_db"] - 6)) < 0.11, what="the sound to be 6 dB softer")
-        wait_for(page, lambda: not find(By.ID, "undo").get_attribute("disabled"), what="the gain's edit to finish")
+        wait_for(page, lambda: idle(page), what="the gain's edit to finish")
         assert find(By.ID, "event-gain-value").text == "as it is"
         select_marker(page, target)
 
@@ -702,13 +718,13 @@ def test_edit_a_dense_clip(width, height, browser, tmp_path, axe_script):
             e["n"] for e in events_of(base, job_id)), what="the page to drop the marker")
         find(By.ID, "undo").click()
         wait_for(page, lambda: len(events_of(base, job_id)) == count and target in marked_events(page), what="undo")
-        wait_for(page, lambda: not find(By.ID, "undo").get_attribute("disabled"), what="the undo to finish")
+        wait_for(page, lambda: idle(page), what="the undo to finish")
         ActionChains(page).key_down(Keys.CONTROL).key_down(Keys.SHIFT).send_keys("z").key_up(Keys.SHIFT).key_up(Keys.CONTROL).perform()
         wait_for(page, lambda: len(events_of(base, job_id)) == count - 1, what="Ctrl+Shift+Z to redo the delete")
-        wait_for(page, lambda: not find(By.ID, "undo").get_attribute("disabled"), what="the redo to finish")
+        wait_for(page, lambda: idle(page), what="the redo to finish")
         ActionChains(page).key_down(Keys.CONTROL).send_keys("z").key_up(Keys.CONTROL).perform()
         wait_for(page, lambda: len(events_of(base, job_id)) == count and target in marked_events(page), what="Ctrl+Z")
-        wait_for(page, lambda: not find(By.ID, "undo").get_attribute("disabled"), what="the undo to finish")
+        wait_for(page, lambda: idle(page), what="the undo to finish")
 
         # Change a sound for the user's own recording, found in the picker.
         select_marker(page, target)
@@ -728,7 +744,7 @@ def test_edit_a_dense_clip(width, height, browser, tmp_path, axe_script):
         wait_for(page, lambda: "my knuckles on the desk" in find(By.ID, "event-why").text, what="the page to show it")
 
         # Add a sound at the playhead, from a search in the picker.
-        wait_for(page, lambda: not find(By.ID, "add-sound").get_attribute("disabled"), what="the swap to finish")
+        wait_for(page, lambda: idle(page), what="the swap to finish")
         page.execute_script("const v = document.getElementById('result-video'); v.pause(); v.currentTime = 3.21;")
         count = len(events_of(base, job_id))
         find(By.ID, "add-sound").click()
@@ -776,6 +792,60 @@ def test_edit_a_dense_clip(width, height, browser, tmp_path, axe_script):
         wait_for(page, lambda: not find(By.ID, "offline").is_displayed(), timeout=60, what="the banner to go")
         wait_for(page, lambda: "Ready" in find(By.ID, "health").text, what="the page to work again")
     finally:
+        assert served.stop() == 0
+
+
+@needs_chromium
+def test_a_reload_follows_the_job_again_and_an_edit_stays_on_its_own_result(browser, tmp_path):
+    """Reloaded while its clip waits for a worker, the page follows the job again and opens its
+    result when it is done; an edit still being re-mixed when another result is opened changes
+    its own job, and the result now open keeps its own sounds."""
+    from selenium.webdriver.common.by import By
+
+    served = start_server(tmp_path, args=("--no-worker",))  # the jobs wait until a worker starts
+    base, page, find = served.base, browser, browser.find_element
+    worker = None
+    try:
+        walk_clip = render_scene("steps", tmp_path / "walk.mp4", width=320, height=240, seconds=6, seed=3)
+        knock_clip = render_scene("stick", tmp_path / "knock.mp4", width=320, height=240, seconds=4, seed=4)
+        sent = subprocess.run(["curl", "-sS", "-f", "-F", f"video=@{walk_clip.path}", "-F", "description=someone walks",
+                               f"{base}/api/v1/score"], capture_output=True, text=True, timeout=60)
+        assert sent.returncode == 0, sent.stderr
+        walk = json.loads(sent.stdout)["id"]
+
+        page.get(base + "/")
+        page.execute_script(DROP_FILE, "drop", "knock.mp4", base64.b64encode(knock_clip.path.read_bytes()).decode())
+        find(By.ID, "description").send_keys("knocking on a door")
+        find(By.ID, "score-button").click()
+        wait_for(page, lambda: "Waiting for its turn" in find(By.ID, "progress-text").text, what="the job to wait")
+        knock = page.execute_script("return location.hash.slice(5)")
+        assert re.fullmatch(r"[0-9a-f]{16}", knock) and knock != walk, knock
+        page.refresh()
+        wait_for(page, lambda: find(By.ID, "progress").is_displayed()
+                 and "Waiting for its turn" in find(By.ID, "progress-text").text, what="the reloaded page to follow the job")
+        worker = subprocess.Popen([sys.executable, "-m", "appliance.cli", "worker"], cwd=REPO,
+                                  env={**os.environ, "FOLEY_STATE_DIR": str(tmp_path / "state")},
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_for(page, lambda: find(By.ID, "result").is_displayed(), timeout=300, what="the result to open by itself")
+        assert find(By.ID, "result-title").text == "knocking on a door"
+        assert page.execute_script("return location.hash") == f"#job={knock}"
+
+        knock_events, walk_events = events_of(base, knock), events_of(base, walk)
+        assert knock_events and walk_events
+        select_marker(page, knock_events[0]["n"])
+        find(By.ID, "event-delete").click()
+        opener = wait_for(page, lambda: page.find_elements(By.CSS_SELECTOR, "button[aria-label='Open someone walks']"),
+                          what="the other result in the history")
+        opener[0].click()
+        wait_for(page, lambda: len(events_of(base, knock)) == len(knock_events) - 1, what="the delete, on its own job")
+        wait_for(page, lambda: find(By.ID, "result-title").text == "someone walks" and idle(page),
+                 what="the other result open, the edit's answer in")
+        assert events_of(base, walk) == walk_events
+        assert marked_events(page) == sorted(e["n"] for e in walk_events), "the open result shows another job's sounds"
+    finally:
+        if worker is not None:
+            worker.terminate()
+            worker.wait(timeout=30)
         assert served.stop() == 0
 
 

@@ -4,7 +4,9 @@ disk — are in tests/faults/.)"""
 from __future__ import annotations
 
 import contextlib
+import json
 import os
+import socket
 import subprocess
 from pathlib import Path
 
@@ -12,6 +14,7 @@ import pytest
 
 from appliance.video.synthetic import render_scene
 from tests.conftest import start_server
+from tests.test_service_browser import lan_address
 
 
 @contextlib.contextmanager
@@ -65,3 +68,55 @@ def test_service_and_a_job_write_nothing_outside_the_state_folder(tmp_path, read
         assert list(home.iterdir()) == []
     log = served.log_path.read_text()
     assert "Traceback" not in log and "Read-only file system" not in log, log[-2000:]
+
+
+def head_only(address: str, port: int, path: str, length: int, content_type: str, extra: str = "") -> tuple[int, dict]:
+    """Send a request's headers announcing `length` bytes of body, and none of the body: the
+    status and JSON the server answers with (a server that waits for the body never answers)."""
+    with socket.create_connection((address, port), timeout=20) as connection:
+        connection.sendall(f"POST {path} HTTP/1.1\r\nHost: {address}:{port}\r\nContent-Type: {content_type}\r\n"
+                           f"Content-Length: {length}\r\n{extra}\r\n".encode())
+        answer = b""
+        while b"\r\n\r\n" not in answer or len(answer.split(b"\r\n\r\n", 1)[1]) < _content_length(answer):
+            chunk = connection.recv(65536)
+            if not chunk:
+                break
+            answer += chunk
+    head, body = answer.split(b"\r\n\r\n", 1)
+    return int(head.split()[1]), json.loads(body)
+
+
+def _content_length(answer: bytes) -> int:
+    for line in answer.split(b"\r\n\r\n", 1)[0].split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            return int(value)
+    return 0
+
+
+@pytest.mark.skipif(lan_address() is None, reason="this machine has no network address besides loopback")
+def test_a_body_is_judged_on_its_headers_before_a_byte_of_it_is_read(tmp_path):
+    """Waitress would store a whole body (up to a gigabyte) in a temporary file before the
+    application sees the request. The gate answers from the headers alone: no token from the
+    LAN (401), a cross-site write (403), a JSON body over 1 MB even to the open login (413), an
+    upload over the limit (413) — each answered while the client has sent no byte of its body."""
+    lan = lan_address()
+    served = start_server(tmp_path, host=lan, args=("--no-worker",))
+    port, gigabyte = int(served.base.rsplit(":", 1)[1]), 1024 ** 3
+    token = f"Authorization: Bearer {(tmp_path / 'state' / 'api-token').read_text().strip()}\r\n"
+    try:
+        status, body = head_only(lan, port, "/api/v1/jobs", gigabyte, "application/octet-stream")
+        assert status == 401 and "token" in body["error"]
+        status, body = head_only(lan, port, "/api/v1/login", 200 * 1024 * 1024, "application/json")
+        assert status == 413 and "1024 KB" in body["error"]
+        status, body = head_only(lan, port, "/api/v1/score", gigabyte, "multipart/form-data; boundary=x", token)
+        assert status == 413 and "200 MB" in body["error"]
+        status, body = head_only(lan, port, "/api/v1/score", 1000, "multipart/form-data; boundary=x",
+                                 token + "Origin: http://evil.example\r\n")
+        assert status == 403 and "cross-site" in body["error"]
+        # What passes the gate is the application's as before: an empty body to login.
+        status, body = head_only(lan, port, "/api/v1/login", 0, "application/json")
+        assert status in (400, 401) and body["error"], (status, body)
+    finally:
+        assert served.stop() == 0
+    assert "Traceback" not in served.log_path.read_text()

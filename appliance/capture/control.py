@@ -98,7 +98,7 @@ class _Handler(socketserver.StreamRequestHandler):
         except CommandRefused as exc:
             self._reply({"ok": False, "error": str(exc), "status": exc.status})
             return
-        except (TypeError, ValueError) as exc:
+        except (TypeError, ValueError, OverflowError) as exc:  # OverflowError: float() of a 400-digit int
             self._reply({"ok": False, "error": f"bad request: {exc}", "status": 400})
             return
         self._reply({"ok": True, **result})

@@ -58,6 +58,7 @@ def load_analysis(path: Path, info: VideoInfo) -> ClipAnalysis:
     """The analysis stored at `path`, for the clip `info` describes (probed from the clip
     itself: its duration, not the file's claim, bounds the track); UsageError if unsound."""
     try:
+        _check_stored(path)
         with np.load(path, allow_pickle=False) as data:
             meta = json.loads(bytes(data["meta"]).decode())
             if meta.get("format") != FORMAT:
@@ -81,6 +82,18 @@ def load_analysis(path: Path, info: VideoInfo) -> ClipAnalysis:
         return ClipAnalysis(info, events, trace, keyframes, scene, int(meta["frame_count"]), stages)
     except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile) as exc:
         raise UsageError(f"{path.name}: not a usable clip analysis ({exc})") from None
+
+
+def _check_stored(path: Path) -> None:
+    """The archive holds no more than its own size once read: `save_analysis` stores its arrays
+    uncompressed, and an upload of a few MB of zeros deflated to a 1,000th would otherwise be
+    inflated, array by array, into gigabytes of memory before any shape is checked."""
+    with zipfile.ZipFile(path) as archive:
+        members = archive.infolist()
+    if len(members) > 2 * MAX_KEYFRAMES + 8:
+        raise ValueError("too many arrays")
+    if sum(member.file_size for member in members) > path.stat().st_size:
+        raise ValueError("its arrays are compressed: an analysis is written uncompressed")
 
 
 def _check_frame(grey: np.ndarray, colour: np.ndarray) -> None:

@@ -25,9 +25,11 @@ from appliance.video import probe
 api = Blueprint("api", __name__)
 JOB_ID = re.compile(r"^[0-9a-f]{16}$")
 RESULT_FILES = {WAV_NAME: "audio/wav", MP4_NAME: "video/mp4", TIMELINE_NAME: "application/json",
-                CREDITS_NAME: "text/plain; charset=utf-8", MIX_NAME: "audio/wav"}
+                CREDITS_NAME: "text/plain", MIX_NAME: "audio/wav"}
 TRUE_WORDS, FALSE_WORDS = ("1", "true", "yes", "on"), ("", "0", "false", "no", "off")
 MAX_DESCRIPTION = 500
+DEFAULT_PAGE, MAX_PAGE = 50, 200
+"""Jobs per page of the history (GET /api/v1/jobs)."""
 WAIT_LIMIT_S = 600
 WAIT_POLL_S = 0.25
 MAX_SEED = 2**32 - 1
@@ -213,7 +215,21 @@ def job_json(job: Job) -> dict:
 
 @api.get("/api/v1/jobs")
 def list_jobs():
-    return jsonify(jobs=[job_json(job) for job in jobs().list()])
+    """Newest first, a page at a time: `limit` (1-200, default 50) jobs after the job `before`
+    (its id; none: from the newest). `more` says whether older jobs remain."""
+    try:
+        limit = int(request.args.get("limit", DEFAULT_PAGE))
+    except ValueError:
+        return error("'limit' must be a whole number", 400)
+    if not 1 <= limit <= MAX_PAGE:
+        return error(f"'limit' must be between 1 and {MAX_PAGE}", 400)
+    before = None
+    if "before" in request.args:
+        before, missing = _job_or_404(request.args["before"])
+        if missing:
+            return missing
+    page = jobs().list(limit + 1, before)
+    return jsonify(jobs=[job_json(job) for job in page[:limit]], more=len(page) > limit)
 
 
 @api.get("/api/v1/jobs/<job_id>")

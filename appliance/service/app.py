@@ -8,11 +8,11 @@ the huey queue and serves it with waitress.
 """
 from __future__ import annotations
 
+import errno
 import logging
 import threading
 import uuid
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from flask import Flask, jsonify, request
 from flask.json.provider import DefaultJSONProvider
@@ -20,9 +20,9 @@ from werkzeug.exceptions import HTTPException
 
 from appliance.config import Config
 from appliance.service.api import api
-from appliance.service.auth import is_loopback, presented_token, token_matches
 from appliance.service.board_audio import BoardAudio
 from appliance.service.events_api import events_api
+from appliance.service.gate import MAX_FIELDS_BODY, RequestGate, RequestHead
 from appliance.service.hosts import HostAllowList
 from appliance.service.jobs import JobStore
 from appliance.service.library_api import library_api
@@ -38,8 +38,9 @@ from appliance.service.worker_api import worker_api
 
 
 log = logging.getLogger("foley.serve")
-MAX_JSON_BYTES = 1024 * 1024
 MAX_JSON_DEPTH = 32
+MAX_INT_DIGITS = 18
+"""Digits of the longest JSON integer read as an int (a 64-bit integer has at most 19)."""
 
 
 def json_depth(text: str) -> int:
@@ -64,21 +65,26 @@ def json_depth(text: str) -> int:
     return deepest
 
 
+def bounded_int(digits: str) -> int | float:
+    """A JSON integer: as Python's int when it has at most MAX_INT_DIGITS digits, else as a float
+    (1e400 becomes inf). A 400-digit integer is valid JSON, and `float()` or `math.isfinite` of it
+    raises OverflowError in whatever view reads the field (a 500); as a float it meets the
+    views' checks for a finite number in range, as `1e400` always did."""
+    return int(digits) if len(digits.lstrip("-")) <= MAX_INT_DIGITS else float(digits)
+
+
 class BoundedJSON(DefaultJSONProvider):
     """Request bodies parsed as JSON are at most 1 MB and 32 levels deep: a body of 100,000
-    nested `[` would otherwise exhaust the parser's recursion (a 500)."""
+    nested `[` would otherwise exhaust the parser's recursion (a 500). Long integers are floats
+    (`bounded_int`)."""
 
     def loads(self, s, **kwargs):
         text = s.decode("utf-8", "replace") if isinstance(s, (bytes, bytearray)) else s
-        if len(text) > MAX_JSON_BYTES:
-            raise ValueError(f"JSON body over {MAX_JSON_BYTES // 1024} KB")
+        if len(text) > MAX_FIELDS_BODY:
+            raise ValueError(f"JSON body over {MAX_FIELDS_BODY // 1024} KB")
         if text.count("[") + text.count("{") > MAX_JSON_DEPTH and json_depth(text) > MAX_JSON_DEPTH:
             raise ValueError(f"JSON nested more than {MAX_JSON_DEPTH} levels")
-        return super().loads(s, **kwargs)
-
-
-# Reachable without the token: health checks, the page itself (it asks for the token), and login.
-OPEN_PATHS = ("/", "/healthz", "/api/v1/login")
+        return super().loads(s, parse_int=bounded_int, **kwargs)
 
 
 def create_app(config: Config, queue, service_folder: Path, token: str, notices: list[str] | None = None) -> Flask:
@@ -94,39 +100,17 @@ def create_app(config: Config, queue, service_folder: Path, token: str, notices:
     app.extensions["foley-board"] = board = BoardAudio(player)  # who has the speaker: Live or Play
     app.extensions["foley-live"] = LiveControl(config, Path(service_folder).parent, board)
     JobStore(service_folder).db.close()  # create the schema before the first request
-    hosts = HostAllowList(config.service.allowed_hosts)
+    app.extensions["foley-gate"] = gate = RequestGate(HostAllowList(config.service.allowed_hosts), token,
+                                                      config.service.max_upload_mb)
 
     @app.before_request
-    def refuse_other_hosts():
-        """DNS rebinding: a page whose name now points here still names itself in Host. Only
-        this appliance's names are served (and so trusted as loopback)."""
-        header = request.environ.get("HTTP_HOST")
-        if not hosts.allows(header):
-            return jsonify(error=f"this appliance does not answer to the host name {header[:100]!r}; "
-                                 "use its own name or address, or add the name to service.allowed_hosts "
-                                 "in the config"), 421
-        return None
-
-    @app.before_request
-    def refuse_cross_site_writes():
-        """A page of another site open in a browser on the appliance (loopback needs no token)
-        must not be able to submit, delete or swap: browsers name the page's origin on such
-        requests, and it must be this service's own. Clients without an Origin (curl) pass."""
-        if request.method in ("GET", "HEAD", "OPTIONS"):
-            return None
-        origin = request.headers.get("Origin")
-        if origin and urlsplit(origin).netloc != request.host:
-            return jsonify(error=f"cross-site request from {origin[:100]} refused"), 403
-        return None
-
-    @app.before_request
-    def require_token():
-        if is_loopback(request.remote_addr) or request.path in OPEN_PATHS or request.path.startswith("/static/"):
-            return None
-        if not token_matches(presented_token(request.headers, request.cookies), token):
-            return jsonify(error="an API token is required from other machines: send "
-                                 "'Authorization: Bearer TOKEN' (the token is shown on the appliance's console)"), 401
-        return None
+    def gate_request():
+        """Host, Origin, token and body size (gate.py), as waitress checks them before the body."""
+        refusal = gate.refusal(RequestHead(
+            request.method, request.path, request.remote_addr, request.environ.get("HTTP_HOST"),
+            request.headers.get("Origin"), request.headers.get("Authorization", ""), request.cookies,
+            request.headers.get("Content-Type", ""), request.content_length))
+        return (jsonify(error=refusal.message), refusal.status) if refusal else None
 
     @app.teardown_appcontext
     def close_store(_exc):
@@ -144,7 +128,11 @@ def create_app(config: Config, queue, service_folder: Path, token: str, notices:
     @app.errorhandler(Exception)
     def unexpected(exc: Exception):
         """A bug: logged with its traceback, answered with a plain sentence (never the exception's
-        text, which may hold paths or object reprs)."""
+        text, which may hold paths or object reprs). A full disk is not a bug: a 507 like the
+        uploads' own check (shared.py disk_full), whichever write ran into it."""
+        if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+            log.warning("the disk is full (%s %s)", request.method, request.path)
+            return jsonify(error="the appliance's disk is full: delete old jobs or sounds and try again"), 507
         incident = uuid.uuid4().hex[:8]
         log.exception("unexpected error %s in %s %s", incident, request.method, request.path)
         return jsonify(error=f"the appliance hit an unexpected problem (logged as {incident}); "

@@ -25,7 +25,7 @@ from appliance.service.edit_history import EditHistory
 from appliance.service.jobs import INPUT_NAME
 from appliance.service.library_api import template_json
 from appliance.service.picker import picker_groups
-from appliance.service.shared import error, job_lock, jobs
+from appliance.service.shared import disk_full, error, job_lock, jobs
 
 events_api = Blueprint("events_api", __name__)
 MAX_CANDIDATES = 40
@@ -34,6 +34,25 @@ FIELDS = {"template_id": str, "time": float, "gain_db": float, "pan": float}
 
 class JobGone(Exception):
     """The job was deleted while the request was being served."""
+
+
+class DiskFull(Exception):
+    """No room to write the job's outputs again; `response` is the 507 that says so."""
+
+    def __init__(self, response):
+        super().__init__("disk full")
+        self.response = response
+
+
+def _rewrite(folder: Path, timeline: Timeline, catalog: Catalog) -> None:
+    """Every output of the job re-mixed from `timeline`, once the disk has room for another copy
+    of them: each is staged beside the old one and renamed over it (engine/outputs.py), and on a
+    full disk the old ones stay, whole, with a 507 instead of a write that fails half-way."""
+    files = OutputFiles.in_folder(folder)
+    full = disk_full(sum(path.stat().st_size for path in files.paths() if path.is_file()), 1.0)
+    if full is not None:
+        raise DiskFull(full)
+    write_outputs(folder / INPUT_NAME, mix_timeline(timeline, catalog), timeline, files, catalog)
 
 
 def _read_timeline(folder: Path) -> Timeline:
@@ -85,6 +104,8 @@ def _locked(job_id: str, work: Callable[[Path], object]):
             return error(str(exc), 409)
         except UsageError as exc:
             return error(str(exc), 400)
+        except DiskFull as exc:
+            return exc.response
 
 
 def _apply(folder: Path, edit: Callable[[Timeline, Catalog, EditHistory], tuple[Timeline, TimelineEvent | None]],
@@ -96,7 +117,7 @@ def _apply(folder: Path, edit: Callable[[Timeline, Catalog, EditHistory], tuple[
     edited, event = edit(timeline, catalog, history)
     count = history.edits()
     if edited.to_json() != timeline.to_json():  # an edit that changes nothing is not one
-        write_outputs(folder / INPUT_NAME, mix_timeline(edited, catalog), edited, OutputFiles.in_folder(folder), catalog)
+        _rewrite(folder, edited, catalog)
         count = history.push(timeline, edited)
     answer = {"timeline": edited.to_json(), "edits": count}
     if event is not None:
@@ -156,7 +177,7 @@ def _step(job_id: str, delta: int, word: str):
             return error(f"nothing to {word}", 409)
         version, timeline = found
         catalog = load_catalog()
-        write_outputs(folder / INPUT_NAME, mix_timeline(timeline, catalog), timeline, OutputFiles.in_folder(folder), catalog)
+        _rewrite(folder, timeline, catalog)
         return jsonify(timeline=timeline.to_json(), edits=history.settle(version))
     return _locked(job_id, work)
 

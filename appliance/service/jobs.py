@@ -105,8 +105,15 @@ class JobStore:
         row = self.db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
         return self._job(row) if row else None
 
-    def list(self, limit: int = 50) -> list[Job]:
-        rows = self.db.execute("SELECT * FROM jobs ORDER BY created DESC LIMIT ?", (limit,)).fetchall()
+    def list(self, limit: int = 50, before: Job | None = None) -> list[Job]:
+        """Newest first, at most `limit`; `before`: only the jobs listed after that one (the next
+        page: created earlier, or at the same moment with a smaller id)."""
+        if before is None:
+            rows = self.db.execute("SELECT * FROM jobs ORDER BY created DESC, id DESC LIMIT ?", (limit,)).fetchall()
+        else:
+            rows = self.db.execute("SELECT * FROM jobs WHERE created < ? OR (created = ? AND id < ?) "
+                                   "ORDER BY created DESC, id DESC LIMIT ?",
+                                   (before.created, before.created, before.id, limit)).fetchall()
         return [self._job(r) for r in rows]
 
     def count(self, state: str) -> int:

@@ -191,8 +191,14 @@ def document() -> dict:
                             "analysis": {"type": "string", "format": "binary",
                                          "description": "a recording's live analysis (foley capture)"}}, ["video"]),
                 [{"name": "wait", "in": "query", "schema": {"type": "string", "enum": ["1", "true", "yes"]}}], write=True)},
-            "/api/v1/jobs": {"get": _op("Job history, newest first", {200: _json(
-                {"type": "object", "properties": {"jobs": {"type": "array", "items": _ref("Job")}}})})},
+            "/api/v1/jobs": {"get": _op("Job history, newest first, a page at a time", {200: _json(
+                {"type": "object", "properties": {"jobs": {"type": "array", "items": _ref("Job")},
+                                                  "more": {"type": "boolean",
+                                                           "description": "older jobs follow: ask with before=the last id"}}})},
+                (400, 404), params=[{"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1,
+                                                                                 "maximum": 200, "default": 50}},
+                                    {"name": "before", "in": "query", "schema": {"type": "string"},
+                                     "description": "a job id: list the jobs after it"}])},
             "/api/v1/jobs/{job_id}": {
                 "get": _op("A job's state, progress %, stage and error", {200: job}, (404,), params=JOB),
                 "delete": _op("Delete a finished or waiting job (concurrent deletes: one 204, the others 404)",

@@ -10,6 +10,7 @@ from flask import Blueprint, Response, jsonify, request
 from appliance.capture.control import DaemonUnavailable, call
 from appliance.service.state import open_cache, rebuild_cache
 from appliance.service.shared import error, jobs, services
+from appliance.service.api import MAX_DESCRIPTION
 from appliance.service.auth import COOKIE, is_loopback, token_matches
 from appliance.service.jobs import DONE, FAILED, QUEUED, RUNNING
 
@@ -68,6 +69,8 @@ def record():
     if description is not None and not isinstance(description, str) or \
             seconds is not None and (isinstance(seconds, bool) or not isinstance(seconds, (int, float))):
         return error("'description' must be text and 'seconds' a number", 400)
+    if description and len(description.strip()) > MAX_DESCRIPTION:
+        return error(f"description too long (at most {MAX_DESCRIPTION} characters)", 400)
     return _daemon("start", 202, **({"description": description.strip()} if description and description.strip() else {}),
                    **({"seconds": seconds} if seconds is not None else {}))
 

@@ -13,18 +13,28 @@ connection costs a socket and a small buffer; what runs out is the limit. Here:
 - the request threads are the page's `service.threads` plus `service.max_waiters` for the
   `?wait=1` requests, which take a slot or get 503 (appliance.service.api), so waiting
   uploads never hold the threads that serve the page; and as many again as live mode's
-  listening pages (appliance.service.live_control.MAX_LISTENERS, 503 past it).
+  listening pages (appliance.service.live_control.MAX_LISTENERS, 503 past it);
+- a request with a body is judged on its headers before the body is read (`GuardedParser`):
+  waitress would otherwise store the whole body in a temporary file first, whoever sent it.
 """
 from __future__ import annotations
 
+import copy
+import http
+import json
 import logging
 import resource
 import time
 
 import waitress
+from waitress.channel import HTTPChannel
+from waitress.parser import HTTPRequestParser
 from waitress.server import BaseWSGIServer
+from waitress.utilities import Error
+from werkzeug.http import parse_cookie
 
 from appliance.config import Config
+from appliance.service.gate import Refusal, RequestGate, RequestHead
 from appliance.service.live_control import MAX_LISTENERS
 
 log = logging.getLogger("foley.serve")
@@ -61,6 +71,59 @@ def _with_header_deadline(server: BaseWSGIServer, header_timeout: float) -> None
     server.maintenance = maintenance
 
 
+class RefusedByGate(Error):
+    """A gate's refusal as waitress's error response: JSON, like the application's own errors."""
+
+    def __init__(self, refusal: Refusal):
+        super().__init__(refusal.message)
+        self.code, self.reason = refusal.status, http.HTTPStatus(refusal.status).phrase
+
+    def to_response(self, ident=None):
+        return f"{self.code} {self.reason}", [("Content-Type", "application/json")], \
+            json.dumps({"error": self.body}).encode()
+
+
+class GuardedParser(HTTPRequestParser):
+    """Waitress's request parser that asks the service's RequestGate about a request with a body
+    as soon as its headers are in (the body arrives in later calls): a refused one is answered
+    (and its connection closed) without reading the body, an accepted one may bring at most the
+    body its type allows."""
+
+    def __init__(self, adj, gate: RequestGate, address: str | None):
+        super().__init__(adj)
+        self.gate, self.address = gate, address
+
+    def received(self, data: bytes) -> int:
+        judged = self.headers_finished
+        consumed = super().received(data)
+        if not judged and self.headers_finished and not self.empty and (self.content_length or self.chunked) \
+                and (self.error is None or self.error.code == 413):  # waitress's own 413: the gate words it
+            self._judge()
+        return consumed
+
+    def _judge(self) -> None:
+        headers, content_type = self.headers, self.headers.get("CONTENT_TYPE", "")
+        refusal = self.gate.refusal(RequestHead(
+            self.command, self.path, self.address, headers.get("HOST"), headers.get("ORIGIN"),
+            headers.get("AUTHORIZATION", ""), parse_cookie(headers.get("COOKIE", "")), content_type,
+            None if self.chunked else self.content_length))
+        if refusal is not None:
+            self.error, self.completed = RefusedByGate(refusal), True
+            return
+        self.adj = copy.copy(self.adj)  # this request's own limit: waitress refuses a body >= it
+        self.adj.max_request_body_size = self.gate.body_limit(content_type) + 1
+
+
+def guarded_channel(gate: RequestGate) -> type[HTTPChannel]:
+    """Waitress's connection class, its requests parsed by a GuardedParser that knows the peer."""
+
+    class GuardedChannel(HTTPChannel):
+        def parser_class(self, adj):
+            return GuardedParser(adj, gate, self.addr[0] if isinstance(self.addr, tuple) else None)
+
+    return GuardedChannel
+
+
 def make_server(app, config: Config, host: str, port: int, **overrides):
     """The waitress server for `app` (call `.run()`; `.close()` from another thread stops it)."""
     service = config.service
@@ -72,8 +135,11 @@ def make_server(app, config: Config, host: str, port: int, **overrides):
     server = waitress.create_server(app, **settings)
     servers = [server] if isinstance(server, BaseWSGIServer) else \
         [s for s in getattr(server, "map", {}).values() if isinstance(s, BaseWSGIServer)]
+    gate = app.extensions.get("foley-gate")
     for each in servers:
         _with_header_deadline(each, service.header_timeout)
+        if gate is not None:
+            each.channel_class = guarded_channel(gate)
     return server
 
 

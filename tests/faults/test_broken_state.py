@@ -101,3 +101,56 @@ def test_a_full_small_disk_refuses_work_evicts_results_and_recovers(tmp_path, sm
     assert "internal error" not in log, log[-3000:]
     assert "cached results evicted" in log
 
+
+
+def test_edits_on_a_full_disk_are_507_and_the_outputs_stay_whole(tmp_path, small_disk, ledger):
+    """A finished job on a 4 MB disk, then the disk filled to the last byte: a move, a delete, an
+    added sound, an undo and the first thumbnail each get 507 JSON (never a 500), the job's
+    outputs stay as they were, and once space is freed the same edit goes through."""
+    import errno
+    import json
+
+    clip = render_scene("stick", tmp_path / "clip.mp4", width=160, height=120, seconds=2, seed=8).path.read_bytes()
+    config = tmp_path / "config.yaml"
+    config.write_text("service:\n  min_free_mb: 1\n")
+    state_dir = small_disk / "state"
+    served = start_server(tmp_path, env={"FOLEY_STATE_DIR": str(state_dir)}, args=("--config", str(config)))
+    base = served.base
+    try:
+        status, _, job = ledger.upload(base, clip)
+        assert status == 202, job
+        assert ledger.settle(expect={"done"})[job["id"]]["state"] == "done"
+        jobs = f"{base}/api/v1/jobs/{job['id']}"
+        first = ledger.get_json(f"{jobs}/timeline.json")["events"][0]
+        folder = state_dir / "service" / "jobs" / job["id"]
+        outputs = {p.name: p.read_bytes() for p in folder.iterdir() if p.suffix in (".wav", ".mp4", ".json", ".txt")}
+        filler = small_disk / "filler"
+        def fill() -> None:
+            """To the last byte (again: a refused edit may have evicted cached results first)."""
+            descriptor = os.open(filler, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+            for size in (65536, 4096, 1):
+                try:
+                    while True:
+                        os.write(descriptor, b"\0" * size)
+                except OSError as exc:
+                    assert exc.errno == errno.ENOSPC
+            os.close(descriptor)
+
+        as_json = {"Content-Type": "application/json"}
+        for method, url, body in (("PATCH", f"{jobs}/events/{first['n']}", {"time": round(first["time"] + 0.1, 3)}),
+                                  ("DELETE", f"{jobs}/events/{first['n']}", None),
+                                  ("POST", f"{jobs}/events", {"template_id": first["template_id"], "time": 0.5}),
+                                  ("GET", f"{jobs}/thumbnail.jpg", None)):
+            fill()
+            status, _, answer = ledger.request(method, url, json.dumps(body).encode() if body else None,
+                                               as_json if body else None)
+            assert status == 507 and "disk" in json.loads(answer)["error"], (method, url, status, answer[:300])
+        assert {p.name: p.read_bytes() for p in folder.iterdir() if p.name in outputs} == outputs
+        filler.unlink()
+        status, _, answer = ledger.request("PATCH", f"{jobs}/events/{first['n']}",
+                                           json.dumps({"time": round(first["time"] + 0.1, 3)}).encode(), as_json)
+        assert status == 200, answer[:300]
+    finally:
+        assert served.stop() == 0
+    log = served.log_path.read_text()
+    assert "Traceback" not in log and "unexpected error" not in log, log[-3000:]

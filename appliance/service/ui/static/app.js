@@ -87,6 +87,7 @@ function scoreFailed(message) {
 
 // Follows a job until it is done (then opens the result) or failed (then says why).
 async function follow(job) {
+  window.history.replaceState(null, "", `#job=${job.id}`);  // a reload follows it again
   $("score-error").hidden = true;
   $("progress").hidden = false;
   refreshHistory().catch(showError);

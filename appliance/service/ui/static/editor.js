@@ -1,7 +1,9 @@
 // The open result: its video, its track view and the editing of its placed sounds (hear,
 // change, move, delete, louder/softer, add at the playhead, undo/redo). Every edit goes to the
 // API, which re-mixes on the board; the page then shows the timeline it returns and reloads
-// the video, the sound track and the downloads. Edits run one after the other.
+// the video, the sound track and the downloads. Edits run one after the other, each on the
+// result that was open when it was asked for: an answer that comes back after another result
+// was opened changes that job, never the view of the one now open.
 import { api, getJSON, send } from "./api.js";
 import { initBoardPlay, showBoardPlay } from "./board-play.js";
 import { soundGroups } from "./library.js";
@@ -15,11 +17,16 @@ const video = $("result-video");
 const GAIN_STEPS_DB = [-18, 12];  // how far the slider goes either way
 let current = null;  // { job, timeline, selected }
 let queue = Promise.resolve();
+let busy = false;  // an edit is being re-mixed: the edit controls ignore presses until it is shown
 let edited = () => {};  // told after every edit (the history shows the count)
 
 const jobUrl = (id) => `/api/v1/jobs/${id}`;
-const eventsUrl = () => `${jobUrl(current.job.id)}/events`;
+const eventsUrl = (id) => `${jobUrl(id)}/events`;
 const find = (n) => current?.timeline.events.find((event) => event.n === n);
+const whenIdle = (action) => (...args) => (busy ? null : action(...args));
+// One frame earlier or later, on the clip's frame grid (as a drag lands), so that nudges add up
+// to whole frames instead of drifting by their rounding.
+const nudged = (n, frames) => Math.round(find(n).time / frameSeconds() + frames) * frameSeconds();
 
 export function initEditor({ onEdited }) {
   edited = onEdited;
@@ -27,21 +34,21 @@ export function initEditor({ onEdited }) {
   initTrack(video, {
     select: (n) => select(n, true),
     move: (n, time) => moveTo(n, time),
-    nudge: (n, frames) => moveTo(n, find(n).time + frames * frameSeconds()),
+    nudge: (n, frames) => moveTo(n, nudged(n, frames)),
     remove: (n) => removeEvent(n),
   });
-  $("undo").onclick = () => undoRedo("undo");
-  $("redo").onclick = () => undoRedo("redo");
-  $("add-sound").onclick = addAtPlayhead;
-  $("event-swap").onclick = () => swapSelected();
-  $("event-delete").onclick = () => removeEvent(current.selected);
-  $("nudge-back").onclick = () => moveTo(current.selected, find(current.selected).time - frameSeconds());
-  $("nudge-ahead").onclick = () => moveTo(current.selected, find(current.selected).time + frameSeconds());
+  $("undo").onclick = whenIdle(() => undoRedo("undo"));
+  $("redo").onclick = whenIdle(() => undoRedo("redo"));
+  $("add-sound").onclick = whenIdle(addAtPlayhead);
+  $("event-swap").onclick = whenIdle(() => swapSelected());
+  $("event-delete").onclick = whenIdle(() => removeEvent(current.selected));
+  $("nudge-back").onclick = whenIdle(() => moveTo(current.selected, nudged(current.selected, -1)));
+  $("nudge-ahead").onclick = whenIdle(() => moveTo(current.selected, nudged(current.selected, 1)));
   const gain = $("event-gain");
   // The slider is the change from the sound's level as it is now (0 when it is selected).
   gain.oninput = () => { $("event-gain-value").textContent = louder(gain.valueAsNumber); };
-  gain.onchange = () => change(current.selected, { gain_db: Math.round((find(current.selected).gain_db + gain.valueAsNumber) * 10) / 10 },
-                               louder(gain.valueAsNumber).replace(/^./, (c) => c.toUpperCase()));
+  gain.onchange = whenIdle(() => change(current.selected, { gain_db: Math.round((find(current.selected).gain_db + gain.valueAsNumber) * 10) / 10 },
+                                        louder(gain.valueAsNumber).replace(/^./, (c) => c.toUpperCase())));
   document.addEventListener("keydown", onShortcut);
 }
 
@@ -133,16 +140,23 @@ const louder = (db) => (db > 0 ? `${db} dB louder` : db < 0 ? `${-db} dB softer`
 
 // ---- Edits --------------------------------------------------------------------------------
 
-// Runs `request` after the edits before it and shows the timeline it returns, then reloads
-// the media. The promise settles once the timeline is shown (so the picker closes at once), and
-// rejects when the edit failed (said in the status line), so the picker stays open.
+// Runs `request(job id)` on the open result after the edits before it and shows the timeline it
+// returns, then reloads the media. The promise settles once the timeline is shown (so the picker
+// closes at once), and rejects when the edit failed (said in the status line), so the picker
+// stays open. When another result was opened meanwhile, the edit is still made on its own job
+// (the user asked for it there) but its answer is not shown on the one now open.
 function edit(done, request) {
   let shown;
   const result = new Promise((resolve, reject) => { shown = { resolve, reject }; });
+  const opened = current;
   const run = async () => {
     setBusy(true);
     try {
-      const answer = await request();
+      const answer = await request(opened.job.id);
+      if (current !== opened) {
+        shown.resolve();
+        return;
+      }
       const selected = answer.event ? answer.event.n : current.selected;
       current.timeline = answer.timeline;
       current.selected = find(selected) ? selected : null;
@@ -169,41 +183,45 @@ function edit(done, request) {
 
 const quietly = (promise) => promise.catch(() => {});  // failures are in the status line
 
-function setBusy(busy) {
-  $("result").setAttribute("aria-busy", String(busy));
-  if (busy) $("edit-status").textContent = "Re-mixing the track…";
+// While an edit is re-mixed the edit controls say they are unavailable (aria-disabled) and ignore
+// presses (`whenIdle`), but stay focusable: a disabled control would drop the keyboard focus to
+// the page, and the next Tab and Space would land on another control (Delete).
+function setBusy(now) {
+  busy = now;
+  $("result").setAttribute("aria-busy", String(now));
+  if (now) $("edit-status").textContent = "Re-mixing the track…";
   for (const id of ["undo", "redo", "add-sound", "event-swap", "event-delete", "nudge-back", "nudge-ahead", "event-gain"]) {
-    $(id).disabled = busy;
+    $(id).setAttribute("aria-disabled", String(now));
   }
 }
 
 function change(n, fields, done) {
-  return quietly(edit(done, () => send("PATCH", `${eventsUrl()}/${n}`, fields)));
+  return quietly(edit(done, (id) => send("PATCH", `${eventsUrl(id)}/${n}`, fields)));
 }
 
 function moveTo(n, time) {
   const clipped = Math.min(current.timeline.clip.duration, Math.max(0, time));
-  return change(n, { time: Math.round(clipped * 1000) / 1000 }, `Moved to ${duration(clipped)}`);
+  return change(n, { time: Math.round(clipped * 10000) / 10000 }, `Moved to ${duration(clipped)}`);
 }
 
 function removeEvent(n) {
   if (n === null || !find(n)) return null;
-  return quietly(edit("Sound deleted", () => send("DELETE", `${eventsUrl()}/${n}`)));
+  return quietly(edit("Sound deleted", (id) => send("DELETE", `${eventsUrl(id)}/${n}`)));
 }
 
 function undoRedo(which) {
   if (!current) return null;
   return quietly(edit(which === "undo" ? "Undone" : "Redone",
-    () => send("POST", `${jobUrl(current.job.id)}/${which}`)));
+    (id) => send("POST", `${jobUrl(id)}/${which}`)));
 }
 
 function swapSelected() {
   const event = find(current.selected);
-  const url = `${eventsUrl()}/${event.n}/candidates`;
+  const url = `${eventsUrl(current.job.id)}/${event.n}/candidates`;
   openPicker({
     heading: `Change the sound at ${duration(event.time)}`,
     load: async (query) => (await getJSON(query ? `${url}?q=${encodeURIComponent(query)}` : url)).groups,
-    onUse: (id) => edit("Sound changed", () => send("PATCH", `${eventsUrl()}/${event.n}`, { template_id: id })),
+    onUse: (template) => edit("Sound changed", (id) => send("PATCH", `${eventsUrl(id)}/${event.n}`, { template_id: template })),
   });
 }
 
@@ -212,7 +230,8 @@ function addAtPlayhead() {
   openPicker({
     heading: `Add a sound at ${duration(time)}`,
     load: soundGroups,
-    onUse: (id) => edit(`Sound added at ${duration(time)}`, () => send("POST", eventsUrl(), { template_id: id, time })),
+    onUse: (template) => edit(`Sound added at ${duration(time)}`,
+                              (id) => send("POST", eventsUrl(id), { template_id: template, time })),
   });
 }
 

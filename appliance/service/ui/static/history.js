@@ -1,5 +1,6 @@
-// History: every job with its thumbnail, clip length, time taken, edits and live state. While a
-// job is waiting or being scored the list refreshes itself.
+// History: every job with its thumbnail, clip length, time taken, edits and live state, newest
+// first, a page at a time ("Show older clips" adds the next). While a job is waiting or being
+// scored the list refreshes itself, as many pages as are shown.
 import { getJSON, send } from "./api.js";
 import { el, showError } from "./ui.js";
 import { duration, jobState } from "./words.js";
@@ -8,16 +9,32 @@ const $ = (id) => document.getElementById(id);
 const LIVE_REFRESH_MS = 2000;
 let actions = {};  // open(job), watch(job), deleted(job)
 let timer = null;
+let pages = 1;
 
 export function initHistory(callbacks) {
   actions = callbacks;
+  $("history-older").onclick = () => { pages += 1; refreshHistory().catch(showError); };
   return refreshHistory();
+}
+
+async function listed() {
+  // The first `pages` pages of the history, each asked for after the last job of the one before.
+  let jobs = [], more = false;
+  for (let page = 0; page < pages; page += 1) {
+    const after = jobs.length ? `?before=${encodeURIComponent(jobs[jobs.length - 1].id)}` : "";
+    const answer = await getJSON(`/api/v1/jobs${after}`);
+    jobs = jobs.concat(answer.jobs);
+    more = answer.more;
+    if (!more) break;
+  }
+  return { jobs, more };
 }
 
 export async function refreshHistory() {
   clearTimeout(timer);
-  const { jobs } = await getJSON("/api/v1/jobs");
+  const { jobs, more } = await listed();
   $("history-empty").hidden = jobs.length > 0;
+  $("history-older").hidden = !more;
   $("history").replaceChildren(...jobs.map(row));
   if (jobs.some((job) => job.state === "queued" || job.state === "running")) {
     timer = setTimeout(() => refreshHistory().catch(showError), LIVE_REFRESH_MS);

@@ -1,0 +1,90 @@
+"""Who may send a request, and how large its body may be, decided from its headers alone.
+
+Three refusals, in this order: a Host that is not one of the appliance's names (421, DNS
+rebinding: hosts.py), a write from a page of another site (403, its Origin names another
+host), and a request from another machine without the API token (401, auth.py). And one bound:
+only a multipart form (an upload: a clip, a sound, a worker's result) may carry up to
+`service.max_upload_mb`; every other body (JSON, a form of fields) at most MAX_FIELDS_BODY.
+
+The same `RequestGate` answers twice. Flask asks it before each view (app.py), which is what
+the test client and any other WSGI server get. Waitress asks it as soon as a request's headers
+are in, before the body is read (server.py `guarded_channel`): waitress otherwise stores the
+whole body, up to its own limit, in a temporary file before the application sees the request,
+so anyone on the LAN, token or not, could have the board write gigabytes to disk (or hold a
+200 MB JSON body in memory) only to be told 401 or 413 afterwards.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from appliance.service.auth import is_loopback, presented_token, token_matches
+from appliance.service.hosts import HostAllowList
+
+OPEN_PATHS = ("/", "/healthz", "/api/v1/login")
+"""Reachable without the token: health checks, the page itself (it asks for the token), and login."""
+MAX_FIELDS_BODY = 1024 * 1024
+"""Bytes of a body that is not a multipart upload (the JSON parser's own limit, app.py)."""
+MULTIPART_OVERHEAD = 1024 * 1024
+"""Room for a multipart form's boundaries, headers and text fields beside its files."""
+READS = ("GET", "HEAD", "OPTIONS")
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """A request turned away: its HTTP status and the sentence the client gets as JSON."""
+
+    status: int
+    message: str
+
+
+@dataclass(frozen=True)
+class RequestHead:
+    """What the gate reads of a request: its method, path and a few headers, and where it came from."""
+
+    method: str
+    path: str
+    remote_address: str | None
+    host: str | None = None
+    origin: str | None = None
+    authorization: str = ""
+    cookies: dict | None = None
+    content_type: str = ""
+    content_length: int | None = None
+
+
+class RequestGate:
+    """The refusals above for one service: its names, its token and its upload limit."""
+
+    def __init__(self, hosts: HostAllowList, token: str, max_upload_mb: float):
+        self.hosts = hosts
+        self.token = token
+        self.max_upload_mb = max_upload_mb
+        self.max_upload_bytes = int(max_upload_mb * 1024 * 1024)
+
+    def refusal(self, head: RequestHead) -> Refusal | None:
+        if not self.hosts.allows(head.host):
+            return Refusal(421, f"this appliance does not answer to the host name {(head.host or '')[:100]!r}; "
+                                "use its own name or address, or add the name to service.allowed_hosts "
+                                "in the config")
+        if head.method not in READS and head.origin and urlsplit(head.origin).netloc != head.host:
+            return Refusal(403, f"cross-site request from {head.origin[:100]} refused")
+        if not (is_loopback(head.remote_address) or head.path in OPEN_PATHS or head.path.startswith("/static/")
+                or token_matches(presented_token({"Authorization": head.authorization}, head.cookies or {}), self.token)):
+            return Refusal(401, "an API token is required from other machines: send "
+                                "'Authorization: Bearer TOKEN' (the token is shown on the appliance's console)")
+        if head.content_length is not None and head.content_length > self.body_limit(head.content_type):
+            return self.too_large(head.content_type)
+        return None
+
+    def body_limit(self, content_type: str) -> int:
+        """Bytes a body of this type may have: an upload's limit for a multipart form, else MAX_FIELDS_BODY."""
+        if content_type.strip().lower().startswith("multipart/form-data"):
+            return self.max_upload_bytes + MULTIPART_OVERHEAD
+        return MAX_FIELDS_BODY
+
+    def too_large(self, content_type: str) -> Refusal:
+        if content_type.strip().lower().startswith("multipart/form-data"):
+            return Refusal(413, f"upload too large: the limit is {self.max_upload_mb:g} MB")
+        return Refusal(413, f"request body too large: only an upload (multipart/form-data) may exceed "
+                            f"{MAX_FIELDS_BODY // 1024} KB")
