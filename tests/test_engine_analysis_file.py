@@ -2,6 +2,8 @@
 (the hand-over from `foley capture` to the scoring worker), and a bad file is refused."""
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -12,6 +14,7 @@ from appliance.engine.pipeline import Engine
 from appliance.errors import UsageError
 from appliance.video import probe
 from appliance.video.synthetic import render_scene
+from tests.test_engine_analysis import headerless_clip
 
 
 @pytest.fixture(scope="module")
@@ -58,3 +61,27 @@ def test_a_tampered_keyframe_is_refused(tmp_path):
     np.savez(tmp_path / "bad.npz", **arrays)
     with pytest.raises(UsageError, match="grey picture"):
         load_analysis(tmp_path / "bad.npz", probe(clip))
+
+
+def _with_meta(saved, out, **changes):
+    """`saved` with its JSON facts changed (a file from another process, or a tampered one)."""
+    with np.load(saved) as data:
+        arrays = dict(data)
+    meta = {**json.loads(bytes(arrays["meta"]).decode()), **changes}
+    arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), np.uint8)
+    np.savez(out, **arrays)
+    return out
+
+
+def test_a_clip_without_a_header_duration_keeps_the_measured_one(tmp_path):
+    """A live WebM's header gives no duration: the one its analysis measured from the frames
+    travels in the file, and a missing or absurd one is refused."""
+    clip = headerless_clip(tmp_path, "live.webm")
+    analysis = analyse_clip(clip, 600, 2)
+    save_analysis(analysis, tmp_path / "analysis.npz")
+    loaded = load_analysis(tmp_path / "analysis.npz", probe(clip))
+    assert loaded.info.duration == analysis.info.duration == pytest.approx(2.0)
+    for bad in (None, -1.0, 1e12):
+        tampered = _with_meta(tmp_path / "analysis.npz", tmp_path / "bad.npz", duration=bad)
+        with pytest.raises(UsageError, match="no usable one"):
+            load_analysis(tampered, probe(clip))

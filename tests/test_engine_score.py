@@ -18,6 +18,7 @@ from appliance.motion import detect_events
 from appliance.video import iter_frames
 from appliance.video.synthetic import reencode, render_scene
 from tests.conftest import run_foley
+from tests.test_engine_analysis import headerless_clip
 from tests.test_video_bad_input import _raw_avi
 
 FPS = 30
@@ -58,6 +59,18 @@ def test_score_writes_wav_mp4_timeline(stick_clip, tmp_path):
     assert _packets(tmp_path / "out.mp4", "video") == _packets(stick_clip.path, "video")
     with av.open(str(tmp_path / "out.mp4")) as container:
         assert container.streams.audio[0].codec_context.name == "aac"
+
+
+def test_a_live_webm_without_a_duration_is_scored(tmp_path):
+    """A streamed WebM's header gives no duration: the track lasts as long as its frames."""
+    clip = headerless_clip(tmp_path, "live.webm")
+    result = run_foley("score", str(clip), "--out", str(tmp_path / "out.wav"), "--mp4", str(tmp_path / "out.mp4"),
+                       "--timeline", str(tmp_path / "t.json"), "--no-cache")
+    assert result.returncode == 0, result.stderr
+    assert json.loads((tmp_path / "t.json").read_text())["clip"]["duration"] == 2.0
+    assert sf.info(tmp_path / "out.wav").frames == 2 * 48000
+    with av.open(str(tmp_path / "out.mp4")) as container:
+        assert len(list(container.decode(video=0))) == 50
 
 
 def test_sound_attack_lands_on_event_time(stick_clip, tmp_path):
