@@ -84,6 +84,27 @@ def test_sound_attack_lands_on_event_time(stick_clip, tmp_path):
         assert after > 4 * before, f"no attack at {event.time}"
 
 
+def test_mp4_of_a_clip_starting_late_sounds_each_action_on_its_frame(tmp_path):
+    """An MPEG-TS whose timestamps start at 1.4 s: in the MP4 the picture starts at 0 like the
+    Foley, each frame at its analysis time, and each sound's attack at its event's time."""
+    times = [1.4 + i / FPS for i in range(3 * FPS)]
+    clip = render_scene("stick", tmp_path / "late.ts", width=320, height=240, times=times, seconds=4.4, seed=3)
+    result = run_foley("score", str(clip.path), "-d", "a stick hits a wooden block", "--out", str(tmp_path / "x.wav"),
+                       "--mp4", str(tmp_path / "x.mp4"), "--timeline", str(tmp_path / "t.json"), "--no-cache")
+    assert result.returncode == 0, result.stderr
+    events = [event["time"] for event in json.loads((tmp_path / "t.json").read_text())["events"]]
+    assert events
+    with av.open(str(tmp_path / "x.mp4")) as container:
+        frames = [frame.time for frame in container.decode(video=0)]
+        container.seek(0)
+        sound = np.concatenate([frame.to_ndarray().T for frame in container.decode(audio=0)])
+    assert np.allclose(frames, [frame.time for frame in iter_frames(clip.path)], atol=1.5e-3) and frames[0] < 1e-3
+    envelope = np.abs(sound).max(axis=1)
+    for time in events:
+        start = int(time * 48000)
+        assert envelope[start:start + 1200].max() > 4 * envelope[max(0, start - 2400):start - 240].max(initial=0)
+
+
 def test_same_seed_same_output_other_seed_varies(stick_clip, tmp_path):
     runs = {}
     for name, seed in (("a", 5), ("b", 5), ("c", 6)):
