@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import threading
 
+import av
 import cv2
 import numpy as np
 import pytest
@@ -11,7 +12,7 @@ from appliance.engine.analysis import ANALYSIS_WIDTH, _ahead, analyse_clip
 from appliance.engine.framehash import frame_hash
 from appliance.errors import UsageError
 from appliance.motion import detect_events
-from appliance.video import iter_frames
+from appliance.video import iter_frames, probe
 from appliance.video.synthetic import render_scene, write_video
 
 
@@ -87,3 +88,34 @@ def test_packed_keyframes_give_the_same_pixels_and_hash(tmp_path, monkeypatch):
         assert (again.index, again.time) == (keyframe.index, keyframe.time)
         assert np.array_equal(again.frame.grey, keyframe.frame.grey)
         assert np.array_equal(again.bgr, keyframe.bgr) and again.hash == keyframe.hash
+
+
+HEADERLESS = {"live.webm": ("webm", "libvpx", "yuv420p", {"live": "1"}), "raw.h264": ("h264", "libx264", "yuv420p", {}),
+              "raw.mjpeg": ("mjpeg", "mjpeg", "yuvj420p", {})}
+"""Files whose header gives no duration: a live (streamed) WebM, raw H.264 and raw MJPEG."""
+
+
+def headerless_clip(folder, name, seconds=2.0):
+    """The stick scene at 25 fps in the HEADERLESS format `name`."""
+    source = render_scene("stick", folder / "source.mp4", width=160, height=120, fps=25, seconds=seconds, seed=3).path
+    file_format, codec, pixels, options = HEADERLESS[name]
+    with av.open(str(source)) as clip, av.open(str(folder / name), "w", format=file_format, options=options) as out:
+        stream = out.add_stream(codec, rate=25)
+        stream.width, stream.height, stream.pix_fmt = 160, 120, pixels
+        for frame in clip.decode(video=0):
+            for packet in stream.encode(av.VideoFrame.from_ndarray(frame.to_ndarray(format="bgr24"), format="bgr24")):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    return folder / name
+
+
+@pytest.mark.parametrize("name", HEADERLESS)
+def test_a_clip_without_a_duration_gets_its_frames_span(tmp_path, name):
+    """The mix, the timeline and the scene samples need the clip's length: where the header has
+    none, it is the last frame's time plus one frame period."""
+    clip = headerless_clip(tmp_path, name)
+    assert probe(clip).duration is None
+    analysis = analyse_clip(clip, 60, 2)
+    last = [frame.time for frame in iter_frames(clip)][-1]
+    assert analysis.info.duration == pytest.approx(last + 1 / 25) == pytest.approx(2.0)

@@ -2,6 +2,8 @@
 (the hand-over from `foley capture` to the scoring worker), and a bad file is refused."""
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -12,6 +14,7 @@ from appliance.engine.pipeline import Engine
 from appliance.errors import UsageError
 from appliance.video import probe
 from appliance.video.synthetic import render_scene
+from tests.test_engine_analysis import headerless_clip
 
 
 @pytest.fixture(scope="module")
@@ -64,8 +67,6 @@ def test_a_compressed_analysis_is_refused_before_it_is_inflated(tmp_path):
     """An upload of a few hundred KB of deflated zeros would inflate, array by array, into
     gigabytes before any shape is checked; the analysis is written uncompressed, so an archive
     holding more than its own size is refused from its directory alone."""
-    import json
-
     meta = {"format": 1, "events": [], "keyframes": {}, "scene": [], "frame_count": 1, "stage_seconds": {},
             "frames": [{"index": i, "time": i / 30} for i in range(40)]}
     arrays = {"meta": np.frombuffer(json.dumps(meta).encode(), np.uint8)}
@@ -87,3 +88,27 @@ def test_a_compressed_analysis_is_refused_before_it_is_inflated(tmp_path):
 def _vm_kb(field: str) -> int:
     with open("/proc/self/status") as status:
         return next(int(line.split()[1]) for line in status if line.startswith(field + ":"))
+
+
+def _with_meta(saved, out, **changes):
+    """`saved` with its JSON facts changed (a file from another process, or a tampered one)."""
+    with np.load(saved) as data:
+        arrays = dict(data)
+    meta = {**json.loads(bytes(arrays["meta"]).decode()), **changes}
+    arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), np.uint8)
+    np.savez(out, **arrays)
+    return out
+
+
+def test_a_clip_without_a_header_duration_keeps_the_measured_one(tmp_path):
+    """A live WebM's header gives no duration: the one its analysis measured from the frames
+    travels in the file, and a missing or absurd one is refused."""
+    clip = headerless_clip(tmp_path, "live.webm")
+    analysis = analyse_clip(clip, 600, 2)
+    save_analysis(analysis, tmp_path / "analysis.npz")
+    loaded = load_analysis(tmp_path / "analysis.npz", probe(clip))
+    assert loaded.info.duration == analysis.info.duration == pytest.approx(2.0)
+    for bad in (None, -1.0, 1e12):
+        tampered = _with_meta(tmp_path / "analysis.npz", tmp_path / "bad.npz", duration=bad)
+        with pytest.raises(UsageError, match="no usable one"):
+            load_analysis(tampered, probe(clip))

@@ -18,6 +18,7 @@ from appliance.motion import detect_events
 from appliance.video import iter_frames
 from appliance.video.synthetic import reencode, render_scene
 from tests.conftest import run_foley
+from tests.test_engine_analysis import headerless_clip
 from tests.test_video_bad_input import _raw_avi
 
 FPS = 30
@@ -60,6 +61,18 @@ def test_score_writes_wav_mp4_timeline(stick_clip, tmp_path):
         assert container.streams.audio[0].codec_context.name == "aac"
 
 
+def test_a_live_webm_without_a_duration_is_scored(tmp_path):
+    """A streamed WebM's header gives no duration: the track lasts as long as its frames."""
+    clip = headerless_clip(tmp_path, "live.webm")
+    result = run_foley("score", str(clip), "--out", str(tmp_path / "out.wav"), "--mp4", str(tmp_path / "out.mp4"),
+                       "--timeline", str(tmp_path / "t.json"), "--no-cache")
+    assert result.returncode == 0, result.stderr
+    assert json.loads((tmp_path / "t.json").read_text())["clip"]["duration"] == 2.0
+    assert sf.info(tmp_path / "out.wav").frames == 2 * 48000
+    with av.open(str(tmp_path / "out.mp4")) as container:
+        assert len(list(container.decode(video=0))) == 50
+
+
 def test_sound_attack_lands_on_event_time(stick_clip, tmp_path):
     engine = Engine(cache=None)
     result = engine.score(stick_clip.path, ScoreOptions(description="knock on wood"))
@@ -69,6 +82,27 @@ def test_sound_attack_lands_on_event_time(stick_clip, tmp_path):
         before = envelope[max(0, start - 2400) : start - 240].max(initial=0)
         after = envelope[start : start + 1200].max()
         assert after > 4 * before, f"no attack at {event.time}"
+
+
+def test_mp4_of_a_clip_starting_late_sounds_each_action_on_its_frame(tmp_path):
+    """An MPEG-TS whose timestamps start at 1.4 s: in the MP4 the picture starts at 0 like the
+    Foley, each frame at its analysis time, and each sound's attack at its event's time."""
+    times = [1.4 + i / FPS for i in range(3 * FPS)]
+    clip = render_scene("stick", tmp_path / "late.ts", width=320, height=240, times=times, seconds=4.4, seed=3)
+    result = run_foley("score", str(clip.path), "-d", "a stick hits a wooden block", "--out", str(tmp_path / "x.wav"),
+                       "--mp4", str(tmp_path / "x.mp4"), "--timeline", str(tmp_path / "t.json"), "--no-cache")
+    assert result.returncode == 0, result.stderr
+    events = [event["time"] for event in json.loads((tmp_path / "t.json").read_text())["events"]]
+    assert events
+    with av.open(str(tmp_path / "x.mp4")) as container:
+        frames = [frame.time for frame in container.decode(video=0)]
+        container.seek(0)
+        sound = np.concatenate([frame.to_ndarray().T for frame in container.decode(audio=0)])
+    assert np.allclose(frames, [frame.time for frame in iter_frames(clip.path)], atol=1.5e-3) and frames[0] < 1e-3
+    envelope = np.abs(sound).max(axis=1)
+    for time in events:
+        start = int(time * 48000)
+        assert envelope[start:start + 1200].max() > 4 * envelope[max(0, start - 2400):start - 240].max(initial=0)
 
 
 def test_same_seed_same_output_other_seed_varies(stick_clip, tmp_path):

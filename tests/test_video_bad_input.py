@@ -1,5 +1,6 @@
 """Every bad input of issue 4 item 9 gives a UsageError with a clear message."""
 import struct
+from fractions import Fraction
 
 import av
 import cv2
@@ -167,3 +168,59 @@ def test_over_length_limit(tmp_path):
     with pytest.raises(UsageError, match="limit"):
         _decode(clip.path, max_seconds=2)
     assert len(_decode(clip.path, max_seconds=5)) == 30
+
+
+def _song_with_cover_art(path):
+    """An MP3 with its cover art: FFmpeg lists the picture as a one-frame video stream (attached_pic)."""
+    with av.open(str(path), "w", format="mp3") as out:
+        sound = out.add_stream("libmp3lame", rate=44100, layout="stereo")
+        cover = out.add_stream("mjpeg")
+        cover.width, cover.height, cover.pix_fmt = 64, 64, "yuvj420p"
+        cover.disposition = av.stream.Disposition.attached_pic
+        picture = av.VideoFrame.from_ndarray(np.full((64, 64, 3), 100, np.uint8), "rgb24").reformat(format="yuvj420p")
+        for packet in [*cover.encode(picture), *cover.encode()]:
+            out.mux(packet)
+        for i in range(40):
+            frame = av.AudioFrame.from_ndarray(np.zeros((2, 1152), np.float32), format="fltp", layout="stereo")
+            frame.sample_rate, frame.pts = 44100, i * 1152
+            for packet in sound.encode(frame):
+                out.mux(packet)
+        for packet in sound.encode():
+            out.mux(packet)
+    return path
+
+
+def test_audio_with_cover_art_is_audio_only(tmp_path):
+    with pytest.raises(UsageError, match="audio only"):
+        _decode(_song_with_cover_art(tmp_path / "song.mp3"))
+
+
+def _jpeg_packets(width, height, count):
+    codec = av.CodecContext.create("mjpeg", "w")
+    codec.width, codec.height, codec.pix_fmt, codec.time_base = width, height, "yuvj420p", Fraction(1, 10)
+    picture = av.VideoFrame.from_ndarray(np.full((height, width, 3), 90, np.uint8), "rgb24")
+    return [bytes(packet) for packet in codec.encode(picture.reformat(format="yuvj420p"))] * count
+
+
+def _growing_mjpeg_mkv(path, width, height):
+    """MJPEG whose header and first frames say 320×240 and whose later frames are width×height
+    (each JPEG states its own size)."""
+    with av.open(str(path), "w", format="matroska") as out:
+        stream = out.add_stream("mjpeg", rate=10)
+        stream.width, stream.height, stream.pix_fmt = 320, 240, "yuvj420p"
+        for i, data in enumerate(_jpeg_packets(320, 240, 3) + _jpeg_packets(width, height, 2)):
+            packet = av.Packet(data)
+            packet.stream, packet.pts, packet.dts, packet.time_base = stream, i, i, Fraction(1, 10)
+            out.mux(packet)
+    return path
+
+
+def test_a_frame_larger_than_its_header_says_is_refused(tmp_path):
+    """A frame over the per-side limit is refused when it is decoded, not scaled and analysed
+    (a 16000×16000 one would take half a gigabyte a frame)."""
+    path = _growing_mjpeg_mkv(tmp_path / "grows.mkv", 9000, 64)
+    assert probe(path).width == 320
+    frames = iter_frames(path)
+    assert len([next(frames) for _ in range(3)]) == 3
+    with pytest.raises(UsageError, match="a frame of 9000×64 is too large .*though the header says less"):
+        next(frames)

@@ -88,3 +88,14 @@ def test_read_audio_track(tmp_path):
     samples = read_audio(path, 48000)
     assert abs(len(samples) - 48000) < 3000
     assert 0.3 < np.abs(samples[10000:20000]).max() < 0.7
+
+
+@pytest.mark.parametrize("suffix", [".mkv", ".ts"])
+def test_a_clip_whose_timestamps_start_late_is_timed_from_its_first_frame(tmp_path, suffix):
+    """Frames at 1.4–5.4 s (a cut Matroska file, an MPEG-TS): their times and the duration count
+    from the first frame; Matroska's header duration counts from 0, which is no truncation."""
+    times = [1.4 + i / 25 for i in range(100)]
+    clip = render_scene("stick", tmp_path / f"late{suffix}", width=160, height=120, fps=25, times=times, seconds=5.4)
+    frames = [f.time for f in iter_frames(clip.path)]
+    assert np.allclose(frames, np.array(times) - 1.4, atol=2e-3)
+    assert probe(clip.path).duration == pytest.approx(4.0, abs=0.05)

@@ -21,7 +21,7 @@ import threading
 import time
 import zlib
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 from typing import Callable, Iterator
@@ -167,6 +167,7 @@ class StreamingAnalysis:
         span = expected_seconds or 0.0
         self.scene_times = [span * (k + 0.5) / SCENE_SAMPLES for k in range(SCENE_SAMPLES)] if span else []
         self.count = 0
+        self.last_time: float | None = None
         self.seconds = 0.0
         """Time spent in push/finish (the "motion" stage)."""
 
@@ -181,9 +182,12 @@ class StreamingAnalysis:
         for event in self.analyser.push(frame):
             self._kept(_keep_keyframe(event, self.ring, self.keyframes))
         self.count += 1
+        self.last_time = frame.time
         self.seconds += time.perf_counter() - t0
 
     def finish(self, info: VideoInfo, stage_seconds: dict[str, float] | None = None) -> ClipAnalysis:
+        """The analysis of the frames pushed, for the clip `info` describes (its duration measured
+        from the frames when the header gives none: see `_with_duration`)."""
         t0 = time.perf_counter()
         for event in self.analyser.finish():
             self._kept(_keep_keyframe(event, self.ring, self.keyframes))
@@ -192,12 +196,22 @@ class StreamingAnalysis:
             self._kept(self.ring[-1])
         self.seconds += time.perf_counter() - t0
         stages = {**(stage_seconds or {}), "motion": self.seconds}
-        return ClipAnalysis(info, self.analyser.events, self.analyser.trace, self.keyframes, self.scene,
-                            self.count, stages)
+        return ClipAnalysis(_with_duration(info, self.last_time), self.analyser.events, self.analyser.trace,
+                            self.keyframes, self.scene, self.count, stages)
 
     def _kept(self, keyframe: Keyframe | None) -> None:
         if keyframe is not None and self.on_keyframe is not None:
             self.on_keyframe(keyframe)
+
+
+def _with_duration(info: VideoInfo, last_time: float | None) -> VideoInfo:
+    """`info`, with a duration when its header gave none (a live or streamed WebM/MKV, raw H.264
+    or MJPEG): the last frame's time plus one frame period, the span that frame is shown. Every
+    consumer (the mix's length, the timeline, a saved analysis) then has a number, as for a clip
+    whose header says it."""
+    if info.duration is not None or last_time is None:
+        return info
+    return replace(info, duration=last_time + 1.0 / info.fps)
 
 
 def analyse_clip(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import json
 import zipfile
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +26,8 @@ from appliance.video.decode import AnalysisFrame
 FORMAT = 1
 MAX_KEYFRAMES = 5000
 MAX_SIDE = 1024
+MAX_SECONDS = 86_400.0
+"""The longest clip any configuration admits (`engine.max_seconds`): a stored duration past it is a bad file."""
 _EVENT_FIELDS = {"time": float, "kind": EventKind, "strength": float, "x": float, "y": float, "frame_index": int,
                  "duration": float}
 
@@ -39,6 +42,7 @@ def save_analysis(analysis: ClipAnalysis, path: Path) -> None:
         "scene": [k.index for k in analysis.scene],
         "frames": [{"index": k.index, "time": k.time} for k in frames.values()],
         "frame_count": analysis.frame_count,
+        "duration": analysis.info.duration,
         "stage_seconds": analysis.stage_seconds,
     }
     arrays = {"meta": np.frombuffer(json.dumps(meta).encode(), np.uint8),
@@ -56,7 +60,8 @@ def save_analysis(analysis: ClipAnalysis, path: Path) -> None:
 
 def load_analysis(path: Path, info: VideoInfo) -> ClipAnalysis:
     """The analysis stored at `path`, for the clip `info` describes (probed from the clip
-    itself: its duration, not the file's claim, bounds the track); UsageError if unsound."""
+    itself: its duration, not the file's claim, bounds the track, unless the clip's header gives
+    none: then the duration the analysis measured from its frames); UsageError if unsound."""
     try:
         _check_stored(path)
         with np.load(path, allow_pickle=False) as data:
@@ -74,8 +79,9 @@ def load_analysis(path: Path, info: VideoInfo) -> ClipAnalysis:
                 frames[index] = Keyframe(index, frame.time, frame)
             trace = MotionTrace([float(t) for t in data["trace_times"]], [float(f) for f in data["trace_flow"]],
                                 [float(e) for e in data["trace_energy"]] if "trace_energy" in data else [])
-        end = info.duration if info.duration is not None else float("inf")
-        events = [event for event in map(_event, meta["events"]) if 0.0 <= event.time <= end]
+        if info.duration is None:
+            info = replace(info, duration=_measured_duration(meta))
+        events = [event for event in map(_event, meta["events"]) if 0.0 <= event.time <= info.duration]
         keyframes = {int(k): frames[int(v)] for k, v in meta["keyframes"].items()}
         scene = [frames[int(i)] for i in meta["scene"]]
         stages = {str(k): float(v) for k, v in meta["stage_seconds"].items()}
@@ -94,6 +100,14 @@ def _check_stored(path: Path) -> None:
         raise ValueError("too many arrays")
     if sum(member.file_size for member in members) > path.stat().st_size:
         raise ValueError("its arrays are compressed: an analysis is written uncompressed")
+
+
+def _measured_duration(meta: dict) -> float:
+    """The clip's duration as the analysis measured it from its frames (StreamingAnalysis.finish)."""
+    duration = meta.get("duration")
+    if not isinstance(duration, (int, float)) or not 0.0 < duration <= MAX_SECONDS:
+        raise ValueError("the clip's header gives no duration and the analysis records no usable one")
+    return float(duration)
 
 
 def _check_frame(grey: np.ndarray, colour: np.ndarray) -> None:

@@ -3,18 +3,26 @@ re-encoded (no quality loss, and it costs a fraction of a second on a Pi).
 
 Audio is encoded to AAC while the video packets are copied, interleaved by time, so the muxer
 never buffers the whole clip. A video codec that MP4 cannot carry (e.g. MJPEG from a webcam
-AVI) is re-encoded to MPEG-4 Part 2 instead, and the timeline says so.
+AVI, VP8 from a browser's WebM), or a stream without timestamps (raw H.264), is re-encoded to
+MPEG-4 Part 2 instead, keeping each frame's time and the display rotation, and the timeline
+says so. Either way the picture is placed on the analysis' timeline: the clip's origin (an
+MPEG-TS starts at 1.4 s) is the MP4's 0, where the Foley track starts.
 """
 from __future__ import annotations
 
+from fractions import Fraction
+from itertools import chain
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Iterator
 
 import av
 import numpy as np
 
 from appliance.atomic import atomic_path
 from appliance.errors import UsageError
+from appliance.video.decode import FrameClock
+from appliance.video.probe import clip_origin, stream_fps, video_stream
+from appliance.video.writer import MS, ms_pts
 
 AUDIO_BITRATE = 192_000
 AAC_OPTIONS = {"aac_coder": "fast", "aac_pns": "0"}
@@ -24,54 +32,119 @@ recording's ≤ 0.5 s hand-over needs; at 192 kb/s the difference is inaudible (
 low bit rates). Measured: docs/benchmarks.md, "Capture"."""
 AUDIO_CHUNK = 1024  # AAC frame size
 MP4_VIDEO_CODECS = {"h264", "hevc", "mpeg4", "av1", "vp9"}
+REENCODE_BITRATE = 4_000_000
 
 
 def mux_mp4(video_path: Path, audio: np.ndarray | Iterable[np.ndarray], sample_rate: int, out_path: Path,
             metadata: dict[str, str] | None = None) -> dict:
     """Write `out_path` atomically. `audio`: the (n, 2) float32 track, or its consecutive blocks
     (a Track's `blocks()`, a WAV read in blocks), consumed as the video advances. `metadata`:
-    container tags (e.g. {"comment": the credits}). Returns what was done to each stream."""
+    container tags (e.g. {"comment": the credits}). Returns what was done to each stream.
+
+    The picture keeps the clip's timing on the analysis' timeline (from `clip_origin`, where the
+    track's 0 is), so each sound plays on the frame of its action."""
     try:
         with atomic_path(out_path) as temp, av.open(str(video_path)) as source, \
                 av.open(str(temp), "w", format="mp4") as target:
             target.metadata.update(metadata or {})
-            video_in = source.streams.video[0]
-            copy = video_in.codec_context.name in MP4_VIDEO_CODECS
-            if copy:
-                video_out = target.add_stream_from_template(video_in)
-            else:
-                video_out = target.add_stream("mpeg4", rate=video_in.average_rate or 30)
-                video_out.width, video_out.height = video_in.width, video_in.height
-                video_out.pix_fmt = "yuv420p"
-                video_out.bit_rate = 4_000_000
+            video_in = video_stream(source)
+            copy = _copyable(source, video_in)
+            video_out = target.add_stream_from_template(video_in) if copy else target.add_stream("mpeg4")
             audio_out = target.add_stream("aac", rate=sample_rate, layout="stereo", options=AAC_OPTIONS)
             audio_out.bit_rate = AUDIO_BITRATE
             encoder = _AudioEncoder([audio] if isinstance(audio, np.ndarray) else audio, sample_rate,
                                     audio_out, target)
-            reencoded = 0
-            origin = source.start_time / av.time_base if source.start_time else 0.0
-            for packet in source.demux(video_in):
-                if packet.dts is None:
-                    continue
-                if packet.pts is not None:
-                    encoder.until(float(packet.pts * packet.time_base) - origin)
-                if copy:
-                    packet.stream = video_out
-                    target.mux(packet)
-                else:
-                    for frame in packet.decode():
-                        # a fresh frame: decoded frames carry decoder state the encoder rejects
-                        fresh = av.VideoFrame.from_ndarray(frame.to_ndarray(format="yuv420p"), format="yuv420p")
-                        fresh.pts, reencoded = reencoded, reencoded + 1
-                        target.mux(video_out.encode(fresh))
-            if not copy:
-                target.mux(video_out.encode(None))
+            (_copy_video if copy else _reencode_video)(source, video_in, video_out, target, encoder)
             encoder.until(None)
             encoder.flush()
     except av.error.FFmpegError as exc:
         raise UsageError(f"could not write {out_path}: {exc}") from None
     return {"video": "copied" if copy else f"re-encoded from {video_in.codec_context.name} to mpeg4",
             "audio": f"aac {AUDIO_BITRATE // 1000} kb/s"}
+
+
+def _copyable(source: av.container.InputContainer, stream: av.video.stream.VideoStream) -> bool:
+    """Whether the video's packets can go into the MP4 as they are: a codec MP4 carries, with
+    timestamps (a raw H.264 file has none: its frames are re-encoded on the nominal frame rate)."""
+    return (stream.codec_context.name in MP4_VIDEO_CODECS
+            and not source.format.flags & av.format.Flags.no_timestamps.value)
+
+
+def _copy_video(source: av.container.InputContainer, video_in, video_out, target, encoder: _AudioEncoder) -> None:
+    """Copy the video packets, moved by the clip's origin (an MPEG-TS starting at 1.4 s starts at 0
+    in the MP4, with the track), the audio encoded up to each one's time."""
+    shift = round(Fraction(source.start_time or 0, av.time_base) / video_in.time_base)
+    for packet in _with_decoding_times(source.demux(video_in)):
+        packet.pts -= shift
+        packet.dts -= shift
+        encoder.until(float(packet.pts * packet.time_base))
+        packet.stream = video_out
+        target.mux(packet)
+
+
+def _with_decoding_times(packets: Iterable[av.Packet]) -> Iterator[av.Packet]:
+    """The packets that carry data, each with a decoding time, which MP4 needs on every one.
+    Matroska stores presentation times only: FFmpeg derives decoding times from their order and
+    leaves the stream's first packets without one (the first keyframe among them when the stream
+    has B-frames)."""
+    waiting = []
+    for packet in packets:
+        if packet.pts is None:  # the demuxer's empty packet at the end
+            continue
+        waiting.append(packet)
+        if packet.dts is not None:
+            yield from _backfilled(waiting)
+            waiting = []
+    yield from _backfilled(waiting)
+
+
+def _backfilled(packets: list[av.Packet]) -> list[av.Packet]:
+    """`packets`, of which only the last may have a decoding time, each given one a packet
+    duration before the next: before the last one's, or, when none has one (a stream shorter than
+    its reordering delay), ending at the earliest presentation time. Never after a packet's own
+    presentation time, as decoding precedes showing."""
+    if packets:
+        end = packets[-1].dts if packets[-1].dts is not None else min(packet.pts for packet in packets)
+        step = packets[-1].duration or 1
+        for back, packet in enumerate(reversed(packets)):
+            packet.dts = end - back * step
+    return packets
+
+
+def _reencode_video(source: av.container.InputContainer, video_in, video_out, target,
+                    encoder: _AudioEncoder) -> None:
+    """Encode the decoded frames to MPEG-4 Part 2 at their own times (a variable frame rate stays
+    variable) in milliseconds, at the first frame's size made even (4:2:0 needs it) and with its
+    display rotation, the audio encoded up to each frame's time."""
+    fps = stream_fps(video_in)  # at least 1: the clip was probed to be scored
+    clock = FrameClock(clip_origin(source), 1.0 / fps)
+    frames = ((t, frame) for frame in source.decode(video_in) if (t := clock.time(frame)) is not None)
+    first = next(frames, None)
+    if first is None:
+        return
+    size = _even_size(first[1])
+    video_out.width, video_out.height = size
+    video_out.pix_fmt, video_out.bit_rate = "yuv420p", REENCODE_BITRATE
+    video_out.codec_context.time_base = MS
+    # rate control spreads the bit rate over this many frames a second (else 1000, the time base)
+    video_out.codec_context.framerate = Fraction(fps).limit_denominator(1001)
+    if first[1].rotation:
+        video_out.set_display_rotation(first[1].rotation)
+    last_pts = -1
+    for t, frame in chain([first], frames):
+        encoder.until(t)
+        # a fresh frame: decoded frames carry decoder state the encoder rejects
+        fresh = av.VideoFrame.from_ndarray(frame.to_ndarray(width=size[0], height=size[1], format="yuv420p"),
+                                           format="yuv420p")
+        last_pts = fresh.pts = ms_pts(t, last_pts)
+        fresh.time_base = MS
+        target.mux(video_out.encode(fresh))
+    target.mux(video_out.encode(None))
+
+
+def _even_size(frame: av.VideoFrame) -> tuple[int, int]:
+    """The frame's size rounded down to even sides (a 321×241 webcam frame → 320×240)."""
+    return max(2, frame.width - frame.width % 2), max(2, frame.height - frame.height % 2)
 
 
 class _AudioEncoder:

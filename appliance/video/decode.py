@@ -20,7 +20,8 @@ import cv2
 import numpy as np
 
 from appliance.errors import UsageError
-from appliance.video.probe import DEFAULT_MAX_SECONDS, VideoInfo, open_container, probe_open
+from appliance.video.probe import (DEFAULT_MAX_SECONDS, MAX_SIDE, VideoInfo, clip_origin, open_container, probe_open,
+                                   video_stream)
 
 DEFAULT_WIDTH = 256
 # Pixel formats whose first plane is 8-bit luma (read directly); the I420 ones also have
@@ -108,6 +109,37 @@ def _rotated(grey: np.ndarray, colour: tuple | np.ndarray | None, turns: int) ->
     return grey, colour
 
 
+class FrameClock:
+    """Each decoded frame's time on the clip's timeline: its presentation time from the clip's
+    origin, or one nominal period after the previous frame when it has none (raw H.264). A frame
+    whose time does not advance past the previous one's is counted as stalled and gets None: no
+    timeline (nor encoder) can hold two pictures at one time."""
+
+    def __init__(self, origin: float, step: float):
+        self.origin, self.step = origin, step
+        self.last: float | None = None
+        self.stalled = 0
+
+    def time(self, frame: av.VideoFrame) -> float | None:
+        if frame.time is not None:
+            t = frame.time - self.origin
+        else:
+            t = 0.0 if self.last is None else self.last + self.step
+        if self.last is not None and t <= self.last:
+            self.stalled += 1
+            return None
+        self.last = t
+        return t
+
+
+def check_frame_size(path: Path, frame: av.VideoFrame) -> None:
+    """Refuse a decoded frame over MAX_SIDE: the header's size was checked (`probe`), but a stream
+    such as MJPEG states a size in every frame, and one may be far larger than its header's."""
+    if frame.width > MAX_SIDE or frame.height > MAX_SIDE:
+        raise UsageError(f"{path}: a frame of {frame.width}×{frame.height} is too large (at most {MAX_SIDE} px a "
+                         "side), though the header says less")
+
+
 def _end_checks(info: VideoInfo, last_time: float | None, count: int, stalled: int) -> None:
     """After the last frame: nothing decoded, timestamps that never advanced, or a short stream."""
     if count == 0:
@@ -133,30 +165,28 @@ a clip made mostly of them is rejected: its frame rate is effectively 0)."""
     path = Path(path)
     with open_container(path) as container:
         info = probe_open(path, container, max_seconds)
-        stream = container.streams.video[0]
+        stream = video_stream(container)
         _configure_threads(stream, threads)
-        origin = (container.start_time or 0) / av.time_base
-        nominal_step = 1.0 / info.fps
+        clock = FrameClock(clip_origin(container), 1.0 / info.fps)
         size = None
-        count, stalled, last_time = 0, 0, None
+        count = 0
         try:
             for frame in container.decode(stream):
-                t = frame.time - origin if frame.time is not None else (
-                    0.0 if last_time is None else last_time + nominal_step)
-                if last_time is not None and t <= last_time:
-                    stalled += 1
+                t = clock.time(frame)
+                if t is None:
                     continue
                 if t > max_seconds:
                     raise UsageError(f"{path}: the clip runs past the limit of {max_seconds:g} s")
+                check_frame_size(path, frame)
                 if size is None:
                     size = _analysis_size(frame, width)
                 grey, colour_planes = _small(frame, size, colour)
                 grey, colour_planes = _rotated(grey, colour_planes, round(frame.rotation / 90) % 4)
                 yield AnalysisFrame(index=count, time=t, grey=grey, colour=colour_planes)
-                count, last_time = count + 1, t
+                count += 1
         except av.error.FFmpegError as exc:
             raise UsageError(f"{path}: corrupt or truncated video data after frame {count} ({exc})") from None
-        _end_checks(info, last_time, count, stalled)
+        _end_checks(info, clock.last, count, clock.stalled)
 
 
 def bare_decode_seconds(path: str | Path, threads: int = DEFAULT_THREADS) -> tuple[float, int]:
@@ -165,7 +195,7 @@ def bare_decode_seconds(path: str | Path, threads: int = DEFAULT_THREADS) -> tup
     This is the floor the scoring pipeline is compared to (`foley bench`). Returns
     (seconds, frames decoded)."""
     with open_container(path) as container:
-        stream = container.streams.video[0]
+        stream = video_stream(container)
         _configure_threads(stream, threads)
         start = time.perf_counter()
         frames = sum(1 for _ in container.decode(stream))

@@ -69,9 +69,9 @@ def check_header_size(path: Path) -> None:
     picture of the stream, and a 20000×20000 one fails there with a message about something else.
     A header that gives no size passes here (`check_header` sees what decoding the first frame found)."""
     with _open(path, HEADER_ONLY) as container:
-        videos = [s for s in container.streams.video if s.codec_context is not None]
-        if videos:
-            width, height = videos[0].codec_context.width, videos[0].codec_context.height
+        stream = video_stream(container)
+        if stream is not None and stream.codec_context is not None:
+            width, height = stream.codec_context.width, stream.codec_context.height
             if width > MAX_SIDE or height > MAX_SIDE:
                 raise UsageError(f"{path}: frame size {width}×{height} is too large (at most {MAX_SIDE} px a side); "
                                  "the file was refused from its header, before decoding")
@@ -93,7 +93,14 @@ def check_header(path: Path, width: int, height: int, fps: float, duration: floa
         raise UsageError(f"{path}: the clip lasts {duration:.1f} s, over the limit of {max_seconds:g} s")
 
 
-def _stream_fps(stream: av.video.stream.VideoStream) -> float:
+def video_stream(container: av.container.InputContainer) -> av.video.stream.VideoStream | None:
+    """The clip's picture: the first video stream that is not a still attached to the file (an
+    MP3's or M4A's cover art is a one-frame "video" stream marked attached_pic); None if none."""
+    return next((stream for stream in container.streams.video
+                 if not stream.disposition & av.stream.Disposition.attached_pic), None)
+
+
+def stream_fps(stream: av.video.stream.VideoStream) -> float:
     """Nominal frame rate from the header: the average rate, else FFmpeg's guess, else 0."""
     for rate in (stream.average_rate, stream.guessed_rate, stream.base_rate):
         if rate:
@@ -101,11 +108,24 @@ def _stream_fps(stream: av.video.stream.VideoStream) -> float:
     return 0.0
 
 
+def clip_origin(container: av.container.InputContainer) -> float:
+    """Seconds at which the clip's timeline starts: the container's start time (an MPEG-TS starts
+    at 1.4 s, a cut Matroska file where its first frame was). Every time the appliance gives —
+    frames, events, sounds, the duration — counts from here."""
+    return (container.start_time or 0) / av.time_base
+
+
 def _duration(container: av.container.InputContainer, stream: av.video.stream.VideoStream) -> float | None:
+    """Seconds from the clip's origin to the end of its video, the scale its frames' times are on.
+    A stream's duration counts from the stream's own start, FFmpeg's container duration from the
+    container's start, except Matroska's: its Duration element is the end's timestamp (it counts
+    from the segment's 0, wherever the first frame is)."""
+    origin = clip_origin(container)
     if stream.duration is not None and stream.time_base:
-        return float(stream.duration * stream.time_base)
+        start = float(stream.start_time * stream.time_base) if stream.start_time is not None else origin
+        return start + float(stream.duration * stream.time_base) - origin
     if container.duration is not None:
-        return container.duration / av.time_base
+        return container.duration / av.time_base - (origin if "matroska" in container.format.name else 0.0)
     return None
 
 
@@ -129,13 +149,12 @@ def probe_open(path: Path, container: av.container.InputContainer, max_seconds: 
     """`probe` on an already open container, so decoding needs to open the file only once."""
     if _is_still_or_text(container):
         raise UsageError(f"{path}: not a video (FFmpeg reads it as {container.format.name})")
-    videos = list(container.streams.video)
-    if not videos:
+    stream = video_stream(container)
+    if stream is None:
         if container.streams.audio:
             raise UsageError(f"{path}: audio only, there is no video stream to score")
         raise UsageError(f"{path}: no video stream in this file")
-    stream = videos[0]
-    fps = _stream_fps(stream)
+    fps = stream_fps(stream)
     duration = _duration(container, stream)
     check_header(path, stream.codec_context.width, stream.codec_context.height, fps, duration, max_seconds)
     return VideoInfo(path=path, width=stream.codec_context.width, height=stream.codec_context.height,

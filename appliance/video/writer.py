@@ -13,6 +13,13 @@ import numpy as np
 
 CODECS = {".mp4": "libx264", ".mov": "libx264", ".mkv": "libx264", ".webm": "libvpx", ".avi": "mpeg4"}
 MS = Fraction(1, 1000)
+PIXEL_FORMATS = {"mjpeg": "yuvj420p"}  # a webcam's MJPEG is full-range; its encoder refuses yuv420p
+
+
+def ms_pts(time: float, last_pts: int) -> int:
+    """A frame's timestamp in milliseconds (MS), at least one past the previous frame's: the
+    encoder refuses two frames with one time."""
+    return max(round(time * 1000), last_pts + 1)
 
 
 class VideoWriter:
@@ -32,7 +39,7 @@ class VideoWriter:
         self._last_pts = -1
         self._container = av.open(str(self.path), mode="w", format=container_format)
         self._stream = self._container.add_stream(self.codec, rate=Fraction(fps).limit_denominator(1001))
-        self._stream.pix_fmt = "yuv420p"
+        self._stream.pix_fmt = PIXEL_FORMATS.get(self.codec, "yuv420p")
         if self.codec == "libx264":
             self._stream.options = {"preset": preset, "crf": "20"}
         if timed:
@@ -50,7 +57,7 @@ class VideoWriter:
             self._stream.width, self._stream.height = image.shape[1], image.shape[0]
         frame = av.VideoFrame.from_ndarray(image, format="bgr24")
         if self.timed:
-            self._last_pts = max(round(time * 1000), self._last_pts + 1)
+            self._last_pts = ms_pts(time, self._last_pts)
             frame.pts, frame.time_base = self._last_pts, MS
         for packet in self._stream.encode(frame):
             self._container.mux(packet)
