@@ -13,6 +13,7 @@ from appliance.engine.analysis import ANALYSIS_WIDTH
 from appliance.engine.options import ScoreOptions
 from appliance.engine.pipeline import Engine
 from appliance.engine.timeline import Timeline
+from appliance.errors import UsageError
 from appliance.mixing import true_peak_db
 from appliance.motion import detect_events
 from appliance.video import iter_frames
@@ -146,3 +147,22 @@ def test_over_length_limit_via_cli(stick_clip, tmp_path):
     result = run_foley("score", str(stick_clip.path), "--out", str(tmp_path / "x.wav"), "--max-seconds", "2")
     assert result.returncode == 2 and "limit" in result.stderr
     assert not (tmp_path / "x.wav").exists()
+
+
+@pytest.mark.parametrize("option, expected", [
+    ("--lufs=-100", "target loudness"), ("--lufs=nan", "target loudness"), ("--lufs=-200", "target loudness"),
+    ("--lufs=50", "between -70 and 0"), ("--seed=-1", "seed"), (f"--seed={2**32}", "between 0 and 4294967295")])
+def test_options_out_of_range_exit_2_before_any_work(stick_clip, tmp_path, option, expected):
+    """A loudness target under the meter's gate used to write full-scale DC; a negative seed was
+    numpy's traceback. The bounds are the config's (engine.target_lufs) and the service's."""
+    result = run_foley("score", str(stick_clip.path), "--out", str(tmp_path / "x.wav"), option)
+    assert result.returncode == 2 and expected in result.stderr, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and not (tmp_path / "x.wav").exists()
+
+
+def test_score_options_hold_the_same_bounds():
+    with pytest.raises(UsageError, match="seed"):
+        ScoreOptions(seed=2**32)
+    with pytest.raises(UsageError, match="target loudness"):
+        ScoreOptions(target_lufs=float("nan"))
+    assert ScoreOptions(seed=2**32 - 1, target_lufs=-70.0).target_lufs == -70.0
