@@ -65,12 +65,18 @@ def decode(source: bytes | Path, name: str | None = None) -> tuple[np.ndarray, i
     except FileNotFoundError:
         raise UsageError(f"{label}: no such file") from None
     except (sf.LibsndfileError, RuntimeError, ValueError, TypeError) as exc:
-        raise UsageError(f"{label}: not a readable audio file ({exc})") from None
+        raise _unreadable(label, exc) from None
     if data.size == 0:
         raise UsageError(f"{label}: the file holds no audio samples")
     if not np.all(np.isfinite(data)):
         raise UsageError(f"{label}: the audio holds invalid (NaN/infinite) samples")
     return data, int(rate)
+
+
+def _unreadable(label: str, exc: Exception) -> UsageError:
+    """libsndfile's reason without the handle it names ("Error opening <_io.BytesIO object at
+    0x…>: Format not recognised." → "Format not recognised.")."""
+    return UsageError(f"{label}: not a readable audio file ({str(exc).split(': ')[-1]})")
 
 
 MAX_SAMPLES = int(MAX_DURATION * 96_000 * 2)  # 30 s of 96 kHz stereo: more is not a template
@@ -83,10 +89,12 @@ def check_before_decode(path: Path, label: str, max_seconds: float = MAX_DURATIO
     sample count), then by counting the frames it really holds in bounded blocks (a header can
     lie or be missing), so a small file that decodes to an hour of samples (a decompression
     bomb: 270 KB of FLAC is 30 min of silence) never becomes one array."""
+    if path.stat().st_size == 0:
+        raise UsageError(f"{label}: the file is empty")
     try:
         info = sf.info(str(path))
     except (sf.LibsndfileError, RuntimeError, ValueError, TypeError) as exc:
-        raise UsageError(f"{label}: not a readable audio file ({str(exc).split(': ')[-1]})") from None
+        raise _unreadable(label, exc) from None
     rate = max(1, int(info.samplerate))
     limit = int(max_seconds * rate) + rate  # a second of slack: trimming may shorten it
     known = 0 < info.frames < 2**62
@@ -108,7 +116,7 @@ def check_before_decode(path: Path, label: str, max_seconds: float = MAX_DURATIO
                     raise UsageError(f"{label}: the sound lasts more than {max_seconds:.0f} s (its header said "
                                      f"{info.frames / rate:.1f} s); templates may last at most {max_seconds:.0f} s")
     except (sf.LibsndfileError, RuntimeError, ValueError, TypeError) as exc:
-        raise UsageError(f"{label}: not a readable audio file ({str(exc).split(': ')[-1]})") from None
+        raise _unreadable(label, exc) from None
 
 
 def to_template_format(data: np.ndarray, rate: int, mono: bool = False) -> np.ndarray:

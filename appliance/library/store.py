@@ -4,8 +4,8 @@ User sounds live apart from the bundled library (state_dir()/library/: index.jso
 so an upgrade that replaces models/ never touches them. Every change is a read-modify-write of
 index.json under an exclusive file lock (two processes adding at once both succeed, neither
 loses the other's entry), and the new index replaces the old one with an atomic rename (a crash
-mid-add leaves the previous index intact; at worst an unreferenced sound file stays behind and
-is swept by the next change).
+mid-add leaves the previous index intact; at worst an unreferenced sound file, or the temporary
+file of an add that was killed, stays behind and is swept by the next change).
 """
 from __future__ import annotations
 
@@ -13,8 +13,10 @@ import fcntl
 import hashlib
 import os
 import re
+import stat
 import tempfile
-from contextlib import contextmanager
+import time
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from appliance.atomic import write_json_atomic
@@ -26,6 +28,7 @@ from appliance.library.catalog import INDEX_FORMAT, INDEX_NAME, Catalog, Templat
 LOCK_NAME = ".lock"
 USER_LICENCE = "user"  # the user's own recording, kept on this appliance, not redistributed
 USER_QUALITY = 0.6  # Vorbis quality for user sounds: one file each, so size matters little
+STALE_TEMP_S = 3600.0  # an add writes its temporary sound for seconds; one an hour old was left by a kill
 
 
 @contextmanager
@@ -42,6 +45,19 @@ def locked(folder: Path):
 
 def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")[:40] or "sound"
+
+
+def _check_regular(file: Path) -> None:
+    """Only a regular file is a sound file: a FIFO waits for a writer forever, /dev/zero never
+    ends, a folder has no samples."""
+    try:
+        mode = file.stat().st_mode
+    except FileNotFoundError:
+        raise UsageError(f"{file}: no such file") from None
+    if stat.S_ISDIR(mode):
+        raise UsageError(f"{file}: is a folder, not a sound file")
+    if not stat.S_ISREG(mode):
+        raise UsageError(f"{file}: a device, a pipe or a socket, not a sound file")
 
 
 def _parse_tags(tags) -> tuple[str, ...]:
@@ -78,12 +94,11 @@ class UserLibrary:
         if category_spec is None:
             raise UsageError(f"unknown category {category!r}; choose one of: {', '.join(sorted(self.catalog.categories))}")
         licence = self._check_licence(licence)
-        try:
-            raw = file.read_bytes()
-        except FileNotFoundError:
-            raise UsageError(f"{file}: no such file") from None
-        except IsADirectoryError:
-            raise UsageError(f"{file}: is a folder, not a sound file") from None
+        _check_regular(file)
+        # Length from the header, then counted in bounded blocks, before the file is read or
+        # decoded whole: a small file that decodes to an hour of samples stops here.
+        audio_io.check_before_decode(file, file.name)
+        raw = file.read_bytes()
         source_sha = hashlib.sha256(raw).hexdigest()
         self._check_duplicate(source_sha, self.catalog.templates)
 
@@ -152,12 +167,19 @@ class UserLibrary:
 
     def _sweep(self, templates: list[dict]) -> None:
         """Delete sound files no index entry references (left by a crash between storing the
-        sound and writing the index). Only finished names are swept, never another process's
-        in-progress temporary file."""
+        sound and writing the index), and temporary sounds older than STALE_TEMP_S (left by an
+        add killed while it encoded). Never another process's add in progress: its temporary
+        file is younger than that."""
         referenced = {Path(r["file"]).name for r in templates}
-        for path in (self.folder / "sounds").glob("user-*.ogg"):
+        sounds = self.folder / "sounds"
+        for path in sounds.glob("user-*.ogg"):
             if path.name not in referenced:
                 path.unlink(missing_ok=True)
+        stale = time.time() - STALE_TEMP_S
+        for path in sounds.glob(".add-*.ogg"):
+            with suppress(FileNotFoundError):  # another sweep was first
+                if path.stat().st_mtime < stale:
+                    path.unlink()
 
     def _check_licence(self, licence: str | None) -> str:
         if not licence:
