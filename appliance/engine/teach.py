@@ -16,6 +16,7 @@ import numpy as np
 from appliance.cli_progress import stage_bar
 from appliance.engine.analysis import analyse_clip
 from appliance.engine.exemplars import exemplar_record
+from appliance.engine.own_sound import first_samples
 from appliance.engine.visual import VisualLookup
 from appliance.errors import UsageError
 from appliance.inference import vision_encoder
@@ -24,7 +25,7 @@ from appliance.library import Template
 from appliance.library.store import UserLibrary
 from appliance.mixing import SAMPLE_RATE, write_wav_atomic
 from appliance.motion import SUSTAINED
-from appliance.video import DEFAULT_MAX_SECONDS, read_audio
+from appliance.video import DEFAULT_MAX_SECONDS, audio_blocks, probe
 
 MAX_SOUND_S = 1.0
 PRE_ROLL_S = 0.01
@@ -43,6 +44,12 @@ def audible_onset(audio: np.ndarray, around: float, sr: int = SAMPLE_RATE) -> fl
     return (start + first * block) / sr
 
 
+def _own_sound(clip: Path, length: int) -> np.ndarray:
+    """The clip's sound, mono, up to `length` samples (the picture's duration)."""
+    blocks = list(first_samples(audio_blocks(clip, SAMPLE_RATE, mono=True), length))
+    return np.concatenate(blocks) if blocks else np.zeros(0, np.float32)
+
+
 def teach(clip: Path, category: str, tags=(), licence: str | None = None, author: str = "",
           max_sounds: int = 8, progress: Callable[[str, float], None] | None = None) -> tuple[list[Template], list[str]]:
     """Store the sounds of the clip's actions; returns (templates added, reasons for skips).
@@ -51,7 +58,10 @@ def teach(clip: Path, category: str, tags=(), licence: str | None = None, author
     library = UserLibrary()
     if category not in library.catalog.categories:
         raise UsageError(f"unknown category {category!r}; choose one of: {', '.join(sorted(library.catalog.categories))}")
-    audio = read_audio(clip, SAMPLE_RATE, mono=True)
+    if max_sounds < 1:
+        raise UsageError(f"--max {max_sounds}: at least one sound must be kept")
+    info = probe(clip, DEFAULT_MAX_SECONDS)  # an audio-only or over-long file: said before any sound is decoded
+    audio = _own_sound(clip, int((info.duration or DEFAULT_MAX_SECONDS) * SAMPLE_RATE))
     if not np.any(np.abs(audio) > 1e-4):
         raise UsageError(f"{clip}: the clip's sound is silent: nothing to learn from")
     analysis = analyse_clip(clip, DEFAULT_MAX_SECONDS, default_threads(),
