@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 
 import av
@@ -166,3 +167,22 @@ def test_score_options_hold_the_same_bounds():
     with pytest.raises(UsageError, match="target loudness"):
         ScoreOptions(target_lufs=float("nan"))
     assert ScoreOptions(seed=2**32 - 1, target_lufs=-70.0).target_lufs == -70.0
+
+
+def test_a_file_name_that_is_not_utf8_is_scored_and_named_readably(stick_clip, tmp_path):
+    """A Latin-1 name (été.mp4) scored, then answered from the cache: the timeline and the
+    credits name it with the undecodable bytes replaced (they failed to be written before)."""
+    latin = tmp_path / os.fsdecode(b"\xe9t\xe9.mp4")
+    shutil.copyfile(stick_clip.path, latin)
+    for run in ("miss", "hit"):
+        result = run_foley("score", str(latin), "--out", str(tmp_path / f"{run}.wav"), "--timeline",
+                           str(tmp_path / f"{run}.json"), "--credits", str(tmp_path / f"{run}.txt"))
+        assert result.returncode == 0 and f"result cache {run}" in result.stderr, result.stderr
+        assert json.loads((tmp_path / f"{run}.json").read_text(encoding="utf-8"))["clip"]["file"] == "\ufffdt\ufffd.mp4"
+        assert "\ufffdt\ufffd.mp4" in (tmp_path / f"{run}.txt").read_text(encoding="utf-8")
+
+
+def test_a_description_that_is_not_utf8_is_a_usage_error(stick_clip, tmp_path):
+    result = run_foley("score", str(stick_clip.path), "--out", str(tmp_path / "x.wav"), "-d", os.fsdecode(b"door \xff"))
+    assert result.returncode == 2 and "not UTF-8" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "x.wav").exists()

@@ -284,3 +284,17 @@ def test_temporary_sounds_of_a_killed_add_are_swept(tmp_path):
     os.utime(old, (two_hours_ago, two_hours_ago))
     library.add(write(tmp_path / "two.wav", hit(freq=820)), "knock")
     assert not old.exists() and young.exists()
+
+
+def test_text_that_is_not_utf8(tmp_path, capsys):
+    """A file name in Latin-1 is added with its undecodable bytes replaced in the records; a
+    query or description typed in another encoding is a usage error, not a traceback."""
+    latin = write(tmp_path / "latin.wav", hit(freq=530)).rename(tmp_path / os.fsdecode(b"\xe9t\xe9.wav"))
+    template = UserLibrary().add(latin, "knock")
+    assert template.source["original_name"] == "\ufffdt\ufffd.wav" and "\ufffdt\ufffd" in template.description
+    assert json.loads((user_dir() / "index.json").read_text(encoding="utf-8"))["templates"][0]["source"] == template.source
+    other = write(tmp_path / "other.wav", hit(freq=610))
+    for argv in (["library", "search", os.fsdecode(b"door \xff")],
+                 ["library", "add", str(other), "--category", "knock", "--description", os.fsdecode(b"a \xff")]):
+        assert main(argv) == 2
+        assert "not UTF-8" in capsys.readouterr().err

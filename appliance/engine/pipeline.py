@@ -60,6 +60,7 @@ from appliance.mixing import SAMPLE_RATE, Ambience, Placement, Track, mix_track
 from appliance.mixing.wavio import wav_track
 from appliance.motion import ActionEvent, EventKind, MotionTrace
 from appliance.motion.event_model import EventModel, bundled_event_model
+from appliance.os_text import display_name
 from appliance.paths import state_dir
 
 log = logging.getLogger("foley.engine")
@@ -308,7 +309,7 @@ class Engine:
         info = analysis.info
         return Timeline(
             engine={"version": __version__, "engine_version": ENGINE_VERSION},
-            clip=ClipInfo(file=path.name, duration=round(info.duration, 4), width=info.width, height=info.height,
+            clip=ClipInfo(file=display_name(path.name), duration=round(info.duration, 4), width=info.width, height=info.height,
                           fps=round(info.fps, 3), frames_analysed=analysis.frame_count),
             request={**options.key_fields(), "description": described.text},
             library_version=catalog.version,
@@ -376,15 +377,16 @@ class Engine:
             _check_writable(target)
         if not path.is_file():
             raise UsageError(f"{path}: no such file")
+        clip_name = clip_name or display_name(path.name)
         key = self.request_key(path, options) if self.cache and analysis is None else None
         stored = self.cache.find_result(key) if key else None
         if stored is not None:
-            result_timeline = _from_stored(stored, path, clip_name or path.name, outputs)
+            result_timeline = _from_stored(stored, path, clip_name, outputs)
             result_timeline.stats.result_cache = "hit"
             return result_timeline
         result = self.score(path, options, progress, analysis)
         result.timeline.stats.result_cache = "miss" if key else "off"
-        result.timeline.clip.file = clip_name or path.name
+        result.timeline.clip.file = clip_name
         (progress or (lambda stage, fraction: None))("write", 0.0)
         write_outputs(path, result.track, result.timeline,
                       OutputFiles(wav=wav, mp4=outputs[MP4_NAME], timeline=outputs[TIMELINE_NAME],

@@ -22,6 +22,7 @@ from appliance.engine.options import MAX_SEED, ScoreOptions
 from appliance.engine.own_sound import LEVEL_RANGE_DB, check_level
 from appliance.engine.pipeline import Engine
 from appliance.errors import UsageError
+from appliance.os_text import check_text_options
 from appliance.mixing.wavio import wav_track
 from appliance.video import probe
 
@@ -52,6 +53,7 @@ def _encode(wav: Path, target: Path, spec: tuple[str, str]) -> None:
 
 
 def handle(args) -> int:
+    check_text_options(args, "description")
     keep = args.keep_audio is not None
     options = ScoreOptions(description=args.description, seed=args.seed, target_lufs=args.lufs,
                            ambience=not args.no_ambience, max_seconds=args.max_seconds, keep_audio=keep,

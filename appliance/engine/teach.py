@@ -25,6 +25,7 @@ from appliance.library import Template
 from appliance.library.store import UserLibrary
 from appliance.mixing import SAMPLE_RATE, write_wav_atomic
 from appliance.motion import SUSTAINED
+from appliance.os_text import display_name
 from appliance.video import DEFAULT_MAX_SECONDS, audio_blocks, probe
 
 MAX_SOUND_S = 1.0
@@ -76,13 +77,13 @@ def teach(clip: Path, category: str, tags=(), licence: str | None = None, author
         for number, (event, onset) in enumerate(zip(events, onsets)):
             following = onsets[number + 1] - 0.03 if number + 1 < len(onsets) else len(audio) / SAMPLE_RATE
             start, end = max(0.0, onset - PRE_ROLL_S), min(following, onset + MAX_SOUND_S)
-            cut = Path(scratch) / f"{clip.stem}-{event.time:.2f}s.wav"
+            cut = Path(scratch) / f"{display_name(clip.stem)}-{event.time:.2f}s.wav"
             write_wav_atomic(cut, audio[int(start * SAMPLE_RATE) : int(end * SAMPLE_RATE)], SAMPLE_RATE)
             embedding, _ = visual.outputs(analysis.keyframes.get(event.frame_index) or analysis.scene[0])
             try:
                 added.append(library.add(
                     cut, category, tags, licence, author,
-                    description=f"taught from {clip.name} at {event.time:.2f} s",
+                    description=f"taught from {display_name(clip.name)} at {event.time:.2f} s",
                     extra=exemplar_record(visual.model_key, embedding)))
             except UsageError as exc:
                 skipped.append(f"action at {event.time:.2f} s: {exc}")

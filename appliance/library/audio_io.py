@@ -11,6 +11,7 @@ and a track are measured alike.
 from __future__ import annotations
 
 import io
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -60,7 +61,7 @@ def decode(source: bytes | Path, name: str | None = None) -> tuple[np.ndarray, i
     """
     label = name or (str(source) if isinstance(source, Path) else "audio data")
     try:
-        handle = io.BytesIO(source) if isinstance(source, (bytes, bytearray)) else str(source)
+        handle = io.BytesIO(source) if isinstance(source, (bytes, bytearray)) else os.fsencode(source)
         data, rate = sf.read(handle, dtype="float32", always_2d=True)
     except FileNotFoundError:
         raise UsageError(f"{label}: no such file") from None
@@ -92,7 +93,7 @@ def check_before_decode(path: Path, label: str, max_seconds: float = MAX_DURATIO
     if path.stat().st_size == 0:
         raise UsageError(f"{label}: the file is empty")
     try:
-        info = sf.info(str(path))
+        info = sf.info(os.fsencode(path))
     except (sf.LibsndfileError, RuntimeError, ValueError, TypeError) as exc:
         raise _unreadable(label, exc) from None
     rate = max(1, int(info.samplerate))
@@ -106,7 +107,7 @@ def check_before_decode(path: Path, label: str, max_seconds: float = MAX_DURATIO
                          f"({info.channels} channels at {rate} Hz); at most {max_samples} are accepted")
     counted = 0
     try:
-        with sf.SoundFile(str(path)) as handle:
+        with sf.SoundFile(os.fsencode(path)) as handle:
             while True:
                 block = handle.read(DECODE_BLOCK, dtype="float32", always_2d=True)
                 if not len(block):

@@ -24,6 +24,7 @@ from appliance.errors import UsageError
 from appliance.library import audio_io
 from appliance.library.search import embed_for_index
 from appliance.library.catalog import INDEX_FORMAT, INDEX_NAME, Catalog, Template, read_user_index, user_dir
+from appliance.os_text import display_name
 
 LOCK_NAME = ".lock"
 USER_LICENCE = "user"  # the user's own recording, kept on this appliance, not redistributed
@@ -95,24 +96,25 @@ class UserLibrary:
             raise UsageError(f"unknown category {category!r}; choose one of: {', '.join(sorted(self.catalog.categories))}")
         licence = self._check_licence(licence)
         _check_regular(file)
+        name, stem = display_name(file.name), display_name(file.stem)
         # Length from the header, then counted in bounded blocks, before the file is read or
         # decoded whole: a small file that decodes to an hour of samples stops here.
-        audio_io.check_before_decode(file, file.name)
+        audio_io.check_before_decode(file, name)
         raw = file.read_bytes()
         source_sha = hashlib.sha256(raw).hexdigest()
         self._check_duplicate(source_sha, self.catalog.templates)
 
-        data, rate = audio_io.decode(raw, name=file.name)
+        data, rate = audio_io.decode(raw, name=name)
         if len(data) / rate > audio_io.MAX_DURATION:
-            audio_io.check_usable(data, rate, file.name)  # reports the length limit
+            audio_io.check_usable(data, rate, name)  # reports the length limit
         data = audio_io.trim(audio_io.to_template_format(data, rate))
-        audio_io.check_usable(data, audio_io.SAMPLE_RATE, file.name)
+        audio_io.check_usable(data, audio_io.SAMPLE_RATE, name)
         data = audio_io.with_headroom(data)
         measured = audio_io.measure(data)
 
         tag_tuple = _parse_tags(tags) or (category,)
-        description = description.strip() or f"{category_spec.description} (user sound {file.stem})"
-        template_id = f"user-{category}-{_slug(file.stem)}-{source_sha[:8]}"
+        description = description.strip() or f"{category_spec.description} (user sound {stem})"
+        template_id = f"user-{category}-{_slug(stem)}-{source_sha[:8]}"
 
         sounds = self.folder / "sounds"
         sounds.mkdir(parents=True, exist_ok=True)
@@ -129,7 +131,7 @@ class UserLibrary:
                 attack_time=round(measured.attack_time, 4), peak_dbfs=round(measured.peak_dbfs, 2),
                 loudness_lufs=round(measured.loudness_lufs, 2), max_momentary_lufs=round(measured.max_momentary_lufs, 2),
                 loop=category_spec.kind == "ambience", licence=licence, author=author.strip() or "user",
-                source={"type": "user", "original_name": file.name}, sha256=stored_sha,
+                source={"type": "user", "original_name": name}, sha256=stored_sha,
                 source_sha256=source_sha, origin="user",
             )
             embedding = embed_for_index(template.search_text(category_spec))
