@@ -186,7 +186,7 @@ def _build(cls, data, where: str):
         raise UsageError(f"{where.rstrip('.') or 'config'}: expected a mapping of keys, got {type(data).__name__}")
     hints = typing.get_type_hints(cls, include_extras=True)
     known = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - known)
+    unknown = sorted(str(key) for key in set(data) - known)  # `1:` or `~:` are keys too, not names
     if unknown:
         raise UsageError(f"unknown config key {where + unknown[0]!r}; allowed: {', '.join(sorted(known))}")
     values = {}
@@ -238,6 +238,10 @@ def load_config(path: Path | None = None) -> Config:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise UsageError(f"{path}: no such config file") from None
+    except OSError as exc:  # a folder, no permission
+        raise UsageError(f"{path}: cannot read the config file ({exc.strerror})") from None
+    except UnicodeDecodeError:
+        raise UsageError(f"{path}: the config file is not UTF-8 text") from None
     except yaml.YAMLError as exc:
         raise UsageError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
     return _build(Config, data, "")
