@@ -186,3 +186,17 @@ def test_a_description_that_is_not_utf8_is_a_usage_error(stick_clip, tmp_path):
     result = run_foley("score", str(stick_clip.path), "--out", str(tmp_path / "x.wav"), "-d", os.fsdecode(b"door \xff"))
     assert result.returncode == 2 and "not UTF-8" in result.stderr and len(result.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "x.wav").exists()
+
+
+@pytest.mark.parametrize("case", ["--mp4 is the clip", "--timeline is the clip", "two outputs in one file",
+                                  "the same file by another path"])
+def test_an_output_that_would_overwrite_the_clip_or_another_output_is_refused(stick_clip, tmp_path, case):
+    clip = tmp_path / "clip.mp4"
+    shutil.copyfile(stick_clip.path, clip)
+    args = {"--mp4 is the clip": ["--out", "x.wav", "--mp4", "clip.mp4"],
+            "--timeline is the clip": ["--out", "x.wav", "--timeline", "clip.mp4"],
+            "two outputs in one file": ["--out", "x.wav", "--timeline", "x.wav"],
+            "the same file by another path": ["--out", "x.wav", "--credits", f"../{tmp_path.name}/x.wav"]}[case]
+    result = run_foley("score", str(clip), *[str(tmp_path / a) if a.endswith((".wav", ".mp4")) else a for a in args])
+    assert result.returncode == 2 and "would overwrite" in result.stderr, result.stderr
+    assert clip.read_bytes() == stick_clip.path.read_bytes() and sorted(os.listdir(tmp_path)) == ["clip.mp4"]

@@ -52,8 +52,24 @@ def _encode(wav: Path, target: Path, spec: tuple[str, str]) -> None:
     wav.unlink()
 
 
+def _check_distinct(video: Path, outputs: dict[str, str | None]) -> None:
+    """Refuse an output that would overwrite the clip or another output (`--mp4 clip.mp4`,
+    `--out x.wav --timeline x.wav`), compared as resolved paths: `./x.wav` and a link to it
+    are x.wav too."""
+    taken = {video.resolve(): "the clip"}
+    for option, name in outputs.items():
+        if name is None:
+            continue
+        resolved = Path(name).resolve()
+        if resolved in taken:
+            raise UsageError(f"{option} {name} would overwrite {taken[resolved]}; give each output a file of its own")
+        taken[resolved] = option
+
+
 def handle(args) -> int:
     check_text_options(args, "description")
+    _check_distinct(Path(args.video), {"--out": args.out, "--mp4": args.mp4, "--timeline": args.timeline,
+                                      "--credits": args.credits, "--mix": args.mix})
     keep = args.keep_audio is not None
     options = ScoreOptions(description=args.description, seed=args.seed, target_lufs=args.lufs,
                            ambience=not args.no_ambience, max_seconds=args.max_seconds, keep_audio=keep,
