@@ -29,6 +29,19 @@ class Range:
     low: float
     high: float
 
+    def check(self, value, name: str):
+        """`value` if it lies within the bounds (NaN never does), else a UsageError naming it."""
+        if not self.low <= value <= self.high:
+            raise UsageError(f"{name} must be between {self.low} and {self.high}, not {value!r}")
+        return value
+
+
+def field_range(cls, name: str) -> Range:
+    """The Range a config field is annotated with, for the same setting given another way (a
+    command-line option, a request's field): one bound for all of them."""
+    hint = typing.get_type_hints(cls, include_extras=True)[name]
+    return next(bound for bound in typing.get_args(hint)[1:] if isinstance(bound, Range))
+
 
 @dataclass(frozen=True)
 class ServiceConfig:
@@ -173,7 +186,7 @@ def _build(cls, data, where: str):
         raise UsageError(f"{where.rstrip('.') or 'config'}: expected a mapping of keys, got {type(data).__name__}")
     hints = typing.get_type_hints(cls, include_extras=True)
     known = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - known)
+    unknown = sorted(str(key) for key in set(data) - known)  # `1:` or `~:` are keys too, not names
     if unknown:
         raise UsageError(f"unknown config key {where + unknown[0]!r}; allowed: {', '.join(sorted(known))}")
     values = {}
@@ -191,8 +204,8 @@ def _checked(value, expected, key: str):
         base, *constraints = typing.get_args(expected)
         value = _checked(value, base, key)
         for bound in constraints:
-            if isinstance(bound, Range) and value is not None and not bound.low <= value <= bound.high:
-                raise UsageError(f"config key {key!r} must be between {bound.low:g} and {bound.high:g}, not {value!r}")
+            if isinstance(bound, Range) and value is not None:
+                bound.check(value, f"config key {key!r}")
         return value
     if typing.get_origin(expected) is Literal:
         allowed = typing.get_args(expected)
@@ -225,6 +238,10 @@ def load_config(path: Path | None = None) -> Config:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise UsageError(f"{path}: no such config file") from None
+    except OSError as exc:  # a folder, no permission
+        raise UsageError(f"{path}: cannot read the config file ({exc.strerror})") from None
+    except UnicodeDecodeError:
+        raise UsageError(f"{path}: the config file is not UTF-8 text") from None
     except yaml.YAMLError as exc:
         raise UsageError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
     return _build(Config, data, "")

@@ -11,6 +11,7 @@ from pathlib import Path
 from appliance.engine.cache_cli import open_cache
 from appliance.engine.options import ScoreOptions
 from appliance.engine.pipeline import Engine
+from appliance.os_text import check_text_options
 from appliance.paths import state_dir
 from appliance.video.synthetic import render_scene
 
@@ -25,6 +26,7 @@ def demo_clip(folder: Path) -> Path:
 
 
 def handle(args) -> int:
+    check_text_options(args, "description")
     folder = state_dir() / "demo"
     folder.mkdir(parents=True, exist_ok=True)
     clip = Path(args.video) if args.video else demo_clip(folder)

@@ -106,16 +106,31 @@ def check_state_folder(min_free_mb: int) -> str:
     return f"state folder: {folder} writable, {free_mb / 1000:.1f} GB free"
 
 
+def bind_problem(host: str, port: int) -> OSError | None:
+    """Why a server cannot listen on `host` port `port` now, or None; found as waitress binds:
+    the name resolved (an empty or unknown one fails), then each of its addresses bound with
+    address reuse on."""
+    try:
+        addresses = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        return exc
+    for family, kind, protocol, _, address in addresses:
+        with socket.socket(family, kind, protocol) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind(address)
+            except OSError as exc:
+                return exc
+    return None
+
+
 def check_port(host: str, port: int) -> str:
     """The service's port is free, or answered by a Foley service already (ours)."""
-    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind((host, port))
-            return f"service port {port}: free"
-        except OSError as exc:
-            if exc.errno != errno.EADDRINUSE:
-                raise RuntimeError(f"service port {port} on {host}: cannot listen ({exc.strerror})") from None
+    problem = bind_problem(host, port)
+    if problem is None:
+        return f"service port {port}: free"
+    if problem.errno != errno.EADDRINUSE:
+        raise RuntimeError(f"service port {port} on {host}: cannot listen ({problem.strerror})")
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=3) as response:
             if json.loads(response.read()) == {"status": "ok"}:

@@ -118,6 +118,23 @@ def test_doctor_port_free_ours_or_taken(tmp_path):
         assert served.stop() == 0
 
 
+@pytest.mark.parametrize("case", ["port -1", "port 99999", "unknown host", "empty host in the config", "port taken"])
+def test_serve_refuses_an_address_it_cannot_listen_on(tmp_path, case):
+    """One line and exit 2 before anything starts, not waitress's traceback, and never another
+    port than the one printed (99999 used to listen on 34463)."""
+    (tmp_path / "config.yaml").write_text('service:\n  host: ""\n')
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        args = {"port -1": ["--port=-1"], "port 99999": ["--port", "99999"],
+                "unknown host": ["--host", "no.such.host.invalid"],
+                "empty host in the config": ["--config", str(tmp_path / "config.yaml")],
+                "port taken": ["--host", "127.0.0.1", "--port", str(taken.getsockname()[1])]}[case]
+        result = run_foley("serve", "--no-worker", *args, timeout=60)
+    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert "port" in result.stderr
+
+
 def test_doctor_command_prints_the_new_checks(tmp_path):
     result = run_foley("doctor", "--port", str(free_port()))
     assert result.returncode == 0, result.stdout + result.stderr

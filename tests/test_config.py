@@ -28,6 +28,9 @@ def test_defaults_and_overrides(tmp_path):
     ("service: [1, 2]\n", "service: expected a mapping"),
     ("queue:\n  backend: kafka\n", "'queue.backend' must be 'sqlite' or 'redis'"),
     ("service: {port: 1\n", "not valid YAML"),
+    ("1: 2\n", "unknown config key '1'"),
+    ("~: 1\n", "unknown config key 'None'"),
+    ("service:\n  1: 2\n", "unknown config key 'service.1'"),
 ])
 def test_bad_config_is_a_clear_error(tmp_path, text, message):
     with pytest.raises(UsageError, match=message.replace("[", r"\[").replace("(", r"\(")):
@@ -37,6 +40,15 @@ def test_bad_config_is_a_clear_error(tmp_path, text, message):
 def test_missing_config_file(tmp_path):
     with pytest.raises(UsageError, match="no such config file"):
         load_config(tmp_path / "absent.yaml")
+
+
+def test_a_folder_or_a_file_that_is_not_utf8_is_a_clear_error(tmp_path):
+    with pytest.raises(UsageError, match="cannot read the config file"):
+        load_config(tmp_path)
+    latin = tmp_path / "latin.yaml"
+    latin.write_bytes(b"engine:\n  max_seconds: 5  # caf\xe9\n")
+    with pytest.raises(UsageError, match="not UTF-8 text"):
+        load_config(latin)
 
 
 def test_allowed_hosts_is_a_list_of_names(tmp_path):

@@ -2,6 +2,10 @@
 from __future__ import annotations
 
 import multiprocessing
+import os
+import signal
+import subprocess
+import sys
 import time
 
 import cv2
@@ -9,7 +13,7 @@ import numpy as np
 
 from appliance.engine.cache import Cache, CacheLimits
 from appliance.engine.framehash import frame_hash, hamming
-from tests.conftest import run_foley
+from tests.conftest import REPO, run_foley
 
 
 def scene(seed: int, size=(180, 320)) -> np.ndarray:
@@ -176,3 +180,46 @@ def test_a_stored_result_is_named_as_the_request_names_its_clip(tmp_path):
     for name, (_, file, timeline_text, credits) in names.items():
         assert file == name and f'"file": "{name}"' in timeline_text
         assert credits.startswith(f"Sound credits for the Foley track of {name}\n")
+
+
+def test_ctrl_c_during_a_cached_answer_keeps_the_previous_outputs(tmp_path):
+    """A result served from the cache is staged like a scored one: Ctrl-C while its MP4 is being
+    made (the stored result has none) leaves the previous WAV and timeline as they were, and no
+    half-written file."""
+    from appliance.video.synthetic import render_scene
+
+    clip = render_scene("stick", tmp_path / "long.mp4", width=160, height=120, fps=30, seconds=30, seed=4).path
+    out = tmp_path / "out"
+    out.mkdir()
+    assert run_foley("score", str(clip), "--out", str(out / "first.wav")).returncode == 0  # fills the cache
+    (out / "first.wav").unlink()
+    (out / "keep.wav").write_bytes(b"the previous WAV")
+    (out / "keep.json").write_text("{}")
+    process = subprocess.Popen([sys.executable, "-m", "appliance.cli", "score", str(clip), "--out", str(out / "keep.wav"),
+                                "--timeline", str(out / "keep.json"), "--mp4", str(out / "keep.mp4")],
+                               cwd=REPO, stderr=subprocess.PIPE, text=True)
+    while not any(".keep.mp4." in name and name.endswith(".tmp") for name in os.listdir(out)):
+        assert process.poll() is None, "finished before its MP4 was being written"
+        time.sleep(0.002)
+    process.send_signal(signal.SIGINT)
+    assert process.wait(60) == 130, process.stderr.read()
+    assert (out / "keep.wav").read_bytes() == b"the previous WAV" and (out / "keep.json").read_text() == "{}"
+    assert sorted(os.listdir(out)) == ["keep.json", "keep.wav"]
+
+
+def test_a_result_that_cannot_be_stored_still_leaves_its_outputs(tmp_path):
+    """Storing the result for next time fails (here its scratch folder's name is taken by a
+    file): the outputs are written and kept, and the request succeeds."""
+    from appliance.engine.options import ScoreOptions
+    from appliance.engine.pipeline import Engine
+    from appliance.video.synthetic import render_scene
+
+    clip = render_scene("stick", tmp_path / "clip.mp4", width=160, height=120, fps=30, seconds=2, seed=1).path
+    engine = Engine(Cache(tmp_path / "cache"))
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / f".store-{engine.request_key(clip, ScoreOptions())}").write_text("in the way")
+    timeline = engine.score_to_files(clip, ScoreOptions(), wav=out / "a.wav", timeline=out / "t.json")
+    assert timeline.stats.result_cache == "miss"
+    assert (out / "a.wav").stat().st_size > 1000 and (out / "t.json").is_file()
+    assert engine.cache.stats()["results"] == 0

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 
 import av
@@ -13,6 +14,7 @@ from appliance.engine.analysis import ANALYSIS_WIDTH
 from appliance.engine.options import ScoreOptions
 from appliance.engine.pipeline import Engine
 from appliance.engine.timeline import Timeline
+from appliance.errors import UsageError
 from appliance.mixing import true_peak_db
 from appliance.motion import detect_events
 from appliance.video import iter_frames
@@ -180,3 +182,55 @@ def test_over_length_limit_via_cli(stick_clip, tmp_path):
     result = run_foley("score", str(stick_clip.path), "--out", str(tmp_path / "x.wav"), "--max-seconds", "2")
     assert result.returncode == 2 and "limit" in result.stderr
     assert not (tmp_path / "x.wav").exists()
+
+
+@pytest.mark.parametrize("option, expected", [
+    ("--lufs=-100", "target loudness"), ("--lufs=nan", "target loudness"), ("--lufs=-200", "target loudness"),
+    ("--lufs=50", "between -70 and 0"), ("--seed=-1", "seed"), (f"--seed={2**32}", "between 0 and 4294967295")])
+def test_options_out_of_range_exit_2_before_any_work(stick_clip, tmp_path, option, expected):
+    """A loudness target under the meter's gate used to write full-scale DC; a negative seed was
+    numpy's traceback. The bounds are the config's (engine.target_lufs) and the service's."""
+    result = run_foley("score", str(stick_clip.path), "--out", str(tmp_path / "x.wav"), option)
+    assert result.returncode == 2 and expected in result.stderr, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and not (tmp_path / "x.wav").exists()
+
+
+def test_score_options_hold_the_same_bounds():
+    with pytest.raises(UsageError, match="seed"):
+        ScoreOptions(seed=2**32)
+    with pytest.raises(UsageError, match="target loudness"):
+        ScoreOptions(target_lufs=float("nan"))
+    assert ScoreOptions(seed=2**32 - 1, target_lufs=-70.0).target_lufs == -70.0
+
+
+def test_a_file_name_that_is_not_utf8_is_scored_and_named_readably(stick_clip, tmp_path):
+    """A Latin-1 name (été.mp4) scored, then answered from the cache: the timeline and the
+    credits name it with the undecodable bytes replaced (they failed to be written before)."""
+    latin = tmp_path / os.fsdecode(b"\xe9t\xe9.mp4")
+    shutil.copyfile(stick_clip.path, latin)
+    for run in ("miss", "hit"):
+        result = run_foley("score", str(latin), "--out", str(tmp_path / f"{run}.wav"), "--timeline",
+                           str(tmp_path / f"{run}.json"), "--credits", str(tmp_path / f"{run}.txt"))
+        assert result.returncode == 0 and f"result cache {run}" in result.stderr, result.stderr
+        assert json.loads((tmp_path / f"{run}.json").read_text(encoding="utf-8"))["clip"]["file"] == "\ufffdt\ufffd.mp4"
+        assert "\ufffdt\ufffd.mp4" in (tmp_path / f"{run}.txt").read_text(encoding="utf-8")
+
+
+def test_a_description_that_is_not_utf8_is_a_usage_error(stick_clip, tmp_path):
+    result = run_foley("score", str(stick_clip.path), "--out", str(tmp_path / "x.wav"), "-d", os.fsdecode(b"door \xff"))
+    assert result.returncode == 2 and "not UTF-8" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "x.wav").exists()
+
+
+@pytest.mark.parametrize("case", ["--mp4 is the clip", "--timeline is the clip", "two outputs in one file",
+                                  "the same file by another path"])
+def test_an_output_that_would_overwrite_the_clip_or_another_output_is_refused(stick_clip, tmp_path, case):
+    clip = tmp_path / "clip.mp4"
+    shutil.copyfile(stick_clip.path, clip)
+    args = {"--mp4 is the clip": ["--out", "x.wav", "--mp4", "clip.mp4"],
+            "--timeline is the clip": ["--out", "x.wav", "--timeline", "clip.mp4"],
+            "two outputs in one file": ["--out", "x.wav", "--timeline", "x.wav"],
+            "the same file by another path": ["--out", "x.wav", "--credits", f"../{tmp_path.name}/x.wav"]}[case]
+    result = run_foley("score", str(clip), *[str(tmp_path / a) if a.endswith((".wav", ".mp4")) else a for a in args])
+    assert result.returncode == 2 and "would overwrite" in result.stderr, result.stderr
+    assert clip.read_bytes() == stick_clip.path.read_bytes() and sorted(os.listdir(tmp_path)) == ["clip.mp4"]

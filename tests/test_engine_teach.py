@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
+import soundfile as sf
 
 from appliance.engine.options import ScoreOptions
 from appliance.engine.pipeline import Engine
+from appliance.engine.teach import teach
+from appliance.errors import UsageError
 from appliance.evaluation.own_clips import with_hit_sounds
 from appliance.library import load_catalog
 from appliance.motion import detect_events
@@ -57,3 +61,23 @@ def test_teach_bad_inputs(clip_with_sound, tmp_path):
     assert no_audio.returncode == 2 and "no audio track" in no_audio.stderr
     unknown = run_foley("library", "teach", str(clip_with_sound), "--category", "thunderclap")
     assert unknown.returncode == 2 and "unknown category" in unknown.stderr
+    for count in ("0", "-2"):  # 0 said "no action detected", -2 dropped the last two actions
+        none = run_foley("library", "teach", str(clip_with_sound), "--category", "knock", "--max", count)
+        assert none.returncode == 2 and "at least one sound" in none.stderr, none.stderr
+
+
+def test_an_audio_only_file_is_refused_before_its_sound_is_decoded(tmp_path):
+    """An hour of audio without a picture: said at once, not after decoding the hour (2 GB)."""
+    import tracemalloc
+
+    hour = tmp_path / "hour.flac"
+    with sf.SoundFile(str(hour), "w", 8000, 1, "PCM_16", format="FLAC") as out:
+        for _ in range(3600):
+            out.write(np.zeros(8000, np.float32))
+    tracemalloc.start()
+    try:
+        with pytest.raises(UsageError, match="audio only"):
+            teach(hour, "knock")
+        assert tracemalloc.get_traced_memory()[1] < 50 << 20
+    finally:
+        tracemalloc.stop()

@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -97,7 +98,11 @@ def _bad_inputs(tmp_path: Path):
     corrupt.write_bytes(good.read_bytes()[:30])  # a header cut short
     garbage = tmp_path / "garbage.ogg"
     garbage.write_bytes(os.urandom(4096))
+    (tmp_path / "empty.wav").write_bytes(b"")
+    (tmp_path / "folder.wav").mkdir()
     return {
+        "empty": (tmp_path / "empty.wav", {}, "the file is empty"),
+        "a folder": (tmp_path / "folder.wav", {}, "is a folder"),
         "not audio": (tmp_path / "notes.txt", {}, "not a readable audio file"),
         "corrupt wav": (corrupt, {}, "not a readable audio file"),
         "corrupt ogg": (garbage, {}, "not a readable audio file"),
@@ -121,6 +126,35 @@ def test_every_bad_input_is_a_clear_error_and_changes_nothing(tmp_path):
             library.add(path, **kwargs)
         assert index_bytes() == before, label
         assert sorted(os.listdir(user_dir() / "sounds")) == sounds_before, label
+
+
+def test_a_long_sound_is_refused_before_it_is_read_or_decoded(tmp_path):
+    """40 minutes of silence is a small FLAC; decoded it was gigabytes before the length check."""
+    import tracemalloc
+
+    bomb = tmp_path / "forty-minutes.flac"
+    with sf.SoundFile(str(bomb), "w", 8000, 1, "PCM_16", format="FLAC") as out:
+        for _ in range(40 * 60):
+            out.write(np.zeros(8000, np.float32))
+    tracemalloc.start()
+    try:
+        with pytest.raises(UsageError, match="lasts 2400.0 s"):
+            UserLibrary().add(bomb, "knock")
+        assert tracemalloc.get_traced_memory()[1] < 20 << 20
+    finally:
+        tracemalloc.stop()
+
+
+@pytest.mark.parametrize("special", ["fifo", "/dev/zero"])
+def test_a_pipe_or_a_device_is_not_a_sound_file(tmp_path, special):
+    """A FIFO used to wait forever for a writer; /dev/zero ran out of memory."""
+    from tests.conftest import run_foley
+
+    path = tmp_path / "sound.wav" if special == "fifo" else Path(special)
+    if special == "fifo":
+        os.mkfifo(path)
+    result = run_foley("library", "add", str(path), "--category", "knock", timeout=60)
+    assert result.returncode == 2 and "a device, a pipe or a socket" in result.stderr, result.stderr
 
 
 def test_duplicates_are_refused(tmp_path):
@@ -223,3 +257,44 @@ def test_python_api_reloads_after_an_add(tmp_path):
     assert library.searcher(after) is library.searcher(after)
     library.remove_sound(template.id)
     assert template.id not in library.load_catalog().by_id
+
+
+@pytest.mark.parametrize("text", ["[]", "null", '{"format": 1}', '{"format": 1, "templates": [{"id": "x"}]}',
+                                  '{"format": 1, "templates": [7]}'])
+def test_an_index_of_the_wrong_shape_is_damaged_like_an_unparsable_one(text, capsys):
+    """Valid JSON that is not a template index used to be a traceback in every command."""
+    user_dir().mkdir(parents=True)
+    (user_dir() / "index.json").write_text(text)
+    assert main(["library", "list"]) == 2
+    assert "is unreadable (not a template index" in capsys.readouterr().err
+    (user_dir() / "index.json").write_text("{")
+    assert main(["library", "list"]) == 2
+    assert "is unreadable" in capsys.readouterr().err
+
+
+def test_temporary_sounds_of_a_killed_add_are_swept(tmp_path):
+    """An add killed while it encoded (kill -9) leaves its `.add-*.ogg`; the next change of the
+    library removes it once it is stale, never a younger one (another add may be writing it)."""
+    library = UserLibrary()
+    library.add(write(tmp_path / "one.wav", hit(freq=410)), "knock")
+    old, young = user_dir() / "sounds" / ".add-killed.ogg", user_dir() / "sounds" / ".add-busy.ogg"
+    old.write_bytes(b"half a sound")
+    young.write_bytes(b"being written")
+    two_hours_ago = time.time() - 7200
+    os.utime(old, (two_hours_ago, two_hours_ago))
+    library.add(write(tmp_path / "two.wav", hit(freq=820)), "knock")
+    assert not old.exists() and young.exists()
+
+
+def test_text_that_is_not_utf8(tmp_path, capsys):
+    """A file name in Latin-1 is added with its undecodable bytes replaced in the records; a
+    query or description typed in another encoding is a usage error, not a traceback."""
+    latin = write(tmp_path / "latin.wav", hit(freq=530)).rename(tmp_path / os.fsdecode(b"\xe9t\xe9.wav"))
+    template = UserLibrary().add(latin, "knock")
+    assert template.source["original_name"] == "\ufffdt\ufffd.wav" and "\ufffdt\ufffd" in template.description
+    assert json.loads((user_dir() / "index.json").read_text(encoding="utf-8"))["templates"][0]["source"] == template.source
+    other = write(tmp_path / "other.wav", hit(freq=610))
+    for argv in (["library", "search", os.fsdecode(b"door \xff")],
+                 ["library", "add", str(other), "--category", "knock", "--description", os.fsdecode(b"a \xff")]):
+        assert main(argv) == 2
+        assert "not UTF-8" in capsys.readouterr().err

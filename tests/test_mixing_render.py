@@ -86,6 +86,15 @@ def test_silence_stays_silent():
     assert not np.any(normalise(_array_track(np.zeros((SR, 2), np.float32)), -20.0, -1.0).array())
 
 
+@pytest.mark.parametrize("target", [-100.0, -200.0, float("nan")])
+def test_a_target_under_the_gate_or_nan_never_gains_the_track_up(target):
+    """A first pass that takes the track under the meter's −70 LUFS gate measures −inf: the next
+    gain would be infinite (the WAV all −1.0: full-scale DC). No gain past that is applied."""
+    bed = np.random.default_rng(3).normal(0, 0.05, (SR, 2)).astype(np.float32)
+    track = normalise(_array_track(bed), target, -1.0).array()
+    assert np.all(np.isfinite(track)) and np.abs(track).max() <= np.abs(bed).max()
+
+
 def test_atomic_write(tmp_path):
     track = np.zeros((SR, 2), np.float32)
     track[100] = 0.5

@@ -10,6 +10,7 @@ import threading
 from pathlib import Path
 
 from appliance.errors import UsageError
+from appliance.os_text import check_text_options
 
 DEMO_CLIP = "demo.mp4"
 SLOW_STOP_S = 10.0
@@ -98,6 +99,7 @@ def capture_main(config_path: str | None, url: str) -> None:
 def handle_record(args) -> int:
     from appliance.capture.control import DaemonUnavailable, call
 
+    check_text_options(args, "description")
     command = "stop" if args.stop else "cancel" if args.cancel else "status" if args.status else "start"
     arguments = {"description": args.description, "seconds": args.seconds} if command == "start" else {}
     try:

@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from appliance.inference.manifest import sha256_of
+from appliance.os_text import display_name
 
 log = logging.getLogger("foley.cache")
 
@@ -97,19 +98,22 @@ class Cache:
         hashing before). Any write to the file changes its mtime_ns or size, and a replaced
         file has another inode, so a stale digest is never used — the rule make and rsync use."""
         path = Path(path).resolve()
+        # SQLite text is UTF-8: a name's undecodable bytes are replaced, and two names that then
+        # read alike share a row, which the identity keeps from answering for the other file.
+        key = display_name(str(path))
         st = path.stat()
         identity = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
         row = self.db.execute("SELECT device, inode, size, mtime_ns, sha256 FROM digests WHERE path = ?",
-                              (str(path),)).fetchone()
+                              (key,)).fetchone()
         if row is not None and tuple(row[:4]) == identity:
-            self.db.execute("UPDATE digests SET last_used = ? WHERE path = ?", (time.time(), str(path)))
+            self.db.execute("UPDATE digests SET last_used = ? WHERE path = ?", (time.time(), key))
             return row[4]
         digest = sha256_of(path)
         if path.stat().st_mtime_ns != st.st_mtime_ns:  # written while being read: do not remember
             return digest
         with self._transaction():
             self.db.execute("INSERT OR REPLACE INTO digests VALUES (?, ?, ?, ?, ?, ?, ?)",
-                            (str(path), *identity, digest, time.time()))
+                            (key, *identity, digest, time.time()))
             self.db.execute("DELETE FROM digests WHERE path IN (SELECT path FROM digests "
                             "ORDER BY last_used DESC LIMIT -1 OFFSET ?)", (MAX_DIGESTS,))
         return digest

@@ -18,13 +18,13 @@ from appliance.library import Catalog
 from appliance.mixing import Track, write_wav_atomic
 
 
-def deliver(clip: Path, foley: Track, timeline: Timeline, catalog: Catalog, written: list[Path], *,
+def deliver(clip: Path, foley: Track, timeline: Timeline, catalog: Catalog, *,
             mp4: Path | None = None, mix: Path | None = None, credits: Path | None = None) -> None:
-    """Write the requested files (each atomically) and append each to `written` (the caller
-    removes them if a later step fails). Sets timeline.mp4 and timeline.output.original_audio."""
+    """Write the requested files (each atomically; the caller stages them: engine/outputs.py).
+    Sets timeline.mp4 and timeline.output.original_audio."""
     text = credits_text(timeline, catalog)
     if credits is not None:
-        written.append(write_credits(credits, text))
+        write_credits(credits, text)
     if mp4 is None and mix is None:
         return
     spec = timeline.output
@@ -33,7 +33,6 @@ def deliver(clip: Path, foley: Track, timeline: Timeline, catalog: Catalog, writ
                         spec.true_peak_ceiling_dbfs) as (carried, note):
         spec.original_audio = note
         if mix is not None:
-            written.append(write_wav_atomic(mix, carried, carried.sr))
+            write_wav_atomic(mix, carried, carried.sr)
         if mp4 is not None:
             timeline.mp4 = mux_mp4(clip, carried.blocks(), carried.sr, mp4, metadata={"comment": text})
-            written.append(Path(mp4))

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+from appliance.config import EngineConfig, Range, field_range
 from appliance.mixing import DEFAULT_TARGET_LUFS
 from appliance.video import DEFAULT_MAX_SECONDS
+
+MAX_SEED = 2**32 - 1
+"""The variation streams are numpy generators seeded with it: 0 to 2³² − 1."""
 
 
 @dataclass(frozen=True)
@@ -25,6 +29,13 @@ class ScoreOptions:
     stays the Foley alone."""
     original_level_db: float = 0.0
     """With keep_audio: the clip's own sound's loudness relative to the Foley's, in dB (−30…+6)."""
+
+    def __post_init__(self):
+        """Every way to a request (the command line, the service, a recording) meets the same
+        bounds: a seed the generators take, and the loudness target the config allows (far
+        under it the meter's gate swallows the whole track; NaN would be no target at all)."""
+        Range(0, MAX_SEED).check(self.seed, "the seed")
+        field_range(EngineConfig, "target_lufs").check(self.target_lufs, "the target loudness (LUFS)")
 
     def key_fields(self) -> dict:
         return asdict(self)

@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import os
 import tempfile
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 from appliance.atomic import fsync_folder, write_json_atomic
 from appliance.engine.deliver import deliver
@@ -56,31 +58,51 @@ def _staged(target: Path) -> Path:
     return Path(name)
 
 
+class Staging:
+    """Files written under fresh names next to their targets, renamed over them together by
+    `commit` in the order they were staged (stage timeline.json last)."""
+
+    def __init__(self):
+        self.staged: list[tuple[Path, Path]] = []
+
+    def path(self, target: Path) -> Path:
+        """Where to write what will replace `target`."""
+        temp = _staged(target)
+        self.staged.append((temp, target))
+        return temp
+
+    def commit(self) -> list[Path]:
+        """Rename every staged file over its target; returns the targets."""
+        for temp, target in self.staged:
+            os.replace(temp, target)
+        for folder in {target.parent for _, target in self.staged}:
+            fsync_folder(folder if str(folder) else Path("."))
+        return [target for _, target in self.staged]
+
+
+@contextmanager
+def staging() -> Iterator[Staging]:
+    """A Staging whose files not yet renamed are removed if the block fails (a full disk, a
+    muxer error, Ctrl-C): the previous outputs stay as they were until every new one is written."""
+    stage = Staging()
+    try:
+        yield stage
+    except BaseException:
+        for temp, _ in stage.staged:
+            temp.unlink(missing_ok=True)
+        raise
+
+
 def write_outputs(clip: Path, track: Track, timeline: Timeline, files: OutputFiles, catalog: Catalog) -> list[Path]:
     """Write the track as WAV, the clip's video with the track (or with keep_audio the mix) as
     MP4 (`timeline.mp4` then says how it was muxed), the mix, the credits and the timeline as
     JSON; all of them replace their targets, or none does. Returns the paths written."""
-    staged: list[tuple[Path, Path]] = []
-    try:
-        wav = _staged(files.wav)
-        staged.append((wav, files.wav))
-        write_wav_atomic(wav, track, SAMPLE_RATE)
+    with staging() as stage:
+        write_wav_atomic(stage.path(files.wav), track, SAMPLE_RATE)
         keeps_own_sound = timeline.output.original_level_db is not None
         made = {name: target for name, target in (("mp4", files.mp4), ("mix", files.mix if keeps_own_sound else None),
                                                   ("credits", files.credits)) if target is not None}
-        temps = {name: _staged(target) for name, target in made.items()}
-        staged += [(temps[name], made[name]) for name in made]
-        deliver(clip, track, timeline, catalog, [], **temps)
+        deliver(clip, track, timeline, catalog, **{name: stage.path(target) for name, target in made.items()})
         if files.timeline is not None:
-            doc = _staged(files.timeline)
-            staged.append((doc, files.timeline))
-            write_json_atomic(doc, timeline.to_json())
-        for temp, target in staged:
-            os.replace(temp, target)
-    except BaseException:
-        for temp, _ in staged:
-            temp.unlink(missing_ok=True)
-        raise
-    for folder in {target.parent for _, target in staged}:
-        fsync_folder(folder if str(folder) else Path("."))
-    return [target for _, target in staged]
+            write_json_atomic(stage.path(files.timeline), timeline.to_json())
+        return stage.commit()

@@ -55,14 +55,22 @@ def decode_own_sound(video: Path, target: Path, length: int, sr: int = SAMPLE_RA
             return False
     with soundfile.SoundFile(str(target), "w", sr, 2, "FLOAT", format="WAV") as out:
         written = 0
-        for block in audio_blocks(video, sr, mono=False):
-            block = block[:length - written]
+        for block in first_samples(audio_blocks(video, sr, mono=False), length):
             out.write(block)
             written += len(block)
-            if written == length:
-                break
         out.write(np.zeros((length - written, 2), np.float32))
     return True
+
+
+def first_samples(blocks: Iterator[np.ndarray], length: int) -> Iterator[np.ndarray]:
+    """The first `length` samples of `blocks` (the last block cut): a track longer than the
+    picture, or a whole hour of it, is never decoded past what is used."""
+    taken = 0
+    for block in blocks:
+        yield block[:length - taken]
+        taken += len(block)
+        if taken >= length:
+            return
 
 
 @contextmanager

@@ -19,8 +19,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import shutil
+import sqlite3
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -31,7 +33,7 @@ from typing import Callable
 import numpy as np
 
 from appliance import __version__
-from appliance.atomic import atomic_path, write_json_atomic
+from appliance.atomic import write_json_atomic
 from appliance.engine.analysis import ClipAnalysis, analyse_clip
 from appliance.engine.cache import Cache
 from appliance.engine.choose import (TEMPLATE_POOL, Evidence, TemplatePicker, decide_category, median_gap,
@@ -41,7 +43,7 @@ from appliance.engine.described_action import described_sustained, pictured_sust
 from appliance.engine.exemplars import Exemplars
 from appliance.engine.options import ScoreOptions
 from appliance.engine.outputs import (CREDITS_NAME, MIX_NAME, MP4_NAME, TIMELINE_NAME, WAV_NAME, OutputFiles,
-                                      write_outputs)
+                                      staging, write_outputs)
 from appliance.engine.scene import ambience_bed, ambience_category, placement_for
 from appliance.engine.timeline import (AmbienceEntry, ClipInfo, OutputSpec, Position, Stats, Timeline,
                                        TimelineEvent, Why)
@@ -58,7 +60,10 @@ from appliance.mixing import SAMPLE_RATE, Ambience, Placement, Track, mix_track
 from appliance.mixing.wavio import wav_track
 from appliance.motion import ActionEvent, EventKind, MotionTrace
 from appliance.motion.event_model import EventModel, bundled_event_model
+from appliance.os_text import display_name
 from appliance.paths import state_dir
+
+log = logging.getLogger("foley.engine")
 
 
 def _code_version() -> str:
@@ -304,7 +309,7 @@ class Engine:
         info = analysis.info
         return Timeline(
             engine={"version": __version__, "engine_version": ENGINE_VERSION},
-            clip=ClipInfo(file=path.name, duration=round(info.duration, 4), width=info.width, height=info.height,
+            clip=ClipInfo(file=display_name(path.name), duration=round(info.duration, 4), width=info.width, height=info.height,
                           fps=round(info.fps, 3), frames_analysed=analysis.frame_count),
             request={**options.key_fields(), "description": described.text},
             library_version=catalog.version,
@@ -372,40 +377,39 @@ class Engine:
             _check_writable(target)
         if not path.is_file():
             raise UsageError(f"{path}: no such file")
+        clip_name = clip_name or display_name(path.name)
         key = self.request_key(path, options) if self.cache and analysis is None else None
         stored = self.cache.find_result(key) if key else None
-        written: list[Path] = []
-        try:
-            if stored is not None:
-                result_timeline = _from_stored(stored, path, clip_name or path.name, outputs, written)
-                result_timeline.stats.result_cache = "hit"
-                return result_timeline
-            result = self.score(path, options, progress, analysis)
-            result.timeline.stats.result_cache = "miss" if key else "off"
-            result.timeline.clip.file = clip_name or path.name
-            (progress or (lambda stage, fraction: None))("write", 0.0)
-            written += write_outputs(path, result.track, result.timeline,
-                                     OutputFiles(wav=wav, mp4=outputs[MP4_NAME], timeline=outputs[TIMELINE_NAME],
-                                                 mix=outputs[MIX_NAME], credits=outputs[CREDITS_NAME]), load_catalog())
-            if key:
-                self._store(key, result.timeline, written, outputs)
-            return result.timeline
-        except BaseException:
-            for done in written:
-                done.unlink(missing_ok=True)
-            raise
+        if stored is not None:
+            result_timeline = _from_stored(stored, path, clip_name, outputs)
+            result_timeline.stats.result_cache = "hit"
+            return result_timeline
+        result = self.score(path, options, progress, analysis)
+        result.timeline.stats.result_cache = "miss" if key else "off"
+        result.timeline.clip.file = clip_name
+        (progress or (lambda stage, fraction: None))("write", 0.0)
+        write_outputs(path, result.track, result.timeline,
+                      OutputFiles(wav=wav, mp4=outputs[MP4_NAME], timeline=outputs[TIMELINE_NAME],
+                                  mix=outputs[MIX_NAME], credits=outputs[CREDITS_NAME]), load_catalog())
+        if key:
+            self._store(key, result.timeline, outputs)
+        return result.timeline
 
-    def _store(self, key: str, timeline: Timeline, written: list[Path], outputs: dict) -> None:
-        staging = written[0].parent / f".store-{key}"
-        staging.mkdir(exist_ok=True)
+    def _store(self, key: str, timeline: Timeline, outputs: dict) -> None:
+        """Keep the finished result for an identical request. The outputs are the user's
+        already: a failure here (a full disk under the state folder) loses only the shortcut."""
+        folder = outputs[WAV_NAME].parent / f".store-{key}"
         try:
-            write_json_atomic(staging / TIMELINE_NAME, timeline.to_json())
-            files = {TIMELINE_NAME: staging / TIMELINE_NAME, WAV_NAME: outputs[WAV_NAME]}
+            folder.mkdir(exist_ok=True)
+            write_json_atomic(folder / TIMELINE_NAME, timeline.to_json())
+            files = {TIMELINE_NAME: folder / TIMELINE_NAME, WAV_NAME: outputs[WAV_NAME]}
             if outputs[MP4_NAME]:
                 files[MP4_NAME] = outputs[MP4_NAME]
             self.cache.put_result(key, files)
+        except (OSError, UsageError, sqlite3.Error) as exc:
+            log.warning("result not cached: %s", exc)
         finally:
-            shutil.rmtree(staging, ignore_errors=True)
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 class EventSounds:
@@ -481,22 +485,23 @@ def _check_writable(target: Path) -> None:
     os.unlink(probe)
 
 
-def _from_stored(stored: Path, clip: Path, clip_name: str, outputs: dict, written: list[Path]) -> Timeline:
+def _from_stored(stored: Path, clip: Path, clip_name: str, outputs: dict) -> Timeline:
     """Copy a stored result to the requested outputs; the files it does not hold (the MP4 if it
     was not stored, the mix, the credits) are made from its WAV as scoring makes them. The
-    timeline names this request's clip (the same bytes may have been scored under another name)."""
+    timeline names this request's clip (the same bytes may have been scored under another name).
+    Staged and renamed together as scoring's outputs are (engine/outputs.py): a failure or
+    Ctrl-C leaves the previous files where they were."""
     timeline = Timeline.from_json(json.loads((stored / TIMELINE_NAME).read_text(encoding="utf-8")))
     timeline.clip.file = clip_name
-    for name, target in outputs.items():
-        if target and name == TIMELINE_NAME:
-            write_json_atomic(target, timeline.to_json())
-            written.append(target)
-        elif target and (stored / name).is_file():
-            with atomic_path(target) as temp:
-                shutil.copyfile(stored / name, temp)
-            written.append(target)
-    missing = {name: outputs[name] if not (stored / name).is_file() else None
-               for name in (MP4_NAME, MIX_NAME, CREDITS_NAME)}
-    deliver(clip, wav_track(stored / WAV_NAME), timeline, load_catalog(), written, mp4=missing[MP4_NAME],
-            mix=missing[MIX_NAME], credits=missing[CREDITS_NAME])
+    with staging() as stage:
+        for name in (WAV_NAME, MP4_NAME):
+            if outputs[name] and (stored / name).is_file():
+                shutil.copyfile(stored / name, stage.path(outputs[name]))
+        made = {name: stage.path(outputs[name]) if outputs[name] and not (stored / name).is_file() else None
+                for name in (MP4_NAME, MIX_NAME, CREDITS_NAME)}
+        deliver(clip, wav_track(stored / WAV_NAME), timeline, load_catalog(), mp4=made[MP4_NAME], mix=made[MIX_NAME],
+                credits=made[CREDITS_NAME])
+        if outputs[TIMELINE_NAME]:
+            write_json_atomic(stage.path(outputs[TIMELINE_NAME]), timeline.to_json())
+        stage.commit()
     return timeline

@@ -17,10 +17,12 @@ import soundfile
 from appliance.atomic import atomic_path
 from appliance.cli_progress import stage_bar
 from appliance.engine.cache_cli import open_cache
-from appliance.engine.options import ScoreOptions
+from appliance.config import EngineConfig, field_range
+from appliance.engine.options import MAX_SEED, ScoreOptions
 from appliance.engine.own_sound import LEVEL_RANGE_DB, check_level
 from appliance.engine.pipeline import Engine
 from appliance.errors import UsageError
+from appliance.os_text import check_text_options
 from appliance.mixing.wavio import wav_track
 from appliance.video import probe
 
@@ -50,7 +52,24 @@ def _encode(wav: Path, target: Path, spec: tuple[str, str]) -> None:
     wav.unlink()
 
 
+def _check_distinct(video: Path, outputs: dict[str, str | None]) -> None:
+    """Refuse an output that would overwrite the clip or another output (`--mp4 clip.mp4`,
+    `--out x.wav --timeline x.wav`), compared as resolved paths: `./x.wav` and a link to it
+    are x.wav too."""
+    taken = {video.resolve(): "the clip"}
+    for option, name in outputs.items():
+        if name is None:
+            continue
+        resolved = Path(name).resolve()
+        if resolved in taken:
+            raise UsageError(f"{option} {name} would overwrite {taken[resolved]}; give each output a file of its own")
+        taken[resolved] = option
+
+
 def handle(args) -> int:
+    check_text_options(args, "description")
+    _check_distinct(Path(args.video), {"--out": args.out, "--mp4": args.mp4, "--timeline": args.timeline,
+                                      "--credits": args.credits, "--mix": args.mix})
     keep = args.keep_audio is not None
     options = ScoreOptions(description=args.description, seed=args.seed, target_lufs=args.lufs,
                            ambience=not args.no_ambience, max_seconds=args.max_seconds, keep_audio=keep,
@@ -105,8 +124,10 @@ def register(subparsers) -> None:
                         help=f"mix the Foley with the clip's own sound in the video, the own sound DB dB "
                              f"relative to the Foley ({low:g} to {high:+g}, default 0); --out stays the Foley alone")
     parser.add_argument("--mix", help="with --keep-audio, also write that mix as audio (same endings as --out)")
-    parser.add_argument("--seed", type=int, default=0, help="variation seed: same seed, same output")
-    parser.add_argument("--lufs", type=float, default=ScoreOptions.target_lufs, help="target loudness in LUFS")
+    parser.add_argument("--seed", type=int, default=0, help=f"variation seed, 0 to {MAX_SEED}: same seed, same output")
+    loudness = field_range(EngineConfig, "target_lufs")
+    parser.add_argument("--lufs", type=float, default=ScoreOptions.target_lufs,
+                        help=f"target loudness in LUFS, {loudness.low} to {loudness.high}")
     parser.add_argument("--no-ambience", action="store_true", help="never lay an ambience bed")
     parser.add_argument("--max-seconds", type=float, default=ScoreOptions.max_seconds, help="longest clip accepted")
     parser.add_argument("--no-cache", action="store_true", help="neither use nor fill the cache")

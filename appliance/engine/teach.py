@@ -16,6 +16,7 @@ import numpy as np
 from appliance.cli_progress import stage_bar
 from appliance.engine.analysis import analyse_clip
 from appliance.engine.exemplars import exemplar_record
+from appliance.engine.own_sound import first_samples
 from appliance.engine.visual import VisualLookup
 from appliance.errors import UsageError
 from appliance.inference import vision_encoder
@@ -24,7 +25,8 @@ from appliance.library import Template
 from appliance.library.store import UserLibrary
 from appliance.mixing import SAMPLE_RATE, write_wav_atomic
 from appliance.motion import SUSTAINED
-from appliance.video import DEFAULT_MAX_SECONDS, read_audio
+from appliance.os_text import display_name
+from appliance.video import DEFAULT_MAX_SECONDS, audio_blocks, probe
 
 MAX_SOUND_S = 1.0
 PRE_ROLL_S = 0.01
@@ -43,6 +45,12 @@ def audible_onset(audio: np.ndarray, around: float, sr: int = SAMPLE_RATE) -> fl
     return (start + first * block) / sr
 
 
+def _own_sound(clip: Path, length: int) -> np.ndarray:
+    """The clip's sound, mono, up to `length` samples (the picture's duration)."""
+    blocks = list(first_samples(audio_blocks(clip, SAMPLE_RATE, mono=True), length))
+    return np.concatenate(blocks) if blocks else np.zeros(0, np.float32)
+
+
 def teach(clip: Path, category: str, tags=(), licence: str | None = None, author: str = "",
           max_sounds: int = 8, progress: Callable[[str, float], None] | None = None) -> tuple[list[Template], list[str]]:
     """Store the sounds of the clip's actions; returns (templates added, reasons for skips).
@@ -51,7 +59,10 @@ def teach(clip: Path, category: str, tags=(), licence: str | None = None, author
     library = UserLibrary()
     if category not in library.catalog.categories:
         raise UsageError(f"unknown category {category!r}; choose one of: {', '.join(sorted(library.catalog.categories))}")
-    audio = read_audio(clip, SAMPLE_RATE, mono=True)
+    if max_sounds < 1:
+        raise UsageError(f"--max {max_sounds}: at least one sound must be kept")
+    info = probe(clip, DEFAULT_MAX_SECONDS)  # an audio-only or over-long file: said before any sound is decoded
+    audio = _own_sound(clip, int((info.duration or DEFAULT_MAX_SECONDS) * SAMPLE_RATE))
     if not np.any(np.abs(audio) > 1e-4):
         raise UsageError(f"{clip}: the clip's sound is silent: nothing to learn from")
     analysis = analyse_clip(clip, DEFAULT_MAX_SECONDS, default_threads(),
@@ -66,13 +77,13 @@ def teach(clip: Path, category: str, tags=(), licence: str | None = None, author
         for number, (event, onset) in enumerate(zip(events, onsets)):
             following = onsets[number + 1] - 0.03 if number + 1 < len(onsets) else len(audio) / SAMPLE_RATE
             start, end = max(0.0, onset - PRE_ROLL_S), min(following, onset + MAX_SOUND_S)
-            cut = Path(scratch) / f"{clip.stem}-{event.time:.2f}s.wav"
+            cut = Path(scratch) / f"{display_name(clip.stem)}-{event.time:.2f}s.wav"
             write_wav_atomic(cut, audio[int(start * SAMPLE_RATE) : int(end * SAMPLE_RATE)], SAMPLE_RATE)
             embedding, _ = visual.outputs(analysis.keyframes.get(event.frame_index) or analysis.scene[0])
             try:
                 added.append(library.add(
                     cut, category, tags, licence, author,
-                    description=f"taught from {clip.name} at {event.time:.2f} s",
+                    description=f"taught from {display_name(clip.name)} at {event.time:.2f} s",
                     extra=exemplar_record(visual.model_key, embedding)))
             except UsageError as exc:
                 skipped.append(f"action at {event.time:.2f} s: {exc}")

@@ -11,6 +11,7 @@ and a track are measured alike.
 from __future__ import annotations
 
 import io
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -60,17 +61,23 @@ def decode(source: bytes | Path, name: str | None = None) -> tuple[np.ndarray, i
     """
     label = name or (str(source) if isinstance(source, Path) else "audio data")
     try:
-        handle = io.BytesIO(source) if isinstance(source, (bytes, bytearray)) else str(source)
+        handle = io.BytesIO(source) if isinstance(source, (bytes, bytearray)) else os.fsencode(source)
         data, rate = sf.read(handle, dtype="float32", always_2d=True)
     except FileNotFoundError:
         raise UsageError(f"{label}: no such file") from None
     except (sf.LibsndfileError, RuntimeError, ValueError, TypeError) as exc:
-        raise UsageError(f"{label}: not a readable audio file ({exc})") from None
+        raise _unreadable(label, exc) from None
     if data.size == 0:
         raise UsageError(f"{label}: the file holds no audio samples")
     if not np.all(np.isfinite(data)):
         raise UsageError(f"{label}: the audio holds invalid (NaN/infinite) samples")
     return data, int(rate)
+
+
+def _unreadable(label: str, exc: Exception) -> UsageError:
+    """libsndfile's reason without the handle it names ("Error opening <_io.BytesIO object at
+    0x…>: Format not recognised." → "Format not recognised.")."""
+    return UsageError(f"{label}: not a readable audio file ({str(exc).split(': ')[-1]})")
 
 
 MAX_SAMPLES = int(MAX_DURATION * 96_000 * 2)  # 30 s of 96 kHz stereo: more is not a template
@@ -83,10 +90,12 @@ def check_before_decode(path: Path, label: str, max_seconds: float = MAX_DURATIO
     sample count), then by counting the frames it really holds in bounded blocks (a header can
     lie or be missing), so a small file that decodes to an hour of samples (a decompression
     bomb: 270 KB of FLAC is 30 min of silence) never becomes one array."""
+    if path.stat().st_size == 0:
+        raise UsageError(f"{label}: the file is empty")
     try:
-        info = sf.info(str(path))
+        info = sf.info(os.fsencode(path))
     except (sf.LibsndfileError, RuntimeError, ValueError, TypeError) as exc:
-        raise UsageError(f"{label}: not a readable audio file ({str(exc).split(': ')[-1]})") from None
+        raise _unreadable(label, exc) from None
     rate = max(1, int(info.samplerate))
     limit = int(max_seconds * rate) + rate  # a second of slack: trimming may shorten it
     known = 0 < info.frames < 2**62
@@ -98,7 +107,7 @@ def check_before_decode(path: Path, label: str, max_seconds: float = MAX_DURATIO
                          f"({info.channels} channels at {rate} Hz); at most {max_samples} are accepted")
     counted = 0
     try:
-        with sf.SoundFile(str(path)) as handle:
+        with sf.SoundFile(os.fsencode(path)) as handle:
             while True:
                 block = handle.read(DECODE_BLOCK, dtype="float32", always_2d=True)
                 if not len(block):
@@ -108,7 +117,7 @@ def check_before_decode(path: Path, label: str, max_seconds: float = MAX_DURATIO
                     raise UsageError(f"{label}: the sound lasts more than {max_seconds:.0f} s (its header said "
                                      f"{info.frames / rate:.1f} s); templates may last at most {max_seconds:.0f} s")
     except (sf.LibsndfileError, RuntimeError, ValueError, TypeError) as exc:
-        raise UsageError(f"{label}: not a readable audio file ({str(exc).split(': ')[-1]})") from None
+        raise _unreadable(label, exc) from None
 
 
 def to_template_format(data: np.ndarray, rate: int, mono: bool = False) -> np.ndarray:

@@ -130,10 +130,20 @@ def read_index(path: Path) -> dict:
     except FileNotFoundError:
         raise  # callers decide: missing bundled index is an error, missing user index is empty
     except (OSError, ValueError) as exc:
-        raise UsageError(f"library index {path} is unreadable ({exc}); rebuild or restore it") from None
+        raise _damaged(path, exc) from None
+    try:  # valid JSON of another shape (`[]`, `null`, an entry without its keys) is damaged too
+        for record in data["templates"]:
+            Template.from_record(record, path.parent, "checked")
+    except (KeyError, TypeError) as exc:
+        missing = f", {exc} missing" if isinstance(exc, KeyError) else ""
+        raise _damaged(path, f"not a template index{missing}") from None
     if data.get("format") != INDEX_FORMAT:
         raise UsageError(f"library index {path} has format {data.get('format')!r}, expected {INDEX_FORMAT}")
     return data
+
+
+def _damaged(path: Path, why) -> UsageError:
+    return UsageError(f"library index {path} is unreadable ({why}); rebuild or restore it")
 
 
 def read_user_index(folder: Path) -> dict:

@@ -11,6 +11,7 @@ from pathlib import Path
 from appliance.library.catalog import Catalog
 from appliance.library.search import Searcher
 from appliance.library.store import UserLibrary
+from appliance.os_text import check_text_options
 
 
 def register(subparsers) -> None:
@@ -53,6 +54,7 @@ def register(subparsers) -> None:
 
 
 def _search(args: argparse.Namespace) -> int:
+    check_text_options(args, "query")
     catalog = Catalog.load()
     for rank, match in enumerate(Searcher(catalog).search(args.query, k=args.top), 1):
         t = match.template
@@ -76,6 +78,7 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _add(args: argparse.Namespace) -> int:
+    check_text_options(args, "description", "tags", "author")
     template = UserLibrary(shared=args.shared).add(
         args.file, args.category, tags=args.tags, licence=args.licence, author=args.author, description=args.description
     )
@@ -87,6 +90,7 @@ def _add(args: argparse.Namespace) -> int:
 def _teach(args: argparse.Namespace) -> int:
     from appliance.engine.teach import handle  # the engine (motion, vision) only when teaching
 
+    check_text_options(args, "tags", "author")
     return handle(args)
 
 

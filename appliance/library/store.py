@@ -4,8 +4,8 @@ User sounds live apart from the bundled library (state_dir()/library/: index.jso
 so an upgrade that replaces models/ never touches them. Every change is a read-modify-write of
 index.json under an exclusive file lock (two processes adding at once both succeed, neither
 loses the other's entry), and the new index replaces the old one with an atomic rename (a crash
-mid-add leaves the previous index intact; at worst an unreferenced sound file stays behind and
-is swept by the next change).
+mid-add leaves the previous index intact; at worst an unreferenced sound file, or the temporary
+file of an add that was killed, stays behind and is swept by the next change).
 """
 from __future__ import annotations
 
@@ -13,8 +13,10 @@ import fcntl
 import hashlib
 import os
 import re
+import stat
 import tempfile
-from contextlib import contextmanager
+import time
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from appliance.atomic import write_json_atomic
@@ -22,10 +24,12 @@ from appliance.errors import UsageError
 from appliance.library import audio_io
 from appliance.library.search import embed_for_index
 from appliance.library.catalog import INDEX_FORMAT, INDEX_NAME, Catalog, Template, read_user_index, user_dir
+from appliance.os_text import display_name
 
 LOCK_NAME = ".lock"
 USER_LICENCE = "user"  # the user's own recording, kept on this appliance, not redistributed
 USER_QUALITY = 0.6  # Vorbis quality for user sounds: one file each, so size matters little
+STALE_TEMP_S = 3600.0  # an add writes its temporary sound for seconds; one an hour old was left by a kill
 
 
 @contextmanager
@@ -42,6 +46,19 @@ def locked(folder: Path):
 
 def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")[:40] or "sound"
+
+
+def _check_regular(file: Path) -> None:
+    """Only a regular file is a sound file: a FIFO waits for a writer forever, /dev/zero never
+    ends, a folder has no samples."""
+    try:
+        mode = file.stat().st_mode
+    except FileNotFoundError:
+        raise UsageError(f"{file}: no such file") from None
+    if stat.S_ISDIR(mode):
+        raise UsageError(f"{file}: is a folder, not a sound file")
+    if not stat.S_ISREG(mode):
+        raise UsageError(f"{file}: a device, a pipe or a socket, not a sound file")
 
 
 def _parse_tags(tags) -> tuple[str, ...]:
@@ -78,26 +95,26 @@ class UserLibrary:
         if category_spec is None:
             raise UsageError(f"unknown category {category!r}; choose one of: {', '.join(sorted(self.catalog.categories))}")
         licence = self._check_licence(licence)
-        try:
-            raw = file.read_bytes()
-        except FileNotFoundError:
-            raise UsageError(f"{file}: no such file") from None
-        except IsADirectoryError:
-            raise UsageError(f"{file}: is a folder, not a sound file") from None
+        _check_regular(file)
+        name, stem = display_name(file.name), display_name(file.stem)
+        # Length from the header, then counted in bounded blocks, before the file is read or
+        # decoded whole: a small file that decodes to an hour of samples stops here.
+        audio_io.check_before_decode(file, name)
+        raw = file.read_bytes()
         source_sha = hashlib.sha256(raw).hexdigest()
         self._check_duplicate(source_sha, self.catalog.templates)
 
-        data, rate = audio_io.decode(raw, name=file.name)
+        data, rate = audio_io.decode(raw, name=name)
         if len(data) / rate > audio_io.MAX_DURATION:
-            audio_io.check_usable(data, rate, file.name)  # reports the length limit
+            audio_io.check_usable(data, rate, name)  # reports the length limit
         data = audio_io.trim(audio_io.to_template_format(data, rate))
-        audio_io.check_usable(data, audio_io.SAMPLE_RATE, file.name)
+        audio_io.check_usable(data, audio_io.SAMPLE_RATE, name)
         data = audio_io.with_headroom(data)
         measured = audio_io.measure(data)
 
         tag_tuple = _parse_tags(tags) or (category,)
-        description = description.strip() or f"{category_spec.description} (user sound {file.stem})"
-        template_id = f"user-{category}-{_slug(file.stem)}-{source_sha[:8]}"
+        description = description.strip() or f"{category_spec.description} (user sound {stem})"
+        template_id = f"user-{category}-{_slug(stem)}-{source_sha[:8]}"
 
         sounds = self.folder / "sounds"
         sounds.mkdir(parents=True, exist_ok=True)
@@ -114,7 +131,7 @@ class UserLibrary:
                 attack_time=round(measured.attack_time, 4), peak_dbfs=round(measured.peak_dbfs, 2),
                 loudness_lufs=round(measured.loudness_lufs, 2), max_momentary_lufs=round(measured.max_momentary_lufs, 2),
                 loop=category_spec.kind == "ambience", licence=licence, author=author.strip() or "user",
-                source={"type": "user", "original_name": file.name}, sha256=stored_sha,
+                source={"type": "user", "original_name": name}, sha256=stored_sha,
                 source_sha256=source_sha, origin="user",
             )
             embedding = embed_for_index(template.search_text(category_spec))
@@ -152,12 +169,19 @@ class UserLibrary:
 
     def _sweep(self, templates: list[dict]) -> None:
         """Delete sound files no index entry references (left by a crash between storing the
-        sound and writing the index). Only finished names are swept, never another process's
-        in-progress temporary file."""
+        sound and writing the index), and temporary sounds older than STALE_TEMP_S (left by an
+        add killed while it encoded). Never another process's add in progress: its temporary
+        file is younger than that."""
         referenced = {Path(r["file"]).name for r in templates}
-        for path in (self.folder / "sounds").glob("user-*.ogg"):
+        sounds = self.folder / "sounds"
+        for path in sounds.glob("user-*.ogg"):
             if path.name not in referenced:
                 path.unlink(missing_ok=True)
+        stale = time.time() - STALE_TEMP_S
+        for path in sounds.glob(".add-*.ogg"):
+            with suppress(FileNotFoundError):  # another sweep was first
+                if path.stat().st_mtime < stale:
+                    path.unlink()
 
     def _check_licence(self, licence: str | None) -> str:
         if not licence:

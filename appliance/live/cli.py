@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 from appliance.errors import UsageError
+from appliance.os_text import check_text_options
 
 
 def _list_devices() -> int:
@@ -36,6 +37,7 @@ def handle(args) -> int:
 
     if args.list_devices:
         return _list_devices()
+    check_text_options(args, "description")
     logging.basicConfig(level=logging.WARNING, format="%(name)s %(levelname)s %(message)s")
     config = load_and_apply(args.config)
     settings = config.live

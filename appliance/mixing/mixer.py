@@ -163,13 +163,16 @@ def normalise(track: Track, target_lufs: float, ceiling_db: float) -> Track:
     Loudness is measured once: a gain g scales every gating block's power by g², so the gained
     track's loudness follows without filtering it again; only a pass where the limiter changed
     the track measures anew. Very peaky tracks cannot reach a high target without heavy
-    limiting; they end up as close as NORMALISE_PASSES passes get, always under the ceiling."""
+    limiting; they end up as close as NORMALISE_PASSES passes get, always under the ceiling.
+    A gain that is not finite is never applied: silence, a NaN target, or a pass that took the
+    track under the meter's −70 LUFS gate (then it measures −inf, and the next gain would be
+    infinite: full-scale noise, or NaN samples written as −1)."""
     powers = block_powers(track.blocks(), track.sr)
     loudness = gated_loudness(powers)
-    if not np.isfinite(loudness):
-        return track
     for _ in range(NORMALISE_PASSES):
         gain = 10 ** ((target_lufs - loudness) / 20)
+        if not np.isfinite(gain):
+            break
         track.gains.append(Gain(gain))
         limited = limit_true_peak(track, track.gains[-1], ceiling_db)
         powers = block_powers(track.blocks(), track.sr) if limited else powers * gain ** 2

@@ -14,7 +14,9 @@ import time
 # files under ~/.cache, no uploads; inherited by the worker and capture children.
 os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 
-from appliance.config import Config, load_and_apply
+from appliance.config import Config, ServiceConfig, field_range, load_and_apply
+from appliance.doctor import bind_problem
+from appliance.errors import UsageError
 from appliance.paths import state_dir
 from appliance.service.auth import load_or_create_token
 from appliance.service.jobs import JobStore
@@ -144,7 +146,11 @@ def handle_serve(args) -> int:
     logging.basicConfig(level=logging.INFO, format="%(name)s %(levelname)s %(message)s")
     config = load_and_apply(args.config)
     host = args.host or config.service.host
-    port = args.port or config.service.port
+    port = config.service.port if args.port is None else field_range(ServiceConfig, "port").check(args.port, "--port")
+    problem = bind_problem(host, port)
+    if problem is not None:
+        raise UsageError(f"cannot listen on {host!r} port {port} ({problem.strerror}); "
+                         "see service.host and service.port in the config, or --host and --port")
     notices = prepare_state()
     queue = _queue(config)
     token = load_or_create_token(state_dir())
