@@ -12,6 +12,7 @@ from flask import Blueprint, jsonify, request, send_file
 from appliance import __version__
 from appliance.engine.analysis_file import load_analysis
 from appliance.engine.credits import credits_text, write_credits
+from appliance.engine.options import MAX_SEED
 from appliance.engine.own_sound import check_level
 from appliance.engine.pipeline import CREDITS_NAME, MIX_NAME, MP4_NAME, TIMELINE_NAME, WAV_NAME
 from appliance.engine.timeline import Timeline
@@ -32,7 +33,6 @@ DEFAULT_PAGE, MAX_PAGE = 50, 200
 """Jobs per page of the history (GET /api/v1/jobs)."""
 WAIT_LIMIT_S = 600
 WAIT_POLL_S = 0.25
-MAX_SEED = 2**32 - 1
 RESULT_SPACE_FACTOR = 4  # the upload kept, plus its WAV and MP4 results (a 48 kHz WAV can outweigh the clip)
 
 
