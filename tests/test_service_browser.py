@@ -850,6 +850,36 @@ def test_a_reload_follows_the_job_again_and_an_edit_stays_on_its_own_result(brow
 
 
 @needs_chromium
+def test_the_history_shows_older_clips_on_request(browser, tmp_path):
+    """51 clips waiting (no worker): the history lists the newest 50 and offers the older ones,
+    which one press adds; then nothing more is offered."""
+    from selenium.webdriver.common.by import By
+
+    config = tmp_path / "config.yaml"
+    config.write_text("queue:\n  max_waiting: 60\n")
+    served = start_server(tmp_path, args=("--no-worker", "--config", str(config)))
+    page, find = browser, browser.find_element
+    try:
+        clip = render_scene("stick", tmp_path / "knock.mp4", width=160, height=120, seconds=1, seed=5).path
+        for seed in range(51):
+            sent = subprocess.run(["curl", "-sS", "-f", "-F", f"video=@{clip}", "-F", f"seed={seed}",
+                                   "-F", f"description=clip {seed}", f"{served.base}/api/v1/score"],
+                                  capture_output=True, text=True, timeout=60)
+            assert sent.returncode == 0, sent.stderr
+        page.get(served.base + "/")
+        wait_for(page, lambda: len(page.find_elements(By.CSS_SELECTOR, "#history li")) == 50, what="the first 50 clips")
+        assert "clip 50" in find(By.CSS_SELECTOR, "#history li").text  # the newest first
+        older = find(By.ID, "history-older")
+        assert older.is_displayed()
+        older.click()
+        wait_for(page, lambda: len(page.find_elements(By.CSS_SELECTOR, "#history li")) == 51, what="the oldest clip")
+        assert "clip 0" in page.find_elements(By.CSS_SELECTOR, "#history li")[-1].text
+        assert not find(By.ID, "history-older").is_displayed()
+    finally:
+        assert served.stop() == 0
+
+
+@needs_chromium
 def test_page_says_a_damaged_database_was_moved_aside(browser, tmp_path):
     """A garbage jobs.sqlite3: the service starts, and the page shows the notice that it was moved aside."""
     from selenium.webdriver.common.by import By
