@@ -83,6 +83,13 @@ def test_the_protocol_status_start_stop_preview_and_errors(control):
     wait_for(lambda: history(daemon, started["id"]).get("state") == "waiting")
 
 
+def test_json_nested_too_deeply_is_a_bad_request(control):
+    _daemon, path = control
+    reply = json.loads(raw_request(path, b'{"command": "status", "x": ' + b"[" * 5_000 + b"\n"))
+    assert reply == {"ok": False, "error": "bad request: nested too deeply", "status": 400}
+    assert call("status", path)[0]["ok"]
+
+
 def test_no_daemon_is_a_clear_error(tmp_path):
     with pytest.raises(DaemonUnavailable, match="not running"):
         call("status", tmp_path / "nobody.sock")

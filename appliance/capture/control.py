@@ -66,6 +66,9 @@ class _Handler(socketserver.StreamRequestHandler):
             request = json.loads(line)
             if not isinstance(request, dict):
                 raise ValueError("a request is a JSON object")
+        except RecursionError:  # arrays or objects nested thousands deep
+            self._reply({"ok": False, "error": "bad request: nested too deeply", "status": 400})
+            return
         except (ValueError, OSError) as exc:
             self._reply({"ok": False, "error": f"bad request: {exc}", "status": 400})
             return
