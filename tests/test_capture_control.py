@@ -90,6 +90,13 @@ def test_json_nested_too_deeply_is_a_bad_request(control):
     assert call("status", path)[0]["ok"]
 
 
+def test_a_description_that_is_not_utf8_is_refused_before_anything_is_recorded(control):
+    daemon, path = control
+    reply = json.loads(raw_request(path, b'{"command": "start", "description": "door \\ud800 slam"}\n'))
+    assert reply == {"ok": False, "error": "description must be text (UTF-8)", "status": 400}
+    assert daemon.status()["state"] == "idle" and daemon.status()["recent"] == []
+
+
 def test_no_daemon_is_a_clear_error(tmp_path):
     with pytest.raises(DaemonUnavailable, match="not running"):
         call("status", tmp_path / "nobody.sock")
