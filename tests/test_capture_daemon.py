@@ -142,6 +142,19 @@ def test_a_disk_that_fills_up_mid_recording_leaves_no_corrupt_clip(tiny_disk, ca
         daemon.shutdown()
 
 
+def test_a_clip_that_cannot_be_filed_in_the_outbox_leaves_nothing_behind(tiny_disk, camera_clip):
+    """The clip fits on the disk, its analysis (several times its size) does not."""
+    daemon = make_daemon(tiny_disk, lambda: FileCamera(camera_clip), replace(FAST, min_free_mb=0))
+    try:
+        time.sleep(1.2)
+        recording = daemon.start()
+        entry = finished(daemon, recording["id"])
+        assert entry["state"] == "discarded" and "storing it failed" in entry["reason"], entry
+        assert not list((tiny_disk / "outbox").iterdir()) and not list((tiny_disk / "recordings").iterdir())
+    finally:
+        daemon.shutdown()
+
+
 class UnpluggableCamera:
     """A FileCamera on a copy of the clip: renaming the copy away is pulling the USB plug."""
 
