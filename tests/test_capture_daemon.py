@@ -78,6 +78,19 @@ def test_a_recording_starts_with_the_preroll_and_reaches_the_outbox_encoded_and_
     assert not list((tmp_path / "recordings").glob("*.partial"))
 
 
+def test_a_clip_completed_just_before_a_crash_is_handed_over_at_the_next_start(tmp_path, camera_clip):
+    """kill -9 between the clip's rename from .partial and its hand-over to the outbox."""
+    (tmp_path / "recordings").mkdir()
+    shutil.copy(camera_clip, tmp_path / "recordings" / "20261203-101500-a1b2c3.mp4")
+    daemon = make_daemon(tmp_path, lambda: FileCamera(camera_clip))
+    try:
+        assert not list((tmp_path / "recordings").iterdir())
+        assert probe(tmp_path / "outbox" / "20261203-101500-a1b2c3" / CLIP).duration == pytest.approx(4.0, abs=0.1)
+        assert daemon.status()["waiting_for_service"] == 1
+    finally:
+        daemon.shutdown()
+
+
 def test_stop_keeps_the_clip_cancel_throws_it_away(daemon, tmp_path):
     first = daemon.start(seconds=30)
     time.sleep(1.0)
