@@ -10,6 +10,8 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+import av
+import numpy as np
 import pytest
 
 from appliance.capture.cameras import FileCamera
@@ -206,6 +208,26 @@ def test_camera_unplugged_mid_recording_keeps_a_valid_shorter_clip_and_is_reopen
         camera.plug_in()
         wait_for(lambda: daemon.status()["camera"]["ok"], 10)
         assert camera.opened >= 2, "the same process opened the camera again"
+    finally:
+        daemon.shutdown()
+
+
+def test_a_camera_file_without_a_picture_is_a_missing_camera_until_a_video_takes_its_place(tmp_path, camera_clip):
+    camera = UnpluggableCamera(tmp_path, camera_clip)
+    with av.open(str(camera.path), "w") as sound_only:  # a second of silence, no picture
+        stream = sound_only.add_stream("aac", rate=48000)
+        for index in range(47):
+            frame = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
+            frame.sample_rate, frame.pts = 48000, index * 1024
+            sound_only.mux(stream.encode(frame))
+        sound_only.mux(stream.encode(None))
+    outbox = Outbox(tmp_path / "outbox", f"http://127.0.0.1:{free_port()}", tmp_path / "no-token")
+    daemon = CaptureDaemon(FAST, camera.open, tmp_path / "recordings", outbox)
+    daemon.start_threads()
+    try:
+        wait_for(lambda: "has no video stream" in (daemon.status()["camera"]["error"] or ""), 10)
+        shutil.copy(camera_clip, camera.path)
+        wait_for(lambda: daemon.status()["camera"]["ok"], 10)
     finally:
         daemon.shutdown()
 
