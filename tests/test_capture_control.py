@@ -20,7 +20,7 @@ from gpiozero.pins.mock import MockFactory
 
 from appliance.capture.button import attach_button
 from appliance.capture.cameras import FileCamera
-from appliance.capture.control import ControlServer, DaemonUnavailable, call
+from appliance.capture.control import BUSY, MAX_CONNECTIONS, ControlServer, DaemonUnavailable, call
 from appliance.config import CaptureConfig
 from appliance.video.synthetic import render_scene
 
@@ -95,6 +95,23 @@ def test_a_description_that_is_not_utf8_is_refused_before_anything_is_recorded(c
     reply = json.loads(raw_request(path, b'{"command": "start", "description": "door \\ud800 slam"}\n'))
     assert reply == {"ok": False, "error": "description must be text (UTF-8)", "status": 400}
     assert daemon.status()["state"] == "idle" and daemon.status()["recent"] == []
+
+
+def test_connections_beyond_the_limit_are_answered_busy_without_a_thread_each(control):
+    _daemon, path = control
+    silent = [socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) for _ in range(MAX_CONNECTIONS)]
+    try:
+        for connection in silent:
+            connection.connect(str(path))
+        wait_for(lambda: call("status", path)[0] == json.loads(BUSY))
+        threads = threading.active_count()
+        for _ in range(50):
+            assert call("status", path)[0] == json.loads(BUSY)
+        assert threading.active_count() <= threads
+    finally:
+        for connection in silent:
+            connection.close()
+    assert wait_for(lambda: call("status", path)[0]["ok"])
 
 
 def test_no_daemon_is_a_clear_error(tmp_path):

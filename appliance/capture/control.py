@@ -22,6 +22,7 @@ import os
 import socket
 import socketserver
 import struct
+import threading
 from pathlib import Path
 
 from appliance.capture.daemon import CaptureDaemon, CommandRefused
@@ -31,6 +32,11 @@ log = logging.getLogger("foley.capture")
 SOCKET_NAME = "capture.sock"
 MAX_REQUEST = 64 * 1024
 TIMEOUT_S = 10.0
+MAX_CONNECTIONS = 32
+"""Connections served at once, each by a thread that a silent client holds for TIMEOUT_S; one
+more is answered 503 at once, without a thread (a request takes milliseconds: the service's
+previews and a live session's frames need a few)."""
+BUSY = json.dumps({"ok": False, "error": f"busy: {MAX_CONNECTIONS} connections are open", "status": 503}).encode()
 
 
 def socket_path() -> Path:
@@ -43,6 +49,8 @@ class DaemonUnavailable(Exception):
 
 class ControlServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
     daemon_threads = True
+    request_queue_size = MAX_CONNECTIONS
+    """Connections waiting to be accepted: beyond them a client's connect fails at once (EAGAIN)."""
 
     def __init__(self, path: Path, daemon: CaptureDaemon):
         self.capture = daemon
@@ -53,6 +61,23 @@ class ControlServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
         finally:
             os.umask(previous)
         os.chmod(path, 0o600)
+        self._slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
+
+    def process_request(self, request, client_address) -> None:
+        if not self._slots.acquire(blocking=False):
+            try:
+                request.send(BUSY + b"\n", socket.MSG_DONTWAIT)  # never blocks the accepting thread
+            except OSError:
+                pass
+            self.shutdown_request(request)
+            return
+        super().process_request(request, client_address)
+
+    def process_request_thread(self, request, client_address) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
 
 
 class _Handler(socketserver.StreamRequestHandler):
@@ -137,7 +162,10 @@ def call(command: str, path: Path | None = None, **arguments) -> tuple[dict, byt
         connection.settimeout(TIMEOUT_S)
         try:
             connection.connect(str(path))
-            connection.sendall(json.dumps({"command": command, **arguments}).encode() + b"\n")
+            try:
+                connection.sendall(json.dumps({"command": command, **arguments}).encode() + b"\n")
+            except BrokenPipeError:  # answered and closed without reading it (busy): the answer waits
+                pass
             stream = connection.makefile("rb")
             reply = json.loads(stream.readline(MAX_REQUEST) or b"null")
             payload = stream.read(int(reply.get("bytes", 0))) if isinstance(reply, dict) and reply.get("ok") else b""
