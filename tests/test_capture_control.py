@@ -20,7 +20,7 @@ from gpiozero.pins.mock import MockFactory
 
 from appliance.capture.button import attach_button
 from appliance.capture.cameras import FileCamera
-from appliance.capture.control import ControlServer, DaemonUnavailable, call
+from appliance.capture.control import BUSY, MAX_CONNECTIONS, ControlServer, DaemonUnavailable, call
 from appliance.config import CaptureConfig
 from appliance.video.synthetic import render_scene
 
@@ -81,6 +81,37 @@ def test_the_protocol_status_start_stop_preview_and_errors(control):
     assert b'"status": 400' in raw_request(path, b"this is not json\n")
     assert b'"status": 400' in raw_request(path, b"[1, 2]\n")
     wait_for(lambda: history(daemon, started["id"]).get("state") == "waiting")
+
+
+def test_json_nested_too_deeply_is_a_bad_request(control):
+    _daemon, path = control
+    reply = json.loads(raw_request(path, b'{"command": "status", "x": ' + b"[" * 5_000 + b"\n"))
+    assert reply == {"ok": False, "error": "bad request: nested too deeply", "status": 400}
+    assert call("status", path)[0]["ok"]
+
+
+def test_a_description_that_is_not_utf8_is_refused_before_anything_is_recorded(control):
+    daemon, path = control
+    reply = json.loads(raw_request(path, b'{"command": "start", "description": "door \\ud800 slam"}\n'))
+    assert reply == {"ok": False, "error": "description must be text (UTF-8)", "status": 400}
+    assert daemon.status()["state"] == "idle" and daemon.status()["recent"] == []
+
+
+def test_connections_beyond_the_limit_are_answered_busy_without_a_thread_each(control):
+    _daemon, path = control
+    silent = [socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) for _ in range(MAX_CONNECTIONS)]
+    try:
+        for connection in silent:
+            connection.connect(str(path))
+        wait_for(lambda: call("status", path)[0] == json.loads(BUSY))
+        threads = threading.active_count()
+        for _ in range(50):
+            assert call("status", path)[0] == json.loads(BUSY)
+        assert threading.active_count() <= threads
+    finally:
+        for connection in silent:
+            connection.close()
+    assert wait_for(lambda: call("status", path)[0]["ok"])
 
 
 def test_no_daemon_is_a_clear_error(tmp_path):

@@ -10,6 +10,8 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+import av
+import numpy as np
 import pytest
 
 from appliance.capture.cameras import FileCamera
@@ -78,6 +80,19 @@ def test_a_recording_starts_with_the_preroll_and_reaches_the_outbox_encoded_and_
     assert not list((tmp_path / "recordings").glob("*.partial"))
 
 
+def test_a_clip_completed_just_before_a_crash_is_handed_over_at_the_next_start(tmp_path, camera_clip):
+    """kill -9 between the clip's rename from .partial and its hand-over to the outbox."""
+    (tmp_path / "recordings").mkdir()
+    shutil.copy(camera_clip, tmp_path / "recordings" / "20261203-101500-a1b2c3.mp4")
+    daemon = make_daemon(tmp_path, lambda: FileCamera(camera_clip))
+    try:
+        assert not list((tmp_path / "recordings").iterdir())
+        assert probe(tmp_path / "outbox" / "20261203-101500-a1b2c3" / CLIP).duration == pytest.approx(4.0, abs=0.1)
+        assert daemon.status()["waiting_for_service"] == 1
+    finally:
+        daemon.shutdown()
+
+
 def test_stop_keeps_the_clip_cancel_throws_it_away(daemon, tmp_path):
     first = daemon.start(seconds=30)
     time.sleep(1.0)
@@ -142,6 +157,19 @@ def test_a_disk_that_fills_up_mid_recording_leaves_no_corrupt_clip(tiny_disk, ca
         daemon.shutdown()
 
 
+def test_a_clip_that_cannot_be_filed_in_the_outbox_leaves_nothing_behind(tiny_disk, camera_clip):
+    """The clip fits on the disk, its analysis (several times its size) does not."""
+    daemon = make_daemon(tiny_disk, lambda: FileCamera(camera_clip), replace(FAST, min_free_mb=0))
+    try:
+        time.sleep(1.2)
+        recording = daemon.start()
+        entry = finished(daemon, recording["id"])
+        assert entry["state"] == "discarded" and "storing it failed" in entry["reason"], entry
+        assert not list((tiny_disk / "outbox").iterdir()) and not list((tiny_disk / "recordings").iterdir())
+    finally:
+        daemon.shutdown()
+
+
 class UnpluggableCamera:
     """A FileCamera on a copy of the clip: renaming the copy away is pulling the USB plug."""
 
@@ -180,6 +208,26 @@ def test_camera_unplugged_mid_recording_keeps_a_valid_shorter_clip_and_is_reopen
         camera.plug_in()
         wait_for(lambda: daemon.status()["camera"]["ok"], 10)
         assert camera.opened >= 2, "the same process opened the camera again"
+    finally:
+        daemon.shutdown()
+
+
+def test_a_camera_file_without_a_picture_is_a_missing_camera_until_a_video_takes_its_place(tmp_path, camera_clip):
+    camera = UnpluggableCamera(tmp_path, camera_clip)
+    with av.open(str(camera.path), "w") as sound_only:  # a second of silence, no picture
+        stream = sound_only.add_stream("aac", rate=48000)
+        for index in range(47):
+            frame = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
+            frame.sample_rate, frame.pts = 48000, index * 1024
+            sound_only.mux(stream.encode(frame))
+        sound_only.mux(stream.encode(None))
+    outbox = Outbox(tmp_path / "outbox", f"http://127.0.0.1:{free_port()}", tmp_path / "no-token")
+    daemon = CaptureDaemon(FAST, camera.open, tmp_path / "recordings", outbox)
+    daemon.start_threads()
+    try:
+        wait_for(lambda: "has no video stream" in (daemon.status()["camera"]["error"] or ""), 10)
+        shutil.copy(camera_clip, camera.path)
+        wait_for(lambda: daemon.status()["camera"]["ok"], 10)
     finally:
         daemon.shutdown()
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, free_port, get_json
+from tests.conftest import REPO, free_port, get_json, run_foley
 from tests.test_capture_daemon import wait_for
 
 ARTIFACTS = REPO / "test-artifacts"
@@ -182,3 +182,21 @@ def _get(url: str) -> dict:
         return get_json(url)
     except OSError:
         return {}
+
+
+def test_a_second_daemon_on_the_same_state_refuses_to_start_and_takes_nothing(runtime, tmp_path):  # noqa: F811
+    from appliance.capture.control import call
+
+    first = start_capture(tmp_path, free_port(), seconds=30)
+    try:
+        recording = call("start")[0]
+        assert recording["ok"]
+        second = run_foley("capture", "--config", str(tmp_path / "capture.yaml"),
+                           env={"FOLEY_STATE_DIR": str(tmp_path / "state")}, timeout=60)
+        assert second.returncode == 2
+        assert f"another foley capture (pid {first.pid}) is running" in second.stderr
+        status = _status()
+        assert status["recording"]["id"] == recording["id"], "the first keeps its socket and its recording"
+        assert list((tmp_path / "state" / "capture" / "recordings").glob(f".{recording['id']}.mp4.partial"))
+    finally:
+        stop(first)

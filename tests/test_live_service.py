@@ -20,6 +20,7 @@ import pytest
 import soundfile
 
 from appliance.config import Config, ServiceConfig
+from appliance.live.recorder import LiveRecorder
 from appliance.service.app import create_app
 from appliance.service.live_control import MAX_LISTENERS
 from tests.conftest import get_json, start_server
@@ -238,3 +239,18 @@ def test_record_while_live_needs_room_on_the_disk(tmp_path):
     assert answer.status_code == 507 and answer.get_json()["needed_mb"] > answer.get_json()["free_mb"]
     assert client.post("/api/v1/live/record", json={"on": True}, headers={"Origin": "http://elsewhere.example"},
                        ).status_code == 403
+
+
+def test_what_a_killed_live_recording_left_is_removed_when_the_service_starts(tmp_path):
+    """kill -9 (or a power cut) during Record while live: the picture and sound being written."""
+    folder = tmp_path / "live-recordings"
+    folder.mkdir()
+    recorder = LiveRecorder(folder / "live-20261203-112015-f7d11e.mp4", 30.0)
+    for index in range(30):
+        recorder.frame(np.zeros((64, 64, 3), np.uint8), 1.0 + index / 30)
+    left = [recorder.video_path, recorder.audio_path]
+    wait_for(lambda: all(path.exists() for path in left))  # the process dies here: nothing closes them
+    kept = folder / "live-20261203-090000-a1b2c3.mp4"  # muxed, not filed in the history: kept
+    kept.write_bytes(b"mp4")
+    create_app(Config(), queue=None, service_folder=tmp_path / "service", token="t")
+    assert sorted(folder.iterdir()) == [kept]

@@ -167,6 +167,9 @@ class FileCamera(GuardedCamera):
             self._container = av.open(str(self.path))
         except av.error.FFmpegError as exc:
             raise CameraLost(f"{self.path}: not a readable video ({exc})") from None
+        if not self._container.streams.video:  # sound only: the capture loop would die on it, not retry
+            self._container.close()
+            raise CameraLost(f"{self.path}: has no video stream")
         self._frames = self._container.decode(video=0)
         self._loop_origin = None
 

@@ -22,6 +22,7 @@ import os
 import socket
 import socketserver
 import struct
+import threading
 from pathlib import Path
 
 from appliance.capture.daemon import CaptureDaemon, CommandRefused
@@ -31,6 +32,11 @@ log = logging.getLogger("foley.capture")
 SOCKET_NAME = "capture.sock"
 MAX_REQUEST = 64 * 1024
 TIMEOUT_S = 10.0
+MAX_CONNECTIONS = 32
+"""Connections served at once, each by a thread that a silent client holds for TIMEOUT_S; one
+more is answered 503 at once, without a thread (a request takes milliseconds: the service's
+previews and a live session's frames need a few)."""
+BUSY = json.dumps({"ok": False, "error": f"busy: {MAX_CONNECTIONS} connections are open", "status": 503}).encode()
 
 
 def socket_path() -> Path:
@@ -43,6 +49,8 @@ class DaemonUnavailable(Exception):
 
 class ControlServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
     daemon_threads = True
+    request_queue_size = MAX_CONNECTIONS
+    """Connections waiting to be accepted: beyond them a client's connect fails at once (EAGAIN)."""
 
     def __init__(self, path: Path, daemon: CaptureDaemon):
         self.capture = daemon
@@ -53,6 +61,23 @@ class ControlServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
         finally:
             os.umask(previous)
         os.chmod(path, 0o600)
+        self._slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
+
+    def process_request(self, request, client_address) -> None:
+        if not self._slots.acquire(blocking=False):
+            try:
+                request.send(BUSY + b"\n", socket.MSG_DONTWAIT)  # never blocks the accepting thread
+            except OSError:
+                pass
+            self.shutdown_request(request)
+            return
+        super().process_request(request, client_address)
+
+    def process_request_thread(self, request, client_address) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
 
 
 class _Handler(socketserver.StreamRequestHandler):
@@ -66,6 +91,9 @@ class _Handler(socketserver.StreamRequestHandler):
             request = json.loads(line)
             if not isinstance(request, dict):
                 raise ValueError("a request is a JSON object")
+        except RecursionError:  # arrays or objects nested thousands deep
+            self._reply({"ok": False, "error": "bad request: nested too deeply", "status": 400})
+            return
         except (ValueError, OSError) as exc:
             self._reply({"ok": False, "error": f"bad request: {exc}", "status": 400})
             return
@@ -75,8 +103,8 @@ class _Handler(socketserver.StreamRequestHandler):
         daemon: CaptureDaemon = self.server.capture
         command = request.get("command")
         description = request.get("description") or None
-        if description is not None and not isinstance(description, str):
-            self._reply({"ok": False, "error": "description must be text", "status": 400})
+        if description is not None and not _is_text(description):
+            self._reply({"ok": False, "error": "description must be text (UTF-8)", "status": 400})
             return
         try:
             if command == "status":
@@ -107,6 +135,19 @@ class _Handler(socketserver.StreamRequestHandler):
         self.wfile.write(json.dumps(message).encode() + b"\n" + payload)
 
 
+def _is_text(value) -> bool:
+    """A string that can be written as UTF-8. JSON lets a request carry a lone surrogate
+    ("\\ud800"); as a description it let the recording start, and writing it with the finished
+    clip (outbox, history) failed, which lost the clip."""
+    if not isinstance(value, str):
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _peer_allowed(connection: socket.socket) -> bool:
     """The daemon's own user or root."""
     credentials = connection.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
@@ -121,7 +162,10 @@ def call(command: str, path: Path | None = None, **arguments) -> tuple[dict, byt
         connection.settimeout(TIMEOUT_S)
         try:
             connection.connect(str(path))
-            connection.sendall(json.dumps({"command": command, **arguments}).encode() + b"\n")
+            try:
+                connection.sendall(json.dumps({"command": command, **arguments}).encode() + b"\n")
+            except BrokenPipeError:  # answered and closed without reading it (busy): the answer waits
+                pass
             stream = connection.makefile("rb")
             reply = json.loads(stream.readline(MAX_REQUEST) or b"null")
             payload = stream.read(int(reply.get("bytes", 0))) if isinstance(reply, dict) and reply.get("ok") else b""

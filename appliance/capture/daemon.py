@@ -25,7 +25,7 @@ from typing import Callable
 from appliance.capture.cameras import Camera, CameraLost
 from appliance.capture.outbox import Outbox
 from appliance.capture.preroll import PreRoll
-from appliance.capture.recording import Recording
+from appliance.capture.recording import FinishedClip, Recording
 from appliance.capture.scoring import RecordingScoring
 from appliance.config import CaptureConfig
 
@@ -78,6 +78,19 @@ class CaptureDaemon:
             partial.unlink()
         for scratch in folder.glob(".scoring-*"):  # its result, half made (capture/scoring.py)
             shutil.rmtree(scratch, ignore_errors=True)
+        self._hand_over_finished()
+
+    def _hand_over_finished(self) -> None:
+        """Clips completed (renamed from .partial) but neither filed in the outbox nor scored when
+        the daemon stopped: they are whole, so they go to the outbox for the service's worker (the
+        analysis and description, held in memory, are gone). Left here they were never sent."""
+        for clip in sorted(self.folder.glob("*.mp4")):
+            log.warning("recording %s was complete but not handed over when the daemon stopped; "
+                        "the service scores it (without its description)", clip.stem)
+            try:
+                self.outbox.put(FinishedClip(clip.stem, clip, None, None, self.clock()))
+            except OSError as exc:  # disk full: it stays here for the next start
+                log.error("recording %s could not be stored for submission: %s", clip.stem, exc)
 
     # -- lifecycle ------------------------------------------------------------------------------
     def start_threads(self) -> None:

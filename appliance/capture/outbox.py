@@ -47,13 +47,20 @@ class Outbox:
             shutil.rmtree(leftover, ignore_errors=True)
 
     def put(self, clip: FinishedClip) -> Path:
+        """File the clip (moved here) with its analysis and description. One that cannot be
+        filed (disk full) is removed with its half-written folder, not left taking the space
+        until the next start."""
         temp = self.folder / f".{clip.id}.tmp"
         temp.mkdir()
-        os.replace(clip.path, temp / CLIP)
-        if clip.analysis is not None:
-            save_analysis(clip.analysis, temp / ANALYSIS)
-        write_json_atomic(temp / REQUEST, {"id": clip.id, "description": clip.description})
-        fsync_folder(temp)
+        try:
+            os.replace(clip.path, temp / CLIP)
+            if clip.analysis is not None:
+                save_analysis(clip.analysis, temp / ANALYSIS)
+            write_json_atomic(temp / REQUEST, {"id": clip.id, "description": clip.description})
+            fsync_folder(temp)
+        except BaseException:
+            shutil.rmtree(temp, ignore_errors=True)
+            raise
         entry = self.folder / clip.id
         os.replace(temp, entry)
         fsync_folder(self.folder)

@@ -30,13 +30,24 @@ from appliance.video.writer import VideoWriter
 log = logging.getLogger("foley.live")
 QUEUE_ITEMS = 4096
 """Frames and blocks the writer may fall behind by (blocks are small: ~20 s of them)."""
+PARTIAL = ".{name}.{part}.partial.{suffix}"
+"""The picture and the sound while recording, beside OUT; muxed into OUT and removed at the end."""
+
+
+def remove_partials(folder: Path) -> None:
+    """Remove what recordings cut by a crash or power loss left in `folder`: never muxed, so
+    never a result, and nothing else removes them (the sound alone is ~23 MB a minute)."""
+    for partial in folder.glob(PARTIAL.format(name="*", part="*", suffix="*")):
+        log.warning("removing %s: a live recording cut when its process stopped", partial.name)
+        partial.unlink(missing_ok=True)
+
 
 
 class LiveRecorder:
     def __init__(self, out: Path, fps: float, sr: int = SAMPLE_RATE):
         self.out, self.sr = Path(out), sr
-        self.video_path = self.out.with_name(f".{self.out.name}.video.partial.mp4")
-        self.audio_path = self.out.with_name(f".{self.out.name}.audio.partial.wav")
+        self.video_path = self.out.with_name(PARTIAL.format(name=self.out.name, part="video", suffix="mp4"))
+        self.audio_path = self.out.with_name(PARTIAL.format(name=self.out.name, part="audio", suffix="wav"))
         self.origin: float | None = None
         """Monotonic capture time of the first frame: time 0 of the MP4."""
         self.frames = self.dropped = 0

@@ -33,6 +33,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from appliance.config import Config
+from appliance.live.recorder import remove_partials
 from appliance.live.speaker import WITHOUT_SPEAKER
 from appliance.mixing import SAMPLE_RATE
 from appliance.service.board_audio import BoardAudio, LiveStart
@@ -137,6 +138,7 @@ class LiveControl:
 
     def __init__(self, config: Config, state_folder: Path, board: BoardAudio):
         self.config, self.state_folder, self.board = config, state_folder, board
+        remove_partials(self.recordings_folder)  # of a recording the service was killed during
         self.relay = Relay()
         self._lock = threading.Lock()
         self._state = OFF
@@ -152,6 +154,11 @@ class LiveControl:
         self._sounds_known = 0
         self._recording: Recording | None = None
         self._last_recording: dict | None = None
+
+    @property
+    def recordings_folder(self) -> Path:
+        """Where Record while live writes, until the history takes the result."""
+        return self.state_folder / "live-recordings"
 
     def state(self) -> dict:
         on = self._state in (STARTING, ON)
@@ -193,10 +200,9 @@ class LiveControl:
                 session = self._session
                 if self._state != ON or session is None:
                     raise Refused("live mode is not on: switch it on first, then record")
-                folder = self.state_folder / "live-recordings"
-                folder.mkdir(parents=True, exist_ok=True)
+                self.recordings_folder.mkdir(parents=True, exist_ok=True)
                 name = time.strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3)
-                recording = Recording(name, folder / f"live-{name}.mp4", session)
+                recording = Recording(name, self.recordings_folder / f"live-{name}.mp4", session)
                 session.start_recording(recording.out)
                 self._recording = recording
                 self._last_recording = {"id": recording.id, "state": "recording"}
