@@ -42,7 +42,6 @@ def remove_partials(folder: Path) -> None:
         partial.unlink(missing_ok=True)
 
 
-
 class LiveRecorder:
     def __init__(self, out: Path, fps: float, sr: int = SAMPLE_RATE):
         self.out, self.sr = Path(out), sr
