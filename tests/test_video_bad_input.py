@@ -1,4 +1,5 @@
 """Every bad input of issue 4 item 9 gives a UsageError with a clear message."""
+import importlib
 import struct
 from fractions import Fraction
 
@@ -11,6 +12,8 @@ import soundfile as sf
 from appliance.errors import UsageError
 from appliance.video import iter_frames, probe
 from appliance.video.synthetic import render_scene
+
+probe_module = importlib.import_module("appliance.video.probe")  # `appliance.video.probe` is also the function
 
 
 def _decode(path, **kw):
@@ -223,4 +226,16 @@ def test_a_frame_larger_than_its_header_says_is_refused(tmp_path):
     frames = iter_frames(path)
     assert len([next(frames) for _ in range(3)]) == 3
     with pytest.raises(UsageError, match="a frame of 9000×64 is too large .*though the header says less"):
+        next(frames)
+
+
+def test_a_frame_over_the_pixel_bound_is_refused_before_it_is_decoded(tmp_path, monkeypatch):
+    """The decoder itself refuses a picture over the area bound, so a frame claiming 16000×16000
+    is never allocated. Shown with the bound lowered to 1000² (a real 16000² JPEG would take the
+    test half a gigabyte to make): a 2000×1000 frame, within the per-side limit that is checked
+    after decoding, is not decoded at all."""
+    monkeypatch.setattr(probe_module, "MAX_SIDE", 1000)
+    frames = iter_frames(_growing_mjpeg_mkv(tmp_path / "grows.mkv", 2000, 1000))
+    assert len([next(frames) for _ in range(3)]) == 3
+    with pytest.raises(UsageError, match="a frame after frame 3 is over .* pixels, or its data is corrupt; it was not decoded"):
         next(frames)

@@ -21,7 +21,7 @@ import numpy as np
 from appliance.atomic import atomic_path
 from appliance.errors import UsageError
 from appliance.video.decode import FrameClock
-from appliance.video.probe import clip_origin, stream_fps, video_stream
+from appliance.video.probe import bound_decoder, clip_origin, stream_fps, video_stream
 from appliance.video.writer import MS, ms_pts
 
 AUDIO_BITRATE = 192_000
@@ -117,6 +117,7 @@ def _reencode_video(source: av.container.InputContainer, video_in, video_out, ta
     variable) in milliseconds, at the first frame's size made even (4:2:0 needs it) and with its
     display rotation, the audio encoded up to each frame's time."""
     fps = stream_fps(video_in)  # at least 1: the clip was probed to be scored
+    bound_decoder(video_in)
     clock = FrameClock(clip_origin(source), 1.0 / fps)
     frames = ((t, frame) for frame in source.decode(video_in) if (t := clock.time(frame)) is not None)
     first = next(frames, None)

@@ -20,8 +20,8 @@ import cv2
 import numpy as np
 
 from appliance.errors import UsageError
-from appliance.video.probe import (DEFAULT_MAX_SECONDS, MAX_SIDE, VideoInfo, clip_origin, open_container, probe_open,
-                                   video_stream)
+from appliance.video.probe import (DEFAULT_MAX_SECONDS, MAX_SIDE, VideoInfo, bound_decoder, clip_origin, open_container,
+                                   probe_open, video_stream)
 
 DEFAULT_WIDTH = 256
 # Pixel formats whose first plane is 8-bit luma (read directly); the I420 ones also have
@@ -57,9 +57,10 @@ class AnalysisFrame:
         return cv2.cvtColor(np.concatenate([self.grey, self.colour]), cv2.COLOR_YUV2BGR_I420)
 
 
-def _configure_threads(stream: av.video.stream.VideoStream, threads: int) -> None:
+def _configure_decoder(stream: av.video.stream.VideoStream, threads: int) -> None:
     stream.codec_context.thread_count = max(1, int(threads))
     stream.codec_context.thread_type = "AUTO"
+    bound_decoder(stream)
 
 
 def _analysis_size(frame: av.VideoFrame, width: int) -> tuple[int, int]:
@@ -166,7 +167,7 @@ a clip made mostly of them is rejected: its frame rate is effectively 0)."""
     with open_container(path) as container:
         info = probe_open(path, container, max_seconds)
         stream = video_stream(container)
-        _configure_threads(stream, threads)
+        _configure_decoder(stream, threads)
         clock = FrameClock(clip_origin(container), 1.0 / info.fps)
         size = None
         count = 0
@@ -184,6 +185,9 @@ a clip made mostly of them is rejected: its frame rate is effectively 0)."""
                 grey, colour_planes = _rotated(grey, colour_planes, round(frame.rotation / 90) % 4)
                 yield AnalysisFrame(index=count, time=t, grey=grey, colour=colour_planes)
                 count += 1
+        except av.error.ArgumentError as exc:  # what the decoder's pixel bound (bound_decoder) raises
+            raise UsageError(f"{path}: a frame after frame {count} is over {MAX_SIDE}×{MAX_SIDE} pixels, or its data is "
+                             f"corrupt; it was not decoded ({exc})") from None
         except av.error.FFmpegError as exc:
             raise UsageError(f"{path}: corrupt or truncated video data after frame {count} ({exc})") from None
         _end_checks(info, clock.last, count, clock.stalled)
@@ -196,7 +200,7 @@ def bare_decode_seconds(path: str | Path, threads: int = DEFAULT_THREADS) -> tup
     (seconds, frames decoded)."""
     with open_container(path) as container:
         stream = video_stream(container)
-        _configure_threads(stream, threads)
+        _configure_decoder(stream, threads)
         start = time.perf_counter()
         frames = sum(1 for _ in container.decode(stream))
         return time.perf_counter() - start, frames

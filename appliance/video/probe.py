@@ -100,6 +100,17 @@ def video_stream(container: av.container.InputContainer) -> av.video.stream.Vide
                  if not stream.disposition & av.stream.Disposition.attached_pic), None)
 
 
+def bound_decoder(stream: av.video.stream.VideoStream) -> None:
+    """Have FFmpeg refuse, before allocating it, a picture of more than MAX_SIDE² pixels.
+
+    The header's size is checked (`check_header_size`), but some streams state a size in every
+    frame (each MJPEG frame is a JPEG), so a later frame may claim 16000×16000: without this
+    bound the decoder would allocate and decode it (~384 MB) before `decode.check_frame_size`
+    could refuse it. A frame within the area but over MAX_SIDE on one side (9000×64) is still
+    refused by that check, after a small decode."""
+    stream.codec_context.options = {**stream.codec_context.options, "max_pixels": str(MAX_SIDE * MAX_SIDE)}
+
+
 def stream_fps(stream: av.video.stream.VideoStream) -> float:
     """Nominal frame rate from the header: the average rate, else FFmpeg's guess, else 0."""
     for rate in (stream.average_rate, stream.guessed_rate, stream.base_rate):
