@@ -120,10 +120,13 @@ class CaptureDaemon:
             self.scoring.close()
 
     def _start_capture_thread(self) -> None:
-        """A new capture loop; the loop of an earlier generation ends at its next frame or error."""
+        """A new capture loop; the loop of an earlier generation ends at its next frame or error.
+        Loops that have ended are dropped from the threads shutdown waits for: the watchdog starts
+        one per stall, and a camera that keeps stalling for days would otherwise grow the list
+        without bound (a wedged loop still running stays in it)."""
         thread = threading.Thread(target=self._capture, args=(self._generation,), name="foley-capture", daemon=True)
         thread.start()
-        self._threads.append(thread)
+        self._threads = [t for t in self._threads if t.is_alive()] + [thread]
 
     # -- camera loop ----------------------------------------------------------------------------
     def _capture(self, generation: int) -> None:
