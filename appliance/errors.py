@@ -7,3 +7,10 @@ class UsageError(Exception):
 
 class ModelFileError(RuntimeError):
     """A bundled model file is missing or does not match its manifest."""
+
+
+def is_number(value) -> bool:
+    """Whether a value read from a request (JSON) is a number. A bool is not one, though Python
+    makes it an int: checked with `isinstance(value, (int, float))`, `"seconds": true` was taken
+    as 1 s."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool)

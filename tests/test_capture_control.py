@@ -83,6 +83,14 @@ def test_the_protocol_status_start_stop_preview_and_errors(control):
     wait_for(lambda: history(daemon, started["id"]).get("state") == "waiting")
 
 
+def test_seconds_must_be_a_number_a_bool_or_text_is_a_bad_request(control):
+    daemon, path = control
+    for seconds in (True, False, "10", [10]):  # `true` was taken as 1 s (a bool is an int in Python)
+        reply, _ = call("start", path, seconds=seconds)
+        assert reply == {"ok": False, "error": f"seconds must be a number, not {json.dumps(seconds)}", "status": 400}
+    assert daemon.status()["state"] == "idle"
+
+
 def test_json_nested_too_deeply_is_a_bad_request(control):
     _daemon, path = control
     # 30,000 deep, closed: Python 3.13's parser takes 5,000 (3.11's does not); the line stays under MAX_REQUEST

@@ -14,7 +14,7 @@ import av
 import numpy as np
 import pytest
 
-from appliance.capture.cameras import FileCamera
+from appliance.capture.cameras import CameraLost, FileCamera
 from appliance.capture.daemon import CaptureDaemon, CommandRefused
 from appliance.capture.outbox import ANALYSIS, CLIP, Outbox
 from appliance.config import CaptureConfig
@@ -274,5 +274,35 @@ def test_the_watchdog_reopens_a_camera_that_stops_delivering_frames(tmp_path, ca
         frame = daemon.preview()
         time.sleep(0.3)
         assert daemon.preview().time > frame.time, "frames flow again"
+    finally:
+        daemon.shutdown()
+
+
+class SilentCamera:
+    """Opens but never delivers a frame: its read waits until the camera is closed, as a dead
+    device's does once its file descriptor is closed."""
+
+    name, fps = "silent camera", 30.0
+
+    def __init__(self):
+        self._closed = threading.Event()
+
+    def read(self):
+        self._closed.wait()
+        raise CameraLost(f"{self.name} is closed")
+
+    def close(self):
+        self._closed.set()
+
+
+def test_the_threads_of_stalled_camera_loops_are_not_kept_once_they_ended(tmp_path):
+    outbox = Outbox(tmp_path / "outbox", f"http://127.0.0.1:{free_port()}", tmp_path / "no-token")
+    daemon = CaptureDaemon(replace(FAST, stall_seconds=0.1), SilentCamera, tmp_path / "recordings", outbox)
+    daemon.start_threads()
+    try:
+        wait_for(lambda: daemon.reopens >= 12, 30)
+        # The watchdog, the outbox, the newest loop and at most the one it replaced, still ending
+        # (waited for: on a loaded machine an ended loop may take a moment to exit).
+        wait_for(lambda: len(daemon._threads) <= 4, 10)
     finally:
         daemon.shutdown()

@@ -99,6 +99,7 @@ def test_metrics_record_and_login(done_job):
     assert "foley_job_seconds_count 1" in text and 'foley_cache_total{level="result",outcome="miss"}' in text
     assert client.get("/api/v1/record").get_json()["available"] is False
     assert client.post("/api/v1/record").status_code == 503
+    assert client.post("/api/v1/record", json={"seconds": True}).status_code == 400  # checked before the daemon is asked
     assert client.get("/api/v1/token").get_json() == {"token": TOKEN}
     assert client.get("/api/v1/token", environ_base=LAN).status_code in (401, 403)
     assert client.post("/api/v1/login", json={"token": "bad"}, environ_base=LAN).status_code == 401

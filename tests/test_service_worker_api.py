@@ -34,6 +34,9 @@ def test_claim_fetch_progress_and_result(tmp_path, clip_bytes):
     assert client.get(f"/api/v1/jobs/{job_id}/analysis.npz", headers=ME, environ_base=LAN).status_code == 404
     assert client.post(f"/api/v1/jobs/{job_id}/progress", json={"stage": "mix"}, headers=ME,
                        environ_base=LAN).status_code == 400
+    for fraction in (True, "0.5"):  # `true` is no fraction, though Python counts it as the int 1
+        assert client.post(f"/api/v1/jobs/{job_id}/progress", json={"stage": "mix", "fraction": fraction}, headers=ME,
+                           environ_base=LAN).status_code == 400
     assert client.post(f"/api/v1/jobs/{job_id}/progress", json={"stage": "mix", "fraction": 0.5}, headers=ME,
                        environ_base=LAN).status_code == 204
     store = JobStore(tmp_path / "service")

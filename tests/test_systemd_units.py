@@ -1,22 +1,64 @@
-"""The systemd units pass `systemd-analyze verify` (in a root tree where their programs exist)."""
+"""The systemd units pass `systemd-analyze verify` (in a root tree where their programs exist),
+and their sandbox lets the code do what it does: live mode's real-time threads and sound card in
+foley-web, the cameras and the GPIO chip in foley-capture."""
 from __future__ import annotations
 
 import os
 import shutil
 import subprocess
+from pathlib import Path
 
 import pytest
 
+from appliance.live.output import AUDIO_PRIORITY
+from appliance.live.session import PATH_PRIORITY
 from tests.conftest import REPO
 
 UNITS = sorted((REPO / "systemd").glob("*.service"))
-pytestmark = pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze not installed")
+HARDENING = {"NoNewPrivileges": ["yes"], "ProtectSystem": ["strict"], "ProtectHome": ["yes"], "PrivateTmp": ["yes"],
+             "DevicePolicy": ["closed"], "RestrictNamespaces": ["yes"], "RestrictSUIDSGID": ["yes"]}
+"""What both long-running units keep, whatever they open up for the hardware."""
+
+
+def settings(unit: Path) -> dict[str, list[str]]:
+    """The unit's [Service] settings, each with all its values (DeviceAllow= comes many times)."""
+    found: dict[str, list[str]] = {}
+    section = None
+    for line in unit.read_text().splitlines():
+        line = line.strip()
+        if line.startswith("["):
+            section = line
+        elif section == "[Service]" and "=" in line and not line.startswith("#"):
+            key, value = line.split("=", 1)
+            found.setdefault(key, []).append(value)
+    return found
+
+
+def test_the_web_service_may_run_live_mode_in_real_time_on_the_sound_card():
+    """Live mode and Play run in foley serve: PortAudio opens /dev/snd, and make_realtime asks
+    SCHED_FIFO (live/output.py, live/session.py), which RestrictRealtime=yes or no RLIMIT_RTPRIO refuses."""
+    web = settings(REPO / "systemd" / "foley-web.service")
+    assert web.get("RestrictRealtime", ["no"]) == ["no"]
+    assert int(web["LimitRTPRIO"][0]) >= max(AUDIO_PRIORITY, PATH_PRIORITY)
+    assert web.get("PrivateDevices", ["no"]) == ["no"], "it hides /dev/snd whatever DeviceAllow= says"
+    assert "char-alsa rw" in web["DeviceAllow"]
+    assert HARDENING.items() <= web.items()
+
+
+def test_the_capture_daemon_may_open_usb_and_csi_cameras_and_the_button():
+    capture = settings(REPO / "systemd" / "foley-capture.service")
+    # USB camera: /dev/video*; CSI camera (libcamera): also /dev/media* and /dev/dma_heap/*;
+    # the button (lgpio): /dev/gpiochip4 on a Pi 5 with an older kernel, /dev/gpiochip0 otherwise.
+    assert {"char-video4linux rw", "char-media rw", "char-dma_heap rw", "char-gpiochip rw"} <= set(capture["DeviceAllow"])
+    assert capture["RestrictRealtime"] == ["yes"], "the capture daemon asks for no real-time scheduling"
+    assert HARDENING.items() <= capture.items()
 
 
 def test_units_exist():
     assert {u.name for u in UNITS} == {"foley-web.service", "foley-capture.service", "foley-firstboot.service"}
 
 
+@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze not installed")
 @pytest.mark.parametrize("unit", UNITS, ids=lambda u: u.name)
 def test_unit_verifies(unit, tmp_path):
     """A root tree with the units installed and /opt/foley/venv/bin/foley present, as install.sh lays it out."""

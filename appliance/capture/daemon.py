@@ -13,6 +13,7 @@ socket, the GPIO button or tests; all return a dict for the caller, errors inclu
 """
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 import threading
@@ -28,6 +29,7 @@ from appliance.capture.preroll import PreRoll
 from appliance.capture.recording import FinishedClip, Recording
 from appliance.capture.scoring import RecordingScoring
 from appliance.config import CaptureConfig
+from appliance.errors import is_number
 
 log = logging.getLogger("foley.capture")
 REOPEN_FIRST_S, REOPEN_MAX_S = 0.5, 5.0
@@ -120,10 +122,13 @@ class CaptureDaemon:
             self.scoring.close()
 
     def _start_capture_thread(self) -> None:
-        """A new capture loop; the loop of an earlier generation ends at its next frame or error."""
+        """A new capture loop; the loop of an earlier generation ends at its next frame or error.
+        Loops that have ended are dropped from the threads shutdown waits for: the watchdog starts
+        one per stall, and a camera that keeps stalling for days would otherwise grow the list
+        without bound (a wedged loop still running stays in it)."""
         thread = threading.Thread(target=self._capture, args=(self._generation,), name="foley-capture", daemon=True)
         thread.start()
-        self._threads.append(thread)
+        self._threads = [t for t in self._threads if t.is_alive()] + [thread]
 
     # -- camera loop ----------------------------------------------------------------------------
     def _capture(self, generation: int) -> None:
@@ -197,6 +202,10 @@ class CaptureDaemon:
 
     # -- commands -------------------------------------------------------------------------------
     def start(self, description: str | None = None, seconds: float | None = None) -> dict:
+        """`seconds` as the control socket's request has it: a number (not a bool, not text), or
+        None for capture.record_seconds."""
+        if seconds is not None and not is_number(seconds):
+            raise CommandRefused(f"seconds must be a number, not {json.dumps(seconds, default=str)[:40]}", 400)
         seconds = self.config.record_seconds if seconds is None else float(seconds)
         if not 0 < seconds <= self.config.max_record_seconds:
             raise CommandRefused(f"seconds must be between 0 and {self.config.max_record_seconds:g}", 400)

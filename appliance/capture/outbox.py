@@ -71,20 +71,42 @@ class Outbox:
         return sorted(p for p in self.folder.iterdir() if p.is_dir() and not p.name.startswith("."))
 
     def run(self, stopping: threading.Event) -> None:
-        """Submit what is waiting, oldest first; while the service is down, retry with backoff."""
+        """Submit what is waiting, oldest first; while the service is down, retry with backoff.
+
+        Any other error (an entry that cannot be read, a bug) is logged with its traceback and
+        that entry is tried again after the same backoff, while the entries after it go on: this
+        thread is the only way clips reach the service, and an exception that ended it left every
+        later clip waiting here, silently, until the next restart. Keeping it serving is chosen
+        over exiting the process for systemd to restart it: a restart cuts the recording in
+        progress and the pre-roll, and the restarted daemon would meet the same entry again."""
         delay = RETRY_FIRST_S
         while not stopping.is_set():
             self.wake.clear()
             try:
-                for entry in self.pending():
-                    self._submit(entry)
-                delay = RETRY_FIRST_S
-                self.wake.wait(5.0)
+                failed = [entry for entry in self.pending() if not self._submit_logged(entry)]
+                if not failed:
+                    delay = RETRY_FIRST_S
+                    self.wake.wait(5.0)
+                    continue
             except ServiceUnavailable as exc:
                 log.warning("service not reachable (%s); %d recording(s) wait, retrying in %.1f s",
                             exc, len(self.pending()), delay)
-                self.wake.wait(delay)
-                delay = min(delay * 2, RETRY_MAX_S)
+            except Exception:  # listing the folder failed: the next round tries again
+                log.exception("the outbox could not be read; retrying in %.1f s", delay)
+            self.wake.wait(delay)
+            delay = min(delay * 2, RETRY_MAX_S)
+
+    def _submit_logged(self, entry: Path) -> bool:
+        """Submit `entry`; False (the error logged) when it failed for another reason than the
+        service being unavailable (which ends the round: ServiceUnavailable)."""
+        try:
+            self._submit(entry)
+            return True
+        except ServiceUnavailable:
+            raise
+        except Exception:
+            log.exception("recording %s could not be submitted; it is tried again later", entry.name)
+            return False
 
     def _submit(self, entry: Path) -> None:
         request = json.loads((entry / REQUEST).read_text(encoding="utf-8"))

@@ -18,7 +18,7 @@ from appliance.engine.edits import Change, NoSuchEvent, add_event, change_event,
 from appliance.engine.outputs import OutputFiles, TIMELINE_NAME, write_outputs
 from appliance.engine.remix import SoundGone, mix_timeline
 from appliance.engine.timeline import Timeline, TimelineEvent
-from appliance.errors import UsageError
+from appliance.errors import UsageError, is_number
 from appliance.library import Catalog, load_catalog
 from appliance.service.api import finished_job
 from appliance.service.edit_history import EditHistory
@@ -76,7 +76,7 @@ def _body(allowed: tuple[str, ...], required: tuple[str, ...] = ()) -> dict:
     for name, value in body.items():
         if FIELDS[name] is str and not (isinstance(value, str) and value):
             raise UsageError(f"field {name!r} must be a non-empty string")
-        if FIELDS[name] is float and (isinstance(value, bool) or not isinstance(value, (int, float))):
+        if FIELDS[name] is float and not is_number(value):
             raise UsageError(f"field {name!r} must be a number")
     if not body:
         raise UsageError(f"send at least one of {', '.join(allowed)}")

@@ -8,6 +8,7 @@ import time
 from flask import Blueprint, Response, jsonify, request
 
 from appliance.capture.control import DaemonUnavailable, call
+from appliance.errors import is_number
 from appliance.service.state import open_cache, rebuild_cache
 from appliance.service.shared import error, jobs, services
 from appliance.service.api import MAX_DESCRIPTION
@@ -67,7 +68,7 @@ def record():
         return error("the body must be a JSON object, e.g. {\"description\": \"door slam\", \"seconds\": 10}", 400)
     description, seconds = body.get("description"), body.get("seconds")
     if description is not None and not isinstance(description, str) or \
-            seconds is not None and (isinstance(seconds, bool) or not isinstance(seconds, (int, float))):
+            seconds is not None and not is_number(seconds):
         return error("'description' must be text and 'seconds' a number", 400)
     if description and len(description.strip()) > MAX_DESCRIPTION:
         return error(f"description too long (at most {MAX_DESCRIPTION} characters)", 400)

@@ -15,6 +15,7 @@ from flask import Blueprint, jsonify, request, send_file
 
 from appliance.atomic import atomic_path
 from appliance.engine.pipeline import CREDITS_NAME, MIX_NAME, MP4_NAME, TIMELINE_NAME, WAV_NAME
+from appliance.errors import is_number
 from appliance.service.shared import error, jobs
 from appliance.service.jobs import ANALYSIS_NAME, INPUT_NAME, RUNNING
 
@@ -80,7 +81,7 @@ def _claimed_job_and_body(job_id: str, valid, usage: str):
 @worker_api.post("/api/v1/jobs/<job_id>/progress")
 def progress(job_id: str):
     job, body, problem = _claimed_job_and_body(
-        job_id, lambda b: isinstance(b.get("stage"), str) and isinstance(b.get("fraction"), (int, float)),
+        job_id, lambda b: isinstance(b.get("stage"), str) and is_number(b.get("fraction")),
         '{"stage": text, "fraction": number}')
     if problem:
         return problem
