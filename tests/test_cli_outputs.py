@@ -137,6 +137,15 @@ def test_serve_refuses_an_address_it_cannot_listen_on(tmp_path, case):
     assert "port" in result.stderr
 
 
+@pytest.mark.parametrize("port", ["-1", "0", "99999"])
+def test_doctor_refuses_a_port_serve_would_refuse(port):
+    """Exit 2 and serve's one line, before any check. It used to check 8080 for 0, call 99999
+    free (bound as 34463), and fail -1 as a port it could not listen on."""
+    result = run_foley("doctor", f"--port={port}", timeout=120)
+    assert result.returncode == 2 and result.stdout == "", result.stdout + result.stderr
+    assert result.stderr.strip() == f"foley doctor: --port must be between 1 and 65535, not {port}"
+
+
 def test_doctor_command_prints_the_new_checks(tmp_path):
     result = run_foley("doctor", "--port", str(free_port()))
     assert result.returncode == 0, result.stdout + result.stderr
