@@ -1,11 +1,12 @@
 """The real server (`foley serve` with its worker) against hostile pages and an unlucky board:
-DNS rebinding with curl, a read-only HOME. (Its faults — killed, slow clients, waiters, a small
-disk — are in tests/faults/.)"""
+DNS rebinding with curl, a read-only HOME, bodies too large for the gate. (Its faults — killed,
+slow clients, waiters, a small disk — are in tests/faults/.)"""
 from __future__ import annotations
 
 import contextlib
 import json
 import os
+import select
 import socket
 import subprocess
 from pathlib import Path
@@ -120,3 +121,32 @@ def test_a_body_is_judged_on_its_headers_before_a_byte_of_it_is_read(tmp_path):
     finally:
         assert served.stop() == 0
     assert "Traceback" not in served.log_path.read_text()
+
+
+def test_a_chunked_body_over_its_limit_is_refused_as_json(tmp_path):
+    """A chunked body states no length, so the gate cannot judge its size from the headers:
+    waitress read up to the limit and then refused it with its own plain-text 413. The client
+    gets the API's JSON error, as for a body whose Content-Length is too large."""
+    served = start_server(tmp_path, args=("--no-worker",))
+    port = int(served.base.rsplit(":", 1)[1])
+    chunk = b" " * 4096  # JSON allows any amount of white space
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=20) as connection:
+            connection.sendall(f"POST /api/v1/login HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+                               "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n".encode())
+            sent = 0
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # it answered and closed
+                while not select.select([connection], [], [], 0)[0]:  # until the server answers
+                    assert sent < 4 * 1024 * 1024, "4 MB sent and no answer"
+                    connection.sendall(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                    sent += len(chunk)
+            answer = b""
+            with contextlib.suppress(ConnectionResetError):
+                while received := connection.recv(65536):
+                    answer += received
+    finally:
+        assert served.stop() == 0
+    head, body = answer.split(b"\r\n\r\n", 1)
+    assert head.split()[1] == b"413" and b"application/json" in head, head
+    assert "only an upload (multipart/form-data) may exceed 1024 KB" in json.loads(body)["error"]
+    assert sent > 1024 * 1024
