@@ -24,7 +24,7 @@ from appliance.doctor import check_port, check_state_folder, check_video_decodin
 from appliance.engine.score_cli import audio_format
 from appliance.mixing.wavio import AUDIO_FORMATS, write_audio_atomic
 from appliance.video.synthetic import render_scene
-from tests.conftest import REPO, free_port, run_foley, start_server
+from tests.conftest import REPO, fill_leaving, free_port, run_foley, small_disk, start_server
 
 
 @pytest.fixture(scope="module")
@@ -177,17 +177,10 @@ def test_a_flac_out_is_replaced_together_with_the_timeline(clip, tmp_path):
     previous audio. Here the FLAC's folder has room for the clip's WAV but not for a FLAC beside
     it, and the timeline is on another disk: timeline and audio are of one run, and as the FLAC
     is now written on its own, staged with the timeline, it fits."""
-    audio = tmp_path / "audio"
-    audio.mkdir()
-    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(audio)],
-                                           capture_output=True).returncode != 0:
-        pytest.skip("cannot mount a small tmpfs here: mounting needs root (or CAP_SYS_ADMIN)")
-    try:
+    with small_disk(tmp_path / "audio", "4m") as audio:
         (audio / "f.flac").write_bytes(b"the previous FLAC")
         (tmp_path / "t.json").write_text("{}")
-        room = round(clip.duration * 48000) * 4 + 64 * 1024  # the 16-bit stereo WAV, and not the FLAC's ~100 KB
-        disk = os.statvfs(audio)
-        (audio / "filler").write_bytes(b"\0" * (disk.f_bavail * disk.f_frsize - room))
+        fill_leaving(audio, round(clip.duration * 48000) * 4 + 64 * 1024)  # the 16-bit stereo WAV, not the FLAC
         result = run_foley("score", str(clip.path), "--out", str(audio / "f.flac"), "--timeline",
                            str(tmp_path / "t.json"), "--no-cache")
         previous_audio = (audio / "f.flac").read_bytes() == b"the previous FLAC"
@@ -195,8 +188,6 @@ def test_a_flac_out_is_replaced_together_with_the_timeline(clip, tmp_path):
         assert result.returncode == 0, result.stderr[-2000:]
         assert sf.info(str(audio / "f.flac")).format == "FLAC"
         assert sorted(os.listdir(audio)) == ["f.flac", "filler"]
-    finally:
-        subprocess.run(["umount", "-l", str(audio)], check=False)
 
 
 def test_output_names_that_are_not_utf8_are_written(clip, tmp_path):
