@@ -101,7 +101,7 @@ class GuardedParser(HTTPRequestParser):
                 and (self.error is None or self.error.code == 413):  # waitress's own 413: the gate words it
             self._judge()
         elif judged and isinstance(self.error, RequestEntityTooLarge):
-            self.error = RefusedByGate(self.gate.too_large(self.headers.get("CONTENT_TYPE", "")))
+            self.error = RefusedByGate(self.gate.too_large(self.headers.get("CONTENT_TYPE", ""), self.path))
         return consumed
 
     def _judge(self) -> None:
@@ -114,7 +114,7 @@ class GuardedParser(HTTPRequestParser):
             self.error, self.completed = RefusedByGate(refusal), True
             return
         self.adj = copy.copy(self.adj)  # this request's own limit: waitress refuses a body >= it
-        self.adj.max_request_body_size = self.gate.body_limit(content_type) + 1
+        self.adj.max_request_body_size = self.gate.body_limit(content_type, self.path) + 1
 
 
 def guarded_channel(gate: RequestGate) -> type[HTTPChannel]:
