@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Callable
 
 from appliance import __version__
+from appliance.config import ServiceConfig, field_range, load_and_apply
 from appliance.errors import ModelFileError
 from appliance.inference.manifest import load_manifest, verify
 from appliance.inference.sessions import default_threads
@@ -124,6 +125,14 @@ def bind_problem(host: str, port: int) -> OSError | None:
     return None
 
 
+def service_port(given: int | None, configured: int) -> int:
+    """The port to listen on or to check: `--port` when given, refused (UsageError) outside
+    service.port's range as the config's own value would be, else the config's. One check for
+    `foley serve` and `foley doctor`: bind() takes 99999 as 34463 (modulo 65536), and 0 is not
+    "not given"."""
+    return configured if given is None else field_range(ServiceConfig, "port").check(given, "--port")
+
+
 def check_port(host: str, port: int) -> str:
     """The service's port is free, or answered by a Foley service already (ours)."""
     problem = bind_problem(host, port)
@@ -170,15 +179,13 @@ def run_checks(host: str = "0.0.0.0", port: int = 8080, min_free_mb: int = 200) 
 
 
 def handle(args) -> int:
-    from appliance.config import load_and_apply
-
     config = load_and_apply(args.config)
+    port = service_port(args.port, config.service.port)
     for name, version in versions().items():
         print(f"{name:>24}: {version}")
     print(f"{'threads':>24}: {default_threads()}")
     failures = 0
-    for passed, message in run_checks(args.host or config.service.host, args.port or config.service.port,
-                                      config.service.min_free_mb):
+    for passed, message in run_checks(args.host or config.service.host, port, config.service.min_free_mb):
         failures += not passed
         print(f"{'ok' if passed else 'FAIL':>4}  {message}")
     print("doctor: all checks passed" if not failures else f"doctor: {failures} check(s) failed")

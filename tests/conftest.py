@@ -2,6 +2,7 @@
 server (`foley serve` on loopback) for the service's integration and browser tests."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -11,6 +12,7 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
@@ -33,6 +35,26 @@ def run_foley(*args: str, env: dict | None = None, timeout: float = 300) -> subp
         [sys.executable, "-m", "appliance.cli", *args],
         capture_output=True, text=True, env=full_env, timeout=timeout, cwd=REPO,
     )
+
+
+@contextlib.contextmanager
+def small_disk(folder: Path, size: str) -> Iterator[Path]:
+    """A tmpfs of `size` (e.g. "4m") mounted on `folder`, made for the block: a disk that fills
+    up. Skips the test where mounting is not allowed (it needs root, or CAP_SYS_ADMIN)."""
+    folder.mkdir()
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)],
+                                           capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a small tmpfs here: mounting needs root (or CAP_SYS_ADMIN)")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], check=False)
+
+
+def fill_leaving(folder: Path, room: int) -> None:
+    """Fill the disk of `folder` with a file `filler` until `room` bytes are left free."""
+    disk = os.statvfs(folder)
+    (folder / "filler").write_bytes(b"\0" * (disk.f_bavail * disk.f_frsize - room))
 
 
 def free_port() -> int:

@@ -1,4 +1,5 @@
-"""The command line's outputs: --out formats (written for real, or exit 2 and one line), --credits
+"""The command line's outputs: --out formats (written for real, staged with the other outputs, under
+any name the file system takes, or exit 2 and one line), --credits
 (every recording of the timeline, also in the MP4's metadata), the progress bar (on a terminal
 only), and foley doctor's new checks (video decoding, state folder, service port)."""
 from __future__ import annotations
@@ -20,9 +21,10 @@ import soundfile as sf
 
 from appliance.cli_progress import counted, stage_bar
 from appliance.doctor import check_port, check_state_folder, check_video_decoding
-from appliance.engine.score_cli import AUDIO_FORMATS, _encode, audio_format
+from appliance.engine.score_cli import audio_format
+from appliance.mixing.wavio import AUDIO_FORMATS, write_audio_atomic
 from appliance.video.synthetic import render_scene
-from tests.conftest import REPO, free_port, run_foley, start_server
+from tests.conftest import REPO, fill_leaving, free_port, run_foley, small_disk, start_server
 
 
 @pytest.fixture(scope="module")
@@ -135,6 +137,15 @@ def test_serve_refuses_an_address_it_cannot_listen_on(tmp_path, case):
     assert "port" in result.stderr
 
 
+@pytest.mark.parametrize("port", ["-1", "0", "99999"])
+def test_doctor_refuses_a_port_serve_would_refuse(port):
+    """Exit 2 and serve's one line, before any check. It used to check 8080 for 0, call 99999
+    free (bound as 34463), and fail -1 as a port it could not listen on."""
+    result = run_foley("doctor", f"--port={port}", timeout=120)
+    assert result.returncode == 2 and result.stdout == "", result.stdout + result.stderr
+    assert result.stderr.strip() == f"foley doctor: --port must be between 1 and 65535, not {port}"
+
+
 def test_doctor_command_prints_the_new_checks(tmp_path):
     result = run_foley("doctor", "--port", str(free_port()))
     assert result.returncode == 0, result.stdout + result.stderr
@@ -144,16 +155,54 @@ def test_doctor_command_prints_the_new_checks(tmp_path):
 
 @pytest.mark.parametrize("suffix, kind", [(".ogg", "OGG"), (".mp3", "MP3"), (".flac", "FLAC")])
 def test_each_offered_ending_is_written_in_its_format(tmp_path, suffix, kind):
+    """In its format, and a FLAC with the WAV's very samples (libsndfile alone scales floats for
+    FLAC otherwise than for WAV)."""
     if not sf.check_format(*AUDIO_FORMATS[suffix]):
         pytest.skip(f"this libsndfile cannot write {kind}")
-    wav = tmp_path / "track.wav"
+    audio_format(tmp_path / f"out{suffix}", "--out")
     t = np.arange(48000) / 48000
     tone = (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
-    sf.write(wav, np.stack([tone, tone], 1), 48000)
-    _encode(wav, tmp_path / f"out{suffix}", audio_format(tmp_path / f"out{suffix}", "--out"))
+    write_audio_atomic(tmp_path / f"out{suffix}", np.stack([tone, tone], 1), 48000)
     info = sf.info(str(tmp_path / f"out{suffix}"))
     assert info.format == kind and info.channels == 2 and abs(info.duration - 1.0) < 0.1
-    assert not wav.exists(), "the engine's WAV is removed once encoded"
+    if kind == "FLAC":
+        sf.write(tmp_path / "plain.wav", np.stack([tone, tone], 1), 48000, subtype="PCM_16")
+        samples, _ = sf.read(tmp_path / "out.flac", dtype="int16")
+        assert np.array_equal(samples, sf.read(tmp_path / "plain.wav", dtype="int16")[0])
+
+
+def test_a_flac_out_is_replaced_together_with_the_timeline(clip, tmp_path):
+    """The FLAC used to be encoded (from a WAV beside it) after the other outputs had been
+    renamed into place: a full disk or Ctrl-C at that moment left the new timeline beside the
+    previous audio. Here the FLAC's folder has room for the clip's WAV but not for a FLAC beside
+    it, and the timeline is on another disk: timeline and audio are of one run, and as the FLAC
+    is now written on its own, staged with the timeline, it fits."""
+    with small_disk(tmp_path / "audio", "4m") as audio:
+        (audio / "f.flac").write_bytes(b"the previous FLAC")
+        (tmp_path / "t.json").write_text("{}")
+        fill_leaving(audio, round(clip.duration * 48000) * 4 + 64 * 1024)  # the 16-bit stereo WAV, not the FLAC
+        result = run_foley("score", str(clip.path), "--out", str(audio / "f.flac"), "--timeline",
+                           str(tmp_path / "t.json"), "--no-cache")
+        previous_audio = (audio / "f.flac").read_bytes() == b"the previous FLAC"
+        assert previous_audio == ((tmp_path / "t.json").read_text() == "{}"), result.stderr[-2000:]
+        assert result.returncode == 0, result.stderr[-2000:]
+        assert sf.info(str(audio / "f.flac")).format == "FLAC"
+        assert sorted(os.listdir(audio)) == ["f.flac", "filler"]
+
+
+def test_output_names_that_are_not_utf8_are_written(clip, tmp_path):
+    """A Linux file name is bytes: b'\\xff.flac' reaches Python surrogate-escaped, and libsndfile
+    cannot open it by name (it used to end in a UnicodeEncodeError traceback). Written through
+    open files, under exactly those bytes."""
+    out = tmp_path / "out"
+    out.mkdir()
+    foley, mix = out / os.fsdecode(b"\xff.flac"), out / os.fsdecode(b"\xfe.ogg")
+    result = run_foley("score", str(clip.path), "--out", str(foley), "--keep-audio", "--mix", str(mix), "--no-cache")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert sorted(os.listdir(os.fsencode(out))) == [b"\xfe.ogg", b"\xff.flac"]
+    for path, kind in ((foley, "FLAC"), (mix, "OGG")):
+        with open(path, "rb") as handle:
+            assert sf.info(handle).format == kind
 
 
 def test_bars_write_nothing_when_stderr_is_not_a_terminal(capsys):

@@ -4,17 +4,15 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
-import subprocess
 import sys
 import time
 
 import cv2
 import numpy as np
-import pytest
 
 from appliance.engine.cache import Cache, CacheLimits
 from appliance.engine.framehash import frame_hash, hamming
-from tests.conftest import REPO, run_foley
+from tests.conftest import REPO, fill_leaving, run_foley, small_disk
 
 
 def scene(seed: int, size=(180, 320)) -> np.ndarray:
@@ -193,27 +191,16 @@ def test_a_cached_answer_that_fails_half_way_keeps_the_previous_outputs(tmp_path
 
     clip = render_scene("stick", tmp_path / "clip.mp4", width=160, height=120, fps=30, seconds=30, seed=4).path
     assert run_foley("score", str(clip), "--out", str(tmp_path / "first.wav")).returncode == 0  # fills the cache
-    out = tmp_path / "out"
-    out.mkdir()
-    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(out)],
-                                           capture_output=True).returncode != 0:
-        pytest.skip("cannot mount a small tmpfs here: mounting needs root (or CAP_SYS_ADMIN)")
-    try:
+    with small_disk(tmp_path / "out", "16m") as out:
         (out / "keep.wav").write_bytes(b"the previous WAV")
         (out / "keep.json").write_text("{}")
-        room = (tmp_path / "first.wav").stat().st_size + 64 * 1024  # the WAV, and not the MP4's ~0.8 MB
-        disk = os.statvfs(out)
-        with open(out / "filler", "wb") as filler:
-            filler.truncate(0)
-            filler.write(b"\0" * (disk.f_bavail * disk.f_frsize - room))
+        fill_leaving(out, (tmp_path / "first.wav").stat().st_size + 64 * 1024)  # the WAV, not the MP4's ~0.8 MB
         result = run_foley("score", str(clip), "--out", str(out / "keep.wav"), "--timeline", str(out / "keep.json"),
                            "--mp4", str(out / "keep.mp4"))
         assert result.returncode != 0, result.stderr
         assert "Traceback" not in result.stderr, result.stderr
         assert (out / "keep.wav").read_bytes() == b"the previous WAV" and (out / "keep.json").read_text() == "{}"
         assert sorted(os.listdir(out)) == ["filler", "keep.json", "keep.wav"]
-    finally:
-        subprocess.run(["umount", "-l", str(out)], check=False)
 
 
 def test_a_result_that_cannot_be_stored_still_leaves_its_outputs(tmp_path):

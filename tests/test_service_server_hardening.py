@@ -1,19 +1,26 @@
 """The real server (`foley serve` with its worker) against hostile pages and an unlucky board:
-DNS rebinding with curl, a read-only HOME. (Its faults — killed, slow clients, waiters, a small
-disk — are in tests/faults/.)"""
+DNS rebinding with curl, a read-only HOME, bodies too large for the gate, a worker's result
+larger than the upload limit. (Its faults — killed,
+slow clients, waiters, a small disk — are in tests/faults/.)"""
 from __future__ import annotations
 
 import contextlib
 import json
 import os
+import select
 import socket
 import subprocess
+import urllib.error
+import urllib.request
 from pathlib import Path
 
+import numpy as np
 import pytest
+import soundfile as sf
 
+from appliance.multipart import multipart_body
 from appliance.video.synthetic import render_scene
-from tests.conftest import start_server
+from tests.conftest import get_json, start_server
 from tests.test_service_browser import lan_address
 
 
@@ -117,6 +124,77 @@ def test_a_body_is_judged_on_its_headers_before_a_byte_of_it_is_read(tmp_path):
         # What passes the gate is the application's as before: an empty body to login.
         status, body = head_only(lan, port, "/api/v1/login", 0, "application/json")
         assert status in (400, 401) and body["error"], (status, body)
+    finally:
+        assert served.stop() == 0
+    assert "Traceback" not in served.log_path.read_text()
+
+
+def test_a_chunked_body_over_its_limit_is_refused_as_json(tmp_path):
+    """A chunked body states no length, so the gate cannot judge its size from the headers:
+    waitress read up to the limit and then refused it with its own plain-text 413. The client
+    gets the API's JSON error, as for a body whose Content-Length is too large."""
+    served = start_server(tmp_path, args=("--no-worker",))
+    port = int(served.base.rsplit(":", 1)[1])
+    chunk = b" " * 4096  # JSON allows any amount of white space
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=20) as connection:
+            connection.sendall(f"POST /api/v1/login HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+                               "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n".encode())
+            sent = 0
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # it answered and closed
+                while not select.select([connection], [], [], 0)[0]:  # until the server answers
+                    assert sent < 4 * 1024 * 1024, "4 MB sent and no answer"
+                    connection.sendall(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                    sent += len(chunk)
+            answer = b""
+            with contextlib.suppress(ConnectionResetError):
+                while received := connection.recv(65536):
+                    answer += received
+    finally:
+        assert served.stop() == 0
+    head, body = answer.split(b"\r\n\r\n", 1)
+    assert head.split()[1] == b"413" and b"application/json" in head, head
+    assert "only an upload (multipart/form-data) may exceed 1024 KB" in json.loads(body)["error"]
+    assert sent > 1024 * 1024
+
+
+def test_a_workers_result_is_bounded_by_its_job_not_by_the_upload_limit(tmp_path):
+    """A fleet worker's result (the WAV, the MP4, the mix) was held to the clip upload limit,
+    which the result of a long clip exceeds (two WAVs of 10 minutes are 230 MB). Uploads limited
+    to 1 MB here: a 6 s clip's result, its two WAVs 1.1 MB each, is taken; a result announcing
+    more than its job can produce is refused from its headers, as JSON."""
+    (tmp_path / "config.yaml").write_text("service:\n  max_upload_mb: 1\n")
+    clip = render_scene("stick", tmp_path / "clip.mp4", width=320, height=240, seconds=6, seed=2)
+    served = start_server(tmp_path, args=("--no-worker", "--config", str(tmp_path / "config.yaml")))
+    worker = {"X-Foley-Worker": "board-b:1"}
+
+    def post(path: str, fields: dict, files: dict) -> tuple[int, bytes]:
+        body, content_type = multipart_body(fields, files)
+        request = urllib.request.Request(served.base + path, body, {"Content-Type": content_type, **worker})
+        try:
+            with urllib.request.urlopen(request, timeout=60) as response:
+                return response.status, response.read()
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read()
+
+    try:
+        status, answer = post("/api/v1/score", {}, {"video": ("clip.mp4", clip.path)})
+        assert status == 202, answer
+        job_id = json.loads(answer)["id"]
+        assert post(f"/api/v1/jobs/{job_id}/claim", {}, {})[0] == 200
+        for name in ("audio.wav", "mix.wav"):
+            sf.write(tmp_path / name, np.zeros((round(clip.duration * 48000), 2)), 48000, subtype="PCM_16")
+        (tmp_path / "timeline.json").write_text('{"events": []}')
+        files = {"audio.wav": ("audio.wav", tmp_path / "audio.wav"), "mix.wav": ("mix.wav", tmp_path / "mix.wav"),
+                 "video.mp4": ("video.mp4", clip.path), "timeline.json": ("timeline.json", tmp_path / "timeline.json")}
+        assert sum(path.stat().st_size for _, path in files.values()) > 2 * 1024 * 1024  # the limit and its form
+        status, answer = post(f"/api/v1/jobs/{job_id}/result", {"seconds": "1.0"}, files)
+        assert status == 204, answer
+        assert get_json(f"{served.base}/api/v1/jobs/{job_id}")["state"] == "done"
+        port = int(served.base.rsplit(":", 1)[1])
+        status, body = head_only("127.0.0.1", port, f"/api/v1/jobs/{job_id}/result", 100 * 1024 * 1024,
+                                 "multipart/form-data; boundary=x", "X-Foley-Worker: board-b:1\r\n")
+        assert status == 413 and "result too large" in body["error"], body
     finally:
         assert served.stop() == 0
     assert "Traceback" not in served.log_path.read_text()

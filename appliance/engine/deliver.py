@@ -15,7 +15,7 @@ from appliance.engine.mux import mux_mp4
 from appliance.engine.own_sound import with_own_sound
 from appliance.engine.timeline import Timeline
 from appliance.library import Catalog
-from appliance.mixing import Track, write_wav_atomic
+from appliance.mixing import Track, write_audio_atomic
 
 
 def deliver(clip: Path, foley: Track, timeline: Timeline, catalog: Catalog, *,
@@ -33,6 +33,6 @@ def deliver(clip: Path, foley: Track, timeline: Timeline, catalog: Catalog, *,
                         spec.true_peak_ceiling_dbfs) as (carried, note):
         spec.original_audio = note
         if mix is not None:
-            write_wav_atomic(mix, carried, carried.sr)
+            write_audio_atomic(mix, carried, carried.sr)
         if mp4 is not None:
             timeline.mp4 = mux_mp4(clip, carried.blocks(), carried.sr, mp4, metadata={"comment": text})

@@ -7,7 +7,9 @@ always describe the same mix, whichever wrote them, and a new kind of output is 
 targets first and only renamed into place when all of them are written: a failure (a full
 disk, a muxer error) leaves the previous outputs untouched and consistent, never a new WAV
 beside an old MP4. timeline.json is renamed last, so a reader that sees the new timeline sees
-the new audio too.
+the new audio too. Each format has its writer, and each writes to its staged name: the audio in
+the format its name ends in (.wav, .flac, .ogg, .mp3: mixing.write_audio_atomic), the MP4 by the
+muxer, the credits as text, the timeline as JSON. Nothing is encoded after the renames.
 """
 from __future__ import annotations
 
@@ -22,7 +24,7 @@ from appliance.atomic import fsync_folder, write_json_atomic
 from appliance.engine.deliver import deliver
 from appliance.engine.timeline import Timeline
 from appliance.library import Catalog
-from appliance.mixing import SAMPLE_RATE, Track, write_wav_atomic
+from appliance.mixing import SAMPLE_RATE, Track, write_audio_atomic
 
 WAV_NAME, MP4_NAME, TIMELINE_NAME = "audio.wav", "video.mp4", "timeline.json"
 MIX_NAME, CREDITS_NAME = "mix.wav", "credits.txt"
@@ -94,11 +96,11 @@ def staging() -> Iterator[Staging]:
 
 
 def write_outputs(clip: Path, track: Track, timeline: Timeline, files: OutputFiles, catalog: Catalog) -> list[Path]:
-    """Write the track as WAV, the clip's video with the track (or with keep_audio the mix) as
+    """Write the track as audio (WAV unless its name ends in another format), the clip's video with the track (or with keep_audio the mix) as
     MP4 (`timeline.mp4` then says how it was muxed), the mix, the credits and the timeline as
     JSON; all of them replace their targets, or none does. Returns the paths written."""
     with staging() as stage:
-        write_wav_atomic(stage.path(files.wav), track, SAMPLE_RATE)
+        write_audio_atomic(stage.path(files.wav), track, SAMPLE_RATE)
         keeps_own_sound = timeline.output.original_level_db is not None
         made = {name: target for name, target in (("mp4", files.mp4), ("mix", files.mix if keeps_own_sound else None),
                                                   ("credits", files.credits)) if target is not None}

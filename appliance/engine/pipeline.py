@@ -57,7 +57,7 @@ from appliance.inference.sessions import default_threads
 from appliance.library import Catalog, Template, load_catalog, searcher
 from appliance.library.description import reader_for
 from appliance.mixing import SAMPLE_RATE, Ambience, Placement, Track, mix_track
-from appliance.mixing.wavio import wav_track
+from appliance.mixing.wavio import audio_spec, wav_track, write_audio_atomic, write_wav_atomic
 from appliance.motion import ActionEvent, EventKind, MotionTrace
 from appliance.motion.event_model import EventModel, bundled_event_model
 from appliance.os_text import display_name
@@ -392,17 +392,21 @@ class Engine:
                       OutputFiles(wav=wav, mp4=outputs[MP4_NAME], timeline=outputs[TIMELINE_NAME],
                                   mix=outputs[MIX_NAME], credits=outputs[CREDITS_NAME]), load_catalog())
         if key:
-            self._store(key, result.timeline, outputs)
+            self._store(key, result.timeline, result.track, outputs)
         return result.timeline
 
-    def _store(self, key: str, timeline: Timeline, outputs: dict) -> None:
+    def _store(self, key: str, timeline: Timeline, track: Track, outputs: dict) -> None:
         """Keep the finished result for an identical request. The outputs are the user's
-        already: a failure here (a full disk under the state folder) loses only the shortcut."""
+        already: a failure here (a full disk under the state folder) loses only the shortcut.
+        The store keeps the Foley as WAV: an output in another format (an OGG, lossy) is not
+        copied but the track written again."""
         folder = outputs[WAV_NAME].parent / f".store-{key}"
         try:
             folder.mkdir(exist_ok=True)
             write_json_atomic(folder / TIMELINE_NAME, timeline.to_json())
             files = {TIMELINE_NAME: folder / TIMELINE_NAME, WAV_NAME: outputs[WAV_NAME]}
+            if audio_spec(outputs[WAV_NAME]) != audio_spec(WAV_NAME):
+                files[WAV_NAME] = write_wav_atomic(folder / WAV_NAME, track, SAMPLE_RATE)
             if outputs[MP4_NAME]:
                 files[MP4_NAME] = outputs[MP4_NAME]
             self.cache.put_result(key, files)
@@ -490,16 +494,18 @@ def _from_stored(stored: Path, clip: Path, clip_name: str, outputs: dict) -> Tim
     was not stored, the mix, the credits) are made from its WAV as scoring makes them. The
     timeline names this request's clip (the same bytes may have been scored under another name).
     Staged and renamed together as scoring's outputs are (engine/outputs.py): a failure or
-    Ctrl-C leaves the previous files where they were."""
+    Ctrl-C leaves the previous files where they were. The Foley is written in the format its
+    name asks for (the store keeps a WAV; WAV to WAV gives the same samples)."""
     timeline = Timeline.from_json(json.loads((stored / TIMELINE_NAME).read_text(encoding="utf-8")))
     timeline.clip.file = clip_name
+    foley = wav_track(stored / WAV_NAME)
     with staging() as stage:
-        for name in (WAV_NAME, MP4_NAME):
-            if outputs[name] and (stored / name).is_file():
-                shutil.copyfile(stored / name, stage.path(outputs[name]))
+        write_audio_atomic(stage.path(outputs[WAV_NAME]), foley, foley.sr)
+        if outputs[MP4_NAME] and (stored / MP4_NAME).is_file():
+            shutil.copyfile(stored / MP4_NAME, stage.path(outputs[MP4_NAME]))
         made = {name: stage.path(outputs[name]) if outputs[name] and not (stored / name).is_file() else None
                 for name in (MP4_NAME, MIX_NAME, CREDITS_NAME)}
-        deliver(clip, wav_track(stored / WAV_NAME), timeline, load_catalog(), mp4=made[MP4_NAME], mix=made[MIX_NAME],
+        deliver(clip, foley, timeline, load_catalog(), mp4=made[MP4_NAME], mix=made[MIX_NAME],
                 credits=made[CREDITS_NAME])
         if outputs[TIMELINE_NAME]:
             write_json_atomic(stage.path(outputs[TIMELINE_NAME]), timeline.to_json())

@@ -2,10 +2,10 @@
 [--credits OUT.txt] [--keep-audio [DB] [--mix OUT.wav]] [--seed N]`.
 
 Exit code 0 on success, 2 on bad input with a one-line reason on stderr, and no output file
-left behind on failure (the engine writes all or nothing). `--out` may end in .wav, .flac, .ogg
-(or .mp3 where the installed libsndfile encodes it): the engine writes its WAV beside it and it
-is encoded to that format; any other ending is refused before any work. A progress bar shows on
-a terminal only.
+left behind on failure (the engine writes all or nothing). `--out` and `--mix` may end in .wav,
+.flac, .ogg (or .mp3 where the installed libsndfile encodes it): the engine writes them in that
+format, staged with the other outputs (engine/outputs.py); any other ending is refused before any
+work. A progress bar shows on a terminal only.
 """
 from __future__ import annotations
 
@@ -14,7 +14,6 @@ from pathlib import Path
 
 import soundfile
 
-from appliance.atomic import atomic_path
 from appliance.cli_progress import stage_bar
 from appliance.engine.cache_cli import open_cache
 from appliance.config import EngineConfig, field_range
@@ -23,12 +22,8 @@ from appliance.engine.own_sound import LEVEL_RANGE_DB, check_level
 from appliance.engine.pipeline import Engine
 from appliance.errors import UsageError
 from appliance.os_text import check_text_options
-from appliance.mixing.wavio import wav_track
+from appliance.mixing.wavio import AUDIO_FORMATS
 from appliance.video import probe
-
-AUDIO_FORMATS = {".wav": ("WAV", "PCM_16"), ".flac": ("FLAC", "PCM_16"), ".ogg": ("OGG", "VORBIS"),
-                 ".mp3": ("MP3", "MPEG_LAYER_III")}
-"""Audio outputs by file ending: libsndfile's format and subtype (MP3 only where it has it)."""
 
 
 def audio_format(path: Path, option: str) -> tuple[str, str]:
@@ -40,16 +35,6 @@ def audio_format(path: Path, option: str) -> tuple[str, str]:
         raise UsageError(f"{option} {path}: cannot write {path.suffix or 'a file without an ending'}; "
                          f"name it {', '.join(usable)}")
     return spec
-
-
-def _encode(wav: Path, target: Path, spec: tuple[str, str]) -> None:
-    """The engine's WAV `wav` encoded as `target` (atomically), then removed."""
-    track = wav_track(wav)
-    with atomic_path(target) as temp, soundfile.SoundFile(str(temp), "w", track.sr, track.channels, spec[1],
-                                                          format=spec[0]) as out:
-        for block in track.blocks():
-            out.write(block)
-    wav.unlink()
 
 
 def _check_distinct(video: Path, outputs: dict[str, str | None]) -> None:
@@ -79,27 +64,17 @@ def handle(args) -> int:
                          "and/or --mix OUT.wav (--out stays the Foley alone)")
     if args.mix and not keep:
         raise UsageError("--mix is the Foley mixed with the clip's own sound: add --keep-audio")
-    audio = {"out": (Path(args.out), audio_format(Path(args.out), "--out"))}
+    audio_format(Path(args.out), "--out")
     if args.mix:
-        audio["mix"] = (Path(args.mix), audio_format(Path(args.mix), "--mix"))
+        audio_format(Path(args.mix), "--mix")
     probe(Path(args.video), max_seconds=options.max_seconds)  # fail fast, before loading models
-    wavs = {name: path if spec[0] == "WAV" else path.with_name(f".{path.name}.engine.wav")
-            for name, (path, spec) in audio.items()}
     cache = None if args.no_cache else open_cache()
     engine = Engine(cache)
-    try:
-        with stage_bar(Path(args.video).name) as progress:
-            timeline = engine.score_to_files(
-                Path(args.video), options, wav=wavs["out"], mp4=args.mp4 and Path(args.mp4),
-                timeline=args.timeline and Path(args.timeline), progress=progress, mix=wavs.get("mix"),
-                credits=args.credits and Path(args.credits))
-        for name, (path, spec) in audio.items():
-            if wavs[name] != path:
-                _encode(wavs[name], path, spec)
-    finally:
-        for name, (path, _) in audio.items():
-            if wavs[name] != path:
-                wavs[name].unlink(missing_ok=True)
+    with stage_bar(Path(args.video).name) as progress:
+        timeline = engine.score_to_files(
+            Path(args.video), options, wav=Path(args.out), mp4=args.mp4 and Path(args.mp4),
+            timeline=args.timeline and Path(args.timeline), progress=progress, mix=args.mix and Path(args.mix),
+            credits=args.credits and Path(args.credits))
     stats = timeline.stats
     print(f"{len(timeline.events)} sounds placed in {timeline.clip.duration:.2f} s of video; "
           f"vision run {stats.vision_inferences_run}, skipped {stats.vision_inferences_skipped}; "

@@ -1,6 +1,7 @@
-"""Write the WAV atomically (see appliance.atomic): readers never see a half-written file."""
+"""Write audio atomically (see appliance.atomic): readers never see a half-written file."""
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
@@ -9,19 +10,52 @@ import soundfile as sf
 from appliance.atomic import atomic_open
 from appliance.mixing.mixer import Track
 
+AUDIO_FORMATS = {".wav": ("WAV", "PCM_16"), ".flac": ("FLAC", "PCM_16"), ".ogg": ("OGG", "VORBIS"),
+                 ".mp3": ("MP3", "MPEG_LAYER_III")}
+"""Audio outputs by file ending: libsndfile's format and subtype (MP3 only where it has it)."""
 
-def write_wav_atomic(path: str | Path, audio: np.ndarray | Track, sr: int, subtype: str = "PCM_16") -> Path:
-    """Write `audio` to `path` as WAV, atomically: an (n,) or (n, channels) float array in -1..1,
-    or a Track, written block by block (never whole in memory)."""
+
+def audio_spec(path: str | Path) -> tuple[str, str]:
+    """libsndfile's (format, subtype) for the ending of `path`; WAV for an ending not in
+    AUDIO_FORMATS (the engine's outputs were WAV whatever their name; `foley score` refuses
+    other endings before any work)."""
+    return AUDIO_FORMATS.get(Path(path).suffix.lower(), AUDIO_FORMATS[".wav"])
+
+
+def pcm16(block: np.ndarray) -> np.ndarray:
+    """`block` (floats in -1..1) as the 16-bit samples libsndfile writes to a WAV for it: the one
+    quantization every audio output gets, so a FLAC or OGG carries the WAV's samples, and one
+    encoded from a stored WAV (a cache hit) the same as one encoded from the track. Given floats,
+    libsndfile scales them for FLAC otherwise than for PCM, and the outputs would differ by one."""
+    raw = io.BytesIO()
+    with sf.SoundFile(raw, "w", 1, 1 if np.ndim(block) == 1 else np.shape(block)[1], "PCM_16", format="RAW",
+                      endian="LITTLE") as out:
+        out.write(block)
+    return np.frombuffer(raw.getvalue(), "<i2").reshape(np.shape(block))
+
+
+def write_audio_atomic(path: str | Path, audio: np.ndarray | Track, sr: int,
+                       spec: tuple[str, str] | None = None) -> Path:
+    """Write `audio` to `path` atomically as 16-bit samples (`pcm16`), in libsndfile's (format,
+    subtype) `spec` (by default the one its ending names, `audio_spec`): an (n,) or (n, channels)
+    float array in -1..1, or a Track, written block by block (never whole in memory).
+    libsndfile writes to an open file: given a name, it fails on one that is not valid UTF-8,
+    which Linux allows."""
     if isinstance(audio, Track):
         blocks, channels = audio.blocks(), audio.channels
     else:
         blocks, channels = [audio], 1 if np.ndim(audio) == 1 else np.shape(audio)[1]
+    file_format, subtype = spec or audio_spec(path)
     with atomic_open(path, binary=True) as out, \
-            sf.SoundFile(out, "w", sr, channels, subtype, format="WAV") as wav:
+            sf.SoundFile(out, "w", sr, channels, subtype, format=file_format) as written:
         for block in blocks:
-            wav.write(block)
+            written.write(pcm16(block))
     return Path(path)
+
+
+def write_wav_atomic(path: str | Path, audio: np.ndarray | Track, sr: int) -> Path:
+    """`write_audio_atomic` as WAV, whatever the name ends in."""
+    return write_audio_atomic(path, audio, sr, AUDIO_FORMATS[".wav"])
 
 
 def wav_track(path: str | Path) -> Track:

@@ -34,7 +34,7 @@ from appliance.service.player import Player
 from appliance.service.shared import Services, close_jobs
 from appliance.service.status_api import status_api
 from appliance.service.ui import ui
-from appliance.service.worker_api import worker_api
+from appliance.service.worker_api import result_limit, worker_api
 
 
 log = logging.getLogger("foley.serve")
@@ -99,9 +99,15 @@ def create_app(config: Config, queue, service_folder: Path, token: str, notices:
                                        list(notices or []))
     app.extensions["foley-board"] = board = BoardAudio(player)  # who has the speaker: Live or Play
     app.extensions["foley-live"] = LiveControl(config, Path(service_folder).parent, board)
-    JobStore(service_folder).db.close()  # create the schema before the first request
+    results, results_lock = JobStore(service_folder), threading.Lock()  # creates the schema before the first request
+
+    def result_bytes(job_id: str) -> int | None:
+        """Asked by waitress's event loop and by the request threads: one connection, in turns."""
+        with results_lock:
+            return result_limit(results, job_id, config.engine.max_seconds)
+
     app.extensions["foley-gate"] = gate = RequestGate(HostAllowList(config.service.allowed_hosts), token,
-                                                      config.service.max_upload_mb)
+                                                      config.service.max_upload_mb, result_bytes)
 
     @app.before_request
     def gate_request():
@@ -110,7 +116,12 @@ def create_app(config: Config, queue, service_folder: Path, token: str, notices:
             request.method, request.path, request.remote_addr, request.environ.get("HTTP_HOST"),
             request.headers.get("Origin"), request.headers.get("Authorization", ""), request.cookies,
             request.headers.get("Content-Type", ""), request.content_length))
-        return (jsonify(error=refusal.message), refusal.status) if refusal else None
+        if refusal:
+            return jsonify(error=refusal.message), refusal.status
+        bound = gate.result_bound(request.path)
+        if bound is not None:  # a worker's result: its job's bound, not the upload limit
+            request.max_content_length = bound
+        return None
 
     @app.teardown_appcontext
     def close_store(_exc):

@@ -14,8 +14,8 @@ import time
 # files under ~/.cache, no uploads; inherited by the worker and capture children.
 os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 
-from appliance.config import Config, ServiceConfig, field_range, load_and_apply
-from appliance.doctor import bind_problem
+from appliance.config import Config, load_and_apply
+from appliance.doctor import bind_problem, service_port
 from appliance.errors import UsageError
 from appliance.paths import state_dir
 from appliance.service.auth import load_or_create_token
@@ -146,7 +146,7 @@ def handle_serve(args) -> int:
     logging.basicConfig(level=logging.INFO, format="%(name)s %(levelname)s %(message)s")
     config = load_and_apply(args.config)
     host = args.host or config.service.host
-    port = config.service.port if args.port is None else field_range(ServiceConfig, "port").check(args.port, "--port")
+    port = service_port(args.port, config.service.port)
     problem = bind_problem(host, port)
     if problem is not None:
         raise UsageError(f"cannot listen on {host!r} port {port} ({problem.strerror}); "

@@ -3,8 +3,9 @@
 Three refusals, in this order: a Host that is not one of the appliance's names (421, DNS
 rebinding: hosts.py), a write from a page of another site (403, its Origin names another
 host), and a request from another machine without the API token (401, auth.py). And one bound:
-only a multipart form (an upload: a clip, a sound, a worker's result) may carry up to
-`service.max_upload_mb`; every other body (JSON, a form of fields) at most MAX_FIELDS_BODY.
+only a multipart form (an upload: a clip, a sound) may carry up to `service.max_upload_mb`, a
+fleet worker's result what its job can produce (`result_limit`, worker_api.py); every other
+body (JSON, a form of fields) at most MAX_FIELDS_BODY.
 
 The same `RequestGate` answers twice. Flask asks it before each view (app.py), which is what
 the test client and any other WSGI server get. Waitress asks it as soon as a request's headers
@@ -15,7 +16,9 @@ so anyone on the LAN, token or not, could have the board write gigabytes to disk
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from typing import Callable
 from urllib.parse import urlsplit
 
 from appliance.service.auth import is_loopback, presented_token, token_matches
@@ -28,6 +31,8 @@ MAX_FIELDS_BODY = 1024 * 1024
 MULTIPART_OVERHEAD = 1024 * 1024
 """Room for a multipart form's boundaries, headers and text fields beside its files."""
 READS = ("GET", "HEAD", "OPTIONS")
+RESULT_PATH = re.compile(r"/api/v1/jobs/([0-9a-f]{16})/result")
+"""A fleet worker's result upload: the WAV, the MP4 and the mix of one job."""
 
 
 @dataclass(frozen=True)
@@ -54,13 +59,16 @@ class RequestHead:
 
 
 class RequestGate:
-    """The refusals above for one service: its names, its token and its upload limit."""
+    """The refusals above for one service: its names, its token, its upload limit, and
+    `result_limit`: the bytes a worker's result for a job id may have (None: no such job)."""
 
-    def __init__(self, hosts: HostAllowList, token: str, max_upload_mb: float):
+    def __init__(self, hosts: HostAllowList, token: str, max_upload_mb: float,
+                 result_limit: Callable[[str], int | None] = lambda job_id: None):
         self.hosts = hosts
         self.token = token
         self.max_upload_mb = max_upload_mb
         self.max_upload_bytes = int(max_upload_mb * 1024 * 1024)
+        self.result_limit = result_limit
 
     def refusal(self, head: RequestHead) -> Refusal | None:
         if not self.hosts.allows(head.host):
@@ -73,18 +81,29 @@ class RequestGate:
                 or token_matches(presented_token({"Authorization": head.authorization}, head.cookies or {}), self.token)):
             return Refusal(401, "an API token is required from other machines: send "
                                 "'Authorization: Bearer TOKEN' (the token is shown on the appliance's console)")
-        if head.content_length is not None and head.content_length > self.body_limit(head.content_type):
-            return self.too_large(head.content_type)
+        if head.content_length is not None and head.content_length > self.body_limit(head.content_type, head.path):
+            return self.too_large(head.content_type, head.path)
         return None
 
-    def body_limit(self, content_type: str) -> int:
-        """Bytes a body of this type may have: an upload's limit for a multipart form, else MAX_FIELDS_BODY."""
+    def result_bound(self, path: str) -> int | None:
+        """The bytes a worker's result sent to `path` may have, from what its job can produce;
+        None for any other path, or a job the service does not have."""
+        job = RESULT_PATH.fullmatch(path)
+        return self.result_limit(job[1]) if job else None
+
+    def body_limit(self, content_type: str, path: str = "") -> int:
+        """Bytes a body of this type sent to `path` may have: for a multipart form a worker's
+        result bound or else an upload's limit, for any other body MAX_FIELDS_BODY."""
         if content_type.strip().lower().startswith("multipart/form-data"):
-            return self.max_upload_bytes + MULTIPART_OVERHEAD
+            bound = self.result_bound(path)
+            return self.max_upload_bytes + MULTIPART_OVERHEAD if bound is None else bound
         return MAX_FIELDS_BODY
 
-    def too_large(self, content_type: str) -> Refusal:
+    def too_large(self, content_type: str, path: str = "") -> Refusal:
         if content_type.strip().lower().startswith("multipart/form-data"):
+            bound = self.result_bound(path)
+            if bound is not None:
+                return Refusal(413, f"result too large: this job's files come to at most {bound / 1024 ** 2:.0f} MB")
             return Refusal(413, f"upload too large: the limit is {self.max_upload_mb:g} MB")
         return Refusal(413, f"request body too large: only an upload (multipart/form-data) may exceed "
                             f"{MAX_FIELDS_BODY // 1024} KB")

@@ -30,7 +30,7 @@ import waitress
 from waitress.channel import HTTPChannel
 from waitress.parser import HTTPRequestParser
 from waitress.server import BaseWSGIServer
-from waitress.utilities import Error
+from waitress.utilities import Error, RequestEntityTooLarge
 from werkzeug.http import parse_cookie
 
 from appliance.config import Config
@@ -87,7 +87,8 @@ class GuardedParser(HTTPRequestParser):
     """Waitress's request parser that asks the service's RequestGate about a request with a body
     as soon as its headers are in (the body arrives in later calls): a refused one is answered
     (and its connection closed) without reading the body, an accepted one may bring at most the
-    body its type allows."""
+    body its type allows. A chunked body states no length: waitress finds it too large only once
+    it has read that much, and its plain-text 413 is then answered as the gate's JSON one."""
 
     def __init__(self, adj, gate: RequestGate, address: str | None):
         super().__init__(adj)
@@ -99,6 +100,8 @@ class GuardedParser(HTTPRequestParser):
         if not judged and self.headers_finished and not self.empty and (self.content_length or self.chunked) \
                 and (self.error is None or self.error.code == 413):  # waitress's own 413: the gate words it
             self._judge()
+        elif judged and isinstance(self.error, RequestEntityTooLarge):
+            self.error = RefusedByGate(self.gate.too_large(self.headers.get("CONTENT_TYPE", ""), self.path))
         return consumed
 
     def _judge(self) -> None:
@@ -111,7 +114,7 @@ class GuardedParser(HTTPRequestParser):
             self.error, self.completed = RefusedByGate(refusal), True
             return
         self.adj = copy.copy(self.adj)  # this request's own limit: waitress refuses a body >= it
-        self.adj.max_request_body_size = self.gate.body_limit(content_type) + 1
+        self.adj.max_request_body_size = self.gate.body_limit(content_type, self.path) + 1
 
 
 def guarded_channel(gate: RequestGate) -> type[HTTPChannel]:

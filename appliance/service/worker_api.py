@@ -16,8 +16,9 @@ from flask import Blueprint, jsonify, request, send_file
 from appliance.atomic import atomic_path
 from appliance.engine.pipeline import CREDITS_NAME, MIX_NAME, MP4_NAME, TIMELINE_NAME, WAV_NAME
 from appliance.errors import is_number
+from appliance.mixing import SAMPLE_RATE
 from appliance.service.shared import error, jobs
-from appliance.service.jobs import ANALYSIS_NAME, INPUT_NAME, RUNNING
+from appliance.service.jobs import ANALYSIS_NAME, INPUT_NAME, RUNNING, JobStore
 
 worker_api = Blueprint("worker_api", __name__)
 WORKER = re.compile(r"^[A-Za-z0-9._-]{1,64}:\d{1,10}$")
@@ -25,6 +26,22 @@ RESULT_PARTS = (WAV_NAME, MP4_NAME, TIMELINE_NAME)
 OPTIONAL_PARTS = (CREDITS_NAME, MIX_NAME)
 """Sent when the worker made them: credits (a worker of an older version makes none: the
 result route writes them from the timeline) and the mix (keep_audio only)."""
+RESULT_MARGIN = 16 * 1024 * 1024
+"""Room in a result besides its audio and video: the timeline, the credits, the form's boundaries."""
+
+
+def result_limit(store: JobStore, job_id: str, max_seconds: float) -> int | None:
+    """The most bytes a worker's result for `job_id` may have (None: no such job), from what the
+    job can produce, twice over: the MP4 (the clip's video, copied or re-encoded) and the two
+    WAVs (the Foley and the mix, 16-bit stereo at 48 kHz for the clip's duration, or for
+    `max_seconds` when its header did not say), plus RESULT_MARGIN. Not the clip upload limit:
+    the result of a 150 MB clip of 10 minutes, with its two WAVs of 115 MB, is over the 200 MB
+    that let the clip in. The gate asks before the body is read (gate.py)."""
+    job, clip = store.get(job_id), store.job_dir(job_id) / INPUT_NAME
+    if job is None or not clip.is_file():
+        return None
+    wav_bytes = (job.duration or max_seconds) * SAMPLE_RATE * 2 * 2
+    return int(2 * (clip.stat().st_size + wav_bytes)) + RESULT_MARGIN
 
 
 def _claimed_job(job_id: str):
