@@ -1,19 +1,56 @@
 """multipart/form-data request bodies, for the appliance's own HTTP clients (the capture daemon's
-hand-over to the service, `foley bench serve`): the standard library has no encoder, and a
-dependency for twenty lines is not worth it on a Pi."""
+hand-over to the service, a fleet worker's result, `foley bench serve`): the standard library
+has no encoder, and a dependency for a few lines is not worth it on a Pi."""
 from __future__ import annotations
 
 import secrets
 from pathlib import Path
+from typing import Iterator
+
+CHUNK_BYTES = 1024 * 1024
+"""Bytes of a file read at a time while its body is sent."""
 
 
-def multipart_body(fields: dict[str, str], files: dict[str, tuple[str, Path]]) -> tuple[bytes, str]:
-    """(body, Content-Type header) for text `fields` and `files` {field: (file name, path)}."""
-    boundary = "foley-" + secrets.token_hex(12)
-    parts = [f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode()
-             for name, value in fields.items()]
-    for name, (filename, path) in files.items():
-        parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; filename="{filename}"\r\n'
-                     f"Content-Type: application/octet-stream\r\n\r\n".encode() + Path(path).read_bytes() + b"\r\n")
-    parts.append(f"--{boundary}--\r\n".encode())
-    return b"".join(parts), f"multipart/form-data; boundary={boundary}"
+class MultipartBody:
+    """The body for text `fields` and `files` {field: (file name, path)}, streamed: iterating it
+    yields the boundaries and part headers, and each file read in CHUNK_BYTES pieces as it is
+    sent. A worker's result of 300 MB (or a clip of 200 MB) read whole would cost a Pi of 1-2 GB
+    that much memory again, and once more for the joined body. Its `length` is known before a
+    byte is read, from the files' sizes: urllib sends an iterable body of unstated length
+    chunked, and the service's gate judges a body's size from its Content-Length (`headers`)."""
+
+    def __init__(self, fields: dict[str, str], files: dict[str, tuple[str, Path]]):
+        boundary = "foley-" + secrets.token_hex(12)
+        self.content_type = f"multipart/form-data; boundary={boundary}"
+        self._pieces: list[bytes | tuple[Path, int]] = [
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode()
+            for name, value in fields.items()]
+        for name, (filename, path) in files.items():
+            self._pieces += [f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; filename="{filename}"\r\n'
+                             f"Content-Type: application/octet-stream\r\n\r\n".encode(),
+                             (Path(path), Path(path).stat().st_size), b"\r\n"]
+        self._pieces.append(f"--{boundary}--\r\n".encode())
+        self.length = sum(len(piece) if isinstance(piece, bytes) else piece[1] for piece in self._pieces)
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Content-Type": self.content_type, "Content-Length": str(self.length)}
+
+    def __iter__(self) -> Iterator[bytes]:
+        for piece in self._pieces:
+            if isinstance(piece, bytes):
+                yield piece
+            else:
+                yield from _chunks(*piece)
+
+
+def _chunks(path: Path, size: int) -> Iterator[bytes]:
+    """The first `size` bytes of `path` (its size when the body was made) in CHUNK_BYTES pieces;
+    OSError when it has shrunk since (the server would wait for the missing bytes forever)."""
+    with open(path, "rb") as handle:
+        while size > 0:
+            chunk = handle.read(min(CHUNK_BYTES, size))
+            if not chunk:
+                raise OSError(f"{path.name} shrank while it was being sent")
+            size -= len(chunk)
+            yield chunk

@@ -5,11 +5,13 @@ slow clients, waiters, a small disk — are in tests/faults/.)"""
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import select
 import socket
 import subprocess
+import sys
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -18,9 +20,10 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from appliance.multipart import multipart_body
+from appliance.multipart import MultipartBody
+from appliance.service.jobs import JobStore
 from appliance.video.synthetic import render_scene
-from tests.conftest import get_json, start_server
+from tests.conftest import REPO, get_json, start_server
 from tests.test_service_browser import lan_address
 
 
@@ -169,8 +172,8 @@ def test_a_workers_result_is_bounded_by_its_job_not_by_the_upload_limit(tmp_path
     worker = {"X-Foley-Worker": "board-b:1"}
 
     def post(path: str, fields: dict, files: dict) -> tuple[int, bytes]:
-        body, content_type = multipart_body(fields, files)
-        request = urllib.request.Request(served.base + path, body, {"Content-Type": content_type, **worker})
+        body = MultipartBody(fields, files)
+        request = urllib.request.Request(served.base + path, body, {**body.headers, **worker})
         try:
             with urllib.request.urlopen(request, timeout=60) as response:
                 return response.status, response.read()
@@ -198,3 +201,69 @@ def test_a_workers_result_is_bounded_by_its_job_not_by_the_upload_limit(tmp_path
     finally:
         assert served.stop() == 0
     assert "Traceback" not in served.log_path.read_text()
+
+
+def served_job(tmp_path: Path, config: str, clip: Path, state: Path | None = None) -> tuple:
+    """`foley serve --no-worker` with `config`, `clip` uploaded as a job and claimed by worker
+    board-b:1: (the server, the job id, a JobStore on its service folder)."""
+    (tmp_path / "config.yaml").write_text(config)
+    served = start_server(tmp_path, args=("--no-worker", "--config", str(tmp_path / "config.yaml")))
+    try:
+        body = MultipartBody({}, {"video": ("clip.mp4", clip)})
+        with urllib.request.urlopen(urllib.request.Request(served.base + "/api/v1/score", body, body.headers),
+                                    timeout=60) as response:
+            job_id = json.loads(response.read())["id"]
+        claim = urllib.request.Request(f"{served.base}/api/v1/jobs/{job_id}/claim", b"",
+                                       {"X-Foley-Worker": "board-b:1"}, method="POST")
+        urllib.request.urlopen(claim, timeout=60).close()
+    except BaseException:
+        served.stop()
+        raise
+    return served, job_id, JobStore(tmp_path / "state" / "service")
+
+
+WORKER_UPLOAD = """
+import hashlib, resource, sys
+from pathlib import Path
+from appliance.service.remote import RemoteJobs
+
+base, scratch, job_id, megabytes = sys.argv[1], Path(sys.argv[2]), sys.argv[3], int(sys.argv[4])
+jobs = RemoteJobs(base, None, scratch)
+jobs.worker = "board-b:1"
+folder = jobs.job_dir(job_id)
+folder.mkdir(parents=True)
+for name, seed in (("audio.wav", 1), ("mix.wav", 2)):
+    with open(folder / name, "wb") as out:
+        for i in range(megabytes // 2):
+            out.write(bytes([seed, i % 256]) * (1 << 19))
+(folder / "video.mp4").write_bytes(b"mp4")
+(folder / "timeline.json").write_text('{"events": []}')
+digests = {}
+for name in ("audio.wav", "mix.wav"):
+    with open(folder / name, "rb") as handle:
+        digests[name] = hashlib.file_digest(handle, "sha256").hexdigest()
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+jobs.finish(job_id, 1.0)
+print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) // 1024, digests["audio.wav"], digests["mix.wav"])
+"""
+
+
+def test_a_workers_result_is_streamed_from_its_files_not_read_into_memory(tmp_path):
+    """A fleet worker (RemoteJobs.finish) read every file of its result into memory, and joined
+    them into one body: a Pi of 1-2 GB paid a 300 MB result twice over. Its process uploads a
+    64 MB result to the real front end here and grows by a few MB at most (the 1 MB chunks);
+    the front end stores the files as sent, byte for byte."""
+    clip = render_scene("still", tmp_path / "clip.mp4", width=64, height=48, fps=5, seconds=160, seed=1)
+    served, job_id, store = served_job(tmp_path, "", clip.path)
+    try:
+        worker = subprocess.run([sys.executable, "-c", WORKER_UPLOAD, served.base, str(tmp_path / "scratch"), job_id,
+                                 "64"], capture_output=True, text=True, timeout=300, cwd=REPO)
+        assert worker.returncode == 0, worker.stderr[-3000:]
+        grown_mb, audio, mix = worker.stdout.split()
+        assert store.get(job_id).state == "done"
+        for name, digest in (("audio.wav", audio), ("mix.wav", mix)):
+            assert hashlib.sha256((store.job_dir(job_id) / name).read_bytes()).hexdigest() == digest
+        assert int(grown_mb) < 16, f"the worker grew by {grown_mb} MB to send 64 MB"
+    finally:
+        assert served.stop() == 0
+

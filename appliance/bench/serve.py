@@ -20,15 +20,15 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from appliance.multipart import multipart_body
+from appliance.multipart import MultipartBody
 
 REQUEST_TIMEOUT_S = 600
 
 
 def _one_request(url: str, clip: Path, seed: int) -> dict:
-    body, content_type = multipart_body({"seed": str(seed), "description": "footsteps on a wooden floor"},
-                                        {"video": (clip.name, clip)})
-    request = urllib.request.Request(f"{url}/api/v1/score?wait=1", data=body, headers={"Content-Type": content_type})
+    body = MultipartBody({"seed": str(seed), "description": "footsteps on a wooden floor"},
+                         {"video": (clip.name, clip)})
+    request = urllib.request.Request(f"{url}/api/v1/score?wait=1", data=body, headers=body.headers)
     started = time.perf_counter()
     try:
         with urllib.request.urlopen(request, timeout=REQUEST_TIMEOUT_S) as response:

@@ -22,7 +22,7 @@ from typing import Callable
 from appliance.atomic import fsync_folder, write_json_atomic
 from appliance.capture.recording import FinishedClip
 from appliance.engine.analysis_file import save_analysis
-from appliance.multipart import multipart_body
+from appliance.multipart import MultipartBody
 
 log = logging.getLogger("foley.capture")
 CLIP, ANALYSIS, REQUEST = "clip.mp4", "analysis.npz", "request.json"
@@ -130,8 +130,8 @@ class Outbox:
             self.on_result(entry.name, {"state": "rejected", "reason": reason})
 
     def _post(self, path: str, fields: dict[str, str], files: dict[str, tuple[str, Path]]) -> tuple[int, dict]:
-        body, content_type = multipart_body(fields, files)
-        headers = {"Content-Type": content_type}
+        body = MultipartBody(fields, files)  # streamed from the clip, not read into memory
+        headers = dict(body.headers)
         if self.token_file.is_file():
             headers["Authorization"] = "Bearer " + self.token_file.read_text(encoding="utf-8").strip()
         request = urllib.request.Request(self.service_url + path, data=body, headers=headers, method="POST")

@@ -18,7 +18,7 @@ import urllib.request
 from pathlib import Path
 
 from appliance.engine.pipeline import CREDITS_NAME, MIX_NAME, MP4_NAME, TIMELINE_NAME, WAV_NAME
-from appliance.multipart import multipart_body
+from appliance.multipart import MultipartBody
 from appliance.service.jobs import ANALYSIS_NAME, INPUT_NAME, Job, worker_id
 
 log = logging.getLogger("foley.worker")
@@ -71,11 +71,10 @@ class RemoteJobs:
 
     def finish(self, job_id: str, seconds: float) -> None:
         folder = self.job_dir(job_id)
-        body, content_type = multipart_body({"seconds": f"{seconds:.3f}"},
-                                            {name: (name, folder / name) for name in
-                                             (WAV_NAME, MP4_NAME, TIMELINE_NAME, CREDITS_NAME, MIX_NAME)
-                                             if (folder / name).is_file()})
-        self._call("POST", f"/api/v1/jobs/{job_id}/result", raw=(body, content_type))
+        body = MultipartBody({"seconds": f"{seconds:.3f}"},
+                             {name: (name, folder / name) for name in
+                              (WAV_NAME, MP4_NAME, TIMELINE_NAME, CREDITS_NAME, MIX_NAME) if (folder / name).is_file()})
+        self._call("POST", f"/api/v1/jobs/{job_id}/result", form=body)
         self._done(job_id)
 
     def fail(self, job_id: str, reason: str) -> None:
@@ -88,20 +87,22 @@ class RemoteJobs:
         self._last_progress.pop(job_id, None)
         shutil.rmtree(self.job_dir(job_id), ignore_errors=True)
 
-    def _request(self, method: str, path: str, body: dict | None = None, raw: tuple[bytes, str] | None = None):
+    def _request(self, method: str, path: str, body: dict | None = None, form: MultipartBody | None = None):
+        """`form` is streamed from its files (multipart.py), not read into memory."""
         headers = {"X-Foley-Worker": self.worker}
         if self.token:
             headers["Authorization"] = f"Bearer {self.token}"
         data = None
-        if raw is not None:
-            data, headers["Content-Type"] = raw
+        if form is not None:
+            data = form
+            headers.update(form.headers)
         elif body is not None:
             data, headers["Content-Type"] = json.dumps(body).encode(), "application/json"
         return urllib.request.Request(self.url + path, data=data, headers=headers, method=method)
 
-    def _call(self, method: str, path: str, body: dict | None = None, raw: tuple[bytes, str] | None = None) -> bytes:
+    def _call(self, method: str, path: str, body: dict | None = None, form: MultipartBody | None = None) -> bytes:
         try:
-            with urllib.request.urlopen(self._request(method, path, body, raw), timeout=TIMEOUT_S) as response:
+            with urllib.request.urlopen(self._request(method, path, body, form), timeout=TIMEOUT_S) as response:
                 return response.read()
         except urllib.error.HTTPError as exc:
             raise FrontEndError(f"{method} {path}: HTTP {exc.code} {exc.read()[:300].decode(errors='replace')}") from None
