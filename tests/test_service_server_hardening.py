@@ -9,6 +9,7 @@ import hashlib
 import json
 import os
 import select
+import shutil
 import socket
 import subprocess
 import sys
@@ -22,8 +23,9 @@ import soundfile as sf
 
 from appliance.multipart import MultipartBody
 from appliance.service.jobs import JobStore
+from appliance.service.worker_api import result_limit
 from appliance.video.synthetic import render_scene
-from tests.conftest import REPO, get_json, start_server
+from tests.conftest import REPO, fill_leaving, get_json, small_disk, start_server
 from tests.test_service_browser import lan_address
 
 
@@ -267,3 +269,86 @@ def test_a_workers_result_is_streamed_from_its_files_not_read_into_memory(tmp_pa
     finally:
         assert served.stop() == 0
 
+
+def result_form(folder: Path, megabytes: int) -> MultipartBody:
+    """A worker's result of about `megabytes`: WAV, MP4 and timeline files made in `folder`."""
+    folder.mkdir()
+    (folder / "audio.wav").write_bytes(b"\1" * megabytes * 1024 * 1024)
+    (folder / "video.mp4").write_bytes(b"mp4")
+    (folder / "timeline.json").write_text('{"events": []}')
+    return MultipartBody({"seconds": "1.0"}, {name: (name, folder / name)
+                                               for name in ("audio.wav", "video.mp4", "timeline.json")})
+
+
+def posted(url: str, body, headers: dict) -> tuple[int, dict]:
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, body, headers), timeout=60) as response:
+            return response.status, json.loads(response.read() or b"{}")
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read() or b"{}")
+
+
+def test_a_result_the_disk_has_no_room_for_is_refused_before_it_is_saved(tmp_path):
+    """The result route saved a worker's files whatever room the disk had: past the
+    service.min_free_mb that uploads keep free, or half-way until the disk was full. Now it gets
+    the uploads' 507 before its form is read, and the job stays running, without files."""
+    clip = render_scene("still", tmp_path / "clip.mp4", width=64, height=48, fps=5, seconds=60, seed=1)
+    with small_disk(tmp_path / "state", "48m") as state:
+        served, job_id, store = served_job(tmp_path, "service:\n  min_free_mb: 8\n", clip.path)
+        try:
+            form = result_form(tmp_path / "result", 4)
+            fill_leaving(state, form.length + 4 * 1024 * 1024)  # room for the files, not for the reserve
+            free = shutil.disk_usage(state).free
+            status, body = posted(f"{served.base}/api/v1/jobs/{job_id}/result", form,
+                                  {**form.headers, "X-Foley-Worker": "board-b:1"})
+            assert status == 507 and "not enough free disk space" in body["error"], (status, body)
+            job = store.get(job_id)
+            assert job.state == "running" and job.worker == "board-b:1"
+            assert not any((store.job_dir(job_id) / name).exists() for name in ("audio.wav", "video.mp4"))
+            assert shutil.disk_usage(state).free >= free
+        finally:
+            assert served.stop() == 0
+    assert "Traceback" not in served.log_path.read_text()
+
+
+def test_an_upload_the_gate_allows_is_not_refused_by_flask(tmp_path):
+    """The gate lets a multipart upload bring service.max_upload_mb plus 1 MB for the form's
+    other parts, but Flask's MAX_CONTENT_LENGTH was max_upload_mb alone: a clip just under the
+    limit passed the gate and got 413 from Flask. Both now hold a body to the gate's bound."""
+    clip = render_scene("still", tmp_path / "clip.mp4", width=64, height=48, fps=5, seconds=4, seed=1).path
+    padding = 1024 * 1024 - 200 - clip.stat().st_size  # an MP4 'free' box: the clip just under 1 MB
+    with open(clip, "ab") as out:
+        out.write(padding.to_bytes(4, "big") + b"free" + bytes(padding - 8))
+    (tmp_path / "config.yaml").write_text("service:\n  max_upload_mb: 1\n")
+    served = start_server(tmp_path, args=("--no-worker", "--config", str(tmp_path / "config.yaml")))
+    try:
+        body = MultipartBody({"description": "a stick knocking on a table"}, {"video": ("clip.mp4", clip)})
+        assert body.length > 1024 * 1024
+        status, answer = posted(served.base + "/api/v1/score", body, body.headers)
+        assert status == 202, answer
+    finally:
+        assert served.stop() == 0
+
+
+def test_waitress_does_not_refuse_a_result_its_job_allows(tmp_path):
+    """Waitress compares a Content-Length with its own max_request_body_size (1 GiB by default)
+    before the gate is asked, and its plain-text 413 stood: the result of a job of 50 minutes
+    (its bound 1.17 GB) was refused. Announced at 1.1 GB, it is now awaited (the server waits for
+    the body); announced over its job's bound, the gate still refuses it as JSON."""
+    clip = render_scene("still", tmp_path / "clip.mp4", width=64, height=48, fps=1, seconds=3000, seed=1)
+    served, job_id, store = served_job(tmp_path, "engine:\n  max_seconds: 3600\n", clip.path)
+    port, path = int(served.base.rsplit(":", 1)[1]), f"/api/v1/jobs/{job_id}/result"
+    bound = result_limit(store, job_id, 3600)
+    try:
+        assert 1024 ** 3 < 1_100_000_000 < bound
+        with socket.create_connection(("127.0.0.1", port), timeout=20) as connection:
+            connection.sendall(f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nX-Foley-Worker: board-b:1\r\n"
+                               "Content-Type: multipart/form-data; boundary=x\r\n"
+                               "Content-Length: 1100000000\r\n\r\n".encode())
+            answered = select.select([connection], [], [], 3)[0]
+            assert not answered, connection.recv(65536)
+        status, body = head_only("127.0.0.1", port, path, bound + 1, "multipart/form-data; boundary=x",
+                                 "X-Foley-Worker: board-b:1\r\n")
+        assert status == 413 and "result too large" in body["error"], body
+    finally:
+        assert served.stop() == 0

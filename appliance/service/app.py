@@ -22,7 +22,7 @@ from appliance.config import Config
 from appliance.service.api import api
 from appliance.service.board_audio import BoardAudio
 from appliance.service.events_api import events_api
-from appliance.service.gate import MAX_FIELDS_BODY, RequestGate, RequestHead
+from appliance.service.gate import MAX_FIELDS_BODY, RequestGate, RequestHead, upload_body_limit
 from appliance.service.hosts import HostAllowList
 from appliance.service.jobs import JobStore
 from appliance.service.library_api import library_api
@@ -34,7 +34,7 @@ from appliance.service.player import Player
 from appliance.service.shared import Services, close_jobs
 from appliance.service.status_api import status_api
 from appliance.service.ui import ui
-from appliance.service.worker_api import result_limit, worker_api
+from appliance.service.worker_api import most_result_bytes, result_limit, worker_api
 
 
 log = logging.getLogger("foley.serve")
@@ -92,7 +92,6 @@ def create_app(config: Config, queue, service_folder: Path, token: str, notices:
     `notices` are what the start found wrong and repaired (shown on the page)."""
     app = Flask(__name__, static_folder=None)  # /static/ is the ui blueprint's
     app.json = BoundedJSON(app)
-    app.config["MAX_CONTENT_LENGTH"] = config.service.max_upload_mb * 1024 * 1024
     player = Player(config.live)
     app.extensions["foley"] = Services(config, queue, Path(service_folder), token,
                                        threading.BoundedSemaphore(config.service.max_waiters), player,
@@ -106,21 +105,22 @@ def create_app(config: Config, queue, service_folder: Path, token: str, notices:
         with results_lock:
             return result_limit(results, job_id, config.engine.max_seconds)
 
+    largest_result = most_result_bytes(upload_body_limit(config.service.max_upload_mb), config.engine.max_seconds)
     app.extensions["foley-gate"] = gate = RequestGate(HostAllowList(config.service.allowed_hosts), token,
-                                                      config.service.max_upload_mb, result_bytes)
+                                                      config.service.max_upload_mb, result_bytes, largest_result)
 
     @app.before_request
     def gate_request():
-        """Host, Origin, token and body size (gate.py), as waitress checks them before the body."""
+        """Host, Origin, token and body size (gate.py), as waitress checks them before the body;
+        the body is then read (a chunked one too) up to the same bound, the gate's `body_limit`."""
+        content_type = request.headers.get("Content-Type", "")
         refusal = gate.refusal(RequestHead(
             request.method, request.path, request.remote_addr, request.environ.get("HTTP_HOST"),
             request.headers.get("Origin"), request.headers.get("Authorization", ""), request.cookies,
-            request.headers.get("Content-Type", ""), request.content_length))
+            content_type, request.content_length))
         if refusal:
             return jsonify(error=refusal.message), refusal.status
-        bound = gate.result_bound(request.path)
-        if bound is not None:  # a worker's result: its job's bound, not the upload limit
-            request.max_content_length = bound
+        request.max_content_length = gate.body_limit(content_type, request.path)
         return None
 
     @app.teardown_appcontext
@@ -129,8 +129,9 @@ def create_app(config: Config, queue, service_folder: Path, token: str, notices:
 
     @app.errorhandler(HTTPException)
     def json_error(exc: HTTPException):
-        messages = {413: f"upload too large: the limit is {config.service.max_upload_mb} MB"}
-        response = jsonify(error=messages.get(exc.code, exc.description))
+        message = gate.too_large(request.headers.get("Content-Type", ""), request.path).message \
+            if exc.code == 413 else exc.description
+        response = jsonify(error=message)
         for name, value in exc.get_headers():  # Allow (405), Retry-After, WWW-Authenticate...
             if name.lower() != "content-type":
                 response.headers[name] = value

@@ -58,17 +58,24 @@ class RequestHead:
     content_length: int | None = None
 
 
+def upload_body_limit(max_upload_mb: float) -> int:
+    """Bytes of an upload's whole body (a multipart form): the file's limit plus MULTIPART_OVERHEAD."""
+    return int(max_upload_mb * 1024 * 1024) + MULTIPART_OVERHEAD
+
+
 class RequestGate:
     """The refusals above for one service: its names, its token, its upload limit, and
-    `result_limit`: the bytes a worker's result for a job id may have (None: no such job)."""
+    `result_limit`: the bytes a worker's result for a job id may have (None: no such job), at
+    most `largest_result` for any job."""
 
     def __init__(self, hosts: HostAllowList, token: str, max_upload_mb: float,
-                 result_limit: Callable[[str], int | None] = lambda job_id: None):
+                 result_limit: Callable[[str], int | None] = lambda job_id: None, largest_result: int = 0):
         self.hosts = hosts
         self.token = token
         self.max_upload_mb = max_upload_mb
-        self.max_upload_bytes = int(max_upload_mb * 1024 * 1024)
+        self.max_upload_body = upload_body_limit(max_upload_mb)
         self.result_limit = result_limit
+        self.largest_result = largest_result
 
     def refusal(self, head: RequestHead) -> Refusal | None:
         if not self.hosts.allows(head.host):
@@ -93,11 +100,17 @@ class RequestGate:
 
     def body_limit(self, content_type: str, path: str = "") -> int:
         """Bytes a body of this type sent to `path` may have: for a multipart form a worker's
-        result bound or else an upload's limit, for any other body MAX_FIELDS_BODY."""
+        result bound or else an upload's limit, for any other body MAX_FIELDS_BODY. The one
+        bound of a request: waitress's parser (server.py) and Flask's `max_content_length`
+        (app.py) both hold a body to it, so neither refuses what the other lets through."""
         if content_type.strip().lower().startswith("multipart/form-data"):
             bound = self.result_bound(path)
-            return self.max_upload_bytes + MULTIPART_OVERHEAD if bound is None else bound
+            return self.max_upload_body if bound is None else bound
         return MAX_FIELDS_BODY
+
+    def largest_body(self) -> int:
+        """The largest `body_limit` of any request (waitress's own cap is set from it, server.py)."""
+        return max(self.max_upload_body, self.largest_result, MAX_FIELDS_BODY)
 
     def too_large(self, content_type: str, path: str = "") -> Refusal:
         if content_type.strip().lower().startswith("multipart/form-data"):

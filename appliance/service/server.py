@@ -127,18 +127,32 @@ def guarded_channel(gate: RequestGate) -> type[HTTPChannel]:
     return GuardedChannel
 
 
+def body_size_cap(gate: RequestGate) -> int:
+    """Waitress's own `max_request_body_size`: just above the largest body the gate can allow
+    (`largest_body`, the result of a job of the longest clip at the upload limit). Waitress
+    compares a Content-Length with it while parsing the headers, before the gate is asked, and
+    its 413 stands whatever the gate says: at its default (1 GiB), with engine.max_seconds or
+    service.max_upload_mb raised, the result of a long clip (two WAVs of an hour are 1.4 GB) was
+    refused though its job's bound allows it. Not far above: the gate sets each judged
+    request's own limit, and this cap is all that holds a body the gate did not judge.
+    Waitress refuses a body of this size or more, hence the + 1."""
+    return gate.largest_body() + 1
+
+
 def make_server(app, config: Config, host: str, port: int, **overrides):
     """The waitress server for `app` (call `.run()`; `.close()` from another thread stops it)."""
     service = config.service
+    gate = app.extensions.get("foley-gate")
     settings = dict(host=host, port=port, ident="foley", threads=service.threads + service.max_waiters + MAX_LISTENERS,
                     connection_limit=service.connection_limit, channel_timeout=int(service.idle_timeout),
                     cleanup_interval=CLEANUP_INTERVAL_S, asyncore_use_poll=True, backlog=1024)
+    if gate is not None:
+        settings["max_request_body_size"] = body_size_cap(gate)
     settings.update(overrides)
     raise_open_file_limit(settings["connection_limit"] + 256)
     server = waitress.create_server(app, **settings)
     servers = [server] if isinstance(server, BaseWSGIServer) else \
         [s for s in getattr(server, "map", {}).values() if isinstance(s, BaseWSGIServer)]
-    gate = app.extensions.get("foley-gate")
     for each in servers:
         _with_header_deadline(each, service.header_timeout)
         if gate is not None:

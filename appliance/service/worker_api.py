@@ -17,7 +17,7 @@ from appliance.atomic import atomic_path
 from appliance.engine.pipeline import CREDITS_NAME, MIX_NAME, MP4_NAME, TIMELINE_NAME, WAV_NAME
 from appliance.errors import is_number
 from appliance.mixing import SAMPLE_RATE
-from appliance.service.shared import error, jobs
+from appliance.service.shared import disk_full, error, jobs
 from appliance.service.jobs import ANALYSIS_NAME, INPUT_NAME, RUNNING, JobStore
 
 worker_api = Blueprint("worker_api", __name__)
@@ -30,18 +30,23 @@ RESULT_MARGIN = 16 * 1024 * 1024
 """Room in a result besides its audio and video: the timeline, the credits, the form's boundaries."""
 
 
+def most_result_bytes(clip_bytes: int, seconds: float) -> int:
+    """The most bytes a worker's result for a clip of `clip_bytes` and `seconds` may have, from
+    what its job can produce, twice over: the MP4 (the clip's video, copied or re-encoded) and
+    the two WAVs (the Foley and the mix, 16-bit stereo at 48 kHz), plus RESULT_MARGIN. Not the
+    clip upload limit: the result of a 150 MB clip of 10 minutes, with its two WAVs of 115 MB,
+    is over the 200 MB that let the clip in."""
+    return int(2 * (clip_bytes + seconds * SAMPLE_RATE * 2 * 2)) + RESULT_MARGIN
+
+
 def result_limit(store: JobStore, job_id: str, max_seconds: float) -> int | None:
-    """The most bytes a worker's result for `job_id` may have (None: no such job), from what the
-    job can produce, twice over: the MP4 (the clip's video, copied or re-encoded) and the two
-    WAVs (the Foley and the mix, 16-bit stereo at 48 kHz for the clip's duration, or for
-    `max_seconds` when its header did not say), plus RESULT_MARGIN. Not the clip upload limit:
-    the result of a 150 MB clip of 10 minutes, with its two WAVs of 115 MB, is over the 200 MB
-    that let the clip in. The gate asks before the body is read (gate.py)."""
+    """`most_result_bytes` for the job `job_id` (None: no such job): its clip's size and
+    duration, or `max_seconds` when the clip's header did not say. The gate asks before the
+    body is read (gate.py)."""
     job, clip = store.get(job_id), store.job_dir(job_id) / INPUT_NAME
     if job is None or not clip.is_file():
         return None
-    wav_bytes = (job.duration or max_seconds) * SAMPLE_RATE * 2 * 2
-    return int(2 * (clip.stat().st_size + wav_bytes)) + RESULT_MARGIN
+    return most_result_bytes(clip.stat().st_size, job.duration or max_seconds)
 
 
 def _claimed_job(job_id: str):
@@ -108,9 +113,16 @@ def progress(job_id: str):
 
 @worker_api.post("/api/v1/jobs/<job_id>/result")
 def result(job_id: str):
+    """The holder's finished files, each saved whole, then the job done. A result the state
+    folder's disk has no room for (its files once, plus service.min_free_mb, as an upload is
+    checked) gets 507 before its form is parsed: the job stays as it was, running and without
+    files, for the worker to report the failure, rather than filling the disk and failing half-way."""
     job, problem = _claimed_job(job_id)
     if problem:
         return problem
+    full = disk_full(request.content_length or 0, 1.0)
+    if full:
+        return full
     missing = [name for name in RESULT_PARTS if name not in request.files]
     try:
         seconds = float(request.form.get("seconds", ""))
