@@ -306,3 +306,38 @@ def test_the_threads_of_stalled_camera_loops_are_not_kept_once_they_ended(tmp_pa
         wait_for(lambda: len(daemon._threads) <= 4, 10)
     finally:
         daemon.shutdown()
+
+
+class CloseFailsOnce(SilentCamera):
+    """A silent camera whose driver raises an unexpected error the first time one is closed
+    (after releasing the device, so the loop reading it ends)."""
+
+    failed = threading.Event()
+
+    def close(self):
+        super().close()
+        if not self.failed.is_set():
+            self.failed.set()
+            raise RuntimeError("driver error while releasing the device")
+
+
+def test_the_watchdog_keeps_restarting_stalled_cameras_after_an_unexpected_error(tmp_path, caplog):
+    """An exception in a watchdog round (here the stalled camera's close) ended the watchdog's
+    thread silently: no later stall was noticed and the camera stayed dead. It is logged with
+    its traceback, the round's new loop still starts, and later stalls are restarted."""
+    opened = []
+
+    def open_camera():
+        opened.append(time.monotonic())
+        return CloseFailsOnce()
+
+    outbox = Outbox(tmp_path / "outbox", f"http://127.0.0.1:{free_port()}", tmp_path / "no-token")
+    daemon = CaptureDaemon(replace(FAST, stall_seconds=0.2), open_camera, tmp_path / "recordings", outbox)
+    daemon.start_threads()
+    try:
+        wait_for(lambda: daemon.reopens >= 3 and len(opened) >= 4, 15)
+    finally:
+        daemon.shutdown()
+    assert CloseFailsOnce.failed.is_set()
+    failures = [r for r in caplog.records if "watchdog" in r.getMessage() and r.exc_info]
+    assert len(failures) == 1 and "driver error" in str(failures[0].exc_info[1])

@@ -187,16 +187,31 @@ class CaptureDaemon:
             self._finish_later(recording, self.clock(), f"the camera was lost ({reason})")
 
     def _watchdog(self) -> None:
+        """Every 0.25 s, restart a stalled capture loop. An unexpected error in a round (a camera
+        driver's close failing, a bug) is logged with its traceback and the watchdog goes on:
+        an exception that ended this thread left every later stall unnoticed, the camera dead
+        until the daemon was restarted, and nothing said so (as for the outbox's thread)."""
         while not self.stopping.wait(0.25):
-            last = self._last_frame_at
-            if last is None or self.clock() - last < self.config.stall_seconds:
-                continue
-            camera = self._camera
-            self.reopens += 1
+            try:
+                self._restart_if_stalled()
+            except Exception:
+                log.exception("camera watchdog: unexpected error; it keeps watching")
+
+    def _restart_if_stalled(self) -> None:
+        """A camera that delivered no frame for stall_seconds: its loop replaced by a new one. The
+        new loop is started even when reporting the loss or closing the camera fails: the loss
+        has cleared `_last_frame_at` by then, so no later round would see the stall again."""
+        last = self._last_frame_at
+        if last is None or self.clock() - last < self.config.stall_seconds:
+            return
+        camera = self._camera
+        self.reopens += 1
+        self._generation += 1  # the stalled loop must not report the loss or take frames again
+        try:
             self._camera_lost(f"no frame from {self._camera_name} for {self.clock() - last:.1f} s")
-            self._generation += 1  # the stalled loop must not report the loss or take frames again
             if camera is not None:
                 camera.close()  # unblocks a read that waits on a dead device
+        finally:
             # A read that even closing cannot unblock is left behind: a new loop takes over.
             self._start_capture_thread()
 
