@@ -13,7 +13,6 @@ import shutil
 import socket
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -353,39 +352,3 @@ def test_waitress_does_not_refuse_a_result_its_job_allows(tmp_path):
         assert status == 413 and "result too large" in body["error"], body
     finally:
         assert served.stop() == 0
-
-
-def _open_files(pid: int) -> list[str]:
-    names = []
-    for fd in Path(f"/proc/{pid}/fd").iterdir():
-        with contextlib.suppress(OSError):
-            names.append(os.readlink(fd))
-    return names
-
-
-@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs /proc to see the server's open files")
-def test_an_upload_coming_in_is_spooled_on_the_state_disk_not_in_tmp(tmp_path):
-    """Waitress holds a request body in a temporary file while it arrives (and werkzeug copies
-    an upload's file part to another): on the state disk, not in /tmp, which Debian trixie
-    mounts as a tmpfs, in RAM. Seen from the server's open files while half of a 6 MB upload is in."""
-    system_tmp = tmp_path / "system-tmp"
-    system_tmp.mkdir()
-    served = start_server(tmp_path, env={"TMPDIR": str(system_tmp)}, args=("--no-worker",))
-    host, port = served.base.removeprefix("http://").rsplit(":", 1)
-    spool = tmp_path / "state" / "service" / "uploads" / "spool"
-    try:
-        with socket.create_connection((host, int(port)), timeout=20) as connection:
-            connection.sendall(f"POST /api/v1/score HTTP/1.1\r\nHost: {host}:{port}\r\n"
-                               "Content-Type: multipart/form-data; boundary=x\r\n"
-                               f"Content-Length: {6 * 1024 * 1024}\r\n\r\n".encode())
-            connection.sendall(b"\0" * (3 * 1024 * 1024))
-            deadline = time.monotonic() + 20
-            while not any(name.startswith(str(spool)) for name in _open_files(served.process.pid)) \
-                    and time.monotonic() < deadline:
-                time.sleep(0.1)
-            open_files = _open_files(served.process.pid)
-    finally:
-        assert served.stop() == 0
-    assert any(name.startswith(str(spool)) for name in open_files), open_files
-    assert not any(name.startswith(str(system_tmp)) for name in open_files), open_files
-    assert "Traceback" not in served.log_path.read_text()

@@ -22,8 +22,7 @@ from appliance.service.auth import load_or_create_token
 from appliance.service.jobs import JobStore
 from appliance.service.queue import ScoringQueue, ScoringWorker, make_huey
 from appliance.service.remote import RemoteJobs
-from appliance.service.state import (cache_problem, ensure_writable, rebuild_cache, recover_databases,
-                                     spool_requests_on_disk, sweep_uploads)
+from appliance.service.state import cache_problem, ensure_writable, rebuild_cache, recover_databases, sweep_uploads
 
 log = logging.getLogger("foley.serve")
 QUEUE_POLL_S = 0.1
@@ -38,8 +37,7 @@ def _queue(config: Config, worker: ScoringWorker | None = None) -> ScoringQueue:
 def prepare_state() -> list[str]:
     """Before serving or working: the state folder writable (else one line saying what to do),
     damaged jobs/queue databases moved aside, an unreadable cache rebuilt, uploads left by
-    killed requests removed, request bodies spooled on that disk. Returns the notices for the
-    log and the page."""
+    killed requests removed. Returns the notices for the log and the page."""
     ensure_writable(state_dir())
     folder = ensure_writable(state_dir() / "service", "service folder")
     notices = recover_databases(folder)
@@ -47,7 +45,6 @@ def prepare_state() -> list[str]:
     if problem:
         rebuild_cache(state_dir() / "cache", problem)
     sweep_uploads(folder)
-    spool_requests_on_disk(folder)
     return notices
 
 

@@ -7,7 +7,6 @@ missing state folder, a full disk, uploads left by a killed request.
 - The cache database is disposable: when unreadable it is deleted and rebuilt empty, logged
   once per process.
 - A state folder that cannot be created or written is one line naming the path and the fix.
-- Request bodies are spooled on the state disk, not in /tmp (a tmpfs on trixie: RAM).
 - Work is accepted only with enough free disk (507 below `service.min_free_mb` plus what the
   job needs), after the cache's results have been evicted to make room.
 """
@@ -19,7 +18,6 @@ import logging
 import os
 import shutil
 import sqlite3
-import tempfile
 import time
 from contextlib import closing
 from pathlib import Path
@@ -138,20 +136,6 @@ def rebuild_cache(cache_folder: Path, why: str) -> None:
     if str(folder) not in _cache_rebuilt_logged:
         _cache_rebuilt_logged.add(str(folder))
         log.warning("the cache database in %s was unreadable (%s); rebuilt empty", folder, why)
-
-
-def spool_requests_on_disk(service_folder: Path) -> Path:
-    """Make this process's temporary files (waitress's buffer of a request body, werkzeug's copy
-    of an upload's file part) in `uploads/spool` of the service folder, on the state disk, instead
-    of /tmp. Debian trixie, today's Raspberry Pi OS, mounts /tmp as a tmpfs (half the RAM), so a
-    200 MB upload there took 400 MB of the board's memory (both copies) while it came in, and on a
-    1 GB board could not be received at all; the disk also has the room the service checks for
-    (`disk_full`). Call after `sweep_uploads`, which empties it (these files are unnamed or
-    deleted at once, so only a crash mid-write leaves anything). Returns the folder."""
-    spool = Path(service_folder) / "uploads" / "spool"
-    spool.mkdir(parents=True, exist_ok=True)
-    tempfile.tempdir = str(spool)
-    return spool
 
 
 def sweep_uploads(service_folder: Path) -> int:
