@@ -52,27 +52,69 @@ def clip(folder: Path, clip_id: str) -> FinishedClip:
     return FinishedClip(clip_id, path, None, "a knock", 0.0)
 
 
-def test_an_entry_that_fails_unexpectedly_is_logged_and_the_clips_after_it_are_still_submitted(
-        tmp_path, service, caplog):
-    url, received = service
-    outbox = Outbox(tmp_path / "outbox", url, tmp_path / "no-token")
-    broken = outbox.put(clip(tmp_path, "20260101-000000-aaaaaa"))  # first in line
-    (broken / REQUEST).write_text("{cut short", encoding="utf-8")  # its request can no longer be read
-    outbox.put(clip(tmp_path, "20260101-000001-bbbbbb"))
+def run_outbox(outbox: Outbox, until) -> threading.Thread:
+    """Run the outbox's thread until `until()` holds (within 10 s); returns the ended thread's
+    object, for whether it was still alive when told to stop (`alive`)."""
     stopping = threading.Event()
     thread = threading.Thread(target=outbox.run, args=(stopping,), daemon=True)
-    with caplog.at_level(logging.ERROR, logger="foley.capture"):
-        thread.start()
-        try:
-            poll(lambda: "20260101-000001-bbbbbb.mp4" in received, 10)
+    thread.start()
+    try:
+        poll(until, 10)
+        thread.alive = thread.is_alive()
+    finally:
+        stopping.set()
+        outbox.wake.set()
+        thread.join(10)
+    return thread
+
+
+def test_an_unexpected_error_is_logged_and_the_clips_after_it_are_still_submitted(tmp_path, service, caplog):
+    """A bug after a submission (here the daemon's own callback failing once) is logged with its
+    traceback and does not end the thread: the next clip and one filed later still go."""
+    url, received = service
+    failures = []
+
+    def on_result(recording_id, result):
+        if not failures:
+            failures.append(recording_id)
+            raise RuntimeError("a bug in the consumer")
+
+    outbox = Outbox(tmp_path / "outbox", url, tmp_path / "no-token", on_result)
+    outbox.put(clip(tmp_path, "20260101-000000-aaaaaa"))
+    outbox.put(clip(tmp_path, "20260101-000001-bbbbbb"))
+
+    def later_clip_sent():
+        if "20260101-000001-bbbbbb.mp4" in received and not (outbox.folder / "20260101-000002-cccccc").exists() \
+                and "20260101-000002-cccccc.mp4" not in received:
             outbox.put(clip(tmp_path, "20260101-000002-cccccc"))  # filed later: the thread still serves
-            poll(lambda: "20260101-000002-cccccc.mp4" in received, 10)
-            assert thread.is_alive()
-        finally:
-            stopping.set()
-            outbox.wake.set()
-            thread.join(10)
-    assert [entry.name for entry in outbox.pending()] == [broken.name], "only the broken one waits"
-    assert (broken / CLIP).is_file(), "and it is kept, not deleted"
-    failure = next(r for r in caplog.records if broken.name in r.getMessage())
-    assert failure.exc_info is not None and "JSONDecodeError" in caplog.text, "logged with its traceback"
+        return "20260101-000002-cccccc.mp4" in received
+
+    with caplog.at_level(logging.ERROR, logger="foley.capture"):
+        thread = run_outbox(outbox, later_clip_sent)
+    assert thread.alive and outbox.pending() == []
+    failure = next(r for r in caplog.records if "20260101-000000-aaaaaa" in r.getMessage())
+    assert failure.exc_info is not None and "a bug in the consumer" in caplog.text, "logged with its traceback"
+
+
+@pytest.mark.parametrize("damage", ["request cut short", "clip gone"])
+def test_a_damaged_entry_is_moved_to_rejected_once_and_the_clips_after_it_still_go(tmp_path, service, caplog, damage):
+    """An entry that can never be sent (its request cut short, its clip gone: a disk that lost
+    part of the folder) is moved to rejected/ with the reason, as a clip the service refuses
+    is, instead of failing every round for good."""
+    url, received = service
+    results = []
+    outbox = Outbox(tmp_path / "outbox", url, tmp_path / "no-token", lambda rid, result: results.append(result))
+    broken = outbox.put(clip(tmp_path, "20260101-000000-aaaaaa"))  # first in line
+    if damage == "request cut short":
+        (broken / REQUEST).write_text("{cut short", encoding="utf-8")
+    else:
+        (broken / CLIP).unlink()
+    outbox.put(clip(tmp_path, "20260101-000001-bbbbbb"))
+    with caplog.at_level(logging.ERROR, logger="foley.capture"):
+        thread = run_outbox(outbox, lambda: "20260101-000001-bbbbbb.mp4" in received and not outbox.pending())
+    assert thread.alive and outbox.pending() == [] and received == ["20260101-000001-bbbbbb.mp4"]
+    kept = outbox.rejected / broken.name
+    reason = (kept / "reason.txt").read_text(encoding="utf-8")
+    assert "damaged" in reason and str(tmp_path) not in reason, reason
+    assert results[0] == {"state": "rejected", "reason": reason.strip()}
+    assert sum(broken.name in r.getMessage() for r in caplog.records) == 1, "reported once, not every round"

@@ -4,8 +4,8 @@ Each recording is a folder (clip.mp4, analysis.npz, request.json) that appears c
 at all (written under a temporary name, fsynced, renamed), so a power cut between the end of a
 recording and its submission loses nothing: the next start of the daemon submits it. It is
 sent to the web service over HTTP like any client's upload (with its live analysis, so the
-worker does not decode it again); a clip the service refuses as bad is moved to `rejected/`
-with the reason, never deleted.
+worker does not decode it again); a clip the service refuses as bad, or whose folder is damaged, is moved to
+`rejected/` with the reason, never deleted.
 """
 from __future__ import annotations
 
@@ -109,7 +109,11 @@ class Outbox:
             return False
 
     def _submit(self, entry: Path) -> None:
-        request = json.loads((entry / REQUEST).read_text(encoding="utf-8"))
+        try:
+            request = _request_of(entry)
+        except (FileNotFoundError, ValueError) as exc:  # damaged for good: it would fail every round
+            self._reject(entry, f"the recording's files are damaged ({exc})")
+            return
         fields = {"description": request.get("description") or ""}
         files = {"video": (f"{entry.name}.mp4", entry / CLIP)}
         if (entry / ANALYSIS).is_file():  # else the worker decodes the clip
@@ -122,12 +126,15 @@ class Outbox:
         elif status in (429, 503) or status >= 500:
             raise ServiceUnavailable(f"HTTP {status}: {body.get('error', '')}")
         else:
-            self.rejected.mkdir(parents=True, exist_ok=True)
-            reason = f"the service refused the clip (HTTP {status}): {body.get('error', '')}"
-            (entry / "reason.txt").write_text(reason + "\n", encoding="utf-8")
-            os.replace(entry, self.rejected / entry.name)
-            log.error("recording %s: %s; kept in %s", entry.name, reason, self.rejected / entry.name)
-            self.on_result(entry.name, {"state": "rejected", "reason": reason})
+            self._reject(entry, f"the service refused the clip (HTTP {status}): {body.get('error', '')}")
+
+    def _reject(self, entry: Path, reason: str) -> None:
+        """Move `entry` to `rejected/` with `reason.txt`: kept for a human, out of the queue."""
+        self.rejected.mkdir(parents=True, exist_ok=True)
+        (entry / "reason.txt").write_text(reason + "\n", encoding="utf-8")
+        os.replace(entry, self.rejected / entry.name)
+        log.error("recording %s: %s; kept in %s", entry.name, reason, self.rejected / entry.name)
+        self.on_result(entry.name, {"state": "rejected", "reason": reason})
 
     def _post(self, path: str, fields: dict[str, str], files: dict[str, tuple[str, Path]]) -> tuple[int, dict]:
         body = MultipartBody(fields, files)  # streamed from the clip, not read into memory
@@ -146,3 +153,16 @@ class Outbox:
             return exc.code, body
         except (urllib.error.URLError, OSError, ValueError) as exc:
             raise ServiceUnavailable(str(getattr(exc, "reason", exc))) from None
+
+
+def _request_of(entry: Path) -> dict:
+    """The entry's request, checked: FileNotFoundError or ValueError when its request or its clip
+    is missing or unreadable as written (a disk that lost part of the folder), which no retry mends."""
+    if not (entry / REQUEST).is_file():
+        raise FileNotFoundError(f"no {REQUEST}")
+    request = json.loads((entry / REQUEST).read_text(encoding="utf-8"))
+    if not isinstance(request, dict) or not isinstance(request.get("description") or "", str):
+        raise ValueError(f"{REQUEST} holds no request")
+    if not (entry / CLIP).is_file():
+        raise FileNotFoundError(f"no {CLIP}")
+    return request
