@@ -5,7 +5,13 @@ from __future__ import annotations
 import io
 import json
 
+import numpy as np
+import soundfile as sf
+
+from appliance.engine.mux import mux_mp4
 from appliance.service.jobs import DONE, FAILED, RUNNING, JobStore
+from appliance.service.worker_api import RESULT_MARGIN, most_result_bytes
+from appliance.video.synthetic import render_scene
 
 from tests.test_service_api import LAN, TOKEN, clip_bytes, make_client  # noqa: F401 (fixture)
 
@@ -70,3 +76,18 @@ def test_fail_and_unknown_jobs(tmp_path, clip_bytes):
                        environ_base=LAN).status_code == 204
     job = JobStore(tmp_path / "service").get(job_id)
     assert job.state == FAILED and job.error == "out of memory"
+
+
+def test_the_result_bound_holds_a_real_keep_audio_result_without_its_margin(tmp_path):
+    """What a worker sends for a clip kept with its own sound: the MP4 (the clip's video copied,
+    and an AAC track of its length), the Foley WAV and the mix WAV. The bound covers them with
+    no help from its margin; it left out the AAC track, which outgrows a small clip (24 KB a
+    second: a 50-minute clip of 0.1 MB had a result 53 MB over its bound)."""
+    seconds = 20
+    clip = render_scene("stick", tmp_path / "clip.mp4", width=160, height=120, fps=10, seconds=seconds, seed=3)
+    track = np.random.default_rng(0).uniform(-0.3, 0.3, (seconds * 48000, 2)).astype(np.float32)
+    mux_mp4(clip.path, track, 48000, tmp_path / "video.mp4")
+    for name in ("audio.wav", "mix.wav"):
+        sf.write(tmp_path / name, track, 48000, subtype="PCM_16")
+    result = sum((tmp_path / name).stat().st_size for name in ("video.mp4", "audio.wav", "mix.wav"))
+    assert result <= most_result_bytes(clip.path.stat().st_size, seconds) - RESULT_MARGIN

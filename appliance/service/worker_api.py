@@ -14,6 +14,7 @@ import re
 from flask import Blueprint, jsonify, request, send_file
 
 from appliance.atomic import atomic_path
+from appliance.engine.mux import AUDIO_BITRATE, REENCODE_BITRATE
 from appliance.engine.pipeline import CREDITS_NAME, MIX_NAME, MP4_NAME, TIMELINE_NAME, WAV_NAME
 from appliance.errors import is_number
 from appliance.mixing import SAMPLE_RATE
@@ -32,11 +33,14 @@ RESULT_MARGIN = 16 * 1024 * 1024
 
 def most_result_bytes(clip_bytes: int, seconds: float) -> int:
     """The most bytes a worker's result for a clip of `clip_bytes` and `seconds` may have, from
-    what its job can produce, twice over: the MP4 (the clip's video, copied or re-encoded) and
-    the two WAVs (the Foley and the mix, 16-bit stereo at 48 kHz), plus RESULT_MARGIN. Not the
-    clip upload limit: the result of a 150 MB clip of 10 minutes, with its two WAVs of 115 MB,
-    is over the 200 MB that let the clip in."""
-    return int(2 * (clip_bytes + seconds * SAMPLE_RATE * 2 * 2)) + RESULT_MARGIN
+    what its job can produce: the MP4 twice over (its video is the clip's own, copied, or
+    re-encoded at REENCODE_BITRATE, whichever is more; its AAC track at AUDIO_BITRATE; rate
+    control can overshoot), the two WAVs exactly (the Foley and the mix, 16-bit stereo at
+    48 kHz), plus RESULT_MARGIN. Not the clip upload limit: the result of a 150 MB clip of 10
+    minutes, with its two WAVs of 115 MB, is over the 200 MB that let the clip in; and the AAC
+    track alone (24 KB a second) outgrows a small clip of an hour."""
+    video = max(clip_bytes, seconds * REENCODE_BITRATE / 8)
+    return int(2 * (video + seconds * AUDIO_BITRATE / 8) + 2 * seconds * SAMPLE_RATE * 2 * 2) + RESULT_MARGIN
 
 
 def result_limit(store: JobStore, job_id: str, max_seconds: float) -> int | None:
