@@ -14,6 +14,7 @@ import pytest
 from appliance.config import Config, QueueConfig, ServiceConfig
 from appliance.service.app import create_app
 from appliance.service.queue import ScoringWorker
+from appliance.service.jobs import INPUT_NAME, JobStore
 from appliance.video.synthetic import render_scene
 
 TOKEN = "test-token-123"
@@ -172,3 +173,17 @@ def test_the_history_comes_a_page_at_a_time(tmp_path, clip_bytes):
     for query, status in (("limit=0", 400), ("limit=201", 400), ("limit=many", 400), ("before=0123456789abcdef", 404)):
         response = client.get(f"/api/v1/jobs?{query}")
         assert response.status_code == status and response.is_json, query
+
+
+def test_a_failed_jobs_reason_names_no_server_path(tmp_path, clip_bytes):
+    """A clip that fails while it is scored (here its stored upload damaged before the worker got
+    to it) fails its job with the engine's reason, which names the file by its path on the
+    board: the API shows the reason without it, as every other error."""
+    client, queue, folder = make_client(tmp_path, run=False)
+    job_id = upload(client, clip_bytes).get_json()["id"]
+    stored = JobStore(folder).job_dir(job_id) / INPUT_NAME
+    stored.write_bytes(b"not a video any more")
+    queue.worker.run(job_id, folder)
+    job = client.get(f"/api/v1/jobs/{job_id}").get_json()
+    assert job["state"] == "failed" and "not a readable video" in job["error"], job
+    assert str(tmp_path) not in job["error"] and "/input" not in job["error"], job["error"]

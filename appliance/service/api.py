@@ -20,7 +20,7 @@ from appliance.errors import UsageError
 from appliance.library import load_catalog
 from appliance.service.edit_history import EditHistory
 from appliance.service.jobs import DONE, FAILED, QUEUED, Job
-from appliance.service.shared import Services, disk_full, display_name, error, job_lock, jobs, services
+from appliance.service.shared import Services, disk_full, display_name, error, job_lock, jobs, public_message, services
 from appliance.video import probe
 
 api = Blueprint("api", __name__)
@@ -209,8 +209,13 @@ def _job_or_404(job_id: str):
 
 
 def job_json(job: Job) -> dict:
-    """A job as the API shows it: its row, and how many edits its outputs carry."""
-    return {**job.public(), "edits": EditHistory(jobs().job_dir(job.id)).edits()}
+    """A job as the API shows it: its row, and how many edits its outputs carry. A failed job's
+    reason is the engine's, which names the clip by its path on the board: shown without it,
+    as every other error is (`public_message`)."""
+    data = {**job.public(), "edits": EditHistory(jobs().job_dir(job.id)).edits()}
+    if data.get("error"):
+        data["error"] = public_message(data["error"])
+    return data
 
 
 @api.get("/api/v1/jobs")
