@@ -17,7 +17,7 @@ from typing import Annotated, Literal
 
 import yaml
 
-from appliance.errors import UsageError
+from appliance.errors import UsageError, is_number
 
 DEFAULT_PATH = Path("/etc/foley/config.yaml")
 
@@ -221,7 +221,7 @@ def _checked(value, expected, key: str):
     if value is None and type(None) in allowed:
         return None
     for kind in allowed:
-        if kind is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+        if kind is float and is_number(value):
             return float(value)
         if kind is not type(None) and isinstance(value, kind) and not (kind is int and isinstance(value, bool)):
             return value
