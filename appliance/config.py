@@ -66,7 +66,8 @@ class ServiceConfig:
     """An idle connection (keep-alive, or one that sends nothing) is closed after this long."""
     min_free_mb: Annotated[int, Range(0, 1_000_000)] = 200
     """Uploads (clips, sounds) are refused with 507 when the state folder's disk would keep less
-    free space than this after the work they bring."""
+    free space than this after the work they bring; and a request body is refused from its
+    headers when the temporary folder, where it is received, would (service/body_room.py)."""
     allowed_hosts: tuple[str, ...] = ()
     """Names (or addresses) besides this machine's own that clients may use in the Host header,
     e.g. a DNS alias or a NAT's address; requests naming any other host get 421."""

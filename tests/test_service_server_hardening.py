@@ -13,6 +13,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -352,3 +353,66 @@ def test_waitress_does_not_refuse_a_result_its_job_allows(tmp_path):
         assert status == 413 and "result too large" in body["error"], body
     finally:
         assert served.stop() == 0
+
+
+def answer_to_headers(connection: socket.socket) -> tuple[int, dict, dict]:
+    """Read one whole response: (status, its headers in lower case, its JSON body)."""
+    answer = b""
+    while b"\r\n\r\n" not in answer or len(answer.split(b"\r\n\r\n", 1)[1]) < _content_length(answer):
+        chunk = connection.recv(65536)
+        if not chunk:
+            break
+        answer += chunk
+    head, body = answer.split(b"\r\n\r\n", 1)
+    lines = head.decode().split("\r\n")
+    headers = {name.strip().lower(): value.strip() for name, _, value in (line.partition(":") for line in lines[1:])}
+    return int(lines[0].split()[1]), headers, json.loads(body)
+
+
+def test_bodies_never_fill_the_temporary_folder(tmp_path):
+    """Waitress stores a body over 512 KB in the temporary folder (a RAM tmpfs on Debian trixie),
+    and Werkzeug a multipart form's file again. With $TMPDIR on an 8 MB disk, a 9 MB upload had
+    its connection reset mid-body (ENOSPC in waitress's event loop), and a 6 MB one was stored,
+    then refused with an ENOSPC traceback in the log. Now an upload announced at 6 MB (12 MB
+    with Werkzeug's copy) gets 507 before a byte of it is sent;
+    while a 2 MB one is arriving, a second 2 MB one gets 503 with Retry-After; when the first
+    client goes away mid-body its room comes back; and served requests give theirs back (five
+    2 MB uploads one after the other all reach the application)."""
+    junk = tmp_path / "junk.mp4"
+    junk.write_bytes(np.random.default_rng(1).bytes(2 * 1024 * 1024))
+    (tmp_path / "config.yaml").write_text("service:\n  min_free_mb: 1\n")
+    with small_disk(tmp_path / "tmp", "8m") as temporary:
+        served = start_server(tmp_path, env={"TMPDIR": str(temporary)},
+                              args=("--no-worker", "--config", str(tmp_path / "config.yaml")))
+        port = int(served.base.rsplit(":", 1)[1])
+
+        def upload() -> int:
+            result = subprocess.run(["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "-F", f"video=@{junk}",
+                                     f"{served.base}/api/v1/score"], capture_output=True, text=True, timeout=60)
+            return int(result.stdout)
+
+        def announce(connection: socket.socket, length: int) -> None:
+            connection.sendall(f"POST /api/v1/score HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+                               f"Content-Type: multipart/form-data; boundary=x\r\nContent-Length: {length}\r\n\r\n".encode())
+
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=20) as connection:
+                announce(connection, 6 * 1024 * 1024)
+                status, _, body = answer_to_headers(connection)
+            assert status == 507 and "not enough room" in body["error"], (status, body)
+            with socket.create_connection(("127.0.0.1", port), timeout=20) as arriving:
+                announce(arriving, 2 * 1024 * 1024 + 300)
+                arriving.sendall(b"-" * 100_000)
+                with socket.create_connection(("127.0.0.1", port), timeout=20) as second:
+                    announce(second, 2 * 1024 * 1024 + 300)
+                    status, headers, body = answer_to_headers(second)
+                assert status == 503 and headers.get("retry-after") and "try again" in body["error"], (status, body)
+            deadline = time.monotonic() + 10
+            while (status := upload()) == 503 and time.monotonic() < deadline:
+                time.sleep(0.2)
+            assert status == 415, status  # the application's answer: the junk is no video
+            assert [upload() for _ in range(5)] == [415] * 5
+        finally:
+            assert served.stop() == 0
+        assert list(temporary.iterdir()) == []
+    assert "Traceback" not in served.log_path.read_text()

@@ -41,6 +41,9 @@ class Refusal:
 
     status: int
     message: str
+    retry_after: int | None = None
+    """Seconds a client should wait before trying again (sent as Retry-After), for a refusal
+    that passes."""
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,9 @@ connection costs a socket and a small buffer; what runs out is the limit. Here:
   uploads never hold the threads that serve the page; and as many again as live mode's
   listening pages (appliance.service.live_control.MAX_LISTENERS, 503 past it);
 - a request with a body is judged on its headers before the body is read (`GuardedParser`):
-  waitress would otherwise store the whole body in a temporary file first, whoever sent it.
+  waitress would otherwise store the whole body in a temporary file first, whoever sent it;
+  and a body it may store reserves its room in the temporary folder then (body_room.py), so
+  bodies never fill that folder — on Debian trixie a tmpfs, the board's RAM.
 """
 from __future__ import annotations
 
@@ -34,6 +36,7 @@ from waitress.utilities import Error, RequestEntityTooLarge
 from werkzeug.http import parse_cookie
 
 from appliance.config import Config
+from appliance.service.body_room import MB, BodyRoom, Reservation, stored_size
 from appliance.service.gate import Refusal, RequestGate, RequestHead
 from appliance.service.live_control import MAX_LISTENERS
 
@@ -77,10 +80,13 @@ class RefusedByGate(Error):
     def __init__(self, refusal: Refusal):
         super().__init__(refusal.message)
         self.code, self.reason = refusal.status, http.HTTPStatus(refusal.status).phrase
+        self.retry_after = refusal.retry_after
 
     def to_response(self, ident=None):
-        return f"{self.code} {self.reason}", [("Content-Type", "application/json")], \
-            json.dumps({"error": self.body}).encode()
+        headers = [("Content-Type", "application/json")]
+        if self.retry_after is not None:
+            headers.append(("Retry-After", str(self.retry_after)))
+        return f"{self.code} {self.reason}", headers, json.dumps({"error": self.body}).encode()
 
 
 class GuardedParser(HTTPRequestParser):
@@ -88,11 +94,14 @@ class GuardedParser(HTTPRequestParser):
     as soon as its headers are in (the body arrives in later calls): a refused one is answered
     (and its connection closed) without reading the body, an accepted one may bring at most the
     body its type allows. A chunked body states no length: waitress finds it too large only once
-    it has read that much, and its plain-text 413 is then answered as the gate's JSON one."""
+    it has read that much, and its plain-text 413 is then answered as the gate's JSON one.
+    An accepted body that waitress may store in a file holds a reservation in `room` from then
+    until the request is closed (its response sent, or its connection gone)."""
 
-    def __init__(self, adj, gate: RequestGate, address: str | None):
+    def __init__(self, adj, gate: RequestGate, room: BodyRoom, address: str | None):
         super().__init__(adj)
-        self.gate, self.address = gate, address
+        self.gate, self.room, self.address = gate, room, address
+        self.reservation: Reservation | None = None
 
     def received(self, data: bytes) -> int:
         judged = self.headers_finished
@@ -110,19 +119,39 @@ class GuardedParser(HTTPRequestParser):
             self.command, self.path, self.address, headers.get("HOST"), headers.get("ORIGIN"),
             headers.get("AUTHORIZATION", ""), parse_cookie(headers.get("COOKIE", "")), content_type,
             None if self.chunked else self.content_length))
+        limit = self.gate.body_limit(content_type, self.path)
+        if refusal is None and (self.chunked or self.content_length > self.adj.inbuf_overflow):
+            refusal = self.room.reserve(stored_size(content_type, None if self.chunked else self.content_length, limit))
+            if isinstance(refusal, Reservation):
+                self.reservation, refusal = refusal, None
         if refusal is not None:
             self.error, self.completed = RefusedByGate(refusal), True
             return
         self.adj = copy.copy(self.adj)  # this request's own limit: waitress refuses a body >= it
-        self.adj.max_request_body_size = self.gate.body_limit(content_type, self.path) + 1
+        self.adj.max_request_body_size = limit + 1
+
+    def close(self) -> None:
+        """Called by waitress once the request is served (and by GuardedChannel when its
+        connection closes mid-body): the body's file and its reservation go."""
+        super().close()
+        if self.reservation is not None:
+            self.reservation.release()
 
 
-def guarded_channel(gate: RequestGate) -> type[HTTPChannel]:
+def guarded_channel(gate: RequestGate, room: BodyRoom) -> type[HTTPChannel]:
     """Waitress's connection class, its requests parsed by a GuardedParser that knows the peer."""
 
     class GuardedChannel(HTTPChannel):
         def parser_class(self, adj):
-            return GuardedParser(adj, gate, self.addr[0] if isinstance(self.addr, tuple) else None)
+            return GuardedParser(adj, gate, room, self.addr[0] if isinstance(self.addr, tuple) else None)
+
+        def handle_close(self):
+            """A request still arriving when its connection closes (the client gone, the idle
+            or header deadline) is never served, so waitress never closes it: close it here."""
+            arriving, self.request = self.request, None
+            if arriving is not None:
+                arriving.close()
+            super().handle_close()
 
     return GuardedChannel
 
@@ -153,10 +182,11 @@ def make_server(app, config: Config, host: str, port: int, **overrides):
     server = waitress.create_server(app, **settings)
     servers = [server] if isinstance(server, BaseWSGIServer) else \
         [s for s in getattr(server, "map", {}).values() if isinstance(s, BaseWSGIServer)]
+    room = BodyRoom(service.min_free_mb * MB)
     for each in servers:
         _with_header_deadline(each, service.header_timeout)
         if gate is not None:
-            each.channel_class = guarded_channel(gate)
+            each.channel_class = guarded_channel(gate, room)
     return server
 
 
