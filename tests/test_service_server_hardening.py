@@ -83,20 +83,28 @@ def test_service_and_a_job_write_nothing_outside_the_state_folder(tmp_path, read
     assert "Traceback" not in log and "Read-only file system" not in log, log[-2000:]
 
 
+def answer_to_headers(connection: socket.socket) -> tuple[int, dict, dict]:
+    """Read one whole response: (status, its headers in lower case, its JSON body)."""
+    answer = b""
+    while b"\r\n\r\n" not in answer or len(answer.split(b"\r\n\r\n", 1)[1]) < _content_length(answer):
+        chunk = connection.recv(65536)
+        if not chunk:
+            break
+        answer += chunk
+    head, body = answer.split(b"\r\n\r\n", 1)
+    lines = head.decode().split("\r\n")
+    headers = {name.strip().lower(): value.strip() for name, _, value in (line.partition(":") for line in lines[1:])}
+    return int(lines[0].split()[1]), headers, json.loads(body)
+
+
 def head_only(address: str, port: int, path: str, length: int, content_type: str, extra: str = "") -> tuple[int, dict]:
     """Send a request's headers announcing `length` bytes of body, and none of the body: the
     status and JSON the server answers with (a server that waits for the body never answers)."""
     with socket.create_connection((address, port), timeout=20) as connection:
         connection.sendall(f"POST {path} HTTP/1.1\r\nHost: {address}:{port}\r\nContent-Type: {content_type}\r\n"
                            f"Content-Length: {length}\r\n{extra}\r\n".encode())
-        answer = b""
-        while b"\r\n\r\n" not in answer or len(answer.split(b"\r\n\r\n", 1)[1]) < _content_length(answer):
-            chunk = connection.recv(65536)
-            if not chunk:
-                break
-            answer += chunk
-    head, body = answer.split(b"\r\n\r\n", 1)
-    return int(head.split()[1]), json.loads(body)
+        status, _, body = answer_to_headers(connection)
+    return status, body
 
 
 def _content_length(answer: bytes) -> int:
@@ -353,20 +361,6 @@ def test_waitress_does_not_refuse_a_result_its_job_allows(tmp_path):
         assert status == 413 and "result too large" in body["error"], body
     finally:
         assert served.stop() == 0
-
-
-def answer_to_headers(connection: socket.socket) -> tuple[int, dict, dict]:
-    """Read one whole response: (status, its headers in lower case, its JSON body)."""
-    answer = b""
-    while b"\r\n\r\n" not in answer or len(answer.split(b"\r\n\r\n", 1)[1]) < _content_length(answer):
-        chunk = connection.recv(65536)
-        if not chunk:
-            break
-        answer += chunk
-    head, body = answer.split(b"\r\n\r\n", 1)
-    lines = head.decode().split("\r\n")
-    headers = {name.strip().lower(): value.strip() for name, _, value in (line.partition(":") for line in lines[1:])}
-    return int(lines[0].split()[1]), headers, json.loads(body)
 
 
 def test_bodies_never_fill_the_temporary_folder(tmp_path):
