@@ -89,7 +89,7 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 # --- user and groups -------------------------------------------------------------------------
-# The units run as foley with SupplementaryGroups=video gpio audio: a group that does not exist
+# The units run as foley with SupplementaryGroups video, gpio (capture) and audio (web): a group that does not exist
 # stops the unit from starting, so missing ones (gpio on plain Debian) are made system groups.
 for group in video gpio audio; do
   getent group "$group" >/dev/null || { say "creating system group $group"; groupadd --system "$group"; }

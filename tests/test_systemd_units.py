@@ -50,6 +50,8 @@ def test_the_capture_daemon_may_open_usb_and_csi_cameras_and_the_button():
     # USB camera: /dev/video*; CSI camera (libcamera): also /dev/media* and /dev/dma_heap/*;
     # the button (lgpio): /dev/gpiochip4 on a Pi 5 with an older kernel, /dev/gpiochip0 otherwise.
     assert {"char-video4linux rw", "char-media rw", "char-dma_heap rw", "char-gpiochip rw"} <= set(capture["DeviceAllow"])
+    assert not any("alsa" in device for device in capture["DeviceAllow"]), "the capture daemon plays no sound"
+    assert "audio" not in capture["SupplementaryGroups"][0].split()
     assert capture["RestrictRealtime"] == ["yes"], "the capture daemon asks for no real-time scheduling"
     assert HARDENING.items() <= capture.items()
 
