@@ -1,9 +1,11 @@
 """multipart/form-data request bodies, for the appliance's own HTTP clients (the capture daemon's
-hand-over to the service, a fleet worker's result, `foley bench serve`): the standard library
-has no encoder, and a dependency for a few lines is not worth it on a Pi."""
+hand-over to the service, a fleet worker's result, `foley bench serve`), and sending one: the
+standard library has no encoder, and a dependency for a few lines is not worth it on a Pi."""
 from __future__ import annotations
 
+import http.client
 import secrets
+import urllib.parse
 from pathlib import Path
 from typing import Iterator
 
@@ -54,3 +56,33 @@ def _chunks(path: Path, size: int) -> Iterator[bytes]:
                 raise OSError(f"{path.name} shrank while it was being sent")
             size -= len(chunk)
             yield chunk
+
+
+def post_form(url: str, form: MultipartBody, headers: dict[str, str], timeout: float) -> tuple[int, bytes]:
+    """POST `form` to `url` (http or https): the answer's status and body, whatever the status.
+
+    The service judges an upload from its headers (its gate: 401, 413, 507) and answers and
+    closes the connection while the body is still being sent. The send then fails (reset, or a
+    broken pipe) though the answer has arrived; urllib raised the send's error and lost it, so
+    the capture outbox took a clip over the upload limit for a service that was down and sent it
+    again every 30 s, forever. Here the answer is read after a failed send too.
+    ConnectionError when there is none."""
+    parts = urllib.parse.urlsplit(url)
+    connection_class = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+    connection = connection_class(parts.hostname, parts.port, timeout=timeout)
+    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    try:
+        try:
+            connection.request("POST", target, body=form, headers={**headers, **form.headers})
+        except (BrokenPipeError, ConnectionResetError) as send_error:
+            try:
+                response = connection.getresponse()
+            except (OSError, http.client.HTTPException):
+                raise send_error from None
+        else:
+            response = connection.getresponse()
+        return response.status, response.read()
+    except http.client.HTTPException as exc:  # a malformed or missing answer
+        raise ConnectionError(f"no valid answer from {parts.netloc}: {exc!r}") from None
+    finally:
+        connection.close()

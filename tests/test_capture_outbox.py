@@ -118,3 +118,32 @@ def test_a_damaged_entry_is_moved_to_rejected_once_and_the_clips_after_it_still_
     assert "damaged" in reason and str(tmp_path) not in reason, reason
     assert results[0] == {"state": "rejected", "reason": reason.strip()}
     assert sum(broken.name in r.getMessage() for r in caplog.records) == 1, "reported once, not every round"
+
+
+def test_a_clip_over_the_services_upload_limit_is_rejected_not_retried_forever(tmp_path):
+    """The service (the real one) refuses an upload over service.max_upload_mb from its headers
+    and closes the connection while the clip is still being sent. urllib raised the send's
+    error ("connection reset") and the outbox took it for a service that is down: the clip was
+    sent again every 30 s, forever. The service's answer is now read: the clip goes to
+    rejected/ with it, and the next clip still reaches the service."""
+    from tests.conftest import start_server
+
+    (tmp_path / "config.yaml").write_text("service:\n  max_upload_mb: 1\n")
+    served = start_server(tmp_path, args=("--no-worker", "--config", str(tmp_path / "config.yaml")))
+    results = []
+    try:
+        outbox = Outbox(tmp_path / "outbox", served.base, tmp_path / "no-token", lambda rid, result: results.append(result))
+        large = clip(tmp_path, "20260101-000000-aaaaaa")
+        large.path.write_bytes(bytes(8 * 1024 * 1024))
+        outbox.put(large)
+        outbox.put(clip(tmp_path, "20260101-000001-bbbbbb"))
+        thread = run_outbox(outbox, lambda: not outbox.pending())
+    finally:
+        assert served.stop() == 0
+    assert thread.alive and outbox.pending() == []
+    reason = (outbox.rejected / "20260101-000000-aaaaaa" / "reason.txt").read_text(encoding="utf-8")
+    assert "HTTP 413" in reason and "the limit is 1 MB" in reason, reason
+    assert (outbox.rejected / "20260101-000000-aaaaaa" / CLIP).stat().st_size == 8 * 1024 * 1024, "kept"
+    # the small one reached the service: a 6-byte "clip" is no video, so it is refused as such
+    small = (outbox.rejected / "20260101-000001-bbbbbb" / "reason.txt").read_text(encoding="utf-8")
+    assert "HTTP 415" in small, small

@@ -14,15 +14,13 @@ import logging
 import os
 import shutil
 import threading
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Callable
 
 from appliance.atomic import fsync_folder, write_json_atomic
 from appliance.capture.recording import FinishedClip
 from appliance.engine.analysis_file import save_analysis
-from appliance.multipart import MultipartBody
+from appliance.multipart import MultipartBody, post_form
 
 log = logging.getLogger("foley.capture")
 CLIP, ANALYSIS, REQUEST = "clip.mp4", "analysis.npz", "request.json"
@@ -137,22 +135,21 @@ class Outbox:
         self.on_result(entry.name, {"state": "rejected", "reason": reason})
 
     def _post(self, path: str, fields: dict[str, str], files: dict[str, tuple[str, Path]]) -> tuple[int, dict]:
-        body = MultipartBody(fields, files)  # streamed from the clip, not read into memory
-        headers = dict(body.headers)
+        """(status, JSON answer); ServiceUnavailable when the service gave no answer. The answer
+        is read even when the service refused the clip from its headers (post_form)."""
+        form = MultipartBody(fields, files)  # streamed from the clip, not read into memory
+        headers = {}
         if self.token_file.is_file():
             headers["Authorization"] = "Bearer " + self.token_file.read_text(encoding="utf-8").strip()
-        request = urllib.request.Request(self.service_url + path, data=body, headers=headers, method="POST")
         try:
-            with urllib.request.urlopen(request, timeout=60) as response:
-                return response.status, json.loads(response.read() or b"{}")
-        except urllib.error.HTTPError as exc:
-            try:
-                body = json.loads(exc.read() or b"{}")
-            except ValueError:
-                body = {}
-            return exc.code, body
-        except (urllib.error.URLError, OSError, ValueError) as exc:
-            raise ServiceUnavailable(str(getattr(exc, "reason", exc))) from None
+            status, answer = post_form(self.service_url + path, form, headers, timeout=60)
+        except (OSError, ValueError) as exc:
+            raise ServiceUnavailable(str(exc)) from None
+        try:
+            body = json.loads(answer or b"{}")
+        except ValueError:
+            body = {}
+        return status, body if isinstance(body, dict) else {}
 
 
 def _request_of(entry: Path) -> dict:

@@ -18,7 +18,7 @@ import urllib.request
 from pathlib import Path
 
 from appliance.engine.pipeline import CREDITS_NAME, MIX_NAME, MP4_NAME, TIMELINE_NAME, WAV_NAME
-from appliance.multipart import MultipartBody
+from appliance.multipart import MultipartBody, post_form
 from appliance.service.jobs import ANALYSIS_NAME, INPUT_NAME, Job, worker_id
 
 log = logging.getLogger("foley.worker")
@@ -74,7 +74,13 @@ class RemoteJobs:
         body = MultipartBody({"seconds": f"{seconds:.3f}"},
                              {name: (name, folder / name) for name in
                               (WAV_NAME, MP4_NAME, TIMELINE_NAME, CREDITS_NAME, MIX_NAME) if (folder / name).is_file()})
-        self._call("POST", f"/api/v1/jobs/{job_id}/result", form=body)
+        path = f"/api/v1/jobs/{job_id}/result"
+        try:  # the answer is read even when the front end refused the result from its headers
+            status, answer = post_form(self.url + path, body, self._headers(), TIMEOUT_S)
+        except OSError as exc:
+            raise FrontEndError(f"POST {path}: {exc}") from None
+        if status >= 400:
+            raise FrontEndError(f"POST {path}: HTTP {status} {answer[:300].decode(errors='replace')}")
         self._done(job_id)
 
     def fail(self, job_id: str, reason: str) -> None:
@@ -87,22 +93,21 @@ class RemoteJobs:
         self._last_progress.pop(job_id, None)
         shutil.rmtree(self.job_dir(job_id), ignore_errors=True)
 
-    def _request(self, method: str, path: str, body: dict | None = None, form: MultipartBody | None = None):
-        """`form` is streamed from its files (multipart.py), not read into memory."""
+    def _headers(self) -> dict[str, str]:
         headers = {"X-Foley-Worker": self.worker}
         if self.token:
             headers["Authorization"] = f"Bearer {self.token}"
-        data = None
-        if form is not None:
-            data = form
-            headers.update(form.headers)
-        elif body is not None:
+        return headers
+
+    def _request(self, method: str, path: str, body: dict | None = None):
+        headers, data = self._headers(), None
+        if body is not None:
             data, headers["Content-Type"] = json.dumps(body).encode(), "application/json"
         return urllib.request.Request(self.url + path, data=data, headers=headers, method=method)
 
-    def _call(self, method: str, path: str, body: dict | None = None, form: MultipartBody | None = None) -> bytes:
+    def _call(self, method: str, path: str, body: dict | None = None) -> bytes:
         try:
-            with urllib.request.urlopen(self._request(method, path, body, form), timeout=TIMEOUT_S) as response:
+            with urllib.request.urlopen(self._request(method, path, body), timeout=TIMEOUT_S) as response:
                 return response.read()
         except urllib.error.HTTPError as exc:
             raise FrontEndError(f"{method} {path}: HTTP {exc.code} {exc.read()[:300].decode(errors='replace')}") from None
