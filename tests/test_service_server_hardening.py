@@ -156,8 +156,9 @@ def test_a_chunked_body_over_its_limit_is_refused_as_json(tmp_path):
                                "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n".encode())
             sent = 0
             with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # it answered and closed
-                while not select.select([connection], [], [], 0)[0]:  # until the server answers
-                    assert sent < 4 * 1024 * 1024, "4 MB sent and no answer"
+                # until the server answers, or twice the limit is sent: it must answer then, though
+                # a loaded machine may take a moment to read what is sent
+                while not select.select([connection], [], [], 0)[0] and sent < 2 * 1024 * 1024:
                     connection.sendall(b"%x\r\n%s\r\n" % (len(chunk), chunk))
                     sent += len(chunk)
             answer = b""

@@ -131,9 +131,11 @@ class GuardedParser(HTTPRequestParser):
         self.adj.max_request_body_size = limit + 1
 
     def close(self) -> None:
-        """Called by waitress once the request is served (and by GuardedChannel when its
-        connection closes mid-body): the body's file and its reservation go."""
+        """Called by waitress once the request is served: the body's file and its reservation go."""
         super().close()
+        self.release_room()
+
+    def release_room(self) -> None:
         if self.reservation is not None:
             self.reservation.release()
 
@@ -147,10 +149,11 @@ def guarded_channel(gate: RequestGate, room: BodyRoom) -> type[HTTPChannel]:
 
         def handle_close(self):
             """A request still arriving when its connection closes (the client gone, the idle
-            or header deadline) is never served, so waitress never closes it: close it here."""
-            arriving, self.request = self.request, None
-            if arriving is not None:
-                arriving.close()
+            or header deadline) is never served, so waitress never closes it: its reservation
+            is given back here. Its buffer is left to go with the channel, as waitress leaves
+            it: this can run inside `received` (a failed 100 Continue), which goes on with it."""
+            if isinstance(self.request, GuardedParser):
+                self.request.release_room()
             super().handle_close()
 
     return GuardedChannel
