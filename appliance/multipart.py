@@ -6,6 +6,8 @@ from __future__ import annotations
 import http.client
 import secrets
 import urllib.parse
+import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
@@ -58,8 +60,19 @@ def _chunks(path: Path, size: int) -> Iterator[bytes]:
             yield chunk
 
 
-def post_form(url: str, form: MultipartBody, headers: dict[str, str], timeout: float) -> tuple[int, bytes]:
-    """POST `form` to `url` (http or https): the answer's status and body, whatever the status.
+@dataclass(frozen=True)
+class Answer:
+    """A server's answer to a form: its status, its body, and its Retry-After in seconds (None
+    when it gave none, or a date)."""
+
+    status: int
+    body: bytes
+    retry_after: float | None = None
+
+
+def post_form(url: str, form: MultipartBody, headers: dict[str, str], timeout: float) -> Answer:
+    """POST `form` to `url` (http or https, through the proxy the environment names as urllib
+    would): the answer, whatever its status.
 
     The service judges an upload from its headers (its gate: 401, 413, 507) and answers and
     closes the connection while the body is still being sent. The send then fails (reset, or a
@@ -68,9 +81,7 @@ def post_form(url: str, form: MultipartBody, headers: dict[str, str], timeout: f
     again every 30 s, forever. Here the answer is read after a failed send too.
     ConnectionError when there is none."""
     parts = urllib.parse.urlsplit(url)
-    connection_class = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
-    connection = connection_class(parts.hostname, parts.port, timeout=timeout)
-    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    connection, target = _connection(parts, timeout)
     try:
         try:
             connection.request("POST", target, body=form, headers={**headers, **form.headers})
@@ -81,8 +92,26 @@ def post_form(url: str, form: MultipartBody, headers: dict[str, str], timeout: f
                 raise send_error from None
         else:
             response = connection.getresponse()
-        return response.status, response.read()
+        retry_after = response.getheader("Retry-After", "")
+        return Answer(response.status, response.read(), float(retry_after) if retry_after.isdigit() else None)
     except http.client.HTTPException as exc:  # a malformed or missing answer
         raise ConnectionError(f"no valid answer from {parts.netloc}: {exc!r}") from None
     finally:
         connection.close()
+
+
+def _connection(parts: urllib.parse.SplitResult, timeout: float) -> tuple[http.client.HTTPConnection, str]:
+    """The connection for a request to `parts` and the target to send it: direct, or through
+    the environment's proxy (HTTP_PROXY / HTTPS_PROXY unless NO_PROXY names the host)."""
+    https = parts.scheme == "https"
+    kind = http.client.HTTPSConnection if https else http.client.HTTPConnection
+    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    proxy = urllib.request.getproxies().get(parts.scheme)
+    if not proxy or urllib.request.proxy_bypass(parts.hostname or ""):
+        return kind(parts.hostname, parts.port, timeout=timeout), target
+    via = urllib.parse.urlsplit(proxy if "://" in proxy else f"http://{proxy}")
+    if https:  # a tunnel through the proxy (CONNECT)
+        connection = kind(via.hostname, via.port, timeout=timeout)
+        connection.set_tunnel(parts.hostname, parts.port)
+        return connection, target
+    return http.client.HTTPConnection(via.hostname, via.port, timeout=timeout), parts.geturl()

@@ -26,6 +26,7 @@ from appliance.multipart import MultipartBody
 from appliance.service.jobs import JobStore
 from appliance.service.worker_api import result_limit
 from appliance.video.synthetic import render_scene
+from appliance.waiting import poll
 from tests.conftest import REPO, fill_leaving, get_json, small_disk, start_server
 from tests.test_service_browser import lan_address
 
@@ -368,45 +369,55 @@ def test_bodies_never_fill_the_temporary_folder(tmp_path):
     """Waitress stores a body over 512 KB in the temporary folder (a RAM tmpfs on Debian trixie),
     and Werkzeug a multipart form's file again. With $TMPDIR on an 8 MB disk, a 9 MB upload had
     its connection reset mid-body (ENOSPC in waitress's event loop), and a 6 MB one was stored,
-    then refused with an ENOSPC traceback in the log. Now an upload announced at 6 MB (12 MB
-    with Werkzeug's copy) gets 507 before a byte of it is sent;
-    while a 2 MB one is arriving, a second 2 MB one gets 503 with Retry-After; when the first
-    client goes away mid-body its room comes back; and served requests give theirs back (five
-    2 MB uploads one after the other all reach the application)."""
-    junk = tmp_path / "junk.mp4"
-    junk.write_bytes(np.random.default_rng(1).bytes(2 * 1024 * 1024))
+    then refused with an ENOSPC traceback in the log. Now, on a 16 MB folder, each answered
+    from the headers: an upload that could never fit (9 MB, 18 MB with Werkzeug's copy) 413;
+    one the folder's free space cannot hold (a filler leaves 5 MB) 507; one that only another
+    body being received leaves no room for 503 with Retry-After. A body's bytes already received
+    are counted once (a 2.5 MB upload beside a 4 MB one 3.9 MB in goes through); a client gone
+    mid-body gives its room back; served requests give theirs back (five uploads in a row all
+    reach the application); the folder is empty afterwards."""
+    rng = np.random.default_rng(1)
+    junk = {size: tmp_path / f"junk-{size}.mp4" for size in (2.5, 4)}
+    for size, path in junk.items():
+        path.write_bytes(rng.bytes(int(size * 1024 * 1024)))
     (tmp_path / "config.yaml").write_text("service:\n  min_free_mb: 1\n")
-    with small_disk(tmp_path / "tmp", "8m") as temporary:
+    with small_disk(tmp_path / "tmp", "16m") as temporary:
         served = start_server(tmp_path, env={"TMPDIR": str(temporary)},
                               args=("--no-worker", "--config", str(tmp_path / "config.yaml")))
         port = int(served.base.rsplit(":", 1)[1])
 
-        def upload() -> int:
-            result = subprocess.run(["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "-F", f"video=@{junk}",
+        def upload(size: float) -> int:
+            result = subprocess.run(["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "-F", f"video=@{junk[size]}",
                                      f"{served.base}/api/v1/score"], capture_output=True, text=True, timeout=60)
             return int(result.stdout)
 
-        def announce(connection: socket.socket, length: int) -> None:
-            connection.sendall(f"POST /api/v1/score HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
-                               f"Content-Type: multipart/form-data; boundary=x\r\nContent-Length: {length}\r\n\r\n".encode())
+        def announced(megabytes: float) -> socket.socket:
+            connection = socket.create_connection(("127.0.0.1", port), timeout=20)
+            connection.sendall(f"POST /api/v1/score HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: "
+                               f"multipart/form-data; boundary=x\r\nContent-Length: {int(megabytes * 1024 * 1024)}"
+                               "\r\n\r\n".encode())
+            return connection
 
         try:
-            with socket.create_connection(("127.0.0.1", port), timeout=20) as connection:
-                announce(connection, 6 * 1024 * 1024)
+            with announced(9) as connection:
                 status, _, body = answer_to_headers(connection)
-            assert status == 507 and "not enough room" in body["error"], (status, body)
-            with socket.create_connection(("127.0.0.1", port), timeout=20) as arriving:
-                announce(arriving, 2 * 1024 * 1024 + 300)
-                arriving.sendall(b"-" * 100_000)
-                with socket.create_connection(("127.0.0.1", port), timeout=20) as second:
-                    announce(second, 2 * 1024 * 1024 + 300)
+            assert status == 413 and "too large for this appliance" in body["error"], (status, body)
+            with announced(4) as arriving:
+                arriving.sendall(b"-" * int(3.9 * 1024 * 1024))
+                poll(lambda: shutil.disk_usage(temporary).used >= 3.9 * 1024 * 1024, 10)
+                assert upload(2.5) == 415  # the application's answer: the junk is no video
+                with announced(4) as second:
                     status, headers, body = answer_to_headers(second)
                 assert status == 503 and headers.get("retry-after") and "try again" in body["error"], (status, body)
-            deadline = time.monotonic() + 10
-            while (status := upload()) == 503 and time.monotonic() < deadline:
-                time.sleep(0.2)
-            assert status == 415, status  # the application's answer: the junk is no video
-            assert [upload() for _ in range(5)] == [415] * 5
+            assert poll(lambda: (status := upload(4)) != 503 and status, 10) == 415  # its room came back
+            # the last upload's request (its files, its room) is closed just after its answer
+            poll(lambda: shutil.disk_usage(temporary).used < 1024 * 1024, 10)
+            fill_leaving(temporary, 5 * 1024 * 1024)
+            with announced(3) as connection:
+                status, _, body = answer_to_headers(connection)
+            assert status == 507 and "not enough room" in body["error"], (status, body)
+            (temporary / "filler").unlink()
+            assert [upload(2.5) for _ in range(5)] == [415] * 5
         finally:
             assert served.stop() == 0
         assert list(temporary.iterdir()) == []

@@ -142,14 +142,14 @@ class Outbox:
         if self.token_file.is_file():
             headers["Authorization"] = "Bearer " + self.token_file.read_text(encoding="utf-8").strip()
         try:
-            status, answer = post_form(self.service_url + path, form, headers, timeout=60)
+            answer = post_form(self.service_url + path, form, headers, timeout=60)
         except (OSError, ValueError) as exc:
             raise ServiceUnavailable(str(exc)) from None
         try:
-            body = json.loads(answer or b"{}")
+            body = json.loads(answer.body or b"{}")
         except ValueError:
             body = {}
-        return status, body if isinstance(body, dict) else {}
+        return answer.status, body if isinstance(body, dict) else {}
 
 
 def _request_of(entry: Path) -> dict:

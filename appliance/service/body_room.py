@@ -13,16 +13,23 @@ client was told the state disk was full. On a tmpfs, the board's memory was held
 So a body waitress may store (chunked, or announced over `inbuf_overflow`) reserves what it
 will take there — twice its length for a multipart form, its length otherwise, a chunked one
 counted at its limit — when its headers are in, and gives it back when its request ends or its
-connection closes. A body the folder cannot hold while keeping service.min_free_mb free gets
-507 at once; one that only the bodies being received now leave no room for gets 503 and
-Retry-After. The folder's free space already counts the part of those bodies written so far,
-so a busy folder refuses a little early, never late.
+connection closes. Its answer, from the headers alone:
+- 413 when the folder could not hold it even empty (its whole size, less service.min_free_mb):
+  no retry can help, so a client (the capture outbox) gives the clip up instead of retrying;
+- 507 when the folder's free space could not hold it even once the bodies being received now
+  are gone (a disk or tmpfs filled by something else);
+- 503 with Retry-After when only those bodies leave no room for it now.
+A reservation counts what its body still has to bring: the bytes waitress has received so far
+are already out of the folder's free space. Werkzeug's copy is not seen as it is written, so
+while a view copies an upload's file the room is short of up to that file's size: a busy folder
+refuses a little early, never late.
 """
 from __future__ import annotations
 
 import shutil
 import tempfile
 import threading
+from typing import Callable
 
 from appliance.service.gate import Refusal
 
@@ -31,49 +38,55 @@ RETRY_AFTER_S = 10
 
 
 class Reservation:
-    """Bytes held for one body; `release` gives them back (once, whoever calls it first)."""
+    """Bytes held for one body: `size` in all, of which `received()` are stored already."""
 
-    def __init__(self, room: "BodyRoom", size: int):
-        self._room, self.size = room, size
+    def __init__(self, room: "BodyRoom", size: int, received: Callable[[], int]):
+        self.room, self.size, self.received = room, size, received
+
+    def outstanding(self) -> int:
+        return max(0, self.size - self.received())
 
     def release(self) -> None:
-        room, self._room = self._room, None
-        if room is not None:
-            room._give_back(self.size)
+        """Give the bytes back (any number of times, from any thread: once counts)."""
+        self.room._give_back(self)
 
 
 class BodyRoom:
-    """The bytes reserved for bodies in the temporary folder, against its free space."""
+    """The reservations of the bodies being received, against the temporary folder's space."""
 
     def __init__(self, min_free_bytes: int, folder: str | None = None):
         self.min_free_bytes = min_free_bytes
         self.folder = folder
-        self._reserved = 0
+        self._live: set[Reservation] = set()
         self._lock = threading.Lock()
 
-    @property
-    def reserved(self) -> int:
+    def reserve(self, size: int, received: Callable[[], int] = lambda: 0,
+                declared: bool = True) -> Reservation | Refusal:
+        """`size` bytes for a body (`declared`: its length was announced, not estimated), of
+        which `received()` have arrived; or the refusal to answer it with."""
+        usage = shutil.disk_usage(self.folder or tempfile.gettempdir())
+        if declared and size + self.min_free_bytes > usage.total:
+            return Refusal(413, f"too large for this appliance: receiving it takes {size / MB:.0f} MB of its "
+                                f"temporary folder, which holds {usage.total / MB:.0f} MB in all "
+                                f"({self.min_free_bytes / MB:.0f} MB of it kept free)")
         with self._lock:
-            return self._reserved
-
-    def reserve(self, size: int) -> Reservation | Refusal:
-        """`size` bytes for a body, or the refusal to answer it with."""
-        free = shutil.disk_usage(self.folder or tempfile.gettempdir()).free
-        with self._lock:
-            if free - self._reserved - size >= self.min_free_bytes:
-                self._reserved += size
-                return Reservation(self, size)
-            held = self._reserved
-        if free - size < self.min_free_bytes:
-            return Refusal(507, f"not enough room on the appliance to receive this request: {free / MB:.0f} MB "
-                                f"free for request bodies, {(size + self.min_free_bytes) / MB:.0f} MB needed "
-                                "with the reserve (service.min_free_mb)")
-        return Refusal(503, f"the requests being received now hold {held / MB:.0f} MB of the room for request "
+            outstanding = sum(reservation.outstanding() for reservation in self._live)
+            if usage.free - outstanding - size >= self.min_free_bytes:
+                reservation = Reservation(self, size, received)
+                self._live.add(reservation)
+                return reservation
+            arrived = sum(reservation.received() for reservation in self._live)
+        if usage.free + arrived - size < self.min_free_bytes:
+            hint = "" if declared else " (a chunked body is counted at its limit: send it with a Content-Length)"
+            return Refusal(507, f"not enough room on the appliance to receive this request: {usage.free / MB:.0f} MB "
+                                f"free for request bodies, {(size + self.min_free_bytes) / MB:.0f} MB needed with "
+                                f"the reserve (service.min_free_mb){hint}")
+        return Refusal(503, f"the requests being received now hold {outstanding / MB:.0f} MB of the room for request "
                             "bodies; try again shortly", retry_after=RETRY_AFTER_S)
 
-    def _give_back(self, size: int) -> None:
+    def _give_back(self, reservation: Reservation) -> None:
         with self._lock:
-            self._reserved -= size
+            self._live.discard(reservation)
 
 
 def stored_size(content_type: str, content_length: int | None, limit: int) -> int:

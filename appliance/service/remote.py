@@ -24,6 +24,10 @@ from appliance.service.jobs import ANALYSIS_NAME, INPUT_NAME, Job, worker_id
 log = logging.getLogger("foley.worker")
 PROGRESS_INTERVAL_S = 1.0
 TIMEOUT_S = 120
+RESULT_RETRY_S = 600
+"""A finished result the front end cannot take now (503 or 429: bodies being received fill its
+temporary folder) is sent again for this long before the job fails: scoring it cost minutes."""
+RETRY_DEFAULT_S, RETRY_MAX_S = 10.0, 60.0
 
 
 class FrontEndError(Exception):
@@ -75,12 +79,20 @@ class RemoteJobs:
                              {name: (name, folder / name) for name in
                               (WAV_NAME, MP4_NAME, TIMELINE_NAME, CREDITS_NAME, MIX_NAME) if (folder / name).is_file()})
         path = f"/api/v1/jobs/{job_id}/result"
-        try:  # the answer is read even when the front end refused the result from its headers
-            status, answer = post_form(self.url + path, body, self._headers(), TIMEOUT_S)
-        except OSError as exc:
-            raise FrontEndError(f"POST {path}: {exc}") from None
-        if status >= 400:
-            raise FrontEndError(f"POST {path}: HTTP {status} {answer[:300].decode(errors='replace')}")
+        deadline = time.monotonic() + RESULT_RETRY_S
+        while True:
+            try:  # the answer is read even when the front end refused the result from its headers
+                answer = post_form(self.url + path, body, self._headers(), TIMEOUT_S)
+            except OSError as exc:
+                raise FrontEndError(f"POST {path}: {exc}") from None
+            if 200 <= answer.status < 300:
+                break
+            wait = min(max(answer.retry_after or RETRY_DEFAULT_S, 1.0), RETRY_MAX_S)
+            if answer.status not in (429, 503) or time.monotonic() + wait > deadline:
+                raise FrontEndError(f"POST {path}: HTTP {answer.status} {answer.body[:300].decode(errors='replace')}")
+            log.info("job %s: the front end cannot take the result now (HTTP %d); sent again in %.0f s",
+                     job_id, answer.status, wait)
+            time.sleep(wait)
         self._done(job_id)
 
     def fail(self, job_id: str, reason: str) -> None:

@@ -121,7 +121,8 @@ class GuardedParser(HTTPRequestParser):
             None if self.chunked else self.content_length))
         limit = self.gate.body_limit(content_type, self.path)
         if refusal is None and (self.chunked or self.content_length > self.adj.inbuf_overflow):
-            refusal = self.room.reserve(stored_size(content_type, None if self.chunked else self.content_length, limit))
+            refusal = self.room.reserve(stored_size(content_type, None if self.chunked else self.content_length, limit),
+                                        self._received_bytes, declared=not self.chunked)
             if isinstance(refusal, Reservation):
                 self.reservation, refusal = refusal, None
         if refusal is not None:
@@ -130,12 +131,16 @@ class GuardedParser(HTTPRequestParser):
         self.adj = copy.copy(self.adj)  # this request's own limit: waitress refuses a body >= it
         self.adj.max_request_body_size = limit + 1
 
-    def close(self) -> None:
-        """Called by waitress once the request is served: the body's file and its reservation go."""
-        super().close()
-        self.release_room()
+    def _received_bytes(self) -> int:
+        """Bytes of the body stored so far (a chunked body's are not counted: it has no length
+        to count down from)."""
+        receiver = self.body_rcv
+        return 0 if self.chunked or receiver is None else self.content_length - receiver.remain
 
-    def release_room(self) -> None:
+    def close(self) -> None:
+        """Called by waitress once the request is served (and by GuardedChannel when its
+        connection closes mid-body): the body's file and its reservation go."""
+        super().close()
         if self.reservation is not None:
             self.reservation.release()
 
@@ -144,17 +149,49 @@ def guarded_channel(gate: RequestGate, room: BodyRoom) -> type[HTTPChannel]:
     """Waitress's connection class, its requests parsed by a GuardedParser that knows the peer."""
 
     class GuardedChannel(HTTPChannel):
+        drop_pending = False
+
         def parser_class(self, adj):
             return GuardedParser(adj, gate, room, self.addr[0] if isinstance(self.addr, tuple) else None)
 
         def handle_close(self):
             """A request still arriving when its connection closes (the client gone, the idle
-            or header deadline) is never served, so waitress never closes it: its reservation
-            is given back here. Its buffer is left to go with the channel, as waitress leaves
-            it: this can run inside `received` (a failed 100 Continue), which goes on with it."""
-            if isinstance(self.request, GuardedParser):
-                self.request.release_room()
+            or header deadline) is never served, so waitress never closes it: its body's file
+            and reservation would wait for the garbage collector. It is closed here, under the
+            requests' lock; when that lock is held, this runs inside `received` or `service`
+            (a 100 Continue that could not be sent), which go on with the request, and it is
+            closed when they are done."""
+            if self.requests_lock.acquire(blocking=False):
+                try:
+                    self._drop_arriving()
+                finally:
+                    self.requests_lock.release()
+            else:
+                self.drop_pending = True
             super().handle_close()
+
+        def received(self, data):
+            try:
+                return super().received(data)
+            finally:
+                self._drop_if_pending()
+
+        def service(self):
+            try:
+                super().service()
+            finally:
+                self._drop_if_pending()
+
+        def _drop_if_pending(self) -> None:
+            if self.drop_pending:
+                with self.requests_lock:
+                    self.drop_pending = False
+                    self._drop_arriving()
+
+        def _drop_arriving(self) -> None:
+            arriving, self.request = self.request, None
+            if arriving is not None:
+                arriving.close()
 
     return GuardedChannel
 
