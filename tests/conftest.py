@@ -57,6 +57,16 @@ def fill_leaving(folder: Path, room: int) -> None:
     (folder / "filler").write_bytes(b"\0" * (disk.f_bavail * disk.f_frsize - room))
 
 
+def timeline_text() -> str:
+    """A minimal timeline.json as a worker's result carries it (no events, no bed): the result
+    route refuses one that does not read as a Timeline."""
+    from appliance.engine.timeline import AmbienceEntry, ClipInfo, OutputSpec, Stats, Timeline
+
+    return json.dumps(Timeline(engine={}, clip=ClipInfo("clip.mp4", 1.0, 64, 48, 5.0, 5), request={},
+                               library_version="x", models={}, output=OutputSpec(48000, 2, -20.0, -1.0), events=[],
+                               ambience=AmbienceEntry(category=None, why="test", template_id=None, licence=None),
+                               stats=Stats(0, 0, 0, 0, {}, 0.0)).to_json())
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -103,6 +103,9 @@ def test_metrics_record_and_login(done_job):
     assert client.get("/api/v1/token").get_json() == {"token": TOKEN}
     assert client.get("/api/v1/token", environ_base=LAN).status_code in (401, 403)
     assert client.post("/api/v1/login", json={"token": "bad"}, environ_base=LAN).status_code == 401
+    surrogate = client.post("/api/v1/login", data='{"token": "\\ud800"}', content_type="application/json",
+                            environ_base=LAN)
+    assert surrogate.status_code == 401, "a token UTF-8 cannot encode is a wrong token (was a 500)"
     login = client.post("/api/v1/login", json={"token": TOKEN}, environ_base=LAN)
     assert login.status_code == 204
     cookie = login.headers["Set-Cookie"]

@@ -9,6 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from appliance.service.remote import FrontEndError, RemoteJobs
+from tests.conftest import timeline_text
 
 JOB = "0123456789abcdef"
 
@@ -42,7 +43,7 @@ def finished_job(tmp_path, url: str) -> RemoteJobs:
     folder = jobs.job_dir(JOB)
     folder.mkdir(parents=True)
     (folder / "audio.wav").write_bytes(b"RIFF" + bytes(100_000))
-    (folder / "timeline.json").write_text('{"events": []}')
+    (folder / "timeline.json").write_text(timeline_text())
     return jobs
 
 

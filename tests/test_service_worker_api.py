@@ -3,7 +3,6 @@ only the worker that claimed a job may fetch it or report on it; bad calls get c
 from __future__ import annotations
 
 import io
-import json
 
 import numpy as np
 import soundfile as sf
@@ -13,6 +12,7 @@ from appliance.service.jobs import DONE, FAILED, RUNNING, JobStore
 from appliance.service.worker_api import RESULT_MARGIN, most_result_bytes
 from appliance.video.synthetic import render_scene
 
+from tests.conftest import timeline_text
 from tests.test_service_api import LAN, TOKEN, clip_bytes, make_client  # noqa: F401 (fixture)
 
 ME = {"X-Foley-Worker": "board-b:1234", "Authorization": f"Bearer {TOKEN}"}
@@ -54,7 +54,7 @@ def test_claim_fetch_progress_and_result(tmp_path, clip_bytes):
     assert store.get(job_id).state == RUNNING and not (store.job_dir(job_id) / "audio.wav").exists()
     def results():
         return {"audio.wav": (io.BytesIO(b"wav"), "a"), "video.mp4": (io.BytesIO(b"mp4"), "v"),
-                "timeline.json": (io.BytesIO(json.dumps({"events": []}).encode()), "t"), "seconds": "1.5"}
+                "timeline.json": (io.BytesIO(timeline_text().encode()), "t"), "seconds": "1.5"}
 
     assert client.post(f"/api/v1/jobs/{job_id}/result", data=results(), headers=OTHER,
                        environ_base=LAN).status_code == 409
@@ -91,3 +91,29 @@ def test_the_result_bound_holds_a_real_keep_audio_result_without_its_margin(tmp_
         sf.write(tmp_path / name, track, 48000, subtype="PCM_16")
     result = sum((tmp_path / name).stat().st_size for name in ("video.mp4", "audio.wav", "mix.wav"))
     assert result <= most_result_bytes(clip.path.stat().st_size, seconds) - RESULT_MARGIN
+
+
+def test_a_result_or_report_the_service_cannot_read_is_refused(tmp_path, clip_bytes):
+    """A token holder's worker could mark a job done with a timeline of junk (its edits, credits
+    and page were then 500s) or a scoring time of nan, and a progress stage or failure reason
+    holding a lone surrogate was a 500 from SQLite. Each is a 400 now, and the job stays running."""
+    client, _, _ = make_client(tmp_path, run=False)
+    job_id = queued_job(client, clip_bytes)
+    assert client.post(f"/api/v1/jobs/{job_id}/claim", headers=ME, environ_base=LAN).status_code == 200
+
+    def result(timeline: bytes, seconds: str):
+        return client.post(f"/api/v1/jobs/{job_id}/result", headers=ME, environ_base=LAN, data={
+            "audio.wav": (io.BytesIO(b"wav"), "a"), "video.mp4": (io.BytesIO(b"mp4"), "v"),
+            "timeline.json": (io.BytesIO(timeline), "t"), "seconds": seconds})
+
+    for timeline, seconds in ((b'{"bogus": 1}', "1.5"), (b"not json", "1.5"), (b'{"events": []}', "1.5"),
+                              (timeline_text().encode(), "nan"), (timeline_text().encode(), "-1")):
+        refused = result(timeline, seconds)
+        assert refused.status_code == 400, (timeline, seconds, refused.get_json())
+    for path, body in (("progress", '{"stage": "\\ud800", "fraction": 0.5}'), ("fail", '{"reason": "\\ud800"}')):
+        answer = client.post(f"/api/v1/jobs/{job_id}/{path}", data=body, content_type="application/json",
+                             headers=ME, environ_base=LAN)
+        assert answer.status_code == 400, (path, answer.get_json())
+    store = JobStore(tmp_path / "service")
+    assert store.get(job_id).state == RUNNING and not (store.job_dir(job_id) / "audio.wav").exists()
+    assert result(timeline_text().encode(), "1.5").status_code == 204 and store.get(job_id).state == DONE

@@ -26,6 +26,7 @@ import threading
 from pathlib import Path
 
 from appliance.capture.daemon import CaptureDaemon, CommandRefused
+from appliance.errors import is_text
 from appliance.paths import runtime_dir
 
 log = logging.getLogger("foley.capture")
@@ -103,7 +104,7 @@ class _Handler(socketserver.StreamRequestHandler):
         daemon: CaptureDaemon = self.server.capture
         command = request.get("command")
         description = request.get("description") or None
-        if description is not None and not _is_text(description):
+        if description is not None and not is_text(description):
             self._reply({"ok": False, "error": "description must be text (UTF-8)", "status": 400})
             return
         try:
@@ -134,18 +135,6 @@ class _Handler(socketserver.StreamRequestHandler):
     def _reply(self, message: dict, payload: bytes = b"") -> None:
         self.wfile.write(json.dumps(message).encode() + b"\n" + payload)
 
-
-def _is_text(value) -> bool:
-    """A string that can be written as UTF-8. JSON lets a request carry a lone surrogate
-    ("\\ud800"); as a description it let the recording start, and writing it with the finished
-    clip (outbox, history) failed, which lost the clip."""
-    if not isinstance(value, str):
-        return False
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def _peer_allowed(connection: socket.socket) -> bool:

@@ -46,4 +46,6 @@ def presented_token(headers, cookies) -> str | None:
 
 
 def token_matches(presented: str | None, token: str) -> bool:
-    return bool(presented) and hmac.compare_digest(presented.encode(), token.encode())
+    """Compared in constant time. Text a client sent may hold lone surrogates (a JSON "\\ud800"),
+    which UTF-8 cannot encode: such a token was a 500 on the open login; it is a wrong token."""
+    return bool(presented) and hmac.compare_digest(presented.encode(errors="surrogatepass"), token.encode())

@@ -3,7 +3,7 @@
 Three refusals, in this order: a Host that is not one of the appliance's names (421, DNS
 rebinding: hosts.py), a write from a page of another site (403, its Origin names another
 host), and a request from another machine without the API token (401, auth.py). And one bound:
-only a multipart form (an upload: a clip, a sound) may carry up to `service.max_upload_mb`, a
+only a multipart form to an upload route (a clip, a sound) may carry up to `service.max_upload_mb`, a
 fleet worker's result what its job can produce (`result_limit`, worker_api.py); every other
 body (JSON, a form of fields) at most MAX_FIELDS_BODY.
 
@@ -31,6 +31,8 @@ MAX_FIELDS_BODY = 1024 * 1024
 MULTIPART_OVERHEAD = 1024 * 1024
 """Room for a multipart form's boundaries, headers and text fields beside its files."""
 READS = ("GET", "HEAD", "OPTIONS")
+UPLOAD_PATHS = ("/api/v1/score", "/api/v1/library")
+"""The routes that take a file (a clip, a sound) from a multipart form."""
 RESULT_PATH = re.compile(r"/api/v1/jobs/([0-9a-f]{16})/result")
 """A fleet worker's result upload: the WAV, the MP4 and the mix of one job."""
 
@@ -102,13 +104,20 @@ class RequestGate:
         return self.result_limit(job[1]) if job else None
 
     def body_limit(self, content_type: str, path: str = "") -> int:
-        """Bytes a body of this type sent to `path` may have: for a multipart form a worker's
-        result bound or else an upload's limit, for any other body MAX_FIELDS_BODY. The one
-        bound of a request: waitress's parser (server.py) and Flask's `max_content_length`
-        (app.py) both hold a body to it, so neither refuses what the other lets through."""
+        """Bytes a body of this type sent to `path` may have: for a multipart form to an upload
+        route (UPLOAD_PATHS) the upload limit, to a worker's result route its job's bound; any
+        other body MAX_FIELDS_BODY. The one bound of a request: waitress's parser (server.py)
+        and Flask's `max_content_length` (app.py) both hold a body to it, so neither refuses
+        what the other lets through. Only routes that take files may bring large bodies: a
+        multipart form to the open login (or any other route) was allowed the upload limit, so
+        anyone on the LAN, token or not, could hold the room for request bodies
+        (body_room.py) with a few connections that never sent their bodies."""
         if content_type.strip().lower().startswith("multipart/form-data"):
+            if path in UPLOAD_PATHS:
+                return self.max_upload_body
             bound = self.result_bound(path)
-            return self.max_upload_body if bound is None else bound
+            if bound is not None:
+                return bound
         return MAX_FIELDS_BODY
 
     def largest_body(self) -> int:
@@ -117,9 +126,10 @@ class RequestGate:
 
     def too_large(self, content_type: str, path: str = "") -> Refusal:
         if content_type.strip().lower().startswith("multipart/form-data"):
+            if path in UPLOAD_PATHS:
+                return Refusal(413, f"upload too large: the limit is {self.max_upload_mb:g} MB")
             bound = self.result_bound(path)
             if bound is not None:
                 return Refusal(413, f"result too large: this job's files come to at most {bound / 1024 ** 2:.0f} MB")
-            return Refusal(413, f"upload too large: the limit is {self.max_upload_mb:g} MB")
-        return Refusal(413, f"request body too large: only an upload (multipart/form-data) may exceed "
-                            f"{MAX_FIELDS_BODY // 1024} KB")
+        return Refusal(413, f"request body too large: only an upload (multipart/form-data to "
+                            f"{' or '.join(UPLOAD_PATHS)}) may exceed {MAX_FIELDS_BODY // 1024} KB")

@@ -9,6 +9,8 @@ back cannot overwrite the result of the one that took its job over.
 """
 from __future__ import annotations
 
+import json
+import math
 import re
 
 from flask import Blueprint, jsonify, request, send_file
@@ -16,7 +18,8 @@ from flask import Blueprint, jsonify, request, send_file
 from appliance.atomic import atomic_path
 from appliance.engine.mux import AUDIO_BITRATE, REENCODE_BITRATE
 from appliance.engine.pipeline import CREDITS_NAME, MIX_NAME, MP4_NAME, TIMELINE_NAME, WAV_NAME
-from appliance.errors import is_number
+from appliance.engine.timeline import Timeline
+from appliance.errors import is_number, is_text
 from appliance.mixing import SAMPLE_RATE
 from appliance.service.shared import disk_full, error, jobs
 from appliance.service.jobs import ANALYSIS_NAME, INPUT_NAME, RUNNING, JobStore
@@ -29,6 +32,8 @@ OPTIONAL_PARTS = (CREDITS_NAME, MIX_NAME)
 result route writes them from the timeline) and the mix (keep_audio only)."""
 RESULT_MARGIN = 16 * 1024 * 1024
 """Room in a result besides its audio and video: the timeline, the credits, the form's boundaries."""
+MAX_TIMELINE_BYTES = 64 * 1024 * 1024
+"""A result's timeline is read whole to check it: an hour of dense events is a few MB."""
 
 
 def most_result_bytes(clip_bytes: int, seconds: float) -> int:
@@ -107,7 +112,7 @@ def _claimed_job_and_body(job_id: str, valid, usage: str):
 @worker_api.post("/api/v1/jobs/<job_id>/progress")
 def progress(job_id: str):
     job, body, problem = _claimed_job_and_body(
-        job_id, lambda b: isinstance(b.get("stage"), str) and is_number(b.get("fraction")),
+        job_id, lambda b: is_text(b.get("stage")) and is_number(b.get("fraction")),
         '{"stage": text, "fraction": number}')
     if problem:
         return problem
@@ -131,9 +136,13 @@ def result(job_id: str):
     try:
         seconds = float(request.form.get("seconds", ""))
     except ValueError:
-        return error("field 'seconds' (scoring time) must be a number", 400)
+        seconds = math.nan
+    if not 0 <= seconds < math.inf:
+        return error("field 'seconds' (scoring time) must be a number of seconds", 400)
     if missing:
         return error(f"missing result files: {', '.join(missing)}", 400)
+    if not _is_timeline(request.files[TIMELINE_NAME]):
+        return error(f"{TIMELINE_NAME} is not a timeline this service can read", 400)
     folder = jobs().job_dir(job_id)
     for name in RESULT_PARTS + tuple(n for n in OPTIONAL_PARTS if n in request.files):
         # each complete or absent; the job is done only once all are in
@@ -143,10 +152,25 @@ def result(job_id: str):
     return "", 204
 
 
+def _is_timeline(part) -> bool:
+    """Whether the result's timeline reads as one (Timeline.from_json), as every edit and page
+    will read it: a job was marked done with a timeline of junk, and its edits, credits and
+    page were then 500s. Read whole in memory, so bounded: a timeline is a few MB at most."""
+    data = part.stream.read(MAX_TIMELINE_BYTES + 1)
+    part.stream.seek(0)
+    if len(data) > MAX_TIMELINE_BYTES:
+        return False
+    try:
+        Timeline.from_json(json.loads(data))
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return False
+    return True
+
+
 @worker_api.post("/api/v1/jobs/<job_id>/fail")
 def fail(job_id: str):
     job, body, problem = _claimed_job_and_body(
-        job_id, lambda b: isinstance(b.get("reason"), str) and b["reason"].strip(), '{"reason": text}')
+        job_id, lambda b: is_text(b.get("reason")) and b["reason"].strip(), '{"reason": text}')
     if problem:
         return problem
     jobs().fail(job_id, body["reason"].strip()[:500])
