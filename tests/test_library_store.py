@@ -78,8 +78,14 @@ def test_add_list_remove_round_trip_and_version(tmp_path, capsys):
     assert template_id in capsys.readouterr().out
     assert (user_dir() / "sounds" / f"{template_id}.ogg").exists()
     assert main(["library", "remove", template_id]) == 0
-    assert Catalog.load().version == before
-    assert not (user_dir() / "sounds" / f"{template_id}.ogg").exists()
+    assert "kept for the results" in capsys.readouterr().out
+    after_remove = Catalog.load()
+    assert after_remove.version == before and template_id not in after_remove.by_id
+    assert main(["library", "list", "--user"]) == 0
+    assert template_id not in capsys.readouterr().out
+    # kept for the results that already placed it (Catalog.recording), never chosen again
+    assert after_remove.recording(template_id).id == template_id
+    assert (user_dir() / "sounds" / f"{template_id}.ogg").exists()
 
 
 def test_user_templates_survive_a_new_catalog_and_are_searchable(tmp_path):

@@ -215,24 +215,36 @@ def test_bad_edits_are_clear_errors(job, tmp_path):
     assert client.get(f"/api/v1/jobs/{job_id}").get_json()["edits"] == 1  # only the louder one was applied
 
 
-def test_a_recording_removed_from_the_library_is_409_until_swapped(job, tmp_path):
+def test_a_sound_removed_from_the_library_stays_in_the_results_that_use_it(job, tmp_path):
+    """Your sound removed from the library is no longer offered, but the results that placed it
+    keep it. Before, every edit of such a result was 409 until the sound was swapped out; placed
+    twice (or as the bed), no edit could ever succeed: a swap or delete of one use named the
+    other, and undo too."""
     from appliance.library import add_sound
 
-    client, _, job_id = job
+    client, folder, job_id = job
     t = np.arange(RATE // 2) / RATE
     ding = tmp_path / "ding.flac"
     sf.write(ding, (0.5 * np.sin(2 * np.pi * 700 * t) * np.exp(-t / 0.05)).astype(np.float32), RATE)
-    mine = add_sound(ding, "impact_wood", tags=("ding",))
-    event = timeline_of(client, job_id)["events"][0]
-    picker = client.get(f"/api/v1/jobs/{job_id}/events/{event['n']}/candidates").get_json()
+    mine = add_sound(ding, "impact_wood", tags=("ding",), author="Ada Example")
+    first, second, third = timeline_of(client, job_id)["events"][:3]
+    picker = client.get(f"/api/v1/jobs/{job_id}/events/{first['n']}/candidates").get_json()
     offered = [s for g in picker["groups"] for s in g["sounds"] if s["user"]]
     assert [s["id"] for s in offered] == [mine.id] and offered[0]["source"] == "your sound · ding.flac"
-    assert client.patch(f"/api/v1/jobs/{job_id}/events/{event['n']}", json={"template_id": mine.id}).status_code == 200
+    for event in (first, second):
+        assert client.patch(f"/api/v1/jobs/{job_id}/events/{event['n']}", json={"template_id": mine.id}).status_code == 200
     assert client.delete(f"/api/v1/library/{mine.id}").status_code == 204
-    other = timeline_of(client, job_id)["events"][1]
-    vanished = client.patch(f"/api/v1/jobs/{job_id}/events/{other['n']}", json={"gain_db": -10})
-    assert vanished.status_code == 409 and "not in the sound library" in vanished.get_json()["error"]
-    assert client.post(f"/api/v1/jobs/{job_id}/undo").status_code == 200  # back to the bundled recording
+
+    picker = client.get(f"/api/v1/jobs/{job_id}/events/{third['n']}/candidates").get_json()
+    assert mine.id not in [s["id"] for g in picker["groups"] for s in g["sounds"]], "no longer offered"
+    swap = client.patch(f"/api/v1/jobs/{job_id}/events/{third['n']}", json={"template_id": mine.id})
+    assert swap.status_code == 409 and "not in the sound library" in swap.get_json()["error"]
+    assert client.patch(f"/api/v1/jobs/{job_id}/events/{third['n']}", json={"gain_db": -10}).status_code == 200
+    assert client.delete(f"/api/v1/jobs/{job_id}/events/{first['n']}").status_code == 200
+    assert client.post(f"/api/v1/jobs/{job_id}/undo").status_code == 200
+    assert [e["template_id"] for e in timeline_of(client, job_id)["events"][:2]] == [mine.id, mine.id]
+    credits = client.get(f"/api/v1/jobs/{job_id}/credits.txt").data.decode()
+    assert "Ada Example" in credits.split(f"({mine.id})")[1].split("\n\n")[0]
 
 
 def test_the_picker_groups_by_fit_with_the_current_recording_first(job):

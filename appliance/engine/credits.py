@@ -44,7 +44,7 @@ def credits_text(timeline: Timeline, catalog: Catalog) -> str:
         lines.append("No recordings were used: the track is silent.")
     licences = set()
     for number, (template_id, role) in enumerate(roles.items(), 1):
-        template = catalog.by_id.get(template_id)
+        template = catalog.recording(template_id)
         description, licence = described[template_id]
         licence = template.licence if template else licence
         licences.add(licence)

@@ -117,9 +117,9 @@ def change_event(timeline: Timeline, catalog: Catalog, n: int, change: Change) -
     if change.template_id is not None and change.template_id != event.template_id:
         new = recording(catalog, change.template_id, "the sound")
         _spot_kind(catalog, new)
-        old = catalog.by_id.get(event.template_id)
-        # The action's part of the gain; unknown once the old recording has left the library,
-        # when the event's gain is kept as it is.
+        old = catalog.recording(event.template_id)
+        # The action's part of the gain; unknown when the old recording is not known here (a
+        # result from another appliance), when the event's gain is kept as it is.
         action = 10 ** (event.gain_db / 20) / level_gain(old) if old is not None else None
         _use(event, new)
         if action is not None:
@@ -128,7 +128,7 @@ def change_event(timeline: Timeline, catalog: Catalog, n: int, change: Change) -
     if time is not None:
         event.time = time
     if change.gain_db is not None:  # against the recording the event has now (a swap's, if any)
-        event.gain_db = _check_gain(change.gain_db, catalog.by_id.get(event.template_id))
+        event.gain_db = _check_gain(change.gain_db, catalog.recording(event.template_id))
     _finish(timeline)
     return timeline, event
 

@@ -18,9 +18,11 @@ class SoundGone(UsageError):
     """A recording the timeline names (or an edit asks for) is not in the library (any more)."""
 
 
-def recording(catalog: Catalog, template_id: str, what: str) -> Template:
-    """The library's recording `template_id`, or SoundGone saying which sound of the result it is."""
-    template = catalog.by_id.get(template_id)
+def recording(catalog: Catalog, template_id: str, what: str, kept: bool = False) -> Template:
+    """The library's recording `template_id` (`kept`: or one of your sounds removed from it
+    since, which a result already placed: Catalog.recording), or SoundGone saying which sound
+    of the result it is. A new choice (a swap) must be in the library."""
+    template = catalog.recording(template_id) if kept else catalog.by_id.get(template_id)
     if template is None:
         raise SoundGone(f"{what} {template_id[:80]!r} is not in the sound library (it may have been removed)")
     return template
@@ -30,7 +32,7 @@ def mix_timeline(timeline: Timeline, catalog: Catalog) -> Track:
     """The track the timeline describes (rendered block by block when read)."""
     placements = []
     for event in timeline.events:
-        template = recording(catalog, event.template_id, f"the sound of event {event.n}")
+        template = recording(catalog, event.template_id, f"the sound of event {event.n}", kept=True)
         audio = catalog.audio(template.id)
         if event.kind == SUSTAINED and event.duration:
             audio = fit_duration(audio, event.duration)
@@ -38,6 +40,6 @@ def mix_timeline(timeline: Timeline, catalog: Catalog) -> Track:
                                     gain=10 ** (event.gain_db / 20), pan=event.pan, pitch=event.pitch))
     ambience = None
     if timeline.ambience.template_id:
-        bed = recording(catalog, timeline.ambience.template_id, "the ambience bed")
+        bed = recording(catalog, timeline.ambience.template_id, "the ambience bed", kept=True)
         ambience = ambience_bed(bed, catalog.audio(bed.id))
     return mix_track(placements, timeline.clip.duration, ambience=ambience, target_lufs=timeline.output.target_lufs)

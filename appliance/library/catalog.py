@@ -132,7 +132,7 @@ def read_index(path: Path) -> dict:
     except (OSError, ValueError) as exc:
         raise _damaged(path, exc) from None
     try:  # valid JSON of another shape (`[]`, `null`, an entry without its keys) is damaged too
-        for record in data["templates"]:
+        for record in data["templates"] + data.get("retired", []):
             Template.from_record(record, path.parent, "checked")
     except (KeyError, TypeError) as exc:
         missing = f", {exc} missing" if isinstance(exc, KeyError) else ""
@@ -171,6 +171,9 @@ class Catalog:
         self.templates = [Template.from_record(r, bundled_folder, "bundled") for r in bundled["templates"]]
         self.templates += [Template.from_record(r, user_folder, "user") for r in user["templates"]]
         self.by_id = {t.id: t for t in self.templates}
+        self.retired = {r["id"]: Template.from_record(r, user_folder, "user") for r in user.get("retired", [])}
+        """Your sounds removed from the library (UserLibrary.remove): never chosen, listed or
+        offered again, but kept for the results that already use them (`recording`)."""
         self.version = hashlib.sha256(f"{bundled['version']}:{index_version(user['templates'])}".encode()).hexdigest()[:16]
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._cache_bytes = cache_bytes
@@ -195,6 +198,12 @@ class Catalog:
         except KeyError:
             raise UsageError(f"no template {template_id!r} in the library (see `foley library list`)") from None
 
+    def recording(self, template_id: str) -> Template | None:
+        """The recording a result names: in the library, or one of your sounds removed from it
+        since. A result keeps its sounds: with them gone, every edit of a result that used a
+        removed sound twice (or as its bed) was refused for good, each naming the other use."""
+        return self.by_id.get(template_id) or self.retired.get(template_id)
+
     def in_category(self, category: str) -> list[Template]:
         return [t for t in self.templates if t.category == category]
 
@@ -204,7 +213,7 @@ class Catalog:
             if template_id in self._cache:
                 self._cache.move_to_end(template_id)
                 return self._cache[template_id]
-        template = self.get(template_id)
+        template = self.recording(template_id) or self.get(template_id)
         data, rate = audio_io.decode(template.path, name=template.id)
         if rate != audio_io.SAMPLE_RATE:  # stored files are 48 kHz; tolerate a hand-placed one
             data = audio_io.to_template_format(data, rate)

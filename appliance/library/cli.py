@@ -48,7 +48,7 @@ def register(subparsers) -> None:
     teach.add_argument("--max", type=int, default=8, help="at most this many sounds from the clip")
     teach.set_defaults(handler=_teach)
 
-    remove = commands.add_parser("remove", help="remove a user template by id")
+    remove = commands.add_parser("remove", help="remove a user template by id (results that used it keep it)")
     remove.add_argument("id", help="the template id (see `foley library list --user`)")
     remove.set_defaults(handler=_remove)
 
@@ -96,5 +96,5 @@ def _teach(args: argparse.Namespace) -> int:
 
 def _remove(args: argparse.Namespace) -> int:
     template = UserLibrary().remove(args.id)
-    print(f"removed {template.id}")
+    print(f"removed {template.id} from the library (its recording is kept for the results that use it)")
     return 0

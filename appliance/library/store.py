@@ -150,7 +150,10 @@ class UserLibrary:
         return template
 
     def remove(self, template_id: str) -> Template:
-        """Delete one user template (bundled ones are part of the release and stay)."""
+        """Take one user template out of the library (bundled ones are part of the release and
+        stay): it is no longer chosen, listed, searched or offered. Its recording is kept, with
+        its record under "retired", for the results that already use it (Catalog.recording):
+        their edits, undo and credits need it, and a result cannot be re-mixed without it."""
         with locked(self.folder):
             index = read_user_index(self.folder)
             kept = [r for r in index["templates"] if r["id"] != template_id]
@@ -159,13 +162,15 @@ class UserLibrary:
                     raise UsageError(f"{template_id} is a bundled template; only user templates can be removed")
                 raise UsageError(f"no user template {template_id!r} (see `foley library list --user`)")
             removed = next(r for r in index["templates"] if r["id"] == template_id)
+            index["retired"] = index.get("retired", []) + [removed]
             self._write(index, kept)
-            (self.folder / removed["file"]).unlink(missing_ok=True)
         return Template.from_record(removed, self.folder, "user")
 
     def _write(self, index: dict, templates: list[dict]) -> None:
-        write_json_atomic(self.folder / INDEX_NAME, {"format": INDEX_FORMAT, "templates": templates})
-        self._sweep(templates)
+        retired = index.get("retired", [])
+        write_json_atomic(self.folder / INDEX_NAME, {"format": INDEX_FORMAT, "templates": templates}
+                          | ({"retired": retired} if retired else {}))
+        self._sweep(templates + retired)
 
     def _sweep(self, templates: list[dict]) -> None:
         """Delete sound files no index entry references (left by a crash between storing the

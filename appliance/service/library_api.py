@@ -127,7 +127,7 @@ def remove_sound(template_id: str):
 
 @library_api.get("/api/v1/library/<template_id>/audio")
 def template_audio(template_id: str):
-    template = load_catalog().by_id.get(template_id)
+    template = load_catalog().recording(template_id)  # a removed sound of yours a result still plays
     if template is None:
         return error(f"no template {template_id[:80]!r}", 404)
     return send_file(template.path, mimetype="audio/ogg")

@@ -53,7 +53,7 @@ def picker_groups(catalog: Catalog, event: TimelineEvent, query: str = "") -> li
     """The picker's groups for `event` (see the module's docstring)."""
     spot = {name for name, c in catalog.categories.items() if c.kind != "ambience"}
     fits = _fits(event)
-    current = catalog.by_id.get(event.template_id)
+    current = catalog.recording(event.template_id)
     if query:
         ranked = [m.template for m in searcher(catalog).search(query, k=len(catalog.templates))
                   if m.template.category in spot][:SEARCH_DEPTH]
