@@ -106,3 +106,57 @@ def test_train_events_scores_the_held_out_clips_at_a_lower_frame_rate_too(tmp_pa
     figures = json.loads((models / "manifest.json").read_text())["models"]["events"]["cross_validation"]
     assert figures["slower_frame_step"] == 2 and 0 <= figures["slower"]["pooled_f1"] <= 1
     assert all("slower_f1" in fold for fold in figures["folds"]) and len(figures["folds"]) == 2
+
+
+def _clips(folder, tmp_path, onsets: list[list[float] | None]) -> list[str]:
+    """One rendered clip per entry with a hit sound at each of its times (None: at its impacts)."""
+    folder.mkdir()
+    names = []
+    for n, times in enumerate(onsets):
+        silent = render_scene("bounce", tmp_path / f"silent{n}.mp4", width=160, height=120, seconds=2, seed=n + 1)
+        names.append(f"clip{n}.mp4")
+        with_hit_sounds(silent.path, silent.duration, silent.impacts if times is None else times, folder / names[-1], n)
+    return names
+
+
+def test_eval_folds_that_cannot_fit_the_event_model_use_the_bundled_one_and_say_so(tmp_path):
+    """A folder without labels.json has no contact clip to fit on (was scikit-learn's "y contains
+    1 class" traceback at the default --folds 5); nor do contact clips whose own sound has no onset
+    (or one clip's: an inner fold choosing the picking sees none). Those folds are scored with the
+    bundled event model, marked so in the JSON and in the table."""
+    unlabelled = tmp_path / "unlabelled"
+    _clips(unlabelled, tmp_path, [None] * 4)
+    result = run_foley("eval", str(unlabelled), "--json", "--quiet")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert len(report["clips"]) == 4 and {f["event_model"] for f in report["folds"]} == {"bundled"}
+    assert all("0 contact clips" in f["event_model_why"] for f in report["folds"])
+    sparse = tmp_path / "sparse"
+    names = _clips(sparse, tmp_path, [[0.8], []])
+    (sparse / "labels.json").write_text(json.dumps({"clips": [{"file": n, "action": "hit"} for n in names]}))
+    table = run_foley("eval", str(sparse), "--folds", "2", "--quiet")
+    assert table.returncode == 0, table.stderr
+    assert table.stdout.count("scored with the bundled event model, not cross-validated") == 2
+    assert "an inner fold choosing the picking" in table.stdout
+
+
+def test_eval_refuses_label_entries_of_the_wrong_kind_naming_them(tmp_path):
+    """A label field the evaluation reads that is not text (was an AttributeError from
+    corpus.clip_role or the description reader), an entry that is not an object, or a `file`
+    naming no file of the folder: one line naming the entry, exit 2."""
+    from appliance.evaluation.cli import load_labels
+
+    folder = tmp_path / "clips"
+    _clips(folder, tmp_path, [[0.5]])
+    labels = folder / "labels.json"
+    for entry, says in [({"file": "clip0.mp4", "category": 5, "action": "hit", "recording_id": "r"}, '"category" must be text'),
+                        ({"file": "clip0.mp4", "description": 7}, '"description" must be text'),
+                        ({"file": "clip0.mp4", "recording_id": ["r"]}, '"recording_id" must be text'),
+                        ({"file": "other.mp4", "action": "hit"}, '"file" must name a file in'),
+                        ({"file": 3}, '"file" must name a file in'), ("clip0.mp4", "not an object")]:
+        labels.write_text(json.dumps({"clips": [entry]}))
+        result = run_foley("eval", str(folder), "--folds", "0", "--quiet")
+        assert result.returncode == 2 and "clip entry 1" in result.stderr and says in result.stderr, (entry, result.stderr)
+        assert "Traceback" not in result.stderr
+    labels.write_text(json.dumps({"clips": [{"file": "clip0.mp4", "category": None, "material": 3, "category_fit": 1}]}))
+    assert load_labels(labels, [folder])["clip0.mp4"]["material"] == 3, "fields it does not read are not judged"

@@ -8,10 +8,14 @@ With --folds K (default 5) the evaluation is cross-validated (`crossval`): folds
 `recording_id`, the event model fitted on the other folds' contact clips only and the category
 probe on their clips labelled with a category, each clip scored with models that never saw its
 recording. --folds 0 scores every clip with the bundled models as they are (which were fitted on
-whatever they were fitted on: say so when quoting it). Any folder of clips works; each folder's
-labels.json is optional ({"clips": [{"file", "description", "category", "action",
-"recording_id"}]}). Needs the `eval` extra (librosa), and for --folds the
-`train` extra (scikit-learn, skl2onnx).
+whatever they were fitted on: say so when quoting it). A fold whose training folds give the
+event model nothing to learn from (no contact clip with onsets of its own sound: a folder
+without labels has no contact clip) is scored with the bundled event model, and the report marks
+that fold ("event_model": "bundled" and why; a line under the table). Any folder of clips works;
+each folder's labels.json is optional ({"clips": [{"file", "description", "category", "action",
+"recording_id"}]}; those four text or null, `file` naming a file of the folder — of one of the
+folders for --labels — or the command refuses the entry by its number). Needs the `eval` extra
+(librosa), and for --folds the `train` extra (scikit-learn, skl2onnx).
 """
 from __future__ import annotations
 
@@ -27,22 +31,51 @@ from appliance.errors import UsageError
 VIDEO_SUFFIXES = {".mp4", ".mov", ".mkv", ".webm", ".avi"}
 
 
-def load_labels(path: Path | None) -> dict[str, dict]:
+TEXT_FIELDS = ("description", "category", "action", "recording_id")
+"""The label fields the evaluation reads (corpus.py, crossval.py): text or null. Other fields
+(material, category_fit, notes …) are not read, so any value passes."""
+
+
+def load_labels(path: Path | None, folders: list[Path] = ()) -> dict[str, dict]:
+    """File name → its entry; every entry checked (`check_entry`), so a wrong field is one line
+    naming it, not a traceback deep in the evaluation."""
     if path is None:
         return {}
     try:
-        return {entry["file"]: entry for entry in json.loads(path.read_text(encoding="utf-8"))["clips"]}
+        entries = json.loads(path.read_text(encoding="utf-8"))["clips"]
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise UsageError(f"{path}: not a readable labels file ({exc})") from None
+    if not isinstance(entries, list):
+        raise UsageError(f"{path}: not a readable labels file (\"clips\" is not a list)")
+    folders = [folder for folder in folders if folder.is_dir()]  # a missing one is refused on its turn
+    names = {p.name for folder in folders for p in folder.iterdir() if p.is_file()}
+    for number, entry in enumerate(entries, 1):
+        check_entry(entry, names, f"{path}: clip entry {number}", " or ".join(map(str, folders)))
+    return {entry["file"]: entry for entry in entries}
 
 
-def folder_clips(folder: Path, labels_path: Path | None) -> list[tuple[Path, dict | None]]:
-    """(clip, its label or None) for every video of `folder`."""
+def check_entry(entry, names: set[str], where: str, folders: str) -> None:
+    """UsageError unless `entry` is an object whose `file` names one of `names` (the files of
+    `folders`: a misspelt name would leave its clip unlabelled without a word) and whose read
+    fields are text or null."""
+    if not isinstance(entry, dict):
+        raise UsageError(f"{where}: not an object ({{\"file\": …}}) but {type(entry).__name__}")
+    file = entry.get("file")
+    if not isinstance(file, str) or file not in names:
+        raise UsageError(f"{where}: \"file\" must name a file in {folders}, not {file!r}")
+    for key in TEXT_FIELDS:
+        if not isinstance(entry.get(key), (str, type(None))):
+            raise UsageError(f"{where} ({file}): \"{key}\" must be text or null, not {entry[key]!r}")
+
+
+def folder_clips(folder: Path, labels_path: Path | None, folders: list[Path] = ()) -> list[tuple[Path, dict | None]]:
+    """(clip, its label or None) for every video of `folder`. The folder's own labels.json names
+    its files; a labels file given for several `folders` names files of any of them."""
     if not folder.is_dir():
         raise UsageError(f"{folder}: not a folder")
     if labels_path is None and (folder / "labels.json").is_file():
-        labels_path = folder / "labels.json"
-    labels = load_labels(labels_path)
+        labels_path, folders = folder / "labels.json", ()
+    labels = load_labels(labels_path, list(folders) or [folder])
     clips = sorted(p for p in folder.iterdir() if p.suffix.lower() in VIDEO_SUFFIXES)
     if not clips:
         raise UsageError(f"{folder}: no video clips ({', '.join(sorted(VIDEO_SUFFIXES))})")
@@ -62,7 +95,8 @@ def handle(args) -> int:
     if args.folds == 1 or args.folds < 0:
         raise UsageError("--folds: 0 (no fitting) or at least 2")
     labels_path = Path(args.labels) if args.labels else None
-    pairs = [pair for folder in args.dir for pair in folder_clips(Path(folder), labels_path)]
+    folders = [Path(folder) for folder in args.dir]
+    pairs = [pair for folder in folders for pair in folder_clips(folder, labels_path, folders)]
     if args.no_description:
         pairs = [(clip, {k: v for k, v in (label or {}).items() if k != "description"} or None) for clip, label in pairs]
     log = say if not args.quiet else (lambda line: None)
@@ -83,7 +117,7 @@ def handle(args) -> int:
         json.dump(crossval.as_json(results, summary, fitted), sys.stdout, indent=1, default=str)
         print()
     else:
-        crossval.print_report(results, summary)
+        crossval.print_report(results, summary, fitted=fitted)
     return 0
 
 

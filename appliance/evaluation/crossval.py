@@ -30,7 +30,7 @@ from appliance.evaluation.baselines import click_track, random_times
 from appliance.evaluation.clip import pooled
 from appliance.evaluation.category_training import FrameSample, fit_probe
 from appliance.evaluation.corpus import AMBIENT_MAX_EVENTS, assign_folds, category_fits, clip_role, recording_of
-from appliance.evaluation.event_training import (TrainingClip, difference_peaks, fit_difference_threshold,
+from appliance.evaluation.event_training import (OneClass, TrainingClip, difference_peaks, fit_difference_threshold,
                                                  fit_events, rendered_clips)
 from appliance.evaluation.onsets import detect_onsets, onset_scores
 from appliance.evaluation.vote_weights import VoteClip, fit_vision_weight
@@ -38,6 +38,7 @@ from appliance.inference import VisionEncoder
 from appliance.library import load_catalog
 from appliance.mixing import SAMPLE_RATE
 from appliance.motion import MotionAnalyser
+from appliance.motion.event_model import EventModel
 from appliance.video import iter_frames, probe, read_audio
 
 METHODS = ("engine", "engine_no_description", "engine_event_clicks", "difference_peaks", "random_clicks")
@@ -110,33 +111,54 @@ def cross_validate(clips: list[LabelledClip], folds: int, engine: Engine, seed: 
     described = [c for c in clips if c.embeddings is not None and c.label.get("description")]
     evidence = dict(zip((id(c) for c in described), vote_clips(described, engine)))  # the same in every fold
     names = category_names()
+    bundled = engine.event_model
     results, fitted_folds = [], []
     for fold in range(folds):
         train = [c.training for c in clips if fold_of[c.training.recording] != fold and c.role == "contact"]
         held = [c for c in clips if fold_of[c.training.recording] == fold]
         if not held:
             continue
-        fitted = fit_events(train, rendered, seed)
+        engine.event_model, events = fold_event_model(train, rendered, bundled, seed)
         threshold = fit_difference_threshold(train)
-        engine.event_model = fitted.model()
         labelled = [c for c in clips if fold_of[c.training.recording] != fold and c.embeddings is not None]
         categories = [c.label["category"] for c in labelled]
         probe_fit = fit_probe([c.embeddings for c in labelled], categories) if len(set(categories)) > 1 else None
         engine.probe = probe_fit.probe() if probe_fit else None
         vision_weight = fit_vision_weight([evidence[id(c)] for c in labelled if id(c) in evidence], names)
         engine.vote_weights = {**WEIGHTS, "vision": vision_weight}
-        fitted_folds.append({"fold": fold, "training_clips": fitted.clips, "intervals": fitted.intervals,
-                             "positives": fitted.positives, "picking": fitted.picking.as_dict(),
-                             "difference_threshold": threshold,
+        fitted_folds.append({"fold": fold, **events, "difference_threshold": threshold,
                              "category_probe": probe_fit.counts() if probe_fit else None,
                              "vision_weight": vision_weight})
-        log(f"fold {fold}: fitted on {fitted.clips} clips ({fitted.intervals} intervals), "
-            f"picking {fitted.picking.as_dict()}, category probe on "
+        log(f"fold {fold}: {events_line(events)}, category probe on "
             f"{probe_fit.clips if probe_fit else 0} clips, picture's vote weight {vision_weight:g}; "
             f"scoring {len(held)} clips")
         for clip in held:
             results.append(_score_clip(clip, fold, engine, threshold, seed))
     return results, fitted_folds
+
+
+def fold_event_model(train: list[TrainingClip], rendered: list[TrainingClip], bundled: EventModel,
+                     seed: int) -> tuple[EventModel, dict]:
+    """The event model a fold's clips are scored with, and what the report says of it: fitted on
+    the training folds' contact clips — or, when their intervals are all of one kind (no contact
+    clip, as in a folder without labels, or none whose own sound has an onset), the bundled one,
+    marked `"event_model": "bundled"` with the reason. Refusing would make a folder without
+    labels unusable; fitting is impossible; the bundled model is what the appliance would use,
+    and the report names every fold it scored, since those clips' figures are not cross-validated."""
+    try:
+        fitted = fit_events(train, rendered, seed)
+    except OneClass as exc:
+        return bundled, {"event_model": "bundled", "event_model_why": str(exc), "training_clips": len(train),
+                         "picking": bundled.picking.as_dict()}
+    return fitted.model(), {"event_model": "fitted", "training_clips": fitted.clips, "intervals": fitted.intervals,
+                            "positives": fitted.positives, "picking": fitted.picking.as_dict()}
+
+
+def events_line(events: dict) -> str:
+    """A fold's event model in words, for the progress log."""
+    if events["event_model"] == "bundled":
+        return f"the bundled event model (not fitted: {events['event_model_why']})"
+    return f"fitted on {events['training_clips']} clips ({events['intervals']} intervals), picking {events['picking']}"
 
 
 def vote_clips(clips: list[LabelledClip], engine: Engine) -> list[VoteClip]:
@@ -217,7 +239,7 @@ def summarise(results: list[ClipResult], folds: int) -> dict:
     return summary
 
 
-def print_report(results: list[ClipResult], summary: dict, out=sys.stdout) -> None:
+def print_report(results: list[ClipResult], summary: dict, out=sys.stdout, fitted: list[dict] = ()) -> None:
     names = {"engine": "engine", "engine_no_description": "engine, no description",
              "engine_event_clicks": "the engine's event times as clicks",
              "difference_peaks": "clicks at frame-difference peaks", "random_clicks": "random clicks at the clip's rate"}
@@ -232,6 +254,7 @@ def print_report(results: list[ClipResult], summary: dict, out=sys.stdout) -> No
         per = " | ".join(f"{summary['per_fold'][method].get(f, 0):.2f}" for f in folds)
         print(f"| {names[method]} | {per} | {o['f1']:.2f} | {o['accuracy']:.2f} | {o['precision']:.2f} | {rate:.2f} |",
               file=out)
+    print_bundled_folds(fitted, out)
     print(file=out)
     for method, fit in summary["category_fit"].items():
         print(f"Category fit, {names[method]}: {fit['fit']}/{fit['clips']} ({fit['share']:.0%})", file=out)
@@ -246,6 +269,15 @@ def print_report(results: list[ClipResult], summary: dict, out=sys.stdout) -> No
         f1s = " | ".join(f"{r.scores[m]['f1']:.2f}" if m in r.scores else "–" for m in METHODS)
         print(f"| {r.clip} | {r.fold} | {r.role} | {f1s} | {r.categories.get('engine', '–')} / "
               f"{r.categories.get('engine_no_description')} |", file=out)
+
+
+def print_bundled_folds(fitted: list[dict], out=sys.stdout) -> None:
+    """Say which folds were scored with the bundled event model (`fold_event_model`): their
+    clips' figures are not cross-validated, and a reader of the table must know."""
+    for f in fitted:
+        if f.get("event_model") == "bundled":
+            print(f"Fold {f['fold']}: scored with the bundled event model, not cross-validated — "
+                  f"none could be fitted ({f['event_model_why']})", file=out)
 
 
 def as_json(results: list[ClipResult], summary: dict, fitted: list[dict]) -> dict:

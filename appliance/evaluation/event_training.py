@@ -147,11 +147,22 @@ def interval_rows(path, frame_step: int = 1) -> list[FeatureRow]:
     return analyser.rows
 
 
-def fit_classifier(clips: list[TrainingClip], seed: int = 0):
+class OneClass(ValueError):
+    """Training clips whose intervals all carry one label (no onset of their own sound near any,
+    as in a folder without contact clips, whose only training is the soundless rendered scenes):
+    no classifier can be fitted on them (scikit-learn refuses one class), so callers choose what
+    to do instead rather than meet scikit-learn's traceback."""
+
+
+def fit_classifier(clips: list[TrainingClip], seed: int = 0, what: str = "the training clips"):
+    """The trees on `clips`' intervals; OneClass (naming `what`) when their labels are all alike."""
     from sklearn.ensemble import GradientBoostingClassifier
 
     features = np.vstack([c.matrix() for c in clips])
     labels = np.concatenate([c.labels() for c in clips])
+    if len(np.unique(labels)) < 2:
+        raise OneClass(f"{what}: {int(labels.sum())} of {len(labels)} intervals near an onset of their own sound, "
+                       f"the trees need some of both kinds")
     return GradientBoostingClassifier(random_state=seed, **TREES).fit(features, labels)
 
 
@@ -185,7 +196,7 @@ def out_of_fold_probabilities(clips: list[TrainingClip], seed: int = 0) -> dict[
     for fold in sorted(set(folds.values())):
         train = [c for c in clips if folds[c.recording] != fold]
         held = [c for c in clips if folds[c.recording] == fold]
-        classifier = fit_classifier(train, seed)
+        classifier = fit_classifier(train, seed, "an inner fold choosing the picking (too few recordings with onsets)")
         for clip in held:
             result[clip.name] = gated(clip.matrix(), classifier.predict_proba(clip.matrix())[:, 1]) if clip.rows else np.zeros(0)
     return result
@@ -211,8 +222,12 @@ class FittedEvents:
 
 def fit_events(clips: list[TrainingClip], rendered: list[TrainingClip] = (), seed: int = 0) -> FittedEvents:
     """Trees on `clips` + `rendered`, picking chosen on the real clips' out-of-fold probabilities
-    (the rendered scenes help the trees, never the choice of how many sounds to place)."""
+    (the rendered scenes help the trees, never the choice of how many sounds to place). Raises
+    OneClass when the clips, or those of an inner fold, have no interval near an onset."""
     clips, rendered = sorted(clips, key=lambda c: c.name), sorted(rendered, key=lambda c: c.name)
+    if not any(c.labels().any() for c in clips):
+        raise OneClass(f"{len(clips)} contact clips to train on (labels.json `action`), "
+                       f"none with an onset of its own sound near a frame interval")
     probabilities = out_of_fold_probabilities(clips + rendered, seed)
     picking, inner = choose_picking(clips, probabilities)
     classifier = fit_classifier(clips + rendered, seed)
