@@ -104,6 +104,20 @@ def test_truncated_with_index_first(tmp_path):
         _decode(tmp_path / "cut.mkv")
 
 
+def test_short_low_rate_clip_is_whole_and_a_cut_one_is_truncated(tmp_path):
+    """Its last frame lasts a frame period: a complete 1 fps clip of 3 frames (at 0, 1, 2 s; 3 s
+    in its header) ends at 3 s, not 2 (was refused as truncated). The same rate cut by a frame
+    or more is still refused (FFV1: every frame stands alone, so the cut ends on a frame)."""
+    whole = render_scene("bounce", tmp_path / "whole.mp4", width=160, height=120, fps=1, seconds=3)
+    assert probe(whole.path).duration == pytest.approx(3.0)
+    assert [f.time for f in _decode(whole.path)] == pytest.approx([0.0, 1.0, 2.0])
+    clip = render_scene("bounce", tmp_path / "c.mkv", width=160, height=120, fps=1, seconds=8, codec="ffv1")
+    data = clip.path.read_bytes()
+    (tmp_path / "cut.mkv").write_bytes(data[: len(data) * 9 // 10])
+    with pytest.raises(UsageError, match="truncated: frames stop at 7.00 s of the 8.00 s"):
+        _decode(tmp_path / "cut.mkv")
+
+
 def test_audio_only(tmp_path):
     sf.write(tmp_path / "voice.wav", np.zeros(8000, np.float32), 8000)
     with pytest.raises(UsageError, match="audio only"):

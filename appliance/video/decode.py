@@ -141,17 +141,20 @@ def check_frame_size(path: Path, frame: av.VideoFrame) -> None:
                          "side), though the header says less")
 
 
-def _end_checks(info: VideoInfo, last_time: float | None, count: int, stalled: int) -> None:
-    """After the last frame: nothing decoded, timestamps that never advanced, or a short stream."""
+def _end_checks(info: VideoInfo, last_time: float | None, count: int, stalled: int, period: float) -> None:
+    """After the last frame: nothing decoded, timestamps that never advanced, or a short stream.
+    The last frame is shown for one frame `period` after its time, so the stream ends there: at
+    1 fps a complete 3 s clip's last frame starts at 2 s (compared by its start, a whole second
+    looked missing)."""
     if count == 0:
         raise UsageError(f"{info.path}: the video stream has no decodable frames")
     if stalled > count:
         raise UsageError(f"{info.path}: frame timestamps do not advance (a 0 fps or broken header)")
     if info.duration is None or last_time is None:
         return
-    missing = info.duration - last_time
-    if missing > max(TRUNCATION_TOLERANCE_S, TRUNCATION_TOLERANCE_FRACTION * info.duration):
-        raise UsageError(f"{info.path}: the file is truncated: frames stop at {last_time:.2f} s "
+    end = last_time + period
+    if info.duration - end > max(TRUNCATION_TOLERANCE_S, TRUNCATION_TOLERANCE_FRACTION * info.duration):
+        raise UsageError(f"{info.path}: the file is truncated: frames stop at {end:.2f} s "
                          f"of the {info.duration:.2f} s its header announces")
 
 
@@ -190,7 +193,7 @@ a clip made mostly of them is rejected: its frame rate is effectively 0)."""
                              f"corrupt; it was not decoded ({exc})") from None
         except av.error.FFmpegError as exc:
             raise UsageError(f"{path}: corrupt or truncated video data after frame {count} ({exc})") from None
-        _end_checks(info, clock.last, count, clock.stalled)
+        _end_checks(info, clock.last, count, clock.stalled, clock.step)
 
 
 def bare_decode_seconds(path: str | Path, threads: int = DEFAULT_THREADS) -> tuple[float, int]:
