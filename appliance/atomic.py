@@ -17,6 +17,28 @@ from typing import IO, Iterator
 from appliance.errors import UsageError
 
 
+NAME_MAX = 255
+"""Bytes in one file name on Linux's file systems (ext4, vfat's long names, tmpfs)."""
+RANDOM_PART = 8
+"""The characters mkstemp adds to make the name unique."""
+
+
+def temp_beside(target: Path, suffix: str) -> Path:
+    """A fresh empty file next to `target` (same folder: the final rename is atomic), named
+    `.{target's name}.XXXXXXXX{suffix}`, its name part cut so the whole fits NAME_MAX bytes: a
+    target of 250-255 bytes is a legal name, and its temporary name must not be what refuses it.
+    mkstemp's random part and exclusive create keep it unique however much is cut. OSError as
+    mkstemp raises it."""
+    folder = target.parent if str(target.parent) else Path(".")
+    name = target.name
+    room = NAME_MAX - len(os.fsencode(suffix)) - RANDOM_PART - 2  # the two dots
+    while name and len(os.fsencode(name)) > room:
+        name = name[:-1]  # by characters: a name cut inside a UTF-8 sequence would not read back
+    handle, temporary = tempfile.mkstemp(prefix=f".{name}.", suffix=suffix, dir=folder)
+    os.close(handle)
+    return Path(temporary)
+
+
 @contextmanager
 def atomic_path(path: str | Path, mode: int = 0o644) -> Iterator[Path]:
     """Yield a temporary path next to `path`; on success it replaces `path`, on error it is removed.
@@ -25,11 +47,9 @@ def atomic_path(path: str | Path, mode: int = 0o644) -> Iterator[Path]:
     path = Path(path)
     folder = path.parent if str(path.parent) else Path(".")
     try:
-        handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+        temp = temp_beside(path, ".tmp")
     except OSError as exc:
         raise UsageError(f"{path}: cannot write here ({exc.strerror})") from None
-    os.close(handle)
-    temp = Path(temporary)
     try:
         yield temp
         with open(temp, "rb+") as written:

@@ -205,6 +205,24 @@ def test_output_names_that_are_not_utf8_are_written(clip, tmp_path):
             assert sf.info(handle).format == kind
 
 
+def test_output_names_of_255_bytes_are_written(clip, tmp_path):
+    """The file system takes a 255-byte name; the temporary names beside it (`.{name}.XXXXXXXX.tmp`,
+    the staged and probe ones) were longer and refused it ("File name too long"). Their name
+    part is cut to fit, by whole characters (a 2-byte "é" is not split)."""
+    from appliance.atomic import write_json_atomic
+
+    out = tmp_path / "out"
+    out.mkdir()
+    foley, timeline = out / ("a" * 251 + ".wav"), out / ("é" * 125 + ".json")
+    assert len(os.fsencode(foley.name)) == len(os.fsencode(timeline.name)) == 255
+    result = run_foley("score", str(clip.path), "-o", str(foley), "--timeline", str(timeline), "--no-cache")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert sorted(os.listdir(out)) == sorted([foley.name, timeline.name]), "no temporary file left behind"
+    assert sf.info(str(foley)).format == "WAV" and json.loads(timeline.read_text())["events"] is not None
+    write_json_atomic(out / ("é" * 125 + ".json"), {"again": 1})
+    assert json.loads(timeline.read_text()) == {"again": 1}
+
+
 def test_bars_write_nothing_when_stderr_is_not_a_terminal(capsys):
     with stage_bar("clip.mp4") as progress:
         for fraction in (0.0, 0.5, 1.0):

@@ -14,13 +14,12 @@ muxer, the credits as text, the timeline as JSON. Nothing is encoded after the r
 from __future__ import annotations
 
 import os
-import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-from appliance.atomic import fsync_folder, write_json_atomic
+from appliance.atomic import fsync_folder, temp_beside, write_json_atomic
 from appliance.engine.deliver import deliver
 from appliance.engine.timeline import Timeline
 from appliance.library import Catalog
@@ -54,10 +53,7 @@ class OutputFiles:
 
 def _staged(target: Path) -> Path:
     """A fresh name next to `target` (same folder, so the final rename is atomic), same suffix."""
-    handle, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=f".staged{target.suffix}",
-                                    dir=target.parent if str(target.parent) else ".")
-    os.close(handle)
-    return Path(name)
+    return temp_beside(target, f".staged{target.suffix}")
 
 
 class Staging:

@@ -20,10 +20,8 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import shutil
 import sqlite3
-import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -33,7 +31,7 @@ from typing import Callable
 import numpy as np
 
 from appliance import __version__
-from appliance.atomic import write_json_atomic
+from appliance.atomic import temp_beside, write_json_atomic
 from appliance.engine.analysis import ClipAnalysis, analyse_clip
 from appliance.engine.cache import Cache
 from appliance.engine.choose import (TEMPLATE_POOL, Evidence, TemplatePicker, decide_category, median_gap,
@@ -482,11 +480,9 @@ def _check_writable(target: Path) -> None:
     if not folder.is_dir():
         raise UsageError(f"{target}: the folder {folder} does not exist")
     try:
-        handle, probe = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".probe", dir=folder)
+        temp_beside(target, ".probe").unlink()
     except OSError as exc:
         raise UsageError(f"{target}: cannot write here ({exc.strerror})") from None
-    os.close(handle)
-    os.unlink(probe)
 
 
 def _from_stored(stored: Path, clip: Path, clip_name: str, outputs: dict) -> Timeline:
