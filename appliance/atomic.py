@@ -8,13 +8,19 @@ so the rename itself survives a power cut — an appliance's power may be pulled
 from __future__ import annotations
 
 import json
+import logging
 import os
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Iterator
 
-from appliance.errors import UsageError
+import numpy as np
+
+from appliance.errors import UsageError, disk_reason
+
+log = logging.getLogger("foley.cache")
+_unsaved_logged: set[str] = set()
 
 
 NAME_MAX = 255
@@ -43,7 +49,10 @@ def temp_beside(target: Path, suffix: str) -> Path:
 def atomic_path(path: str | Path, mode: int = 0o644) -> Iterator[Path]:
     """Yield a temporary path next to `path`; on success it replaces `path`, on error it is removed.
 
-    For writers that need a file name (encoders, muxers) rather than an open handle."""
+    For writers that need a file name (encoders, muxers) rather than an open handle. An OSError
+    from the block names `path` (not the temporary name, and not nothing, as a write's does), so
+    that "no space left on device" says which file: the command line makes it one line
+    (engine/score_cli.py); the service answers a full disk as such (507, a job's reason)."""
     path = Path(path)
     folder = path.parent if str(path.parent) else Path(".")
     try:
@@ -56,10 +65,22 @@ def atomic_path(path: str | Path, mode: int = 0o644) -> Iterator[Path]:
             os.fsync(written.fileno())
         os.chmod(temp, mode)  # mkstemp makes files private; results and indexes are not secrets
         os.replace(temp, path)
-    except BaseException:
+    except BaseException as exc:
         temp.unlink(missing_ok=True)
+        if isinstance(exc, OSError) and exc.filename in (None, str(temp)):
+            raise named_after(exc, path)
         raise
     fsync_folder(folder)
+
+
+def named_after(exc: OSError, path: str | Path) -> OSError:
+    """`exc` naming `path` as the file it failed on: itself, renamed, or where its name cannot
+    be set (PyAV's errors) an OSError of the same errno (and so the same subclass)."""
+    try:
+        exc.filename = str(path)
+        return exc
+    except AttributeError:
+        return OSError(exc.errno, exc.strerror, str(path))
 
 
 @contextmanager
@@ -71,10 +92,31 @@ def atomic_open(path: str | Path, binary: bool = False, mode: int = 0o644) -> It
 
 
 def write_json_atomic(path: str | Path, data) -> None:
+    """`data` as JSON. NaN and infinity are refused (ValueError) before anything is written:
+    Python would write them as the bare words NaN and Infinity, which no JSON reader takes."""
+    text = json.dumps(data, indent=1, ensure_ascii=False, allow_nan=False)
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     with atomic_open(path) as handle:
-        json.dump(data, handle, indent=1, ensure_ascii=False)
-        handle.write("\n")
+        handle.write(text + "\n")
+
+
+def save_table(path: Path, array: np.ndarray) -> bool:
+    """Store a table computed from shipped files (it only saves recomputing it) as .npy,
+    atomically. A folder that cannot take it (read-only, full) is no failure: the table is used
+    from memory this time, with a warning once per folder, and nothing is left behind.
+    Returns whether it was stored."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_open(path, binary=True) as out:
+            np.save(out, array)
+    except (OSError, UsageError) as exc:  # UsageError: atomic_path could not make its temporary file
+        reason = disk_reason(exc)
+        if str(path.parent) not in _unsaved_logged:
+            _unsaved_logged.add(str(path.parent))
+            log.warning("computed tables cannot be kept in %s (%s): used from memory, computed again next time",
+                        path.parent, reason)
+        return False
+    return True
 
 
 def fsync_folder(folder: Path) -> None:

@@ -1,4 +1,6 @@
 """Errors the appliance reports to users as a clear one-line message (CLI exit code 2, HTTP 4xx)."""
+import errno
+
 
 
 class UsageError(Exception):
@@ -28,3 +30,34 @@ def is_text(value) -> bool:
     except UnicodeEncodeError:
         return False
     return True
+
+
+DISK_FULL = "no space left on the device"
+_DISK_ERRNOS = {errno.ENOSPC: DISK_FULL, errno.EDQUOT: "the disk quota is used up",
+                errno.EFBIG: "the file would be too large for the disk", errno.EROFS: "the disk is read-only"}
+WRITE_ERRNOS = frozenset(_DISK_ERRNOS)
+"""Failures of a write that are the disk's, not the program's: a one-line error for the user."""
+
+
+def disk_reason(exc: BaseException) -> str:
+    """Why a write failed, in words for a user: an OSError by its errno, SQLite's full or
+    unwritable disk (it says "database or disk is full", or on a full tmpfs "disk I/O error",
+    with no errno) as the same words."""
+    if isinstance(exc, OSError) and exc.errno in _DISK_ERRNOS:
+        return _DISK_ERRNOS[exc.errno]
+    text = str(exc)
+    if "disk is full" in text:
+        return DISK_FULL
+    if "disk I/O error" in text:
+        return f"{DISK_FULL}, or the disk failed (SQLite: {text})"
+    if "readonly database" in text:
+        return "the disk or the folder is read-only"
+    return (exc.strerror if isinstance(exc, OSError) else None) or text or type(exc).__name__
+
+
+def write_failure(exc: OSError) -> str | None:
+    """The line "cannot write FILE: no space left on the device" for a write the disk refused (WRITE_ERRNOS),
+    else None (not the disk's fault: a bug, to be shown as one)."""
+    if exc.errno not in WRITE_ERRNOS:
+        return None
+    return f"cannot write {exc.filename}: {disk_reason(exc)}" if exc.filename else disk_reason(exc)

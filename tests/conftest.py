@@ -38,11 +38,13 @@ def run_foley(*args: str, env: dict | None = None, timeout: float = 300) -> subp
 
 
 @contextlib.contextmanager
-def small_disk(folder: Path, size: str) -> Iterator[Path]:
+def small_disk(folder: Path, size: str, read_only: bool = False) -> Iterator[Path]:
     """A tmpfs of `size` (e.g. "4m") mounted on `folder`, made for the block: a disk that fills
-    up. Skips the test where mounting is not allowed (it needs root, or CAP_SYS_ADMIN)."""
+    up (or, `read_only`, an empty one nothing can be written to). Skips the test where mounting
+    is not allowed (it needs root, or CAP_SYS_ADMIN)."""
     folder.mkdir()
-    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)],
+    options = f"size={size}" + (",ro" if read_only else "")
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(folder)],
                                            capture_output=True).returncode != 0:
         pytest.skip("cannot mount a small tmpfs here: mounting needs root (or CAP_SYS_ADMIN)")
     try:

@@ -3,13 +3,15 @@ from __future__ import annotations
 
 import json
 
+from appliance.engine import cache_recovery
 from appliance.engine.cache import Cache
 from appliance.paths import state_dir
 
 
 def open_cache() -> Cache:
-    """The appliance's cache, in the state directory."""
-    return Cache(state_dir() / "cache")
+    """The appliance's cache, in the state directory: rebuilt empty when damaged, as the service
+    does (engine/cache_recovery.py); one line when its disk cannot hold it."""
+    return cache_recovery.open_cache(state_dir() / "cache")
 
 
 def handle_stats(args) -> int:

@@ -19,7 +19,7 @@ import av
 import numpy as np
 
 from appliance.atomic import atomic_path
-from appliance.errors import UsageError
+from appliance.errors import WRITE_ERRNOS, UsageError
 from appliance.video.decode import FrameClock
 from appliance.video.probe import bound_decoder, clip_origin, stream_fps, video_stream
 from appliance.video.writer import MS, ms_pts
@@ -58,9 +58,19 @@ def mux_mp4(video_path: Path, audio: np.ndarray | Iterable[np.ndarray], sample_r
             encoder.until(None)
             encoder.flush()
     except av.error.FFmpegError as exc:
-        raise UsageError(f"could not write {out_path}: {exc}") from None
+        raise _muxing_error(out_path, exc) from None
     return {"video": "copied" if copy else f"re-encoded from {video_in.codec_context.name} to mpeg4",
             "audio": f"aac {AUDIO_BITRATE // 1000} kb/s"}
+
+
+def _muxing_error(out_path: Path, exc: av.error.FFmpegError) -> Exception:
+    """What a failed mux raises: a disk that refused the write stays the OSError it is (named
+    after the output: atomic_path), as every other writer's does, so the command line and the
+    service say "no space left" the same way for the MP4 as for the WAV; anything else, a
+    UsageError in one line."""
+    if isinstance(exc, OSError) and exc.errno in WRITE_ERRNOS:
+        return exc
+    return UsageError(f"could not write {out_path}: {exc}")
 
 
 def _copyable(source: av.container.InputContainer, stream: av.video.stream.VideoStream) -> bool:
@@ -246,5 +256,5 @@ def mux_copied(video_path: Path, audio_path: Path, out_path: Path, metadata: dic
                 packet.stream = audio_out
                 target.mux(packet)
     except av.error.FFmpegError as exc:
-        raise UsageError(f"could not write {out_path}: {exc}") from None
+        raise _muxing_error(out_path, exc) from None
     return {"video": "copied", "audio": f"aac {AUDIO_BITRATE // 1000} kb/s"}

@@ -32,10 +32,13 @@ class ScoreOptions:
 
     def __post_init__(self):
         """Every way to a request (the command line, the service, a recording) meets the same
-        bounds: a seed the generators take, and the loudness target the config allows (far
-        under it the meter's gate swallows the whole track; NaN would be no target at all)."""
+        bounds: a seed the generators take, the loudness target the config allows (far under it
+        the meter's gate swallows the whole track; NaN would be no target at all), and a clip
+        length limit the config allows (NaN or infinity was no limit at all, and NaN made the
+        timeline's JSON unreadable)."""
         Range(0, MAX_SEED).check(self.seed, "the seed")
         field_range(EngineConfig, "target_lufs").check(self.target_lufs, "the target loudness (LUFS)")
+        field_range(EngineConfig, "max_seconds").check(self.max_seconds, "the longest clip accepted (seconds)")
 
     def key_fields(self) -> dict:
         return asdict(self)

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-from appliance.atomic import fsync_folder, temp_beside, write_json_atomic
+from appliance.atomic import fsync_folder, named_after, temp_beside, write_json_atomic
 from appliance.engine.deliver import deliver
 from appliance.engine.timeline import Timeline
 from appliance.library import Catalog
@@ -69,6 +69,10 @@ class Staging:
         self.staged.append((temp, target))
         return temp
 
+    def target_of(self, path) -> Path | None:
+        """The output the staged file `path` will become; None if it is not a staged file."""
+        return next((target for temp, target in self.staged if str(temp) == str(path)), None)
+
     def commit(self) -> list[Path]:
         """Rename every staged file over its target; returns the targets."""
         for temp, target in self.staged:
@@ -81,13 +85,17 @@ class Staging:
 @contextmanager
 def staging() -> Iterator[Staging]:
     """A Staging whose files not yet renamed are removed if the block fails (a full disk, a
-    muxer error, Ctrl-C): the previous outputs stay as they were until every new one is written."""
+    muxer error, Ctrl-C): the previous outputs stay as they were until every new one is written.
+    A file that could not be written is named as the user named it, not by its staged name."""
     stage = Staging()
     try:
         yield stage
-    except BaseException:
+    except BaseException as exc:
         for temp, _ in stage.staged:
             temp.unlink(missing_ok=True)
+        target = stage.target_of(exc.filename) if isinstance(exc, OSError) else None
+        if target is not None:
+            raise named_after(exc, target)
         raise
 
 

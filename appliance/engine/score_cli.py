@@ -10,7 +10,9 @@ work. A progress bar shows on a terminal only.
 from __future__ import annotations
 
 import sys
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import soundfile
 
@@ -20,7 +22,7 @@ from appliance.config import EngineConfig, field_range
 from appliance.engine.options import MAX_SEED, ScoreOptions
 from appliance.engine.own_sound import LEVEL_RANGE_DB, check_level
 from appliance.engine.pipeline import Engine
-from appliance.errors import UsageError
+from appliance.errors import UsageError, write_failure
 from appliance.os_text import check_text_options
 from appliance.mixing.wavio import AUDIO_FORMATS
 from appliance.video import probe
@@ -51,6 +53,20 @@ def _check_distinct(video: Path, outputs: dict[str, str | None]) -> None:
         taken[resolved] = option
 
 
+@contextmanager
+def disk_failures_in_one_line() -> Iterator[None]:
+    """A write the disk refused (full, read-only) as a UsageError: "cannot write OUT: no space
+    left on the device" instead of a traceback. The outputs are staged, so the previous ones
+    are still there (engine/outputs.py)."""
+    try:
+        yield
+    except OSError as exc:
+        message = write_failure(exc)
+        if message is None:
+            raise
+        raise UsageError(message) from None
+
+
 def handle(args) -> int:
     check_text_options(args, "description")
     _check_distinct(Path(args.video), {"--out": args.out, "--mp4": args.mp4, "--timeline": args.timeline,
@@ -70,7 +86,7 @@ def handle(args) -> int:
     probe(Path(args.video), max_seconds=options.max_seconds)  # fail fast, before loading models
     cache = None if args.no_cache else open_cache()
     engine = Engine(cache)
-    with stage_bar(Path(args.video).name) as progress:
+    with stage_bar(Path(args.video).name) as progress, disk_failures_in_one_line():
         timeline = engine.score_to_files(
             Path(args.video), options, wav=Path(args.out), mp4=args.mp4 and Path(args.mp4),
             timeline=args.timeline and Path(args.timeline), progress=progress, mix=args.mix and Path(args.mix),
@@ -104,6 +120,8 @@ def register(subparsers) -> None:
     parser.add_argument("--lufs", type=float, default=ScoreOptions.target_lufs,
                         help=f"target loudness in LUFS, {loudness.low} to {loudness.high}")
     parser.add_argument("--no-ambience", action="store_true", help="never lay an ambience bed")
-    parser.add_argument("--max-seconds", type=float, default=ScoreOptions.max_seconds, help="longest clip accepted")
+    longest = field_range(EngineConfig, "max_seconds")
+    parser.add_argument("--max-seconds", type=float, default=ScoreOptions.max_seconds,
+                        help=f"longest clip accepted in seconds, {longest.low:g} to {longest.high:g}")
     parser.add_argument("--no-cache", action="store_true", help="neither use nor fill the cache")
     parser.set_defaults(handler=handle)

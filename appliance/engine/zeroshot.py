@@ -6,7 +6,7 @@ the text encoder: every ImageNet label is embedded once and scored against each 
 phrases with the library's own search, giving a label → category affinity table. A frame's
 category scores are then its label probabilities weighted by that table. The table depends only
 on the text model and the library's categories, so it is computed once and kept in the state
-directory (a few seconds on first use).
+directory (a few seconds on first use; used from memory when that folder is read-only or full).
 
 The same bridge tells a picture's setting: each label is scored against the description
 reader's setting sentences (indoors, outdoors), so that a scene read without words still has a
@@ -15,12 +15,11 @@ setting for its bed (engine/scene.py ambience_category).
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from appliance.atomic import save_table
 from appliance.engine.choose import standardised
 from appliance.inference import embed_text
 from appliance.inference.probe import PROBABILITY_FLOOR
@@ -60,8 +59,8 @@ class ZeroShot:
             self.affinity, self.setting_affinity = np.load(path), np.load(setting_path)
         else:
             self.affinity, self.setting_affinity = self._compute(searcher, labels)
-            _save_atomic(path, self.affinity)
-            _save_atomic(setting_path, self.setting_affinity)
+            save_table(path, self.affinity)
+            save_table(setting_path, self.setting_affinity)
 
     def _compute(self, searcher: Searcher, labels: list[str]) -> tuple[np.ndarray, np.ndarray]:
         anchors = np.stack([embed_text(SETTINGS[name]) for name in self.settings])
@@ -88,16 +87,6 @@ class ZeroShot:
         """The setting (indoors or outdoors) the frames' labels are nearer, over all the frames."""
         mean = np.mean([self._weighted(logits, self.setting_affinity) for logits in frames_logits], axis=0)
         return self.settings[int(np.argmax(mean))]
-
-
-def _save_atomic(path: Path, array: np.ndarray) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp = tempfile.mkstemp(dir=path.parent, suffix=".npy.tmp")
-    with os.fdopen(handle, "wb") as out:
-        np.save(out, array)
-        out.flush()
-        os.fsync(out.fileno())
-    os.replace(temp, path)
 
 
 def with_probe(zero_shot: dict[str, float], probe: dict[str, float] | None) -> dict[str, float]:

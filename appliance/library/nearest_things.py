@@ -24,7 +24,7 @@ from typing import Callable
 
 import numpy as np
 
-from appliance.atomic import atomic_open
+from appliance.atomic import save_table
 from appliance.library.materials import known
 from appliance.paths import models_dir
 
@@ -67,17 +67,15 @@ class NearestThings:
 
     def _load_or_embed(self) -> np.ndarray:
         """The bundled matrix (models/, built by scripts/build_nearest_things.py), else this
-        board's cached one, else embedded now and cached."""
+        board's cached one, else embedded now and cached (kept in memory only when the cache
+        folder cannot take it)."""
         name = matrix_name(self.embed)
         for folder in (models_dir(), self.cache_dir):
             if folder is not None and (Path(folder) / name).is_file():
                 return np.load(Path(folder) / name).astype(np.float32)
         vectors = embed_known(self.embed)
         if self.cache_dir is not None:
-            path = Path(self.cache_dir) / name
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with atomic_open(path, binary=True) as out:
-                np.save(out, vectors)
+            save_table(Path(self.cache_dir) / name, vectors)
         return vectors.astype(np.float32)
 
     def material_of(self, vector: np.ndarray) -> tuple[str, float]:

@@ -46,10 +46,14 @@ def write_audio_atomic(path: str | Path, audio: np.ndarray | Track, sr: int,
     else:
         blocks, channels = [audio], 1 if np.ndim(audio) == 1 else np.shape(audio)[1]
     file_format, subtype = spec or audio_spec(path)
-    with atomic_open(path, binary=True) as out, \
-            sf.SoundFile(out, "w", sr, channels, subtype, format=file_format) as written:
-        for block in blocks:
-            written.write(pcm16(block))
+    with atomic_open(path, binary=True) as out:
+        sink = _Sink(out)
+        try:
+            with sf.SoundFile(sink, "w", sr, channels, subtype, format=file_format) as written:
+                for block in blocks:
+                    written.write(pcm16(block))
+        finally:
+            sink.raise_failure()
     return Path(path)
 
 
@@ -68,3 +72,43 @@ def wav_track(path: str | Path) -> Track:
         return np.repeat(block, 2, axis=1) if block.shape[1] == 1 else block
 
     return Track(source, info.frames, info.samplerate)
+
+
+class _Sink:
+    """The open file libsndfile writes through, keeping what its calls raised. libsndfile calls
+    back into Python to write, seek and tell, and an exception there cannot cross the C code:
+    cffi printed it and reported nothing written, and soundfile then failed with a bare
+    AssertionError (a full disk's OSError, a Ctrl-C's KeyboardInterrupt were lost: a traceback
+    instead of one line, or of the interrupt). `raise_failure` raises the first of them again
+    once libsndfile is done; after one, nothing more is written."""
+
+    def __init__(self, file):
+        self.file, self.failure = file, None
+
+    def _guarded(self, call, *args, failed: int = 0):
+        """`call(*args)`, or `failed` once a call has raised (what it raised is kept)."""
+        if self.failure is not None:
+            return failed
+        try:
+            return call(*args)
+        except BaseException as exc:  # raised again by raise_failure: nothing may escape into C
+            self.failure = exc
+            return failed
+
+    def write(self, data) -> int:
+        return self._guarded(self.file.write, data)
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        return self._guarded(self.file.seek, offset, whence, failed=-1)
+
+    def tell(self) -> int:
+        return self._guarded(self.file.tell, failed=-1)
+
+    def readinto(self, buffer) -> int:
+        return self._guarded(self.file.readinto, buffer)
+
+    def raise_failure(self) -> None:
+        """Raise what a call raised, if one did (it, not the short write it caused, is the error)."""
+        if self.failure is not None:
+            failure, self.failure = self.failure, None
+            raise failure

@@ -16,13 +16,14 @@ os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 
 from appliance.config import Config, load_and_apply
 from appliance.doctor import bind_problem, service_port
+from appliance.engine.cache_recovery import cache_problem, rebuild_cache
 from appliance.errors import UsageError
 from appliance.paths import state_dir
 from appliance.service.auth import load_or_create_token
 from appliance.service.jobs import JobStore
 from appliance.service.queue import ScoringQueue, ScoringWorker, make_huey
 from appliance.service.remote import RemoteJobs
-from appliance.service.state import cache_problem, ensure_writable, rebuild_cache, recover_databases, sweep_uploads
+from appliance.service.state import ensure_writable, recover_databases, sweep_uploads
 
 log = logging.getLogger("foley.serve")
 QUEUE_POLL_S = 0.1

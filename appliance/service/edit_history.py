@@ -66,7 +66,7 @@ class EditHistory:
         return Timeline.from_json(json.loads(gzip.decompress(self._path(k).read_bytes())))
 
     def _write_version(self, k: int, timeline: Timeline) -> None:
-        data = json.dumps(timeline.to_json(), ensure_ascii=False, separators=(",", ":")).encode()
+        data = json.dumps(timeline.to_json(), ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
         self.folder.mkdir(exist_ok=True)
         with atomic_open(self._path(k), binary=True) as handle:
             handle.write(gzip.compress(data, compresslevel=6, mtime=0))

@@ -8,8 +8,8 @@ import time
 from flask import Blueprint, Response, jsonify, request
 
 from appliance.capture.control import DaemonUnavailable, call
+from appliance.engine.cache_recovery import open_cache, rebuild_cache
 from appliance.errors import is_number
-from appliance.service.state import open_cache, rebuild_cache
 from appliance.service.shared import error, jobs, services
 from appliance.service.api import MAX_DESCRIPTION
 from appliance.service.auth import COOKIE, is_loopback, token_matches

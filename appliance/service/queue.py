@@ -19,13 +19,13 @@ from huey import RedisHuey, SqliteHuey
 
 from appliance.config import Config
 from appliance.engine.analysis_file import load_analysis
+from appliance.engine.cache_recovery import cache_problem, open_cache, rebuild_cache
 from appliance.engine.options import ScoreOptions
 from appliance.engine.pipeline import CREDITS_NAME, MIX_NAME, MP4_NAME, TIMELINE_NAME, WAV_NAME, Engine
 from appliance.engine.stages import overall
 from appliance.errors import UsageError
 from appliance.service.jobs import ANALYSIS_NAME, INPUT_NAME, JobStore
 from appliance.service.remote import RemoteJobs
-from appliance.service.state import cache_problem, open_cache, rebuild_cache
 from appliance.video import probe
 
 log = logging.getLogger("foley.worker")

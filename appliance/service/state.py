@@ -5,7 +5,7 @@ missing state folder, a full disk, uploads left by a killed request.
   is moved aside as `NAME.corrupt-<UTC time>` (kept for a human to look at), a new empty one is
   created, and the service says so in its log and on the page (`/api/v1/version` notices).
 - The cache database is disposable: when unreadable it is deleted and rebuilt empty, logged
-  once per process.
+  once per process (engine/cache_recovery.py, shared with the command line).
 - A state folder that cannot be created or written is one line naming the path and the fix.
 - Work is accepted only with enough free disk (507 below `service.min_free_mb` plus what the
   job needs), after the cache's results have been evicted to make room.
@@ -19,15 +19,13 @@ import os
 import shutil
 import sqlite3
 import time
-from contextlib import closing
 from pathlib import Path
 
+from appliance.engine.cache_recovery import database_problem, open_cache
 from appliance.errors import UsageError
 
 log = logging.getLogger("foley.state")
 CHECKED_DATABASES = ("jobs.sqlite3", "queue.sqlite3")
-CACHE_DB = "cache.sqlite3"
-_cache_rebuilt_logged: set[str] = set()
 
 
 def ensure_writable(folder: Path, what: str = "state folder") -> Path:
@@ -55,20 +53,6 @@ def _user() -> str:
         return pwd.getpwuid(os.geteuid()).pw_name
     except (ImportError, KeyError):
         return str(os.geteuid())
-
-
-def database_problem(path: Path) -> str | None:
-    """Why the SQLite database at `path` is unusable, or None when it is fine (or absent)."""
-    if not path.exists():
-        return None
-    try:
-        with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)) as db:
-            rows = db.execute("PRAGMA quick_check").fetchall()
-    except sqlite3.DatabaseError as exc:
-        return str(exc)
-    if rows != [("ok",)]:
-        return "; ".join(str(r[0]) for r in rows[:3])
-    return None
 
 
 def move_aside(path: Path) -> Path:
@@ -102,40 +86,6 @@ def recover_databases(service_folder: Path) -> list[str]:
             log.warning("%s", notice)
             notices.append(notice)
     return notices
-
-
-def open_cache(cache_folder: Path):
-    """An Engine Cache on `cache_folder`, rebuilt empty when its database is unreadable."""
-    from appliance.engine.cache import Cache
-
-    try:
-        cache = Cache(cache_folder)
-        cache.db.execute("SELECT count(*) FROM sqlite_master").fetchone()
-        return cache
-    except sqlite3.DatabaseError as exc:
-        rebuild_cache(cache_folder, str(exc))
-        return Cache(cache_folder)
-
-
-def cache_problem(cache_folder: Path) -> str | None:
-    return database_problem(Path(cache_folder) / CACHE_DB)
-
-
-def rebuild_cache(cache_folder: Path, why: str) -> None:
-    """Delete the cache database and its results (disposable: everything in it can be computed
-    again), under a lock so the web process and the worker do it once."""
-    folder = Path(cache_folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    with open(folder / ".rebuild.lock", "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if database_problem(folder / CACHE_DB) is None and (folder / CACHE_DB).exists():
-            return  # another process rebuilt it meanwhile
-        for suffix in ("", "-wal", "-shm"):
-            (folder / (CACHE_DB + suffix)).unlink(missing_ok=True)
-        shutil.rmtree(folder / "results", ignore_errors=True)
-    if str(folder) not in _cache_rebuilt_logged:
-        _cache_rebuilt_logged.add(str(folder))
-        log.warning("the cache database in %s was unreadable (%s); rebuilt empty", folder, why)
 
 
 def sweep_uploads(service_folder: Path) -> int:
