@@ -75,7 +75,11 @@ def atomic_path(path: str | Path, mode: int = 0o644) -> Iterator[Path]:
 
 def named_after(exc: OSError, path: str | Path) -> OSError:
     """`exc` naming `path` as the file it failed on: itself, renamed, or where its name cannot
-    be set (PyAV's errors) an OSError of the same errno (and so the same subclass)."""
+    be set (PyAV's errors) an OSError of the same errno (and so the same subclass). An OSError
+    with no errno is left as it is: its message is its only argument, which a file name given
+    to it would replace ("[Errno None] None: 'path'")."""
+    if exc.errno is None:
+        return exc
     try:
         exc.filename = str(path)
         return exc
