@@ -834,9 +834,15 @@ def test_a_reload_follows_the_job_again_and_an_edit_stays_on_its_own_result(brow
         assert knock_events and walk_events
         select_marker(page, knock_events[0]["n"])
         find(By.ID, "event-delete").click()
-        opener = wait_for(page, lambda: page.find_elements(By.CSS_SELECTOR, "button[aria-label='Open someone walks']"),
-                          what="the other result in the history")
-        opener[0].click()
+
+        def open_the_walk() -> bool:
+            """Clicked within the wait: the history is drawn again after the delete, and a
+            button found just before that is stale when clicked (wait_for then looks again)."""
+            buttons = page.find_elements(By.CSS_SELECTOR, "button[aria-label='Open someone walks']")
+            if buttons:
+                buttons[0].click()
+            return bool(buttons)
+        wait_for(page, open_the_walk, what="the other result in the history")
         wait_for(page, lambda: len(events_of(base, knock)) == len(knock_events) - 1, what="the delete, on its own job")
         wait_for(page, lambda: find(By.ID, "result-title").text == "someone walks" and idle(page),
                  what="the other result open, the edit's answer in")
