@@ -2,7 +2,6 @@
 import errno
 
 
-
 class UsageError(Exception):
     """Bad input from the user: a file, an argument or a setting the appliance cannot use."""
 
