@@ -14,6 +14,9 @@ judged on several splits, not on one (docs/benchmarks.md).
 unchanged), by the same fits: how the model holds up under a camera at a lower rate, such as a
 Pi camera at 15 fps in dim light. The clips at the lower rate are never trained on.
 The whole-engine figures come from `foley eval DIR... --folds 5` (docs/benchmarks.md).
+Data no model can be fitted on (a folder that is missing or holds no clips, too few contact
+clips for the folds, or contact clips — of all, or of a fold's training part — whose own sound
+has no onset) is one line on stderr and exit status 2, before anything is written.
 """
 from __future__ import annotations
 
@@ -28,7 +31,8 @@ from appliance.atomic import write_json_atomic
 from appliance.evaluation.cli import folder_clips
 from appliance.evaluation.corpus import assign_folds
 from appliance.evaluation.crossval import analyse_for_training
-from appliance.evaluation.event_training import (BETA, LABEL_TOLERANCE_S, TREES, Counts, count_matches,
+from appliance.errors import UsageError
+from appliance.evaluation.event_training import (BETA, LABEL_TOLERANCE_S, TREES, Counts, OneClass, count_matches,
                                                  difference_peaks, fit_difference_threshold, fit_events,
                                                  interval_rows, rendered_clips)
 from appliance.inference.manifest import MANIFEST_NAME, sha256_of
@@ -97,11 +101,27 @@ def main() -> int:
     args = parser.parse_args()
     if args.frame_step < 1:
         parser.error("--frame-step: 1 (every frame) or more")
+    if args.folds < 2:
+        parser.error("--folds: at least 2 (the figures are held-out ones)")
+    try:
+        return train(args)
+    except UsageError as exc:  # a missing folder, no clips, a bad labels.json or clip: said as `foley eval` says it
+        print(f"train_events.py: {exc}", file=sys.stderr)
+    except OneClass as exc:
+        # `foley eval` scores such a fold with the bundled model instead (crossval.fold_event_model);
+        # a script whose job is to replace that model has nothing to write: it says why and stops.
+        print(f"train_events.py: cannot fit the event model: {exc}", file=sys.stderr)
+    return 2
+
+
+def train(args) -> int:
+    """The held-out figures, then the model fitted on every contact clip, written with its
+    manifest entry. Raises UsageError or OneClass before writing anything."""
     labelled = [analyse_for_training(clip, label) for folder in args.dir for clip, label in folder_clips(folder, None)]
     clips = [c.training for c in labelled if c.role == "contact"]
     if len(clips) < args.folds:
-        print(f"only {len(clips)} contact clips: not enough for {args.folds} folds", file=sys.stderr)
-        return 2
+        raise UsageError(f"only {len(clips)} contact clips (labelled with a contact `action` in their folder's "
+                         f"labels.json): not enough for {args.folds} folds")
     print(f"{len(clips)} contact clips of {len(labelled)}, {len({c.recording for c in clips})} recordings", flush=True)
     with tempfile.TemporaryDirectory() as scratch:
         rendered = rendered_clips(scratch)

@@ -160,3 +160,32 @@ def test_eval_refuses_label_entries_of_the_wrong_kind_naming_them(tmp_path):
         assert "Traceback" not in result.stderr
     labels.write_text(json.dumps({"clips": [{"file": "clip0.mp4", "category": None, "material": 3, "category_fit": 1}]}))
     assert load_labels(labels, [folder])["clip0.mp4"]["material"] == 3, "fields it does not read are not judged"
+
+
+def test_train_events_refuses_data_it_cannot_fit_on_in_one_line(tmp_path):
+    """`scripts/train_events.py` on a missing folder, a file, a folder without labels.json (no
+    contact clip) or contact clips whose own sound has no onset (was event_training.OneClass's
+    traceback, exit 1): one line on stderr, exit 2, the bundled model untouched."""
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    def train(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "scripts/train_events.py", *args, "--folds", "2"], cwd=REPO,
+                              capture_output=True, text=True, timeout=600)
+
+    model = (REPO / "models" / "events.onnx").read_bytes()
+    unlabelled, silent = tmp_path / "unlabelled", tmp_path / "silent"
+    _clips(unlabelled, tmp_path, [None, None])
+    names = _clips(silent, tmp_path, [[], []])
+    (silent / "labels.json").write_text(json.dumps({"clips": [{"file": n, "action": "hit"} for n in names]}))
+    for args, says in [((str(tmp_path / "missing"),), "missing: not a folder"),
+                       ((str(silent / names[0]),), "not a folder"),
+                       ((str(unlabelled),), "only 0 contact clips"),
+                       ((str(silent),), "cannot fit the event model: 1 contact clips"),
+                       ((str(unlabelled), str(silent)), "cannot fit the event model")]:
+        result = train(*args)
+        assert result.returncode == 2 and says in result.stderr, (args, result.stderr)
+        assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert (REPO / "models" / "events.onnx").read_bytes() == model
