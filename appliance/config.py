@@ -50,7 +50,8 @@ class ServiceConfig:
     port: Annotated[int, Range(1, 65535)] = 8080
     """TCP port of the web page and API (the board's unit maps port 80 to it)."""
     max_upload_mb: Annotated[int, Range(1, 100_000)] = 200
-    """Largest accepted upload; bigger requests get 413."""
+    """Largest accepted upload; bigger requests get 413. Less where the temporary folder could
+    never hold one (service/body_room.py `upload_limit`; `foley doctor` warns)."""
     threads: Annotated[int, Range(1, 64)] = 4
     """WSGI worker threads (requests served at once)."""
     max_waiters: Annotated[int, Range(0, 1000)] = 20

@@ -1,5 +1,6 @@
 """`foley doctor`: is this installation able to work? Versions, model files, one inference each,
-a generated clip decoded, the state folder (writable, free space) and the service's port.
+a generated clip decoded, the state folder (writable, free space), the temporary folder (room
+for an upload of service.max_upload_mb) and the service's port.
 
 Meant for the first minute after flashing a card or upgrading: every check prints one line,
 and the exit code is non-zero when any fails, so scripts (and the aarch64 check) can rely on it.
@@ -107,6 +108,30 @@ def check_state_folder(min_free_mb: int) -> str:
     return f"state folder: {folder} writable, {free_mb / 1000:.1f} GB free"
 
 
+class Warned(Exception):
+    """A check that found something to fix that does not stop the appliance: printed as `warn`,
+    not counted as a failure."""
+
+
+def check_temporary_folder(max_upload_mb: int, min_free_mb: int) -> str:
+    """The temporary folder ($TMPDIR; a RAM tmpfs on Debian trixie), where the service receives
+    request bodies, can hold an upload of service.max_upload_mb. Where it cannot, the service
+    takes only smaller ones (body_room.upload_limit, the same figure): a warning; none at all, a
+    failure."""
+    from appliance.service.body_room import upload_limit
+    from appliance.service.gate import upload_file_mb
+
+    folder = tempfile.gettempdir()
+    body, why = upload_limit(max_upload_mb, min_free_mb)
+    if not why:
+        return f"temporary folder: {folder} holds an upload of service.max_upload_mb ({max_upload_mb} MB)"
+    advice = "give $TMPDIR a larger disk or tmpfs, or lower service.max_upload_mb or service.min_free_mb"
+    if upload_file_mb(body) <= 0:
+        raise RuntimeError(f"temporary folder {folder}: the service can take no upload: {why}; {advice}")
+    raise Warned(f"temporary folder {folder}: the service takes uploads of at most {upload_file_mb(body):g} MB: "
+                 f"{why}; {advice}")
+
+
 def bind_problem(host: str, port: int) -> OSError | None:
     """Why a server cannot listen on `host` port `port` now, or None; found as waitress binds:
     the name resolved (an empty or unknown one fails), then each of its addresses bound with
@@ -150,12 +175,17 @@ def check_port(host: str, port: int) -> str:
                        f"another port (foley serve --port, service.port in the config)")
 
 
-def run_checks(host: str = "0.0.0.0", port: int = 8080, min_free_mb: int = 200) -> list[tuple[bool, str]]:
-    """Every check as (passed, one-line message); a failing check never stops the others."""
-    results: list[tuple[bool, str]] = []
-    for check in (check_video_decoding, lambda: check_state_folder(min_free_mb), lambda: check_port(host, port)):
+def run_checks(host: str = "0.0.0.0", port: int = 8080, min_free_mb: int = 200,
+               max_upload_mb: int = 200) -> list[tuple[bool | None, str]]:
+    """Every check as (passed, one-line message), passed None for a warning (`Warned`); a
+    failing check never stops the others."""
+    results: list[tuple[bool | None, str]] = []
+    for check in (check_video_decoding, lambda: check_state_folder(min_free_mb),
+                  lambda: check_temporary_folder(max_upload_mb, min_free_mb), lambda: check_port(host, port)):
         try:
             results.append((True, check()))
+        except Warned as exc:
+            results.append((None, str(exc)))
         except Exception as exc:  # doctor reports every failure instead of stopping at one
             results.append((False, str(exc) if isinstance(exc, RuntimeError) else f"{type(exc).__name__}: {exc}"))
     try:
@@ -185,9 +215,10 @@ def handle(args) -> int:
         print(f"{name:>24}: {version}")
     print(f"{'threads':>24}: {default_threads()}")
     failures = 0
-    for passed, message in run_checks(args.host or config.service.host, port, config.service.min_free_mb):
-        failures += not passed
-        print(f"{'ok' if passed else 'FAIL':>4}  {message}")
+    for passed, message in run_checks(args.host or config.service.host, port, config.service.min_free_mb,
+                                      config.service.max_upload_mb):
+        failures += passed is False
+        print(f"{'warn' if passed is None else 'ok' if passed else 'FAIL':>4}  {message}")
     print("doctor: all checks passed" if not failures else f"doctor: {failures} check(s) failed")
     return 1 if failures else 0
 

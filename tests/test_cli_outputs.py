@@ -153,6 +153,29 @@ def test_doctor_command_prints_the_new_checks(tmp_path):
         assert words in result.stdout
 
 
+def test_doctor_warns_when_the_temporary_folder_cannot_hold_the_upload_limit(tmp_path):
+    """The service takes uploads only as large as its temporary folder can hold twice, beside
+    service.min_free_mb (body_room.upload_limit); doctor said nothing of it. Now, on a 16 MB
+    $TMPDIR: a warning naming the service's limit (not a failure) under max_upload_mb 200, ok
+    under 5, and a failure when the reserve leaves no room for any upload."""
+    config = tmp_path / "config.yaml"
+    with small_disk(tmp_path / "tmp", "16m") as temporary:
+        def doctor(settings: str):
+            config.write_text(f"service: {{{settings}}}\n")
+            return run_foley("doctor", "--port", str(free_port()), "--config", str(config),
+                             env={"TMPDIR": str(temporary)})
+
+        warned = doctor("min_free_mb: 1")
+        assert warned.returncode == 0 and "all checks passed" in warned.stdout, warned.stdout + warned.stderr
+        line = next(line for line in warned.stdout.splitlines() if "temporary folder" in line)
+        assert line.startswith("warn  temporary folder") and "uploads of at most 6.5 MB" in line, line
+        assert "service.max_upload_mb is 200" in line, line
+        fits = doctor("min_free_mb: 1, max_upload_mb: 5")
+        assert fits.returncode == 0 and f"ok  temporary folder: {temporary} holds an upload" in fits.stdout, fits.stdout
+        none = doctor("min_free_mb: 16")
+        assert none.returncode == 1 and "FAIL  temporary folder" in none.stdout and "no upload" in none.stdout, none.stdout
+
+
 @pytest.mark.parametrize("suffix, kind", [(".ogg", "OGG"), (".mp3", "MP3"), (".flac", "FLAC")])
 def test_each_offered_ending_is_written_in_its_format(tmp_path, suffix, kind):
     """In its format, and a FLAC with the WAV's very samples (libsndfile alone scales floats for

@@ -376,7 +376,8 @@ def test_bodies_never_fill_the_temporary_folder(tmp_path):
     and Werkzeug a multipart form's file again. With $TMPDIR on an 8 MB disk, a 9 MB upload had
     its connection reset mid-body (ENOSPC in waitress's event loop), and a 6 MB one was stored,
     then refused with an ENOSPC traceback in the log. Now, on a 16 MB folder, each answered
-    from the headers: an upload that could never fit (9 MB, 18 MB with Werkzeug's copy) 413;
+    from the headers: an upload that could never fit (9 MB, 18 MB with Werkzeug's copy) 413 (the
+    gate's, its limit lowered to what the folder holds: next test);
     one the folder's free space cannot hold (a filler leaves 5 MB) 507; one that only another
     body being received leaves no room for 503 with Retry-After. A body's bytes already received
     are counted once (a 2.5 MB upload beside a 4 MB one 3.9 MB in goes through); a client gone
@@ -407,7 +408,7 @@ def test_bodies_never_fill_the_temporary_folder(tmp_path):
         try:
             with announced(9) as connection:
                 status, _, body = answer_to_headers(connection)
-            assert status == 413 and "too large for this appliance" in body["error"], (status, body)
+            assert status == 413 and "the limit is 6.5 MB on this appliance" in body["error"], (status, body)
             with announced(4) as arriving:
                 arriving.sendall(b"-" * int(3.9 * 1024 * 1024))
                 poll(lambda: shutil.disk_usage(temporary).used >= 3.9 * 1024 * 1024, 10)
@@ -428,3 +429,33 @@ def test_bodies_never_fill_the_temporary_folder(tmp_path):
             assert served.stop() == 0
         assert list(temporary.iterdir()) == []
     assert "Traceback" not in served.log_path.read_text()
+
+
+def test_the_upload_limit_is_what_the_temporary_folder_can_hold(tmp_path):
+    """A temporary folder smaller than twice service.max_upload_mb (a RAM tmpfs on a small board)
+    refused every upload between what it holds and that limit with body_room's 413 "too large for
+    this appliance", while the gate let it through and its 413 said the limit was 200 MB. The
+    service's limit is now the lower of the two, one figure: a 16 MB folder keeping 1 MB free
+    holds a 7.5 MB form twice, so a form of 7.5 MB is awaited (its body reserved) and one byte
+    more is the gate's 413 naming 6.5 MB (the form's 1 MB of other fields aside) and why; the
+    start-up log says so once."""
+    (tmp_path / "config.yaml").write_text("service:\n  min_free_mb: 1\n")
+    with small_disk(tmp_path / "tmp", "16m") as temporary:
+        served = start_server(tmp_path, env={"TMPDIR": str(temporary)},
+                              args=("--no-worker", "--config", str(tmp_path / "config.yaml")))
+        port, form = int(served.base.rsplit(":", 1)[1]), "multipart/form-data; boundary=x"
+        token = f"Authorization: Bearer {(tmp_path / 'state' / 'api-token').read_text().strip()}\r\n"
+        try:
+            for path in ("/api/v1/score", "/api/v1/library"):
+                status, body = head_only("127.0.0.1", port, path, 15 * 1024 * 1024 // 2 + 1, form, token)
+                assert status == 413 and "upload too large: the limit is 6.5 MB on this appliance" in body["error"], body
+                assert "holds 16 MB" in body["error"] and "service.max_upload_mb is 200" in body["error"], body
+                assert str(temporary) not in body["error"], "no server paths in messages"
+            with socket.create_connection(("127.0.0.1", port), timeout=20) as connection:
+                connection.sendall(f"POST /api/v1/score HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: {form}\r\n"
+                                   f"Content-Length: {15 * 1024 * 1024 // 2}\r\n{token}\r\n".encode())
+                assert not select.select([connection], [], [], 2)[0], connection.recv(65536)  # awaited
+        finally:
+            assert served.stop() == 0
+    log = served.log_path.read_text()
+    assert log.count("uploads are limited to 6.5 MB") == 1 and "Traceback" not in log, log

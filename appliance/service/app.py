@@ -21,8 +21,9 @@ from werkzeug.exceptions import HTTPException
 from appliance.config import Config
 from appliance.service.api import api
 from appliance.service.board_audio import BoardAudio
+from appliance.service.body_room import upload_limit
 from appliance.service.events_api import events_api
-from appliance.service.gate import MAX_FIELDS_BODY, RequestGate, RequestHead, upload_body_limit
+from appliance.service.gate import MAX_FIELDS_BODY, RequestGate, RequestHead, upload_body_limit, upload_file_mb
 from appliance.service.hosts import HostAllowList
 from appliance.service.jobs import JobStore
 from appliance.service.library_api import library_api
@@ -105,9 +106,14 @@ def create_app(config: Config, queue, service_folder: Path, token: str, notices:
         with results_lock:
             return result_limit(results, job_id, config.engine.max_seconds)
 
+    # From the configured limit, not the machine's: a job let in under a larger temporary folder
+    # (before a restart) may still send its result.
     largest_result = most_result_bytes(upload_body_limit(config.service.max_upload_mb), config.engine.max_seconds)
-    app.extensions["foley-gate"] = gate = RequestGate(HostAllowList(config.service.allowed_hosts), token,
-                                                      config.service.max_upload_mb, result_bytes, largest_result)
+    app.extensions["foley-gate"] = gate = RequestGate(
+        HostAllowList(config.service.allowed_hosts), token, config.service.max_upload_mb, result_bytes, largest_result,
+        upload_limit(config.service.max_upload_mb, config.service.min_free_mb))
+    if gate.upload_note:
+        log.warning("uploads are limited to %g MB: %s", upload_file_mb(gate.max_upload_body), gate.upload_note)
 
     @app.before_request
     def gate_request():

@@ -23,6 +23,13 @@ A reservation counts what its body still has to bring: the bytes waitress has re
 are already out of the folder's free space. Werkzeug's copy is not seen as it is written, so
 while a view copies an upload's file the room is short of up to that file's size: a busy folder
 refuses a little early, never late.
+
+A folder smaller than twice service.max_upload_mb (a tmpfs is half the RAM by default: about
+460 MB on a 1 GB board, less the 200 MB reserve) would refuse every upload between what it can
+hold and that limit with the 413 above, while the service said it took up to max_upload_mb. So
+the service's upload limit is `upload_limit`: the lower of the two, computed here from the same
+arithmetic as `reserve`'s 413, held and stated by the gate (its 413 names it) and checked by
+`foley doctor`.
 """
 from __future__ import annotations
 
@@ -31,9 +38,10 @@ import tempfile
 import threading
 from typing import Callable
 
-from appliance.service.gate import Refusal
+from appliance.service.gate import Refusal, upload_body_limit
 
 MB = 1024 * 1024
+MULTIPART = "multipart/form-data"
 RETRY_AFTER_S = 10
 
 
@@ -64,8 +72,8 @@ class BodyRoom:
                 declared: bool = True) -> Reservation | Refusal:
         """`size` bytes for a body (`declared`: its length was announced, not estimated), of
         which `received()` have arrived; or the refusal to answer it with."""
-        usage = shutil.disk_usage(self.folder or tempfile.gettempdir())
-        if declared and size + self.min_free_bytes > usage.total:
+        usage = self._usage()
+        if declared and size > self.capacity(usage):
             return Refusal(413, f"too large for this appliance: receiving it takes {size / MB:.0f} MB of its "
                                 f"temporary folder, which holds {usage.total / MB:.0f} MB in all "
                                 f"({self.min_free_bytes / MB:.0f} MB of it kept free)")
@@ -84,14 +92,46 @@ class BodyRoom:
         return Refusal(503, f"the requests being received now hold {outstanding / MB:.0f} MB of the room for request "
                             "bodies; try again shortly", retry_after=RETRY_AFTER_S)
 
+    def _usage(self):
+        return shutil.disk_usage(self.folder or tempfile.gettempdir())
+
+    def capacity(self, usage=None) -> int:
+        """The most bytes one body may ever take in the folder: all of it, less the reserve.
+        `reserve` refuses anything larger with 413 (no retry can help)."""
+        return (usage or self._usage()).total - self.min_free_bytes
+
+    def largest_body(self, content_type: str) -> int:
+        """The longest body of this type (as sent) that the folder could ever hold."""
+        return max(0, self.capacity() // copies_stored(content_type))
+
     def _give_back(self, reservation: Reservation) -> None:
         with self._lock:
             self._live.discard(reservation)
 
 
+def copies_stored(content_type: str) -> int:
+    """How many times a body is in the temporary folder while its request lasts: a multipart
+    form twice (waitress's copy and Werkzeug's copy of its file), any other body once."""
+    return 2 if content_type.strip().lower().startswith(MULTIPART) else 1
+
+
 def stored_size(content_type: str, content_length: int | None, limit: int) -> int:
-    """What a body takes in the temporary folder while its request lasts: a multipart form twice
-    (waitress's copy and Werkzeug's copy of its file), any other body once; a chunked body
-    (`content_length` None) counted at its `limit`."""
-    length = limit if content_length is None else content_length
-    return 2 * length if content_type.strip().lower().startswith("multipart/form-data") else length
+    """What a body takes in the temporary folder while its request lasts (`copies_stored`); a
+    chunked body (`content_length` None) counted at its `limit`."""
+    return copies_stored(content_type) * (limit if content_length is None else content_length)
+
+
+def upload_limit(max_upload_mb: float, min_free_mb: float, folder: str | None = None) -> tuple[int, str]:
+    """The bytes an upload's body (a multipart form) may have on this machine, and why when that
+    is under service.max_upload_mb's bound ("" when it is not): no more than the temporary folder
+    could ever hold of one (`BodyRoom.largest_body`). Read from the folder's size when asked:
+    the service asks once, when it starts (a tmpfs resized later is still guarded by `reserve`).
+    The reason names no path: clients read it in the gate's 413."""
+    configured = upload_body_limit(max_upload_mb)
+    room = BodyRoom(int(min_free_mb * MB), folder)
+    largest = room.largest_body(MULTIPART)
+    if configured <= largest:
+        return configured, ""
+    return largest, (f"its temporary folder, where uploads are received, holds {room._usage().total / MB:.0f} MB; "
+                     f"an upload takes twice its size there, and service.min_free_mb ({min_free_mb:g} MB) is kept "
+                     f"free; service.max_upload_mb is {max_upload_mb:g}")

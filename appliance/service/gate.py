@@ -3,7 +3,8 @@
 Three refusals, in this order: a Host that is not one of the appliance's names (421, DNS
 rebinding: hosts.py), a write from a page of another site (403, its Origin names another
 host), and a request from another machine without the API token (401, auth.py). And one bound:
-only a multipart form to an upload route (a clip, a sound) may carry up to `service.max_upload_mb`, a
+only a multipart form to an upload route (a clip, a sound) may carry up to `service.max_upload_mb`
+(less where the temporary folder could never hold one that large: body_room.upload_limit), a
 fleet worker's result what its job can produce (`result_limit`, worker_api.py); every other
 body (JSON, a form of fields) at most MAX_FIELDS_BODY.
 
@@ -68,19 +69,27 @@ def upload_body_limit(max_upload_mb: float) -> int:
     return int(max_upload_mb * 1024 * 1024) + MULTIPART_OVERHEAD
 
 
+def upload_file_mb(max_upload_body: int) -> float:
+    """The largest file an upload body of `max_upload_body` bytes may bring, in MB (what the 413
+    and `foley doctor` state): the body less the form's MULTIPART_OVERHEAD, to 0.1 MB."""
+    return round(max(0, max_upload_body - MULTIPART_OVERHEAD) / 1024 ** 2, 1)
+
+
 class RequestGate:
     """The refusals above for one service: its names, its token, its upload limit, and
     `result_limit`: the bytes a worker's result for a job id may have (None: no such job), at
-    most `largest_result` for any job."""
+    most `largest_result` for any job. `upload` is the upload limit on this machine and why it
+    is under max_upload_mb's (body_room.upload_limit: the temporary folder's size), when it is."""
 
     def __init__(self, hosts: HostAllowList, token: str, max_upload_mb: float,
-                 result_limit: Callable[[str], int | None] = lambda job_id: None, largest_result: int = 0):
+                 result_limit: Callable[[str], int | None] = lambda job_id: None, largest_result: int = 0,
+                 upload: tuple[int, str] | None = None):
         self.hosts = hosts
         self.token = token
-        self.max_upload_mb = max_upload_mb
-        self.max_upload_body = upload_body_limit(max_upload_mb)
+        self.max_upload_body, self.upload_note = upload or (upload_body_limit(max_upload_mb), "")
         self.result_limit = result_limit
         self.largest_result = largest_result
+
 
     def refusal(self, head: RequestHead) -> Refusal | None:
         if not self.hosts.allows(head.host):
@@ -127,7 +136,8 @@ class RequestGate:
     def too_large(self, content_type: str, path: str = "") -> Refusal:
         if content_type.strip().lower().startswith("multipart/form-data"):
             if path in UPLOAD_PATHS:
-                return Refusal(413, f"upload too large: the limit is {self.max_upload_mb:g} MB")
+                note = f" on this appliance: {self.upload_note}" if self.upload_note else ""
+                return Refusal(413, f"upload too large: the limit is {upload_file_mb(self.max_upload_body):g} MB{note}")
             bound = self.result_bound(path)
             if bound is not None:
                 return Refusal(413, f"result too large: this job's files come to at most {bound / 1024 ** 2:.0f} MB")
