@@ -65,6 +65,10 @@ class ServiceConfig:
     clients)."""
     idle_timeout: Annotated[float, Range(1, 86_400)] = 60.0
     """An idle connection (keep-alive, or one that sends nothing) is closed after this long."""
+    min_body_rate_kb: Annotated[int, Range(1, 1_000_000)] = 64
+    """A request body must arrive within max(idle_timeout, its length / this many KB a second)
+    of its headers, or its connection is closed (service/server.py): a byte now and then keeps a
+    connection from ever being idle, and a body holds its room in the temporary folder."""
     min_free_mb: Annotated[int, Range(0, 1_000_000)] = 200
     """Uploads (clips, sounds) are refused with 507 when the state folder's disk would keep less
     free space than this after the work they bring; and a request body is refused from its

@@ -459,3 +459,50 @@ def test_the_upload_limit_is_what_the_temporary_folder_can_hold(tmp_path):
             assert served.stop() == 0
     log = served.log_path.read_text()
     assert log.count("uploads are limited to 6.5 MB") == 1 and "Traceback" not in log, log
+
+
+def test_a_body_trickled_past_its_deadline_is_closed_and_gives_its_room_back(tmp_path):
+    """Waitress closes a connection only once it has been idle for service.idle_timeout, and
+    every byte resets that: a client with the token announcing an upload and sending a byte now
+    and then held its reservation in the temporary folder (body_room.py) as long as it liked,
+    and with it the room of everyone else's uploads (503). A body must now arrive within
+    max(idle_timeout, its length at service.min_body_rate_kb): here 2 s and 6 MB at 1 MB/s, so
+    a 6 MB upload trickled a few bytes every 0.2 s is closed after about 6 s (the length's
+    share, not the idle floor), its room given back, its temporary file gone."""
+    (tmp_path / "config.yaml").write_text("service:\n  min_free_mb: 1\n  idle_timeout: 2\n  min_body_rate_kb: 1024\n")
+    with small_disk(tmp_path / "tmp", "16m") as temporary:
+        served = start_server(tmp_path, env={"TMPDIR": str(temporary)},
+                              args=("--no-worker", "--config", str(tmp_path / "config.yaml")))
+        port = int(served.base.rsplit(":", 1)[1])
+
+        def announced(megabytes: float) -> socket.socket:
+            connection = socket.create_connection(("127.0.0.1", port), timeout=20)
+            connection.sendall(f"POST /api/v1/score HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: "
+                               f"multipart/form-data; boundary=x\r\nContent-Length: {megabytes * 1024 * 1024}"
+                               "\r\n\r\n".encode())
+            return connection
+
+        try:
+            with announced(6) as trickling:
+                started = time.monotonic()
+                with announced(3) as other:  # 12 MB of the 15 MB are held for the first
+                    status, _, _ = answer_to_headers(other)
+                assert status == 503
+                closed = None
+                while time.monotonic() - started < 20:
+                    try:
+                        trickling.sendall(b"--x\r\n")
+                        if select.select([trickling], [], [], 0.2)[0] and trickling.recv(65536) == b"":
+                            closed = time.monotonic() - started
+                            break
+                    except (BrokenPipeError, ConnectionResetError):
+                        closed = time.monotonic() - started
+                        break
+            assert closed is not None, "still open after 20 s of trickling"
+            assert 5.5 < closed < 15, closed
+            with announced(3) as other:  # its room came back: awaited, not refused
+                assert not select.select([other], [], [], 1.5)[0], other.recv(65536)
+        finally:
+            assert served.stop() == 0
+        assert list(temporary.iterdir()) == []
+    assert "Traceback" not in served.log_path.read_text()

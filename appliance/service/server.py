@@ -17,7 +17,14 @@ connection costs a socket and a small buffer; what runs out is the limit. Here:
 - a request with a body is judged on its headers before the body is read (`GuardedParser`):
   waitress would otherwise store the whole body in a temporary file first, whoever sent it;
   and a body it may store reserves its room in the temporary folder then (body_room.py), so
-  bodies never fill that folder — on Debian trixie a tmpfs, the board's RAM.
+  bodies never fill that folder — on Debian trixie a tmpfs, the board's RAM;
+- an accepted body must have arrived within max(`idle_timeout`, its length at
+  `service.min_body_rate_kb` KB/s) of its headers (`BodyPace`), or its connection is closed and
+  its room given back: waitress's idle timeout is reset by every byte, so a client with the
+  token trickling a byte a second held its reservation (up to twice the upload limit) for as
+  long as it liked. 64 KB/s by default: a 200 MB upload has 53 minutes, a phone on a poor
+  mobile link (well above 0.5 Mbit/s) is not cut off, and a body under 3.75 MB has the idle
+  timeout's minute.
 """
 from __future__ import annotations
 
@@ -35,7 +42,9 @@ from waitress.server import BaseWSGIServer
 from waitress.utilities import Error, RequestEntityTooLarge
 from werkzeug.http import parse_cookie
 
-from appliance.config import Config
+from dataclasses import dataclass
+
+from appliance.config import Config, ServiceConfig
 from appliance.service.body_room import MB, BodyRoom, Reservation, stored_size
 from appliance.service.gate import Refusal, RequestGate, RequestHead
 from appliance.service.live_control import MAX_LISTENERS
@@ -54,22 +63,50 @@ def raise_open_file_limit(wanted: int) -> int:
     return soft
 
 
-def _with_header_deadline(server: BaseWSGIServer, header_timeout: float) -> None:
+@dataclass(frozen=True)
+class BodyPace:
+    """How long an accepted body may take to arrive: `floor_s` (the idle timeout: no body is
+    hurried more than a silent connection is), or longer for a long body at `bytes_per_s`."""
+
+    floor_s: float
+    bytes_per_s: float
+
+    @classmethod
+    def of(cls, service: ServiceConfig) -> "BodyPace":
+        return cls(service.idle_timeout, service.min_body_rate_kb * 1024)
+
+    def allowance(self, length: int) -> float:
+        return max(self.floor_s, length / self.bytes_per_s)
+
+
+def _with_deadlines(server: BaseWSGIServer, header_timeout: float) -> None:
     """Also close, at each maintenance pass, the connections whose request headers have been
-    arriving for longer than `header_timeout` (a slow-header client)."""
+    arriving for longer than `header_timeout` (a slow-header client), or whose body is still
+    arriving past its deadline (`GuardedParser.body_due`, a slow-body client). Closed as
+    waitress closes an idle one, by `will_close`: the loop closes it right after this pass,
+    and GuardedChannel.handle_close drops its request and reservation under the requests' lock."""
     plain = server.maintenance
 
     def maintenance(now: float) -> None:
         plain(now)
         for channel in list(server.active_channels.values()):
             parser = channel.request
-            if parser is None or parser.headers_finished:
+            if parser is None or channel.will_close:
+                continue
+            if parser.headers_finished:
+                # as waitress's idle timeout, never while an earlier request of the connection is
+                # served (its response would be cut): the deadline holds from when it ends
+                due = getattr(parser, "body_due", None)
+                if due is not None and not parser.completed and not channel.requests and time.monotonic() > due:
+                    log.info("closed a request whose body was still arriving at its deadline (%s %s)",
+                             parser.command, parser.path)
+                    channel.will_close = True
                 continue
             seen = getattr(parser, "_foley_first_seen", None)
             if seen is None:
                 parser._foley_first_seen = now
-            elif now - seen > header_timeout and not channel.will_close:
-                channel.will_close = True  # the loop closes it right after this pass
+            elif now - seen > header_timeout:
+                channel.will_close = True
 
     server.maintenance = maintenance
 
@@ -96,12 +133,14 @@ class GuardedParser(HTTPRequestParser):
     body its type allows. A chunked body states no length: waitress finds it too large only once
     it has read that much, and its plain-text 413 is then answered as the gate's JSON one.
     An accepted body that waitress may store in a file holds a reservation in `room` from then
-    until the request is closed (its response sent, or its connection gone)."""
+    until the request is closed (its response sent, or its connection gone); every accepted body
+    is due by `body_due` (monotonic time, from `pace`), past which its connection is closed."""
 
-    def __init__(self, adj, gate: RequestGate, room: BodyRoom, address: str | None):
+    def __init__(self, adj, gate: RequestGate, room: BodyRoom, pace: BodyPace, address: str | None):
         super().__init__(adj)
-        self.gate, self.room, self.address = gate, room, address
+        self.gate, self.room, self.pace, self.address = gate, room, pace, address
         self.reservation: Reservation | None = None
+        self.body_due: float | None = None
 
     def received(self, data: bytes) -> int:
         judged = self.headers_finished
@@ -130,6 +169,7 @@ class GuardedParser(HTTPRequestParser):
             return
         self.adj = copy.copy(self.adj)  # this request's own limit: waitress refuses a body >= it
         self.adj.max_request_body_size = limit + 1
+        self.body_due = time.monotonic() + self.pace.allowance(limit if self.chunked else self.content_length)
 
     def _received_bytes(self) -> int:
         """Bytes of the body stored so far (a chunked body's are not counted: it has no length
@@ -145,14 +185,14 @@ class GuardedParser(HTTPRequestParser):
             self.reservation.release()
 
 
-def guarded_channel(gate: RequestGate, room: BodyRoom) -> type[HTTPChannel]:
+def guarded_channel(gate: RequestGate, room: BodyRoom, pace: BodyPace) -> type[HTTPChannel]:
     """Waitress's connection class, its requests parsed by a GuardedParser that knows the peer."""
 
     class GuardedChannel(HTTPChannel):
         drop_pending = False
 
         def parser_class(self, adj):
-            return GuardedParser(adj, gate, room, self.addr[0] if isinstance(self.addr, tuple) else None)
+            return GuardedParser(adj, gate, room, pace, self.addr[0] if isinstance(self.addr, tuple) else None)
 
         def handle_close(self):
             """A request still arriving when its connection closes (the client gone, the idle
@@ -224,9 +264,9 @@ def make_server(app, config: Config, host: str, port: int, **overrides):
         [s for s in getattr(server, "map", {}).values() if isinstance(s, BaseWSGIServer)]
     room = BodyRoom(service.min_free_mb * MB)
     for each in servers:
-        _with_header_deadline(each, service.header_timeout)
+        _with_deadlines(each, service.header_timeout)
         if gate is not None:
-            each.channel_class = guarded_channel(gate, room)
+            each.channel_class = guarded_channel(gate, room, BodyPace.of(service))
     return server
 
 
