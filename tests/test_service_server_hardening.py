@@ -116,6 +116,15 @@ def _content_length(answer: bytes) -> int:
     return 0
 
 
+def announce(port: int, length: int, extra: str = "") -> socket.socket:
+    """A loopback connection that has sent the headers of an upload (a multipart form to
+    /api/v1/score) announcing `length` bytes of body, and none of the body."""
+    connection = socket.create_connection(("127.0.0.1", port), timeout=20)
+    connection.sendall(f"POST /api/v1/score HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: "
+                       f"multipart/form-data; boundary=x\r\nContent-Length: {length}\r\n{extra}\r\n".encode())
+    return connection
+
+
 @pytest.mark.skipif(lan_address() is None, reason="this machine has no network address besides loopback")
 def test_a_body_is_judged_on_its_headers_before_a_byte_of_it_is_read(tmp_path):
     """Waitress would store a whole body (up to a gigabyte) in a temporary file before the
@@ -371,6 +380,22 @@ def test_waitress_does_not_refuse_a_result_its_job_allows(tmp_path):
         assert served.stop() == 0
 
 
+@contextlib.contextmanager
+def serving_on_a_small_tmp(tmp_path: Path, settings: str):
+    """`foley serve` (no worker) with `settings` (YAML lines) under `service:` in its config and
+    $TMPDIR on a 16 MB tmpfs, for the block: (the server, that folder, its port). Stopped after
+    it, and the folder must then be empty (no body's file left behind)."""
+    (tmp_path / "config.yaml").write_text("service:\n" + settings)
+    with small_disk(tmp_path / "tmp", "16m") as temporary:
+        served = start_server(tmp_path, env={"TMPDIR": str(temporary)},
+                              args=("--no-worker", "--config", str(tmp_path / "config.yaml")))
+        try:
+            yield served, temporary, int(served.base.rsplit(":", 1)[1])
+        finally:
+            assert served.stop() == 0
+        assert list(temporary.iterdir()) == []
+
+
 def test_bodies_never_fill_the_temporary_folder(tmp_path):
     """Waitress stores a body over 512 KB in the temporary folder (a RAM tmpfs on Debian trixie),
     and Werkzeug a multipart form's file again. With $TMPDIR on an 8 MB disk, a 9 MB upload had
@@ -387,47 +412,31 @@ def test_bodies_never_fill_the_temporary_folder(tmp_path):
     junk = {size: tmp_path / f"junk-{size}.mp4" for size in (2.5, 4)}
     for size, path in junk.items():
         path.write_bytes(rng.bytes(int(size * 1024 * 1024)))
-    (tmp_path / "config.yaml").write_text("service:\n  min_free_mb: 1\n")
-    with small_disk(tmp_path / "tmp", "16m") as temporary:
-        served = start_server(tmp_path, env={"TMPDIR": str(temporary)},
-                              args=("--no-worker", "--config", str(tmp_path / "config.yaml")))
-        port = int(served.base.rsplit(":", 1)[1])
-
+    with serving_on_a_small_tmp(tmp_path, "  min_free_mb: 1\n") as (served, temporary, port):
         def upload(size: float) -> int:
             result = subprocess.run(["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "-F", f"video=@{junk[size]}",
                                      f"{served.base}/api/v1/score"], capture_output=True, text=True, timeout=60)
             return int(result.stdout)
 
-        def announced(megabytes: float) -> socket.socket:
-            connection = socket.create_connection(("127.0.0.1", port), timeout=20)
-            connection.sendall(f"POST /api/v1/score HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: "
-                               f"multipart/form-data; boundary=x\r\nContent-Length: {int(megabytes * 1024 * 1024)}"
-                               "\r\n\r\n".encode())
-            return connection
-
-        try:
-            with announced(9) as connection:
-                status, _, body = answer_to_headers(connection)
-            assert status == 413 and "the limit is 6.5 MB on this appliance" in body["error"], (status, body)
-            with announced(4) as arriving:
-                arriving.sendall(b"-" * int(3.9 * 1024 * 1024))
-                poll(lambda: shutil.disk_usage(temporary).used >= 3.9 * 1024 * 1024, 10)
-                assert upload(2.5) == 415  # the application's answer: the junk is no video
-                with announced(4) as second:
-                    status, headers, body = answer_to_headers(second)
-                assert status == 503 and headers.get("retry-after") and "try again" in body["error"], (status, body)
-            assert poll(lambda: (status := upload(4)) != 503 and status, 10) == 415  # its room came back
-            # the last upload's request (its files, its room) is closed just after its answer
-            poll(lambda: shutil.disk_usage(temporary).used < 1024 * 1024, 10)
-            fill_leaving(temporary, 5 * 1024 * 1024)
-            with announced(3) as connection:
-                status, _, body = answer_to_headers(connection)
-            assert status == 507 and "not enough room" in body["error"], (status, body)
-            (temporary / "filler").unlink()
-            assert [upload(2.5) for _ in range(5)] == [415] * 5
-        finally:
-            assert served.stop() == 0
-        assert list(temporary.iterdir()) == []
+        with announce(port, 9 * 1024 * 1024) as connection:
+            status, _, body = answer_to_headers(connection)
+        assert status == 413 and "the limit is 6.5 MB on this appliance" in body["error"], (status, body)
+        with announce(port, 4 * 1024 * 1024) as arriving:
+            arriving.sendall(b"-" * int(3.9 * 1024 * 1024))
+            poll(lambda: shutil.disk_usage(temporary).used >= 3.9 * 1024 * 1024, 10)
+            assert upload(2.5) == 415  # the application's answer: the junk is no video
+            with announce(port, 4 * 1024 * 1024) as second:
+                status, headers, body = answer_to_headers(second)
+            assert status == 503 and headers.get("retry-after") and "try again" in body["error"], (status, body)
+        assert poll(lambda: (status := upload(4)) != 503 and status, 10) == 415  # its room came back
+        # the last upload's request (its files, its room) is closed just after its answer
+        poll(lambda: shutil.disk_usage(temporary).used < 1024 * 1024, 10)
+        fill_leaving(temporary, 5 * 1024 * 1024)
+        with announce(port, 3 * 1024 * 1024) as connection:
+            status, _, body = answer_to_headers(connection)
+        assert status == 507 and "not enough room" in body["error"], (status, body)
+        (temporary / "filler").unlink()
+        assert [upload(2.5) for _ in range(5)] == [415] * 5
     assert "Traceback" not in served.log_path.read_text()
 
 
@@ -439,24 +448,15 @@ def test_the_upload_limit_is_what_the_temporary_folder_can_hold(tmp_path):
     holds a 7.5 MB form twice, so a form of 7.5 MB is awaited (its body reserved) and one byte
     more is the gate's 413 naming 6.5 MB (the form's 1 MB of other fields aside) and why; the
     start-up log says so once."""
-    (tmp_path / "config.yaml").write_text("service:\n  min_free_mb: 1\n")
-    with small_disk(tmp_path / "tmp", "16m") as temporary:
-        served = start_server(tmp_path, env={"TMPDIR": str(temporary)},
-                              args=("--no-worker", "--config", str(tmp_path / "config.yaml")))
-        port, form = int(served.base.rsplit(":", 1)[1]), "multipart/form-data; boundary=x"
-        token = f"Authorization: Bearer {(tmp_path / 'state' / 'api-token').read_text().strip()}\r\n"
-        try:
-            for path in ("/api/v1/score", "/api/v1/library"):
-                status, body = head_only("127.0.0.1", port, path, 15 * 1024 * 1024 // 2 + 1, form, token)
-                assert status == 413 and "upload too large: the limit is 6.5 MB on this appliance" in body["error"], body
-                assert "holds 16 MB" in body["error"] and "service.max_upload_mb is 200" in body["error"], body
-                assert str(temporary) not in body["error"], "no server paths in messages"
-            with socket.create_connection(("127.0.0.1", port), timeout=20) as connection:
-                connection.sendall(f"POST /api/v1/score HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: {form}\r\n"
-                                   f"Content-Length: {15 * 1024 * 1024 // 2}\r\n{token}\r\n".encode())
-                assert not select.select([connection], [], [], 2)[0], connection.recv(65536)  # awaited
-        finally:
-            assert served.stop() == 0
+    with serving_on_a_small_tmp(tmp_path, "  min_free_mb: 1\n") as (served, temporary, port):
+        for path in ("/api/v1/score", "/api/v1/library"):
+            status, body = head_only("127.0.0.1", port, path, 15 * 1024 * 1024 // 2 + 1, "multipart/form-data; b=x")
+            assert status == 413, body
+            assert "upload too large: the limit is 6.5 MB on this appliance" in body["error"], body
+            assert "holds 16 MB" in body["error"] and "service.max_upload_mb is 200" in body["error"], body
+            assert str(temporary) not in body["error"], "no server paths in messages"
+        with announce(port, 15 * 1024 * 1024 // 2) as connection:
+            assert not select.select([connection], [], [], 2)[0], connection.recv(65536)  # awaited
     log = served.log_path.read_text()
     assert log.count("uploads are limited to 6.5 MB") == 1 and "Traceback" not in log, log
 
@@ -469,40 +469,25 @@ def test_a_body_trickled_past_its_deadline_is_closed_and_gives_its_room_back(tmp
     max(idle_timeout, its length at service.min_body_rate_kb): here 2 s and 6 MB at 1 MB/s, so
     a 6 MB upload trickled a few bytes every 0.2 s is closed after about 6 s (the length's
     share, not the idle floor), its room given back, its temporary file gone."""
-    (tmp_path / "config.yaml").write_text("service:\n  min_free_mb: 1\n  idle_timeout: 2\n  min_body_rate_kb: 1024\n")
-    with small_disk(tmp_path / "tmp", "16m") as temporary:
-        served = start_server(tmp_path, env={"TMPDIR": str(temporary)},
-                              args=("--no-worker", "--config", str(tmp_path / "config.yaml")))
-        port = int(served.base.rsplit(":", 1)[1])
-
-        def announced(megabytes: float) -> socket.socket:
-            connection = socket.create_connection(("127.0.0.1", port), timeout=20)
-            connection.sendall(f"POST /api/v1/score HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: "
-                               f"multipart/form-data; boundary=x\r\nContent-Length: {megabytes * 1024 * 1024}"
-                               "\r\n\r\n".encode())
-            return connection
-
-        try:
-            with announced(6) as trickling:
-                started = time.monotonic()
-                with announced(3) as other:  # 12 MB of the 15 MB are held for the first
-                    status, _, _ = answer_to_headers(other)
-                assert status == 503
-                closed = None
-                while time.monotonic() - started < 20:
-                    try:
-                        trickling.sendall(b"--x\r\n")
-                        if select.select([trickling], [], [], 0.2)[0] and trickling.recv(65536) == b"":
-                            closed = time.monotonic() - started
-                            break
-                    except (BrokenPipeError, ConnectionResetError):
+    settings = "  min_free_mb: 1\n  idle_timeout: 2\n  min_body_rate_kb: 1024\n"
+    with serving_on_a_small_tmp(tmp_path, settings) as (served, _, port):
+        with announce(port, 6 * 1024 * 1024) as trickling:
+            started = time.monotonic()
+            with announce(port, 3 * 1024 * 1024) as other:  # 12 MB of the 15 MB are held for the first
+                status, _, _ = answer_to_headers(other)
+            assert status == 503
+            closed = None
+            while time.monotonic() - started < 20:
+                try:
+                    trickling.sendall(b"--x\r\n")
+                    if select.select([trickling], [], [], 0.2)[0] and trickling.recv(65536) == b"":
                         closed = time.monotonic() - started
                         break
-            assert closed is not None, "still open after 20 s of trickling"
-            assert 5.5 < closed < 15, closed
-            with announced(3) as other:  # its room came back: awaited, not refused
-                assert not select.select([other], [], [], 1.5)[0], other.recv(65536)
-        finally:
-            assert served.stop() == 0
-        assert list(temporary.iterdir()) == []
+                except (BrokenPipeError, ConnectionResetError):
+                    closed = time.monotonic() - started
+                    break
+        assert closed is not None, "still open after 20 s of trickling"
+        assert 5.5 < closed < 15, closed
+        with announce(port, 3 * 1024 * 1024) as other:  # its room came back: awaited, not refused
+            assert not select.select([other], [], [], 1.5)[0], other.recv(65536)
     assert "Traceback" not in served.log_path.read_text()

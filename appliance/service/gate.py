@@ -90,7 +90,6 @@ class RequestGate:
         self.result_limit = result_limit
         self.largest_result = largest_result
 
-
     def refusal(self, head: RequestHead) -> Refusal | None:
         if not self.hosts.allows(head.host):
             return Refusal(421, f"this appliance does not answer to the host name {(head.host or '')[:100]!r}; "

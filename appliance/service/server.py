@@ -22,9 +22,9 @@ connection costs a socket and a small buffer; what runs out is the limit. Here:
   `service.min_body_rate_kb` KB/s) of its headers (`BodyPace`), or its connection is closed and
   its room given back: waitress's idle timeout is reset by every byte, so a client with the
   token trickling a byte a second held its reservation (up to twice the upload limit) for as
-  long as it liked. 64 KB/s by default: a 200 MB upload has 53 minutes, a phone on a poor
-  mobile link (well above 0.5 Mbit/s) is not cut off, and a body under 3.75 MB has the idle
-  timeout's minute.
+  long as it liked. 64 KB/s by default: a 200 MB upload has 53 minutes, a client sending at
+  0.5 Mbit/s or more (a phone on a poor mobile link) is never cut off, and a body under 3.75 MB
+  has the idle timeout's minute.
 """
 from __future__ import annotations
 
@@ -34,6 +34,7 @@ import json
 import logging
 import resource
 import time
+from dataclasses import dataclass
 
 import waitress
 from waitress.channel import HTTPChannel
@@ -41,8 +42,6 @@ from waitress.parser import HTTPRequestParser
 from waitress.server import BaseWSGIServer
 from waitress.utilities import Error, RequestEntityTooLarge
 from werkzeug.http import parse_cookie
-
-from dataclasses import dataclass
 
 from appliance.config import Config, ServiceConfig
 from appliance.service.body_room import MB, BodyRoom, Reservation, stored_size
