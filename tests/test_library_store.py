@@ -115,6 +115,9 @@ def _bad_inputs(tmp_path: Path):
         "missing file": (tmp_path / "nowhere.wav", {}, "no such file"),
         "silent": (write(tmp_path / "silent.wav", np.zeros((RATE, 1), np.float32)), {}, "silent"),
         "too short": (write(tmp_path / "short.wav", hit(seconds=0.01, delay=0.0)), {}, "at least 20 ms"),
+        # 200 samples at 2 GHz resample to no samples at all: trimming them was a ValueError (a 500)
+        "too short at 2 GHz": (write(tmp_path / "ghz.wav", np.full((200, 1), 0.5, np.float32), 2_000_000_000), {},
+                               "at least 20 ms"),
         "too long": (write(tmp_path / "long.wav", (np.random.default_rng(0).standard_normal((31 * 8000, 1)) * 0.1).astype(np.float32), 8000), {}, "at most 30 s"),
         "unknown category": (good, {"category": "explosions"}, "unknown category"),
         "unknown licence": (good, {"licence": "WTFPL-9"}, "unknown licence"),

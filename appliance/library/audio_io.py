@@ -137,7 +137,10 @@ def peak_dbfs(data: np.ndarray) -> float:
 
 def trim(data: np.ndarray, rate: int = SAMPLE_RATE) -> np.ndarray:
     """Cut leading and trailing silence (relative to the peak), keeping a short faded pre-roll
-    so the attack sits a few milliseconds after the start instead of being cut into."""
+    so the attack sits a few milliseconds after the start instead of being cut into. Audio of no
+    frames comes back as it is (a few samples at 2 GHz resample to none at 48 kHz)."""
+    if not len(data):
+        return data
     level = np.max(np.abs(data), axis=1)
     peak = float(level.max())
     if peak <= 0:

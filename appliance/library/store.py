@@ -105,8 +105,8 @@ class UserLibrary:
         self._check_duplicate(source_sha, self.catalog.templates)
 
         data, rate = audio_io.decode(raw, name=name)
-        if len(data) / rate > audio_io.MAX_DURATION:
-            audio_io.check_usable(data, rate, name)  # reports the length limit
+        if not audio_io.MIN_DURATION <= len(data) / rate <= audio_io.MAX_DURATION:
+            audio_io.check_usable(data, rate, name)  # the length limits, at the rate it came at
         data = audio_io.trim(audio_io.to_template_format(data, rate))
         audio_io.check_usable(data, audio_io.SAMPLE_RATE, name)
         data = audio_io.with_headroom(data)
