@@ -121,6 +121,14 @@ def _bad_inputs(tmp_path: Path):
         "too long": (write(tmp_path / "long.wav", (np.random.default_rng(0).standard_normal((31 * 8000, 1)) * 0.1).astype(np.float32), 8000), {}, "at most 30 s"),
         "unknown category": (good, {"category": "explosions"}, "unknown category"),
         "unknown licence": (good, {"licence": "WTFPL-9"}, "unknown licence"),
+        # written into the credits, the MP4's comment tag and `foley library list`: a NUL cut the
+        # MP4's credits short there, an escape sequence reached the terminal listing the library
+        "a NUL in the description": (good, {"description": "a\x00b"}, r"control character \(U\+0000\)"),
+        "an escape sequence as author": (good, {"author": "\x1b[31mred"}, "control character"),
+        "a line break in a tag": (good, {"tags": ["door", "slam\nbang"]}, "control character"),
+        "a bidi override in the tags": (good, {"tags": "door,\u202eevil"}, "control character"),
+        "a description too long": (good, {"description": "d" * 501}, "at most 500"),
+        "tags too long": (good, {"tags": ",".join(["tag"] * 200)}, "at most 500"),
     }
 
 

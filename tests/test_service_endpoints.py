@@ -58,6 +58,30 @@ def test_add_and_remove_a_user_sound(tmp_path):
     assert client.delete(f"/api/v1/library/{template['id']}").status_code == 404
 
 
+def test_a_sound_with_text_that_is_not_one_line_of_utf8_is_refused(tmp_path):
+    """A description in Latin-1 was stored with its bytes replaced by U+FFFD, and one with a NUL
+    or an escape sequence was stored as it came (the NUL then cut the MP4's credits short)."""
+    client, _, _ = make_client(tmp_path)
+    t = np.arange(24000) / 48000
+    buffer = io.BytesIO()
+    sf.write(buffer, (np.sin(2 * np.pi * 610 * t) * np.exp(-t / 0.05)).astype(np.float32), 48000, format="WAV")
+
+    def add(description: bytes):
+        parts = [(b'name="category"', b"knock"), (b'name="description"', description),
+                 (b'name="file"; filename="d.wav"\r\nContent-Type: audio/wav', buffer.getvalue())]
+        body = b"".join(b"--B0undary\r\nContent-Disposition: form-data; " + head + b"\r\n\r\n" + value + b"\r\n"
+                        for head, value in parts) + b"--B0undary--\r\n"
+        return client.post("/api/v1/library", data=body, content_type="multipart/form-data; boundary=B0undary")
+
+    for description, message in ((b"caf\xe9 door", "not UTF-8"), (b"a\x00b", "control character"),
+                                 (b"\x1b[2J gone", "control character"), ("x".encode() * 501, "at most 500")):
+        answer = add(description)
+        assert answer.status_code == 400 and message in answer.get_json()["error"], answer.get_json()
+    assert not [t for t in client.get("/api/v1/library").get_json()["templates"] if t["origin"] == "user"]
+    answer = add("café door 🚪".encode())
+    assert answer.status_code == 201 and answer.get_json()["description"] == "café door 🚪"
+
+
 def test_swap_one_event_remixes_without_reanalysis(done_job):
     client, folder, job_id = done_job
     timeline = json.loads(client.get(f"/api/v1/jobs/{job_id}/timeline.json").data)

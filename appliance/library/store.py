@@ -16,6 +16,7 @@ import re
 import stat
 import tempfile
 import time
+import unicodedata
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
@@ -68,6 +69,29 @@ def _parse_tags(tags) -> tuple[str, ...]:
     return cleaned
 
 
+MAX_TEXT = 500
+"""Characters in a sound's description, in its author, and in its tags as one comma-separated
+line (a clip's description may have as many): every catalog load reads them from the index, and every result that places the
+sound copies them into its timeline and credits. Unbounded, one upload of 100,000-character
+fields made the index 260 KB and a result's credits 200 KB."""
+_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def _check_words(field: str, text: str) -> None:
+    """UsageError unless `text` (a description, author or tags the user gave) is one line of at
+    most MAX_TEXT characters without control characters or bidirectional overrides. They are
+    written into the credits, the MP4's comment tag and the CLI's listings: a NUL ended the MP4's
+    credits there (every sound after it and the licences' terms were lost), an escape sequence
+    reached the terminal of whoever ran `foley library list`, and U+202E makes a credit read
+    backwards as another name."""
+    if len(text) > MAX_TEXT:
+        raise UsageError(f"the {field} is {len(text)} characters long; at most {MAX_TEXT} are accepted")
+    bad = next((c for c in text if unicodedata.category(c) == "Cc" or c in _BIDI_CONTROLS), None)
+    if bad is not None:
+        raise UsageError(f"the {field} holds a control character (U+{ord(bad):04X}); "
+                         "write it as one line of plain text")
+
+
 class UserLibrary:
     """The user's templates. `shared` marks a library others receive copies of (exported or
     synced): then every sound needs a real licence, not the private default."""
@@ -95,6 +119,9 @@ class UserLibrary:
         if category_spec is None:
             raise UsageError(f"unknown category {category!r}; choose one of: {', '.join(sorted(self.catalog.categories))}")
         licence = self._check_licence(licence)
+        for field, text in (("description", description), ("author", author),
+                            ("tags", tags if isinstance(tags, str) else ",".join(tags or ()))):
+            _check_words(field, text)
         _check_regular(file)
         name, stem = display_name(file.name), display_name(file.stem)
         # Length from the header, then counted in bounded blocks, before the file is read or

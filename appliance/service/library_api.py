@@ -73,6 +73,10 @@ def add_sound():
     category = request.form.get("category")
     if upload is None or not category:
         return error("fields 'file' (the sound) and 'category' are required (multipart upload)", 400)
+    words = {name: request.form.get(name, "") for name in ("tags", "author", "description")}
+    mangled = next((name for name, text in words.items() if "\ufffd" in text), None)
+    if mangled:  # the form's decoder replaced bytes that were not UTF-8: a guess is not what was typed
+        return error(f"field {mangled!r} holds bytes that are not UTF-8 text; send it as UTF-8", 400)
     full = disk_full(request.content_length or 0, 2)
     if full:
         return full
@@ -86,10 +90,7 @@ def add_sound():
             # Length from the header, then counted in bounded blocks, before anything decodes
             # the whole file into memory (an audio decompression bomb stops here).
             audio_io.check_before_decode(path, path.name)
-            template = add_in_child(path, category, tags=request.form.get("tags", ""),
-                                    licence=request.form.get("licence") or None,
-                                    author=request.form.get("author", ""),
-                                    description=request.form.get("description", ""))
+            template = add_in_child(path, category, licence=request.form.get("licence") or None, **words)
         except UsageError as exc:
             return error(str(exc).replace(str(path), "the upload"), 400)
         except (BrokenProcessPool, FutureTimeout, OSError):
