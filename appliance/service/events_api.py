@@ -14,7 +14,7 @@ from typing import Callable
 
 from flask import Blueprint, jsonify, request
 
-from appliance.engine.edits import Change, NoSuchEvent, add_event, change_event, delete_event
+from appliance.engine.edits import Change, NoSuchEvent, TooManyEvents, add_event, change_event, delete_event
 from appliance.engine.outputs import OutputFiles, TIMELINE_NAME, write_outputs
 from appliance.engine.remix import SoundGone, mix_timeline
 from appliance.engine.timeline import Timeline, TimelineEvent
@@ -85,8 +85,8 @@ def _body(allowed: tuple[str, ...], required: tuple[str, ...] = ()) -> dict:
 
 def _locked(job_id: str, work: Callable[[Path], object]):
     """`work(job folder)` on a finished job, under its lock, with the errors answered as JSON:
-    404 no job (or deleted meanwhile) or no such event, 409 not finished or a sound not in the
-    library, 400 a bad value."""
+    404 no job (or deleted meanwhile) or no such event, 409 not finished, a sound not in the
+    library or no room for another event, 400 a bad value."""
     _, problem = finished_job(job_id)  # also refuses ids that are not job ids before any file is touched
     if problem:
         return problem
@@ -100,7 +100,7 @@ def _locked(job_id: str, work: Callable[[Path], object]):
             return error(f"no job {job_id!r} (it was deleted)", 404)
         except NoSuchEvent as exc:
             return error(str(exc), 404)
-        except SoundGone as exc:
+        except (SoundGone, TooManyEvents) as exc:
             return error(str(exc), 409)
         except UsageError as exc:
             return error(str(exc), 400)
