@@ -54,23 +54,30 @@ def atomic_path(path: str | Path, mode: int = 0o644) -> Iterator[Path]:
     that "no space left on device" says which file: the command line makes it one line
     (engine/score_cli.py); the service answers a full disk as such (507, a job's reason)."""
     path = Path(path)
-    folder = path.parent if str(path.parent) else Path(".")
     try:
         temp = temp_beside(path, ".tmp")
     except OSError as exc:
         raise UsageError(f"{path}: cannot write here ({exc.strerror})") from None
     try:
         yield temp
-        with open(temp, "rb+") as written:
-            os.fsync(written.fileno())
         os.chmod(temp, mode)  # mkstemp makes files private; results and indexes are not secrets
-        os.replace(temp, path)
+        durable_replace(temp, path)
     except BaseException as exc:
         temp.unlink(missing_ok=True)
         if isinstance(exc, OSError) and exc.filename in (None, str(temp)):
             raise named_after(exc, path)
         raise
-    fsync_folder(folder)
+
+
+def durable_replace(temp: Path, target: Path) -> None:
+    """Rename `temp`, a finished file in `target`'s folder, over `target` so that a power cut
+    after this returns finds the new content under the new name: the content is fsynced before
+    the rename (or the name could outlive its data), the folder after it (or the rename could
+    be lost while an index written next already names the file)."""
+    with open(temp, "rb+") as written:
+        os.fsync(written.fileno())
+    os.replace(temp, target)
+    fsync_folder(target.parent if str(target.parent) else Path("."))
 
 
 def named_after(exc: OSError, path: str | Path) -> OSError:

@@ -239,6 +239,69 @@ def test_a_crash_while_writing_the_index_leaves_the_old_one(tmp_path, monkeypatc
     assert not [p for p in user_dir().iterdir() if p.name.endswith(".tmp")]
 
 
+def test_a_removed_sound_added_again_comes_back_with_its_recording(tmp_path, monkeypatch):
+    """Removing a sound keeps its recording for the results that placed it; the same file added
+    again has the same id and must bring that record back, not store a second copy over it: the
+    id was listed and retired at once, and a failed index write deleted the kept recording."""
+    library = UserLibrary()
+    source = write(tmp_path / "clack.wav", hit(freq=950))
+    first = library.add(source, "knock", author="first")
+    stored = first.path.read_bytes()
+    library.remove(first.id)
+
+    real_replace = os.replace
+
+    def crash_on_index(src, dst):
+        if str(dst).endswith("index.json"):
+            raise OSError("simulated power cut")
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", crash_on_index)
+    before = index_bytes()
+    with pytest.raises(OSError, match="power cut"):
+        UserLibrary().add(source, "knock", author="second")
+    assert index_bytes() == before
+    assert first.path.read_bytes() == stored, "the recording the results use is still there"
+    assert Catalog.load().recording(first.id).author == "first"
+    monkeypatch.setattr(os, "replace", real_replace)
+
+    for _ in range(3):  # remove and add again, as a user undecided about a sound
+        again = UserLibrary().add(source, "knock", author="second", tags="clack")
+        assert again.id == first.id and again.author == "second" and again.tags == ("clack",)
+        assert again.path.read_bytes() == stored
+        UserLibrary().remove(again.id)
+    again = UserLibrary().add(source, "knock", author="second")
+    index = json.loads(index_bytes())
+    assert [r["id"] for r in index["templates"]] == [first.id]
+    assert "retired" not in index
+    catalog = Catalog.load()
+    assert catalog.get(first.id).author == "second" and first.id not in catalog.retired
+
+
+def test_a_sound_is_durable_before_the_index_names_it(tmp_path, monkeypatch):
+    """After a power cut the index must not name a sound whose data or name was lost: the sound's
+    content is fsynced before its rename, and its folder after, all before the index is replaced."""
+    steps = []
+    real_fsync, real_replace = os.fsync, os.replace
+
+    def fsync(fd):
+        steps.append(("fsync", Path(os.readlink(f"/proc/self/fd/{fd}")).name))
+        return real_fsync(fd)
+
+    def replace(src, dst):
+        steps.append(("replace", Path(dst).name))
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "replace", replace)
+    template = UserLibrary().add(write(tmp_path / "tock.wav", hit(freq=1300)), "knock")
+    sound = template.path.name
+    renamed = steps.index(("replace", sound))
+    assert steps[renamed - 1][0] == "fsync" and steps[renamed - 1][1].startswith(".add-"), steps
+    assert steps[renamed + 1] == ("fsync", "sounds"), steps
+    assert renamed + 1 < steps.index(("replace", "index.json")), steps
+
+
 ADD_IN_CHILD = """
 import sys
 from pathlib import Path

@@ -20,7 +20,7 @@ import unicodedata
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
-from appliance.atomic import write_json_atomic
+from appliance.atomic import durable_replace, write_json_atomic
 from appliance.errors import UsageError
 from appliance.library import audio_io
 from appliance.library.search import embed_for_index
@@ -69,6 +69,10 @@ def _parse_tags(tags) -> tuple[str, ...]:
     return cleaned
 
 
+STORED_FIELDS = ("file", "duration", "sample_rate", "channels", "attack_time", "peak_dbfs", "loudness_lufs",
+                 "max_momentary_lufs", "sha256")
+"""A template record's fields that describe its stored recording (the rest are the words the
+user gave, which a new add may change)."""
 MAX_TEXT = 500
 """Characters in a sound's description, in its author, and in its tags as one comma-separated
 line (a clip's description may have as many): every catalog load reads them from the index, and every result that places the
@@ -165,8 +169,13 @@ class UserLibrary:
             with locked(self.folder):
                 index = read_user_index(self.folder)
                 self._check_duplicate(source_sha, [Template.from_record(r, self.folder, "user") for r in index["templates"]])
-                os.replace(tmp, final)
                 record = template.to_record() | {"embedding": embedding} | (extra or {})
+                earlier = self._take_retired(index, template_id)
+                if earlier is not None:
+                    record |= {field: earlier[field] for field in STORED_FIELDS if field in earlier}
+                    self._write(index, index["templates"] + [record])
+                    return Template.from_record(record, self.folder, "user")
+                durable_replace(tmp, final)  # before the index names it
                 try:
                     self._write(index, index["templates"] + [record])
                 except BaseException:
@@ -175,6 +184,21 @@ class UserLibrary:
         finally:
             tmp.unlink(missing_ok=True)
         return template
+
+    def _take_retired(self, index: dict, template_id: str) -> dict | None:
+        """The retired record of this id whose recording is still stored, taken out of
+        `index["retired"]` (the caller writes the index), or None. The same file in the same
+        category gets the same id, so a removed sound added again finds its old self: it comes
+        back with the recording the results that placed it were mixed from, untouched. Storing
+        the new file over it instead left the id both listed and retired (the retired list grew
+        with every remove and add), and a failed index write then deleted the file those results
+        still need."""
+        retired = index.get("retired", [])
+        earlier = next((r for r in retired if r["id"] == template_id), None)
+        if earlier is None:
+            return None
+        index["retired"] = [r for r in retired if r["id"] != template_id]
+        return earlier if Template.from_record(earlier, self.folder, "user").path.is_file() else None
 
     def remove(self, template_id: str) -> Template:
         """Take one user template out of the library (bundled ones are part of the release and
