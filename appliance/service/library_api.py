@@ -1,12 +1,8 @@
 """API v1: the sound library (search, play, add your own sound, remove it) and its categories."""
 from __future__ import annotations
 
-import multiprocessing
 import re
 import tempfile
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
-from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 from flask import Blueprint, jsonify, request, send_file
@@ -14,13 +10,15 @@ from flask import Blueprint, jsonify, request, send_file
 from appliance.errors import UsageError
 from appliance.library import Template, audio_io, load_catalog, searcher
 from appliance.library.store import UserLibrary
+from appliance.service.child_call import ChildFailed, call_in_child
 from appliance.service.picker import source_label
 from appliance.service.shared import disk_full, display_name, error, service_folder
 
 library_api = Blueprint("library_api", __name__)
 MAX_SOUND_MB = 32
-ADD_TIMEOUT_S = 300
 """Largest sound file accepted for the library: 30 s of 96 kHz stereo 32-bit float is 23 MB."""
+ADD_TIMEOUT_S = 300
+"""An add that has not finished by then is stopped (its child killed) and answered 503."""
 
 
 def sound_file_name(raw: str | None) -> str:
@@ -93,7 +91,7 @@ def add_sound():
             template = add_in_child(path, category, licence=request.form.get("licence") or None, **words)
         except UsageError as exc:
             return error(str(exc).replace(str(path), "the upload"), 400)
-        except (BrokenProcessPool, FutureTimeout, OSError):
+        except (ChildFailed, OSError):
             return error("the sound could not be processed right now (its converter stopped); try again", 503,
                          **{"Retry-After": "10"})
     return jsonify(template_json(template)), 201
@@ -107,9 +105,7 @@ def add_in_child(path: Path, category: str, **fields) -> Template:
     """UserLibrary.add (decode, resample, measure, encode, embed) in a short-lived child process:
     its memory (a 30 s sound peaks at ~150 MB) is returned to the system when it ends, and the
     web process only sees the catalog change (load_catalog reloads on the index's stamp)."""
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
-        return pool.submit(_add, path, category, **fields).result(timeout=ADD_TIMEOUT_S)
+    return call_in_child(_add, path, category, timeout=ADD_TIMEOUT_S, **fields)
 
 
 @library_api.delete("/api/v1/library/<template_id>")
