@@ -218,20 +218,27 @@ def test_cli_reports_bad_input_on_one_line_with_exit_2(tmp_path):
     assert result.returncode == 2 and "no user template" in result.stderr
 
 
+REAL_REPLACE = os.replace
+
+
+def index_writes_fail(monkeypatch) -> None:
+    """Every rename onto index.json fails from now on, as a power cut at that moment would."""
+
+    def crash_on_index(src, dst):
+        if str(dst).endswith("index.json"):
+            raise OSError("simulated power cut")
+        return REAL_REPLACE(src, dst)
+
+    monkeypatch.setattr(os, "replace", crash_on_index)
+
+
 def test_a_crash_while_writing_the_index_leaves_the_old_one(tmp_path, monkeypatch):
     library = UserLibrary()
     library.add(write(tmp_path / "one.wav", hit(freq=400)), "knock")
     before = index_bytes()
     sounds_before = sorted(os.listdir(user_dir() / "sounds"))
 
-    real_replace = os.replace
-
-    def crash_on_index(src, dst):
-        if str(dst).endswith("index.json"):
-            raise OSError("simulated power cut")
-        return real_replace(src, dst)
-
-    monkeypatch.setattr(os, "replace", crash_on_index)
+    index_writes_fail(monkeypatch)
     with pytest.raises(OSError, match="power cut"):
         library.add(write(tmp_path / "two.wav", hit(freq=800)), "knock")
     assert index_bytes() == before
@@ -249,21 +256,14 @@ def test_a_removed_sound_added_again_comes_back_with_its_recording(tmp_path, mon
     stored = first.path.read_bytes()
     library.remove(first.id)
 
-    real_replace = os.replace
-
-    def crash_on_index(src, dst):
-        if str(dst).endswith("index.json"):
-            raise OSError("simulated power cut")
-        return real_replace(src, dst)
-
-    monkeypatch.setattr(os, "replace", crash_on_index)
+    index_writes_fail(monkeypatch)
     before = index_bytes()
     with pytest.raises(OSError, match="power cut"):
         UserLibrary().add(source, "knock", author="second")
     assert index_bytes() == before
     assert first.path.read_bytes() == stored, "the recording the results use is still there"
     assert Catalog.load().recording(first.id).author == "first"
-    monkeypatch.setattr(os, "replace", real_replace)
+    monkeypatch.setattr(os, "replace", REAL_REPLACE)
 
     for _ in range(3):  # remove and add again, as a user undecided about a sound
         again = UserLibrary().add(source, "knock", author="second", tags="clack")
