@@ -82,6 +82,20 @@ def test_a_sound_with_text_that_is_not_one_line_of_utf8_is_refused(tmp_path):
     assert answer.status_code == 201 and answer.get_json()["description"] == "café door 🚪"
 
 
+def test_a_form_whose_file_name_is_not_utf8_is_told_as_such(tmp_path):
+    """Werkzeug drops a whole multipart form whose part headers are not UTF-8: an old client's
+    Latin-1 file name ("café.mp4") was answered "field 'video' is required"."""
+    client, _, _ = make_client(tmp_path)
+    for route, field in (("/api/v1/score", b"video"), ("/api/v1/library", b"file")):
+        body = (b"--B0undary\r\nContent-Disposition: form-data; name=\"category\"\r\n\r\nknock\r\n"
+                b"--B0undary\r\nContent-Disposition: form-data; name=\"" + field + b"\"; filename=\"caf\xe9.wav\"\r\n"
+                b"Content-Type: application/octet-stream\r\n\r\nDATA\r\n--B0undary--\r\n")
+        answer = client.post(route, data=body, content_type="multipart/form-data; boundary=B0undary")
+        assert answer.status_code == 400 and "not UTF-8" in answer.get_json()["error"], (route, answer.get_json())
+    answer = client.post("/api/v1/score", data={"description": "no clip"}, content_type="multipart/form-data")
+    assert answer.status_code == 400 and "field 'video' is required" in answer.get_json()["error"]
+
+
 def test_swap_one_event_remixes_without_reanalysis(done_job):
     client, folder, job_id = done_job
     timeline = json.loads(client.get(f"/api/v1/jobs/{job_id}/timeline.json").data)

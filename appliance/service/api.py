@@ -20,7 +20,8 @@ from appliance.errors import UsageError
 from appliance.library import load_catalog
 from appliance.service.edit_history import EditHistory
 from appliance.service.jobs import DONE, FAILED, QUEUED, Job
-from appliance.service.shared import Services, disk_full, display_name, error, job_lock, jobs, public_message, services
+from appliance.service.shared import (Services, disk_full, display_name, error, job_lock, jobs, missing_fields,
+                                      public_message, services)
 from appliance.video import probe
 
 api = Blueprint("api", __name__)
@@ -115,7 +116,7 @@ def _admit(foley: Services, create):
     """The request's clip checked and stored as a queued job (returned), or the error response."""
     upload = request.files.get("video")
     if upload is None:
-        return error("field 'video' is required: send the clip as a multipart upload (-F video=@clip.mp4)", 400)
+        return missing_fields("field 'video' is required: send the clip as a multipart upload (-F video=@clip.mp4)")
     description = (request.form.get("description") or "").strip() or None
     if description and len(description) > MAX_DESCRIPTION:
         return error(f"description too long (at most {MAX_DESCRIPTION} characters)", 400)

@@ -12,7 +12,7 @@ from appliance.library import Template, audio_io, load_catalog, searcher
 from appliance.library.store import UserLibrary
 from appliance.service.child_call import ChildFailed, call_in_child
 from appliance.service.picker import source_label
-from appliance.service.shared import disk_full, display_name, error, service_folder
+from appliance.service.shared import disk_full, display_name, error, missing_fields, service_folder
 
 library_api = Blueprint("library_api", __name__)
 MAX_SOUND_MB = 32
@@ -70,7 +70,7 @@ def add_sound():
     upload = request.files.get("file")
     category = request.form.get("category")
     if upload is None or not category:
-        return error("fields 'file' (the sound) and 'category' are required (multipart upload)", 400)
+        return missing_fields("fields 'file' (the sound) and 'category' are required (multipart upload)")
     words = {name: request.form.get(name, "") for name in ("tags", "author", "description")}
     mangled = next((name for name, text in words.items() if "\ufffd" in text), None)
     if mangled:  # the form's decoder replaced bytes that were not UTF-8: a guess is not what was typed

@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from flask import current_app, g, jsonify
+from flask import current_app, g, jsonify, request
 
 from appliance.config import Config
 from appliance.service.jobs import JobStore
@@ -81,6 +81,18 @@ def public_message(message: str) -> str:
         message = re.sub(re.escape(root) + r"/[^\s'\"(),:]*", "the file", message)
     message = _TEMP_NAME.sub("the upload", message)
     return message.strip() or "the request could not be served"
+
+
+def missing_fields(what: str):
+    """The 400 for an upload whose required `what` is missing, telling apart a form that could
+    not be read at all: Werkzeug drops a whole multipart form whose part headers are not UTF-8
+    (a file name in Latin-1 from an old client), and "field 'video' is required" would then
+    send the user looking for a field they did send."""
+    if request.mimetype == "multipart/form-data" and (request.content_length or 0) > 0 \
+            and not request.files and not request.form:
+        return error("the multipart form could not be read: a part's headers (its file name?) are not "
+                     "UTF-8 text, or the form is malformed; rename the file or send it again", 400)
+    return error(what, 400)
 
 
 def error(message: str, status: int, **headers):
