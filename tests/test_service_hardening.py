@@ -10,6 +10,7 @@ import pytest
 
 from appliance.config import ServiceConfig
 from appliance.service.hosts import HostAllowList, host_name
+from appliance.service.ui import CSP
 from tests.test_service_api import LAN, TOKEN, make_client, upload
 from tests.test_service_api import clip_bytes  # noqa: F401  (module fixture)
 
@@ -150,6 +151,28 @@ def test_negative_or_huge_seed_is_400_at_submit(tmp_path, clip_bytes, seed):
     response = upload(client, clip_bytes, seed=seed)
     assert response.status_code == 400 and "seed" in response.get_json()["error"] and queue.submitted == []
     assert upload(client, clip_bytes, seed=str(2**32 - 1)).status_code == 202
+
+
+def test_every_answer_is_nosniff_and_unframable(tmp_path, clip_bytes):
+    """A result, a sound, JSON (errors quoting a client's words, the gate's refusals) and the
+    page's own files are never sniffed as HTML and never framed by another site. The page's
+    file is also /static/index.html, which any site could frame (on the board, where loopback
+    needs no token, to clickjack its buttons)."""
+    client, _, _ = make_client(tmp_path)
+    job = upload(client, clip_bytes, name='<img src=x onerror=alert(1)>.mp4').get_json()["id"]
+    sound = client.get("/api/v1/library?limit=1").get_json()["templates"][0]["id"]
+    answers = [client.get(path) for path in (
+        "/api/v1/jobs", f"/api/v1/jobs/{job}", "/api/v1/jobs/<b>nope</b>", "/static/app.js", "/static/index.html",
+        f"/api/v1/library/{sound}/audio", *(f"/api/v1/jobs/{job}/{name}" for name in
+                                            ("video.mp4", "audio.wav", "credits.txt", "timeline.json", "thumbnail.jpg")))]
+    answers.append(client.post("/api/v1/play/stop", headers={"Origin": "http://evil.example"}))
+    assert answers[-1].status_code == 403
+    for answer in answers:
+        assert answer.headers["X-Content-Type-Options"] == "nosniff", answer.request.path
+        assert answer.headers["Content-Security-Policy"] == "frame-ancestors 'none'", answer.request.path
+    page = client.get("/")
+    assert page.headers["X-Content-Type-Options"] == "nosniff"
+    assert page.headers.getlist("Content-Security-Policy") == [CSP] and "frame-ancestors 'none'" in CSP
 
 
 def test_405_carries_allow(tmp_path):

@@ -157,6 +157,23 @@ def test_a_body_is_judged_on_its_headers_before_a_byte_of_it_is_read(tmp_path):
     assert "Traceback" not in served.log_path.read_text()
 
 
+def test_the_gates_early_refusals_carry_the_answers_headers(tmp_path):
+    """A refusal waitress sends before the body (here a cross-site write) is nosniff and
+    unframable like every answer of the application (gate.ANSWER_HEADERS)."""
+    served = start_server(tmp_path, args=("--no-worker",))
+    port = int(served.base.rsplit(":", 1)[1])
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=20) as connection:
+            connection.sendall(f"POST /api/v1/score HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nOrigin: http://evil.example\r\n"
+                               "Content-Type: multipart/form-data; boundary=x\r\nContent-Length: 1000\r\n\r\n".encode())
+            status, headers, body = answer_to_headers(connection)
+    finally:
+        assert served.stop() == 0
+    assert status == 403 and "cross-site" in body["error"]
+    assert headers["x-content-type-options"] == "nosniff"
+    assert headers["content-security-policy"] == "frame-ancestors 'none'"
+
+
 def test_a_chunked_body_over_its_limit_is_refused_as_json(tmp_path):
     """A chunked body states no length, so the gate cannot judge its size from the headers:
     waitress read up to the limit and then refused it with its own plain-text 413. The client

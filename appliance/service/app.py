@@ -23,7 +23,8 @@ from appliance.service.api import api
 from appliance.service.board_audio import BoardAudio
 from appliance.service.body_room import upload_limit
 from appliance.service.events_api import events_api
-from appliance.service.gate import MAX_FIELDS_BODY, RequestGate, RequestHead, upload_body_limit, upload_file_mb
+from appliance.service.gate import (ANSWER_HEADERS, MAX_FIELDS_BODY, RequestGate, RequestHead, upload_body_limit,
+                                    upload_file_mb)
 from appliance.service.hosts import HostAllowList
 from appliance.service.jobs import JobStore
 from appliance.service.library_api import library_api
@@ -128,6 +129,14 @@ def create_app(config: Config, queue, service_folder: Path, token: str, notices:
             return jsonify(error=refusal.message), refusal.status
         request.max_content_length = gate.body_limit(content_type, request.path)
         return None
+
+    @app.after_request
+    def answer_headers(response):
+        """ANSWER_HEADERS (gate.py) on every answer, errors and static files too; a header the
+        view set (the page's own CSP) is kept."""
+        for name, value in ANSWER_HEADERS:
+            response.headers.setdefault(name, value)
+        return response
 
     @app.teardown_appcontext
     def close_store(_exc):

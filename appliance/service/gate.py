@@ -36,6 +36,14 @@ UPLOAD_PATHS = ("/api/v1/score", "/api/v1/library")
 """The routes that take a file (a clip, a sound) from a multipart form."""
 RESULT_PATH = re.compile(r"/api/v1/jobs/([0-9a-f]{16})/result")
 """A fleet worker's result upload: the WAV, the MP4 and the mix of one job."""
+ANSWER_HEADERS = (("X-Content-Type-Options", "nosniff"), ("Content-Security-Policy", "frame-ancestors 'none'"))
+"""What every answer carries unless it sets its own (the page has its whole CSP, ui/__init__.py),
+the gate's refusals included (server.py): no browser takes a sound, a result, a worker's file or
+an error quoting a client's words for HTML or a script, and no other site frames any of it. The
+page's file was also served, framable, as /static/index.html: a working copy of the page that
+any site could frame — on the board itself, where loopback needs no token, to have its buttons
+clicked through a decoy (clickjacking). Nothing stricter: a `sandbox` or `default-src 'none'`
+policy stops a result or a sound opened in a tab of its own from loading into its player."""
 
 
 @dataclass(frozen=True)

@@ -45,7 +45,7 @@ from werkzeug.http import parse_cookie
 
 from appliance.config import Config, ServiceConfig
 from appliance.service.body_room import MB, BodyRoom, Reservation, stored_size
-from appliance.service.gate import Refusal, RequestGate, RequestHead
+from appliance.service.gate import ANSWER_HEADERS, Refusal, RequestGate, RequestHead
 from appliance.service.live_control import MAX_LISTENERS
 
 log = logging.getLogger("foley.serve")
@@ -119,7 +119,7 @@ class RefusedByGate(Error):
         self.retry_after = refusal.retry_after
 
     def to_response(self, ident=None):
-        headers = [("Content-Type", "application/json")]
+        headers = [("Content-Type", "application/json"), *ANSWER_HEADERS]  # as the application's answers
         if self.retry_after is not None:
             headers.append(("Retry-After", str(self.retry_after)))
         return f"{self.code} {self.reason}", headers, json.dumps({"error": self.body}).encode()
