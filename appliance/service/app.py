@@ -35,7 +35,7 @@ from appliance.service.play_api import play_api
 from appliance.service.player import Player
 from appliance.service.shared import Services, close_jobs
 from appliance.service.status_api import status_api
-from appliance.service.ui import ui
+from appliance.service.ui import CSP as PAGE_CSP, ui
 from appliance.service.worker_api import most_result_bytes, result_limit, worker_api
 
 
@@ -132,8 +132,10 @@ def create_app(config: Config, queue, service_folder: Path, token: str, notices:
 
     @app.after_request
     def answer_headers(response):
-        """ANSWER_HEADERS (gate.py) on every answer, errors and static files too; a header the
-        view set (the page's own CSP) is kept."""
+        """ANSWER_HEADERS (gate.py) on every answer, errors and static files too; an HTML answer
+        — the page, which is also served as /static/index.html — with the page's whole CSP."""
+        if response.mimetype == "text/html":
+            response.headers.setdefault("Content-Security-Policy", PAGE_CSP)
         for name, value in ANSWER_HEADERS:
             response.headers.setdefault(name, value)
         return response

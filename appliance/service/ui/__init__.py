@@ -20,14 +20,13 @@ STATIC = Path(__file__).resolve().parent / "static"
 ui = Blueprint("ui", __name__, static_folder=str(STATIC), static_url_path="/static")
 
 # Everything the page loads comes from this appliance; results and sounds are same-origin media.
-# (nosniff, and frame-ancestors on every other answer: gate.ANSWER_HEADERS, app.py.)
+# Set on every HTML answer by app.py (the page is also /static/index.html), with gate.ANSWER_HEADERS.
 CSP = ("default-src 'self'; img-src 'self' data:; media-src 'self' blob:; "
        "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
 
 
 @ui.get("/")
 def index():
-    response = send_from_directory(STATIC, "index.html", max_age=0)
-    response.headers["Content-Security-Policy"] = CSP
+    response = send_from_directory(STATIC, "index.html", max_age=0)  # its CSP: app.py, as every HTML answer's
     response.headers["Referrer-Policy"] = "no-referrer"
     return response
