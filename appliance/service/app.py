@@ -23,6 +23,7 @@ from appliance.service.api import api
 from appliance.service.board_audio import BoardAudio
 from appliance.service.body_room import upload_limit
 from appliance.service.events_api import events_api
+from appliance.service.form_request import FormRequest
 from appliance.service.gate import (ANSWER_HEADERS, MAX_FIELDS_BODY, RequestGate, RequestHead, upload_body_limit,
                                     upload_file_mb)
 from appliance.service.hosts import HostAllowList
@@ -93,6 +94,7 @@ def create_app(config: Config, queue, service_folder: Path, token: str, notices:
     """`queue` needs `submit(job_id)`; `service_folder` holds jobs.sqlite3 and the job folders;
     `notices` are what the start found wrong and repaired (shown on the page)."""
     app = Flask(__name__, static_folder=None)  # /static/ is the ui blueprint's
+    app.request_class = FormRequest
     app.json = BoundedJSON(app)
     player = Player(config.live)
     app.extensions["foley"] = Services(config, queue, Path(service_folder), token,

@@ -85,11 +85,10 @@ def public_message(message: str) -> str:
 
 def missing_fields(what: str):
     """The 400 for an upload whose required `what` is missing, telling apart a form that could
-    not be read at all: Werkzeug drops a whole multipart form whose part headers are not UTF-8
-    (a file name in Latin-1 from an old client), and "field 'video' is required" would then
-    send the user looking for a field they did send."""
-    if request.mimetype == "multipart/form-data" and (request.content_length or 0) > 0 \
-            and not request.files and not request.form:
+    not be read at all (form_request.py: Werkzeug reads a multipart form whose part headers are
+    not UTF-8 as an empty one), for which "field 'video' is required" would send the user
+    looking for a field they did send."""
+    if getattr(request, "form_unreadable", False):
         return error("the multipart form could not be read: a part's headers (its file name?) are not "
                      "UTF-8 text, or the form is malformed; rename the file or send it again", 400)
     return error(what, 400)
