@@ -20,6 +20,17 @@ REPO = Path(__file__).resolve().parent.parent
 MODELS = REPO / "models"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def session_state(tmp_path_factory) -> Iterator[Path]:
+    """A state directory for the fixtures made before any test's own (module and session ones:
+    pytest makes wider fixtures first), so that they never read or write the user's real state
+    either: one of them read the machine's user library, and a sound of the user's failed it."""
+    with pytest.MonkeyPatch.context() as patch:
+        state = tmp_path_factory.mktemp("session-state")
+        patch.setenv("FOLEY_STATE_DIR", str(state))
+        yield state
+
+
 @pytest.fixture(autouse=True)
 def isolated_state(tmp_path, monkeypatch):
     """Every test gets its own state directory, so tests never touch a user's state."""

@@ -19,8 +19,11 @@ REQUIRED = [
 
 
 @pytest.fixture(scope="module")
-def catalog() -> Catalog:
-    return Catalog.load()
+def catalog(tmp_path_factory) -> Catalog:
+    """The bundled library alone. A module's fixture is made before each test's own state folder
+    (conftest.isolated_state), so Catalog.load() here read the machine's real user library: a
+    sound of the user's (licence `user`) failed the licence check."""
+    return Catalog.load(user_folder=tmp_path_factory.mktemp("no-user-sounds"))
 
 
 def test_size_count_and_coverage(catalog):
