@@ -96,6 +96,17 @@ def test_a_form_whose_file_name_is_not_utf8_is_told_as_such(tmp_path):
     assert answer.status_code == 400 and "field 'video' is required" in answer.get_json()["error"]
 
 
+def test_a_clip_description_that_is_not_utf8_is_refused(tmp_path):
+    """As a sound's words are: Werkzeug replaced the Latin-1 accent with U+FFFD, and the job kept it."""
+    client, _, _ = make_client(tmp_path)
+    body = (b"--B0undary\r\nContent-Disposition: form-data; name=\"description\"\r\n\r\ncaf\xe9 door\r\n"
+            b"--B0undary\r\nContent-Disposition: form-data; name=\"video\"; filename=\"c.mp4\"\r\n"
+            b"Content-Type: video/mp4\r\n\r\nDATA\r\n--B0undary--\r\n")
+    answer = client.post("/api/v1/score", data=body, content_type="multipart/form-data; boundary=B0undary")
+    assert answer.status_code == 400 and "'description'" in answer.get_json()["error"], answer.get_json()
+    assert "not UTF-8" in answer.get_json()["error"] and not client.get("/api/v1/jobs").get_json()["jobs"]
+
+
 def test_swap_one_event_remixes_without_reanalysis(done_job):
     client, folder, job_id = done_job
     timeline = json.loads(client.get(f"/api/v1/jobs/{job_id}/timeline.json").data)

@@ -21,7 +21,7 @@ from appliance.library import load_catalog
 from appliance.service.edit_history import EditHistory
 from appliance.service.jobs import DONE, FAILED, QUEUED, Job
 from appliance.service.shared import (Services, disk_full, display_name, error, job_lock, jobs, missing_fields,
-                                      public_message, services)
+                                      not_utf8, public_message, services)
 from appliance.video import probe
 
 api = Blueprint("api", __name__)
@@ -117,6 +117,9 @@ def _admit(foley: Services, create):
     upload = request.files.get("video")
     if upload is None:
         return missing_fields("field 'video' is required: send the clip as a multipart upload (-F video=@clip.mp4)")
+    mangled = not_utf8("description")
+    if mangled:
+        return mangled
     description = (request.form.get("description") or "").strip() or None
     if description and len(description) > MAX_DESCRIPTION:
         return error(f"description too long (at most {MAX_DESCRIPTION} characters)", 400)

@@ -12,7 +12,7 @@ from appliance.library import Template, audio_io, load_catalog, searcher
 from appliance.library.store import UserLibrary
 from appliance.service.child_call import ChildFailed, call_in_child
 from appliance.service.picker import source_label
-from appliance.service.shared import disk_full, display_name, error, missing_fields, service_folder
+from appliance.service.shared import disk_full, display_name, error, missing_fields, not_utf8, service_folder
 
 library_api = Blueprint("library_api", __name__)
 MAX_SOUND_MB = 32
@@ -72,9 +72,9 @@ def add_sound():
     if upload is None or not category:
         return missing_fields("fields 'file' (the sound) and 'category' are required (multipart upload)")
     words = {name: request.form.get(name, "") for name in ("tags", "author", "description")}
-    mangled = next((name for name, text in words.items() if "\ufffd" in text), None)
-    if mangled:  # the form's decoder replaced bytes that were not UTF-8: a guess is not what was typed
-        return error(f"field {mangled!r} holds bytes that are not UTF-8 text; send it as UTF-8", 400)
+    mangled = not_utf8(*words)
+    if mangled:
+        return mangled
     full = disk_full(request.content_length or 0, 2)
     if full:
         return full

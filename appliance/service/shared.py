@@ -94,6 +94,17 @@ def missing_fields(what: str):
     return error(what, 400)
 
 
+def not_utf8(*names: str):
+    """The 400 for the first of these form fields whose bytes were not UTF-8, or None. Werkzeug
+    decodes form values with replacement, so Latin-1 text arrives with U+FFFD where its accents
+    were: stored, it would be a guess, not what the user typed (a clip's description, a sound's
+    words)."""
+    mangled = next((name for name in names if "\ufffd" in request.form.get(name, "")), None)
+    if mangled:
+        return error(f"field {mangled!r} holds bytes that are not UTF-8 text; send it as UTF-8", 400)
+    return None
+
+
 def error(message: str, status: int, **headers):
     response = jsonify(error=public_message(message))
     response.status_code = status
