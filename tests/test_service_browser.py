@@ -348,12 +348,29 @@ def test_record_button_with_the_capture_daemon(runtime, server, browser, tmp_pat
         stop(capture)
 
 
+# The page's first question about live (GET /api/v1/live, asked as the Live switch is set up) is
+# answered 2 s late, as a busy board may: the switch must not be clickable before it works.
+SLOW_LIVE_ANSWER = """
+const original = window.fetch;
+let first = true;
+window.fetch = async (path, options = {}) => {
+  const response = await original(path, options);
+  if (first && (options.method || "GET") === "GET" && path === "/api/v1/live") {
+    first = false;
+    await new Promise((resolve) => setTimeout(resolve, 2000));
+  }
+  return response;
+};
+"""
+
+
 @needs_chromium
 def test_live_switch_plays_each_action_on_the_page(runtime, browser, tmp_path):  # noqa: F811
     """Live on from the page: the actions' sounds are decoded ahead and started in WebAudio as
     their messages arrive, each flashed over the preview; Record while live → Stop → the
     performance opens from the history; the page's timings are printed (`foley bench live
-    --page` measures them over ≥ 100 events; not asserted: this machine is shared)."""
+    --page` measures them over ≥ 100 events; not asserted: this machine is shared). The switch
+    is clicked as soon as it shows, while the board's first answer about live is held back."""
     from selenium.webdriver.common.by import By
 
     from tests.test_capture_service import start_capture, stop
@@ -364,11 +381,14 @@ def test_live_switch_plays_each_action_on_the_page(runtime, browser, tmp_path): 
     capture = start_capture(tmp_path, int(served.base.rsplit(":", 1)[1]))
     page, find = browser, browser.find_element
     try:
+        page.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": SLOW_LIVE_ANSWER})
         page.get(served.base + "/")
+        find(By.ID, "description").send_keys("knocking on wood")
         switch = wait_for(page, lambda: find(By.ID, "live-switch").is_displayed() and find(By.ID, "live-switch"),
                           what="the Live switch")
-        find(By.ID, "description").send_keys("knocking on wood")
         switch.click()
+        wait_for(page, lambda: get_json(f"{served.base}/api/v1/live")["state"] != "off", timeout=30,
+                 what="the switch to start live")
         played = wait_for(page, lambda: (p := page.execute_script("return window.foleyLive.played")) and len(p) >= 8 and p,
                           timeout=120, what="eight sounds started on the page")
         flashed = page.execute_script("return document.getElementById('live-flash').textContent")

@@ -20,17 +20,19 @@ let flashTimer;
 const buffers = new Map();  // template id → Promise<AudioBuffer>
 const record = (window.foleyLive = { played: [], missed: 0, late: 0 });
 
+// The switch is shown only once it works: shown before its handler, a click while the board's
+// answer was on its way would tick the box and start nothing.
 export async function initLive(callbacks) {
   actions = callbacks;
-  $("live-row").hidden = false;
   $("live-record").onclick = () => toggleRecording().catch(showError);
-  const state = await getJSON("/api/v1/live");  // switched on from elsewhere: the switch joins it
-  if (state.on) say("Live is running — turn the switch on to hear it on this device too.");
   $("live-switch").onchange = () => toggle($("live-switch").checked).catch((error) => {
     $("live-switch").checked = false;
     say("");
     showError(error);
   });
+  const state = await getJSON("/api/v1/live");  // switched on from elsewhere: the switch joins it
+  if (state.on) say("Live is running — turn the switch on to hear it on this device too.");
+  $("live-row").hidden = false;
 }
 
 async function toggle(on) {
