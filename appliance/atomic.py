@@ -70,7 +70,8 @@ def atomic_path(path: str | Path, mode: int = 0o644) -> Iterator[Path]:
 
 
 def durable_replace(temp: Path, target: Path) -> None:
-    """Rename `temp`, a finished file in `target`'s folder, over `target` so that a power cut
+    """Rename `temp`, a finished file in `target`'s folder (or another folder of its file
+    system: a job's upload moved into its job, service/jobs.py), over `target` so that a power cut
     after this returns finds the new content under the new name: the content is fsynced before
     the rename (or the name could outlive its data), the folder after it (or the rename could
     be lost while an index written next already names the file)."""

@@ -7,14 +7,18 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import sqlite3
 from pathlib import Path
 
 import pytest
 
 from appliance.config import Config, QueueConfig, ServiceConfig
+from appliance.engine.analysis import analyse_clip
+from appliance.engine.analysis_file import save_analysis
 from appliance.service.app import create_app
 from appliance.service.queue import ScoringWorker
-from appliance.service.jobs import INPUT_NAME, JobStore
+from appliance.service.jobs import ANALYSIS_NAME, INPUT_NAME, JobStore
 from appliance.video.synthetic import render_scene
 
 TOKEN = "test-token-123"
@@ -82,6 +86,47 @@ def test_wait_returns_the_wav(tmp_path, clip_bytes):
     response = client.post("/api/v1/score?wait=1", data={"video": (io.BytesIO(clip_bytes), "c.mp4")},
                            content_type="multipart/form-data")
     assert response.status_code == 200 and response.mimetype == "audio/wav" and response.data[:4] == b"RIFF"
+
+
+def test_an_upload_is_durable_before_its_job_is_committed(tmp_path, clip_bytes, monkeypatch):
+    """After a power cut no queued job may name an upload whose data or name was lost. The clip
+    and a recording's analysis were renamed into the job's folder with nothing fsynced: each is
+    now fsynced before its rename and the job's folder after it, then the folder of job folders
+    (the new folder's own name), all before the job's row is in the database."""
+    client, _, folder = make_client(tmp_path, run=False)
+    clip = tmp_path / "clip.mp4"
+    clip.write_bytes(clip_bytes)
+    save_analysis(analyse_clip(clip, 600, 2), tmp_path / "analysis.npz")
+    analysis = (tmp_path / "analysis.npz").read_bytes()
+    steps = []
+    real_fsync, real_replace = os.fsync, os.replace
+
+    def jobs_committed() -> int:
+        with sqlite3.connect(folder / "jobs.sqlite3") as db:
+            return db.execute("SELECT count(*) FROM jobs").fetchone()[0]
+
+    def fsync(fd):
+        steps.append(("fsync", Path(os.readlink(f"/proc/self/fd/{fd}")).name, jobs_committed()))
+        return real_fsync(fd)
+
+    def replace(src, dst):
+        steps.append(("replace", Path(dst).name, jobs_committed()))
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "replace", replace)
+    response = client.post("/api/v1/score", data={"video": (io.BytesIO(clip_bytes), "clip.mp4"),
+                                                  "analysis": (io.BytesIO(analysis), "analysis.npz")},
+                           content_type="multipart/form-data")
+    assert response.status_code == 202, response.get_json()
+    job_id = response.get_json()["id"]
+    for name, temporary in ((INPUT_NAME, "upload-"), (ANALYSIS_NAME, "analysis-")):
+        renamed = steps.index(("replace", name, 0))
+        step, written, committed = steps[renamed - 1]
+        assert step == "fsync" and written.startswith(temporary) and committed == 0, steps
+        assert steps[renamed + 1] == ("fsync", job_id, 0), steps
+    assert steps.index(("fsync", "jobs", 0)) > steps.index(("replace", ANALYSIS_NAME, 0)), steps
+    assert jobs_committed() == 1
 
 
 @pytest.mark.parametrize("form,status,message", [

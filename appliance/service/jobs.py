@@ -18,6 +18,8 @@ import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from appliance.atomic import durable_replace, fsync_folder
+
 QUEUED, RUNNING, DONE, FAILED = "queued", "running", "done", "failed"
 INPUT_NAME, ANALYSIS_NAME = "input", "analysis.npz"
 """A job folder's upload, and the live analysis that comes with a recording (foley capture)."""
@@ -87,13 +89,16 @@ class JobStore:
     def create(self, filename: str, description: str | None, options: dict, upload: Path,
                analysis: Path | None = None, duration: float | None = None) -> Job:
         """A new queued job owning `upload` (moved into the job's folder) and, for a recording
-        analysed while it was made, its analysis file."""
+        analysed while it was made, its analysis file. Both are on disk to stay, their data, their
+        names and the folder's own name, before the row that names the job is committed: a
+        power cut after a plain rename left a queued job whose upload was empty or gone."""
         job_id = uuid.uuid4().hex[:16]
         folder = self.job_dir(job_id)
         folder.mkdir(parents=True)
-        os.replace(upload, folder / INPUT_NAME)
+        durable_replace(upload, folder / INPUT_NAME)
         if analysis is not None:
-            os.replace(analysis, folder / ANALYSIS_NAME)
+            durable_replace(analysis, folder / ANALYSIS_NAME)
+        fsync_folder(folder.parent)
         self.db.execute(
             "INSERT INTO jobs (id, state, created, filename, description, options, progress, attempts, duration) "
             "VALUES (?, ?, ?, ?, ?, ?, 0, 0, ?)",
