@@ -118,11 +118,11 @@ def check_temporary_folder(max_upload_mb: int, min_free_mb: int) -> str:
     request bodies, can hold an upload of service.max_upload_mb. Where it cannot, the service
     takes only smaller ones (body_room.upload_limit, the same figure): a warning; none at all, a
     failure."""
-    from appliance.service.body_room import upload_limit
+    from appliance.service.body_room import form_room, upload_limit
     from appliance.service.gate import upload_file_mb
 
     folder = tempfile.gettempdir()
-    body, why = upload_limit(max_upload_mb, min_free_mb)
+    body, why = upload_limit(max_upload_mb, form_room(min_free_mb))
     if not why:
         return f"temporary folder: {folder} holds an upload of service.max_upload_mb ({max_upload_mb} MB)"
     advice = "give $TMPDIR a larger disk or tmpfs, or lower service.max_upload_mb or service.min_free_mb"

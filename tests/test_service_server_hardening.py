@@ -116,11 +116,11 @@ def _content_length(answer: bytes) -> int:
     return 0
 
 
-def announce(port: int, length: int, extra: str = "") -> socket.socket:
-    """A loopback connection that has sent the headers of an upload (a multipart form to
-    /api/v1/score) announcing `length` bytes of body, and none of the body."""
+def announce(port: int, length: int, extra: str = "", path: str = "/api/v1/score") -> socket.socket:
+    """A loopback connection that has sent the headers of an upload (a multipart form, to
+    /api/v1/score unless `path` says) announcing `length` bytes of body, and none of the body."""
     connection = socket.create_connection(("127.0.0.1", port), timeout=20)
-    connection.sendall(f"POST /api/v1/score HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: "
+    connection.sendall(f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: "
                        f"multipart/form-data; boundary=x\r\nContent-Length: {length}\r\n{extra}\r\n".encode())
     return connection
 
@@ -253,17 +253,23 @@ def served_job(tmp_path: Path, config: str, clip: Path, state: Path | None = Non
     (tmp_path / "config.yaml").write_text(config)
     served = start_server(tmp_path, args=("--no-worker", "--config", str(tmp_path / "config.yaml")))
     try:
-        body = MultipartBody({}, {"video": ("clip.mp4", clip)})
-        with urllib.request.urlopen(urllib.request.Request(served.base + "/api/v1/score", body, body.headers),
-                                    timeout=60) as response:
-            job_id = json.loads(response.read())["id"]
-        claim = urllib.request.Request(f"{served.base}/api/v1/jobs/{job_id}/claim", b"",
-                                       {"X-Foley-Worker": "board-b:1"}, method="POST")
-        urllib.request.urlopen(claim, timeout=60).close()
+        job_id = claimed_job(served.base, clip)
     except BaseException:
         served.stop()
         raise
     return served, job_id, JobStore(tmp_path / "state" / "service")
+
+
+def claimed_job(base: str, clip: Path) -> str:
+    """The id of a job of `clip` uploaded to the server at `base` and claimed by worker board-b:1."""
+    body = MultipartBody({}, {"video": ("clip.mp4", clip)})
+    with urllib.request.urlopen(urllib.request.Request(base + "/api/v1/score", body, body.headers),
+                                timeout=60) as response:
+        job_id = json.loads(response.read())["id"]
+    claim = urllib.request.Request(f"{base}/api/v1/jobs/{job_id}/claim", b"", {"X-Foley-Worker": "board-b:1"},
+                                   method="POST")
+    urllib.request.urlopen(claim, timeout=60).close()
+    return job_id
 
 
 WORKER_UPLOAD = """
@@ -476,6 +482,28 @@ def test_the_upload_limit_is_what_the_temporary_folder_can_hold(tmp_path):
             assert not select.select([connection], [], [], 2)[0], connection.recv(65536)  # awaited
     log = served.log_path.read_text()
     assert log.count("uploads are limited to 6.5 MB") == 1 and "Traceback" not in log, log
+
+
+def test_a_workers_result_is_held_to_what_the_temporary_folder_can_hold(tmp_path):
+    """A worker's result is a form the temporary folder holds twice, as an upload, but its limit
+    was its job's alone (what the job can produce), whatever the folder: one between what the
+    folder holds and that limit passed the gate and got body_room's 413, "too large for this
+    appliance", which states no limit. It is now held to the folder as the upload limit is: on
+    a 16 MB folder keeping 1 MB free, a 4 s clip's result (its job allowing over 7.5 MB) is
+    awaited at 7.5 MB, and one byte more is the gate's 413 naming 7.5 MB and why."""
+    clip = render_scene("still", tmp_path / "clip.mp4", width=64, height=48, fps=5, seconds=4, seed=1)
+    worker, largest = "X-Foley-Worker: board-b:1\r\n", 15 * 1024 * 1024 // 2
+    with serving_on_a_small_tmp(tmp_path, "  min_free_mb: 1\n") as (served, temporary, port):
+        job_id = claimed_job(served.base, clip.path)
+        path = f"/api/v1/jobs/{job_id}/result"
+        assert result_limit(JobStore(tmp_path / "state" / "service"), job_id, 600) > largest + 1
+        status, body = head_only("127.0.0.1", port, path, largest + 1, "multipart/form-data; boundary=x", worker)
+        assert status == 413, body
+        assert "result too large: the limit is 7.5 MB on this appliance" in body["error"], body
+        assert "holds 16 MB" in body["error"] and str(temporary) not in body["error"], body
+        with announce(port, largest, worker, path) as connection:
+            assert not select.select([connection], [], [], 2)[0], connection.recv(65536)  # awaited
+    assert "Traceback" not in served.log_path.read_text()
 
 
 def test_a_body_trickled_past_its_deadline_is_closed_and_gives_its_room_back(tmp_path):

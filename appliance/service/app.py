@@ -21,7 +21,7 @@ from werkzeug.exceptions import HTTPException
 from appliance.config import Config
 from appliance.service.api import api
 from appliance.service.board_audio import BoardAudio
-from appliance.service.body_room import upload_limit
+from appliance.service.body_room import form_room, upload_limit
 from appliance.service.events_api import events_api
 from appliance.service.form_request import FormRequest
 from appliance.service.gate import (ANSWER_HEADERS, MAX_FIELDS_BODY, RequestGate, RequestHead, upload_body_limit,
@@ -110,11 +110,13 @@ def create_app(config: Config, queue, service_folder: Path, token: str, notices:
             return result_limit(results, job_id, config.engine.max_seconds)
 
     # From the configured limit, not the machine's: a job let in under a larger temporary folder
-    # (before a restart) may still send its result.
+    # (before a restart) may still send its result, if the folder now holds it (the gate holds
+    # every result's bound to `room`).
     largest_result = most_result_bytes(upload_body_limit(config.service.max_upload_mb), config.engine.max_seconds)
+    room = form_room(config.service.min_free_mb)
     app.extensions["foley-gate"] = gate = RequestGate(
         HostAllowList(config.service.allowed_hosts), token, config.service.max_upload_mb, result_bytes, largest_result,
-        upload_limit(config.service.max_upload_mb, config.service.min_free_mb))
+        upload_limit(config.service.max_upload_mb, room), room)
     if gate.upload_note:
         log.warning("uploads are limited to %g MB: %s", upload_file_mb(gate.max_upload_body), gate.upload_note)
 

@@ -28,8 +28,10 @@ A folder smaller than twice service.max_upload_mb (a tmpfs is half the RAM by de
 460 MB on a 1 GB board, less the 200 MB reserve) would refuse every upload between what it can
 hold and that limit with the 413 above, while the service said it took up to max_upload_mb. So
 the service's upload limit is `upload_limit`: the lower of the two, computed here from the same
-arithmetic as `reserve`'s 413, held and stated by the gate (its 413 names it) and checked by
-`foley doctor`.
+arithmetic as `reserve`'s 413 (`form_room`), held and stated by the gate (its 413 names it) and
+checked by `foley doctor`. A fleet worker's result is such a form too, bounded by what its job
+can produce: the gate holds that bound to `form_room` the same way (the result of a long clip
+outgrows a tmpfs long before its clip does).
 """
 from __future__ import annotations
 
@@ -38,7 +40,7 @@ import tempfile
 import threading
 from typing import Callable
 
-from appliance.service.gate import Refusal, upload_body_limit
+from appliance.service.gate import Refusal, held_to, upload_body_limit
 
 MB = 1024 * 1024
 MULTIPART = "multipart/form-data"
@@ -121,17 +123,21 @@ def stored_size(content_type: str, content_length: int | None, limit: int) -> in
     return copies_stored(content_type) * (limit if content_length is None else content_length)
 
 
-def upload_limit(max_upload_mb: float, min_free_mb: float, folder: str | None = None) -> tuple[int, str]:
+def form_room(min_free_mb: float, folder: str | None = None) -> tuple[int, str]:
+    """The longest multipart form (an upload, a worker's result) the temporary folder could ever
+    hold (`BodyRoom.largest_body`), and why, for a limit that is this to state (gate.held_to).
+    Read from the folder's size when asked: the service asks once, when it starts (a tmpfs
+    resized later is still guarded by `reserve`). The reason names no path: clients read it in
+    the gate's 413."""
+    room = BodyRoom(int(min_free_mb * MB), folder)
+    return room.largest_body(MULTIPART), (
+        f"its temporary folder, where uploads are received, holds {room._usage().total / MB:.0f} MB; an upload "
+        f"takes twice its size there, and service.min_free_mb ({min_free_mb:g} MB) is kept free")
+
+
+def upload_limit(max_upload_mb: float, room: tuple[int, str]) -> tuple[int, str]:
     """The bytes an upload's body (a multipart form) may have on this machine, and why when that
     is under service.max_upload_mb's bound ("" when it is not): no more than the temporary folder
-    could ever hold of one (`BodyRoom.largest_body`). Read from the folder's size when asked:
-    the service asks once, when it starts (a tmpfs resized later is still guarded by `reserve`).
-    The reason names no path: clients read it in the gate's 413."""
-    configured = upload_body_limit(max_upload_mb)
-    room = BodyRoom(int(min_free_mb * MB), folder)
-    largest = room.largest_body(MULTIPART)
-    if configured <= largest:
-        return configured, ""
-    return largest, (f"its temporary folder, where uploads are received, holds {room._usage().total / MB:.0f} MB; "
-                     f"an upload takes twice its size there, and service.min_free_mb ({min_free_mb:g} MB) is kept "
-                     f"free; service.max_upload_mb is {max_upload_mb:g}")
+    could ever hold of one (`room`, from `form_room`)."""
+    limit, why = held_to(upload_body_limit(max_upload_mb), room)
+    return limit, why and f"{why}; service.max_upload_mb is {max_upload_mb:g}"

@@ -3,10 +3,10 @@
 Three refusals, in this order: a Host that is not one of the appliance's names (421, DNS
 rebinding: hosts.py), a write from a page of another site (403, its Origin names another
 host), and a request from another machine without the API token (401, auth.py). And one bound:
-only a multipart form to an upload route (a clip, a sound) may carry up to `service.max_upload_mb`
-(less where the temporary folder could never hold one that large: body_room.upload_limit), a
-fleet worker's result what its job can produce (`result_limit`, worker_api.py); every other
-body (JSON, a form of fields) at most MAX_FIELDS_BODY.
+only a multipart form to an upload route (a clip, a sound) may carry up to `service.max_upload_mb`,
+a fleet worker's result what its job can produce (`result_limit`, worker_api.py), each less
+where the temporary folder could never hold a form that large (`held_to`: body_room.form_room,
+upload_limit); every other body (JSON, a form of fields) at most MAX_FIELDS_BODY.
 
 The same `RequestGate` answers twice. Flask asks it before each view (app.py), which is what
 the test client and any other WSGI server get. Waitress asks it as soon as a request's headers
@@ -18,6 +18,7 @@ so anyone on the LAN, token or not, could have the board write gigabytes to disk
 from __future__ import annotations
 
 import re
+import sys
 from dataclasses import dataclass
 from typing import Callable
 from urllib.parse import urlsplit
@@ -77,26 +78,44 @@ def upload_body_limit(max_upload_mb: float) -> int:
     return int(max_upload_mb * 1024 * 1024) + MULTIPART_OVERHEAD
 
 
+def held_to(bound: int, room: tuple[int, str]) -> tuple[int, str]:
+    """A form's `bound` by its route's rule, or less on this machine: `room`, the longest form
+    the temporary folder could ever hold and why (body_room.form_room), where that is shorter;
+    with the reason for a 413 to state ("" when the rule's bound stands). A form over it is
+    refused by the folder anyway (body_room's 413, which states no limit); the gate refuses it
+    first, the limit named, for an upload and a worker's result alike."""
+    largest, why = room
+    return (bound, "") if bound <= largest else (largest, why)
+
+
+def megabytes(size: int) -> float:
+    """`size` bytes in MB, to 0.1 MB (as the 413s and `foley doctor` state a limit)."""
+    return round(size / 1024 ** 2, 1)
+
+
 def upload_file_mb(max_upload_body: int) -> float:
     """The largest file an upload body of `max_upload_body` bytes may bring, in MB (what the 413
     and `foley doctor` state): the body less the form's MULTIPART_OVERHEAD, to 0.1 MB."""
-    return round(max(0, max_upload_body - MULTIPART_OVERHEAD) / 1024 ** 2, 1)
+    return megabytes(max(0, max_upload_body - MULTIPART_OVERHEAD))
 
 
 class RequestGate:
     """The refusals above for one service: its names, its token, its upload limit, and
     `result_limit`: the bytes a worker's result for a job id may have (None: no such job), at
     most `largest_result` for any job. `upload` is the upload limit on this machine and why it
-    is under max_upload_mb's (body_room.upload_limit: the temporary folder's size), when it is."""
+    is under max_upload_mb's (body_room.upload_limit: the temporary folder's size), when it is;
+    `room` the longest form that folder could ever hold and why (body_room.form_room), which
+    holds a result's bound as `upload` holds max_upload_mb's (`held_to`)."""
 
     def __init__(self, hosts: HostAllowList, token: str, max_upload_mb: float,
                  result_limit: Callable[[str], int | None] = lambda job_id: None, largest_result: int = 0,
-                 upload: tuple[int, str] | None = None):
+                 upload: tuple[int, str] | None = None, room: tuple[int, str] = (sys.maxsize, "")):
         self.hosts = hosts
         self.token = token
         self.max_upload_body, self.upload_note = upload or (upload_body_limit(max_upload_mb), "")
         self.result_limit = result_limit
-        self.largest_result = largest_result
+        self.largest_result, _ = held_to(largest_result, room)
+        self.room = room
 
     def refusal(self, head: RequestHead) -> Refusal | None:
         if not self.hosts.allows(head.host):
@@ -113,11 +132,13 @@ class RequestGate:
             return self.too_large(head.content_type, head.path)
         return None
 
-    def result_bound(self, path: str) -> int | None:
-        """The bytes a worker's result sent to `path` may have, from what its job can produce;
-        None for any other path, or a job the service does not have."""
+    def result_bound(self, path: str) -> tuple[int, str] | None:
+        """The bytes a worker's result sent to `path` may have, from what its job can produce,
+        held to the room (`held_to`), and why when the room is less; None for any other path,
+        or a job the service does not have."""
         job = RESULT_PATH.fullmatch(path)
-        return self.result_limit(job[1]) if job else None
+        bound = self.result_limit(job[1]) if job else None
+        return None if bound is None else held_to(bound, self.room)
 
     def body_limit(self, content_type: str, path: str = "") -> int:
         """Bytes a body of this type sent to `path` may have: for a multipart form to an upload
@@ -133,7 +154,7 @@ class RequestGate:
                 return self.max_upload_body
             bound = self.result_bound(path)
             if bound is not None:
-                return bound
+                return bound[0]
         return MAX_FIELDS_BODY
 
     def largest_body(self) -> int:
@@ -147,6 +168,8 @@ class RequestGate:
                 return Refusal(413, f"upload too large: the limit is {upload_file_mb(self.max_upload_body):g} MB{note}")
             bound = self.result_bound(path)
             if bound is not None:
-                return Refusal(413, f"result too large: this job's files come to at most {bound / 1024 ** 2:.0f} MB")
+                limit, why = bound
+                note = f" on this appliance: {why}" if why else " (what this job's files can come to)"
+                return Refusal(413, f"result too large: the limit is {megabytes(limit):g} MB{note}")
         return Refusal(413, f"request body too large: only an upload (multipart/form-data to "
                             f"{' or '.join(UPLOAD_PATHS)}) may exceed {MAX_FIELDS_BODY // 1024} KB")
