@@ -153,11 +153,12 @@ def test_negative_or_huge_seed_is_400_at_submit(tmp_path, clip_bytes, seed):
     assert upload(client, clip_bytes, seed=str(2**32 - 1)).status_code == 202
 
 
-def test_every_answer_is_nosniff_and_unframable(tmp_path, clip_bytes):
+def test_every_answer_is_nosniff_unframable_and_same_origin(tmp_path, clip_bytes):
     """A result, a sound, JSON (errors quoting a client's words, the gate's refusals) and the
-    page's own files are never sniffed as HTML and never framed by another site. The page's
-    file is also /static/index.html, which any site could frame (on the board, where loopback
-    needs no token, to clickjack its buttons)."""
+    page's own files are never sniffed as HTML, never framed by another site, and never loaded
+    by one (an <img> or <audio> of another site's page: Cross-Origin-Resource-Policy). The
+    page's file is also /static/index.html, which any site could frame (on the board, where
+    loopback needs no token, to clickjack its buttons)."""
     client, _, _ = make_client(tmp_path)
     job = upload(client, clip_bytes, name='<img src=x onerror=alert(1)>.mp4').get_json()["id"]
     sound = client.get("/api/v1/library?limit=1").get_json()["templates"][0]["id"]
@@ -171,9 +172,11 @@ def test_every_answer_is_nosniff_and_unframable(tmp_path, clip_bytes):
         assert answer.headers["X-Content-Type-Options"] == "nosniff", answer.request.path
         policy = CSP if answer.mimetype == "text/html" else "frame-ancestors 'none'"
         assert answer.headers.getlist("Content-Security-Policy") == [policy], answer.request.path
+        assert answer.headers["Cross-Origin-Resource-Policy"] == "same-origin", answer.request.path
     assert answers[4].mimetype == "text/html", "/static/index.html is the page: its whole CSP, not only the frame rule"
     page = client.get("/")
     assert page.headers["X-Content-Type-Options"] == "nosniff"
+    assert page.headers["Cross-Origin-Resource-Policy"] == "same-origin"
     assert page.headers.getlist("Content-Security-Policy") == [CSP] and "frame-ancestors 'none'" in CSP
 
 

@@ -158,8 +158,8 @@ def test_a_body_is_judged_on_its_headers_before_a_byte_of_it_is_read(tmp_path):
 
 
 def test_the_gates_early_refusals_carry_the_answers_headers(tmp_path):
-    """A refusal waitress sends before the body (here a cross-site write) is nosniff and
-    unframable like every answer of the application (gate.ANSWER_HEADERS)."""
+    """A refusal waitress sends before the body (here a cross-site write) is nosniff, unframable
+    and same-origin like every answer of the application (gate.ANSWER_HEADERS)."""
     served = start_server(tmp_path, args=("--no-worker",))
     port = int(served.base.rsplit(":", 1)[1])
     try:
@@ -172,6 +172,7 @@ def test_the_gates_early_refusals_carry_the_answers_headers(tmp_path):
     assert status == 403 and "cross-site" in body["error"]
     assert headers["x-content-type-options"] == "nosniff"
     assert headers["content-security-policy"] == "frame-ancestors 'none'"
+    assert headers["cross-origin-resource-policy"] == "same-origin"
 
 
 def test_a_chunked_body_over_its_limit_is_refused_as_json(tmp_path):

@@ -37,14 +37,19 @@ UPLOAD_PATHS = ("/api/v1/score", "/api/v1/library")
 """The routes that take a file (a clip, a sound) from a multipart form."""
 RESULT_PATH = re.compile(r"/api/v1/jobs/([0-9a-f]{16})/result")
 """A fleet worker's result upload: the WAV, the MP4 and the mix of one job."""
-ANSWER_HEADERS = (("X-Content-Type-Options", "nosniff"), ("Content-Security-Policy", "frame-ancestors 'none'"))
+ANSWER_HEADERS = (("X-Content-Type-Options", "nosniff"), ("Content-Security-Policy", "frame-ancestors 'none'"),
+                  ("Cross-Origin-Resource-Policy", "same-origin"))
 """What every answer carries unless it sets its own (the page has its whole CSP, ui/__init__.py),
 the gate's refusals included (server.py): no browser takes a sound, a result, a worker's file or
 an error quoting a client's words for HTML or a script, and no other site frames any of it. The
 page's file was also served, framable, as /static/index.html: a working copy of the page that
 any site could frame — on the board itself, where loopback needs no token, to have its buttons
-clicked through a decoy (clickjacking). Nothing stricter: a `sandbox` or `default-src 'none'`
-policy stops a result or a sound opened in a tab of its own from loading into its player."""
+clicked through a decoy (clickjacking). Nor does another site embed any of it: CORS keeps its
+scripts from reading an answer, but not its <img>, <audio> or <script> from loading one (a
+no-cors load, which needs no token from the board itself), into the page or, through side
+channels, into its process; same-origin refuses those, and the page loads everything it uses
+from the appliance itself. Nothing stricter: a `sandbox` or `default-src 'none'` policy stops a
+result or a sound opened in a tab of its own from loading into its player."""
 
 
 @dataclass(frozen=True)
