@@ -109,7 +109,10 @@ class SeamOutput(AudioOutput):
 
     It models a device with `periods` periods of buffer: a block handed over more than
     (periods − 1) periods after it was due would have found the buffer empty — an underrun —
-    and the clock starts again from there, as a real device restarts after one."""
+    and the clock starts again from there, as a real device restarts after one. A block handed
+    over late but within the buffer still reaches the speaker on the stream's sample clock (due
+    + the buffer), so that is the latency reported with it, as a real device's callback reports
+    its DAC time: the recorder places each block, and the timeline each sound, by it."""
 
     kind = "seam"
 
@@ -129,7 +132,7 @@ class SeamOutput(AudioOutput):
             if now - due > (self.periods - 1) * step:
                 self.underruns += 1
                 due = now
-            self.render(self.period, now, self.latency)
+            self.render(self.period, now, due + self.latency - now)
             self.blocks += 1
             due += step
             pause = due - time.monotonic()
