@@ -11,11 +11,10 @@ running under a dead process and score it from its input like any interrupted jo
 """
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 
-from appliance.atomic import atomic_path, fsync_folder, write_json_atomic
+from appliance.atomic import atomic_path, durable_replace, write_json_atomic
 from appliance.engine.options import ScoreOptions
 from appliance.engine.pipeline import CREDITS_NAME, MP4_NAME, TIMELINE_NAME, WAV_NAME
 
@@ -25,7 +24,9 @@ def add_to_history(mp4: Path, picture: Path, played: Path, timeline: dict, descr
     """File the recording as a finished job; `picture` (the camera-only MP4), `played` (the WAV
     of the sound played) and `credits` are moved into it, `mp4` copied (moved with `move_mp4`:
     a recording the capture daemon scored, whose MP4 is nobody else's), `timeline` written.
-    Returns the job id."""
+    Each is on disk to stay, data and name, before the job is marked done: a plain rename of a
+    file whose data was never fsynced could leave, after a power cut, a finished job with an
+    empty sound. Returns the job id."""
     from appliance.service.jobs import JobStore
 
     store = JobStore(service_folder)
@@ -35,16 +36,15 @@ def add_to_history(mp4: Path, picture: Path, played: Path, timeline: dict, descr
                            duration=timeline.get("clip", {}).get("duration"))  # the history shows the clip's length
         store.start(job.id)
         folder = store.job_dir(job.id)
-        os.replace(played, folder / WAV_NAME)
+        durable_replace(played, folder / WAV_NAME)
         if credits is not None:
-            os.replace(credits, folder / CREDITS_NAME)
+            durable_replace(credits, folder / CREDITS_NAME)
         if move_mp4:
-            os.replace(mp4, folder / MP4_NAME)
+            durable_replace(mp4, folder / MP4_NAME)
         else:
             with atomic_path(folder / MP4_NAME) as temp:
                 shutil.copyfile(mp4, temp)
         write_json_atomic(folder / TIMELINE_NAME, timeline)
-        fsync_folder(folder)
         store.finish(job.id, seconds)
         return job.id
     finally:

@@ -1,0 +1,54 @@
+"""A live recording filed in the service's history (live/history.py) survives a power cut."""
+from __future__ import annotations
+
+import os
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+import soundfile
+
+from appliance.engine.pipeline import CREDITS_NAME, MP4_NAME, TIMELINE_NAME, WAV_NAME
+from appliance.live.history import add_to_history
+from appliance.video.synthetic import render_scene
+
+
+def test_what_a_recording_files_is_on_disk_before_its_job_is_done(tmp_path, monkeypatch):
+    """The played sound, the credits and the MP4 were renamed into the job with their data never
+    fsynced: after a power cut the job could be done with an empty sound. Each is now fsynced
+    before its rename and the job's folder after it, all before the job's row says done."""
+    service = tmp_path / "service"
+    picture, mp4 = tmp_path / "picture.mp4", tmp_path / "recording.mp4"
+    render_scene("steps", picture, width=160, height=120, fps=30, seconds=1.0, seed=3)
+    mp4.write_bytes(picture.read_bytes())
+    played, credits = tmp_path / "played.wav", tmp_path / "credits.txt"
+    soundfile.write(played, np.zeros((4800, 2), np.float32), 48000)
+    credits.write_text("a sound by someone, CC0\n")
+    steps = []
+    real_fsync, real_replace = os.fsync, os.replace
+
+    def done() -> int:
+        with sqlite3.connect(service / "jobs.sqlite3") as db:
+            return db.execute("SELECT count(*) FROM jobs WHERE state = 'done'").fetchone()[0]
+
+    def fsync(fd):
+        steps.append(("fsync", Path(os.readlink(f"/proc/self/fd/{fd}")).name, done()))
+        return real_fsync(fd)
+
+    def replace(src, dst):
+        steps.append(("replace", Path(dst).name, Path(src).name, done()))
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "replace", replace)
+    timeline = {"clip": {"duration": 1.0}, "events": []}
+    job_id = add_to_history(mp4, picture, played, timeline, "knocking", 7, 1.0, service,
+                            credits=credits, move_mp4=True)
+    for name, moved in ((WAV_NAME, "played.wav"), (CREDITS_NAME, "credits.txt"), (MP4_NAME, "recording.mp4")):
+        renamed = steps.index(("replace", name, moved, 0))
+        assert steps[renamed - 1] == ("fsync", moved, 0), steps
+        assert steps[renamed + 1] == ("fsync", job_id, 0), steps
+    assert any(step[:2] == ("replace", TIMELINE_NAME) and step[-1] == 0 for step in steps), steps
+    assert done() == 1
+    folder = service / "jobs" / job_id
+    assert soundfile.info(folder / WAV_NAME).frames == 4800 and (folder / MP4_NAME).stat().st_size > 0
