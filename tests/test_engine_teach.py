@@ -66,6 +66,19 @@ def test_teach_bad_inputs(clip_with_sound, tmp_path):
         assert none.returncode == 2 and "at least one sound" in none.stderr, none.stderr
 
 
+def test_a_clip_whose_name_holds_a_newline_is_taught(clip_with_sound, tmp_path):
+    """A newline or an escape is legal in a Linux file name; the sounds' descriptions quote the
+    name, and the library refuses control characters in its words: every action was skipped."""
+    named = tmp_path / "knocks\non the\x1b[31m door.mp4"
+    named.write_bytes(clip_with_sound.read_bytes())
+    result = run_foley("library", "teach", str(named), "--category", "knock")
+    assert result.returncode == 0, result.stdout + result.stderr
+    added = [line.split()[1] for line in result.stdout.splitlines() if line.startswith("added")]
+    records = {r["id"]: r for r in load_catalog().user_index["templates"]}
+    assert len(added) >= 2 and "skipped" not in result.stdout
+    assert records[added[0]]["description"].startswith("taught from knocks\ufffdon the\ufffd[31m door.mp4 at ")
+
+
 def test_an_audio_only_file_is_refused_before_its_sound_is_decoded(tmp_path):
     """An hour of audio without a picture: said at once, not after decoding the hour (2 GB)."""
     import tracemalloc

@@ -22,7 +22,7 @@ from appliance.errors import UsageError
 from appliance.inference import vision_encoder
 from appliance.inference.sessions import default_threads
 from appliance.library import Template
-from appliance.library.store import UserLibrary
+from appliance.library.store import UserLibrary, plain_words
 from appliance.mixing import SAMPLE_RATE, write_wav_atomic
 from appliance.motion import SUSTAINED
 from appliance.os_text import display_name
@@ -83,7 +83,7 @@ def teach(clip: Path, category: str, tags=(), licence: str | None = None, author
             try:
                 added.append(library.add(
                     cut, category, tags, licence, author,
-                    description=f"taught from {display_name(clip.name)} at {event.time:.2f} s",
+                    description=f"taught from {plain_words(display_name(clip.name))} at {event.time:.2f} s",
                     extra=exemplar_record(visual.model_key, embedding)))
             except UsageError as exc:
                 skipped.append(f"action at {event.time:.2f} s: {exc}")

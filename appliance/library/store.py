@@ -81,6 +81,17 @@ fields made the index 260 KB and a result's credits 200 KB."""
 _BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 
 
+def _unfit(character: str) -> bool:
+    return unicodedata.category(character) == "Cc" or character in _BIDI_CONTROLS
+
+
+def plain_words(text: str) -> str:
+    """`text` (a file name the library's own words quote) with what _check_words refuses
+    replaced by U+FFFD: a name is the user's to choose, and a newline in it (legal on Linux)
+    must not make every sound taught from that clip refused."""
+    return "".join("\ufffd" if _unfit(c) else c for c in text)
+
+
 def _check_words(field: str, text: str) -> None:
     """UsageError unless `text` (a description, author or tags the user gave) is one line of at
     most MAX_TEXT characters without control characters or bidirectional overrides. They are
@@ -90,7 +101,7 @@ def _check_words(field: str, text: str) -> None:
     backwards as another name."""
     if len(text) > MAX_TEXT:
         raise UsageError(f"the {field} is {len(text)} characters long; at most {MAX_TEXT} are accepted")
-    bad = next((c for c in text if unicodedata.category(c) == "Cc" or c in _BIDI_CONTROLS), None)
+    bad = next((c for c in text if _unfit(c)), None)
     if bad is not None:
         raise UsageError(f"the {field} holds a control character (U+{ord(bad):04X}); "
                          "write it as one line of plain text")
