@@ -12,7 +12,7 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import pytest
 
@@ -68,6 +68,26 @@ def fill_leaving(folder: Path, room: int) -> None:
     """Fill the disk of `folder` with a file `filler` until `room` bytes are left free."""
     disk = os.statvfs(folder)
     (folder / "filler").write_bytes(b"\0" * (disk.f_bavail * disk.f_frsize - room))
+
+
+def trace_durability(monkeypatch, rows: Callable[[], int]) -> list[tuple[str, str, int]]:
+    """The steps that make a file durable, as they happen: ("fsync", the synced file's or
+    folder's name, rows()) and ("replace", the target's name, rows()), `rows` saying at each how
+    far the database is (the rows a crash would find committed)."""
+    steps = []
+    real_fsync, real_replace = os.fsync, os.replace
+
+    def fsync(fd):
+        steps.append(("fsync", Path(os.readlink(f"/proc/self/fd/{fd}")).name, rows()))
+        return real_fsync(fd)
+
+    def replace(src, dst):
+        steps.append(("replace", Path(dst).name, rows()))
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "replace", replace)
+    return steps
 
 
 def timeline_text() -> str:

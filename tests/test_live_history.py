@@ -1,9 +1,7 @@
 """A live recording filed in the service's history (live/history.py) survives a power cut."""
 from __future__ import annotations
 
-import os
 import sqlite3
-from pathlib import Path
 
 import numpy as np
 import soundfile
@@ -11,6 +9,7 @@ import soundfile
 from appliance.engine.pipeline import CREDITS_NAME, MP4_NAME, TIMELINE_NAME, WAV_NAME
 from appliance.live.history import add_to_history
 from appliance.video.synthetic import render_scene
+from tests.conftest import trace_durability
 
 
 def test_what_a_recording_files_is_on_disk_before_its_job_is_done(tmp_path, monkeypatch):
@@ -24,31 +23,20 @@ def test_what_a_recording_files_is_on_disk_before_its_job_is_done(tmp_path, monk
     played, credits = tmp_path / "played.wav", tmp_path / "credits.txt"
     soundfile.write(played, np.zeros((4800, 2), np.float32), 48000)
     credits.write_text("a sound by someone, CC0\n")
-    steps = []
-    real_fsync, real_replace = os.fsync, os.replace
 
     def done() -> int:
         with sqlite3.connect(service / "jobs.sqlite3") as db:
             return db.execute("SELECT count(*) FROM jobs WHERE state = 'done'").fetchone()[0]
 
-    def fsync(fd):
-        steps.append(("fsync", Path(os.readlink(f"/proc/self/fd/{fd}")).name, done()))
-        return real_fsync(fd)
-
-    def replace(src, dst):
-        steps.append(("replace", Path(dst).name, Path(src).name, done()))
-        return real_replace(src, dst)
-
-    monkeypatch.setattr(os, "fsync", fsync)
-    monkeypatch.setattr(os, "replace", replace)
+    steps = trace_durability(monkeypatch, done)
     timeline = {"clip": {"duration": 1.0}, "events": []}
     job_id = add_to_history(mp4, picture, played, timeline, "knocking", 7, 1.0, service,
                             credits=credits, move_mp4=True)
     for name, moved in ((WAV_NAME, "played.wav"), (CREDITS_NAME, "credits.txt"), (MP4_NAME, "recording.mp4")):
-        renamed = steps.index(("replace", name, moved, 0))
+        renamed = steps.index(("replace", name, 0))
         assert steps[renamed - 1] == ("fsync", moved, 0), steps
         assert steps[renamed + 1] == ("fsync", job_id, 0), steps
-    assert any(step[:2] == ("replace", TIMELINE_NAME) and step[-1] == 0 for step in steps), steps
+    assert ("replace", TIMELINE_NAME, 0) in steps, steps
     assert done() == 1
     folder = service / "jobs" / job_id
     assert soundfile.info(folder / WAV_NAME).frames == 4800 and (folder / MP4_NAME).stat().st_size > 0

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import sqlite3
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from appliance.service.app import create_app
 from appliance.service.queue import ScoringWorker
 from appliance.service.jobs import ANALYSIS_NAME, INPUT_NAME, JobStore
 from appliance.video.synthetic import render_scene
+from tests.conftest import trace_durability
 
 TOKEN = "test-token-123"
 LAN = {"REMOTE_ADDR": "192.168.1.50"}
@@ -98,23 +98,12 @@ def test_an_upload_is_durable_before_its_job_is_committed(tmp_path, clip_bytes, 
     clip.write_bytes(clip_bytes)
     save_analysis(analyse_clip(clip, 600, 2), tmp_path / "analysis.npz")
     analysis = (tmp_path / "analysis.npz").read_bytes()
-    steps = []
-    real_fsync, real_replace = os.fsync, os.replace
 
     def jobs_committed() -> int:
         with sqlite3.connect(folder / "jobs.sqlite3") as db:
             return db.execute("SELECT count(*) FROM jobs").fetchone()[0]
 
-    def fsync(fd):
-        steps.append(("fsync", Path(os.readlink(f"/proc/self/fd/{fd}")).name, jobs_committed()))
-        return real_fsync(fd)
-
-    def replace(src, dst):
-        steps.append(("replace", Path(dst).name, jobs_committed()))
-        return real_replace(src, dst)
-
-    monkeypatch.setattr(os, "fsync", fsync)
-    monkeypatch.setattr(os, "replace", replace)
+    steps = trace_durability(monkeypatch, jobs_committed)
     response = client.post("/api/v1/score", data={"video": (io.BytesIO(clip_bytes), "clip.mp4"),
                                                   "analysis": (io.BytesIO(analysis), "analysis.npz")},
                            content_type="multipart/form-data")
