@@ -205,6 +205,7 @@ def test_record_while_live_files_the_performance_in_the_history(runtime, tmp_pat
             assert sum(1 for _ in container.decode(video=0)) >= 0.8 * 30 * filed["seconds"]
         played, rate = soundfile.read(io.BytesIO(_download(f"{base}/api/v1/jobs/{filed['job_id']}/audio.wav")))
         envelope = np.abs(played).max(axis=1)
+        assert len(envelope) / rate == pytest.approx(timeline["clip"]["duration"], abs=0.001), "as long as the picture"
         for event in timeline["events"]:
             assert 0 <= event["time"] < timeline["clip"]["duration"]
             at = round(event["time"] * rate)

@@ -7,7 +7,12 @@ a WAV beside it as they are handed to the device. Each block is placed where it 
 speaker relative to the first frame (hand-over time + device latency − the first frame's capture
 time), so the MP4 has the sound where the audience heard it — the live latency included. Blocks
 follow each other; where none came (an underrun, a lost device) the gap is filled with silence.
-At the end the two are muxed (engine/mux.py: video packets copied, AAC) into OUT.mp4, atomically,
+The sound is exactly as long as the picture: blocks handed before the first frame reached the
+recorder (the camera's hop) are held and placed once its time is known, and when the picture
+ends (`end_picture`) the blocks that reach the speaker before its last frame ends, handed up to
+a device latency later, are still taken; past that end they are cut, and a sound that stopped
+short of it is padded with silence. Every sound the timeline lists within the picture is heard
+in the recording. At the end the two are muxed (engine/mux.py: video packets copied, AAC) into OUT.mp4, atomically,
 and the timeline of the sounds beside it. Encoding and writing run in the recorder's own thread:
 the analysis and the audio thread only hand over references.
 """
@@ -16,6 +21,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+from collections import deque
 from pathlib import Path
 from typing import Callable
 
@@ -30,6 +36,9 @@ from appliance.video.writer import VideoWriter
 log = logging.getLogger("foley.live")
 QUEUE_ITEMS = 4096
 """Frames and blocks the writer may fall behind by (blocks are small: ~20 s of them)."""
+HELD_BLOCKS = 512
+"""Blocks kept while the first frame is on its way (2.7 s of 256-sample blocks; the camera's hop
+is a few frames): older ones would be heard before the picture starts."""
 PARTIAL = ".{name}.{part}.partial.{suffix}"
 """The picture and the sound while recording, beside OUT; muxed into OUT and removed at the end."""
 
@@ -44,7 +53,7 @@ def remove_partials(folder: Path) -> None:
 
 class LiveRecorder:
     def __init__(self, out: Path, fps: float, sr: int = SAMPLE_RATE):
-        self.out, self.sr = Path(out), sr
+        self.out, self.fps, self.sr = Path(out), fps, sr
         self.video_path = self.out.with_name(PARTIAL.format(name=self.out.name, part="video", suffix="mp4"))
         self.audio_path = self.out.with_name(PARTIAL.format(name=self.out.name, part="audio", suffix="wav"))
         self.origin: float | None = None
@@ -53,6 +62,8 @@ class LiveRecorder:
         self.last_frame_at: float | None = None
         """Monotonic capture time of the newest frame written."""
         self.samples = 0
+        self.end: int | None = None
+        """The sound's length in samples, the picture's, once the picture has ended."""
         self.failure: str | None = None
         self._writer = VideoWriter(self.video_path, fps, timed=True, preset="ultrafast", container_format="mp4")
         self._wav = soundfile.SoundFile(str(self.audio_path), "w", sr, 2, "FLOAT", format="WAV")
@@ -68,8 +79,12 @@ class LiveRecorder:
 
     def block(self, samples: np.ndarray, handed_at: float, device_latency: float) -> None:
         """From the audio thread: an output block as handed to the device."""
-        if self.origin is not None:
-            self._put(("audio", samples, handed_at + device_latency))
+        self._put(("audio", samples, handed_at + device_latency))
+
+    def end_picture(self) -> None:
+        """From any thread: the picture ends with the frames handed so far; blocks are still
+        taken, up to the picture's end, until `finish`."""
+        self._queue.put(("end", None, None))
 
     def _put(self, item) -> None:
         try:
@@ -78,42 +93,68 @@ class LiveRecorder:
             self.dropped += 1
 
     def _run(self) -> None:
+        held: deque[tuple[np.ndarray, float]] = deque(maxlen=HELD_BLOCKS)
         while (item := self._queue.get()) is not None:
             if self.failure:
                 continue
             kind, data, at = item
             try:
-                if kind == "frame":
+                if kind == "end" and self.end is None:
+                    self._end_sound(round(self.duration * self.sr))
+                elif kind == "frame" and self.end is None:
                     self._writer.write(data, at - self.origin)  # one time per frame: video/writer.py
                     self.frames += 1
                     self.last_frame_at = at
-                else:
-                    self._write_audio(data, round((at - self.origin) * self.sr))
+                    while held:  # the blocks handed while this first frame was on its way
+                        self._write_audio(*held.popleft())
+                elif kind == "audio" and self.last_frame_at is None:
+                    held.append((data, at))
+                elif kind == "audio":
+                    self._write_audio(data, at)
             except Exception as exc:  # disk full, encoder failure: the recording cannot be completed
                 self.failure = f"writing the recording failed: {exc}"
                 log.error("live: %s", self.failure)
 
-    def duration(self, fps: float) -> float:
+    @property
+    def duration(self) -> float:
         """Seconds of picture: to the newest frame's capture time, plus one frame. Not frames / fps:
         a camera that delivers fewer frames than its rate (a loaded board, the daemon's hand-off
         skipping some) would shorten the clip against the clock its sounds were heard by."""
         if self.origin is None or self.last_frame_at is None:
             return 0.0
-        return self.last_frame_at - self.origin + 1 / fps
+        return self.last_frame_at - self.origin + 1 / self.fps
 
-    def _write_audio(self, block: np.ndarray, position: int) -> None:
-        """`block` at sample `position` of the MP4: gaps of more than a block become silence,
-        a block starting before time 0 keeps only its part after it; otherwise blocks follow
-        on (clock jitter of the hand-over is not a gap)."""
+    def _write_audio(self, block: np.ndarray, heard_at: float) -> None:
+        """`block`, heard from `heard_at` on, at its sample of the MP4: gaps of more than a block
+        become silence, a block starting before time 0 keeps only its part after it; otherwise
+        blocks follow on (clock jitter of the hand-over is not a gap). Nothing past the end."""
+        position = round((heard_at - self.origin) * self.sr)
         if position + len(block) <= 0:
             return
         if self.samples == 0 and position < 0:
             block = block[-position:]
         elif position - self.samples > len(block) or (self.samples == 0 and position > 0):
-            self._wav.write(np.zeros((position - self.samples, 2), np.float32))
-            self.samples = position
+            self._silence_to(position)
+        if self.end is not None:
+            block = block[:max(0, self.end - self.samples)]
         self._wav.write(block)
         self.samples += len(block)
+
+    def _end_sound(self, end: int) -> None:
+        """The sound ends at sample `end`: what was written past it (heard after the picture's
+        last frame, handed before the picture ended) is cut."""
+        self.end = end
+        if self.samples > end:
+            self._wav.truncate(end)
+            self.samples = end
+
+    def _silence_to(self, position: int) -> None:
+        """Silence from the sound written so far to `position` (not past the end)."""
+        if self.end is not None:
+            position = min(position, self.end)
+        if position > self.samples:
+            self._wav.write(np.zeros((position - self.samples, 2), np.float32))
+            self.samples = position
 
     def finish(self, timeline_of: Callable[["LiveRecorder"], dict | None],
                file_job: Callable[[Path, Path, dict], None] | None = None) -> Path | None:
@@ -121,10 +162,13 @@ class LiveRecorder:
         written, OUT with .json); None if nothing usable was recorded (the reason in `failure`).
         `file_job(picture, played, timeline)` may take the camera-only MP4 and the played sound's
         WAV (live/history.py) before they are removed."""
+        self.end_picture()  # if not already ended
         self._queue.put(None)
         self._thread.join()
         timeline = timeline_of(self)
         try:
+            if self.failure is None:
+                self._silence_to(self.end)  # the sound as long as the picture
             self._writer.close()
             self._wav.close()
             if self.failure is None and self.frames < 2:

@@ -366,17 +366,21 @@ class LiveSession:
         goes on. Also kept in the report (the last one)."""
         with self._recording_lock:
             recorder, self.recorder = self.recorder, None
-            self.mixer.sink = None
         if recorder is None:
             return None
-        if not self._stop.is_set():  # sounds cued before the stop: their outcomes are collected meanwhile
+        recorder.end_picture()
+        if not self._stop.is_set():  # sounds cued before the stop: their outcomes are collected, and
+            # the sound heard up to the picture's end (handed over a device latency ahead) is taken
             time.sleep(self.settings.latency_budget_ms / 1000 + 2 * WATCH_EVERY_S)
+        with self._recording_lock:
+            if self.mixer.sink == recorder.block:  # not a recording started meanwhile
+                self.mixer.sink = None
         job: list[str] = []
 
         def file_job(picture: Path, played: Path, timeline: dict) -> None:
             try:
                 job.append(add_to_history(recorder.out, picture, played, timeline, self.chooser.described.text,
-                                          self.options.seed, recorder.duration(self.camera.fps), self.options.history))
+                                          self.options.seed, recorder.duration, self.options.history))
             except Exception as exc:  # the MP4 is kept whatever the history does
                 self._notice(f"the recording is not in the history: {exc}")
         try:
@@ -394,7 +398,7 @@ class LiveSession:
         if recorder.origin is None:
             return None
         events = []
-        duration = round(recorder.duration(self.camera.fps), 4)
+        duration = round(recorder.duration, 4)
         for sounded in list(self.report.sounded):  # the watchdog may add to it meanwhile
             heard = sounded.outcome.handed_at + sounded.outcome.output_latency - recorder.origin
             if not sounded.outcome.started or not 0 <= heard < duration:  # heard outside the recording

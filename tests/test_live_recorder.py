@@ -1,0 +1,84 @@
+"""The live recorder's sound against its picture, on synthetic frames and blocks with known
+times: the sound is as long as the picture, and every sound heard within the picture is in it,
+at its time, including one handed before the first frame reached the recorder and one handed
+after the picture ended (the device latency ahead of the speaker)."""
+import shutil
+
+import numpy as np
+import pytest
+import soundfile
+
+from appliance.live.recorder import LiveRecorder
+
+SR = 48000
+BLOCK = 256
+LATENCY = 0.016
+ORIGIN = 100.0
+"""Monotonic capture time of the first frame: time 0 of the recording."""
+
+
+def _stream(start: float, stop: float, clicks: list[float]):
+    """(block, handed_at) on the stream's sample clock, heard from `start` to `stop` (seconds
+    from ORIGIN); a click of 0.5 at each of `clicks`."""
+    count = round((stop - start) * SR / BLOCK)
+    signal = np.zeros((count * BLOCK, 2), np.float32)
+    for click in clicks:
+        at = round((click - start) * SR)
+        signal[at:at + 48] = 0.5
+    for k in range(count):
+        yield signal[k * BLOCK:(k + 1) * BLOCK], ORIGIN + start + k * BLOCK / SR - LATENCY
+
+
+def _record(tmp_path, feed) -> tuple[np.ndarray, LiveRecorder]:
+    """`feed(recorder)` hands over frames and blocks; the played sound as filed, and the recorder."""
+    recorder = LiveRecorder(tmp_path / "live.mp4", 30.0)
+    feed(recorder)
+    kept = tmp_path / "played.wav"
+    assert recorder.finish(lambda _: {}, lambda _picture, played, _timeline: shutil.copyfile(played, kept))
+    played, rate = soundfile.read(kept, dtype="float32")
+    assert rate == SR
+    return played, recorder
+
+
+def _frames(recorder, count: int = 30) -> None:
+    for index in range(count):
+        recorder.frame(np.full((64, 64, 3), index, np.uint8), ORIGIN + index / 30)
+
+
+def _heard(played: np.ndarray) -> list[float]:
+    """Seconds where each click starts."""
+    loud = np.abs(played).max(axis=1) > 0.25
+    starts = np.flatnonzero(loud & ~np.concatenate([[False], loud[:-1]]))
+    return [round(s / SR, 3) for s in starts]
+
+
+@pytest.mark.parametrize("ended_at", [0.9, 1.1], ids=["before the sound's end was handed", "after"])
+def test_the_sound_is_the_pictures_length_with_each_sound_heard_within_it(tmp_path, ended_at):
+    def feed(recorder):
+        stream = _stream(-0.01, 1.1, clicks=[0.25, 0.98, 1.05])
+        for block, handed_at in stream:  # heard while the first frame is on its way (a 0.3 s hop)
+            recorder.block(block, handed_at, LATENCY)
+            if handed_at + LATENCY >= ORIGIN + 0.3:
+                break
+        _frames(recorder)  # one second of picture
+        for block, handed_at in stream:
+            recorder.block(block, handed_at, LATENCY)
+            if handed_at + LATENCY >= ORIGIN + ended_at:
+                break
+        recorder.end_picture()  # its last frame ends at 1.0 s; the sound goes on being handed over
+        for block, handed_at in stream:
+            recorder.block(block, handed_at, LATENCY)
+
+    played, recorder = _record(tmp_path, feed)
+    assert recorder.duration == pytest.approx(1.0) and len(played) == SR
+    assert _heard(played) == [0.25, 0.98], "heard while the picture ran; the click at 1.05 s is past it"
+
+
+def test_a_sound_that_stopped_short_of_the_picture_is_padded_with_silence(tmp_path):
+    def feed(recorder):
+        _frames(recorder)
+        for block, handed_at in _stream(0.0, 0.5, clicks=[0.2]):  # then the device was lost
+            recorder.block(block, handed_at, LATENCY)
+
+    played, _ = _record(tmp_path, feed)
+    assert len(played) == SR and _heard(played) == [0.2]
