@@ -132,6 +132,25 @@ def check_temporary_folder(max_upload_mb: int, min_free_mb: int) -> str:
                  f"{why}; {advice}")
 
 
+def check_fleet_results(max_upload_mb: int, min_free_mb: int, max_seconds: float) -> str:
+    """With a fleet (queue.backend redis), workers send each result to the service as a form in
+    the temporary folder, held to what the folder can hold (gate.held_to): a warning when that is
+    less than a job can return — a clip of service.max_upload_mb and engine.max_seconds."""
+    from appliance.service.body_room import form_room
+    from appliance.service.gate import held_to, megabytes, upload_body_limit
+    from appliance.service.worker_api import most_result_bytes
+
+    largest = most_result_bytes(upload_body_limit(max_upload_mb), max_seconds)
+    limit, why = held_to(largest, form_room(min_free_mb))
+    if not why:
+        return f"fleet results: the temporary folder holds the largest a job can return ({megabytes(largest):g} MB)"
+    advice = "give $TMPDIR a larger disk or tmpfs, or lower engine.max_seconds or service.max_upload_mb"
+    if megabytes(limit) <= 0:
+        raise RuntimeError(f"fleet results: the service can take none from its workers: {why}; {advice}")
+    raise Warned(f"fleet results: workers' results over {megabytes(limit):g} MB are refused: {why}; a job of "
+                 f"engine.max_seconds ({max_seconds:g} s) can return {megabytes(largest):g} MB; {advice}")
+
+
 def bind_problem(host: str, port: int) -> OSError | None:
     """Why a server cannot listen on `host` port `port` now, or None; found as waitress binds:
     the name resolved (an empty or unknown one fails), then each of its addresses bound with
@@ -176,12 +195,17 @@ def check_port(host: str, port: int) -> str:
 
 
 def run_checks(host: str = "0.0.0.0", port: int = 8080, min_free_mb: int = 200,
-               max_upload_mb: int = 200) -> list[tuple[bool | None, str]]:
+               max_upload_mb: int = 200, fleet_max_seconds: float | None = None) -> list[tuple[bool | None, str]]:
     """Every check as (passed, one-line message), passed None for a warning (`Warned`); a
-    failing check never stops the others."""
+    failing check never stops the others. `fleet_max_seconds`: engine.max_seconds when the
+    service takes results from fleet workers."""
     results: list[tuple[bool | None, str]] = []
-    for check in (check_video_decoding, lambda: check_state_folder(min_free_mb),
-                  lambda: check_temporary_folder(max_upload_mb, min_free_mb), lambda: check_port(host, port)):
+    checks: list[Callable[[], str]] = [
+        check_video_decoding, lambda: check_state_folder(min_free_mb),
+        lambda: check_temporary_folder(max_upload_mb, min_free_mb), lambda: check_port(host, port)]
+    if fleet_max_seconds is not None:
+        checks.append(lambda: check_fleet_results(max_upload_mb, min_free_mb, fleet_max_seconds))
+    for check in checks:
         try:
             results.append((True, check()))
         except Warned as exc:
@@ -215,8 +239,9 @@ def handle(args) -> int:
         print(f"{name:>24}: {version}")
     print(f"{'threads':>24}: {default_threads()}")
     failures = 0
+    fleet = config.queue.backend == "redis"
     for passed, message in run_checks(args.host or config.service.host, port, config.service.min_free_mb,
-                                      config.service.max_upload_mb):
+                                      config.service.max_upload_mb, config.engine.max_seconds if fleet else None):
         failures += passed is False
         print(f"{'warn' if passed is None else 'ok' if passed else 'FAIL':>4}  {message}")
     print("doctor: all checks passed" if not failures else f"doctor: {failures} check(s) failed")

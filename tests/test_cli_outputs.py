@@ -177,6 +177,26 @@ def test_doctor_warns_when_the_temporary_folder_cannot_hold_the_upload_limit(tmp
         assert "the service can take no upload" in none.stdout, none.stdout
 
 
+@pytest.mark.parametrize("size, settings, said", [
+    ("16m", "service: {min_free_mb: 1}\n", "warn  fleet results: workers' results over"),
+    ("64m", "service: {min_free_mb: 1, max_upload_mb: 1}\nengine: {max_seconds: 1}\n",
+     "ok  fleet results: the temporary folder holds"),
+])
+def test_doctor_says_whether_a_fleet_workers_result_fits_the_temporary_folder(tmp_path, size, settings, said):
+    """A fleet's results arrive as forms in the temporary folder, held to what it holds (the
+    gate's 413 names the limit): doctor warns when a job can return more, with the figures."""
+    config = tmp_path / "config.yaml"
+    config.write_text("queue: {backend: redis}\n" + settings)
+    with small_disk(tmp_path / "tmp", size) as temporary:
+        result = run_foley("doctor", "--port", str(free_port()), "--config", str(config), env={"TMPDIR": str(temporary)})
+    assert result.returncode == 0 and "all checks passed" in result.stdout, result.stdout + result.stderr
+    line = next(line for line in result.stdout.splitlines() if "fleet results" in line)
+    assert line.strip().startswith(said), line
+    if said.startswith("warn"):
+        assert "engine.max_seconds (600 s) can return 835.4 MB" in line, line
+    assert "fleet results" not in run_foley("doctor", "--port", str(free_port())).stdout, "not without a fleet"
+
+
 @pytest.mark.parametrize("suffix, kind", [(".ogg", "OGG"), (".mp3", "MP3"), (".flac", "FLAC")])
 def test_each_offered_ending_is_written_in_its_format(tmp_path, suffix, kind):
     """In its format, and a FLAC with the WAV's very samples (libsndfile alone scales floats for
