@@ -3,12 +3,15 @@ times: the sound is as long as the picture, and every sound heard within the pic
 at its time, including one handed before the first frame reached the recorder and one handed
 after the picture ended (the device latency ahead of the speaker)."""
 import shutil
+import time
 
 import numpy as np
 import pytest
 import soundfile
 
+from appliance.live import recorder as recorder_module
 from appliance.live.recorder import LiveRecorder
+from appliance.video.writer import VideoWriter
 
 SR = 48000
 BLOCK = 256
@@ -82,3 +85,27 @@ def test_a_sound_that_stopped_short_of_the_picture_is_padded_with_silence(tmp_pa
 
     played, _ = _record(tmp_path, feed)
     assert len(played) == SR and _heard(played) == [0.2]
+
+
+def test_a_writer_that_cannot_keep_up_skips_frames_and_keeps_every_sound(tmp_path, monkeypatch):
+    """A board whose encoder takes 100 ms a frame, fed two seconds of picture at 30 frames a
+    second: the frames waiting are bounded (each 720p frame is 2.7 MB; 5 here), the others
+    skipped and counted; the sound, handed over beside them, is all there."""
+    monkeypatch.setattr(recorder_module, "FRAME_BACKLOG", 5)
+    encode = VideoWriter.write
+    monkeypatch.setattr(VideoWriter, "write", lambda writer, image, at: (time.sleep(0.1), encode(writer, image, at)))
+
+    def feed(recorder):
+        stream = _stream(0.0, 2.0, clicks=[0.5, 1.0, 1.5])
+        for index in range(60):
+            recorder.frame(np.full((64, 64, 3), index, np.uint8), ORIGIN + index / 30)
+            for _ in range(6):  # 2 s of 256-sample blocks beside 60 frames
+                block, handed_at = next(stream, (None, None))
+                if block is not None:
+                    recorder.block(block, handed_at, LATENCY)
+            time.sleep(1 / 30)
+
+    played, recorder = _record(tmp_path, feed)
+    assert recorder.frames_skipped > 0 and recorder.frames + recorder.frames_skipped == 60
+    assert recorder.frames <= 5 + 2 * 10 + 2 and recorder.blocks_lost == 0  # 2 s at 10 frames a second
+    assert _heard(played) == [0.5, 1.0, 1.5]

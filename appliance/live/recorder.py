@@ -12,9 +12,10 @@ recorder (the camera's hop) are held and placed once its time is known, and when
 ends (`end_picture`) the blocks that reach the speaker before its last frame ends, handed up to
 a device latency later, are still taken; past that end they are cut, and a sound that stopped
 short of it is padded with silence. Every sound the timeline lists within the picture is heard
-in the recording. At the end the two are muxed (engine/mux.py: video packets copied, AAC) into OUT.mp4, atomically,
-and the timeline of the sounds beside it. Encoding and writing run in the recorder's own thread:
-the analysis and the audio thread only hand over references.
+in the recording. At the end the two are muxed (engine/mux.py: video packets copied, AAC) into
+OUT.mp4, atomically, and the timeline of the sounds beside it. Encoding and writing run in the recorder's own thread:
+the analysis and the audio thread only hand over references; a writer behind by a second of
+picture skips frames (counted, said at the end) and keeps the sound.
 """
 from __future__ import annotations
 
@@ -36,6 +37,11 @@ from appliance.video.writer import VideoWriter
 log = logging.getLogger("foley.live")
 QUEUE_ITEMS = 4096
 """Frames and blocks the writer may fall behind by (blocks are small: ~20 s of them)."""
+FRAME_BACKLOG = 30
+"""Frames the writer may fall behind by (a second of picture, 83 MB at 720p): a board whose
+encoder cannot keep up skips frames past it, counted, rather than holding picture until the
+memory runs out. The picture's times are its frames' own, so the others stay in place, and the
+sound's blocks (small, cheap to write) are not held back by it."""
 HELD_BLOCKS = 512
 """Blocks kept while the first frame is on its way (2.7 s of 256-sample blocks; the camera's hop
 is a few frames): older ones would be heard before the picture starts."""
@@ -58,7 +64,9 @@ class LiveRecorder:
         self.audio_path = self.out.with_name(PARTIAL.format(name=self.out.name, part="audio", suffix="wav"))
         self.origin: float | None = None
         """Monotonic capture time of the first frame: time 0 of the MP4."""
-        self.frames = self.dropped = 0
+        self.frames = self.frames_skipped = self.blocks_lost = 0
+        """Frames written; frames skipped by a writer behind by FRAME_BACKLOG; sound blocks lost
+        to a writer behind by QUEUE_ITEMS (a silent gap in the recording)."""
         self.last_frame_at: float | None = None
         """Monotonic capture time of the newest frame written."""
         self.samples = 0
@@ -68,36 +76,46 @@ class LiveRecorder:
         self._writer = VideoWriter(self.video_path, fps, timed=True, preset="ultrafast", container_format="mp4")
         self._wav = soundfile.SoundFile(str(self.audio_path), "w", sr, 2, "FLOAT", format="WAV")
         self._queue: queue.Queue = queue.Queue(maxsize=QUEUE_ITEMS)
+        self._frame_room = threading.Semaphore(FRAME_BACKLOG)
         self._thread = threading.Thread(target=self._run, name="foley-live-recorder", daemon=True)
         self._thread.start()
 
     def frame(self, image: np.ndarray, captured_at: float) -> None:
         """From the capture thread: a camera frame."""
+        if not self._frame_room.acquire(blocking=False):
+            self.frames_skipped += 1
+            return
         if self.origin is None:
             self.origin = captured_at
-        self._put(("frame", image, captured_at))
+        if not self._put(("frame", image, captured_at)):
+            self._frame_room.release()
+            self.frames_skipped += 1
 
     def block(self, samples: np.ndarray, handed_at: float, device_latency: float) -> None:
         """From the audio thread: an output block as handed to the device."""
-        self._put(("audio", samples, handed_at + device_latency))
+        if not self._put(("audio", samples, handed_at + device_latency)):
+            self.blocks_lost += 1
 
     def end_picture(self) -> None:
         """From any thread: the picture ends with the frames handed so far; blocks are still
         taken, up to the picture's end, until `finish`."""
         self._queue.put(("end", None, None))
 
-    def _put(self, item) -> None:
+    def _put(self, item) -> bool:
         try:
             self._queue.put_nowait(item)
+            return True
         except queue.Full:
-            self.dropped += 1
+            return False
 
     def _run(self) -> None:
         held: deque[tuple[np.ndarray, float]] = deque(maxlen=HELD_BLOCKS)
         while (item := self._queue.get()) is not None:
+            kind, data, at = item
+            if kind == "frame":
+                self._frame_room.release()  # held here until written: at most one over the backlog
             if self.failure:
                 continue
-            kind, data, at = item
             try:
                 if kind == "end" and self.end is None:
                     self._end_sound(round(self.duration * self.sr))

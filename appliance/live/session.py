@@ -389,6 +389,9 @@ class LiveSession:
             path, recorder.failure = None, f"finishing the recording failed: {exc}"
         if recorder.failure:
             self._notice(f"the recording was not kept: {recorder.failure}")
+        elif recorder.frames_skipped or recorder.blocks_lost:
+            self._notice(f"the recording could not be written as fast as it came: {recorder.frames_skipped} "
+                         f"frame(s) skipped, {recorder.blocks_lost} sound block(s) lost")
         result = RecordingResult(path, job[0] if job else None, recorder.failure)
         self.report.recording, self.report.history_job, self.report.recording_failure = path, result.job, result.failure
         return result
