@@ -65,6 +65,19 @@ def test_a_cue_starts_in_the_next_block_and_a_late_one_is_dropped():
     assert not dropped.started and dropped.cue.tag == "late" and mixer.ringing == before
 
 
+def test_every_block_reaches_each_sink_the_one_ending_and_the_one_started():
+    """A recording ending (still taking its tail) while the next has started: both get every
+    block, the same one, with its times."""
+    mixer, now = LiveMixer(), time.monotonic()
+    ending, started = [], []
+    mixer.sinks = (lambda *block: ending.append(block),)
+    mixer.render(PERIOD, now, 0.016)
+    mixer.sinks += (lambda *block: started.append(block),)
+    out = mixer.render(PERIOD, now + PERIOD / SR, 0.016)
+    assert len(ending) == 2 and started == [ending[1]] and started[0][0] is out
+    assert started[0][1:] == (now + PERIOD / SR, 0.016)
+
+
 def test_same_source_chokes_and_the_voice_count_is_kept():
     mixer = LiveMixer(voices=2)
     now = time.monotonic()

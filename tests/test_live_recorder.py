@@ -95,10 +95,13 @@ def test_a_writer_that_cannot_keep_up_skips_frames_and_keeps_every_sound(tmp_pat
     encode = VideoWriter.write
     monkeypatch.setattr(VideoWriter, "write", lambda writer, image, at: (time.sleep(0.1), encode(writer, image, at)))
 
+    backlog = []
+
     def feed(recorder):
         stream = _stream(0.0, 2.0, clicks=[0.5, 1.0, 1.5])
         for index in range(60):
             recorder.frame(np.full((64, 64, 3), index, np.uint8), ORIGIN + index / 30)
+            backlog.append(index + 1 - recorder.frames_skipped - recorder.frames)
             for _ in range(6):  # 2 s of 256-sample blocks beside 60 frames
                 block, handed_at = next(stream, (None, None))
                 if block is not None:
@@ -107,5 +110,24 @@ def test_a_writer_that_cannot_keep_up_skips_frames_and_keeps_every_sound(tmp_pat
 
     played, recorder = _record(tmp_path, feed)
     assert recorder.frames_skipped > 0 and recorder.frames + recorder.frames_skipped == 60
-    assert recorder.frames <= 5 + 2 * 10 + 2 and recorder.blocks_lost == 0  # 2 s at 10 frames a second
+    assert max(backlog) <= 5 + 1 and recorder.blocks_lost == 0  # waiting, and the one being encoded
     assert _heard(played) == [0.5, 1.0, 1.5]
+
+
+def test_a_device_clock_faster_than_the_machines_does_not_push_the_sound_late(tmp_path):
+    """Blocks handed over 2 % sooner than their length (a sound card's clock running fast
+    against the monotonic clock): the sound stays where each block says it was heard, within a
+    block, instead of drifting later and later."""
+    def feed(recorder):
+        _frames(recorder)
+        signal = np.zeros((SR, 2), np.float32)
+        for click in (0.25, 0.5, 0.97):  # 20 ms sounds, at these times on the device's clock
+            signal[round(click * SR):round(click * SR) + 960] = 0.5
+        for k in range(SR // BLOCK):
+            heard = ORIGIN + k * BLOCK / SR * 0.98
+            recorder.block(signal[k * BLOCK:(k + 1) * BLOCK], heard - LATENCY, LATENCY)
+
+    played, _ = _record(tmp_path, feed)
+    assert len(played) == SR
+    for placed, expected in zip(_heard(played), (0.25 * 0.98, 0.5 * 0.98, 0.97 * 0.98), strict=True):
+        assert abs(placed - expected) <= 2 * BLOCK / SR, (placed, expected)

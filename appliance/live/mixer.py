@@ -57,7 +57,7 @@ class Outcome:
 
 
 BlockSink = Callable[[np.ndarray, float, float], None]
-"""Receives each output block, its hand-over time and the device latency (the recorder)."""
+"""Receives each output block, its hand-over time and the device latency (a recorder)."""
 
 
 class LiveMixer:
@@ -68,7 +68,9 @@ class LiveMixer:
         self.position = 0
         """Samples rendered so far (the mixer's own sample clock, before the limiter's delay)."""
         self.blocks = 0
-        self.sink: BlockSink | None = None
+        self.sinks: tuple[BlockSink, ...] = ()
+        """Each receives every block (the recordings being made: one ending while the next has
+        started still takes its tail). Replaced whole by other threads, read once per block."""
         self._incoming: deque[Cue] = deque()  # appended by the session, popped by the audio thread
         self.outcomes: deque[Outcome] = deque()  # appended by the audio thread, popped by the session
         self._ringing: list[Placement] = []
@@ -103,8 +105,8 @@ class LiveMixer:
         self._ringing = [p for p in self._ringing if sum(extent(p, self.sr)) > self.position]
         out = self.limiter.process(mix)
         self.blocks += 1
-        if self.sink is not None:
-            self.sink(out, handed_at, device_latency)
+        for sink in self.sinks:
+            sink(out, handed_at, device_latency)
         return out
 
     def _start(self, placement: Placement, start: int) -> None:

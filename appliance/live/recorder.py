@@ -6,7 +6,9 @@ recording of the camera daemon); the sound is the mixer's output blocks themselv
 a WAV beside it as they are handed to the device. Each block is placed where it reached the
 speaker relative to the first frame (hand-over time + device latency − the first frame's capture
 time), so the MP4 has the sound where the audience heard it — the live latency included. Blocks
-follow each other; where none came (an underrun, a lost device) the gap is filled with silence.
+follow each other; where none came (an underrun, a lost device) the gap is filled with silence,
+and a block more than a block behind the sound written (a device clock faster than the
+machine's) loses its head, so the sound keeps to the clock its timeline was stamped by.
 The sound is exactly as long as the picture: blocks handed before the first frame reached the
 recorder (the camera's hop) are held and placed once its time is known, and when the picture
 ends (`end_picture`) the blocks that reach the speaker before its last frame ends, handed up to
@@ -85,8 +87,6 @@ class LiveRecorder:
         if not self._frame_room.acquire(blocking=False):
             self.frames_skipped += 1
             return
-        if self.origin is None:
-            self.origin = captured_at
         if not self._put(("frame", image, captured_at)):
             self._frame_room.release()
             self.frames_skipped += 1
@@ -120,6 +120,8 @@ class LiveRecorder:
                 if kind == "end" and self.end is None:
                     self._end_sound(round(self.duration * self.sr))
                 elif kind == "frame" and self.end is None:
+                    if self.origin is None:
+                        self.origin = at
                     self._writer.write(data, at - self.origin)  # one time per frame: video/writer.py
                     self.frames += 1
                     self.last_frame_at = at
@@ -130,8 +132,16 @@ class LiveRecorder:
                 elif kind == "audio":
                     self._write_audio(data, at)
             except Exception as exc:  # disk full, encoder failure: the recording cannot be completed
-                self.failure = f"writing the recording failed: {exc}"
-                log.error("live: %s", self.failure)
+                self._fail(exc)
+        if self.failure is None:
+            try:
+                self._silence_to(self.end)  # the sound as long as the picture
+            except Exception as exc:
+                self._fail(exc)
+
+    def _fail(self, exc: Exception) -> None:
+        self.failure = f"writing the recording failed: {exc}"
+        log.error("live: %s", self.failure)
 
     @property
     def duration(self) -> float:
@@ -144,19 +154,19 @@ class LiveRecorder:
 
     def _write_audio(self, block: np.ndarray, heard_at: float) -> None:
         """`block`, heard from `heard_at` on, at its sample of the MP4: gaps of more than a block
-        become silence, a block starting before time 0 keeps only its part after it; otherwise
+        become silence, and a block more than a block behind the sound written (a device clock
+        faster than the machine's, a block before time 0) keeps only its part after it; otherwise
         blocks follow on (clock jitter of the hand-over is not a gap). Nothing past the end."""
         position = round((heard_at - self.origin) * self.sr)
-        if position + len(block) <= 0:
-            return
-        if self.samples == 0 and position < 0:
-            block = block[-position:]
+        if self.samples - position > len(block) or (self.samples == 0 and position < 0):
+            block = block[self.samples - position:]
         elif position - self.samples > len(block) or (self.samples == 0 and position > 0):
             self._silence_to(position)
         if self.end is not None:
             block = block[:max(0, self.end - self.samples)]
-        self._wav.write(block)
-        self.samples += len(block)
+        if len(block):
+            self._wav.write(block)
+            self.samples += len(block)
 
     def _end_sound(self, end: int) -> None:
         """The sound ends at sample `end`: what was written past it (heard after the picture's
@@ -185,8 +195,6 @@ class LiveRecorder:
         self._thread.join()
         timeline = timeline_of(self)
         try:
-            if self.failure is None:
-                self._silence_to(self.end)  # the sound as long as the picture
             self._writer.close()
             self._wav.close()
             if self.failure is None and self.frames < 2:

@@ -358,7 +358,7 @@ class LiveSession:
             if self.recorder is not None:
                 raise RuntimeError("already recording")
             self.recorder = LiveRecorder(out, self.camera.fps)
-            self.mixer.sink = self.recorder.block
+            self.mixer.sinks += (self.recorder.block,)
 
     def finish_recording(self) -> RecordingResult | None:
         """End the recording (None: there is none): the MP4, its timeline beside it and, with
@@ -373,8 +373,7 @@ class LiveSession:
             # the sound heard up to the picture's end (handed over a device latency ahead) is taken
             time.sleep(self.settings.latency_budget_ms / 1000 + 2 * WATCH_EVERY_S)
         with self._recording_lock:
-            if self.mixer.sink == recorder.block:  # not a recording started meanwhile
-                self.mixer.sink = None
+            self.mixer.sinks = tuple(sink for sink in self.mixer.sinks if sink != recorder.block)
         job: list[str] = []
 
         def file_job(picture: Path, played: Path, timeline: dict) -> None:
@@ -398,13 +397,14 @@ class LiveSession:
 
     def _timeline(self, recorder: LiveRecorder) -> dict | None:
         """The timeline of the recording: each sound where it was heard, in the scored clips' format."""
-        if recorder.origin is None:
+        if recorder.origin is None or recorder.end is None:  # no picture, or it failed
             return None
         events = []
         duration = round(recorder.duration, 4)
         for sounded in list(self.report.sounded):  # the watchdog may add to it meanwhile
             heard = sounded.outcome.handed_at + sounded.outcome.output_latency - recorder.origin
-            if not sounded.outcome.started or not 0 <= heard < duration:  # heard outside the recording
+            within = 0 <= heard and round(heard, 4) < duration and round(heard * recorder.sr) < recorder.end
+            if not sounded.outcome.started or not within:  # heard outside the recording
                 continue
             entry = timeline_event(sounded.n, sounded.event, sounded.template, sounded.placement,
                                    sounded.decision, f"live: decided by {sounded.decision.get('why', 'the scene')}")
