@@ -113,6 +113,17 @@ class Warned(Exception):
     not counted as a failure."""
 
 
+def _room_verdict(fits: str, limit_mb: float, why: str, none: str, limited: str, advice: str) -> str:
+    """The temporary folder's verdict on a form's limit: `fits` when the route's own bound
+    stands (no `why`); else a failure `none` when nothing fits, a warning `limited` otherwise,
+    each with the reason and what to do."""
+    if not why:
+        return fits
+    if limit_mb <= 0:
+        raise RuntimeError(f"{none}: {why}; {advice}")
+    raise Warned(f"{limited}: {why}; {advice}")
+
+
 def check_temporary_folder(max_upload_mb: int, min_free_mb: int) -> str:
     """The temporary folder ($TMPDIR; a RAM tmpfs on Debian trixie), where the service receives
     request bodies, can hold an upload of service.max_upload_mb. Where it cannot, the service
@@ -123,13 +134,11 @@ def check_temporary_folder(max_upload_mb: int, min_free_mb: int) -> str:
 
     folder = tempfile.gettempdir()
     body, why = upload_limit(max_upload_mb, form_room(min_free_mb))
-    if not why:
-        return f"temporary folder: {folder} holds an upload of service.max_upload_mb ({max_upload_mb} MB)"
-    advice = "give $TMPDIR a larger disk or tmpfs, or lower service.max_upload_mb or service.min_free_mb"
-    if upload_file_mb(body) <= 0:
-        raise RuntimeError(f"temporary folder {folder}: the service can take no upload: {why}; {advice}")
-    raise Warned(f"temporary folder {folder}: the service takes uploads of at most {upload_file_mb(body):g} MB: "
-                 f"{why}; {advice}")
+    return _room_verdict(
+        f"temporary folder: {folder} holds an upload of service.max_upload_mb ({max_upload_mb} MB)",
+        upload_file_mb(body), why, f"temporary folder {folder}: the service can take no upload",
+        f"temporary folder {folder}: the service takes uploads of at most {upload_file_mb(body):g} MB",
+        "give $TMPDIR a larger disk or tmpfs, or lower service.max_upload_mb or service.min_free_mb")
 
 
 def check_fleet_results(max_upload_mb: int, min_free_mb: int, max_seconds: float) -> str:
@@ -142,13 +151,12 @@ def check_fleet_results(max_upload_mb: int, min_free_mb: int, max_seconds: float
 
     largest = most_result_bytes(upload_body_limit(max_upload_mb), max_seconds)
     limit, why = held_to(largest, form_room(min_free_mb))
-    if not why:
-        return f"fleet results: the temporary folder holds the largest a job can return ({megabytes(largest):g} MB)"
-    advice = "give $TMPDIR a larger disk or tmpfs, or lower engine.max_seconds or service.max_upload_mb"
-    if megabytes(limit) <= 0:
-        raise RuntimeError(f"fleet results: the service can take none from its workers: {why}; {advice}")
-    raise Warned(f"fleet results: workers' results over {megabytes(limit):g} MB are refused: {why}; a job of "
-                 f"engine.max_seconds ({max_seconds:g} s) can return {megabytes(largest):g} MB; {advice}")
+    return _room_verdict(
+        f"fleet results: the temporary folder holds the largest a job can return ({megabytes(largest):g} MB)",
+        megabytes(limit), why, "fleet results: the service can take none from its workers",
+        f"fleet results: workers' results over {megabytes(limit):g} MB are refused (a job of engine.max_seconds "
+        f"({max_seconds:g} s) can return {megabytes(largest):g} MB)",
+        "give $TMPDIR a larger disk or tmpfs, or lower engine.max_seconds or service.max_upload_mb")
 
 
 def bind_problem(host: str, port: int) -> OSError | None:
