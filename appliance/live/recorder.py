@@ -15,9 +15,9 @@ ends (`end_picture`) the blocks that reach the speaker before its last frame end
 a device latency later, are still taken; past that end they are cut, and a sound that stopped
 short of it is padded with silence. Every sound the timeline lists within the picture is heard
 in the recording. At the end the two are muxed (engine/mux.py: video packets copied, AAC) into
-OUT.mp4, atomically, and the timeline of the sounds beside it. Encoding and writing run in the recorder's own thread:
-the analysis and the audio thread only hand over references; a writer behind by a second of
-picture skips frames (counted, said at the end) and keeps the sound.
+OUT.mp4, atomically, and the timeline of the sounds beside it. Encoding and writing run in the
+recorder's own thread: the analysis and the audio thread only hand over references; a writer
+behind by a second of picture skips frames (counted, said at the end) and keeps the sound.
 """
 from __future__ import annotations
 
