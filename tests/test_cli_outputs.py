@@ -188,7 +188,8 @@ def test_doctor_says_whether_a_fleet_workers_result_fits_the_temporary_folder(tm
     config = tmp_path / "config.yaml"
     config.write_text("queue: {backend: redis}\n" + settings)
     with small_disk(tmp_path / "tmp", size) as temporary:
-        result = run_foley("doctor", "--port", str(free_port()), "--config", str(config), env={"TMPDIR": str(temporary)})
+        result = run_foley("doctor", "--port", str(free_port()), "--config", str(config),
+                           env={"TMPDIR": str(temporary)})
     assert result.returncode == 0 and "all checks passed" in result.stdout, result.stdout + result.stderr
     line = next(line for line in result.stdout.splitlines() if "fleet results" in line)
     assert line.strip().startswith(said), line
