@@ -20,16 +20,17 @@ ORIGIN = 100.0
 """Monotonic capture time of the first frame: time 0 of the recording."""
 
 
-def _stream(start: float, stop: float, clicks: list[float]):
+def _stream(start: float, stop: float, clicks: list[float], click_samples: int = 48, clock: float = 1.0):
     """(block, handed_at) on the stream's sample clock, heard from `start` to `stop` (seconds
-    from ORIGIN); a click of 0.5 at each of `clicks`."""
+    from ORIGIN); a click of 0.5 at each of `clicks`. `clock`: the device's seconds per second
+    of the machine's (blocks handed that much sooner)."""
     count = round((stop - start) * SR / BLOCK)
     signal = np.zeros((count * BLOCK, 2), np.float32)
     for click in clicks:
         at = round((click - start) * SR)
-        signal[at:at + 48] = 0.5
+        signal[at:at + click_samples] = 0.5
     for k in range(count):
-        yield signal[k * BLOCK:(k + 1) * BLOCK], ORIGIN + start + k * BLOCK / SR - LATENCY
+        yield signal[k * BLOCK:(k + 1) * BLOCK], ORIGIN + start + k * BLOCK / SR * clock - LATENCY
 
 
 def _record(tmp_path, feed) -> tuple[np.ndarray, LiveRecorder]:
@@ -120,12 +121,9 @@ def test_a_device_clock_faster_than_the_machines_does_not_push_the_sound_late(tm
     block, instead of drifting later and later."""
     def feed(recorder):
         _frames(recorder)
-        signal = np.zeros((SR, 2), np.float32)
-        for click in (0.25, 0.5, 0.97):  # 20 ms sounds, at these times on the device's clock
-            signal[round(click * SR):round(click * SR) + 960] = 0.5
-        for k in range(SR // BLOCK):
-            heard = ORIGIN + k * BLOCK / SR * 0.98
-            recorder.block(signal[k * BLOCK:(k + 1) * BLOCK], heard - LATENCY, LATENCY)
+        # 20 ms sounds, at these times on the device's clock
+        for block, handed_at in _stream(0.0, 1.0, clicks=[0.25, 0.5, 0.97], click_samples=960, clock=0.98):
+            recorder.block(block, handed_at, LATENCY)
 
     played, _ = _record(tmp_path, feed)
     assert len(played) == SR

@@ -38,7 +38,8 @@ from appliance.video.writer import VideoWriter
 
 log = logging.getLogger("foley.live")
 QUEUE_ITEMS = 4096
-"""Frames and blocks the writer may fall behind by (blocks are small: ~20 s of them)."""
+"""Items the writer may fall behind by: sound blocks (small: ~20 s of them) and at most
+FRAME_BACKLOG frames."""
 FRAME_BACKLOG = 30
 """Frames the writer may fall behind by (a second of picture, 83 MB at 720p): a board whose
 encoder cannot keep up skips frames past it, counted, rather than holding picture until the
