@@ -73,6 +73,10 @@ class ServiceConfig:
     """Uploads (clips, sounds) are refused with 507 when the state folder's disk would keep less
     free space than this after the work they bring; and a request body is refused from its
     headers when the temporary folder, where it is received, would (service/body_room.py)."""
+    keep_removed_sounds_hours: Annotated[float, Range(0, 87_600)] = 24.0
+    """A sound removed from the library keeps its recording at least this long, and after it as
+    long as a job in the history uses it (its edits need it); then the recording is deleted
+    (service/retired_sounds.py). The wait covers scoring that read the library before the removal."""
     allowed_hosts: tuple[str, ...] = ()
     """Names (or addresses) besides this machine's own that clients may use in the Host header,
     e.g. a DNS alias or a NAT's address; requests naming any other host get 421."""

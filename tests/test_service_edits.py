@@ -10,6 +10,7 @@ import io
 import json
 import math
 import threading
+import time
 
 import av
 import numpy as np
@@ -401,3 +402,39 @@ def test_the_history_goes_back_at_most_max_undo_edits_and_never_reuses_a_number(
         steps += 1
     assert steps == MAX_UNDO and history.edits() == 5
     assert EditHistory(tmp_path).step(+1)[1].to_json() == versions[6].to_json()
+
+
+def test_a_removed_sound_is_deleted_once_no_kept_job_uses_it(tmp_path, clip_bytes, worker):  # noqa: F811
+    """A removed sound's recording stays while a job's timeline or edit history names it, and goes
+    when the last such job is deleted (service/retired_sounds.py): before, every removed sound
+    stayed on the card for good."""
+    from appliance.config import ServiceConfig
+    from appliance.library import add_sound
+    from appliance.library.catalog import read_user_index, user_dir
+    from appliance.service.retired_sounds import purge_removed_sounds
+
+    folder = tmp_path / "service"
+    folder.mkdir()
+    queue = InlineQueue(folder, worker.cache_folder, True)
+    queue.worker = worker
+    client = create_app(Config(service=ServiceConfig(keep_removed_sounds_hours=0)), queue, folder,
+                        TOKEN).test_client()
+    job_id = upload(client, clip_bytes, description="footsteps on a wooden floor").get_json()["id"]
+    t = np.arange(RATE // 2) / RATE
+    sf.write(tmp_path / "tock.flac", (0.5 * np.sin(2 * np.pi * 500 * t) * np.exp(-t / 0.05)).astype(np.float32), RATE)
+    mine = add_sound(tmp_path / "tock.flac", "impact_wood", author="Ada Example")
+    first = timeline_of(client, job_id)["events"][0]
+    assert client.patch(f"/api/v1/jobs/{job_id}/events/{first['n']}", json={"template_id": mine.id}).status_code == 200
+    assert client.post(f"/api/v1/jobs/{job_id}/undo").status_code == 200  # now only an edit version names it
+    assert client.delete(f"/api/v1/library/{mine.id}").status_code == 204
+
+    assert purge_removed_sounds(folder, keep_hours=0) == []
+    assert mine.path.is_file(), "the job's edit history still names it: redo needs it"
+    assert client.post(f"/api/v1/jobs/{job_id}/redo").status_code == 200
+
+    assert client.delete(f"/api/v1/jobs/{job_id}").status_code == 204
+    deadline = time.monotonic() + 30
+    while mine.path.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not mine.path.exists(), "the last job that used it is gone, so is its recording"
+    assert "retired" not in read_user_index(user_dir())

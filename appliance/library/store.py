@@ -31,6 +31,7 @@ LOCK_NAME = ".lock"
 USER_LICENCE = "user"  # the user's own recording, kept on this appliance, not redistributed
 USER_QUALITY = 0.6  # Vorbis quality for user sounds: one file each, so size matters little
 STALE_TEMP_S = 3600.0  # an add writes its temporary sound for seconds; one an hour old was left by a kill
+RETIRED_AT = "retired_at"  # a removed sound's record: when it was removed (seconds since the epoch)
 
 
 @contextmanager
@@ -215,7 +216,8 @@ class UserLibrary:
         """Take one user template out of the library (bundled ones are part of the release and
         stay): it is no longer chosen, listed, searched or offered. Its recording is kept, with
         its record under "retired", for the results that already use it (Catalog.recording):
-        their edits, undo and credits need it, and a result cannot be re-mixed without it."""
+        their edits, undo and credits need it, and a result cannot be re-mixed without it. Once
+        none does, `purge` deletes it."""
         with locked(self.folder):
             index = read_user_index(self.folder)
             kept = [r for r in index["templates"] if r["id"] != template_id]
@@ -224,9 +226,29 @@ class UserLibrary:
                     raise UsageError(f"{template_id} is a bundled template; only user templates can be removed")
                 raise UsageError(f"no user template {template_id!r} (see `foley library list --user`)")
             removed = next(r for r in index["templates"] if r["id"] == template_id)
-            index["retired"] = index.get("retired", []) + [removed]
+            index["retired"] = index.get("retired", []) + [removed | {RETIRED_AT: time.time()}]
             self._write(index, kept)
         return Template.from_record(removed, self.folder, "user")
+
+    def purge(self, in_use: set[str], keep_s: float, now: float | None = None) -> list[Template]:
+        """Delete the recordings of removed sounds that no result uses any more (`in_use`: the
+        template ids the kept results name) and that were removed at least `keep_s` seconds ago.
+        Returns what was deleted.
+
+        The wait is for the scoring that read the library before the sound was removed and has
+        not written its result yet: it may still place the sound, and its result is not among
+        those `in_use` was read from. A sound retired before removals were dated gets its date
+        now, so it waits too."""
+        now = time.time() if now is None else now
+        with locked(self.folder):
+            index = read_user_index(self.folder)
+            retired = index.get("retired", [])
+            dated = [r if RETIRED_AT in r else r | {RETIRED_AT: now} for r in retired]
+            gone = [r for r in dated if r["id"] not in in_use and now - r[RETIRED_AT] >= keep_s]
+            if gone or dated != retired:
+                index["retired"] = [r for r in dated if r not in gone]
+                self._write(index, index["templates"])  # the sweep deletes the files no record names
+        return [Template.from_record(r, self.folder, "user") for r in gone]
 
     def _write(self, index: dict, templates: list[dict]) -> None:
         retired = index.get("retired", [])

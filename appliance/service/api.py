@@ -290,5 +290,6 @@ def delete_job(job_id: str):
                 return error(f"no job {job_id!r}", 404)
             return error(f"job {job_id} is running; delete it when it has finished", 409)
     services().player.stop(job_id)  # its sound, if it is playing on the board
+    services().purger.request()  # a removed sound only this job used can go now
     return "", 204
 

@@ -19,6 +19,7 @@ from flask import current_app, g, jsonify, request
 
 from appliance.config import Config
 from appliance.service.jobs import JobStore
+from appliance.service.retired_sounds import RemovedSoundsPurger
 from appliance.service.player import Player
 from appliance.service.state import room_for
 
@@ -36,6 +37,7 @@ class Services:
     token: str
     waiters: threading.BoundedSemaphore  # slots for ?wait=1 requests
     player: Player  # the result playing on the board's audio output, if any
+    purger: RemovedSoundsPurger  # deletes removed sounds no kept job uses (after a job is deleted)
     notices: list[str] = field(default_factory=list)  # what the start found broken and repaired
     admission: threading.Lock = field(default_factory=threading.Lock)  # guards `admitting`
     admitting: int = 0  # uploads being checked and stored right now (count towards max_waiting)
