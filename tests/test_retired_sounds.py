@@ -1,21 +1,37 @@
-"""Removed sounds: kept while a kept job names them and for the configured wait, deleted after
-(library/store.py `purge`, service/retired_sounds.py), with real sound files, a real user
-library and job folders laid out as the service writes them."""
+"""Removed sounds: kept while a kept job names them, while anything may still place them (a
+running job, a live session) and for the configured wait, deleted after (library/store.py
+`purge`, service/retired_sounds.py) — with real sound files, a real user library, a real job
+store and job folders laid out as the service writes them."""
 from __future__ import annotations
 
 import gzip
 import json
+import threading
 import time
 
 import numpy as np
 import soundfile as sf
 
 from appliance.atomic import write_json_atomic
+from appliance.config import Config, ServiceConfig
 from appliance.library.catalog import Catalog, Template, read_user_index, user_dir
-from appliance.library.store import RETIRED_AT, UserLibrary
+from appliance.library.store import RETIRED_AT, UserLibrary, hold_library
+from appliance.service.app import create_app
+from appliance.service.jobs import JobStore, folder_lock
 from appliance.service.retired_sounds import purge_removed_sounds, sounds_in_use
 
 RATE = 48_000
+
+
+def service_folder():
+    """The service folder beside the library in the state folder, as `foley serve` lays them out."""
+    folder = user_dir().parent / "service"
+    (folder / "jobs").mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def purge(keep_hours: float = 0) -> list[str]:
+    return purge_removed_sounds(service_folder(), keep_hours, user_dir())
 
 
 def a_sound(folder, name: str, freq: float) -> Template:
@@ -25,40 +41,49 @@ def a_sound(folder, name: str, freq: float) -> Template:
     return UserLibrary().add(path, "impact_wood")
 
 
-def a_job(service, job_id: str, events=(), bed=None, versions=()) -> None:
+def removed_sound(folder, name: str, freq: float) -> Template:
+    sound = a_sound(folder, name, freq)
+    UserLibrary().remove(sound.id)
+    return sound
+
+
+def a_job(job_id: str, events=(), bed=None, versions=()) -> None:
     """A job folder: its timeline.json and, for each of `versions`, an edit version naming those ids."""
-    folder = service / "jobs" / job_id
+    folder = service_folder() / "jobs" / job_id
     folder.mkdir(parents=True)
     timeline = {"events": [{"n": n, "template_id": t} for n, t in enumerate(events)],
                 "ambience": {"category": None, "template_id": bed}}
     (folder / "timeline.json").write_text(json.dumps(timeline), encoding="utf-8")
     for k, ids in enumerate(versions):
-        (folder / "edits").mkdir(exist_ok=True)
-        data = {"events": [{"n": n, "template_id": t} for n, t in enumerate(ids)], "ambience": None}
-        (folder / "edits" / f"v{k}.json.gz").write_bytes(gzip.compress(json.dumps(data).encode()))
+        edit_version(job_id, k, ids)
+
+
+def edit_version(job_id: str, k: int, ids) -> None:
+    folder = service_folder() / "jobs" / job_id / "edits"
+    folder.mkdir(exist_ok=True)
+    data = {"events": [{"n": n, "template_id": t} for n, t in enumerate(ids)], "ambience": None}
+    (folder / f"v{k}.json.gz").write_bytes(gzip.compress(json.dumps(data).encode()))
 
 
 def test_kept_while_a_job_names_it_deleted_after(tmp_path):
-    service = tmp_path / "service"
-    used, bed, edited, unused = (a_sound(tmp_path, n, f) for n, f in
+    used, bed, edited, unused = (removed_sound(tmp_path, n, f) for n, f in
                                  (("used", 400), ("bed", 500), ("edited", 600), ("unused", 700)))
-    a_job(service, "j1", events=[used.id, "impact_wood-bundled"], bed=bed.id)
-    a_job(service, "j2", versions=[["x"], [edited.id]])
-    a_job(service, "queued")
-    (service / "jobs" / "queued" / "timeline.json").unlink()  # not scored yet: names nothing
-    assert sounds_in_use(service / "jobs") == {used.id, bed.id, edited.id, "impact_wood-bundled", "x"}
-    for sound in (used, bed, edited, unused):
-        UserLibrary().remove(sound.id)
+    a_job("j1", events=[used.id, "impact_wood-bundled"], bed=bed.id)
+    a_job("j2", versions=[["x"], [edited.id]])
+    (service_folder() / "jobs" / "queued").mkdir()  # not scored yet: names nothing
+    (service_folder() / "jobs" / "stray.txt").write_text("not a job")
+    assert sounds_in_use(service_folder() / "jobs") == {used.id, bed.id, edited.id, "impact_wood-bundled", "x"}
 
-    assert purge_removed_sounds(service, keep_hours=0) == [unused.id]
+    assert purge() == [unused.id]
     assert not unused.path.exists() and all(s.path.is_file() for s in (used, bed, edited))
     catalog = Catalog.load()
     assert catalog.recording(unused.id) is None and catalog.recording(used.id).path == used.path
 
     for job in ("j1", "j2"):
-        for path in sorted((service / "jobs" / job).rglob("*"), reverse=True):
+        for path in sorted((service_folder() / "jobs" / job).rglob("*"), reverse=True):
             path.rmdir() if path.is_dir() else path.unlink()
-    assert sorted(purge_removed_sounds(service, keep_hours=0)) == sorted([used.id, bed.id, edited.id])
+        (service_folder() / "jobs" / job).rmdir()
+    assert sorted(purge()) == sorted([used.id, bed.id, edited.id])
     assert not any(s.path.exists() for s in (used, bed, edited))
     assert "retired" not in read_user_index(user_dir())
     assert list((user_dir() / "sounds").glob("*.ogg")) == []
@@ -66,9 +91,8 @@ def test_kept_while_a_job_names_it_deleted_after(tmp_path):
 
 def test_a_sound_removed_recently_waits(tmp_path):
     """Scoring that read the library before the removal may still place the sound: it waits."""
-    sound = a_sound(tmp_path, "late", 450)
-    UserLibrary().remove(sound.id)
-    assert purge_removed_sounds(tmp_path / "service", keep_hours=1) == []
+    sound = removed_sound(tmp_path, "late", 450)
+    assert purge(keep_hours=1) == []
     assert sound.path.is_file()
     later = time.time() + 3601
     assert [t.id for t in UserLibrary().purge(set(), keep_s=3600, now=later)] == [sound.id]
@@ -76,26 +100,71 @@ def test_a_sound_removed_recently_waits(tmp_path):
 
 
 def test_a_sound_removed_before_removals_were_dated_waits_from_now(tmp_path):
-    sound = a_sound(tmp_path, "old", 650)
-    UserLibrary().remove(sound.id)
+    sound = removed_sound(tmp_path, "old", 650)
     index = read_user_index(user_dir())
     for record in index["retired"]:
         del record[RETIRED_AT]
     write_json_atomic(user_dir() / "index.json", index)
 
-    assert UserLibrary().purge(set(), keep_s=60) == []
+    assert purge(keep_hours=1) == []
     assert sound.path.is_file()
     dated = read_user_index(user_dir())["retired"][0][RETIRED_AT]
     assert abs(dated - time.time()) < 30
-    assert [t.id for t in UserLibrary().purge(set(), keep_s=60, now=dated + 61)] == [sound.id]
+    assert [t.id for t in UserLibrary().purge(set(), keep_s=3600, now=dated + 3601)] == [sound.id]
+
+
+def test_what_may_still_place_a_removed_sound_keeps_them_all(tmp_path):
+    """A running job may have read the library before the removal; a live session keeps the
+    library it loaded at its start (hold_library) however long it runs."""
+    sound = removed_sound(tmp_path, "busy", 520)
+    store = JobStore(service_folder())
+    upload = tmp_path / "clip.mp4"
+    upload.write_bytes(b"a clip")
+    job = store.create("clip.mp4", None, {}, upload)
+    store.start(job.id)
+    assert purge() == [] and sound.path.is_file()
+    store.finish(job.id, 1.0)
+
+    hold = hold_library()
+    assert purge() == [] and sound.path.is_file()
+    hold.close()
+    assert purge() == [sound.id]
+
+
+def test_a_job_is_read_under_its_lock(tmp_path):
+    """A first edit replaces timeline.json, then writes the version as scored (under the job's
+    lock): read in between, the job named neither, and its undo lost its sound."""
+    sound = removed_sound(tmp_path, "undo", 580)
+    a_job("edited", events=["impact_wood-bundled"])  # the edit's new timeline, without the sound
+    results = []
+    with folder_lock(service_folder() / "jobs" / "edited"):  # the edit in progress
+        reader = threading.Thread(target=lambda: results.append(purge()))
+        reader.start()
+        time.sleep(0.3)
+        assert reader.is_alive(), "the purge waits for the edit"
+        edit_version("edited", 0, [sound.id])  # history.push: the version as scored
+    reader.join(10)
+    assert results == [[]] and sound.path.is_file()
 
 
 def test_a_timeline_that_cannot_be_read_keeps_every_removed_sound(tmp_path, caplog):
-    service = tmp_path / "service"
-    sound = a_sound(tmp_path, "kept", 550)
-    a_job(service, "broken", versions=[[sound.id]])
-    (service / "jobs" / "broken" / "edits" / "v0.json.gz").write_bytes(b"\x1f\x8b not gzip")
-    UserLibrary().remove(sound.id)
-    assert purge_removed_sounds(service, keep_hours=0) == []
+    sound = removed_sound(tmp_path, "kept", 550)
+    a_job("broken", versions=[[sound.id]])
+    (service_folder() / "jobs" / "broken" / "edits" / "v0.json.gz").write_bytes(b"\x1f\x8b not gzip")
+    assert purge() == []
     assert sound.path.is_file()
     assert "could not be read" in caplog.text
+
+
+class NoQueue:
+    def submit(self, job_id: str) -> None:
+        raise AssertionError("nothing is scored here")
+
+
+def test_the_service_purges_when_it_starts(tmp_path):
+    sound = removed_sound(tmp_path, "restart", 480)
+    create_app(Config(service=ServiceConfig(keep_removed_sounds_hours=0)), NoQueue(), service_folder(), "t" * 32)
+    deadline = time.monotonic() + 30
+    while sound.path.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not sound.path.exists()

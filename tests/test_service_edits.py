@@ -413,7 +413,7 @@ def test_a_removed_sound_is_deleted_once_no_kept_job_uses_it(tmp_path, clip_byte
     from appliance.library.catalog import read_user_index, user_dir
     from appliance.service.retired_sounds import purge_removed_sounds
 
-    folder = tmp_path / "service"
+    folder = user_dir().parent / "service"  # beside the library, as the service's is
     folder.mkdir()
     queue = InlineQueue(folder, worker.cache_folder, True)
     queue.worker = worker
@@ -428,7 +428,7 @@ def test_a_removed_sound_is_deleted_once_no_kept_job_uses_it(tmp_path, clip_byte
     assert client.post(f"/api/v1/jobs/{job_id}/undo").status_code == 200  # now only an edit version names it
     assert client.delete(f"/api/v1/library/{mine.id}").status_code == 204
 
-    assert purge_removed_sounds(folder, keep_hours=0) == []
+    assert purge_removed_sounds(folder, keep_hours=0, library_folder=user_dir()) == []
     assert mine.path.is_file(), "the job's edit history still names it: redo needs it"
     assert client.post(f"/api/v1/jobs/{job_id}/redo").status_code == 200
 

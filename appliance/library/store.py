@@ -28,6 +28,7 @@ from appliance.library.catalog import INDEX_FORMAT, INDEX_NAME, Catalog, Templat
 from appliance.os_text import display_name
 
 LOCK_NAME = ".lock"
+HOLD_NAME = ".held"  # hold_library's lock file
 USER_LICENCE = "user"  # the user's own recording, kept on this appliance, not redistributed
 USER_QUALITY = 0.6  # Vorbis quality for user sounds: one file each, so size matters little
 STALE_TEMP_S = 3600.0  # an add writes its temporary sound for seconds; one an hour old was left by a kill
@@ -44,6 +45,19 @@ def locked(folder: Path):
             yield
         finally:
             fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+def hold_library(folder: Path | None = None):
+    """A shared lock that keeps the recordings of removed sounds (`purge` deletes none while one
+    is held), for a process that keeps the library it loaded for long: a live session places
+    sounds from the catalog it loaded when it started, however long it runs, and files its
+    recordings as jobs that name them. Released by closing the returned file, or when the
+    process ends."""
+    folder = folder or user_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    handle = open(folder / HOLD_NAME, "a")
+    fcntl.flock(handle.fileno(), fcntl.LOCK_SH)
+    return handle
 
 
 def _slug(text: str) -> str:
@@ -233,13 +247,22 @@ class UserLibrary:
     def purge(self, in_use: set[str], keep_s: float, now: float | None = None) -> list[Template]:
         """Delete the recordings of removed sounds that no result uses any more (`in_use`: the
         template ids the kept results name) and that were removed at least `keep_s` seconds ago.
-        Returns what was deleted.
+        Returns what was deleted: nothing while a `hold_library` is held.
 
         The wait is for the scoring that read the library before the sound was removed and has
         not written its result yet: it may still place the sound, and its result is not among
         those `in_use` was read from. A sound retired before removals were dated gets its date
         now, so it waits too."""
         now = time.time() if now is None else now
+        self.folder.mkdir(parents=True, exist_ok=True)
+        with open(self.folder / HOLD_NAME, "a") as hold:
+            try:
+                fcntl.flock(hold.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return []
+            return self._purge(in_use, keep_s, now)
+
+    def _purge(self, in_use: set[str], keep_s: float, now: float) -> list[Template]:
         with locked(self.folder):
             index = read_user_index(self.folder)
             retired = index.get("retired", [])

@@ -40,6 +40,7 @@ from appliance.engine.analysis import Keyframe
 from appliance.engine.pipeline import ENGINE_VERSION, Engine, timeline_event
 from appliance.engine.timeline import AmbienceEntry, ClipInfo, OutputSpec, Stats, Timeline
 from appliance.library import Template, load_catalog
+from appliance.library.store import hold_library
 from appliance.live.choice import Choice, LiveChooser, SceneWatcher
 from appliance.live.history import add_to_history
 from appliance.live.mixer import Cue, LiveMixer, Outcome
@@ -172,6 +173,7 @@ class LiveSession:
         self.engine.prepare()  # the zero-shot table and search matrices now, not in the first scene read
         self.on_frame, self.say, self.on_cue = on_frame, say, on_cue
         self.report = LiveReport()
+        self._library_hold = hold_library()  # the removed sounds this catalog holds stay till run() ends
         catalog = load_catalog()
         self.catalog = catalog
         self.chooser = LiveChooser(self.engine, catalog, options.description, options.seed, cache_folder)
@@ -326,6 +328,7 @@ class LiveSession:
             if realtime:
                 os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
             self.finish_recording()
+            self._library_hold.close()
         return report
 
     def _sound(self, event: ActionEvent) -> None:

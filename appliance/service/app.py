@@ -102,10 +102,10 @@ def create_app(config: Config, queue, service_folder: Path, token: str, notices:
     app.extensions["foley"] = Services(config, queue, Path(service_folder), token,
                                        threading.BoundedSemaphore(config.service.max_waiters), player, purger,
                                        list(notices or []))
-    purger.request()  # what was removed while the service was down, or before a restart
     app.extensions["foley-board"] = board = BoardAudio(player)  # who has the speaker: Live or Play
     app.extensions["foley-live"] = LiveControl(config, Path(service_folder).parent, board)
     results, results_lock = JobStore(service_folder), threading.Lock()  # creates the schema before the first request
+    purger.request()  # what was removed while the service was down, or before a restart
 
     def result_bytes(job_id: str) -> int | None:
         """Asked by waitress's event loop and by the request threads: one connection, in turns."""

@@ -8,6 +8,7 @@ once it has been started `max_attempts` times) by `recover_interrupted`.
 """
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
@@ -15,6 +16,7 @@ import socket
 import sqlite3
 import time
 import uuid
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -57,6 +59,21 @@ class Job:
         data.pop("heartbeat")
         data["progress"] = round(100 * self.progress, 1)
         return data
+
+
+@contextmanager
+def folder_lock(folder: Path, shared: bool = False):
+    """A job folder's lock: exclusive for a re-mix or a delete of the job, shared for reading its
+    timeline and edit versions together (a first edit replaces timeline.json before it writes the
+    version as scored). A no-op when the folder is already gone."""
+    try:
+        handle = open(Path(folder) / ".lock", "a")
+    except (FileNotFoundError, NotADirectoryError):
+        yield
+        return
+    with handle:
+        fcntl.flock(handle, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
+        yield
 
 
 def worker_id() -> str:

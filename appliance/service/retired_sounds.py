@@ -3,27 +3,35 @@
 A sound removed from the library keeps its recording for the results that placed it (their
 edits, undo, re-mix and credits read it: library/store.py `remove`). Without an end to that, an
 appliance whose user adds and removes sounds fills its card with recordings nothing will ever
-play again. So when a job is deleted, and when the service starts, the template ids every kept
-job names (its timeline and the versions of its edit history) are read, and the removed sounds
-no one names are deleted once they have been out of the library for
-`service.keep_removed_sounds_hours` (UserLibrary.purge says why the wait).
+play again. So when a job is deleted, and when the service starts, the removed sounds that have
+been out of the library for `service.keep_removed_sounds_hours` are deleted unless a kept job
+names them (its timeline or a version of its edit history).
 
-A timeline that cannot be read stops the purge: what it names is unknown, and a recording
-deleted wrongly cannot be made again. Only the web process purges, one purge at a time, off the
-request thread: reading every timeline of a long history takes seconds on a Pi.
+What could still place a removed sound, or name it in a result not written yet, keeps them all:
+a job running (it may have read the library before the removal), a live session (it keeps the
+library it loaded at its start: store.hold_library), and the wait (a clock set forward after
+the removal, as a Pi without a real-time clock does at boot, shortens it; the running jobs are
+checked anyway). A timeline that cannot be read stops the purge: what it names is unknown, and
+a recording deleted wrongly cannot be made again. Each job folder is read under its lock (a
+first edit replaces timeline.json before it writes the version as scored). Only the web process
+purges, one purge at a time, off the request thread; the history is read only when a removed
+sound is past its wait.
 """
 from __future__ import annotations
 
 import gzip
 import json
 import logging
+import sqlite3
 import threading
+import time
 from pathlib import Path
 
 from appliance.engine.outputs import TIMELINE_NAME
-from appliance.library.catalog import read_user_index, user_dir
-from appliance.library.store import UserLibrary
+from appliance.library.catalog import read_user_index
+from appliance.library.store import RETIRED_AT, UserLibrary
 from appliance.service.edit_history import HISTORY_DIR
+from appliance.service.jobs import RUNNING, JobStore, folder_lock
 
 log = logging.getLogger("foley.service")
 
@@ -38,12 +46,10 @@ def _named_in(data: dict) -> set[str]:
     return {i for i in ids if isinstance(i, str)}
 
 
-def sounds_in_use(jobs_folder: Path) -> set[str]:
-    """The template ids the job folders' timelines and edit versions name."""
-    in_use: set[str] = set()
-    for folder in sorted(Path(jobs_folder).iterdir()) if Path(jobs_folder).is_dir() else ():
-        files = [folder / TIMELINE_NAME, *sorted((folder / HISTORY_DIR).glob("v*.json.gz"))]
-        for path in files:
+def _job_sounds(folder: Path) -> set[str]:
+    named: set[str] = set()
+    with folder_lock(folder, shared=True):
+        for path in [folder / TIMELINE_NAME, *sorted((folder / HISTORY_DIR).glob("v*.json.gz"))]:
             try:
                 raw = path.read_bytes()
                 data = json.loads(gzip.decompress(raw) if path.suffix == ".gz" else raw)
@@ -53,21 +59,43 @@ def sounds_in_use(jobs_folder: Path) -> set[str]:
                 raise UnreadableTimeline(f"{path}: {exc}") from None
             if not isinstance(data, dict):
                 raise UnreadableTimeline(f"{path}: not a timeline")
-            in_use |= _named_in(data)
-    return in_use
+            named |= _named_in(data)
+    return named
 
 
-def purge_removed_sounds(service_folder: Path, keep_hours: float, library_folder: Path | None = None) -> list[str]:
+def sounds_in_use(jobs_folder: Path) -> set[str]:
+    """The template ids the job folders' timelines and edit versions name."""
+    if not Path(jobs_folder).is_dir():
+        raise UnreadableTimeline(f"{jobs_folder}: no jobs folder")
+    return set().union(*(_job_sounds(folder) for folder in sorted(Path(jobs_folder).iterdir()) if folder.is_dir()))
+
+
+def _running_jobs(service_folder: Path) -> int:
+    store = JobStore(service_folder)
+    try:
+        return store.count(RUNNING)
+    finally:
+        store.db.close()
+
+
+def purge_removed_sounds(service_folder: Path, keep_hours: float, library_folder: Path) -> list[str]:
     """Delete the removed sounds no kept job names (see the module). Returns their ids."""
-    library_folder = library_folder or user_dir()
-    if not read_user_index(library_folder).get("retired"):
-        return []  # the usual case: nothing to read the history for
+    now, keep_s = time.time(), keep_hours * 3600
+    retired = read_user_index(library_folder).get("retired", [])
+    if not any(RETIRED_AT not in r or now - r[RETIRED_AT] >= keep_s for r in retired):
+        return []  # the usual case: none to date or delete, so the history is not read
+    try:
+        if _running_jobs(service_folder):
+            return []  # the next delete or start purges
+    except sqlite3.Error as exc:  # busy beyond its timeout, or damaged: whether a job runs is unknown
+        log.warning("removed sounds kept: the job history could not be read (%s)", exc)
+        return []
     try:
         in_use = sounds_in_use(Path(service_folder) / "jobs")
     except UnreadableTimeline as exc:
         log.warning("removed sounds kept: a job's timeline could not be read (%s)", exc)
         return []
-    gone = UserLibrary(library_folder).purge(in_use, keep_hours * 3600)
+    gone = UserLibrary(library_folder).purge(in_use, keep_s, now)  # `now`: none removed since counts
     if gone:
         log.info("deleted %d removed sound(s) no kept result uses: %s", len(gone), ", ".join(t.id for t in gone))
     return [t.id for t in gone]
@@ -75,10 +103,12 @@ def purge_removed_sounds(service_folder: Path, keep_hours: float, library_folder
 
 class RemovedSoundsPurger:
     """Runs `purge_removed_sounds` in a thread of its own; a request while one runs makes it run
-    once more after (a job deleted during a purge may free a sound the running one still saw)."""
+    once more after (a job deleted during a purge may free a sound the running one still saw).
+    The library is the one beside the service folder in the state folder, as the cache is."""
 
     def __init__(self, service_folder: Path, keep_hours: float):
         self.service_folder, self.keep_hours = Path(service_folder), keep_hours
+        self.library_folder = self.service_folder.parent / "library"
         self._lock = threading.Lock()
         self._running = self._again = False
 
@@ -93,7 +123,7 @@ class RemovedSoundsPurger:
     def _run(self) -> None:
         while True:
             try:
-                purge_removed_sounds(self.service_folder, self.keep_hours)
+                purge_removed_sounds(self.service_folder, self.keep_hours, self.library_folder)
             except Exception:  # a purge that fails keeps the sounds; the service goes on
                 log.exception("purging removed sounds failed")
             with self._lock:

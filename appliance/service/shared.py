@@ -6,19 +6,17 @@ JobStore, JSON errors — so there is no import cycle between app.py and the blu
 """
 from __future__ import annotations
 
-import fcntl
 import re
 import tempfile
 import threading
 import unicodedata
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from flask import current_app, g, jsonify, request
 
 from appliance.config import Config
-from appliance.service.jobs import JobStore
+from appliance.service.jobs import JobStore, folder_lock
 from appliance.service.retired_sounds import RemovedSoundsPurger
 from appliance.service.player import Player
 from appliance.service.state import room_for
@@ -130,18 +128,9 @@ def disk_full(upload_bytes: int, factor: float):
     return response
 
 
-@contextmanager
 def job_lock(job_id: str):
-    """The job folder's lock (one re-mix or delete of a job at a time); a no-op when the folder
-    is already gone."""
-    try:
-        handle = open(jobs().job_dir(job_id) / ".lock", "a")
-    except (FileNotFoundError, NotADirectoryError):
-        yield
-        return
-    with handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        yield
+    """The job folder's lock (one re-mix or delete of a job at a time): jobs.folder_lock."""
+    return folder_lock(jobs().job_dir(job_id))
 
 
 def display_name(raw: str | None) -> str:
