@@ -72,3 +72,15 @@ def test_a_still_clip_without_description_gets_a_bed_and_no_spot_sounds(scenes, 
 def test_a_description_of_a_place_does_not_silence_the_actions_in_the_motion(scenes, uncached_engine):
     timeline = uncached_engine.score(scenes["stick"].path, ScoreOptions(description="rain falling on a quiet street")).timeline
     assert timeline.events and timeline.ambience.category is None
+
+
+def test_no_ambience_lays_no_bed_and_leaves_the_actions(scenes, uncached_engine):
+    """`foley score --no-ambience` (ScoreOptions.ambience off): no bed, whatever the scene and the
+    words call for; an ambient scene's actions are not silenced for a bed that is not there. The
+    option was read by nothing before (it changed the cache key only)."""
+    rain = "driving on a highway in heavy rain, wipers sweeping"
+    still = uncached_engine.score(scenes["still"].path, ScoreOptions(description=rain, ambience=False))
+    assert still.timeline.ambience.category is None and "no ambience bed" in still.timeline.ambience.why
+    assert still.timeline.events == [] and not np.any(still.audio)
+    stick = uncached_engine.score(scenes["stick"].path, ScoreOptions(description=rain, ambience=False)).timeline
+    assert stick.ambience.category is None and stick.events

@@ -222,7 +222,7 @@ class RecordingScorer:
             stages = dict(analysis.stage_seconds)
             t0 = time.perf_counter()
             self.used_analysis = True  # its keyframes are released by the choice
-            chosen = self.engine.choose(analysis, self.catalog, self.described, self.options.seed, lambda f: None,
+            chosen = self.engine.choose(analysis, self.catalog, self.described, self.options, lambda f: None,
                                         _Computed(self.visual), getattr(getattr(self, "sounds", None), "decisions", None))
             stages["choose"] = time.perf_counter() - t0
             t0 = time.perf_counter()

@@ -201,7 +201,7 @@ class Engine:
 
             report("choose", 0.0)
             t0 = time.perf_counter()
-            chosen = self.choose(analysis, catalog, described, options.seed, lambda f: report("choose", f), ahead)
+            chosen = self.choose(analysis, catalog, described, options, lambda f: report("choose", f), ahead)
             stages["choose"] = time.perf_counter() - t0
         finally:
             describing.shutdown(cancel_futures=True)
@@ -229,18 +229,20 @@ class Engine:
         return Described(text, reader.scores(text),
                          {m.template.id: m.score for m in search.search_vector(vector, k=len(catalog.templates))})
 
-    def choose(self, analysis: ClipAnalysis, catalog: Catalog, described: Described, seed: int,
+    def choose(self, analysis: ClipAnalysis, catalog: Catalog, described: Described, options: ScoreOptions,
                report: Callable[[float], None], ahead: VisionAhead | None = None,
                known_decisions: dict | None = None) -> Chosen:
         """The clip's events → per event a category decision, a recording and its placement;
-        then the ambience bed. The analysis' frames are released once nothing needs them.
+        then the ambience bed, unless `options.ambience` is off (then no bed, and the scene's
+        actions are placed as in any scene). The analysis' frames are released once nothing
+        needs them.
 
         An event's decision comes from the description, the vision outputs of its keyframe's
         near-duplicate group in this clip (appliance.engine.visual) and taught exemplars, for its
         kind; events of the same group and kind share it. Its recording and variation are drawn
-        from its own stream (seed, event number). So every choice is a function of the clip, the
-        options and the seed, whatever the cache holds, and whether or not `ahead` computed
-        vision outputs during the analysis."""
+        from its own stream (options.seed, event number). So every choice is a function of the
+        clip and the options (the seed among them), whatever the cache holds, and whether or not
+        `ahead` computed vision outputs during the analysis."""
         zero_shot = self._zero_shot(searcher(catalog))
         analysis.keep_event_keyframes()
         events = analysis.events
@@ -256,12 +258,15 @@ class Engine:
             events = sustained_events(analysis)  # the pour or saw, over the motion
             analysis.keyframes.update({k.index: k for k in analysis.scene})
         sounds = EventSounds(self, catalog, described, visual,
-                             TemplatePicker(catalog, described.template_scores, seed, median_gap([e.time for e in events])),
+                             TemplatePicker(catalog, described.template_scores, options.seed,
+                                            median_gap([e.time for e in events])),
                              known_decisions)
         chosen = Chosen(visual=visual)
         sounds.picker.draw_for(1)
         if continuous:  # a continuous action happens: not an ambient scene
             chosen.ambience_entry = AmbienceEntry(category=None, why=f"{named_by} {continuous}")
+        elif not options.ambience:
+            chosen.ambience_entry = AmbienceEntry(category=None, why="the request asked for no ambience bed")
         else:
             chosen.ambience, chosen.ambience_entry = self._ambience(catalog, described.category_scores, scene_scores,
                                                                     sounds.picker, len(events))
