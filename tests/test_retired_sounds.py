@@ -14,11 +14,14 @@ import soundfile as sf
 
 from appliance.atomic import write_json_atomic
 from appliance.config import Config, ServiceConfig
+from appliance.engine.timeline import AmbienceEntry, Position, TimelineEvent, Why
 from appliance.library.catalog import Catalog, Template, read_user_index, user_dir
 from appliance.library.store import RETIRED_AT, UserLibrary, hold_library
 from appliance.service.app import create_app
 from appliance.service.jobs import JobStore, folder_lock
+from appliance.motion import IMPACT
 from appliance.service.retired_sounds import purge_removed_sounds, sounds_in_use
+from tests.conftest import timeline_text
 
 RATE = 48_000
 
@@ -47,13 +50,20 @@ def removed_sound(folder, name: str, freq: float) -> Template:
     return sound
 
 
+def timeline(ids=(), bed=None) -> dict:
+    """A timeline's JSON whose events place the recordings `ids`, on the bed `bed`."""
+    data = json.loads(timeline_text())
+    data["events"] = [TimelineEvent(n, 0.5 * n, IMPACT, 1.0, Position(0.5, 0.5), "impact_wood", t, t, "user", 0.0,
+                                    0.0, 1.0, Why("test", [])).to_json() for n, t in enumerate(ids)]
+    data["ambience"] = AmbienceEntry(category="ambience_rain" if bed else None, why="test", template_id=bed).to_json()
+    return data
+
+
 def a_job(job_id: str, events=(), bed=None, versions=()) -> None:
     """A job folder: its timeline.json and, for each of `versions`, an edit version naming those ids."""
     folder = service_folder() / "jobs" / job_id
     folder.mkdir(parents=True)
-    timeline = {"events": [{"n": n, "template_id": t} for n, t in enumerate(events)],
-                "ambience": {"category": None, "template_id": bed}}
-    (folder / "timeline.json").write_text(json.dumps(timeline), encoding="utf-8")
+    (folder / "timeline.json").write_text(json.dumps(timeline(events, bed)), encoding="utf-8")
     for k, ids in enumerate(versions):
         edit_version(job_id, k, ids)
 
@@ -61,8 +71,7 @@ def a_job(job_id: str, events=(), bed=None, versions=()) -> None:
 def edit_version(job_id: str, k: int, ids) -> None:
     folder = service_folder() / "jobs" / job_id / "edits"
     folder.mkdir(exist_ok=True)
-    data = {"events": [{"n": n, "template_id": t} for n, t in enumerate(ids)], "ambience": None}
-    (folder / f"v{k}.json.gz").write_bytes(gzip.compress(json.dumps(data).encode()))
+    (folder / f"v{k}.json.gz").write_bytes(gzip.compress(json.dumps(timeline(ids)).encode()))
 
 
 def test_kept_while_a_job_names_it_deleted_after(tmp_path):

@@ -221,6 +221,10 @@ class Timeline:
             data["mp4"] = self.mp4
         return data
 
+    def template_ids(self) -> set[str]:
+        """The recordings this result is mixed from: its events' and its bed's."""
+        return {e.template_id for e in self.events} | ({self.ambience.template_id} - {None})
+
     @classmethod
     def from_json(cls, data: dict) -> Timeline:
         return cls(format=data["format"], engine=data["engine"], clip=ClipInfo.from_json(data["clip"]),

@@ -28,6 +28,7 @@ import time
 from pathlib import Path
 
 from appliance.engine.outputs import TIMELINE_NAME
+from appliance.engine.timeline import Timeline
 from appliance.library.catalog import read_user_index
 from appliance.library.store import RETIRED_AT, UserLibrary
 from appliance.service.edit_history import HISTORY_DIR
@@ -40,26 +41,18 @@ class UnreadableTimeline(Exception):
     """A kept job's timeline whose sounds cannot be known."""
 
 
-def _named_in(data: dict) -> set[str]:
-    ids = {event.get("template_id") for event in data.get("events", [])}
-    ids.add((data.get("ambience") or {}).get("template_id"))
-    return {i for i in ids if isinstance(i, str)}
-
-
 def _job_sounds(folder: Path) -> set[str]:
     named: set[str] = set()
     with folder_lock(folder, shared=True):
         for path in [folder / TIMELINE_NAME, *sorted((folder / HISTORY_DIR).glob("v*.json.gz"))]:
             try:
                 raw = path.read_bytes()
-                data = json.loads(gzip.decompress(raw) if path.suffix == ".gz" else raw)
+                timeline = Timeline.from_json(json.loads(gzip.decompress(raw) if path.suffix == ".gz" else raw))
             except FileNotFoundError:  # not scored yet, or deleted while this read
                 continue
-            except (OSError, ValueError, EOFError) as exc:
-                raise UnreadableTimeline(f"{path}: {exc}") from None
-            if not isinstance(data, dict):
-                raise UnreadableTimeline(f"{path}: not a timeline")
-            named |= _named_in(data)
+            except (OSError, ValueError, EOFError, KeyError, TypeError, AttributeError) as exc:
+                raise UnreadableTimeline(f"{path}: {exc!r}") from None
+            named |= timeline.template_ids()
     return named
 
 
