@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import shutil
 import threading
 import time
 
@@ -20,7 +21,7 @@ from appliance.library.store import RETIRED_AT, UserLibrary, hold_library
 from appliance.service.app import create_app
 from appliance.service.jobs import JobStore, folder_lock
 from appliance.motion import IMPACT
-from appliance.service.retired_sounds import purge_removed_sounds, sounds_in_use
+from appliance.service.retired_sounds import RemovedSoundsPurger, purge_removed_sounds, sounds_in_use
 from tests.conftest import timeline_text
 
 RATE = 48_000
@@ -163,6 +164,26 @@ def test_a_timeline_that_cannot_be_read_keeps_every_removed_sound(tmp_path, capl
     assert purge() == []
     assert sound.path.is_file()
     assert "could not be read" in caplog.text
+
+
+def test_a_job_deleted_during_a_purge_is_purged_after_it(tmp_path):
+    """The running purge read the job before its deletion, so it keeps the sound; the delete's
+    request makes it run once more, and that run deletes it."""
+    sound = removed_sound(tmp_path, "again", 530)
+    a_job("a-deleted", events=[sound.id])
+    a_job("z-edited")
+    purger = RemovedSoundsPurger(service_folder(), keep_hours=0)
+    assert purger.library_folder == user_dir()
+    with folder_lock(service_folder() / "jobs" / "z-edited"):  # the purge reads a-deleted, then waits here
+        purger.request()
+        time.sleep(0.3)
+        shutil.rmtree(service_folder() / "jobs" / "a-deleted")
+        purger.request()
+        assert sound.path.is_file()
+    deadline = time.monotonic() + 30
+    while sound.path.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not sound.path.exists()
 
 
 class NoQueue:
