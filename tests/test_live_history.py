@@ -6,6 +6,7 @@ import sqlite3
 import numpy as np
 import soundfile
 
+from appliance.engine.options import ScoreOptions
 from appliance.engine.pipeline import CREDITS_NAME, MP4_NAME, TIMELINE_NAME, WAV_NAME
 from appliance.live.history import add_to_history
 from appliance.video.synthetic import render_scene
@@ -30,7 +31,7 @@ def test_what_a_recording_files_is_on_disk_before_its_job_is_done(tmp_path, monk
 
     steps = trace_durability(monkeypatch, done)
     timeline = {"clip": {"duration": 1.0}, "events": []}
-    job_id = add_to_history(mp4, picture, played, timeline, "knocking", 7, 1.0, service,
+    job_id = add_to_history(mp4, picture, played, timeline, ScoreOptions(description="knocking", seed=7), 1.0, service,
                             credits=credits, move_mp4=True)
     for name, moved in ((WAV_NAME, "played.wav"), (CREDITS_NAME, "credits.txt"), (MP4_NAME, "recording.mp4")):
         renamed = steps.index(("replace", name, 0))

@@ -12,7 +12,7 @@ import pytest
 import soundfile
 
 from appliance.capture.cameras import FileCamera
-from appliance.config import LiveConfig
+from appliance.config import EngineConfig, LiveConfig
 from appliance.engine.pipeline import MP4_NAME, TIMELINE_NAME, WAV_NAME, Engine
 from appliance.engine.edits import Change, change_event
 from appliance.engine.outputs import OutputFiles, write_outputs
@@ -72,7 +72,8 @@ def test_sounds_start_near_the_known_contacts_and_are_accounted_for(engine, step
 
 def test_recording_holds_picture_and_the_played_sound_at_its_times(engine, steps, tmp_path):
     out = tmp_path / "live.mp4"
-    report, _ = _run(engine, steps, record=out, history=tmp_path / "service")
+    request = EngineConfig(target_lufs=-16.0, max_seconds=1.0)  # the config's, not the defaults
+    report, _ = _run(engine, steps, record=out, history=tmp_path / "service", engine_settings=request)
     assert report.recording == out and report.recording_failure is None
     with av.open(str(out)) as container:
         assert container.streams.video and container.streams.audio
@@ -102,6 +103,8 @@ def test_recording_holds_picture_and_the_played_sound_at_its_times(engine, steps
     job = store.get(report.history_job)
     folder = store.job_dir(job.id)
     assert job.state == "done" and job.filename == "live.mp4"
+    assert job.options["target_lufs"] == timeline["output"]["target_lufs"] == -16.0
+    assert job.options["max_seconds"] >= timeline["clip"]["duration"] > 1.0  # a recording it made is taken whole
     played, rate = soundfile.read(folder / WAV_NAME)
     assert rate == 48000 and np.abs(played).max() > 0.01
     assert json.loads((folder / TIMELINE_NAME).read_text()) == timeline

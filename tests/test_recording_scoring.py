@@ -17,7 +17,7 @@ from appliance.capture.daemon import CaptureDaemon
 from appliance.capture.outbox import Outbox
 from appliance.capture.recording import Recording
 from appliance.capture.scoring import LAG_S, RecordingScoring
-from appliance.config import CaptureConfig
+from appliance.config import CaptureConfig, EngineConfig
 from appliance.engine.mux import AacWriter, mux_copied
 from appliance.engine.timeline import Timeline
 from appliance.errors import UsageError
@@ -99,7 +99,7 @@ def test_aac_written_as_it_goes_is_copied_into_the_mp4_with_the_picture(tmp_path
 @pytest.fixture(scope="module")
 def scoring(tmp_path_factory):
     state = tmp_path_factory.mktemp("state")
-    scoring = RecordingScoring(state / "cache", state / "service")
+    scoring = RecordingScoring(state / "cache", state / "service", EngineConfig(target_lufs=-16.0, max_seconds=2.0))
     poll(lambda: scoring.state != "loading", 120)
     assert scoring.state == "ready"
     return scoring
@@ -167,6 +167,9 @@ def test_the_daemon_files_a_recording_scored_while_recorded_as_a_finished_job(tm
             assert {"input", "audio.wav", "video.mp4", "timeline.json", "credits.txt"} <= names
             timeline = Timeline.from_json(json.loads((folder / "timeline.json").read_text()))
             assert timeline.clip.duration == pytest.approx(4.0, abs=0.15)
+            # The config's engine section, not the defaults; a recording it made is taken whole.
+            assert job.options["target_lufs"] == timeline.output.target_lufs == -16.0
+            assert job.options["max_seconds"] >= timeline.clip.duration > 2.0
         finally:
             store.db.close()
         assert not list(outbox.pending()), "nothing was left for the service's queue"

@@ -81,7 +81,8 @@ def handle_capture(args) -> int:
     check_camera_spec(spec)
     url = args.service_url or service_url(config)
     outbox = Outbox(folder / "outbox", url, state_dir() / TOKEN_FILE)
-    scoring = RecordingScoring(state_dir() / "cache", state_dir() / "service") if capture.score_while_recording else None
+    scoring = (RecordingScoring(state_dir() / "cache", state_dir() / "service", config.engine)
+               if capture.score_while_recording else None)
     daemon = CaptureDaemon(capture, lambda: open_camera(spec, capture.width, capture.height, capture.fps, demo),
                            folder / "recordings", outbox, scoring=scoring)
     daemon.start_threads()

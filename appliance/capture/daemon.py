@@ -318,8 +318,7 @@ class CaptureDaemon:
         facts = {"duration": clip.analysis.info.duration, "frames": recording.frames, "dropped": recording.dropped}
         if recording.scorer is not None:
             try:
-                job, scored = self.scoring.file(recording.scorer, clip.path, clip.analysis, clip.description,
-                                                stopped_at, self.clock)
+                job, scored = self.scoring.file(recording.scorer, clip.path, clip.analysis, stopped_at, self.clock)
                 log.info("recording %s scored while recorded: job %s", recording.id, job)
                 self._record_history(recording.id, {
                     "state": "scored", "job_id": job, **facts,

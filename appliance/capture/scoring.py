@@ -34,6 +34,7 @@ from typing import Callable
 
 import soundfile
 
+from appliance.config import EngineConfig
 from appliance.engine.analysis import ClipAnalysis, StreamingAnalysis
 from appliance.engine.cache import Cache
 from appliance.engine.choose import TemplatePicker, median_gap
@@ -88,12 +89,13 @@ class RecordingScorer:
     """One recording's sounds, decided and mixed while its frames are analysed."""
 
     def __init__(self, engine: Engine, cache_folder: Path | None, analysis: StreamingAnalysis, folder: Path,
-                 recording_id: str, description: str | None, seed: int = 0):
+                 recording_id: str, options: ScoreOptions):
         """`cache_folder`: the shared frame cache (opened in the scorer's thread, as each thread
         opens its own), filled with the keyframes' vision outputs: the worker finds them there if
-        it has to score the clip after all."""
+        it has to score the clip after all. `options`: the request (the description, and the
+        config's loudness target and length limit)."""
         self.engine, self.cache_folder, self.analysis = engine, cache_folder, analysis
-        self.options = ScoreOptions(description=description, seed=seed)
+        self.options = options
         self.catalog = load_catalog()
         self.scratch = folder / f".scoring-{recording_id}"
         """The result's files while they are made (removed whole if the recording fails)."""
@@ -296,8 +298,10 @@ class RecordingScoring:
     while scoring is off), a scorer per recording, and each result filed in the service's
     history as a finished job (live/history.py: the service's SQLite job store, no queue)."""
 
-    def __init__(self, cache_folder: Path, service_folder: Path, load_engine: Callable[[], Engine] = Engine):
-        self.cache_folder, self.service_folder = cache_folder, service_folder
+    def __init__(self, cache_folder: Path, service_folder: Path, settings: EngineConfig = EngineConfig(),
+                 load_engine: Callable[[], Engine] = Engine):
+        """`settings`: the config's engine section, which every recording's request is held to."""
+        self.cache_folder, self.service_folder, self.settings = cache_folder, service_folder, settings
         self.engine: Engine | None = None
         self.failure: str | None = None
         self._loader = threading.Thread(target=self._load, args=(load_engine,), name="foley-scoring-load", daemon=True)
@@ -330,21 +334,22 @@ class RecordingScoring:
         if engine is None:
             log.info("recording %s: the engine is not loaded yet; the service scores it after the stop", recording_id)
             return None
-        return RecordingScorer(engine, self.cache_folder, analysis, folder, recording_id, description)
+        return RecordingScorer(engine, self.cache_folder, analysis, folder, recording_id,
+                               ScoreOptions.under(self.settings, description=description))
 
     @property
     def state(self) -> str:
         """For the daemon's status: ready, loading, or why it is off."""
         return "ready" if self.engine is not None else self.failure or "loading"
 
-    def file(self, scorer: RecordingScorer, clip: Path, analysis: ClipAnalysis, description: str | None,
+    def file(self, scorer: RecordingScorer, clip: Path, analysis: ClipAnalysis,
              stopped_at: float, clock) -> tuple[str, ScoredRecording]:
         """Finish the recording's result and file it with `clip` (moved) as its input: the job id
         and the result."""
         scored = scorer.finish(clip, analysis, clip.name)
         try:
-            job = add_to_history(scored.mp4, clip, scored.wav, scored.timeline.to_json(), description,
-                                 scorer.options.seed, clock() - stopped_at, self.service_folder,
+            job = add_to_history(scored.mp4, clip, scored.wav, scored.timeline.to_json(), scorer.options,
+                                 clock() - stopped_at, self.service_folder,
                                  credits=scored.credits, move_mp4=True)
             return job, scored
         finally:

@@ -2,7 +2,8 @@
 the output must live here."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+import math
+from dataclasses import asdict, dataclass, replace
 
 from appliance.config import EngineConfig, Range, field_range
 from appliance.mixing import DEFAULT_TARGET_LUFS
@@ -39,6 +40,23 @@ class ScoreOptions:
         Range(0, MAX_SEED).check(self.seed, "the seed")
         field_range(EngineConfig, "target_lufs").check(self.target_lufs, "the target loudness (LUFS)")
         field_range(EngineConfig, "max_seconds").check(self.max_seconds, "the longest clip accepted (seconds)")
+
+    @classmethod
+    def under(cls, settings: EngineConfig, **fields) -> "ScoreOptions":
+        """A request's options with the config's loudness target and clip length limit: what a
+        recording filed straight into the history (live, or scored while recording) is held to,
+        as the service holds an upload to them."""
+        return cls(target_lufs=settings.target_lufs, max_seconds=settings.max_seconds, **fields)
+
+    def accepting(self, seconds: float | None) -> "ScoreOptions":
+        """These options with a length limit that takes a clip of `seconds`: a recording the
+        appliance made itself was bounded by its own record limits (capture and live
+        max_record_seconds, which may exceed engine.max_seconds, and a stop lands a moment after
+        its limit); its thumbnail, or a re-score after a crash, must not refuse it."""
+        longest = field_range(EngineConfig, "max_seconds").high
+        if not seconds or seconds <= self.max_seconds:
+            return self
+        return replace(self, max_seconds=float(min(longest, math.ceil(seconds))))
 
     def key_fields(self) -> dict:
         return asdict(self)

@@ -83,7 +83,8 @@ def _run(args, config, settings) -> int:
     session = LiveSession(camera, settings, LiveOptions(description=args.description, seed=args.seed,
                                                         duration=args.duration,
                                                         record=Path(args.record) if args.record else None,
-                                                        history=None if args.no_history else state_dir() / "service"),
+                                                        history=None if args.no_history else state_dir() / "service",
+                                                        engine_settings=config.engine),
                           cache_folder=state_dir() / "cache", say=say)
     for signum in (signal.SIGINT, signal.SIGTERM):  # stop cleanly: the recording is finished
         signal.signal(signum, lambda *_: session.stop())

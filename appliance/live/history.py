@@ -19,11 +19,13 @@ from appliance.engine.options import ScoreOptions
 from appliance.engine.pipeline import CREDITS_NAME, MP4_NAME, TIMELINE_NAME, WAV_NAME
 
 
-def add_to_history(mp4: Path, picture: Path, played: Path, timeline: dict, description: str | None, seed: int,
+def add_to_history(mp4: Path, picture: Path, played: Path, timeline: dict, options: ScoreOptions,
                    seconds: float, service_folder: Path, *, credits: Path | None = None, move_mp4: bool = False) -> str:
     """File the recording as a finished job; `picture` (the camera-only MP4), `played` (the WAV
     of the sound played) and `credits` are moved into it, `mp4` copied (moved with `move_mp4`:
-    a recording the capture daemon scored, whose MP4 is nobody else's), `timeline` written.
+    a recording the capture daemon scored, whose MP4 is nobody else's), `timeline` written,
+    `options` as the job's request (a swap's re-mix and the result pages read its loudness
+    target and length limit, as for an upload).
     Each is on disk to stay, data and name, before the job is marked done: a plain rename of a
     file whose data was never fsynced could leave, after a power cut, a finished job with an
     empty sound. Returns the job id."""
@@ -31,9 +33,9 @@ def add_to_history(mp4: Path, picture: Path, played: Path, timeline: dict, descr
 
     store = JobStore(service_folder)
     try:
-        options = ScoreOptions(description=description, seed=seed).key_fields()
-        job = store.create(mp4.name, description, options, upload=picture,
-                           duration=timeline.get("clip", {}).get("duration"))  # the history shows the clip's length
+        duration = timeline.get("clip", {}).get("duration")  # the history shows the clip's length
+        job = store.create(mp4.name, options.description, options.accepting(duration).key_fields(), upload=picture,
+                           duration=duration)
         store.start(job.id)
         folder = store.job_dir(job.id)
         durable_replace(played, folder / WAV_NAME)

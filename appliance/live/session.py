@@ -35,8 +35,9 @@ import numpy as np
 from appliance import __version__
 from appliance.capture.cameras import Camera, CameraLost
 from appliance.capture.recording import analysis_frame
-from appliance.config import LiveConfig
+from appliance.config import EngineConfig, LiveConfig
 from appliance.engine.analysis import Keyframe
+from appliance.engine.options import ScoreOptions
 from appliance.engine.pipeline import ENGINE_VERSION, Engine, timeline_event
 from appliance.engine.timeline import AmbienceEntry, ClipInfo, OutputSpec, Stats, Timeline
 from appliance.library import Template, load_catalog
@@ -47,7 +48,7 @@ from appliance.live.mixer import Cue, LiveMixer, Outcome
 from appliance.live.output import AudioOutput, DeviceBusy, NoAudioDevice, make_realtime, open_output
 from appliance.live.recorder import LiveRecorder
 from appliance.live.speaker import WITHOUT_SPEAKER
-from appliance.mixing import DEFAULT_CEILING_DB, DEFAULT_TARGET_LUFS, SAMPLE_RATE, Placement
+from appliance.mixing import DEFAULT_CEILING_DB, SAMPLE_RATE, Placement
 from appliance.motion import IMPACT, ActionEvent, MotionAnalyser
 from appliance.motion.event_model import bundled_event_model
 
@@ -79,6 +80,9 @@ class LiveOptions:
     record: Path | None = None
     history: Path | None = None
     """The service's folder (state/service), to file the recording in its history (live/history.py)."""
+    engine_settings: EngineConfig = field(default_factory=EngineConfig)
+    """The config's engine section: a filed recording's request is held to its loudness target
+    (a swap's re-mix normalises to it) and clip length limit, as an upload is."""
 
 
 @dataclass(frozen=True)
@@ -381,8 +385,10 @@ class LiveSession:
 
         def file_job(picture: Path, played: Path, timeline: dict) -> None:
             try:
-                job.append(add_to_history(recorder.out, picture, played, timeline, self.chooser.described.text,
-                                          self.options.seed, recorder.duration, self.options.history))
+                request = ScoreOptions.under(self.options.engine_settings, description=self.chooser.described.text,
+                                             seed=self.options.seed)
+                job.append(add_to_history(recorder.out, picture, played, timeline, request, recorder.duration,
+                                          self.options.history))
             except Exception as exc:  # the MP4 is kept whatever the history does
                 self._notice(f"the recording is not in the history: {exc}")
         try:
@@ -422,7 +428,7 @@ class LiveSession:
             models={"text": self.engine.text.entry.sha256, "vision": self.engine.vision.entry.sha256},
             # The live sound itself has no loudness target (a stream cannot be measured ahead: the
             # recordings' own levels under the ceiling); a swap in the history re-mixes offline, to this.
-            output=OutputSpec(sample_rate=SAMPLE_RATE, channels=2, target_lufs=DEFAULT_TARGET_LUFS,
+            output=OutputSpec(sample_rate=SAMPLE_RATE, channels=2, target_lufs=self.options.engine_settings.target_lufs,
                               true_peak_ceiling_dbfs=DEFAULT_CEILING_DB),
             events=events,
             ambience=AmbienceEntry(category=None, why="live mode lays no ambience bed"),

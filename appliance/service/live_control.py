@@ -274,7 +274,8 @@ class LiveControl:
 
             settings = self.config.live if speaker else replace(self.config.live, output="seam")
             session = LiveSession(camera, settings,
-                                  LiveOptions(description=description, history=self.state_folder / "service"),
+                                  LiveOptions(description=description, history=self.state_folder / "service",
+                                              engine_settings=self.config.engine),
                                   cache_folder=self.state_folder / "cache", say=self._notice, on_cue=self._cue)
             with self._lock:
                 if self._state == STOPPING:  # switched off while the models were loading
