@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import io
 import socket
+from pathlib import Path
 
 import pytest
 
 from appliance.config import ServiceConfig
-from appliance.service.hosts import HostAllowList, host_name
+from appliance.service.hosts import HostAllowList, host_name, interface_addresses
 from appliance.service.ui import CSP
 from tests.test_service_api import LAN, TOKEN, make_client, upload
 from tests.test_service_api import clip_bytes  # noqa: F401  (module fixture)
@@ -231,3 +232,23 @@ def test_a_renamed_host_is_answered_under_its_new_name(monkeypatch):
     monkeypatch.setattr("appliance.service.hosts.REFRESH_S", 0.0)
     assert allow.allows("foley-renamed.local") and allow.allows("FOLEY-RENAMED:8080")
     assert not allow.allows("rebind.example")
+    # A second board of the same image, as Avahi publishes it; not any name that starts alike.
+    assert allow.allows("foley-renamed-2.local:80") and allow.allows("foley-renamed-12.local")
+    assert not allow.allows("foley-renamed-2.local.example") and not allow.allows("foley-renamed-x.local")
+    # The web unit refuses netlink sockets (RestrictAddressFamilies), and it keeps the host's
+    # hostname as it changes (no ProtectHostname, which froze a copy of it).
+    unit = (Path(__file__).parents[1] / "systemd" / "foley-web.service").read_text()
+    assert "AF_NETLINK" not in unit.split("RestrictAddressFamilies=")[1].splitlines()[0]
+    assert "\nProtectHostname=" not in unit
+
+
+def test_own_addresses_are_found_without_netlink(monkeypatch):
+    """socket.if_nameindex asks over netlink, which foley-web's unit refuses: every IPv4 address
+    was missed and the page refused the board's own address (421)."""
+    expected = interface_addresses()
+
+    def refused():
+        raise OSError(97, "Address family not supported by protocol")
+
+    monkeypatch.setattr(socket, "if_nameindex", refused)
+    assert interface_addresses() == expected and "127.0.0.1" in expected

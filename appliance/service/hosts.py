@@ -4,13 +4,16 @@ A web page open in a browser on the appliance (the kiosk screen, a desktop sessi
 its own name at 127.0.0.1 and then talk to the service as loopback, which needs no token. The
 browser still sends the page's name in `Host`, so requests are served only when `Host` is one of
 this machine's names or addresses: localhost, 127.0.0.1, [::1], its hostname and
-`hostname.local`, the addresses of its interfaces, and the names in `service.allowed_hosts`.
+`hostname.local` (and `hostname-N.local`, the name Avahi takes when another board of the same
+image already has it), the addresses of its interfaces, and the names in `service.allowed_hosts`.
 Anything else gets 421 JSON, whatever its source address.
 """
 from __future__ import annotations
 
 import fcntl
 import ipaddress
+import os
+import re
 import socket
 import struct
 import threading
@@ -31,13 +34,23 @@ def host_name(header: str) -> str:
     return header.rstrip(".")
 
 
+def interface_names() -> list[str]:
+    """The network interfaces' names, from /sys/class/net: `socket.if_nameindex` asks over a
+    netlink socket, which the web unit's RestrictAddressFamilies refuses (it found none, and the
+    board's own IPv4 address got 421)."""
+    try:
+        return sorted(os.listdir("/sys/class/net"))
+    except OSError:  # no sysfs (not Linux)
+        try:
+            return [name for _, name in socket.if_nameindex()]
+        except OSError:
+            return []
+
+
 def interface_addresses() -> set[str]:
     """The addresses of this machine's network interfaces (IPv4 by ioctl, IPv6 from /proc)."""
     found: set[str] = set()
-    try:
-        names = [name for _, name in socket.if_nameindex()]
-    except OSError:
-        names = []
+    names = interface_names()
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
         for name in names:
             try:
@@ -75,6 +88,12 @@ class HostAllowList:
             pass
         return names | self.extra
 
+    def _renamed_by_avahi(self, name: str) -> bool:
+        """`hostname-N.local`: two boards flashed from one image share a hostname, and Avahi
+        publishes the second as `foley-2.local` (a .local name resolves on the LAN only)."""
+        hostname = socket.gethostname().lower().rstrip(".")
+        return re.fullmatch(rf"{re.escape(hostname)}-[0-9]{{1,4}}\.local", name) is not None
+
     def _addresses_now(self, force: bool) -> set[str]:
         """The interface addresses; with `force`, read again (and the host name, which first
         boot may change while the service runs) if the last read is over REFRESH_S old."""
@@ -89,7 +108,7 @@ class HostAllowList:
         if header is None:  # HTTP/1.0 without Host: not a browser, so not a rebinding page
             return True
         name = host_name(header)
-        if name in self.names:
+        if name in self.names or self._renamed_by_avahi(name):
             return True
         try:
             address = str(ipaddress.ip_address(name.split("%")[0]))
