@@ -17,6 +17,7 @@
 #                     project and the versions in scripts/requirements-pinned.txt
 #   /etc/foley/config.yaml   written only if absent (service on port 80); checked either way
 #   /etc/systemd/system      foley-web, foley-capture, foley-firstboot units, enabled
+#   /usr/local/bin/foley     the command for a shell on the board (scripts/foley-shell.sh)
 # User data lives in /var/lib/foley (created by systemd, StateDirectory=). scripts/uninstall.sh
 # removes all of this again.
 set -euo pipefail
@@ -214,6 +215,12 @@ for unit in "${units[@]}"; do
   fi
 done
 [ "$start" = no ] || [ "$units_changed" = 0 ] || systemctl daemon-reload
+
+# --- the command for a shell on the board ------------------------------------------------------
+if ! cmp -s "$dest/scripts/foley-shell.sh" /usr/local/bin/foley; then
+  say "installing /usr/local/bin/foley"
+  install -D -m 755 "$dest/scripts/foley-shell.sh" /usr/local/bin/foley
+fi
 # Enabling is idempotent (no output, no change when already enabled). foley-firstboot disables
 # itself after it ran; enabling it again is harmless: it only runs while /boot/firmware/foley.txt exists.
 systemctl enable --quiet avahi-daemon.service "${units[@]}"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Removes what scripts/install.sh installed: the units, /opt/foley (venv and source) and the
-# foley user. User data stays unless --purge: /var/lib/foley (recordings, user sounds, jobs,
+# Removes what scripts/install.sh installed: the units, /usr/local/bin/foley, /opt/foley (venv
+# and source) and the foley user. User data stays unless --purge: /var/lib/foley (recordings, user sounds, jobs,
 # the API token) and /etc/foley (config), so a later install.sh picks them up again.
 #
 # Usage: sudo scripts/uninstall.sh [--purge]
@@ -39,6 +39,10 @@ for unit in "${units[@]}"; do
 done
 [ "$live" = 0 ] || [ "$removed" = 0 ] || systemctl daemon-reload
 
+if grep -qs "scripts/install.sh installs this" /usr/local/bin/foley; then  # ours, not another program's
+  rm -f /usr/local/bin/foley
+  say "removed /usr/local/bin/foley"
+fi
 if [ -d /opt/foley ]; then
   rm -rf /opt/foley
   say "removed /opt/foley (venv and source)"

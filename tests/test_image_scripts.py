@@ -180,3 +180,24 @@ def test_sshkeys_unit_verifies(tmp_path):
                             capture_output=True, text=True, env={**os.environ, "SYSTEMD_LOG_LEVEL": "warning"})
     problems = [line for line in (result.stdout + result.stderr).splitlines() if "foley" in line]
     assert result.returncode == 0 and not problems, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("user, state", [("someone-else", None), ("{me}", "/var/lib/foley")])
+def test_the_shell_command_takes_the_services_models_and_as_their_user_their_state(tmp_path, user, state):
+    """/usr/local/bin/foley (scripts/foley-shell.sh): without it a shell on the board had no
+    `foley`, no models (the venv's fallback folder is empty) and, as the services' user, not
+    their state or camera daemon's socket (`foley record --status` said the daemon was down)."""
+    me = subprocess.run(["id", "-un"], capture_output=True, text=True, check=True).stdout.strip()
+    text = (REPO / "scripts/foley-shell.sh").read_text()
+    assert 'exec /opt/foley/venv/bin/foley "$@"' in text and '= foley ]' in text
+    wrapper = tmp_path / "foley"  # the same script, running `env` as the command, `me` as the services' user
+    wrapper.write_text(text.replace("/opt/foley/venv/bin/foley", "/usr/bin/env")
+                       .replace("= foley ]", f"= {user.format(me=me)} ]"))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FOLEY_")}
+    shown = dict(line.split("=", 1) for line in subprocess.run(
+        ["sh", str(wrapper)], capture_output=True, text=True, env=env, check=True).stdout.splitlines() if "=" in line)
+    assert shown["FOLEY_MODELS_DIR"] == "/opt/foley/src/models"
+    assert shown.get("FOLEY_STATE_DIR") == state
+    assert shown.get("FOLEY_RUNTIME_DIR") == (state and "/run/foley")
+    install = (REPO / "scripts/install.sh").read_text()
+    assert '"$dest/scripts/foley-shell.sh" /usr/local/bin/foley' in install
