@@ -11,6 +11,7 @@ import importlib
 import sys
 
 from appliance import __version__
+from appliance.config import load_and_apply
 from appliance.errors import UsageError
 
 # Modules that contribute sub-commands, in the order they appear in --help.
@@ -75,6 +76,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
+        if not hasattr(args, "config"):  # the commands with --config load it themselves
+            load_and_apply(None)  # /etc/foley/config.yaml's state_dir: the service's state
         return int(args.handler(args) or 0)
     except UsageError as exc:
         print(f"foley {args.command}: {exc}", file=sys.stderr)

@@ -48,7 +48,8 @@ class ServiceConfig:
     host: str = "0.0.0.0"
     """Address the web service listens on (0.0.0.0: the whole LAN)."""
     port: Annotated[int, Range(1, 65535)] = 8080
-    """TCP port of the web page and API (the board's unit maps port 80 to it)."""
+    """TCP port of the web page and API (the board's config, written by scripts/install.sh, sets 80;
+    its unit grants the service the right to listen there)."""
     max_upload_mb: Annotated[int, Range(1, 100_000)] = 200
     """Largest accepted upload; bigger requests get 413. Less where the temporary folder could
     never hold one (service/body_room.py `upload_limit`; `foley doctor` warns)."""
@@ -112,6 +113,18 @@ class EngineConfig:
     """Loudness of the finished track."""
 
 
+CAMERAS = "auto, v4l2, v4l2:/dev/videoN, csi or file:PATH"
+
+
+def camera_problem(spec: str) -> str | None:
+    """What is wrong with a capture.camera setting's form, or None (whether its device or file is
+    there is the camera's business, when it opens)."""
+    kind, sep, argument = spec.partition(":")
+    if kind in ("auto", "csi") and not sep or kind == "v4l2" or kind == "file" and argument:
+        return None
+    return f"unknown camera {spec!r}; use {CAMERAS}"
+
+
 @dataclass(frozen=True)
 class CaptureConfig:
     camera: str = "auto"
@@ -152,15 +165,27 @@ class CaptureConfig:
     button_hold_seconds: Annotated[float, Range(0.1, 60)] = 2.0
     """Holding the button this long cancels the recording."""
 
+    def __post_init__(self) -> None:
+        """Settings that each pass their range but cannot work together are refused at load: a
+        camera named wrongly made `foley serve --capture` restart its camera child every second,
+        and a default length over the longest allowed refused every recording of the button."""
+        problem = camera_problem(self.camera)
+        if problem:
+            raise UsageError(f"config key 'capture.camera': {problem}")
+        if self.record_seconds > self.max_record_seconds:
+            raise UsageError(f"config key 'capture.record_seconds' ({self.record_seconds:g}) must not exceed "
+                             f"'capture.max_record_seconds' ({self.max_record_seconds:g})")
+
 
 @dataclass(frozen=True)
 class LiveConfig:
     output: Literal["sounddevice", "seam"] = "sounddevice"
     """`sounddevice` (the sound card through PortAudio; without one, live mode says so and runs
     on the seam) or `seam` (no sound card: blocks timed at a device's pace, not heard; CI)."""
-    device: str | None = None
+    device: str | int | None = None
     """PortAudio output device: its number or part of its name (`foley live --list-devices`;
-    e.g. "Headphones" for the Pi's 3.5 mm jack, "vc4-hdmi", "USB"); None: the system default."""
+    e.g. "Headphones" for the Pi's 3.5 mm jack, "vc4-hdmi", "USB"); None: the system default.
+    A number is kept as its text, as `foley live --device 1` gives it."""
     period: Annotated[int, Range(64, 4096)] = 256
     """Frames per audio block (256 = 5.3 ms at 48 kHz)."""
     periods: Annotated[int, Range(2, 16)] = 3
@@ -176,6 +201,10 @@ class LiveConfig:
     max_record_seconds: Annotated[float, Range(1, 7200)] = 600.0
     """Longest recording of a live performance from the page (Record while live); it stops
     by itself then, and is filed in the history."""
+
+    def __post_init__(self) -> None:
+        if isinstance(self.device, int):
+            object.__setattr__(self, "device", str(self.device))
 
 
 @dataclass(frozen=True)
@@ -239,13 +268,32 @@ def _checked(value, expected, key: str):
     raise UsageError(f"config key {key!r} must be {names}, not {value!r}")
 
 
+class _UniqueKeysLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing a key given twice in one mapping (safe_load keeps the last
+    one silently: a second `service:` block would drop the first without a word)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *defaults`: keys given here override those
+                continue
+            key = self.construct_object(key_node, deep=deep)
+            if isinstance(key, typing.Hashable) and key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"the key {key!r} is given twice (line {key_node.start_mark.line + 1})",
+                    key_node.start_mark)
+            if isinstance(key, typing.Hashable):
+                seen.add(key)
+        return super().construct_mapping(node, deep)
+
+
 def load_config(path: Path | None = None) -> Config:
     """The config from `path`, else /etc/foley/config.yaml if present, else the defaults."""
     if path is None and not DEFAULT_PATH.is_file():
         return Config()
     path = Path(path or DEFAULT_PATH)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeysLoader)
     except FileNotFoundError:
         raise UsageError(f"{path}: no such config file") from None
     except OSError as exc:  # a folder, no permission
@@ -254,12 +302,17 @@ def load_config(path: Path | None = None) -> Config:
         raise UsageError(f"{path}: the config file is not UTF-8 text") from None
     except yaml.YAMLError as exc:
         raise UsageError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
-    return _build(Config, data, "")
+    try:
+        return _build(Config, data, "")
+    except UsageError as exc:  # which file: /etc/foley/config.yaml is read without being named
+        raise UsageError(f"{path}: {exc}") from None
 
 
 def load_and_apply(path: str | None) -> Config:
-    """The config for a long-running command (`serve`, `worker`, `capture`): loaded, and its
-    state_dir (if set) made the state directory of everything in this process and its children."""
+    """The config (`path`, else /etc/foley/config.yaml if present) loaded, and its state_dir (if
+    set) made the state directory of everything in this process and its children. Every command
+    applies it (appliance/cli.py), so `foley record` or `foley library add` work the state the
+    service uses."""
     config = load_config(Path(path) if path else None)
     if config.state_dir:
         os.environ["FOLEY_STATE_DIR"] = config.state_dir

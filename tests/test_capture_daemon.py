@@ -341,3 +341,26 @@ def test_the_watchdog_keeps_restarting_stalled_cameras_after_an_unexpected_error
     assert CloseFailsOnce.failed.is_set()
     failures = [r for r in caplog.records if "watchdog" in r.getMessage() and r.exc_info]
     assert len(failures) == 1 and "driver error" in str(failures[0].exc_info[1])
+
+
+def test_a_csi_camera_whose_library_fails_to_load_is_a_missing_camera(tmp_path, monkeypatch):
+    """Raspberry Pi OS's picamera2 built against the system's numpy raises ValueError on import
+    under a newer numpy; escaping the camera's opening it ended the capture thread for good. It
+    is now a camera that cannot be opened, with the reason, retried like an unplugged one."""
+    from appliance.capture.cameras import csi_available, open_camera
+
+    package = tmp_path / "site" / "picamera2"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text('raise ValueError("numpy.dtype size changed, may indicate binary incompatibility")\n')
+    monkeypatch.syspath_prepend(str(package.parent))
+    monkeypatch.delitem(__import__("sys").modules, "picamera2", raising=False)
+    assert not csi_available()
+    with pytest.raises(CameraLost, match="picamera2 cannot be loaded: numpy.dtype size changed"):
+        open_camera("csi", 640, 480, 30)
+    outbox = Outbox(tmp_path / "outbox", f"http://127.0.0.1:{free_port()}", tmp_path / "no-token")
+    daemon = CaptureDaemon(FAST, lambda: open_camera("csi", 640, 480, 30), tmp_path / "recordings", outbox)
+    daemon.start_threads()
+    try:
+        wait_for(lambda: "picamera2 cannot be loaded" in (daemon.status()["camera"]["error"] or ""), 10)
+    finally:
+        daemon.shutdown()

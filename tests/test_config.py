@@ -1,6 +1,8 @@
 """The config file is strict: unknown keys and wrong types are clear errors, never ignored."""
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from appliance.config import Config, load_config
@@ -69,12 +71,63 @@ def test_allowed_hosts_is_a_list_of_names(tmp_path):
     ("queue:\n  backend: 5\n", "'queue.backend' must be 'sqlite' or 'redis', not 5"),
     ("live:\n  output: alsa\n", "'live.output' must be 'sounddevice' or 'seam', not 'alsa'"),
     ("live:\n  period: 16\n", "'live.period' must be between 64 and 4096"),
+    # Each in range, wrong together or in form: refused at load, not by the running daemon.
+    ("capture:\n  camera: webcam\n", "'capture.camera': unknown camera 'webcam'; use auto, v4l2"),
+    ("capture:\n  camera: 'file:'\n", "unknown camera 'file:'"),
+    ("capture:\n  camera: 'csi:0'\n", "unknown camera 'csi:0'"),
+    ("capture:\n  record_seconds: 200\n", "'capture.record_seconds' (200) must not exceed 'capture.max_record_seconds' (120)"),
+    # A key given twice: the first was dropped without a word.
+    ("service:\n  port: 1\nservice:\n  port: 2\n", "the key 'service' is given twice (line 3)"),
 ])
 def test_config_values_are_constrained(tmp_path, text, message):
-    with pytest.raises(UsageError, match=message.replace("(", r"\(")):
+    with pytest.raises(UsageError, match=re.escape(message)):
         load_config(write(tmp_path, text))
+
+
+def test_an_error_in_a_value_names_the_file(tmp_path):
+    """/etc/foley/config.yaml is read without being named on the command line."""
+    path = write(tmp_path, "engine:\n  target_lufs: 5\n")
+    with pytest.raises(UsageError, match=f"^{re.escape(str(path))}: config key 'engine.target_lufs' must be between"):
+        load_config(path)
+
+
+def test_cameras_numbers_and_merge_keys_that_load(tmp_path):
+    config = load_config(write(tmp_path, "capture:\n  camera: v4l2:/dev/video2\n  record_seconds: 120\n"
+                                         "live:\n  device: 1\n"))
+    assert config.capture.camera == "v4l2:/dev/video2" and config.capture.record_seconds == 120.0
+    assert config.live.device == "1"  # as `foley live --device 1` gives it (a number was refused)
+    assert load_config(write(tmp_path, "live:\n  device: USB\n")).live.device == "USB"
+    # A YAML merge may repeat a key on purpose: the one given here overrides the merged one.
+    merged = "defaults: &d {port: 3, threads: 2}\nservice:\n  <<: *d\n  port: 4\n"
+    with pytest.raises(UsageError, match="unknown config key 'defaults'"):  # merged, then judged as usual
+        load_config(write(tmp_path, merged))
 
 
 def test_constrained_values_in_range_load(tmp_path):
     config = load_config(write(tmp_path, "capture:\n  button_pin: null\n  fps: 25\nqueue:\n  backend: redis\n"))
     assert config.capture.button_pin is None and config.capture.fps == 25.0 and config.queue.backend == "redis"
+
+
+def test_every_command_works_the_state_folder_the_config_names(tmp_path, monkeypatch):
+    """state_dir was applied by the commands with --config only: `foley record` looked for the
+    camera daemon, and `foley library add` wrote sounds, where the service does not."""
+    from appliance import cli, config
+    from appliance.paths import state_dir
+
+    chosen = tmp_path / "state-from-config"
+    monkeypatch.setattr(config, "DEFAULT_PATH", write(tmp_path, f"state_dir: {chosen}\n"))
+    monkeypatch.setenv("FOLEY_STATE_DIR", str(tmp_path / "elsewhere"))
+    assert cli.main(["cache", "stats"]) == 0
+    assert state_dir() == chosen and (chosen / "cache").is_dir()
+
+
+def test_a_fraction_of_a_second_of_idle_time_is_not_cut(tmp_path):
+    """Waitress takes whole seconds: 1.9 s became 1 s, shorter than the body deadline's."""
+    from appliance.service.server import make_server
+    from flask import Flask
+
+    server = make_server(Flask("t"), load_config(write(tmp_path, "service:\n  idle_timeout: 1.2\n")), "127.0.0.1", 0)
+    try:
+        assert server.adj.channel_timeout == 2
+    finally:
+        server.close()

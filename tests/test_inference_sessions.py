@@ -75,3 +75,18 @@ def test_int8_products_do_not_saturate(tmp_path):
     (y,) = session.run(["Y"], {"A": np.full((1, K), 255, np.uint8)})
     assert y.dtype == np.int32 and y.shape == (1, N)
     assert (y == 255 * 127 * K).all(), f"{int(y[0, 0])} instead of {255 * 127 * K}: int16 saturation"
+
+
+def test_foley_threads_must_be_a_count(monkeypatch):
+    """$FOLEY_THREADS=four was a bare ValueError traceback."""
+    import pytest
+
+    from appliance.errors import UsageError
+    from appliance.inference.sessions import default_threads
+
+    monkeypatch.setenv("FOLEY_THREADS", "3")
+    assert default_threads() == 3
+    for bad in ("four", "0", "-2", "1.5", "100"):
+        monkeypatch.setenv("FOLEY_THREADS", bad)
+        with pytest.raises(UsageError, match="FOLEY_THREADS must be a whole number from 1 to 64"):
+            default_threads()

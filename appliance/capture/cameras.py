@@ -24,6 +24,7 @@ import av
 import cv2
 import numpy as np
 
+from appliance.config import camera_problem
 from appliance.errors import UsageError
 
 log = logging.getLogger("foley.capture")
@@ -118,10 +119,7 @@ class V4L2Camera(GuardedCamera):
 class CsiCamera(GuardedCamera):
     def __init__(self, width: int, height: int, fps: float):
         super().__init__()
-        try:
-            from picamera2 import Picamera2
-        except ImportError:
-            raise CameraLost("picamera2 is not installed (apt install python3-picamera2)") from None
+        Picamera2 = picamera2_class()
         if not Picamera2.global_camera_info():
             raise CameraLost("no CSI camera is connected")
         self.name, self.fps = "CSI camera", fps
@@ -213,13 +211,23 @@ def usb_cameras() -> list[str]:
     return found
 
 
-def csi_available() -> bool:
+def picamera2_class():
+    """picamera2's camera class, or CameraLost saying why not. Its import can fail with more than
+    ImportError: Raspberry Pi OS builds it (and simplejpeg) against the system's numpy, and a
+    newer numpy in the venv makes the import raise ValueError (picamera2 issues 1088, 1211);
+    escaping the camera's opening, that ended the capture thread for good."""
     try:
         from picamera2 import Picamera2
     except ImportError:
-        return False
+        raise CameraLost("picamera2 is not installed (apt install python3-picamera2)") from None
+    except Exception as exc:
+        raise CameraLost(f"picamera2 cannot be loaded: {exc}") from None
+    return Picamera2
+
+
+def csi_available() -> bool:
     try:
-        return bool(Picamera2.global_camera_info())
+        return bool(picamera2_class().global_camera_info())
     except Exception:
         return False
 
@@ -247,13 +255,11 @@ def open_camera(spec: str, width: int, height: int, fps: float, demo_clip: Path 
 
 
 def check_camera_spec(spec: str) -> None:
-    """Refuse a camera setting that can never work (at start, not in the capture loop)."""
+    """Refuse a camera setting that can never work (at start, not in the capture loop): the
+    config's form (`--camera` takes the same), and a file camera's file."""
+    problem = camera_problem(spec)
+    if problem:
+        raise UsageError(f"config key 'capture.camera': {problem}")
     kind, _, argument = spec.partition(":")
-    if kind in ("auto", "csi") and not argument or kind == "v4l2":
-        return
-    if kind == "file" and argument:
-        if not Path(argument).is_file():
-            raise UsageError(f"config key 'capture.camera': {argument}: no such video file")
-        return
-    raise UsageError(f"config key 'capture.camera': unknown camera {spec!r}; "
-                     "use auto, v4l2, v4l2:/dev/videoN, csi or file:PATH")
+    if kind == "file" and not Path(argument).is_file():
+        raise UsageError(f"config key 'capture.camera': {argument}: no such video file")

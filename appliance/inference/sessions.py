@@ -42,7 +42,11 @@ def default_threads() -> int:
     """$FOLEY_THREADS if set, else the number of cores up to 4 (a Pi has 4)."""
     env = os.environ.get("FOLEY_THREADS")
     if env:
-        return max(1, int(env))
+        if not env.strip().isdigit() or not 1 <= int(env) <= 64:
+            from appliance.errors import UsageError
+
+            raise UsageError(f"FOLEY_THREADS must be a whole number from 1 to 64, not {env!r}")
+        return int(env)
     return max(1, min(4, os.cpu_count() or 1))
 
 

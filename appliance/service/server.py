@@ -32,6 +32,7 @@ import copy
 import http
 import json
 import logging
+import math
 import resource
 import time
 from dataclasses import dataclass
@@ -252,7 +253,7 @@ def make_server(app, config: Config, host: str, port: int, **overrides):
     service = config.service
     gate = app.extensions.get("foley-gate")
     settings = dict(host=host, port=port, ident="foley", threads=service.threads + service.max_waiters + MAX_LISTENERS,
-                    connection_limit=service.connection_limit, channel_timeout=int(service.idle_timeout),
+                    connection_limit=service.connection_limit, channel_timeout=math.ceil(service.idle_timeout),
                     cleanup_interval=CLEANUP_INTERVAL_S, asyncore_use_poll=True, backlog=1024)
     if gate is not None:
         settings["max_request_body_size"] = body_size_cap(gate)
