@@ -221,8 +221,8 @@ if ! cmp -s "$dest/scripts/foley-shell.sh" /usr/local/bin/foley; then
   say "installing /usr/local/bin/foley"
   install -D -m 755 "$dest/scripts/foley-shell.sh" /usr/local/bin/foley
 fi
-# Enabling is idempotent (no output, no change when already enabled). foley-firstboot disables
-# itself after it ran; enabling it again is harmless: it only runs while /boot/firmware/foley.txt exists.
+# Enabling is idempotent (no output, no change when already enabled). foley-firstboot stays
+# enabled: it runs only on a boot that finds /boot/firmware/foley.txt (which it then renames).
 systemctl enable --quiet avahi-daemon.service "${units[@]}"
 
 if [ "$start" = yes ]; then

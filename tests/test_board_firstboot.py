@@ -34,8 +34,8 @@ def test_good_lines_applied_bad_lines_reported(tmp_path, isolated_state):
     settings = tmp_path / "boot" / "foley.txt"
     settings.parent.mkdir()
     settings.write_text(GOOD_AND_BAD)
-    isolated_state.mkdir(parents=True, exist_ok=True)
-    (isolated_state / "api-token").write_text("old-token-from-the-image\n")
+    (root / "var/lib/foley").mkdir(parents=True)
+    (root / "var/lib/foley/api-token").write_text("old-token-from-the-image\n")
     result = run_foley("firstboot", str(settings), "--root", str(root))
     assert result.returncode == 0, result.stderr
     assert "skipped: line 8: unknown key 'colour'" in result.stdout
@@ -48,7 +48,7 @@ def test_good_lines_applied_bad_lines_reported(tmp_path, isolated_state):
     wifi = root / "etc/NetworkManager/system-connections/foley-wifi.nmconnection"
     assert "ssid=Home Network" in wifi.read_text() and "psk=correct horse battery" in wifi.read_text()
     assert stat.S_IMODE(wifi.stat().st_mode) == 0o600
-    assert not (isolated_state / "api-token").exists(), "a fresh token is generated on the service's start"
+    assert not (root / "var/lib/foley/api-token").exists(), "a fresh token is generated on the service's start"
     assert not settings.exists()
     applied = settings.with_name("foley.txt.applied").read_text()
     assert "correct horse" not in applied and "hostname=kitchen-foley" in applied
@@ -61,6 +61,38 @@ def test_wifi_half_given_and_missing_file(tmp_path, isolated_state):
     result = run_foley("firstboot", str(settings), "--root", str(root))
     assert "wifi_ssid and wifi_password go together" in result.stdout
     assert not (root / "etc/NetworkManager").exists()
-    token = isolated_state / "api-token"
+    token = root / "var/lib/foley/api-token"  # the board's, inside the root: not the caller's own state
     assert token.read_text() == "abcdefghijklmnop1234\n" and stat.S_IMODE(token.stat().st_mode) == 0o600
+    assert not (isolated_state / "api-token").exists()
     assert run_foley("firstboot", str(tmp_path / "absent.txt"), "--root", str(root)).returncode == 0
+
+
+def test_wifi_country_is_set_as_the_os_sets_it_with_or_without_a_network(tmp_path, isolated_state):
+    """It went to /etc/default/crda, which nothing on bookworm or trixie reads, and only along
+    with a network: the kernel's regulatory domain and the blocked radio were left as they were."""
+    root = make_root(tmp_path)
+    cmdline = root / "boot/firmware/cmdline.txt"
+    cmdline.parent.mkdir(parents=True)
+    cmdline.write_text("console=tty1 root=PARTUUID=abc-02 rootwait cfg80211.ieee80211_regdom=US quiet\n")
+    rfkill = root / "var/lib/systemd/rfkill"
+    rfkill.mkdir(parents=True)
+    (rfkill / "platform-fe300000.mmcnr:wlan").write_text("1\n")
+    (rfkill / "platform-fe215040.serial:bluetooth").write_text("0\n")
+    state = root / "var/lib/NetworkManager/NetworkManager.state"
+    state.parent.mkdir(parents=True)
+    state.write_text("[main]\nWirelessEnabled=false\n")
+    settings = tmp_path / "foley.txt"
+    settings.write_text(f"wifi_country=DE\nwifi_ssid={'x' * 33}\n")
+    result = run_foley("firstboot", str(settings), "--root", str(root))
+    assert result.returncode == 0, result.stderr
+    assert "applied: Wi-Fi country DE (the regulatory domain from the next boot, the radio unblocked)" in result.stdout
+    assert "skipped: line 2: wifi_ssid has more than 32 bytes" in result.stdout
+    assert cmdline.read_text() == "console=tty1 root=PARTUUID=abc-02 rootwait quiet cfg80211.ieee80211_regdom=DE\n"
+    assert (rfkill / "platform-fe300000.mmcnr:wlan").read_text() == "0\n"
+    assert state.read_text() == "[main]\nWirelessEnabled=true\n"
+    assert not (root / "etc/default/crda").exists()
+
+    # A new foley.txt on a later boot is applied too (the unit no longer disables itself).
+    settings.write_text("wifi_country=FR\n")
+    assert "Wi-Fi country FR" in run_foley("firstboot", str(settings), "--root", str(root)).stdout
+    assert cmdline.read_text().count("regdom") == 1 and cmdline.read_text().endswith("regdom=FR\n")

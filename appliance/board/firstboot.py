@@ -1,11 +1,12 @@
-"""`foley firstboot /boot/firmware/foley.txt`: apply the first-boot settings file, once.
+"""`foley firstboot /boot/firmware/foley.txt`: apply the boot partition's settings file.
 
 The file is commented key=value lines a user edits on the card's boot partition before the
 first boot (hostname, Wi-Fi, timezone, API token). Every line is checked on its own: a bad
 line is reported with its number and reason and skipped, the good ones are applied, and the
 board still boots — a typo must not brick a headless box. Afterwards the file is renamed
 `foley.txt.applied` with the Wi-Fi password removed, so the secret does not stay on the FAT
-partition. All writes go below `root` (default "/"), atomically, which is also what the tests
+partition; a new foley.txt is applied on the next boot the same way (a new API token, another
+network). All writes go below `root` (default "/"), atomically, which is also what the tests
 use: a temporary root tree.
 """
 from __future__ import annotations
@@ -59,6 +60,8 @@ def _check(key: str, value: str, root: Path) -> str | None:
         return f"unknown timezone {value!r} (e.g. Europe/London)"
     if key == "wifi_country" and not re.fullmatch(r"[A-Z]{2}", value):
         return f"wifi_country {value!r}: a two-letter country code such as GB"
+    if key == "wifi_ssid" and len(value.encode()) > 32:
+        return "wifi_ssid has more than 32 bytes (the most a Wi-Fi network name has)"
     if key == "wifi_password" and not 8 <= len(value) <= 63:
         return "wifi_password must have 8 to 63 characters (WPA2)"
     if key == "api_token" and value != "generate" and not TOKEN.match(value):
@@ -89,14 +92,13 @@ def apply(settings: dict[str, str], root: Path, state: Path, report: Report) -> 
         report.applied.append(f"timezone {settings['timezone']}")
     if "wifi_ssid" in settings:
         ssid, password = settings["wifi_ssid"], settings["wifi_password"]
-        country = settings.get("wifi_country", "")
         _write(etc / "NetworkManager/system-connections/foley-wifi.nmconnection",
                f"[connection]\nid=foley-wifi\ntype=wifi\nautoconnect=true\n\n[wifi]\nmode=infrastructure\n"
                f"ssid={ssid}\n\n[wifi-security]\nkey-mgmt=wpa-psk\npsk={password}\n\n"
                f"[ipv4]\nmethod=auto\n\n[ipv6]\nmethod=auto\n", mode=0o600)
-        if country:
-            _write(etc / "default/crda", f"REGDOMAIN={country}\n")
-        report.applied.append(f"Wi-Fi network {ssid!r}" + (f" (country {country})" if country else ""))
+        report.applied.append(f"Wi-Fi network {ssid!r}")
+    if "wifi_country" in settings:
+        report.applied.append(wifi_country(settings["wifi_country"], root))
     if "api_token" in settings:
         token_path = state / TOKEN_FILE
         if settings["api_token"] == "generate":
@@ -105,6 +107,33 @@ def apply(settings: dict[str, str], root: Path, state: Path, report: Report) -> 
         else:
             _write(token_path, settings["api_token"] + "\n", mode=0o600)
             report.applied.append("API token set from the file")
+
+
+REGDOM = re.compile(r"\s*\bcfg80211\.ieee80211_regdom=\S*")
+
+
+def wifi_country(country: str, root: Path) -> str:
+    """Set the Wi-Fi regulatory country the way Raspberry Pi OS does: the kernel's
+    `cfg80211.ieee80211_regdom=` on the boot command line (from the next boot), and the radio
+    unblocked — the OS keeps Wi-Fi switched off (systemd's saved rfkill state, NetworkManager's
+    WirelessEnabled) until a country is set. /etc/default/crda, written before, is read by
+    nothing on bookworm or trixie."""
+    done = []
+    cmdline = root / "boot/firmware/cmdline.txt"
+    if cmdline.is_file():
+        line = REGDOM.sub("", cmdline.read_text().strip())
+        _write(cmdline, f"{line} cfg80211.ieee80211_regdom={country}\n")
+        done.append("the regulatory domain from the next boot")
+    saved = sorted((root / "var/lib/systemd/rfkill").glob("*:wlan"))
+    for state in saved:
+        _write(state, "0\n")
+    networkmanager = root / "var/lib/NetworkManager/NetworkManager.state"
+    if networkmanager.is_file() and "WirelessEnabled=false" in networkmanager.read_text():
+        _write(networkmanager, networkmanager.read_text().replace("WirelessEnabled=false", "WirelessEnabled=true"))
+        saved.append(networkmanager)
+    if saved:
+        done.append("the radio unblocked")
+    return f"Wi-Fi country {country}" + (f" ({', '.join(done)})" if done else " (no Wi-Fi settings of the OS found)")
 
 
 def run(settings_file: Path, root: Path, state: Path) -> Report:
@@ -124,7 +153,10 @@ def handle(args) -> int:
     if not settings_file.is_file():
         print(f"foley firstboot: {settings_file} not found; nothing to apply")
         return 0
-    report = run(settings_file, Path(args.root), state_dir())
+    root = Path(args.root)
+    # Under another root (a card's tree, the tests) the token goes where that board's service reads it.
+    state = state_dir() if root == Path("/") else root / "var/lib/foley"
+    report = run(settings_file, root, state)
     for line in report.applied:
         print(f"applied: {line}")
     for line in report.problems:
@@ -133,8 +165,9 @@ def handle(args) -> int:
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser("firstboot", help="apply /boot/firmware/foley.txt once (first boot)")
+    parser = subparsers.add_parser("firstboot", help="apply /boot/firmware/foley.txt (at boot, when the file is there)")
     parser.add_argument("file", nargs="?", default="/boot/firmware/foley.txt",
                         help="the first-boot settings file (default /boot/firmware/foley.txt)")
-    parser.add_argument("--root", default="/", help="the system root to change (tests use a temporary tree)")
+    parser.add_argument("--root", default="/", help="the system root to change (tests use a temporary tree); "
+                                                    "the token then goes to its var/lib/foley")
     parser.set_defaults(handler=handle)
