@@ -114,22 +114,36 @@ class StaleJobReaper(threading.Thread):
 class ChildSupervisor(threading.Thread):
     """Keeps one child process alive: the scoring worker (killed mid-job by OOM or kill -9, it
     is restarted and the new one re-queues the interrupted job, JobStore.recover_interrupted),
-    and with `--capture` the camera daemon (systemd does this job on the board)."""
+    and with `--capture` the camera daemon (systemd does this job on the board).
+
+    A child that keeps failing at its start (a camera file that is not there, a socket it cannot
+    make) is restarted after a wait that doubles each time, up to MAX_RESTART_WAIT_S, instead of
+    every second with a traceback each time; one that ran STEADY_S starts the count again."""
+
+    STEADY_S = 30.0
+    MAX_RESTART_WAIT_S = 60.0
 
     def __init__(self, target, args: tuple, name: str):
         super().__init__(name=f"{name}-supervisor", daemon=True)
         self.target, self.args, self.child_name = target, args, name
         self.stopping = threading.Event()
         self.process = None
+        self.starts = 0
 
     def run(self) -> None:
         context = multiprocessing.get_context("spawn")
+        wait, started = 0.5, time.monotonic()
         while not self.stopping.is_set():
             if self.process is None or not self.process.is_alive():
                 if self.process is not None:
-                    log.warning("%s exited (code %s); restarting it", self.child_name, self.process.exitcode)
+                    wait = 1.0 if time.monotonic() - started >= self.STEADY_S else min(2 * wait, self.MAX_RESTART_WAIT_S)
+                    log.warning("%s exited (code %s); restarting it in %g s", self.child_name,
+                                self.process.exitcode, wait)
+                    if self.stopping.wait(wait):
+                        return
                 self.process = context.Process(target=self.target, args=self.args, name=self.child_name)
                 self.process.start()
+                self.starts, started = self.starts + 1, time.monotonic()
             self.stopping.wait(1.0)
 
     def stop(self) -> None:
