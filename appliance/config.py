@@ -217,6 +217,15 @@ class Config:
     capture: CaptureConfig = field(default_factory=CaptureConfig)
     live: LiveConfig = field(default_factory=LiveConfig)
 
+    def __post_init__(self) -> None:
+        """state_dir as an absolute folder (`~` expanded): every process (the units, a shell)
+        must find the same one, and a relative path would follow each one's working folder."""
+        if self.state_dir is not None:
+            folder = os.path.expanduser(self.state_dir)
+            if not os.path.isabs(folder):
+                raise UsageError(f"config key 'state_dir' must be an absolute folder, not {self.state_dir!r}")
+            object.__setattr__(self, "state_dir", folder)
+
 
 def _build(cls, data, where: str):
     if data is None:

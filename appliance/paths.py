@@ -28,9 +28,9 @@ def models_dir() -> Path:
 def state_dir() -> Path:
     """The writable state folder: $FOLEY_STATE_DIR, else systemd's $STATE_DIRECTORY,
     else $XDG_STATE_HOME/foley (default ~/.local/state/foley). Created on first use."""
-    chosen = os.environ.get("FOLEY_STATE_DIR") or os.environ.get("STATE_DIRECTORY")
-    if chosen:
-        path = Path(chosen.split(":")[0])
+    chosen = os.environ.get("FOLEY_STATE_DIR") or os.environ.get("STATE_DIRECTORY", "").split(":")[0]
+    if chosen:  # (systemd lists a unit's several state folders with ':'; a path of ours may hold one)
+        path = Path(chosen)
     else:
         xdg = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
         path = Path(xdg) / "foley"
@@ -48,7 +48,7 @@ def runtime_dir() -> Path:
     """Where the capture daemon's control socket lives: $FOLEY_RUNTIME_DIR, else systemd's
     $RUNTIME_DIRECTORY (/run/foley, shared by the web and capture units), else state_dir()/run.
     Created private to the user (0700): whoever can reach the socket can work the camera."""
-    chosen = os.environ.get("FOLEY_RUNTIME_DIR") or os.environ.get("RUNTIME_DIRECTORY")
-    path = Path(chosen.split(":")[0]) if chosen else state_dir() / "run"
+    chosen = os.environ.get("FOLEY_RUNTIME_DIR") or os.environ.get("RUNTIME_DIRECTORY", "").split(":")[0]
+    path = Path(chosen) if chosen else state_dir() / "run"
     path.mkdir(mode=0o700, parents=True, exist_ok=True)
     return path

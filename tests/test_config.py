@@ -131,3 +131,18 @@ def test_a_fraction_of_a_second_of_idle_time_is_not_cut(tmp_path):
         assert server.adj.channel_timeout == 2
     finally:
         server.close()
+
+
+def test_the_state_folder_is_absolute_with_home_expanded(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert load_config(write(tmp_path, "state_dir: ~/foley-state\n")).state_dir == str(tmp_path / "foley-state")
+    for relative in ("foley-state", "''"):
+        with pytest.raises(UsageError, match="'state_dir' must be an absolute folder"):
+            load_config(write(tmp_path, f"state_dir: {relative}\n"))
+    # FOLEY_STATE_DIR is one folder, whatever it holds; systemd's STATE_DIRECTORY may list several.
+    from appliance.paths import state_dir
+    monkeypatch.setenv("FOLEY_STATE_DIR", str(tmp_path / "a:b"))
+    assert state_dir() == tmp_path / "a:b"
+    monkeypatch.delenv("FOLEY_STATE_DIR")
+    monkeypatch.setenv("STATE_DIRECTORY", f"{tmp_path / 'first'}:{tmp_path / 'second'}")
+    assert state_dir() == tmp_path / "first"
