@@ -33,7 +33,7 @@ from appliance.evaluation.corpus import assign_folds
 from appliance.evaluation.crossval import analyse_for_training
 from appliance.errors import UsageError
 from appliance.evaluation.event_training import (BETA, LABEL_TOLERANCE_S, TREES, Counts, OneClass, count_matches,
-                                                 difference_peaks, fit_difference_threshold, fit_events,
+                                                 difference_peaks, fit_difference_picking, fit_events,
                                                  interval_rows, rendered_clips)
 from appliance.inference.manifest import MANIFEST_NAME, sha256_of
 from appliance.motion.event_model import pick_onsets
@@ -43,11 +43,11 @@ from appliance.paths import models_dir
 MODEL_NAME = "events.onnx"
 
 
-def scored(clips, model, picking, threshold) -> tuple[Counts, Counts]:
+def scored(clips, model, picking, difference_picking) -> tuple[Counts, Counts]:
     """Pooled counts of the model's event times and of frame-difference peaks on `clips`."""
     placed = sum((count_matches(c.onsets, [o.time for o in pick_onsets(c.rows, model.probabilities(c.matrix()), picking)])
                   for c in clips), Counts())
-    peaks = sum((count_matches(c.onsets, difference_peaks(c.rows, threshold)) for c in clips), Counts())
+    peaks = sum((count_matches(c.onsets, difference_peaks(c.rows, difference_picking)) for c in clips), Counts())
     return placed, peaks
 
 
@@ -63,16 +63,16 @@ def held_out_figures(clips, rendered, folds: int, seed: int, log: bool = True, s
         held = [c for c in clips if fold_of[c.recording] == fold]
         if not held:
             continue
-        fitted, threshold = fit_events(train, rendered, seed), fit_difference_threshold(train)
+        fitted, difference_picking = fit_events(train, rendered, seed), fit_difference_picking(train)
         model = fitted.model()
-        model_counts, baseline_counts = scored(held, model, fitted.picking, threshold)
+        model_counts, baseline_counts = scored(held, model, fitted.picking, difference_picking)
         model_total, baseline_total = model_total + model_counts, baseline_total + baseline_counts
         figures = {"fold": fold, "clips": len(held), "f1": round(model_counts.f(), 3),
                    "difference_peaks_f1": round(baseline_counts.f(), 3)}
         line = (f"fold {fold}: {len(held)} clips, F1 {model_counts.f():.3f} (accuracy {model_counts.accuracy:.2f}, "
                 f"precision {model_counts.precision:.2f}); frame-difference peaks {baseline_counts.f():.3f}")
         if slower:
-            slow, slow_baseline = scored([slower[c.name] for c in held], model, fitted.picking, threshold)
+            slow, slow_baseline = scored([slower[c.name] for c in held], model, fitted.picking, difference_picking)
             slower_total, slower_baseline_total = slower_total + slow, slower_baseline_total + slow_baseline
             figures.update(slower_f1=round(slow.f(), 3), slower_difference_peaks_f1=round(slow_baseline.f(), 3))
             line += f"; at the lower rate {slow.f():.3f} and {slow_baseline.f():.3f}"

@@ -4,6 +4,9 @@ from __future__ import annotations
 import json
 from collections import Counter
 
+import numpy as np
+import soundfile
+
 from appliance.evaluation.corpus import assign_folds, category_fits, clip_role
 from appliance.evaluation.own_clips import with_hit_sounds
 from appliance.video.synthetic import render_scene
@@ -30,9 +33,16 @@ def _folder(tmp_path):
 
 def test_cross_validated_eval_reports_folds_baselines_and_roles(tmp_path):
     folder = _folder(tmp_path)
+    # A sound of the user's own, as `foley library add` (or teach, from a clip being evaluated) makes it.
+    own = tmp_path / "own-step.wav"
+    soundfile.write(own, (0.5 * np.random.default_rng(0).standard_normal(4800) * np.exp(-np.arange(4800) / 600)
+                          ).astype(np.float32), 48000)
+    added = run_foley("library", "add", str(own), "--category", "footsteps_wood")
+    assert added.returncode == 0, added.stderr
     result = run_foley("eval", str(folder), "--folds", "3", "--json", "--quiet")
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
+    assert set(report["summary"]["library_templates"]) == {"bundled"}, "the user's sounds stay out of the evaluation"
     clips = {c["clip"]: c for c in report["clips"]}
     assert len(clips) == 6
     # Recordings stay together: both clips of "walk" are in one held-out fold.

@@ -1,7 +1,8 @@
 """The naive baselines every evaluation reports beside the engine, rendered and scored the same way.
 
-- clicks at frame-difference peaks (`event_training.difference_peaks`, its one threshold fitted
-  on the training folds like everything the engine learns);
+- clicks at frame-difference peaks (`event_training.difference_peaks`, its picking — threshold,
+  least gap, place in the interval — fitted on the training folds over the grid the event
+  model's is chosen from, like everything the engine learns);
 - random clicks: uniformly random times, as many as the clip's own onsets (it is told the rate,
   which the engine is not).
 Both become a track of short knock-like clicks, so their onsets go through exactly the

@@ -19,9 +19,13 @@ folders for --labels — or the command refuses the entry by its number). Needs 
 """
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
+import os
 import sys
+import tempfile
+from collections import Counter
 from pathlib import Path
 
 from appliance.cli_progress import counted, say
@@ -100,6 +104,31 @@ def handle(args) -> int:
     if args.no_description:
         pairs = [(clip, {k: v for k, v in (label or {}).items() if k != "description"} or None) for clip, label in pairs]
     log = say if not args.quiet else (lambda line: None)
+    with bundled_library_only():
+        return _evaluate(args, pairs, log)
+
+
+@contextlib.contextmanager
+def bundled_library_only():
+    """The run in a state folder of its own, so the engine sees the bundled library alone: a
+    user's own sounds and taught exemplars (`foley library teach`) may come from a clip being
+    evaluated, whose own sound would then score it."""
+    before = os.environ.get("FOLEY_STATE_DIR")
+    with tempfile.TemporaryDirectory(prefix="foley-eval-state-") as state:
+        os.environ["FOLEY_STATE_DIR"] = state
+        try:
+            yield
+        finally:
+            if before is None:
+                os.environ.pop("FOLEY_STATE_DIR", None)
+            else:
+                os.environ["FOLEY_STATE_DIR"] = before
+
+
+def _evaluate(args, pairs, log) -> int:
+    from appliance.evaluation import crossval
+    from appliance.library import load_catalog
+
     engine = Engine(cache=None)
     vision = engine.vision if args.folds else None  # the per-fold probes' embeddings
     clips = []
@@ -113,6 +142,7 @@ def handle(args) -> int:
     else:
         results, fitted, folds = crossval.score_bundled(clips, engine, args.seed), [], 1
     summary = crossval.summarise(results, folds)
+    summary["library_templates"] = Counter(t.origin for t in load_catalog().templates)
     if args.json:
         json.dump(crossval.as_json(results, summary, fitted), sys.stdout, indent=1, default=str)
         print()

@@ -30,7 +30,7 @@ from appliance.evaluation.baselines import click_track, random_times
 from appliance.evaluation.clip import pooled
 from appliance.evaluation.category_training import FrameSample, fit_probe
 from appliance.evaluation.corpus import AMBIENT_MAX_EVENTS, assign_folds, category_fits, clip_role, recording_of
-from appliance.evaluation.event_training import (OneClass, TrainingClip, difference_peaks, fit_difference_threshold,
+from appliance.evaluation.event_training import (OneClass, TrainingClip, difference_peaks, fit_difference_picking,
                                                  fit_events, rendered_clips)
 from appliance.evaluation.onsets import detect_onsets, onset_scores
 from appliance.evaluation.vote_weights import VoteClip, fit_vision_weight
@@ -38,7 +38,7 @@ from appliance.inference import VisionEncoder
 from appliance.library import load_catalog
 from appliance.mixing import SAMPLE_RATE
 from appliance.motion import MotionAnalyser
-from appliance.motion.event_model import EventModel
+from appliance.motion.event_model import EventModel, Picking
 from appliance.video import iter_frames, probe, read_audio
 
 METHODS = ("engine", "engine_no_description", "engine_event_clicks", "difference_peaks", "random_clicks")
@@ -119,21 +119,21 @@ def cross_validate(clips: list[LabelledClip], folds: int, engine: Engine, seed: 
         if not held:
             continue
         engine.event_model, events = fold_event_model(train, rendered, bundled, seed)
-        threshold = fit_difference_threshold(train)
+        difference_picking = fit_difference_picking(train)
         labelled = [c for c in clips if fold_of[c.training.recording] != fold and c.embeddings is not None]
         categories = [c.label["category"] for c in labelled]
         probe_fit = fit_probe([c.embeddings for c in labelled], categories) if len(set(categories)) > 1 else None
         engine.probe = probe_fit.probe() if probe_fit else None
         vision_weight = fit_vision_weight([evidence[id(c)] for c in labelled if id(c) in evidence], names)
         engine.vote_weights = {**WEIGHTS, "vision": vision_weight}
-        fitted_folds.append({"fold": fold, **events, "difference_threshold": threshold,
+        fitted_folds.append({"fold": fold, **events, "difference_picking": difference_picking.as_dict(),
                              "category_probe": probe_fit.counts() if probe_fit else None,
                              "vision_weight": vision_weight})
         log(f"fold {fold}: {events_line(events)}, category probe on "
             f"{probe_fit.clips if probe_fit else 0} clips, picture's vote weight {vision_weight:g}; "
             f"scoring {len(held)} clips")
         for clip in held:
-            results.append(_score_clip(clip, fold, engine, threshold, seed))
+            results.append(_score_clip(clip, fold, engine, difference_picking, seed))
     return results, fitted_folds
 
 
@@ -183,14 +183,14 @@ def category_names() -> list[str]:
 
 def score_bundled(clips: list[LabelledClip], engine: Engine, seed: int = 0) -> list[ClipResult]:
     """Every clip scored with the engine's shipped event model and category probe (no fitting;
-    fold 0). The frame-difference baseline's threshold is fitted on all contact clips: this mode
+    fold 0). The frame-difference baseline's picking is fitted on all contact clips: this mode
     is not cross-validated."""
-    threshold = fit_difference_threshold([c.training for c in clips if c.role == "contact"] or
-                                         [c.training for c in clips])
-    return [_score_clip(clip, 0, engine, threshold, seed) for clip in clips]
+    picking = fit_difference_picking([c.training for c in clips if c.role == "contact"] or
+                                     [c.training for c in clips])
+    return [_score_clip(clip, 0, engine, picking, seed) for clip in clips]
 
 
-def _score_clip(clip: LabelledClip, fold: int, engine: Engine, threshold: float, seed: int) -> ClipResult:
+def _score_clip(clip: LabelledClip, fold: int, engine: Engine, difference_picking: Picking, seed: int) -> ClipResult:
     reference = read_audio(clip.path, SAMPLE_RATE)
     result = ClipResult(clip.path.name, fold, clip.role)
     description = clip.label.get("description")
@@ -208,7 +208,7 @@ def _score_clip(clip: LabelledClip, fold: int, engine: Engine, threshold: float,
         result.bed_fits[method] = category_fits(timeline.ambience.category, clip.label)
         if event_times is None:  # the first run's: with the description when there is one
             event_times = np.array([e.time for e in timeline.events])
-    peaks = difference_peaks(clip.training.rows, threshold)
+    peaks = difference_peaks(clip.training.rows, difference_picking)
     randoms = random_times(len(clip.training.onsets), clip.duration, seed + fold)
     for method, times in (("engine_event_clicks", event_times), ("difference_peaks", peaks),
                           ("random_clicks", randoms)):
