@@ -70,11 +70,12 @@ def as_sentences(parser: argparse.ArgumentParser) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
-    if not getattr(args, "handler", None):
-        parser.print_help()
-        return 2
+    args = argparse.Namespace(command=None)  # named before an option's reader may refuse its value
     try:
+        parser.parse_args(argv, namespace=args)  # numeric options are checked as read (cli_args.py)
+        if not getattr(args, "handler", None):
+            parser.print_help()
+            return 2
         return int(args.handler(args) or 0)
     except UsageError as exc:
         print(f"foley {args.command}: {exc}", file=sys.stderr)
