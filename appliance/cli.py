@@ -71,11 +71,12 @@ def as_sentences(parser: argparse.ArgumentParser) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
-    if not getattr(args, "handler", None):
-        parser.print_help()
-        return 2
+    args = argparse.Namespace(command=None)  # named before an option's reader may refuse its value
     try:
+        parser.parse_args(argv, namespace=args)  # numeric options are checked as read (cli_args.py)
+        if not getattr(args, "handler", None):
+            parser.print_help()
+            return 2
         if not hasattr(args, "config"):  # the commands with --config load it themselves
             load_and_apply(None)  # /etc/foley/config.yaml's state_dir: the service's state
         return int(args.handler(args) or 0)

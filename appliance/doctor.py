@@ -191,7 +191,7 @@ def check_port(host: str, port: int) -> str:
     if problem is None:
         return f"service port {port}: free"
     if problem.errno != errno.EADDRINUSE:
-        raise RuntimeError(f"service port {port} on {host}: cannot listen ({problem.strerror})")
+        raise RuntimeError(f"service port {port} on {host!r}: cannot listen ({problem.strerror})")
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=3) as response:
             if json.loads(response.read()) == {"status": "ok"}:
@@ -248,7 +248,8 @@ def handle(args) -> int:
     print(f"{'threads':>24}: {default_threads()}")
     failures = 0
     fleet = config.queue.backend == "redis"
-    for passed, message in run_checks(args.host or config.service.host, port, config.service.min_free_mb,
+    host = config.service.host if args.host is None else args.host  # as `foley serve` takes it
+    for passed, message in run_checks(host, port, config.service.min_free_mb,
                                       config.service.max_upload_mb, config.engine.max_seconds if fleet else None):
         failures += passed is False
         print(f"{'warn' if passed is None else 'ok' if passed else 'FAIL':>4}  {message}")

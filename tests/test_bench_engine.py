@@ -1,18 +1,21 @@
 """`foley bench` (the engine): rounds run round-robin, each against its own round's bare decode,
-and the reported row is the median round of its configuration."""
+and the reported row is the median round of its configuration; the engine decodes on --threads
+threads as the bare decode does. `foley bench models`: its options checked before any model loads."""
 from __future__ import annotations
 
 import json
+
+import pytest
 
 from tests.conftest import run_foley
 
 
 def test_bench_engine_rounds(tmp_path):
-    result = run_foley("bench", "--seconds", "2", "--rounds", "2", "--json",
+    result = run_foley("bench", "--seconds", "2", "--rounds", "2", "--threads", "1", "--json",
                        env={"FOLEY_STATE_DIR": str(tmp_path)}, timeout=900)
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
-    assert report["rounds"] == 2 and len(report["bare_decode_rounds_s"]) == 2
+    assert report["rounds"] == 2 and len(report["bare_decode_rounds_s"]) == 2 and report["threads"] == 1
     labels = [row["configuration"] for row in report["rows"]]
     assert labels[:2] == ["int8 + cache", "int8, cache off"]
     for row in report["rows"]:
@@ -21,8 +24,18 @@ def test_bench_engine_rounds(tmp_path):
         assert row["bare_decode_s"] in report["bare_decode_rounds_s"]
         assert abs(row["cold_s"] / row["bare_decode_s"] - row["ratio_to_bare_decode"]) < 1e-9
         assert row["events"] > 0 and row["peak_rss_mb"] > 0
+        assert row["decode_threads"] == 1, "the engine decoded on the bare decode's threads (was default_threads())"
 
 
-def test_bench_engine_refuses_no_rounds():
-    result = run_foley("bench", "--rounds", "0")
-    assert result.returncode != 0 and "--rounds must be at least 1" in result.stderr
+@pytest.mark.parametrize("args, says", [
+    (["--rounds", "0"], "--rounds must be at least 1, not 0"), (["--threads", "0"], "--threads must be at least 1, not 0"),
+    (["--seconds", "0"], "--seconds must be a finite number of seconds above 0, not 0"),
+    (["models", "--model-threads", "abc"], "--model-threads must be a whole number of at least 1, not 'abc'"),
+    (["models", "--model-threads=1,-3"], "--model-threads must be at least 1, not -3"),
+    (["models", "--repeat", "0"], "--repeat must be at least 1, not 0")])
+def test_bench_refuses_counts_below_one_before_any_work(args, says):
+    """--model-threads abc was a traceback and -3 was taken; --repeat 0 a StatisticsError once
+    the models were loaded; --threads 0 gave the engine its default threads and the bare decode
+    one; --seconds 0 was taken as the default length. Now one line and exit 2, at once."""
+    result = run_foley("bench", *args, timeout=60)
+    assert result.returncode == 2 and result.stderr.strip() == f"foley bench: {says}", result.stderr

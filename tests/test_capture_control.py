@@ -1,5 +1,5 @@
 """The control socket (protocol, permissions), the GPIO button on gpiozero's mock pins, and
-`foley record` with no daemon."""
+`foley record` with no daemon (and the options it refuses before asking one)."""
 from __future__ import annotations
 
 import json
@@ -129,6 +129,25 @@ def test_no_daemon_is_a_clear_error(tmp_path):
     result = run_foley("record", "--status", env={"FOLEY_RUNTIME_DIR": str(tmp_path / "run")})
     assert result.returncode == 2
     assert "the capture daemon is not running" in result.stderr
+
+
+
+@pytest.mark.parametrize("args, says", [
+    (["--stop", "--description", "door"], "--description: only for starting a recording, not with --stop"),
+    (["--cancel", "--seconds", "5"], "--seconds: only for starting a recording, not with --cancel"),
+    (["--status", "--description", "x", "--seconds", "5"], "--description and --seconds: only for starting a recording, "
+                                               "not with --status"),
+    (["--wait", "--timeout", "nan"], "--timeout must be a finite number of seconds above 0, not nan"),
+    (["--wait", "--timeout=-5"], "--timeout must be a finite number of seconds above 0, not -5")])
+def test_record_refuses_options_it_would_ignore_before_asking_the_daemon(tmp_path, monkeypatch, capsys, args, says):
+    """--stop, --cancel and --status dropped --description and --seconds without a word; --wait
+    --timeout nan never timed out and -5 was taken. One line, exit 2, before the socket is tried
+    (here no daemon runs: it would have said so)."""
+    from appliance.cli import main
+
+    monkeypatch.setenv("FOLEY_RUNTIME_DIR", str(tmp_path / "run"))
+    assert main(["record", *args]) == 2
+    assert capsys.readouterr().err == f"foley record: {says}\n"
 
 
 OTHER_USER = 65534  # `nobody` / `nogroup` on Debian

@@ -120,10 +120,13 @@ def test_doctor_port_free_ours_or_taken(tmp_path):
         assert served.stop() == 0
 
 
-@pytest.mark.parametrize("case", ["port -1", "port 99999", "unknown host", "empty host in the config", "port taken"])
+@pytest.mark.parametrize("case", ["port -1", "port 99999", "unknown host", "empty host in the config",
+                                  "empty host on the command line", "port taken"])
 def test_serve_refuses_an_address_it_cannot_listen_on(tmp_path, case):
-    """One line and exit 2 before anything starts, not waitress's traceback, and never another
-    port than the one printed (99999 used to listen on 34463)."""
+    """One line and exit 2 before anything starts (the state folder is not even prepared), not
+    waitress's traceback, and never another port than the one printed (99999 used to listen on
+    34463), nor another host: `--host ""` was taken as "not given" and listened on the config's
+    0.0.0.0, the whole LAN."""
     (tmp_path / "config.yaml").write_text('service:\n  host: ""\n')
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
@@ -131,10 +134,12 @@ def test_serve_refuses_an_address_it_cannot_listen_on(tmp_path, case):
         args = {"port -1": ["--port=-1"], "port 99999": ["--port", "99999"],
                 "unknown host": ["--host", "no.such.host.invalid"],
                 "empty host in the config": ["--config", str(tmp_path / "config.yaml")],
+                "empty host on the command line": ["--host", "", "--port", str(free_port())],
                 "port taken": ["--host", "127.0.0.1", "--port", str(taken.getsockname()[1])]}[case]
         result = run_foley("serve", "--no-worker", *args, timeout=60)
     assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert "port" in result.stderr
+    assert not (tmp_path / "state").exists(), "the state folder was prepared: the server was on its way"
 
 
 @pytest.mark.parametrize("port", ["-1", "0", "99999"])
@@ -144,6 +149,15 @@ def test_doctor_refuses_a_port_serve_would_refuse(port):
     result = run_foley("doctor", f"--port={port}", timeout=120)
     assert result.returncode == 2 and result.stdout == "", result.stdout + result.stderr
     assert result.stderr.strip() == f"foley doctor: --port must be between 1 and 65535, not {port}"
+
+
+def test_doctor_checks_an_empty_host_as_serve_would_take_it():
+    """`--host ""` was "not given" to doctor as to serve: it checked the config's 0.0.0.0 and
+    passed. Now the port check fails on it, as serve refuses it."""
+    port = free_port()
+    result = run_foley("doctor", "--host", "", "--port", str(port), timeout=120)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert f"FAIL  service port {port} on '': cannot listen" in result.stdout, result.stdout
 
 
 def test_doctor_command_prints_the_new_checks(tmp_path):

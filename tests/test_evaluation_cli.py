@@ -199,3 +199,15 @@ def test_train_events_refuses_data_it_cannot_fit_on_in_one_line(tmp_path):
         assert result.returncode == 2 and says in result.stderr, (args, result.stderr)
         assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert (REPO / "models" / "events.onnx").read_bytes() == model
+
+
+def test_eval_refuses_a_seed_out_of_range_before_any_clip_is_analysed(tmp_path):
+    """--seed -1 was numpy's traceback in the fold split (after every clip was analysed), and
+    with --folds 0 a refusal only when the first clip was scored: now one line naming --seed,
+    exit 2, before any work (no progress line)."""
+    folder = tmp_path / "clips"
+    _clips(folder, tmp_path, [[0.5]])
+    for seed, folds in (("-1", "2"), ("-1", "0"), (str(2**32), "0")):
+        result = run_foley("eval", str(folder), "--folds", folds, f"--seed={seed}")
+        assert result.returncode == 2, result.stderr
+        assert result.stderr.strip() == f"foley eval: --seed must be between 0 and 4294967295, not {seed}", result.stderr

@@ -55,3 +55,13 @@ def test_cli_prints_scores_and_licences():
     for line in lines:
         rank, score, template_id, category, licence = line.split()[:5]
         assert float(score) > 0 and category == "footsteps_gravel" and licence in Catalog.load().licences
+
+
+@pytest.mark.parametrize("k", ["0", "-1", "many"])
+def test_cli_refuses_fewer_than_one_match(k, capsys):
+    """-k 0 printed nothing and -k -1 every template but the last (a slice's end), exit 0."""
+    from appliance.cli import main
+
+    assert main(["library", "search", "footsteps on gravel", f"-k={k}"]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.startswith("foley library: -k must be ") and "at least 1" in err, err

@@ -378,3 +378,18 @@ def test_text_that_is_not_utf8(tmp_path, capsys):
                  ["library", "add", str(other), "--category", "knock", "--description", os.fsdecode(b"a \xff")]):
         assert main(argv) == 2
         assert "not UTF-8" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("args, says", [
+    (["--category", "nosuchcat"], "unknown category 'nosuchcat'; choose one of: "),
+    (["--categories", "--category", "door_slam"], "--categories lists the categories, not templates"),
+    (["--categories", "--user"], "--categories lists the categories, not templates")])
+def test_list_refuses_an_unknown_category_or_categories_with_a_filter(capsys, args, says):
+    """`list --category nosuchcat` printed no template and exit 0 where add and teach name the
+    categories there are (Catalog.category, one check for the three); --categories silently
+    dropped --category and --user."""
+    assert main(["library", "list", *args]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.startswith(f"foley library: {says}"), err
+    if "nosuchcat" in says:
+        assert "door_slam" in err

@@ -35,7 +35,17 @@ def _peak_rss_mb(pid: int) -> float:
     return int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM:"))) / 1024
 
 
+def _started(reply: dict) -> dict:
+    """The daemon's answer to a start, or a RuntimeError with its refusal: waiting for a
+    recording it refused took the poll's whole timeout and then said only that."""
+    if not reply.get("ok"):
+        raise RuntimeError(f"the capture daemon refused to record: {reply.get('error')}")
+    return reply
+
+
 def bench_capture(recordings: int, seconds: float) -> dict:
+    """`recordings` of `seconds` each (within capture.record_seconds' range: the config written
+    for the daemon allows recordings that long)."""
     from appliance.capture.control import DaemonUnavailable, call
 
     with tempfile.TemporaryDirectory(prefix="foley-bench-") as scratch:
@@ -46,7 +56,8 @@ def bench_capture(recordings: int, seconds: float) -> dict:
         clip = default_clip(10.0)
         config = scratch / "capture.yaml"
         config.write_text(f"service: {{port: {url.rsplit(':', 1)[1]}}}\n"
-                          f"capture: {{camera: 'file:{clip}', record_seconds: {seconds}, min_free_mb: 1}}\n")
+                          f"capture: {{camera: 'file:{clip}', record_seconds: {seconds}, "
+                          f"max_record_seconds: {seconds}, min_free_mb: 1}}\n")
         env = {**os.environ, "FOLEY_STATE_DIR": str(scratch / "state")}
         with open(scratch / "capture.log", "w") as log:
             capture = subprocess.Popen([sys.executable, "-m", "appliance.cli", "capture", "--config", str(config)],
@@ -63,7 +74,7 @@ def bench_capture(recordings: int, seconds: float) -> dict:
             time.sleep(3.0)  # a full pre-roll, and the worker has loaded its engine
             for _ in range(recordings):
                 cpu_before, wall_before = _cpu_seconds(capture.pid), time.monotonic()
-                started, _ = call("start", description="footsteps on a wooden floor")
+                started = _started(call("start", description="footsteps on a wooden floor")[0])
                 entry = poll(lambda: next((e for e in call("status")[0]["recent"]
                                              if e["id"] == started["id"] and e.get("job_id")), None), seconds + 60)
                 cpu = (_cpu_seconds(capture.pid) - cpu_before) / (time.monotonic() - wall_before)

@@ -13,10 +13,13 @@ from appliance.bench.capture import bench_capture, print_capture_report
 from appliance.bench.engine import bench_engine, print_report
 from appliance.bench.models import bench_models, print_rows
 from appliance.bench.serve import bench_serve, print_serve_report
-from appliance.errors import UsageError
+from appliance.cli_args import at_least, positive_seconds
+from appliance.config import CaptureConfig, field_range
 from appliance.inference.sessions import default_threads
 from appliance.video.decode import DEFAULT_THREADS
 
+RECORD_SECONDS = field_range(CaptureConfig, "record_seconds")
+"""The lengths of a recording the capture config takes: `foley bench capture --seconds`."""
 DESCRIPTION = ("Measure the appliance. A clip path (or nothing: a generated 1280×720 clip of --seconds, 10 s "
                "by default) times the whole engine on it against the bare decode of the same clip; `models` "
                "times the encoders alone; `serve` sends concurrent uploads to a server on loopback; `capture` "
@@ -32,6 +35,11 @@ def _cpu_name() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine()
+
+
+def _thread_counts(text: str) -> tuple[int, ...]:
+    """--model-threads "1,2": the ORT thread counts to time, each a whole number of at least 1."""
+    return tuple(map(at_least("--model-threads"), text.split(",")))
 
 
 def _emit(report: dict, args, printer) -> None:
@@ -71,17 +79,16 @@ def handle(args) -> int:
         _emit(bench_serve(args.requests, args.concurrency or args.requests, args.url, args.seconds or 3.0),
               args, print_serve_report)
     elif args.target == "capture":
-        _emit(bench_capture(args.recordings, args.seconds or 10.0), args,
-              print_capture_report)
+        # Checked before the service and the daemon start: a length the config refuses stopped
+        # the daemon (or its recordings) with nothing said, while the bench waited for them.
+        length = RECORD_SECONDS.check(args.seconds or 10.0, "--seconds (capture)")
+        _emit(bench_capture(args.recordings, length), args, print_capture_report)
     elif args.target == "live":
         _emit(_bench_live(args), args, _print_live)
     elif args.target == "models":
-        threads = tuple(int(t) for t in args.model_threads.split(","))
-        _emit({"rows": bench_models(threads_list=threads, repeat=args.repeat)}, args,
+        _emit({"rows": bench_models(threads_list=args.model_threads, repeat=args.repeat)}, args,
               lambda report: print_rows(report["rows"]))
     else:
-        if args.rounds < 1:
-            raise UsageError(f"--rounds must be at least 1, not {args.rounds}")
         _emit(bench_engine(args.target, args.threads, args.seconds or 10.0, args.rounds), args, print_report)
     return 0
 
@@ -91,19 +98,24 @@ def register(subparsers) -> None:
                                                  "`serve`, `capture` or `live`", description=DESCRIPTION)
     parser.add_argument("target", nargs="?", metavar="CLIP|models|serve|capture|live",
                         help="a clip (default: generated 10 s 1280×720 30 fps H.264), `models`, `serve`, `capture` or `live`")
-    parser.add_argument("--seconds", type=float,
+    parser.add_argument("--seconds", type=positive_seconds("--seconds"),
                         help="length of the generated clip (engine: 10, 300 checks memory on a long clip; serve: 3), "
-                             "or of each recording (capture: 10), or of each rendered scene (live: 60)")
-    parser.add_argument("--requests", type=int, default=20, help="uploads to send (serve)")
-    parser.add_argument("--recordings", type=int, default=3, help="recordings to make (capture)")
-    parser.add_argument("--concurrency", type=int, help="uploads in flight at once (serve; default all)")
+                             f"or of each recording (capture: 10, at most {RECORD_SECONDS.high:g}), "
+                             "or of each rendered scene (live: 60)")
+    parser.add_argument("--requests", type=at_least("--requests"), default=20, help="uploads to send (serve)")
+    parser.add_argument("--recordings", type=at_least("--recordings"), default=3, help="recordings to make (capture)")
+    parser.add_argument("--concurrency", type=at_least("--concurrency"),
+                        help="uploads in flight at once (serve; default all)")
     parser.add_argument("--url", help="an already running server (serve; default: start one on loopback)")
-    parser.add_argument("--threads", type=int, default=DEFAULT_THREADS, help="decoder threads (engine)")
-    parser.add_argument("--rounds", type=int, default=1,
+    parser.add_argument("--threads", type=at_least("--threads"), default=DEFAULT_THREADS,
+                        help="decoder threads of the engine and of the bare decode it is compared with (engine)")
+    parser.add_argument("--rounds", type=at_least("--rounds"), default=1,
                         help="engine: repeat every configuration this many times, round-robin, and report the "
                              "median round (a noisy machine's single cold run varies by tens of percent)")
-    parser.add_argument("--model-threads", default="1,2", help="ORT thread counts to time (models)")
-    parser.add_argument("--repeat", type=int, default=30, help="timed calls per configuration (models)")
+    parser.add_argument("--model-threads", type=_thread_counts, default="1,2",
+                        help="ORT thread counts to time, comma-separated (models)")
+    parser.add_argument("--repeat", type=at_least("--repeat"), default=30,
+                        help="timed calls per configuration (models)")
     parser.add_argument("--page", action="store_true",
                         help="live: also measure the page path (foley serve, foley capture and headless Chromium)")
     parser.add_argument("--page-only", action="store_true", help="live: the page path alone")

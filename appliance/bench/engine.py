@@ -47,8 +47,10 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def _run_configuration(clip: str, variant: str, use_cache: bool, near_duplicate: str | None, queue) -> None:
-    """Child process body: load, score cold, then (with cache) re-score identical and near-duplicate."""
+def _run_configuration(clip: str, variant: str, use_cache: bool, near_duplicate: str | None, threads: int,
+                       queue) -> None:
+    """Child process body: load, score cold, then (with cache) re-score identical and near-duplicate;
+    the clip decoded on `threads` threads, as the bare decode it is compared with."""
     from appliance.engine.cache import Cache
     from appliance.engine.options import ScoreOptions
     from appliance.engine.pipeline import Engine
@@ -57,7 +59,8 @@ def _run_configuration(clip: str, variant: str, use_cache: bool, near_duplicate:
     with tempfile.TemporaryDirectory() as scratch:
         scratch = Path(scratch)
         started = time.perf_counter()
-        engine = Engine(Cache(scratch / "cache") if use_cache else None, variant=variant)
+        engine = Engine(Cache(scratch / "cache") if use_cache else None, threads=threads, variant=variant)
+        figures["decode_threads"] = engine.threads
         engine.prepare()  # as the service does at startup (service/queue.py): not a request's time
         figures["load_s"] = time.perf_counter() - started
         options = ScoreOptions(description=BENCH_DESCRIPTION)
@@ -84,11 +87,11 @@ def _run_configuration(clip: str, variant: str, use_cache: bool, near_duplicate:
     queue.put(figures)
 
 
-def _run_child(context, clip: Path, variant: str, use_cache: bool, near: Path) -> dict:
+def _run_child(context, clip: Path, variant: str, use_cache: bool, near: Path, threads: int) -> dict:
     """One configuration in a fresh spawned process: its own peak RSS, a cold cache."""
     queue = context.Queue()
     child = context.Process(target=_run_configuration,
-                            args=(str(clip), variant, use_cache, str(near) if use_cache else None, queue))
+                            args=(str(clip), variant, use_cache, str(near) if use_cache else None, threads, queue))
     child.start()
     figures = queue.get(timeout=3600)
     child.join()
@@ -121,7 +124,7 @@ def bench_engine(clip: Path | None, threads: int, seconds: float = 10.0, rounds:
         bare_s, frames = min(bare_decode_seconds(clip, threads) for _ in range(3))
         bare_times.append(bare_s)
         for label, variant, use_cache in configurations:
-            figures = _run_child(context, clip, variant, use_cache, near)
+            figures = _run_child(context, clip, variant, use_cache, near, threads)
             runs[label].append({**figures, "bare_decode_s": bare_s, "ratio_to_bare_decode": figures["cold_s"] / bare_s})
     rows = [{"configuration": label, **_median_round(runs[label])} for label, _, _ in configurations]
     return {"clip": str(clip), "duration_s": info.duration, "size": f"{info.width}x{info.height}",

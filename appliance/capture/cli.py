@@ -11,6 +11,7 @@ import sys
 import threading
 from pathlib import Path
 
+from appliance.cli_args import positive_seconds
 from appliance.errors import UsageError
 from appliance.os_text import check_text_options
 
@@ -123,7 +124,10 @@ def handle_record(args) -> int:
 
     check_text_options(args, "description")
     command = "stop" if args.stop else "cancel" if args.cancel else "status" if args.status else "start"
-    arguments = {"description": args.description, "seconds": args.seconds} if command == "start" else {}
+    arguments = {"description": args.description, "seconds": args.seconds}
+    given = [f"--{name}" for name, value in arguments.items() if value is not None]
+    if command != "start" and given:  # they were dropped without a word
+        raise UsageError(f"{' and '.join(given)}: only for starting a recording, not with --{command}")
     try:
         reply, _ = call(command, **{k: v for k, v in arguments.items() if v is not None})
         if reply.get("ok") and args.wait and command in ("start", "stop"):
@@ -170,5 +174,6 @@ def register(subparsers) -> None:
     action.add_argument("--cancel", action="store_true", help="stop the recording and throw it away")
     action.add_argument("--status", action="store_true", help="print the daemon's status")
     record.add_argument("--wait", action="store_true", help="wait until the clip is handed to the queue")
-    record.add_argument("--timeout", type=float, default=300.0, help="seconds --wait waits at most")
+    record.add_argument("--timeout", type=positive_seconds("--timeout"), default=300.0,
+                        help="seconds --wait waits at most (above 0)")
     record.set_defaults(handler=handle_record)

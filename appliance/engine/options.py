@@ -11,6 +11,8 @@ from appliance.video import DEFAULT_MAX_SECONDS
 
 MAX_SEED = 2**32 - 1
 """The variation streams are numpy generators seeded with it: 0 to 2³² − 1."""
+SEEDS = Range(0, MAX_SEED)
+"""The seeds a request (and a command's --seed: `foley live`, `foley eval`) may give."""
 
 
 @dataclass(frozen=True)
@@ -37,7 +39,7 @@ class ScoreOptions:
         the meter's gate swallows the whole track; NaN would be no target at all), and a clip
         length limit the config allows (NaN or infinity was no limit at all, and NaN made the
         timeline's JSON unreadable)."""
-        Range(0, MAX_SEED).check(self.seed, "the seed")
+        SEEDS.check(self.seed, "the seed")
         field_range(EngineConfig, "target_lufs").check(self.target_lufs, "the target loudness (LUFS)")
         field_range(EngineConfig, "max_seconds").check(self.max_seconds, "the longest clip accepted (seconds)")
 

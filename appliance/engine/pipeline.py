@@ -120,7 +120,10 @@ class Engine:
 
     def __init__(self, cache: Cache | None = None, threads: int | None = None, variant: str = "int8",
                  event_model: EventModel | None = None):
-        """variant "fp32" loads the locally exported FP32 twins (benchmarks only; never shipped).
+        """threads: the clip decoder's (default: default_threads()). variant "fp32" loads the
+        locally exported FP32 twins (benchmarks only; never shipped), on default_threads() as the
+        process's INT8 encoders are, so that `foley bench --threads N` sets the decoder alone
+        and FP32 and INT8 are timed on the same encoder threads.
         event_model: what decides impacts (default: the bundled one; cross-validation passes
         each fold's own)."""
         self.cache = cache
@@ -131,8 +134,8 @@ class Engine:
         else:
             entries = load_manifest()
             text, vision = entries["text-encoder"], entries["vision-encoder"]
-            self.text = TextEncoder(text, self.threads, path=text.fp32_path())
-            self.vision = VisionEncoder(vision, self.threads, path=vision.fp32_path())
+            self.text = TextEncoder(text, default_threads(), path=text.fp32_path())
+            self.vision = VisionEncoder(vision, default_threads(), path=vision.fp32_path())
         self._zeroshot: dict[str, ZeroShot] = {}
         self.probe = category_probe()
         self.vote_weights = shipped_weights()

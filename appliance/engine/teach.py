@@ -57,8 +57,7 @@ def teach(clip: Path, category: str, tags=(), licence: str | None = None, author
     `progress(stage, fraction)` hears of the analysis, the long part (as Engine.score reports it)."""
     clip = Path(clip)
     library = UserLibrary()
-    if category not in library.catalog.categories:
-        raise UsageError(f"unknown category {category!r}; choose one of: {', '.join(sorted(library.catalog.categories))}")
+    library.catalog.category(category)
     if max_sounds < 1:
         raise UsageError(f"--max {max_sounds}: at least one sound must be kept")
     info = probe(clip, DEFAULT_MAX_SECONDS)  # an audio-only or over-long file: said before any sound is decoded

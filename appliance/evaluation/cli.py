@@ -28,7 +28,9 @@ import tempfile
 from collections import Counter
 from pathlib import Path
 
+from appliance.cli_args import within
 from appliance.cli_progress import counted, say
+from appliance.engine.options import MAX_SEED, SEEDS
 from appliance.engine.pipeline import Engine
 from appliance.errors import UsageError
 
@@ -161,7 +163,8 @@ def register(subparsers) -> None:
                         help="folds split by recording_id (default 5); 0 scores with the bundled model as it is")
     parser.add_argument("--labels", help="labels.json for every folder (default: each folder's own labels.json)")
     parser.add_argument("--no-description", action="store_true", help="ignore the labels' descriptions")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the fold split, the trees and the random baseline")
+    parser.add_argument("--seed", type=within("--seed", SEEDS), default=0,
+                        help=f"seed of the fold split, the trees and the random baseline, 0 to {MAX_SEED}")
     parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     parser.add_argument("--json", action="store_true", help="the whole result as JSON on stdout")
     parser.set_defaults(handler=handle)

@@ -204,6 +204,15 @@ class Catalog:
         removed sound twice (or as its bed) was refused for good, each naming the other use."""
         return self.by_id.get(template_id) or self.retired.get(template_id)
 
+    def category(self, name: str) -> Category:
+        """The category `name`, or a UsageError listing those there are: one check for every
+        command that names one (`foley library add`, `teach`, `list --category`), so a misspelt
+        one is never a sound filed where no scene asks for it, nor an empty list."""
+        try:
+            return self.categories[name]
+        except KeyError:
+            raise UsageError(f"unknown category {name!r}; choose one of: {', '.join(sorted(self.categories))}") from None
+
     def in_category(self, category: str) -> list[Template]:
         return [t for t in self.templates if t.category == category]
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from appliance.cli_args import at_least
+from appliance.errors import UsageError
 from appliance.library.catalog import Catalog
 from appliance.library.search import Searcher
 from appliance.library.store import UserLibrary
@@ -20,7 +22,7 @@ def register(subparsers) -> None:
 
     search = commands.add_parser("search", help="rank templates for a text description")
     search.add_argument("query", help='what the sound is, e.g. "footsteps on gravel"')
-    search.add_argument("-k", "--top", type=int, default=10, help="how many matches to print")
+    search.add_argument("-k", "--top", type=at_least("-k"), default=10, help="how many matches to print (at least 1)")
     search.set_defaults(handler=_search)
 
     listing = commands.add_parser("list", help="list templates (bundled and user)")
@@ -63,7 +65,11 @@ def _search(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
+    if args.categories and (args.category is not None or args.user):
+        raise UsageError("--categories lists the categories, not templates: give it without --category or --user")
     catalog = Catalog.load()
+    if args.category is not None:
+        catalog.category(args.category)
     if args.categories:
         for category in catalog.categories.values():
             count = len(catalog.in_category(category.name))

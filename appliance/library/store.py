@@ -145,9 +145,7 @@ class UserLibrary:
         must fix (the library is then unchanged). `extra` fields are kept in the template's
         index record (teach stores the visual exemplar of the taught moment there)."""
         file = Path(file)
-        category_spec = self.catalog.categories.get(category)
-        if category_spec is None:
-            raise UsageError(f"unknown category {category!r}; choose one of: {', '.join(sorted(self.catalog.categories))}")
+        category_spec = self.catalog.category(category)
         licence = self._check_licence(licence)
         for field, text in (("description", description), ("author", author),
                             ("tags", tags if isinstance(tags, str) else ",".join(tags or ()))):

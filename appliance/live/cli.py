@@ -13,6 +13,8 @@ import signal
 import sys
 from pathlib import Path
 
+from appliance.cli_args import positive_seconds, within
+from appliance.engine.options import MAX_SEED, SEEDS
 from appliance.errors import UsageError
 from appliance.os_text import check_text_options
 
@@ -120,11 +122,12 @@ def register(subparsers) -> None:
                         "(and its timeline as OUT.json)")
     parser.add_argument("--no-history", action="store_true",
                         help="do not add the recording to the service's history (the page's list of results)")
-    parser.add_argument("--duration", type=float, metavar="S", help="stop after S seconds (default: Ctrl-C)")
+    parser.add_argument("--duration", type=positive_seconds("--duration"), metavar="S",
+                        help="stop after S seconds, above 0 (default: Ctrl-C)")
     parser.add_argument("--output", choices=["sounddevice", "seam"], help="audio output (default: config live.output)")
     parser.add_argument("--device", help="audio device number or part of its name (default: config live.device)")
     parser.add_argument("--list-devices", action="store_true", help="list the audio output devices and exit")
-    parser.add_argument("--seed", type=int, default=0, help="variation seed")
+    parser.add_argument("--seed", type=within("--seed", SEEDS), default=0, help=f"variation seed, 0 to {MAX_SEED}")
     parser.add_argument("--config", help="config file (default /etc/foley/config.yaml)")
     parser.add_argument("--json", action="store_true", help="print the session's report as JSON")
     parser.set_defaults(handler=handle)

@@ -160,7 +160,7 @@ def handle_serve(args) -> int:
 
     logging.basicConfig(level=logging.INFO, format="%(name)s %(levelname)s %(message)s")
     config = load_and_apply(args.config)
-    host = args.host or config.service.host
+    host = config.service.host if args.host is None else args.host  # an empty one fails the bind check
     port = service_port(args.port, config.service.port)
     problem = bind_problem(host, port)
     if problem is not None:
