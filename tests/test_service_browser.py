@@ -28,6 +28,7 @@ from appliance.config import Config
 from appliance.service.app import create_app
 from appliance.service.ui import STATIC
 from appliance.video.synthetic import render_scene
+from appliance.waiting import poll
 from tests.test_capture_service import runtime  # noqa: F401 (fixture)
 from tests.conftest import REPO, get_json, start_server
 
@@ -342,7 +343,7 @@ def test_record_button_with_the_capture_daemon(runtime, server, browser, tmp_pat
             what="the live preview")
         assert "no camera attached — demo clip" in find(By.ID, "camera-caption").text.lower()
         find(By.ID, "description").send_keys("knocking on wood")
-        record_and_open(page, button, lambda: button.text == "Stop", 2.0, "the recording")
+        record_and_open(page, button, lambda: button.text == "Stop", 2.0, "the recording", reload=True)
         screenshot(page, "record-result-desktop.png", 1280, 1)
     finally:
         stop(capture)
@@ -441,14 +442,21 @@ def axe_script() -> str:
     return script.read_text()
 
 
-def record_and_open(page, button, started, seconds: float, what: str) -> None:
+def record_and_open(page, button, started, seconds: float, what: str, reload: bool = False) -> None:
     """Start a recording with `button`, stop it after `seconds`; its result (described "knocking
-    on wood") opens on the page with its video loaded."""
+    on wood") opens on the page with its video loaded. With `reload`, the page is reloaded while
+    it records: the reloaded page must follow the recording (it said Record, and its press
+    stopped the recording without opening the result)."""
     from selenium.webdriver.common.by import By
 
     find = page.find_element
     button.click()
     wait_for(page, started, what=f"{what} to start")
+    if reload:
+        page.refresh()
+        button = wait_for(page, lambda: find(By.ID, "record-button").text == "Stop" and find(By.ID, "record-button"),
+                          what=f"the reloaded page to follow {what}")
+        assert find(By.ID, "progress-text").text.startswith("Recording ·"), find(By.ID, "progress-text").text
     time.sleep(seconds)
     button.click()
     wait_for(page, lambda: find(By.ID, "result").is_displayed() or find(By.ID, "score-error").is_displayed(),
@@ -710,9 +718,16 @@ def test_edit_a_dense_clip(width, height, browser, tmp_path, axe_script):
                  what="Shift+→ to move the sound by one more frame")
         wait_for(page, lambda: find(By.ID, "edit-status").text.endswith(".") and idle(page),
                  what="the edit to finish")
+        # Three quick presses are three frames (each started from the time last shown: one frame),
+        # and the page says the time to the hundredth, so a frame's move shows.
+        find(By.CSS_SELECTOR, f"#markers .marker[data-n='{target}']").send_keys(
+            Keys.SHIFT, Keys.ARROW_RIGHT, Keys.ARROW_RIGHT, Keys.ARROW_RIGHT)
+        wait_for(page, lambda: abs(time_of_target() - (grid + 6 * frame)) < 2e-4 and idle(page),
+                 what="three quick Shift+→ to move the sound by three frames")
+        assert find(By.ID, "edit-status").text == f"Moved to {grid + 6 * frame:.2f} s.", find(By.ID, "edit-status").text
         dragged = find(By.CSS_SELECTOR, f"#markers .marker[data-n='{target}']")
         ActionChains(page).click_and_hold(dragged).move_by_offset(10, 0).move_by_offset(30, 0).release().perform()
-        wait_for(page, lambda: time_of_target() > grid + 3.5 * frame, what="the dragged sound to move later")
+        wait_for(page, lambda: time_of_target() > grid + 6.5 * frame, what="the dragged sound to move later")
         wait_for(page, lambda: idle(page), what="the drag's edit to finish")
         snap(page, f"editor-{name}-moved.png")
 
@@ -779,6 +794,22 @@ def test_edit_a_dense_clip(width, height, browser, tmp_path, axe_script):
 
         wait_for(page, lambda: not page.execute_script("return document.getElementById('picker').open")
                  and find(By.ID, "edit-status").text.endswith("."), what="the picker to close and the mix to load")
+
+        # A choice the service refuses is said in the picker, not under it: the user's sound,
+        # listed, is removed from the library before it is used.
+        find(By.ID, "add-sound").click()
+        find(By.ID, "picker-search").send_keys("my knuckles")
+        use = wait_for(page, lambda: page.find_elements(By.CSS_SELECTOR, f"#picker-groups button.use[value='{mine}']"),
+                       what="the user's own sound in the picker")
+        removed = subprocess.run(["curl", "-sS", "-f", "-X", "DELETE", f"{base}/api/v1/library/{mine}"],
+                                 capture_output=True, text=True, timeout=60)
+        assert removed.returncode == 0, removed.stderr
+        use[0].click()
+        wait_for(page, lambda: find(By.ID, "picker-error").is_displayed(), what="the refusal in the picker")
+        assert page.execute_script("return document.getElementById('picker').open")
+        assert find(By.ID, "picker-error").text and find(By.ID, "picker-error").get_attribute("role") == "alert"
+        snap(page, f"editor-{name}-picker-refused.png")
+        find(By.ID, "picker-close").click()
 
         # The downloads, credits among them; the history counts the edits.
         wait_for(page, lambda: find(By.ID, "dl-credits").is_displayed(), what="the credits link")
@@ -921,5 +952,34 @@ def test_page_says_a_damaged_database_was_moved_aside(browser, tmp_path):
         notice = browser.find_element(By.ID, "notices")
         wait_for(browser, notice.is_displayed, what="the notice")
         assert "jobs.sqlite3" in notice.text and "moved aside" in notice.text, notice.text
+    finally:
+        assert served.stop() == 0
+
+
+@needs_chromium
+def test_a_result_without_sounds_says_why_and_a_kept_sound_that_was_not_there(browser, tmp_path):
+    """A still clip opened with an empty track and no word of why; with "keep the clip's sound"
+    on a clip without one, the page offered a mix with the clip's sound that was the Foley alone."""
+    from selenium.webdriver.common.by import By
+
+    served = start_server(tmp_path)
+    base, page, find = served.base, browser, browser.find_element
+    try:
+        still = render_scene("still", tmp_path / "room.mp4", width=160, height=120, seconds=2, seed=5)
+        sent = subprocess.run(["curl", "-sS", "-f", "-F", f"video=@{still.path}", "-F", "description=a quiet room",
+                               "-F", "keep_audio=true", f"{base}/api/v1/score"],
+                              capture_output=True, text=True, timeout=300)
+        assert sent.returncode == 0, sent.stderr
+        job = json.loads(sent.stdout)["id"]
+        poll(lambda: get_json(f"{base}/api/v1/jobs/{job}")["state"] == "done", 300)
+        timeline = get_json(f"{base}/api/v1/jobs/{job}/timeline.json")
+        assert timeline["events"] == [] and timeline["output"]["original_audio"]
+        page.get(f"{base}/#job={job}")
+        wait_for(page, lambda: find(By.ID, "result").is_displayed() and find(By.ID, "result-note").is_displayed(),
+                 what="the result and its note")
+        note = find(By.ID, "result-note").text
+        assert note.startswith("A bed of ambience room under the clip: the motion holds no action"), note
+        assert "The clip has no sound track of its own" in note, note
+        assert not find(By.ID, "dl-mix-item").is_displayed()
     finally:
         assert served.stop() == 0

@@ -10,6 +10,7 @@ faster to small frames, gives true timestamps and rotation, and also reads the a
 """
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +33,8 @@ DEFAULT_THREADS = 2
 # A clip whose frames stop this much before the duration its header announces is truncated.
 TRUNCATION_TOLERANCE_S = 0.5
 TRUNCATION_TOLERANCE_FRACTION = 0.1
+
+log = logging.getLogger("foley.video")
 
 
 @dataclass(frozen=True)
@@ -188,11 +191,14 @@ a clip made mostly of them is rejected: its frame rate is effectively 0)."""
                 grey, colour_planes = _rotated(grey, colour_planes, round(frame.rotation / 90) % 4)
                 yield AnalysisFrame(index=count, time=t, grey=grey, colour=colour_planes)
                 count += 1
+        # The decoder's own words go to the log; the user reads a sentence (the page shows it).
         except av.error.ArgumentError as exc:  # what the decoder's pixel bound (bound_decoder) raises
+            log.info("%s: decoding stopped after frame %d: %s", path, count, exc)
             raise UsageError(f"{path}: a frame after frame {count} is over {MAX_SIDE}×{MAX_SIDE} pixels, or its data is "
-                             f"corrupt; it was not decoded ({exc})") from None
+                             f"corrupt; it was not decoded") from None
         except av.error.FFmpegError as exc:
-            raise UsageError(f"{path}: corrupt or truncated video data after frame {count} ({exc})") from None
+            log.info("%s: decoding stopped after frame %d: %s", path, count, exc)
+            raise UsageError(f"{path}: corrupt or truncated video data after frame {count}") from None
         _end_checks(info, clock.last, count, clock.stalled, clock.step)
 
 

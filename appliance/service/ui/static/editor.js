@@ -10,7 +10,7 @@ import { soundGroups } from "./library.js";
 import { openPicker } from "./picker.js";
 import { drawWaveform, frameSeconds, initTrack, playFrom, playheadTime, selectMarker, showTrack } from "./track.js";
 import { playSound } from "./ui.js";
-import { KINDS, categoryName, duration } from "./words.js";
+import { KINDS, categoryName, instant } from "./words.js";
 
 const $ = (id) => document.getElementById(id);
 const video = $("result-video");
@@ -18,6 +18,8 @@ const GAIN_STEPS_DB = [-18, 12];  // how far the slider goes either way
 let current = null;  // { job, timeline, selected }
 let queue = Promise.resolve();
 let busy = false;  // an edit is being re-mixed: the edit controls ignore presses until it is shown
+let pending = 0;  // edits asked for and not yet shown
+const aimed = new Map();  // event n → where its queued moves leave it (so quick nudges add up)
 let edited = () => {};  // told after every edit (the history shows the count)
 
 const jobUrl = (id) => `/api/v1/jobs/${id}`;
@@ -25,8 +27,10 @@ const eventsUrl = (id) => `${jobUrl(id)}/events`;
 const find = (n) => current?.timeline.events.find((event) => event.n === n);
 const whenIdle = (action) => (...args) => (busy ? null : action(...args));
 // One frame earlier or later, on the clip's frame grid (as a drag lands), so that nudges add up
-// to whole frames instead of drifting by their rounding.
-const nudged = (n, frames) => Math.round(find(n).time / frameSeconds() + frames) * frameSeconds();
+// to whole frames instead of drifting by their rounding; from where the moves still queued leave
+// the sound (Shift+→ pressed three times quickly moved it once: each press started from the
+// time last shown).
+const nudged = (n, frames) => Math.round((aimed.get(n) ?? find(n).time) / frameSeconds() + frames) * frameSeconds();
 
 export function initEditor({ onEdited }) {
   edited = onEdited;
@@ -64,6 +68,7 @@ export async function openResult(job) {
   $("result-title").textContent = job.description || job.filename;
   showBoardPlay(job.id);
   showTrack(timeline, null);
+  showNote();
   await reloadMedia(false);
   const still = window.matchMedia("(prefers-reduced-motion: reduce)").matches;  // the user asked for no motion
   $("result").scrollIntoView({ behavior: still ? "auto" : "smooth" });
@@ -75,6 +80,20 @@ export function closeResult() {
   showBoardPlay(null);
   window.history.replaceState(null, "", window.location.pathname);
   current = null;
+}
+
+// What the track holds besides its markers, in the timeline's own words: why nothing was placed
+// (a still scene, an ambient one), the bed under the sounds, and the clip's own sound when the
+// request kept it but there was none to keep.
+function showNote() {
+  const { events, ambience, output } = current.timeline;
+  const sentence = (text) => text.replace(/^./, (c) => c.toUpperCase()).replace(/\.?$/, ".");
+  const notes = [];
+  if (ambience?.category) notes.push(sentence(`a bed of ${categoryName(ambience.category)} under the clip: ${ambience.why}`));
+  else if (!events.length && ambience?.why) notes.push(sentence(`no sounds placed: ${ambience.why}`));
+  if (output?.original_audio) notes.push(sentence(output.original_audio));
+  $("result-note").textContent = notes.join(" ");
+  $("result-note").hidden = !notes.length;
 }
 
 // (Re)loads the video, the waveform and the download links; an edit replaces the files, so the
@@ -89,7 +108,8 @@ async function reloadMedia(keepPlace = true) {
   $("dl-wav").href = `${base}/audio.wav${stamp}`;
   $("dl-json").href = `${base}/timeline.json${stamp}`;
   $("dl-mix").href = `${base}/mix.wav${stamp}`;
-  $("dl-mix-item").hidden = !current.job.options?.keep_audio;  // the clip's own sound kept
+  // The clip's own sound kept, and there was one to keep (else the video carries the Foley alone).
+  $("dl-mix-item").hidden = !current.job.options?.keep_audio || Boolean(current.timeline.output?.original_audio);
   showCredits(`${base}/credits.txt${stamp}`);
   await drawWaveform(`${base}/audio.wav${stamp}`);
 }
@@ -109,9 +129,9 @@ function select(n, play) {
   current.selected = n;
   selectMarker(n);
   $("event").hidden = false;
-  $("event-title").textContent = `${categoryName(event.category)} at ${duration(event.time)}`;
+  $("event-title").textContent = `${categoryName(event.category)} at ${instant(event.time)}`;
   $("event-why").textContent = explain(event);
-  $("event-time").textContent = duration(event.time);
+  $("event-time").textContent = instant(event.time);
   $("event-play").onclick = () => playSound(event.template_id);
   showGain(event);
   if (play) playFrom(event.time - 0.3);  // hear it where it is, in the video
@@ -149,6 +169,7 @@ function edit(done, request) {
   let shown;
   const result = new Promise((resolve, reject) => { shown = { resolve, reject }; });
   const opened = current;
+  pending++;
   const run = async () => {
     setBusy(true);
     try {
@@ -161,6 +182,7 @@ function edit(done, request) {
       current.timeline = answer.timeline;
       current.selected = find(selected) ? selected : null;
       showTrack(current.timeline, current.selected);
+      showNote();
       if (current.selected === null) $("event").hidden = true;
       else select(current.selected, false);
       shown.resolve();
@@ -172,6 +194,7 @@ function edit(done, request) {
       $("edit-status").textContent = error.message;
       shown.reject(error);
     } finally {
+      if (--pending === 0) aimed.clear();
       setBusy(false);
       const selected = find(current?.selected);
       if (selected) showGain(selected);  // the slider back at "as it is" for the gain it has now
@@ -200,8 +223,9 @@ function change(n, fields, done) {
 }
 
 function moveTo(n, time) {
-  const clipped = Math.min(current.timeline.clip.duration, Math.max(0, time));
-  return change(n, { time: Math.round(clipped * 10000) / 10000 }, `Moved to ${duration(clipped)}`);
+  const clipped = Math.round(Math.min(current.timeline.clip.duration, Math.max(0, time)) * 10000) / 10000;
+  aimed.set(n, clipped);
+  return change(n, { time: clipped }, `Moved to ${instant(clipped)}`);
 }
 
 function removeEvent(n) {
@@ -219,7 +243,7 @@ function swapSelected() {
   const event = find(current.selected);
   const url = `${eventsUrl(current.job.id)}/${event.n}/candidates`;
   openPicker({
-    heading: `Change the sound at ${duration(event.time)}`,
+    heading: `Change the sound at ${instant(event.time)}`,
     load: async (query) => (await getJSON(query ? `${url}?q=${encodeURIComponent(query)}` : url)).groups,
     onUse: (template) => edit("Sound changed", (id) => send("PATCH", `${eventsUrl(id)}/${event.n}`, { template_id: template })),
   });
@@ -228,9 +252,9 @@ function swapSelected() {
 function addAtPlayhead() {
   const time = Math.round(playheadTime() * 1000) / 1000;
   openPicker({
-    heading: `Add a sound at ${duration(time)}`,
+    heading: `Add a sound at ${instant(time)}`,
     load: soundGroups,
-    onUse: (template) => edit(`Sound added at ${duration(time)}`,
+    onUse: (template) => edit(`Sound added at ${instant(time)}`,
                               (id) => send("POST", eventsUrl(id), { template_id: template, time })),
   });
 }

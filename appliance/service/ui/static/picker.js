@@ -1,12 +1,13 @@
 // The sound picker: a dialog listing recordings in groups (a category each, the best-fitting
 // first), each playable, with a search field. Used to change a placed sound and to add one.
 import { FIT, categoryName, duration } from "./words.js";
-import { el, playSound, showError } from "./ui.js";
+import { el, playSound } from "./ui.js";
 
 const dialog = document.getElementById("picker");
 const title = document.getElementById("picker-title");
 const search = document.getElementById("picker-search");
 const list = document.getElementById("picker-groups");
+const failure = document.getElementById("picker-error");
 let session = 0;  // a newer opening or search makes older answers stale
 
 document.getElementById("picker-close").onclick = () => dialog.close();
@@ -18,6 +19,7 @@ export function openPicker({ heading, load, onUse }) {
   const mine = ++session;
   title.textContent = heading;
   search.value = "";
+  failure.hidden = true;
   let timer;
   const refresh = async () => {
     list.replaceChildren(el("p", { class: "hint" }, "Finding sounds…"));
@@ -67,8 +69,9 @@ async function use(button, id, onUse) {
   try {
     await onUse(id);
     dialog.close();
-  } catch (error) {
-    showError(error);
+  } catch (error) {  // said here: the page's own error line is under the open dialog
+    failure.textContent = error.message;
+    failure.hidden = false;
     button.textContent = "Use";
     buttons.forEach((b) => { b.disabled = false; });
   }

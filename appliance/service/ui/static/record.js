@@ -26,6 +26,9 @@ export async function initRecord(callbacks) {
     $("camera").hidden = false;
     showPreview();
     initLive(actions).catch((error) => actions.failed(error.message));
+    if (record.recording) {  // started before this page was (re)loaded: follow it to its result
+      followRecording(record.recording.id).catch((error) => actions.failed(error.message));
+    }
   }
   $("record-button").onclick = () => toggleRecording().catch((error) => actions.failed(error.message));
 }

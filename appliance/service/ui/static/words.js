@@ -23,6 +23,15 @@ export function duration(value) {
   return `${minutes} min ${Math.round(value - 60 * minutes)} s`;
 }
 
+// A moment in the clip, fine enough to tell frames apart (a frame at 30 fps is 0.033 s):
+// 1.0333 → "1.03 s", 75.5 → "1 min 15.50 s"
+export function instant(value) {
+  if (value == null || !Number.isFinite(value)) return "";
+  if (value < 60) return `${value.toFixed(2)} s`;
+  const minutes = Math.floor(value / 60);
+  return `${minutes} min ${(value - 60 * minutes).toFixed(2)} s`;
+}
+
 // What a job is doing, in a few words: "waiting for its turn", "mixing · 80 %", "done".
 export function jobState(job) {
   if (job.state === "queued") return job.stage && job.stage !== "queued" ? job.stage : "waiting for its turn";
