@@ -981,5 +981,16 @@ def test_a_result_without_sounds_says_why_and_a_kept_sound_that_was_not_there(br
         assert note.startswith("A bed of ambience room under the clip: the motion holds no action"), note
         assert "The clip has no sound track of its own" in note, note
         assert not find(By.ID, "dl-mix-item").is_displayed()
+
+        # A job made elsewhere (curl, the board's button) shows in the open page's history by
+        # itself (it showed only after a reload); the token's curl example names this port.
+        assert len(page.find_elements(By.CSS_SELECTOR, "#history li")) == 1
+        again = subprocess.run(["curl", "-sS", "-f", "-F", f"video=@{still.path}", f"{base}/api/v1/score"],
+                               capture_output=True, text=True, timeout=60)
+        assert again.returncode == 0, again.stderr
+        wait_for(page, lambda: len(page.find_elements(By.CSS_SELECTOR, "#history li")) == 2, timeout=40,
+                 what="the job made elsewhere in the history")
+        port = base.rsplit(":", 1)[1]
+        assert f"http://foley.local:{port}/api/v1/score" in find(By.ID, "curl-example").get_attribute("textContent")
     finally:
         assert served.stop() == 0

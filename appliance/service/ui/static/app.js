@@ -111,7 +111,8 @@ async function showToken() {
   if (!response?.ok) return;
   const { token } = await response.json();
   // On the box itself the page is on loopback; other machines reach it by its network name.
-  const host = ["127.0.0.1", "localhost", "[::1]"].includes(location.hostname) ? "foley.local" : location.host;
+  const host = ["127.0.0.1", "localhost", "[::1]"].includes(location.hostname)
+    ? `foley.local${location.port ? `:${location.port}` : ""}` : location.host;
   $("token-value").textContent = token;
   $("curl-example").textContent = `curl -H "Authorization: Bearer ${token}" -F video=@clip.mp4 `
     + `-F description="door slam" "http://${host}/api/v1/score?wait=1" -o clip.wav`;

@@ -1,12 +1,16 @@
 // History: every job with its thumbnail, clip length, time taken, edits and live state, newest
 // first, a page at a time ("Show older clips" adds the next). While a job is waiting or being
-// scored the list refreshes itself, as many pages as are shown.
+// scored the list refreshes itself, as many pages as are shown; otherwise it looks every
+// IDLE_CHECK_MS (and when the page is shown again) whether a job was made elsewhere — curl, the
+// board's record button — and is drawn again only then, so a focused row keeps its focus.
 import { getJSON, send } from "./api.js";
 import { el, showError } from "./ui.js";
 import { duration, jobState } from "./words.js";
 
 const $ = (id) => document.getElementById(id);
 const LIVE_REFRESH_MS = 2000;
+const IDLE_CHECK_MS = 15000;
+let newest = null;  // the newest job listed
 let actions = {};  // open(job), watch(job), deleted(job)
 let timer = null;
 let pages = 1;
@@ -14,6 +18,7 @@ let pages = 1;
 export function initHistory(callbacks) {
   actions = callbacks;
   $("history-older").onclick = () => { pages += 1; refreshHistory().catch(showError); };
+  document.addEventListener("visibilitychange", () => { if (!document.hidden) checkForNew().catch(() => {}); });
   return refreshHistory();
 }
 
@@ -36,9 +41,21 @@ export async function refreshHistory() {
   $("history-empty").hidden = jobs.length > 0;
   $("history-older").hidden = !more;
   $("history").replaceChildren(...jobs.map(row));
+  newest = jobs.length ? jobs[0].id : null;
   if (jobs.some((job) => job.state === "queued" || job.state === "running")) {
     timer = setTimeout(() => refreshHistory().catch(showError), LIVE_REFRESH_MS);
+  } else {
+    timer = setTimeout(() => checkForNew().catch(() => {}), IDLE_CHECK_MS);
   }
+}
+
+// A job made elsewhere since the list was drawn: drawn again. (A failed look waits for the next.)
+async function checkForNew() {
+  clearTimeout(timer);
+  timer = setTimeout(() => checkForNew().catch(() => {}), IDLE_CHECK_MS);
+  if (document.hidden) return;
+  const { jobs } = await getJSON("/api/v1/jobs");
+  if ((jobs.length ? jobs[0].id : null) !== newest) await refreshHistory();
 }
 
 function row(job) {
