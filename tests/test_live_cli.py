@@ -38,18 +38,3 @@ def test_live_command_refuses_a_bad_duration_or_seed_before_the_camera(tmp_path,
     done = run_foley("live", "--camera", f"file:{tmp_path / 'none.mp4'}", "--output", "seam", f"{option}={value}")
     assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1, done.stderr
     assert done.stderr.startswith(f"foley live: {option} must be ") and expected in done.stderr, done.stderr
-
-
-def test_live_output_seam_in_the_config_does_not_claim_the_speaker(tmp_path):
-    """Only `--output seam` on the command line went without the speaker; the config's
-    live.output: seam still claimed it, and was refused while the service played."""
-    from appliance.live.speaker import claim_speaker
-
-    config = tmp_path / "config.yaml"
-    config.write_text("live:\n  output: seam\n")
-    held = claim_speaker("the service playing job 1")
-    try:
-        done = run_foley("live", "--config", str(config), "--camera", f"file:{tmp_path / 'none.mp4'}")
-    finally:
-        held.release()
-    assert "speaker" not in done.stderr and "no such video file" in done.stderr, done.stderr

@@ -1,9 +1,8 @@
 """`foley live`: sound the actions in front of the camera as they happen (and keep the performance).
 
-It claims the board's speaker for its whole run (appliance/live/speaker.py), unless its output
-is the seam (`--output seam`, or live.output: seam): while the service plays a result or runs
-its own live mode, it stops at once and says who has the speaker, rather than fighting it for
-the sound card."""
+It claims the board's speaker for its whole run (appliance/live/speaker.py), unless told
+`--output seam`: while the service plays a result or runs its own live mode, it stops at once and
+says who has the speaker, rather than fighting it for the sound card."""
 from __future__ import annotations
 
 import dataclasses
@@ -54,7 +53,9 @@ def handle(args) -> int:
         if not os.access(record.parent, os.W_OK):
             raise UsageError(f"--record {record}: cannot write in {record.parent}")
     try:  # before the camera and the models: a refusal comes at once
-        speaker = None if settings.output == "seam" else claim_speaker("`foley live`", "stop it with Ctrl-C")
+        # The config's output is the board's (its `seam` stands in for a sound card, and the
+        # service's Play and live claim the speaker on it too); only `--output seam` goes without.
+        speaker = None if args.output == "seam" else claim_speaker("`foley live`", "stop it with Ctrl-C")
     except SpeakerBusy as exc:
         raise UsageError(f"{exc}; or run `foley live --output seam` to go without the speaker") from None
     try:
