@@ -17,6 +17,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +26,7 @@ import soundfile as sf
 
 from appliance.bench.chromium import CHROMIUM, DRIVER, open_chromium
 from appliance.config import Config
+from appliance.evaluation.own_clips import with_hit_sounds
 from appliance.service.app import create_app
 from appliance.service.ui import STATIC
 from appliance.video.synthetic import render_scene
@@ -606,7 +608,9 @@ def test_edit_a_dense_clip(width, height, browser, tmp_path, axe_script):
     page, find = browser, browser.find_element
     try:
         mine = add_user_sound(base, tmp_path)
-        clip = render_scene("steps", tmp_path / "walk.mp4", width=320, height=240, seconds=16, seed=2)
+        silent = render_scene("steps", tmp_path / "silent-walk.mp4", width=320, height=240, seconds=16, seed=2)
+        # With a sound of its own (its steps heard), which the phone keeps under the Foley.
+        clip = replace(silent, path=with_hit_sounds(silent.path, silent.duration, silent.impacts, tmp_path / "walk.mp4"))
         viewport(page, width, height)
         page.get(base + "/")
         wait_for(page, lambda: len(page.find_elements(By.CSS_SELECTOR, "#library li")) > 5, what="the library")
@@ -959,7 +963,8 @@ def test_page_says_a_damaged_database_was_moved_aside(browser, tmp_path):
 @needs_chromium
 def test_a_result_without_sounds_says_why_and_a_kept_sound_that_was_not_there(browser, tmp_path):
     """A still clip opened with an empty track and no word of why; with "keep the clip's sound"
-    on a clip without one, the page offered a mix with the clip's sound that was the Foley alone."""
+    on a clip without one, the page offered a mix with the clip's sound and did not say that it
+    was the Foley alone."""
     from selenium.webdriver.common.by import By
 
     served = start_server(tmp_path)
@@ -979,8 +984,7 @@ def test_a_result_without_sounds_says_why_and_a_kept_sound_that_was_not_there(br
                  what="the result and its note")
         note = find(By.ID, "result-note").text
         assert note.startswith("A bed of ambience room under the clip: the motion holds no action"), note
-        assert "The clip has no sound track of its own" in note, note
-        assert not find(By.ID, "dl-mix-item").is_displayed()
+        assert "The clip has no sound track of its own: the video carries the Foley alone." in note, note
 
         # A job made elsewhere (curl, the board's button) shows in the open page's history by
         # itself (it showed only after a reload); the token's curl example names this port.

@@ -83,8 +83,8 @@ export function closeResult() {
 }
 
 // What the track holds besides its markers, in the timeline's own words: why nothing was placed
-// (a still scene, an ambient one), the bed under the sounds, and the clip's own sound when the
-// request kept it but there was none to keep.
+// (a still scene, an ambient one), the bed under the sounds, and what became of the clip's own
+// sound when the request kept it (mixed in, or none to keep: the "mix" is then the Foley alone).
 function showNote() {
   const { events, ambience, output } = current.timeline;
   const sentence = (text) => text.replace(/^./, (c) => c.toUpperCase()).replace(/\.?$/, ".");
@@ -108,8 +108,7 @@ async function reloadMedia(keepPlace = true) {
   $("dl-wav").href = `${base}/audio.wav${stamp}`;
   $("dl-json").href = `${base}/timeline.json${stamp}`;
   $("dl-mix").href = `${base}/mix.wav${stamp}`;
-  // The clip's own sound kept, and there was one to keep (else the video carries the Foley alone).
-  $("dl-mix-item").hidden = !current.job.options?.keep_audio || Boolean(current.timeline.output?.original_audio);
+  $("dl-mix-item").hidden = !current.job.options?.keep_audio;  // the clip's own sound kept (the note says how)
   showCredits(`${base}/credits.txt${stamp}`);
   await drawWaveform(`${base}/audio.wav${stamp}`);
 }
