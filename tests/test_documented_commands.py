@@ -89,7 +89,14 @@ def _scripts() -> dict[str, list[tuple[str, str]]]:
     return scripts
 
 
-@pytest.mark.parametrize("script", sorted(s for s in _scripts() if s != "scripts/lib/image.sh"))
+NOT_RUN_FROM_THE_TREE = {
+    "scripts/lib/image.sh": "sourced by the image scripts",
+    "scripts/foley-shell.sh": "the board's /usr/local/bin/foley, running the installed /opt/foley/venv's "
+                              "foley; tests/test_image_scripts.py runs it with that path replaced",
+}
+
+
+@pytest.mark.parametrize("script", sorted(s for s in _scripts() if s not in NOT_RUN_FROM_THE_TREE))
 def test_scripts_have_their_run_bit_and_answer_help(script, tmp_path):
     path = REPO / script
     assert path.is_file(), f"{script} is documented but missing"
