@@ -69,6 +69,18 @@ def as_sentences(parser: argparse.ArgumentParser) -> None:
                 as_sentences(child)
 
 
+def _apply_default_config(args: argparse.Namespace) -> None:
+    """/etc/foley/config.yaml's state_dir: the state the service uses. A command that must work
+    whatever the file says (`firstboot`: a new foley.txt is how a headless board is reached again)
+    goes on without it when it does not load, and says so."""
+    try:
+        load_and_apply(None, keep_environment=True)
+    except UsageError as exc:
+        if not getattr(args, "config_optional", False):
+            raise
+        print(f"foley {args.command}: going on without the config: {exc}", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = argparse.Namespace(command=None)  # named before an option's reader may refuse its value
@@ -78,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
             parser.print_help()
             return 2
         if not hasattr(args, "config"):  # the commands with --config load it themselves
-            load_and_apply(None)  # /etc/foley/config.yaml's state_dir: the service's state
+            _apply_default_config(args)
         return int(args.handler(args) or 0)
     except UsageError as exc:
         print(f"foley {args.command}: {exc}", file=sys.stderr)

@@ -218,13 +218,10 @@ class Config:
     live: LiveConfig = field(default_factory=LiveConfig)
 
     def __post_init__(self) -> None:
-        """state_dir as an absolute folder (`~` expanded): every process (the units, a shell)
-        must find the same one, and a relative path would follow each one's working folder."""
-        if self.state_dir is not None:
-            folder = os.path.expanduser(self.state_dir)
-            if not os.path.isabs(folder):
-                raise UsageError(f"config key 'state_dir' must be an absolute folder, not {self.state_dir!r}")
-            object.__setattr__(self, "state_dir", folder)
+        """state_dir as an absolute folder: every process (the units, a shell) must find the same
+        one, and a relative path (or `~`, each user's own home) would follow each one's."""
+        if self.state_dir is not None and not os.path.isabs(self.state_dir):
+            raise UsageError(f"config key 'state_dir' must be an absolute folder, not {self.state_dir!r}")
 
 
 def _build(cls, data, where: str):
@@ -317,12 +314,13 @@ def load_config(path: Path | None = None) -> Config:
         raise UsageError(f"{path}: {exc}") from None
 
 
-def load_and_apply(path: str | None) -> Config:
+def load_and_apply(path: str | None, keep_environment: bool = False) -> Config:
     """The config (`path`, else /etc/foley/config.yaml if present) loaded, and its state_dir (if
     set) made the state directory of everything in this process and its children. Every command
     applies it (appliance/cli.py), so `foley record` or `foley library add` work the state the
-    service uses."""
+    service uses. `keep_environment`: a FOLEY_STATE_DIR already set (a test's, a user's) wins
+    over a file the command line did not name."""
     config = load_config(Path(path) if path else None)
-    if config.state_dir:
+    if config.state_dir and not (keep_environment and os.environ.get("FOLEY_STATE_DIR")):
         os.environ["FOLEY_STATE_DIR"] = config.state_dir
     return config

@@ -217,7 +217,10 @@ done
 [ "$start" = no ] || [ "$units_changed" = 0 ] || systemctl daemon-reload
 
 # --- the command for a shell on the board ------------------------------------------------------
-if ! cmp -s "$dest/scripts/foley-shell.sh" /usr/local/bin/foley; then
+# Not over another program's foley: only where there is none, or ours (uninstall.sh's test).
+if [ -e /usr/local/bin/foley ] && ! grep -qs "scripts/install.sh installs this" /usr/local/bin/foley; then
+  say "left /usr/local/bin/foley alone: it is not ours (the command is /opt/foley/venv/bin/foley)"
+elif ! cmp -s "$dest/scripts/foley-shell.sh" /usr/local/bin/foley; then
   say "installing /usr/local/bin/foley"
   install -D -m 755 "$dest/scripts/foley-shell.sh" /usr/local/bin/foley
 fi

@@ -73,7 +73,7 @@ def test_wifi_country_is_set_as_the_os_sets_it_with_or_without_a_network(tmp_pat
     root = make_root(tmp_path)
     cmdline = root / "boot/firmware/cmdline.txt"
     cmdline.parent.mkdir(parents=True)
-    cmdline.write_text("console=tty1 root=PARTUUID=abc-02 rootwait cfg80211.ieee80211_regdom=US quiet\n")
+    cmdline.write_text("console=tty1 root=PARTUUID=abc-02 rootwait cfg80211.ieee80211_regdom=US quiet\n\n")
     rfkill = root / "var/lib/systemd/rfkill"
     rfkill.mkdir(parents=True)
     (rfkill / "platform-fe300000.mmcnr:wlan").write_text("1\n")

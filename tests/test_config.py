@@ -116,9 +116,26 @@ def test_every_command_works_the_state_folder_the_config_names(tmp_path, monkeyp
 
     chosen = tmp_path / "state-from-config"
     monkeypatch.setattr(config, "DEFAULT_PATH", write(tmp_path, f"state_dir: {chosen}\n"))
-    monkeypatch.setenv("FOLEY_STATE_DIR", str(tmp_path / "elsewhere"))
+    monkeypatch.delenv("FOLEY_STATE_DIR")
     assert cli.main(["cache", "stats"]) == 0
     assert state_dir() == chosen and (chosen / "cache").is_dir()
+    # A FOLEY_STATE_DIR set for the command (a test's, a user's) wins over the file it did not name.
+    monkeypatch.setenv("FOLEY_STATE_DIR", str(tmp_path / "mine"))
+    assert cli.main(["cache", "stats"]) == 0 and state_dir() == tmp_path / "mine"
+
+
+def test_first_boot_goes_on_when_the_config_does_not_load(tmp_path, monkeypatch, capsys):
+    """A new foley.txt is how a headless board is reached again: a broken config.yaml must not stop it."""
+    from appliance import cli, config
+
+    monkeypatch.setattr(config, "DEFAULT_PATH", write(tmp_path, "capture:\n  record_seconds: 200\n"))
+    assert cli.main(["cache", "stats"]) == 2
+    settings = tmp_path / "foley.txt"
+    settings.write_text("timezone=Mars/Olympus\n")
+    assert cli.main(["firstboot", str(settings), "--root", str(tmp_path / "root")]) == 0
+    err = capsys.readouterr().err
+    assert "foley firstboot: going on without the config:" in err and "record_seconds" in err
+    assert (tmp_path / "foley.txt.applied").exists()
 
 
 def test_a_fraction_of_a_second_of_idle_time_is_not_cut(tmp_path):
@@ -133,10 +150,11 @@ def test_a_fraction_of_a_second_of_idle_time_is_not_cut(tmp_path):
         server.close()
 
 
-def test_the_state_folder_is_absolute_with_home_expanded(tmp_path, monkeypatch):
-    monkeypatch.setenv("HOME", str(tmp_path))
-    assert load_config(write(tmp_path, "state_dir: ~/foley-state\n")).state_dir == str(tmp_path / "foley-state")
-    for relative in ("foley-state", "''"):
+def test_the_state_folder_is_absolute(tmp_path, monkeypatch):
+    """Every process must find the same folder: a relative one follows each one's working folder,
+    `~` each user's home (the services' user's is not a shell user's)."""
+    assert load_config(write(tmp_path, f"state_dir: {tmp_path}\n")).state_dir == str(tmp_path)
+    for relative in ("foley-state", "''", "~/foley-state"):
         with pytest.raises(UsageError, match="'state_dir' must be an absolute folder"):
             load_config(write(tmp_path, f"state_dir: {relative}\n"))
     # FOLEY_STATE_DIR is one folder, whatever it holds; systemd's STATE_DIRECTORY may list several.

@@ -193,11 +193,12 @@ def test_the_shell_command_takes_the_services_models_and_as_their_user_their_sta
     wrapper = tmp_path / "foley"  # the same script, running `env` as the command, `me` as the services' user
     wrapper.write_text(text.replace("/opt/foley/venv/bin/foley", "/usr/bin/env")
                        .replace("= foley ]", f"= {user.format(me=me)} ]"))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FOLEY_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FOLEY_") and not k.endswith("_DIRECTORY")}
     shown = dict(line.split("=", 1) for line in subprocess.run(
         ["sh", str(wrapper)], capture_output=True, text=True, env=env, check=True).stdout.splitlines() if "=" in line)
     assert shown["FOLEY_MODELS_DIR"] == "/opt/foley/src/models"
-    assert shown.get("FOLEY_STATE_DIR") == state
-    assert shown.get("FOLEY_RUNTIME_DIR") == (state and "/run/foley")
+    # As systemd gives the units their folders: a state_dir in /etc/foley/config.yaml still wins.
+    assert shown.get("STATE_DIRECTORY") == state and "FOLEY_STATE_DIR" not in shown
+    assert shown.get("RUNTIME_DIRECTORY") == (state and "/run/foley")
     install = (REPO / "scripts/install.sh").read_text()
     assert '"$dest/scripts/foley-shell.sh" /usr/local/bin/foley' in install

@@ -232,9 +232,9 @@ def test_a_renamed_host_is_answered_under_its_new_name(monkeypatch):
     monkeypatch.setattr("appliance.service.hosts.REFRESH_S", 0.0)
     assert allow.allows("foley-renamed.local") and allow.allows("FOLEY-RENAMED:8080")
     assert not allow.allows("rebind.example")
-    # A second board of the same image, as Avahi publishes it; not any name that starts alike.
-    assert allow.allows("foley-renamed-2.local:80") and allow.allows("foley-renamed-12.local")
-    assert not allow.allows("foley-renamed-2.local.example") and not allow.allows("foley-renamed-x.local")
+    # Not the name Avahi gives a second board of one image: any machine on the LAN may announce
+    # it, and this board may not hold it (docs/board.md: a hostname each, or allowed_hosts).
+    assert not allow.allows("foley-renamed-2.local:80")
     # The web unit refuses netlink sockets (RestrictAddressFamilies), and it keeps the host's
     # hostname as it changes (no ProtectHostname, which froze a copy of it).
     unit = (Path(__file__).parents[1] / "systemd" / "foley-web.service").read_text()

@@ -16,7 +16,6 @@ from appliance.bench.serve import bench_serve, print_serve_report
 from appliance.cli_args import at_least, positive_seconds
 from appliance.config import CaptureConfig, field_range
 from appliance.inference.sessions import default_threads
-from appliance.video.decode import DEFAULT_THREADS
 
 RECORD_SECONDS = field_range(CaptureConfig, "record_seconds")
 """The lengths of a recording the capture config takes: `foley bench capture --seconds`."""
@@ -89,7 +88,8 @@ def handle(args) -> int:
         _emit({"rows": bench_models(threads_list=args.model_threads, repeat=args.repeat)}, args,
               lambda report: print_rows(report["rows"]))
     else:
-        _emit(bench_engine(args.target, args.threads, args.seconds or 10.0, args.rounds), args, print_report)
+        threads = args.threads or default_threads()
+        _emit(bench_engine(args.target, threads, args.seconds or 10.0, args.rounds), args, print_report)
     return 0
 
 
@@ -107,8 +107,9 @@ def register(subparsers) -> None:
     parser.add_argument("--concurrency", type=at_least("--concurrency"),
                         help="uploads in flight at once (serve; default all)")
     parser.add_argument("--url", help="an already running server (serve; default: start one on loopback)")
-    parser.add_argument("--threads", type=at_least("--threads"), default=DEFAULT_THREADS,
-                        help="decoder threads of the engine and of the bare decode it is compared with (engine)")
+    parser.add_argument("--threads", type=at_least("--threads"),
+                        help="decoder threads of the engine and of the bare decode it is compared with (engine; "
+                             "default: the service's, $FOLEY_THREADS or the cores up to 4)")
     parser.add_argument("--rounds", type=at_least("--rounds"), default=1,
                         help="engine: repeat every configuration this many times, round-robin, and report the "
                              "median round (a noisy machine's single cold run varies by tens of percent)")

@@ -121,8 +121,8 @@ def wifi_country(country: str, root: Path) -> str:
     done = []
     cmdline = root / "boot/firmware/cmdline.txt"
     if cmdline.is_file():
-        line = REGDOM.sub("", cmdline.read_text().strip())
-        _write(cmdline, f"{line} cfg80211.ieee80211_regdom={country}\n")
+        words = REGDOM.sub("", cmdline.read_text()).split()  # one line: the firmware reads no other
+        _write(cmdline, " ".join([*words, f"cfg80211.ieee80211_regdom={country}"]) + "\n")
         done.append("the regulatory domain from the next boot")
     saved = sorted((root / "var/lib/systemd/rfkill").glob("*:wlan"))
     for state in saved:
@@ -170,4 +170,4 @@ def register(subparsers) -> None:
                         help="the first-boot settings file (default /boot/firmware/foley.txt)")
     parser.add_argument("--root", default="/", help="the system root to change (tests use a temporary tree); "
                                                     "the token then goes to its var/lib/foley")
-    parser.set_defaults(handler=handle)
+    parser.set_defaults(handler=handle, config_optional=True)

@@ -54,11 +54,12 @@ class ScoreOptions:
         """These options with a length limit that takes a clip of `seconds`: a recording the
         appliance made itself was bounded by its own record limits (capture and live
         max_record_seconds, which may exceed engine.max_seconds, and a stop lands a moment after
-        its limit); its thumbnail, or a re-score after a crash, must not refuse it."""
+        its limit); its thumbnail, or a re-score after a crash, must not refuse it. A second to
+        spare: the MP4's container may say a few hundredths more than the recording's length."""
         longest = field_range(EngineConfig, "max_seconds").high
-        if not seconds or seconds <= self.max_seconds:
+        if not seconds or seconds + 1 <= self.max_seconds:
             return self
-        return replace(self, max_seconds=float(min(longest, math.ceil(seconds))))
+        return replace(self, max_seconds=float(min(longest, math.ceil(seconds) + 1)))
 
     def key_fields(self) -> dict:
         return asdict(self)

@@ -248,8 +248,9 @@ def difference_peaks(rows: list[FeatureRow], picking: Picking) -> np.ndarray:
     return np.array([o.time for o in pick_onsets(rows, difference_signal(rows), picking)])
 
 
-DIFFERENCE_THRESHOLDS = THRESHOLDS + (0.8, 0.9, 1.0)
-"""The event model's thresholds and higher ones: the relative difference is not a probability."""
+DIFFERENCE_THRESHOLDS = tuple(sorted({*THRESHOLDS, *np.round(np.arange(0, 1.001, 0.05), 2).tolist(), 0.01, 0.02, 0.03}))
+"""The event model's thresholds, every 0.05 from 0 to 1 (the relative difference is not a
+probability) and the lowest steps: its choice must not sit at an end of the grid."""
 
 
 def fit_difference_picking(clips: list[TrainingClip]) -> Picking:

@@ -4,8 +4,10 @@ A web page open in a browser on the appliance (the kiosk screen, a desktop sessi
 its own name at 127.0.0.1 and then talk to the service as loopback, which needs no token. The
 browser still sends the page's name in `Host`, so requests are served only when `Host` is one of
 this machine's names or addresses: localhost, 127.0.0.1, [::1], its hostname and
-`hostname.local` (and `hostname-N.local`, the name Avahi takes when another board of the same
-image already has it), the addresses of its interfaces, and the names in `service.allowed_hosts`.
+`hostname.local`, the addresses of its interfaces, and the names in `service.allowed_hosts`.
+Not `hostname-N.local`, the name Avahi gives a second board of the same image: any machine on
+the LAN can announce such a name, and one the board does not hold would let a page rebind onto
+its loopback (docs/board.md: give each board its own hostname, or allow the name).
 Anything else gets 421 JSON, whatever its source address.
 """
 from __future__ import annotations
@@ -13,7 +15,6 @@ from __future__ import annotations
 import fcntl
 import ipaddress
 import os
-import re
 import socket
 import struct
 import threading
@@ -88,12 +89,6 @@ class HostAllowList:
             pass
         return names | self.extra
 
-    def _renamed_by_avahi(self, name: str) -> bool:
-        """`hostname-N.local`: two boards flashed from one image share a hostname, and Avahi
-        publishes the second as `foley-2.local` (a .local name resolves on the LAN only)."""
-        hostname = socket.gethostname().lower().rstrip(".")
-        return re.fullmatch(rf"{re.escape(hostname)}-[0-9]{{1,4}}\.local", name) is not None
-
     def _addresses_now(self, force: bool) -> set[str]:
         """The interface addresses; with `force`, read again (and the host name, which first
         boot may change while the service runs) if the last read is over REFRESH_S old."""
@@ -108,7 +103,7 @@ class HostAllowList:
         if header is None:  # HTTP/1.0 without Host: not a browser, so not a rebinding page
             return True
         name = host_name(header)
-        if name in self.names or self._renamed_by_avahi(name):
+        if name in self.names:
             return True
         try:
             address = str(ipaddress.ip_address(name.split("%")[0]))

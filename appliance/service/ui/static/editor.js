@@ -18,19 +18,12 @@ const GAIN_STEPS_DB = [-18, 12];  // how far the slider goes either way
 let current = null;  // { job, timeline, selected }
 let queue = Promise.resolve();
 let busy = false;  // an edit is being re-mixed: the edit controls ignore presses until it is shown
-let pending = 0;  // edits asked for and not yet shown
-const aimed = new Map();  // event n → where its queued moves leave it (so quick nudges add up)
 let edited = () => {};  // told after every edit (the history shows the count)
 
 const jobUrl = (id) => `/api/v1/jobs/${id}`;
 const eventsUrl = (id) => `${jobUrl(id)}/events`;
 const find = (n) => current?.timeline.events.find((event) => event.n === n);
 const whenIdle = (action) => (...args) => (busy ? null : action(...args));
-// One frame earlier or later, on the clip's frame grid (as a drag lands), so that nudges add up
-// to whole frames instead of drifting by their rounding; from where the moves still queued leave
-// the sound (Shift+→ pressed three times quickly moved it once: each press started from the
-// time last shown).
-const nudged = (n, frames) => Math.round((aimed.get(n) ?? find(n).time) / frameSeconds() + frames) * frameSeconds();
 
 export function initEditor({ onEdited }) {
   edited = onEdited;
@@ -38,7 +31,7 @@ export function initEditor({ onEdited }) {
   initTrack(video, {
     select: (n) => select(n, true),
     move: (n, time) => moveTo(n, time),
-    nudge: (n, frames) => moveTo(n, nudged(n, frames)),
+    nudge: (n, frames) => nudge(n, frames),
     remove: (n) => removeEvent(n),
   });
   $("undo").onclick = whenIdle(() => undoRedo("undo"));
@@ -46,8 +39,8 @@ export function initEditor({ onEdited }) {
   $("add-sound").onclick = whenIdle(addAtPlayhead);
   $("event-swap").onclick = whenIdle(() => swapSelected());
   $("event-delete").onclick = whenIdle(() => removeEvent(current.selected));
-  $("nudge-back").onclick = whenIdle(() => moveTo(current.selected, nudged(current.selected, -1)));
-  $("nudge-ahead").onclick = whenIdle(() => moveTo(current.selected, nudged(current.selected, 1)));
+  $("nudge-back").onclick = whenIdle(() => nudge(current.selected, -1));
+  $("nudge-ahead").onclick = whenIdle(() => nudge(current.selected, 1));
   const gain = $("event-gain");
   // The slider is the change from the sound's level as it is now (0 when it is selected).
   gain.oninput = () => { $("event-gain-value").textContent = louder(gain.valueAsNumber); };
@@ -159,8 +152,9 @@ const louder = (db) => (db > 0 ? `${db} dB louder` : db < 0 ? `${-db} dB softer`
 
 // ---- Edits --------------------------------------------------------------------------------
 
-// Runs `request(job id)` on the open result after the edits before it and shows the timeline it
-// returns, then reloads the media. The promise settles once the timeline is shown (so the picker
+// Runs `request(job id, its timeline)` on the open result after the edits before it and shows
+// the timeline it returns, then reloads the media; `done` says what was done (a function: asked
+// once the request has run). The promise settles once the timeline is shown (so the picker
 // closes at once), and rejects when the edit failed (said in the status line), so the picker
 // stays open. When another result was opened meanwhile, the edit is still made on its own job
 // (the user asked for it there) but its answer is not shown on the one now open.
@@ -168,11 +162,11 @@ function edit(done, request) {
   let shown;
   const result = new Promise((resolve, reject) => { shown = { resolve, reject }; });
   const opened = current;
-  pending++;
   const run = async () => {
     setBusy(true);
     try {
-      const answer = await request(opened.job.id);
+      const answer = await request(opened.job.id, opened.timeline);
+      const said = typeof done === "function" ? done() : done;
       if (current !== opened) {
         shown.resolve();
         return;
@@ -185,15 +179,14 @@ function edit(done, request) {
       if (current.selected === null) $("event").hidden = true;
       else select(current.selected, false);
       shown.resolve();
-      $("edit-status").textContent = `${done}. Loading the new mix…`;
+      $("edit-status").textContent = `${said}. Loading the new mix…`;
       await reloadMedia();
-      $("edit-status").textContent = `${done}.`;
+      $("edit-status").textContent = `${said}.`;
       edited();
     } catch (error) {
       $("edit-status").textContent = error.message;
       shown.reject(error);
     } finally {
-      if (--pending === 0) aimed.clear();
       setBusy(false);
       const selected = find(current?.selected);
       if (selected) showGain(selected);  // the slider back at "as it is" for the gain it has now
@@ -221,10 +214,25 @@ function change(n, fields, done) {
   return quietly(edit(done, (id) => send("PATCH", `${eventsUrl(id)}/${n}`, fields)));
 }
 
+const clipTime = (timeline, time) => Math.round(Math.min(timeline.clip.duration, Math.max(0, time)) * 10000) / 10000;
+
 function moveTo(n, time) {
-  const clipped = Math.round(Math.min(current.timeline.clip.duration, Math.max(0, time)) * 10000) / 10000;
-  aimed.set(n, clipped);
+  const clipped = clipTime(current.timeline, time);
   return change(n, { time: clipped }, `Moved to ${instant(clipped)}`);
+}
+
+// One frame earlier or later, on the clip's frame grid (as a drag lands), so that nudges add up
+// to whole frames instead of drifting by their rounding; worked out when its turn comes, from
+// the time the edits before it left (Shift+→ pressed three times quickly moved the sound once:
+// each press started from the time last shown).
+function nudge(n, frames) {
+  let target;
+  return quietly(edit(() => `Moved to ${instant(target)}`, (id, timeline) => {
+    const event = timeline.events.find((e) => e.n === n);
+    if (!event) return Promise.reject(new Error("That sound is no longer in the track."));
+    target = clipTime(timeline, Math.round(event.time / frameSeconds() + frames) * frameSeconds());
+    return send("PATCH", `${eventsUrl(id)}/${n}`, { time: target });
+  }));
 }
 
 function removeEvent(n) {

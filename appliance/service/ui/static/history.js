@@ -11,6 +11,7 @@ const $ = (id) => document.getElementById(id);
 const LIVE_REFRESH_MS = 2000;
 const IDLE_CHECK_MS = 15000;
 let newest = null;  // the newest job listed
+let live = false;  // a job listed is waiting or being scored
 let actions = {};  // open(job), watch(job), deleted(job)
 let timer = null;
 let pages = 1;
@@ -37,25 +38,31 @@ async function listed() {
 
 export async function refreshHistory() {
   clearTimeout(timer);
-  const { jobs, more } = await listed();
-  $("history-empty").hidden = jobs.length > 0;
-  $("history-older").hidden = !more;
-  $("history").replaceChildren(...jobs.map(row));
-  newest = jobs.length ? jobs[0].id : null;
-  if (jobs.some((job) => job.state === "queued" || job.state === "running")) {
-    timer = setTimeout(() => refreshHistory().catch(showError), LIVE_REFRESH_MS);
-  } else {
-    timer = setTimeout(() => checkForNew().catch(() => {}), IDLE_CHECK_MS);
+  try {
+    const { jobs, more } = await listed();
+    $("history-empty").hidden = jobs.length > 0;
+    $("history-older").hidden = !more;
+    $("history").replaceChildren(...jobs.map(row));
+    newest = jobs.length ? jobs[0].id : null;
+    live = jobs.some((job) => job.state === "queued" || job.state === "running");
+  } finally {
+    schedule();  // one timer, whatever happened
   }
 }
 
-// A job made elsewhere since the list was drawn: drawn again. (A failed look waits for the next.)
-async function checkForNew() {
+function schedule() {
   clearTimeout(timer);
-  timer = setTimeout(() => checkForNew().catch(() => {}), IDLE_CHECK_MS);
-  if (document.hidden) return;
+  timer = live ? setTimeout(() => refreshHistory().catch(showError), LIVE_REFRESH_MS)
+    : setTimeout(() => checkForNew().catch(schedule), IDLE_CHECK_MS);
+}
+
+// Drawn again when a job was made elsewhere since the list was drawn (or one listed is still
+// being scored); otherwise only the next look is planned.
+async function checkForNew() {
+  if (live) return refreshHistory();
+  if (document.hidden) return schedule();
   const { jobs } = await getJSON("/api/v1/jobs");
-  if ((jobs.length ? jobs[0].id : null) !== newest) await refreshHistory();
+  return (jobs.length ? jobs[0].id : null) !== newest ? refreshHistory() : schedule();
 }
 
 function row(job) {
