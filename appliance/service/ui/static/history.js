@@ -50,9 +50,11 @@ export async function refreshHistory() {
   }
 }
 
+// The timers' own failures are not shown: with the service gone the page's banner says so, and
+// a failed refresh (which plans the next) would otherwise add a message every 2 s while it is.
 function schedule() {
   clearTimeout(timer);
-  timer = live ? setTimeout(() => refreshHistory().catch(showError), LIVE_REFRESH_MS)
+  timer = live ? setTimeout(() => refreshHistory().catch(() => {}), LIVE_REFRESH_MS)
     : setTimeout(() => checkForNew().catch(schedule), IDLE_CHECK_MS);
 }
 
