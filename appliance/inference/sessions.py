@@ -9,10 +9,13 @@ depend on which x86-64 machine computed it.
 """
 from __future__ import annotations
 
+import functools
 import importlib.machinery
 import importlib.util
 import os
 from pathlib import Path
+
+import numpy as np
 
 # ONNX Runtime's official Linux builds (1.2x+) start a telemetry queue when imported, writing
 # ~/.cache/Microsoft/DeveloperTools/.onnxruntime/ (a device id and an SQLite event store) and
@@ -20,6 +23,8 @@ from pathlib import Path
 # the variable must be set before the import (disable_telemetry_events() alone leaves the files).
 os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 import onnxruntime as ort  # noqa: E402
+
+from appliance.inference.int8_check import EXACT_SUM, K, saturating_matmul_model  # noqa: E402
 
 ort.disable_telemetry_events()
 
@@ -29,13 +34,32 @@ ort.disable_telemetry_events()
 # the text encoder, QLinearConv in the vision encoder): on an AVX2-only x86-64 CPU, text cosine
 # to FP32 torch fell from 0.989 to 0.976 and one reference photo's embedding from 0.988 to 0.941,
 # with onnxruntime 1.31.1 and 1.32.0 alike (the export machine had AVX-512 VNNI, exact int32
-# sums). With this entry, where ORT finds its U8S8 kernels unsafe (MlasPlatformU8S8Overflow(),
-# x86 builds only) its Avx2WeightS8ToU8Transformer stores the int8 weights as uint8 (w + 128,
-# zero point moved with them: the same products) and runs the U8U8 kernels, which do not
-# saturate; the outputs then equal the manifest's figures. On aarch64 (the board) the option is
-# compiled out and changes nothing. It is a level-2 graph transformer: it needs the graph
-# optimisation that session_options() turns on. Cost: x86 speed only (docs/models.md).
+# sums). With this entry ORT's Avx2WeightS8ToU8Transformer stores the int8 weights as uint8
+# (w + 128, zero point moved with them: the same products) and runs the U8U8 kernels, which do
+# not saturate; the outputs then equal the manifest's figures. ORT applies it on any x86 CPU that
+# asks, VNNI or not, and it costs speed (vision 2.4x slower on a VNNI CPU for bit-identical
+# outputs), so it is asked for only where a probe product saturates (int8_check.py). On aarch64
+# (the board) it is compiled out. It is a level-2 graph transformer: it needs the graph
+# optimisation that session_options() turns on.
 EXACT_INT8 = ("session.x64quantprecision", "1")
+
+
+def saturating_product(options: ort.SessionOptions) -> np.ndarray:
+    """int8_check's probe product, [1, N] int32, in a session made with `options`."""
+    session = ort.InferenceSession(saturating_matmul_model(), sess_options=options,
+                                   providers=["CPUExecutionProvider"])
+    (y,) = session.run(["Y"], {"A": np.full((1, K), 255, np.uint8)})
+    return y
+
+
+@functools.cache
+def int8_products_saturate() -> bool:
+    """True when this CPU's default INT8 kernels clamp pair sums (x86-64 without VNNI)."""
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL  # as the encoders'
+    options.log_severity_level = 3
+    return not bool((saturating_product(options) == EXACT_SUM).all())
 
 
 def default_threads() -> int:
@@ -57,7 +81,8 @@ def session_options(threads: int, custom_ops: bool = False) -> ort.SessionOption
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.add_session_config_entry("session.intra_op.allow_spinning", "0" if threads > 1 else "1")
-    options.add_session_config_entry(*EXACT_INT8)
+    if int8_products_saturate():
+        options.add_session_config_entry(*EXACT_INT8)
     options.log_severity_level = 3  # warnings from the optimiser are noise on the journal
     if custom_ops:
         options.register_custom_ops_library(str(extensions_library()))
