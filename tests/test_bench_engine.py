@@ -30,6 +30,7 @@ def test_bench_engine_rounds(tmp_path):
 @pytest.mark.parametrize("args, says", [
     (["--rounds", "0"], "--rounds must be at least 1, not 0"), (["--threads", "0"], "--threads must be at least 1, not 0"),
     (["--seconds", "0"], "--seconds must be a finite number of seconds above 0, not 0"),
+    (["--seconds", "601"], "--seconds: the engine takes clips of at most 600 s, not 601"),
     (["models", "--model-threads", "abc"], "--model-threads must be a whole number of at least 1, not 'abc'"),
     (["models", "--model-threads=1,-3"], "--model-threads must be at least 1, not -3"),
     (["models", "--repeat", "0"], "--repeat must be at least 1, not 0")])
@@ -39,3 +40,19 @@ def test_bench_refuses_counts_below_one_before_any_work(args, says):
     one; --seconds 0 was taken as the default length. Now one line and exit 2, at once."""
     result = run_foley("bench", *args, timeout=60)
     assert result.returncode == 2 and result.stderr.strip() == f"foley bench: {says}", result.stderr
+
+
+def test_an_engine_run_that_fails_says_why_at_once(tmp_path):
+    """A clip the engine child refused left the parent waiting an hour for figures."""
+    import multiprocessing
+    import time
+
+    from appliance.bench.engine import _run_child
+    from appliance.errors import UsageError
+
+    not_a_clip = tmp_path / "clip.mp4"
+    not_a_clip.write_bytes(b"not a video")
+    started = time.monotonic()
+    with pytest.raises(UsageError, match=r"the int8 engine run on .*clip.mp4 failed: .*clip.mp4"):
+        _run_child(multiprocessing.get_context("spawn"), not_a_clip, "int8", False, tmp_path / "near.mkv", 1)
+    assert time.monotonic() - started < 60

@@ -15,7 +15,9 @@ from appliance.bench.models import bench_models, print_rows
 from appliance.bench.serve import bench_serve, print_serve_report
 from appliance.cli_args import at_least, positive_seconds
 from appliance.config import CaptureConfig, field_range
+from appliance.errors import UsageError
 from appliance.inference.sessions import default_threads
+from appliance.video.probe import DEFAULT_MAX_SECONDS
 
 RECORD_SECONDS = field_range(CaptureConfig, "record_seconds")
 """The lengths of a recording the capture config takes: `foley bench capture --seconds`."""
@@ -88,6 +90,9 @@ def handle(args) -> int:
         _emit({"rows": bench_models(threads_list=args.model_threads, repeat=args.repeat)}, args,
               lambda report: print_rows(report["rows"]))
     else:
+        if args.seconds is not None and args.seconds > DEFAULT_MAX_SECONDS:  # the engine would refuse the clip
+            raise UsageError(f"--seconds: the engine takes clips of at most {DEFAULT_MAX_SECONDS:g} s, "
+                             f"not {args.seconds:g}")
         threads = args.threads or default_threads()
         _emit(bench_engine(args.target, threads, args.seconds or 10.0, args.rounds), args, print_report)
     return 0

@@ -19,8 +19,10 @@ import resource
 import tempfile
 import time
 from pathlib import Path
+from queue import Empty
 
 from appliance.cli_progress import counted
+from appliance.errors import UsageError
 from appliance.paths import state_dir
 
 CONFIGURATIONS = (
@@ -87,14 +89,34 @@ def _run_configuration(clip: str, variant: str, use_cache: bool, near_duplicate:
     queue.put(figures)
 
 
+def _configuration_child(clip: str, variant: str, use_cache: bool, near_duplicate: str | None, threads: int,
+                         queue) -> None:
+    """Child process entry: the figures, or the reason there are none (a clip the engine refuses)."""
+    try:
+        _run_configuration(clip, variant, use_cache, near_duplicate, threads, queue)
+    except Exception as exc:  # told to the parent, which would otherwise wait for figures
+        queue.put({"error": f"{type(exc).__name__}: {exc}" if not isinstance(exc, UsageError) else str(exc)})
+
+
 def _run_child(context, clip: Path, variant: str, use_cache: bool, near: Path, threads: int) -> dict:
-    """One configuration in a fresh spawned process: its own peak RSS, a cold cache."""
+    """One configuration in a fresh spawned process: its own peak RSS, a cold cache. A child that
+    fails says why (UsageError here); one that dies without a word (killed, out of memory) is
+    noticed within a second instead of after the hour a long clip may take."""
     queue = context.Queue()
-    child = context.Process(target=_run_configuration,
+    child = context.Process(target=_configuration_child,
                             args=(str(clip), variant, use_cache, str(near) if use_cache else None, threads, queue))
     child.start()
-    figures = queue.get(timeout=3600)
+    while True:
+        try:
+            figures = queue.get(timeout=1.0)
+            break
+        except Empty:
+            if not child.is_alive() and queue.empty():
+                raise UsageError(f"the {variant} engine run on {clip} ended without figures "
+                                 f"(exit code {child.exitcode})") from None
     child.join()
+    if "error" in figures:
+        raise UsageError(f"the {variant} engine run on {clip} failed: {figures['error']}")
     return figures
 
 

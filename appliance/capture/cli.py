@@ -119,6 +119,10 @@ def capture_main(config_path: str | None, url: str) -> None:
     handle_capture(argparse.Namespace(config=config_path, camera=None, service_url=url))
 
 
+DEFAULT_WAIT_S = 300.0
+"""How long `foley record --wait` waits for the recording to reach the queue, unless --timeout."""
+
+
 def handle_record(args) -> int:
     from appliance.capture.control import DaemonUnavailable, call
 
@@ -128,10 +132,14 @@ def handle_record(args) -> int:
     given = [f"--{name}" for name, value in arguments.items() if value is not None]
     if command != "start" and given:  # they were dropped without a word
         raise UsageError(f"{' and '.join(given)}: only for starting a recording, not with --{command}")
+    if args.wait and command not in ("start", "stop"):
+        raise UsageError(f"--wait: only for starting or stopping a recording, not with --{command}")
+    if args.timeout is not None and not args.wait:
+        raise UsageError("--timeout: only with --wait")
     try:
         reply, _ = call(command, **{k: v for k, v in arguments.items() if v is not None})
         if reply.get("ok") and args.wait and command in ("start", "stop"):
-            reply = _wait_for_submission(reply["id"], args.timeout)
+            reply = _wait_for_submission(reply["id"], args.timeout or DEFAULT_WAIT_S)
     except DaemonUnavailable as exc:
         raise UsageError(str(exc)) from None
     print(json.dumps(reply, indent=1))
@@ -174,6 +182,6 @@ def register(subparsers) -> None:
     action.add_argument("--cancel", action="store_true", help="stop the recording and throw it away")
     action.add_argument("--status", action="store_true", help="print the daemon's status")
     record.add_argument("--wait", action="store_true", help="wait until the clip is handed to the queue")
-    record.add_argument("--timeout", type=positive_seconds("--timeout"), default=300.0,
-                        help="seconds --wait waits at most (above 0)")
+    record.add_argument("--timeout", type=positive_seconds("--timeout"),
+                        help=f"seconds --wait waits at most (above 0; default {DEFAULT_WAIT_S:g})")
     record.set_defaults(handler=handle_record)
