@@ -330,6 +330,7 @@ def test_token_prompt_from_another_machine(server, browser, tmp_path):
 @needs_chromium
 def test_record_button_with_the_capture_daemon(runtime, server, browser, tmp_path):
     """The camera's live picture on the page; Record → Stop → the recording's result opens."""
+    from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
 
     from tests.test_capture_service import start_capture, stop
@@ -347,6 +348,18 @@ def test_record_button_with_the_capture_daemon(runtime, server, browser, tmp_pat
         find(By.ID, "description").send_keys("knocking on wood")
         record_and_open(page, button, lambda: button.text == "Stop", 2.0, "the recording", reload=True)
         screenshot(page, "record-result-desktop.png", 1280, 1)
+        # A double click is one press: the second stopped nothing, and said "ignored: pressed
+        # again too quickly" as an error under a recording that went on with its progress hidden.
+        button, first_job = find(By.ID, "record-button"), page.execute_script("return location.hash")
+        ActionChains(page).double_click(button).perform()
+        wait_for(page, lambda: button.text == "Stop", what="the double-clicked recording to start")
+        time.sleep(1.0)
+        assert button.text == "Stop" and find(By.ID, "progress").is_displayed()
+        assert not find(By.ID, "score-error").is_displayed(), find(By.ID, "score-error").text
+        button.click()
+        wait_for(page, lambda: page.execute_script("return location.hash") not in ("", first_job)
+                 or find(By.ID, "score-error").is_displayed(), timeout=120, what="the double-clicked recording's result")
+        assert not find(By.ID, "score-error").is_displayed(), find(By.ID, "score-error").text
     finally:
         stop(capture)
 

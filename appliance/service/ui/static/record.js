@@ -6,6 +6,10 @@ import { initLive } from "./live.js";
 const $ = (id) => document.getElementById(id);
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 const PREVIEW_RECONNECT_MS = 110_000;  // the server ends a preview stream after 120 s
+// The daemon ignores a press within 0.5 s of the last one (capture/daemon.py DOUBLE_PRESS_S: a
+// bouncing button) and says so as a refusal; a double click here is not worth an error message.
+const PRESS_GAP_MS = 600;
+let lastPress = -Infinity;
 let actions = {};  // follow(job), failed(message)
 
 // The daemon's file camera loops a clip: there is no camera, and the page says so.
@@ -30,7 +34,11 @@ export async function initRecord(callbacks) {
       followRecording(record.recording.id).catch((error) => actions.failed(error.message));
     }
   }
-  $("record-button").onclick = () => toggleRecording().catch((error) => actions.failed(error.message));
+  $("record-button").onclick = () => {
+    if (performance.now() - lastPress < PRESS_GAP_MS) return;
+    lastPress = performance.now();
+    toggleRecording().catch((error) => actions.failed(error.message));
+  };
 }
 
 function showPreview() {
