@@ -155,7 +155,8 @@ def test_score_play_swap_in_chromium(server, browser, tmp_path):
 
     # Drop the clip on the drop zone, describe it, score it.
     page.execute_script(DROP_FILE, "drop", "clip.mp4", base64.b64encode(clip.path.read_bytes()).decode())
-    assert "clip.mp4" in find(By.ID, "drop-text").text
+    size = clip.path.stat().st_size  # in the service's units (1024), as its upload limit is stated
+    assert f"clip.mp4 ({size / 1024:.{1 if size < 10 * 1024 else 0}f} KB)" in find(By.ID, "drop-text").text
     find(By.ID, "description").send_keys("a stick hits a wooden table")
     page.execute_script("""window.progressSeen = [];
         new MutationObserver(() => progressSeen.push(document.getElementById('progress-text').textContent))

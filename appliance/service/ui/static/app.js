@@ -8,7 +8,7 @@ import { initLibrary } from "./library.js";
 import { initRecord } from "./record.js";
 import { el, showError } from "./ui.js";
 import { upload } from "./upload.js";
-import { duration, jobState } from "./words.js";
+import { bytes, duration, jobState } from "./words.js";
 
 const $ = (id) => document.getElementById(id);
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -23,7 +23,7 @@ function showChosenFile() {
   const file = fileInput.files[0];
   if (file) {
     $("drop-text").replaceChildren(el("strong", {}, file.name),
-      ` (${(file.size / 1e6).toFixed(1)} MB) · drop or tap to choose another`);
+      ` (${bytes(file.size)}) · drop or tap to choose another`);
   }
 }
 

@@ -40,12 +40,13 @@ export function jobState(job) {
   return "done";
 }
 
-// 2.5e9 → "2.5 GB"
+// 2.5 × 1024³ → "2.5 GB": in units of 1024, as the service states its limits (service/gate.py
+// megabytes), so a file shown as 200 MB is one the 200 MB upload limit takes.
 export function bytes(value) {
   const units = ["bytes", "KB", "MB", "GB", "TB"];
   let unit = 0;
-  while (value >= 1000 && unit < units.length - 1) {
-    value /= 1000;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
     unit++;
   }
   return `${value.toFixed(value < 10 && unit ? 1 : 0)} ${units[unit]}`;
