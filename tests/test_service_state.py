@@ -145,3 +145,41 @@ def test_a_zombie_worker_counts_as_dead():
         assert _process_alive(os.getpid())
     finally:
         child.wait()
+
+
+def test_a_stale_job_of_a_live_local_worker_is_left_to_it(tmp_path):
+    """queue.stale_seconds set low re-queued a job its live worker here was still scoring (a
+    stage longer than the setting between two progress reports): two workers on one job. A dead
+    worker's job, and one whose pid now belongs to a process started after the job (a reboot),
+    are still queued again."""
+    import socket
+    import time
+
+    from appliance.service.jobs import QUEUED
+
+    store = JobStore(tmp_path / "service")
+    host = socket.gethostname()
+
+    def running_job(worker: str) -> str:
+        upload_file = tmp_path / f"upload-{time.monotonic_ns()}"
+        upload_file.write_bytes(b"clip")
+        job = store.create("clip.mp4", None, {}, upload_file)
+        store.start(job.id, worker)
+        store.db.execute("UPDATE jobs SET heartbeat = ? WHERE id = ?", (time.time() - 60, job.id))
+        return job.id
+
+    mine = running_job(f"{host}:{os.getpid()}")
+    dead_child = subprocess.Popen(["true"])
+    dead_child.wait()
+    dead = running_job(f"{host}:{dead_child.pid}")
+    reused = running_job(f"{host}:0")
+    time.sleep(1.5)
+    newer_process = subprocess.Popen(["sleep", "30"])  # started after the job: not its worker
+    store.db.execute("UPDATE jobs SET worker = ? WHERE id = ?", (f"{host}:{newer_process.pid}", reused))
+    try:
+        assert sorted(store.requeue_stale(max_attempts=3, stale_seconds=5)) == sorted([dead, reused])
+    finally:
+        newer_process.kill()
+        newer_process.wait()
+    assert store.get(mine).state == "running"
+    assert store.get(dead).state == store.get(reused).state == QUEUED

@@ -186,14 +186,20 @@ class JobStore:
                 requeued.append(job.id)
         return requeued
 
-    def requeue_stale(self, max_attempts: int, stale_seconds: float) -> list[str]:
+    def requeue_stale(self, max_attempts: int, stale_seconds: float, alive=None) -> list[str]:
         """Jobs `running` with no sign of life (progress) for `stale_seconds`: their worker, on
         another board perhaps, is gone. Re-queued, or failed after `max_attempts` starts, as in
-        `recover_interrupted`. Returns the re-queued ids (for the caller to submit again)."""
-        cutoff = time.time() - stale_seconds
+        `recover_interrupted`. Returns the re-queued ids (for the caller to submit again).
+
+        A job whose worker is a live process of this host is left to it: a stage may run longer
+        than a low `queue.stale_seconds` between two progress reports, and a second worker on the
+        same job would write its results twice (a local worker that dies is `recover_interrupted`'s)."""
+        alive = alive or _process_alive
+        cutoff, host = time.time() - stale_seconds, socket.gethostname()
         stale = [self._job(r) for r in self.db.execute(
             "SELECT * FROM jobs WHERE state = ? AND coalesce(heartbeat, started) < ?", (RUNNING, cutoff))]
-        return [job.id for job in stale if self._requeue_or_fail(job, max_attempts, "its worker stopped answering")]
+        return [job.id for job in stale if not _runs_here(job, host, alive)
+                and self._requeue_or_fail(job, max_attempts, "its worker stopped answering")]
 
     def _requeue_or_fail(self, job: Job, max_attempts: int, why: str) -> bool:
         if job.attempts >= max_attempts:
@@ -207,6 +213,28 @@ class JobStore:
         fields = dict(row)
         fields["options"] = json.loads(fields["options"])
         return Job(**fields)
+
+
+def _runs_here(job: Job, host: str, alive) -> bool:
+    """Whether `job`'s worker is a live process of this host that was started before the job
+    was (after a reboot its pid may belong to any other process)."""
+    owner_host, _, pid = (job.worker or ":").rpartition(":")
+    if owner_host != host or not pid.isdigit() or not alive(int(pid)):
+        return False
+    started = _process_started(int(pid))
+    return started is None or job.started is None or started <= job.started + 0.5
+
+
+def _process_started(pid: int) -> float | None:
+    """When process `pid` started (seconds since the epoch, to a clock tick), where /proc says."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as stat:
+            ticks = int(stat.read().rsplit(")", 1)[1].split()[19])
+        with open("/proc/uptime", encoding="ascii") as uptime:  # to 10 ms; /proc/stat's btime is whole seconds
+            since_boot = float(uptime.read().split()[0])
+    except (OSError, IndexError, ValueError):
+        return None
+    return time.time() - since_boot + ticks / os.sysconf("SC_CLK_TCK")
 
 
 def _process_alive(pid: int) -> bool:
