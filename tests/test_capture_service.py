@@ -200,3 +200,37 @@ def test_a_second_daemon_on_the_same_state_refuses_to_start_and_takes_nothing(ru
         assert list((tmp_path / "state" / "capture" / "recordings").glob(f".{recording['id']}.mp4.partial"))
     finally:
         stop(first)
+
+
+def test_camera_previews_are_bounded(runtime, server, tmp_path):
+    """Each preview stream holds a server thread for up to two minutes: 34 of them took every
+    thread, and the page's requests (/healthz too) timed out. At most MAX_PREVIEWS stream at
+    once; the next is told to come back (503, Retry-After), and a closed one frees its place."""
+    from appliance.service.ops_api import MAX_PREVIEWS
+
+    capture = start_capture(tmp_path, int(server.rsplit(":", 1)[1]))
+    streams = []
+    try:
+        wait_for(lambda: get_json(f"{server}/api/v1/record")["available"], 30)
+        for _ in range(MAX_PREVIEWS):
+            streams.append(urllib.request.urlopen(f"{server}/api/v1/preview.mjpg", timeout=10))
+            assert b"\xff\xd8" in streams[-1].read(4096)
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(f"{server}/api/v1/preview.mjpg", timeout=10)
+        assert refused.value.code == 503 and refused.value.headers["Retry-After"]
+        assert "camera previews are already being watched" in json.loads(refused.value.read())["error"]
+        assert get_json(f"{server}/healthz") == {"status": "ok"}
+        streams.pop().close()
+
+        def reopened():
+            try:
+                streams.append(urllib.request.urlopen(f"{server}/api/v1/preview.mjpg", timeout=10))
+                return True
+            except urllib.error.HTTPError as exc:
+                assert exc.code == 503
+                return False
+        wait_for(reopened, 10)
+    finally:
+        for stream in streams:
+            stream.close()
+        stop(capture)

@@ -221,3 +221,17 @@ def test_a_failed_jobs_reason_names_no_server_path(tmp_path, clip_bytes):
     job = client.get(f"/api/v1/jobs/{job_id}").get_json()
     assert job["state"] == "failed" and "not a readable video" in job["error"], job
     assert str(tmp_path) not in job["error"] and "/input" not in job["error"], job["error"]
+
+
+def test_a_form_over_werkzeugs_own_limits_is_not_called_too_large(tmp_path, clip_bytes):
+    """A small upload with 1,100 fields, or a 600 KB text field, hit Werkzeug's form limits and
+    was answered as the gate's 413, "upload too large: the limit is 200 MB": the user was told
+    the file was too big when it was not."""
+    client, _, _ = make_client(tmp_path, run=False)
+    fields = {f"f{i}": "x" for i in range(1100)}
+    for form in (fields, {"description": "x" * 600_000}):
+        answer = upload(client, clip_bytes, **form)
+        assert answer.status_code == 400, answer.get_json()
+        assert answer.get_json()["error"].startswith("the form has too many fields or too long a text field: at most "
+                                                     "1000 parts, and 488 KB"), answer.get_json()
+    assert client.get("/api/v1/jobs").get_json()["jobs"] == []

@@ -138,14 +138,21 @@ def test_a_body_is_judged_on_its_headers_before_a_byte_of_it_is_read(tmp_path):
     try:
         status, body = head_only(lan, port, "/api/v1/jobs", gigabyte, "application/octet-stream")
         assert status == 401 and "token" in body["error"]
-        status, body = head_only(lan, port, "/api/v1/login", 200 * 1024 * 1024, "application/json")
+        status, body = head_only(lan, port, "/api/v1/jobs/x/edit", 2 * 1024 * 1024, "application/json", token)
         assert status == 413 and "1024 KB" in body["error"]
         status, body = head_only(lan, port, "/api/v1/score", gigabyte, "multipart/form-data; boundary=x", token)
         assert status == 413 and "200 MB" in body["error"]
-        # A form may be large only on the routes that take files: not on the open login, where
-        # bodies that never came held the room for everyone's uploads (body_room.py).
-        status, body = head_only(lan, port, "/api/v1/login", 200 * 1024 * 1024, "multipart/form-data; boundary=x")
-        assert status == 413 and "only an upload" in body["error"]
+        # A sound's form is held to the sound's limit from its headers (it was stored whole, up
+        # to the clip's 200 MB, and refused once stored).
+        status, body = head_only(lan, port, "/api/v1/library", 100_000_000, "multipart/form-data; boundary=x", token)
+        assert status == 413 and body["error"].startswith("sound file too large: the limit is 32 MB"), body
+        # The open routes take a few KB, whatever the type: a form on the open login held the
+        # room for everyone's uploads with bodies that never came (body_room.py), and 500 KB
+        # JSON bodies half sent held ~1 GB of the service's memory over its connections.
+        for content_type in ("multipart/form-data; boundary=x", "application/json"):
+            for length in (200 * 1024 * 1024, 500 * 1024):
+                status, body = head_only(lan, port, "/api/v1/login", length, content_type)
+                assert status == 413 and "/api/v1/login takes at most 4 KB" in body["error"], body
         status, body = head_only(lan, port, "/api/v1/score", 1000, "multipart/form-data; boundary=x",
                                  token + "Origin: http://evil.example\r\n")
         assert status == 403 and "cross-site" in body["error"]
@@ -159,20 +166,30 @@ def test_a_body_is_judged_on_its_headers_before_a_byte_of_it_is_read(tmp_path):
 
 def test_the_gates_early_refusals_carry_the_answers_headers(tmp_path):
     """A refusal waitress sends before the body (here a cross-site write) is nosniff, unframable
-    and same-origin like every answer of the application (gate.ANSWER_HEADERS)."""
+    and same-origin like every answer of the application (gate.ANSWER_HEADERS), and so are
+    waitress's own refusals of a malformed request, now JSON too (they were plain text)."""
     served = start_server(tmp_path, args=("--no-worker",))
     port = int(served.base.rsplit(":", 1)[1])
+    head = f"POST /api/v1/score HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: multipart/form-data; boundary=x\r\n"
+    requests = {403: head + "Origin: http://evil.example\r\nContent-Length: 1000\r\n\r\n",
+                400: head + "Content-Length: -1\r\n\r\n",
+                431: head + "X-Big: " + "a" * 300_000 + "\r\n\r\n",
+                501: head + "Transfer-Encoding: gzip, chunked\r\n\r\n"}
+    answers = {}
     try:
-        with socket.create_connection(("127.0.0.1", port), timeout=20) as connection:
-            connection.sendall(f"POST /api/v1/score HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nOrigin: http://evil.example\r\n"
-                               "Content-Type: multipart/form-data; boundary=x\r\nContent-Length: 1000\r\n\r\n".encode())
-            status, headers, body = answer_to_headers(connection)
+        for expected, request in requests.items():
+            with socket.create_connection(("127.0.0.1", port), timeout=20) as connection:
+                connection.sendall(request.encode())
+                answers[expected] = answer_to_headers(connection)
     finally:
         assert served.stop() == 0
-    assert status == 403 and "cross-site" in body["error"]
-    assert headers["x-content-type-options"] == "nosniff"
-    assert headers["content-security-policy"] == "frame-ancestors 'none'"
-    assert headers["cross-origin-resource-policy"] == "same-origin"
+    assert "cross-site" in answers[403][2]["error"]
+    for expected, (status, headers, body) in answers.items():
+        assert status == expected and body["error"], (expected, status, body)
+        assert headers["content-type"] == "application/json"
+        assert headers["x-content-type-options"] == "nosniff"
+        assert headers["content-security-policy"] == "frame-ancestors 'none'"
+        assert headers["cross-origin-resource-policy"] == "same-origin"
 
 
 def test_a_chunked_body_over_its_limit_is_refused_as_json(tmp_path):
@@ -184,7 +201,7 @@ def test_a_chunked_body_over_its_limit_is_refused_as_json(tmp_path):
     chunk = b" " * 4096  # JSON allows any amount of white space
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=20) as connection:
-            connection.sendall(f"POST /api/v1/login HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+            connection.sendall(f"POST /api/v1/jobs/0123456789abcdef/edit HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
                                "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n".encode())
             sent = 0
             with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # it answered and closed
@@ -473,10 +490,10 @@ def test_the_upload_limit_is_what_the_temporary_folder_can_hold(tmp_path):
     more is the gate's 413 naming 6.5 MB (the form's 1 MB of other fields aside) and why; the
     start-up log says so once."""
     with serving_on_a_small_tmp(tmp_path, "  min_free_mb: 1\n") as (served, temporary, port):
-        for path in ("/api/v1/score", "/api/v1/library"):
+        for path, what in (("/api/v1/score", "upload"), ("/api/v1/library", "sound file")):
             status, body = head_only("127.0.0.1", port, path, 15 * 1024 * 1024 // 2 + 1, "multipart/form-data; b=x")
             assert status == 413, body
-            assert "upload too large: the limit is 6.5 MB on this appliance" in body["error"], body
+            assert f"{what} too large: the limit is 6.5 MB on this appliance" in body["error"], body
             assert "holds 16 MB" in body["error"] and "service.max_upload_mb is 200" in body["error"], body
             assert str(temporary) not in body["error"], "no server paths in messages"
         with announce(port, 15 * 1024 * 1024 // 2) as connection:
@@ -536,4 +553,44 @@ def test_a_body_trickled_past_its_deadline_is_closed_and_gives_its_room_back(tmp
         assert 5.5 < closed < 15, closed
         with announce(port, 3 * 1024 * 1024) as other:  # its room came back: awaited, not refused
             assert not select.select([other], [], [], 1.5)[0], other.recv(65536)
+    assert "Traceback" not in served.log_path.read_text()
+
+
+def test_bodies_kept_in_memory_are_bounded_in_all(tmp_path):
+    """Waitress keeps a body of up to its `inbuf_overflow` in memory, outside the temporary
+    folder's reservations: 2000 connections each announcing 500 KB and sending most of it held
+    ~1 GB of the service's memory (and kept it after they closed). Now a body over 64 KB goes to
+    the folder (reserved, body_room.BodyRoom), and those kept in memory hold at most 16 MB in
+    all (server.MEMORY_BODIES): the 257th half-sent 64 KB body is told to come back (503), and
+    once the others go, it is awaited again."""
+    from appliance.service.server import MEMORY_BODIES, MEMORY_BODY
+
+    served = start_server(tmp_path, args=("--no-worker",))
+    port = int(served.base.rsplit(":", 1)[1])
+
+    def half_sent() -> socket.socket:
+        connection = socket.create_connection(("127.0.0.1", port), timeout=20)
+        connection.sendall(f"POST /api/v1/jobs/0123456789abcdef/edit HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+                           f"Content-Type: application/json\r\nContent-Length: {MEMORY_BODY}\r\n\r\n".encode()
+                           + b" " * 1024)
+        return connection
+
+    held = []
+    try:
+        for _ in range(MEMORY_BODIES // MEMORY_BODY):
+            held.append(half_sent())
+        with half_sent() as refused:
+            status, headers, body = answer_to_headers(refused)
+        assert status == 503 and headers.get("retry-after") and "memory for request bodies" in body["error"], body
+        assert not select.select(held, [], [], 0.5)[0], "the bodies within the bound were awaited"
+        for connection in held:
+            connection.close()
+        held = []
+        time.sleep(1.5)
+        with half_sent() as again:
+            assert not select.select([again], [], [], 1.5)[0], again.recv(65536)  # awaited, not refused
+    finally:
+        for connection in held:
+            connection.close()
+        assert served.stop() == 0
     assert "Traceback" not in served.log_path.read_text()

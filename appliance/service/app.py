@@ -153,13 +153,20 @@ def create_app(config: Config, queue, service_folder: Path, token: str, notices:
 
     @app.errorhandler(HTTPException)
     def json_error(exc: HTTPException):
-        message = gate.too_large(request.headers.get("Content-Type", ""), request.path).message \
-            if exc.code == 413 else exc.description
+        code, message = exc.code, exc.description
+        if code == 413:
+            content_type = request.headers.get("Content-Type", "")
+            if (request.content_length or 0) > gate.body_limit(content_type, request.path):
+                message = gate.too_large(content_type, request.path).message
+            else:  # Werkzeug's own form limits, on a body the gate let through: the file was not the problem
+                code, message = 400, (f"the form has too many fields or too long a text field: at most "
+                                      f"{request.max_form_parts} parts, and {request.max_form_memory_size // 1024} KB "
+                                      "in a field that is not a file")
         response = jsonify(error=message)
         for name, value in exc.get_headers():  # Allow (405), Retry-After, WWW-Authenticate...
             if name.lower() != "content-type":
                 response.headers[name] = value
-        return response, exc.code
+        return response, code
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception):

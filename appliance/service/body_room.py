@@ -50,7 +50,7 @@ RETRY_AFTER_S = 10
 class Reservation:
     """Bytes held for one body: `size` in all, of which `received()` are stored already."""
 
-    def __init__(self, room: "BodyRoom", size: int, received: Callable[[], int]):
+    def __init__(self, room: "BodyRoom | MemoryRoom", size: int, received: Callable[[], int]):
         self.room, self.size, self.received = room, size, received
 
     def outstanding(self) -> int:
@@ -105,6 +105,32 @@ class BodyRoom:
     def largest_body(self, content_type: str) -> int:
         """The longest body of this type (as sent) that the folder could ever hold."""
         return max(0, self.capacity() // copies_stored(content_type))
+
+    def _give_back(self, reservation: Reservation) -> None:
+        with self._lock:
+            self._live.discard(reservation)
+
+
+class MemoryRoom:
+    """The bodies waitress keeps in memory (announced at most its `inbuf_overflow`), held to
+    `capacity` bytes in all: 503 with Retry-After past it. The open routes' bodies are a few KB
+    (gate.OPEN_BODY), but a client with the token (or a process on the board) could otherwise
+    have each of the 2000 connections hold a body just under the overflow, half sent."""
+
+    def __init__(self, capacity: int):
+        self.capacity = capacity
+        self._live: set[Reservation] = set()
+        self._lock = threading.Lock()
+
+    def reserve(self, size: int) -> Reservation | Refusal:
+        with self._lock:
+            held = sum(reservation.size for reservation in self._live)
+            if held + size <= self.capacity:
+                reservation = Reservation(self, size, lambda: 0)
+                self._live.add(reservation)
+                return reservation
+        return Refusal(503, f"the requests being received now hold {held / MB:.0f} MB of the memory for request "
+                            "bodies; try again shortly", retry_after=RETRY_AFTER_S)
 
     def _give_back(self, reservation: Reservation) -> None:
         with self._lock:

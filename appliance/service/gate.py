@@ -30,11 +30,22 @@ OPEN_PATHS = ("/", "/healthz", "/api/v1/login")
 """Reachable without the token: health checks, the page itself (it asks for the token), and login."""
 MAX_FIELDS_BODY = 1024 * 1024
 """Bytes of a body that is not a multipart upload (the JSON parser's own limit, app.py)."""
+OPEN_BODY = 4 * 1024
+"""Bytes of any body sent to an open route (OPEN_PATHS, /static/): login's token is all any of
+them takes. With the 1 MB of MAX_FIELDS_BODY, anyone on the LAN, token or not, could have the
+service hold ~1 GB of half-sent login bodies over its 2000 connections, or reserve the room for
+uploads with bodies never sent (docs/benchmarks.md, "Reliability")."""
 MULTIPART_OVERHEAD = 1024 * 1024
 """Room for a multipart form's boundaries, headers and text fields beside its files."""
 READS = ("GET", "HEAD", "OPTIONS")
-UPLOAD_PATHS = ("/api/v1/score", "/api/v1/library")
+CLIP_UPLOAD_PATH = "/api/v1/score"
+SOUND_UPLOAD_PATH = "/api/v1/library"
+UPLOAD_PATHS = (CLIP_UPLOAD_PATH, SOUND_UPLOAD_PATH)
 """The routes that take a file (a clip, a sound) from a multipart form."""
+MAX_SOUND_MB = 32
+"""A sound file's limit (a template lasts at most library.audio_io.MAX_DURATION: 30 s of 96 kHz
+stereo 32-bit float is 23 MB). A sound's form is held to it from its headers, as a clip's to the
+upload limit: checked in the view, it was stored whole (up to the clip's 200 MB) first."""
 RESULT_PATH = re.compile(r"/api/v1/jobs/([0-9a-f]{16})/result")
 """A fleet worker's result upload: the WAV, the MP4 and the mix of one job."""
 ANSWER_HEADERS = (("X-Content-Type-Options", "nosniff"), ("Content-Security-Policy", "frame-ancestors 'none'"),
@@ -76,6 +87,11 @@ class RequestHead:
     cookies: dict | None = None
     content_type: str = ""
     content_length: int | None = None
+
+
+def is_open(path: str) -> bool:
+    """Whether `path` is reachable without the token (OPEN_PATHS and the page's static files)."""
+    return path in OPEN_PATHS or path.startswith("/static/")
 
 
 def upload_body_limit(max_upload_mb: float) -> int:
@@ -129,7 +145,7 @@ class RequestGate:
                                 "in the config")
         if head.method not in READS and head.origin and urlsplit(head.origin).netloc != head.host:
             return Refusal(403, f"cross-site request from {head.origin[:100]} refused")
-        if not (is_loopback(head.remote_address) or head.path in OPEN_PATHS or head.path.startswith("/static/")
+        if not (is_loopback(head.remote_address) or is_open(head.path)
                 or token_matches(presented_token({"Authorization": head.authorization}, head.cookies or {}), self.token)):
             return Refusal(401, "an API token is required from other machines: send "
                                 "'Authorization: Bearer TOKEN' (the token is shown on the appliance's console)")
@@ -154,23 +170,36 @@ class RequestGate:
         multipart form to the open login (or any other route) was allowed the upload limit, so
         anyone on the LAN, token or not, could hold the room for request bodies
         (body_room.py) with a few connections that never sent their bodies."""
+        if is_open(path):
+            return OPEN_BODY
         if content_type.strip().lower().startswith("multipart/form-data"):
             if path in UPLOAD_PATHS:
-                return self.max_upload_body
+                return self.upload_bound(path)
             bound = self.result_bound(path)
             if bound is not None:
                 return bound[0]
         return MAX_FIELDS_BODY
+
+    def upload_bound(self, path: str) -> int:
+        """An upload route's form limit: a clip's the upload limit, a sound's at most MAX_SOUND_MB's."""
+        if path == SOUND_UPLOAD_PATH:
+            return min(self.max_upload_body, upload_body_limit(MAX_SOUND_MB))
+        return self.max_upload_body
 
     def largest_body(self) -> int:
         """The largest `body_limit` of any request (waitress's own cap is set from it, server.py)."""
         return max(self.max_upload_body, self.largest_result, MAX_FIELDS_BODY)
 
     def too_large(self, content_type: str, path: str = "") -> Refusal:
+        if is_open(path):
+            return Refusal(413, f"request body too large: {path} takes at most {OPEN_BODY // 1024} KB")
         if content_type.strip().lower().startswith("multipart/form-data"):
             if path in UPLOAD_PATHS:
-                note = f" on this appliance: {self.upload_note}" if self.upload_note else ""
-                return Refusal(413, f"upload too large: the limit is {upload_file_mb(self.max_upload_body):g} MB{note}")
+                bound = self.upload_bound(path)
+                note = f" on this appliance: {self.upload_note}" if self.upload_note and bound == self.max_upload_body \
+                    else ""
+                what = "sound file" if path == SOUND_UPLOAD_PATH else "upload"
+                return Refusal(413, f"{what} too large: the limit is {upload_file_mb(bound):g} MB{note}")
             bound = self.result_bound(path)
             if bound is not None:
                 limit, why = bound

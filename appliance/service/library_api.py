@@ -15,8 +15,6 @@ from appliance.service.picker import source_label
 from appliance.service.shared import disk_full, display_name, error, missing_fields, not_utf8, service_folder
 
 library_api = Blueprint("library_api", __name__)
-MAX_SOUND_MB = 32
-"""Largest sound file accepted for the library: 30 s of 96 kHz stereo 32-bit float is 23 MB."""
 ADD_TIMEOUT_S = 300
 """An add that has not finished by then is stopped (its child killed) and answered 503."""
 
@@ -64,9 +62,6 @@ def list_library():
 
 @library_api.post("/api/v1/library")
 def add_sound():
-    if (request.content_length or 0) > MAX_SOUND_MB * 1024 * 1024:  # before the form is parsed
-        return error(f"sound file too large: at most {MAX_SOUND_MB} MB (a template lasts at most "
-                     f"{audio_io.MAX_DURATION:.0f} s)", 413)
     upload = request.files.get("file")
     category = request.form.get("category")
     if upload is None or not category:

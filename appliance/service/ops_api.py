@@ -3,6 +3,7 @@ and the token hand-over for the web page (login cookie; showing the token to a l
 from __future__ import annotations
 
 import sqlite3
+import threading
 import time
 
 from flask import Blueprint, Response, jsonify, request
@@ -17,6 +18,11 @@ from appliance.service.jobs import DONE, FAILED, QUEUED, RUNNING
 
 ops_api = Blueprint("ops_api", __name__)
 PREVIEW_SECONDS = 120
+MAX_PREVIEWS = 4
+"""Camera previews streamed at once (each holds a server thread for up to PREVIEW_SECONDS; the
+pool counts them, server.py): 34 streams took every thread and the page's requests timed out.
+Past it, 503 with Retry-After (the page's preview reconnects by itself)."""
+_previews = threading.BoundedSemaphore(MAX_PREVIEWS)
 
 
 def _token() -> str:
@@ -107,6 +113,9 @@ def preview():
         call("status")
     except DaemonUnavailable as exc:
         return error(str(exc), 503)
+    if not _previews.acquire(blocking=False):
+        return error(f"{MAX_PREVIEWS} camera previews are already being watched; try again shortly", 503,
+                     **{"Retry-After": "10"})
 
     def frames():
         deadline = time.monotonic() + PREVIEW_SECONDS
@@ -123,8 +132,10 @@ def preview():
                        + b"\r\n\r\n" + jpeg + b"\r\n")
             time.sleep(max(0.0, 1.0 / fps - (time.monotonic() - started)))
 
-    return Response(frames(), mimetype="multipart/x-mixed-replace; boundary=frame",
-                    headers={"Cache-Control": "no-store"})
+    response = Response(frames(), mimetype="multipart/x-mixed-replace; boundary=frame",
+                        headers={"Cache-Control": "no-store"})
+    response.call_on_close(_previews.release)  # when the stream ends, or its client goes
+    return response
 
 
 @ops_api.post("/api/v1/login")

@@ -13,11 +13,13 @@ connection costs a socket and a small buffer; what runs out is the limit. Here:
 - the request threads are the page's `service.threads` plus `service.max_waiters` for the
   `?wait=1` requests, which take a slot or get 503 (appliance.service.api), so waiting
   uploads never hold the threads that serve the page; and as many again as live mode's
-  listening pages (appliance.service.live_control.MAX_LISTENERS, 503 past it);
+  listening pages (appliance.service.live_control.MAX_LISTENERS, 503 past it) and camera
+  previews (appliance.service.ops_api.MAX_PREVIEWS, 503 past it);
 - a request with a body is judged on its headers before the body is read (`GuardedParser`):
   waitress would otherwise store the whole body in a temporary file first, whoever sent it;
   and a body it may store reserves its room in the temporary folder then (body_room.py), so
-  bodies never fill that folder — on Debian trixie a tmpfs, the board's RAM;
+  bodies never fill that folder — on Debian trixie a tmpfs, the board's RAM; a body small
+  enough to be kept in memory (`MEMORY_BODY`) counts against `MEMORY_BODIES` instead;
 - an accepted body must have arrived within max(`idle_timeout`, its length at
   `service.min_body_rate_kb` KB/s) of its headers (`BodyPace`), or its connection is closed and
   its room given back: waitress's idle timeout is reset by every byte, so a client with the
@@ -45,12 +47,20 @@ from waitress.utilities import Error, RequestEntityTooLarge
 from werkzeug.http import parse_cookie
 
 from appliance.config import Config, ServiceConfig
-from appliance.service.body_room import MB, BodyRoom, Reservation, stored_size
+from appliance.service.body_room import MB, BodyRoom, MemoryRoom, Reservation, stored_size
 from appliance.service.gate import ANSWER_HEADERS, Refusal, RequestGate, RequestHead
 from appliance.service.live_control import MAX_LISTENERS
+from appliance.service.ops_api import MAX_PREVIEWS
 
 log = logging.getLogger("foley.serve")
 CLEANUP_INTERVAL_S = 1
+MEMORY_BODY = 64 * 1024
+"""Waitress's `inbuf_overflow`: a body announced larger goes to a temporary file (and reserves
+its room there, body_room.BodyRoom); one this size or less is kept in memory (MemoryRoom).
+Waitress's 512 KB let 2000 connections hold 1 GB of half-sent bodies in the service's memory.
+The page's edits and logins are a few hundred bytes."""
+MEMORY_BODIES = 16 * 1024 * 1024
+"""The bytes of all the bodies kept in memory at once (MemoryRoom): 256 at MEMORY_BODY."""
 
 
 def raise_open_file_limit(wanted: int) -> int:
@@ -136,9 +146,10 @@ class GuardedParser(HTTPRequestParser):
     until the request is closed (its response sent, or its connection gone); every accepted body
     is due by `body_due` (monotonic time, from `pace`), past which its connection is closed."""
 
-    def __init__(self, adj, gate: RequestGate, room: BodyRoom, pace: BodyPace, address: str | None):
+    def __init__(self, adj, gate: RequestGate, room: BodyRoom, memory: MemoryRoom, pace: BodyPace,
+                 address: str | None):
         super().__init__(adj)
-        self.gate, self.room, self.pace, self.address = gate, room, pace, address
+        self.gate, self.room, self.memory, self.pace, self.address = gate, room, memory, pace, address
         self.reservation: Reservation | None = None
         self.body_due: float | None = None
 
@@ -150,6 +161,10 @@ class GuardedParser(HTTPRequestParser):
             self._judge()
         elif judged and isinstance(self.error, RequestEntityTooLarge):
             self.error = RefusedByGate(self.gate.too_large(self.headers.get("CONTENT_TYPE", ""), self.path))
+        if self.error is not None and not isinstance(self.error, RefusedByGate):
+            # Waitress's own refusals (a malformed Content-Length, headers too long, an unknown
+            # transfer coding) were plain text without the answers' headers: JSON like the rest.
+            self.error = RefusedByGate(Refusal(self.error.code, self.error.body))
         return consumed
 
     def _judge(self) -> None:
@@ -159,9 +174,12 @@ class GuardedParser(HTTPRequestParser):
             headers.get("AUTHORIZATION", ""), parse_cookie(headers.get("COOKIE", "")), content_type,
             None if self.chunked else self.content_length))
         limit = self.gate.body_limit(content_type, self.path)
-        if refusal is None and (self.chunked or self.content_length > self.adj.inbuf_overflow):
-            refusal = self.room.reserve(stored_size(content_type, None if self.chunked else self.content_length, limit),
-                                        self._received_bytes, declared=not self.chunked)
+        if refusal is None:
+            if self.chunked or self.content_length > self.adj.inbuf_overflow:
+                refusal = self.room.reserve(stored_size(content_type, None if self.chunked else self.content_length,
+                                                        limit), self._received_bytes, declared=not self.chunked)
+            else:
+                refusal = self.memory.reserve(self.content_length)
             if isinstance(refusal, Reservation):
                 self.reservation, refusal = refusal, None
         if refusal is not None:
@@ -185,14 +203,14 @@ class GuardedParser(HTTPRequestParser):
             self.reservation.release()
 
 
-def guarded_channel(gate: RequestGate, room: BodyRoom, pace: BodyPace) -> type[HTTPChannel]:
+def guarded_channel(gate: RequestGate, room: BodyRoom, memory: MemoryRoom, pace: BodyPace) -> type[HTTPChannel]:
     """Waitress's connection class, its requests parsed by a GuardedParser that knows the peer."""
 
     class GuardedChannel(HTTPChannel):
         drop_pending = False
 
         def parser_class(self, adj):
-            return GuardedParser(adj, gate, room, pace, self.addr[0] if isinstance(self.addr, tuple) else None)
+            return GuardedParser(adj, gate, room, memory, pace, self.addr[0] if isinstance(self.addr, tuple) else None)
 
         def handle_close(self):
             """A request still arriving when its connection closes (the client gone, the idle
@@ -252,9 +270,10 @@ def make_server(app, config: Config, host: str, port: int, **overrides):
     """The waitress server for `app` (call `.run()`; `.close()` from another thread stops it)."""
     service = config.service
     gate = app.extensions.get("foley-gate")
-    settings = dict(host=host, port=port, ident="foley", threads=service.threads + service.max_waiters + MAX_LISTENERS,
+    settings = dict(host=host, port=port, ident="foley", threads=service.threads + service.max_waiters + MAX_LISTENERS + MAX_PREVIEWS,
                     connection_limit=service.connection_limit, channel_timeout=math.ceil(service.idle_timeout),
-                    cleanup_interval=CLEANUP_INTERVAL_S, asyncore_use_poll=True, backlog=1024)
+                    cleanup_interval=CLEANUP_INTERVAL_S, asyncore_use_poll=True, backlog=1024,
+                    inbuf_overflow=MEMORY_BODY)
     if gate is not None:
         settings["max_request_body_size"] = body_size_cap(gate)
     settings.update(overrides)
@@ -262,11 +281,11 @@ def make_server(app, config: Config, host: str, port: int, **overrides):
     server = waitress.create_server(app, **settings)
     servers = [server] if isinstance(server, BaseWSGIServer) else \
         [s for s in getattr(server, "map", {}).values() if isinstance(s, BaseWSGIServer)]
-    room = BodyRoom(service.min_free_mb * MB)
+    room, memory = BodyRoom(service.min_free_mb * MB), MemoryRoom(MEMORY_BODIES)
     for each in servers:
         _with_deadlines(each, service.header_timeout)
         if gate is not None:
-            each.channel_class = guarded_channel(gate, room, BodyPace.of(service))
+            each.channel_class = guarded_channel(gate, room, memory, BodyPace.of(service))
     return server
 
 
