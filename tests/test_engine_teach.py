@@ -94,3 +94,26 @@ def test_an_audio_only_file_is_refused_before_its_sound_is_decoded(tmp_path):
         assert tracemalloc.get_traced_memory()[1] < 50 << 20
     finally:
         tracemalloc.stop()
+
+
+def test_the_last_sound_kept_ends_before_the_next_action(clip_with_sound):
+    """--max dropped the later actions before their onsets were found: the last sound kept ran
+    to the end of the clip (up to 1 s) and held the next actions' hits as well."""
+    kept, _ = teach(clip_with_sound, "knock", max_sounds=2)
+    events, _ = detect_events(iter_frames(clip_with_sound, 256))
+    assert len(kept) == 2 and len(events) >= 3
+    gap = min(b.time - a.time for a, b in zip(events, events[1:]))
+    assert kept[1].duration < gap + 0.1, (kept[1].duration, [e.time for e in events])
+
+
+def test_a_bad_licence_or_tag_is_said_before_the_clip_is_analysed(clip_with_sound, monkeypatch):
+    """They were checked for each action once the whole clip had been analysed, every action
+    skipped with the same message."""
+    def not_reached(*args, **kwargs):
+        raise AssertionError("the clip was analysed")
+
+    monkeypatch.setattr("appliance.engine.teach.analyse_clip", not_reached)
+    with pytest.raises(UsageError, match="unknown licence"):
+        teach(clip_with_sound, "knock", licence="BOGUS")
+    with pytest.raises(UsageError, match="control character"):
+        teach(clip_with_sound, "knock", tags=["a\x1bb"])

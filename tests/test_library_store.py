@@ -354,16 +354,20 @@ def test_an_index_of_the_wrong_shape_is_damaged_like_an_unparsable_one(text, cap
 
 def test_temporary_sounds_of_a_killed_add_are_swept(tmp_path):
     """An add killed while it encoded (kill -9) leaves its `.add-*.ogg`; the next change of the
-    library removes it once it is stale, never a younger one (another add may be writing it)."""
+    library removes it once it is stale, never a younger one (another add may be writing it); the
+    same for a copy of the index killed while it was written (it stayed for ever)."""
     library = UserLibrary()
     library.add(write(tmp_path / "one.wav", hit(freq=410)), "knock")
     old, young = user_dir() / "sounds" / ".add-killed.ogg", user_dir() / "sounds" / ".add-busy.ogg"
-    old.write_bytes(b"half a sound")
-    young.write_bytes(b"being written")
+    old_index, young_index = user_dir() / ".index.json.k1ll3d00.tmp", user_dir() / ".index.json.bu5y0000.tmp"
+    for path in (old, young, old_index, young_index):
+        path.write_bytes(b"half written")
     two_hours_ago = time.time() - 7200
-    os.utime(old, (two_hours_ago, two_hours_ago))
+    for path in (old, old_index):
+        os.utime(path, (two_hours_ago, two_hours_ago))
     library.add(write(tmp_path / "two.wav", hit(freq=820)), "knock")
     assert not old.exists() and young.exists()
+    assert not old_index.exists() and young_index.exists()
 
 
 def test_text_that_is_not_utf8(tmp_path, capsys):
@@ -393,3 +397,21 @@ def test_list_refuses_an_unknown_category_or_categories_with_a_filter(capsys, ar
     assert out == "" and err.startswith(f"foley library: {says}"), err
     if "nosuchcat" in says:
         assert "door_slam" in err
+
+
+def test_a_file_name_brings_no_control_characters_into_the_library_or_the_credits(tmp_path):
+    """The words a user types are refused with a control character, but the automatic
+    description ("… (user sound NAME)") and the recorded original name came from the file's name,
+    which on Linux may hold a newline, an escape sequence or a bidi override: they reached
+    `foley library search`'s terminal, the credits and the MP4's comment tag."""
+    import unicodedata
+
+    from appliance.engine.credits import _source
+
+    name = "we\nird\u202eevil\x1b[31m.wav"
+    template = UserLibrary().add(write(tmp_path / name, hit()), "knock")
+    for text in (template.description, template.source["original_name"], _source(template.source)):
+        assert "\ufffd" in text and not any(unicodedata.category(c) == "Cc" or c == "\u202e" for c in text), text
+    # a record stored before the cleaning is cleaned where the credits quote it
+    assert _source({"type": "user", "original_name": name}) == \
+        "a sound added on this appliance (we\ufffdird\ufffdevil\ufffd[31m.wav)"

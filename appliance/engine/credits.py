@@ -14,13 +14,15 @@ from pathlib import Path
 from appliance.atomic import atomic_open
 from appliance.engine.timeline import Timeline
 from appliance.library import Catalog
+from appliance.library.store import plain_words
 
 SHARE_ALIKE = ("CC-BY-SA-3.0", "CC-BY-SA-4.0")
 
 
 def _source(source: dict) -> str:
     if source.get("type") == "user":
-        return "a sound added on this appliance" + (f" ({source['original_name']})" if source.get("original_name") else "")
+        name = source.get("original_name")
+        return "a sound added on this appliance" + (f" ({plain_words(str(name))})" if name else "")
     text = f"Debian package {source.get('package', '?')} {source.get('version', '')}".rstrip()
     if source.get("path"):
         text += f", {source['path']}"
@@ -48,7 +50,10 @@ def credits_text(timeline: Timeline, catalog: Catalog) -> str:
         description, licence = described[template_id]
         licence = template.licence if template else licence
         licences.add(licence)
-        lines.append(f"{number}. \"{template.description if template else description}\" ({template_id}), {role}")
+        # plain_words: a sound added before its file name was cleaned may hold a newline or a
+        # bidi override in its automatic description (store.py UserLibrary.add).
+        lines.append(f"{number}. \"{plain_words(template.description if template else description)}\" ({template_id}), "
+                     f"{role}")
         if template is None:
             lines.append("   No longer in this appliance's library; its author and source are not known here.")
         else:

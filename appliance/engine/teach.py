@@ -58,6 +58,7 @@ def teach(clip: Path, category: str, tags=(), licence: str | None = None, author
     clip = Path(clip)
     library = UserLibrary()
     library.catalog.category(category)
+    library.check_fields(tags, licence, author)  # before the analysis, not once per action after it
     if max_sounds < 1:
         raise UsageError(f"--max {max_sounds}: at least one sound must be kept")
     info = probe(clip, DEFAULT_MAX_SECONDS)  # an audio-only or over-long file: said before any sound is decoded
@@ -66,14 +67,16 @@ def teach(clip: Path, category: str, tags=(), licence: str | None = None, author
         raise UsageError(f"{clip}: the clip's sound is silent: nothing to learn from")
     analysis = analyse_clip(clip, DEFAULT_MAX_SECONDS, default_threads(),
                             (lambda f: progress("analyse", f)) if progress else None)
-    events = [e for e in analysis.events if e.kind != SUSTAINED][:max_sounds]
+    events = [e for e in analysis.events if e.kind != SUSTAINED]
     if not events:
         raise UsageError(f"{clip}: no action detected in the picture, so no sound to cut")
     visual = VisualLookup(vision_encoder(), cache=None)
+    # Every action's onset, though only max_sounds are kept: the last one kept ends before the
+    # next action's sound, not at the end of the clip (it held four hits).
     onsets = [audible_onset(audio, e.time) for e in events]
     added, skipped = [], []
     with tempfile.TemporaryDirectory() as scratch:
-        for number, (event, onset) in enumerate(zip(events, onsets)):
+        for number, (event, onset) in enumerate(zip(events[:max_sounds], onsets)):
             following = onsets[number + 1] - 0.03 if number + 1 < len(onsets) else len(audio) / SAMPLE_RATE
             start, end = max(0.0, onset - PRE_ROLL_S), min(following, onset + MAX_SOUND_S)
             cut = Path(scratch) / f"{display_name(clip.stem)}-{event.time:.2f}s.wav"

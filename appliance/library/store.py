@@ -146,12 +146,9 @@ class UserLibrary:
         index record (teach stores the visual exemplar of the taught moment there)."""
         file = Path(file)
         category_spec = self.catalog.category(category)
-        licence = self._check_licence(licence)
-        for field, text in (("description", description), ("author", author),
-                            ("tags", tags if isinstance(tags, str) else ",".join(tags or ()))):
-            _check_words(field, text)
+        licence = self.check_fields(tags, licence, author, description)
         _check_regular(file)
-        name, stem = display_name(file.name), display_name(file.stem)
+        name, stem = plain_words(display_name(file.name)), plain_words(display_name(file.stem))  # as teach does
         # Length from the header, then counted in bounded blocks, before the file is read or
         # decoded whole: a small file that decodes to an hour of samples stops here.
         audio_io.check_before_decode(file, name)
@@ -279,8 +276,8 @@ class UserLibrary:
 
     def _sweep(self, templates: list[dict]) -> None:
         """Delete sound files no index entry references (left by a crash between storing the
-        sound and writing the index), and temporary sounds older than STALE_TEMP_S (left by an
-        add killed while it encoded). Never another process's add in progress: its temporary
+        sound and writing the index), and temporary sounds and index copies older than
+        STALE_TEMP_S (left by an add killed while it encoded or wrote the index). Never another process's add in progress: its temporary
         file is younger than that."""
         referenced = {Path(r["file"]).name for r in templates}
         sounds = self.folder / "sounds"
@@ -288,10 +285,21 @@ class UserLibrary:
             if path.name not in referenced:
                 path.unlink(missing_ok=True)
         stale = time.time() - STALE_TEMP_S
-        for path in sounds.glob(".add-*.ogg"):
+        # and the index's own temporary copies (atomic.temp_beside), left by a kill mid-write:
+        # each is the size of the whole index (its embeddings, ~6 KB a sound)
+        for path in [*sounds.glob(".add-*.ogg"), *self.folder.glob(f".{INDEX_NAME}.*.tmp")]:
             with suppress(FileNotFoundError):  # another sweep was first
                 if path.stat().st_mtime < stale:
                     path.unlink()
+
+    def check_fields(self, tags=(), licence: str | None = None, author: str = "", description: str = "") -> str:
+        """UsageError for a field `add` would refuse, else the licence it would record: for a
+        caller (teach) that checks them before the long work that makes the sounds."""
+        licence = self._check_licence(licence)
+        for field, text in (("description", description), ("author", author),
+                            ("tags", tags if isinstance(tags, str) else ",".join(tags or ()))):
+            _check_words(field, text)
+        return licence
 
     def _check_licence(self, licence: str | None) -> str:
         if not licence:

@@ -48,6 +48,8 @@ def open_container(path: str | Path) -> av.container.InputContainer:
     """Open `path` with FFmpeg, turning every way that can fail into a UsageError. The header's
     frame size is checked before any decoder runs (`check_header_size`)."""
     path = Path(path)
+    if path.is_dir():
+        raise UsageError(f"{path}: is a folder, not a video file")
     if not path.is_file():
         raise UsageError(f"{path}: no such file")
     if path.stat().st_size == 0:
