@@ -157,15 +157,72 @@ def test_a_disk_that_fills_up_mid_recording_leaves_no_corrupt_clip(tiny_disk, ca
         daemon.shutdown()
 
 
-def test_a_clip_that_cannot_be_filed_in_the_outbox_leaves_nothing_behind(tiny_disk, camera_clip):
-    """The clip fits on the disk, its analysis (several times its size) does not."""
+def test_a_clip_whose_analysis_does_not_fit_is_filed_without_it(tiny_disk, camera_clip):
+    """The clip fits on the disk, its analysis (several times its size) does not: the whole clip
+    was deleted with it. It is filed alone now (the service decodes it), nothing half-written left."""
     daemon = make_daemon(tiny_disk, lambda: FileCamera(camera_clip), replace(FAST, min_free_mb=0))
     try:
         time.sleep(1.2)
         recording = daemon.start()
         entry = finished(daemon, recording["id"])
-        assert entry["state"] == "discarded" and "storing it failed" in entry["reason"], entry
-        assert not list((tiny_disk / "outbox").iterdir()) and not list((tiny_disk / "recordings").iterdir())
+        assert entry["state"] == "waiting", entry
+        filed = tiny_disk / "outbox" / recording["id"]
+        assert sorted(p.name for p in filed.iterdir()) == sorted([CLIP, "request.json"])
+        assert probe(filed / CLIP).duration > 1.0
+        assert [p.name for p in (tiny_disk / "outbox").iterdir()] == [recording["id"]]
+    finally:
+        daemon.shutdown()
+
+
+def test_a_clip_that_cannot_be_filed_at_all_is_kept_for_the_next_start(tmp_path, camera_clip, monkeypatch):
+    """A clip the outbox cannot file (no room even for its request) was deleted; it now stays
+    with the recordings, said as `kept` with the reason, and the next start hands it over."""
+    import errno
+
+    def no_room(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    daemon = make_daemon(tmp_path, lambda: FileCamera(camera_clip))
+    try:
+        with monkeypatch.context() as patched:
+            patched.setattr("appliance.capture.outbox.write_json_atomic", no_room)
+            recording = daemon.start()
+            entry = finished(daemon, recording["id"])
+        assert entry["state"] == "kept" and "No space left on device" in entry["reason"], entry
+        assert [p.name for p in (tmp_path / "recordings").iterdir()] == [f"{recording['id']}.mp4"]
+        assert not list((tmp_path / "outbox").iterdir())
+    finally:
+        daemon.shutdown()
+    again = make_daemon(tmp_path, lambda: FileCamera(camera_clip))
+    try:
+        assert [p.name for p in (tmp_path / "outbox").iterdir()] == [recording["id"]]
+        assert not list((tmp_path / "recordings").glob("*.mp4"))
+    finally:
+        again.shutdown()
+
+
+def test_a_recording_that_cannot_create_its_files_is_refused_clearly(tmp_path, camera_clip, monkeypatch):
+    """Free bytes but no inode left: making the scorer's folder failed with an OSError, which
+    killed the Record press's handler ("the capture daemon closed the connection without
+    answering"); now a 507 with the reason, and the daemon still records afterwards."""
+    import errno
+
+    from appliance.capture import daemon as daemon_module
+
+    real = daemon_module.Recording
+
+    def no_inode(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    daemon = make_daemon(tmp_path, lambda: FileCamera(camera_clip))
+    try:
+        monkeypatch.setattr(daemon_module, "Recording", no_inode)
+        with pytest.raises(CommandRefused, match="cannot start a recording: No space left on device") as refused:
+            daemon.start()
+        assert refused.value.status == 507 and daemon.status()["state"] != "recording"
+        monkeypatch.setattr(daemon_module, "Recording", real)
+        time.sleep(0.6)  # past the double-press guard
+        assert daemon.start()["state"] == "recording"
     finally:
         daemon.shutdown()
 

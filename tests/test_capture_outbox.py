@@ -147,3 +147,39 @@ def test_a_clip_over_the_services_upload_limit_is_rejected_not_retried_forever(t
     # the small one reached the service: a 6-byte "clip" is no video, so it is refused as such
     small = (outbox.rejected / "20260101-000001-bbbbbb" / "reason.txt").read_text(encoding="utf-8")
     assert "HTTP 415" in small, small
+
+
+class FullService(BaseHTTPRequestHandler):
+    """Answers every upload as a service whose disk is full would (507)."""
+
+    def do_POST(self):
+        self.rfile.read(int(self.headers["Content-Length"]))
+        answer = json.dumps({"error": "not enough free disk: 18 MB free, 30 MB needed"}).encode()
+        self.send_response(507)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(answer)))
+        self.end_headers()
+        self.wfile.write(answer)
+
+    def log_message(self, *args):
+        pass
+
+
+def test_a_service_that_cannot_take_a_clip_now_says_why_it_waits(tmp_path):
+    """A 507 from the service was logged as "service not reachable" and the recording showed
+    "waiting" with no reason, for ever (`foley record --wait` timed out saying nothing more).
+    The clip still waits (the disk may be freed), with the service's words as its reason."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), FullService)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    results = []
+    try:
+        outbox = Outbox(tmp_path / "outbox", f"http://127.0.0.1:{server.server_address[1]}", tmp_path / "no-token",
+                        lambda rid, result: results.append(result))
+        outbox.put(clip(tmp_path, "20260101-000000-aaaaaa"))
+        run_outbox(outbox, lambda: results)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert results[0]["state"] == "waiting", results
+    assert "HTTP 507: not enough free disk: 18 MB free, 30 MB needed" in results[0]["reason"], results
+    assert [p.name for p in outbox.pending()] == ["20260101-000000-aaaaaa"], "still waiting to be sent"

@@ -70,6 +70,13 @@ def test_missing_file(tmp_path):
         probe(tmp_path / "nope.mp4")
 
 
+def test_a_folder_is_said_to_be_one(tmp_path):
+    """`foley library teach FOLDER` (and score) said "no such file" of a folder that is there."""
+    (tmp_path / "clips.mp4").mkdir()
+    with pytest.raises(UsageError, match="clips.mp4: is a folder, not a video file"):
+        probe(tmp_path / "clips.mp4")
+
+
 def test_zero_byte_file(tmp_path):
     (tmp_path / "empty.mp4").write_bytes(b"")
     with pytest.raises(UsageError, match="empty"):
@@ -253,3 +260,39 @@ def test_a_frame_over_the_pixel_bound_is_refused_before_it_is_decoded(tmp_path, 
     assert len([next(frames) for _ in range(3)]) == 3
     with pytest.raises(UsageError, match="a frame after frame 3 is over .* pixels, or its data is corrupt; it was not decoded$"):
         next(frames)
+
+
+WRITE_ONTO = """
+import sys
+import numpy as np
+from appliance.video.writer import VideoWriter
+writer = VideoWriter(sys.argv[1], 30, timed=True)
+failures = []
+for i in range(30):
+    try:
+        writer.write(np.full((240, 320, 3), i, np.uint8), i / 30)
+    except OSError as exc:
+        failures.append(exc.errno)
+writer.close()
+print(len(failures), failures[0] if failures else None)
+"""
+
+
+def test_a_video_written_onto_a_full_disk_fails_with_an_oserror(tmp_path):
+    """The capture daemon died of a segfault when a recording started on a full disk: the MP4's
+    header could not be written, and the writer muxed again (the next frame, then the flush at
+    close), which crashes libavformat. Each write after the first failure is an OSError too, and
+    close finishes quietly (in a child process here: a segfault would end the test run)."""
+    import errno
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO, fill_leaving, small_disk
+
+    with small_disk(tmp_path / "disk", "1m") as disk:
+        fill_leaving(disk, 0)
+        done = subprocess.run([sys.executable, "-c", WRITE_ONTO, str(disk / "clip.mp4")], capture_output=True,
+                              text=True, timeout=60, cwd=REPO)
+    assert done.returncode == 0, (done.returncode, done.stderr[-2000:])
+    failures, first = done.stdout.split()  # the encoder holds its first frames back: no write for them
+    assert int(failures) >= 10 and first == str(errno.ENOSPC), done.stdout

@@ -150,18 +150,22 @@ def handle_record(args) -> int:
 
 
 def _wait_for_submission(recording_id: str, timeout: float) -> dict:
-    """Poll until the recording has been handed to the queue (or discarded / refused)."""
+    """Poll until the recording has been handed to the queue (or discarded / refused, or kept
+    on the board for want of room to hand it over)."""
     from appliance.capture.control import call
     from appliance.waiting import poll
 
     def outcome():
         entry = next((e for e in call("status")[0].get("recent", []) if e["id"] == recording_id), {})
-        return entry if entry.get("state") in ("scored", "submitted", "discarded", "rejected", "cancelled") else None
+        return entry if entry.get("state") in ("scored", "submitted", "discarded", "rejected", "cancelled", "kept") \
+            else None
 
     try:
         entry = poll(outcome, timeout, step=0.1)
     except TimeoutError:
-        return {"ok": False, "id": recording_id, "error": f"not handed to the queue within {timeout:g} s"}
+        last = next((e for e in call("status")[0].get("recent", []) if e["id"] == recording_id), {})
+        why = f": {last['reason']}" if last.get("reason") else ""
+        return {"ok": False, "id": recording_id, "error": f"not handed to the queue within {timeout:g} s{why}"}
     if entry["state"] in ("scored", "submitted"):
         return {"ok": True, **entry}
     return {"ok": False, **entry, "error": entry.get("reason", entry["state"])}

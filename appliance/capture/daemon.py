@@ -13,6 +13,8 @@ socket, the GPIO button or tests; all return a dict for the caller, errors inclu
 """
 from __future__ import annotations
 
+import errno
+
 import json
 import logging
 import shutil
@@ -240,8 +242,13 @@ class CaptureDaemon:
             preroll = self.preroll.since(now - self.config.preroll_seconds)
             origin = preroll[0].time if preroll else now
             fps = getattr(self._camera, "fps", None) or self.config.fps
-            self._recording = Recording(self.folder, fps, origin, seconds + (now - origin), description, preroll,
-                                        self._start_scoring if self.scoring else None)
+            try:
+                self._recording = Recording(self.folder, fps, origin, seconds + (now - origin), description, preroll,
+                                            self._start_scoring if self.scoring else None)
+            except OSError as exc:  # e.g. free bytes but no free inode: said like a full disk, not a dropped call
+                log.warning("a recording could not start: %s", exc)
+                raise CommandRefused(f"cannot start a recording: {exc.strerror or exc}",
+                                     507 if exc.errno in (errno.ENOSPC, errno.EDQUOT) else 500) from None
             recording = self._recording
         log.info("recording %s started (%.1f s of pre-roll, %.1f s more)", recording.id, now - origin, seconds)
         return {"state": "recording", "id": recording.id, "preroll_seconds": round(now - origin, 3),
@@ -330,10 +337,12 @@ class CaptureDaemon:
                     clip = replace(clip, analysis=None)
         try:
             self.outbox.put(clip)
-        except OSError as exc:  # disk full while handing over: the clip is lost, say why
-            clip.path.unlink(missing_ok=True)
-            log.error("recording %s could not be stored for submission: %s", recording.id, exc)
-            self._record_history(recording.id, {"state": "discarded", "reason": f"storing it failed: {exc}"})
+        except OSError as exc:  # disk full while handing over: the whole clip stays for the next start
+            log.error("recording %s could not be stored for submission: %s; kept in %s for the next start",
+                      recording.id, exc, self.folder)
+            self._record_history(recording.id, {
+                "state": "kept", **facts, "reason": f"storing it for the service failed ({exc.strerror or exc}); "
+                                                    "the clip is kept and handed over when the camera daemon next starts"})
             return
         self._record_history(recording.id, {"state": "waiting", **facts, "scored": "by the service"})
 

@@ -45,18 +45,27 @@ class Outbox:
             shutil.rmtree(leftover, ignore_errors=True)
 
     def put(self, clip: FinishedClip) -> Path:
-        """File the clip (moved here) with its analysis and description. One that cannot be
-        filed (disk full) is removed with its half-written folder, not left taking the space
-        until the next start."""
+        """File the clip (moved here) with its analysis and description. The analysis only
+        spares the service a decode: one that does not fit (disk full; it can be several times
+        the clip's size) is left out, and the clip filed without it. A clip that cannot be filed
+        at all goes back where it was (the caller's to keep for a later try), its half-written
+        folder removed: a whole recording was deleted for want of room for its analysis."""
         temp = self.folder / f".{clip.id}.tmp"
         temp.mkdir()
         try:
             os.replace(clip.path, temp / CLIP)
             if clip.analysis is not None:
-                save_analysis(clip.analysis, temp / ANALYSIS)
+                try:
+                    save_analysis(clip.analysis, temp / ANALYSIS)
+                except OSError as exc:
+                    (temp / ANALYSIS).unlink(missing_ok=True)
+                    log.warning("recording %s: its analysis could not be stored (%s); the service decodes the clip "
+                                "instead", clip.id, exc)
             write_json_atomic(temp / REQUEST, {"id": clip.id, "description": clip.description})
             fsync_folder(temp)
         except BaseException:
+            if (temp / CLIP).exists():
+                os.replace(temp / CLIP, clip.path)
             shutil.rmtree(temp, ignore_errors=True)
             raise
         entry = self.folder / clip.id
@@ -87,7 +96,7 @@ class Outbox:
                     self.wake.wait(5.0)
                     continue
             except ServiceUnavailable as exc:
-                log.warning("service not reachable (%s); %d recording(s) wait, retrying in %.1f s",
+                log.warning("the service cannot take recordings now (%s); %d recording(s) wait, retrying in %.1f s",
                             exc, len(self.pending()), delay)
             except Exception:  # listing the folder failed: the next round tries again
                 log.exception("the outbox could not be read; retrying in %.1f s", delay)
@@ -121,7 +130,10 @@ class Outbox:
             shutil.rmtree(entry)
             log.info("recording %s submitted as job %s", entry.name, body.get("id"))
             self.on_result(entry.name, {"state": "submitted", "job_id": body.get("id")})
-        elif status in (429, 503) or status >= 500:
+        elif status in (429, 503) or status >= 500:  # 507 too: the service's disk may be freed
+            # said where `foley record --status` and the page look: the clip waited with no reason
+            self.on_result(entry.name, {"state": "waiting", "reason": f"the service cannot take it now (HTTP {status}: "
+                                                                      f"{body.get('error', '')}); it is sent again"})
             raise ServiceUnavailable(f"HTTP {status}: {body.get('error', '')}")
         else:
             self._reject(entry, f"the service refused the clip (HTTP {status}): {body.get('error', '')}")

@@ -86,7 +86,12 @@ class Recording:
         self._keyframes_seen = 0
         self.analysis = StreamingAnalysis(seconds)
         self.scorer = start_scoring(self) if start_scoring else None
-        self._writer = VideoWriter(self.temp_path, fps, timed=True, preset="ultrafast", container_format="mp4")
+        try:
+            self._writer = VideoWriter(self.temp_path, fps, timed=True, preset="ultrafast", container_format="mp4")
+        except BaseException:  # no file to write to (a disk out of inodes): nothing is recorded
+            if self.scorer is not None:
+                self.scorer.discard()
+            raise
         self._queue: queue.Queue = queue.Queue(maxsize=len(preroll) + int(fps * QUEUE_SECONDS) + 4)
         for stored in preroll:
             self._queue.put_nowait(stored)

@@ -37,6 +37,7 @@ class VideoWriter:
         self.timed = timed
         self.frames = 0
         self._last_pts = -1
+        self._failed: OSError | None = None
         self._container = av.open(str(self.path), mode="w", format=container_format)
         self._stream = self._container.add_stream(self.codec, rate=Fraction(fps).limit_denominator(1001))
         self._stream.pix_fmt = PIXEL_FORMATS.get(self.codec, "yuv420p")
@@ -59,18 +60,30 @@ class VideoWriter:
         if self.timed:
             self._last_pts = ms_pts(time, self._last_pts)
             frame.pts, frame.time_base = self._last_pts, MS
-        for packet in self._stream.encode(frame):
-            self._container.mux(packet)
+        self._mux(self._stream.encode(frame))
         self.frames += 1
 
+    def _mux(self, packets) -> None:
+        """Write `packets`; after a failed write (a full disk) nothing more is muxed: FFmpeg's
+        muxer, called again once the container's header could not be written, crashed the
+        whole process (a segfault in libavformat), where the caller expected an OSError."""
+        if self._failed is not None:
+            raise OSError(self._failed.errno, f"an earlier write of {self.path} failed: {self._failed.strerror}")
+        try:
+            for packet in packets:
+                self._container.mux(packet)
+        except OSError as exc:
+            self._failed = exc
+            raise
+
     def close(self) -> None:
-        """Flush the encoder and finish the container (its index is written here)."""
+        """Flush the encoder and finish the container (its index is written here); after a
+        failed write only the container is closed (the file is incomplete: the caller's to drop)."""
         if self._container is None:
             return
         try:
-            if self.frames:
-                for packet in self._stream.encode():
-                    self._container.mux(packet)
+            if self.frames and self._failed is None:
+                self._mux(self._stream.encode())
         finally:
             self._container.close()
             self._container = None

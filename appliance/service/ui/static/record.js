@@ -73,10 +73,11 @@ async function followRecording(id) {
         button.textContent = "Record";
         await actions.follow({ id: entry.job_id, state: "queued", progress: 0 });
         return;
-      } else if (["discarded", "rejected", "cancelled"].includes(entry.state)) {
+      } else if (["discarded", "rejected", "cancelled", "kept"].includes(entry.state)) {
         button.textContent = "Record";
         $("progress").hidden = true;
-        if (entry.state !== "cancelled") actions.failed(`The recording was not kept: ${entry.reason}`);
+        if (entry.state === "kept") actions.failed(`The recording is on the appliance but was not scored: ${entry.reason}`);
+        else if (entry.state !== "cancelled") actions.failed(`The recording was not kept: ${entry.reason}`);
         return;
       } else {
         button.textContent = "Record";
