@@ -16,6 +16,15 @@ from appliance.capture.recording import FinishedClip
 from appliance.waiting import poll
 
 
+def answer_json(handler: BaseHTTPRequestHandler, status: int, payload: dict) -> None:
+    data = json.dumps(payload).encode()
+    handler.send_response(status)
+    handler.send_header("Content-Type", "application/json")
+    handler.send_header("Content-Length", str(len(data)))
+    handler.end_headers()
+    handler.wfile.write(data)
+
+
 class ScoreService(BaseHTTPRequestHandler):
     """Takes every POST /api/v1/score as a queued job (202) and keeps the uploaded file names."""
 
@@ -24,12 +33,7 @@ class ScoreService(BaseHTTPRequestHandler):
     def do_POST(self):
         body = self.rfile.read(int(self.headers["Content-Length"]))
         self.received.append(body.split(b'filename="', 1)[1].split(b'"', 1)[0].decode())
-        answer = json.dumps({"id": f"job-{len(self.received)}"}).encode()
-        self.send_response(202)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(answer)))
-        self.end_headers()
-        self.wfile.write(answer)
+        answer_json(self, 202, {"id": f"job-{len(self.received)}"})
 
     def log_message(self, *args):
         pass
@@ -154,12 +158,7 @@ class FullService(BaseHTTPRequestHandler):
 
     def do_POST(self):
         self.rfile.read(int(self.headers["Content-Length"]))
-        answer = json.dumps({"error": "not enough free disk: 18 MB free, 30 MB needed"}).encode()
-        self.send_response(507)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(answer)))
-        self.end_headers()
-        self.wfile.write(answer)
+        answer_json(self, 507, {"error": "not enough free disk: 18 MB free, 30 MB needed"})
 
     def log_message(self, *args):
         pass
