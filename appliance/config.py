@@ -11,7 +11,7 @@ import dataclasses
 import os
 import types
 import typing
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -175,6 +175,17 @@ class CaptureConfig:
         if self.record_seconds > self.max_record_seconds:
             raise UsageError(f"config key 'capture.record_seconds' ({self.record_seconds:g}) must not exceed "
                              f"'capture.max_record_seconds' ({self.max_record_seconds:g})")
+
+    def within(self, engine_max_seconds: float) -> "CaptureConfig":
+        """These settings with the recordings held to what the service scores: a clip (pre-roll
+        and a second's margin included) no longer than engine.max_seconds. A longer one that went
+        through the outbox was refused by the service (415) and sat in rejected/. Unchanged when
+        the engine takes the longest recording already."""
+        longest = engine_max_seconds - self.preroll_seconds - 1.0
+        if self.max_record_seconds <= longest:
+            return self
+        longest = max(0.5, longest)
+        return replace(self, max_record_seconds=longest, record_seconds=min(self.record_seconds, longest))
 
 
 @dataclass(frozen=True)

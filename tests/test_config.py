@@ -164,3 +164,17 @@ def test_the_state_folder_is_absolute(tmp_path, monkeypatch):
     monkeypatch.delenv("FOLEY_STATE_DIR")
     monkeypatch.setenv("STATE_DIRECTORY", f"{tmp_path / 'first'}:{tmp_path / 'second'}")
     assert state_dir() == tmp_path / "first"
+
+
+def test_recordings_are_held_to_what_the_service_scores():
+    """A button recording longer than engine.max_seconds went through the outbox to the service,
+    which refused it (415): it sat in rejected/. The capture daemon's settings are held to the
+    engine's limit (pre-roll and a second's margin included) where that is shorter."""
+    from appliance.config import CaptureConfig
+
+    capture = CaptureConfig(record_seconds=60, max_record_seconds=120, preroll_seconds=2)
+    assert capture.within(600) is capture
+    held = capture.within(30)
+    assert (held.max_record_seconds, held.record_seconds) == (27, 27)
+    assert held.max_record_seconds + held.preroll_seconds < 30
+    assert CaptureConfig(record_seconds=10).within(30).record_seconds == 10

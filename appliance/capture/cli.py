@@ -73,7 +73,11 @@ def handle_capture(args) -> int:
 
     logging.basicConfig(level=logging.INFO, format="%(name)s %(levelname)s %(message)s")
     config = load_and_apply(args.config)
-    capture = config.capture
+    capture = config.capture.within(config.engine.max_seconds)
+    if capture != config.capture:
+        logging.getLogger("foley.capture").warning(
+            "recordings are held to %g s (engine.max_seconds %g less the %g s pre-roll and a second): the service "
+            "would refuse a longer clip", capture.max_record_seconds, config.engine.max_seconds, capture.preroll_seconds)
     spec = args.camera or capture.camera
     folder = state_dir() / "capture"
     folder.mkdir(parents=True, exist_ok=True)
