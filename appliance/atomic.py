@@ -7,9 +7,11 @@ so the rename itself survives a power cut — an appliance's power may be pulled
 """
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
+import shutil
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -79,6 +81,20 @@ def durable_replace(temp: Path, target: Path) -> None:
         os.fsync(written.fileno())
     os.replace(temp, target)
     fsync_folder(target.parent if str(target.parent) else Path("."))
+
+
+def durable_move(source: Path, target: Path) -> None:
+    """`durable_replace`, also from another file system (a rename cannot cross one: EXDEV): the
+    file is then copied beside `target` (fsynced, renamed over it) and `source` removed. A live
+    recording written to a USB stick or a tmpfs /tmp is filed into the state folder this way."""
+    try:
+        durable_replace(source, target)
+    except OSError as exc:
+        if exc.errno != errno.EXDEV:
+            raise
+        with atomic_path(target) as temp:
+            shutil.copyfile(source, temp)
+        Path(source).unlink()
 
 
 def named_after(exc: OSError, path: str | Path) -> OSError:

@@ -39,12 +39,19 @@ def at_least(option: str, low: int = 1) -> Callable[[str], int]:
     return read
 
 
+MOST_SECONDS = 365 * 24 * 3600.0
+"""A year: past about 9.2e9 s a timer's wait is out of range for the platform (OverflowError in a
+thread: `foley live --duration 1e10` ran on with a traceback)."""
+
+
 def positive_seconds(option: str) -> Callable[[str], float]:
-    """`option`'s value as a finite number of seconds above 0: 0 meant "no limit" to a timer,
-    NaN never timed out, and a negative number stopped at once."""
+    """`option`'s value as a finite number of seconds above 0, at most MOST_SECONDS: 0 meant "no
+    limit" to a timer, NaN never timed out, and a negative number stopped at once."""
     def read(text: str) -> float:
         value = _read(float, text, option, "of seconds above 0")
         if not 0 < value < math.inf:
             raise UsageError(f"{option} must be a finite number of seconds above 0, not {text}")
+        if value > MOST_SECONDS:
+            raise UsageError(f"{option} must be at most {MOST_SECONDS:.0f} seconds (a year), not {text}")
         return value
     return read

@@ -219,3 +219,25 @@ def test_a_result_that_cannot_be_stored_still_leaves_its_outputs(tmp_path):
     assert timeline.stats.result_cache == "miss"
     assert (out / "a.wav").stat().st_size > 1000 and (out / "t.json").is_file()
     assert engine.cache.stats()["results"] == 0
+
+
+def test_frame_cache_writes_are_skipped_on_a_full_disk(tmp_path, caplog):
+    """A cache miss (a read) counted itself in the database: on a full disk that write failed
+    and took the live session's choice of sounds down with it. Writes that only save work later
+    are skipped on a full disk, said once; reads go on."""
+    import numpy as np
+
+    from appliance.engine.cache import Cache
+    from tests.conftest import fill_leaving, small_disk
+
+    with small_disk(tmp_path / "disk", "2m") as disk:
+        cache = Cache(disk / "cache")
+        cache.put_frame("vision", "a" * 64, np.ones(1280, np.float32), np.ones(1000, np.float32))
+        fill_leaving(disk, 0)
+        big = np.random.default_rng(0).standard_normal(200_000).astype(np.float32)
+        for n in range(5):
+            assert cache.find_frame("vision", f"{n}" * 64) is None
+            cache.put_frame("vision", f"{n}" * 64, big, big)
+        assert cache.find_frame("vision", "a" * 64) is not None
+        cache.close()
+    assert sum("the cache cannot be written" in r.message for r in caplog.records) == 1

@@ -129,3 +129,19 @@ def test_a_device_clock_faster_than_the_machines_does_not_push_the_sound_late(tm
     assert len(played) == SR
     for placed, expected in zip(_heard(played), (0.25 * 0.98, 0.5 * 0.98, 0.97 * 0.98), strict=True):
         assert abs(placed - expected) <= 2 * BLOCK / SR, (placed, expected)
+
+
+def test_a_recorder_that_cannot_write_raises_an_oserror_and_leaves_nothing(tmp_path):
+    """On a full disk libsndfile said only "System error." (a traceback in `foley live`, a 500
+    from the page's Record) and an empty partial stayed. Now an OSError with its errno (what
+    the command line and the API turn into one line and a 507), and nothing left."""
+    import errno
+
+    from tests.conftest import fill_leaving, small_disk
+
+    with small_disk(tmp_path / "disk", "1m") as disk:
+        fill_leaving(disk, 0)
+        with pytest.raises(OSError) as failed:
+            LiveRecorder(disk / "live.mp4", 30.0)
+        assert failed.value.errno == errno.ENOSPC
+        assert sorted(p.name for p in disk.iterdir()) == ["filler"]

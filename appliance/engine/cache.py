@@ -43,6 +43,8 @@ _SCHEMA = [
     "CREATE TABLE IF NOT EXISTS digests (path TEXT PRIMARY KEY, device INTEGER NOT NULL, inode INTEGER NOT NULL, "
     "size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, sha256 TEXT NOT NULL, last_used REAL NOT NULL)",
 ]
+_CANNOT_WRITE = ("disk is full", "readonly database", "unable to open database file", "disk I/O error")
+"""SQLite's words for a write the disk refused (full, read-only, no inode for the journal)."""
 MAX_DIGESTS = 1000
 """Remembered file digests (a row each, ~150 bytes); the least recently used go first."""
 
@@ -78,6 +80,7 @@ class Cache:
         self.results_folder = self.folder / "results"
         self.results_folder.mkdir(parents=True, exist_ok=True)
         self.limits = limits
+        self._said_cannot_write = False
         self.db = sqlite3.connect(self.folder / "cache.sqlite3", timeout=60, isolation_level=None)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
@@ -123,22 +126,40 @@ class Cache:
         """Cached vision outputs of the frame with exactly these pixels, for this model version."""
         row = self.db.execute("SELECT payload FROM frames WHERE model = ? AND digest = ?", (model, digest)).fetchone()
         if row is None:
-            self._count("frame_miss")
+            self._or_skip(lambda: self._count("frame_miss"))
             return None
-        with self._transaction():
-            self.db.execute("UPDATE frames SET last_used = ? WHERE model = ? AND digest = ?",
-                            (time.time(), model, digest))
-            self._count("frame_hit")
+
+        def used() -> None:
+            with self._transaction():
+                self.db.execute("UPDATE frames SET last_used = ? WHERE model = ? AND digest = ?",
+                                (time.time(), model, digest))
+                self._count("frame_hit")
+        self._or_skip(used)
         return unpack_arrays(row[0])
 
     def put_frame(self, model: str, digest: str, embedding: np.ndarray, logits: np.ndarray) -> None:
-        with self._transaction():
-            self.db.execute("INSERT OR REPLACE INTO frames (model, digest, payload, last_used) VALUES (?, ?, ?, ?)",
-                            (model, digest, pack_arrays(embedding=embedding, logits=logits), time.time()))
-            excess = self.db.execute("SELECT count(*) FROM frames").fetchone()[0] - self.limits.max_frames
-            if excess > 0:
-                self.db.execute("DELETE FROM frames WHERE rowid IN (SELECT rowid FROM frames ORDER BY last_used LIMIT ?)",
-                                (excess,))
+        def store() -> None:
+            with self._transaction():
+                self.db.execute("INSERT OR REPLACE INTO frames (model, digest, payload, last_used) VALUES (?, ?, ?, ?)",
+                                (model, digest, pack_arrays(embedding=embedding, logits=logits), time.time()))
+                excess = self.db.execute("SELECT count(*) FROM frames").fetchone()[0] - self.limits.max_frames
+                if excess > 0:
+                    self.db.execute("DELETE FROM frames WHERE rowid IN "
+                                    "(SELECT rowid FROM frames ORDER BY last_used LIMIT ?)", (excess,))
+        self._or_skip(store)
+
+    def _or_skip(self, write) -> None:
+        """Run `write`, a write of the frame cache that only saves work later: on a full or
+        read-only disk it is skipped (its transaction rolled back), said once. It made a cache
+        miss, a read, fail the live session's choice of sounds with a traceback."""
+        try:
+            write()
+        except sqlite3.OperationalError as exc:
+            if not any(words in str(exc) for words in _CANNOT_WRITE):
+                raise
+            if not self._said_cannot_write:
+                log.warning("the cache cannot be written (%s): frames are not remembered for now", exc)
+                self._said_cannot_write = True
 
     # -- whole results ------------------------------------------------------------------------
     def find_result(self, key: str) -> Path | None:

@@ -19,6 +19,10 @@ from appliance.errors import UsageError
 from appliance.os_text import check_text_options
 
 
+PARTIAL_IDLE_S = 60.0
+"""A live recording's partial files unchanged this long were left by a killed `foley live`."""
+
+
 def _list_devices() -> int:
     try:
         import sounddevice
@@ -35,6 +39,7 @@ def _list_devices() -> int:
 
 def handle(args) -> int:
     from appliance.config import load_and_apply
+    from appliance.live.recorder import remove_partials
     from appliance.live.speaker import SpeakerBusy, claim_speaker
 
     if args.list_devices:
@@ -50,8 +55,12 @@ def handle(args) -> int:
         record = Path(args.record)
         if record.suffix.lower() != ".mp4" or not record.parent.is_dir():
             raise UsageError(f"--record {record}: give a .mp4 file name in an existing folder")
+        if record.is_dir():  # found only once the performance was over, and all of it lost
+            raise UsageError(f"--record {record}: is a folder; give a file name")
         if not os.access(record.parent, os.W_OK):
             raise UsageError(f"--record {record}: cannot write in {record.parent}")
+        # of a `foley live --record` killed there before (only the service swept them)
+        remove_partials(record.parent, idle_seconds=PARTIAL_IDLE_S)
     try:  # before the camera and the models: a refusal comes at once
         # The config's output is the board's (its `seam` stands in for a sound card, and the
         # service's Play and live claim the speaker on it too); only `--output seam` goes without.
@@ -84,12 +93,17 @@ def _run(args, config, settings) -> int:
     except CameraLost as exc:
         raise UsageError(f"camera: {exc}") from None
     say = lambda message: print(f"foley live: {message}", file=sys.stderr, flush=True)  # noqa: E731
-    session = LiveSession(camera, settings, LiveOptions(description=args.description, seed=args.seed,
-                                                        duration=args.duration,
-                                                        record=Path(args.record) if args.record else None,
-                                                        history=None if args.no_history else state_dir() / "service",
-                                                        engine_settings=config.engine),
-                          cache_folder=state_dir() / "cache", say=say)
+    try:
+        session = LiveSession(camera, settings, LiveOptions(description=args.description, seed=args.seed,
+                                                            duration=args.duration,
+                                                            record=Path(args.record) if args.record else None,
+                                                            history=None if args.no_history else state_dir() / "service",
+                                                            engine_settings=config.engine),
+                              cache_folder=state_dir() / "cache", say=say)
+    except OSError as exc:  # the recording's files (a full disk, no inode left, a name too long)
+        camera.close()
+        raise UsageError(f"--record {args.record}: the recording cannot be written there "
+                         f"({exc.strerror or exc})") from None
     for signum in (signal.SIGINT, signal.SIGTERM):  # stop cleanly: the recording is finished
         signal.signal(signum, lambda *_: session.stop())
     say(f"{camera.name} → {settings.output} output; Ctrl-C stops" + (f", recording to {args.record}" if args.record else ""))

@@ -14,7 +14,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from appliance.atomic import atomic_path, durable_replace, write_json_atomic
+from appliance.atomic import atomic_path, durable_move, write_json_atomic
 from appliance.engine.options import ScoreOptions
 from appliance.engine.pipeline import CREDITS_NAME, MP4_NAME, TIMELINE_NAME, WAV_NAME
 
@@ -32,22 +32,27 @@ def add_to_history(mp4: Path, picture: Path, played: Path, timeline: dict, optio
     from appliance.service.jobs import JobStore
 
     store = JobStore(service_folder)
+    job = None
     try:
         duration = timeline.get("clip", {}).get("duration")  # the history shows the clip's length
         job = store.create(mp4.name, options.description, options.accepting(duration).key_fields(), upload=picture,
                            duration=duration)
         store.start(job.id)
         folder = store.job_dir(job.id)
-        durable_replace(played, folder / WAV_NAME)
+        durable_move(played, folder / WAV_NAME)  # the recording may be on another disk than the state
         if credits is not None:
-            durable_replace(credits, folder / CREDITS_NAME)
+            durable_move(credits, folder / CREDITS_NAME)
         if move_mp4:
-            durable_replace(mp4, folder / MP4_NAME)
+            durable_move(mp4, folder / MP4_NAME)
         else:
             with atomic_path(folder / MP4_NAME) as temp:
                 shutil.copyfile(mp4, temp)
         write_json_atomic(folder / TIMELINE_NAME, timeline)
         store.finish(job.id, seconds)
         return job.id
+    except BaseException:
+        if job is not None:  # not left as a job of nothing, running under a live process
+            store.forget(job.id)
+        raise
     finally:
         store.db.close()

@@ -21,10 +21,14 @@ behind by a second of picture skips frames (counted, said at the end) and keeps 
 """
 from __future__ import annotations
 
+import errno
 import logging
 import queue
+import shutil
 import threading
+import time
 from collections import deque
+from contextlib import suppress
 from pathlib import Path
 from typing import Callable
 
@@ -52,12 +56,31 @@ PARTIAL = ".{name}.{part}.partial.{suffix}"
 """The picture and the sound while recording, beside OUT; muxed into OUT and removed at the end."""
 
 
-def remove_partials(folder: Path) -> None:
+def remove_partials(folder: Path, idle_seconds: float = 0.0) -> None:
     """Remove what recordings cut by a crash or power loss left in `folder`: never muxed, so
-    never a result, and nothing else removes them (the sound alone is ~23 MB a minute)."""
+    never a result, and nothing else removes them (the sound alone is ~23 MB a minute). With
+    `idle_seconds`, only those unchanged for that long: a recording in progress writes its sound
+    every few milliseconds (another `foley live --output seam --record` into the same folder)."""
+    stale = time.time() - idle_seconds
     for partial in folder.glob(PARTIAL.format(name="*", part="*", suffix="*")):
-        log.warning("removing %s: a live recording cut when its process stopped", partial.name)
-        partial.unlink(missing_ok=True)
+        with suppress(FileNotFoundError):
+            if idle_seconds and partial.stat().st_mtime > stale:
+                continue
+            log.warning("removing %s: a live recording cut when its process stopped", partial.name)
+            partial.unlink()
+
+
+def _open_wav(path: Path, sr: int) -> soundfile.SoundFile:
+    """The sound's WAV, opened for writing. An OSError with its errno when it cannot be: the file
+    is created here first (no inode left, a name too long), and libsndfile's own failure (a full
+    disk: "System error.") is told as ENOSPC when the disk has no room left."""
+    path.open("wb").close()
+    try:
+        return soundfile.SoundFile(str(path), "w", sr, 2, "FLOAT", format="WAV")
+    except soundfile.LibsndfileError as exc:
+        full = shutil.disk_usage(path.parent).free < 64 * 1024
+        raise OSError(errno.ENOSPC if full else errno.EIO, "No space left on device" if full else str(exc),
+                      str(path)) from None
 
 
 class LiveRecorder:
@@ -76,8 +99,18 @@ class LiveRecorder:
         self.end: int | None = None
         """The sound's length in samples, the picture's, once the picture has ended."""
         self.failure: str | None = None
-        self._writer = VideoWriter(self.video_path, fps, timed=True, preset="ultrafast", container_format="mp4")
-        self._wav = soundfile.SoundFile(str(self.audio_path), "w", sr, 2, "FLOAT", format="WAV")
+        self._writer = self._wav = None
+        try:
+            self._writer = VideoWriter(self.video_path, fps, timed=True, preset="ultrafast", container_format="mp4")
+            self._wav = _open_wav(self.audio_path, sr)
+        except BaseException:  # a full disk, no inode left, a name too long: nothing is left behind
+            for opened in (self._writer, self._wav):
+                if opened is not None:
+                    with suppress(Exception):
+                        opened.close()
+            self.video_path.unlink(missing_ok=True)
+            self.audio_path.unlink(missing_ok=True)
+            raise
         self._queue: queue.Queue = queue.Queue(maxsize=QUEUE_ITEMS)
         self._frame_room = threading.Semaphore(FRAME_BACKLOG)
         self._thread = threading.Thread(target=self._run, name="foley-live-recorder", daemon=True)

@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from appliance.atomic import durable_replace, fsync_folder
+from appliance.atomic import durable_move, fsync_folder
 
 QUEUED, RUNNING, DONE, FAILED = "queued", "running", "done", "failed"
 INPUT_NAME, ANALYSIS_NAME = "input", "analysis.npz"
@@ -112,10 +112,14 @@ class JobStore:
         job_id = uuid.uuid4().hex[:16]
         folder = self.job_dir(job_id)
         folder.mkdir(parents=True)
-        durable_replace(upload, folder / INPUT_NAME)
-        if analysis is not None:
-            durable_replace(analysis, folder / ANALYSIS_NAME)
-        fsync_folder(folder.parent)
+        try:
+            durable_move(upload, folder / INPUT_NAME)  # a live recording's picture may be on another disk
+            if analysis is not None:
+                durable_move(analysis, folder / ANALYSIS_NAME)
+            fsync_folder(folder.parent)
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
         self.db.execute(
             "INSERT INTO jobs (id, state, created, filename, description, options, progress, attempts, duration) "
             "VALUES (?, ?, ?, ?, ?, ?, 0, 0, ?)",
@@ -162,6 +166,12 @@ class JobStore:
     def fail(self, job_id: str, reason: str) -> None:
         self.db.execute("UPDATE jobs SET state = ?, finished = ?, error = ? WHERE id = ?",
                         (FAILED, time.time(), reason, job_id))
+
+    def forget(self, job_id: str) -> None:
+        """Remove a job whatever its state, with its folder: one its maker could not complete
+        (a live recording that could not be filed), which no worker holds."""
+        self.db.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
+        shutil.rmtree(self.job_dir(job_id), ignore_errors=True)
 
     def delete(self, job_id: str) -> bool:
         deleted = self.db.execute("DELETE FROM jobs WHERE id = ? AND state != ?", (job_id, RUNNING)).rowcount

@@ -22,6 +22,7 @@ slowed down).
 """
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import math
@@ -203,7 +204,11 @@ class LiveControl:
                 self.recordings_folder.mkdir(parents=True, exist_ok=True)
                 name = time.strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3)
                 recording = Recording(name, self.recordings_folder / f"live-{name}.mp4", session)
-                session.start_recording(recording.out)
+                try:
+                    session.start_recording(recording.out)
+                except OSError as exc:  # free bytes but no inode left, say: a 507 like a full disk, not a 500
+                    raise Refused(f"the recording cannot be written: {exc.strerror or exc}",
+                                  507 if exc.errno in (errno.ENOSPC, errno.EDQUOT) else 500) from None
                 self._recording = recording
                 self._last_recording = {"id": recording.id, "state": "recording"}
                 threading.Thread(target=self._watch_recording, args=(recording,), name="foley-live-recording",
