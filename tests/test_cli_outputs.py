@@ -43,6 +43,18 @@ def test_unsupported_out_is_exit_2_and_one_line(clip, tmp_path, name):
     assert not list(tmp_path.iterdir()), "nothing written"
 
 
+def test_an_output_that_is_a_pipe_or_device_is_refused_not_replaced(clip, tmp_path):
+    """`--mp4 /dev/null`, run as root, replaced the system's /dev/null with a regular file: the
+    staged output is renamed over whatever has the name. A pipe or device is refused, untouched."""
+    import stat
+
+    fifo = tmp_path / "fifo.mp4"
+    os.mkfifo(fifo)
+    result = run_foley("score", str(clip.path), "--out", str(tmp_path / "out.wav"), "--mp4", str(fifo))
+    assert result.returncode == 2 and "is a device, pipe or socket, not a file" in result.stderr, result.stderr
+    assert stat.S_ISFIFO(fifo.stat().st_mode) and not (tmp_path / "out.wav").exists()
+
+
 def test_flac_out_is_flac_and_credits_list_every_recording(clip, tmp_path):
     tmp_path = tmp_path / "out"
     tmp_path.mkdir()

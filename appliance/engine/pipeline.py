@@ -485,6 +485,9 @@ def _check_writable(target: Path) -> None:
     folder = target.parent if str(target.parent) else Path(".")
     if target.is_dir():
         raise UsageError(f"{target}: is a folder, not a file name")
+    if target.exists() and not target.is_file():  # the staged file would be renamed over it
+        raise UsageError(f"{target}: is a device, pipe or socket, not a file: outputs are written as new files "
+                         "and would replace it")
     if not folder.is_dir():
         raise UsageError(f"{target}: the folder {folder} does not exist")
     try:
