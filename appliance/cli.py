@@ -82,9 +82,9 @@ def _apply_default_config(args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
     args = argparse.Namespace(command=None)  # named before an option's reader may refuse its value
     try:
+        parser = build_parser()  # imports every command: a Ctrl-C here was a 30-line traceback
         parser.parse_args(argv, namespace=args)  # numeric options are checked as read (cli_args.py)
         if not getattr(args, "handler", None):
             parser.print_help()

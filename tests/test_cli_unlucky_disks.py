@@ -134,3 +134,32 @@ def test_ctrl_c_inside_an_audio_write_is_a_keyboard_interrupt(tmp_path, monkeypa
     with pytest.raises(KeyboardInterrupt):
         wavio.write_audio_atomic(tmp_path / "a.wav", np.zeros((48000, 2), np.float32), 48000)
     assert os.listdir(tmp_path) == []
+
+
+def test_ctrl_c_between_the_renames_waits_for_the_last(tmp_path, monkeypatch):
+    """A Ctrl-C between two of the outputs' renames left a new WAV beside the previous MP4 and
+    timeline. It now comes once every output is in place."""
+    import os
+    import signal
+
+    from appliance.engine import outputs
+
+    targets = [tmp_path / name for name in ("out.wav", "out.mp4", "out.json")]
+    for target in targets:
+        target.write_text("old")
+    stage = outputs.Staging()
+    for target in targets:
+        stage.path(target).write_text("new")
+    renames = []
+    real_replace = os.replace
+
+    def replace_then_interrupt(source, target):
+        real_replace(source, target)
+        renames.append(target)
+        if len(renames) == 1:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    monkeypatch.setattr(outputs.os, "replace", replace_then_interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        stage.commit()
+    assert [target.read_text() for target in targets] == ["new", "new", "new"]

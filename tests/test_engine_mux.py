@@ -52,6 +52,28 @@ def test_an_odd_frame_size_is_re_encoded_at_even_sides(tmp_path):
     assert len(frames) == 10 and {(frame.width, frame.height) for frame in frames} == {(320, 240)}
 
 
+def test_a_picture_wider_than_mpeg4_takes_is_re_encoded_smaller(tmp_path):
+    """An 8192-wide clip (the largest taken) that must be re-encoded failed once scored: MPEG-4
+    Part 2 encodes at most 8190 px a side ("Invalid argument", with a staged file's name)."""
+    clip = render_scene("stick", tmp_path / "wide.mkv", width=8192, height=32, fps=5, seconds=1, codec="ffv1").path
+    done, frames, _ = _mux(clip, tmp_path, 1)
+    assert done["video"] == "re-encoded from ffv1 to mpeg4"
+    assert {(frame.width, frame.height) for frame in frames} == {(8190, 30)}
+
+
+@pytest.mark.skipif("libsvtav1" not in av.codecs_available, reason="no AV1 encoder in this PyAV")
+def test_an_av1_clip_is_named_as_such_and_muxed(tmp_path):
+    """The codec was looked up by its decoder's name ("re-encoded from libdav1d"). Named "av1" it
+    is one MP4 carries, but this PyAV makes no stream to copy it into (it looks for an encoder
+    named libdav1d): it is re-encoded, said as from av1, and the MP4 is whole."""
+    from appliance.video import probe
+
+    clip = render_scene("stick", tmp_path / "av1.mp4", width=320, height=240, fps=10, seconds=1, codec="libsvtav1").path
+    assert probe(clip).codec == "av1"
+    done, frames, _ = _mux(clip, tmp_path, 1)
+    assert done["video"] in ("copied", "re-encoded from av1 to mpeg4") and len(frames) == 10
+
+
 @pytest.mark.parametrize("suffix", [".ts", ".mkv"])
 def test_copied_packets_start_at_the_clips_origin(tmp_path, suffix):
     """H.264 whose timestamps start at 1.4 s: copied, the MP4's first frame is at 0 like the

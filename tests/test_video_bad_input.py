@@ -1,5 +1,6 @@
 """Every bad input of issue 4 item 9 gives a UsageError with a clear message."""
 import importlib
+import os
 import struct
 from fractions import Fraction
 
@@ -75,6 +76,9 @@ def test_a_folder_is_said_to_be_one(tmp_path):
     (tmp_path / "clips.mp4").mkdir()
     with pytest.raises(UsageError, match="clips.mp4: is a folder, not a video file"):
         probe(tmp_path / "clips.mp4")
+    os.mkfifo(tmp_path / "pipe.mp4")  # /dev/stdin or <(cat clip) said "no such file" too
+    with pytest.raises(UsageError, match="pipe.mp4: is a pipe or device, not a file"):
+        probe(tmp_path / "pipe.mp4")
 
 
 def test_zero_byte_file(tmp_path):

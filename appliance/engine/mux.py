@@ -21,7 +21,7 @@ import numpy as np
 from appliance.atomic import atomic_path
 from appliance.errors import WRITE_ERRNOS, UsageError
 from appliance.video.decode import FrameClock
-from appliance.video.probe import bound_decoder, clip_origin, stream_fps, video_stream
+from appliance.video.probe import bound_decoder, clip_origin, codec_name, stream_fps, video_stream
 from appliance.video.writer import MS, ms_pts
 
 AUDIO_BITRATE = 192_000
@@ -48,8 +48,9 @@ def mux_mp4(video_path: Path, audio: np.ndarray | Iterable[np.ndarray], sample_r
                 av.open(str(temp), "w", format="mp4") as target:
             target.metadata.update(metadata or {})
             video_in = video_stream(source)
-            copy = _copyable(source, video_in)
-            video_out = target.add_stream_from_template(video_in) if copy else target.add_stream("mpeg4")
+            video_out = _copy_stream(target, source, video_in)
+            copy = video_out is not None
+            video_out = video_out or target.add_stream("mpeg4")
             audio_out = target.add_stream("aac", rate=sample_rate, layout="stereo", options=AAC_OPTIONS)
             audio_out.bit_rate = AUDIO_BITRATE
             encoder = _AudioEncoder([audio] if isinstance(audio, np.ndarray) else audio, sample_rate,
@@ -59,7 +60,7 @@ def mux_mp4(video_path: Path, audio: np.ndarray | Iterable[np.ndarray], sample_r
             encoder.flush()
     except av.error.FFmpegError as exc:
         raise _muxing_error(out_path, exc) from None
-    return {"video": "copied" if copy else f"re-encoded from {video_in.codec_context.name} to mpeg4",
+    return {"video": "copied" if copy else f"re-encoded from {codec_name(video_in)} to mpeg4",
             "audio": f"aac {AUDIO_BITRATE // 1000} kb/s"}
 
 
@@ -76,8 +77,20 @@ def _muxing_error(out_path: Path, exc: av.error.FFmpegError) -> Exception:
 def _copyable(source: av.container.InputContainer, stream: av.video.stream.VideoStream) -> bool:
     """Whether the video's packets can go into the MP4 as they are: a codec MP4 carries, with
     timestamps (a raw H.264 file has none: its frames are re-encoded on the nominal frame rate)."""
-    return (stream.codec_context.name in MP4_VIDEO_CODECS
+    return (codec_name(stream) in MP4_VIDEO_CODECS
             and not source.format.flags & av.format.Flags.no_timestamps.value)
+
+
+def _copy_stream(target, source: av.container.InputContainer, video_in):
+    """The output stream the video's packets are copied into, or None when they cannot be: not
+    `_copyable`, or a codec this PyAV makes no stream of (it looks for an encoder of the codec:
+    AV1 decoded by libdav1d has none of that name here)."""
+    if not _copyable(source, video_in):
+        return None
+    try:
+        return target.add_stream_from_template(video_in)
+    except av.codec.codec.UnknownCodecError:
+        return None
 
 
 def _copy_video(source: av.container.InputContainer, video_in, video_out, target, encoder: _AudioEncoder) -> None:
@@ -153,9 +166,17 @@ def _reencode_video(source: av.container.InputContainer, video_in, video_out, ta
     target.mux(video_out.encode(None))
 
 
+MPEG4_MAX_SIDE = 8190
+"""The largest side MPEG-4 Part 2 encodes (its headers hold 13 bits); clips are taken up to 8192."""
+
+
 def _even_size(frame: av.VideoFrame) -> tuple[int, int]:
-    """The frame's size rounded down to even sides (a 321×241 webcam frame → 320×240)."""
-    return max(2, frame.width - frame.width % 2), max(2, frame.height - frame.height % 2)
+    """The frame's size rounded down to even sides (a 321×241 webcam frame → 320×240), scaled
+    down to MPEG4_MAX_SIDE where a side is longer (an 8192-wide clip failed once scored, with
+    the encoder's 'Invalid argument')."""
+    scale = min(1.0, MPEG4_MAX_SIDE / max(frame.width, frame.height))
+    width, height = int(frame.width * scale), int(frame.height * scale)
+    return max(2, width - width % 2), max(2, height - height % 2)
 
 
 class _AudioEncoder:
@@ -237,8 +258,8 @@ def mux_copied(video_path: Path, audio_path: Path, out_path: Path, metadata: dic
                 av.open(str(temp), "w", format="mp4") as target:
             target.metadata.update(metadata or {})
             video_in, audio_in = video.streams.video[0], audio.streams.audio[0]
-            if video_in.codec_context.name not in MP4_VIDEO_CODECS:
-                raise UsageError(f"{video_path}: {video_in.codec_context.name} video cannot be copied into MP4")
+            if codec_name(video_in) not in MP4_VIDEO_CODECS:
+                raise UsageError(f"{video_path}: {codec_name(video_in)} video cannot be copied into MP4")
             video_out, audio_out = target.add_stream_from_template(video_in), target.add_stream_from_template(audio_in)
             sound = [p for p in audio.demux(audio_in) if p.dts is not None]
             next_sound = 0

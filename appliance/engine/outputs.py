@@ -14,6 +14,8 @@ muxer, the credits as text, the timeline as JSON. Nothing is encoded after the r
 from __future__ import annotations
 
 import os
+import signal
+import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -74,12 +76,29 @@ class Staging:
         return next((target for temp, target in self.staged if str(temp) == str(path)), None)
 
     def commit(self) -> list[Path]:
-        """Rename every staged file over its target; returns the targets."""
-        for temp, target in self.staged:
-            os.replace(temp, target)
-        for folder in {target.parent for _, target in self.staged}:
-            fsync_folder(folder if str(folder) else Path("."))
+        """Rename every staged file over its target; returns the targets. Ctrl-C (or SIGTERM)
+        waits until every rename is done: one between two renames left a new WAV beside the
+        previous MP4 and timeline."""
+        with _interrupts_held():
+            for temp, target in self.staged:
+                os.replace(temp, target)
+            for folder in {target.parent for _, target in self.staged}:
+                fsync_folder(folder if str(folder) else Path("."))
         return [target for _, target in self.staged]
+
+
+@contextmanager
+def _interrupts_held() -> Iterator[None]:
+    """SIGINT and SIGTERM held back for the block, in the main thread (where Python raises
+    KeyboardInterrupt); delivered as it ends. Other threads never get them."""
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
 
 
 @contextmanager

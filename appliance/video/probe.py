@@ -50,6 +50,8 @@ def open_container(path: str | Path) -> av.container.InputContainer:
     path = Path(path)
     if path.is_dir():
         raise UsageError(f"{path}: is a folder, not a video file")
+    if path.exists() and not path.is_file():  # /dev/stdin, <(cat clip): read once, it cannot be probed first
+        raise UsageError(f"{path}: is a pipe or device, not a file: save the clip to a file first")
     if not path.is_file():
         raise UsageError(f"{path}: no such file")
     if path.stat().st_size == 0:
@@ -113,6 +115,13 @@ def bound_decoder(stream: av.video.stream.VideoStream) -> None:
     stream.codec_context.options = {**stream.codec_context.options, "max_pixels": str(MAX_SIDE * MAX_SIDE)}
 
 
+def codec_name(stream) -> str:
+    """The stream's codec as formats name it ("av1"), not its decoder's name ("libdav1d"): AV1 was
+    re-encoded into the MP4 though MP4 carries it, for the decoder's name was looked up."""
+    codec = stream.codec_context.codec
+    return codec.canonical_name if codec is not None else stream.codec_context.name
+
+
 def stream_fps(stream: av.video.stream.VideoStream) -> float:
     """Nominal frame rate from the header: the average rate, else FFmpeg's guess, else 0."""
     for rate in (stream.average_rate, stream.guessed_rate, stream.base_rate):
@@ -171,4 +180,4 @@ def probe_open(path: Path, container: av.container.InputContainer, max_seconds: 
     duration = _duration(container, stream)
     check_header(path, stream.codec_context.width, stream.codec_context.height, fps, duration, max_seconds)
     return VideoInfo(path=path, width=stream.codec_context.width, height=stream.codec_context.height,
-                     fps=fps, duration=duration, codec=stream.codec_context.name, has_audio=bool(container.streams.audio))
+                     fps=fps, duration=duration, codec=codec_name(stream), has_audio=bool(container.streams.audio))
