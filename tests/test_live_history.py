@@ -41,3 +41,35 @@ def test_what_a_recording_files_is_on_disk_before_its_job_is_done(tmp_path, monk
     assert done() == 1
     folder = service / "jobs" / job_id
     assert soundfile.info(folder / WAV_NAME).frames == 4800 and (folder / MP4_NAME).stat().st_size > 0
+
+
+def test_a_recording_that_cannot_be_filed_gives_back_what_it_had_taken(tmp_path, monkeypatch):
+    """The capture daemon files a scored recording by moving its clip into the job; a failure
+    after that (the timeline on a full disk) removed the job with the clip in it, and the daemon's
+    fallback to the outbox found nothing: the recording was lost while said to be kept. The job
+    goes, and every file it took is back where it was."""
+    import errno
+
+    import pytest
+
+    from appliance.live import history
+
+    service = tmp_path / "service"
+    picture, mp4 = tmp_path / "picture.mp4", tmp_path / "recording.mp4"
+    render_scene("steps", picture, width=160, height=120, fps=30, seconds=1.0, seed=3)
+    mp4.write_bytes(picture.read_bytes())
+    played = tmp_path / "played.wav"
+    soundfile.write(played, np.zeros((4800, 2), np.float32), 48000)
+    before = {path: path.read_bytes() for path in (picture, mp4, played)}
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(history, "write_json_atomic", full)
+    with pytest.raises(OSError):
+        add_to_history(mp4, picture, played, {"clip": {"duration": 1.0}, "events": []}, ScoreOptions(), 1.0, service,
+                       move_mp4=True)
+    assert {path: path.read_bytes() for path in before} == before
+    assert not list((service / "jobs").iterdir())
+    with sqlite3.connect(service / "jobs.sqlite3") as db:
+        assert db.execute("SELECT count(*) FROM jobs").fetchone()[0] == 0

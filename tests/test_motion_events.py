@@ -70,9 +70,20 @@ def test_periodic_marking():
 def test_a_high_speed_clip_is_analysed_at_the_rates_the_model_knows(tmp_path, fps):
     """At 120 fps and more the event model (fitted on 15-32 fps footage) placed no sound at all
     on a clip of a stick hitting six times; its frames are now analysed at 60 fps or less, and
-    the hits are found as at 30 fps (motion/analyser.py MIN_FRAME_INTERVAL_S)."""
+    the hits are found as at 30 fps (motion/analyser.py analysed_every)."""
+    from appliance.engine.analysis import analyse_clip
+
     clip = render_scene("stick", tmp_path / "fast.mp4", width=320, height=240, fps=fps, seconds=4, seed=2)
-    events, _ = detect_events(iter_frames(clip.path, 256))
+    events = analyse_clip(clip.path, 600, 1).events
     placed = [e.time for e in events if e.kind != SUSTAINED]
     found = sum(any(abs(t - hit) <= 0.1 for t in placed) for hit in clip.impacts)
     assert found >= len(clip.impacts) - 1 and len(placed) <= 3 * len(clip.impacts), (placed, clip.impacts)
+
+
+def test_frames_of_footage_at_60_fps_or_less_are_all_analysed():
+    """Thinning goes by the footage's nominal rate, not each frame's gap: a camera frame read
+    late and the next read soon after are both frames of a 30 fps stream."""
+    from appliance.motion.analyser import analysed_every
+
+    assert [analysed_every(fps) for fps in (None, 15, 30, 60, 70)] == [1, 1, 1, 1, 1]
+    assert [analysed_every(fps) for fps in (90, 120, 240, 1000)] == [2, 2, 4, 17]

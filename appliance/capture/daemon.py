@@ -338,6 +338,10 @@ class CaptureDaemon:
         try:
             self.outbox.put(clip)
         except OSError as exc:  # disk full while handing over: the whole clip stays for the next start
+            if not clip.path.exists():  # not to be said kept when it is not
+                log.error("recording %s could not be stored for submission and is lost: %s", recording.id, exc)
+                self._record_history(recording.id, {"state": "discarded", "reason": f"storing it failed: {exc}"})
+                return
             log.error("recording %s could not be stored for submission: %s; kept in %s for the next start",
                       recording.id, exc, self.folder)
             self._record_history(recording.id, {

@@ -84,7 +84,7 @@ class Recording:
         self.failure: str | None = None
         self._last_time = -1.0
         self._keyframes_seen = 0
-        self.analysis = StreamingAnalysis(seconds)
+        self.analysis = StreamingAnalysis(seconds, fps=fps)
         self.scorer = start_scoring(self) if start_scoring else None
         try:
             self._writer = VideoWriter(self.temp_path, fps, timed=True, preset="ultrafast", container_format="mp4")

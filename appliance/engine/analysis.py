@@ -156,10 +156,11 @@ class StreamingAnalysis:
     samples (a recording stopped early keeps the ones taken so far, or its last frame)."""
 
     def __init__(self, expected_seconds: float | None, event_model: EventModel | None = None,
-                 on_keyframe: Callable[[Keyframe], None] | None = None):
+                 on_keyframe: Callable[[Keyframe], None] | None = None, fps: float | None = None):
         """event_model: what decides impacts (default: the bundled one). on_keyframe: told of each
-        keyframe kept (an action's or a scene frame) as soon as it is (engine/vision_ahead.py)."""
-        self.analyser = MotionAnalyser(event_model or bundled_event_model())
+        keyframe kept (an action's or a scene frame) as soon as it is (engine/vision_ahead.py).
+        fps: the footage's nominal rate (high-speed footage is analysed at 60 fps or less)."""
+        self.analyser = MotionAnalyser(event_model or bundled_event_model(), fps=fps)
         self.on_keyframe = on_keyframe
         self.ring: deque[Keyframe] = deque(maxlen=RING_FRAMES)
         self.keyframes: dict[int, Keyframe] = {}
@@ -228,7 +229,7 @@ def analyse_clip(
     stage_seconds: "decode" is the time spent waiting for decoded frames (what the motion
     analysis did not hide), "motion" the analysis itself."""
     info = probe(path, max_seconds=max_seconds)
-    analysis = StreamingAnalysis(info.duration, event_model, on_keyframe)
+    analysis = StreamingAnalysis(info.duration, event_model, on_keyframe, fps=info.fps)
     started = time.perf_counter()
     frames = iter_frames(path, ANALYSIS_WIDTH, max_seconds=max_seconds, threads=threads, colour=True)
     for frame in _ahead(frames, DECODE_AHEAD):

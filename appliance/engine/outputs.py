@@ -89,16 +89,23 @@ class Staging:
 
 @contextmanager
 def _interrupts_held() -> Iterator[None]:
-    """SIGINT and SIGTERM held back for the block, in the main thread (where Python raises
-    KeyboardInterrupt); delivered as it ends. Other threads never get them."""
-    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "pthread_sigmask"):
+    """SIGINT and SIGTERM held back for the block and delivered as it ends, in the main thread
+    (where Python runs its handlers and raises KeyboardInterrupt). Handlers that only note the
+    signal, not a blocked signal mask: the kernel gives a process's signal to any thread that
+    does not block it (ONNX Runtime's and numpy's threads run by then)."""
+    if threading.current_thread() is not threading.main_thread():
         yield
         return
-    held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    noted: list[int] = []
+    previous = {number: signal.signal(number, lambda received, _frame: noted.append(received))
+                for number in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, held)
+        for number, handler in previous.items():
+            signal.signal(number, signal.SIG_DFL if handler is None else handler)
+        for number in noted:
+            signal.raise_signal(number)
 
 
 @contextmanager

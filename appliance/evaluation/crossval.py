@@ -81,7 +81,7 @@ def analyse_for_training(path: Path, label: dict | None, vision: VisionEncoder |
     so computed once here: a few encoder runs per clip)."""
     info = probe(path)
     sample = FrameSample(info) if vision is not None and (label or {}).get("category") else None
-    analyser = MotionAnalyser(None, keep_rows=True)
+    analyser = MotionAnalyser(None, keep_rows=True, fps=info.fps)
     for frame in iter_frames(path, ANALYSIS_WIDTH, colour=sample is not None):
         analyser.push(frame)
         if sample is not None:

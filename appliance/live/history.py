@@ -29,16 +29,18 @@ def add_to_history(mp4: Path, picture: Path, played: Path, timeline: dict, optio
     Each is on disk to stay, data and name, before the job is marked done: a plain rename of a
     file whose data was never fsynced could leave, after a power cut, a finished job with an
     empty sound. Returns the job id."""
-    from appliance.service.jobs import JobStore
+    from appliance.service.jobs import INPUT_NAME, JobStore, give_back
 
     store = JobStore(service_folder)
-    job = None
+    job, moves = None, []
     try:
         duration = timeline.get("clip", {}).get("duration")  # the history shows the clip's length
         job = store.create(mp4.name, options.description, options.accepting(duration).key_fields(), upload=picture,
                            duration=duration)
-        store.start(job.id)
         folder = store.job_dir(job.id)
+        moves = [(picture, folder / INPUT_NAME), (played, folder / WAV_NAME), (credits, folder / CREDITS_NAME),
+                 (mp4 if move_mp4 else None, folder / MP4_NAME)]
+        store.start(job.id)
         durable_move(played, folder / WAV_NAME)  # the recording may be on another disk than the state
         if credits is not None:
             durable_move(credits, folder / CREDITS_NAME)
@@ -51,7 +53,8 @@ def add_to_history(mp4: Path, picture: Path, played: Path, timeline: dict, optio
         store.finish(job.id, seconds)
         return job.id
     except BaseException:
-        if job is not None:  # not left as a job of nothing, running under a live process
+        if job is not None:  # not left as a job of nothing; what it had taken goes back (the
+            give_back(moves)  # camera's clip is its caller's to hand over another way)
             store.forget(job.id)
         raise
     finally:

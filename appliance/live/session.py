@@ -287,7 +287,7 @@ class LiveSession:
         timer.daemon = True
         if self.options.duration:
             timer.start()
-        analyser = MotionAnalyser(bundled_event_model(), camera_frames=True)
+        analyser = MotionAnalyser(bundled_event_model(), camera_frames=True, fps=self.camera.fps)
         realtime = make_realtime(PATH_PRIORITY)
         origin = None
         try:

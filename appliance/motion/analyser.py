@@ -11,6 +11,8 @@ repetition goes on, which means the scene really stands still.
 """
 from __future__ import annotations
 
+import math
+
 from dataclasses import dataclass, field
 from typing import Iterable
 
@@ -105,26 +107,34 @@ class MotionTrace:
     energy: list[float] = field(default_factory=list)
 
 
-MIN_FRAME_INTERVAL_S = 1 / 70
-"""Frames closer than this to the last one analysed are skipped: footage above ~60 fps (a phone's
-high-speed mode, a camera set to 90-240 fps) is analysed at 60 fps or less. The event model
-was fitted on 15-32 fps footage; on rendered scenes (stick, steps, bounce; seeds 1-6, ±0.1 s) it
-placed 90 of 105 impacts' worth of events at 120 fps and 51 at 240 (F1 0.33 / 0.32) against 0.52
-at 60 fps; thinned to ≤ 60 fps, 0.43 / 0.53 / 0.52 at 90 / 120 / 240 fps (to ~30 fps instead:
-0.44 / 0.45 / 0.44, and 60 fps itself loses 0.52 → 0.44, so 60 fps and below are left as they
-are). Rendered scenes only: no real high-speed clip with its sound is at hand (docs/models.md)."""
+MAX_ANALYSED_FPS = 70.0
+ANALYSED_FPS = 60.0
+
+
+def analysed_every(fps: float | None) -> int:
+    """Analyse every Nth frame of footage at `fps` (its nominal rate): above MAX_ANALYSED_FPS (a
+    phone's high-speed mode, a camera set to 90-240 fps) at most ANALYSED_FPS, else every frame.
+    The event model was fitted on 15-32 fps footage; on rendered scenes (stick, steps, bounce;
+    seeds 1-6, ±0.1 s) it placed 90 of 105 impacts' worth of events at 120 fps and 51 at 240
+    (F1 0.33 / 0.32) against 0.52 at 60 fps; at every 2nd, 2nd, 4th frame 0.43 / 0.53 / 0.52 at
+    90 / 120 / 240 fps (at ~30 fps instead 0.44 / 0.45 / 0.44, and 60 fps itself would lose 0.52
+    → 0.44, so 60 fps and below are left whole). By the nominal rate, not each frame's gap: a
+    camera frame read late and the next read soon after are both frames of a 30 fps stream.
+    Rendered scenes only: no real high-speed clip with its sound is at hand (docs/models.md)."""
+    return 1 if not fps or fps <= MAX_ANALYSED_FPS else math.ceil(fps / ANALYSED_FPS)
 
 
 class MotionAnalyser:
     """Push AnalysisFrames in order; collect ActionEvents from `push` and `finish`."""
 
-    def __init__(self, event_model: EventModel | None, keep_rows: bool = False, camera_frames: bool = False) -> None:
+    def __init__(self, event_model: EventModel | None, keep_rows: bool = False, camera_frames: bool = False,
+                 fps: float | None = None) -> None:
         """event_model: what decides impacts (`bundled_event_model()` on the board); None finds
         none (collecting rows to train one). keep_rows: keep every interval's FeatureRow in `rows`
         (training and evaluation; 27 floats a frame). camera_frames: frames straight from a
         camera (live mode), which are never an encoder's duplicates, so a repeated frame is
         stillness at once rather than held back a frame (which would decide an impact followed
-        by stillness one frame later)."""
+        by stillness one frame later). fps: the footage's nominal rate, for `analysed_every`."""
         self._camera = CameraTracker()
         self._model = event_model
         self._features = OnsetFeatures()
@@ -135,15 +145,15 @@ class MotionAnalyser:
         self._pending_repeat: AnalysisFrame | None = None
         self._still = False
         self._hold_repeats = not camera_frames
-        self._analysed_at: float | None = None
+        self._every, self._pushed = analysed_every(fps), 0
         self.rows: list[FeatureRow] | None = [] if keep_rows else None
         self.events: list[ActionEvent] = []
         self.trace = MotionTrace()
 
     def push(self, frame: AnalysisFrame) -> list[ActionEvent]:
-        if self._analysed_at is not None and frame.time - self._analysed_at < MIN_FRAME_INTERVAL_S:
+        self._pushed += 1
+        if (self._pushed - 1) % self._every:
             return []  # a high-speed clip or camera, brought down to the rates the model works at
-        self._analysed_at = frame.time
         current, gain = working_frame(frame.grey)
         if self._previous is None or self._previous.shape != current.shape:
             self._previous, self._previous_gain = current, gain
@@ -226,11 +236,11 @@ def _impact_event(onset: Onset) -> ActionEvent:
                        frame_index=row.frame_index, confidence=round(onset.probability, 4))
 
 
-def detect_events(frames: Iterable[AnalysisFrame], event_model: EventModel | None = None
+def detect_events(frames: Iterable[AnalysisFrame], event_model: EventModel | None = None, fps: float | None = None
                   ) -> tuple[list[ActionEvent], MotionTrace]:
     """All events of a clip (sorted by time) and its motion trace, from its analysis frames
-    (impacts decided by `event_model`, the bundled one by default)."""
-    analyser = MotionAnalyser(event_model or bundled_event_model())
+    (impacts decided by `event_model`, the bundled one by default; `fps` its nominal rate)."""
+    analyser = MotionAnalyser(event_model or bundled_event_model(), fps=fps)
     for frame in frames:
         analyser.push(frame)
     analyser.finish()

@@ -9,7 +9,9 @@ once it has been started `max_attempts` times) by `recover_interrupted`.
 from __future__ import annotations
 
 import fcntl
+import functools
 import json
+import logging
 import os
 import shutil
 import socket
@@ -25,6 +27,7 @@ from appliance.atomic import durable_move, fsync_folder
 QUEUED, RUNNING, DONE, FAILED = "queued", "running", "done", "failed"
 INPUT_NAME, ANALYSIS_NAME = "input", "analysis.npz"
 """A job folder's upload, and the live analysis that comes with a recording (foley capture)."""
+log = logging.getLogger("foley.serve")
 _SCHEMA = """CREATE TABLE IF NOT EXISTS jobs (
     id TEXT PRIMARY KEY, state TEXT NOT NULL, created REAL NOT NULL, started REAL, finished REAL,
     filename TEXT NOT NULL, description TEXT, options TEXT NOT NULL, stage TEXT, progress REAL NOT NULL,
@@ -77,7 +80,24 @@ def folder_lock(folder: Path, shared: bool = False):
 
 
 def worker_id() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
+    """HOST/BOOT:PID — the machine's name, its boot (the first 8 characters of the kernel's
+    random boot id) and the process. The boot tells this machine's live processes from another
+    board's with the same name (boards flashed from one image are all `foley`) and from this
+    machine's before a reboot (whose pids are anyone's now), without comparing wall clocks (a
+    Pi's jumps when NTP first sets it)."""
+    return f"{this_boot()}:{os.getpid()}"
+
+
+def this_boot() -> str:
+    return f"{socket.gethostname()}/{_boot_id()}"
+
+
+@functools.cache
+def _boot_id() -> str:
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text(encoding="ascii").strip()[:8]
+    except OSError:  # not Linux: the name alone, as before
+        return "-"
 
 
 class JobStore:
@@ -118,6 +138,7 @@ class JobStore:
                 durable_move(analysis, folder / ANALYSIS_NAME)
             fsync_folder(folder.parent)
         except BaseException:
+            give_back([(upload, folder / INPUT_NAME), (analysis, folder / ANALYSIS_NAME)])
             shutil.rmtree(folder, ignore_errors=True)
             raise
         self.db.execute(
@@ -190,7 +211,7 @@ class JobStore:
         requeued = []
         for job in [self._job(r) for r in self.db.execute("SELECT * FROM jobs WHERE state = ?", (RUNNING,))]:
             owner_host, _, pid = (job.worker or ":").rpartition(":")
-            if owner_host != host or (job.worker != me and pid.isdigit() and alive(int(pid))):
+            if owner_host.partition("/")[0] != host or (job.worker != me and pid.isdigit() and alive(int(pid))):
                 continue
             if self._requeue_or_fail(job, max_attempts, "the worker stopped"):
                 requeued.append(job.id)
@@ -201,14 +222,15 @@ class JobStore:
         another board perhaps, is gone. Re-queued, or failed after `max_attempts` starts, as in
         `recover_interrupted`. Returns the re-queued ids (for the caller to submit again).
 
-        A job whose worker is a live process of this host is left to it: a stage may run longer
-        than a low `queue.stale_seconds` between two progress reports, and a second worker on the
-        same job would write its results twice (a local worker that dies is `recover_interrupted`'s)."""
+        A job whose worker is a live process of this machine (this boot) is left to it: a stage
+        may run longer than a low `queue.stale_seconds` between two progress reports, and a second
+        worker on the same job would write its results twice (a local worker that dies is
+        `recover_interrupted`'s)."""
         alive = alive or _process_alive
-        cutoff, host = time.time() - stale_seconds, socket.gethostname()
+        cutoff, boot = time.time() - stale_seconds, this_boot()
         stale = [self._job(r) for r in self.db.execute(
             "SELECT * FROM jobs WHERE state = ? AND coalesce(heartbeat, started) < ?", (RUNNING, cutoff))]
-        return [job.id for job in stale if not _runs_here(job, host, alive)
+        return [job.id for job in stale if not _runs_here(job, boot, alive)
                 and self._requeue_or_fail(job, max_attempts, "its worker stopped answering")]
 
     def _requeue_or_fail(self, job: Job, max_attempts: int, why: str) -> bool:
@@ -225,26 +247,22 @@ class JobStore:
         return Job(**fields)
 
 
-def _runs_here(job: Job, host: str, alive) -> bool:
-    """Whether `job`'s worker is a live process of this host that was started before the job
-    was (after a reboot its pid may belong to any other process)."""
-    owner_host, _, pid = (job.worker or ":").rpartition(":")
-    if owner_host != host or not pid.isdigit() or not alive(int(pid)):
-        return False
-    started = _process_started(int(pid))
-    return started is None or job.started is None or started <= job.started + 0.5
+def give_back(moves: list[tuple[Path | None, Path]]) -> None:
+    """Move files back where they came from (source, where it was moved): what a job that could
+    not be made had taken (a camera's recording is nobody else's copy). Best effort: it runs while
+    another error is on its way."""
+    for source, moved in reversed(moves):
+        if source is not None and moved.exists() and not source.exists():
+            try:
+                durable_move(moved, source)
+            except OSError as exc:
+                log.error("could not move %s back to %s: %s", moved, source, exc)
 
 
-def _process_started(pid: int) -> float | None:
-    """When process `pid` started (seconds since the epoch, to a clock tick), where /proc says."""
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as stat:
-            ticks = int(stat.read().rsplit(")", 1)[1].split()[19])
-        with open("/proc/uptime", encoding="ascii") as uptime:  # to 10 ms; /proc/stat's btime is whole seconds
-            since_boot = float(uptime.read().split()[0])
-    except (OSError, IndexError, ValueError):
-        return None
-    return time.time() - since_boot + ticks / os.sysconf("SC_CLK_TCK")
+def _runs_here(job: Job, boot: str, alive) -> bool:
+    """Whether `job`'s worker is a live process of this machine, since its last boot (`this_boot`)."""
+    owner, _, pid = (job.worker or ":").rpartition(":")
+    return owner == boot and pid.isdigit() and alive(int(pid))
 
 
 def _process_alive(pid: int) -> bool:

@@ -7,6 +7,7 @@ and check that every status and content type the routes answer a varied set of r
 from __future__ import annotations
 
 from appliance import __version__
+from appliance.service.worker_api import WORKER
 
 ERROR_SCHEMA = {"$ref": "#/components/schemas/Error"}
 RETRY_AFTER = {"Retry-After": {"description": "seconds to wait before trying again", "schema": {"type": "integer"}}}
@@ -93,7 +94,7 @@ JOB = [_path_param("job_id")]
 TEMPLATE = [_path_param("template_id")]
 EVENT = JOB + [_path_param("n", "integer")]
 WORKER = [{"name": "X-Foley-Worker", "in": "header", "required": True,
-           "description": "the calling worker, host:pid", "schema": {"type": "string", "pattern": r"^[A-Za-z0-9._-]{1,64}:\d{1,10}$"}}]
+           "description": "the calling worker, host/boot:pid", "schema": {"type": "string", "pattern": WORKER.pattern}}]
 TIME = {"type": "number", "minimum": 0, "description": "seconds from the start, at most the clip's length"}
 GAIN = {"type": "number", "description": "the recording's gain in dB: within -40…+12 dB of its own level (400 beyond)"}
 LOCATION = {"Location": {"description": "the job's URL", "schema": {"type": "string"}}}

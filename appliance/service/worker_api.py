@@ -25,7 +25,8 @@ from appliance.service.shared import disk_full, error, jobs
 from appliance.service.jobs import ANALYSIS_NAME, INPUT_NAME, RUNNING, JobStore
 
 worker_api = Blueprint("worker_api", __name__)
-WORKER = re.compile(r"^[A-Za-z0-9._-]{1,64}:\d{1,10}$")
+WORKER = re.compile(r"^[A-Za-z0-9._-]{1,64}(/[0-9a-f-]{1,8})?:\d{1,10}$")
+"""A worker's id (jobs.worker_id): HOST/BOOT:PID, or HOST:PID from a worker of an older version."""
 RESULT_PARTS = (WAV_NAME, MP4_NAME, TIMELINE_NAME)
 OPTIONAL_PARTS = (CREDITS_NAME, MIX_NAME)
 """Sent when the worker made them: credits (a worker of an older version makes none: the
@@ -62,7 +63,7 @@ def _claimed_job(job_id: str):
     """(job, None) when the calling worker holds `job_id`, else (None, the JSON error)."""
     worker = request.headers.get("X-Foley-Worker", "")
     if not WORKER.match(worker):
-        return None, error("header X-Foley-Worker (host:pid) is required", 400)
+        return None, error("header X-Foley-Worker (host/boot:pid) is required", 400)
     job = jobs().get(job_id) if re.fullmatch(r"[0-9a-f]{16}", job_id) else None
     if job is None:
         return None, error(f"no job {job_id[:40]!r}", 404)
@@ -75,7 +76,7 @@ def _claimed_job(job_id: str):
 def claim(job_id: str):
     worker = request.headers.get("X-Foley-Worker", "")
     if not WORKER.match(worker):
-        return error("header X-Foley-Worker (host:pid) is required", 400)
+        return error("header X-Foley-Worker (host/boot:pid) is required", 400)
     job = jobs().start(job_id, worker) if re.fullmatch(r"[0-9a-f]{16}", job_id) else None
     if job is None:
         return error(f"job {job_id[:40]} is not waiting (deleted, or taken by another worker)", 409)
