@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import re
 import tempfile
 import time
@@ -25,6 +26,7 @@ from appliance.service.shared import (Services, disk_full, display_name, error, 
 from appliance.video import probe
 
 api = Blueprint("api", __name__)
+log = logging.getLogger("foley.serve")
 JOB_ID = re.compile(r"^[0-9a-f]{16}$")
 RESULT_FILES = {WAV_NAME: "audio/wav", MP4_NAME: "video/mp4", TIMELINE_NAME: "application/json",
                 CREDITS_NAME: "text/plain", MIX_NAME: "audio/wav"}
@@ -103,7 +105,13 @@ def _score(foley: Services, waiting: bool):
                 foley.admitting -= 1
     if not isinstance(job, Job):
         return job  # the error response
-    foley.queue.submit(job.id)
+    try:
+        foley.queue.submit(job.id)
+    except Exception as exc:  # the broker (fleet mode: Redis) is down: no job no worker will ever see
+        log.warning("job %s could not be queued: %s", job.id, exc)
+        jobs().forget(job.id)
+        return error("the appliance's queue cannot take jobs right now; try again shortly", 503,
+                     **{"Retry-After": "30"})
     if waiting:
         return _wait_for(job.id)
     response = jsonify(job_json(job))

@@ -78,6 +78,7 @@ def worker_main(config_path: str | None, parent_pid: int | None = None) -> None:
     if config.queue.frontend_url:  # a board without the front end's disk: jobs travel over HTTP
         remote = RemoteJobs(config.queue.frontend_url, config.queue.frontend_token,
                             state_dir() / "service" / "remote-jobs")
+        remote.check_token()  # before a job is taken from the broker
     queue = _queue(config, ScoringWorker(state_dir() / "cache", remote))
     if remote is None:
         for job_id in JobStore(queue.service_folder).recover_interrupted(config.queue.max_attempts):
@@ -92,23 +93,41 @@ def worker_main(config_path: str | None, parent_pid: int | None = None) -> None:
 
 class StaleJobReaper(threading.Thread):
     """Queues again the jobs whose worker stopped giving signs of life (`queue.stale_seconds`
-    without progress): a worker board that lost power, or its network, mid-job."""
+    without progress): a worker board that lost power, or its network, mid-job. With a Redis
+    broker (fleet mode), also the jobs queued that long and not taken: Redis restarted without
+    its data loses its messages, and those jobs stayed queued for ever, filling the queue's room.
+    Each such job is offered again at most once per `stale_seconds`; a message the broker still
+    had is taken by one worker, and the other's claim is refused (409), so it is never scored twice."""
 
     def __init__(self, config: Config, queue: ScoringQueue):
         super().__init__(name="foley-stale-jobs", daemon=True)
         self.config, self.queue = config, queue
         self.stopping = threading.Event()
+        self._offered: dict[str, float] = {}
 
     def run(self) -> None:
         interval = min(30.0, self.config.queue.stale_seconds / 3)
         while not self.stopping.wait(interval):
-            store = JobStore(self.queue.service_folder)
-            try:
-                for job_id in store.requeue_stale(self.config.queue.max_attempts, self.config.queue.stale_seconds):
-                    log.warning("job %s: its worker stopped answering; queued again", job_id)
-                    self.queue.submit(job_id)
-            finally:
-                store.db.close()
+            self.sweep()
+
+    def sweep(self) -> None:
+        stale = self.config.queue.stale_seconds
+        store = JobStore(self.queue.service_folder)
+        try:
+            for job_id in store.requeue_stale(self.config.queue.max_attempts, stale):
+                log.warning("job %s: its worker stopped answering; queued again", job_id)
+                self.queue.submit(job_id)
+            if self.config.queue.backend == "redis":
+                now = time.time()
+                waiting = store.queued_before(now - stale)
+                self._offered = {job_id: at for job_id, at in self._offered.items() if job_id in waiting}
+                for job_id in waiting:
+                    if now - self._offered.get(job_id, 0.0) >= stale:
+                        log.warning("job %s: queued for %g s and not taken; offered to the workers again", job_id, stale)
+                        self._offered[job_id] = now
+                        self.queue.submit(job_id)
+        finally:
+            store.db.close()
 
 
 class ChildSupervisor(threading.Thread):

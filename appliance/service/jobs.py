@@ -163,6 +163,11 @@ class JobStore:
                                    (before.created, before.created, before.id, limit)).fetchall()
         return [self._job(r) for r in rows]
 
+    def queued_before(self, cutoff: float) -> list[str]:
+        """The ids of the jobs queued since before `cutoff` (time.time()), oldest first."""
+        return [row[0] for row in self.db.execute("SELECT id FROM jobs WHERE state = ? AND created < ? ORDER BY created",
+                                                  (QUEUED, cutoff))]
+
     def count(self, state: str) -> int:
         return self.db.execute("SELECT count(*) FROM jobs WHERE state = ?", (state,)).fetchone()[0]
 

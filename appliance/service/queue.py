@@ -25,10 +25,13 @@ from appliance.engine.pipeline import CREDITS_NAME, MIX_NAME, MP4_NAME, TIMELINE
 from appliance.engine.stages import overall
 from appliance.errors import UsageError
 from appliance.service.jobs import ANALYSIS_NAME, INPUT_NAME, JobStore
-from appliance.service.remote import RemoteJobs
+from appliance.service.remote import FrontEndError, RemoteJobs
 from appliance.video import probe
 
 log = logging.getLogger("foley.worker")
+CLAIM_RETRY_S = 10.0
+"""A fleet worker whose claim of a job failed (not "taken": the front end unreachable) puts the
+job back on the broker after this long."""
 
 
 def make_huey(config: Config, service_folder: Path):
@@ -115,13 +118,19 @@ class ScoringWorker:
                 self.drop_engine(cache)
                 rebuild_cache(cache, problem or str(exc))
                 score()
-            store.finish(job_id, time.perf_counter() - started)
         except UsageError as exc:
             store.fail(job_id, str(exc) or "the clip could not be scored")
+            return
         except Exception as exc:  # a bug must fail this job with a reason, not kill the worker
             incident = uuid.uuid4().hex[:8]
             log.exception("job %s failed (incident %s)", job_id, incident)
             store.fail(job_id, failure_reason(exc, incident))
+            return
+        try:
+            store.finish(job_id, time.perf_counter() - started)
+        except FrontEndError as exc:  # scored, but the front end could not take it: not a failed job
+            log.error("job %s: scored, but the result could not be delivered (%s); the front end queues it again "
+                      "once queue.stale_seconds pass", job_id, exc)
 
 
 class ScoringQueue:
@@ -136,7 +145,13 @@ class ScoringQueue:
         self.worker = worker or ScoringWorker(cache_folder)
 
         def score_job(job_id: str, service_folder: str, cache_folder: str) -> None:
-            self.worker.run(job_id, service_folder, cache_folder)
+            try:
+                self.worker.run(job_id, service_folder, cache_folder)
+            except FrontEndError as exc:  # the claim failed (the front end restarting, the network)
+                # The broker's message is taken: without this the job stayed queued for ever.
+                log.warning("job %s could not be claimed (%s); queued again in %.0f s", job_id, exc, CLAIM_RETRY_S)
+                time.sleep(CLAIM_RETRY_S)
+                self.submit(job_id)
 
         self.task = huey.task(name="score_job")(score_job)
         # Each worker thread loads its engine (models, library, zero-shot table) when it starts,

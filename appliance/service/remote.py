@@ -18,6 +18,7 @@ import urllib.request
 from pathlib import Path
 
 from appliance.engine.pipeline import CREDITS_NAME, MIX_NAME, MP4_NAME, TIMELINE_NAME, WAV_NAME
+from appliance.errors import UsageError
 from appliance.multipart import MultipartBody, post_form
 from appliance.service.jobs import ANALYSIS_NAME, INPUT_NAME, Job, worker_id
 
@@ -26,7 +27,8 @@ PROGRESS_INTERVAL_S = 1.0
 TIMEOUT_S = 120
 RESULT_RETRY_S = 600
 """A finished result the front end cannot take now (503 or 429: bodies being received fill its
-temporary folder) is sent again for this long before the job fails: scoring it cost minutes."""
+temporary folder; the network or the front end gone mid-upload) is sent again for this long:
+scoring it cost minutes. After that the job is left to the front end's stale-job reaper."""
 RETRY_DEFAULT_S, RETRY_MAX_S = 10.0, 60.0
 
 
@@ -83,8 +85,13 @@ class RemoteJobs:
         while True:
             try:  # the answer is read even when the front end refused the result from its headers
                 answer = post_form(self.url + path, body, self._headers(), TIMEOUT_S)
-            except OSError as exc:
-                raise FrontEndError(f"POST {path}: {exc}") from None
+            except OSError as exc:  # the network or the front end gone mid-upload: the files are here, send again
+                if time.monotonic() + RETRY_DEFAULT_S > deadline:
+                    raise FrontEndError(f"POST {path}: {exc}") from None
+                log.warning("job %s: the result did not reach the front end (%s); sent again in %.0f s",
+                            job_id, exc, RETRY_DEFAULT_S)
+                time.sleep(RETRY_DEFAULT_S)
+                continue
             if 200 <= answer.status < 300:
                 break
             wait = min(max(answer.retry_after or RETRY_DEFAULT_S, 1.0), RETRY_MAX_S)
@@ -94,6 +101,16 @@ class RemoteJobs:
                      job_id, answer.status, wait)
             time.sleep(wait)
         self._done(job_id)
+
+    def check_token(self) -> None:
+        """UsageError when the front end refuses this board's token: a worker with a wrong one
+        took each job from the broker and lost it on the refused claim."""
+        try:
+            self._call("GET", "/api/v1/status")
+        except FrontEndError as exc:
+            if "HTTP 401" in str(exc):
+                raise UsageError(f"the front end at {self.url} refuses this board's queue.frontend_token") from None
+            log.warning("the front end at %s does not answer yet: %s", self.url, exc)
 
     def fail(self, job_id: str, reason: str) -> None:
         try:
