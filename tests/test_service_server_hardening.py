@@ -291,21 +291,24 @@ def claimed_job(base: str, clip: Path) -> str:
 
 
 WORKER_UPLOAD = """
-import hashlib, resource, sys
+import hashlib, resource, shutil, sys
 from pathlib import Path
+import numpy as np
+import soundfile
 from appliance.service.remote import RemoteJobs
 from tests.conftest import timeline_text
 
-base, scratch, job_id, megabytes = sys.argv[1], Path(sys.argv[2]), sys.argv[3], int(sys.argv[4])
+base, scratch, job_id, seconds, clip = sys.argv[1], Path(sys.argv[2]), sys.argv[3], int(sys.argv[4]), sys.argv[5]
 jobs = RemoteJobs(base, None, scratch)
 jobs.worker = "board-b:1"
 folder = jobs.job_dir(job_id)
 folder.mkdir(parents=True)
-for name, seed in (("audio.wav", 1), ("mix.wav", 2)):
-    with open(folder / name, "wb") as out:
-        for i in range(megabytes // 2):
-            out.write(bytes([seed, i % 256]) * (1 << 19))
-(folder / "video.mp4").write_bytes(b"mp4")
+for name, seed in (("audio.wav", 1), ("mix.wav", 2)):  # 48 kHz stereo 16-bit: 11.5 MB a minute each
+    with soundfile.SoundFile(folder / name, "w", 48000, 2, "PCM_16") as out:
+        rng = np.random.default_rng(seed)
+        for _ in range(seconds):
+            out.write(rng.uniform(-0.5, 0.5, (48000, 2)).astype(np.float32))
+shutil.copyfile(clip, folder / "video.mp4")
 (folder / "timeline.json").write_text(timeline_text())
 digests = {}
 for name in ("audio.wav", "mix.wav"):
@@ -320,19 +323,19 @@ print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) // 1024, dig
 def test_a_workers_result_is_streamed_from_its_files_not_read_into_memory(tmp_path):
     """A fleet worker (RemoteJobs.finish) read every file of its result into memory, and joined
     them into one body: a Pi of 1-2 GB paid a 300 MB result twice over. Its process uploads a
-    64 MB result to the real front end here and grows by a few MB at most (the 1 MB chunks);
-    the front end stores the files as sent, byte for byte."""
+    62 MB result (two WAVs of 160 s) to the real front end here and grows by a few MB at most
+    (the 1 MB chunks); the front end stores the files as sent, byte for byte."""
     clip = render_scene("still", tmp_path / "clip.mp4", width=64, height=48, fps=5, seconds=160, seed=1)
     served, job_id, store = served_job(tmp_path, "", clip.path)
     try:
         worker = subprocess.run([sys.executable, "-c", WORKER_UPLOAD, served.base, str(tmp_path / "scratch"), job_id,
-                                 "64"], capture_output=True, text=True, timeout=300, cwd=REPO)
+                                 "160", str(clip.path)], capture_output=True, text=True, timeout=300, cwd=REPO)
         assert worker.returncode == 0, worker.stderr[-3000:]
         grown_mb, audio, mix = worker.stdout.split()
         assert store.get(job_id).state == "done"
         for name, digest in (("audio.wav", audio), ("mix.wav", mix)):
             assert hashlib.sha256((store.job_dir(job_id) / name).read_bytes()).hexdigest() == digest
-        assert int(grown_mb) < 16, f"the worker grew by {grown_mb} MB to send 64 MB"
+        assert int(grown_mb) < 16, f"the worker grew by {grown_mb} MB to send 62 MB"
     finally:
         assert served.stop() == 0
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 
 import numpy as np
+import pytest
 import soundfile as sf
 
 from appliance.engine.mux import mux_mp4
@@ -26,7 +27,18 @@ def queued_job(client, clip_bytes) -> str:
     return response.get_json()["id"]
 
 
-def test_claim_fetch_progress_and_result(tmp_path, clip_bytes):
+@pytest.fixture(scope="module")
+def result_bytes(tmp_path_factory) -> dict[str, bytes]:
+    """A worker's real WAV and MP4 for a short clip (the front end checks they are what they say)."""
+    folder = tmp_path_factory.mktemp("result")
+    clip = render_scene("stick", folder / "clip.mp4", width=160, height=120, fps=10, seconds=1, seed=3)
+    track = np.zeros((48000, 2), np.float32)
+    mux_mp4(clip.path, track, 48000, folder / "video.mp4")
+    sf.write(folder / "audio.wav", track, 48000, subtype="PCM_16")
+    return {name: (folder / name).read_bytes() for name in ("audio.wav", "video.mp4")}
+
+
+def test_claim_fetch_progress_and_result(tmp_path, clip_bytes, result_bytes):
     client, _, _ = make_client(tmp_path, run=False)
     job_id = queued_job(client, clip_bytes)
     assert client.post(f"/api/v1/jobs/{job_id}/claim", environ_base=LAN).status_code == 401  # no token
@@ -53,13 +65,15 @@ def test_claim_fetch_progress_and_result(tmp_path, clip_bytes):
     assert missing.status_code == 400 and "video.mp4" in missing.get_json()["error"]
     assert store.get(job_id).state == RUNNING and not (store.job_dir(job_id) / "audio.wav").exists()
     def results():
-        return {"audio.wav": (io.BytesIO(b"wav"), "a"), "video.mp4": (io.BytesIO(b"mp4"), "v"),
+        return {"audio.wav": (io.BytesIO(result_bytes["audio.wav"]), "a"),
+                "video.mp4": (io.BytesIO(result_bytes["video.mp4"]), "v"),
                 "timeline.json": (io.BytesIO(timeline_text().encode()), "t"), "seconds": "1.5"}
 
     assert client.post(f"/api/v1/jobs/{job_id}/result", data=results(), headers=OTHER,
                        environ_base=LAN).status_code == 409
     assert client.post(f"/api/v1/jobs/{job_id}/result", data=results(), headers=ME, environ_base=LAN).status_code == 204
-    assert store.get(job_id).state == DONE and (store.job_dir(job_id) / "video.mp4").read_bytes() == b"mp4"
+    assert store.get(job_id).state == DONE
+    assert (store.job_dir(job_id) / "video.mp4").read_bytes() == result_bytes["video.mp4"]
     assert client.post(f"/api/v1/jobs/{job_id}/fail", json={"reason": "late"}, headers=ME,
                        environ_base=LAN).status_code == 409, "a finished job cannot be failed afterwards"
 
@@ -93,7 +107,7 @@ def test_the_result_bound_holds_a_real_keep_audio_result_without_its_margin(tmp_
     assert result <= most_result_bytes(clip.path.stat().st_size, seconds) - RESULT_MARGIN
 
 
-def test_a_result_or_report_the_service_cannot_read_is_refused(tmp_path, clip_bytes):
+def test_a_result_or_report_the_service_cannot_read_is_refused(tmp_path, clip_bytes, result_bytes):
     """A token holder's worker could mark a job done with a timeline of junk (its edits, credits
     and page were then 500s) or a scoring time of nan, and a progress stage or failure reason
     holding a lone surrogate was a 500 from SQLite. Each is a 400 now, and the job stays running."""
@@ -101,15 +115,24 @@ def test_a_result_or_report_the_service_cannot_read_is_refused(tmp_path, clip_by
     job_id = queued_job(client, clip_bytes)
     assert client.post(f"/api/v1/jobs/{job_id}/claim", headers=ME, environ_base=LAN).status_code == 200
 
-    def result(timeline: bytes, seconds: str):
+    def result(timeline: bytes, seconds: str, wav: bytes = result_bytes["audio.wav"],
+               mp4: bytes = result_bytes["video.mp4"]):
         return client.post(f"/api/v1/jobs/{job_id}/result", headers=ME, environ_base=LAN, data={
-            "audio.wav": (io.BytesIO(b"wav"), "a"), "video.mp4": (io.BytesIO(b"mp4"), "v"),
+            "audio.wav": (io.BytesIO(wav), "a"), "video.mp4": (io.BytesIO(mp4), "v"),
             "timeline.json": (io.BytesIO(timeline), "t"), "seconds": seconds})
 
     for timeline, seconds in ((b'{"bogus": 1}', "1.5"), (b"not json", "1.5"), (b'{"events": []}', "1.5"),
-                              (timeline_text().encode(), "nan"), (timeline_text().encode(), "-1")):
+                              (timeline_text().encode(), "nan"), (timeline_text().encode(), "-1"),
+                              (b"[" * 200_000, "1.5"),  # was a 500 (RecursionError)
+                              (b'{"events": [' + b"{}," * 50_000 + b"{}]}", "1.5")):  # over its bound: 708 MB to parse
         refused = result(timeline, seconds)
-        assert refused.status_code == 400, (timeline, seconds, refused.get_json())
+        assert refused.status_code == 400, (timeline[:40], seconds, refused.get_json())
+    # random bytes as the sound or the video were taken, and the job shown done with them
+    noise = np.random.default_rng(1).bytes(100_000)
+    for wav, mp4, says in ((noise, result_bytes["video.mp4"], "audio.wav is not a WAV"),
+                           (result_bytes["audio.wav"], noise, "video.mp4 is not a video")):
+        refused = result(timeline_text().encode(), "1.5", wav, mp4)
+        assert refused.status_code == 400 and says in refused.get_json()["error"], refused.get_json()
     for path, body in (("progress", '{"stage": "\\ud800", "fraction": 0.5}'), ("fail", '{"reason": "\\ud800"}')):
         answer = client.post(f"/api/v1/jobs/{job_id}/{path}", data=body, content_type="application/json",
                              headers=ME, environ_base=LAN)
@@ -117,3 +140,21 @@ def test_a_result_or_report_the_service_cannot_read_is_refused(tmp_path, clip_by
     store = JobStore(tmp_path / "service")
     assert store.get(job_id).state == RUNNING and not (store.job_dir(job_id) / "audio.wav").exists()
     assert result(timeline_text().encode(), "1.5").status_code == 204 and store.get(job_id).state == DONE
+
+
+def test_a_job_failed_meanwhile_is_not_marked_done_by_a_late_result(tmp_path, clip_bytes, result_bytes):
+    """A result whose checks took a while and a /fail sent meanwhile both got 204: the job ended
+    done with the failure's reason. Once the job is no longer held running, a result is a 409
+    and its files are not put in place."""
+    client, _, _ = make_client(tmp_path, run=False)
+    job_id = queued_job(client, clip_bytes)
+    assert client.post(f"/api/v1/jobs/{job_id}/claim", headers=ME, environ_base=LAN).status_code == 200
+    store = JobStore(tmp_path / "service")
+    assert not store.finish(job_id, 1.0, worker="board-x:1"), "another worker's report changes nothing"
+    assert client.post(f"/api/v1/jobs/{job_id}/fail", json={"reason": "gave up"}, headers=ME,
+                       environ_base=LAN).status_code == 204
+    late = client.post(f"/api/v1/jobs/{job_id}/result", headers=ME, environ_base=LAN, data={
+        "audio.wav": (io.BytesIO(result_bytes["audio.wav"]), "a"), "video.mp4": (io.BytesIO(result_bytes["video.mp4"]), "v"),
+        "timeline.json": (io.BytesIO(timeline_text().encode()), "t"), "seconds": "1.5"})
+    assert late.status_code == 409
+    assert store.get(job_id).state == FAILED and not (store.job_dir(job_id) / "audio.wav").exists()

@@ -185,13 +185,20 @@ class JobStore:
         self.db.execute("UPDATE jobs SET stage = ?, progress = ?, heartbeat = ? WHERE id = ?",
                         (stage, max(0.0, min(1.0, fraction)), time.time(), job_id))
 
-    def finish(self, job_id: str, seconds: float) -> None:
-        self.db.execute("UPDATE jobs SET state = ?, finished = ?, stage = 'done', progress = 1, seconds = ? "
-                        "WHERE id = ?", (DONE, time.time(), seconds, job_id))
+    def finish(self, job_id: str, seconds: float, worker: str | None = None) -> bool:
+        """Mark the job done; with `worker`, only while that worker holds it running (a fleet
+        worker's report: a job failed, or taken over, meanwhile is not marked done by it)."""
+        return self._end(job_id, worker, "state = ?, finished = ?, stage = 'done', progress = 1, seconds = ?",
+                         (DONE, time.time(), seconds))
 
-    def fail(self, job_id: str, reason: str) -> None:
-        self.db.execute("UPDATE jobs SET state = ?, finished = ?, error = ? WHERE id = ?",
-                        (FAILED, time.time(), reason, job_id))
+    def fail(self, job_id: str, reason: str, worker: str | None = None) -> bool:
+        """Mark the job failed with `reason`; `worker` as for `finish`."""
+        return self._end(job_id, worker, "state = ?, finished = ?, error = ?", (FAILED, time.time(), reason))
+
+    def _end(self, job_id: str, worker: str | None, assignments: str, values: tuple) -> bool:
+        held = " AND state = ? AND worker = ?" if worker is not None else ""
+        return bool(self.db.execute(f"UPDATE jobs SET {assignments} WHERE id = ?{held}",
+                                    (*values, job_id, *((RUNNING, worker) if worker is not None else ()))).rowcount)
 
     def forget(self, job_id: str) -> None:
         """Remove a job whatever its state, with its folder: one its maker could not complete

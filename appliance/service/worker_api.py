@@ -12,16 +12,22 @@ from __future__ import annotations
 import json
 import math
 import re
+import tempfile
+from pathlib import Path
+
+import soundfile
 
 from flask import Blueprint, jsonify, request, send_file
 
-from appliance.atomic import atomic_path
+from appliance.atomic import durable_replace
 from appliance.engine.mux import AUDIO_BITRATE, REENCODE_BITRATE
 from appliance.engine.pipeline import CREDITS_NAME, MIX_NAME, MP4_NAME, TIMELINE_NAME, WAV_NAME
 from appliance.engine.timeline import Timeline
-from appliance.errors import is_number, is_text
+from appliance.engine.edits import EVENTS_PER_SECOND, MIN_EVENTS
+from appliance.errors import UsageError, is_number, is_text
 from appliance.mixing import SAMPLE_RATE
-from appliance.service.shared import disk_full, error, jobs
+from appliance.service.shared import disk_full, error, job_lock, jobs
+from appliance.video.probe import probe
 from appliance.service.jobs import ANALYSIS_NAME, INPUT_NAME, RUNNING, JobStore
 
 worker_api = Blueprint("worker_api", __name__)
@@ -33,8 +39,8 @@ OPTIONAL_PARTS = (CREDITS_NAME, MIX_NAME)
 result route writes them from the timeline) and the mix (keep_audio only)."""
 RESULT_MARGIN = 16 * 1024 * 1024
 """Room in a result besides its audio and video: the timeline, the credits, the form's boundaries."""
-MAX_TIMELINE_BYTES = 64 * 1024 * 1024
-"""A result's timeline is read whole to check it: an hour of dense events is a few MB."""
+TIMELINE_HEADER_BYTES, TIMELINE_EVENT_BYTES = 64 * 1024, 2 * 1024
+"""A result's timeline is read whole to check it (timeline_bound)."""
 
 
 def most_result_bytes(clip_bytes: int, seconds: float) -> int:
@@ -142,28 +148,65 @@ def result(job_id: str):
         return error("field 'seconds' (scoring time) must be a number of seconds", 400)
     if missing:
         return error(f"missing result files: {', '.join(missing)}", 400)
-    if not _is_timeline(request.files[TIMELINE_NAME]):
+    if not _is_timeline(request.files[TIMELINE_NAME], timeline_bound(job)):
         return error(f"{TIMELINE_NAME} is not a timeline this service can read", 400)
     folder = jobs().job_dir(job_id)
-    for name in RESULT_PARTS + tuple(n for n in OPTIONAL_PARTS if n in request.files):
-        # each complete or absent; the job is done only once all are in
-        with atomic_path(folder / name) as temp:
-            request.files[name].save(temp)
-    jobs().finish(job_id, seconds)
+    names = RESULT_PARTS + tuple(n for n in OPTIONAL_PARTS if n in request.files)
+    with tempfile.TemporaryDirectory(dir=folder, prefix=".result-") as staging:
+        for name in names:
+            request.files[name].save(Path(staging) / name)
+        problem = _unplayable(Path(staging), job)
+        if problem:
+            return error(problem, 400)
+        with job_lock(job_id):  # against a /fail of the same worker, or a re-queue, meanwhile
+            if jobs().get(job_id).state != RUNNING or jobs().get(job_id).worker != job.worker:
+                return error(f"job {job_id} is no longer held by {job.worker}", 409)
+            for name in names:  # each complete; the job is done only once all are in
+                durable_replace(Path(staging) / name, folder / name)
+            if not jobs().finish(job_id, seconds, worker=job.worker):
+                return error(f"job {job_id} is no longer held by {job.worker}", 409)
     return "", 204
 
 
-def _is_timeline(part) -> bool:
+def timeline_bound(job) -> int:
+    """The most bytes a result's timeline may have: ~1 KB an event is measured, and an edited
+    clip holds at most edits.max_events; twice that per event, plus room for the clip's header.
+    A flat 64 MB let a worker's junk timeline of 22 MB take the front end from 151 to 708 MB."""
+    seconds = job.duration or job.options.get("max_seconds") or 600.0
+    return TIMELINE_HEADER_BYTES + TIMELINE_EVENT_BYTES * max(MIN_EVENTS, math.ceil(EVENTS_PER_SECOND * seconds))
+
+
+def _unplayable(folder: Path, job) -> str | None:
+    """Why the result's sound or video is not one (None when both are): a WAV of 48 kHz stereo
+    no longer than the clip (and a second), an MP4 this service reads as a video. Random bytes
+    under those names were accepted, and the job shown done with them."""
+    seconds = (job.duration or job.options.get("max_seconds") or 600.0) + 1.0
+    for name in (WAV_NAME, MIX_NAME):
+        if (folder / name).is_file():
+            try:
+                info = soundfile.info(str(folder / name))
+            except (RuntimeError, soundfile.LibsndfileError):
+                return f"{name} is not a WAV"
+            if info.samplerate != SAMPLE_RATE or info.channels != 2 or info.frames > seconds * SAMPLE_RATE:
+                return f"{name} must be 48 kHz stereo and no longer than the clip"
+    try:
+        probe(folder / MP4_NAME, max_seconds=seconds)
+    except UsageError:
+        return f"{MP4_NAME} is not a video this service can read"
+    return None
+
+
+def _is_timeline(part, bound: int) -> bool:
     """Whether the result's timeline reads as one (Timeline.from_json), as every edit and page
     will read it: a job was marked done with a timeline of junk, and its edits, credits and
-    page were then 500s. Read whole in memory, so bounded: a timeline is a few MB at most."""
-    data = part.stream.read(MAX_TIMELINE_BYTES + 1)
+    page were then 500s. Read whole in memory, so held to `bound` (timeline_bound)."""
+    data = part.stream.read(bound + 1)
     part.stream.seek(0)
-    if len(data) > MAX_TIMELINE_BYTES:
+    if len(data) > bound:
         return False
     try:
         Timeline.from_json(json.loads(data))
-    except (ValueError, KeyError, TypeError, AttributeError):
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError):  # RecursionError: "[" * 200000
         return False
     return True
 
@@ -174,5 +217,7 @@ def fail(job_id: str):
         job_id, lambda b: is_text(b.get("reason")) and b["reason"].strip(), '{"reason": text}')
     if problem:
         return problem
-    jobs().fail(job_id, body["reason"].strip()[:500])
+    with job_lock(job_id):
+        if not jobs().fail(job_id, body["reason"].strip()[:500], worker=job.worker):
+            return error(f"job {job_id} is no longer held by {job.worker}", 409)
     return "", 204
