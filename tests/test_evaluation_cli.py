@@ -5,6 +5,7 @@ import json
 from collections import Counter
 
 import numpy as np
+import pytest
 import soundfile
 
 from appliance.evaluation.corpus import assign_folds, category_fits, clip_role
@@ -170,6 +171,70 @@ def test_eval_refuses_label_entries_of_the_wrong_kind_naming_them(tmp_path):
         assert "Traceback" not in result.stderr
     labels.write_text(json.dumps({"clips": [{"file": "clip0.mp4", "category": None, "material": 3, "category_fit": 1}]}))
     assert load_labels(labels, [folder])["clip0.mp4"]["material"] == 3, "fields it does not read are not judged"
+
+
+def test_labels_with_an_unknown_category_or_a_clip_twice_are_refused(tmp_path):
+    """An unknown category was counted as a category-fit miss, and a clip labelled twice took the
+    last entry, both without a word; an entry may name only a video of the folder."""
+    from appliance.errors import UsageError
+    from appliance.evaluation.cli import load_labels
+
+    folder = tmp_path / "clips"
+    _clips(folder, tmp_path, [[0.5]])
+    (folder / "notes.txt").write_text("not a clip")
+    labels = folder / "labels.json"
+    for entries, says in [([{"file": "clip0.mp4", "category": "impact_unicorn"}], "'impact_unicorn' is no library category"),
+                          ([{"file": "clip0.mp4", "action": "hit"}, {"file": "clip0.mp4", "action": "bark"}],
+                           "clip0.mp4 is labelled twice"),
+                          ([{"file": "notes.txt"}], '"file" must name a file in')]:
+        labels.write_text(json.dumps({"clips": entries}))
+        with pytest.raises(UsageError, match=says):
+            load_labels(labels, [folder])
+
+
+def test_clips_of_the_same_name_in_two_folders_are_told_apart(tmp_path):
+    """Two folders' x.mp4 were one recording (the same fold) and two identical rows; one shared
+    --labels entry labelled both. Each is named with its folder now, and a shared labels file
+    that cannot tell them apart is refused."""
+    from appliance.evaluation.cli import clip_names
+
+    first, second = tmp_path / "a", tmp_path / "b"
+    for folder in (first, second):
+        _clips(folder, tmp_path, [[0.5]])
+    pairs = [(first / "clip0.mp4", None), (second / "clip0.mp4", None), (first / "other.mp4", None)]
+    assert list(clip_names(pairs).values()) == ["a/clip0.mp4", "b/clip0.mp4", "other.mp4"]
+    shared = tmp_path / "labels.json"
+    shared.write_text(json.dumps({"clips": [{"file": "clip0.mp4", "action": "hit"}]}))
+    result = run_foley("eval", str(first), str(second), "--labels", str(shared), "--folds", "0", "--quiet")
+    assert result.returncode == 2 and "clip0.mp4 is in more than one folder" in result.stderr, result.stderr
+
+
+def test_methods_and_folds_without_clips_are_not_reported_as_zero(tmp_path):
+    """A run without descriptions showed the engine's row as 0.00 in every fold, and a category
+    fit of "0/0 (0%)"; the table's separator had a cell less than its rows when no fold had a
+    contact clip. No clip: null in the JSON, "–" in the table."""
+    import io
+
+    from appliance.evaluation.crossval import ClipResult, print_report, summarise
+
+    scores = {"reference_onsets": 4, "generated_onsets": 5, "matched": 3, "accuracy": 0.75, "precision": 0.6,
+              "f1": 0.667, "ap": 0.5}
+    results = [ClipResult("x.mp4", 0, "contact", scores={"engine_no_description": scores}),
+               ClipResult("y.mp4", 1, "other")]
+    summary = summarise(results, 2)
+    assert summary["onsets"]["engine"] is None and summary["per_fold"]["engine"] == {}
+    assert summary["per_fold"]["engine_no_description"] == {0: 0.6667}
+    assert summary["category_fit"]["engine"]["share"] is None
+    out = io.StringIO()
+    print_report(results, summary, out)
+    table = [line for line in out.getvalue().splitlines() if line.startswith("|")][:7]
+    assert len({line.count("|") for line in table}) == 1, table
+    assert table[2] == "| engine | – | – | – | – | – |" and "no clip with a fitting category" in out.getvalue()
+    empty = summarise([ClipResult("y.mp4", 0, "other")], 2)
+    out = io.StringIO()
+    print_report([ClipResult("y.mp4", 0, "other")], empty, out)
+    table = [line for line in out.getvalue().splitlines() if line.startswith("|")][:7]
+    assert len({line.count("|") for line in table}) == 1, table
 
 
 def test_train_events_refuses_data_it_cannot_fit_on_in_one_line(tmp_path):

@@ -38,9 +38,17 @@ def _cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
+MOST_MODEL_THREADS = 64
+"""As FOLEY_THREADS: 20000 ORT threads took 3.3 GB before the first timing."""
+
+
 def _thread_counts(text: str) -> tuple[int, ...]:
-    """--model-threads "1,2": the ORT thread counts to time, each a whole number of at least 1."""
-    return tuple(map(at_least("--model-threads"), text.split(",")))
+    """--model-threads "1,2": the ORT thread counts to time, each a whole number from 1 to 64."""
+    counts = tuple(map(at_least("--model-threads"), text.split(",")))
+    too_many = next((count for count in counts if count > MOST_MODEL_THREADS), None)
+    if too_many is not None:
+        raise UsageError(f"--model-threads must be at most {MOST_MODEL_THREADS}, not {too_many}")
+    return counts
 
 
 def _emit(report: dict, args, printer) -> None:

@@ -14,6 +14,7 @@ configuration with the spread of its ratio.
 """
 from __future__ import annotations
 
+import hashlib
 import multiprocessing
 import resource
 import tempfile
@@ -133,7 +134,12 @@ def bench_engine(clip: Path | None, threads: int, seconds: float = 10.0, rounds:
 
     clip = Path(clip) if clip else default_clip(seconds)
     info = probe(clip)
-    near = state_dir() / "bench" / f"{clip.stem}-reencoded.mkv"
+    bare_decode_seconds(clip, threads)  # a damaged clip is said before anything is made of it
+    # the near-duplicate re-encode of this very file (another clip of the same name, or this one
+    # edited, was timed on an earlier file's re-encode)
+    stat = clip.stat()
+    identity = hashlib.sha256(f"{clip.resolve()}:{stat.st_size}:{stat.st_mtime_ns}".encode()).hexdigest()[:12]
+    near = state_dir() / "bench" / f"{clip.stem}-{identity}-reencoded.mkv"
     if not near.is_file():
         near.parent.mkdir(parents=True, exist_ok=True)
         reencode(clip, near)

@@ -33,6 +33,8 @@ from appliance.cli_progress import counted, say
 from appliance.engine.options import MAX_SEED, SEEDS
 from appliance.engine.pipeline import Engine
 from appliance.errors import UsageError
+from appliance.library import load_catalog
+from appliance.os_text import display_name
 
 VIDEO_SUFFIXES = {".mp4", ".mov", ".mkv", ".webm", ".avi"}
 
@@ -54,15 +56,24 @@ def load_labels(path: Path | None, folders: list[Path] = ()) -> dict[str, dict]:
     if not isinstance(entries, list):
         raise UsageError(f"{path}: not a readable labels file (\"clips\" is not a list)")
     folders = [folder for folder in folders if folder.is_dir()]  # a missing one is refused on its turn
-    names = {p.name for folder in folders for p in folder.iterdir() if p.is_file()}
+    names = {p.name for folder in folders for p in folder.iterdir() if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES}
+    categories = set(load_catalog().categories)
+    labelled: set[str] = set()
     for number, entry in enumerate(entries, 1):
-        check_entry(entry, names, f"{path}: clip entry {number}", " or ".join(map(str, folders)))
+        where = f"{path}: clip entry {number}"
+        check_entry(entry, names, where, " or ".join(map(str, folders)))
+        if entry.get("category") is not None and entry["category"] not in categories:  # counted as a miss without a word
+            raise UsageError(f"{where} ({entry['file']}): \"category\" {entry['category']!r} is no library category "
+                             "(null where none fits)")
+        if entry["file"] in labelled:  # the last one won without a word
+            raise UsageError(f"{where}: {entry['file']} is labelled twice")
+        labelled.add(entry["file"])
     return {entry["file"]: entry for entry in entries}
 
 
 def check_entry(entry, names: set[str], where: str, folders: str) -> None:
-    """UsageError unless `entry` is an object whose `file` names one of `names` (the files of
-    `folders`: a misspelt name would leave its clip unlabelled without a word) and whose read
+    """UsageError unless `entry` is an object whose `file` names one of `names` (the video files
+    of `folders`: a misspelt name would leave its clip unlabelled without a word) and whose read
     fields are text or null."""
     if not isinstance(entry, dict):
         raise UsageError(f"{where}: not an object ({{\"file\": …}}) but {type(entry).__name__}")
@@ -103,6 +114,10 @@ def handle(args) -> int:
     labels_path = Path(args.labels) if args.labels else None
     folders = [Path(folder) for folder in args.dir]
     pairs = [pair for folder in folders for pair in folder_clips(folder, labels_path, folders)]
+    clashing = sorted(name for name, count in Counter(clip.name for clip, _ in pairs).items() if count > 1)
+    if clashing and labels_path is not None:  # one entry would label every clip of that name
+        raise UsageError(f"--labels names clips by file name, and {display_name(clashing[0])} is in more than one "
+                         "folder: give each folder its own labels.json")
     if args.no_description:
         pairs = [(clip, {k: v for k, v in (label or {}).items() if k != "description"} or None) for clip, label in pairs]
     log = say if not args.quiet else (lambda line: None)
@@ -127,16 +142,25 @@ def bundled_library_only():
                 os.environ["FOLEY_STATE_DIR"] = before
 
 
+def clip_names(pairs) -> dict[Path, str]:
+    """Each clip's name in the report (and its recording, without a recording_id): its file name,
+    with its folder's where two folders hold the same name (they were one recording, shown twice
+    alike); text, whatever bytes the name had."""
+    counts = Counter(clip.name for clip, _ in pairs)
+    return {clip: display_name(clip.name if counts[clip.name] == 1 else f"{clip.parent.name}/{clip.name}")
+            for clip, _ in pairs}
+
+
 def _evaluate(args, pairs, log) -> int:
     from appliance.evaluation import crossval
     from appliance.library import load_catalog
 
     engine = Engine(cache=None)
     vision = engine.vision if args.folds else None  # the per-fold probes' embeddings
-    clips = []
+    clips, names = [], clip_names(pairs)
     for clip, label in counted(pairs, "analysing clips"):
-        clips.append(crossval.analyse_for_training(clip, label, vision))
-        log(f"analysed {clip.name}: {len(clips[-1].training.rows)} intervals, "
+        clips.append(crossval.analyse_for_training(clip, label, vision, names[clip]))
+        log(f"analysed {clips[-1].training.name}: {len(clips[-1].training.rows)} intervals, "
             f"{len(clips[-1].training.onsets)} onsets of its own sound, {clips[-1].role}")
     if args.folds:
         results, fitted = crossval.cross_validate(clips, args.folds, engine, args.seed, log)

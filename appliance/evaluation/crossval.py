@@ -39,6 +39,7 @@ from appliance.library import load_catalog
 from appliance.mixing import SAMPLE_RATE
 from appliance.motion import MotionAnalyser
 from appliance.motion.event_model import EventModel, Picking
+from appliance.os_text import display_name
 from appliance.video import iter_frames, probe, read_audio
 
 METHODS = ("engine", "engine_no_description", "engine_event_clicks", "difference_peaks", "random_clicks")
@@ -75,7 +76,8 @@ class ClipResult:
     """Whether the bed laid is the labelled category (None when the label names none)."""
 
 
-def analyse_for_training(path: Path, label: dict | None, vision: VisionEncoder | None = None) -> LabelledClip:
+def analyse_for_training(path: Path, label: dict | None, vision: VisionEncoder | None = None,
+                         name: str | None = None) -> LabelledClip:
     """One decode of the clip: its intervals' cues, the onsets of its own sound, and with `vision`,
     when the label names a category, the embeddings of the probe's frames (the same in every fold,
     so computed once here: a few encoder runs per clip)."""
@@ -87,7 +89,8 @@ def analyse_for_training(path: Path, label: dict | None, vision: VisionEncoder |
         if sample is not None:
             sample.offer(frame)
     onsets = detect_onsets(read_audio(path, SAMPLE_RATE), SAMPLE_RATE)
-    training = TrainingClip(path.name, recording_of(path.name, label), analyser.rows, onsets)
+    name = name or display_name(path.name)  # a clip's name in the report (and its recording without a recording_id)
+    training = TrainingClip(name, recording_of(name, label), analyser.rows, onsets)
     embeddings, logits = vision.embed(sample.frames()) if sample is not None else (None, None)
     return LabelledClip(path, label or {}, clip_role(label), training, info.duration, embeddings, logits)
 
@@ -192,7 +195,7 @@ def score_bundled(clips: list[LabelledClip], engine: Engine, seed: int = 0) -> l
 
 def _score_clip(clip: LabelledClip, fold: int, engine: Engine, difference_picking: Picking, seed: int) -> ClipResult:
     reference = read_audio(clip.path, SAMPLE_RATE)
-    result = ClipResult(clip.path.name, fold, clip.role)
+    result = ClipResult(clip.training.name, fold, clip.role)
     description = clip.label.get("description")
     runs = [("engine", description)] if description else []
     event_times = None
@@ -221,16 +224,16 @@ def summarise(results: list[ClipResult], folds: int) -> dict:
     """Per-fold and pooled onset figures on contact clips, category fit, ambient scenes."""
     contact = [r for r in results if r.role == "contact"]
     summary: dict = {"onsets": {}, "per_fold": {}, "category_fit": {}, "ambient": [], "clips": len(results)}
-    for method in METHODS:
+    for method in METHODS:  # None where no clip was scored so: an F1 of 0.00 would read as measured
         rows = [r.scores[method] for r in contact if method in r.scores]
-        summary["onsets"][method] = pooled(rows)
+        summary["onsets"][method] = pooled(rows) if rows else None
         summary["per_fold"][method] = {
-            fold: pooled([r.scores[method] for r in contact if r.fold == fold and method in r.scores])["f1"]
-            for fold in range(folds) if any(r.fold == fold for r in contact)}
+            fold: pooled(fold_rows)["f1"] for fold in range(folds)
+            if (fold_rows := [r.scores[method] for r in contact if r.fold == fold and method in r.scores])}
     for method in ("engine", "engine_no_description"):
         fits = [r.fits[method] for r in results if r.fits.get(method) is not None]
         summary["category_fit"][method] = {"fit": sum(fits), "clips": len(fits),
-                                           "share": round(sum(fits) / len(fits), 4) if fits else 0.0}
+                                           "share": round(sum(fits) / len(fits), 4) if fits else None}
     for r in results:
         if r.role == "ambient":  # a bed of the labelled kind (any, when the label names none), few spot sounds
             summary["ambient"].append({"clip": r.clip, "beds": r.beds, "spot_events": r.spot_events,
@@ -245,19 +248,20 @@ def print_report(results: list[ClipResult], summary: dict, out=sys.stdout, fitte
              "difference_peaks": "clicks at frame-difference peaks", "random_clicks": "random clicks at the clip's rate"}
     print("Contact clips (sound from visible contact), onset F1 per held-out fold and pooled:", file=out)
     folds = sorted({f for per in summary["per_fold"].values() for f in per})
-    print("| method | " + " | ".join(f"fold {f}" for f in folds) + " | pooled F1 | accuracy | precision | placed/real |",
-          file=out)
-    print("|---|" + "---|" * (len(folds) + 4), file=out)
+    columns = ["method", *(f"fold {f}" for f in folds), "pooled F1", "accuracy", "precision", "placed/real"]
+    print("| " + " | ".join(columns) + " |", file=out)
+    print("|" + "---|" * len(columns), file=out)
     for method in METHODS:
-        o = summary["onsets"][method]
-        rate = o["generated_onsets"] / max(1, o["reference_onsets"])
-        per = " | ".join(f"{summary['per_fold'][method].get(f, 0):.2f}" for f in folds)
-        print(f"| {names[method]} | {per} | {o['f1']:.2f} | {o['accuracy']:.2f} | {o['precision']:.2f} | {rate:.2f} |",
-              file=out)
+        o, per = summary["onsets"][method], summary["per_fold"][method]
+        cells = [f"{per[f]:.2f}" if f in per else "–" for f in folds]
+        cells += ([f"{o['f1']:.2f}", f"{o['accuracy']:.2f}", f"{o['precision']:.2f}",
+                   f"{o['generated_onsets'] / max(1, o['reference_onsets']):.2f}"] if o else ["–"] * 4)
+        print(f"| {names[method]} | " + " | ".join(cells) + " |", file=out)
     print_bundled_folds(fitted, out)
     print(file=out)
     for method, fit in summary["category_fit"].items():
-        print(f"Category fit, {names[method]}: {fit['fit']}/{fit['clips']} ({fit['share']:.0%})", file=out)
+        share = "no clip with a fitting category" if fit["share"] is None else f"{fit['share']:.0%}"
+        print(f"Category fit, {names[method]}: {fit['fit']}/{fit['clips']} ({share})", file=out)
     print(file=out)
     for a in summary["ambient"]:
         print(f"Ambient {a['clip']}: beds {a['beds']}, spot events {a['spot_events']} — {'ok' if a['ok'] else 'NOT ok'}",
@@ -286,7 +290,7 @@ def as_json(results: list[ClipResult], summary: dict, fitted: list[dict]) -> dic
 
 def quality_figures(summary: dict) -> dict:
     """The figures the CI ratchet guards (scripts/quality.py)."""
-    return {"onset_f1": summary["onsets"]["engine"]["f1"],
-            "onset_f1_no_description": summary["onsets"]["engine_no_description"]["f1"],
+    return {"onset_f1": (summary["onsets"]["engine"] or {}).get("f1"),
+            "onset_f1_no_description": (summary["onsets"]["engine_no_description"] or {}).get("f1"),
             "category_fit": summary["category_fit"]["engine"]["share"],
             "category_fit_no_description": summary["category_fit"]["engine_no_description"]["share"]}

@@ -211,5 +211,9 @@ def bare_decode_seconds(path: str | Path, threads: int = DEFAULT_THREADS) -> tup
         stream = video_stream(container)
         _configure_decoder(stream, threads)
         start = time.perf_counter()
-        frames = sum(1 for _ in container.decode(stream))
+        try:
+            frames = sum(1 for _ in container.decode(stream))
+        except av.error.FFmpegError as exc:  # a damaged clip: said as scoring says it, not a traceback
+            log.info("%s: decoding stopped: %s", path, exc)
+            raise UsageError(f"{path}: corrupt or truncated video data") from None
         return time.perf_counter() - start, frames
