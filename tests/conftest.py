@@ -64,6 +64,32 @@ def small_disk(folder: Path, size: str, read_only: bool = False) -> Iterator[Pat
         subprocess.run(["umount", "-l", str(folder)], check=False)
 
 
+def quiet_handler():
+    """A BaseHTTPRequestHandler that logs nothing (the test's output stays the test's)."""
+    from http.server import BaseHTTPRequestHandler
+
+    class Quiet(BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+    return Quiet
+
+
+@contextlib.contextmanager
+def http_server(handler) -> Iterator[str]:
+    """A small HTTP server on a free loopback port, answering with `handler` (a
+    BaseHTTPRequestHandler class) in threads, for the block; yields its base URL."""
+    import threading
+    from http.server import ThreadingHTTPServer
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 def fill_leaving(folder: Path, room: int) -> None:
     """Fill the disk of `folder` with a file `filler` until `room` bytes are left free."""
     disk = os.statvfs(folder)

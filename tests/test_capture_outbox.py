@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
@@ -14,6 +14,7 @@ import pytest
 from appliance.capture.outbox import CLIP, REQUEST, Outbox
 from appliance.capture.recording import FinishedClip
 from appliance.waiting import poll
+from tests.conftest import http_server, quiet_handler
 
 
 def answer_json(handler: BaseHTTPRequestHandler, status: int, payload: dict) -> None:
@@ -25,7 +26,7 @@ def answer_json(handler: BaseHTTPRequestHandler, status: int, payload: dict) -> 
     handler.wfile.write(data)
 
 
-class ScoreService(BaseHTTPRequestHandler):
+class ScoreService(quiet_handler()):
     """Takes every POST /api/v1/score as a queued job (202) and keeps the uploaded file names."""
 
     received: list[str]
@@ -35,19 +36,12 @@ class ScoreService(BaseHTTPRequestHandler):
         self.received.append(body.split(b'filename="', 1)[1].split(b'"', 1)[0].decode())
         answer_json(self, 202, {"id": f"job-{len(self.received)}"})
 
-    def log_message(self, *args):
-        pass
-
 
 @pytest.fixture
 def service():
     handler = type("Handler", (ScoreService,), {"received": []})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}", handler.received
-    server.shutdown()
-    server.server_close()
+    with http_server(handler) as url:
+        yield url, handler.received
 
 
 def clip(folder: Path, clip_id: str) -> FinishedClip:
@@ -153,32 +147,23 @@ def test_a_clip_over_the_services_upload_limit_is_rejected_not_retried_forever(t
     assert "HTTP 415" in small, small
 
 
-class FullService(BaseHTTPRequestHandler):
+class FullService(quiet_handler()):
     """Answers every upload as a service whose disk is full would (507)."""
 
     def do_POST(self):
         self.rfile.read(int(self.headers["Content-Length"]))
         answer_json(self, 507, {"error": "not enough free disk: 18 MB free, 30 MB needed"})
 
-    def log_message(self, *args):
-        pass
-
 
 def test_a_service_that_cannot_take_a_clip_now_says_why_it_waits(tmp_path):
     """A 507 from the service was logged as "service not reachable" and the recording showed
     "waiting" with no reason, for ever (`foley record --wait` timed out saying nothing more).
     The clip still waits (the disk may be freed), with the service's words as its reason."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), FullService)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
     results = []
-    try:
-        outbox = Outbox(tmp_path / "outbox", f"http://127.0.0.1:{server.server_address[1]}", tmp_path / "no-token",
-                        lambda rid, result: results.append(result))
+    with http_server(FullService) as url:
+        outbox = Outbox(tmp_path / "outbox", url, tmp_path / "no-token", lambda rid, result: results.append(result))
         outbox.put(clip(tmp_path, "20260101-000000-aaaaaa"))
         run_outbox(outbox, lambda: results)
-    finally:
-        server.shutdown()
-        server.server_close()
     assert results[0]["state"] == "waiting", results
     assert "HTTP 507: not enough free disk: 18 MB free, 30 MB needed" in results[0]["reason"], results
     assert [p.name for p in outbox.pending()] == ["20260101-000000-aaaaaa"], "still waiting to be sent"

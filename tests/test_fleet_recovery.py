@@ -5,9 +5,7 @@ made for real (a connection closed mid-request, a 401)."""
 from __future__ import annotations
 
 import json
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -17,6 +15,7 @@ from appliance.service import remote
 from appliance.service.cli import StaleJobReaper
 from appliance.service.jobs import JobStore
 from appliance.service.remote import RemoteJobs
+from tests.conftest import http_server, quiet_handler
 from tests.test_service_api import clip_bytes, make_client, upload  # noqa: F401 (fixture)
 
 
@@ -64,7 +63,7 @@ def test_jobs_a_restarted_broker_lost_are_offered_again_once_a_period(tmp_path, 
     assert queue.submitted == ([old] if backend == "redis" else [])
 
 
-class FrontEnd(BaseHTTPRequestHandler):
+class FrontEnd(quiet_handler()):
     """Refuses a wrong token (401) on /api/v1/status; closes the first result upload's connection
     mid-body (the network dropped), takes the next."""
 
@@ -90,18 +89,12 @@ class FrontEnd(BaseHTTPRequestHandler):
         self.send_response(204)
         self.end_headers()
 
-    def log_message(self, *args):
-        pass
-
 
 @pytest.fixture
 def front_end():
     handler = type("Handler", (FrontEnd,), {"results": []})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}", handler.results
-    server.shutdown()
-    server.server_close()
+    with http_server(handler) as url:
+        yield url, handler.results
 
 
 def test_a_worker_with_a_wrong_token_refuses_to_start(tmp_path, front_end):
