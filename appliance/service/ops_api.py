@@ -21,7 +21,8 @@ PREVIEW_SECONDS = 120
 MAX_PREVIEWS = 4
 """Camera previews streamed at once (each holds a server thread for up to PREVIEW_SECONDS; the
 pool counts them, server.py): 34 streams took every thread and the page's requests timed out.
-Past it, 503 with Retry-After (the page's preview reconnects by itself)."""
+Past it, 503 with Retry-After (a page whose preview was refused shows it again at its next
+reconnect, 110 s later)."""
 _previews = threading.BoundedSemaphore(MAX_PREVIEWS)
 
 
