@@ -13,6 +13,10 @@ from appliance.evaluation.own_clips import with_hit_sounds
 from appliance.video.synthetic import render_scene
 from tests.conftest import run_foley
 
+EVAL_TIMEOUT_S = 900
+"""A cross-validated run of a few clips takes about a minute; on a shared machine running two
+suites at once two of them took over 300 s (the suite itself took twice its usual time)."""
+
 
 def _folder(tmp_path):
     folder = tmp_path / "clips"
@@ -40,7 +44,7 @@ def test_cross_validated_eval_reports_folds_baselines_and_roles(tmp_path):
                           ).astype(np.float32), 48000)
     added = run_foley("library", "add", str(own), "--category", "footsteps_wood")
     assert added.returncode == 0, added.stderr
-    result = run_foley("eval", str(folder), "--folds", "3", "--json", "--quiet")
+    result = run_foley("eval", str(folder), "--folds", "3", "--json", "--quiet", timeout=EVAL_TIMEOUT_S)
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert set(report["summary"]["library_templates"]) == {"bundled"}, "the user's sounds stay out of the evaluation"
@@ -70,7 +74,7 @@ def test_cross_validated_eval_reports_folds_baselines_and_roles(tmp_path):
     assert clips["still-5.mp4"]["beds"]["engine"] == "ambience_room" and clips["still-5.mp4"]["bed_fits"]["engine"]
     assert clips["still-5.mp4"]["beds"]["engine_no_description"] is not None
     assert len(report["folds"]) == 3 and all(f["picking"]["threshold"] >= 0 for f in report["folds"])
-    table = run_foley("eval", str(folder), "--folds", "2", "--quiet")
+    table = run_foley("eval", str(folder), "--folds", "2", "--quiet", timeout=EVAL_TIMEOUT_S)
     assert table.returncode == 0 and "clicks at frame-difference peaks" in table.stdout
 
 
@@ -137,7 +141,7 @@ def test_eval_folds_that_cannot_fit_the_event_model_use_the_bundled_one_and_say_
     bundled event model, marked so in the JSON and in the table."""
     unlabelled = tmp_path / "unlabelled"
     _clips(unlabelled, tmp_path, [None] * 4)
-    result = run_foley("eval", str(unlabelled), "--json", "--quiet")
+    result = run_foley("eval", str(unlabelled), "--json", "--quiet", timeout=EVAL_TIMEOUT_S)
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert len(report["clips"]) == 4 and {f["event_model"] for f in report["folds"]} == {"bundled"}
@@ -145,7 +149,7 @@ def test_eval_folds_that_cannot_fit_the_event_model_use_the_bundled_one_and_say_
     sparse = tmp_path / "sparse"
     names = _clips(sparse, tmp_path, [[0.8], []])
     (sparse / "labels.json").write_text(json.dumps({"clips": [{"file": n, "action": "hit"} for n in names]}))
-    table = run_foley("eval", str(sparse), "--folds", "2", "--quiet")
+    table = run_foley("eval", str(sparse), "--folds", "2", "--quiet", timeout=EVAL_TIMEOUT_S)
     assert table.returncode == 0, table.stderr
     assert table.stdout.count("scored with the bundled event model, not cross-validated") == 2
     assert "an inner fold choosing the picking" in table.stdout
