@@ -159,7 +159,8 @@ def result(job_id: str):
         if problem:
             return error(problem, 400)
         with job_lock(job_id):  # against a /fail of the same worker, or a re-queue, meanwhile
-            if jobs().get(job_id).state != RUNNING or jobs().get(job_id).worker != job.worker:
+            now = jobs().get(job_id)
+            if now.state != RUNNING or now.worker != job.worker:
                 return error(f"job {job_id} is no longer held by {job.worker}", 409)
             for name in names:  # each complete; the job is done only once all are in
                 durable_replace(Path(staging) / name, folder / name)
