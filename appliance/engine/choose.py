@@ -14,10 +14,12 @@ a long one would be choked (mixing/placement.py) after a fraction of its sound, 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Iterable
 
 import numpy as np
 
 from appliance.engine.exemplars import MIN_COSINE
+from appliance.errors import UsageError
 from appliance.inference.manifest import load_manifest
 from appliance.library import Catalog, Template
 from appliance.motion import CATEGORY_KINDS, IMPACT, PERIODIC, EventKind
@@ -141,12 +143,29 @@ class TemplatePicker:
 
     def pick(self, category: str, preferred: list[str] = ()) -> Template:
         """`preferred`: taught recordings whose exemplar matches this moment, best first."""
-        pool = [self.catalog.get(i) for i in preferred if self.catalog.get(i).category == category]
-        pool = pool or self._ranked(category)
-        choices = [t for t in pool[:TEMPLATE_POOL] if t.id != self.last.get(category)] or pool[:1]
+        pool = self._playable(self.catalog.get(i) for i in preferred if self.catalog.get(i).category == category)
+        pool = pool or self._playable(self._ranked(category))
+        if not pool:
+            raise UsageError(f"no sound of category {category!r} can be played: " + "; ".join(
+                self.catalog.unreadable.get(t.id, t.id) for t in self.catalog.in_category(category)))
+        choices = [t for t in pool if t.id != self.last.get(category)] or pool[:1]
         chosen = choices[int(self.rng.integers(len(choices)))]
         self.last[category] = chosen.id
         return chosen
+
+    def _playable(self, ranked: Iterable[Template]) -> list[Template]:
+        """The first TEMPLATE_POOL recordings of `ranked` whose audio decodes. A recording damaged
+        on disk (a truncated copy, a bad sector) is passed over (the catalog marks it and says so
+        once) instead of failing every score that draws it; and since the pool is always the best
+        readable ones, the draws are the same whether the damage was found during this score or
+        known before it (same clip, options and seed → same sounds)."""
+        pool = []
+        for template in ranked:
+            if len(pool) == TEMPLATE_POOL:
+                break
+            if self.catalog.playable(template.id):
+                pool.append(template)
+        return pool
 
     def variation(self) -> tuple[float, float]:
         """(pitch ratio within ±0.5 semitone, gain within ±1.5 dB) for one placement."""

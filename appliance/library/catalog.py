@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -19,6 +20,8 @@ import numpy as np
 from appliance.errors import UsageError
 from appliance.library import audio_io
 from appliance.paths import models_dir, state_dir
+
+log = logging.getLogger(__name__)
 
 INDEX_NAME = "index.json"
 INDEX_FORMAT = 1
@@ -178,6 +181,11 @@ class Catalog:
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._cache_bytes = cache_bytes
         self._lock = threading.Lock()
+        self.unreadable: dict[str, str] = {}
+        """Recordings whose file failed to decode in this process (id → why): a sound damaged on disk
+        (a truncated copy, a bad sector) is passed over by the picker (engine/choose.py) instead of
+        failing every score that draws it; an edit naming it still says why it cannot be played."""
+        self._readable: set[str] = set()
 
     @classmethod
     def load(cls, bundled_folder: Path | None = None, user_folder: Path | None = None) -> "Catalog":
@@ -216,6 +224,19 @@ class Catalog:
     def in_category(self, category: str) -> list[Template]:
         return [t for t in self.templates if t.category == category]
 
+    def playable(self, template_id: str) -> bool:
+        """Whether the recording's file decodes: decoded once per process (and kept while the LRU
+        has room), then known."""
+        if template_id in self.unreadable:
+            return False
+        if template_id in self._readable:
+            return True
+        try:
+            self.audio(template_id)
+        except UsageError:
+            return False
+        return True
+
     def audio(self, template_id: str) -> np.ndarray:
         """float32 (frames, channels) at 48 kHz, decoded on first use and cached (LRU)."""
         with self._lock:
@@ -223,7 +244,16 @@ class Catalog:
                 self._cache.move_to_end(template_id)
                 return self._cache[template_id]
         template = self.recording(template_id) or self.get(template_id)
-        data, rate = audio_io.decode(template.path, name=template.id)
+        try:
+            data, rate = audio_io.decode(template.path, name=template.id)
+        except UsageError as exc:
+            with self._lock:
+                known = template_id in self.unreadable
+                self.unreadable[template_id] = str(exc)
+            if not known:
+                log.warning("sound %s (%s) cannot be played: %s", template_id, template.path, exc)
+            raise
+        self._readable.add(template_id)
         if rate != audio_io.SAMPLE_RATE:  # stored files are 48 kHz; tolerate a hand-placed one
             data = audio_io.to_template_format(data, rate)
         data.setflags(write=False)  # shared between callers: nobody may mix into the cached copy

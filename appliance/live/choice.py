@@ -79,9 +79,17 @@ class LiveChooser:
     def _prepared(self, decision: dict) -> dict:
         """The decision, with its category's recordings decoded into memory."""
         for template in self.catalog.in_category(decision["category"]):
-            if template.id not in self.audio:
-                self.audio[template.id] = self.catalog.audio(template.id)
+            if template.id not in self.audio and self.catalog.playable(template.id):
+                self._audio(template.id)
         return decision
+
+    def _audio(self, template_id: str) -> np.ndarray:
+        """A recording's samples, decoded once (ahead, by `_prepared`, for the decided category;
+        a taught recording preferred by an exemplar, outside the category's list, on first use)."""
+        audio = self.audio.get(template_id)
+        if audio is None:
+            audio = self.audio[template_id] = self.catalog.audio(template_id)
+        return audio
 
     def read_scene(self, keyframe: Keyframe) -> dict:
         """Decide the scene from this frame (vision through the lookup and cache); becomes the
@@ -102,10 +110,7 @@ class LiveChooser:
         decision = self.decision
         self.picker.draw_for(0, number)
         template = self.picker.pick(decision["category"], decision.get("preferred", []))
-        audio = self.audio.get(template.id)
-        if audio is None:  # a taught recording preferred by an exemplar, outside the category's list
-            audio = self.audio[template.id] = self.catalog.audio(template.id)
-        placement = placement_for(event, template, audio, self.picker)
+        placement = placement_for(event, template, self._audio(template.id), self.picker)
         return Choice(template, from_attack(placement), decision)
 
 
