@@ -10,8 +10,26 @@ from __future__ import annotations
 
 import argparse
 import os
+import unicodedata
 
 from appliance.errors import UsageError
+
+
+BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+"""Bidirectional embeddings, overrides and isolates: U+202E makes the text after it read backwards
+(a credit as another name, a description on the page as other words)."""
+
+
+def unfit_for_display(character: str) -> bool:
+    """A control character (a NUL, an escape sequence, a newline) or a bidirectional control."""
+    return unicodedata.category(character) == "Cc" or character in BIDI_CONTROLS
+
+
+def one_line(text: str) -> str:
+    """Words the user typed, as one line to show and store: control characters (a newline from a
+    text box, a tab) become spaces, bidirectional controls are dropped, runs of white space are one."""
+    kept = "".join(" " if unicodedata.category(c) == "Cc" else c for c in text if c not in BIDI_CONTROLS)
+    return " ".join(kept.split())
 
 
 def display_name(name: str) -> str:

@@ -153,6 +153,18 @@ def test_hostile_filenames_are_only_displayed(tmp_path, clip_bytes, name):
     assert not Path("/etc/passwd.mp4").exists()
 
 
+def test_a_description_is_kept_as_one_line_of_plain_text(tmp_path, clip_bytes):
+    """A text box's newlines become spaces and a bidirectional override (U+202E, which made the
+    history show the words reversed, as other words) is dropped, in the job and its timeline."""
+    client, _, _ = make_client(tmp_path)
+    response = upload(client, clip_bytes, description=" steps on\n\n gravel \u202eleveb\t")
+    assert response.status_code == 202
+    job = client.get(f"/api/v1/jobs/{response.get_json()['id']}").get_json()
+    assert job["description"] == "steps on gravel leveb"
+    timeline = json.loads(client.get(f"/api/v1/jobs/{job['id']}/timeline.json").data)
+    assert timeline["request"]["description"] == "steps on gravel leveb"
+
+
 def test_unknown_jobs_files_and_unfinished_results(tmp_path, clip_bytes):
     client, _, _ = make_client(tmp_path, run=False)
     assert client.get("/api/v1/jobs/0123456789abcdef").status_code == 404

@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, replace
 
 from appliance.config import EngineConfig, Range, field_range
 from appliance.mixing import DEFAULT_TARGET_LUFS
+from appliance.os_text import one_line
 from appliance.video import DEFAULT_MAX_SECONDS
 
 MAX_SEED = 2**32 - 1
@@ -38,7 +39,11 @@ class ScoreOptions:
         bounds: a seed the generators take, the loudness target the config allows (far under it
         the meter's gate swallows the whole track; NaN would be no target at all), and a clip
         length limit the config allows (NaN or infinity was no limit at all, and NaN made the
-        timeline's JSON unreadable)."""
+        timeline's JSON unreadable). The description is kept as one line of plain text
+        (os_text.one_line): it is shown on the page and in listings, where a bidirectional override
+        made it read as other words; the text model reads the same words either way."""
+        if self.description is not None:
+            object.__setattr__(self, "description", one_line(self.description) or None)
         SEEDS.check(self.seed, "the seed")
         field_range(EngineConfig, "target_lufs").check(self.target_lufs, "the target loudness (LUFS)")
         field_range(EngineConfig, "max_seconds").check(self.max_seconds, "the longest clip accepted (seconds)")

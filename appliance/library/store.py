@@ -16,7 +16,6 @@ import re
 import stat
 import tempfile
 import time
-import unicodedata
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
@@ -25,7 +24,7 @@ from appliance.errors import UsageError
 from appliance.library import audio_io
 from appliance.library.search import embed_for_index
 from appliance.library.catalog import INDEX_FORMAT, INDEX_NAME, Catalog, Template, read_user_index, user_dir
-from appliance.os_text import display_name
+from appliance.os_text import display_name, unfit_for_display
 
 LOCK_NAME = ".lock"
 HOLD_NAME = ".held"  # hold_library's lock file
@@ -93,18 +92,11 @@ MAX_TEXT = 500
 line (a clip's description may have as many): every catalog load reads them from the index, and every result that places the
 sound copies them into its timeline and credits. Unbounded, one upload of 100,000-character
 fields made the index 260 KB and a result's credits 200 KB."""
-_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
-
-
-def _unfit(character: str) -> bool:
-    return unicodedata.category(character) == "Cc" or character in _BIDI_CONTROLS
-
-
 def plain_words(text: str) -> str:
     """`text` (a file name the library's own words quote) with what _check_words refuses
     replaced by U+FFFD: a name is the user's to choose, and a newline in it (legal on Linux)
     must not make every sound taught from that clip refused."""
-    return "".join("\ufffd" if _unfit(c) else c for c in text)
+    return "".join("\ufffd" if unfit_for_display(c) else c for c in text)
 
 
 def _check_words(field: str, text: str) -> None:
@@ -116,7 +108,7 @@ def _check_words(field: str, text: str) -> None:
     backwards as another name."""
     if len(text) > MAX_TEXT:
         raise UsageError(f"the {field} is {len(text)} characters long; at most {MAX_TEXT} are accepted")
-    bad = next((c for c in text if _unfit(c)), None)
+    bad = next((c for c in text if unfit_for_display(c)), None)
     if bad is not None:
         raise UsageError(f"the {field} holds a control character (U+{ord(bad):04X}); "
                          "write it as one line of plain text")

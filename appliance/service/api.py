@@ -19,6 +19,7 @@ from appliance.engine.pipeline import CREDITS_NAME, MIX_NAME, MP4_NAME, TIMELINE
 from appliance.engine.timeline import Timeline
 from appliance.errors import UsageError
 from appliance.library import load_catalog
+from appliance.os_text import one_line
 from appliance.service.edit_history import EditHistory
 from appliance.service.jobs import DONE, FAILED, QUEUED, Job
 from appliance.service.shared import (Services, disk_full, display_name, error, job_lock, jobs, missing_fields,
@@ -128,7 +129,7 @@ def _admit(foley: Services, create):
     mangled = not_utf8("description")
     if mangled:
         return mangled
-    description = (request.form.get("description") or "").strip() or None
+    description = one_line(request.form.get("description") or "") or None  # shown as typed, on one line
     if description and len(description) > MAX_DESCRIPTION:
         return error(f"description too long (at most {MAX_DESCRIPTION} characters)", 400)
     try:

@@ -14,6 +14,7 @@ import time
 from flask import Blueprint, Response, current_app, jsonify, request
 
 from appliance.capture.cameras import CameraLost
+from appliance.os_text import one_line
 from appliance.service.live_control import RECORD_BYTES_PER_S, Busy, LiveControl, Refused, sse
 from appliance.service.shared import disk_full, error
 
@@ -40,7 +41,7 @@ def live_switch():
     if "description" in body and not isinstance(description, str):
         return error("'description' must be text", 400)
     try:
-        return jsonify(control().switch(body["on"], (description or "").strip()[:500] or None))
+        return jsonify(control().switch(body["on"], one_line(description or "")[:500] or None))
     except CameraLost as exc:
         return error(f"live mode needs the camera daemon's picture: {exc}", 503)
 

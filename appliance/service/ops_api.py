@@ -11,6 +11,7 @@ from flask import Blueprint, Response, jsonify, request
 from appliance.capture.control import DaemonUnavailable, call
 from appliance.engine.cache_recovery import open_cache, rebuild_cache
 from appliance.errors import is_number
+from appliance.os_text import one_line
 from appliance.service.shared import error, jobs, services
 from appliance.service.api import MAX_DESCRIPTION
 from appliance.service.auth import COOKIE, is_loopback, token_matches
@@ -77,9 +78,10 @@ def record():
     if description is not None and not isinstance(description, str) or \
             seconds is not None and not is_number(seconds):
         return error("'description' must be text and 'seconds' a number", 400)
-    if description and len(description.strip()) > MAX_DESCRIPTION:
+    description = one_line(description or "")
+    if len(description) > MAX_DESCRIPTION:
         return error(f"description too long (at most {MAX_DESCRIPTION} characters)", 400)
-    return _daemon("start", 202, **({"description": description.strip()} if description and description.strip() else {}),
+    return _daemon("start", 202, **({"description": description} if description else {}),
                    **({"seconds": seconds} if seconds is not None else {}))
 
 
