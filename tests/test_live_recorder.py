@@ -145,3 +145,13 @@ def test_a_recorder_that_cannot_write_raises_an_oserror_and_leaves_nothing(tmp_p
             LiveRecorder(disk / "live.mp4", 30.0)
         assert failed.value.errno == errno.ENOSPC
         assert sorted(p.name for p in disk.iterdir()) == ["filler"]
+
+
+def test_a_recording_switched_off_at_once_is_not_kept(tmp_path):
+    """Record on and off again within a fraction of a second (a double click) files nothing."""
+    recorder = LiveRecorder(tmp_path / "live.mp4", 30.0)
+    _frames(recorder, count=6)  # 0.2 s of picture
+    filed = []
+    assert recorder.finish(lambda _: {}, lambda *args: filed.append(args)) is None
+    assert "too short to keep" in recorder.failure and not filed
+    assert sorted(p.name for p in tmp_path.iterdir()) == []

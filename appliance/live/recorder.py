@@ -54,6 +54,9 @@ HELD_BLOCKS = 512
 is a few frames): older ones would be heard before the picture starts."""
 PARTIAL = ".{name}.{part}.partial.{suffix}"
 """The picture and the sound while recording, beside OUT; muxed into OUT and removed at the end."""
+MIN_RECORDING_S = 0.5
+"""A recording shorter than this is not kept: Record switched on and off again at once (a double
+click, a change of mind) filed clips of a fraction of a second in the history."""
 
 
 def remove_partials(folder: Path, idle_seconds: float = 0.0) -> None:
@@ -233,6 +236,9 @@ class LiveRecorder:
             self._wav.close()
             if self.failure is None and self.frames < 2:
                 self.failure = "no camera picture was recorded"
+            if self.failure is None and self.duration < MIN_RECORDING_S:
+                self.failure = (f"it lasted {self.duration:.1f} s, too short to keep "
+                                f"(at least {MIN_RECORDING_S:g} s: Record pressed twice in a row?)")
             if self.failure is None:
                 with soundfile.SoundFile(str(self.audio_path)) as audio:
                     mux_mp4(self.video_path, audio.blocks(blocksize=1 << 15, dtype="float32", always_2d=True),
