@@ -365,6 +365,42 @@ def test_record_button_with_the_capture_daemon(runtime, server, browser, tmp_pat
         stop(capture)
 
 
+@needs_chromium
+def test_a_refused_preview_comes_back_by_itself(runtime, server, browser, tmp_path):
+    """Every preview stream taken (503): the page's picture is asked for again within seconds once
+    one is free, not left a broken image until its 110 s reconnect."""
+    import http.client
+
+    from appliance.service.ops_api import MAX_PREVIEWS
+    from tests.test_capture_service import start_capture, stop
+
+    port = int(server.rsplit(":", 1)[1])
+    capture = start_capture(tmp_path, port, seconds=30)
+    watchers = []
+    try:
+        poll(lambda: get_json(f"{server}/api/v1/record").get("available"), 60)
+        for _ in range(MAX_PREVIEWS):  # other viewers hold every stream
+            watcher = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            watcher.request("GET", "/api/v1/preview.mjpg")
+            response = watcher.getresponse()
+            assert response.status == 200 and response.read(64)
+            watchers.append(watcher)
+        page = browser
+        page.get(server + "/")
+        preview_shown = "const p = document.getElementById('preview'); return !p.hidden && p.naturalWidth > 0"
+        wait_for(page, lambda: page.execute_script(
+            "return !document.getElementById('camera').hidden"), what="the camera's panel")
+        time.sleep(1.0)
+        assert not page.execute_script(preview_shown), "every preview stream was taken"
+        for watcher in watchers:
+            watcher.close()
+        wait_for(page, lambda: page.execute_script(preview_shown), timeout=20, what="the preview, asked again")
+    finally:
+        for watcher in watchers:
+            watcher.close()
+        stop(capture)
+
+
 # The page's first question about live (GET /api/v1/live, asked as the Live switch is set up) is
 # answered 2 s late, as a busy board may: the switch must not be clickable before it works.
 SLOW_LIVE_ANSWER = """

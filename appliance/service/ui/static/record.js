@@ -6,6 +6,10 @@ import { initLive } from "./live.js";
 const $ = (id) => document.getElementById(id);
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 const PREVIEW_RECONNECT_MS = 110_000;  // the server ends a preview stream after 120 s
+// A preview the appliance refused (503: its few preview streams all watched, or the camera
+// daemon restarting) is asked for again this soon, not left a broken image until the reconnect.
+const PREVIEW_RETRY_MS = 5_000;
+let previewTimer;
 // The daemon ignores a press within 0.5 s of the last one (capture/daemon.py DOUBLE_PRESS_S: a
 // bouncing button) and says so as a refusal; a double click here is not worth an error message.
 const PRESS_GAP_MS = 600;
@@ -28,6 +32,10 @@ export async function initRecord(callbacks) {
       : `Live picture of the ${record.camera?.name || "camera"}.`;
     $("camera").classList.toggle("demo", demo);
     $("camera").hidden = false;
+    $("preview").onerror = () => {
+      clearTimeout(previewTimer);
+      previewTimer = setTimeout(showPreview, PREVIEW_RETRY_MS);
+    };
     showPreview();
     initLive(actions).catch((error) => actions.failed(error.message));
     if (record.recording) {  // started before this page was (re)loaded: follow it to its result
@@ -42,8 +50,9 @@ export async function initRecord(callbacks) {
 }
 
 function showPreview() {
+  clearTimeout(previewTimer);
   $("preview").src = `/api/v1/preview.mjpg?t=${Date.now()}`;
-  setTimeout(showPreview, PREVIEW_RECONNECT_MS);
+  previewTimer = setTimeout(showPreview, PREVIEW_RECONNECT_MS);
 }
 
 async function toggleRecording() {
