@@ -790,6 +790,9 @@ def test_edit_a_dense_clip(width, height, browser, tmp_path, axe_script):
         # the loudest sound is taken and lowered, which every choice allows).
         loud = max(events_of(base, job_id), key=lambda e: e["gain_db"])
         select_marker(page, loud["n"])
+        slider_range = page.execute_script("const g = document.getElementById('event-gain'); return [+g.min, +g.max]")
+        low, high = loud["gain_range_db"]  # the slider offers only gains the appliance takes
+        assert low <= loud["gain_db"] + slider_range[0] and loud["gain_db"] + slider_range[1] <= high + 0.05
         page.execute_script("const g = document.getElementById('event-gain'); g.value = -6;"
                             "g.dispatchEvent(new Event('input')); g.dispatchEvent(new Event('change'));")
         assert find(By.ID, "event-gain-value").text == "6 dB softer"

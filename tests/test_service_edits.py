@@ -133,6 +133,24 @@ def test_move_regain_delete_and_add_change_the_audio_where_expected(job):
     assert client.get(f"/api/v1/jobs/{job_id}").get_json()["edits"] == 4
 
 
+def test_each_event_says_the_gains_an_edit_may_give_it_and_both_ends_are_taken(job):
+    """The page's gain slider offers only gains within an event's gain_range_db (it offered up
+    to 12 dB louder whatever the sound, and a quiet recording near its top was refused)."""
+    client, _, job_id = job
+    events = timeline_of(client, job_id)["events"]
+    assert all(len(e["gain_range_db"]) == 2 and e["gain_range_db"][0] <= e["gain_db"] <= e["gain_range_db"][1]
+               for e in events)
+    event = events[0]
+    low, high = event["gain_range_db"]
+    assert high - low == pytest.approx(52.0)
+    url = f"/api/v1/jobs/{job_id}/events/{event['n']}"
+    assert client.patch(url, json={"gain_db": high + 0.1}).status_code == 400
+    for end in (high, low):
+        assert client.patch(url, json={"gain_db": end}).get_json()["event"]["gain_db"] == end
+    added = client.post(f"/api/v1/jobs/{job_id}/events", json={"template_id": event["template_id"], "time": 0.5})
+    assert added.get_json()["event"]["gain_range_db"] == [low, high]
+
+
 def test_swap_keeps_the_action_gain_and_the_old_post_route_still_swaps(job):
     client, _, job_id = job
     event = timeline_of(client, job_id)["events"][0]

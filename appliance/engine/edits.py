@@ -14,16 +14,12 @@ import math
 from dataclasses import dataclass
 
 from appliance.engine.remix import recording
-from appliance.engine.scene import level_gain
+from appliance.engine.scene import gain_range_db, level_db, level_gain
 from appliance.engine.timeline import Position, Timeline, TimelineEvent, Why
 from appliance.errors import UsageError
 from appliance.library import Catalog, Template
 from appliance.motion import EventKind
 
-GAIN_RANGE_DB = (-40.0, 12.0)
-"""What a user may set an event's gain to, relative to the level the engine gives its recording
-(level_gain: a quiet recording is raised up to ~+29 dB to sit with the others): from barely
-audible to four times that level. Relative, so that every recording can be made louder."""
 ADDED, CHOSEN = "added by the user", "chosen by the user"
 EVENTS_PER_SECOND, MIN_EVENTS = 10, 50
 """How many placed sounds an add may bring a clip to: 10 a second of clip (the engine placed 218
@@ -60,12 +56,11 @@ def _check_time(timeline: Timeline, seconds: float) -> float:
 
 
 def _check_gain(gain_db: float, template: Template | None) -> float:
-    """gain_db, when it lies within GAIN_RANGE_DB of `template`'s level (not checkable without it)."""
+    """gain_db, when it lies within `template`'s gain_range_db (not checkable without it)."""
     if not math.isfinite(gain_db):
         raise UsageError("gain_db must be a number of dB")
     if template is not None:
-        level = _gain_db(level_gain(template))
-        low, high = (round(level + limit, 2) for limit in GAIN_RANGE_DB)
+        level, (low, high) = level_db(template), gain_range_db(template)
         if not low <= gain_db <= high:
             raise UsageError(f"gain_db for this recording must be between {low:g} and {high:+g} dB "
                              f"(its own level is {level:+g} dB)")
@@ -99,6 +94,7 @@ def _spot_kind(catalog: Catalog, template: Template) -> EventKind:
 def _use(event: TimelineEvent, template: Template) -> None:
     event.template_id, event.template, event.licence, event.category = \
         template.id, template.description, template.licence, template.category
+    event.gain_range_db = gain_range_db(template)
 
 
 def add_event(timeline: Timeline, catalog: Catalog, template_id: str, time: float, n: int,
@@ -117,7 +113,7 @@ def add_event(timeline: Timeline, catalog: Catalog, template_id: str, time: floa
         position=Position(x=round((pan + 1) / 2, 3), y=0.5), category=template.category,
         template_id=template.id, template=template.description, licence=template.licence,
         gain_db=_check_gain(gain_db, template) if gain_db is not None else _gain_db(level_gain(template)),
-        pan=round(pan, 3), pitch=1.0, why=Why(decision=ADDED, candidates=[]))
+        pan=round(pan, 3), pitch=1.0, why=Why(decision=ADDED, candidates=[]), gain_range_db=gain_range_db(template))
     timeline = copy.deepcopy(timeline)
     timeline.events.append(event)
     _finish(timeline)

@@ -42,7 +42,7 @@ from appliance.engine.exemplars import Exemplars
 from appliance.engine.options import ScoreOptions
 from appliance.engine.outputs import (CREDITS_NAME, MIX_NAME, MP4_NAME, TIMELINE_NAME, WAV_NAME, OutputFiles,
                                       staging, write_outputs)
-from appliance.engine.scene import ambience_bed, ambience_category, placement_for
+from appliance.engine.scene import ambience_bed, ambience_category, gain_range_db, placement_for
 from appliance.engine.timeline import (AmbienceEntry, ClipInfo, OutputSpec, Position, Stats, Timeline,
                                        TimelineEvent, Why)
 from appliance.engine.vision_ahead import VisionAhead
@@ -477,6 +477,7 @@ def timeline_event(number: int, event: ActionEvent, template: Template, placemen
         pitch=round(placement.pitch, 4),
         why=Why(decision=source, candidates=decision["candidates"], vision_labels=decision.get("vision_labels", [])),
         confidence=event.confidence,
+        gain_range_db=gain_range_db(template),
     )
 
 

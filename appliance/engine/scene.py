@@ -2,6 +2,8 @@
 ambience bed decision for the whole scene."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from appliance.engine.choose import TemplatePicker
@@ -22,8 +24,26 @@ SETTING_BEDS = {"outdoors": "ambience_nature", "indoors": "ambience_room"}
 """The plain bed of a setting, for a scene that names nothing more specific."""
 
 
+GAIN_RANGE_DB = (-40.0, 12.0)
+"""What a user may set an event's gain to, relative to the level the engine gives its recording
+(level_gain: a quiet recording is raised up to ~+29 dB to sit with the others): from barely
+audible to four times that level. Relative, so that every recording can be made louder."""
+
+
 def level_gain(template: Template) -> float:
     return float(10 ** ((REFERENCE_MOMENTARY_LUFS - template.max_momentary_lufs) / 20))
+
+
+def level_db(template: Template) -> float:
+    """level_gain in dB, as timelines give gains."""
+    return round(20 * math.log10(max(level_gain(template), 1e-9)), 2)
+
+
+def gain_range_db(template: Template) -> tuple[float, float]:
+    """The gains (dB) an edit may give a sound of `template`: GAIN_RANGE_DB around its level.
+    Each placed sound's timeline entry carries it, so the page's slider offers only these."""
+    level = level_db(template)
+    return round(level + GAIN_RANGE_DB[0], 2), round(level + GAIN_RANGE_DB[1], 2)
 
 
 def placement_for(event: ActionEvent, template: Template, audio: np.ndarray, picker: TemplatePicker) -> Placement:

@@ -70,6 +70,9 @@ class TimelineEvent:
     """Seconds, for a sustained action (the recording is fitted to it)."""
     confidence: float | None = None
     """How sure the event detector is that something sounded here (0..1), when it says."""
+    gain_range_db: tuple[float, float] | None = None
+    """The gains an edit may give this sound (engine/scene.py gain_range_db: its recording's
+    level −40…+12 dB), so an editor offers only those; absent in timelines from before it."""
 
     def to_json(self) -> dict:
         data = {"n": self.n, "time": self.time, "kind": self.kind.value, "strength": self.strength,
@@ -79,6 +82,8 @@ class TimelineEvent:
         data.update(category=self.category, template_id=self.template_id, template=self.template,
                     licence=self.licence, gain_db=self.gain_db, pan=self.pan, pitch=self.pitch,
                     why=self.why.to_json())
+        if self.gain_range_db is not None:
+            data["gain_range_db"] = list(self.gain_range_db)
         if self.confidence is not None:
             data["confidence"] = self.confidence
         return data
@@ -90,7 +95,8 @@ class TimelineEvent:
                    template_id=data["template_id"], template=data["template"], licence=data["licence"],
                    gain_db=data["gain_db"], pan=data["pan"], pitch=data["pitch"],
                    why=Why.from_json(data["why"]), duration=data.get("duration"),
-                   confidence=data.get("confidence"))
+                   confidence=data.get("confidence"),
+                   gain_range_db=tuple(data["gain_range_db"]) if data.get("gain_range_db") else None)
 
 
 @dataclass

@@ -150,6 +150,9 @@ SCHEMAS = {
         "events": {"type": "array", "items": {"type": "object", "required": ["time", "kind", "template_id"], "properties": {
             "n": {"type": "integer", "description": "the event's number: stable through edits, never reused"},
             "time": {"type": "number"}, "kind": {"type": "string"}, "template_id": {"type": "string"},
+            "gain_db": {"type": "number"},
+            "gain_range_db": {"type": "array", "items": {"type": "number"}, "minItems": 2, "maxItems": 2,
+                              "description": "the gains (dB) an edit may give this sound: [low, high]"},
             "why": {"type": "object"}}}}}},
 }
 

@@ -139,11 +139,14 @@ function explain(event) {
   return parts.join(" ");
 }
 
-// The slider's range: GAIN_STEPS_DB either way from the sound's gain now. The API allows a
-// gain within -40…+12 dB of the recording's own level; beyond, its refusal is shown as any other.
+// The slider's range: GAIN_STEPS_DB either way from the sound's gain now, within the gains the
+// API allows this sound (its timeline entry's gain_range_db: -40…+12 dB of its recording's own
+// level), so every step it offers is one the appliance takes. Older timelines lack the range.
 function showGain(event) {
   const slider = $("event-gain");
-  [slider.min, slider.max] = GAIN_STEPS_DB;
+  const [low, high] = event.gain_range_db || [-Infinity, Infinity];
+  slider.min = Math.min(0, Math.max(GAIN_STEPS_DB[0], Math.ceil(low - event.gain_db)));
+  slider.max = Math.max(0, Math.min(GAIN_STEPS_DB[1], Math.floor(high - event.gain_db)));
   slider.value = 0;
   $("event-gain-value").textContent = louder(0);
 }
