@@ -1051,3 +1051,84 @@ def test_a_result_without_sounds_says_why_and_a_kept_sound_that_was_not_there(br
         assert f"http://foley.local:{port}/api/v1/score" in find(By.ID, "curl-example").get_attribute("textContent")
     finally:
         assert served.stop() == 0
+
+
+@needs_chromium
+def test_a_dropped_text_keeps_the_clip_and_a_deleted_waiting_job_is_let_go(browser, tmp_path):
+    """Text dropped on the drop zone leaves the chosen clip chosen (it emptied the file field);
+    deleting, from the history, the clip the page is waiting on stops following it quietly (the
+    page said "no job …" as an error)."""
+    from selenium.webdriver.common.by import By
+
+    served = start_server(tmp_path, args=("--no-worker",))  # the job waits: it can be deleted
+    page, find = browser, browser.find_element
+    try:
+        clip = render_scene("stick", tmp_path / "knock.mp4", width=160, height=120, seconds=2, seed=5).path
+        page.get(served.base + "/")
+        page.execute_script(DROP_FILE, "drop", "knock.mp4", base64.b64encode(clip.read_bytes()).decode())
+        page.execute_script("const t = new DataTransfer(); t.setData('text/plain', 'a dragged word');"
+                            "document.getElementById('drop').dispatchEvent(new DragEvent('drop', "
+                            "{ dataTransfer: t, bubbles: true, cancelable: true }));")
+        assert page.execute_script("return document.getElementById('video-file').files.length") == 1
+        find(By.ID, "description").send_keys("a knock to delete")
+        find(By.ID, "score-button").click()
+        wait_for(page, lambda: "Waiting for its turn" in find(By.ID, "progress-text").text, what="the job to wait")
+        delete = wait_for(page, lambda: page.find_elements(By.CSS_SELECTOR, "button[aria-label='Delete a knock to delete']"),
+                          what="its row in the history")
+        delete[0].click()
+        page.switch_to.alert.accept()
+        wait_for(page, lambda: not find(By.ID, "progress").is_displayed(), what="the progress to go")
+        time.sleep(1.5)  # the follower's next look, a 404, comes within a second
+        assert not find(By.ID, "score-error").is_displayed(), find(By.ID, "score-error").text
+        assert page.execute_script("return location.hash") == ""
+    finally:
+        assert served.stop() == 0
+
+
+@needs_chromium
+def test_quick_presses_in_the_editor_and_a_result_edited_elsewhere(server, browser, tmp_path):
+    """Delete pressed twice on a sound deletes it once and says so (the second said "no sound
+    number …"); three quick clicks on "1 frame later" move it three frames (two were ignored);
+    a delete of a sound another tab already deleted shows the result as the appliance has it."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    clip = render_scene("steps", tmp_path / "walk.mp4", width=320, height=240, seconds=6, seed=3).path
+    sent = subprocess.run(["curl", "-sS", "-f", "-F", f"video=@{clip}", "-F", "description=someone walks",
+                           f"{server}/api/v1/score"], capture_output=True, text=True, timeout=60)
+    assert sent.returncode == 0, sent.stderr
+    job_id = json.loads(sent.stdout)["id"]
+    poll(lambda: get_json(f"{server}/api/v1/jobs/{job_id}")["state"] == "done", 300)
+    page, find = browser, browser.find_element
+    page.get(f"{server}/#job={job_id}")
+    wait_for(page, lambda: find(By.ID, "result").is_displayed() and marked_events(page), what="the result")
+    events = events_of(server, job_id)
+    assert len(events) >= 4, events
+
+    first = events[0]["n"]
+    select_marker(page, first)
+    marker = find(By.CSS_SELECTOR, f"#markers .marker[data-n='{first}']")
+    marker.send_keys(Keys.DELETE)
+    marker.send_keys(Keys.DELETE)
+    wait_for(page, lambda: len(events_of(server, job_id)) == len(events) - 1 and idle(page), what="the delete")
+    time.sleep(0.5)
+    wait_for(page, lambda: idle(page), what="the second press")
+    assert find(By.ID, "edit-status").text == "Sound deleted.", find(By.ID, "edit-status").text
+    assert len(events_of(server, job_id)) == len(events) - 1
+
+    target = events[2]["n"]
+    select_marker(page, target)
+    frame = 1 / get_json(f"{server}/api/v1/jobs/{job_id}/timeline.json")["clip"]["fps"]
+    before = next(e for e in events_of(server, job_id) if e["n"] == target)["time"]
+    page.execute_script("const b = document.getElementById('nudge-ahead'); b.click(); b.click(); b.click();")
+    wait_for(page, lambda: abs(next(e for e in events_of(server, job_id) if e["n"] == target)["time"]
+                               - (round(before / frame) + 3) * frame) < 2e-4, what="three frames later")
+
+    elsewhere = events[3]["n"]  # deleted by another tab: still shown on this one
+    assert subprocess.run(["curl", "-sS", "-f", "-X", "DELETE", f"{server}/api/v1/jobs/{job_id}/events/{elsewhere}"],
+                          capture_output=True, timeout=60).returncode == 0
+    wait_for(page, lambda: idle(page), what="the nudges to finish")
+    select_marker(page, elsewhere)
+    find(By.ID, "event-delete").click()
+    wait_for(page, lambda: "changed elsewhere" in find(By.ID, "edit-status").text, what="the page to catch up")
+    assert marked_events(page) == sorted(e["n"] for e in events_of(server, job_id))

@@ -33,6 +33,7 @@ drop.ondragover = () => drop.classList.add("over");
 drop.ondragleave = () => drop.classList.remove("over");
 drop.ondrop = (event) => {
   drop.classList.remove("over");
+  if (!event.dataTransfer.files.length) return;  // dropped text or a link: the chosen clip stays
   fileInput.files = event.dataTransfer.files;
   showChosenFile();
 };
@@ -58,6 +59,7 @@ function scoreFields() {
 
 form.onsubmit = async (event) => {
   event.preventDefault();
+  followed = null;  // the job followed so far goes on unwatched: this one's progress takes the line
   $("score-button").disabled = true;
   $("score-error").hidden = true;  // the last attempt's error must not stand for this one
   $("progress").hidden = false;
@@ -74,6 +76,12 @@ form.onsubmit = async (event) => {
   }
 };
 
+function unfollow() {
+  followed = null;
+  $("progress").hidden = true;
+  window.history.replaceState(null, "", location.pathname);
+}
+
 function showProgress(percent, text) {
   $("progress-bar").value = percent;
   $("progress-text").textContent = text;
@@ -85,8 +93,14 @@ function scoreFailed(message) {
   $("score-error").hidden = false;
 }
 
-// Follows a job until it is done (then opens the result) or failed (then says why).
+// Follows a job until it is done (then opens the result) or failed (then says why). One job is
+// followed at a time: following another (a new upload, Watch in the history, a recording) lets
+// the earlier one go on on the appliance unwatched, as does deleting the one followed; two
+// followers took turns writing the one progress line and opened both results.
+let followed = null;
+
 async function follow(job) {
+  followed = job.id;
   window.history.replaceState(null, "", `#job=${job.id}`);  // a reload follows it again
   $("score-error").hidden = true;
   $("progress").hidden = false;
@@ -95,8 +109,16 @@ async function follow(job) {
     showProgress(job.state === "running" ? job.progress : 0,
       job.state === "queued" ? "Waiting for its turn…" : `Scoring: ${jobState(job)}`);
     await sleep(500);
-    job = await getJSON(`/api/v1/jobs/${job.id}`);
+    if (followed !== job.id) return;
+    try {
+      job = await getJSON(`/api/v1/jobs/${job.id}`);
+    } catch (error) {
+      if (followed !== job.id) return;  // deleted meanwhile, from this page's history
+      throw error;
+    }
+    if (followed !== job.id) return;
   }
+  followed = null;
   $("progress").hidden = true;
   refreshHistory().catch(showError);
   refreshHealth().catch(showError);
@@ -126,7 +148,10 @@ const starts = [
   () => initHistory({
     open: (job) => openResult(job).catch(showError),
     watch: (job) => follow(job).catch(showError),
-    deleted: (job) => { if (openJobId() === job.id) closeResult(); },
+    deleted: (job) => {
+      if (openJobId() === job.id) closeResult();
+      if (followed === job.id) unfollow();
+    },
   }),
   initHealth,
   () => initRecord({ follow, failed: scoreFailed }),

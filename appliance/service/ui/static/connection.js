@@ -6,6 +6,13 @@ const banner = document.getElementById("offline");
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 let down = false;
 let waiting = [];
+const reconnected = [];
+
+// `callback` is called each time the appliance answers again after it could not be reached:
+// what does not ask again by itself (the camera preview, whose stream ended with the service).
+export function onReconnected(callback) {
+  reconnected.push(callback);
+}
 
 export const reachable = () => !down;
 
@@ -43,4 +50,5 @@ async function retry() {
   const resume = waiting;
   waiting = [];
   resume.forEach((resolve) => resolve());
+  reconnected.forEach((callback) => callback());
 }

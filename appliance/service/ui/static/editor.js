@@ -39,8 +39,10 @@ export function initEditor({ onEdited }) {
   $("add-sound").onclick = whenIdle(addAtPlayhead);
   $("event-swap").onclick = whenIdle(() => swapSelected());
   $("event-delete").onclick = whenIdle(() => removeEvent(current.selected));
-  $("nudge-back").onclick = whenIdle(() => nudge(current.selected, -1));
-  $("nudge-ahead").onclick = whenIdle(() => nudge(current.selected, 1));
+  // Nudges queue and add up, pressed however fast (as Shift+← and Shift+→ do): each is worked out
+  // from where the ones before it left the sound. Ignored while busy, quick clicks were lost.
+  $("nudge-back").onclick = () => nudge(current.selected, -1);
+  $("nudge-ahead").onclick = () => nudge(current.selected, 1);
   const gain = $("event-gain");
   // The slider is the change from the sound's level as it is now (0 when it is selected).
   gain.oninput = () => { $("event-gain-value").textContent = louder(gain.valueAsNumber); };
@@ -189,6 +191,7 @@ function edit(done, request) {
     } catch (error) {
       $("edit-status").textContent = error.message;
       shown.reject(error);
+      if ((error.status === 404 || error.status === 409) && current === opened) await showLatest(opened);
     } finally {
       setBusy(false);
       const selected = find(current?.selected);
@@ -201,6 +204,21 @@ function edit(done, request) {
 
 const quietly = (promise) => promise.catch(() => {});  // failures are in the status line
 
+// After a refused edit (a sound that is no longer there, nothing to undo): the result as the
+// appliance has it now, shown when it differs from the one on the page, which was edited
+// elsewhere (another tab, another machine) — its markers no longer matched the appliance's.
+async function showLatest(opened) {
+  const latest = await getJSON(`${jobUrl(opened.job.id)}/timeline.json`).catch(() => null);
+  if (!latest || current !== opened || JSON.stringify(latest.events) === JSON.stringify(opened.timeline.events)) return;
+  current.timeline = latest;
+  if (!find(current.selected)) current.selected = null;
+  showTrack(current.timeline, current.selected);
+  showNote();
+  if (current.selected === null) $("event").hidden = true;
+  $("edit-status").textContent += " The track now shows this result as it was changed elsewhere.";
+  await reloadMedia();
+}
+
 // While an edit is re-mixed the edit controls say they are unavailable (aria-disabled) and ignore
 // presses (`whenIdle`), but stay focusable: a disabled control would drop the keyboard focus to
 // the page, and the next Tab and Space would land on another control (Delete).
@@ -208,7 +226,7 @@ function setBusy(now) {
   busy = now;
   $("result").setAttribute("aria-busy", String(now));
   if (now) $("edit-status").textContent = "Re-mixing the track…";
-  for (const id of ["undo", "redo", "add-sound", "event-swap", "event-delete", "nudge-back", "nudge-ahead", "event-gain"]) {
+  for (const id of ["undo", "redo", "add-sound", "event-swap", "event-delete", "event-gain"]) {
     $(id).setAttribute("aria-disabled", String(now));
   }
 }
@@ -238,9 +256,12 @@ function nudge(n, frames) {
   }));
 }
 
+// Checked again when its turn comes: Delete pressed twice on a sound queues two deletes, and
+// the second found the sound gone ("no sound number 0 in this result") after the first worked.
 function removeEvent(n) {
   if (n === null || !find(n)) return null;
-  return quietly(edit("Sound deleted", (id) => send("DELETE", `${eventsUrl(id)}/${n}`)));
+  return quietly(edit("Sound deleted", (id, timeline) => (timeline.events.some((e) => e.n === n)
+    ? send("DELETE", `${eventsUrl(id)}/${n}`) : Promise.resolve({ timeline }))));
 }
 
 function undoRedo(which) {

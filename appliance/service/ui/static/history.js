@@ -87,7 +87,9 @@ function row(job) {
                                           onclick: () => actions.open(job) }, "Open")
       : job.state !== "failed" ? el("button", { type: "button", "aria-label": `Watch ${name}`,
                                                 onclick: () => actions.watch(job) }, "Watch") : "",
-    el("button", { type: "button", class: "quiet", "aria-label": `Delete ${name}`, onclick: () => remove(job) }, "Delete"));
+    // A job being scored cannot be deleted (the appliance says so): its row offers Watch only.
+    job.state === "running" ? ""
+      : el("button", { type: "button", class: "quiet", "aria-label": `Delete ${name}`, onclick: () => remove(job) }, "Delete"));
 }
 
 async function remove(job) {

@@ -1,6 +1,7 @@
 // Record (when the camera daemon runs): its live picture, labelled as the demo clip when no
 // camera is attached; Record → Stop; the recording is handed to the queue and followed.
 import { getJSON, send } from "./api.js";
+import { onReconnected } from "./connection.js";
 import { initLive } from "./live.js";
 
 const $ = (id) => document.getElementById(id);
@@ -37,6 +38,7 @@ export async function initRecord(callbacks) {
       previewTimer = setTimeout(showPreview, PREVIEW_RETRY_MS);
     };
     showPreview();
+    onReconnected(showPreview);  // the stream ended with the service: its frame stood still
     initLive(actions).catch((error) => actions.failed(error.message));
     if (record.recording) {  // started before this page was (re)loaded: follow it to its result
       followRecording(record.recording.id).catch((error) => actions.failed(error.message));
