@@ -1087,8 +1087,8 @@ def test_a_dropped_text_keeps_the_clip_and_a_deleted_waiting_job_is_let_go(brows
 
 @needs_chromium
 def test_quick_presses_in_the_editor_and_a_result_edited_elsewhere(server, browser, tmp_path):
-    """Delete pressed twice on a sound deletes it once and says so (the second said "no sound
-    number …"); three quick clicks on "1 frame later" move it three frames (two were ignored);
+    """Downloads are named after the clip; Delete pressed twice on a sound deletes it once and
+    says so (the second said "no sound number …"); three quick clicks on "1 frame later" move it three frames (two were ignored);
     a delete of a sound another tab already deleted shows the result as the appliance has it."""
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
@@ -1104,6 +1104,8 @@ def test_quick_presses_in_the_editor_and_a_result_edited_elsewhere(server, brows
     wait_for(page, lambda: find(By.ID, "result").is_displayed() and marked_events(page), what="the result")
     events = events_of(server, job_id)
     assert len(events) >= 4, events
+    saved_as = page.execute_script("return ['dl-mp4', 'dl-wav', 'dl-json'].map((id) => document.getElementById(id).download)")
+    assert saved_as == ["walk-foley.mp4", "walk-foley.wav", "walk-timeline.json"]  # were video.mp4 … for every clip
 
     first = events[0]["n"]
     select_marker(page, first)

@@ -99,19 +99,27 @@ async function reloadMedia(keepPlace = true) {
   const at = keepPlace ? video.currentTime || 0 : 0;
   video.src = `${base}/video.mp4${stamp}`;
   video.addEventListener("loadedmetadata", () => { if (at) video.currentTime = at; }, { once: true });
-  $("dl-mp4").href = `${base}/video.mp4${stamp}`;
-  $("dl-wav").href = `${base}/audio.wav${stamp}`;
-  $("dl-json").href = `${base}/timeline.json${stamp}`;
-  $("dl-mix").href = `${base}/mix.wav${stamp}`;
+  const stem = downloadStem(current.job);
+  for (const [id, file, saved] of [["dl-mp4", "video.mp4", "foley.mp4"], ["dl-wav", "audio.wav", "foley.wav"],
+    ["dl-json", "timeline.json", "timeline.json"], ["dl-mix", "mix.wav", "mix.wav"], ["dl-credits", "credits.txt", "credits.txt"]]) {
+    $(id).href = `${base}/${file}${stamp}`;
+    $(id).download = `${stem}-${saved}`;
+  }
   $("dl-mix-item").hidden = !current.job.options?.keep_audio;  // the clip's own sound kept (the note says how)
   showCredits(`${base}/credits.txt${stamp}`);
   await drawWaveform(`${base}/audio.wav${stamp}`);
 }
 
+// Downloads are saved under the clip's own name ("walk-foley.mp4", "walk-timeline.json"), not
+// as video.mp4 and audio.wav for every clip; the browser makes the name safe for its disk.
+function downloadStem(job) {
+  const stem = (job.filename || "").replace(/\.[^.]*$/, "").replace(/[\\/:*?"<>|\u0000-\u001f]+/g, "_").slice(0, 80);
+  return stem || `clip-${job.id.slice(0, 6)}`;
+}
+
 // Results made before credits were written have none: the link shows only when there is one.
 async function showCredits(url) {
   const there = await api(url, { method: "HEAD" }).then(() => true, () => false);
-  $("dl-credits").href = url;
   $("dl-credits-item").hidden = !there;
 }
 
