@@ -86,3 +86,42 @@ def test_a_category_whose_every_sound_is_damaged_says_so(knocks):
         catalog.unreadable.setdefault(template.id, f"{template.id}: not a readable audio file (test)")
     with pytest.raises(UsageError, match="no sound of category 'impact_wood' can be played"):
         TemplatePicker(catalog, None, seed=0).pick("impact_wood")
+
+
+def test_a_bed_is_decoded_only_when_drawn_and_a_damaged_one_is_drawn_again(tmp_path, monkeypatch):
+    """Beds are up to 6 MB decoded and drawn once a clip: only the drawn one is decoded (checking
+    the whole pool of four cost ~0.1-0.3 s and filled the sound cache); a damaged one is drawn
+    again from the same state, so the bed is the one a score knowing the damage lays."""
+    from appliance.library import audio_io
+
+    rain = sorted(t.id for t in load_catalog().in_category("ambience_rain"))
+    decoded = []
+    real_decode = audio_io.decode
+    monkeypatch.setattr(audio_io, "decode", lambda path, name=None: decoded.append(name) or real_decode(path, name))
+    _fresh_catalog()
+    picker = TemplatePicker(load_catalog(), None, seed=5)
+    picker.draw_for(1)
+    drawn = picker.pick("ambience_rain")
+    assert decoded == [drawn.id]
+
+    _fresh_catalog()
+    catalog = load_catalog()
+    catalog.unreadable[drawn.id] = f"{drawn.id}: not a readable audio file (test)"
+    known = TemplatePicker(catalog, None, seed=5)
+    known.draw_for(1)
+    expected = known.pick("ambience_rain").id
+    assert expected != drawn.id and expected in rain
+
+    _fresh_catalog()
+    catalog = load_catalog()
+    real_audio = catalog.audio
+
+    def damaged(template_id):
+        if template_id == drawn.id:
+            catalog.unreadable[template_id] = "damaged (test)"
+            raise UsageError(f"{template_id}: not a readable audio file (test)")
+        return real_audio(template_id)
+    monkeypatch.setattr(catalog, "audio", damaged)
+    found = TemplatePicker(catalog, None, seed=5)
+    found.draw_for(1)
+    assert found.pick("ambience_rain").id == expected

@@ -27,6 +27,7 @@ from pathlib import Path
 
 from appliance.capture.daemon import CaptureDaemon, CommandRefused
 from appliance.errors import is_text
+from appliance.os_text import one_line
 from appliance.paths import runtime_dir
 
 log = logging.getLogger("foley.capture")
@@ -107,6 +108,8 @@ class _Handler(socketserver.StreamRequestHandler):
         if description is not None and not is_text(description):
             self._reply({"ok": False, "error": "description must be text (UTF-8)", "status": 400})
             return
+        if description is not None:
+            description = one_line(description) or None  # one line of plain text, as the service keeps it
         try:
             if command == "status":
                 result = daemon.status()

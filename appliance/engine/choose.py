@@ -142,28 +142,39 @@ class TemplatePicker:
         self.rng = np.random.default_rng([self.seed, *key])
 
     def pick(self, category: str, preferred: list[str] = ()) -> Template:
-        """`preferred`: taught recordings whose exemplar matches this moment, best first."""
-        pool = self._playable(self.catalog.get(i) for i in preferred if self.catalog.get(i).category == category)
-        pool = pool or self._playable(self._ranked(category))
-        if not pool:
-            raise UsageError(f"no sound of category {category!r} can be played: " + "; ".join(
-                self.catalog.unreadable.get(t.id, t.id) for t in self.catalog.in_category(category)))
-        choices = [t for t in pool if t.id != self.last.get(category)] or pool[:1]
-        chosen = choices[int(self.rng.integers(len(choices)))]
-        self.last[category] = chosen.id
-        return chosen
+        """`preferred`: taught recordings whose exemplar matches this moment, best first.
 
-    def _playable(self, ranked: Iterable[Template]) -> list[Template]:
-        """The first TEMPLATE_POOL recordings of `ranked` whose audio decodes. A recording damaged
-        on disk (a truncated copy, a bad sector) is passed over (the catalog marks it and says so
-        once) instead of failing every score that draws it; and since the pool is always the best
-        readable ones, the draws are the same whether the damage was found during this score or
-        known before it (same clip, options and seed → same sounds)."""
+        A recording damaged on disk (a truncated copy, a bad sector) is passed over instead of
+        failing every score that draws it (the catalog marks it and says so once). For a spot
+        sound the pool itself is a category's best recordings that decode (~1 ms each, and a
+        clip's hits draw on all of them), so the draws are the same whether the damage was found
+        during this score or known before it. A bed or a sustained sound (up to 6 MB decoded,
+        drawn once or a few times a clip) is decoded only when drawn; a damaged one is drawn again
+        from the same state, as if it had been known."""
+        spot = self.catalog.categories[category].kind in SPOT_KINDS
+        while True:
+            pool = self._pool(preferred, category, spot) or self._pool([t.id for t in self._ranked(category)],
+                                                                      category, spot)
+            if not pool:
+                raise UsageError(f"no sound of category {category!r} can be played: " + "; ".join(
+                    self.catalog.unreadable.get(t.id, t.id) for t in self.catalog.in_category(category)))
+            state = self.rng.bit_generator.state
+            choices = [t for t in pool if t.id != self.last.get(category)] or pool[:1]
+            chosen = choices[int(self.rng.integers(len(choices)))]
+            if spot or self.catalog.playable(chosen.id):
+                self.last[category] = chosen.id
+                return chosen
+            self.rng.bit_generator.state = state
+
+    def _pool(self, ids: Iterable[str], category: str, checked: bool) -> list[Template]:
+        """The first TEMPLATE_POOL recordings of `ids` in `category` not known to be damaged (and,
+        when `checked`, that decode)."""
         pool = []
-        for template in ranked:
+        for template in (self.catalog.get(i) for i in ids):
             if len(pool) == TEMPLATE_POOL:
                 break
-            if self.catalog.playable(template.id):
+            if template.category == category and template.id not in self.catalog.unreadable \
+                    and (not checked or self.catalog.playable(template.id)):
                 pool.append(template)
         return pool
 

@@ -266,17 +266,18 @@ class Engine:
                              known_decisions)
         chosen = Chosen(visual=visual)
         sounds.picker.draw_for(1)
+        ambient = False
         if continuous:  # a continuous action happens: not an ambient scene
             chosen.ambience_entry = AmbienceEntry(category=None, why=f"{named_by} {continuous}")
         elif not options.ambience:
             chosen.ambience_entry = AmbienceEntry(category=None, why="the request asked for no ambience bed")
         else:
-            chosen.ambience, chosen.ambience_entry = self._ambience(catalog, described.category_scores, scene_scores,
-                                                                    sounds.picker, len(events))
+            chosen.ambience, chosen.ambience_entry, ambient = self._ambience(
+                catalog, described.category_scores, scene_scores, sounds.picker, len(events))
         # An ambient scene (its motion holds no action, or its frames look like a place or weather
         # most) gets its bed and no spot sounds: the motion in it — a dog trotting, wipers, grass
-        # in the wind — is not something that knocks.
-        events = [] if chosen.ambience is not None else events
+        # in the wind — is not something that knocks. A bed the words name goes under the actions.
+        events = [] if ambient else events
         for number, event in enumerate(events):
             if number % 20 == 0:  # also the job's heartbeat: a long clip has thousands of events
                 report(number / len(events))
@@ -346,17 +347,17 @@ class Engine:
                              zero_shot.setting(frames_logits))
 
     def _ambience(self, catalog, description_scores, scene_scores, picker,
-                  actions: int) -> tuple[Ambience | None, AmbienceEntry]:
-        """The bed, if the clip's motion holds no action (`actions` events) or its scene frames look
-        like a place most; of the kind the description names, or without one the scene frames
-        (scene.ambience_category)."""
-        category, reason = ambience_category(catalog, description_scores, scene_scores, actions)
-        if category is None:
-            return None, AmbienceEntry(category=None, why=reason)
-        template = picker.pick(category)
+                  actions: int) -> tuple[Ambience | None, AmbienceEntry, bool]:
+        """(the bed, its timeline entry, whether the scene is ambient): a bed instead of the spot
+        sounds if the clip's motion holds no action (`actions` events) or its scene frames look
+        like a place most, of the kind the description names or without one the scene frames; a
+        bed under the actions when the words name one (scene.ambience_category)."""
+        bed = ambience_category(catalog, description_scores, scene_scores, actions)
+        if bed.category is None:
+            return None, AmbienceEntry(category=None, why=bed.why), bed.ambient
+        template = picker.pick(bed.category)
         return ambience_bed(template, catalog.audio(template.id)), AmbienceEntry(
-            category=category, template_id=template.id, licence=template.licence,
-            why=f"{reason}; an ambient scene gets no spot sounds")
+            category=bed.category, template_id=template.id, licence=template.licence, why=bed.why), bed.ambient
 
     # -- files --------------------------------------------------------------------------------
     def score_to_files(self, path: Path, options: ScoreOptions, wav: Path, mp4: Path | None = None,

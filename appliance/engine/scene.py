@@ -3,6 +3,7 @@ ambience bed decision for the whole scene."""
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 
@@ -102,10 +103,33 @@ def reads_as_place(catalog: Catalog, scores: dict[str, float] | None) -> bool:
     return max(scores.get(n, -1) for n in beds) >= best_other
 
 
+class BedChoice(NamedTuple):
+    """The bed decided for a clip: its category (None: no bed), the reason for the timeline, and
+    whether the scene is ambient (the bed instead of spot sounds) or the bed goes under them."""
+
+    category: str | None
+    why: str
+    ambient: bool
+
+
+def named_bed(catalog: Catalog, description: dict[str, float] | None) -> str | None:
+    """The bed the description's scene words name — "in heavy rain", "by a campfire", "in a living
+    room" — or None. Its scene part alone (library/description.py) must read as a place (its best
+    category of all is a bed) and one bed must lead the next by BED_STANDOUT (bed_kind's test).
+    The whole description's bed scores are not enough: they follow the sounding words too, and
+    named a fire for "a knife chopping cabbage on a cutting board"."""
+    scene = getattr(description, "scene", None)
+    beds = library_beds(catalog)
+    if not scene or len(beds) < 2 or not reads_as_place(catalog, scene):
+        return None
+    first, second = sorted(beds, key=lambda n: -scene.get(n, -1.0))[:2]
+    return first if scene.get(first, -1.0) - scene.get(second, -1.0) >= BED_STANDOUT else None
+
+
 def ambience_category(
     catalog: Catalog, description: dict[str, float] | None, vision: dict[str, float] | None, actions: int
-) -> tuple[str | None, str]:
-    """The bed to lay under the clip, or None; and the reason, for the timeline.
+) -> BedChoice:
+    """The bed to lay under the clip, if any, and whether the scene is ambient.
 
     What decides whether a scene is ambient is the picture, not the words: the scene is ambient
     when its motion holds no action the engine would place (`actions`: the impacts the event
@@ -114,7 +138,9 @@ def ambience_category(
     read as actions for a dog trotting along a sidewalk and a drive in the rain (29 and 46 spot
     sounds laid), and as a place for a game of squash (its hits silenced). What the description
     says decides *which* bed (its scene words weigh most for beds, library/description.py), and
-    the sound of the actions when there are some.
+    the sound of the actions when there are some. A scene with actions gets a bed under them only
+    when the words name one specifically (`named_bed`: "footsteps on gravel in heavy rain" gets
+    its rain; it had the footsteps alone), never from the picture alone.
 
     Without a description the bed is the plain bed of the setting the scene frames show
     (engine/zeroshot.py: their labels nearer "indoors" or "outdoors"). The picture does not
@@ -125,17 +151,22 @@ def ambience_category(
     Rain, a river or a fire need words."""
     beds = library_beds(catalog)
     if not beds:
-        return None, "no ambience recordings in the library"
+        return BedChoice(None, "no ambience recordings in the library", False)
     if actions and not reads_as_place(catalog, vision):
-        return None, "the motion holds actions and the scene frames do not look like a place"
+        named = named_bed(catalog, description)
+        if named:
+            return BedChoice(named, f"the description names {named}; laid under the actions", False)
+        return BedChoice(None, "the motion holds actions and the scene frames do not look like a place", False)
     why = "the motion holds no action" if not actions else "the scene frames look like a place"
     if description:
         bed = bed_kind(catalog, description, getattr(description, "setting", None))
-        return bed, f"{why}; the description matches {bed} best"
+        return BedChoice(bed, f"{why}; the description matches {bed} best; an ambient scene gets no spot sounds",
+                         True)
     setting = getattr(vision, "setting", None)
     if SETTING_BEDS.get(setting or "") in beds:
-        return SETTING_BEDS[setting], f"{why}; no words name the weather, and the picture is {setting}"
-    return None, f"{why}, and nothing says which bed"
+        return BedChoice(SETTING_BEDS[setting], f"{why}; no words name the weather, and the picture is {setting}; "
+                         "an ambient scene gets no spot sounds", True)
+    return BedChoice(None, f"{why}, and nothing says which bed", False)  # the actions stay
 
 
 def ambience_bed(template: Template, audio: np.ndarray) -> Ambience:

@@ -226,7 +226,7 @@ class Catalog:
 
     def playable(self, template_id: str) -> bool:
         """Whether the recording's file decodes: decoded once per process (and kept while the LRU
-        has room), then known."""
+        has room), then known until `audio` finds otherwise."""
         if template_id in self.unreadable:
             return False
         if template_id in self._readable:
@@ -253,7 +253,9 @@ class Catalog:
             if not known:
                 log.warning("sound %s (%s) cannot be played: %s", template_id, template.path, exc)
             raise
-        self._readable.add(template_id)
+        with self._lock:  # decodes again (a flaky read, a file restored): usable again
+            self._readable.add(template_id)
+            self.unreadable.pop(template_id, None)
         if rate != audio_io.SAMPLE_RATE:  # stored files are 48 kHz; tolerate a hand-placed one
             data = audio_io.to_template_format(data, rate)
         data.setflags(write=False)  # shared between callers: nobody may mix into the cached copy

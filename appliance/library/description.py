@@ -179,10 +179,14 @@ SETTINGS = {"indoors": "indoors, inside a room", "outdoors": "outdoors, outside 
 class DescriptionScores(dict):
     """Category → score, plus what the reading found (a dict wherever scores are expected)."""
 
-    def __init__(self, scores: dict[str, float], reading: "Reading", setting: str):
+    def __init__(self, scores: dict[str, float], reading: "Reading", setting: str,
+                 scene: dict[str, float] | None = None):
         super().__init__(scores)
         self.reading = reading
         self.setting = setting
+        self.scene = scene
+        """The scene part's own scores ("in heavy rain"), or None without one: whether the words
+        name a bed (engine/scene.py named_bed)."""
 
 
 @dataclass(frozen=True)
@@ -407,7 +411,7 @@ class DescriptionReader:
             weights["material"] = weights.get("material", 0.0) * reading.material_confidence
             used = {p: w for p, w in weights.items() if p in per_part and w > 0}
             out[name] = sum(w * per_part[p][name] for p, w in used.items()) / sum(used.values())
-        return DescriptionScores(out, reading, setting)
+        return DescriptionScores(out, reading, setting, per_part.get("scene"))
 
 
 def material_sentence(action: str | None, material: str, core: str, struck: str) -> str:

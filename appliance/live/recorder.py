@@ -237,7 +237,7 @@ class LiveRecorder:
             if self.failure is None and self.frames < 2:
                 self.failure = "no camera picture was recorded"
             if self.failure is None and self.duration < MIN_RECORDING_S:
-                self.failure = (f"it lasted {self.duration:.1f} s, too short to keep "
+                self.failure = (f"it lasted {self.duration:.2f} s, too short to keep "
                                 f"(at least {MIN_RECORDING_S:g} s: Record pressed twice in a row?)")
             if self.failure is None:
                 with soundfile.SoundFile(str(self.audio_path)) as audio:

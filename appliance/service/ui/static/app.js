@@ -114,7 +114,9 @@ async function follow(job) {
       job = await getJSON(`/api/v1/jobs/${job.id}`);
     } catch (error) {
       if (followed !== job.id) return;  // deleted meanwhile, from this page's history
-      throw error;
+      if (error.status !== 404) throw error;
+      unfollow();  // deleted meanwhile (elsewhere, or here before its answer came): nothing to wait for
+      return;
     }
     if (followed !== job.id) return;
   }

@@ -46,7 +46,7 @@ export function initEditor({ onEdited }) {
   const gain = $("event-gain");
   // The slider is the change from the sound's level as it is now (0 when it is selected).
   gain.oninput = () => { $("event-gain-value").textContent = louder(gain.valueAsNumber); };
-  gain.onchange = whenIdle(() => change(current.selected, { gain_db: Math.round((find(current.selected).gain_db + gain.valueAsNumber) * 10) / 10 },
+  gain.onchange = whenIdle(() => change(current.selected, { gain_db: gainAfter(find(current.selected), gain.valueAsNumber) },
                                         louder(gain.valueAsNumber).replace(/^./, (c) => c.toUpperCase())));
   document.addEventListener("keydown", onShortcut);
 }
@@ -159,6 +159,13 @@ function showGain(event) {
   slider.max = Math.max(0, Math.min(GAIN_STEPS_DB[1], Math.floor(high - event.gain_db)));
   slider.value = 0;
   $("event-gain-value").textContent = louder(0);
+}
+
+// The gain a slider step gives `event`, held within its range: the range's ends have two
+// decimals, and a step rounded to a tenth went past the top (31.68 + 0 → 31.7: refused).
+function gainAfter(event, step) {
+  const [low, high] = event.gain_range_db || [-Infinity, Infinity];
+  return Math.min(high, Math.max(low, Math.round((event.gain_db + step) * 100) / 100));
 }
 
 const louder = (db) => (db > 0 ? `${db} dB louder` : db < 0 ? `${-db} dB softer` : "as it is");

@@ -8,9 +8,12 @@ const $ = (id) => document.getElementById(id);
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 const PREVIEW_RECONNECT_MS = 110_000;  // the server ends a preview stream after 120 s
 // A preview the appliance refused (503: its few preview streams all watched, or the camera
-// daemon restarting) is asked for again this soon, not left a broken image until the reconnect.
+// daemon restarting) is asked for again after PREVIEW_RETRY_MS, not left a broken image until the
+// reconnect; each further refusal waits twice as long, up to the reconnect's pause (a page left
+// open on a board whose camera daemon stopped asks every 110 s, not every 5 s).
 const PREVIEW_RETRY_MS = 5_000;
 let previewTimer;
+let previewRetry = PREVIEW_RETRY_MS;
 // The daemon ignores a press within 0.5 s of the last one (capture/daemon.py DOUBLE_PRESS_S: a
 // bouncing button) and says so as a refusal; a double click here is not worth an error message.
 const PRESS_GAP_MS = 600;
@@ -35,8 +38,10 @@ export async function initRecord(callbacks) {
     $("camera").hidden = false;
     $("preview").onerror = () => {
       clearTimeout(previewTimer);
-      previewTimer = setTimeout(showPreview, PREVIEW_RETRY_MS);
+      previewTimer = setTimeout(showPreview, previewRetry);
+      previewRetry = Math.min(2 * previewRetry, PREVIEW_RECONNECT_MS);
     };
+    $("preview").onload = () => { previewRetry = PREVIEW_RETRY_MS; };
     showPreview();
     onReconnected(showPreview);  // the stream ended with the service: its frame stood still
     initLive(actions).catch((error) => actions.failed(error.message));
