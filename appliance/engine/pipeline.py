@@ -148,10 +148,13 @@ class Engine:
                 f"-probe:{probe}:{weights}-events:{self.event_model.key}")
 
     def request_key(self, path: Path, options: ScoreOptions) -> str:
-        """Identical clip bytes + options + library + models + engine → identical result."""
+        """Identical clip bytes + options + library + models + engine → identical result. The
+        library's recordings found damaged in this process are part of it: a result stored before
+        one was found placed it, and a score now would not."""
         digest = hashlib.sha256((self.cache.file_digest(path) if self.cache else sha256_of(path)).encode())
-        for part in (sorted(options.key_fields().items()), load_catalog().version, self.models_key(),
-                     ENGINE_VERSION):
+        catalog = load_catalog()
+        for part in (sorted(options.key_fields().items()), catalog.version, sorted(catalog.unreadable),
+                     self.models_key(), ENGINE_VERSION):
             digest.update(repr(part).encode())
         return digest.hexdigest()[:32]
 
