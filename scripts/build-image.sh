@@ -164,7 +164,7 @@ on_exit "rm -rf --one-file-system $(printf %q "$stage")"
 mkdir -p "$stage/src" "$stage/wheels"
 if [ "$worktree" = 1 ]; then
   git -C "$repo" ls-files -z --cached --others --exclude-standard |
-    while IFS= read -r -d '' f; do [ -e "$repo/$f" ] && printf '%s\0' "$f"; done |
+    while IFS= read -r -d '' f; do if [ -e "$repo/$f" ]; then printf '%s\0' "$f"; fi; done |
     (cd "$repo" && tar --null -T - -cf -) | tar -C "$stage/src" -xf -
 else
   git -C "$repo" archive HEAD | tar -C "$stage/src" -xf -

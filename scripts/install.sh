@@ -115,7 +115,7 @@ source_files() {
   # models). Otherwise (a tarball, or the copy build-image.sh stages) everything but known junk.
   if [ -e "$src/.git" ] && command -v git >/dev/null; then
     git -c safe.directory="$src" -C "$src" ls-files -z --cached --others --exclude-standard |
-      while IFS= read -r -d '' f; do [ -e "$src/$f" ] && printf '%s\0' "$f"; done
+      while IFS= read -r -d '' f; do if [ -e "$src/$f" ]; then printf '%s\0' "$f"; fi; done
   else
     (cd "$src" && find . \( -name .git -o -name .venv -o -name .cache -o -name __pycache__ \
       -o -name '*.egg-info' -o -name build -o -name dist -o -name .pytest_cache -o -name .state \
@@ -190,7 +190,7 @@ fi
 # own loader, so a typo is reported here rather than as a service that keeps restarting.
 if [ ! -e "$config" ]; then
   say "writing $config"
-  install -d -m 755 /etc/foley
+  install -d /etc/foley
   cat > "$config" <<'EOF'
 # Foley appliance settings. Every key is optional: the defaults and what each key means are in
 # /opt/foley/src/appliance/config.py. An unknown key stops the service with a message in
@@ -198,9 +198,13 @@ if [ ! -e "$config" ]; then
 service:
   port: 80          # the page and the API: http://foley.local/
 EOF
-  chmod 644 "$config"
   changed=1
 fi
+# Readable by the service, not by every user (on every run: earlier installs wrote 0644): a
+# fleet's redis_url and frontend_token go in this file.
+chown root:foley /etc/foley "$config"
+chmod 750 /etc/foley
+chmod 640 "$config"
 "$venv/bin/python" -c 'import sys; from pathlib import Path; from appliance.config import load_config; load_config(Path(sys.argv[1]))' \
   "$config" || die "$config is not valid (message above): fix it, or move it away and run this again"
 

@@ -43,13 +43,15 @@ if grep -qs "scripts/install.sh installs this" /usr/local/bin/foley; then  # our
   rm -f /usr/local/bin/foley
   say "removed /usr/local/bin/foley"
 fi
+# The user first: userdel refuses while a process of it runs (a `sudo -u foley foley live`), and
+# stopping here leaves the install whole rather than half removed.
+if getent passwd foley >/dev/null; then
+  userdel foley || { echo "uninstall: a process of the user foley still runs (see: ps -u foley); stop it and run this again" >&2; exit 1; }
+  say "removed the user foley"
+fi
 if [ -d /opt/foley ]; then
   rm -rf /opt/foley
   say "removed /opt/foley (venv and source)"
-fi
-if getent passwd foley >/dev/null; then
-  userdel foley
-  say "removed the user foley"
 fi
 
 if [ "$purge" = 1 ]; then
@@ -59,5 +61,11 @@ if [ "$purge" = 1 ]; then
 else
   kept=()
   for path in /var/lib/foley /etc/foley; do [ ! -e "$path" ] || kept+=("$path"); done
-  [ ${#kept[@]} -eq 0 ] || say "kept ${kept[*]} (--purge deletes them)"
+  if [ ${#kept[@]} -gt 0 ]; then
+    # Owned by root from now on: the removed user's id is free, and the next system user made
+    # (apt install redis-server …) would own the API token and the recordings. A new install's
+    # units hand /var/lib/foley back to foley (StateDirectory=), install.sh /etc/foley.
+    chown -R root:root "${kept[@]}"
+    say "kept ${kept[*]}, now owned by root (--purge deletes them)"
+  fi
 fi

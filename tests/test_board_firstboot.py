@@ -64,7 +64,23 @@ def test_wifi_half_given_and_missing_file(tmp_path, isolated_state):
     token = root / "var/lib/foley/api-token"  # the board's, inside the root: not the caller's own state
     assert token.read_text() == "abcdefghijklmnop1234\n" and stat.S_IMODE(token.stat().st_mode) == 0o600
     assert not (isolated_state / "api-token").exists()
+    assert "abcdefghijklmnop1234" not in settings.with_name("foley.txt.applied").read_text(), \
+        "the token is not left on the card's FAT partition, which every user can read"
     assert run_foley("firstboot", str(tmp_path / "absent.txt"), "--root", str(root)).returncode == 0
+
+
+def test_a_file_saved_by_notepad_and_a_password_with_a_backslash(tmp_path, isolated_state):
+    """A byte-order mark before the first key (Windows Notepad) made it unknown: Wi-Fi was left
+    unset and a password on the first line stayed in the renamed file. A backslash in a password
+    is an escape in NetworkManager's keyfile: written as it is, "pa\\ssword1" was read "pa sword1"."""
+    root = make_root(tmp_path)
+    settings = tmp_path / "foley.txt"
+    settings.write_bytes("wifi_password=pa\\ssword1\r\nwifi_ssid=Home\r\n".encode("utf-8-sig"))
+    result = run_foley("firstboot", str(settings), "--root", str(root))
+    assert result.returncode == 0 and "skipped" not in result.stdout, result.stdout
+    wifi = (root / "etc/NetworkManager/system-connections/foley-wifi.nmconnection").read_text()
+    assert "psk=pa\\\\ssword1\n" in wifi and "ssid=Home\n" in wifi
+    assert "ssword1" not in settings.with_name("foley.txt.applied").read_text()
 
 
 def test_wifi_country_is_set_as_the_os_sets_it_with_or_without_a_network(tmp_path, isolated_state):

@@ -91,7 +91,7 @@ def apply(settings: dict[str, str], root: Path, state: Path, report: Report) -> 
         link.symlink_to(f"/usr/share/zoneinfo/{settings['timezone']}")
         report.applied.append(f"timezone {settings['timezone']}")
     if "wifi_ssid" in settings:
-        ssid, password = settings["wifi_ssid"], settings["wifi_password"]
+        ssid, password = keyfile_value(settings["wifi_ssid"]), keyfile_value(settings["wifi_password"])
         _write(etc / "NetworkManager/system-connections/foley-wifi.nmconnection",
                f"[connection]\nid=foley-wifi\ntype=wifi\nautoconnect=true\n\n[wifi]\nmode=infrastructure\n"
                f"ssid={ssid}\n\n[wifi-security]\nkey-mgmt=wpa-psk\npsk={password}\n\n"
@@ -107,6 +107,13 @@ def apply(settings: dict[str, str], root: Path, state: Path, report: Report) -> 
         else:
             _write(token_path, settings["api_token"] + "\n", mode=0o600)
             report.applied.append("API token set from the file")
+
+
+def keyfile_value(text: str) -> str:
+    """`text` as a value of NetworkManager's keyfile (GLib's key file format), where a backslash
+    is an escape: a password "pa\\ssword1" was read as "pa sword1", and "\\q" made the file
+    unreadable. (Values never start with white space: foley.txt's are stripped.)"""
+    return text.replace("\\", "\\\\")
 
 
 REGDOM = re.compile(r"\s*\bcfg80211\.ieee80211_regdom=\S*")
@@ -138,9 +145,11 @@ def wifi_country(country: str, root: Path) -> str:
 
 def run(settings_file: Path, root: Path, state: Path) -> Report:
     report = Report()
-    text = settings_file.read_text(encoding="utf-8", errors="replace")
+    # utf-8-sig: Windows Notepad starts the file with a byte-order mark, which made the first key
+    # unknown ("\ufeffwifi_ssid": Wi-Fi silently left unset) and kept a first-line password.
+    text = settings_file.read_text(encoding="utf-8-sig", errors="replace")
     apply(parse(text, report, root), root, state, report)
-    scrubbed = re.sub(r"(?m)^(\s*wifi_password\s*=).*$", r"\1 (removed after first boot)", text)
+    scrubbed = re.sub(r"(?m)^(\s*(?:wifi_password|api_token)\s*=).*$", r"\1 (removed after first boot)", text)
     _write(settings_file.with_name(settings_file.name + ".applied"), scrubbed)
     os.unlink(settings_file)
     return report
