@@ -151,6 +151,26 @@ def test_each_event_says_the_gains_an_edit_may_give_it_and_both_ends_are_taken(j
     assert added.get_json()["event"]["gain_range_db"] == [low, high]
 
 
+def test_an_event_of_an_older_timeline_gets_its_gain_range_with_its_first_edit():
+    """Timelines written before gain_range_db lack it: a move or a re-gain of one of their sounds
+    gives it (the page's slider then keeps to it)."""
+    from appliance.engine.edits import Change, change_event
+    from appliance.engine.timeline import Timeline
+    from appliance.library import load_catalog
+    from tests.test_engine_timeline import TIMELINE
+
+    catalog = load_catalog()
+    template = catalog.in_category("impact_wood")[0]
+    old = {"n": 0, "time": 1.0, "kind": "impact", "strength": 1.0, "position": {"x": 0.5, "y": 0.5},
+           "category": "impact_wood", "template_id": template.id, "template": template.description,
+           "licence": template.licence, "gain_db": 0.0, "pan": 0.0, "pitch": 1.0,
+           "why": {"decision": "computed", "candidates": []}}
+    timeline = Timeline.from_json(TIMELINE | {"events": [old]})
+    assert timeline.events[0].gain_range_db is None
+    _, moved = change_event(timeline, catalog, 0, Change(time=1.5))
+    assert moved.gain_range_db is not None and moved.gain_range_db[1] - moved.gain_range_db[0] == pytest.approx(52)
+
+
 def test_swap_keeps_the_action_gain_and_the_old_post_route_still_swaps(job):
     client, _, job_id = job
     event = timeline_of(client, job_id)["events"][0]

@@ -140,8 +140,11 @@ def change_event(timeline: Timeline, catalog: Catalog, n: int, change: Change) -
         event.why.decision = CHOSEN
     if time is not None:
         event.time = time
+    now = catalog.recording(event.template_id)
     if change.gain_db is not None:  # against the recording the event has now (a swap's, if any)
-        event.gain_db = _check_gain(change.gain_db, catalog.recording(event.template_id))
+        event.gain_db = _check_gain(change.gain_db, now)
+    if now is not None:  # a timeline from before gain_range_db gets it with its first edit
+        event.gain_range_db = gain_range_db(now)
     _finish(timeline)
     return timeline, event
 
