@@ -87,10 +87,15 @@ def bed_kind(catalog: Catalog, scores: dict[str, float], setting: str | None = N
     beds = library_beds(catalog)
     if not beds:
         return None
-    ranked = sorted(beds, key=lambda n: -scores.get(n, -1.0))
-    lead = scores.get(ranked[0], -1.0) - (scores.get(ranked[1], -1.0) if len(ranked) > 1 else -1.0)
+    best, lead = leading_bed(beds, scores)
     plain = SETTING_BEDS.get(setting or "")
-    return plain if lead < BED_STANDOUT and plain in beds else ranked[0]
+    return plain if lead < BED_STANDOUT and plain in beds else best
+
+
+def leading_bed(beds: list[str], scores: dict[str, float]) -> tuple[str, float]:
+    """The best-scoring of `beds` (at least one) and by how much it leads the next."""
+    ranked = sorted(beds, key=lambda n: -scores.get(n, -1.0))
+    return ranked[0], scores.get(ranked[0], -1.0) - (scores.get(ranked[1], -1.0) if len(ranked) > 1 else -1.0)
 
 
 def reads_as_place(catalog: Catalog, scores: dict[str, float] | None) -> bool:
@@ -119,11 +124,10 @@ def named_bed(catalog: Catalog, description: dict[str, float] | None) -> str | N
     The whole description's bed scores are not enough: they follow the sounding words too, and
     named a fire for "a knife chopping cabbage on a cutting board"."""
     scene = getattr(description, "scene", None)
-    beds = library_beds(catalog)
-    if not scene or len(beds) < 2 or not reads_as_place(catalog, scene):
+    if not scene or not reads_as_place(catalog, scene):  # (no beds in the library: not a place)
         return None
-    first, second = sorted(beds, key=lambda n: -scene.get(n, -1.0))[:2]
-    return first if scene.get(first, -1.0) - scene.get(second, -1.0) >= BED_STANDOUT else None
+    best, lead = leading_bed(library_beds(catalog), scene)
+    return best if lead >= BED_STANDOUT else None
 
 
 def ambience_category(
