@@ -549,11 +549,18 @@ def snap(page, name: str) -> None:
 
 def idle(page) -> bool:
     """No edit is being re-mixed: the edit controls are available again (they stay focusable
-    while busy, marked aria-disabled)."""
+    while busy, marked aria-disabled; Undo and Redo stay so when they would do nothing)."""
     from selenium.webdriver.common.by import By
 
     return page.find_element(By.ID, "result").get_attribute("aria-busy") != "true" \
-        and page.find_element(By.ID, "undo").get_attribute("aria-disabled") != "true"
+        and page.find_element(By.ID, "add-sound").get_attribute("aria-disabled") != "true"
+
+
+def offered(page) -> tuple[bool, bool]:
+    """Whether Undo and Redo are offered (not marked unavailable)."""
+    from selenium.webdriver.common.by import By
+
+    return tuple(page.find_element(By.ID, which).get_attribute("aria-disabled") != "true" for which in ("undo", "redo"))
 
 
 def events_of(base: str, job_id: str) -> list[dict]:
@@ -707,6 +714,9 @@ def test_edit_a_dense_clip(width, height, browser, tmp_path, axe_script):
         snap(page, f"editor-{name}-result.png")
         assert page.find_elements(By.CSS_SELECTOR, "#markers .marker.group"), "a dense clip's markers are grouped"
         assert len(page.find_elements(By.CSS_SELECTOR, "#legend li")) == 3
+        assert offered(page) == (False, False), "nothing to undo or redo on a result as scored"
+        find(By.ID, "undo").click()  # does nothing: no request, no "nothing to undo"
+        assert find(By.ID, "edit-status").text == ""
 
         # Zoom: the buttons, the wheel, and (on the phone) a pinch; the whole clip again.
         fitted = zoom(page)
@@ -815,12 +825,15 @@ def test_edit_a_dense_clip(width, height, browser, tmp_path, axe_script):
         wait_for(page, lambda: len(events_of(base, job_id)) == count - 1, what="the delete")
         wait_for(page, lambda: not find(By.ID, "event").is_displayed() and marked_events(page) == sorted(
             e["n"] for e in events_of(base, job_id)), what="the page to drop the marker")
+        assert offered(page) == (True, False)
         find(By.ID, "undo").click()
         wait_for(page, lambda: len(events_of(base, job_id)) == count and target in marked_events(page), what="undo")
         wait_for(page, lambda: idle(page), what="the undo to finish")
+        assert offered(page) == (True, True)  # the earlier edits can still be undone, the delete redone
         ActionChains(page).key_down(Keys.CONTROL).key_down(Keys.SHIFT).send_keys("z").key_up(Keys.SHIFT).key_up(Keys.CONTROL).perform()
         wait_for(page, lambda: len(events_of(base, job_id)) == count - 1, what="Ctrl+Shift+Z to redo the delete")
         wait_for(page, lambda: idle(page), what="the redo to finish")
+        assert offered(page) == (True, False)
         ActionChains(page).key_down(Keys.CONTROL).send_keys("z").key_up(Keys.CONTROL).perform()
         wait_for(page, lambda: len(events_of(base, job_id)) == count and target in marked_events(page), what="Ctrl+Z")
         wait_for(page, lambda: idle(page), what="the undo to finish")

@@ -117,7 +117,7 @@ def test_move_regain_delete_and_add_change_the_audio_where_expected(job):
     assert rms(quieter, new - 0.02, new + 0.12) < 0.5 * rms(after, new - 0.02, new + 0.12)
 
     deleted = client.delete(f"/api/v1/jobs/{job_id}/events/{event['n']}")
-    assert deleted.status_code == 200 and set(deleted.get_json()) == {"timeline", "edits"}
+    assert deleted.status_code == 200 and set(deleted.get_json()) == {"timeline", "edits", "undo_steps", "redo_steps"}
     assert event["n"] not in [e["n"] for e in deleted.get_json()["timeline"]["events"]]
     assert deleted.get_json()["timeline"]["stats"]["events"] == len(before["events"]) - 1
     gone = track(client, job_id)
@@ -190,19 +190,21 @@ def test_undo_redo_survive_a_restart_and_a_new_edit_drops_redo(job, worker):
     client, folder, job_id = job
     assert client.post(f"/api/v1/jobs/{job_id}/undo").status_code == 409
     assert client.post(f"/api/v1/jobs/{job_id}/redo").get_json()["error"] == "nothing to redo"
+    steps = lambda answer: (answer["undo_steps"], answer["redo_steps"])  # noqa: E731
+    assert steps(client.get(f"/api/v1/jobs/{job_id}").get_json()) == (0, 0)
     first, second = timeline_of(client, job_id)["events"][:2]
     assert client.delete(f"/api/v1/jobs/{job_id}/events/{first['n']}").status_code == 200
     one_edit, one_edit_wav = timeline_of(client, job_id), client.get(f"/api/v1/jobs/{job_id}/audio.wav").data
     assert client.delete(f"/api/v1/jobs/{job_id}/events/{second['n']}").status_code == 200
     undone = client.post(f"/api/v1/jobs/{job_id}/undo")
-    assert undone.status_code == 200 and undone.get_json()["edits"] == 1
+    assert undone.status_code == 200 and undone.get_json()["edits"] == 1 and steps(undone.get_json()) == (1, 1)
     assert undone.get_json()["timeline"]["events"] == one_edit["events"]
     assert client.get(f"/api/v1/jobs/{job_id}/audio.wav").data == one_edit_wav  # the same mix again
     assert timeline_of(client, job_id)["events"] == one_edit["events"]
 
     restarted = app_on(folder, worker)
     assert restarted.get(f"/api/v1/jobs/{job_id}").get_json()["edits"] == 1
-    assert [j["edits"] for j in restarted.get("/api/v1/jobs").get_json()["jobs"]] == [1]
+    assert [(j["edits"], *steps(j)) for j in restarted.get("/api/v1/jobs").get_json()["jobs"]] == [(1, 1, 1)]
     redone = restarted.post(f"/api/v1/jobs/{job_id}/redo")
     assert redone.status_code == 200 and redone.get_json()["edits"] == 2
     assert second["n"] not in [e["n"] for e in redone.get_json()["timeline"]["events"]]
@@ -210,7 +212,9 @@ def test_undo_redo_survive_a_restart_and_a_new_edit_drops_redo(job, worker):
     assert restarted.post(f"/api/v1/jobs/{job_id}/undo").status_code == 200
     assert restarted.get(f"/api/v1/jobs/{job_id}").get_json()["edits"] == 0
     assert [e["n"] for e in timeline_of(restarted, job_id)["events"]][:2] == [first["n"], second["n"]]
-    assert restarted.patch(f"/api/v1/jobs/{job_id}/events/{first['n']}", json={"gain_db": -20}).status_code == 200
+    assert steps(restarted.get(f"/api/v1/jobs/{job_id}").get_json()) == (0, 2)
+    regained = restarted.patch(f"/api/v1/jobs/{job_id}/events/{first['n']}", json={"gain_db": -20})
+    assert regained.status_code == 200 and steps(regained.get_json()) == (1, 0)
     assert restarted.post(f"/api/v1/jobs/{job_id}/redo").status_code == 409  # the redo branch is gone
     assert restarted.get(f"/api/v1/jobs/{job_id}").get_json()["edits"] == 1
 

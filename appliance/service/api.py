@@ -222,10 +222,11 @@ def _job_or_404(job_id: str):
 
 
 def job_json(job: Job) -> dict:
-    """A job as the API shows it: its row, and how many edits its outputs carry. A failed job's
-    reason is the engine's, which names the clip by its path on the board: shown without it,
-    as every other error is (`public_message`)."""
-    data = {**job.public(), "edits": EditHistory(jobs().job_dir(job.id)).edits()}
+    """A job as the API shows it: its row, how many edits its outputs carry and how far undo and
+    redo go. A failed job's reason is the engine's, which names the clip by its path on the
+    board: shown without it, as every other error is (`public_message`)."""
+    history = EditHistory(jobs().job_dir(job.id))
+    data = {**job.public(), "edits": history.edits(), **history.steps()}
     if data.get("error"):
         data["error"] = public_message(data["error"])
     return data

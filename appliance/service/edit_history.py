@@ -55,6 +55,12 @@ class EditHistory:
         """How many edits the job's outputs carry (0: as scored)."""
         return self.state().current
 
+    def steps(self) -> dict[str, int]:
+        """How far undo and redo can go now: the page offers Undo and Redo only when they would do
+        something (pressed at an end they only said "nothing to undo")."""
+        state = self.state()
+        return {"undo_steps": state.current - state.first, "redo_steps": state.last - state.current}
+
     def next_number(self, timeline: Timeline) -> int:
         """The `n` for an event added to `timeline` (the job's current one)."""
         return max(self.state().next_n, _next_n(timeline))

@@ -119,7 +119,7 @@ def _apply(folder: Path, edit: Callable[[Timeline, Catalog, EditHistory], tuple[
     if edited.to_json() != timeline.to_json():  # an edit that changes nothing is not one
         _rewrite(folder, edited, catalog)
         count = history.push(timeline, edited)
-    answer = {"timeline": edited.to_json(), "edits": count}
+    answer = {"timeline": edited.to_json(), "edits": count, **history.steps()}
     if event is not None:
         answer["event"] = next(e for e in edited.events if e.n == event.n).to_json()
     return jsonify(answer), status
@@ -178,7 +178,7 @@ def _step(job_id: str, delta: int, word: str):
         version, timeline = found
         catalog = load_catalog()
         _rewrite(folder, timeline, catalog)
-        return jsonify(timeline=timeline.to_json(), edits=history.settle(version))
+        return jsonify(timeline=timeline.to_json(), edits=history.settle(version), **history.steps())
     return _locked(job_id, work)
 
 

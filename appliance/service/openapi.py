@@ -113,7 +113,9 @@ SCHEMAS = {
         "error": {"type": ["string", "null"]}, "attempts": {"type": "integer"}, "worker": {"type": ["string", "null"]},
         "seconds": {"type": ["number", "null"], "description": "time taken to score, once done"},
         "duration": {"type": ["number", "null"], "description": "the clip's length in seconds, when its header says"},
-        "edits": {"type": "integer", "description": "edits its outputs carry (0: as scored)"}}},
+        "edits": {"type": "integer", "description": "edits its outputs carry (0: as scored)"},
+        "undo_steps": {"type": "integer", "minimum": 0, "description": "edits Undo can take back now (0: Undo does nothing)"},
+        "redo_steps": {"type": "integer", "minimum": 0, "description": "undone edits Redo can make again now"}}},
     "LibraryEntry": {"type": "object", "required": ["id", "category", "kind", "description", "tags", "duration"],
                      "properties": {"id": {"type": "string"}, "category": {"type": "string"},
                                     "kind": {"type": "string", "enum": ["impact", "periodic", "sustained", "ambience"]},
@@ -122,9 +124,11 @@ SCHEMAS = {
                                     "author": {"type": "string"}, "origin": {"type": "string"},
                                     "source": {"type": "string", "description": "the package and file it comes from"},
                                     "score": {"type": "number"}}},
-    "Edits": {"type": "object", "required": ["timeline", "edits"], "properties": {
+    "Edits": {"type": "object", "required": ["timeline", "edits", "undo_steps", "redo_steps"], "properties": {
         "timeline": {"$ref": "#/components/schemas/Timeline"},
-        "edits": {"type": "integer", "description": "edits the job's outputs now carry"}}},
+        "edits": {"type": "integer", "description": "edits the job's outputs now carry"},
+        "undo_steps": {"type": "integer", "minimum": 0, "description": "edits Undo can take back now (0: Undo does nothing)"},
+        "redo_steps": {"type": "integer", "minimum": 0, "description": "undone edits Redo can make again now"}}},
     "Edited": {"allOf": [{"$ref": "#/components/schemas/Edits"}, {"type": "object", "required": ["event"],
                                                                    "properties": {"event": {"type": "object"}}}]},
     "Playing": {"type": "object", "required": ["playing", "job"], "properties": {

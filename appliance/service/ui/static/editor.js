@@ -15,7 +15,7 @@ import { KINDS, categoryName, instant } from "./words.js";
 const $ = (id) => document.getElementById(id);
 const video = $("result-video");
 const GAIN_STEPS_DB = [-18, 12];  // how far the slider goes either way
-let current = null;  // { job, timeline, selected }
+let current = null;  // { job, timeline, selected, steps: { undo, redo } }
 let queue = Promise.resolve();
 let busy = false;  // an edit is being re-mixed: the edit controls ignore presses until it is shown
 let edited = () => {};  // told after every edit (the history shows the count)
@@ -34,8 +34,8 @@ export function initEditor({ onEdited }) {
     nudge: (n, frames) => nudge(n, frames),
     remove: (n) => removeEvent(n),
   });
-  $("undo").onclick = whenIdle(() => undoRedo("undo"));
-  $("redo").onclick = whenIdle(() => undoRedo("redo"));
+  $("undo").onclick = whenIdle(() => current?.steps.undo && undoRedo("undo"));
+  $("redo").onclick = whenIdle(() => current?.steps.redo && undoRedo("redo"));
   $("add-sound").onclick = whenIdle(addAtPlayhead);
   $("event-swap").onclick = whenIdle(() => swapSelected());
   $("event-delete").onclick = whenIdle(() => removeEvent(current.selected));
@@ -54,8 +54,11 @@ export function initEditor({ onEdited }) {
 export const openJobId = () => current?.job.id;
 
 export async function openResult(job) {
-  const timeline = await getJSON(`${jobUrl(job.id)}/timeline.json`);
-  current = { job, timeline, selected: null };
+  // The job asked anew: the history's row may be older than edits made in another tab.
+  const [timeline, latest] = await Promise.all([getJSON(`${jobUrl(job.id)}/timeline.json`),
+                                                getJSON(jobUrl(job.id)).catch(() => job)]);
+  current = { job, timeline, selected: null, steps: stepsOf(latest) };
+  showUndoRedo();
   window.history.replaceState(null, "", `#job=${job.id}`);
   $("result").hidden = false;
   $("event").hidden = true;
@@ -75,6 +78,16 @@ export function closeResult() {
   showBoardPlay(null);
   window.history.replaceState(null, "", window.location.pathname);
   current = null;
+}
+
+// An answer without the counts (an edit that found nothing to do) leaves them as they were.
+const stepsOf = (answer, before = { undo: 1, redo: 1 }) => ({ undo: answer.undo_steps ?? before.undo,
+                                                            redo: answer.redo_steps ?? before.redo });
+
+// Undo and Redo are offered only when they would do something (pressed at an end, they said
+// "nothing to undo"); both are unavailable while an edit is re-mixed.
+function showUndoRedo() {
+  for (const which of ["undo", "redo"]) $(which).setAttribute("aria-disabled", String(busy || !current?.steps[which]));
 }
 
 // What the track holds besides its markers, in the timeline's own words: why nothing was placed
@@ -193,6 +206,7 @@ function edit(done, request) {
       }
       const selected = answer.event ? answer.event.n : current.selected;
       current.timeline = answer.timeline;
+      current.steps = stepsOf(answer, current.steps);
       current.selected = find(selected) ? selected : null;
       showTrack(current.timeline, current.selected);
       showNote();
@@ -223,6 +237,11 @@ const quietly = (promise) => promise.catch(() => {});  // failures are in the st
 // appliance has it now, shown when it differs from the one on the page, which was edited
 // elsewhere (another tab, another machine) — its markers no longer matched the appliance's.
 async function showLatest(opened) {
+  const job = await getJSON(jobUrl(opened.job.id)).catch(() => null);
+  if (job && current === opened) {
+    current.steps = stepsOf(job);
+    showUndoRedo();
+  }
   const latest = await getJSON(`${jobUrl(opened.job.id)}/timeline.json`).catch(() => null);
   if (!latest || current !== opened || JSON.stringify(latest.events) === JSON.stringify(opened.timeline.events)) return;
   current.timeline = latest;
@@ -241,9 +260,10 @@ function setBusy(now) {
   busy = now;
   $("result").setAttribute("aria-busy", String(now));
   if (now) $("edit-status").textContent = "Re-mixing the track…";
-  for (const id of ["undo", "redo", "add-sound", "event-swap", "event-delete", "event-gain"]) {
+  for (const id of ["add-sound", "event-swap", "event-delete", "event-gain"]) {
     $(id).setAttribute("aria-disabled", String(now));
   }
+  showUndoRedo();
 }
 
 function change(n, fields, done) {
