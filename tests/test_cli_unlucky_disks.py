@@ -163,3 +163,22 @@ def test_ctrl_c_between_the_renames_waits_for_the_last(tmp_path, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         stage.commit()
     assert [target.read_text() for target in targets] == ["new", "new", "new"]
+
+
+def test_every_staged_output_is_durable_before_its_rename(tmp_path, monkeypatch):
+    """A cached result's MP4 was a plain copy staged beside the others and renamed without its
+    data ever fsynced (the other outputs' writers fsync their own): after a power cut a finished
+    job could hold an empty video. The commit now makes each staged file durable first."""
+    from appliance.engine import outputs
+    from tests.conftest import trace_durability
+
+    stage = outputs.Staging()
+    targets = [tmp_path / name for name in ("out.wav", "out.mp4", "out.json")]
+    for target in targets:
+        stage.path(target).write_text("new")  # written as shutil.copyfile writes: no fsync of its own
+    steps = trace_durability(monkeypatch, lambda: 0)
+    stage.commit()
+    for target in targets:
+        renamed = steps.index(("replace", target.name, 0))
+        assert any(step[0] == "fsync" and step[1].startswith(f".{target.name}.") for step in steps[:renamed]), steps
+    assert [target.read_text() for target in targets] == ["new"] * 3

@@ -78,7 +78,12 @@ class Staging:
     def commit(self) -> list[Path]:
         """Rename every staged file over its target; returns the targets. Ctrl-C (or SIGTERM)
         waits until every rename is done: one between two renames left a new WAV beside the
-        previous MP4 and timeline."""
+        previous MP4 and timeline. Each file's data is made durable before its rename, whoever
+        wrote it (a cached result's MP4 is a plain copy): after a power cut a new name with no
+        data behind it would be a finished job with an empty video."""
+        for temp, _ in self.staged:
+            with open(temp, "rb+") as written:
+                os.fsync(written.fileno())
         with _interrupts_held():
             for temp, target in self.staged:
                 os.replace(temp, target)
