@@ -3,6 +3,7 @@ a real HTTP server on a loopback port that answers as the front end may: 503 wit
 while bodies being received fill its temporary folder, a redirect from a proxy or a wrong URL."""
 from __future__ import annotations
 
+import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -74,3 +75,54 @@ def test_a_result_not_taken_is_an_error_not_a_success(tmp_path, status):
         server.shutdown()
         server.server_close()
     assert len(bodies) == 1 and (jobs.job_dir(JOB) / "audio.wav").is_file(), "kept for the job's failure report"
+
+
+def test_an_upload_cut_short_is_fetched_again_and_never_scored_in_part(tmp_path, monkeypatch):
+    """urllib's reads end quietly when the connection drops before the announced length: the
+    worker scored part of a clip (or failed it as unreadable). A short download is now an error,
+    and the claimed job's upload is fetched again; one that never arrives whole is not scored."""
+    import appliance.service.remote as remote
+
+    monkeypatch.setattr(remote, "DOWNLOAD_RETRY_S", 0.01)
+    clip = bytes(range(256)) * 400
+    gets: list[str] = []
+    cut_short = [True]
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):  # the claim
+            answer = json.dumps({"id": JOB, "state": "running", "created": 1.0, "started": 1.0, "finished": None,
+                                 "filename": "clip.mp4", "description": None, "options": {}, "stage": "starting",
+                                 "progress": 0, "error": None, "attempts": 1, "worker": "w", "seconds": None,
+                                 "has_analysis": False}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(answer)))
+            self.end_headers()
+            self.wfile.write(answer)
+
+        def do_GET(self):  # the upload: the first one (or every one) stops after 1000 bytes
+            gets.append(self.path)
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(clip)))
+            self.end_headers()
+            self.wfile.write(clip[:1000] if cut_short[0] or len(gets) == 1 else clip)
+            self.close_connection = True
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        jobs = RemoteJobs(f"http://127.0.0.1:{server.server_address[1]}", "token", tmp_path / "scratch")
+        with pytest.raises(FrontEndError, match=f"1000 of {len(clip)} bytes"):
+            jobs.start(JOB)
+        assert len(gets) == remote.DOWNLOAD_TRIES
+        cut_short[0] = False
+        gets.clear()
+        job = jobs.start(JOB)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert job is not None and len(gets) == 2, gets
+    assert (jobs.job_dir(JOB) / "input").read_bytes() == clip

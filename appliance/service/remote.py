@@ -30,6 +30,10 @@ RESULT_RETRY_S = 600
 temporary folder; the network or the front end gone mid-upload) is sent again for this long:
 scoring it cost minutes. After that the job is left to the front end's stale-job reaper."""
 RETRY_DEFAULT_S, RETRY_MAX_S = 10.0, 60.0
+DOWNLOAD_TRIES, DOWNLOAD_RETRY_S = 3, 2.0
+"""A claimed job's upload that does not arrive whole is fetched again (a network blip): the claim
+is this worker's, and a message queued again would find the job taken and be dropped, leaving it
+to the stale-job reaper (minutes, and one of its attempts spent)."""
 
 
 class FrontEndError(Exception):
@@ -58,9 +62,17 @@ class RemoteJobs:
         folder = self.job_dir(job_id)
         shutil.rmtree(folder, ignore_errors=True)
         folder.mkdir(parents=True)
-        self._download(f"/api/v1/jobs/{job_id}/input", folder / INPUT_NAME)
-        if claimed.pop("has_analysis", False):
-            self._download(f"/api/v1/jobs/{job_id}/analysis.npz", folder / ANALYSIS_NAME)
+        files = [("input", INPUT_NAME)] + ([("analysis.npz", ANALYSIS_NAME)] if claimed.pop("has_analysis", False) else [])
+        for route, name in files:
+            for attempt in range(DOWNLOAD_TRIES):
+                try:
+                    self._download(f"/api/v1/jobs/{job_id}/{route}", folder / name)
+                    break
+                except FrontEndError as exc:
+                    if attempt + 1 == DOWNLOAD_TRIES:
+                        raise
+                    log.warning("job %s: %s; fetched again in %.0f s", job_id, exc, DOWNLOAD_RETRY_S)
+                    time.sleep(DOWNLOAD_RETRY_S)
         claimed["progress"] = claimed["progress"] / 100
         return Job(**{**claimed, "heartbeat": None})
 
@@ -144,10 +156,16 @@ class RemoteJobs:
             raise FrontEndError(f"{method} {path}: {getattr(exc, 'reason', exc)}") from None
 
     def _download(self, path: str, target: Path) -> None:
+        """Fetch `path` into `target`, whole: a connection that drops before the announced length
+        is an error (urllib's reads return short without one, and the worker scored part of a
+        clip, or failed it as unreadable)."""
         try:
             with urllib.request.urlopen(self._request("GET", path), timeout=TIMEOUT_S) as response, \
                     open(target, "wb") as out:
                 shutil.copyfileobj(response, out, 1 << 20)
+                announced, received = response.headers.get("Content-Length"), out.tell()
+            if announced is not None and received != int(announced):
+                raise FrontEndError(f"GET {path}: {received} of {announced} bytes arrived")
         except urllib.error.HTTPError as exc:
             raise FrontEndError(f"GET {path}: HTTP {exc.code}") from None
         except (urllib.error.URLError, OSError) as exc:
