@@ -13,13 +13,13 @@ import json
 import unicodedata
 from pathlib import Path
 
+import cv2
 import numpy as np
+import onnxruntime as ort
+import onnxruntime_extensions as ortx
 import pytest
 
-ort = pytest.importorskip("onnxruntime")
-ortx = pytest.importorskip("onnxruntime_extensions")
-
-from appliance.inference.sessions import EXACT_INT8  # noqa: E402  (needs onnxruntime)
+from appliance.inference.sessions import EXACT_INT8
 
 MODELS = Path(__file__).resolve().parent.parent / "models"
 REF = MODELS / "reference"
@@ -132,7 +132,6 @@ def test_vision_signature(vision_session):
 
 
 def test_vision_reference_photos(vision_session):
-    cv2 = pytest.importorskip("cv2")
     batch = []
     for image in VISION["images"]:
         bgr = cv2.imread(str(REF / image["file"]), cv2.IMREAD_COLOR)

@@ -48,7 +48,7 @@ def lan_address() -> str | None:
 
 needs_chromium = pytest.mark.skipif(
     not (CHROMIUM.exists() and DRIVER.exists()),
-    reason="needs Debian's chromium and chromium-driver (make system-deps installs them as root)")
+    reason="chromium and chromium-driver are not installed (make system-deps installs them as root)")
 
 DROP_FILE = """
 const [id, name, data] = arguments;

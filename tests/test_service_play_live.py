@@ -58,7 +58,10 @@ def test_the_lock_names_its_holder_and_dies_with_its_process(tmp_path):
 def test_a_sound_card_another_program_holds_is_said_to_be_busy_and_who_has_it(tmp_path):
     """PortAudio's answer for ALSA's EBUSY, and ALSA's own account of who has the card (a
     /proc tree as a Pi shows it: the card's playback opened by pipewire, its capture by arecord)."""
-    sounddevice = pytest.importorskip("sounddevice", exc_type=OSError)
+    try:
+        import sounddevice
+    except OSError:
+        pytest.skip("libportaudio2 is not installed")
     from appliance.live.output import DeviceBusy, NoAudioDevice, _open_error, card_users
 
     unavailable = sounddevice.PortAudioError("Error opening OutputStream: Device unavailable", -9985)
