@@ -241,3 +241,27 @@ def test_frame_cache_writes_are_skipped_on_a_full_disk(tmp_path, caplog):
         assert cache.find_frame("vision", "a" * 64) is not None
         cache.close()
     assert sum("the cache cannot be written" in r.message for r in caplog.records) == 1
+
+
+def test_what_a_crash_in_storing_a_result_left_is_cleared(tmp_path):
+    """A process killed after renaming a result's folder in but before its row committed left a
+    folder that was never found (no row) nor stored again (the folder was there): a miss for
+    good, its bytes outside the cache's bound. A copy killed half-way (`.incoming-*`) stayed too."""
+    source = tmp_path / "a.wav"
+    source.write_bytes(b"new result")
+    cache = Cache(tmp_path / "cache")
+    (cache.results_folder / "k1").mkdir()
+    (cache.results_folder / "k1" / "a.wav").write_bytes(b"half")
+    cache.put_result("k1", {"a.wav": source})
+    assert (cache.find_result("k1") / "a.wav").read_bytes() == b"new result"
+    cache.put_result("k1", {"a.wav": tmp_path / "a.wav"})  # stored already: kept as it is
+    assert cache.find_result("k1") is not None
+    cache.close()
+
+    old, fresh = cache.results_folder / ".incoming-old", cache.results_folder / ".incoming-now"
+    for leftover in (old, fresh):
+        leftover.mkdir()
+        (leftover / "a.wav").write_bytes(b"part")
+    os.utime(old, (time.time() - 7200, time.time() - 7200))
+    Cache(tmp_path / "cache").close()
+    assert not old.exists() and fresh.exists(), "an hour-old copy is a crash's; a fresh one may be another process's"

@@ -15,6 +15,7 @@ every write is a transaction.
 """
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
 import os
@@ -46,6 +47,7 @@ _SCHEMA = [
 _CANNOT_WRITE = ("disk is full", "readonly database", "unable to open database file", "disk I/O error")
 """SQLite's words for a write the disk refused (full, read-only, no inode for the journal)."""
 MAX_DIGESTS = 1000
+INCOMING_STALE_S = 3600
 """Remembered file digests (a row each, ~150 bytes); the least recently used go first."""
 
 
@@ -87,6 +89,16 @@ class Cache:
         with self._transaction():
             for statement in _SCHEMA:
                 self.db.execute(statement)
+        self._sweep_incoming()
+
+    def _sweep_incoming(self) -> None:
+        """Remove the copies a process killed in `put_result` left (`.incoming-*`). Only old ones:
+        another process sharing the cache may be filling one now (a copy takes seconds)."""
+        stale = time.time() - INCOMING_STALE_S
+        for leftover in self.results_folder.glob(".incoming-*"):
+            with contextlib.suppress(OSError):
+                if leftover.stat().st_mtime < stale:
+                    shutil.rmtree(leftover, ignore_errors=True)
 
     def close(self) -> None:
         self.db.close()
@@ -191,8 +203,12 @@ class Cache:
         size = sum(p.stat().st_size for p in staging.iterdir())
         with self._transaction():
             if final.exists():
-                shutil.rmtree(staging)
-                return
+                if self.db.execute("SELECT 1 FROM results WHERE key = ?", (key,)).fetchone():
+                    shutil.rmtree(staging)
+                    return
+                # Renamed in by a process that died before its row was committed: never found
+                # (no row) and never stored again (the folder was there), for good.
+                shutil.rmtree(final)
             staging.rename(final)
             self.db.execute(
                 "INSERT OR REPLACE INTO results (key, folder, size_bytes, last_used) VALUES (?, ?, ?, ?)",
