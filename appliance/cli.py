@@ -70,11 +70,12 @@ def as_sentences(parser: argparse.ArgumentParser) -> None:
 
 
 def _apply_default_config(args: argparse.Namespace) -> None:
-    """/etc/foley/config.yaml's state_dir: the state the service uses. A command that must work
+    """/etc/foley/config.yaml's state_dir: the state the service uses (the loaded config kept as
+    `args.loaded_config`: `foley score` takes its engine settings from it). A command that must work
     whatever the file says (`firstboot`: a new foley.txt is how a headless board is reached again)
     goes on without it when it does not load, and says so."""
     try:
-        load_and_apply(None, keep_environment=True)
+        args.loaded_config = load_and_apply(None, keep_environment=True)
     except UsageError as exc:
         if not getattr(args, "config_optional", False):
             raise

@@ -318,11 +318,19 @@ def load_config(path: Path | None = None) -> Config:
     except UnicodeDecodeError:
         raise UsageError(f"{path}: the config file is not UTF-8 text") from None
     except yaml.YAMLError as exc:
-        raise UsageError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+        raise UsageError(f"{path}: not valid YAML ({_yaml_problem(exc)})") from None
     try:
         return _build(Config, data, "")
     except UsageError as exc:  # which file: /etc/foley/config.yaml is read without being named
         raise UsageError(f"{path}: {exc}") from None
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    """PyYAML's cause and place ("found character '\\t' that cannot start any token, line 2,
+    column 1"): its message's first line alone ("while scanning for the next token") said neither."""
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    mark = getattr(exc, "problem_mark", None)
+    return f"{problem}, line {mark.line + 1}, column {mark.column + 1}" if mark is not None else problem
 
 
 def load_and_apply(path: str | None, keep_environment: bool = False) -> Config:

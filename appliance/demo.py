@@ -11,6 +11,7 @@ from pathlib import Path
 from appliance.engine.cache_cli import open_cache
 from appliance.engine.options import ScoreOptions
 from appliance.engine.pipeline import Engine
+from appliance.engine.score_cli import engine_settings, stop_as_interrupted
 from appliance.os_text import check_text_options
 from appliance.paths import state_dir
 from appliance.video.synthetic import render_scene
@@ -34,7 +35,10 @@ def handle(args) -> int:
     outputs = {kind: folder / f"{clip.stem}-foley.{kind}" for kind in ("wav", "mp4", "json")}
     outputs["credits"] = folder / f"{clip.stem}-credits.txt"
     engine = Engine(open_cache())
-    timeline = engine.score_to_files(clip, ScoreOptions(description=description), wav=outputs["wav"],
+    settings = engine_settings(args)
+    stop_as_interrupted()
+    options = ScoreOptions(description=description, target_lufs=settings.target_lufs, max_seconds=settings.max_seconds)
+    timeline = engine.score_to_files(clip, options, wav=outputs["wav"],
                                      mp4=outputs["mp4"], timeline=outputs["json"], credits=outputs["credits"])
     print(f"scored {clip} ({timeline.clip.duration:.1f} s)" + (f' as "{description}"' if description else ""))
     for event in timeline.events:

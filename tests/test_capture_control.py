@@ -141,7 +141,9 @@ def test_no_daemon_is_a_clear_error(tmp_path):
     (["--wait", "--timeout=-5"], "--timeout must be a finite number of seconds above 0, not -5"),
     (["--status", "--wait"], "--wait: only for starting or stopping a recording, not with --status"),
     (["--cancel", "--wait", "--timeout", "5"], "--wait: only for starting or stopping a recording, not with --cancel"),
-    (["--timeout", "5"], "--timeout: only with --wait")])
+    (["--timeout", "5"], "--timeout: only with --wait"),
+    (["--seconds", "nan"], "--seconds must be a finite number of seconds above 0, not nan"),
+    (["--seconds", "0"], "--seconds must be a finite number of seconds above 0, not 0")])
 def test_record_refuses_options_it_would_ignore_before_asking_the_daemon(tmp_path, monkeypatch, capsys, args, says):
     """--stop, --cancel and --status dropped --description and --seconds without a word (and
     --wait, --timeout); --wait --timeout nan never timed out and -5 was taken. One line, exit 2, before the socket is tried

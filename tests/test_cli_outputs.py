@@ -301,3 +301,49 @@ def test_bars_write_nothing_when_stderr_is_not_a_terminal(capsys):
     assert list(counted([1, 2, 3], "clips")) == [1, 2, 3]
     captured = capsys.readouterr()
     assert captured.err == "" and captured.out == ""
+
+
+def test_a_score_stopped_by_sigterm_leaves_no_hidden_files(tmp_path):
+    """systemd's stop or a closed terminal (SIGTERM, SIGHUP) killed `foley score` outright while it
+    wrote its outputs: megabytes of hidden staged files stayed in the output folder for good. It
+    now unwinds as Ctrl-C does (exit 130), its staged files removed. The signal is sent once a
+    staged output shows, so it lands while the outputs are being written."""
+    import signal
+    import time
+
+    long_clip = render_scene("steps", tmp_path / "walk.mp4", width=160, height=120, fps=30, seconds=90, seed=2)
+    out = tmp_path / "out"
+    out.mkdir()
+    child = subprocess.Popen([sys.executable, "-m", "appliance.cli", "score", str(long_clip.path), "-o",
+                              str(out / "o.flac"), "--mp4", str(out / "o.mp4"), "--no-cache"], cwd=REPO,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 240
+    while not any(p.name.startswith(".") for p in out.iterdir()) and child.poll() is None:
+        assert time.monotonic() < deadline, "no staged output within 4 minutes"
+        time.sleep(0.002)
+    child.send_signal(signal.SIGTERM)
+    _, errors = child.communicate(timeout=60)
+    assert child.returncode == 130, (child.returncode, errors)
+    assert "Traceback" not in errors, errors
+    assert list(out.iterdir()) == [], sorted(p.name for p in out.iterdir())
+
+
+def test_score_takes_the_engine_settings_of_the_config_file(clip, tmp_path, monkeypatch, capsys):
+    """`foley score` read and checked /etc/foley/config.yaml but scored at the built-in loudness
+    and length limit whatever its `engine:` said; the command line's own options still win."""
+    import appliance.config
+    from appliance.cli import main
+
+    config = tmp_path / "config.yaml"
+    config.write_text("engine:\n  max_seconds: 2\n  target_lufs: -14\n")
+    monkeypatch.setattr(appliance.config, "DEFAULT_PATH", config)  # where the board keeps it
+    assert main(["score", str(clip.path), "-o", str(tmp_path / "a.wav")]) == 2
+    assert "limit of 2 s" in capsys.readouterr().err
+    assert main(["score", str(clip.path), "-o", str(tmp_path / "b.wav"), "--max-seconds", "10",
+                 "--timeline", str(tmp_path / "b.json")]) == 0
+    assert json.loads((tmp_path / "b.json").read_text())["output"]["target_lufs"] == -14
+
+
+def test_an_mp4_output_not_named_mp4_is_refused(clip, tmp_path):
+    result = run_foley("score", str(clip.path), "-o", str(tmp_path / "a.wav"), "--mp4", str(tmp_path / "a.webm"))
+    assert result.returncode == 2 and "name it .mp4" in result.stderr and not list(tmp_path.iterdir())

@@ -53,6 +53,11 @@ def test_a_recording_that_cannot_be_written_is_refused_clearly(tmp_path):
     done = run_foley("live", "--camera", camera, "--output", "seam", "--duration", "1", "--no-history",
                      "--record", str(tmp_path / "taken.mp4"))
     assert done.returncode == 2 and "is a folder" in done.stderr, done.stderr
+    original = clip.path.read_bytes()
+    done = run_foley("live", "--camera", f"file:{tmp_path}/./steps.mp4", "--output", "seam", "--duration", "1",
+                     "--no-history", "--record", str(clip.path))  # the camera's clip, named another way
+    assert done.returncode == 2 and "would overwrite the file camera's clip" in done.stderr, done.stderr
+    assert clip.path.read_bytes() == original  # was replaced by the recording of itself
     long_name = tmp_path / ("x" * 240 + ".mp4")
     done = run_foley("live", "--camera", camera, "--output", "seam", "--duration", "1", "--no-history",
                      "--record", str(long_name))

@@ -184,7 +184,8 @@ def register(subparsers) -> None:
     capture.set_defaults(handler=handle_capture)
     record = subparsers.add_parser("record", help="start (or stop, cancel) a recording of the capture daemon")
     record.add_argument("--description", help="what the clip shows, for the choice of sounds")
-    record.add_argument("--seconds", type=float, help="length (default: config capture.record_seconds)")
+    record.add_argument("--seconds", type=positive_seconds("--seconds"),
+                        help="length (default: config capture.record_seconds; at most capture.max_record_seconds)")
     action = record.add_mutually_exclusive_group()
     action.add_argument("--stop", action="store_true", help="stop the recording now (it is kept and scored)")
     action.add_argument("--cancel", action="store_true", help="stop the recording and throw it away")

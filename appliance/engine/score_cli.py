@@ -9,6 +9,7 @@ work. A progress bar shows on a terminal only.
 """
 from __future__ import annotations
 
+import signal
 import sys
 from contextlib import contextmanager
 from pathlib import Path
@@ -67,25 +68,49 @@ def disk_failures_in_one_line() -> Iterator[None]:
         raise UsageError(message) from None
 
 
+def engine_settings(args) -> EngineConfig:
+    """The config's engine section (/etc/foley/config.yaml, loaded by appliance/cli.py), which
+    the command line's own options override: a board set to -14 LUFS or a 60 s limit scored at
+    the defaults from the command line."""
+    config = getattr(args, "loaded_config", None)
+    return config.engine if config is not None else EngineConfig()
+
+
+def stop_as_interrupted() -> None:
+    """A kill (systemd's stop, a closed terminal: SIGTERM, SIGHUP) unwinds as Ctrl-C does, so the
+    staged outputs not yet renamed are removed (engine/outputs.py): killed outright, each left
+    megabytes of hidden files in the output folder, never cleared."""
+    def interrupted(_number, _frame):
+        raise KeyboardInterrupt
+    for number in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(number, interrupted)
+
+
 def handle(args) -> int:
     check_text_options(args, "description")
     _check_distinct(Path(args.video), {"--out": args.out, "--mp4": args.mp4, "--timeline": args.timeline,
                                       "--credits": args.credits, "--mix": args.mix})
     keep = args.keep_audio is not None
-    options = ScoreOptions(description=args.description, seed=args.seed, target_lufs=args.lufs,
-                           ambience=not args.no_ambience, max_seconds=args.max_seconds, keep_audio=keep,
-                           original_level_db=check_level(args.keep_audio) if keep else 0.0)
+    settings = engine_settings(args)
+    options = ScoreOptions(description=args.description, seed=args.seed,
+                           target_lufs=settings.target_lufs if args.lufs is None else args.lufs,
+                           ambience=not args.no_ambience,
+                           max_seconds=settings.max_seconds if args.max_seconds is None else args.max_seconds,
+                           keep_audio=keep, original_level_db=check_level(args.keep_audio) if keep else 0.0)
     if keep and not (args.mp4 or args.mix):
         raise UsageError("--keep-audio mixes the clip's own sound into the video: give --mp4 OUT.mp4 "
                          "and/or --mix OUT.wav (--out stays the Foley alone)")
     if args.mix and not keep:
         raise UsageError("--mix is the Foley mixed with the clip's own sound: add --keep-audio")
     audio_format(Path(args.out), "--out")
+    if args.mp4 and Path(args.mp4).suffix.lower() != ".mp4":  # the muxer writes MP4 whatever the name says
+        raise UsageError(f"--mp4 {args.mp4}: the video is written as MP4; name it .mp4")
     if args.mix:
         audio_format(Path(args.mix), "--mix")
     probe(Path(args.video), max_seconds=options.max_seconds)  # fail fast, before loading models
     cache = None if args.no_cache else open_cache()
     engine = Engine(cache)
+    stop_as_interrupted()
     with stage_bar(Path(args.video).name) as progress, disk_failures_in_one_line():
         timeline = engine.score_to_files(
             Path(args.video), options, wav=Path(args.out), mp4=args.mp4 and Path(args.mp4),
@@ -117,11 +142,13 @@ def register(subparsers) -> None:
     parser.add_argument("--mix", help="with --keep-audio, also write that mix as audio (same endings as --out)")
     parser.add_argument("--seed", type=int, default=0, help=f"variation seed, 0 to {MAX_SEED}: same seed, same output")
     loudness = field_range(EngineConfig, "target_lufs")
-    parser.add_argument("--lufs", type=float, default=ScoreOptions.target_lufs,
-                        help=f"target loudness in LUFS, {loudness.low} to {loudness.high}")
+    parser.add_argument("--lufs", type=float,
+                        help=f"target loudness in LUFS, {loudness.low} to {loudness.high} "
+                             f"(default: config engine.target_lufs, {EngineConfig.target_lufs:g})")
     parser.add_argument("--no-ambience", action="store_true", help="never lay an ambience bed")
     longest = field_range(EngineConfig, "max_seconds")
-    parser.add_argument("--max-seconds", type=float, default=ScoreOptions.max_seconds,
-                        help=f"longest clip accepted in seconds, {longest.low:g} to {longest.high:g}")
+    parser.add_argument("--max-seconds", type=float,
+                        help=f"longest clip accepted in seconds, {longest.low:g} to {longest.high:g} "
+                             f"(default: config engine.max_seconds, {EngineConfig.max_seconds:g})")
     parser.add_argument("--no-cache", action="store_true", help="neither use nor fill the cache")
     parser.set_defaults(handler=handle)

@@ -59,6 +59,11 @@ def handle(args) -> int:
             raise UsageError(f"--record {record}: is a folder; give a file name")
         if not os.access(record.parent, os.W_OK):
             raise UsageError(f"--record {record}: cannot write in {record.parent}")
+        spec = args.camera or config.capture.camera
+        source = Path(spec.partition(":")[2]).resolve() if spec.startswith("file:") else None
+        if source in (record.resolve(), record.with_suffix(".json").resolve()):  # replaced while being read
+            raise UsageError(f"--record {record} would overwrite the file camera's clip; give the recording a name "
+                             f"of its own")
         # of a `foley live --record` killed there before (only the service swept them)
         remove_partials(record.parent, idle_seconds=PARTIAL_IDLE_S)
     try:  # before the camera and the models: a refusal comes at once
