@@ -35,9 +35,12 @@ job back on the broker after this long."""
 
 
 def make_huey(config: Config, service_folder: Path):
+    """The broker, with huey's result store off: a job's outcome is its row in the jobs table,
+    nothing reads a task's return value, and with it on every task that raised kept its error
+    and traceback in the broker (queue.sqlite3's kv table) for ever."""
     if config.queue.backend == "redis":
-        return RedisHuey("foley", url=config.queue.redis_url)
-    return SqliteHuey("foley", filename=str(service_folder / "queue.sqlite3"))
+        return RedisHuey("foley", url=config.queue.redis_url, results=False)
+    return SqliteHuey("foley", filename=str(service_folder / "queue.sqlite3"), results=False)
 
 
 def failure_reason(exc: BaseException, incident: str) -> str:
