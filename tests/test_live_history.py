@@ -73,3 +73,26 @@ def test_a_recording_that_cannot_be_filed_gives_back_what_it_had_taken(tmp_path,
     assert not list((service / "jobs").iterdir())
     with sqlite3.connect(service / "jobs.sqlite3") as db:
         assert db.execute("SELECT count(*) FROM jobs").fetchone()[0] == 0
+
+
+def test_a_recording_is_never_a_queued_job(tmp_path):
+    """Its job was inserted queued, then claimed: a crash between left a queued job with no
+    message, and a worker starting meanwhile (which queues such jobs again) could claim it and
+    score the recording while this process filed it. The row is made running, claimed by this
+    process, in its one INSERT."""
+    from appliance.service.jobs import JobStore, worker_id
+
+    service = tmp_path / "service"
+    db = JobStore(service).db
+    db.execute("CREATE TABLE inserted (state TEXT, worker TEXT)")
+    db.execute("CREATE TRIGGER seen AFTER INSERT ON jobs BEGIN INSERT INTO inserted VALUES (NEW.state, NEW.worker); END")
+    picture, mp4 = tmp_path / "picture.mp4", tmp_path / "recording.mp4"
+    render_scene("steps", picture, width=160, height=120, fps=30, seconds=1.0, seed=3)
+    mp4.write_bytes(picture.read_bytes())
+    played = tmp_path / "played.wav"
+    soundfile.write(played, np.zeros((4800, 2), np.float32), 48000)
+    job_id = add_to_history(mp4, picture, played, {"clip": {"duration": 1.0}, "events": []}, ScoreOptions(), 1.0,
+                            service)
+    assert [tuple(row) for row in db.execute("SELECT * FROM inserted")] == [("running", worker_id())]
+    job = JobStore(service).get(job_id)
+    assert job.state == "done" and job.attempts == 1 and job.started is not None

@@ -3,7 +3,7 @@ its sounds swappable (the swap re-mixes offline from the timeline, as for any re
 
 The live session writes the job itself (in `foley live`, or in the service for the page's Record
 while live), through the same `JobStore` (SQLite in WAL mode, a connection of its own) the
-service and its workers use: a job created, claimed by this process
+service and its workers use: a job created already claimed by this process (never queued)
 and finished at once, its folder holding the camera picture as the job's input, the sound that
 was played (WAV), the MP4 and the timeline. Nothing is queued, so no worker scores it again; if
 this process died between the claim and the finish, the service's recovery would find the job
@@ -29,18 +29,17 @@ def add_to_history(mp4: Path, picture: Path, played: Path, timeline: dict, optio
     Each is on disk to stay, data and name, before the job is marked done: a plain rename of a
     file whose data was never fsynced could leave, after a power cut, a finished job with an
     empty sound. Returns the job id."""
-    from appliance.service.jobs import INPUT_NAME, JobStore, give_back
+    from appliance.service.jobs import INPUT_NAME, JobStore, give_back, worker_id
 
     store = JobStore(service_folder)
     job, moves = None, []
     try:
         duration = timeline.get("clip", {}).get("duration")  # the history shows the clip's length
         job = store.create(mp4.name, options.description, options.accepting(duration).key_fields(), upload=picture,
-                           duration=duration)
+                           duration=duration, worker=worker_id())  # running from its first row: never queued
         folder = store.job_dir(job.id)
         moves = [(picture, folder / INPUT_NAME), (played, folder / WAV_NAME), (credits, folder / CREDITS_NAME),
                  (mp4 if move_mp4 else None, folder / MP4_NAME)]
-        store.start(job.id)
         durable_move(played, folder / WAV_NAME)  # the recording may be on another disk than the state
         if credits is not None:
             durable_move(credits, folder / CREDITS_NAME)

@@ -81,14 +81,37 @@ def worker_main(config_path: str | None, parent_pid: int | None = None) -> None:
         remote.check_token()  # before a job is taken from the broker
     queue = _queue(config, ScoringWorker(state_dir() / "cache", remote))
     if remote is None:
-        for job_id in JobStore(queue.service_folder).recover_interrupted(config.queue.max_attempts):
-            logging.getLogger("foley.worker").info("re-queued interrupted job %s", job_id)
-            queue.submit(job_id)
+        queue_again(queue, config.queue.max_attempts)
     # huey's idle polling backs off to 10 s by default: a recording's result would wait that
     # long. A poll every 0.1 s is a cheap indexed read and keeps the hand-over under 0.5 s.
     consumer = queue.huey.create_consumer(workers=config.queue.workers, worker_type="thread",
                                           initial_delay=0.05, max_delay=QUEUE_POLL_S)
     consumer.run()
+
+
+def queue_again(queue: ScoringQueue, max_attempts: int) -> None:
+    """At a worker's start: the jobs a dead worker left running queued again (or failed), and
+    every queued job the broker holds no message for given one. The jobs table and the broker
+    are two databases: a process killed between a job's row and its message, a worker killed
+    between taking a message and claiming its job, or a damaged queue.sqlite3 moved aside left
+    jobs queued that no worker would ever see, each counted against queue.max_waiting. A message
+    sent twice (a request sending its own meanwhile) is harmless: one claim wins (JobStore.start),
+    the other message finds the job taken and does nothing."""
+    store, worker_log = JobStore(queue.service_folder), logging.getLogger("foley.worker")
+    try:
+        interrupted = set(store.recover_interrupted(max_attempts))
+        queued = store.queued_before(time.time() + 1)  # before the broker is read: fewer sent twice
+        waiting = queue.waiting()
+        for job_id in queued:
+            if job_id in waiting:
+                continue
+            if job_id in interrupted:
+                worker_log.info("re-queued interrupted job %s", job_id)
+            else:
+                worker_log.warning("job %s was queued but the queue had lost it; queued again", job_id)
+            queue.submit(job_id)
+    finally:
+        store.db.close()
 
 
 class StaleJobReaper(threading.Thread):

@@ -124,11 +124,13 @@ class JobStore:
         return self.folder / "jobs" / job_id
 
     def create(self, filename: str, description: str | None, options: dict, upload: Path,
-               analysis: Path | None = None, duration: float | None = None) -> Job:
+               analysis: Path | None = None, duration: float | None = None, worker: str | None = None) -> Job:
         """A new queued job owning `upload` (moved into the job's folder) and, for a recording
         analysed while it was made, its analysis file. Both are on disk to stay, their data, their
         names and the folder's own name, before the row that names the job is committed: a
-        power cut after a plain rename left a queued job whose upload was empty or gone."""
+        power cut after a plain rename left a queued job whose upload was empty or gone.
+        With `worker`, the job is made running, claimed by it, in the same INSERT: a live
+        recording filed by the process that made it is never a queued job a worker could take."""
         job_id = uuid.uuid4().hex[:16]
         folder = self.job_dir(job_id)
         folder.mkdir(parents=True)
@@ -141,10 +143,12 @@ class JobStore:
             give_back([(upload, folder / INPUT_NAME), (analysis, folder / ANALYSIS_NAME)])
             shutil.rmtree(folder, ignore_errors=True)
             raise
+        now = time.time()
+        claim = (RUNNING, now, 1, worker, now) if worker else (QUEUED, None, 0, None, None)
         self.db.execute(
-            "INSERT INTO jobs (id, state, created, filename, description, options, progress, attempts, duration) "
-            "VALUES (?, ?, ?, ?, ?, ?, 0, 0, ?)",
-            (job_id, QUEUED, time.time(), filename, description, json.dumps(options), duration),
+            "INSERT INTO jobs (id, state, started, attempts, worker, heartbeat, created, filename, description, "
+            "options, progress, duration) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?)",
+            (job_id, *claim, now, filename, description, json.dumps(options), duration),
         )
         return self.get(job_id)
 

@@ -163,3 +163,7 @@ class ScoringQueue:
 
     def submit(self, job_id: str) -> None:
         self.task(job_id, str(self.service_folder), str(self.cache_folder))
+
+    def waiting(self) -> set[str]:
+        """The ids of the jobs the broker holds a message for."""
+        return {task.args[0] for task in self.huey.pending() if task.args}
