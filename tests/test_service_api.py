@@ -149,7 +149,7 @@ def test_hostile_filenames_are_only_displayed(tmp_path, clip_bytes, name):
     assert "/" not in shown and "\\" not in shown
     assert "\x00" not in shown and len(shown) <= 100
     job_dir = folder / "jobs" / response.get_json()["id"]
-    assert sorted(p.name for p in job_dir.iterdir()) == ["input"]
+    assert sorted(p.name for p in job_dir.iterdir()) == [".lock", "input"]  # .lock: jobs.folder_lock's
     assert not Path("/etc/passwd.mp4").exists()
 
 

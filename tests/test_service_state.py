@@ -9,6 +9,8 @@ import logging
 import os
 import sqlite3
 import subprocess
+import threading
+import time
 
 import pytest
 
@@ -177,3 +179,77 @@ def test_a_stale_job_of_a_live_local_worker_is_left_to_it(tmp_path):
     assert sorted(store.requeue_stale(max_attempts=3, stale_seconds=5)) == sorted([dead, other_boot])
     assert store.get(mine).state == "running"
     assert store.get(dead).state == store.get(other_boot).state == QUEUED
+
+
+def _aged(folder, seconds=3600):
+    then = time.time() - seconds
+    os.utime(folder, (then, then))
+    return folder
+
+
+def test_job_folders_no_job_names_are_removed_at_start(tmp_path):
+    """A kill between a job's folder and its row (the upload moved in first), or during a
+    delete's rmtree (the row went first), left a folder of up to 200 MB no job names, which
+    nothing ever removed. `foley serve`'s start removes them; other folders stay, and so does
+    everything while a damaged job history is kept (their rows may be in it)."""
+    from appliance.paths import state_dir
+    from appliance.service.cli import prepare_state
+
+    service = state_dir() / "service"
+    store = JobStore(service)
+    upload_file = tmp_path / "upload"
+    upload_file.write_bytes(b"clip")
+    kept = store.create("clip.mp4", None, {}, upload_file).id
+    _aged(store.job_dir(kept))
+    orphan = store.job_dir("0123456789abcdef")
+    orphan.mkdir()
+    (orphan / "input").write_bytes(b"\0" * 5000)
+    _aged(orphan)
+    other = service / "jobs" / "not-a-job"
+    other.mkdir()
+    _aged(other)
+    damaged = service / "jobs.sqlite3.corrupt-20240101T000000Z"
+    damaged.write_bytes(b"")
+    prepare_state()
+    assert orphan.is_dir()  # a damaged history is kept beside: left for a human
+    damaged.unlink()
+    prepare_state()
+    assert sorted(p.name for p in (service / "jobs").iterdir()) == sorted([kept, "not-a-job"])
+    assert (store.job_dir(kept) / "input").read_bytes() == b"clip"
+
+
+def test_a_job_being_made_keeps_its_folder_and_one_that_fails_leaves_none(tmp_path):
+    """The start's sweep runs while another process (the capture daemon filing a recording)
+    makes a job: its folder, whose row is not committed yet, is not taken from it. A job whose
+    row cannot be written (the database locked past its wait, a full disk) leaves no folder,
+    and its upload is given back."""
+    from appliance.service.state import sweep_job_folders
+
+    service = tmp_path / "service"
+    store, writer = JobStore(service), JobStore(service)
+    upload_file = tmp_path / "upload"
+    upload_file.write_bytes(b"clip")
+    writer.db.execute("BEGIN IMMEDIATE")  # another process writing: the INSERT waits for it
+    made = []
+    maker = threading.Thread(target=lambda: made.append(store.create("clip.mp4", None, {}, upload_file)))
+    maker.start()
+    while upload_file.exists():
+        time.sleep(0.01)  # until the upload is in its folder, its row on its way
+    [folder] = (service / "jobs").iterdir()
+    _aged(folder)
+    assert sweep_job_folders(service) == 0
+    writer.db.execute("COMMIT")
+    maker.join(30)
+    assert made and made[0].id == folder.name and (folder / "input").read_bytes() == b"clip"
+
+    upload_file.write_bytes(b"clip")
+    failing = JobStore(service)
+    failing.db.execute("PRAGMA busy_timeout = 50")
+    writer.db.execute("BEGIN IMMEDIATE")
+    try:
+        with pytest.raises(sqlite3.OperationalError, match="locked"):
+            failing.create("clip.mp4", None, {}, upload_file)
+    finally:
+        writer.db.execute("COMMIT")
+    assert upload_file.read_bytes() == b"clip"
+    assert [p.name for p in (service / "jobs").iterdir()] == [folder.name]

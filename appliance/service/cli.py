@@ -23,7 +23,7 @@ from appliance.service.auth import load_or_create_token
 from appliance.service.jobs import JobStore
 from appliance.service.queue import ScoringQueue, ScoringWorker, make_huey
 from appliance.service.remote import RemoteJobs
-from appliance.service.state import ensure_writable, recover_databases, sweep_uploads
+from appliance.service.state import ensure_writable, recover_databases, sweep_job_folders, sweep_uploads
 
 log = logging.getLogger("foley.serve")
 QUEUE_POLL_S = 0.1
@@ -38,7 +38,7 @@ def _queue(config: Config, worker: ScoringWorker | None = None) -> ScoringQueue:
 def prepare_state() -> list[str]:
     """Before serving or working: the state folder writable (else one line saying what to do),
     damaged jobs/queue databases moved aside, an unreadable cache rebuilt, uploads left by
-    killed requests removed. Returns the notices for the log and the page."""
+    killed requests and job folders no job names removed. Returns the notices for the log and the page."""
     ensure_writable(state_dir())
     folder = ensure_writable(state_dir() / "service", "service folder")
     notices = recover_databases(folder)
@@ -46,6 +46,7 @@ def prepare_state() -> list[str]:
     if problem:
         rebuild_cache(state_dir() / "cache", problem)
     sweep_uploads(folder)
+    sweep_job_folders(folder)
     return notices
 
 

@@ -13,6 +13,7 @@ import functools
 import json
 import logging
 import os
+import re
 import shutil
 import socket
 import sqlite3
@@ -28,6 +29,11 @@ QUEUED, RUNNING, DONE, FAILED = "queued", "running", "done", "failed"
 INPUT_NAME, ANALYSIS_NAME = "input", "analysis.npz"
 """A job folder's upload, and the live analysis that comes with a recording (foley capture)."""
 log = logging.getLogger("foley.serve")
+JOB_ID = re.compile(r"[0-9a-f]{16}")
+"""A job's id, its folder's name (`create`)."""
+ORPHAN_MIN_AGE_S = 30.0
+"""A job folder without a row is removed only once this old: its maker takes the folder's lock
+just after making it, and holds it until the row is in."""
 _SCHEMA = """CREATE TABLE IF NOT EXISTS jobs (
     id TEXT PRIMARY KEY, state TEXT NOT NULL, created REAL NOT NULL, started REAL, finished REAL,
     filename TEXT NOT NULL, description TEXT, options TEXT NOT NULL, stage TEXT, progress REAL NOT NULL,
@@ -134,22 +140,23 @@ class JobStore:
         job_id = uuid.uuid4().hex[:16]
         folder = self.job_dir(job_id)
         folder.mkdir(parents=True)
-        try:
-            durable_move(upload, folder / INPUT_NAME)  # a live recording's picture may be on another disk
-            if analysis is not None:
-                durable_move(analysis, folder / ANALYSIS_NAME)
-            fsync_folder(folder.parent)
-        except BaseException:
-            give_back([(upload, folder / INPUT_NAME), (analysis, folder / ANALYSIS_NAME)])
-            shutil.rmtree(folder, ignore_errors=True)
-            raise
-        now = time.time()
-        claim = (RUNNING, now, 1, worker, now) if worker else (QUEUED, None, 0, None, None)
-        self.db.execute(
-            "INSERT INTO jobs (id, state, started, attempts, worker, heartbeat, created, filename, description, "
-            "options, progress, duration) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?)",
-            (job_id, *claim, now, filename, description, json.dumps(options), duration),
-        )
+        with folder_lock(folder):  # until its row is in: remove_orphan_folders leaves a job being made alone
+            try:
+                durable_move(upload, folder / INPUT_NAME)  # a live recording's picture may be on another disk
+                if analysis is not None:
+                    durable_move(analysis, folder / ANALYSIS_NAME)
+                fsync_folder(folder.parent)
+                now = time.time()
+                claim = (RUNNING, now, 1, worker, now) if worker else (QUEUED, None, 0, None, None)
+                self.db.execute(
+                    "INSERT INTO jobs (id, state, started, attempts, worker, heartbeat, created, filename, "
+                    "description, options, progress, duration) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?)",
+                    (job_id, *claim, now, filename, description, json.dumps(options), duration),
+                )
+            except BaseException:  # the row not written either (database locked, disk full): no folder left
+                give_back([(upload, folder / INPUT_NAME), (analysis, folder / ANALYSIS_NAME)])
+                shutil.rmtree(folder, ignore_errors=True)
+                raise
         return self.get(job_id)
 
     def get(self, job_id: str) -> Job | None:
@@ -215,6 +222,32 @@ class JobStore:
         if deleted:
             shutil.rmtree(self.job_dir(job_id), ignore_errors=True)
         return bool(deleted)
+
+    def remove_orphan_folders(self, min_age: float = ORPHAN_MIN_AGE_S) -> list[str]:
+        """Remove the job folders no row names (a kill between a job's folder and its row, or
+        during a delete's rmtree, which follows its row's DELETE); returns their ids. A folder
+        whose job is being made (by another process: the capture daemon's recordings) is left:
+        `create` holds its lock until the row is in, and a folder younger than `min_age` may not
+        have taken its lock yet."""
+        removed = []
+        for folder in sorted((self.folder / "jobs").iterdir()):
+            if not JOB_ID.fullmatch(folder.name) or folder.is_symlink() or not folder.is_dir() or self.get(folder.name):
+                continue
+            try:
+                if time.time() - folder.stat().st_mtime < min_age:
+                    continue
+                handle = open(folder / ".lock", "a")
+            except OSError:  # removed meanwhile
+                continue
+            with handle:
+                try:
+                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:  # being made
+                    continue
+                if self.get(folder.name) is None:  # made meanwhile, its lock since released
+                    shutil.rmtree(folder, ignore_errors=True)
+                    removed.append(folder.name)
+        return removed
 
     def recover_interrupted(self, max_attempts: int, alive=None) -> list[str]:
         """Jobs left `running` by a worker of this host that no longer exists: re-queue them, or

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from appliance.engine.cache_recovery import database_problem, open_cache
 from appliance.errors import UsageError
+from appliance.service.jobs import JobStore
 
 log = logging.getLogger("foley.state")
 CHECKED_DATABASES = ("jobs.sqlite3", "queue.sqlite3")
@@ -108,6 +109,22 @@ def sweep_uploads(service_folder: Path) -> int:
     if freed:
         log.info("removed %.1f MB of uploads left by interrupted requests", freed / 1e6)
     return freed
+
+
+def sweep_job_folders(service_folder: Path) -> int:
+    """Remove the job folders no job names (JobStore.remove_orphan_folders): up to 200 MB each,
+    invisible to the API. Not while a damaged job history is kept beside (`move_aside`): their
+    rows may be in it, for a human to recover. Returns the folders removed."""
+    if any(Path(service_folder).glob("jobs.sqlite3.corrupt-*")):
+        return 0
+    store = JobStore(service_folder)
+    try:
+        removed = store.remove_orphan_folders()
+    finally:
+        store.db.close()
+    if removed:
+        log.info("removed %d job folders no job names (left by a crash while a job was made or deleted)", len(removed))
+    return len(removed)
 
 
 def free_bytes(folder: Path) -> int:
