@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from appliance.capture.outbox import CLIP, REQUEST, Outbox
+from appliance.capture.outbox import ANALYSIS, CLIP, REQUEST, Outbox
 from appliance.capture.recording import FinishedClip
 from appliance.waiting import poll
 from tests.conftest import http_server, quiet_handler
@@ -167,3 +167,30 @@ def test_a_service_that_cannot_take_a_clip_now_says_why_it_waits(tmp_path):
     assert results[0]["state"] == "waiting", results
     assert "HTTP 507: not enough free disk: 18 MB free, 30 MB needed" in results[0]["reason"], results
     assert [p.name for p in outbox.pending()] == ["20260101-000000-aaaaaa"], "still waiting to be sent"
+
+
+@pytest.mark.parametrize("written", [(CLIP,), (CLIP, ANALYSIS), (CLIP, ANALYSIS, REQUEST)])
+def test_a_recording_being_filed_when_the_power_went_is_filed_at_the_next_start(tmp_path, service, written):
+    """A power cut (or kill -9) inside `put`, after the clip was moved into its temporary folder:
+    the next start deleted that folder, and with it the only copy of the recording. The folder,
+    as `put` leaves it at each step after the move, is now completed and filed, its description
+    kept when its request was written, and the clip reaches the service; a folder the crash left
+    before the clip was moved into it (the clip still with the recordings) is only removed."""
+    url, received = service
+    recording_id = "20261203-101500-a1b2c3"
+    temp = tmp_path / "outbox" / f".{recording_id}.tmp"
+    temp.mkdir(parents=True)
+    (temp / CLIP).write_bytes(b"a clip")
+    if ANALYSIS in written:
+        (temp / ANALYSIS).write_bytes(b"an analysis")  # the service here does not read it
+    if REQUEST in written:
+        (temp / REQUEST).write_text(json.dumps({"id": recording_id, "description": "a knock"}), encoding="utf-8")
+    (tmp_path / "outbox" / ".20261203-101400-d4e5f6.tmp").mkdir()
+    outbox = Outbox(tmp_path / "outbox", url, tmp_path / "no-token")
+    assert [p.name for p in (tmp_path / "outbox").iterdir()] == [recording_id]
+    entry = tmp_path / "outbox" / recording_id
+    assert sorted(p.name for p in entry.iterdir()) == sorted({*written, REQUEST})
+    request = json.loads((entry / REQUEST).read_text(encoding="utf-8"))
+    assert request == {"id": recording_id, "description": "a knock" if REQUEST in written else None}
+    thread = run_outbox(outbox, lambda: not outbox.pending())
+    assert thread.alive and received == [f"{recording_id}.mp4"]

@@ -2,10 +2,11 @@
 
 Each recording is a folder (clip.mp4, analysis.npz, request.json) that appears complete or not
 at all (written under a temporary name, fsynced, renamed), so a power cut between the end of a
-recording and its submission loses nothing: the next start of the daemon submits it. It is
-sent to the web service over HTTP like any client's upload (with its live analysis, so the
-worker does not decode it again); a clip the service refuses as bad, or whose folder is damaged, is moved to
-`rejected/` with the reason, never deleted.
+recording and its submission loses nothing: the next start of the daemon submits it, and
+completes one that was being written here. It is sent to the web service over HTTP like any
+client's upload (with its live analysis, so the worker does not decode it again); a clip the
+service refuses as bad, or whose folder is damaged, is moved to `rejected/` with the reason,
+never deleted.
 """
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from typing import Callable
 from appliance.atomic import fsync_folder, write_json_atomic
 from appliance.capture.recording import FinishedClip
 from appliance.engine.analysis_file import save_analysis
+from appliance.errors import UsageError
 from appliance.multipart import MultipartBody, post_form
 
 log = logging.getLogger("foley.capture")
@@ -42,7 +44,29 @@ class Outbox:
         self.wake = threading.Event()
         folder.mkdir(parents=True, exist_ok=True)
         for leftover in folder.glob(".*.tmp"):  # a crash while a recording was being put here
+            self._recover(leftover)
+
+    def _recover(self, leftover: Path) -> None:
+        """File what `put` was filing when the process died (a power cut, kill -9). Once moved
+        here the clip is the recording's only copy, so the folder is completed, never deleted with
+        it: each file in it was written whole or not at all (the analysis and request atomically),
+        so what is missing is at most the request, written now without the description (that was
+        in memory), as the daemon files a clip it finds complete. A folder without a clip (the
+        crash came before the move: the clip is still with the recordings, which the daemon hands
+        over at its start) holds nothing to keep. One that cannot be completed (a full disk) is
+        left for the next start."""
+        if not (leftover / CLIP).is_file():
             shutil.rmtree(leftover, ignore_errors=True)
+            return
+        recording_id = leftover.name[1:-len(".tmp")]
+        log.warning("recording %s was being filed here when the daemon stopped; it is filed now", recording_id)
+        try:
+            if not (leftover / REQUEST).is_file():
+                write_json_atomic(leftover / REQUEST, {"id": recording_id, "description": None})
+            fsync_folder(leftover)
+            self._into_place(leftover, recording_id)
+        except (OSError, UsageError) as exc:  # UsageError: no temporary file for the request (atomic_path)
+            log.error("recording %s could not be filed: %s; tried again at the next start", recording_id, exc)
 
     def put(self, clip: FinishedClip) -> Path:
         """File the clip (moved here) with its analysis and description. The analysis only
@@ -68,7 +92,11 @@ class Outbox:
                 os.replace(temp / CLIP, clip.path)
             shutil.rmtree(temp, ignore_errors=True)
             raise
-        entry = self.folder / clip.id
+        return self._into_place(temp, clip.id)
+
+    def _into_place(self, temp: Path, recording_id: str) -> Path:
+        """Rename the complete folder `temp` into the queue, durably."""
+        entry = self.folder / recording_id
         os.replace(temp, entry)
         fsync_folder(self.folder)
         self.wake.set()
