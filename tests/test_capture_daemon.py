@@ -17,13 +17,14 @@ import pytest
 from appliance.capture.cameras import CameraLost, FileCamera
 from appliance.capture.daemon import CaptureDaemon, CommandRefused
 from appliance.capture.outbox import ANALYSIS, CLIP, Outbox
+from appliance.capture.recording import Recording
 from appliance.config import CaptureConfig
 from appliance.engine.analysis_file import load_analysis
 from appliance.video import probe
 from appliance.video.synthetic import render_scene
 from appliance.waiting import poll
 
-from tests.conftest import free_port
+from tests.conftest import free_port, trace_durability
 
 FAST = CaptureConfig(preroll_seconds=1.0, record_seconds=1.5, min_clip_seconds=0.5, stall_seconds=0.6,
                      min_free_mb=1)
@@ -91,6 +92,23 @@ def test_a_clip_completed_just_before_a_crash_is_handed_over_at_the_next_start(t
         assert daemon.status()["waiting_for_service"] == 1
     finally:
         daemon.shutdown()
+
+
+def test_a_finished_clip_keeps_its_name_through_a_power_cut(tmp_path, monkeypatch):
+    """The clip's rename from .partial was not followed by an fsync of its folder: after a power
+    cut the name could revert, and the next start deletes a .partial as cut by a crash. The
+    folder is now fsynced after the rename (the clip's content before it, as it was)."""
+    folder = tmp_path / "recordings"
+    folder.mkdir()
+    recording = Recording(folder, 30, 0.0, 1.0, None, [])
+    for i in range(10):
+        recording.offer(np.full((240, 320, 3), 20 * i, np.uint8), i / 30)
+    steps = trace_durability(monkeypatch, lambda: 0)
+    clip = recording.finish(1.0, 0.1)
+    assert clip is not None and clip.path.name == f"{recording.id}.mp4"
+    renamed = steps.index(("replace", clip.path.name, 0))
+    assert steps[renamed - 1] == ("fsync", f".{recording.id}.mp4.partial", 0), steps
+    assert steps[renamed + 1] == ("fsync", "recordings", 0), steps
 
 
 def test_stop_keeps_the_clip_cancel_throws_it_away(daemon, tmp_path):

@@ -9,7 +9,6 @@ file that looks finished but is not.
 from __future__ import annotations
 
 import logging
-import os
 import queue
 import secrets
 import threading
@@ -21,6 +20,7 @@ from typing import TYPE_CHECKING, Callable
 import cv2
 import numpy as np
 
+from appliance.atomic import durable_replace
 from appliance.capture.preroll import StoredFrame
 from appliance.engine.analysis import ANALYSIS_WIDTH, ClipAnalysis, StreamingAnalysis
 from appliance.video import probe
@@ -156,9 +156,8 @@ class Recording:
             problem = f"only {duration:.2f} s were recorded (at least {min_seconds:g} s are kept)"
         if problem is None:
             try:
-                with open(self.temp_path, "rb") as clip:
-                    os.fsync(clip.fileno())
-                os.replace(self.temp_path, self.final_path)
+                # durable: a name lost to a power cut leaves the .partial, which the next start deletes
+                durable_replace(self.temp_path, self.final_path)
                 info = probe(self.final_path)
                 return FinishedClip(self.id, self.final_path, self.analysis.finish(info), self.description,
                                     stopped_at)
