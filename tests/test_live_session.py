@@ -20,7 +20,8 @@ from appliance.engine.remix import mix_timeline
 from appliance.engine.timeline import Timeline
 from appliance.library import load_catalog
 from appliance.service.jobs import INPUT_NAME, JobStore
-from appliance.live.session import LiveOptions, LiveSession
+from appliance.live.mixer import Cue, Outcome
+from appliance.live.session import LiveOptions, LiveReport, LiveSession, Sounded
 from appliance.video.synthetic import render_scene
 
 SEAM = LiveConfig(output="seam")
@@ -65,7 +66,7 @@ def test_sounds_start_near_the_known_contacts_and_are_accounted_for(engine, step
         assert min(abs(sound.event.time - c) for c in steps.impacts) < 0.35
         assert sound.placement.source == sound.template.category == sound.decision["category"]
     assert {s.decision["category"] for s in started} <= {"footsteps", *{s.template.category for s in started}}
-    assert report.impacts == len(report.sounded) + report.dropped_no_device
+    assert report.impacts == report.started + report.dropped_late + report.dropped_no_device
     assert report.output.startswith("audio seam") and said == []
     assert report.scene_decisions >= 1  # the picture was read (the first frame's, before any sound)
 
@@ -136,7 +137,7 @@ def test_a_lost_audio_device_is_reopened_and_the_gap_counted(engine, steps):
     report, said = _run(engine, steps, during=(1.0, lambda session: session.output.lose()))
     assert report.device_reopened == 1
     assert any(m.startswith("audio device lost") for m in said) and any(m.startswith("audio device back") for m in said)
-    assert report.impacts == len(report.sounded) + report.dropped_no_device
+    assert report.impacts == report.started + report.dropped_late + report.dropped_no_device
 
 
 def test_a_lost_camera_ends_the_session_with_a_clear_message(engine, steps, tmp_path):
@@ -145,3 +146,48 @@ def test_a_lost_camera_ends_the_session_with_a_clear_message(engine, steps, tmp_
     assert report.camera_failure and "gone" in report.camera_failure
     assert any(m.startswith("camera lost") for m in said)
     assert report.frames < 0.9 * clip.duration * clip.fps
+
+
+def test_a_long_session_keeps_only_the_recent_sounds_and_counts_them_all(monkeypatch):
+    """One Sounded kept per action for the whole session: live mode has no end, and the report
+    grew by ~77 MB a day at an action a second. The most recent RECENT_SOUNDED are kept, and
+    those a recording in progress needs (heard since its first frame); the totals are counted."""
+    monkeypatch.setattr("appliance.live.session.RECENT_SOUNDED", 100, raising=False)
+    report = LiveReport()
+
+    def action(n: int, keep_since=None):
+        started = n % 4 != 0  # one in four dropped late
+        report.impacts += 1
+        report.add(Sounded(n, None, None, None, {}, Outcome(Cue(None, n, n + 0.1, n), started, n + 0.05, 0.02)),
+                   keep_since)
+
+    for n in range(10_000):
+        action(n)
+    assert len(report.sounded) == 100 and report.sounded[0].n == 9_900
+    assert (report.started, report.dropped_late, len(report.latency_s)) == (7_500, 2_500, 7_500)
+    summary = report.summary()
+    assert summary["sounded"] == 7_500 and summary["latency_ms"]["p50"] == pytest.approx(70.0)
+    for n in range(10_000, 10_500):  # a recording whose first frame came at 10 000
+        action(n, keep_since=10_000.0)
+    assert len(report.sounded) == 500 and report.sounded[0].n == 10_000
+    action(10_500)  # finished: its sounds are no longer needed
+    assert len(report.sounded) == 100 and (report.started, report.dropped_late) == (7_500 + 375, 2_500 + 126)
+
+
+@pytest.mark.parametrize("kind", ["live", "recording", "benchmark"])
+def test_a_session_keeps_its_recent_sounds_and_every_sound_of_a_recording(engine, steps, tmp_path, monkeypatch, kind):
+    """The bound in a real session: one action kept, every action counted; a recording's timeline
+    still lists every sound it heard (its sounds are kept while it is being made), and a
+    benchmark's session (`keep_sounded`) keeps them all to match them to the clip's contacts."""
+    monkeypatch.setattr("appliance.live.session.RECENT_SOUNDED", 1, raising=False)
+    out = tmp_path / "live.mp4"
+    options = {"recording": {"record": out}, "benchmark": {"keep_sounded": True}}.get(kind, {})
+    report, _ = _run(engine, steps, settings=LiveConfig(output="seam", latency_budget_ms=1000), **options)
+    assert report.impacts - report.dropped_no_device >= 2, "more actions than are kept"
+    if kind == "recording":
+        timeline = json.loads(out.with_suffix(".json").read_text())
+        assert len(timeline["events"]) == report.started
+    else:
+        assert len(report.sounded) == (1 if kind == "live" else report.impacts - report.dropped_no_device)
+    assert report.impacts == report.started + report.dropped_late + report.dropped_no_device
+    assert report.summary()["sounded"] == report.started == len(report.latency_s)

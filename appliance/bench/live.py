@@ -80,7 +80,7 @@ def bench_scene(scene: str, seconds: float, settings: LiveConfig, folder: Path, 
     clip = render_bench_scene(scene, seconds, folder, seed)
     captured: dict[int, float] = {}
     session = LiveSession(FileCamera(clip.path), settings,
-                          LiveOptions(description=None, duration=clip.duration + 0.5), engine=engine,
+                          LiveOptions(description=None, duration=clip.duration + 0.5, keep_sounded=True), engine=engine,
                           on_frame=lambda index, at: captured.setdefault(index, at), say=lambda message: None)
     report = session.run()
     frames_per_loop = round(clip.duration * clip.fps)

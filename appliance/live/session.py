@@ -20,6 +20,7 @@ sound live; a live session sounds impacts (and steps, hits, knocks: every impact
 from __future__ import annotations
 
 import logging
+import math
 import os
 import queue
 import sys
@@ -62,7 +63,9 @@ REOPEN_EVERY_S = 0.5
 FIRST_READ_WAIT_S = 0.8
 """Longest wait for the first scene reading (the frame queue holds QUEUE_SECONDS)."""
 MAX_TIMINGS = 100_000
-"""Per-frame analysis times kept for the report (an hour at 30 fps; 0.8 MB)."""
+"""Per-frame analysis times kept for the report (an hour at 30 fps; 0.8 MB), and sounds' latencies."""
+RECENT_SOUNDED = 1000
+"""Actions the report keeps with what became of their sounds (~0.9 MB), besides a recording's."""
 PATH_PRIORITY = 10
 """SCHED_FIFO priority of the capture and analysis threads (under the audio thread's): the event's
 path from frame to cue; when granted, other programs' work no longer delays it."""
@@ -83,6 +86,9 @@ class LiveOptions:
     engine_settings: EngineConfig = field(default_factory=EngineConfig)
     """The config's engine section: a filed recording's request is held to its loudness target
     (a swap's re-mix normalises to it) and clip length limit, as an upload is."""
+    keep_sounded: bool = False
+    """Keep every action in `LiveReport.sounded`, not only the recent ones: a benchmark's session,
+    of a fixed duration, matches them all to its clip's contacts."""
 
 
 @dataclass(frozen=True)
@@ -115,7 +121,15 @@ class LiveReport:
     frames: int = 0
     frames_dropped: int = 0
     impacts: int = 0
-    sounded: list[Sounded] = field(default_factory=list)
+    sounded: deque[Sounded] = field(default_factory=deque)
+    """The RECENT_SOUNDED most recent actions handed to the mixer and what became of their sounds
+    (for a test to look into), and every one heard since the first frame of a recording still
+    being made (its timeline lists them); all of them only with `LiveOptions.keep_sounded` (a
+    benchmark's). Not all of them otherwise: a live session has no end, and one kept per action
+    grew the memory by ~77 MB a day at one action a second. The totals are counted as they come
+    (`started`, `dropped_late`, `latency_s`)."""
+    started: int = 0
+    """Actions whose sound was started (reached the speaker within the latency budget)."""
     dropped_late: int = 0
     """Cues that would have reached the speaker after the latency budget: not played."""
     dropped_no_device: int = 0
@@ -132,20 +146,32 @@ class LiveReport:
     """Said once each, for the user: no device, device lost, camera lost."""
     analysis_ms: list[float] = field(default_factory=list)
     """Per frame, the motion analysis and the sound choice it led to (milliseconds)."""
+    latency_s: list[float] = field(default_factory=list)
+    """Motion-to-sound seconds of the first MAX_TIMINGS sounds started, as the session measures it
+    (from the frame the event model placed the contact in)."""
     cpu_seconds: float = 0.0
     """CPU time the process used during the session (all its threads)."""
 
-    def latencies(self) -> np.ndarray:
-        """Motion-to-sound seconds of the sounds started, as the session measures it (from the
-        frame the event model placed the contact in)."""
-        return np.array([s.outcome.latency for s in self.sounded if s.outcome.started])
+    def add(self, sounded: Sounded, keep_since: float | None) -> None:
+        """Count an action's outcome and keep it in `sounded`, dropping the oldest past
+        RECENT_SOUNDED unless heard at `keep_since` (monotonic) or later, when that is given."""
+        outcome = sounded.outcome
+        if outcome.started:
+            self.started += 1
+            if len(self.latency_s) < MAX_TIMINGS:
+                self.latency_s.append(outcome.latency)
+        else:
+            self.dropped_late += 1
+        self.sounded.append(sounded)
+        while len(self.sounded) > RECENT_SOUNDED and (keep_since is None or _heard_at(self.sounded[0]) < keep_since):
+            self.sounded.popleft()
 
     def summary(self) -> dict:
-        latency = self.latencies() * 1000
+        latency = np.array(self.latency_s) * 1000
         return {
             "output": self.output, "seconds": round(self.seconds, 2), "frames": self.frames,
             "frames_dropped": self.frames_dropped, "impacts": self.impacts,
-            "sounded": int(sum(s.outcome.started for s in self.sounded)),
+            "sounded": self.started,
             "dropped_late": self.dropped_late, "dropped_no_device": self.dropped_no_device,
             "underruns": self.underruns, "device_reopened": self.device_reopened,
             "scene_decisions": self.scene_decisions,
@@ -161,6 +187,11 @@ class LiveReport:
             "recording_failure": self.recording_failure,
             "history_job": self.history_job,
         }
+
+
+def _heard_at(sounded: Sounded) -> float:
+    """Monotonic time its sound's first sample reached the speaker, or would have (dropped late)."""
+    return sounded.outcome.handed_at + sounded.outcome.output_latency
 
 
 class LiveSession:
@@ -183,6 +214,8 @@ class LiveSession:
         self.chooser = LiveChooser(self.engine, catalog, options.description, options.seed, cache_folder)
         self.mixer = LiveMixer(settings.voices, SAMPLE_RATE, DEFAULT_CEILING_DB)
         self.recorder: LiveRecorder | None = None
+        self._recordings: tuple[LiveRecorder, ...] = ()
+        """Recordings started and not yet finished (their timelines made): the report keeps their sounds."""
         self._recording_lock = threading.Lock()
         if options.record:
             self.start_recording(options.record)
@@ -238,9 +271,10 @@ class LiveSession:
             outcome = self.mixer.outcomes.popleft()
             n = outcome.cue.tag
             event, choice = self._pending.pop(n)
-            if not outcome.started:
-                self.report.dropped_late += 1
-            self.report.sounded.append(Sounded(n, event, choice.template, choice.placement, choice.decision, outcome))
+            # a recording whose first frame has not come yet (origin None) keeps every sound till it has
+            origins = [-math.inf if r.origin is None else r.origin for r in self._recordings]
+            keep_since = -math.inf if self.options.keep_sounded else min(origins, default=None)
+            self.report.add(Sounded(n, event, choice.template, choice.placement, choice.decision, outcome), keep_since)
 
     # -- camera -------------------------------------------------------------------------------
     def _capture(self) -> None:
@@ -365,6 +399,7 @@ class LiveSession:
             if self.recorder is not None:
                 raise RuntimeError("already recording")
             self.recorder = LiveRecorder(out, self.camera.fps)
+            self._recordings += (self.recorder,)
             self.mixer.sinks += (self.recorder.block,)
 
     def finish_recording(self) -> RecordingResult | None:
@@ -395,6 +430,9 @@ class LiveSession:
             path = recorder.finish(self._timeline, file_job if self.options.history else None)
         except Exception as exc:  # the session's report still stands
             path, recorder.failure = None, f"finishing the recording failed: {exc}"
+        finally:
+            with self._recording_lock:
+                self._recordings = tuple(r for r in self._recordings if r is not recorder)
         if recorder.failure:
             self._notice(f"the recording was not kept: {recorder.failure}")
         elif recorder.frames_skipped or recorder.blocks_lost:
