@@ -94,3 +94,23 @@ def test_a_job_offered_twice_is_scored_once(tmp_path, monkeypatch):
     assert sorted(start_worker(monkeypatch)) == sorted([waiting, twice])
     assert store.get(waiting).attempts == store.get(twice).attempts == 1
     assert store.get(done).state == "done" and store.get(done).attempts == 1
+
+
+def test_what_a_killed_worker_left_in_a_job_is_cleared_before_it_is_scored_again(tmp_path, monkeypatch):
+    """A worker killed mid-job left its staged outputs and the clip's own sound decoded for the
+    mix (230 MB for a 10-minute clip) in the job's folder until the job was deleted; the job
+    scored again added another set. They are cleared when it is scored again; the job's upload
+    and lock stay."""
+    from appliance.paths import state_dir
+    from appliance.service.jobs import LOCK_NAME, JobStore, worker_id
+
+    store = JobStore(state_dir() / "service")
+    job_id = new_job(tmp_path, store)
+    store.start(job_id, worker_id().rpartition(":")[0] + ":999999999")  # a pid no process has
+    folder = store.job_dir(job_id)
+    (folder / ".audio.wav.k3j2.staged.wav").write_bytes(b"\0" * 1000)
+    (folder / ".own-sound-x1").mkdir()
+    (folder / ".own-sound-x1" / "own.wav").write_bytes(b"\0" * 1000)
+    assert start_worker(monkeypatch) == [job_id]
+    assert store.get(job_id).attempts == 2
+    assert sorted(p.name for p in folder.iterdir()) == sorted(["input", LOCK_NAME])

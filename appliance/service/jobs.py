@@ -26,7 +26,7 @@ from pathlib import Path
 from appliance.atomic import durable_move, fsync_folder
 
 QUEUED, RUNNING, DONE, FAILED = "queued", "running", "done", "failed"
-INPUT_NAME, ANALYSIS_NAME = "input", "analysis.npz"
+INPUT_NAME, ANALYSIS_NAME, LOCK_NAME = "input", "analysis.npz", ".lock"
 """A job folder's upload, and the live analysis that comes with a recording (foley capture)."""
 log = logging.getLogger("foley.serve")
 JOB_ID = re.compile(r"[0-9a-f]{16}")
@@ -76,13 +76,26 @@ def folder_lock(folder: Path, shared: bool = False):
     timeline and edit versions together (a first edit replaces timeline.json before it writes the
     version as scored). A no-op when the folder is already gone."""
     try:
-        handle = open(Path(folder) / ".lock", "a")
+        handle = open(Path(folder) / LOCK_NAME, "a")
     except (FileNotFoundError, NotADirectoryError):
         yield
         return
     with handle:
         fcntl.flock(handle, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
         yield
+
+
+def clear_leftovers(folder: Path) -> None:
+    """Remove from a job's folder what a worker killed while scoring it left (its staged outputs,
+    the clip's own sound decoded for a mix, a result being stored: hidden files and folders, a
+    10-minute clip's own sound alone 230 MB), before the job is scored again. Its lock stays."""
+    for leftover in Path(folder).glob(".*"):
+        if leftover.name == LOCK_NAME:
+            continue
+        if leftover.is_dir() and not leftover.is_symlink():
+            shutil.rmtree(leftover, ignore_errors=True)
+        else:
+            leftover.unlink(missing_ok=True)
 
 
 def worker_id() -> str:
@@ -236,7 +249,7 @@ class JobStore:
             try:
                 if time.time() - folder.stat().st_mtime < min_age:
                     continue
-                handle = open(folder / ".lock", "a")
+                handle = open(folder / LOCK_NAME, "a")
             except OSError:  # removed meanwhile
                 continue
             with handle:

@@ -24,7 +24,7 @@ from appliance.engine.options import ScoreOptions
 from appliance.engine.pipeline import CREDITS_NAME, MIX_NAME, MP4_NAME, TIMELINE_NAME, WAV_NAME, Engine
 from appliance.engine.stages import overall
 from appliance.errors import UsageError
-from appliance.service.jobs import ANALYSIS_NAME, INPUT_NAME, JobStore
+from appliance.service.jobs import ANALYSIS_NAME, INPUT_NAME, JobStore, clear_leftovers
 from appliance.service.remote import FrontEndError, RemoteJobs
 from appliance.video import probe
 
@@ -93,6 +93,8 @@ class ScoringWorker:
         if job is None:  # deleted while waiting, or already taken by another worker
             return
         folder = store.job_dir(job_id)
+        if job.attempts > 1:  # scored before by a worker that died: its half-written files go
+            clear_leftovers(folder)
         started = time.perf_counter()
 
         def progress(stage: str, fraction: float) -> None:
