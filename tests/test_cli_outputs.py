@@ -347,3 +347,18 @@ def test_score_takes_the_engine_settings_of_the_config_file(clip, tmp_path, monk
 def test_an_mp4_output_not_named_mp4_is_refused(clip, tmp_path):
     result = run_foley("score", str(clip.path), "-o", str(tmp_path / "a.wav"), "--mp4", str(tmp_path / "a.webm"))
     assert result.returncode == 2 and "name it .mp4" in result.stderr and not list(tmp_path.iterdir())
+
+
+def test_a_second_serve_on_the_same_state_is_refused(tmp_path):
+    """A second `foley serve` on a state folder already served swept the first's uploads in
+    progress as a crash's leftovers and ran a second worker beside its own. It is refused in one
+    line naming the first; once the first has stopped, the state can be served again."""
+    first = start_server(tmp_path, args=("--no-worker",))
+    try:
+        second = run_foley("serve", "--no-worker", "--port", str(free_port()), env={"FOLEY_STATE_DIR": str(tmp_path / "state")})
+        assert second.returncode == 2, second.stderr
+        assert f"another foley serve (pid {first.process.pid}) is running" in second.stderr, second.stderr
+    finally:
+        assert first.stop() == 0
+    again = start_server(tmp_path, args=("--no-worker",))
+    assert again.stop() == 0

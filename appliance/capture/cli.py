@@ -2,16 +2,15 @@
 from __future__ import annotations
 
 import faulthandler
-import fcntl
 import json
 import logging
-import os
 import signal
 import sys
 import threading
 from pathlib import Path
 
 from appliance.cli_args import positive_seconds
+from appliance.folder_hold import hold_folder
 from appliance.errors import UsageError
 from appliance.os_text import check_text_options
 
@@ -43,23 +42,6 @@ def demo_clip(folder: Path) -> Path:
     return path
 
 
-def hold_folder(folder: Path) -> None:
-    """Take `folder` for this process, until it ends (an exclusive flock the kernel drops however
-    it ends), or a UsageError naming the daemon that has it. A second daemon on the same state
-    deleted the first's recording in progress (its .partial) as left by a crash, took its control
-    socket and submitted its outbox a second time."""
-    fd = os.open(folder / LOCK_NAME, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
-        os.close(fd)
-        raise UsageError(f"another foley capture (pid {holder}) is running on {folder}; "
-                         "stop it first (systemctl stop foley-capture)") from None
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, str(os.getpid()).encode(), 0)
-
-
 def handle_capture(args) -> int:
     from appliance.capture.button import attach_button
     from appliance.capture.cameras import check_camera_spec, csi_available, open_camera, usb_cameras
@@ -81,7 +63,9 @@ def handle_capture(args) -> int:
     spec = args.camera or capture.camera
     folder = state_dir() / "capture"
     folder.mkdir(parents=True, exist_ok=True)
-    hold_folder(folder)
+    # A second daemon on the same state deleted the first's recording in progress (its .partial)
+    # as left by a crash, took its control socket and submitted its outbox a second time.
+    hold_folder(folder, LOCK_NAME, "foley capture", "systemctl stop foley-capture")
     demo = demo_clip(folder) if spec == "auto" and not usb_cameras() and not csi_available() else None
     check_camera_spec(spec)
     url = args.service_url or service_url(config)

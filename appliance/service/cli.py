@@ -18,6 +18,7 @@ from appliance.config import Config, load_and_apply
 from appliance.doctor import bind_problem, service_port
 from appliance.engine.cache_recovery import cache_problem, rebuild_cache
 from appliance.errors import UsageError
+from appliance.folder_hold import hold_folder
 from appliance.paths import state_dir
 from appliance.service.auth import load_or_create_token
 from appliance.service.jobs import JobStore
@@ -27,6 +28,7 @@ from appliance.service.state import ensure_writable, recover_databases, sweep_jo
 
 log = logging.getLogger("foley.serve")
 QUEUE_POLL_S = 0.1
+SERVE_LOCK_NAME = "serve.lock"
 
 
 def _queue(config: Config, worker: ScoringWorker | None = None) -> ScoringQueue:
@@ -209,6 +211,9 @@ def handle_serve(args) -> int:
     if problem is not None:
         raise UsageError(f"cannot listen on {host!r} port {port} ({problem.strerror}); "
                          "see service.host and service.port in the config, or --host and --port")
+    # A second serve on the same state swept the first's uploads in progress as a crash's leftovers
+    # and ran a second worker beside its own.
+    hold_folder(ensure_writable(state_dir()), SERVE_LOCK_NAME, "foley serve", "systemctl stop foley-web")
     notices = prepare_state()
     queue = _queue(config)
     token = load_or_create_token(state_dir())
