@@ -94,10 +94,13 @@ def test_an_mp4_that_does_not_fit_is_named_as_given(clip, tmp_path):
         assert os.listdir(out) == ["filler"] and not (tmp_path / "a.wav").exists()
 
 
-@pytest.mark.parametrize("value", ["nan", "inf"])
-def test_max_seconds_must_be_a_finite_number_in_range(clip, tmp_path, value):
-    result = run_foley("score", str(clip.path), "-o", str(tmp_path / "a.wav"), "--max-seconds", value, "--no-cache")
-    one_line_error(result, "longest clip", "between 1 and 86400")
+@pytest.mark.parametrize("option, value, allowed", [("--max-seconds", "nan", "between 1 and 86400"),
+                                                    ("--max-seconds", "inf", "between 1 and 86400"),
+                                                    ("--lufs", "-90", "between -70 and 0"),
+                                                    ("--seed", "-1", "between 0 and 4294967295")])
+def test_numbers_out_of_range_are_refused_naming_their_option(clip, tmp_path, option, value, allowed):
+    result = run_foley("score", str(clip.path), "-o", str(tmp_path / "a.wav"), f"{option}={value}", "--no-cache")
+    one_line_error(result, f"{option} must be", allowed)
     assert not (tmp_path / "a.wav").exists()
 
 

@@ -17,10 +17,11 @@ from typing import Iterator
 
 import soundfile
 
+from appliance.cli_args import within
 from appliance.cli_progress import stage_bar
 from appliance.engine.cache_cli import open_cache
 from appliance.config import EngineConfig, field_range
-from appliance.engine.options import MAX_SEED, ScoreOptions
+from appliance.engine.options import MAX_SEED, SEEDS, ScoreOptions
 from appliance.engine.own_sound import LEVEL_RANGE_DB, check_level
 from appliance.engine.pipeline import Engine
 from appliance.errors import UsageError, write_failure
@@ -140,14 +141,15 @@ def register(subparsers) -> None:
                         help=f"mix the Foley with the clip's own sound in the video, the own sound DB dB "
                              f"relative to the Foley ({low:g} to {high:+g}, default 0); --out stays the Foley alone")
     parser.add_argument("--mix", help="with --keep-audio, also write that mix as audio (same endings as --out)")
-    parser.add_argument("--seed", type=int, default=0, help=f"variation seed, 0 to {MAX_SEED}: same seed, same output")
+    parser.add_argument("--seed", type=within("--seed", SEEDS), default=0,
+                        help=f"variation seed, 0 to {MAX_SEED}: same seed, same output")
     loudness = field_range(EngineConfig, "target_lufs")
-    parser.add_argument("--lufs", type=float,
+    parser.add_argument("--lufs", type=within("--lufs", loudness, float),
                         help=f"target loudness in LUFS, {loudness.low} to {loudness.high} "
                              f"(default: config engine.target_lufs, {EngineConfig.target_lufs:g})")
     parser.add_argument("--no-ambience", action="store_true", help="never lay an ambience bed")
     longest = field_range(EngineConfig, "max_seconds")
-    parser.add_argument("--max-seconds", type=float,
+    parser.add_argument("--max-seconds", type=within("--max-seconds", longest, float),
                         help=f"longest clip accepted in seconds, {longest.low:g} to {longest.high:g} "
                              f"(default: config engine.max_seconds, {EngineConfig.max_seconds:g})")
     parser.add_argument("--no-cache", action="store_true", help="neither use nor fill the cache")
