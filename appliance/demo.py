@@ -36,10 +36,10 @@ def handle(args) -> int:
     outputs["credits"] = folder / f"{clip.stem}-credits.txt"
     engine = Engine(open_cache())
     settings = engine_settings(args)
-    stop_as_interrupted()
     options = ScoreOptions(description=description, target_lufs=settings.target_lufs, max_seconds=settings.max_seconds)
-    timeline = engine.score_to_files(clip, options, wav=outputs["wav"],
-                                     mp4=outputs["mp4"], timeline=outputs["json"], credits=outputs["credits"])
+    with stop_as_interrupted():
+        timeline = engine.score_to_files(clip, options, wav=outputs["wav"],
+                                         mp4=outputs["mp4"], timeline=outputs["json"], credits=outputs["credits"])
     print(f"scored {clip} ({timeline.clip.duration:.1f} s)" + (f' as "{description}"' if description else ""))
     for event in timeline.events:
         print(f"  {event.time:7.3f} s  {event.kind.value:<9} {event.category:<16} {event.template_id}")

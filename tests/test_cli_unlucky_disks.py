@@ -139,13 +139,16 @@ def test_ctrl_c_inside_an_audio_write_is_a_keyboard_interrupt(tmp_path, monkeypa
     assert os.listdir(tmp_path) == []
 
 
-def test_ctrl_c_between_the_renames_waits_for_the_last(tmp_path, monkeypatch):
+@pytest.mark.parametrize("stop", ["SIGINT", "SIGHUP"])
+def test_ctrl_c_between_the_renames_waits_for_the_last(tmp_path, monkeypatch, stop):
     """A Ctrl-C between two of the outputs' renames left a new WAV beside the previous MP4 and
-    timeline. It now comes once every output is in place."""
+    timeline. It now comes once every output is in place; so does a closed terminal's SIGHUP,
+    which `foley score` takes as Ctrl-C (it was not held)."""
     import os
     import signal
 
     from appliance.engine import outputs
+    from appliance.engine.score_cli import stop_as_interrupted
 
     targets = [tmp_path / name for name in ("out.wav", "out.mp4", "out.json")]
     for target in targets:
@@ -160,10 +163,10 @@ def test_ctrl_c_between_the_renames_waits_for_the_last(tmp_path, monkeypatch):
         real_replace(source, target)
         renames.append(target)
         if len(renames) == 1:
-            os.kill(os.getpid(), signal.SIGINT)
+            os.kill(os.getpid(), getattr(signal, stop))
 
     monkeypatch.setattr(outputs.os, "replace", replace_then_interrupt)
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(KeyboardInterrupt), stop_as_interrupted():
         stage.commit()
     assert [target.read_text() for target in targets] == ["new", "new", "new"]
 

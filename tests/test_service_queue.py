@@ -111,6 +111,24 @@ def test_what_a_killed_worker_left_in_a_job_is_cleared_before_it_is_scored_again
     (folder / ".audio.wav.k3j2.staged.wav").write_bytes(b"\0" * 1000)
     (folder / ".own-sound-x1").mkdir()
     (folder / ".own-sound-x1" / "own.wav").write_bytes(b"\0" * 1000)
+    (folder / ".thumbnail.jpg.x2.tmp").write_bytes(b"jpeg")  # the web process's, being written
     assert start_worker(monkeypatch) == [job_id]
     assert store.get(job_id).attempts == 2
-    assert sorted(p.name for p in folder.iterdir()) == sorted(["input", LOCK_NAME])
+    assert sorted(p.name for p in folder.iterdir()) == sorted(["input", LOCK_NAME, ".thumbnail.jpg.x2.tmp"])
+
+
+def test_a_broker_that_cannot_be_read_at_the_start_does_not_stop_the_worker(tmp_path, monkeypatch):
+    """Reading the broker's messages at the worker's start (a Redis not up yet at boot) raised
+    out of the worker's start: the worker died and was restarted up to a minute later. The
+    queued jobs are then sent again, the duplicates harmless."""
+    from appliance.paths import state_dir
+    from appliance.service.jobs import JobStore
+    from appliance.service.queue import ScoringQueue
+
+    def unreadable(self):
+        raise ConnectionError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+
+    monkeypatch.setattr(ScoringQueue, "waiting", unreadable)
+    store = JobStore(state_dir() / "service")
+    job_id = new_job(tmp_path, store)
+    assert start_worker(monkeypatch) == [job_id]

@@ -47,8 +47,9 @@ _SCHEMA = [
 _CANNOT_WRITE = ("disk is full", "readonly database", "unable to open database file", "disk I/O error")
 """SQLite's words for a write the disk refused (full, read-only, no inode for the journal)."""
 MAX_DIGESTS = 1000
-INCOMING_STALE_S = 3600
 """Remembered file digests (a row each, ~150 bytes); the least recently used go first."""
+INCOMING_STALE_S = 3600
+"""A result copy (`.incoming-*`) this old is a killed process's, never one being made."""
 
 
 @dataclass(frozen=True)

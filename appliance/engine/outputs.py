@@ -30,6 +30,8 @@ from appliance.mixing import SAMPLE_RATE, Track, write_audio_atomic
 WAV_NAME, MP4_NAME, TIMELINE_NAME = "audio.wav", "video.mp4", "timeline.json"
 MIX_NAME, CREDITS_NAME = "mix.wav", "credits.txt"
 """With keep_audio, the Foley mixed with the clip's own sound (the MP4's track); the credits."""
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+"""Ctrl-C, a stop (systemd), a closed terminal: the command line unwinds on each (score_cli.py)."""
 
 
 @dataclass(frozen=True)
@@ -94,7 +96,7 @@ class Staging:
 
 @contextmanager
 def _interrupts_held() -> Iterator[None]:
-    """SIGINT and SIGTERM held back for the block and delivered as it ends, in the main thread
+    """SIGINT, SIGTERM and SIGHUP (STOP_SIGNALS) held back for the block and delivered as it ends, in the main thread
     (where Python runs its handlers and raises KeyboardInterrupt). Handlers that only note the
     signal, not a blocked signal mask: the kernel gives a process's signal to any thread that
     does not block it (ONNX Runtime's and numpy's threads run by then)."""
@@ -103,7 +105,7 @@ def _interrupts_held() -> Iterator[None]:
         return
     noted: list[int] = []
     previous = {number: signal.signal(number, lambda received, _frame: noted.append(received))
-                for number in (signal.SIGINT, signal.SIGTERM)}
+                for number in STOP_SIGNALS}
     try:
         yield
     finally:

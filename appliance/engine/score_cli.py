@@ -9,8 +9,10 @@ work. A progress bar shows on a terminal only.
 """
 from __future__ import annotations
 
+import os
 import signal
 import sys
+import threading
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -22,12 +24,15 @@ from appliance.cli_progress import stage_bar
 from appliance.engine.cache_cli import open_cache
 from appliance.config import EngineConfig, field_range
 from appliance.engine.options import MAX_SEED, SEEDS, ScoreOptions
+from appliance.engine.outputs import STOP_SIGNALS
 from appliance.engine.own_sound import LEVEL_RANGE_DB, check_level
 from appliance.engine.pipeline import Engine
 from appliance.errors import UsageError, write_failure
 from appliance.os_text import check_text_options
 from appliance.mixing.wavio import AUDIO_FORMATS
 from appliance.video import probe
+
+SIGNAL_RETRY_S = 0.02
 
 
 def audio_format(path: Path, option: str) -> tuple[str, str]:
@@ -77,14 +82,34 @@ def engine_settings(args) -> EngineConfig:
     return config.engine if config is not None else EngineConfig()
 
 
-def stop_as_interrupted() -> None:
-    """A kill (systemd's stop, a closed terminal: SIGTERM, SIGHUP) unwinds as Ctrl-C does, so the
-    staged outputs not yet renamed are removed (engine/outputs.py): killed outright, each left
-    megabytes of hidden files in the output folder, never cleared."""
-    def interrupted(_number, _frame):
+def _inside_soundfile(frame) -> bool:
+    """Whether `frame` runs in soundfile's code: libsndfile calls back into it to write, and an
+    exception raised there is printed and dropped by cffi, not raised."""
+    while frame is not None:
+        if frame.f_code.co_filename == soundfile.__file__:
+            return True
+        frame = frame.f_back
+    return False
+
+
+@contextmanager
+def stop_as_interrupted() -> Iterator[None]:
+    """For the block, a kill (systemd's stop, a closed terminal: SIGTERM, SIGHUP) unwinds as Ctrl-C
+    does, so the staged outputs not yet renamed are removed (engine/outputs.py): killed outright,
+    each left megabytes of hidden files in the output folder, never cleared. A signal that comes
+    while libsndfile writes is sent again a moment later (Ctrl-C's too): raised there, cffi dropped
+    it, and the command went on to write its outputs. The handlers before are restored after."""
+    def interrupted(number, frame):
+        if _inside_soundfile(frame):
+            threading.Timer(SIGNAL_RETRY_S, os.kill, (os.getpid(), number)).start()
+            return
         raise KeyboardInterrupt
-    for number in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(number, interrupted)
+    previous = {number: signal.signal(number, interrupted) for number in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
 
 
 def handle(args) -> int:
@@ -111,8 +136,7 @@ def handle(args) -> int:
     probe(Path(args.video), max_seconds=options.max_seconds)  # fail fast, before loading models
     cache = None if args.no_cache else open_cache()
     engine = Engine(cache)
-    stop_as_interrupted()
-    with stage_bar(Path(args.video).name) as progress, disk_failures_in_one_line():
+    with stop_as_interrupted(), stage_bar(Path(args.video).name) as progress, disk_failures_in_one_line():
         timeline = engine.score_to_files(
             Path(args.video), options, wav=Path(args.out), mp4=args.mp4 and Path(args.mp4),
             timeline=args.timeline and Path(args.timeline), progress=progress, mix=args.mix and Path(args.mix),

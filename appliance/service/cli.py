@@ -104,7 +104,11 @@ def queue_again(queue: ScoringQueue, max_attempts: int) -> None:
     try:
         interrupted = set(store.recover_interrupted(max_attempts))
         queued = store.queued_before(time.time() + 1)  # before the broker is read: fewer sent twice
-        waiting = queue.waiting()
+        try:
+            waiting = queue.waiting()
+        except Exception as exc:  # a Redis broker not up yet (boot): the consumer waits for it, and so do these
+            worker_log.warning("the queue cannot be read (%s): the %d queued jobs are sent again", exc, len(queued))
+            waiting = set()
         for job_id in queued:
             if job_id in waiting:
                 continue

@@ -85,13 +85,17 @@ def folder_lock(folder: Path, shared: bool = False):
         yield
 
 
+SCORING_LEFTOVERS = (".*.staged*", ".store-*", ".own-sound-*")
+"""What scoring writes in a job's folder under temporary names (engine/outputs.py, pipeline.py,
+own_sound.py). Other hidden files there are other processes' (a thumbnail being written, a fleet
+worker's result being received) and stay."""
+
+
 def clear_leftovers(folder: Path) -> None:
     """Remove from a job's folder what a worker killed while scoring it left (its staged outputs,
-    the clip's own sound decoded for a mix, a result being stored: hidden files and folders, a
-    10-minute clip's own sound alone 230 MB), before the job is scored again. Its lock stays."""
-    for leftover in Path(folder).glob(".*"):
-        if leftover.name == LOCK_NAME:
-            continue
+    the clip's own sound decoded for a mix, a result being stored: a 10-minute clip's own sound
+    alone 230 MB), before the job is scored again."""
+    for leftover in (path for pattern in SCORING_LEFTOVERS for path in Path(folder).glob(pattern)):
         if leftover.is_dir() and not leftover.is_symlink():
             shutil.rmtree(leftover, ignore_errors=True)
         else:
@@ -153,8 +157,10 @@ class JobStore:
         job_id = uuid.uuid4().hex[:16]
         folder = self.job_dir(job_id)
         folder.mkdir(parents=True)
-        with folder_lock(folder):  # until its row is in: remove_orphan_folders leaves a job being made alone
-            try:
+        try:
+            # Its lock until its row is in: remove_orphan_folders leaves a job being made alone.
+            with open(folder / LOCK_NAME, "a") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX)
                 durable_move(upload, folder / INPUT_NAME)  # a live recording's picture may be on another disk
                 if analysis is not None:
                     durable_move(analysis, folder / ANALYSIS_NAME)
@@ -166,10 +172,10 @@ class JobStore:
                     "description, options, progress, duration) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?)",
                     (job_id, *claim, now, filename, description, json.dumps(options), duration),
                 )
-            except BaseException:  # the row not written either (database locked, disk full): no folder left
-                give_back([(upload, folder / INPUT_NAME), (analysis, folder / ANALYSIS_NAME)])
-                shutil.rmtree(folder, ignore_errors=True)
-                raise
+        except BaseException:  # the row not written either (database locked, disk full): no folder left
+            give_back([(upload, folder / INPUT_NAME), (analysis, folder / ANALYSIS_NAME)])
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
         return self.get(job_id)
 
     def get(self, job_id: str) -> Job | None:

@@ -330,8 +330,10 @@ function onShortcut(event) {
   if (!current || $("result").hidden || !(event.ctrlKey || event.metaKey) || document.querySelector("dialog[open]")) return;
   if (event.target.matches?.("input[type=text], input[type=search], input:not([type]), textarea")) return;
   const key = event.key.toLowerCase();
-  if (key === "z" && !event.shiftKey) undoRedo("undo");
-  else if ((key === "z" && event.shiftKey) || key === "y") undoRedo("redo");
-  else return;
+  const which = key === "z" && !event.shiftKey ? "undo" : (key === "z" && event.shiftKey) || key === "y" ? "redo" : null;
+  if (!which) return;
   event.preventDefault();
+  // At either end the shortcut does nothing, as its button; while an edit is re-mixed it queues
+  // (the counts are the edit's answer's, not yet known).
+  if (busy || current.steps[which]) undoRedo(which);
 }
