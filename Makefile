@@ -35,7 +35,7 @@ run: system-deps $(STAMP)
 	$(BIN)/foley serve --capture --host $(HOST) --port $(PORT)
 
 test: system-deps $(STAMP)
-	$(BIN)/python -m pytest -q -rs tests
+	$(BIN)/python -m pytest -q -rfEs tests
 
 # The cross-validated evaluation on the shared clips (folds by recording, baselines in the same
 # run) against the figures recorded in docs/quality-figures.json (scripts/quality.py).

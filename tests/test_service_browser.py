@@ -825,6 +825,7 @@ def test_edit_a_dense_clip(width, height, browser, tmp_path, axe_script):
         wait_for(page, lambda: len(events_of(base, job_id)) == count - 1, what="the delete")
         wait_for(page, lambda: not find(By.ID, "event").is_displayed() and marked_events(page) == sorted(
             e["n"] for e in events_of(base, job_id)), what="the page to drop the marker")
+        wait_for(page, lambda: idle(page), what="the delete to finish")  # the new mix loaded
         assert offered(page) == (True, False)
         find(By.ID, "undo").click()
         wait_for(page, lambda: len(events_of(base, job_id)) == count and target in marked_events(page), what="undo")
