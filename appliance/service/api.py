@@ -225,8 +225,7 @@ def job_json(job: Job) -> dict:
     """A job as the API shows it: its row, how many edits its outputs carry and how far undo and
     redo go. A failed job's reason is the engine's, which names the clip by its path on the
     board: shown without it, as every other error is (`public_message`)."""
-    history = EditHistory(jobs().job_dir(job.id))
-    data = {**job.public(), "edits": history.edits(), **history.steps()}
+    data = {**job.public(), **EditHistory(jobs().job_dir(job.id)).steps()}
     if data.get("error"):
         data["error"] = public_message(data["error"])
     return data

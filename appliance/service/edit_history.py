@@ -57,9 +57,11 @@ class EditHistory:
 
     def steps(self) -> dict[str, int]:
         """How far undo and redo can go now: the page offers Undo and Redo only when they would do
-        something (pressed at an end they only said "nothing to undo")."""
+        something (pressed at an end they only said "nothing to undo"). With the edits applied
+        (`edits`), from one read of the state: the job list asks it of every job it shows."""
         state = self.state()
-        return {"undo_steps": state.current - state.first, "redo_steps": state.last - state.current}
+        return {"edits": state.current, "undo_steps": state.current - state.first,
+                "redo_steps": state.last - state.current}
 
     def next_number(self, timeline: Timeline) -> int:
         """The `n` for an event added to `timeline` (the job's current one)."""

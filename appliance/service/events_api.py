@@ -115,11 +115,10 @@ def _apply(folder: Path, edit: Callable[[Timeline, Catalog, EditHistory], tuple[
     history = EditHistory(folder)
     catalog = load_catalog()
     edited, event = edit(timeline, catalog, history)
-    count = history.edits()
     if edited.to_json() != timeline.to_json():  # an edit that changes nothing is not one
         _rewrite(folder, edited, catalog)
-        count = history.push(timeline, edited)
-    answer = {"timeline": edited.to_json(), "edits": count, **history.steps()}
+        history.push(timeline, edited)
+    answer = {"timeline": edited.to_json(), **history.steps()}
     if event is not None:
         answer["event"] = next(e for e in edited.events if e.n == event.n).to_json()
     return jsonify(answer), status
@@ -178,7 +177,8 @@ def _step(job_id: str, delta: int, word: str):
         version, timeline = found
         catalog = load_catalog()
         _rewrite(folder, timeline, catalog)
-        return jsonify(timeline=timeline.to_json(), edits=history.settle(version), **history.steps())
+        history.settle(version)
+        return jsonify(timeline=timeline.to_json(), **history.steps())
     return _locked(job_id, work)
 
 
