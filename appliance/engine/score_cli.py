@@ -33,6 +33,8 @@ from appliance.mixing.wavio import AUDIO_FORMATS
 from appliance.video import probe
 
 SIGNAL_RETRY_S = 0.02
+"""Seconds before a stop signal that came inside libsndfile's write is sent again (a block's write
+takes about a millisecond, so the next try finds it done)."""
 
 
 def audio_format(path: Path, option: str) -> tuple[str, str]:

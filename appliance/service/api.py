@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import tempfile
 import time
 from pathlib import Path
@@ -21,14 +20,13 @@ from appliance.errors import UsageError
 from appliance.library import load_catalog
 from appliance.os_text import one_line
 from appliance.service.edit_history import EditHistory
-from appliance.service.jobs import DONE, FAILED, QUEUED, Job
+from appliance.service.jobs import DONE, FAILED, JOB_ID, QUEUED, Job
 from appliance.service.shared import (Services, disk_full, display_name, error, job_lock, jobs, missing_fields,
                                       not_utf8, public_message, services)
 from appliance.video import probe
 
 api = Blueprint("api", __name__)
 log = logging.getLogger("foley.serve")
-JOB_ID = re.compile(r"^[0-9a-f]{16}$")
 RESULT_FILES = {WAV_NAME: "audio/wav", MP4_NAME: "video/mp4", TIMELINE_NAME: "application/json",
                 CREDITS_NAME: "text/plain", MIX_NAME: "audio/wav"}
 TRUE_WORDS, FALSE_WORDS = ("1", "true", "yes", "on"), ("", "0", "false", "no", "off")
@@ -215,7 +213,7 @@ def _wait_for(job_id: str):
 
 
 def _job_or_404(job_id: str):
-    job = jobs().get(job_id) if JOB_ID.match(job_id) else None
+    job = jobs().get(job_id) if JOB_ID.fullmatch(job_id) else None
     if job is None:
         return None, error(f"no job {job_id[:40]!r}", 404)
     return job, None

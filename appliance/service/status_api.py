@@ -15,8 +15,7 @@ from flask import Blueprint, jsonify, send_file
 
 from appliance.atomic import atomic_open
 from appliance.errors import UsageError
-from appliance.service.api import JOB_ID
-from appliance.service.jobs import INPUT_NAME, QUEUED, RUNNING
+from appliance.service.jobs import INPUT_NAME, JOB_ID, QUEUED, RUNNING
 from appliance.service.shared import error, jobs, services
 from appliance.service.state import free_bytes
 from appliance.video import DEFAULT_MAX_SECONDS, iter_frames
@@ -70,7 +69,7 @@ def status():
 
 @status_api.get("/api/v1/jobs/<job_id>/thumbnail.jpg")
 def thumbnail(job_id: str):
-    job = jobs().get(job_id) if JOB_ID.match(job_id) else None
+    job = jobs().get(job_id) if JOB_ID.fullmatch(job_id) else None
     if job is None:
         return error(f"no job {job_id[:40]!r}", 404)
     folder = jobs().job_dir(job_id)

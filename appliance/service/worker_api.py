@@ -28,7 +28,7 @@ from appliance.errors import UsageError, is_number, is_text
 from appliance.mixing import SAMPLE_RATE
 from appliance.service.shared import disk_full, error, job_lock, jobs
 from appliance.video.probe import probe
-from appliance.service.jobs import ANALYSIS_NAME, INPUT_NAME, RUNNING, JobStore
+from appliance.service.jobs import ANALYSIS_NAME, INPUT_NAME, JOB_ID, RUNNING, JobStore
 
 worker_api = Blueprint("worker_api", __name__)
 WORKER = re.compile(r"^[A-Za-z0-9._-]{1,64}(/[0-9a-f-]{1,8})?:\d{1,10}$")
@@ -70,7 +70,7 @@ def _claimed_job(job_id: str):
     worker = request.headers.get("X-Foley-Worker", "")
     if not WORKER.match(worker):
         return None, error("header X-Foley-Worker (host/boot:pid) is required", 400)
-    job = jobs().get(job_id) if re.fullmatch(r"[0-9a-f]{16}", job_id) else None
+    job = jobs().get(job_id) if JOB_ID.fullmatch(job_id) else None
     if job is None:
         return None, error(f"no job {job_id[:40]!r}", 404)
     if job.state != RUNNING or job.worker != worker:
@@ -83,7 +83,7 @@ def claim(job_id: str):
     worker = request.headers.get("X-Foley-Worker", "")
     if not WORKER.match(worker):
         return error("header X-Foley-Worker (host/boot:pid) is required", 400)
-    job = jobs().start(job_id, worker) if re.fullmatch(r"[0-9a-f]{16}", job_id) else None
+    job = jobs().start(job_id, worker) if JOB_ID.fullmatch(job_id) else None
     if job is None:
         return error(f"job {job_id[:40]} is not waiting (deleted, or taken by another worker)", 409)
     return jsonify({**job.public(), "has_analysis": (jobs().job_dir(job_id) / ANALYSIS_NAME).is_file()})
