@@ -255,6 +255,10 @@ def _build(cls, data, where: str):
     return cls(**values)
 
 
+TYPE_WORDS = {int: "a whole number", float: "a number", bool: "true or false", str: "text", type(None): "empty"}
+"""How a config error names the type it wanted: for the person editing the YAML, not Python's names."""
+
+
 def _checked(value, expected, key: str):
     if typing.get_origin(expected) is Annotated:
         base, *constraints = typing.get_args(expected)
@@ -272,7 +276,7 @@ def _checked(value, expected, key: str):
         item = typing.get_args(expected)[0]
         if isinstance(value, (list, tuple)) and all(isinstance(v, item) for v in value):
             return tuple(value)
-        raise UsageError(f"config key {key!r} must be a list of {item.__name__}, not {value!r}")
+        raise UsageError(f"config key {key!r} must be a list of {'text entries' if item is str else item.__name__}, not {value!r}")
     allowed = typing.get_args(expected) if isinstance(expected, types.UnionType) else (expected,)
     if value is None and type(None) in allowed:
         return None
@@ -281,7 +285,7 @@ def _checked(value, expected, key: str):
             return float(value)
         if kind is not type(None) and isinstance(value, kind) and not (kind is int and isinstance(value, bool)):
             return value
-    names = " or ".join(k.__name__ for k in allowed)
+    names = " or ".join(TYPE_WORDS.get(k, k.__name__) for k in allowed)
     raise UsageError(f"config key {key!r} must be {names}, not {value!r}")
 
 

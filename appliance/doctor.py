@@ -19,7 +19,7 @@ from typing import Callable
 
 from appliance import __version__
 from appliance.config import ServiceConfig, field_range, load_and_apply
-from appliance.errors import ModelFileError
+from appliance.errors import ModelFileError, UsageError
 from appliance.inference.manifest import load_manifest, verify
 from appliance.inference.sessions import default_threads
 from appliance.paths import models_dir, state_dir
@@ -219,7 +219,8 @@ def run_checks(host: str = "0.0.0.0", port: int = 8080, min_free_mb: int = 200,
         except Warned as exc:
             results.append((None, str(exc)))
         except Exception as exc:  # doctor reports every failure instead of stopping at one
-            results.append((False, str(exc) if isinstance(exc, RuntimeError) else f"{type(exc).__name__}: {exc}"))
+            plain = isinstance(exc, (RuntimeError, UsageError))  # they say what is wrong; others need their kind
+            results.append((False, str(exc) if plain else f"{type(exc).__name__}: {exc}"))
     try:
         entries = load_manifest()
     except ModelFileError as exc:

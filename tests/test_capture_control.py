@@ -134,6 +134,7 @@ def test_no_daemon_is_a_clear_error(tmp_path):
 
 @pytest.mark.parametrize("args, says", [
     (["--stop", "--description", "door"], "--description: only for starting a recording, not with --stop"),
+    (["--stop", "-d", "door"], "--description: only for starting a recording, not with --stop"),  # -d as elsewhere
     (["--cancel", "--seconds", "5"], "--seconds: only for starting a recording, not with --cancel"),
     (["--status", "--description", "x", "--seconds", "5"], "--description and --seconds: only for starting a recording, "
                                                "not with --status"),

@@ -116,6 +116,17 @@ def test_doctor_checks_decoding_and_the_state_folder(tmp_path, monkeypatch):
         (tmp_path / "state").chmod(0o700)
 
 
+def test_doctor_says_a_state_folder_problem_in_its_own_words(tmp_path, monkeypatch):
+    """The FAIL line is the advice itself; it read "UsageError: the state folder …" (the
+    exception's class name is for bugs, not for a setting the user can fix)."""
+    from appliance.doctor import run_checks
+
+    (tmp_path / "a-file").write_text("")
+    monkeypatch.setenv("FOLEY_STATE_DIR", str(tmp_path / "a-file"))
+    failed = [message for passed, message in run_checks(port=free_port()) if passed is False]
+    assert failed and failed[0].startswith(f"the state folder {tmp_path / 'a-file'} cannot be created"), failed
+
+
 def test_doctor_port_free_ours_or_taken(tmp_path):
     port = free_port()
     assert check_port("127.0.0.1", port) == f"service port {port}: free"

@@ -25,8 +25,8 @@ def test_defaults_and_overrides(tmp_path):
 @pytest.mark.parametrize("text,message", [
     ("servce:\n  port: 1\n", "unknown config key 'servce'; allowed: capture, engine, live, queue, service, state_dir"),
     ("service:\n  prot: 1\n", "unknown config key 'service.prot'"),
-    ("service:\n  port: eighty\n", "'service.port' must be int"),
-    ("service:\n  port: true\n", "'service.port' must be int"),
+    ("service:\n  port: eighty\n", "'service.port' must be a whole number"),
+    ("service:\n  port: true\n", "'service.port' must be a whole number"),
     ("service: [1, 2]\n", "service: expected a mapping"),
     ("queue:\n  backend: kafka\n", "'queue.backend' must be 'sqlite' or 'redis'"),
     ("service: {port: 1\n", "not valid YAML (expected ',' or '}', but got '<stream end>', line 2, column 1"),
@@ -57,7 +57,7 @@ def test_a_folder_or_a_file_that_is_not_utf8_is_a_clear_error(tmp_path):
 def test_allowed_hosts_is_a_list_of_names(tmp_path):
     config = load_config(write(tmp_path, "service:\n  allowed_hosts: [foley.home.arpa, 10.0.0.5]\n"))
     assert config.service.allowed_hosts == ("foley.home.arpa", "10.0.0.5")
-    with pytest.raises(UsageError, match="'service.allowed_hosts' must be a list of str"):
+    with pytest.raises(UsageError, match="'service.allowed_hosts' must be a list of text entries"):
         load_config(write(tmp_path, "service:\n  allowed_hosts: foley.home.arpa\n"))
 
 

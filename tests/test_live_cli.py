@@ -25,6 +25,7 @@ def test_live_command_refuses_a_missing_camera_clearly(tmp_path):
     done = run_foley("live", "--camera", f"file:{tmp_path / 'none.mp4'}", "--output", "seam", "--duration", "1")
     assert done.returncode == 2
     assert done.stderr.strip().splitlines()[-1].startswith("foley live:") and "no such video file" in done.stderr
+    assert "--camera:" in done.stderr  # where the user gave it, not the config key it overrides
 
 
 @pytest.mark.parametrize("option, value, expected", [

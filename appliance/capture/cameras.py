@@ -254,12 +254,13 @@ def open_camera(spec: str, width: int, height: int, fps: float, demo_clip: Path 
     return FileCamera(argument)
 
 
-def check_camera_spec(spec: str) -> None:
+def check_camera_spec(spec: str, given_by: str = "config key 'capture.camera'") -> None:
     """Refuse a camera setting that can never work (at start, not in the capture loop): the
-    config's form (`--camera` takes the same), and a file camera's file."""
+    config's form (`--camera` takes the same), and a file camera's file. `given_by` names where
+    the user wrote it, so the error points there."""
     problem = camera_problem(spec)
     if problem:
-        raise UsageError(f"config key 'capture.camera': {problem}")
+        raise UsageError(f"{given_by}: {problem}")
     kind, _, argument = spec.partition(":")
     if kind == "file" and not Path(argument).is_file():
-        raise UsageError(f"config key 'capture.camera': {argument}: no such video file")
+        raise UsageError(f"{given_by}: {argument}: no such video file")

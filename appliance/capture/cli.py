@@ -67,7 +67,7 @@ def handle_capture(args) -> int:
     # as left by a crash, took its control socket and submitted its outbox a second time.
     hold_folder(folder, LOCK_NAME, "foley capture", "systemctl stop foley-capture")
     demo = demo_clip(folder) if spec == "auto" and not usb_cameras() and not csi_available() else None
-    check_camera_spec(spec)
+    check_camera_spec(spec, "--camera" if args.camera else "config key 'capture.camera'")
     url = args.service_url or service_url(config)
     outbox = Outbox(folder / "outbox", url, state_dir() / TOKEN_FILE)
     scoring = (RecordingScoring(state_dir() / "cache", state_dir() / "service", config.engine)
@@ -167,7 +167,7 @@ def register(subparsers) -> None:
                                                "at the config's port)")
     capture.set_defaults(handler=handle_capture)
     record = subparsers.add_parser("record", help="start (or stop, cancel) a recording of the capture daemon")
-    record.add_argument("--description", help="what the clip shows, for the choice of sounds")
+    record.add_argument("--description", "-d", help="what the clip shows, for the choice of sounds")
     record.add_argument("--seconds", type=positive_seconds("--seconds"),
                         help="length (default: config capture.record_seconds; at most capture.max_record_seconds)")
     action = record.add_mutually_exclusive_group()

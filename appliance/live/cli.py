@@ -92,7 +92,7 @@ def _run(args, config, settings) -> int:
     if spec == "auto" and not usb_cameras() and not csi_available():
         (state_dir() / "capture").mkdir(parents=True, exist_ok=True)
         demo = demo_clip(state_dir() / "capture")
-    check_camera_spec(spec)
+    check_camera_spec(spec, "--camera" if args.camera else "config key 'capture.camera'")
     try:
         camera = open_camera(spec, capture.width, capture.height, capture.fps, demo)
     except CameraLost as exc:
