@@ -8,6 +8,7 @@ without a screen.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import types
 import typing
@@ -18,6 +19,8 @@ from typing import Annotated, Literal
 import yaml
 
 from appliance.errors import UsageError, is_number
+
+log = logging.getLogger("foley.config")
 
 DEFAULT_PATH = Path("/etc/foley/config.yaml")
 
@@ -235,6 +238,15 @@ class Config:
             raise UsageError(f"config key 'state_dir' must be an absolute folder, not {self.state_dir!r}")
 
 
+RETIRED_KEYS = {
+    "capture.prewarm_vision": "the capture daemon now scores a recording while it is recorded; "
+                              "capture.score_while_recording turns that off",
+}
+"""Keys earlier versions took, ignored with a warning saying what replaced them: a config file
+written for an older version must not keep the upgraded service from starting (its units do
+not restart after a refused config). Any other unknown key is refused: it is a typo."""
+
+
 def _build(cls, data, where: str):
     if data is None:
         return cls()
@@ -242,6 +254,10 @@ def _build(cls, data, where: str):
         raise UsageError(f"{where.rstrip('.') or 'config'}: expected a mapping of keys, got {type(data).__name__}")
     hints = typing.get_type_hints(cls, include_extras=True)
     known = {f.name for f in dataclasses.fields(cls)}
+    for retired in sorted(str(key) for key in set(data) - known if f"{where}{key}" in RETIRED_KEYS):
+        log.warning("config key %r is no longer used and is ignored: %s; remove it from the config",
+                    where + retired, RETIRED_KEYS[where + retired])
+        data = {key: value for key, value in data.items() if key != retired}
     unknown = sorted(str(key) for key in set(data) - known)  # `1:` or `~:` are keys too, not names
     if unknown:
         raise UsageError(f"unknown config key {where + unknown[0]!r}; allowed: {', '.join(sorted(known))}")

@@ -122,6 +122,20 @@ source_files() {
       -o -name test-artifacts \) -prune -o \( -type f -o -type l \) -printf '%P\0')
   fi
 }
+check_config() {  # $1: the appliance source tree whose loader judges $config; its one-line reason on stderr
+  PYTHONPATH="$1" "$venv/bin/python" - "$config" <<'PY'
+import sys
+from pathlib import Path
+
+from appliance.config import load_config
+from appliance.errors import UsageError
+
+try:
+    load_config(Path(sys.argv[1]))
+except UsageError as exc:
+    sys.exit(str(exc))
+PY
+}
 if [ "$src" != "$dest" ]; then
   # Compared in a scratch folder first, so a run with nothing new touches nothing under $prefix.
   scratch=$(mktemp -d)
@@ -131,6 +145,12 @@ if [ "$src" != "$dest" ]; then
   if [ -d "$dest" ] && diff -r --no-dereference -q "$dest" "$scratch" >/dev/null 2>&1; then
     :
   else
+    # An upgrade: the kept config is checked by the new code before anything is swapped, so a
+    # config the new version refuses leaves the board as it was (and running), not half-upgraded.
+    if [ -f "$config" ] && [ -x "$venv/bin/python" ]; then
+      check_config "$scratch" ||
+        die "$config is not valid for the version being installed (message above): fix it, then run this again; nothing was changed"
+    fi
     say "installing the source tree in $dest"
     mkdir -p "$prefix"
     stage=$prefix/src.new
@@ -205,8 +225,7 @@ fi
 chown root:foley /etc/foley "$config"
 chmod 750 /etc/foley
 chmod 640 "$config"
-"$venv/bin/python" -c 'import sys; from pathlib import Path; from appliance.config import load_config; load_config(Path(sys.argv[1]))' \
-  "$config" || die "$config is not valid (message above): fix it, or move it away and run this again"
+check_config "$dest" || die "$config is not valid (message above): fix it, or move it away and run this again"
 
 # --- systemd units ---------------------------------------------------------------------------
 units_changed=0

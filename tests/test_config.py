@@ -54,6 +54,19 @@ def test_a_folder_or_a_file_that_is_not_utf8_is_a_clear_error(tmp_path):
         load_config(latin)
 
 
+def test_a_key_an_older_version_took_is_ignored_with_a_warning_saying_what_replaced_it(tmp_path, caplog):
+    """An upgraded board kept its config with `capture.prewarm_vision` (removed in a later
+    version): serve and capture refused it and, their units not restarting after a refused
+    config, the page stayed down. A retired key is skipped with a warning; a typo is still refused."""
+    config = load_config(write(tmp_path, "capture:\n  prewarm_vision: false\n  fps: 25\n"))
+    assert config.capture.fps == 25.0
+    assert "'capture.prewarm_vision' is no longer used" in caplog.text and "score_while_recording" in caplog.text
+    with pytest.raises(UsageError, match="unknown config key 'capture.prewarm_visoin'"):
+        load_config(write(tmp_path, "capture:\n  prewarm_visoin: false\n"))
+    with pytest.raises(UsageError, match="unknown config key 'service.prewarm_vision'"):  # only where it was
+        load_config(write(tmp_path, "service:\n  prewarm_vision: false\n"))
+
+
 def test_allowed_hosts_is_a_list_of_names(tmp_path):
     config = load_config(write(tmp_path, "service:\n  allowed_hosts: [foley.home.arpa, 10.0.0.5]\n"))
     assert config.service.allowed_hosts == ("foley.home.arpa", "10.0.0.5")

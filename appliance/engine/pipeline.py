@@ -45,6 +45,7 @@ from appliance.engine.outputs import (CREDITS_NAME, MIX_NAME, MP4_NAME, TIMELINE
 from appliance.engine.scene import ambience_bed, ambience_category, gain_range_db, placement_for
 from appliance.engine.timeline import (AmbienceEntry, ClipInfo, OutputSpec, Position, Stats, Timeline,
                                        TimelineEvent, Why)
+from appliance.engine.versions import ENGINE_VERSION
 from appliance.engine.vision_ahead import VisionAhead
 from appliance.engine.visual import VisualLookup
 from appliance.engine.zeroshot import PictureScores, ZeroShot, with_probe
@@ -64,19 +65,6 @@ from appliance.paths import state_dir
 log = logging.getLogger("foley.engine")
 
 
-def _code_version() -> str:
-    """A digest of the code that shapes a result (decoding, motion, choice, mixing): stored
-    results and decisions of another version are never reused, with no number to remember to bump."""
-    package = Path(__file__).resolve().parent.parent
-    digest = hashlib.sha256()
-    for folder in ("video", "motion", "engine", "mixing", "library"):
-        for source in sorted((package / folder).glob("*.py")):
-            digest.update(source.name.encode())
-            digest.update(source.read_bytes())
-    return digest.hexdigest()[:12]
-
-
-ENGINE_VERSION = _code_version()
 
 
 @dataclass

@@ -20,6 +20,7 @@ import numpy as np
 from appliance.engine.analysis import Keyframe
 from appliance.engine.cache import Cache
 from appliance.engine.framehash import hamming
+from appliance.engine.versions import INFERENCE_VERSION
 from appliance.inference import VisionEncoder
 
 if TYPE_CHECKING:
@@ -37,8 +38,9 @@ def stored_precision(values: np.ndarray) -> np.ndarray:
 
 
 def model_key(encoder: VisionEncoder) -> str:
-    """The vision model's version, as the frame cache keys its outputs."""
-    return f"{encoder.entry.sha256[:16]}:{encoder.variant}"
+    """The vision model's version and the code and runtime that ran it, as the frame cache keys
+    its outputs."""
+    return f"{encoder.entry.sha256[:16]}:{encoder.variant}:{INFERENCE_VERSION}"
 
 
 class VisualLookup:

@@ -5,8 +5,8 @@ the library speaks in sound categories ("chop", "impact_metal", "ambience_water"
 the text encoder: every ImageNet label is embedded once and scored against each category's
 phrases with the library's own search, giving a label → category affinity table. A frame's
 category scores are then its label probabilities weighted by that table. The table depends only
-on the text model and the library's categories, so it is computed once and kept in the state
-directory (a few seconds on first use; used from memory when that folder is read-only or full).
+on the text model, the library's categories and the code (engine/versions.py), so it is computed
+once per version and kept in the state directory (a few seconds on first use; used from memory when that folder is read-only or full).
 
 The same bridge tells a picture's setting: each label is scored against the description
 reader's setting sentences (indoors, outdoors), so that a scene read without words still has a
@@ -21,6 +21,7 @@ import numpy as np
 
 from appliance.atomic import save_table
 from appliance.engine.choose import standardised
+from appliance.engine.versions import ENGINE_VERSION
 from appliance.inference import embed_text
 from appliance.inference.probe import PROBABILITY_FLOOR
 from appliance.library import Searcher
@@ -30,7 +31,10 @@ TOP_LABELS = 5
 
 
 def _table_key(searcher: Searcher, labels: list[str], text_model: str) -> str:
+    """The tables' inputs: the text model, the labels, the categories and their phrases, and the
+    code that words and embeds them (the prompt, the setting sentences, the tokenizer's code)."""
     digest = hashlib.sha256(text_model.encode())
+    digest.update(ENGINE_VERSION.encode())
     digest.update("\n".join(labels).encode())
     digest.update("\n".join(sorted(searcher.catalog.categories)).encode())
     digest.update(searcher.phrase_vectors.tobytes())

@@ -1,0 +1,48 @@
+"""Versions of what shapes a stored result, so that nothing stored by other code is reused.
+
+The result cache, the frame cache of vision outputs and the label tables kept in the state folder
+are keyed by these digests, with no number to remember to bump: a file of the packages that turn
+a clip into a track (decoding, motion, inference, choice, mixing, the library) or a library that
+computes for them (ONNX Runtime, OpenCV, PyAV and its FFmpeg, numpy) changes the key. An upgrade
+once changed only `inference/sessions.py`, which changed the vision outputs on CPUs without VNNI,
+and the caches kept serving results computed the old way.
+"""
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+import onnxruntime
+
+PACKAGE = Path(__file__).resolve().parent.parent
+RESULT_PACKAGES = ("video", "motion", "inference", "engine", "mixing", "library")
+"""The appliance's folders whose code shapes a result (the service, capture and live only ask)."""
+
+
+def _digest(folders: tuple[str, ...], libraries: dict[str, object]) -> str:
+    digest = hashlib.sha256()
+    for folder in folders:
+        for source in sorted((PACKAGE / folder).glob("*.py")):
+            digest.update(f"{folder}/{source.name}".encode())
+            digest.update(source.read_bytes())
+    digest.update(repr(sorted(libraries.items())).encode())
+    return digest.hexdigest()[:12]
+
+
+def _runtime() -> dict[str, object]:
+    return {"onnxruntime": onnxruntime.__version__}
+
+
+def _libraries() -> dict[str, object]:
+    return {**_runtime(), "opencv": cv2.__version__, "pyav": av.__version__,
+            "ffmpeg": sorted(av.library_versions.items()), "numpy": np.__version__}
+
+
+INFERENCE_VERSION = _digest(("inference",), _runtime())
+"""The model-running code and runtime: with a model's own digest, what a stored model output was
+computed by (engine/visual.py's frame cache, engine/zeroshot.py's label tables)."""
+ENGINE_VERSION = _digest(RESULT_PACKAGES, _libraries())
+"""Everything that turns a clip into its result (with the models' and the library's own keys)."""
