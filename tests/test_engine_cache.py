@@ -176,8 +176,9 @@ def test_a_stored_result_is_named_as_the_request_names_its_clip(tmp_path):
         names[name] = (timeline.stats.result_cache, timeline.clip.file,
                        (out / "t.json").read_text(), (out / "credits.txt").read_text())
     assert [n[0] for n in names.values()] == ["miss", "hit"]
-    for name, (_, file, timeline_text, credits) in names.items():
+    for name, (cache_use, file, timeline_text, credits) in names.items():
         assert file == name and f'"file": "{name}"' in timeline_text
+        assert f'"result_cache": "{cache_use}"' in timeline_text  # the file said the stored "miss"
         assert credits.startswith(f"Sound credits for the Foley track of {name}\n")
 
 

@@ -13,9 +13,11 @@ import pytest
 from appliance.engine.mux import mux_mp4
 from appliance.engine.own_sound import mixed_note
 from appliance.engine.stages import STAGES, overall
-from appliance.service.jobs import JobStore
+from appliance.errors import UsageError
+from appliance.service.jobs import SCHEMA_VERSION, JobStore
 from appliance.service.status_api import cpu_temperature
 from appliance.video.synthetic import render_scene
+from tests.conftest import free_port, run_foley
 from tests.test_own_sound import speech_like
 from tests.test_service_api import make_client, upload
 
@@ -133,3 +135,44 @@ def test_jobs_table_of_an_older_version_gains_the_duration_column(tmp_path):
     db.close()
     job = JobStore(folder).get("0123456789abcdef")
     assert job.duration is None and job.seconds == 1.5 and job.public()["duration"] is None
+    with sqlite3.connect(folder / "jobs.sqlite3") as db:  # stamped with the format it now has
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+
+
+def test_a_jobs_table_of_a_newer_version_is_refused_in_one_line_and_left_as_it_was(tmp_path):
+    """After a downgrade, the older code read the newer table's rows wrong: every job request
+    answered 500, and a column it did not know stopped `foley serve` at start with a traceback."""
+    import sqlite3
+
+    (tmp_path / "state").mkdir()
+    JobStore(tmp_path / "state" / "service").create("a.mp4", None, {}, _an_upload(tmp_path))
+    path = tmp_path / "state" / "service" / "jobs.sqlite3"
+    with sqlite3.connect(path) as db:
+        db.execute("ALTER TABLE jobs ADD COLUMN priority INTEGER")
+        db.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    with pytest.raises(UsageError, match=f"written by a newer version of the appliance \\(format {SCHEMA_VERSION + 1}"):
+        JobStore(tmp_path / "state" / "service")
+    result = run_foley("serve", "--no-worker", "--port", str(free_port()), timeout=60,
+                       env={"FOLEY_STATE_DIR": str(tmp_path / "state")})
+    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert "newer version" in result.stderr
+    with sqlite3.connect(path) as db:  # its job and format as they were
+        assert db.execute("SELECT filename FROM jobs").fetchall() == [("a.mp4",)]
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION + 1
+    assert not list(path.parent.glob("jobs.sqlite3.corrupt-*"))  # refused, not taken for damage
+
+
+def test_a_column_this_version_does_not_know_is_left_alone(tmp_path):
+    import sqlite3
+
+    store = JobStore(tmp_path)
+    job = store.create("a.mp4", None, {}, _an_upload(tmp_path))
+    with sqlite3.connect(tmp_path / "jobs.sqlite3") as db:
+        db.execute("ALTER TABLE jobs ADD COLUMN priority INTEGER")
+    assert JobStore(tmp_path).get(job.id).filename == "a.mp4"
+
+
+def _an_upload(folder):
+    upload = folder / "upload.mp4"
+    upload.write_bytes(b"not scored here")
+    return upload

@@ -379,9 +379,7 @@ class Engine:
         key = self.request_key(path, options) if self.cache and analysis is None else None
         stored = self.cache.find_result(key) if key else None
         if stored is not None:
-            result_timeline = _from_stored(stored, path, clip_name, outputs)
-            result_timeline.stats.result_cache = "hit"
-            return result_timeline
+            return _from_stored(stored, path, clip_name, outputs)
         result = self.score(path, options, progress, analysis)
         result.timeline.stats.result_cache = "miss" if key else "off"
         result.timeline.clip.file = clip_name
@@ -498,6 +496,7 @@ def _from_stored(stored: Path, clip: Path, clip_name: str, outputs: dict) -> Tim
     name asks for (the store keeps a WAV; WAV to WAV gives the same samples)."""
     timeline = Timeline.from_json(json.loads((stored / TIMELINE_NAME).read_text(encoding="utf-8")))
     timeline.clip.file = clip_name
+    timeline.stats.result_cache = "hit"  # in the file too (it said the stored "miss")
     foley = wav_track(stored / WAV_NAME)
     with staging() as stage:
         write_audio_atomic(stage.path(outputs[WAV_NAME]), foley, foley.sr)

@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from appliance.atomic import durable_move, fsync_folder
+from appliance.errors import UsageError
 
 QUEUED, RUNNING, DONE, FAILED = "queued", "running", "done", "failed"
 INPUT_NAME, ANALYSIS_NAME, LOCK_NAME = "input", "analysis.npz", ".lock"
@@ -40,6 +41,10 @@ _SCHEMA = """CREATE TABLE IF NOT EXISTS jobs (
     error TEXT, attempts INTEGER NOT NULL, worker TEXT, heartbeat REAL, seconds REAL, duration REAL)"""
 _ADDED_COLUMNS = {"duration": "REAL"}
 """Columns added since the first schema, added to an older jobs table when it is opened."""
+SCHEMA_VERSION = 2
+"""jobs.sqlite3's format, kept in its `PRAGMA user_version`: 1 (or 0, unstamped) the first table,
+2 with `duration`. Older is brought up to date when opened; newer (a downgrade) is refused in one
+line: the older code read a newer table's rows wrong and answered 500 to every job request."""
 
 
 @dataclass
@@ -68,6 +73,9 @@ class Job:
         data.pop("heartbeat")
         data["progress"] = round(100 * self.progress, 1)
         return data
+
+
+_JOB_FIELDS = tuple(Job.__dataclass_fields__)
 
 
 @contextmanager
@@ -133,6 +141,11 @@ class JobStore:
                                   check_same_thread=False)
         self.db.row_factory = sqlite3.Row
         self.db.execute("PRAGMA journal_mode=WAL")
+        version = self.db.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            self.db.close()
+            raise UsageError(f"{self.folder / 'jobs.sqlite3'} was written by a newer version of the appliance (format "
+                             f"{version}; this version reads up to {SCHEMA_VERSION}): install that version again")
         self.db.execute(_SCHEMA)
         present = {row[1] for row in self.db.execute("PRAGMA table_info(jobs)")}
         for column, kind in _ADDED_COLUMNS.items():
@@ -142,6 +155,8 @@ class JobStore:
                 except sqlite3.OperationalError as exc:  # another process added it first
                     if "duplicate column" not in str(exc):
                         raise
+        if version < SCHEMA_VERSION:
+            self.db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     def job_dir(self, job_id: str) -> Path:
         return self.folder / "jobs" / job_id
@@ -310,7 +325,9 @@ class JobStore:
 
     @staticmethod
     def _job(row: sqlite3.Row) -> Job:
-        fields = dict(row)
+        """The Job of a row, by the columns this version knows (a column added by a later version,
+        of the same format, is left to it)."""
+        fields = {name: row[name] for name in _JOB_FIELDS if name in row.keys()}
         fields["options"] = json.loads(fields["options"])
         return Job(**fields)
 
