@@ -343,7 +343,7 @@ class LiveSession:
                 if len(report.analysis_ms) < MAX_TIMINGS:
                     report.analysis_ms.append((time.perf_counter() - began) * 1000)
                 if report.frames % TRIM_EVERY == 0:
-                    del analyser.events[:], analyser.trace.times[:], analyser.trace.flow[:]
+                    analyser.forget_history()
                 if self._stop.is_set():
                     break
         finally:

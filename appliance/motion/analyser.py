@@ -106,6 +106,12 @@ class MotionTrace:
     flow: list[float] = field(default_factory=list)
     energy: list[float] = field(default_factory=list)
 
+    def clear(self) -> None:
+        """Forget every sample, whatever fields the trace has (live mode dropped `times` and
+        `flow` but not `energy`, and grew by 3-4 MB an hour)."""
+        for name in self.__dataclass_fields__:
+            getattr(self, name).clear()
+
 
 MAX_ANALYSED_FPS = 70.0
 ANALYSED_FPS = 60.0
@@ -170,6 +176,12 @@ class MotionAnalyser:
         self.trace.flow.append(step.flow_magnitude)
         self.trace.energy.append(energy[0])
         return self._sample(frame, *energy, frame_difference=float(raw_difference.mean()))
+
+    def forget_history(self) -> None:
+        """Drop the events and the trace collected so far; the analysis goes on from its state (a
+        live session has no end, and keeps only what it sounds)."""
+        self.events.clear()
+        self.trace.clear()
 
     def _repeat(self, frame: AnalysisFrame) -> list[ActionEvent]:
         """A frame equal to the previous one: ignore a single repeat, but two in a row mean stillness."""
