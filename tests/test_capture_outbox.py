@@ -118,6 +118,27 @@ def test_a_damaged_entry_is_moved_to_rejected_once_and_the_clips_after_it_still_
     assert sum(broken.name in r.getMessage() for r in caplog.records) == 1, "reported once, not every round"
 
 
+class RefusingService(quiet_handler()):
+    """Refuses every clip, as a service would with a wrong token (401)."""
+
+    def do_POST(self):
+        self.rfile.read(int(self.headers["Content-Length"]))
+        answer_json(self, 401, {"error": "a token is needed"})
+
+
+def test_only_the_newest_refused_recordings_are_kept(tmp_path, monkeypatch):
+    """rejected/ kept every refused recording for good: a board whose service refused them all
+    filled its card. The newest REJECTED_KEPT stay, for a human to look at."""
+    monkeypatch.setattr("appliance.capture.outbox.REJECTED_KEPT", 3)
+    with http_server(RefusingService) as url:
+        outbox = Outbox(tmp_path / "outbox", url, tmp_path / "no-token")
+        for n in range(5):
+            outbox.put(clip(tmp_path, f"20260101-00000{n}-aaaaaa"))
+        thread = run_outbox(outbox, lambda: not outbox.pending())
+    assert thread.alive
+    assert sorted(p.name for p in outbox.rejected.iterdir()) == [f"20260101-00000{n}-aaaaaa" for n in (2, 3, 4)]
+
+
 def test_a_clip_over_the_services_upload_limit_is_rejected_not_retried_forever(tmp_path):
     """The service (the real one) refuses an upload over service.max_upload_mb from its headers
     and closes the connection while the clip is still being sent. urllib raised the send's

@@ -6,7 +6,8 @@ recording and its submission loses nothing: the next start of the daemon submits
 completes one that was being written here. It is sent to the web service over HTTP like any
 client's upload (with its live analysis, so the worker does not decode it again); a clip the
 service refuses as bad, or whose folder is damaged, is moved to `rejected/` with the reason,
-never deleted.
+for a human to look at; the newest REJECTED_KEPT stay there (a board whose service refused every
+clip, a wrong token say, would otherwise fill its card with them).
 """
 from __future__ import annotations
 
@@ -27,6 +28,8 @@ from appliance.multipart import MultipartBody, post_form
 log = logging.getLogger("foley.capture")
 CLIP, ANALYSIS, REQUEST = "clip.mp4", "analysis.npz", "request.json"
 RETRY_FIRST_S, RETRY_MAX_S = 0.5, 30.0
+REJECTED_KEPT = 20
+"""Refused recordings kept in `rejected/`, the newest; as many as the daemon's status lists."""
 
 
 class ServiceUnavailable(Exception):
@@ -173,6 +176,20 @@ class Outbox:
         os.replace(entry, self.rejected / entry.name)
         log.error("recording %s: %s; kept in %s", entry.name, reason, self.rejected / entry.name)
         self.on_result(entry.name, {"state": "rejected", "reason": reason})
+        self._prune_rejected()
+
+    def _prune_rejected(self) -> None:
+        """Remove the refused recordings beyond the newest REJECTED_KEPT (by when they were refused:
+        their reason.txt)."""
+        def refused_at(folder: Path) -> tuple[float, str]:  # names (start times) order a tie
+            try:
+                return (folder / "reason.txt").stat().st_mtime, folder.name
+            except OSError:
+                return 0.0, folder.name
+        kept = sorted((p for p in self.rejected.iterdir() if p.is_dir()), key=refused_at, reverse=True)
+        for old in kept[REJECTED_KEPT:]:
+            shutil.rmtree(old, ignore_errors=True)
+            log.info("refused recording %s removed (the newest %d are kept)", old.name, REJECTED_KEPT)
 
     def _post(self, path: str, fields: dict[str, str], files: dict[str, tuple[str, Path]]) -> tuple[int, dict]:
         """(status, JSON answer); ServiceUnavailable when the service gave no answer. The answer
