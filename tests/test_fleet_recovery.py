@@ -116,3 +116,56 @@ def test_a_result_cut_by_the_network_is_sent_again(tmp_path, front_end, monkeypa
     (folder / "audio.wav").write_bytes(b"\0" * 200_000)
     jobs.finish("0123456789abcdef", 1.0)
     assert results[0] == 0 and results[1] > 200_000 and not folder.exists()
+
+
+class RefusingFrontEnd(quiet_handler()):
+    """Claims succeed; the upload cannot be fetched (404) and a result is refused for good (400)."""
+
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        if self.path.endswith("/claim"):
+            body = json.dumps({"id": "0123456789abcdef", "state": "running", "created": 1.0, "started": 2.0,
+                               "finished": None, "filename": "a.mp4", "description": None, "options": {},
+                               "stage": None, "progress": 0.0, "error": None, "attempts": 1, "worker": "w",
+                               "seconds": None, "duration": None, "has_analysis": False}).encode()
+            self.send_response(200)
+        else:
+            body, _ = b'{"error": "no"}', self.send_response(400)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self):
+        self.send_response(404)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+
+def test_a_worker_board_keeps_no_files_of_a_job_it_gave_up(tmp_path, monkeypatch):
+    """A result the front end refused for good, and an upload that could not be fetched after the
+    claim, left the job's folder (its clip, its outputs) in remote-jobs/ for good: the front end's
+    reaper gives the job to another worker, and nothing here would use them."""
+    monkeypatch.setattr(remote, "DOWNLOAD_RETRY_S", 0.0)
+    with http_server(RefusingFrontEnd) as url:
+        jobs = RemoteJobs(url, "right", tmp_path)
+        with pytest.raises(remote.FrontEndError, match="HTTP 404"):
+            jobs.start("0123456789abcdef")
+        assert not jobs.job_dir("0123456789abcdef").exists()
+        folder = jobs.job_dir("0123456789abcdef")
+        folder.mkdir()
+        (folder / "audio.wav").write_bytes(b"\0" * 1000)
+        with pytest.raises(remote.FrontEndError, match="HTTP 400"):
+            jobs.finish("0123456789abcdef", 1.0)
+        assert not folder.exists()
+
+
+def test_a_worker_board_removes_what_a_killed_worker_left_at_its_start(tmp_path):
+    import os
+
+    old, young = tmp_path / "00000000000000aa", tmp_path / "00000000000000bb"
+    for folder in (old, young):
+        folder.mkdir()
+        (folder / "input").write_bytes(b"clip")
+    os.utime(old, (time.time() - remote.LEFTOVER_AGE_S - 60,) * 2)
+    RemoteJobs("http://127.0.0.1:9", None, tmp_path)
+    assert not old.exists() and young.exists(), "a young one may be another worker process's, at work"

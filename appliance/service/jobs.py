@@ -161,6 +161,9 @@ class JobStore:
     def job_dir(self, job_id: str) -> Path:
         return self.folder / "jobs" / job_id
 
+    def close(self) -> None:
+        self.db.close()
+
     def create(self, filename: str, description: str | None, options: dict, upload: Path,
                analysis: Path | None = None, duration: float | None = None, worker: str | None = None) -> Job:
         """A new queued job owning `upload` (moved into the job's folder) and, for a recording

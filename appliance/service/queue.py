@@ -87,8 +87,16 @@ class ScoringWorker:
     def run(self, job_id: str, service_folder: str | Path, cache_folder: str | Path | None = None) -> None:
         """Score one job into its folder; every outcome is recorded in the jobs table (through the
         front end's API on a worker board that does not share its disk)."""
-        store = self.remote or JobStore(Path(service_folder))
-        cache = self.cache_folder if self.remote is not None or cache_folder is None else Path(cache_folder)
+        if self.remote is not None:
+            self._run(self.remote, job_id, self.cache_folder)
+            return
+        store = JobStore(Path(service_folder))
+        try:
+            self._run(store, job_id, self.cache_folder if cache_folder is None else Path(cache_folder))
+        finally:  # its connection closed now, not at a garbage collection some jobs later
+            store.close()
+
+    def _run(self, store: JobStore | RemoteJobs, job_id: str, cache: Path) -> None:
         job = store.start(job_id)
         if job is None:  # deleted while waiting, or already taken by another worker
             return

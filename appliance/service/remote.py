@@ -36,6 +36,12 @@ is this worker's, and a message queued again would find the job taken and be dro
 to the stale-job reaper (minutes, and one of its attempts spent)."""
 
 
+LEFTOVER_AGE_S = 24 * 3600
+"""A job folder in the scratch folder this old, found when a worker starts, was left by a worker
+killed while scoring (its job went back to the front end's queue): removed. Younger ones may be
+another worker process's, at work."""
+
+
 class FrontEndError(Exception):
     """The front end refused a call or could not be reached."""
 
@@ -47,6 +53,17 @@ class RemoteJobs:
         self.scratch = scratch
         self.worker = worker_id()
         self._last_progress: dict[str, float] = {}
+        self._remove_leftovers()
+
+    def _remove_leftovers(self) -> None:
+        now = time.time()
+        for folder in self.scratch.glob("*") if self.scratch.is_dir() else ():
+            try:
+                if folder.is_dir() and now - folder.stat().st_mtime > LEFTOVER_AGE_S:
+                    shutil.rmtree(folder, ignore_errors=True)
+                    log.info("removed %s, left by a worker stopped while scoring it", folder)
+            except OSError:
+                continue
 
     def job_dir(self, job_id: str) -> Path:
         return self.scratch / job_id
@@ -63,18 +80,25 @@ class RemoteJobs:
         shutil.rmtree(folder, ignore_errors=True)
         folder.mkdir(parents=True)
         files = [("input", INPUT_NAME)] + ([("analysis.npz", ANALYSIS_NAME)] if claimed.pop("has_analysis", False) else [])
-        for route, name in files:
-            for attempt in range(DOWNLOAD_TRIES):
-                try:
-                    self._download(f"/api/v1/jobs/{job_id}/{route}", folder / name)
-                    break
-                except FrontEndError as exc:
-                    if attempt + 1 == DOWNLOAD_TRIES:
-                        raise
-                    log.warning("job %s: %s; fetched again in %.0f s", job_id, exc, DOWNLOAD_RETRY_S)
-                    time.sleep(DOWNLOAD_RETRY_S)
+        try:
+            for route, name in files:
+                self._download_retried(job_id, route, folder / name)
+        except BaseException:  # the job goes back to the front end (its reaper); its files here are no use
+            self._done(job_id)
+            raise
         claimed["progress"] = claimed["progress"] / 100
         return Job(**{**claimed, "heartbeat": None})
+
+    def _download_retried(self, job_id: str, route: str, target: Path) -> None:
+        for attempt in range(DOWNLOAD_TRIES):
+            try:
+                self._download(f"/api/v1/jobs/{job_id}/{route}", target)
+                return
+            except FrontEndError as exc:
+                if attempt + 1 == DOWNLOAD_TRIES:
+                    raise
+                log.warning("job %s: %s; fetched again in %.0f s", job_id, exc, DOWNLOAD_RETRY_S)
+                time.sleep(DOWNLOAD_RETRY_S)
 
     def progress(self, job_id: str, stage: str, fraction: float) -> None:
         """Sent at most once a second (it is a heartbeat, not a stream); failures only logged."""
@@ -92,6 +116,12 @@ class RemoteJobs:
         body = MultipartBody({"seconds": f"{seconds:.3f}"},
                              {name: (name, folder / name) for name in
                               (WAV_NAME, MP4_NAME, TIMELINE_NAME, CREDITS_NAME, MIX_NAME) if (folder / name).is_file()})
+        try:
+            self._deliver(job_id, body)
+        finally:  # delivered, or given up (the front end's reaper scores it again): the files are no use here
+            self._done(job_id)
+
+    def _deliver(self, job_id: str, body: MultipartBody) -> None:
         path = f"/api/v1/jobs/{job_id}/result"
         deadline = time.monotonic() + RESULT_RETRY_S
         while True:
@@ -112,7 +142,6 @@ class RemoteJobs:
             log.info("job %s: the front end cannot take the result now (HTTP %d); sent again in %.0f s",
                      job_id, answer.status, wait)
             time.sleep(wait)
-        self._done(job_id)
 
     def check_token(self) -> None:
         """UsageError when the front end refuses this board's token: a worker with a wrong one
