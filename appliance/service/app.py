@@ -34,6 +34,7 @@ from appliance.service.live_control import LiveControl
 from appliance.service.ops_api import ops_api
 from appliance.service.play_api import play_api
 from appliance.service.player import Player
+from appliance.service.retention import JobRetention
 from appliance.service.retired_sounds import RemovedSoundsPurger
 from appliance.service.shared import Services, close_jobs
 from appliance.service.status_api import status_api
@@ -99,9 +100,11 @@ def create_app(config: Config, queue, service_folder: Path, token: str, notices:
     app.json = BoundedJSON(app)
     player = Player(config.live)
     purger = RemovedSoundsPurger(Path(service_folder), config.service.keep_removed_sounds_hours)
+    retention = JobRetention(config, Path(service_folder), Path(service_folder).parent / "cache",
+                             removed=player.stop, after=lambda count: purger.request())
     app.extensions["foley"] = Services(config, queue, Path(service_folder), token,
                                        threading.BoundedSemaphore(config.service.max_waiters), player, purger,
-                                       list(notices or []))
+                                       retention, list(notices or []))
     app.extensions["foley-board"] = board = BoardAudio(player)  # who has the speaker: Live or Play
     app.extensions["foley-live"] = LiveControl(config, Path(service_folder).parent, board)
     results, results_lock = JobStore(service_folder), threading.Lock()  # creates the schema before the first request

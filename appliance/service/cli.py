@@ -236,7 +236,9 @@ def handle_serve(args) -> int:
     try:
         for supervisor in supervisors:
             supervisor.start()
-        serve(create_app(config, queue, queue.service_folder, token, notices=notices), config, host, port)
+        app = create_app(config, queue, queue.service_folder, token, notices=notices)
+        app.extensions["foley"].retention.start()  # old jobs make room, and expire, while it serves
+        serve(app, config, host, port)
     finally:
         for supervisor in supervisors:
             supervisor.stop()

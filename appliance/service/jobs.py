@@ -79,18 +79,25 @@ _JOB_FIELDS = tuple(Job.__dataclass_fields__)
 
 
 @contextmanager
-def folder_lock(folder: Path, shared: bool = False):
+def folder_lock(folder: Path, shared: bool = False, wait: bool = True):
     """A job folder's lock: exclusive for a re-mix or a delete of the job, shared for reading its
     timeline and edit versions together (a first edit replaces timeline.json before it writes the
-    version as scored). A no-op when the folder is already gone."""
+    version as scored). A no-op when the folder is already gone. Yields whether it is held: with
+    `wait` False, a lock someone holds is not waited for (False) — a request re-mixing a job
+    holds its lock while it asks for disk room, and room made by removing that job would wait
+    on it for ever (flock locks of one process exclude each other too)."""
     try:
         handle = open(Path(folder) / LOCK_NAME, "a")
     except (FileNotFoundError, NotADirectoryError):
-        yield
+        yield True
         return
     with handle:
-        fcntl.flock(handle, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
-        yield
+        try:
+            fcntl.flock(handle, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            yield False
+            return
+        yield True
 
 
 SCORING_LEFTOVERS = (".*.staged*", ".store-*", ".own-sound-*")
@@ -215,6 +222,13 @@ class JobStore:
         """The ids of the jobs queued since before `cutoff` (time.time()), oldest first."""
         return [row[0] for row in self.db.execute("SELECT id FROM jobs WHERE state = ? AND created < ? ORDER BY created",
                                                   (QUEUED, cutoff))]
+
+    def ended_oldest_first(self, before: float | None = None) -> list[str]:
+        """The ids of the finished and failed jobs (ended before `before`, time.time(), if given),
+        the oldest first: those the history may lose first (service/retention.py)."""
+        return [row[0] for row in self.db.execute(
+            "SELECT id FROM jobs WHERE state IN (?, ?) AND COALESCE(finished, created) < ? ORDER BY created",
+            (DONE, FAILED, float("inf") if before is None else before))]
 
     def count(self, state: str) -> int:
         return self.db.execute("SELECT count(*) FROM jobs WHERE state = ?", (state,)).fetchone()[0]

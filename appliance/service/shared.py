@@ -19,6 +19,7 @@ from appliance.config import Config
 from appliance.service.jobs import JobStore, folder_lock
 from appliance.service.retired_sounds import RemovedSoundsPurger
 from appliance.service.player import Player
+from appliance.service.retention import JobRetention
 from appliance.service.state import room_for
 
 _OBJECT_REPR = re.compile(r"<[\w.]+ object at 0x[0-9a-fA-F]+>")
@@ -36,6 +37,7 @@ class Services:
     waiters: threading.BoundedSemaphore  # slots for ?wait=1 requests
     player: Player  # the result playing on the board's audio output, if any
     purger: RemovedSoundsPurger  # deletes removed sounds no kept job uses (after a job is deleted)
+    retention: JobRetention  # removes the oldest jobs when the disk runs short (service/retention.py)
     notices: list[str] = field(default_factory=list)  # what the start found broken and repaired
     admission: threading.Lock = field(default_factory=threading.Lock)  # guards `admitting`
     admitting: int = 0  # uploads being checked and stored right now (count towards max_waiting)
@@ -117,6 +119,7 @@ def disk_full(upload_bytes: int, factor: float):
     what it becomes, plus service.min_free_mb); else the 507 JSON saying how much is free and
     needed. The cache's stored results are evicted first when that makes the room."""
     foley = services()
+    foley.retention.make_room(int(upload_bytes * factor))  # if the settings allow: old jobs first
     enough, free, needed = room_for(foley.folder, int(upload_bytes * factor), foley.config.service.min_free_mb,
                                     foley.cache_folder)
     if enough:

@@ -137,18 +137,25 @@ def room_for(folder: Path, needed: int, floor_mb: int, cache_folder: Path | None
     again) and the space measured again."""
     wanted = needed + floor_mb * 1024 * 1024
     free = free_bytes(folder)
-    if free < wanted and cache_folder is not None and (Path(cache_folder) / "results").is_dir():
-        results = Path(cache_folder) / "results"
-        try:
-            cache = open_cache(cache_folder)
-            try:
-                cache.db.execute("DELETE FROM results")
-            finally:
-                cache.close()
-        except (OSError, sqlite3.Error):
-            pass
-        for child in results.iterdir():
-            shutil.rmtree(child, ignore_errors=True) if child.is_dir() else child.unlink(missing_ok=True)
-        log.warning("disk nearly full: cached results evicted")
+    if free < wanted and cache_folder is not None and evict_cached_results(cache_folder):
         free = free_bytes(folder)
     return free >= wanted, free, wanted
+
+
+def evict_cached_results(cache_folder: Path) -> bool:
+    """Delete the cache's stored results (they can be computed again); False if it had none."""
+    results = Path(cache_folder) / "results"
+    if not results.is_dir() or not any(results.iterdir()):
+        return False
+    try:
+        cache = open_cache(cache_folder)
+        try:
+            cache.db.execute("DELETE FROM results")
+        finally:
+            cache.close()
+    except (OSError, sqlite3.Error):
+        pass
+    for child in results.iterdir():
+        shutil.rmtree(child, ignore_errors=True) if child.is_dir() else child.unlink(missing_ok=True)
+    log.warning("disk nearly full: cached results evicted")
+    return True
