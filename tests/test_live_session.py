@@ -134,8 +134,14 @@ def test_without_an_audio_device_it_says_so_once_and_runs_on_the_seam(engine, st
 
 
 def test_a_lost_audio_device_is_reopened_and_the_gap_counted(engine, steps):
-    report, said = _run(engine, steps, during=(1.0, lambda session: session.output.lose()))
+    sessions = []
+
+    def lose(session):
+        sessions.append(session)
+        session.output.lose()
+    report, said = _run(engine, steps, during=(1.0, lose))
     assert report.device_reopened == 1
+    assert sessions[0]._pending == {}, "a cue taken back with the device kept its event and choice for good"
     assert any(m.startswith("audio device lost") for m in said) and any(m.startswith("audio device back") for m in said)
     assert report.impacts == report.started + report.dropped_late + report.dropped_no_device
 

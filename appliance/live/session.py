@@ -254,7 +254,7 @@ class LiveSession:
                 self.report.underruns += output.underruns
                 self.output = None
                 output.close()
-                self.report.dropped_no_device += len(self.mixer.discard_pending())
+                self._drop_unstarted()
                 lost_at = time.monotonic()  # a device just gone is not back at once
             if self.output is None and time.monotonic() - lost_at >= REOPEN_EVERY_S:
                 lost_at = time.monotonic()
@@ -265,6 +265,13 @@ class LiveSession:
                     self._notice(f"audio device back: {self.output.name}")
                 except NoAudioDevice as exc:
                     log.info("live: audio device still missing: %s", exc)
+
+    def _drop_unstarted(self) -> None:
+        """The cues the mixer had not started (the device is gone, or the session ends): counted
+        as not sounded, and forgotten (each kept its event and choice until its outcome)."""
+        for cue in self.mixer.discard_pending():
+            self._pending.pop(cue.tag, None)
+            self.report.dropped_no_device += 1
 
     def _collect(self) -> None:
         while self.mixer.outcomes:
@@ -360,7 +367,7 @@ class LiveSession:
                 report.underruns += output.underruns
                 output.close()
             self._collect()
-            report.dropped_no_device += len(self.mixer.discard_pending())
+            self._drop_unstarted()
             report.scene_decisions = self.chooser.decisions
             sys.setswitchinterval(switch_interval)
             if realtime:
