@@ -80,12 +80,13 @@ class ServiceConfig:
     old_jobs_make_room: bool = True
     """When the state folder's free space falls under min_free_mb (or capture.min_free_mb, the
     larger) plus room for one more upload of max_upload_mb, the oldest finished or failed jobs
-    are removed until there is room again, after the cached results (service/retention.py): the
-    appliance goes on taking clips and recordings. False: uploads get 507 and the camera refuses
-    to record until jobs are deleted by hand."""
+    are removed until there is room again, after the cached results, if removing them can free
+    it; a job that ended in the last 10 minutes stays (service/retention.py): the appliance goes
+    on taking clips and recordings. False: uploads get 507 and the camera refuses to record
+    until jobs are deleted by hand."""
     keep_jobs_days: Annotated[float | None, Range(0.01, 36_500)] = None
     """Finished or failed jobs are removed this many days after they ended, whatever the space
-    (checked every minute). Empty: kept until their room is needed (old_jobs_make_room)."""
+    (checked every few seconds). Empty: kept until their room is needed (old_jobs_make_room)."""
     keep_removed_sounds_hours: Annotated[float, Range(0, 87_600)] = 24.0
     """A sound removed from the library keeps its recording at least this long, and after it as
     long as a job in the history uses it (its edits need it); then the recording is deleted

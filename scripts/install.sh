@@ -122,14 +122,19 @@ source_files() {
       -o -name test-artifacts \) -prune -o \( -type f -o -type l \) -printf '%P\0')
   fi
 }
-check_config() {  # $1: the appliance source tree whose loader judges $config; its one-line reason on stderr
-  PYTHONPATH="$1" "$venv/bin/python" - "$config" <<'PY'
+check_config() {  # $1: the appliance source tree whose loader judges $config; its one-line reason on stderr.
+  # Exit 3: that tree's loader cannot run in this venv (a dependency it adds is not installed yet).
+  # No bytecode: a __pycache__ left in the tree would make the next run see a changed source.
+  PYTHONDONTWRITEBYTECODE=1 PYTHONPATH="$1" "$venv/bin/python" -B - "$config" <<'PY'
 import sys
 from pathlib import Path
 
-from appliance.config import load_config
-from appliance.errors import UsageError
-
+try:
+    from appliance.config import load_config
+    from appliance.errors import UsageError
+except ImportError as exc:
+    print(f"(the config is checked after the install: {exc})", file=sys.stderr)
+    sys.exit(3)
 try:
     load_config(Path(sys.argv[1]))
 except UsageError as exc:
@@ -148,7 +153,9 @@ if [ "$src" != "$dest" ]; then
     # An upgrade: the kept config is checked by the new code before anything is swapped, so a
     # config the new version refuses leaves the board as it was (and running), not half-upgraded.
     if [ -f "$config" ] && [ -x "$venv/bin/python" ]; then
-      check_config "$scratch" ||
+      checked=0
+      check_config "$scratch" || checked=$?
+      [ "$checked" = 0 ] || [ "$checked" = 3 ] ||
         die "$config is not valid for the version being installed (message above): fix it, then run this again; nothing was changed"
     fi
     say "installing the source tree in $dest"

@@ -119,16 +119,18 @@ def test_a_damaged_entry_is_moved_to_rejected_once_and_the_clips_after_it_still_
 
 
 class RefusingService(quiet_handler()):
-    """Refuses every clip, as a service would with a wrong token (401)."""
+    """Refuses every clip as no video (415), or every request for its token (401)."""
+
+    status = 415
 
     def do_POST(self):
         self.rfile.read(int(self.headers["Content-Length"]))
-        answer_json(self, 401, {"error": "a token is needed"})
+        answer_json(self, self.status, {"error": "no video" if self.status == 415 else "a token is needed"})
 
 
 def test_only_the_newest_refused_recordings_are_kept(tmp_path, monkeypatch):
-    """rejected/ kept every refused recording for good: a board whose service refused them all
-    filled its card. The newest REJECTED_KEPT stay, for a human to look at."""
+    """rejected/ kept every refused recording for good: a camera whose clips the service all
+    refused filled its card. The newest REJECTED_KEPT stay, for a human to look at."""
     monkeypatch.setattr("appliance.capture.outbox.REJECTED_KEPT", 3)
     with http_server(RefusingService) as url:
         outbox = Outbox(tmp_path / "outbox", url, tmp_path / "no-token")
@@ -137,6 +139,17 @@ def test_only_the_newest_refused_recordings_are_kept(tmp_path, monkeypatch):
         thread = run_outbox(outbox, lambda: not outbox.pending())
     assert thread.alive
     assert sorted(p.name for p in outbox.rejected.iterdir()) == [f"20260101-00000{n}-aaaaaa" for n in (2, 3, 4)]
+
+
+def test_a_refused_token_keeps_the_recordings_waiting_not_rejected(tmp_path):
+    """A wrong token is a setting to mend: the clips wait for it, as for a service that is down."""
+    results = []
+    with http_server(type("Handler", (RefusingService,), {"status": 401})) as url:
+        outbox = Outbox(tmp_path / "outbox", url, tmp_path / "no-token", lambda rid, result: results.append(result))
+        outbox.put(clip(tmp_path, "20260101-000000-aaaaaa"))
+        thread = run_outbox(outbox, lambda: bool(results))
+    assert thread.alive and [p.name for p in outbox.pending()] == ["20260101-000000-aaaaaa"]
+    assert not outbox.rejected.exists() and results[0]["state"] == "waiting" and "HTTP 401" in results[0]["reason"]
 
 
 def test_a_clip_over_the_services_upload_limit_is_rejected_not_retried_forever(tmp_path):

@@ -29,7 +29,8 @@ def test_a_change_in_any_result_shaping_folder_or_library_version_changes_the_ke
 
 def test_the_shipped_keys_cover_inference_and_the_runtime():
     assert "inference" in versions.RESULT_PACKAGES
-    assert {"onnxruntime", "opencv", "pyav", "ffmpeg", "numpy"} <= set(versions._libraries())
+    assert {"onnxruntime", "opencv", "pyav", "ffmpeg", "numpy", "soundfile", "libsndfile", "soxr"} <= \
+        set(versions._libraries())
     from appliance.engine.pipeline import ENGINE_VERSION
     from appliance.engine.visual import model_key
     assert ENGINE_VERSION == versions.ENGINE_VERSION

@@ -6,8 +6,9 @@ recording and its submission loses nothing: the next start of the daemon submits
 completes one that was being written here. It is sent to the web service over HTTP like any
 client's upload (with its live analysis, so the worker does not decode it again); a clip the
 service refuses as bad, or whose folder is damaged, is moved to `rejected/` with the reason,
-for a human to look at; the newest REJECTED_KEPT stay there (a board whose service refused every
-clip, a wrong token say, would otherwise fill its card with them).
+for a human to look at; the newest REJECTED_KEPT stay there (a camera whose every clip the
+service refuses as bad would otherwise fill its card with them). A refused token is not the
+clip's fault: such a clip waits, as it does while the service is down.
 """
 from __future__ import annotations
 
@@ -161,8 +162,9 @@ class Outbox:
             shutil.rmtree(entry)
             log.info("recording %s submitted as job %s", entry.name, body.get("id"))
             self.on_result(entry.name, {"state": "submitted", "job_id": body.get("id")})
-        elif status in (429, 503) or status >= 500:  # 507 too: the service's disk may be freed
-            # said where `foley record --status` and the page look: the clip waited with no reason
+        elif status in (401, 403, 429, 503) or status >= 500:  # 507 too: the service's disk may be freed
+            # said where `foley record --status` and the page look: the clip waited with no reason.
+            # A refused token (401, 403) is a setting someone can mend, not a bad clip: it waits too.
             self.on_result(entry.name, {"state": "waiting", "reason": f"the service cannot take it now (HTTP {status}: "
                                                                       f"{body.get('error', '')}); it is sent again"})
             raise ServiceUnavailable(f"HTTP {status}: {body.get('error', '')}")

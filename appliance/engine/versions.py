@@ -15,7 +15,10 @@ from pathlib import Path
 import av
 import cv2
 import numpy as np
-import onnxruntime
+import soundfile
+import soxr
+
+from appliance.inference.sessions import ort  # ONNX Runtime, imported as the appliance configures it
 
 PACKAGE = Path(__file__).resolve().parent.parent
 RESULT_PACKAGES = ("video", "motion", "inference", "engine", "mixing", "library")
@@ -25,24 +28,25 @@ RESULT_PACKAGES = ("video", "motion", "inference", "engine", "mixing", "library"
 def _digest(folders: tuple[str, ...], libraries: dict[str, object]) -> str:
     digest = hashlib.sha256()
     for folder in folders:
-        for source in sorted((PACKAGE / folder).glob("*.py")):
-            digest.update(f"{folder}/{source.name}".encode())
+        for source in sorted((PACKAGE / folder).rglob("*.py")):
+            digest.update(source.relative_to(PACKAGE).as_posix().encode())
             digest.update(source.read_bytes())
     digest.update(repr(sorted(libraries.items())).encode())
     return digest.hexdigest()[:12]
 
 
-def _runtime() -> dict[str, object]:
-    return {"onnxruntime": onnxruntime.__version__}
-
-
 def _libraries() -> dict[str, object]:
-    return {**_runtime(), "opencv": cv2.__version__, "pyav": av.__version__,
-            "ffmpeg": sorted(av.library_versions.items()), "numpy": np.__version__}
+    """The versions of the libraries that compute for a result: models, pictures (the vision
+    model's input is resized by OpenCV, normalised by numpy), decoding, the library's sounds
+    (libsndfile decodes, soxr resamples them)."""
+    return {"onnxruntime": ort.__version__, "opencv": cv2.__version__, "numpy": np.__version__,
+            "pyav": av.__version__, "ffmpeg": sorted(av.library_versions.items()),
+            "soundfile": soundfile.__version__, "libsndfile": soundfile.__libsndfile_version__,
+            "soxr": soxr.__version__}
 
 
-INFERENCE_VERSION = _digest(("inference",), _runtime())
-"""The model-running code and runtime: with a model's own digest, what a stored model output was
-computed by (engine/visual.py's frame cache, engine/zeroshot.py's label tables)."""
+INFERENCE_VERSION = _digest(("inference",), _libraries())
+"""The model-running code and the libraries: with a model's own digest, what a stored model
+output was computed by (engine/visual.py's frame cache)."""
 ENGINE_VERSION = _digest(RESULT_PACKAGES, _libraries())
 """Everything that turns a clip into its result (with the models' and the library's own keys)."""

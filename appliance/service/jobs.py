@@ -268,8 +268,12 @@ class JobStore:
         self.db.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
         shutil.rmtree(self.job_dir(job_id), ignore_errors=True)
 
-    def delete(self, job_id: str) -> bool:
-        deleted = self.db.execute("DELETE FROM jobs WHERE id = ? AND state != ?", (job_id, RUNNING)).rowcount
+    def delete(self, job_id: str, ended_only: bool = False) -> bool:
+        """Delete a job that is not running (with `ended_only`, one that finished or failed)."""
+        if ended_only:
+            deleted = self.db.execute("DELETE FROM jobs WHERE id = ? AND state IN (?, ?)", (job_id, DONE, FAILED)).rowcount
+        else:
+            deleted = self.db.execute("DELETE FROM jobs WHERE id = ? AND state != ?", (job_id, RUNNING)).rowcount
         if deleted:
             shutil.rmtree(self.job_dir(job_id), ignore_errors=True)
         return bool(deleted)

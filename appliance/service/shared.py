@@ -119,13 +119,17 @@ def disk_full(upload_bytes: int, factor: float):
     what it becomes, plus service.min_free_mb); else the 507 JSON saying how much is free and
     needed. The cache's stored results are evicted first when that makes the room."""
     foley = services()
-    foley.retention.make_room(int(upload_bytes * factor))  # if the settings allow: old jobs first
     enough, free, needed = room_for(foley.folder, int(upload_bytes * factor), foley.config.service.min_free_mb,
                                     foley.cache_folder)
     if enough:
         return None
+    # The service keeps room for one more upload by removing the oldest jobs (retention.py), a
+    # few seconds after the disk runs short, when their removal frees enough.
+    made_soon = foley.config.service.old_jobs_make_room and needed <= foley.retention.wanted_free()
+    advice = ("the oldest finished jobs are removed to make room when that can free it, within seconds: try "
+              "again shortly, or delete jobs or sounds" if made_soon else "delete old jobs or sounds and try again")
     response = jsonify(error=f"not enough free disk space on the appliance: {free / 1e6:.0f} MB free, "
-                             f"{needed / 1e6:.0f} MB needed; delete old jobs or sounds and try again",
+                             f"{needed / 1e6:.0f} MB needed; {advice}",
                        free_mb=round(free / 1e6, 1), needed_mb=round(needed / 1e6, 1))
     response.status_code = 507
     return response

@@ -153,7 +153,7 @@ def evict_cached_results(cache_folder: Path) -> bool:
             cache.db.execute("DELETE FROM results")
         finally:
             cache.close()
-    except (OSError, sqlite3.Error):
+    except (OSError, sqlite3.Error, UsageError):  # a disk too full to open it: the files go all the same
         pass
     for child in results.iterdir():
         shutil.rmtree(child, ignore_errors=True) if child.is_dir() else child.unlink(missing_ok=True)
