@@ -97,8 +97,8 @@ def test_status_in_figures_and_words(tmp_path, voiced_bytes):
     upload(client, voiced_bytes)
     status = client.get("/api/v1/status").get_json()
     assert status["jobs_waiting"] == 1 and status["jobs_running"] == 0
-    assert status["disk_free_bytes"] > 0
-    assert "1 job waiting" in status["summary"] and "free" in status["summary"]
+    assert status["disk_free_bytes"] > 0 and status["old_jobs_removed"] == 0
+    assert "1 job waiting" in status["summary"] and "free" in status["summary"] and "removed" not in status["summary"]
     assert status["cpu_temperature_c"] is None or 0 < status["cpu_temperature_c"] < 120
 
 

@@ -111,6 +111,8 @@ def test_an_upload_refused_for_want_of_room_is_taken_once_the_service_made_it(tm
         assert store.get(old) is None and store.get(newer).state == DONE
         jobs = client.get("/api/v1/jobs").get_json()["jobs"]
         assert {j["id"] for j in jobs} == {newer, answer.get_json()["id"]}
+        status = client.get("/api/v1/status").get_json()  # the page says why the history is shorter
+        assert status["old_jobs_removed"] == 1 and "1 old job removed to make room" in status["summary"]
 
 
 def test_a_job_being_re_mixed_is_not_waited_for_the_next_oldest_goes(tmp_path):

@@ -228,11 +228,13 @@ def document() -> dict:
                 {200: _binary("image/jpeg")}, (404,), params=JOB)},
             "/api/v1/status": {"get": _op(
                 "The board's health for the page: CPU temperature (null where the kernel has no thermal zone), "
-                "free disk of the state folder, jobs waiting and running, and all of it in one sentence",
+                "free disk of the state folder, jobs waiting and running, old jobs removed to make room since "
+                "the service started (service.old_jobs_make_room), and all of it in one sentence",
                 {200: _json({"type": "object", "required": ["cpu_temperature_c", "disk_free_bytes", "jobs_waiting",
-                                                            "jobs_running", "summary"], "properties": {
+                                                            "jobs_running", "old_jobs_removed", "summary"], "properties": {
                     "cpu_temperature_c": {"type": ["number", "null"]}, "disk_free_bytes": {"type": "integer"},
                     "jobs_waiting": {"type": "integer"}, "jobs_running": {"type": "integer"},
+                    "old_jobs_removed": {"type": "integer"},
                     "summary": {"type": "string"}}})})},
             "/api/v1/jobs/{job_id}/events": {"post": _op(
                 "Add a sound at a moment (kind from its category, full strength) and re-mix",

@@ -63,6 +63,8 @@ class JobRetention(threading.Thread):
         self.removed, self.after = removed, after
         self.stopping = threading.Event()
         self._short_said = False  # the "cannot make room" warning, once until there is room again
+        self.removed_total = 0
+        """Jobs removed since the service started (for the page: its history is shorter)."""
 
     def run(self) -> None:
         while not self.stopping.wait(CHECK_EVERY_S):
@@ -128,6 +130,7 @@ class JobRetention(threading.Thread):
                     if not held or not store.delete(job_id, ended_only=True):  # in use, or changed meanwhile
                         continue
                 count += 1
+                self.removed_total += 1
                 log.warning("job %s removed %s: %.0f MB free", job_id, why, free_bytes(self.folder) / 1e6)
                 self.removed(job_id)
         finally:

@@ -60,11 +60,14 @@ def status():
     temperature = cpu_temperature()
     free = free_bytes(services().folder)
     waiting, running = jobs().count(QUEUED), jobs().count(RUNNING)
+    removed = services().retention.removed_total
     words = [f"CPU at {temperature:.0f} °C" if temperature is not None else "CPU temperature not available",
              f"{_size(free)} free for clips and results",
              f"{_plural(waiting, 'job')} waiting" + (f", {running} being scored" if running else "")]
+    if removed:
+        words.append(f"{_plural(removed, 'old job')} removed to make room since the service started")
     return jsonify(cpu_temperature_c=temperature, disk_free_bytes=free, jobs_waiting=waiting, jobs_running=running,
-                   summary="; ".join(words))
+                   old_jobs_removed=removed, summary="; ".join(words))
 
 
 @status_api.get("/api/v1/jobs/<job_id>/thumbnail.jpg")

@@ -18,6 +18,8 @@ export async function refreshHealth() {
     waiting ? `${count(waiting, "clip", "clips")} waiting` : "no clips waiting",
     status.cpu_temperature_c != null ? `CPU at ${Math.round(status.cpu_temperature_c)} °C` : "",
     status.disk_free_bytes != null ? `${bytes(status.disk_free_bytes)} free for clips` : "",
+    // The history is shorter than the user may remember: say why (service/retention.py).
+    status.old_jobs_removed ? `${count(status.old_jobs_removed, "old result", "old results")} removed to make room` : "",
   ].filter(Boolean).join(" · ");
 }
 
