@@ -63,6 +63,7 @@ class JobRetention(threading.Thread):
         self.removed, self.after = removed, after
         self.stopping = threading.Event()
         self._short_said = False  # the "cannot make room" warning, once until there is room again
+        self._unreachable: tuple[int, tuple[str, ...]] | None = None  # (MB short, candidates) of such a round
         self.removed_total = 0
         """Jobs removed since the service started (for the page: its history is shorter)."""
 
@@ -95,17 +96,26 @@ class JobRetention(threading.Thread):
         cutoff = (time.time() if now is None else now) - SPARE_RECENT_S
         store = JobStore(self.folder)
         try:
-            candidates = [(job_id, folder_bytes(store.job_dir(job_id))) for job_id in store.ended_oldest_first(cutoff)]
+            candidates = store.ended_oldest_first(cutoff)
+            situation = (short // MB, tuple(candidates))
+            if situation == self._unreachable:  # as short as last round, the same jobs: not walked again
+                return 0
+            reachable = 0
+            for job_id in candidates:  # their sizes, until they are enough
+                reachable += folder_bytes(store.job_dir(job_id))
+                if reachable >= short:
+                    break
         finally:
             store.close()
-        if sum(size for _, size in candidates) < short:
+        if reachable < short:
             if not self._short_said:
                 log.warning("the disk is short of %.0f MB for the floor and one more upload, and removing every old "
                             "job would not free it: none removed; free space on the card", short / 1e6)
                 self._short_said = True
+            self._unreachable = situation
             return 0
-        return self._remove([job_id for job_id, _ in candidates], lambda: free_bytes(self.folder) >= wanted,
-                            "to make room on the disk")
+        self._unreachable = None
+        return self._remove(candidates, lambda: free_bytes(self.folder) >= wanted, "to make room on the disk")
 
     def remove_expired(self, now: float | None = None) -> int:
         """Remove the jobs that ended more than keep_jobs_days ago; returns how many."""
