@@ -3,7 +3,8 @@
 The result cache, the frame cache of vision outputs and the label tables kept in the state folder
 are keyed by these digests, with no number to remember to bump: a file of the packages that turn
 a clip into a track (decoding, motion, inference, choice, mixing, the library) or a library that
-computes for them (ONNX Runtime, OpenCV, PyAV and its FFmpeg, numpy) changes the key. An upgrade
+computes for them (ONNX Runtime, OpenCV, numpy, PyAV and its FFmpeg, libsndfile, soxr) changes
+the key. An upgrade
 once changed only `inference/sessions.py`, which changed the vision outputs on CPUs without VNNI,
 and the caches kept serving results computed the old way.
 """

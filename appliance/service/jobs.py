@@ -348,7 +348,8 @@ class JobStore:
     def _job(row: sqlite3.Row) -> Job:
         """The Job of a row, by the columns this version knows (a column added by a later version,
         of the same format, is left to it)."""
-        fields = {name: row[name] for name in _JOB_FIELDS if name in row.keys()}
+        present = set(row.keys())
+        fields = {name: row[name] for name in _JOB_FIELDS if name in present}
         fields["options"] = json.loads(fields["options"])
         return Job(**fields)
 
