@@ -1,7 +1,10 @@
 """The digests that key stored results (engine/versions.py) change with any result-shaping code,
 the inference code included, and with the computing libraries' versions: an upgrade that changed
 only inference/sessions.py once kept serving results the old code had computed."""
-from appliance.engine import versions
+import numpy as np
+
+from appliance.engine import versions, zeroshot
+from appliance.library import load_catalog, searcher
 
 
 def _tree(root, files):
@@ -40,3 +43,22 @@ def test_the_shipped_keys_cover_inference_and_the_runtime():
             sha256 = "ab" * 32
         variant = "int8"
     assert model_key(Encoder()).endswith(versions.INFERENCE_VERSION)
+
+
+def test_the_zero_shot_tables_of_an_earlier_version_go_once_the_new_ones_are_stored(tmp_path, monkeypatch):
+    """One pair of tables (164 KB) per upgrade would otherwise pile up in the cache."""
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    monkeypatch.setattr(zeroshot.ZeroShot, "_compute", lambda self, search, labels: (np.ones((2, 3)), np.ones((2, 2))))
+    old = [cache / "imagenet-affinity-0000000000000000.npy", cache / "imagenet-setting-0000000000000000.npy"]
+    for path in old:
+        np.save(path, np.zeros(1))
+    unrelated = cache / "frames.sqlite3"
+    unrelated.write_bytes(b"kept")
+    zeroshot.ZeroShot(searcher(load_catalog()), ["dog", "cat"], "text-model", cache)
+    kept = sorted(p.name for p in cache.iterdir())
+    assert not any(path.exists() for path in old)
+    assert len(kept) == 3 and "frames.sqlite3" in kept
+    # Read back, the current pair stays.
+    zeroshot.ZeroShot(searcher(load_catalog()), ["dog", "cat"], "text-model", cache)
+    assert sorted(p.name for p in cache.iterdir()) == kept

@@ -28,6 +28,20 @@ from appliance.library import Searcher
 from appliance.library.description import SETTINGS
 
 TOP_LABELS = 5
+AFFINITY_PREFIX, SETTING_PREFIX = "imagenet-affinity-", "imagenet-setting-"
+
+
+def _remove_other_tables(folder: Path, keep: set[str]) -> None:
+    """Tables of an earlier engine, model or category set: after an upgrade nothing reads them
+    again, and one pair (164 KB) per upgrade would pile up in the cache for the board's life.
+    Called only once the new pair is stored, so a folder that cannot take it keeps the old."""
+    for prefix in (AFFINITY_PREFIX, SETTING_PREFIX):
+        for stale in folder.glob(f"{prefix}*.npy"):
+            if stale.name not in keep:
+                try:
+                    stale.unlink(missing_ok=True)
+                except OSError:  # another user's file: it only costs its space, as before
+                    pass
 
 
 def _table_key(searcher: Searcher, labels: list[str], text_model: str) -> str:
@@ -57,14 +71,14 @@ class ZeroShot:
         self.categories = sorted(searcher.catalog.categories)
         self.settings = sorted(SETTINGS)
         key = _table_key(searcher, labels, text_model)
-        path = Path(folder) / f"imagenet-affinity-{key}.npy"
-        setting_path = Path(folder) / f"imagenet-setting-{key}.npy"
+        path = Path(folder) / f"{AFFINITY_PREFIX}{key}.npy"
+        setting_path = Path(folder) / f"{SETTING_PREFIX}{key}.npy"
         if path.is_file() and setting_path.is_file():
             self.affinity, self.setting_affinity = np.load(path), np.load(setting_path)
         else:
             self.affinity, self.setting_affinity = self._compute(searcher, labels)
-            save_table(path, self.affinity)
-            save_table(setting_path, self.setting_affinity)
+            if save_table(path, self.affinity) and save_table(setting_path, self.setting_affinity):
+                _remove_other_tables(Path(folder), keep={path.name, setting_path.name})
 
     def _compute(self, searcher: Searcher, labels: list[str]) -> tuple[np.ndarray, np.ndarray]:
         anchors = np.stack([embed_text(SETTINGS[name]) for name in self.settings])
