@@ -23,6 +23,9 @@ from appliance.errors import UsageError, is_number
 log = logging.getLogger("foley.config")
 
 DEFAULT_PATH = Path("/etc/foley/config.yaml")
+MB = 1024 * 1024
+"""Bytes in the settings' MB (…_mb): one unit for every check of one setting, so `foley doctor`,
+the camera daemon and the service agree on where "under min_free_mb" starts."""
 
 
 @dataclass(frozen=True)

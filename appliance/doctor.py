@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Callable
 
 from appliance import __version__
-from appliance.config import ServiceConfig, field_range, load_and_apply
+from appliance.config import MB, ServiceConfig, field_range, load_and_apply
 from appliance.errors import ModelFileError, UsageError
 from appliance.inference.manifest import load_manifest, verify
 from appliance.inference.sessions import default_threads
@@ -101,11 +101,11 @@ def check_state_folder(min_free_mb: int) -> str:
             pass
     except OSError as exc:
         raise RuntimeError(f"the state folder {folder} is not writable ({exc.strerror or exc})") from None
-    free_mb = shutil.disk_usage(folder).free / 1e6
+    free_mb = shutil.disk_usage(folder).free / MB
     if free_mb < min_free_mb:
         raise RuntimeError(f"the state folder {folder} has {free_mb:.0f} MB free, under service.min_free_mb "
                            f"({min_free_mb} MB): clips would be refused; free some space")
-    return f"state folder: {folder} writable, {free_mb / 1000:.1f} GB free"
+    return f"state folder: {folder} writable, {free_mb / 1024:.1f} GB free"
 
 
 class Warned(Exception):

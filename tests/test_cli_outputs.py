@@ -8,6 +8,7 @@ import fcntl
 import json
 import os
 import pty
+import shutil
 import socket
 import struct
 import subprocess
@@ -23,6 +24,7 @@ from appliance.cli_progress import counted, stage_bar
 from appliance.doctor import check_port, check_state_folder, check_video_decoding
 from appliance.engine.score_cli import audio_format
 from appliance.mixing.wavio import AUDIO_FORMATS, write_audio_atomic
+from appliance.service.state import room_for
 from appliance.video.synthetic import render_scene
 from tests.conftest import REPO, fill_leaving, free_port, run_foley, small_disk, start_server
 
@@ -107,6 +109,11 @@ def test_doctor_checks_decoding_and_the_state_folder(tmp_path, monkeypatch):
     assert "writable" in check_state_folder(0)
     with pytest.raises(RuntimeError, match="under service.min_free_mb"):
         check_state_folder(10**9)
+    # Where the service refuses uploads, the doctor says so: the same MB (1024², not 10⁶).
+    floor_mb = int(shutil.disk_usage(tmp_path).free / 1e6 * 0.98)
+    assert not room_for(tmp_path / "state", 0, floor_mb)[0]
+    with pytest.raises(RuntimeError, match="under service.min_free_mb"):
+        check_state_folder(floor_mb)
     (tmp_path / "state").chmod(0o500)
     try:
         if os.geteuid() != 0:  # root writes anywhere

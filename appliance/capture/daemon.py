@@ -30,7 +30,7 @@ from appliance.capture.outbox import Outbox
 from appliance.capture.preroll import PreRoll
 from appliance.capture.recording import FinishedClip, Recording
 from appliance.capture.scoring import RecordingScoring
-from appliance.config import CaptureConfig
+from appliance.config import MB, CaptureConfig
 from appliance.errors import is_number
 
 log = logging.getLogger("foley.capture")
@@ -228,7 +228,7 @@ class CaptureDaemon:
             raise CommandRefused(f"seconds must be between 0 and {self.config.max_record_seconds:g}", 400)
         if self._camera_error is not None:
             raise CommandRefused(f"no camera: {self._camera_error}", 503)
-        free_mb = shutil.disk_usage(self.folder).free / 1e6
+        free_mb = shutil.disk_usage(self.folder).free / MB
         if free_mb < self.config.min_free_mb:
             raise CommandRefused(f"not enough free space to record: {free_mb:.0f} MB free, "
                                  f"at least {self.config.min_free_mb} MB needed", 507)

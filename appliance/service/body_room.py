@@ -40,9 +40,9 @@ import tempfile
 import threading
 from typing import Callable
 
+from appliance.config import MB
 from appliance.service.gate import Refusal, held_to, upload_body_limit
 
-MB = 1024 * 1024
 MULTIPART = "multipart/form-data"
 RETRY_AFTER_S = 10
 

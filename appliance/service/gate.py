@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Callable
 from urllib.parse import urlsplit
 
+from appliance.config import MB
 from appliance.service.auth import is_loopback, presented_token, token_matches
 from appliance.service.hosts import HostAllowList
 
@@ -96,7 +97,7 @@ def is_open(path: str) -> bool:
 
 def upload_body_limit(max_upload_mb: float) -> int:
     """Bytes of an upload's whole body (a multipart form): the file's limit plus MULTIPART_OVERHEAD."""
-    return int(max_upload_mb * 1024 * 1024) + MULTIPART_OVERHEAD
+    return int(max_upload_mb * MB) + MULTIPART_OVERHEAD
 
 
 def held_to(bound: int, room: tuple[int, str]) -> tuple[int, str]:

@@ -33,7 +33,7 @@ import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from appliance.config import Config
+from appliance.config import MB, Config
 from appliance.live.recorder import remove_partials
 from appliance.live.speaker import WITHOUT_SPEAKER
 from appliance.mixing import SAMPLE_RATE
@@ -217,7 +217,7 @@ class LiveControl:
 
     def _watch_recording(self, recording: Recording) -> None:
         """Stop the recording at its longest, or when the disk is nearly full."""
-        floor = self.config.service.min_free_mb * 1024 * 1024
+        floor = self.config.service.min_free_mb * MB
         while not recording.done.wait(RECORDING_CHECK_S):
             if recording.elapsed() >= self.config.live.max_record_seconds:
                 self._stop_recording(recording, f"reached live.max_record_seconds "

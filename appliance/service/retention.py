@@ -27,14 +27,13 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from appliance.config import Config
+from appliance.config import MB, Config
 from appliance.service.jobs import JobStore, folder_lock
 from appliance.service.state import evict_cached_results, free_bytes
 
 log = logging.getLogger("foley.service")
 CHECK_EVERY_S = 10.0
 SPARE_RECENT_S = 600.0
-MB = 1024 * 1024
 
 
 def folder_bytes(folder: Path) -> int:
@@ -110,7 +109,7 @@ class JobRetention(threading.Thread):
         if reachable < short:
             if not self._short_said:
                 log.warning("the disk is short of %.0f MB for the floor and one more upload, and removing every old "
-                            "job would not free it: none removed; free space on the card", short / 1e6)
+                            "job would not free it: none removed; free space on the card", short / MB)
                 self._short_said = True
             self._unreachable = situation
             return 0
@@ -141,7 +140,7 @@ class JobRetention(threading.Thread):
                         continue
                 count += 1
                 self.removed_total += 1
-                log.warning("job %s removed %s: %.0f MB free", job_id, why, free_bytes(self.folder) / 1e6)
+                log.warning("job %s removed %s: %.0f MB free", job_id, why, free_bytes(self.folder) / MB)
                 self.removed(job_id)
         finally:
             store.close()

@@ -46,8 +46,8 @@ from waitress.server import BaseWSGIServer
 from waitress.utilities import Error, RequestEntityTooLarge
 from werkzeug.http import parse_cookie
 
-from appliance.config import Config, ServiceConfig
-from appliance.service.body_room import MB, BodyRoom, MemoryRoom, Reservation, stored_size
+from appliance.config import MB, Config, ServiceConfig
+from appliance.service.body_room import BodyRoom, MemoryRoom, Reservation, stored_size
 from appliance.service.gate import ANSWER_HEADERS, Refusal, RequestGate, RequestHead
 from appliance.service.live_control import MAX_LISTENERS
 from appliance.service.ops_api import MAX_PREVIEWS

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from flask import current_app, g, jsonify, request
 
-from appliance.config import Config
+from appliance.config import MB, Config
 from appliance.service.jobs import JobStore, folder_lock
 from appliance.service.retired_sounds import RemovedSoundsPurger
 from appliance.service.player import Player
@@ -128,9 +128,9 @@ def disk_full(upload_bytes: int, factor: float):
     made_soon = foley.config.service.old_jobs_make_room and needed <= foley.retention.wanted_free()
     advice = ("the oldest finished jobs are removed to make room when that can free it, within seconds: try "
               "again shortly, or delete jobs or sounds" if made_soon else "delete old jobs or sounds and try again")
-    response = jsonify(error=f"not enough free disk space on the appliance: {free / 1e6:.0f} MB free, "
-                             f"{needed / 1e6:.0f} MB needed; {advice}",
-                       free_mb=round(free / 1e6, 1), needed_mb=round(needed / 1e6, 1))
+    response = jsonify(error=f"not enough free disk space on the appliance: {free / MB:.0f} MB free, "
+                             f"{needed / MB:.0f} MB needed; {advice}",
+                       free_mb=round(free / MB, 1), needed_mb=round(needed / MB, 1))
     response.status_code = 507
     return response
 

@@ -21,6 +21,7 @@ import sqlite3
 import time
 from pathlib import Path
 
+from appliance.config import MB
 from appliance.engine.cache_recovery import database_problem, open_cache
 from appliance.errors import UsageError
 from appliance.service.jobs import JobStore
@@ -107,7 +108,7 @@ def sweep_uploads(service_folder: Path) -> int:
         except OSError:
             continue
     if freed:
-        log.info("removed %.1f MB of uploads left by interrupted requests", freed / 1e6)
+        log.info("removed %.1f MB of uploads left by interrupted requests", freed / MB)
     return freed
 
 
@@ -135,7 +136,7 @@ def room_for(folder: Path, needed: int, floor_mb: int, cache_folder: Path | None
     """(enough, free bytes, bytes needed including the floor) for writing `needed` bytes under
     `folder`. When short, the cache's stored results are evicted first (they can be computed
     again) and the space measured again."""
-    wanted = needed + floor_mb * 1024 * 1024
+    wanted = needed + floor_mb * MB
     free = free_bytes(folder)
     if free < wanted and cache_folder is not None and evict_cached_results(cache_folder):
         free = free_bytes(folder)
