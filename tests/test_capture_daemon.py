@@ -104,7 +104,7 @@ def test_a_finished_clip_keeps_its_name_through_a_power_cut(tmp_path, monkeypatc
     for i in range(10):
         recording.offer(np.full((240, 320, 3), 20 * i, np.uint8), i / 30)
     steps = trace_durability(monkeypatch, lambda: 0)
-    clip = recording.finish(1.0, 0.1)
+    clip = recording.finish(0.1)
     assert clip is not None and clip.path.name == f"{recording.id}.mp4"
     renamed = steps.index(("replace", clip.path.name, 0))
     assert steps[renamed - 1] == ("fsync", f".{recording.id}.mp4.partial", 0), steps

@@ -47,7 +47,7 @@ def service():
 def clip(folder: Path, clip_id: str) -> FinishedClip:
     path = folder / f"{clip_id}.mp4"
     path.write_bytes(b"a clip")  # the service here does not decode it
-    return FinishedClip(clip_id, path, None, "a knock", 0.0)
+    return FinishedClip(clip_id, path, None, "a knock")
 
 
 def run_outbox(outbox: Outbox, until) -> threading.Thread:

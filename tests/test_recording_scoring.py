@@ -122,7 +122,7 @@ def record(clip: Path, folder: Path, scoring: RecordingScoring, speculate: bool)
         for i, frame in enumerate(container.decode(video=0)):
             recording.offer(frame.to_ndarray(format="bgr24"), i / 30)
             time.sleep(0.005)  # the queue holds 2 s of frames: no frame may be dropped here
-    finished = recording.finish(time.monotonic(), 1.0)
+    finished = recording.finish(1.0)
     assert recording.dropped == 0
     return recording.scorer, recording.scorer.finish(finished.path, finished.analysis, "knocks.mp4")
 

@@ -92,7 +92,7 @@ class CaptureDaemon:
             log.warning("recording %s was complete but not handed over when the daemon stopped; "
                         "the service scores it (without its description)", clip.stem)
             try:
-                self.outbox.put(FinishedClip(clip.stem, clip, None, None, self.clock()))
+                self.outbox.put(FinishedClip(clip.stem, clip, None, None))
             except OSError as exc:  # disk full: it stays here for the next start
                 log.error("recording %s could not be stored for submission: %s", clip.stem, exc)
 
@@ -314,7 +314,7 @@ class CaptureDaemon:
             self._finishing.discard(threading.current_thread())
 
     def _finish(self, recording: Recording, stopped_at: float, why: str) -> None:
-        clip = recording.finish(stopped_at, self.config.min_clip_seconds)
+        clip = recording.finish(self.config.min_clip_seconds)
         if clip is None:
             if recording.scorer is not None:
                 recording.scorer.discard()

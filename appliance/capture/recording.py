@@ -42,8 +42,6 @@ class FinishedClip:
     analysis: ClipAnalysis | None
     """None when it was used up by a failed attempt to score it here: the worker decodes the clip."""
     description: str | None
-    stopped_at: float
-    """Monotonic time the recording was stopped (the start of the ≤ 0.5 s budget)."""
 
 
 def analysis_frame(index: int, time_s: float, image: np.ndarray) -> AnalysisFrame:
@@ -141,7 +139,7 @@ class Recording:
         self._queue.put(None)
         self._thread.join()
 
-    def finish(self, stopped_at: float, min_seconds: float) -> FinishedClip | None:
+    def finish(self, min_seconds: float) -> FinishedClip | None:
         """Complete the clip; None (with the reason logged and nothing left on disk) when it
         failed or is shorter than `min_seconds`."""
         self._close()
@@ -159,8 +157,7 @@ class Recording:
                 # durable: a name lost to a power cut leaves the .partial, which the next start deletes
                 durable_replace(self.temp_path, self.final_path)
                 info = probe(self.final_path)
-                return FinishedClip(self.id, self.final_path, self.analysis.finish(info), self.description,
-                                    stopped_at)
+                return FinishedClip(self.id, self.final_path, self.analysis.finish(info), self.description)
             except Exception as exc:
                 problem = f"the finished clip is not readable: {exc}"
                 self.final_path.unlink(missing_ok=True)

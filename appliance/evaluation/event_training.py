@@ -176,9 +176,9 @@ def to_onnx(classifier) -> bytes:
 
 
 def choose_picking(clips: list[TrainingClip], probabilities: dict[str, np.ndarray],
-                   thresholds: tuple[float, ...] = THRESHOLDS) -> tuple[Picking, Counts]:
+                   thresholds: tuple[float, ...] = THRESHOLDS) -> Picking:
     """The picking parameters with the best pooled F-beta on `clips` (given their probabilities)."""
-    best: tuple[float, Picking, Counts] | None = None
+    best: tuple[float, Picking] | None = None
     for threshold in thresholds:
         for gap in GAPS:
             for time_at in TIMES_AT:
@@ -186,8 +186,8 @@ def choose_picking(clips: list[TrainingClip], probabilities: dict[str, np.ndarra
                 counts = sum((count_matches(c.onsets, [o.time for o in pick_onsets(c.rows, probabilities[c.name], picking)])
                               for c in clips), Counts())
                 if best is None or counts.f(BETA) > best[0]:
-                    best = (counts.f(BETA), picking, counts)
-    return best[1], best[2]
+                    best = (counts.f(BETA), picking)
+    return best[1]
 
 
 def out_of_fold_probabilities(clips: list[TrainingClip], seed: int = 0) -> dict[str, np.ndarray]:
@@ -212,8 +212,6 @@ class FittedEvents:
     clips: int
     intervals: int
     positives: int
-    inner: Counts
-    """Pooled counts of the chosen picking on the training clips' out-of-fold probabilities."""
     rendered_clips: int = 0
     rendered_intervals: int = 0
 
@@ -230,10 +228,10 @@ def fit_events(clips: list[TrainingClip], rendered: list[TrainingClip] = (), see
         raise OneClass(f"{len(clips)} contact clips to train on (labels.json `action`), "
                        f"none with an onset of its own sound near a frame interval")
     probabilities = out_of_fold_probabilities(clips + rendered, seed)
-    picking, inner = choose_picking(clips, probabilities)
+    picking = choose_picking(clips, probabilities)
     classifier = fit_classifier(clips + rendered, seed)
     labels = np.concatenate([c.labels() for c in clips])
-    return FittedEvents(to_onnx(classifier), picking, len(clips), len(labels), int(labels.sum()), inner,
+    return FittedEvents(to_onnx(classifier), picking, len(clips), len(labels), int(labels.sum()),
                         len(rendered), sum(len(c.rows) for c in rendered))
 
 
@@ -257,4 +255,4 @@ def fit_difference_picking(clips: list[TrainingClip]) -> Picking:
     """The baseline's picking, chosen on the training clips for pooled F1 over the grid the event
     model's is chosen from: the same freedom as the engine (its threshold alone, with a fixed
     0.1 s gap mid-interval, was 0.015-0.03 F1 below this: a weaker baseline than it could be)."""
-    return choose_picking(clips, {c.name: difference_signal(c.rows) for c in clips}, DIFFERENCE_THRESHOLDS)[0]
+    return choose_picking(clips, {c.name: difference_signal(c.rows) for c in clips}, DIFFERENCE_THRESHOLDS)

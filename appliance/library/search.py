@@ -61,8 +61,6 @@ def write_bundled_embeddings(index: dict, folder: Path) -> dict:
 class Match:
     template: Template
     score: float  # 0..1-ish cosine mix; only comparable within one query
-    template_score: float
-    category_score: float
 
 
 class Searcher:
@@ -112,7 +110,7 @@ class Searcher:
         per_category = self.category_scores(query_vector)
         template_sims = self.template_vectors @ query_vector
         matches = [
-            Match(t, TEMPLATE_WEIGHT * float(s) + (1 - TEMPLATE_WEIGHT) * per_category[t.category], float(s), per_category[t.category])
+            Match(t, TEMPLATE_WEIGHT * float(s) + (1 - TEMPLATE_WEIGHT) * per_category[t.category])
             for t, s in zip(self.catalog.templates, template_sims)
             if category is None or t.category == category
         ]

@@ -34,8 +34,6 @@ class StreamLimiter:
         self._kernel = np.ones((1, 4 * self.half + 1), np.uint8)
         # Input not yet output plus the context behind it: starts as silence.
         self._history = np.zeros((self.lookahead + self.reach + PEAK_CONTEXT, 2), np.float32)
-        self.reduced_blocks = 0
-        """Blocks in which the limiter lowered the gain somewhere (reported as a level hint)."""
 
     def process(self, block: np.ndarray) -> np.ndarray:
         n = len(block)
@@ -54,5 +52,4 @@ class StreamLimiter:
         held = cv2.erode(needed, self._kernel, borderType=cv2.BORDER_REPLICATE)
         curve = cv2.blur(held, (2 * self.half + 1, 1), borderType=cv2.BORDER_REPLICATE).ravel()
         out *= curve[self.reach:self.reach + n, None]
-        self.reduced_blocks += 1
         return out

@@ -41,7 +41,6 @@ class VideoInfo:
     duration: float | None
     """Seconds, or None when the container does not say (then the limit is checked while decoding)."""
     codec: str
-    has_audio: bool
 
 
 def open_container(path: str | Path) -> av.container.InputContainer:
@@ -180,4 +179,4 @@ def probe_open(path: Path, container: av.container.InputContainer, max_seconds: 
     duration = _duration(container, stream)
     check_header(path, stream.codec_context.width, stream.codec_context.height, fps, duration, max_seconds)
     return VideoInfo(path=path, width=stream.codec_context.width, height=stream.codec_context.height,
-                     fps=fps, duration=duration, codec=codec_name(stream), has_audio=bool(container.streams.audio))
+                     fps=fps, duration=duration, codec=codec_name(stream))
