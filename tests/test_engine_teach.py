@@ -117,3 +117,16 @@ def test_a_bad_licence_or_tag_is_said_before_the_clip_is_analysed(clip_with_soun
         teach(clip_with_sound, "knock", licence="BOGUS")
     with pytest.raises(UsageError, match="control character"):
         teach(clip_with_sound, "knock", tags=["a\x1bb"])
+
+
+def test_teach_holds_clips_to_the_configs_length_limit(clip_with_sound, tmp_path, monkeypatch, capsys):
+    """`foley library teach` took clips up to the built-in 600 s whatever the board's
+    engine.max_seconds said (`foley score` honoured it)."""
+    import appliance.config
+    from appliance.cli import main
+
+    config = tmp_path / "config.yaml"
+    config.write_text("engine:\n  max_seconds: 1\n")
+    monkeypatch.setattr(appliance.config, "DEFAULT_PATH", config)
+    assert main(["library", "teach", str(clip_with_sound), "--category", "knock"]) == 2
+    assert "limit of 1 s" in capsys.readouterr().err

@@ -17,6 +17,7 @@ from appliance.cli_progress import stage_bar
 from appliance.engine.analysis import analyse_clip
 from appliance.engine.exemplars import exemplar_record
 from appliance.engine.own_sound import first_samples
+from appliance.engine.score_cli import engine_settings
 from appliance.engine.visual import VisualLookup
 from appliance.errors import UsageError
 from appliance.inference import vision_encoder
@@ -52,20 +53,22 @@ def _own_sound(clip: Path, length: int) -> np.ndarray:
 
 
 def teach(clip: Path, category: str, tags=(), licence: str | None = None, author: str = "",
-          max_sounds: int = 8, progress: Callable[[str, float], None] | None = None) -> tuple[list[Template], list[str]]:
+          max_sounds: int = 8, progress: Callable[[str, float], None] | None = None,
+          max_seconds: float = DEFAULT_MAX_SECONDS) -> tuple[list[Template], list[str]]:
     """Store the sounds of the clip's actions; returns (templates added, reasons for skips).
-    `progress(stage, fraction)` hears of the analysis, the long part (as Engine.score reports it)."""
+    `progress(stage, fraction)` hears of the analysis, the long part (as Engine.score reports it);
+    `max_seconds`: the longest clip taken (the config's engine.max_seconds, as `foley score`)."""
     clip = Path(clip)
     library = UserLibrary()
     library.catalog.category(category)
     library.check_fields(tags, licence, author)  # before the analysis, not once per action after it
     if max_sounds < 1:
         raise UsageError(f"--max {max_sounds}: at least one sound must be kept")
-    info = probe(clip, DEFAULT_MAX_SECONDS)  # an audio-only or over-long file: said before any sound is decoded
-    audio = _own_sound(clip, int((info.duration or DEFAULT_MAX_SECONDS) * SAMPLE_RATE))
+    info = probe(clip, max_seconds)  # an audio-only or over-long file: said before any sound is decoded
+    audio = _own_sound(clip, int((info.duration or max_seconds) * SAMPLE_RATE))
     if not np.any(np.abs(audio) > 1e-4):
         raise UsageError(f"{clip}: the clip's sound is silent: nothing to learn from")
-    analysis = analyse_clip(clip, DEFAULT_MAX_SECONDS, default_threads(),
+    analysis = analyse_clip(clip, max_seconds, default_threads(),
                             (lambda f: progress("analyse", f)) if progress else None)
     events = [e for e in analysis.events if e.kind != SUSTAINED]
     if not events:
@@ -95,7 +98,7 @@ def teach(clip: Path, category: str, tags=(), licence: str | None = None, author
 def handle(args) -> int:
     with stage_bar(Path(args.clip).name) as progress:
         added, skipped = teach(Path(args.clip), args.category, args.tags, args.licence, args.author or "", args.max,
-                               progress)
+                               progress, engine_settings(args).max_seconds)
     for template in added:
         print(f"added {template.id} ({template.duration:.2f} s, attack {template.attack_time * 1000:.0f} ms)")
     for reason in skipped:
