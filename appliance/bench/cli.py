@@ -64,9 +64,8 @@ def _bench_live(args) -> dict:
     """The board path, and with --page the page path after it (--page-only: that alone)."""
     from appliance.bench.live import bench_live
     from appliance.bench.live_page import bench_page
-    from appliance.config import load_config
 
-    settings, seconds = load_config(None).live, args.seconds or 60.0
+    settings, seconds = args.loaded_config.live, args.seconds or 60.0
     report = {} if args.page_only else bench_live(seconds, settings)
     if args.page or args.page_only:
         report["page"] = bench_page(seconds, settings)
