@@ -8,7 +8,7 @@ What the rest of the appliance calls (the engine, the web service, the CLI):
     catalog.audio(id)                        # float32 (frames, channels) 48 kHz, LRU-cached
     catalog.version                          # changes whenever the library changes (cache key)
     searcher(catalog).search("footsteps on gravel", k=5)      # → [Match(template, score, …)]
-    searcher(catalog).rank_categories_vector(embedding)      # for an already-embedded description
+    searcher(catalog).search_vector(embedding, k=5)          # for an already-embedded description
     add_sound(path, category, tags=…, licence=…), remove_sound(id)
 
 Modules: audio_io (decode/convert/measure), catalog (index model + load), store (user

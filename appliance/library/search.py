@@ -118,11 +118,10 @@ class Searcher:
         return matches[:k]
 
     def rank_categories(self, query: str) -> list[tuple[str, float]]:
-        return self.rank_categories_vector(_embed(query))
-
-    def rank_categories_vector(self, query_vector: np.ndarray) -> list[tuple[str, float]]:
-        """Categories by their best template's score: what the engine asks for a description."""
+        """Categories by their best template's score: the categories `foley library search`
+        leads with, which its phrasing test measures. The engine reads a description with
+        library/description.py instead (the sounding action and material before the scene)."""
         best: dict[str, float] = {}
-        for match in self.search_vector(query_vector, k=len(self.catalog.templates)):
+        for match in self.search_vector(_embed(query), k=len(self.catalog.templates)):
             best.setdefault(match.template.category, match.score)
         return sorted(best.items(), key=lambda kv: -kv[1])
