@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from appliance.engine.cache_cli import open_cache
+from appliance.engine.cache_cli import open_state_cache
 from appliance.engine.options import ScoreOptions
 from appliance.engine.pipeline import Engine
 from appliance.engine.score_cli import engine_settings, stop_as_interrupted
@@ -34,7 +34,7 @@ def handle(args) -> int:
     description = args.description if args.description is not None else (None if args.video else DEMO_DESCRIPTION)
     outputs = {kind: folder / f"{clip.stem}-foley.{kind}" for kind in ("wav", "mp4", "json")}
     outputs["credits"] = folder / f"{clip.stem}-credits.txt"
-    engine = Engine(open_cache())
+    engine = Engine(open_state_cache())
     settings = engine_settings(args)
     options = ScoreOptions(description=description, target_lufs=settings.target_lufs, max_seconds=settings.max_seconds)
     with stop_as_interrupted():

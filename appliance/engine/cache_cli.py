@@ -8,14 +8,14 @@ from appliance.engine.cache import Cache
 from appliance.paths import state_dir
 
 
-def open_cache() -> Cache:
+def open_state_cache() -> Cache:
     """The appliance's cache, in the state directory: rebuilt empty when damaged, as the service
     does (engine/cache_recovery.py); one line when its disk cannot hold it."""
     return cache_recovery.open_cache(state_dir() / "cache")
 
 
 def handle_stats(args) -> int:
-    cache = open_cache()
+    cache = open_state_cache()
     stats = cache.stats()
     cache.close()
     if args.json:
@@ -30,7 +30,7 @@ def handle_stats(args) -> int:
 
 
 def handle_clear(args) -> int:
-    cache = open_cache()
+    cache = open_state_cache()
     cache.clear()
     cache.close()
     print("cache cleared")

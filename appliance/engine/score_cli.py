@@ -21,7 +21,7 @@ import soundfile
 
 from appliance.cli_args import within
 from appliance.cli_progress import stage_bar
-from appliance.engine.cache_cli import open_cache
+from appliance.engine.cache_cli import open_state_cache
 from appliance.config import EngineConfig, field_range
 from appliance.engine.options import MAX_SEED, SEEDS, ScoreOptions
 from appliance.engine.outputs import STOP_SIGNALS
@@ -136,7 +136,7 @@ def handle(args) -> int:
     if args.mix:
         audio_format(Path(args.mix), "--mix")
     probe(Path(args.video), max_seconds=options.max_seconds)  # fail fast, before loading models
-    cache = None if args.no_cache else open_cache()
+    cache = None if args.no_cache else open_state_cache()
     engine = Engine(cache)
     with stop_as_interrupted(), stage_bar(Path(args.video).name) as progress, disk_failures_in_one_line():
         timeline = engine.score_to_files(
