@@ -266,3 +266,16 @@ def test_what_a_crash_in_storing_a_result_left_is_cleared(tmp_path):
     os.utime(old, (time.time() - 7200, time.time() - 7200))
     Cache(tmp_path / "cache").close()
     assert not old.exists() and fresh.exists(), "an hour-old copy is a crash's; a fresh one may be another process's"
+
+
+def test_the_tables_of_shipped_files_are_kept_beside_the_engines_cache(tmp_path):
+    """`foley bench` scores into a scratch cache; the zero-shot and material tables went to the
+    state folder's cache all the same."""
+    from appliance.engine.pipeline import Engine
+    from appliance.paths import state_dir
+
+    before = set((state_dir() / "cache").glob("*.npy")) if (state_dir() / "cache").is_dir() else set()
+    Engine(Cache(tmp_path / "scratch")).prepare()
+    assert list((tmp_path / "scratch").glob("imagenet-affinity-*.npy"))
+    after = set((state_dir() / "cache").glob("*.npy")) if (state_dir() / "cache").is_dir() else set()
+    assert after == before

@@ -125,6 +125,9 @@ class Engine:
             self.text = TextEncoder(text, default_threads(), path=text.fp32_path())
             self.vision = VisionEncoder(vision, default_threads(), path=vision.fp32_path())
         self._zeroshot: dict[str, ZeroShot] = {}
+        self.tables_folder = cache.folder if cache is not None else state_dir() / "cache"
+        """Where the tables computed from shipped files are kept (zero-shot, materials): beside
+        the results of this engine's cache, so a scratch cache (foley bench) leaves the state alone."""
         self.probe = category_probe()
         self.vote_weights = shipped_weights()
         """Weights of the category votes (cross-validation sets each fold's with its probe)."""
@@ -151,7 +154,7 @@ class Engine:
         first request (the table is computed once per library/model version: seconds on a Pi)."""
         search = searcher(load_catalog())
         self._zero_shot(search)
-        reader_for(search, self.text.embed, state_dir() / "cache").nearest.vectors  # the material table's matrix
+        reader_for(search, self.text.embed, self.tables_folder).nearest.vectors  # the material table's matrix
 
     def zero_shot(self, catalog: Catalog) -> ZeroShot:
         """The zero-shot table of this catalog's categories (computed once per library version)."""
@@ -161,7 +164,7 @@ class Engine:
         version = search.catalog.version
         if version not in self._zeroshot:
             self._zeroshot = {version: ZeroShot(search, self.vision.labels, self.text.entry.sha256,
-                                                state_dir() / "cache")}
+                                                self.tables_folder)}
         return self._zeroshot[version]
 
     # -- scoring ----------------------------------------------------------------------------
@@ -218,7 +221,7 @@ class Engine:
         if not text:
             return Described(None, None, None)
         search = searcher(catalog)
-        reader = reader_for(search, self.text.embed, state_dir() / "cache")
+        reader = reader_for(search, self.text.embed, self.tables_folder)
         vector = reader.embed(text)  # the reader's cache: its whole-sentence part is this same run
         return Described(text, reader.scores(text),
                          {m.template.id: m.score for m in search.search_vector(vector, k=len(catalog.templates))})
