@@ -173,8 +173,9 @@ class Engine:
               analysis: ClipAnalysis | None = None) -> ScoreResult:
         """analyse → describe → choose → mix → timeline.
 
-        `analysis`: the clip's analysis when it was made already (a live recording's), so
-        the clip is not decoded again."""
+        `analysis`: the clip's analysis when it was made already (a camera recording's, made
+        while it was recorded and handed to the worker with it: service/queue.py), so the clip
+        is not decoded again."""
         path = Path(path)
         started = time.perf_counter()
         report = progress or (lambda stage, fraction: None)
@@ -369,7 +370,7 @@ class Engine:
         `credits` the recordings used and their licences (appliance.engine.deliver).
 
         With a cache, an identical request is answered from the stored result (no decoding).
-        A live recording (`analysis` given) skips the result cache: its clip is new by nature,
+        A camera recording (`analysis` given) skips the result cache: its clip is new by nature,
         and hashing and storing it would only delay its result and fill the cache."""
         path, wav = Path(path), Path(wav)
         outputs = {WAV_NAME: wav, MP4_NAME: mp4 and Path(mp4), TIMELINE_NAME: timeline and Path(timeline),

@@ -1,8 +1,10 @@
-"""A live recording in the service's history, like a scored clip: listed, played, downloaded, and
-its sounds swappable (the swap re-mixes offline from the timeline, as for any result).
+"""A recording scored where it was made, in the service's history like an uploaded clip: listed,
+played, downloaded, and its sounds swappable (the swap re-mixes offline from the timeline, as
+for any result). Two makers file this way: a live session's recording (`foley live --record`,
+or the page's Record while live) and a camera recording the capture daemon scored while it
+was recorded (capture/scoring.py).
 
-The live session writes the job itself (in `foley live`, or in the service for the page's Record
-while live), through the same `JobStore` (SQLite in WAL mode, a connection of its own) the
+The maker writes the job itself, through the same `JobStore` (SQLite in WAL mode, a connection of its own) the
 service and its workers use: a job created already claimed by this process (never queued)
 and finished at once, its folder holding the camera picture as the job's input, the sound that
 was played (WAV), the MP4 and the timeline. Nothing is queued, so no worker scores it again; if
