@@ -3,9 +3,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import soundfile as sf
 
 from appliance.errors import UsageError
-from appliance.library import audio_io
+from appliance.library import audio_io, load_catalog
+from appliance.library.store import UserLibrary
 
 RATE = audio_io.SAMPLE_RATE
 
@@ -65,3 +67,49 @@ def test_usability_limits():
     with pytest.raises(UsageError, match="at most"):
         audio_io.check_usable(sine(31.0), RATE, "x")
     audio_io.check_usable(sine(0.5), RATE, "x")
+
+
+def thumped_hit(dc: float = 0.15) -> np.ndarray:
+    """A knock as a handled recording has it: a 12 Hz thump and a DC offset under a 1 kHz hit
+    that starts 50 ms in (faded in, as trim leaves a recording)."""
+    t = np.arange(int(0.5 * RATE)) / RATE
+    hit = np.where(t >= 0.05, np.sin(2 * np.pi * 1000 * t) * np.exp(-(t - 0.05) * 40), 0.0) * 0.3
+    data = (hit + dc + 0.3 * np.sin(2 * np.pi * 12 * t)).astype(np.float32)[:, None]
+    data[:240] *= np.linspace(0, 1, 240, dtype=np.float32)[:, None]
+    return data
+
+
+def band_power(data: np.ndarray, lo: float, hi: float) -> float:
+    spectrum = np.abs(np.fft.rfft(data[:, 0].astype(np.float64))) ** 2
+    freqs = np.fft.rfftfreq(len(data), 1 / RATE)
+    return float(spectrum[(freqs >= lo) & (freqs < hi)].sum())
+
+
+def test_rumble_and_dc_removed_without_moving_the_attack():
+    data = thumped_hit()
+    clean = audio_io.without_rumble(data, loop=False)
+    assert abs(float(data.mean())) > 0.1 and abs(float(clean.mean())) < 0.005
+    assert 10 * np.log10(band_power(clean, 0, 20) / band_power(data, 0, 20)) < -25
+    assert 10 * np.log10(band_power(clean, 200, 20000) / band_power(data, 200, 20000)) > -0.1
+    hit_only = thumped_hit(dc=0.0) - (0.3 * np.sin(2 * np.pi * 12 * np.arange(len(data)) / RATE)).astype(np.float32)[:, None]
+    assert audio_io.attack_time(clean) == pytest.approx(audio_io.attack_time(hit_only), abs=0.001)
+    assert np.abs(clean[-1]).max() < 1e-3, "the end faded again"
+
+
+def test_a_bed_stays_loopable_once_its_rumble_is_removed():
+    noise = (np.random.default_rng(3).standard_normal((6 * RATE, 2)) * 0.1 + 0.2).astype(np.float32)
+    bed = audio_io.make_loop(noise, 4.0, 1.0)
+    clean = audio_io.without_rumble(bed, loop=True)
+    assert np.abs(clean.mean(axis=0)).max() < 1e-6
+    step = np.abs(clean[0] - clean[-1]).max()
+    assert step < 4 * np.abs(np.diff(clean, axis=0)).mean(), "the loop's join is an ordinary step"
+
+
+def test_the_catalog_mixes_your_sounds_without_their_rumble(tmp_path):
+    path = tmp_path / "thump.wav"
+    sf.write(str(path), thumped_hit()[:, 0], RATE)
+    template = UserLibrary().add(path, "impact_wood", tags="knock", licence="CC0-1.0", author="test")
+    stored, _ = audio_io.decode(template.path)
+    audio = load_catalog().audio(template.id)
+    assert abs(float(stored.mean())) > 0.1 and abs(float(audio.mean())) < 0.005
+    assert 10 * np.log10(band_power(audio, 0, 20) / band_power(stored, 0, 20)) < -20

@@ -238,7 +238,8 @@ class Catalog:
         return True
 
     def audio(self, template_id: str) -> np.ndarray:
-        """float32 (frames, channels) at 48 kHz, decoded on first use and cached (LRU)."""
+        """float32 (frames, channels) at 48 kHz without DC or rumble (audio_io.without_rumble),
+        decoded on first use and cached (LRU)."""
         with self._lock:
             if template_id in self._cache:
                 self._cache.move_to_end(template_id)
@@ -258,6 +259,7 @@ class Catalog:
             self.unreadable.pop(template_id, None)
         if rate != audio_io.SAMPLE_RATE:  # stored files are 48 kHz; tolerate a hand-placed one
             data = audio_io.to_template_format(data, rate)
+        data = audio_io.without_rumble(data, loop=template.loop)  # once per load: the LRU keeps it
         data.setflags(write=False)  # shared between callers: nobody may mix into the cached copy
         with self._lock:
             self._cache[template_id] = data
