@@ -103,3 +103,26 @@ def test_a_bed_never_masks_the_hits(monkeypatch):
     monkeypatch.setattr(mixer, "BED_MARGIN_DB", -20.0)  # the same bed left loud: hits drown
     audio, times = hits_under_a_bed(bed_gain=1.0)
     assert found(detect_onsets(audio, SR), times) < len(times)
+
+
+class FixedVariation:
+    """A picker whose variation is the given pitch (and no gain change)."""
+
+    def __init__(self, pitch: float):
+        self.pitch = pitch
+
+    def variation(self) -> tuple[float, float]:
+        return self.pitch, 1.0
+
+
+@pytest.mark.parametrize("pitch", [0.971, 1.0, 1.029])
+def test_a_sustained_sound_plays_as_long_as_its_action_at_any_pitch(catalog, pitch):
+    from appliance.engine.scene import placement_for
+    from appliance.mixing.placement import extent
+    from appliance.motion import SUSTAINED, ActionEvent
+
+    template = catalog.in_category("water_pour")[0]
+    event = ActionEvent(time=0.5, kind=SUSTAINED, strength=1.0, x=0.5, y=0.5, frame_index=0, duration=2.5)
+    recording = ringing(1.0)[:, None]  # shorter than the action: looped
+    placement = placement_for(event, template, recording, FixedVariation(pitch))
+    assert extent(placement, SR)[1] / SR == pytest.approx(event.duration, abs=2 / SR)

@@ -35,7 +35,7 @@ def mix_timeline(timeline: Timeline, catalog: Catalog) -> Track:
         template = recording(catalog, event.template_id, f"the sound of event {event.n}", kept=True)
         audio = catalog.audio(template.id)
         if event.kind == SUSTAINED and event.duration:
-            audio = fit_duration(audio, event.duration)
+            audio = fit_duration(audio, event.duration, event.pitch)
         placements.append(Placement(audio=audio, attack=template.attack_time, time=event.time,
                                     gain=10 ** (event.gain_db / 20), pan=event.pan, pitch=event.pitch))
     ambience = None
