@@ -215,13 +215,14 @@ def test_rendering_in_blocks_equals_rendering_whole(monkeypatch):
         def blocks(self, size=None):
             yield self.array()
 
-    from appliance.mixing.mixer import add_loop, loop_period
+    from appliance.mixing.mixer import add_loop, fade_in, faded_out, loop_period
     from appliance.mixing.placement import stereo_of
     placements, ambience = _busy_mix()
     n = round(9.0 * SR)
     bed = stereo_of(Placement(ambience.audio, 0.0, 0.0, gain=ambience.gain, pan=ambience.pan))
     whole_mix = np.zeros((n, 2), np.float32)  # summed into one buffer, as a whole-track mixer would
     add_loop(whole_mix, loop_period(bed, SR))
+    whole_mix[:480] *= fade_in(480, 0, 480)  # the bed fades in over 10 ms
     for placement in placements:
         add_placement(whole_mix, placement, SR)
     mix = Mix(placements, SR, bed)
@@ -230,13 +231,29 @@ def test_rendering_in_blocks_equals_rendering_whole(monkeypatch):
 
     track = mix_track(placements, 9.0, ambience=ambience, target_lufs=-12.0)
     assert len(track.gains) >= 1 and track.gains[0].curves  # the limiter worked
-    reference = normalise(Whole(Mix(placements, SR, bed), n, SR), -12.0, -1.0).array()
+    reference = normalise(Whole(faded_out(Mix(placements, SR, bed), n, SR), n, SR), -12.0, -1.0).array()
     assert np.array_equal(track.array(), reference)
     assert np.array_equal(np.concatenate(list(track.blocks())), reference)
     assert np.array_equal(np.concatenate(list(track.blocks(1000))), reference)
     assert true_peak_db(reference) <= -1.0 + 1e-3
     monkeypatch.undo()  # a short track keeps its summed mix: the same samples
     assert np.array_equal(mix_track(placements, 9.0, ambience=ambience, target_lufs=-12.0).array(), reference)
+
+
+def test_the_track_fades_out_at_its_end_and_the_bed_in_at_its_start():
+    """A tone ringing past the end and a bed were cut at the last sample, and the bed started at
+    full level on the first; a hit at 0 s keeps its attack."""
+    hit, attack = _template(attack_sample=0, n=2000)
+    tone = (0.5 * np.sin(2 * np.pi * 440 * np.arange(3 * SR) / SR)).astype(np.float32)
+    bed = np.random.default_rng(4).normal(0, 0.1, SR).astype(np.float32)
+    track = mix_track([Placement(tone, 0.0, time=0.5)], 2.0, ambience=Ambience(bed, gain=0.5))
+    audio = track.array()
+    body = np.abs(audio[SR:SR + 4800]).max()
+    assert np.abs(audio[-1]).max() < 0.01 * body and np.abs(audio[-480:-240]).max() < 0.9 * body
+    assert np.abs(audio[0]).max() < 1e-3 * np.abs(audio[240:24000]).max()
+    assert np.array_equal(np.concatenate(list(track.blocks(333))), audio)
+    kicked = mix_track([Placement(hit, attack, time=0.0, gain=0.5)], 1.0, ambience=Ambience(bed, gain=0.01)).array()
+    assert np.argmax(np.abs(kicked[:, 0])) == 0, "a hit on the first sample is not faded in"
 
 
 def test_wav_written_in_blocks_equals_the_array_written_at_once(tmp_path):

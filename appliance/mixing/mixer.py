@@ -38,6 +38,10 @@ BED_MARGIN_DB = 10.0
 momentary loudness, 400 ms): a bed never masks a hit. Measured rather than ducked: a duck lifts
 the bed again after each hit, and that rise is itself an onset; a bed held below the hits makes
 none. 10 dB keeps a noise bed's spectral flux well under a hit's (tested with the onset detector)."""
+EDGE_FADE_S = 0.01
+"""The track fades out over its last 10 ms (what rings past the clip's end, the bed, a sustained
+sound, was cut at the last sample: -9.6 dBFS there on a real clip) and the bed fades in over its
+first 10 ms (it started at full level on sample 0); hits are left alone, one at 0 s keeps its attack."""
 HELD_BYTES = 32 << 20
 """A track up to this size (87 s of stereo float32) keeps its summed mix, so that a read copies
 samples instead of placing the sounds again; a longer one places them on every read."""
@@ -74,9 +78,19 @@ def add_loop(mix: np.ndarray, period: np.ndarray, offset: int = 0) -> None:
         position, phase = position + len(part), 0
 
 
+def fade_in(count: int, start: int, stop: int) -> np.ndarray | None:
+    """Gains for the track's samples start:stop of a raised-cosine rise over its first `count`
+    samples (None: all 1). Computed from the absolute position, so any block reads alike."""
+    if start >= count:
+        return None
+    position = np.arange(start, min(stop, count), dtype=np.float64)
+    return (0.5 - 0.5 * np.cos(np.pi * (position + 0.5) / count)).astype(np.float32)[:, None]
+
+
 class Mix:
-    """The bed and the placements summed over any range of samples, bed first and placements in
-    their order, as they would be added into the whole track."""
+    """The bed and the placements summed over any range of samples, bed first (faded in over the
+    track's first EDGE_FADE_S) and placements in their order, as they would be added into the
+    whole track."""
 
     def __init__(self, placements: list[Placement], sr: int, bed: np.ndarray | None = None):
         self.placements, self.sr = placements, sr
@@ -91,12 +105,26 @@ class Mix:
         mix = np.zeros((stop - start, 2), np.float32)
         if self.period is not None:
             add_loop(mix, self.period, start)
+            rise = fade_in(round(EDGE_FADE_S * self.sr), start, stop)  # the bed alone is in `mix` yet
+            if rise is not None:
+                mix[:len(rise)] *= rise
         # Placements starting after `stop`, or longest-length before `start`, cannot reach the range.
         lo, hi = np.searchsorted(self.firsts, [start - self.longest, stop])
         for i in np.sort(self.order[lo:hi]):
             if self.ends[i] > start:
                 add_placement(mix, self.placements[i], self.sr, offset=start)
         return mix
+
+
+def faded_out(source: Callable[[int, int], np.ndarray], length: int, sr: int) -> Callable[[int, int], np.ndarray]:
+    """`source` (samples start:stop of a track of `length`) falling to silence over its last EDGE_FADE_S."""
+    def read(start: int, stop: int) -> np.ndarray:
+        block = source(start, stop)
+        fall = fade_in(round(EDGE_FADE_S * sr), length - stop, length - start)  # read from the end
+        if fall is not None:
+            block[len(block) - len(fall):] *= fall[::-1]
+        return block
+    return read
 
 
 class Gain:
@@ -214,9 +242,11 @@ def mix_track(placements: list[Placement], duration: float, *, ambience: Ambienc
               sr: int = SAMPLE_RATE, target_lufs: float = DEFAULT_TARGET_LUFS,
               ceiling_db: float = DEFAULT_CEILING_DB) -> Track:
     """The mixed track, round(duration·sr) samples of stereo, normalised; read it in blocks.
-    Placements of one source choke each other; the bed is kept below the spot sounds."""
+    Placements of one source choke each other; the bed is kept below the spot sounds, fades in at
+    the start, and the whole fades out at the end (EDGE_FADE_S)."""
     placements = choked(placements, sr)
-    length, source = round(duration * sr), Mix(placements, sr, bed_for(ambience, placements, sr))
+    length = round(duration * sr)
+    source = faded_out(Mix(placements, sr, bed_for(ambience, placements, sr)), length, sr)
     if length * 2 * 4 <= HELD_BYTES:
         held = source(0, length)
         source = lambda start, stop: held[start:stop].copy()  # noqa: E731
