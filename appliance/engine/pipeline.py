@@ -212,6 +212,7 @@ class Engine:
         stages["mix"] = time.perf_counter() - t0
 
         timeline = self.assemble_timeline(path, options, analysis, catalog, described, chosen, stages, started)
+        timeline.output.track_gains = [float(gain.scale) for gain in track.gains]  # what an edit's mix keeps
         report("done", 1.0)
         return ScoreResult(track=track, timeline=timeline, trace=analysis.trace)
 

@@ -3,6 +3,9 @@
 The timeline records everything a placement needs (time, kind, duration, pan, pitch, and the
 gain, which is the recording's level gain times the action's strength gain and variation), so
 an edited timeline (engine/edits.py) is turned back into a track here in the time of a mix.
+The track keeps the scoring's level (the normalisation gains the timeline records), so an edit
+changes the sounds it touches and no other: renormalised, a sound made 12 dB softer on a clip of
+one sound came out bit-identical, and on a clip of twelve the others moved by up to 1.4 dB.
 """
 from __future__ import annotations
 
@@ -42,4 +45,5 @@ def mix_timeline(timeline: Timeline, catalog: Catalog) -> Track:
     if timeline.ambience.template_id:
         bed = recording(catalog, timeline.ambience.template_id, "the ambience bed", kept=True)
         ambience = ambience_bed(bed, catalog.audio(bed.id))
-    return mix_track(placements, timeline.clip.duration, ambience=ambience, target_lufs=timeline.output.target_lufs)
+    return mix_track(placements, timeline.clip.duration, ambience=ambience, target_lufs=timeline.output.target_lufs,
+                     gains=timeline.output.track_gains)

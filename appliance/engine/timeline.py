@@ -129,6 +129,11 @@ class OutputSpec:
     Foley's loudness); None: the video carries the Foley alone (replace). A re-mix keeps it."""
     original_audio: str | None = None
     """What was done with the clip's own sound, in words (mixed in; or why the Foley is alone)."""
+    track_gains: list[float] | None = None
+    """The scalar gain of each loudness-normalisation pass of the scoring (linear, in order): an
+    edit's mix applies these again, each followed by the true-peak limiter, instead of normalising
+    anew, so a re-levelled sound changes by the dB asked and the others stay. None (timelines
+    from before it, a recording scored as it was recorded): an edit normalises anew."""
 
     def to_json(self) -> dict:
         data = {"sample_rate": self.sample_rate, "channels": self.channels, "target_lufs": self.target_lufs,
@@ -137,13 +142,16 @@ class OutputSpec:
             data["original_level_db"] = self.original_level_db
         if self.original_audio is not None:
             data["original_audio"] = self.original_audio
+        if self.track_gains is not None:
+            data["track_gains"] = self.track_gains
         return data
 
     @classmethod
     def from_json(cls, data: dict) -> OutputSpec:
         return cls(**{name: data[name] for name in ("sample_rate", "channels", "target_lufs",
                                                     "true_peak_ceiling_dbfs")},
-                   original_level_db=data.get("original_level_db"), original_audio=data.get("original_audio"))
+                   original_level_db=data.get("original_level_db"), original_audio=data.get("original_audio"),
+                   track_gains=data.get("track_gains"))
 
 
 @dataclass

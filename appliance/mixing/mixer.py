@@ -210,6 +210,16 @@ def normalise(track: Track, target_lufs: float, ceiling_db: float) -> Track:
     return track
 
 
+def regain(track: Track, gains: list[float], ceiling_db: float) -> Track:
+    """`gains` (the scalar gains a `normalise` of the track's first mix chose) applied again, each
+    followed by the true-peak limiter, as normalise applied them: the level the track was given,
+    kept through an edit of its sounds. A sound made louder may be limited, never clipped."""
+    for scale in gains:
+        track.gains.append(Gain(scale))
+        limit_true_peak(track, track.gains[-1], ceiling_db)
+    return track
+
+
 def peak_momentary_db(audio: np.ndarray, sr: int) -> float:
     """The loudest 400 ms block's K-weighted power, in dB (LUFS without the −0.691 offset)."""
     with np.errstate(divide="ignore"):
@@ -240,8 +250,9 @@ def bed_for(ambience: Ambience | None, placements: list[Placement], sr: int) -> 
 
 def mix_track(placements: list[Placement], duration: float, *, ambience: Ambience | None = None,
               sr: int = SAMPLE_RATE, target_lufs: float = DEFAULT_TARGET_LUFS,
-              ceiling_db: float = DEFAULT_CEILING_DB) -> Track:
-    """The mixed track, round(duration·sr) samples of stereo, normalised; read it in blocks.
+              ceiling_db: float = DEFAULT_CEILING_DB, gains: list[float] | None = None) -> Track:
+    """The mixed track, round(duration·sr) samples of stereo, normalised (or given `gains`, those
+    of an earlier normalisation: `regain`); read it in blocks.
     Placements of one source choke each other; the bed is kept below the spot sounds, fades in at
     the start, and the whole fades out at the end (EDGE_FADE_S)."""
     placements = choked(placements, sr)
@@ -250,7 +261,8 @@ def mix_track(placements: list[Placement], duration: float, *, ambience: Ambienc
     if length * 2 * 4 <= HELD_BYTES:
         held = source(0, length)
         source = lambda start, stop: held[start:stop].copy()  # noqa: E731
-    return normalise(Track(source, length, sr), target_lufs, ceiling_db)
+    track = Track(source, length, sr)
+    return normalise(track, target_lufs, ceiling_db) if gains is None else regain(track, gains, ceiling_db)
 
 
 def render_track(placements: list[Placement], duration: float, **options) -> np.ndarray:
