@@ -49,3 +49,14 @@ def test_a_timeline_from_before_the_gains_is_normalised_as_before(scored):
     old.events[1].gain_db -= 12.0
     audio = mix_timeline(old, load_catalog()).array()
     assert integrated_loudness(audio, SR) == pytest.approx(old.output.target_lufs, abs=0.5)
+
+
+def test_the_mix_of_an_unedited_timeline_is_the_scored_track(scored):
+    """Without `source` an edit's mix choked nothing, and times kept to 0.1 ms moved hits by up to
+    2.4 samples and the track's length by one: the first edit changed every sound a little."""
+    original = scored.track.array()
+    again = mix_timeline(scored.timeline, load_catalog()).array()
+    assert again.shape == original.shape
+    difference = float(np.sqrt(np.mean((again.astype(np.float64) - original) ** 2)))
+    level = float(np.sqrt(np.mean(original.astype(np.float64) ** 2)))
+    assert 20 * np.log10(max(difference, 1e-12) / level) < -60

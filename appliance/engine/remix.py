@@ -40,7 +40,8 @@ def mix_timeline(timeline: Timeline, catalog: Catalog) -> Track:
         if event.kind == SUSTAINED and event.duration:
             audio = fit_duration(audio, event.duration, event.pitch)
         placements.append(Placement(audio=audio, attack=template.attack_time, time=event.time,
-                                    gain=10 ** (event.gain_db / 20), pan=event.pan, pitch=event.pitch))
+                                    gain=10 ** (event.gain_db / 20), pan=event.pan, pitch=event.pitch,
+                                    source=template.category))  # as scoring placed it: the next hit chokes it
     ambience = None
     if timeline.ambience.template_id:
         bed = recording(catalog, timeline.ambience.template_id, "the ambience bed", kept=True)
