@@ -192,6 +192,10 @@ def test_ambience_loop_is_added_period_by_period():
     assert np.array_equal(mix[fade:len(bed) - fade], bed[fade:-fade])  # the body is untouched
     period = len(bed) - fade
     assert np.array_equal(mix[period:2 * period], mix[:period])  # and it repeats with that period
+    # The join of unrelated noise keeps its level (a linear crossfade dipped 3 dB in its middle).
+    middle = slice(fade // 4, fade * 3 // 4)
+    join_db = 10 * np.log10(np.mean(mix[middle].astype(np.float64) ** 2) / np.mean(bed.astype(np.float64) ** 2))
+    assert abs(join_db) < 1.0
 
 
 def _busy_mix(seconds=9.0):

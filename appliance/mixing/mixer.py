@@ -58,13 +58,16 @@ class Ambience:
 
 def loop_period(audio: np.ndarray, sr: int) -> np.ndarray:
     """One period of (n, 2) `audio` looped: its tail crossfaded into its head, so consecutive
-    periods join without a click."""
+    periods join without a click. Equal-power (sine/cosine): a bed's head and tail are unrelated
+    noise, whose linear crossfade dipped ~3 dB at every loop point (measured on rain and river
+    beds); a user's bed reaches here as recorded, not made loopable as the bundled ones are."""
     fade = min(int(LOOP_CROSSFADE_S * sr), len(audio) // 4)
     if not fade:
         return audio
-    ramp = np.linspace(0.0, 1.0, fade, dtype=np.float32)[:, None]
+    angle = np.linspace(0.0, np.pi / 2, fade, dtype=np.float64)[:, None]
+    rise, fall = np.sin(angle).astype(np.float32), np.cos(angle).astype(np.float32)
     period = audio[:-fade].copy()
-    period[:fade] = audio[:fade] * ramp + audio[-fade:] * (1 - ramp)
+    period[:fade] = audio[:fade] * rise + audio[-fade:] * fall
     return period
 
 
