@@ -50,7 +50,7 @@ def test_score_writes_wav_mp4_timeline(stick_clip, tmp_path):
     assert Timeline.from_json(timeline).to_json() == timeline, "the typed timeline reads and writes it exactly"
     assert timeline["events"], "the stick's impacts are placed"
     detected, _ = detect_events(iter_frames(stick_clip.path, ANALYSIS_WIDTH))
-    assert [e["time"] for e in timeline["events"]] == [round(e.time, 4) for e in detected]
+    assert [e["time"] for e in timeline["events"]] == [round(e.time, 6) for e in detected]
     for event in timeline["events"]:
         assert {"time", "kind", "strength", "position", "template_id", "why"} <= set(event)
         assert event["why"]["candidates"][0]["category"] == event["category"]
