@@ -31,6 +31,7 @@ def test_a_described_pour_is_one_sustained_sound_even_where_nothing_measurable_m
     event = timeline.events[0]
     assert event.time == 0.0 and event.duration == pytest.approx(timeline.clip.duration, abs=0.01)
     assert load_catalog().categories[event.category].kind == "sustained"
+    assert event.envelope is None  # nothing moved above the floor: a flat texture, not codec noise
 
 
 def test_a_described_continuous_action_follows_the_motion_instead_of_its_peaks(scenes, uncached_engine):
@@ -84,3 +85,23 @@ def test_live_mode_first_decision_follows_described_steps(uncached_engine):
     assert decide_category(catalog, IMPACT, Evidence(walked.category_scores))["category"] == "footsteps_gravel"
     struck = uncached_engine.describe("a spade striking gravel", catalog)
     assert not decide_category(catalog, IMPACT, Evidence(struck.category_scores))["category"].startswith("footsteps_")
+
+
+def test_a_span_of_motion_gives_its_sustained_event_the_motions_envelope():
+    """A described continuous action over a span of motion: its sound follows that motion
+    (engine/scene.py shaped), and its timeline entry keeps it every 0.1 s."""
+    from types import SimpleNamespace
+
+    from appliance.engine.described_action import sustained_events
+    from appliance.engine.scene import envelope_points
+    from appliance.motion.samples import ENERGY_FLOOR
+
+    times = [i / 30 for i in range(120)]
+    energy = [0.0] * 30 + [ENERGY_FLOOR * (2 + i / 10) for i in range(60)] + [0.0] * 30  # 1-3 s, swelling
+    analysis = SimpleNamespace(trace=SimpleNamespace(times=times, energy=energy), info=SimpleNamespace(duration=4.0),
+                               scene=[])
+    [event] = sustained_events(analysis)
+    assert event.time == pytest.approx(1.0) and event.duration == pytest.approx(59 / 30)
+    assert event.envelope[0][1] < event.envelope[-1][1] == 1.0
+    points = envelope_points(event)
+    assert len(points) == 20 and points[0][1] < points[10][1] < points[-1][1] == 1.0

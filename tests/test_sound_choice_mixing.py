@@ -126,3 +126,29 @@ def test_a_sustained_sound_plays_as_long_as_its_action_at_any_pitch(catalog, pit
     recording = ringing(1.0)[:, None]  # shorter than the action: looped
     placement = placement_for(event, template, recording, FixedVariation(pitch))
     assert extent(placement, SR)[1] / SR == pytest.approx(event.duration, abs=2 / SR)
+
+
+@pytest.mark.parametrize("pitch", [0.971, 1.029])
+def test_a_sustained_sound_follows_its_actions_motion(catalog, pitch):
+    """The envelope the motion analysis measured was kept and never used: a stir that speeds up
+    sounded flat. Now the texture's level follows it, the same in an edit's mix."""
+    from appliance.engine.scene import ENVELOPE_FLOOR, envelope_points, placement_for, shaped
+    from appliance.motion import SUSTAINED, ActionEvent
+
+    template = catalog.in_category("water_pour")[0]
+    envelope = [(0.5 + t, t / 2.0) for t in np.arange(0.0, 2.0 + 1e-9, 1 / 30)]  # motion rising over 2 s
+    event = ActionEvent(time=0.5, kind=SUSTAINED, strength=1.0, x=0.5, y=0.5, frame_index=0, duration=2.0,
+                        envelope=envelope)
+    points = envelope_points(event)
+    assert points[0][0] == 0.0 and points[0][1] < 0.02 and points[-1] == (2.0, 1.0) and len(points) == 21
+    steady = np.full((SR * 3, 1), 0.1, np.float32)  # a texture of constant level
+    placement = placement_for(event, template, steady, FixedVariation(pitch))
+    heard = placement.audio[:, 0] / 0.1  # the gains, at the placement's own samples
+    at = lambda seconds: heard[round(seconds * SR * pitch)]  # noqa: E731 (sample heard at `seconds`)
+    assert at(0.0) == pytest.approx(ENVELOPE_FLOOR + (1 - ENVELOPE_FLOOR) * np.sqrt(points[0][1]), abs=0.01)
+    scale = np.percentile([t / 2.0 for t, _ in points], 90)  # the points' 90th percentile is full level
+    assert at(1.0) == pytest.approx(ENVELOPE_FLOOR + (1 - ENVELOPE_FLOOR) * np.sqrt(0.5 / scale), abs=0.01)
+    assert at(1.8) > at(1.0) > at(0.5)
+    # The timeline's points give the edit path (engine/remix.py) the same sound.
+    again = shaped(steady[: len(placement.audio)], points, pitch)
+    assert np.array_equal(again[: -round(0.08 * SR)], placement.audio[: -round(0.08 * SR)])

@@ -52,14 +52,26 @@ def pictured_sustained(catalog: Catalog, scene_scores: dict[str, float] | None) 
 
 
 def sustained_events(analysis: ClipAnalysis) -> list[ActionEvent]:
-    """One sustained event per span of visible motion, or one over the whole clip; each keyed to
-    the scene frame nearest its middle (what the vision model sees of it)."""
+    """One sustained event per span of visible motion, with the motion's envelope over it (its
+    sound follows it: engine/scene.py shaped), or one over the whole clip, flat (no motion above
+    the floor: an envelope there would be codec noise); each keyed to the scene frame nearest its
+    middle (what the vision model sees of it)."""
     trace, duration = analysis.trace, analysis.info.duration
-    spans = motion_spans(trace.times, trace.energy) or [(0.0, duration)]
+    spans = motion_spans(trace.times, trace.energy)
     events = []
-    for start, end in spans:
+    for start, end in spans or [(0.0, duration)]:
         middle = (start + end) / 2
         keyframe = min(analysis.scene, key=lambda k: abs(k.time - middle)) if analysis.scene else None
+        envelope = _span_envelope(trace.times, trace.energy, start, end) if spans else []
         events.append(ActionEvent(time=start, kind=SUSTAINED, strength=1.0, x=0.5, y=0.5,
-                                  frame_index=keyframe.index if keyframe else 0, duration=end - start))
+                                  frame_index=keyframe.index if keyframe else 0, duration=end - start,
+                                  envelope=envelope))
     return events
+
+
+def _span_envelope(times: list[float], energy: list[float], start: float, end: float) -> list[tuple[float, float]]:
+    """The motion energy from `start` to `end`, scaled to 0..1 by its peak there (as the
+    streaming SustainedTracker gives its actions')."""
+    samples = [(t, e) for t, e in zip(times, energy) if start <= t <= end]
+    peak = max((e for _, e in samples), default=0.0)
+    return [(t, e / peak) for t, e in samples] if peak > 0 else []

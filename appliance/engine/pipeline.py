@@ -42,7 +42,7 @@ from appliance.engine.exemplars import Exemplars
 from appliance.engine.options import ScoreOptions
 from appliance.engine.outputs import (CREDITS_NAME, MIX_NAME, MP4_NAME, TIMELINE_NAME, WAV_NAME, OutputFiles,
                                       staging, write_outputs)
-from appliance.engine.scene import ambience_bed, ambience_category, gain_range_db, placement_for
+from appliance.engine.scene import ambience_bed, ambience_category, envelope_points, gain_range_db, placement_for
 from appliance.engine.timeline import (AmbienceEntry, ClipInfo, OutputSpec, Position, Stats, Timeline,
                                        TimelineEvent, Why)
 from appliance.engine.versions import ENGINE_VERSION
@@ -473,6 +473,7 @@ def timeline_event(number: int, event: ActionEvent, template: Template, placemen
         why=Why(decision=source, candidates=decision["candidates"], vision_labels=decision.get("vision_labels", [])),
         confidence=event.confidence,
         gain_range_db=gain_range_db(template),
+        envelope=envelope_points(event),
     )
 
 

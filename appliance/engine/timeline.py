@@ -73,6 +73,9 @@ class TimelineEvent:
     gain_range_db: tuple[float, float] | None = None
     """The gains an edit may give this sound (engine/scene.py gain_range_db: its recording's
     level −40…+12 dB), so an editor offers only those; absent in timelines from before it."""
+    envelope: list[tuple[float, float]] | None = None
+    """A sustained action's motion over its span, (seconds from its start, level 0..1), which its
+    sound's level follows (engine/scene.py shaped); None for other sounds and added ones."""
 
     def to_json(self) -> dict:
         data = {"n": self.n, "time": self.time, "kind": self.kind.value, "strength": self.strength,
@@ -86,6 +89,8 @@ class TimelineEvent:
             data["gain_range_db"] = list(self.gain_range_db)
         if self.confidence is not None:
             data["confidence"] = self.confidence
+        if self.envelope is not None:
+            data["envelope"] = [list(point) for point in self.envelope]
         return data
 
     @classmethod
@@ -96,7 +101,8 @@ class TimelineEvent:
                    gain_db=data["gain_db"], pan=data["pan"], pitch=data["pitch"],
                    why=Why.from_json(data["why"]), duration=data.get("duration"),
                    confidence=data.get("confidence"),
-                   gain_range_db=tuple(data["gain_range_db"]) if data.get("gain_range_db") else None)
+                   gain_range_db=tuple(data["gain_range_db"]) if data.get("gain_range_db") else None,
+                   envelope=[tuple(point) for point in data["envelope"]] if data.get("envelope") else None)
 
 
 @dataclass

@@ -1,8 +1,8 @@
 """Sustained actions (scraping, rubbing, pouring, rustling): motion that goes on without impacts.
 
 A run of frames whose motion energy stays above a floor for at least MIN_DURATION_S, with no
-impact inside it, is one sustained action; its envelope (energy over time, scaled to 0..1) lets
-the mixer shape a looped texture. Repeated hits also keep energy up, but the impacts between
+impact inside it, is one sustained action; its envelope (energy over time, scaled to 0..1) shapes
+the level of the looped texture placed on it (engine/scene.py shaped). Repeated hits also keep energy up, but the impacts between
 them cut the run, so a drum roll does not become a scrape.
 """
 from __future__ import annotations
