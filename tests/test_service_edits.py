@@ -480,3 +480,33 @@ def test_a_removed_sound_is_deleted_once_no_kept_job_uses_it(tmp_path, clip_byte
         time.sleep(0.05)
     assert not mine.path.exists(), "the last job that used it is gone, so is its recording"
     assert "retired" not in read_user_index(user_dir())
+
+
+def test_a_swap_gives_the_event_the_kind_of_its_new_recording():
+    """A swapped-in saw is sustained, a hit swapped for a sustained sound is a hit: the kind says
+    how the mix places the sound (a sustained one is fitted to the action's duration, looped when
+    shorter), and a swap kept the old one, so a hit put in a sustained sound's place was looped
+    for the whole action and the page named the saw a hit. The action's duration stays with the
+    event, and a sustained sound swapped back in is fitted to it again."""
+    from appliance.engine.edits import Change, change_event
+    from appliance.engine.remix import mix_timeline
+    from appliance.engine.timeline import Timeline
+    from tests.test_engine_timeline import TIMELINE
+
+    catalog = load_catalog()
+    hit, saw, rustle = (catalog.in_category(c)[0] for c in ("impact_wood", "saw", "rustle_paper"))
+    sustained = {"n": 0, "time": 0.5, "kind": "sustained", "duration": 3.0, "strength": 1.0,
+                 "position": {"x": 0.5, "y": 0.5}, "category": rustle.category, "template_id": rustle.id,
+                 "template": rustle.description, "licence": rustle.licence, "gain_db": 0.0, "pan": 0.0,
+                 "pitch": 1.0, "why": {"decision": "computed", "candidates": []}}
+    timeline = Timeline.from_json(TIMELINE | {"events": [sustained], "ambience": {"why": "none"}})
+
+    as_hit, event = change_event(timeline, catalog, 0, Change(template_id=hit.id))
+    assert (event.kind, event.duration) == ("impact", 3.0)
+    audio = mix_timeline(as_hit, catalog).array().mean(axis=1)
+    after_the_hit = audio[int((0.5 + hit.duration + 0.1) * RATE):int(3.5 * RATE)]
+    assert np.abs(after_the_hit).max() < 1e-3  # played once, not looped over the action's 3 s
+    _, back = change_event(as_hit, catalog, 0, Change(template_id=rustle.id))
+    assert (back.kind, back.duration) == ("sustained", 3.0)
+    _, sawing = change_event(as_hit, catalog, 0, Change(template_id=saw.id))
+    assert sawing.kind == "sustained"

@@ -129,7 +129,10 @@ def change_event(timeline: Timeline, catalog: Catalog, n: int, change: Change) -
         raise UsageError("gain_db must be a number of dB")
     if change.template_id is not None and change.template_id != event.template_id:
         new = recording(catalog, change.template_id, "the sound")
-        _spot_kind(catalog, new)
+        # The kind goes with the recording: it says how the mix places it (a sustained sound is
+        # fitted to the action's duration, a hit plays whole) and how the page names it. The
+        # action's duration stays with the event, for a sustained sound swapped back in.
+        event.kind = _spot_kind(catalog, new)
         old = catalog.recording(event.template_id)
         # The action's part of the gain; unknown when the old recording is not known here (a
         # result from another appliance), when the event's gain is kept as it is.
