@@ -510,3 +510,20 @@ def test_a_swap_gives_the_event_the_kind_of_its_new_recording():
     assert (back.kind, back.duration) == ("sustained", 3.0)
     _, sawing = change_event(as_hit, catalog, 0, Change(template_id=saw.id))
     assert sawing.kind == "sustained"
+
+
+def test_a_time_rounded_past_the_clip_end_is_taken_as_the_end(job):
+    """The page rounds the playhead to a millisecond: at the end of a 29.97 fps clip that is past
+    the clip's length, which has four decimals (2.069 for 2.0687 s), and "Add a sound here" was
+    refused with "time must be between 0 and the clip's length"."""
+    client, _, job_id = job
+    timeline = timeline_of(client, job_id)
+    end, template = timeline["clip"]["duration"], timeline["events"][0]["template_id"]
+    added = client.post(f"/api/v1/jobs/{job_id}/events", json={"template_id": template, "time": end + 0.0004})
+    assert added.status_code == 201, added.get_json()
+    assert added.get_json()["event"]["time"] == end
+    before = client.patch(f"/api/v1/jobs/{job_id}/events/{added.get_json()['event']['n']}", json={"time": -0.0004})
+    assert before.status_code == 200 and before.get_json()["event"]["time"] == 0
+    for outside in (end + 0.001, -0.001):
+        refused = client.post(f"/api/v1/jobs/{job_id}/events", json={"template_id": template, "time": outside})
+        assert refused.status_code == 400 and "clip's length" in refused.get_json()["error"]

@@ -26,6 +26,9 @@ EVENTS_PER_SECOND, MIN_EVENTS = 10, 50
 in a 2-minute clip), at least 50. Every edit re-mixes every event and rewrites the timeline, so
 without a bound each add made the next one slower: 10,000 events on a 4 s clip took 2 s of
 mixing and a 4 MB timeline.json per edit, and nothing stopped a client adding more."""
+ROUNDING_S = 0.0005
+"""How far outside the clip a time may lie and be taken as its nearest end: half the millisecond
+a client (the page) rounds a time to, where the clip's length has four decimals."""
 
 
 class NoSuchEvent(UsageError):
@@ -50,9 +53,12 @@ class Change:
 
 
 def _check_time(timeline: Timeline, seconds: float) -> float:
-    if not (math.isfinite(seconds) and 0 <= seconds <= timeline.clip.duration):
-        raise UsageError(f"time must be between 0 and the clip's length, {timeline.clip.duration:g} s")
-    return round(seconds, 4)
+    """`seconds`, within ROUNDING_S of the clip taken as its nearest end: a time rounded to a
+    millisecond at the end of a 29.97 fps clip (2.069 for 2.0687 s) is the end, not an error."""
+    end = timeline.clip.duration
+    if not (math.isfinite(seconds) and -ROUNDING_S <= seconds <= end + ROUNDING_S):
+        raise UsageError(f"time must be between 0 and the clip's length, {end:g} s")
+    return round(min(max(seconds, 0.0), end), 4)
 
 
 def _check_gain(gain_db: float, template: Template | None) -> float:

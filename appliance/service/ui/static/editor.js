@@ -315,8 +315,10 @@ function swapSelected() {
   });
 }
 
+// Held within the clip, as a move is: at the end of a 29.97 fps clip the playhead rounded to a
+// millisecond (2.069 s) lay past the clip's length (2.0687 s), and the add was refused.
 function addAtPlayhead() {
-  const time = Math.round(playheadTime() * 1000) / 1000;
+  const time = clipTime(current.timeline, playheadTime());
   openPicker({
     heading: `Add a sound at ${instant(time)}`,
     load: soundGroups,
