@@ -512,18 +512,35 @@ def test_a_swap_gives_the_event_the_kind_of_its_new_recording():
     assert sawing.kind == "sustained"
 
 
-def test_a_time_rounded_past_the_clip_end_is_taken_as_the_end(job):
+def test_a_time_rounded_past_the_latest_start_is_taken_as_it(job):
     """The page rounds the playhead to a millisecond: at the end of a 29.97 fps clip that is past
     the clip's length, which has four decimals (2.069 for 2.0687 s), and "Add a sound here" was
     refused with "time must be between 0 and the clip's length"."""
     client, _, job_id = job
     timeline = timeline_of(client, job_id)
-    end, template = timeline["clip"]["duration"], timeline["events"][0]["template_id"]
-    added = client.post(f"/api/v1/jobs/{job_id}/events", json={"template_id": template, "time": end + 0.0004})
+    latest, template = round(timeline["clip"]["duration"] - 0.05, 4), timeline["events"][0]["template_id"]
+    added = client.post(f"/api/v1/jobs/{job_id}/events", json={"template_id": template, "time": latest + 0.0004})
     assert added.status_code == 201, added.get_json()
-    assert added.get_json()["event"]["time"] == end
+    assert added.get_json()["event"]["time"] == latest
     before = client.patch(f"/api/v1/jobs/{job_id}/events/{added.get_json()['event']['n']}", json={"time": -0.0004})
     assert before.status_code == 200 and before.get_json()["event"]["time"] == 0
-    for outside in (end + 0.001, -0.001):
+    for outside in (latest + 0.001, -0.001):
         refused = client.post(f"/api/v1/jobs/{job_id}/events", json={"template_id": template, "time": outside})
-        assert refused.status_code == 400 and "clip's length" in refused.get_json()["error"]
+        assert refused.status_code == 400 and "must be between 0 and" in refused.get_json()["error"]
+
+
+def test_a_sound_cannot_start_where_it_would_not_be_heard(job):
+    """A sound moved or added at the clip's very end was taken and never heard: the mix ends
+    there. It must start 50 ms before the end at the latest, and the refusal says why."""
+    client, _, job_id = job
+    timeline = timeline_of(client, job_id)
+    end, event = timeline["clip"]["duration"], timeline["events"][0]
+    for call in (lambda: client.patch(f"/api/v1/jobs/{job_id}/events/{event['n']}", json={"time": end}),
+                 lambda: client.post(f"/api/v1/jobs/{job_id}/events", json={"template_id": event["template_id"], "time": end - 0.02})):
+        refused = call()
+        assert refused.status_code == 400, refused.get_json()
+        assert refused.get_json()["error"] == (f"time must be between 0 and {round(end - 0.05, 4):g} s: a sound starting in "
+                                               f"the last 50 ms of the clip ({end:g} s long) would not be heard")
+    assert client.get(f"/api/v1/jobs/{job_id}").get_json()["edits"] == 0
+    last = client.patch(f"/api/v1/jobs/{job_id}/events/{event['n']}", json={"time": end - 0.05})
+    assert last.status_code == 200 and last.get_json()["event"]["time"] == round(end - 0.05, 4)

@@ -26,9 +26,12 @@ EVENTS_PER_SECOND, MIN_EVENTS = 10, 50
 in a 2-minute clip), at least 50. Every edit re-mixes every event and rewrites the timeline, so
 without a bound each add made the next one slower: 10,000 events on a 4 s clip took 2 s of
 mixing and a 4 MB timeline.json per edit, and nothing stopped a client adding more."""
+END_MARGIN_S = 0.05
+"""How long before the clip's end a sound must start: one placed at the very end was taken and
+never heard (the mix ends there), one placed 10 ms before it is a click."""
 ROUNDING_S = 0.0005
-"""How far outside the clip a time may lie and be taken as its nearest end: half the millisecond
-a client (the page) rounds a time to, where the clip's length has four decimals."""
+"""How far outside the times allowed a time may lie and be taken as the nearest one: half the
+millisecond a client (the page) rounds a time to, where the clip's length has four decimals."""
 
 
 class NoSuchEvent(UsageError):
@@ -52,13 +55,19 @@ class Change:
     template_id: str | None = None
 
 
+def _latest_time(timeline: Timeline) -> float:
+    """The latest a sound may start: END_MARGIN_S before the clip's end."""
+    return max(0.0, round(timeline.clip.duration - END_MARGIN_S, 4))
+
+
 def _check_time(timeline: Timeline, seconds: float) -> float:
-    """`seconds`, within ROUNDING_S of the clip taken as its nearest end: a time rounded to a
-    millisecond at the end of a 29.97 fps clip (2.069 for 2.0687 s) is the end, not an error."""
-    end = timeline.clip.duration
-    if not (math.isfinite(seconds) and -ROUNDING_S <= seconds <= end + ROUNDING_S):
-        raise UsageError(f"time must be between 0 and the clip's length, {end:g} s")
-    return round(min(max(seconds, 0.0), end), 4)
+    """`seconds`, within ROUNDING_S of the times allowed taken as the nearest one: a time rounded
+    to a millisecond at the end of a 29.97 fps clip (2.069 for 2.0687 s) is no error."""
+    latest = _latest_time(timeline)
+    if not (math.isfinite(seconds) and -ROUNDING_S <= seconds <= latest + ROUNDING_S):
+        raise UsageError(f"time must be between 0 and {latest:g} s: a sound starting in the last "
+                         f"{END_MARGIN_S * 1000:g} ms of the clip ({timeline.clip.duration:g} s long) would not be heard")
+    return round(min(max(seconds, 0.0), latest), 4)
 
 
 def _check_gain(gain_db: float, template: Template | None) -> float:

@@ -270,7 +270,14 @@ function change(n, fields, done) {
   return quietly(edit(done, (id) => send("PATCH", `${eventsUrl(id)}/${n}`, fields)));
 }
 
-const clipTime = (timeline, time) => Math.round(Math.min(timeline.clip.duration, Math.max(0, time)) * 10000) / 10000;
+// A sound starts at least END_MARGIN seconds before the clip's end (the API refuses later ones,
+// which would not be heard: engine/edits.py END_MARGIN_S): a drag, a nudge or an add there
+// lands at that latest time.
+const END_MARGIN = 0.05;
+const clipTime = (timeline, time) => {
+  const latest = Math.max(0, timeline.clip.duration - END_MARGIN);
+  return Math.round(Math.min(latest, Math.max(0, time)) * 10000) / 10000;
+};
 
 function moveTo(n, time) {
   const clipped = clipTime(current.timeline, time);
@@ -315,8 +322,9 @@ function swapSelected() {
   });
 }
 
-// Held within the clip, as a move is: at the end of a 29.97 fps clip the playhead rounded to a
-// millisecond (2.069 s) lay past the clip's length (2.0687 s), and the add was refused.
+// Held within the times a sound may start, as a move is: at the end of a 29.97 fps clip the
+// playhead rounded to a millisecond (2.069 s) lay past the clip's length (2.0687 s), and the add
+// was refused.
 function addAtPlayhead() {
   const time = clipTime(current.timeline, playheadTime());
   openPicker({
