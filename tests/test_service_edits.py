@@ -544,3 +544,25 @@ def test_a_sound_cannot_start_where_it_would_not_be_heard(job):
     assert client.get(f"/api/v1/jobs/{job_id}").get_json()["edits"] == 0
     last = client.patch(f"/api/v1/jobs/{job_id}/events/{event['n']}", json={"time": end - 0.05})
     assert last.status_code == 200 and last.get_json()["event"]["time"] == round(end - 0.05, 4)
+
+
+def test_a_download_rewritten_within_the_second_is_not_answered_304(job):
+    """Downloads carried a Last-Modified to the second beside their ETag: after a second edit
+    within the same second, If-Modified-Since from the first answered 304, and the client kept
+    the stale file. A result's files now go by their ETag alone."""
+    from email.utils import formatdate
+
+    client, _, job_id = job
+    event = timeline_of(client, job_id)["events"][0]
+    url, edit = f"/api/v1/jobs/{job_id}/audio.wav", f"/api/v1/jobs/{job_id}/events/{event['n']}"
+    assert client.patch(edit, json={"gain_db": event["gain_db"] - 6}).status_code == 200
+    first = client.get(url)
+    assert first.status_code == 200 and "Last-Modified" not in first.headers and first.headers["ETag"]
+    assert client.patch(edit, json={"gain_db": event["gain_db"] - 12}).status_code == 200
+    soon = formatdate(time.time() + 1, usegmt=True)  # later than any second the two edits fell in
+    again = client.get(url, headers={"If-Modified-Since": soon})
+    assert again.status_code == 200 and again.data != first.data
+    assert client.get(url, headers={"If-None-Match": first.headers["ETag"]}).status_code == 200
+    assert client.get(url, headers={"If-None-Match": again.headers["ETag"]}).status_code == 304
+    part = client.get(url, headers={"Range": "bytes=0-99"})
+    assert part.status_code == 206 and part.data == again.data[:100]
