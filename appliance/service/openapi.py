@@ -95,7 +95,7 @@ TEMPLATE = [_path_param("template_id")]
 EVENT = JOB + [_path_param("n", "integer")]
 WORKER = [{"name": "X-Foley-Worker", "in": "header", "required": True,
            "description": "the calling worker, host/boot:pid", "schema": {"type": "string", "pattern": WORKER.pattern}}]
-TIME = {"type": "number", "minimum": 0, "description": "seconds from the start, at most the clip's length"}
+TIME = {"type": "number", "minimum": 0, "description": "seconds from the start, at most 50 ms before the clip's end"}
 GAIN = {"type": "number", "description": "the recording's gain in dB: within -40…+12 dB of its own level (400 beyond)"}
 LOCATION = {"Location": {"description": "the job's URL", "schema": {"type": "string"}}}
 
