@@ -1110,7 +1110,9 @@ def test_a_dropped_text_keeps_the_clip_and_a_deleted_waiting_job_is_let_go(brows
 def test_quick_presses_in_the_editor_and_a_result_edited_elsewhere(server, browser, tmp_path):
     """Downloads are named after the clip; Delete pressed twice on a sound deletes it once and
     says so (the second said "no sound number …"); three quick clicks on "1 frame later" move it three frames (two were ignored);
-    a delete of a sound another tab already deleted shows the result as the appliance has it."""
+    a delete of a sound another tab already deleted shows the result as the appliance has it;
+    "1 frame later" on a sound another tab moved is refused and shows the result as it is now
+    (it moved the sound back, from where this page had last seen it)."""
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
 
@@ -1153,5 +1155,20 @@ def test_quick_presses_in_the_editor_and_a_result_edited_elsewhere(server, brows
     wait_for(page, lambda: idle(page), what="the nudges to finish")
     select_marker(page, elsewhere)
     find(By.ID, "event-delete").click()
-    wait_for(page, lambda: "changed elsewhere" in find(By.ID, "edit-status").text, what="the page to catch up")
+    wait_for(page, lambda: "it has been reloaded" in find(By.ID, "edit-status").text, what="the page to catch up")
     assert marked_events(page) == sorted(e["n"] for e in events_of(server, job_id))
+
+    wait_for(page, lambda: idle(page), what="the page to settle")
+    moved = events[1]["n"]
+    select_marker(page, moved)
+    assert subprocess.run(["curl", "-sS", "-f", "-X", "PATCH", "-H", "Content-Type: application/json", "-d", '{"time": 3.0}',
+                           f"{server}/api/v1/jobs/{job_id}/events/{moved}"], capture_output=True, timeout=60).returncode == 0
+    time_of_moved = lambda: next(e for e in events_of(server, job_id) if e["n"] == moved)["time"]  # noqa: E731
+    find(By.ID, "nudge-ahead").click()
+    wait_for(page, lambda: find(By.ID, "edit-status").text
+             == "This result was changed elsewhere (in another tab?); it has been reloaded — try again.",
+             what="the page to refuse the nudge and catch up")
+    wait_for(page, lambda: idle(page), what="the page to settle")
+    assert time_of_moved() == 3.0, "the other tab's move was lost"
+    find(By.ID, "nudge-ahead").click()  # now from where the sound is
+    wait_for(page, lambda: abs(time_of_moved() - (round(3.0 / frame) + 1) * frame) < 2e-4, what="one frame after 3 s")

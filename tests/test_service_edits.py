@@ -117,7 +117,7 @@ def test_move_regain_delete_and_add_change_the_audio_where_expected(job):
     assert rms(quieter, new - 0.02, new + 0.12) < 0.5 * rms(after, new - 0.02, new + 0.12)
 
     deleted = client.delete(f"/api/v1/jobs/{job_id}/events/{event['n']}")
-    assert deleted.status_code == 200 and set(deleted.get_json()) == {"timeline", "edits", "undo_steps", "redo_steps"}
+    assert deleted.status_code == 200 and set(deleted.get_json()) == {"timeline", "edits", "undo_steps", "redo_steps", "version"}
     assert event["n"] not in [e["n"] for e in deleted.get_json()["timeline"]["events"]]
     assert deleted.get_json()["timeline"]["stats"]["events"] == len(before["events"]) - 1
     gone = track(client, job_id)
@@ -566,3 +566,47 @@ def test_a_download_rewritten_within_the_second_is_not_answered_304(job):
     assert client.get(url, headers={"If-None-Match": again.headers["ETag"]}).status_code == 304
     part = client.get(url, headers={"Range": "bytes=0-99"})
     assert part.status_code == 206 and part.data == again.data[:100]
+
+
+def test_an_edit_worked_out_from_an_older_version_is_refused(job):
+    """Two tabs on one result: tab B's "1 frame later" was worked out from where B saw the sound,
+    and moved it back over tab A's move; B's Undo took back A's edit. An edit that names the
+    version it was worked out from (based_on) is refused once the result has changed since,
+    even when the count of edits is the same again (A undid and edited); without based_on an
+    edit applies to the result as it is, as for the API's clients of before."""
+    client, _, job_id = job
+    first, second = timeline_of(client, job_id)["events"][:2]
+    url, job_url = f"/api/v1/jobs/{job_id}/events/{first['n']}", f"/api/v1/jobs/{job_id}"
+    seen_by_b = client.get(job_url).get_json()
+    assert (seen_by_b["edits"], seen_by_b["version"]) == (0, 0)
+    moved_by_a = client.patch(url, json={"time": 3.0, "based_on": 0})
+    assert moved_by_a.status_code == 200 and moved_by_a.get_json()["version"] == 1
+
+    stale = {"based_on": seen_by_b["version"]}
+    for call in (lambda: client.patch(url, json={"time": first["time"] + 1 / 30, **stale}),
+                 lambda: client.post(url, json={"template_id": second["template_id"], **stale}),
+                 lambda: client.post(f"/api/v1/jobs/{job_id}/events", json={"template_id": second["template_id"],
+                                                                           "time": 1.0, **stale}),
+                 lambda: client.delete(f"/api/v1/jobs/{job_id}/events/{second['n']}", json=stale),
+                 lambda: client.post(f"{job_url}/undo", json=stale)):
+        refused = call()
+        assert refused.status_code == 409, refused.get_json()
+        assert refused.get_json()["error"].startswith("this result was changed elsewhere (in another tab?) since version 0")
+    assert timeline_of(client, job_id)["events"] == moved_by_a.get_json()["timeline"]["events"]
+    assert client.get(job_url).get_json()["version"] == 1
+
+    # A undoes and edits again: one edit, as B last saw, but not the timeline B saw.
+    assert client.post(f"{job_url}/undo", json={"based_on": 1}).get_json()["version"] == 2
+    again = client.patch(f"/api/v1/jobs/{job_id}/events/{second['n']}", json={"gain_db": second["gain_db"] - 6})
+    assert again.status_code == 200 and (again.get_json()["edits"], again.get_json()["version"]) == (1, 3)
+    assert client.post(f"{job_url}/undo", json={"based_on": 1}).status_code == 409
+    assert client.post(f"{job_url}/undo", json={"based_on": 3}).get_json()["version"] == 4
+    assert client.post(f"{job_url}/redo").get_json()["version"] == 5  # no body: as before
+    assert client.delete(f"/api/v1/jobs/{job_id}/events/{second['n']}", json={"based_on": 5}).status_code == 200
+    assert client.get("/api/v1/jobs").get_json()["jobs"][0]["version"] == 6
+
+    for body in ({"based_on": "6"}, {"based_on": -1}, {"based_on": True}, {"based_on": 6.5}, {"based_on": 6}):
+        assert client.patch(url, json=body).status_code == 400, body  # the last: no edit in it
+    for body in ({"based_on": None}, {"other": 1}, [6]):
+        assert client.post(f"{job_url}/undo", json=body).status_code == 400, body
+    assert client.post(f"{job_url}/undo", data="{not json", content_type="application/json").status_code == 400

@@ -5,7 +5,10 @@ deleted. `edits/v{k}.json.gz` is the timeline after k edits (v0, as scored, is s
 edit); `edits/state.json` says which version the outputs show (`current`, also the number of
 edits applied), the newest one redo reaches (`last`), the oldest kept (`first`: undo goes at
 most MAX_UNDO steps back, so a long session does not fill the disk) and the number the next
-added event gets (`next_n`: a deleted event's number is never given again, even after undo).
+added event gets (`next_n`: a deleted event's number is never given again, even after undo)
+and `version`, which every write of the outputs (an edit, an undo, a redo) moves on by one: two
+tabs showing the same count of edits may show different timelines (one undid an edit and made
+another), so an edit names the version it was worked out from (`based_on`) rather than a count.
 The versions are compact gzipped JSON (a 2-minute clip's timeline of 218 events is 220 KB as
 timeline.json, 10 KB so). Every file is written atomically; the caller holds the job's lock
 (shared.job_lock) and writes the outputs of a version before moving `current` to it, so a crash
@@ -32,6 +35,7 @@ class HistoryState:
     current: int = 0
     last: int = 0
     next_n: int = 0
+    version: int = 0
 
 
 def _next_n(*timelines: Timeline) -> int:
@@ -49,7 +53,8 @@ class EditHistory:
             data = json.loads((self.folder / STATE_NAME).read_text(encoding="utf-8"))
         except FileNotFoundError:
             return HistoryState()
-        return HistoryState(**{name: int(data[name]) for name in ("first", "current", "last", "next_n")})
+        counts = {name: int(data[name]) for name in ("first", "current", "last", "next_n")}
+        return HistoryState(**counts, version=int(data.get("version", counts["current"])))  # older: no version
 
     def edits(self) -> int:
         """How many edits the job's outputs carry (0: as scored)."""
@@ -58,10 +63,11 @@ class EditHistory:
     def steps(self) -> dict[str, int]:
         """How far undo and redo can go now: the page offers Undo and Redo only when they would do
         something (pressed at an end they only said "nothing to undo"). With the edits applied
-        (`edits`), from one read of the state: the job list asks it of every job it shows."""
+        (`edits`) and the `version` an edit names as its `based_on`, from one read of the state:
+        the job list asks it of every job it shows."""
         state = self.state()
         return {"edits": state.current, "undo_steps": state.current - state.first,
-                "redo_steps": state.last - state.current}
+                "redo_steps": state.last - state.current, "version": state.version}
 
     def next_number(self, timeline: Timeline) -> int:
         """The `n` for an event added to `timeline` (the job's current one)."""
@@ -93,7 +99,7 @@ class EditHistory:
         self._write_version(current, after)
         first = max(state.first, current - MAX_UNDO)
         self._write_state(HistoryState(first=first, current=current, last=current,
-                                       next_n=max(state.next_n, _next_n(before, after))))
+                                       next_n=max(state.next_n, _next_n(before, after)), version=state.version + 1))
         for k in [*range(state.first, first), *range(current + 1, state.last + 1)]:
             self._path(k).unlink(missing_ok=True)
         return current
@@ -108,5 +114,6 @@ class EditHistory:
 
     def settle(self, k: int) -> int:
         """Version `k` (from step()) is now the one the outputs show. Returns the edits applied."""
-        self._write_state(replace(self.state(), current=k))
+        state = self.state()
+        self._write_state(replace(state, current=k, version=state.version + 1))
         return k

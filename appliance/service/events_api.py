@@ -5,6 +5,12 @@ Events are named by their `n`. Every edit runs under the job's lock (one edit or
 at a time), re-mixes the edited timeline without analysing the clip again, writes every output
 of the job (engine/outputs.py) and records the version in the job's edit history
 (edit_history.py) for undo and redo.
+
+Every edit may name the version of the result it was worked out from (`based_on`: the `version`
+of the job's JSON or of the last edit's answer). When the result has changed since (another tab,
+another machine), the edit is refused with a 409 rather than made on a timeline its sender never
+saw: a nudge or a slider step is worked out from where the sender saw the sound, and an undo takes
+back whatever edit is last. Without `based_on` an edit applies to the result as it is.
 """
 from __future__ import annotations
 
@@ -29,7 +35,8 @@ from appliance.service.shared import disk_full, error, job_lock, jobs
 
 events_api = Blueprint("events_api", __name__)
 MAX_CANDIDATES = 40
-FIELDS = {"template_id": str, "time": float, "gain_db": float, "pan": float}
+FIELDS = {"template_id": str, "time": float, "gain_db": float, "pan": float, "based_on": int}
+BASED_ON = ("based_on",)
 
 
 class JobGone(Exception):
@@ -73,20 +80,38 @@ def _body(allowed: tuple[str, ...], required: tuple[str, ...] = ()) -> dict:
     for name in required:
         if name not in body:
             raise UsageError(f"field {name!r} is required")
+    _check_types(body)
+    if not set(body) - set(BASED_ON):
+        raise UsageError(f"send at least one of {', '.join(n for n in allowed if n not in BASED_ON)}")
+    return body
+
+
+def _check_types(body: dict) -> None:
     for name, value in body.items():
         if FIELDS[name] is str and not (isinstance(value, str) and value):
             raise UsageError(f"field {name!r} must be a non-empty string")
         if FIELDS[name] is float and not is_number(value):
             raise UsageError(f"field {name!r} must be a number")
-    if not body:
-        raise UsageError(f"send at least one of {', '.join(allowed)}")
+        if FIELDS[name] is int and not (is_number(value) and isinstance(value, int) and value >= 0):
+            raise UsageError(f"field {name!r} must be a whole number of 0 or more")
+
+
+def _based_on_only() -> dict:
+    """The optional body of a delete, an undo or a redo: none, or {"based_on": N} (an API client
+    of before based_on sends none, and its edit applies to the result as it is)."""
+    if not request.get_data(cache=True):
+        return {}
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict) or set(body) - set(BASED_ON):
+        raise UsageError("send no body, or a JSON object with only based_on")
+    _check_types(body)
     return body
 
 
-def _locked(job_id: str, work: Callable[[Path], object]):
+def _locked(job_id: str, work: Callable[[Path], object], based_on: int | None = None):
     """`work(job folder)` on a finished job, under its lock, with the errors answered as JSON:
-    404 no job (or deleted meanwhile) or no such event, 409 not finished, a sound not in the
-    library or no room for another event, 400 a bad value."""
+    404 no job (or deleted meanwhile) or no such event, 409 not finished, changed since the
+    version `based_on`, a sound not in the library or no room for another event, 400 a bad value."""
     _, problem = finished_job(job_id)  # also refuses ids that are not job ids before any file is touched
     if problem:
         return problem
@@ -95,7 +120,7 @@ def _locked(job_id: str, work: Callable[[Path], object]):
         if problem:
             return problem
         try:
-            return work(jobs().job_dir(job_id))
+            return _stale(job_id, based_on) or work(jobs().job_dir(job_id))
         except (JobGone, FileNotFoundError):
             return error(f"no job {job_id!r} (it was deleted)", 404)
         except NoSuchEvent as exc:
@@ -106,6 +131,18 @@ def _locked(job_id: str, work: Callable[[Path], object]):
             return error(str(exc), 400)
         except DiskFull as exc:
             return exc.response
+
+
+def _stale(job_id: str, based_on: int | None):
+    """The 409 for an edit worked out from a version of the result older than the one it has."""
+    if based_on is None:
+        return None
+    version = EditHistory(jobs().job_dir(job_id)).state().version
+    if based_on == version:
+        return None
+    return error(f"this result was changed elsewhere (in another tab?) since version {based_on}, which this edit "
+                 f"was worked out from (it is at version {version} now); the edit was not made: load the result "
+                 "again and try again", 409)
 
 
 def _apply(folder: Path, edit: Callable[[Timeline, Catalog, EditHistory], tuple[Timeline, TimelineEvent | None]],
@@ -127,7 +164,7 @@ def _apply(folder: Path, edit: Callable[[Timeline, Catalog, EditHistory], tuple[
 def _change(job_id: str, n: int, body: dict):
     change = Change(time=body.get("time"), gain_db=body.get("gain_db"), template_id=body.get("template_id"))
     return _locked(job_id, lambda folder: _apply(
-        folder, lambda timeline, catalog, _: change_event(timeline, catalog, n, change)))
+        folder, lambda timeline, catalog, _: change_event(timeline, catalog, n, change)), body.get("based_on"))
 
 
 def _parsed(parse: Callable[[], dict]):
@@ -141,34 +178,40 @@ def _parsed(parse: Callable[[], dict]):
 @events_api.post("/api/v1/jobs/<job_id>/events")
 def add(job_id: str):
     """Place a recording at a moment, as the engine places an action of full strength."""
-    body, problem = _parsed(lambda: _body(("template_id", "time", "gain_db", "pan"), ("template_id", "time")))
+    body, problem = _parsed(lambda: _body(("template_id", "time", "gain_db", "pan", *BASED_ON), ("template_id", "time")))
     if problem:
         return problem
     return _locked(job_id, lambda folder: _apply(folder, lambda timeline, catalog, history: add_event(
         timeline, catalog, body["template_id"], float(body["time"]), history.next_number(timeline),
-        gain_db=body.get("gain_db"), pan=float(body.get("pan", 0.0))), status=201))
+        gain_db=body.get("gain_db"), pan=float(body.get("pan", 0.0))), status=201), body.get("based_on"))
 
 
 @events_api.patch("/api/v1/jobs/<job_id>/events/<int:n>")
 def change(job_id: str, n: int):
     """Move, re-gain and/or swap placed sound n."""
-    body, problem = _parsed(lambda: _body(("time", "gain_db", "template_id")))
+    body, problem = _parsed(lambda: _body(("time", "gain_db", "template_id", *BASED_ON)))
     return problem or _change(job_id, n, body)
 
 
 @events_api.post("/api/v1/jobs/<job_id>/events/<int:n>")
 def swap(job_id: str, n: int):
     """The first edit route, kept: PATCH with only a template_id."""
-    body, problem = _parsed(lambda: _body(("template_id",), ("template_id",)))
+    body, problem = _parsed(lambda: _body(("template_id", *BASED_ON), ("template_id",)))
     return problem or _change(job_id, n, body)
 
 
 @events_api.delete("/api/v1/jobs/<job_id>/events/<int:n>")
 def delete(job_id: str, n: int):
-    return _locked(job_id, lambda folder: _apply(folder, lambda timeline, _c, _h: (delete_event(timeline, n), None)))
+    body, problem = _parsed(_based_on_only)
+    return problem or _locked(job_id, lambda folder: _apply(
+        folder, lambda timeline, _c, _h: (delete_event(timeline, n), None)), body.get("based_on"))
 
 
 def _step(job_id: str, delta: int, word: str):
+    body, problem = _parsed(_based_on_only)
+    if problem:
+        return problem
+
     def work(folder: Path):
         history = EditHistory(folder)
         found = history.step(delta)
@@ -179,7 +222,7 @@ def _step(job_id: str, delta: int, word: str):
         _rewrite(folder, timeline, catalog)
         history.settle(version)
         return jsonify(timeline=timeline.to_json(), **history.steps())
-    return _locked(job_id, work)
+    return _locked(job_id, work, body.get("based_on"))
 
 
 @events_api.post("/api/v1/jobs/<job_id>/undo")

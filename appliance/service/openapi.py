@@ -96,6 +96,10 @@ EVENT = JOB + [_path_param("n", "integer")]
 WORKER = [{"name": "X-Foley-Worker", "in": "header", "required": True,
            "description": "the calling worker, host/boot:pid", "schema": {"type": "string", "pattern": WORKER.pattern}}]
 TIME = {"type": "number", "minimum": 0, "description": "seconds from the start, at most 50 ms before the clip's end"}
+BASED_ON = {"type": "integer", "minimum": 0,
+            "description": "the result's version this edit was worked out from (409 when it has changed since)"}
+BASED_ON_BODY = {"required": False, "content": {"application/json": {"schema": {
+    "type": "object", "properties": {"based_on": BASED_ON}, "additionalProperties": False}}}}
 GAIN = {"type": "number", "description": "the recording's gain in dB: within -40…+12 dB of its own level (400 beyond)"}
 LOCATION = {"Location": {"description": "the job's URL", "schema": {"type": "string"}}}
 
@@ -115,7 +119,9 @@ SCHEMAS = {
         "duration": {"type": ["number", "null"], "description": "the clip's length in seconds, when its header says"},
         "edits": {"type": "integer", "description": "edits its outputs carry (0: as scored)"},
         "undo_steps": {"type": "integer", "minimum": 0, "description": "edits Undo can take back now (0: Undo does nothing)"},
-        "redo_steps": {"type": "integer", "minimum": 0, "description": "undone edits Redo can make again now"}}},
+        "redo_steps": {"type": "integer", "minimum": 0, "description": "undone edits Redo can make again now"},
+        "version": {"type": "integer", "minimum": 0, "description": "moves on with every edit, undo and redo: "
+                                                                   "an edit's based_on"}}},
     "LibraryEntry": {"type": "object", "required": ["id", "category", "kind", "description", "tags", "duration"],
                      "properties": {"id": {"type": "string"}, "category": {"type": "string"},
                                     "kind": {"type": "string", "enum": ["impact", "periodic", "sustained", "ambience"]},
@@ -124,11 +130,12 @@ SCHEMAS = {
                                     "author": {"type": "string"}, "origin": {"type": "string"},
                                     "source": {"type": "string", "description": "the package and file it comes from"},
                                     "score": {"type": "number"}}},
-    "Edits": {"type": "object", "required": ["timeline", "edits", "undo_steps", "redo_steps"], "properties": {
+    "Edits": {"type": "object", "required": ["timeline", "edits", "undo_steps", "redo_steps", "version"], "properties": {
         "timeline": {"$ref": "#/components/schemas/Timeline"},
         "edits": {"type": "integer", "description": "edits the job's outputs now carry"},
         "undo_steps": {"type": "integer", "minimum": 0, "description": "edits Undo can take back now (0: Undo does nothing)"},
-        "redo_steps": {"type": "integer", "minimum": 0, "description": "undone edits Redo can make again now"}}},
+        "redo_steps": {"type": "integer", "minimum": 0, "description": "undone edits Redo can make again now"},
+        "version": {"type": "integer", "minimum": 0, "description": "the result's version now: the next edit's based_on"}}},
     "Edited": {"allOf": [{"$ref": "#/components/schemas/Edits"}, {"type": "object", "required": ["event"],
                                                                    "properties": {"event": {"type": "object"}}}]},
     "Playing": {"type": "object", "required": ["playing", "job"], "properties": {
@@ -240,22 +247,25 @@ def document() -> dict:
                 "Add a sound at a moment (kind from its category, full strength) and re-mix",
                 {201: _json(_ref("Edited"), "added")}, (400, 404, 409), _json_body(
                     {"template_id": {"type": "string"}, "time": TIME, "gain_db": GAIN,
-                     "pan": {"type": "number", "minimum": -1, "maximum": 1}}, ["template_id", "time"]),
+                     "pan": {"type": "number", "minimum": -1, "maximum": 1}, "based_on": BASED_ON}, ["template_id", "time"]),
                 JOB, write=True)},
             "/api/v1/jobs/{job_id}/events/{n}": {
                 "patch": _op("Move, re-gain and/or swap placed sound n (its `n`) and re-mix (no re-analysis)",
                              {200: _json(_ref("Edited"))}, (400, 404, 409), _json_body(
-                                 {"time": TIME, "gain_db": GAIN, "template_id": {"type": "string"}}, []),
+                                 {"time": TIME, "gain_db": GAIN, "template_id": {"type": "string"}, "based_on": BASED_ON}, []),
                              EVENT, write=True),
                 "post": _op("Replace placed sound n with another recording (PATCH with only template_id)",
                             {200: _json(_ref("Edited"))}, (400, 404, 409),
-                            _json_body({"template_id": {"type": "string"}}, ["template_id"]), EVENT, write=True),
-                "delete": _op("Delete placed sound n and re-mix", {200: _json(_ref("Edits"))}, (404, 409),
-                              params=EVENT, write=True)},
+                            _json_body({"template_id": {"type": "string"}, "based_on": BASED_ON}, ["template_id"]),
+                            EVENT, write=True),
+                "delete": _op("Delete placed sound n and re-mix", {200: _json(_ref("Edits"))}, (400, 404, 409),
+                              BASED_ON_BODY, params=EVENT, write=True)},
             "/api/v1/jobs/{job_id}/undo": {"post": _op("Undo the last edit (409: nothing to undo)",
-                                                       {200: _json(_ref("Edits"))}, (404, 409), params=JOB, write=True)},
+                                                       {200: _json(_ref("Edits"))}, (400, 404, 409), BASED_ON_BODY,
+                                                       params=JOB, write=True)},
             "/api/v1/jobs/{job_id}/redo": {"post": _op("Redo the edit undone last (409: nothing to redo)",
-                                                       {200: _json(_ref("Edits"))}, (404, 409), params=JOB, write=True)},
+                                                       {200: _json(_ref("Edits"))}, (400, 404, 409), BASED_ON_BODY,
+                                                       params=JOB, write=True)},
             "/api/v1/jobs/{job_id}/events/{n}/candidates": {"get": _op(
                 "The sound picker for placed sound n: recordings grouped by category, the current one first",
                 {200: _json({"type": "object", "required": ["event", "groups"], "properties": {

@@ -3,7 +3,9 @@
 // API, which re-mixes on the board; the page then shows the timeline it returns and reloads
 // the video, the sound track and the downloads. Edits run one after the other, each on the
 // result that was open when it was asked for: an answer that comes back after another result
-// was opened changes that job, never the view of the one now open.
+// was opened changes that job, never the view of the one now open. Each edit names the version
+// of the result it was worked out from (`based_on`): one changed elsewhere since (another tab,
+// another machine) refuses it, and the page shows the result as it is now.
 import { api, getJSON, send } from "./api.js";
 import { initBoardPlay, showBoardPlay } from "./board-play.js";
 import { soundGroups } from "./library.js";
@@ -15,7 +17,7 @@ import { KINDS, categoryName, instant } from "./words.js";
 const $ = (id) => document.getElementById(id);
 const video = $("result-video");
 const GAIN_STEPS_DB = [-18, 12];  // how far the slider goes either way
-let current = null;  // { job, timeline, selected, steps: { undo, redo } }
+let current = null;  // { job, timeline, version, selected, steps: { undo, redo } }
 let queue = Promise.resolve();
 let busy = false;  // an edit is being re-mixed: the edit controls ignore presses until it is shown
 let edited = () => {};  // told after every edit (the history shows the count)
@@ -54,10 +56,12 @@ export function initEditor({ onEdited }) {
 export const openJobId = () => current?.job.id;
 
 export async function openResult(job) {
-  // The job asked anew: the history's row may be older than edits made in another tab.
-  const [timeline, latest] = await Promise.all([getJSON(`${jobUrl(job.id)}/timeline.json`),
-                                                getJSON(jobUrl(job.id)).catch(() => job)]);
-  current = { job, timeline, selected: null, steps: stepsOf(latest) };
+  // The job asked anew: the history's row may be older than edits made in another tab. Asked
+  // before the timeline, so that the version is never newer than the timeline shown (an edit
+  // in between is refused, and the page catches up).
+  const latest = await getJSON(jobUrl(job.id)).catch(() => job);
+  const timeline = await getJSON(`${jobUrl(job.id)}/timeline.json`);
+  current = { job, timeline, version: latest.version, selected: null, steps: stepsOf(latest) };
   showUndoRedo();
   window.history.replaceState(null, "", `#job=${job.id}`);
   $("result").hidden = false;
@@ -185,12 +189,13 @@ const louder = (db) => (db > 0 ? `${db} dB louder` : db < 0 ? `${-db} dB softer`
 
 // ---- Edits --------------------------------------------------------------------------------
 
-// Runs `request(job id, its timeline)` on the open result after the edits before it and shows
-// the timeline it returns, then reloads the media; `done` says what was done (a function: asked
-// once the request has run). The promise settles once the timeline is shown (so the picker
-// closes at once), and rejects when the edit failed (said in the status line), so the picker
-// stays open. When another result was opened meanwhile, the edit is still made on its own job
-// (the user asked for it there) but its answer is not shown on the one now open.
+// Runs `request(job id, its timeline, { based_on: its version })` on the open result after the
+// edits before it and shows the timeline it returns, then reloads the media; `done` says what
+// was done (a function: asked once the request has run). The promise settles once the timeline
+// is shown (so the picker closes at once), and rejects when the edit failed (said in the status
+// line), so the picker stays open. When another result was opened meanwhile, the edit is still made on its own job
+// (the user asked for it there) but its answer is not shown on the one now open; it is kept
+// with its job, for the edits queued after it there.
 function edit(done, request) {
   let shown;
   const result = new Promise((resolve, reject) => { shown = { resolve, reject }; });
@@ -198,15 +203,16 @@ function edit(done, request) {
   const run = async () => {
     setBusy(true);
     try {
-      const answer = await request(opened.job.id, opened.timeline);
+      const answer = await request(opened.job.id, opened.timeline, { based_on: opened.version });
       const said = typeof done === "function" ? done() : done;
+      opened.timeline = answer.timeline;
+      opened.version = answer.version ?? opened.version;
+      opened.steps = stepsOf(answer, opened.steps);
       if (current !== opened) {
         shown.resolve();
         return;
       }
       const selected = answer.event ? answer.event.n : current.selected;
-      current.timeline = answer.timeline;
-      current.steps = stepsOf(answer, current.steps);
       current.selected = find(selected) ? selected : null;
       showTrack(current.timeline, current.selected);
       showNote();
@@ -233,23 +239,25 @@ function edit(done, request) {
 
 const quietly = (promise) => promise.catch(() => {});  // failures are in the status line
 
-// After a refused edit (a sound that is no longer there, nothing to undo): the result as the
-// appliance has it now, shown when it differs from the one on the page, which was edited
-// elsewhere (another tab, another machine) — its markers no longer matched the appliance's.
+// After a refused edit (changed elsewhere since the version the page showed, nothing to undo):
+// the result as the appliance has it now, when it was changed elsewhere (another tab, another
+// machine) — the page's markers, and the edits worked out from them, no longer matched it. The
+// job (its version) is asked before the timeline, as when the result is opened.
 async function showLatest(opened) {
   const job = await getJSON(jobUrl(opened.job.id)).catch(() => null);
-  if (job && current === opened) {
-    current.steps = stepsOf(job);
-    showUndoRedo();
-  }
+  if (!job || current !== opened) return;
+  current.steps = stepsOf(job);
+  showUndoRedo();
+  if (job.version === opened.version) return;  // not changed elsewhere: the refusal said why
   const latest = await getJSON(`${jobUrl(opened.job.id)}/timeline.json`).catch(() => null);
-  if (!latest || current !== opened || JSON.stringify(latest.events) === JSON.stringify(opened.timeline.events)) return;
+  if (!latest || current !== opened) return;
   current.timeline = latest;
+  current.version = job.version;
   if (!find(current.selected)) current.selected = null;
   showTrack(current.timeline, current.selected);
   showNote();
   if (current.selected === null) $("event").hidden = true;
-  $("edit-status").textContent += " The track now shows this result as it was changed elsewhere.";
+  $("edit-status").textContent = "This result was changed elsewhere (in another tab?); it has been reloaded — try again.";
   await reloadMedia();
 }
 
@@ -267,7 +275,7 @@ function setBusy(now) {
 }
 
 function change(n, fields, done) {
-  return quietly(edit(done, (id) => send("PATCH", `${eventsUrl(id)}/${n}`, fields)));
+  return quietly(edit(done, (id, _, based) => send("PATCH", `${eventsUrl(id)}/${n}`, { ...fields, ...based })));
 }
 
 // A sound starts at least END_MARGIN seconds before the clip's end (the API refuses later ones,
@@ -290,11 +298,11 @@ function moveTo(n, time) {
 // each press started from the time last shown).
 function nudge(n, frames) {
   let target;
-  return quietly(edit(() => `Moved to ${instant(target)}`, (id, timeline) => {
+  return quietly(edit(() => `Moved to ${instant(target)}`, (id, timeline, based) => {
     const event = timeline.events.find((e) => e.n === n);
     if (!event) return Promise.reject(new Error("That sound is no longer in the track."));
     target = clipTime(timeline, Math.round(event.time / frameSeconds() + frames) * frameSeconds());
-    return send("PATCH", `${eventsUrl(id)}/${n}`, { time: target });
+    return send("PATCH", `${eventsUrl(id)}/${n}`, { time: target, ...based });
   }));
 }
 
@@ -302,14 +310,14 @@ function nudge(n, frames) {
 // the second found the sound gone ("no sound number 0 in this result") after the first worked.
 function removeEvent(n) {
   if (n === null || !find(n)) return null;
-  return quietly(edit("Sound deleted", (id, timeline) => (timeline.events.some((e) => e.n === n)
-    ? send("DELETE", `${eventsUrl(id)}/${n}`) : Promise.resolve({ timeline }))));
+  return quietly(edit("Sound deleted", (id, timeline, based) => (timeline.events.some((e) => e.n === n)
+    ? send("DELETE", `${eventsUrl(id)}/${n}`, based) : Promise.resolve({ timeline }))));
 }
 
 function undoRedo(which) {
   if (!current) return null;
   return quietly(edit(which === "undo" ? "Undone" : "Redone",
-    (id) => send("POST", `${jobUrl(id)}/${which}`)));
+    (id, _, based) => send("POST", `${jobUrl(id)}/${which}`, based)));
 }
 
 function swapSelected() {
@@ -318,7 +326,8 @@ function swapSelected() {
   openPicker({
     heading: `Change the sound at ${instant(event.time)}`,
     load: async (query) => (await getJSON(query ? `${url}?q=${encodeURIComponent(query)}` : url)).groups,
-    onUse: (template) => edit("Sound changed", (id) => send("PATCH", `${eventsUrl(id)}/${event.n}`, { template_id: template })),
+    onUse: (template) => edit("Sound changed", (id, _, based) => send("PATCH", `${eventsUrl(id)}/${event.n}`,
+                                                                      { template_id: template, ...based })),
   });
 }
 
@@ -331,7 +340,7 @@ function addAtPlayhead() {
     heading: `Add a sound at ${instant(time)}`,
     load: soundGroups,
     onUse: (template) => edit(`Sound added at ${instant(time)}`,
-                              (id) => send("POST", eventsUrl(id), { template_id: template, time })),
+                              (id, _, based) => send("POST", eventsUrl(id), { template_id: template, time, ...based })),
   });
 }
 
