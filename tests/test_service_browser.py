@@ -1112,11 +1112,13 @@ def test_quick_presses_in_the_editor_and_a_result_edited_elsewhere(server, brows
     says so (the second said "no sound number …"); three quick clicks on "1 frame later" move it three frames (two were ignored);
     a delete of a sound another tab already deleted shows the result as the appliance has it;
     "1 frame later" on a sound another tab moved is refused and shows the result as it is now
-    (it moved the sound back, from where this page had last seen it)."""
+    (it moved the sound back, from where this page had last seen it); "Add a sound here" at the
+    end of a 29.97 fps clip adds one 50 ms before the end (refused, or placed where it is not
+    heard)."""
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
 
-    clip = render_scene("steps", tmp_path / "walk.mp4", width=320, height=240, seconds=6, seed=3).path
+    clip = render_scene("steps", tmp_path / "walk.mp4", width=320, height=240, fps=30000 / 1001, seconds=6, seed=3).path
     sent = subprocess.run(["curl", "-sS", "-f", "-F", f"video=@{clip}", "-F", "description=someone walks",
                            f"{server}/api/v1/score"], capture_output=True, text=True, timeout=60)
     assert sent.returncode == 0, sent.stderr
@@ -1172,3 +1174,16 @@ def test_quick_presses_in_the_editor_and_a_result_edited_elsewhere(server, brows
     assert time_of_moved() == 3.0, "the other tab's move was lost"
     find(By.ID, "nudge-ahead").click()  # now from where the sound is
     wait_for(page, lambda: abs(time_of_moved() - (round(3.0 / frame) + 1) * frame) < 2e-4, what="one frame after 3 s")
+
+    wait_for(page, lambda: idle(page), what="the nudge to finish")
+    end = get_json(f"{server}/api/v1/jobs/{job_id}/timeline.json")["clip"]["duration"]
+    page.execute_script("const v = document.getElementById('result-video'); v.pause(); v.currentTime = v.duration;")
+    placed = {e["n"] for e in events_of(server, job_id)}
+    find(By.ID, "add-sound").click()
+    find(By.ID, "picker-search").send_keys("knock")
+    wait_for(page, lambda: "knock" in find(By.ID, "picker-groups").text.lower(), what="the search in the picker")
+    find(By.CSS_SELECTOR, "#picker-groups button.use").click()
+    wait_for(page, lambda: len(events_of(server, job_id)) > len(placed) or find(By.ID, "picker-error").is_displayed(),
+             what="the sound added at the end")
+    assert not find(By.ID, "picker-error").is_displayed(), find(By.ID, "picker-error").text
+    assert [e["time"] for e in events_of(server, job_id) if e["n"] not in placed] == [round(end - 0.05, 4)]
