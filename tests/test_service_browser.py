@@ -1187,3 +1187,40 @@ def test_quick_presses_in_the_editor_and_a_result_edited_elsewhere(server, brows
              what="the sound added at the end")
     assert not find(By.ID, "picker-error").is_displayed(), find(By.ID, "picker-error").text
     assert [e["time"] for e in events_of(server, job_id) if e["n"] not in placed] == [round(end - 0.05, 4)]
+
+
+@needs_chromium
+def test_a_waveform_that_loads_late_is_not_painted_over_a_later_one(server, browser):
+    """Opening another result while the first one's waveform still loaded showed the first clip's
+    waveform under the second: the load that finished last was painted, not the one asked last.
+    Two library sounds stand for the two results' tracks, the first one held back."""
+    ids = [t["id"] for t in get_json(f"{server}/api/v1/library?q=door+slam&limit=2")["templates"]]
+    assert len(ids) == 2
+    browser.get(server + "/")
+    painted = browser.execute_async_script("""
+        const [first, second, done] = [arguments[0], arguments[1], arguments[arguments.length - 1]];
+        (async () => {
+          const { loadWaveform, paintWaveform } = await import("/static/waveform.js");
+          const canvas = document.createElement("canvas");
+          canvas.style.width = "300px"; canvas.style.height = "60px";
+          document.body.append(canvas);
+          const paint = () => { paintWaveform(canvas, 0, 100); return canvas.toDataURL(); };
+          await loadWaveform(first);
+          const alone = [paint()];
+          await loadWaveform(second);
+          alone.push(paint());
+          const fetchNow = window.fetch;  // the first sound's answer held back 1.5 s
+          window.fetch = (url, options) => (String(url) === first
+            ? new Promise((resolve) => setTimeout(resolve, 1500)).then(() => fetchNow(url, options))
+            : fetchNow(url, options));
+          const late = loadWaveform(first);
+          await loadWaveform(second);
+          await late;
+          window.fetch = fetchNow;
+          done([...alone, paint()]);
+        })().catch((error) => done(String(error)));
+    """, *(f"/api/v1/library/{i}/audio" for i in ids))
+    assert isinstance(painted, list), painted
+    first, second, after_both = painted
+    assert first != second, "the two sounds paint alike: the test cannot tell them apart"
+    assert after_both == second, "the waveform that loaded late was painted over the one asked last"

@@ -4,11 +4,16 @@ import { api } from "./api.js";
 
 const BINS_PER_SECOND = 200;
 let peaks = null;  // [min, max] per bin, scaled so the loudest bin fills the height
+let asked = 0;  // loads asked for so far: only the last one asked is kept
 
+// Only the load asked for last sets the waveform: one result's WAV that finishes loading after
+// another result was opened (and its WAV loaded) would paint the wrong clip's sound under it.
 export async function loadWaveform(wavUrl) {
+  const load = ++asked;
   const bytes = await (await api(wavUrl)).arrayBuffer();
   // An OfflineAudioContext decodes without needing a user gesture to start audio.
   const audio = await new OfflineAudioContext(1, 1, 48000).decodeAudioData(bytes);
+  if (load !== asked) return;
   const channels = Array.from({ length: audio.numberOfChannels }, (_, c) => audio.getChannelData(c));
   const step = Math.max(1, Math.round(audio.sampleRate / BINS_PER_SECOND));
   const found = [];
