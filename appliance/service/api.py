@@ -21,7 +21,7 @@ from appliance.library import load_catalog
 from appliance.os_text import one_line
 from appliance.service.edit_history import EditHistory
 from appliance.service.jobs import DONE, FAILED, JOB_ID, QUEUED, Job
-from appliance.service.shared import (Services, disk_full, display_name, error, job_lock, jobs, missing_fields,
+from appliance.service.shared import (Services, disk_full, client_file_label, error, job_lock, jobs, missing_fields,
                                       not_utf8, public_message, services)
 from appliance.video import probe
 
@@ -156,7 +156,7 @@ def _admit(foley: Services, create):
                    "target_lufs": foley.config.engine.target_lufs,
                    "max_seconds": foley.config.engine.max_seconds, **keep}
         analysis = _saved_analysis(request.files.get("analysis"), uploads, info)
-        return create(display_name(upload.filename), description, options, temp, analysis,
+        return create(client_file_label(upload.filename), description, options, temp, analysis,
                       round(info.duration, 3) if info.duration else None)
     except UsageError as exc:
         return error(str(exc).replace(str(temp), "the upload"), 415)

@@ -12,7 +12,7 @@ from appliance.library import Template, audio_io, load_catalog, searcher
 from appliance.library.store import UserLibrary
 from appliance.service.child_call import ChildFailed, call_in_child
 from appliance.service.picker import source_label
-from appliance.service.shared import disk_full, display_name, error, missing_fields, not_utf8, service_folder
+from appliance.service.shared import disk_full, client_file_label, error, missing_fields, not_utf8, service_folder
 
 library_api = Blueprint("library_api", __name__)
 ADD_TIMEOUT_S = 300
@@ -22,7 +22,7 @@ ADD_TIMEOUT_S = 300
 def sound_file_name(raw: str | None) -> str:
     """The uploaded sound's name in the scratch folder (it becomes part of the template id):
     letters, digits, `.`, `_` and `-` only, never `.`/`..` or a hidden name, and short."""
-    name = re.sub(r"[^A-Za-z0-9._-]+", "_", display_name(raw)).lstrip(".")[-80:]
+    name = re.sub(r"[^A-Za-z0-9._-]+", "_", client_file_label(raw)).lstrip(".")[-80:]
     return name if name.strip("._-") else "sound"
 
 

@@ -140,7 +140,7 @@ def job_lock(job_id: str):
     return folder_lock(jobs().job_dir(job_id))
 
 
-def display_name(raw: str | None) -> str:
+def client_file_label(raw: str | None) -> str:
     """The client's file name, for display only (never used as a path): printable, short."""
     name = unicodedata.normalize("NFC", (raw or "upload").replace("\\", "/").rsplit("/", 1)[-1])
     name = "".join(c for c in name if c.isprintable() and c not in "\x00")
