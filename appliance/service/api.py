@@ -21,7 +21,7 @@ from appliance.library import load_catalog
 from appliance.os_text import one_line
 from appliance.service.edit_history import EditHistory
 from appliance.service.jobs import DONE, FAILED, JOB_ID, QUEUED, Job
-from appliance.service.shared import (Services, disk_full, client_file_label, error, job_lock, jobs, missing_fields,
+from appliance.service.shared import (Services, client_file_label, disk_full, error, job_lock, jobs, missing_fields,
                                       not_utf8, public_message, services)
 from appliance.video import probe
 

@@ -12,7 +12,7 @@ from appliance.library import Template, audio_io, load_catalog, searcher
 from appliance.library.store import UserLibrary
 from appliance.service.child_call import ChildFailed, call_in_child
 from appliance.service.picker import source_label
-from appliance.service.shared import disk_full, client_file_label, error, missing_fields, not_utf8, service_folder
+from appliance.service.shared import client_file_label, disk_full, error, missing_fields, not_utf8, service_folder
 
 library_api = Blueprint("library_api", __name__)
 ADD_TIMEOUT_S = 300
