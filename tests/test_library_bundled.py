@@ -50,7 +50,8 @@ def test_every_file_matches_its_metadata(catalog):
         assert 0 <= t.attack_time < t.duration and t.peak_dbfs <= 0.0 and t.loudness_lufs > -70, t.id
         assert t.loop == (catalog.categories[t.category].kind == "ambience"), t.id
         if not t.loop:  # leading silence trimmed: sound within the first 20 ms (the attack may come later)
-            audio = catalog.audio(t.id)
+            audio, _ = sf.read(str(t.path), dtype="float32", always_2d=True)  # as stored (the mix also
+            # takes its rumble away, which in a few files is all there is of those 20 ms)
             assert np.abs(audio[: 960]).max() >= np.abs(audio).max() * 10 ** (-50 / 20), t.id
         assert set(t.source) >= {"package", "version", "path"}, t.id
 

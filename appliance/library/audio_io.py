@@ -199,11 +199,15 @@ def loudness(data: np.ndarray, rate: int = SAMPLE_RATE) -> tuple[float, float]:
 
 
 def measure(data: np.ndarray, rate: int = SAMPLE_RATE) -> Measurements:
+    """What the mixer needs of a template. The attack is measured on the sound the mixer plays,
+    without DC and rumble (`without_rumble`): measured with them, the loudest millisecond of 27
+    bundled recordings was a thump or an offset, and their audible start was placed 10-95 ms off
+    the action (a door closing 94 ms late, a soft hit 21 ms early)."""
     integrated, momentary = loudness(data, rate)
     return Measurements(
         duration=len(data) / rate,
         channels=int(data.shape[1]),
-        attack_time=attack_time(data, rate),
+        attack_time=attack_time(without_rumble(data, loop=False, rate=rate), rate),
         peak_dbfs=peak_dbfs(data),
         loudness_lufs=integrated,
         max_momentary_lufs=momentary,
