@@ -127,7 +127,10 @@ def test_move_regain_delete_and_add_change_the_audio_where_expected(job):
     assert added.status_code == 201, added.get_json()
     placed = added.get_json()["event"]
     assert placed["n"] == max(e["n"] for e in before["events"]) + 1  # the deleted number is not reused
-    assert placed["why"]["decision"] == "added by the user" and placed["strength"] == 1.0 and placed["pan"] == 0
+    # As strong as the clip's usual action (at full strength it came in 7-10 dB above the others).
+    strengths = sorted(e["strength"] for e in deleted.get_json()["timeline"]["events"])
+    assert placed["why"]["decision"] == "added by the user" and placed["pan"] == 0
+    assert placed["strength"] == strengths[len(strengths) // 2] < 1.0
     assert placed["kind"] in ("impact", "periodic")
     assert rms(track(client, job_id), new - 0.02, new + 0.12) > 5 * rms(gone, new - 0.02, new + 0.12)
     assert client.get(f"/api/v1/jobs/{job_id}").get_json()["edits"] == 4

@@ -14,7 +14,7 @@ import math
 from dataclasses import dataclass
 
 from appliance.engine.remix import recording
-from appliance.engine.scene import gain_range_db, level_db, level_gain
+from appliance.engine.scene import gain_range_db, level_db, level_gain, strength_gain
 from appliance.engine.timeline import Position, Timeline, TimelineEvent, Why
 from appliance.errors import UsageError
 from appliance.library import Catalog, Template
@@ -115,7 +115,9 @@ def _use(event: TimelineEvent, template: Template) -> None:
 def add_event(timeline: Timeline, catalog: Catalog, template_id: str, time: float, n: int,
               gain_db: float | None = None, pan: float = 0.0) -> tuple[Timeline, TimelineEvent]:
     """(new timeline, the new event number `n`): recording `template_id` placed at `time` as the
-    engine places an action of full strength (its level gain, unless `gain_db` is given)."""
+    engine places an action as strong as the clip's usual one (the median of its events'
+    strengths; full strength in a clip without any), unless `gain_db` is given. At full strength
+    an added sound came in 7-10 dB above the sounds the engine had placed."""
     if len(timeline.events) >= max_events(timeline):
         raise TooManyEvents(f"this result already has {len(timeline.events)} sounds, the most a clip of "
                             f"{timeline.clip.duration:g} s may hold ({EVENTS_PER_SECOND} a second, at least "
@@ -123,11 +125,14 @@ def add_event(timeline: Timeline, catalog: Catalog, template_id: str, time: floa
     template = recording(catalog, template_id, "the sound")
     if not (math.isfinite(pan) and -1 <= pan <= 1):
         raise UsageError("pan must be between -1 (left) and 1 (right)")
+    strengths = sorted(e.strength for e in timeline.events)
+    strength = strengths[len(strengths) // 2] if strengths else 1.0
     event = TimelineEvent(
-        n=n, time=_check_time(timeline, time), kind=_spot_kind(catalog, template), strength=1.0,
+        n=n, time=_check_time(timeline, time), kind=_spot_kind(catalog, template), strength=strength,
         position=Position(x=round((pan + 1) / 2, 3), y=0.5), category=template.category,
         template_id=template.id, template=template.description, licence=template.licence,
-        gain_db=_check_gain(gain_db, template) if gain_db is not None else _gain_db(level_gain(template)),
+        gain_db=(_check_gain(gain_db, template) if gain_db is not None
+                 else _gain_db(level_gain(template) * strength_gain(strength))),
         pan=round(pan, 3), pitch=1.0, why=Why(decision=ADDED, candidates=[]), gain_range_db=gain_range_db(template))
     timeline = copy.deepcopy(timeline)
     timeline.events.append(event)

@@ -53,17 +53,21 @@ def gain_range_db(template: Template) -> tuple[float, float]:
     return round(level + GAIN_RANGE_DB[0], 2), round(level + GAIN_RANGE_DB[1], 2)
 
 
+def strength_gain(strength: float) -> float:
+    """The gain of an action of `strength` (0..1): the weakest STRENGTH_RANGE_DB under the strongest."""
+    return float(10 ** (-STRENGTH_RANGE_DB * (1 - float(np.clip(strength, 0, 1))) / 20))
+
+
 def placement_for(event: ActionEvent, template: Template, audio: np.ndarray, picker: TemplatePicker) -> Placement:
     """Gain from strength, pan from screen position, small seeded variation in pitch and gain."""
     pitch, gain_variation = picker.variation()
-    strength_gain = 10 ** (-STRENGTH_RANGE_DB * (1 - float(np.clip(event.strength, 0, 1))) / 20)
     if event.kind == SUSTAINED and event.duration > 0:
         audio = shaped(fit_duration(audio, event.duration, pitch), envelope_points(event), pitch)
     return Placement(
         audio=audio,
         attack=template.attack_time,
         time=event.time,
-        gain=level_gain(template) * strength_gain * gain_variation,
+        gain=level_gain(template) * strength_gain(event.strength) * gain_variation,
         pan=PAN_WIDTH * (2 * float(np.clip(event.x, 0, 1)) - 1),
         pitch=pitch,
         source=template.category,  # same category, same source: the next hit chokes this one
