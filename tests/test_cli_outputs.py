@@ -114,6 +114,10 @@ def test_doctor_checks_decoding_and_the_state_folder(tmp_path, monkeypatch):
     assert not room_for(tmp_path / "state", 0, floor_mb)[0]
     with pytest.raises(RuntimeError, match="under service.min_free_mb"):
         check_state_folder(floor_mb)
+    # The page's status line counts the same MB: at the floor it reads the floor.
+    from appliance.config import MB
+    from appliance.service.status_api import _size
+    assert _size(200 * MB) == "200.0 MB" and _size(3 * 1024 * MB) == "3.0 GB"
     (tmp_path / "state").chmod(0o500)
     try:
         if os.geteuid() != 0:  # root writes anywhere

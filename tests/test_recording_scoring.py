@@ -74,6 +74,19 @@ def test_the_stream_mix_gives_the_same_samples_in_any_pieces_and_as_placements_a
     np.testing.assert_array_equal(np.concatenate(pieces), reference)
 
 
+def test_a_sound_ringing_past_the_recordings_end_fades_out_as_offline():
+    """A camera recording ended on the ringing sound's sample (-19 dBFS there): a click."""
+    tone = (0.3 * np.sin(2 * np.pi * 440 * np.arange(SAMPLE_RATE) / SAMPLE_RATE)).astype(np.float32)
+    length = SAMPLE_RATE // 2
+    for rendered_before in (0, length - 100):  # the whole fade left to finish, or only 100 samples of it
+        mix = StreamMix(SAMPLE_RATE, DEFAULT_CEILING_DB)
+        mix.add(Placement(audio=tone, attack=0.0, time=0.1))
+        out = np.concatenate([mix.render(rendered_before), mix.finish(length)])
+        assert len(out) == length and np.abs(out[-1]).max() < 1e-3
+        steps = np.abs(np.diff(out[-600:, 0]))
+        assert steps.max() < 0.05, "no step where the fade starts"
+
+
 def test_aac_written_as_it_goes_is_copied_into_the_mp4_with_the_picture(tmp_path):
     video = tmp_path / "picture.mp4"
     render_scene("stick", video, width=160, height=120, fps=30, seconds=2.0, seed=1)

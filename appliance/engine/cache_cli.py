@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 
+from appliance.config import MB
 from appliance.engine import cache_recovery
 from appliance.engine.cache import Cache
 from appliance.paths import state_dir
@@ -22,8 +23,8 @@ def handle_stats(args) -> int:
         print(json.dumps(stats, indent=2))
         return 0
     print(f"frames cached:     {stats['frames']} (limit {stats['limits']['max_frames']})")
-    print(f"results stored:    {stats['results']} ({stats['result_bytes'] / 1e6:.1f} MB)")
-    print(f"database size:     {stats['database_bytes'] / 1e6:.1f} MB")
+    print(f"results stored:    {stats['results']} ({stats['result_bytes'] / MB:.1f} MB)")
+    print(f"database size:     {stats['database_bytes'] / MB:.1f} MB")
     for name, value in stats["counters"].items():
         print(f"{name + ':':<19}{value}")
     return 0

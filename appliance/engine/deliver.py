@@ -21,7 +21,9 @@ from appliance.mixing import Track, write_audio_atomic
 def deliver(clip: Path, foley: Track, timeline: Timeline, catalog: Catalog, *,
             mp4: Path | None = None, mix: Path | None = None, credits: Path | None = None) -> None:
     """Write the requested files (each atomically; the caller stages them: engine/outputs.py).
-    Sets timeline.mp4 and timeline.output.original_audio."""
+    Sets timeline.mp4 and timeline.output.original_audio, and the first time a mix with the
+    clip's own sound is made for a result whose level is kept (`track_gains`), its gains
+    (`mix_gains`): an edit's mix, like its Foley, keeps the level it was given."""
     text = credits_text(timeline, catalog)
     if credits is not None:
         write_credits(credits, text)
@@ -30,8 +32,10 @@ def deliver(clip: Path, foley: Track, timeline: Timeline, catalog: Catalog, *,
     spec = timeline.output
     scratch = Path(mp4 or mix).parent
     with with_own_sound(clip, foley, spec.original_level_db, scratch, spec.target_lufs,
-                        spec.true_peak_ceiling_dbfs) as (carried, note):
+                        spec.true_peak_ceiling_dbfs, spec.mix_gains) as (carried, note):
         spec.original_audio = note
+        if carried is not foley and spec.track_gains and spec.mix_gains is None:
+            spec.mix_gains = [float(gain.scale) for gain in carried.gains]
         if mix is not None:
             write_audio_atomic(mix, carried, carried.sr)
         if mp4 is not None:

@@ -25,7 +25,7 @@ import soundfile
 from appliance.errors import UsageError
 from appliance.mixing import SAMPLE_RATE, Track
 from appliance.mixing.loudness import block_powers, filter_chunk, gated_loudness
-from appliance.mixing.mixer import normalise
+from appliance.mixing.mixer import normalise, regain
 from appliance.video.audio import audio_blocks
 from appliance.video.probe import open_container
 
@@ -75,9 +75,10 @@ def first_samples(blocks: Iterator[np.ndarray], length: int) -> Iterator[np.ndar
 
 @contextmanager
 def with_own_sound(video: Path, foley: Track, level_db: float | None, scratch: Path, target_lufs: float,
-                   ceiling_db: float) -> Iterator[tuple[Track, str | None]]:
+                   ceiling_db: float, gains: list[float] | None = None) -> Iterator[tuple[Track, str | None]]:
     """(the track the video carries, what was done with the clip's own sound) while the block
-    runs: the Foley itself and None when `level_db` is None (replace), else the normalised mix
+    runs: the Foley itself and None when `level_db` is None (replace), else the mix normalised
+    (or given `gains`, those of the scoring's mix: an edit keeps its level, as the Foley's)
     and a sentence for the timeline (the Foley alone, and why, when there is nothing to mix)."""
     if level_db is None:
         yield foley, None
@@ -105,4 +106,6 @@ def with_own_sound(video: Path, foley: Track, level_db: float | None, scratch: P
                 block += read_own(start, stop) * gain
                 return block
 
-            yield normalise(Track(source, len(foley), foley.sr), target_lufs, ceiling_db), mixed_note(level_db)
+            track = Track(source, len(foley), foley.sr)
+            yield (regain(track, gains, ceiling_db) if gains else normalise(track, target_lufs, ceiling_db),
+                   mixed_note(level_db))

@@ -212,7 +212,10 @@ class Engine:
         stages["mix"] = time.perf_counter() - t0
 
         timeline = self.assemble_timeline(path, options, analysis, catalog, described, chosen, stages, started)
-        timeline.output.track_gains = [float(gain.scale) for gain in track.gains]  # what an edit's mix keeps
+        if chosen.placements and track.gains:  # what an edit's mix keeps: the level of the spot sounds
+            # (a bed alone is raised to the target by up to ×50 on a short clip; a sound added to
+            # it at that gain went 13 dB over and into the limiter: such a result is normalised anew)
+            timeline.output.track_gains = [float(gain.scale) for gain in track.gains]
         report("done", 1.0)
         return ScoreResult(track=track, timeline=timeline, trace=analysis.trace)
 

@@ -139,7 +139,11 @@ class OutputSpec:
     """The scalar gain of each loudness-normalisation pass of the scoring (linear, in order): an
     edit's mix applies these again, each followed by the true-peak limiter, instead of normalising
     anew, so a re-levelled sound changes by the dB asked and the others stay. None (timelines
-    from before it, a recording scored as it was recorded): an edit normalises anew."""
+    from before it, a recording scored as it was recorded, a result of a bed alone): an edit
+    normalises anew."""
+    mix_gains: list[float] | None = None
+    """The same for the mix with the clip's own sound (keep_audio): the MP4 the page plays keeps
+    its level through an edit too. Set with track_gains, when the mix is first made."""
 
     def to_json(self) -> dict:
         data = {"sample_rate": self.sample_rate, "channels": self.channels, "target_lufs": self.target_lufs,
@@ -150,6 +154,8 @@ class OutputSpec:
             data["original_audio"] = self.original_audio
         if self.track_gains is not None:
             data["track_gains"] = self.track_gains
+        if self.mix_gains is not None:
+            data["mix_gains"] = self.mix_gains
         return data
 
     @classmethod
@@ -157,7 +163,7 @@ class OutputSpec:
         return cls(**{name: data[name] for name in ("sample_rate", "channels", "target_lufs",
                                                     "true_peak_ceiling_dbfs")},
                    original_level_db=data.get("original_level_db"), original_audio=data.get("original_audio"),
-                   track_gains=data.get("track_gains"))
+                   track_gains=data.get("track_gains"), mix_gains=data.get("mix_gains"))
 
 
 @dataclass

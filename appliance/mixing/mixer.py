@@ -255,7 +255,7 @@ def mix_track(placements: list[Placement], duration: float, *, ambience: Ambienc
               sr: int = SAMPLE_RATE, target_lufs: float = DEFAULT_TARGET_LUFS,
               ceiling_db: float = DEFAULT_CEILING_DB, gains: list[float] | None = None) -> Track:
     """The mixed track, round(duration·sr) samples of stereo, normalised (or given `gains`, those
-    of an earlier normalisation: `regain`); read it in blocks.
+    of an earlier normalisation: `regain`; none given, or an empty list, normalises); read it in blocks.
     Placements of one source choke each other; the bed is kept below the spot sounds, fades in at
     the start, and the whole fades out at the end (EDGE_FADE_S)."""
     placements = choked(placements, sr)
@@ -265,7 +265,7 @@ def mix_track(placements: list[Placement], duration: float, *, ambience: Ambienc
         held = source(0, length)
         source = lambda start, stop: held[start:stop].copy()  # noqa: E731
     track = Track(source, length, sr)
-    return normalise(track, target_lufs, ceiling_db) if gains is None else regain(track, gains, ceiling_db)
+    return regain(track, gains, ceiling_db) if gains else normalise(track, target_lufs, ceiling_db)
 
 
 def render_track(placements: list[Placement], duration: float, **options) -> np.ndarray:

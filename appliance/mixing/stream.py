@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from appliance.mixing.stream_limiter import StreamLimiter
-from appliance.mixing.mixer import Mix
+from appliance.mixing.mixer import EDGE_FADE_S, Mix, fade_in
 from appliance.mixing.placement import Placement, choked, extent
 
 
@@ -54,6 +54,14 @@ class StreamMix:
         return out
 
     def finish(self, length: int) -> np.ndarray:
-        """The samples from `position` to `length` (the track's end): sounds ringing past it are cut."""
+        """The samples from `position` to `length` (the track's end): sounds ringing past it fade
+        out over its last EDGE_FADE_S, or over what is left to hand out when less is (a camera
+        recording ended on the ringing sound's sample, a click). After the limiter: a fade only
+        lowers what it let through."""
         self._length = length
-        return self.render(length)
+        out = self.render(length)
+        count = min(round(EDGE_FADE_S * self.sr), len(out))
+        fall = fade_in(count, 0, count)
+        if fall is not None:
+            out[len(out) - count:] *= fall[::-1]
+        return out

@@ -177,7 +177,7 @@ def _parsed(parse: Callable[[], dict]):
 
 @events_api.post("/api/v1/jobs/<job_id>/events")
 def add(job_id: str):
-    """Place a recording at a moment, as the engine places an action of full strength."""
+    """Place a recording at a moment, as the engine places an action as strong as the clip's median one."""
     body, problem = _parsed(lambda: _body(("template_id", "time", "gain_db", "pan", *BASED_ON), ("template_id", "time")))
     if problem:
         return problem

@@ -244,7 +244,7 @@ def document() -> dict:
                     "old_jobs_removed": {"type": "integer"},
                     "summary": {"type": "string"}}})})},
             "/api/v1/jobs/{job_id}/events": {"post": _op(
-                "Add a sound at a moment (kind from its category, full strength) and re-mix",
+                "Add a sound at a moment (kind from its category, as strong as the clip's median action) and re-mix",
                 {201: _json(_ref("Edited"), "added")}, (400, 404, 409), _json_body(
                     {"template_id": {"type": "string"}, "time": TIME, "gain_db": GAIN,
                      "pan": {"type": "number", "minimum": -1, "maximum": 1}, "based_on": BASED_ON}, ["template_id", "time"]),

@@ -14,6 +14,7 @@ import cv2
 from flask import Blueprint, jsonify, send_file
 
 from appliance.atomic import atomic_open
+from appliance.config import MB
 from appliance.errors import UsageError
 from appliance.service.jobs import INPUT_NAME, JOB_ID, QUEUED, RUNNING
 from appliance.service.shared import error, jobs, services
@@ -44,10 +45,12 @@ def cpu_temperature(root: Path = THERMAL) -> float | None:
 
 
 def _size(count: int) -> str:
-    for unit, scale in (("TB", 1e12), ("GB", 1e9), ("MB", 1e6)):
+    """In the settings' unit (config.MB, 1024²), so the free space shown and service.min_free_mb
+    agree on when uploads are refused."""
+    for unit, scale in (("TB", MB << 20), ("GB", MB << 10), ("MB", MB)):
         if count >= scale:
             return f"{count / scale:.1f} {unit}"
-    return f"{count / 1e3:.0f} kB"
+    return f"{count / 1024:.0f} kB"
 
 
 def _plural(count: int, noun: str) -> str:

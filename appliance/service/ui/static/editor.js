@@ -287,8 +287,15 @@ const clipTime = (timeline, time) => {
   return Math.round(Math.min(latest, Math.max(0, time)) * 10000) / 10000;
 };
 
+// Where a move of a sound from `from` to `to` lands: clipped, except that a sound the engine
+// placed later than the latest start (in the last END_MARGIN) is not pulled earlier by a move
+// later ("1 frame later" there moved it back 33 ms): it stays where it is.
+const movedTime = (timeline, from, to) =>
+  (to > from && from >= clipTime(timeline, to) ? from : clipTime(timeline, to));
+
 function moveTo(n, time) {
-  const clipped = clipTime(current.timeline, time);
+  const event = find(n);
+  const clipped = event ? movedTime(current.timeline, event.time, time) : clipTime(current.timeline, time);
   return change(n, { time: clipped }, `Moved to ${instant(clipped)}`);
 }
 
@@ -301,7 +308,8 @@ function nudge(n, frames) {
   return quietly(edit(() => `Moved to ${instant(target)}`, (id, timeline, based) => {
     const event = timeline.events.find((e) => e.n === n);
     if (!event) return Promise.reject(new Error("That sound is no longer in the track."));
-    target = clipTime(timeline, Math.round(event.time / frameSeconds() + frames) * frameSeconds());
+    target = movedTime(timeline, event.time, Math.round(event.time / frameSeconds() + frames) * frameSeconds());
+    if (target === event.time) return Promise.resolve({ timeline });  // already at the latest start
     return send("PATCH", `${eventsUrl(id)}/${n}`, { time: target, ...based });
   }));
 }
