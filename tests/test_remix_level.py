@@ -60,3 +60,20 @@ def test_the_mix_of_an_unedited_timeline_is_the_scored_track(scored):
     difference = float(np.sqrt(np.mean((again.astype(np.float64) - original) ** 2)))
     level = float(np.sqrt(np.mean(original.astype(np.float64) ** 2)))
     assert 20 * np.log10(max(difference, 1e-12) / level) < -60
+
+
+def test_a_result_of_a_bed_alone_is_normalised_anew_when_a_sound_is_added(tmp_path):
+    """Scoring raised a bed alone to the target (×4.4 on 3 s, ×50 on 0.1 s); kept for an edit,
+    that gain put an added sound 13 dB over the target and into the limiter."""
+    from appliance.engine.edits import add_event
+    from appliance.mixing.loudness import true_peak_db
+
+    still = render_scene("still", tmp_path / "still.mp4", width=320, height=240, fps=30, seconds=3, seed=3)
+    scored = Engine(cache=None).score(still.path, ScoreOptions(description="a quiet garden"))
+    assert not scored.timeline.events and scored.timeline.output.track_gains is None
+    catalog = load_catalog()
+    hit = next(t for t in catalog.templates if t.category == "impact_wood")
+    edited, _ = add_event(scored.timeline, catalog, hit.id, 1.0, 0)
+    audio = mix_timeline(edited, catalog).array()
+    assert integrated_loudness(audio, SR) == pytest.approx(edited.output.target_lufs, abs=0.5)
+    assert true_peak_db(audio) <= -0.95
