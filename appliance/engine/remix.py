@@ -9,7 +9,7 @@ one sound came out bit-identical, and on a clip of twelve the others moved by up
 """
 from __future__ import annotations
 
-from appliance.engine.scene import ambience_bed, fit_duration, shaped
+from appliance.engine.scene import ambience_bed, sustained_sound
 from appliance.engine.timeline import Timeline
 from appliance.errors import UsageError
 from appliance.library import Catalog, Template
@@ -38,7 +38,7 @@ def mix_timeline(timeline: Timeline, catalog: Catalog) -> Track:
         template = recording(catalog, event.template_id, f"the sound of event {event.n}", kept=True)
         audio = catalog.audio(template.id)
         if event.kind == SUSTAINED and event.duration:
-            audio = shaped(fit_duration(audio, event.duration, event.pitch), event.envelope, event.pitch)
+            audio = sustained_sound(audio, event.duration, event.pitch, event.envelope)
         placements.append(Placement(audio=audio, attack=template.attack_time, time=event.time,
                                     gain=10 ** (event.gain_db / 20), pan=event.pan, pitch=event.pitch,
                                     source=template.category))  # as scoring placed it: the next hit chokes it

@@ -62,7 +62,7 @@ def placement_for(event: ActionEvent, template: Template, audio: np.ndarray, pic
     """Gain from strength, pan from screen position, small seeded variation in pitch and gain."""
     pitch, gain_variation = picker.variation()
     if event.kind == SUSTAINED and event.duration > 0:
-        audio = shaped(fit_duration(audio, event.duration, pitch), envelope_points(event), pitch)
+        audio = sustained_sound(audio, event.duration, pitch, envelope_points(event))
     return Placement(
         audio=audio,
         attack=template.attack_time,
@@ -72,6 +72,14 @@ def placement_for(event: ActionEvent, template: Template, audio: np.ndarray, pic
         pitch=pitch,
         source=template.category,  # same category, same source: the next hit chokes this one
     )
+
+
+def sustained_sound(audio: np.ndarray, seconds: float, pitch: float,
+                    envelope: list[tuple[float, float]] | None) -> np.ndarray:
+    """A sustained action's sound: fitted to its length at its pitch, its level following its
+    motion. The one recipe for scoring and for an edit's mix (engine/remix.py), which must give
+    the same sound from the timeline's figures."""
+    return shaped(fit_duration(audio, seconds, pitch), envelope, pitch)
 
 
 def fit_duration(audio: np.ndarray, seconds: float, pitch: float, sr: int = 48000) -> np.ndarray:
